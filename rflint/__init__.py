@@ -1,0 +1,16 @@
+"""rflint: a static receptive-field linter for convolutional networks.
+
+Heavy imports (torch) happen on first use of the API, so ``rflint --help``/``--version`` stay instant.
+"""
+
+from rflint._version import __version__
+
+__all__ = ["__version__", "analyze", "prepare"]
+
+
+def __getattr__(name: str):
+    if name in ("analyze", "prepare", "Analysis", "Layer"):
+        from rflint import engine
+
+        return getattr(engine, name)
+    raise AttributeError(f"module 'rflint' has no attribute {name!r}")

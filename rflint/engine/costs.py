@@ -1,0 +1,61 @@
+"""Parameters and multiply-accumulates (MACs) per node, from module attributes and meta shapes.
+
+MACs count the multiply-accumulates of weight-bearing ops and products of activations (conv,
+transposed conv, linear, matmul): the number papers call "FLOPs" (one MAC = one multiply-add).
+Pooling, normalisation and activations count 0; they are a rounding error next to the convs.
+All counts are per sample (batch size 1).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.fx as fx
+from torch import nn
+
+
+def module_params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def _numel(value: Any) -> int:
+    return value.numel() if isinstance(value, torch.Tensor) else 0
+
+
+def node_macs(node: fx.Node, module: nn.Module | None, values: dict) -> int:
+    out = values.get(node)
+    if not isinstance(out, torch.Tensor):
+        return 0
+    batch = out.shape[0] if out.dim() > 0 else 1
+    if module is not None:
+        if isinstance(module, nn.modules.conv._ConvTransposeNd):
+            x = values.get(node.args[0])
+            k = math.prod(module.kernel_size)
+            return _numel(x) * (module.out_channels // module.groups) * k // max(batch, 1)
+        if isinstance(module, nn.modules.conv._ConvNd):
+            k = math.prod(module.kernel_size)
+            return out.numel() * (module.in_channels // module.groups) * k // max(batch, 1)
+        if isinstance(module, nn.Linear):
+            return out.numel() * module.in_features // max(batch, 1)
+        return 0
+    target = node.target
+    name = getattr(target, "__name__", str(target))
+    if name in ("conv1d", "conv2d", "conv3d") and len(node.args) > 1:
+        w = values.get(node.args[1])
+        if isinstance(w, torch.Tensor):
+            return out.numel() * math.prod(w.shape[1:]) // max(batch, 1)
+    if name in ("conv_transpose1d", "conv_transpose2d", "conv_transpose3d") and len(node.args) > 1:
+        x, w = values.get(node.args[0]), values.get(node.args[1])
+        if isinstance(w, torch.Tensor):
+            return _numel(x) * math.prod(w.shape[1:]) // max(batch, 1)
+    if name == "linear" and len(node.args) > 1:
+        w = values.get(node.args[1])
+        if isinstance(w, torch.Tensor):
+            return out.numel() * w.shape[-1] // max(batch, 1)
+    if name in ("matmul", "bmm", "mm", "__matmul__") and node.args:
+        a = values.get(node.args[0])
+        if isinstance(a, torch.Tensor) and a.dim() > 0:
+            return out.numel() * a.shape[-1] // max(batch, 1)
+    return 0

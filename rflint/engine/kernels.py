@@ -1,0 +1,146 @@
+"""Kernel-like ops (RF layers): how each one changes (r, j) per axis, from rf-semantics.md §2.
+
+A :class:`KernelOp` describes one RF layer over the last ``n`` dims of its input: the per-axis
+``grow`` (r += grow * j) and ``scale`` (j *= scale), plus what the report shows (kernel, stride,
+dilation) and what the dead-tap rule needs (padding).  This module only builds KernelOps from
+module attributes / function arguments and shapes; applying them is the program's job.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Sequence
+
+ONE = Fraction(1)
+
+
+@dataclass(frozen=True)
+class KernelOp:
+    op: str  # what the user wrote: "Conv2d", "F.max_pool2d", "Upsample(bilinear)" ...
+    kind: str  # conv | pool | transposed | adaptive | upsample | shuffle | unshuffle | slice | unfold | inferred
+    kernel: tuple[int, ...]
+    stride: tuple[Fraction, ...]
+    dilation: tuple[int, ...]
+    grow: tuple[Fraction, ...]
+    scale: tuple[Fraction, ...]
+    padding: tuple[int, ...] | None = None  # per axis, for dead kernel taps (convs and pools)
+    zero_padding: bool = True  # padding_mode 'zeros': padded taps read nothing real
+    parametric: bool = False
+
+    @property
+    def n(self) -> int:
+        return len(self.kernel)
+
+    @property
+    def expanding(self) -> bool:
+        """The op can grow the RF (k_eff > 1 on some axis, or an interpolating upsample)."""
+        return any(g > 0 for g in self.grow)
+
+    @property
+    def downsampling(self) -> bool:
+        return any(s > 1 for s in self.stride)
+
+
+def per_axis(value, n: int, name: str = "") -> tuple:
+    """Expand an int / 1-tuple / n-tuple argument to n per-axis values (torch's _ntuple rules)."""
+    if isinstance(value, (list, tuple)):
+        if len(value) == 1:
+            return tuple(value) * n
+        if len(value) != n:
+            raise ValueError(f"{name} has {len(value)} values for {n} spatial axes")
+        return tuple(value)
+    return (value,) * n
+
+
+def windowed(op: str, kind: str, kernel: Sequence[int], stride: Sequence, dilation: Sequence[int],
+             padding: Sequence[int] | None, parametric: bool, zero_padding: bool = True) -> KernelOp:
+    """Conv / pool: (r + (k_eff-1)*j, j*s) with k_eff = d*(k-1)+1."""
+    k_eff = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
+    return KernelOp(
+        op, kind, tuple(int(k) for k in kernel), tuple(Fraction(s) for s in stride),
+        tuple(int(d) for d in dilation),
+        grow=tuple(Fraction(k - 1) for k in k_eff),
+        scale=tuple(Fraction(s) for s in stride),
+        padding=None if padding is None else tuple(int(p) for p in padding),
+        zero_padding=zero_padding,
+        parametric=parametric,
+    )
+
+
+def transposed(op: str, kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
+               parametric: bool) -> KernelOp:
+    """One output unit of a transposed conv reads at most ceil(k_eff/s) neighbouring input units."""
+    grow = []
+    for k, s, d in zip(kernel, stride, dilation):
+        k_eff = d * (k - 1) + 1
+        grow.append(Fraction(math.ceil(k_eff / s) - 1))
+    return KernelOp(
+        op, "transposed", tuple(kernel), tuple(1 / Fraction(s) for s in stride), tuple(dilation),
+        grow=tuple(grow), scale=tuple(1 / Fraction(s) for s in stride), parametric=parametric,
+    )
+
+
+def adaptive(op: str, n_in: Sequence[int], n_out: Sequence[int]) -> KernelOp:
+    """Adaptive pooling from n to o: window max_i(ceil((i+1)n/o) - floor(i n/o)), stride n/o."""
+    kernel, stride = [], []
+    for n, o in zip(n_in, n_out):
+        window = max(-((-(i + 1) * n) // o) - (i * n) // o for i in range(o))
+        kernel.append(window)
+        stride.append(Fraction(n, o))
+    return KernelOp(
+        op, "adaptive", tuple(kernel), tuple(stride), (1,) * len(kernel),
+        grow=tuple(Fraction(k - 1) for k in kernel), scale=tuple(stride),
+    )
+
+
+# extra taps (in units of the input jump) an interpolation mode reads around the nearest unit
+_INTERPOLATION_GROW = {"nearest": 0, "nearest-exact": 0, "linear": 1, "bilinear": 1, "trilinear": 1, "bicubic": 3}
+
+
+def interpolation(op: str, mode: str, n_in: Sequence[int], n_out: Sequence[int]) -> KernelOp | None:
+    """Upsample / interpolate by the factor the shapes show: nearest (r, j/f), linear (r+j, j/f), ..."""
+    if mode == "area":  # area interpolation is adaptive average pooling
+        return adaptive(op, n_in, n_out)
+    if mode not in _INTERPOLATION_GROW:
+        return None
+    factor = [Fraction(o, n) for n, o in zip(n_in, n_out)]
+    grow = Fraction(_INTERPOLATION_GROW[mode])
+    return KernelOp(
+        op, "upsample", (1,) * len(factor), tuple(1 / f for f in factor), (1,) * len(factor),
+        grow=(grow,) * len(factor), scale=tuple(1 / f for f in factor),
+    )
+
+
+def pixel_shuffle(op: str, factor: int, n: int, down: bool) -> KernelOp:
+    """PixelShuffle(f): (r, j/f); PixelUnshuffle(f): (r + (f-1)*j, j*f)."""
+    f = Fraction(factor)
+    if down:
+        return KernelOp(op, "unshuffle", (factor,) * n, (f,) * n, (1,) * n,
+                        grow=(f - 1,) * n, scale=(f,) * n)
+    return KernelOp(op, "shuffle", (1,) * n, (1 / f,) * n, (1,) * n, grow=(Fraction(0),) * n, scale=(1 / f,) * n)
+
+
+def strided_slice(op: str, steps: Sequence[int]) -> KernelOp:
+    """x[..., ::s]: (r, j*s).  Offsets are not tracked (see the docs on space-to-depth)."""
+    n = len(steps)
+    return KernelOp(op, "slice", (1,) * n, tuple(Fraction(s) for s in steps), (1,) * n,
+                    grow=(Fraction(0),) * n, scale=tuple(Fraction(s) for s in steps))
+
+
+def inferred(op: str, n_in: Sequence[int], n_out: Sequence[int]) -> KernelOp:
+    """Unknown op that changes the spatial size: kernel 1, stride from the shape ratio."""
+    stride = tuple(Fraction(a, b) if b else ONE for a, b in zip(n_in, n_out))
+    n = len(stride)
+    return KernelOp(op, "inferred", (1,) * n, stride, (1,) * n, grow=(Fraction(0),) * n, scale=stride)
+
+
+def conv_padding(padding, kernel: Sequence[int], dilation: Sequence[int]) -> tuple[int, ...]:
+    """Numeric left padding per axis, also for padding='same' / 'valid'."""
+    n = len(kernel)
+    if padding == "valid":
+        return (0,) * n
+    if padding == "same":
+        return tuple((d * (k - 1)) // 2 for k, d in zip(kernel, dilation))
+    return tuple(int(p) for p in per_axis(padding, n, "padding"))

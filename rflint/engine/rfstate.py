@@ -1,0 +1,123 @@
+"""Receptive-field state of a tensor: per spatial axis, Pareto sets of (r, jump) pairs.
+
+Along one input->tensor path the RF size ``r`` and the jump ``j`` (product of strides) evolve by
+``r' = r + g*j, j' = j*s`` with ``g >= 0, s > 0``.  The final ``r`` is therefore non-decreasing in
+both the ``r`` and the ``j`` of any intermediate state.  So for the *minimum* over all paths only
+states that are not dominated from below (no other state with smaller-or-equal r and j) can matter,
+and symmetrically for the maximum.  Keeping the two Pareto frontiers per tensor gives exactly the
+same r_min / r_max as enumerating every path, in time linear in the graph (frontiers stay tiny).
+
+Jumps are ``Fraction``s because upsampling divides them; r is a Fraction too (it stays an integer
+unless a fractional jump meets a kernel).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from typing import Iterable
+
+State = tuple[Fraction, Fraction]  # (r, j)
+ONE = Fraction(1)
+
+
+def pareto_min(states: Iterable[State]) -> tuple[State, ...]:
+    """States not dominated from below (keeps the smallest r for every smaller j)."""
+    out: list[State] = []
+    for r, j in sorted(set(states)):
+        if not out or j < out[-1][1]:
+            out.append((r, j))
+    return tuple(out)
+
+
+def pareto_max(states: Iterable[State]) -> tuple[State, ...]:
+    """States not dominated from above (keeps the largest r for every larger j)."""
+    out: list[State] = []
+    for r, j in sorted(set(states), reverse=True):
+        if not out or j > out[-1][1]:
+            out.append((r, j))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class AxisRF:
+    """The RF of one spatial axis of a tensor.
+
+    ``origin`` is the index of the model-input axis this axis descends from (so per-axis input
+    sizes apply even after axes were reduced away or permuted); ``dim`` is its position in the
+    tensor counted from the end (-1 = last dim), which survives changes of the batch/channel dims.
+    """
+
+    origin: int
+    dim: int
+    lo: tuple[State, ...]  # Pareto-min frontier: lo[0][0] is r_min
+    hi: tuple[State, ...]  # Pareto-max frontier: hi[0][0] is r_max
+
+    @property
+    def r_min(self) -> Fraction:
+        return self.lo[0][0]
+
+    @property
+    def r_max(self) -> Fraction:
+        return self.hi[0][0]
+
+    def step(self, grow: Fraction, scale: Fraction) -> "AxisRF":
+        """Apply one kernel-like op: r += grow*j, j *= scale."""
+        return replace(
+            self,
+            lo=pareto_min((r + grow * j, j * scale) for r, j in self.lo),
+            hi=pareto_max((r + grow * j, j * scale) for r, j in self.hi),
+        )
+
+    @staticmethod
+    def union(axes: list["AxisRF"], dim: int) -> "AxisRF":
+        return AxisRF(
+            origin=axes[0].origin,
+            dim=dim,
+            lo=pareto_min(s for a in axes for s in a.lo),
+            hi=pareto_max(s for a in axes for s in a.hi),
+        )
+
+
+@dataclass(frozen=True)
+class TensorRF:
+    """RF of a tensor derived from the model input.
+
+    ``axes`` empty and ``is_global`` set: every unit sees the whole input (after global pooling,
+    flattening, attention ...).  Tensors that do not depend on the input at all (weights, constants,
+    shapes) have no TensorRF (``None``).  ``d_min``/``d_max``: fewest/most parametric layers on any
+    input->tensor path.
+    """
+
+    axes: tuple[AxisRF, ...]
+    is_global: bool = False
+    d_min: int = 0
+    d_max: int = 0
+
+    @staticmethod
+    def for_input(n_axes: int, origins: Iterable[int] | None = None) -> "TensorRF":
+        origins = list(origins) if origins is not None else list(range(n_axes))
+        base = ((ONE, ONE),)
+        return TensorRF(tuple(AxisRF(o, -n_axes + i, base, base) for i, o in enumerate(origins)))
+
+    @property
+    def spatial(self) -> bool:
+        return bool(self.axes)
+
+    def to_global(self) -> "TensorRF":
+        return TensorRF((), True, self.d_min, self.d_max)
+
+    def axis_at(self, dim: int) -> AxisRF | None:
+        for axis in self.axes:
+            if axis.dim == dim:
+                return axis
+        return None
+
+    def with_axes(self, axes: Iterable[AxisRF]) -> "TensorRF":
+        axes = tuple(sorted(axes, key=lambda a: a.dim))
+        if not axes:
+            return self.to_global()
+        return TensorRF(axes, False, self.d_min, self.d_max)
+
+    def deeper(self, by: int) -> "TensorRF":
+        return replace(self, d_min=self.d_min + by, d_max=self.d_max + by)

@@ -1,0 +1,18 @@
+"""Layer 1: from a TARGET to a traced graph with shapes.  Knows nothing about receptive fields."""
+
+from rflint.trace.loading import LoadedModel, load_model, parse_kwargs
+from rflint.trace.shapes import propagate
+from rflint.trace.sources import Source, construction_site, stack_trace_site
+from rflint.trace.tracing import Traced, fx_trace
+
+__all__ = [
+    "LoadedModel",
+    "Source",
+    "Traced",
+    "construction_site",
+    "fx_trace",
+    "load_model",
+    "parse_kwargs",
+    "propagate",
+    "stack_trace_site",
+]

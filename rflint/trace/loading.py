@@ -1,0 +1,185 @@
+"""From a TARGET string to an ``nn.Module`` in eval mode, built without weight memory when possible.
+
+TARGET forms:
+  ``path/to/file.py:name``   a Python file, imported with its own directory on ``sys.path``
+  ``package.module:name``    an importable module
+  ``zoo:name``               a built-in reference architecture (``rflint zoo`` lists them)
+``name`` may be dotted (``Models.build``) and may be an ``nn.Module`` instance, an ``nn.Module``
+class or any callable returning a module; keyword arguments are passed to classes and callables.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import importlib.util
+import inspect
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from rflint.errors import RflintError
+from rflint.trace.sources import Source, recording_sites
+
+
+@dataclass
+class LoadedModel:
+    module: nn.Module
+    label: str  # what the user asked for, for reports
+    device: str  # "meta" (no weights allocated) or "cpu"
+    factory_source: Source | None = None
+    suggested_input: tuple[int, ...] | None = None  # zoo models know their natural size
+    suggested_channels: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def parse_kwargs(pairs: list[str] | None) -> dict[str, Any]:
+    """``["depth=3", "name='x'", "mode=fast"]`` -> dict; values are Python literals, else strings."""
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, raw = pair.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise RflintError(f"--kwarg expects key=value with a Python identifier as key, got {pair!r}")
+        try:
+            out[key] = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            out[key] = raw  # a bare word is a string: --kwarg mode=bilinear
+    return out
+
+
+def _import_file(path: str) -> Any:
+    if not os.path.isfile(path):
+        raise RflintError(f"model file not found: {path}")
+    path = os.path.abspath(path)
+    directory = os.path.dirname(path)
+    if directory not in sys.path:
+        sys.path.insert(0, directory)  # so the model file's sibling imports work, as under `python file.py`
+    name = "rflint_user_" + os.path.splitext(os.path.basename(path))[0].replace("-", "_")
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        with recording_sites():
+            spec.loader.exec_module(module)  # module-level model instances get their sites too
+    except SyntaxError as err:
+        raise RflintError(f"syntax error in {path}:{err.lineno}: {err.msg}") from err
+    except Exception as err:  # the user's module failed at import time
+        raise RflintError(f"importing {path} failed: {type(err).__name__}: {err}") from err
+    return module
+
+
+def _resolve(target: str) -> tuple[Any, str]:
+    if target.startswith("zoo:"):
+        from rflint import zoo
+
+        try:
+            return zoo.get(target[4:]), target
+        except KeyError as err:
+            raise RflintError(str(err.args[0])) from err
+    where, sep, attr = target.rpartition(":")
+    if not sep or not where or not attr:
+        raise RflintError(
+            f"TARGET must be 'path/to/file.py:name', 'package.module:name' or 'zoo:name', got {target!r}"
+        )
+    if where.endswith(".py") or os.sep in where or "/" in where:
+        module = _import_file(where)
+    else:
+        try:
+            with recording_sites():
+                module = importlib.import_module(where)
+        except ModuleNotFoundError as err:
+            raise RflintError(f"cannot import module {where!r}: {err}") from err
+        except Exception as err:
+            raise RflintError(f"importing {where} failed: {type(err).__name__}: {err}") from err
+    obj: Any = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise RflintError(f"{where} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    return obj, target
+
+
+def _missing_arguments(factory: Callable, kwargs: dict[str, Any]) -> list[str]:
+    try:
+        sig = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return []
+    missing = []
+    for name, param in sig.parameters.items():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        if param.default is param.empty and name not in kwargs:
+            missing.append(name)
+    return missing
+
+
+def _factory_source(factory: Any) -> Source | None:
+    try:
+        file = inspect.getsourcefile(factory)
+        _, line = inspect.getsourcelines(factory)
+    except (TypeError, OSError):
+        return None
+    return Source(file, line) if file else None
+
+
+def _call_factory(factory: Callable, kwargs: dict[str, Any], label: str) -> tuple[nn.Module, str]:
+    """Build on the meta device first (no weight memory); fall back to CPU if the factory can't."""
+    missing = _missing_arguments(factory, kwargs)
+    if missing:
+        names = ", ".join(missing)
+        raise RflintError(f"{label} needs arguments that were not given: {names} (pass them with --kwarg NAME=VALUE)")
+    meta_error: Exception | None = None
+    for device in ("meta", "cpu"):
+        try:
+            with recording_sites(), torch.device(device):
+                built = factory(**kwargs)
+        except TypeError as err:
+            if "unexpected keyword argument" in str(err):
+                raise RflintError(f"{label}: {err}") from err
+            meta_error = meta_error or err
+            continue
+        except Exception as err:
+            meta_error = meta_error or err
+            continue
+        if not isinstance(built, nn.Module):
+            raise RflintError(f"{label} returned {type(built).__name__}, not a torch.nn.Module")
+        return built, device
+    assert meta_error is not None
+    raise RflintError(f"{label} raised {type(meta_error).__name__}: {meta_error}") from meta_error
+
+
+def load_model(target: Any, kwargs: dict[str, Any] | None = None, label: str | None = None) -> LoadedModel:
+    """Load TARGET (a string, an nn.Module, a class or a factory) and put it in eval mode."""
+    kwargs = dict(kwargs or {})
+    suggested_input = suggested_channels = None
+    if isinstance(target, str):
+        obj, label = _resolve(target)
+    else:
+        obj, label = target, label or getattr(target, "__name__", type(target).__name__)
+    # zoo entries carry their natural input size and channels
+    if hasattr(obj, "factory") and hasattr(obj, "input_size"):
+        suggested_input, suggested_channels = tuple(obj.input_size), obj.channels
+        obj = obj.factory
+    if isinstance(obj, nn.Module):
+        if kwargs:
+            raise RflintError(f"{label} is a module instance; --kwarg only applies to classes and factories")
+        module, device, source = obj, _module_device(obj), _factory_source(type(obj))
+    elif callable(obj):
+        module, device = _call_factory(obj, kwargs, label)
+        source = _factory_source(obj)
+    else:
+        raise RflintError(f"{label} is a {type(obj).__name__}, not an nn.Module, class or factory")
+    module.eval()
+    return LoadedModel(module, label, device, source, suggested_input, suggested_channels)
+
+
+def _module_device(module: nn.Module) -> str:
+    for tensor in list(module.parameters()) + list(module.buffers()):
+        return "meta" if tensor.is_meta else "cpu"
+    return "cpu"

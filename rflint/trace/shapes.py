@@ -1,0 +1,70 @@
+"""Shape propagation on the ``meta`` device: every node's output, with no real compute or memory.
+
+Like ``torch.fx.passes.shape_prop.ShapeProp`` (one Interpreter pass, one job), but the model may hold
+real CPU weights (an instance the user built): those are swapped for meta copies per call through
+``torch.func.functional_call``, so the user's module is never modified.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.fx as fx
+from torch.func import functional_call
+
+from rflint.errors import RflintError
+
+
+def _to_meta(value: Any) -> Any:
+    if isinstance(value, torch.Tensor) and not value.is_meta:
+        return value.to("meta")
+    return value
+
+
+class MetaShapeProp(fx.Interpreter):
+    """Runs the graph on meta tensors and keeps every node's output value (meta tensors cost nothing)."""
+
+    def __init__(self, gm: fx.GraphModule):
+        super().__init__(gm, garbage_collect_values=False)
+        self.values: dict[fx.Node, Any] = {}
+        self._meta_state: dict[str, dict[str, torch.Tensor]] = {}
+
+    def run_node(self, n: fx.Node) -> Any:
+        try:
+            result = super().run_node(n)
+        except RflintError:
+            raise
+        except Exception as err:
+            raise RflintError(_explain(n, err)) from err
+        self.values[n] = result
+        return result
+
+    def get_attr(self, target, args, kwargs):
+        return _to_meta(super().get_attr(target, args, kwargs))
+
+    def call_module(self, target, args, kwargs):
+        submod = self.fetch_attr(target)
+        state = self._meta_state.get(target)
+        if state is None:
+            named = list(submod.named_parameters()) + list(submod.named_buffers())
+            if all(t.is_meta for _, t in named):
+                state = {}
+            else:
+                state = {name: t.to("meta") for name, t in named}
+            self._meta_state[target] = state
+        if not state:
+            return submod(*args, **kwargs)
+        return functional_call(submod, state, args, kwargs, strict=False)
+
+
+def _explain(node: fx.Node, err: Exception) -> str:
+    msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    where = node.target if node.op == "call_module" else node.name
+    return f"shape propagation failed at {where}: {type(err).__name__}: {msg}"
+
+
+def propagate(gm: fx.GraphModule, inputs: list[torch.Tensor]) -> dict[fx.Node, Any]:
+    prop = MetaShapeProp(gm)
+    prop.run(*inputs)
+    return prop.values
