@@ -9,6 +9,7 @@ per-node rules and rfstate.py for why Pareto frontiers make it exact).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from fractions import Fraction
 from typing import Any
 
@@ -19,6 +20,7 @@ from torch import nn
 
 from rflint.engine.costs import module_params, node_macs
 from rflint.engine.kernels import KernelOp
+from rflint.engine.naming import tensor_names
 from rflint.engine.ops import Ctx, transfer
 from rflint.engine.rfstate import TensorRF
 from rflint.errors import RflintError
@@ -69,9 +71,11 @@ class Analysis:
     layers: list[Layer]
     params: int
     macs: int
-    final_tensor: str | None  # the last spatial tensor on the way to the output
-    final_r_min: tuple[Fraction, ...] | None
-    final_r_max: tuple[Fraction, ...] | None
+    # The RF of the feature extractor's last RF layer output.  Not the tensor after the last residual
+    # addition: there r_min is the stem's (the identity path skips every block), which says nothing.
+    final_layer: str | None
+    final_r_min: tuple[Fraction | None, ...] | None
+    final_r_max: tuple[Fraction | None, ...] | None
     warnings: list[str]
     trace_method: str
     device: str
@@ -86,6 +90,14 @@ class Analysis:
     inputs: list[str] = field(repr=False)
     outputs: list[str] = field(repr=False)
     prepared: "Prepared" = field(repr=False, default=None)  # type: ignore[assignment]
+
+    @cached_property
+    def tensor_names(self) -> dict[str, str]:
+        """fx node name -> a name people recognise ("layer3.0" for the output of that block)."""
+        return tensor_names(self.prepared.traced.order) if self.prepared else {}
+
+    def tensor_name(self, node: str) -> str:
+        return self.tensor_names.get(node, node)
 
     def layer(self, name: str) -> Layer:
         for layer in self.layers:
@@ -277,15 +289,14 @@ def run_program(prepared: Prepared, size: tuple[int, ...]) -> Analysis:
         layers.append(layer)
         layer_by_node[node.name] = layer
 
-    final = _last_spatial(prepared.traced.order, rfs)
-    final_rf = rfs[final] if final is not None else None
+    final_layer = next((l for l in reversed(layers) if not l.head), None)
     total_params = module_params(prepared.loaded.module)
     return Analysis(
         target=prepared.label, input_size=size, channels=prepared.channels, layers=layers,
         params=total_params, macs=sum(node_macs_.values()),
-        final_tensor=final.name if final is not None else None,
-        final_r_min=tuple(a.r_min for a in final_rf.axes) if final_rf else None,
-        final_r_max=tuple(a.r_max for a in final_rf.axes) if final_rf else None,
+        final_layer=final_layer.name if final_layer is not None else None,
+        final_r_min=final_layer.r_out_min if final_layer is not None else None,
+        final_r_max=final_layer.r_out_max if final_layer is not None else None,
         warnings=warnings, trace_method=prepared.traced.method, device=prepared.loaded.device,
         graph=prepared.traced.graph, order=[n.name for n in prepared.traced.order],
         rf={n.name: r for n, r in rfs.items()},
@@ -293,28 +304,3 @@ def run_program(prepared: Prepared, size: tuple[int, ...]) -> Analysis:
         node_params=node_params, node_macs=node_macs_, layer_by_node=layer_by_node,
         inputs=[n.name for n in image_inputs], outputs=outputs, prepared=prepared,
     )
-
-
-def _last_spatial(order: list[fx.Node], rfs: dict) -> fx.Node | None:
-    """The last spatial tensor feeding the output: walk back from the output through global nodes."""
-    output = next((n for n in reversed(order) if n.op == "output"), None)
-    if output is None:
-        return None
-    frontier = list(output.all_input_nodes)
-    seen = set()
-    best: fx.Node | None = None
-    position = {n: i for i, n in enumerate(order)}
-    while frontier:
-        node = frontier.pop()
-        if node in seen:
-            continue
-        seen.add(node)
-        rf = rfs.get(node)
-        if rf is None:
-            continue
-        if rf.spatial:
-            if best is None or position[node] > position[best]:
-                best = node
-            continue
-        frontier.extend(node.all_input_nodes)
-    return best

@@ -1,0 +1,71 @@
+"""Layer 3: rules.  One module per rule (rfNNN_<name>.py); docs in rules/<CODE>.md at the repo root.
+
+``lint()`` runs the selected rules over an Analysis and returns the findings that are not
+suppressed, most severe first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rflint.engine import Analysis
+from rflint.errors import RflintError
+from rflint.rules.base import SEVERITY_RANK, Finding, Rule, Settings
+from rflint.rules.context import LintContext
+from rflint.rules.rf001_unproductive_layer import UnproductiveLayer
+from rflint.rules.rf002_predicted_tail import PredictedTail
+from rflint.rules.rf003_removable_stem import RemovableStem
+from rflint.rules.rf004_dead_kernel_taps import DeadKernelTaps
+from rflint.rules.rf005_insufficient_receptive_field import InsufficientReceptiveField
+from rflint.rules.rf006_partially_unproductive_layer import PartiallyUnproductiveLayer
+from rflint.rules.rf007_non_dominant_branch import NonDominantBranch
+from rflint.rules.suppression import is_suppressed, model_level_codes
+
+RULES: list[Rule] = [
+    UnproductiveLayer(),
+    PredictedTail(),
+    RemovableStem(),
+    DeadKernelTaps(),
+    InsufficientReceptiveField(),
+    PartiallyUnproductiveLayer(),
+    NonDominantBranch(),
+]
+RULES_BY_CODE = {rule.code: rule for rule in RULES}
+
+__all__ = ["RULES", "RULES_BY_CODE", "Finding", "LintContext", "LintResult", "Rule", "Settings", "lint", "select_rules"]
+
+
+def _matches(code: str, patterns: list[str]) -> bool:
+    return any(p == "ALL" or code.startswith(p) for p in patterns)
+
+
+def select_rules(select: list[str] | None = None, ignore: list[str] | None = None) -> list[Rule]:
+    """ruff-style selection: codes or prefixes ("RF00", "RF"), "ALL"; ignore wins over select."""
+    select = [s.strip().upper() for s in (select or ["ALL"]) if s.strip()]
+    ignore = [s.strip().upper() for s in (ignore or []) if s.strip()]
+    for pattern in select + ignore:
+        if pattern != "ALL" and not any(code.startswith(pattern) for code in RULES_BY_CODE):
+            raise RflintError(f"unknown rule code or prefix {pattern!r} (see `rflint rules`)")
+    return [r for r in RULES if _matches(r.code, select) and not _matches(r.code, ignore)]
+
+
+@dataclass
+class LintResult:
+    context: LintContext
+    findings: list[Finding]
+    suppressed: int
+
+
+def lint(analysis: Analysis, settings: Settings | None = None, rules: list[Rule] | None = None,
+         extra_ignore: list[str] | None = None) -> LintResult:
+    ctx = LintContext(analysis, settings)
+    model_codes = model_level_codes(analysis.prepared.loaded.factory_source if analysis.prepared else None)
+    findings, suppressed = [], 0
+    for rule in rules if rules is not None else RULES:
+        for finding in rule.check(ctx):
+            if is_suppressed(finding, model_codes) or (extra_ignore and _matches(finding.code, extra_ignore)):
+                suppressed += 1
+            else:
+                findings.append(finding)
+    findings.sort(key=lambda f: -SEVERITY_RANK[f.severity])
+    return LintResult(ctx, findings, suppressed)

@@ -1,0 +1,56 @@
+"""What a rule is, what it reports, and the settings rules read.
+
+A rule is a small object with a stable ``code`` (never reused), a kebab-case ``name``, a default
+``severity`` and a ``check(ctx)`` that yields findings.  Its documentation lives in
+``rules/<CODE>.md`` (see docs.py), not in the code, so the CLI, SARIF and README share one text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from rflint.trace import Source
+
+SEVERITIES = ("error", "warning", "info")
+SEVERITY_RANK = {"info": 1, "warning": 2, "error": 3}
+
+
+@dataclass
+class Settings:
+    """Rule options, from [tool.rflint] (min-tail-layers, dominance-ratio) or the API."""
+
+    min_tail_layers: int = 1
+    dominance_ratio: float = 4.0
+
+
+@dataclass
+class Finding:
+    code: str
+    severity: str
+    layer: str | None  # the layer (or merge) the finding is about
+    message: str
+    source: Source | None
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "severity": self.severity,
+            "layer": self.layer,
+            "message": self.message,
+            "source": self.source.as_dict() if self.source else None,
+            "data": self.data,
+        }
+
+
+class Rule:
+    code: str = ""
+    name: str = ""
+    severity: str = "warning"
+
+    def check(self, ctx: "LintContext") -> Iterator[Finding]:  # noqa: F821 (context.py imports us)
+        raise NotImplementedError
+
+    def finding(self, layer: str | None, message: str, source: Source | None, **data: Any) -> Finding:
+        return Finding(self.code, self.severity, layer, message, source, data)

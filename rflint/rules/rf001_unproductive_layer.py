@@ -1,0 +1,30 @@
+"""RF001 unproductive-layer: a parametric RF layer whose input RF already exceeds the image."""
+
+from __future__ import annotations
+
+from rflint.engine.numbers import nums
+from rflint.rules.base import Rule
+from rflint.rules.structure import UNPRODUCTIVE, fmt_size
+
+
+class UnproductiveLayer(Rule):
+    code = "RF001"
+    name = "unproductive-layer"
+    severity = "warning"
+
+    def check(self, ctx):
+        status = ctx.structure.status
+        size = fmt_size(ctx.size)
+        for layer in ctx.analysis.layers:
+            if not layer.parametric or status[layer.name] != UNPRODUCTIVE:
+                continue
+            r_in = fmt_size(layer.r_in_min)
+            yield self.finding(
+                layer.name,
+                f"{layer.name} ({layer.op}) is unproductive: the smallest receptive field reaching its input "
+                f"is {r_in} px, larger than the {size} px input, so it cannot integrate new information",
+                layer.source,
+                r_in_min=nums(layer.r_in_min), r_in_max=nums(layer.r_in_max), input=list(ctx.size),
+                params=layer.params, macs=layer.macs,
+            )
+

@@ -1,0 +1,43 @@
+"""RF002 predicted-tail: the network ends in a run of unproductive segments (the CI gate)."""
+
+from __future__ import annotations
+
+from rflint.rules.base import Rule
+from rflint.rules.structure import fmt_size
+from rflint.rules.truncation import plan_truncation
+
+
+def pct(part: int, whole: int) -> float:
+    return round(100.0 * part / whole, 1) if whole else 0.0
+
+
+class PredictedTail(Rule):
+    code = "RF002"
+    name = "predicted-tail"
+    severity = "error"
+
+    def check(self, ctx):
+        tail = ctx.structure.tail
+        if tail is None:
+            return
+        a = ctx.analysis
+        border = tail.border
+        cut = tail.cut_name
+        n = len(tail.parametric_layers)
+        plan = plan_truncation(a, tail)
+        advice = (
+            f"truncate after {cut} (params {a.params:,} -> {plan.params_after:,}, MACs {a.macs:,} -> {plan.macs_after:,})"
+            if plan else f"end the feature extractor at {cut}"
+        )
+        yield self.finding(
+            border.name,
+            f"predicted tail at {fmt_size(ctx.size)} px: {n} parametric layer{'s' if n != 1 else ''} from "
+            f"{border.name} on cannot see anything new (their input RF exceeds the image); they hold "
+            f"{tail.params:,} params ({pct(tail.params, a.params)}%) and {tail.macs:,} MACs "
+            f"({pct(tail.macs, a.macs)}%); {advice}",
+            border.source,
+            cut=cut, border=border.name, layers=[layer.name for layer in tail.layers],
+            parametric_layers=n, params=tail.params, macs=tail.macs,
+            params_pct=pct(tail.params, a.params), macs_pct=pct(tail.macs, a.macs),
+            truncation=plan.as_dict() if plan else None,
+        )

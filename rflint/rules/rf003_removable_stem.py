@@ -1,0 +1,35 @@
+"""RF003 removable-stem: dropping the stem's early downsampling removes (or shortens) the tail."""
+
+from __future__ import annotations
+
+from rflint.rules.base import Rule
+from rflint.rules.rf002_predicted_tail import pct
+from rflint.rules.structure import fmt_size
+
+
+class RemovableStem(Rule):
+    code = "RF003"
+    name = "removable-stem"
+    severity = "warning"
+
+    def check(self, ctx):
+        p = ctx.stem
+        if p is None:
+            return
+        first = p.layers[0]
+        outcome = (
+            "leaves no predicted tail" if p.removes_tail
+            else f"shortens the predicted tail from {p.tail_layers_before} to {p.tail_layers_after} parametric layers"
+        )
+        increase = p.macs_after - p.macs_before
+        yield self.finding(
+            first.name,
+            f"the stem downsamples too early for {fmt_size(ctx.size)} px inputs: {'; '.join(p.changes)} "
+            f"{outcome} (without them there is {'no' if p.removes_tail else 'a shorter'} tail); "
+            f"cost: MACs {p.macs_before:,} -> {p.macs_after:,} (+{pct(increase, p.macs_before)}%)",
+            first.source,
+            layers=[layer.name for layer in p.layers], changes=p.changes, removes_tail=p.removes_tail,
+            tail_layers_before=p.tail_layers_before, tail_layers_after=p.tail_layers_after,
+            macs_before=p.macs_before, macs_after=p.macs_after, macs_increase=increase,
+            macs_increase_pct=pct(increase, p.macs_before),
+        )

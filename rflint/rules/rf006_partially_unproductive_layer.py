@@ -1,0 +1,33 @@
+"""RF006 partially-unproductive-layer: unproductive along some spatial axes only."""
+
+from __future__ import annotations
+
+from rflint.engine.numbers import nums
+from rflint.rules.base import Rule
+from rflint.rules.structure import PARTIAL, fmt_size
+
+AXIS_NAMES = {1: ["L"], 2: ["H", "W"], 3: ["D", "H", "W"]}
+
+
+class PartiallyUnproductiveLayer(Rule):
+    code = "RF006"
+    name = "partially-unproductive-layer"
+    severity = "info"
+
+    def check(self, ctx):
+        status = ctx.structure.status
+        for layer in ctx.analysis.layers:
+            if not layer.parametric or status[layer.name] != PARTIAL:
+                continue
+            names = AXIS_NAMES.get(len(ctx.size), [f"axis{i}" for i in range(len(ctx.size))])
+            axes = [
+                names[o] for r, o in zip(layer.r_in_min, layer.origins)
+                if r is not None and o is not None and r > ctx.size[o]
+            ]
+            yield self.finding(
+                layer.name,
+                f"{layer.name} ({layer.op}) is unproductive along {', '.join(axes)} only: its input RF "
+                f"{fmt_size(layer.r_in_min)} px exceeds the {fmt_size(ctx.size)} px input there",
+                layer.source,
+                axes=axes, r_in_min=nums(layer.r_in_min), input=list(ctx.size),
+            )

@@ -1,0 +1,67 @@
+"""RF007 non-dominant-branch: a fork-join whose branches differ a lot in parametric depth.
+
+Seed 000 ("Go with the flow") shows that in multi-path networks the shorter paths do most of the
+work: when one branch is ``dominance-ratio`` times deeper than another, the deeper one is predicted
+to be bypassed.  The fork of a merge is its immediate dominator; branch depth is the largest number
+of parametric layers on a fork -> operand path.
+"""
+
+from __future__ import annotations
+
+from rflint.rules.base import Rule
+from rflint.trace.sources import stack_trace_site
+
+
+class NonDominantBranch(Rule):
+    code = "RF007"
+    name = "non-dominant-branch"
+    severity = "info"
+
+    def check(self, ctx):
+        a, s = ctx.analysis, ctx.structure
+        ratio = ctx.settings.dominance_ratio
+        gm_nodes = {n.name: n for n in a.prepared.traced.gm.graph.nodes}
+        parametric = {layer.node for layer in a.layers if layer.parametric}
+        for merge in a.order:
+            if merge not in s.relevant or a.rf.get(merge) is None or not a.rf[merge].spatial:
+                continue
+            operands = [p for p in a.graph.predecessors(merge) if p in s.relevant and _spatial(a, p)]
+            if len(operands) < 2:
+                continue
+            fork = s.idom.get(merge)
+            if fork is None or fork not in s.position:
+                continue
+            depth = _depths_from(a, s, fork, merge, parametric)
+            branch = {p: depth.get(p, 0) for p in operands}
+            deep = max(operands, key=branch.__getitem__)
+            shallow = min(operands, key=branch.__getitem__)
+            d_deep, d_shallow = branch[deep], branch[shallow]
+            if d_deep < ratio * max(d_shallow, 1):
+                continue
+            node = gm_nodes[merge]
+            stack = node.meta.get("nn_module_stack") or {}
+            owner = next(reversed(stack.values()))[0] if stack else ""
+            name = f"{owner}.{merge}" if owner else merge
+            yield self.finding(
+                name,
+                f"{name} joins a branch of {d_deep} parametric layers with one of {d_shallow}: "
+                f"the deeper branch is predicted to be bypassed (the shorter path dominates training)",
+                stack_trace_site(node.meta.get("stack_trace")),
+                fork=fork, deep_branch_layers=d_deep, shallow_branch_layers=d_shallow, ratio=ratio,
+            )
+
+
+def _spatial(a, node: str) -> bool:
+    rf = a.rf.get(node)
+    return rf is not None and rf.spatial
+
+
+def _depths_from(a, s, fork: str, merge: str, parametric: set[str]) -> dict[str, int]:
+    """Longest parametric path from fork to every node between fork and merge."""
+    lo, hi = s.position[fork], s.position[merge]
+    depth = {fork: 0}
+    for node in a.order[lo + 1: hi]:
+        preds = [depth[p] for p in a.graph.predecessors(node) if p in depth]
+        if preds:
+            depth[node] = max(preds) + (1 if node in parametric else 0)
+    return depth

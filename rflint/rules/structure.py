@@ -1,0 +1,194 @@
+"""Structural facts the rules share (rf-semantics.md §3-4): layer status, cut tensors, segments,
+the tail, the cut and the border layers.  Computed once per analysis, linear in the graph size
+(apart from networkx's near-linear dominator computation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import networkx as nx
+
+from rflint.engine import Analysis, Layer
+
+PRODUCTIVE, PARTIAL, UNPRODUCTIVE, HEAD = "productive", "partial", "unproductive", "head"
+NEUTRAL = "neutral"
+_SOURCE = "__rflint_source__"
+
+
+def layer_status(layer: Layer, size: tuple[int, ...], use_max: bool = False) -> str:
+    """Unproductive iff the input RF exceeds the input size (strict >) on every spatial axis."""
+    if layer.head:
+        return HEAD
+    values = layer.r_in_max if use_max else layer.r_in_min
+    flags = [v > size[o] for v, o in zip(values, layer.origins) if v is not None and o is not None]
+    if not flags:
+        return HEAD
+    if all(flags):
+        return UNPRODUCTIVE
+    return PARTIAL if any(flags) else PRODUCTIVE
+
+
+@dataclass
+class Segment:
+    index: int
+    entry: str  # cut tensor (fx node name) the segment starts from
+    exit: str  # cut tensor it ends at
+    nodes: list[str]  # fx nodes in (entry, exit], topological order
+    layers: list[Layer]
+    parallel: bool  # has more than one path from entry to exit
+    status: str = NEUTRAL
+    status_max: str = NEUTRAL
+
+
+@dataclass
+class Tail:
+    cut: str  # fx node name of the cut tensor
+    cut_name: str  # the same, as people know it: "layer3.0" (the output of that block)
+    segments: list[Segment]
+    layers: list[Layer]
+    params: int
+    macs: int
+    border: Layer
+
+    @property
+    def parametric_layers(self) -> list[Layer]:
+        return [layer for layer in self.layers if layer.parametric]
+
+
+@dataclass
+class Structure:
+    analysis: Analysis
+    status: dict[str, str]  # layer name -> status (r_min)
+    status_max: dict[str, str]
+    cuts: list[str]
+    segments: list[Segment]
+    relevant: set[str]  # nodes on some input -> output path
+    idom: dict[str, str]
+    tail: Tail | None
+    tail_max: Tail | None
+    position: dict[str, int] = field(repr=False, default_factory=dict)
+
+    @property
+    def border(self) -> Layer | None:
+        return self.tail.border if self.tail else None
+
+    @property
+    def border_max(self) -> Layer | None:
+        return self.tail_max.border if self.tail_max else None
+
+
+def _relevant_nodes(a: Analysis) -> set[str]:
+    """Nodes on some image-input -> output path."""
+    g = a.graph
+    forward: set[str] = set()
+    for src in a.inputs:
+        forward |= {src} | nx.descendants(g, src)
+    sink = a.order[-1]  # fx always ends a graph with its output node
+    backward = {sink} | nx.ancestors(g, sink)
+    return forward & backward
+
+
+def _dominators(a: Analysis, relevant: set[str]) -> dict[str, str]:
+    g = a.graph.subgraph(relevant).copy()
+    for src in a.inputs:
+        g.add_edge(_SOURCE, src)
+    return nx.immediate_dominators(g, _SOURCE)
+
+
+def _cut_chain(a: Analysis, idom: dict[str, str], relevant: set[str]) -> list[str]:
+    sink = a.order[-1]
+    chain = []
+    node = sink
+    while node != _SOURCE:
+        chain.append(node)
+        node = idom[node]
+    position = {n: i for i, n in enumerate(a.order)}
+    spatial = [n for n in chain[1:] if a.rf.get(n) is not None and a.rf[n].spatial]
+    return sorted(spatial, key=position.__getitem__)
+
+
+def _segment_status(seg: Segment, a: Analysis, status: dict[str, str], preds: dict[str, list[str]]) -> str:
+    """Productive iff some entry->exit path avoids every unproductive layer and passes a productive
+    (or partial) expanding layer; neutral if the segment has no expanding layer at all."""
+    if not any(layer.expanding for layer in seg.layers):
+        return NEUTRAL
+    clean = {seg.entry: True}
+    good = {seg.entry: False}
+    for node in seg.nodes:
+        layer = a.layer_by_node.get(node)
+        st = status.get(layer.name) if layer else None
+        ps = [p for p in preds[node] if p in clean]
+        if st == UNPRODUCTIVE or not ps:
+            clean[node], good[node] = False, False
+            continue
+        clean[node] = any(clean[p] for p in ps)
+        grows = layer is not None and layer.expanding and st in (PRODUCTIVE, PARTIAL)
+        good[node] = any(good[p] for p in ps) or (clean[node] and grows)
+    return PRODUCTIVE if good.get(seg.exit) else UNPRODUCTIVE
+
+
+def _tail(a: Analysis, segments: list[Segment], attr: str, status: dict[str, str],
+          min_tail_layers: int) -> Tail | None:
+    start = len(segments)
+    while start > 0 and getattr(segments[start - 1], attr) in (UNPRODUCTIVE, NEUTRAL):
+        start -= 1
+    while start < len(segments) and getattr(segments[start], attr) == NEUTRAL:
+        start += 1  # a tail starts at an unproductive segment
+    tail_segments = segments[start:]
+    if not tail_segments:
+        return None
+    layers = [layer for seg in tail_segments for layer in seg.layers]
+    if sum(1 for layer in layers if layer.parametric) < min_tail_layers:
+        return None
+    unproductive = [layer for layer in layers if status.get(layer.name) == UNPRODUCTIVE]
+    border = next((layer for layer in unproductive if layer.parametric), None) or (unproductive[0] if unproductive else None)
+    if border is None:
+        return None
+    nodes = [n for seg in tail_segments for n in seg.nodes]
+    cut = tail_segments[0].entry
+    return Tail(
+        cut=cut, cut_name=a.tensor_name(cut), segments=tail_segments, layers=layers,
+        params=sum(a.node_params.get(n, 0) for n in nodes), macs=sum(a.node_macs.get(n, 0) for n in nodes),
+        border=border,
+    )
+
+
+def analyse_structure(a: Analysis, min_tail_layers: int = 1) -> Structure:
+    size = a.input_size
+    status = {layer.name: layer_status(layer, size) for layer in a.layers}
+    status_max = {layer.name: layer_status(layer, size, use_max=True) for layer in a.layers}
+    relevant = _relevant_nodes(a)
+    idom = _dominators(a, relevant)
+    cuts = _cut_chain(a, idom, relevant)
+    position = {n: i for i, n in enumerate(a.order)}
+    preds = {n: [p for p in a.graph.predecessors(n) if p in relevant] for n in relevant}
+    segments: list[Segment] = []
+    for i, (entry, exit_) in enumerate(zip(cuts, cuts[1:])):
+        lo, hi = position[entry], position[exit_]
+        nodes = [n for n in a.order[lo + 1: hi + 1] if n in relevant]
+        members = set(nodes) | {entry}
+        parallel = any(sum(1 for p in preds[n] if p in members) > 1 for n in nodes)
+        layers = [a.layer_by_node[n] for n in nodes if n in a.layer_by_node]
+        seg = Segment(i, entry, exit_, nodes, layers, parallel)
+        seg.status = _segment_status(seg, a, status, preds)
+        seg.status_max = _segment_status(seg, a, status_max, preds)
+        segments.append(seg)
+    return Structure(
+        analysis=a, status=status, status_max=status_max, cuts=cuts, segments=segments,
+        relevant=relevant, idom=idom,
+        tail=_tail(a, segments, "status", status, min_tail_layers),
+        tail_max=_tail(a, segments, "status_max", status_max, min_tail_layers),
+        position=position,
+    )
+
+
+def fmt_size(values) -> str:
+    """(43, 43) -> '43x43'; fractions are shown as decimals."""
+    def one(v) -> str:
+        if v is None:
+            return "-"
+        v = Fraction(v)
+        return str(v.numerator) if v.denominator == 1 else f"{float(v):.3g}"
+    return "x".join(one(v) for v in values)

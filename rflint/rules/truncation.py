@@ -1,0 +1,73 @@
+"""The suggested truncation (rf-semantics.md §4 "cut"): keep everything up to the cut tensor and
+replace the rest by global average pooling + one Linear layer with the original output size.
+
+The numbers here are the contract for ``rflint.truncate``: the model it builds has exactly
+``params_after`` parameters.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import networkx as nx
+
+from rflint.engine import Analysis
+from rflint.rules.structure import Tail
+
+
+@dataclass
+class TruncationPlan:
+    cut: str  # fx node name of the cut tensor
+    cut_name: str
+    cut_channels: int
+    n_out: int
+    removed_nodes: list[str]
+    params_removed: int
+    macs_removed: int
+    params_added: int
+    macs_added: int
+    params_before: int
+    macs_before: int
+
+    @property
+    def params_after(self) -> int:
+        return self.params_before - self.params_removed + self.params_added
+
+    @property
+    def macs_after(self) -> int:
+        return self.macs_before - self.macs_removed + self.macs_added
+
+    def as_dict(self) -> dict:
+        return {
+            "cut": self.cut_name,
+            "params_before": self.params_before,
+            "params_after": self.params_after,
+            "macs_before": self.macs_before,
+            "macs_after": self.macs_after,
+            "params_removed": self.params_before - self.params_after,
+            "macs_removed": self.macs_before - self.macs_after,
+            "new_head": f"global average pooling + Linear({self.cut_channels}, {self.n_out})",
+        }
+
+
+def plan_truncation(a: Analysis, tail: Tail) -> TruncationPlan | None:
+    """None when the model's output is not a (batch, classes) vector: a dense-prediction network
+    (U-Net, detector) cannot simply end in a classifier; the tail is still reported."""
+    out_shapes = [a.shapes.get(n) for n in a.outputs]
+    if len(out_shapes) != 1 or out_shapes[0] is None or len(out_shapes[0]) != 2:
+        return None
+    cut_shape = a.shapes.get(tail.cut)
+    if cut_shape is None or len(cut_shape) < 3:
+        return None
+    n_out, channels = out_shapes[0][1], cut_shape[1]
+    kept = nx.ancestors(a.graph, tail.cut) | {tail.cut}
+    removed = [n for n in a.order if n not in kept]
+    pooled = math.prod(cut_shape[2:])
+    return TruncationPlan(
+        cut=tail.cut, cut_name=tail.cut_name, cut_channels=channels, n_out=n_out, removed_nodes=removed,
+        params_removed=sum(a.node_params.get(n, 0) for n in removed),
+        macs_removed=sum(a.node_macs.get(n, 0) for n in removed),
+        params_added=channels * n_out + n_out, macs_added=channels * n_out,
+        params_before=a.params, macs_before=a.macs,
+    ) if pooled else None
