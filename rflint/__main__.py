@@ -1,0 +1,3 @@
+from rflint.cli import main
+
+main()

@@ -1,0 +1,212 @@
+"""The command line.  `rflint TARGET --input 32` is short for `rflint check TARGET --input 32`.
+
+Exit codes (ruff's contract): 0 no finding at or above --fail-on; 1 there are; 2 usage,
+configuration or model-loading error (one line on stderr; --debug shows the traceback).
+Nothing here imports torch at module level, so --help and --version answer instantly.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from rflint._version import __version__
+from rflint.errors import RflintError
+
+app = typer.Typer(
+    name="rflint",
+    add_completion=False,
+    no_args_is_help=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help=(
+        "Static receptive-field linter for CNNs: finds layers that cannot see anything new at your input "
+        "size (unproductive layers, predicted tails) before you spend a GPU-hour on training.\n\n"
+        "[bold]rflint TARGET --input 32[/bold] is short for [bold]rflint check TARGET --input 32[/bold]. "
+        "TARGET is path/to/file.py:name, package.module:name or zoo:name.\n\n"
+        "Exit codes: 0 clean, 1 findings at or above --fail-on, 2 usage/config/model error."
+    ),
+)
+
+
+class Format(str, Enum):
+    text = "text"
+    json = "json"
+    sarif = "sarif"
+    github = "github"
+    markdown = "markdown"
+
+
+class FailOn(str, Enum):
+    error = "error"
+    warning = "warning"
+    info = "info"
+    never = "never"
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"rflint {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
+) -> None:
+    pass
+
+
+def _fail(message: str, debug: bool, err: BaseException | None = None) -> None:
+    if debug and err is not None:
+        raise err
+    typer.echo(f"rflint: error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+@app.command()
+def check(
+    targets: List[str] = typer.Argument(
+        None, metavar="[TARGET]...",
+        help="path/to/file.py:name, package.module:name or zoo:name. None: the [[tool.rflint.models]] of the nearest pyproject.toml.",
+    ),
+    inputs: List[str] = typer.Option(
+        None, "--input", "-i", metavar="SIZE",
+        help="Input size: 32 (every spatial axis), 32x48 (H x W), 8x16x16 (D x H x W). Repeat to analyze several sizes.",
+    ),
+    input_shapes: List[str] = typer.Option(None, "--input-shape", metavar="N,C,H,W", help="Full input shape, e.g. 1,3,32,32 (sets the channels too)."),
+    channels: Optional[int] = typer.Option(None, "--channels", "-c", min=1, help="Input channels (default: the first conv's in_channels)."),
+    kwarg: List[str] = typer.Option(None, "--kwarg", "-k", metavar="KEY=VALUE", help="Keyword argument for the factory/class; VALUE is a Python literal. Repeatable."),
+    fmt: Format = typer.Option(Format.text, "--format", "-f", help="Output format."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report to FILE instead of stdout."),
+    select: List[str] = typer.Option(None, "--select", help="Only these rule codes or prefixes (RF001, RF00). Overrides the config."),
+    ignore: List[str] = typer.Option(None, "--ignore", help="Skip these rule codes or prefixes. Added to the config's ignore."),
+    fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", help="Lowest severity that makes the exit code 1 (default: config, else error)."),
+    min_tail_layers: Optional[int] = typer.Option(None, "--min-tail-layers", min=1, help="Parametric layers a tail needs to count (default 1)."),
+    dominance_ratio: Optional[float] = typer.Option(None, "--dominance-ratio", min=1.0, help="Depth ratio for RF007 (default 4)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="pyproject.toml to read [tool.rflint] from (default: the nearest one)."),
+    layers: bool = typer.Option(True, "--layers/--no-layers", help="Show the per-layer table in text output."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+) -> None:
+    """Analyze models and report unproductive layers, predicted tails and other RF findings."""
+    try:
+        code = _check(targets or [], inputs or [], input_shapes or [], channels, kwarg or [], fmt, output,
+                      select or None, ignore or [], fail_on, min_tail_layers, dominance_ratio, config, layers)
+    except RflintError as err:
+        _fail(str(err), debug, err)
+    except typer.Exit:
+        raise
+    except Exception as err:  # the user's model code, or a bug: one line unless --debug
+        _fail(f"{type(err).__name__}: {err} (run with --debug for the traceback)", debug, err)
+    raise typer.Exit(code)
+
+
+def _check(targets, inputs, input_shapes, channels, kwarg, fmt, output, select, ignore, fail_on,
+           min_tail_layers, dominance_ratio, config, layers) -> int:
+    from rflint.cli.run import exit_code, make_jobs, run_jobs
+    from rflint.config import load_config
+    from rflint.trace.loading import parse_kwargs
+
+    cfg = load_config(config)
+    kwargs = parse_kwargs(kwarg)
+    jobs = make_jobs(targets, inputs, input_shapes, channels, kwargs, cfg)
+
+    from rflint.rules import Settings, select_rules
+
+    settings = Settings(
+        min_tail_layers=min_tail_layers or cfg.min_tail_layers,
+        dominance_ratio=dominance_ratio or cfg.dominance_ratio,
+    )
+    rules = select_rules(select or cfg.select, list(cfg.ignore) + list(ignore))
+    reports = run_jobs(jobs, settings, rules)
+    _emit(reports, fmt, output, layers)
+    return exit_code(reports, (fail_on.value if fail_on else cfg.fail_on))
+
+
+def _emit(reports, fmt: Format, output: Optional[Path], layers: bool) -> None:
+    from rich.console import Console
+
+    if fmt is Format.text:
+        if output is not None:
+            with output.open("w", encoding="utf-8") as fh:
+                from rflint.report.text import render_text
+
+                render_text(reports, Console(file=fh, width=160, color_system=None), layers)
+            return
+        from rflint.report.text import render_text
+
+        console = Console()
+        if not console.is_terminal:  # CI logs and pipes: don't squeeze the table into 80 columns
+            console = Console(width=140)
+        render_text(reports, console, layers)
+        return
+    from rflint.report.formats import render
+
+    text = render(fmt.value, reports)
+    if output is not None:
+        output.write_text(text + ("" if text.endswith("\n") else "\n"), encoding="utf-8")
+    else:
+        sys.stdout.write(text + ("" if text.endswith("\n") else "\n"))
+
+
+@app.command("rules")
+def rules_list() -> None:
+    """List every rule with its code, name, default severity and summary."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from rflint.ruledocs import load_all
+
+    table = Table(show_edge=False)
+    for col in ("code", "name", "severity", "summary"):
+        table.add_column(col, overflow="fold")
+    for doc in load_all().values():
+        table.add_row(doc.code, doc.name, doc.severity, doc.summary)
+    Console().print(table)
+
+
+@app.command("rule")
+def rule_show(code: str = typer.Argument(..., help="Rule code, e.g. RF002.")) -> None:
+    """Print a rule's documentation."""
+    from rich.console import Console
+    from rich.markdown import Markdown
+
+    from rflint.ruledocs import load
+
+    try:
+        doc = load(code)
+    except KeyError as err:
+        _fail(str(err.args[0]), False)
+        return
+    Console().print(Markdown(doc.text))
+
+
+@app.command("zoo")
+def zoo_list() -> None:
+    """List the built-in reference architectures (use them as zoo:NAME)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from rflint.zoo import ZOO
+
+    table = Table(show_edge=False)
+    for col in ("name", "input", "channels", "description"):
+        table.add_column(col, overflow="fold")
+    for entry in ZOO.values():
+        table.add_row(f"zoo:{entry.name}", "x".join(map(str, entry.input_size)), str(entry.channels), entry.description)
+    Console().print(table)
+
+
+COMMANDS = {"check", "rules", "rule", "zoo", "sweep", "fix"}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: inserts the implicit `check` so `rflint TARGET ...` works like ruff's `ruff check`."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or (args[0] not in COMMANDS and args[0] not in ("-h", "--help", "--version")):
+        args.insert(0, "check")
+    app(args=args, prog_name="rflint")

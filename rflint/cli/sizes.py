@@ -1,0 +1,31 @@
+"""Parsing --input / --input-shape values.  No torch here: --help must stay instant."""
+
+from __future__ import annotations
+
+from rflint.errors import RflintError
+
+
+def parse_size(text: str) -> int | tuple[int, ...]:
+    """'32' -> 32 (every spatial axis); '32x48' -> (32, 48); '8x16x16' -> (8, 16, 16)."""
+    raw = str(text).strip().lower()
+    parts = raw.replace("×", "x").split("x")
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        raise RflintError(f"input size must be a number like 32 or 32x48, got {text!r}") from None
+    if any(v <= 0 for v in values):
+        raise RflintError(f"input size must be positive, got {text!r}")
+    if any(v > 1_000_000 for v in values):
+        raise RflintError(f"input size {text!r} is implausibly large")
+    return values[0] if len(values) == 1 else tuple(values)
+
+
+def parse_shape(text: str) -> tuple[int, tuple[int, ...]]:
+    """'1,3,32,32' -> (channels 3, spatial (32, 32)): the full input shape, batch first."""
+    try:
+        values = [int(p) for p in str(text).replace("x", ",").split(",") if p.strip()]
+    except ValueError:
+        raise RflintError(f"--input-shape must be comma-separated integers like 1,3,32,32, got {text!r}") from None
+    if len(values) < 3 or any(v <= 0 for v in values):
+        raise RflintError(f"--input-shape needs batch, channels and 1-3 positive spatial sizes, got {text!r}")
+    return values[1], tuple(values[2:])

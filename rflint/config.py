@@ -1,0 +1,150 @@
+"""``[tool.rflint]`` in the nearest pyproject.toml (searched from the working directory upwards).
+
+```toml
+[tool.rflint]
+select = ["RF"]            # codes or prefixes; "ALL" is the default
+ignore = ["RF007"]
+fail-on = "error"          # error | warning | info | never
+min-tail-layers = 1
+dominance-ratio = 4
+
+[[tool.rflint.models]]
+target = "models/net.py:build"   # relative to the pyproject.toml's directory
+input = 32                       # or "32x48", or a list of sizes: [32, 64]
+channels = 3
+kwargs = { depth = 18 }
+ignore = ["RF004"]
+```
+Unknown keys are errors (a typo must not silently disable the gate).  No torch import here.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+from rflint.errors import RflintError
+
+FAIL_ON = ("error", "warning", "info", "never")
+_TOP_KEYS = {"select", "ignore", "fail-on", "min-tail-layers", "dominance-ratio", "models", "layers"}
+_MODEL_KEYS = {"target", "input", "channels", "kwargs", "ignore", "input-shape"}
+
+
+@dataclass
+class ModelConfig:
+    target: str
+    inputs: list[str] = field(default_factory=list)
+    channels: int | None = None
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    ignore: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Config:
+    path: Path | None = None
+    select: list[str] | None = None
+    ignore: list[str] = field(default_factory=list)
+    fail_on: str = "error"
+    min_tail_layers: int = 1
+    dominance_ratio: float = 4.0
+    models: list[ModelConfig] = field(default_factory=list)
+
+
+def find_pyproject(start: Path | None = None) -> Path | None:
+    here = (start or Path.cwd()).resolve()
+    for directory in (here, *here.parents):
+        candidate = directory / "pyproject.toml"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _strings(value: Any, key: str, where: str) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise RflintError(f"{where}: '{key}' must be a string or a list of strings")
+    return list(value)
+
+
+def _sizes(value: Any, where: str) -> list[str]:
+    values = value if isinstance(value, list) else [value]
+    out = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, str)):
+            raise RflintError(f"{where}: 'input' must be a size like 32 or \"32x48\", or a list of them")
+        out.append(str(v))
+    return out
+
+
+def load_config(path: Path | None = None) -> Config:
+    """Read [tool.rflint] from ``path`` or the nearest pyproject.toml; defaults if there is none."""
+    path = path or find_pyproject()
+    if path is None:
+        return Config()
+    if not path.is_file():
+        raise RflintError(f"config file not found: {path}")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise RflintError(f"{path}: invalid TOML: {err}") from err
+    section = data.get("tool", {}).get("rflint")
+    if section is None:
+        return Config(path=path)
+    where = f"{path} [tool.rflint]"
+    unknown = set(section) - _TOP_KEYS
+    if unknown:
+        raise RflintError(f"{where}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(sorted(unknown))}")
+    cfg = Config(path=path)
+    if "select" in section:
+        cfg.select = _strings(section["select"], "select", where)
+    cfg.ignore = _strings(section.get("ignore", []), "ignore", where)
+    cfg.fail_on = section.get("fail-on", "error")
+    if cfg.fail_on not in FAIL_ON:
+        raise RflintError(f"{where}: fail-on must be one of {', '.join(FAIL_ON)}, got {cfg.fail_on!r}")
+    cfg.min_tail_layers = _positive_int(section.get("min-tail-layers", 1), "min-tail-layers", where)
+    ratio = section.get("dominance-ratio", 4.0)
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or ratio <= 1:
+        raise RflintError(f"{where}: dominance-ratio must be a number > 1")
+    cfg.dominance_ratio = float(ratio)
+    base = path.parent
+    for i, model in enumerate(section.get("models", [])):
+        mwhere = f"{path} [[tool.rflint.models]] #{i + 1}"
+        if not isinstance(model, dict) or "target" not in model:
+            raise RflintError(f"{mwhere}: every model needs a 'target'")
+        unknown = set(model) - _MODEL_KEYS
+        if unknown:
+            raise RflintError(f"{mwhere}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(sorted(unknown))}")
+        kwargs = model.get("kwargs", {})
+        if not isinstance(kwargs, dict):
+            raise RflintError(f"{mwhere}: 'kwargs' must be a table")
+        channels = model.get("channels")
+        cfg.models.append(ModelConfig(
+            target=_relative_target(str(model["target"]), base),
+            inputs=_sizes(model["input"], mwhere) if "input" in model else [],
+            channels=_positive_int(channels, "channels", mwhere) if channels is not None else None,
+            kwargs=dict(kwargs),
+            ignore=_strings(model.get("ignore", []), "ignore", mwhere),
+        ))
+    return cfg
+
+
+def _positive_int(value: Any, key: str, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise RflintError(f"{where}: {key} must be a positive integer, got {value!r}")
+    return value
+
+
+def _relative_target(target: str, base: Path) -> str:
+    """File targets in the config are relative to the pyproject.toml, not to the working directory."""
+    where, sep, attr = target.rpartition(":")
+    if sep and (where.endswith(".py") or "/" in where) and not os.path.isabs(where):
+        return f"{base / where}:{attr}"
+    return target

@@ -1,0 +1,134 @@
+"""One model's results, and the JSON document (schema version 1) every other format derives from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from rflint.engine import Analysis
+from rflint.engine.numbers import num, nums
+from rflint.errors import RflintError
+from rflint.rules import LintResult, Settings, lint
+from rflint.rules.base import SEVERITY_RANK, Finding
+from rflint.rules.structure import Structure
+from rflint.rules.truncation import TruncationPlan, plan_truncation
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class ModelReport:
+    analysis: Analysis
+    result: LintResult
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def findings(self) -> list[Finding]:
+        return self.result.findings
+
+    @property
+    def structure(self) -> Structure:
+        return self.result.context.structure
+
+    @cached_property
+    def truncation(self) -> TruncationPlan | None:
+        tail = self.structure.tail
+        return plan_truncation(self.analysis, tail) if tail else None
+
+    @cached_property
+    def stem(self):
+        return self.result.context.stem if self.structure.tail else None
+
+    @cached_property
+    def min_clean_input(self) -> tuple[int, ...] | None:
+        return smallest_clean_input(self.analysis)
+
+    def worst(self) -> int:
+        return max((SEVERITY_RANK[f.severity] for f in self.findings), default=0)
+
+    def document(self) -> dict[str, Any]:
+        a, s = self.analysis, self.structure
+        tail = s.tail
+        return {
+            "target": a.target,
+            "input": list(a.input_size),
+            "channels": a.channels,
+            "trace": a.trace_method,
+            "params": a.params,
+            "macs": a.macs,
+            "layers": [self._layer(layer) for layer in a.layers],
+            "tail": None if tail is None else {
+                "cut": tail.cut_name,
+                "layers": [layer.name for layer in tail.layers],
+                "params": tail.params,
+                "macs": tail.macs,
+            },
+            "border": s.border.name if s.border else None,
+            "border_max": s.border_max.name if s.border_max else None,
+            "truncation": self.truncation.as_dict() if self.truncation else None,
+            "findings": [f.as_dict() for f in self.findings],
+            "suppressed": self.result.suppressed,
+            "resolution": {
+                "final_layer": a.final_layer,
+                "final_r_min": nums(a.final_r_min),
+                "final_r_max": nums(a.final_r_max),
+                "min_input_without_unproductive": list(self.min_clean_input) if self.min_clean_input else None,
+            },
+            "warnings": list(a.warnings),
+        }
+
+    def _layer(self, layer) -> dict[str, Any]:
+        return {
+            "name": layer.name,
+            "op": layer.op,
+            "kernel": list(layer.kernel),
+            "stride": nums(layer.stride),
+            "dilation": list(layer.dilation),
+            "in_shape": list(layer.in_shape),
+            "out_shape": list(layer.out_shape),
+            "r_in_min": nums(layer.r_in_min),
+            "r_in_max": nums(layer.r_in_max),
+            "r_out_min": nums(layer.r_out_min),
+            "r_out_max": nums(layer.r_out_max),
+            "params": layer.params,
+            "macs": layer.macs,
+            "status": self.structure.status[layer.name],
+            "source": layer.source.as_dict() if layer.source else None,
+        }
+
+
+def build_report(analysis: Analysis, settings: Settings | None = None, rules=None,
+                 extra_ignore: list[str] | None = None) -> ModelReport:
+    return ModelReport(analysis, lint(analysis, settings, rules, extra_ignore))
+
+
+def smallest_clean_input(a: Analysis, max_rounds: int = 8) -> tuple[int, ...] | None:
+    """The smallest input at which no RF layer is unproductive: per axis the largest input r_min of
+    any layer, re-checked at that size (shapes, and so adaptive pools, change with the size) until it
+    is stable.  None when it does not settle or the model cannot run at the candidate size."""
+    prepared = a.prepared
+    if prepared is None:
+        return None
+    current = a
+    for _ in range(max_rounds):
+        need = [1] * len(current.input_size)
+        for layer in current.layers:
+            if layer.head:
+                continue
+            for r, origin in zip(layer.r_in_min, layer.origins):
+                if r is not None and origin is not None:
+                    need[origin] = max(need[origin], _ceil(r))
+        candidate = tuple(need)
+        if candidate == current.input_size:
+            return candidate
+        try:
+            current = prepared.at(candidate)
+        except RflintError:
+            return None
+    return None
+
+
+def _ceil(value) -> int:
+    v = num(value)
+    return int(v) if float(v).is_integer() else int(v) + 1

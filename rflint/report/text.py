@@ -1,0 +1,175 @@
+"""--format text: the rich terminal report people read (header, layer table, findings, fixes)."""
+
+from __future__ import annotations
+
+import os
+
+from rich import box
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from rflint.engine.numbers import num
+from rflint.report.model import ModelReport
+from rflint.rules.base import SEVERITY_RANK
+from rflint.rules.structure import fmt_size
+
+STATUS_STYLE = {"productive": "green", "partial": "yellow", "unproductive": "bold red", "head": "dim"}
+SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+
+
+def human(n: int | float) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.3g}{unit}"
+    return str(int(n))
+
+
+def _pct(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f}%" if whole else "-"
+
+
+def _where(source) -> str:
+    if source is None:
+        return ""
+    path = os.path.relpath(source.file) if not source.file.startswith("<") else source.file
+    if path.startswith(".." + os.sep + ".."):
+        path = source.file
+    return f"{path}:{source.line}"
+
+
+def _kernel(layer) -> str:
+    k = "x".join(map(str, layer.kernel))
+    s = fmt_size(layer.stride)
+    return f"{k} /{s}" if any(x != 1 for x in layer.stride) else k
+
+
+def _compact(values) -> str:
+    """(43, 43) -> '43': in the table, equal axes collapse to one number."""
+    text = fmt_size(values)
+    parts = set(text.split("x"))
+    return parts.pop() if len(parts) == 1 else text
+
+
+def _rf_pair(lo, hi) -> str:
+    a, b = _compact(lo), _compact(hi)
+    return a if a == b else f"{a}-{b}"
+
+
+def header(report: ModelReport) -> Table:
+    a = report.analysis
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    grid.add_row("input", f"{fmt_size(a.input_size)} px, {a.channels} channel{'s' if a.channels != 1 else ''}")
+    grid.add_row("size", f"{human(a.params)} params, {human(a.macs)} MACs")
+    if a.final_r_min is not None:
+        grid.add_row("final RF", f"r_min {fmt_size(a.final_r_min)}, r_max {fmt_size(a.final_r_max)} px (after {a.final_layer})")
+    clean = report.min_clean_input
+    grid.add_row("no unproductive layer from", f"{fmt_size(clean)} px" if clean else "-")
+    s = report.structure
+    grid.add_row("border (r_min / r_max)", f"{s.border.name if s.border else '-'} / {s.border_max.name if s.border_max else '-'}")
+    return grid
+
+
+def layer_table(report: ModelReport) -> Table:
+    status = report.structure.status
+    t = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+              caption="RF in / RF out: r_min-r_max in input pixels (one number when all axes agree)")
+    for col, justify in (("layer", "left"), ("op", "left"), ("k /s", "left"), ("out", "left"),
+                         ("RF in", "right"), ("RF out", "right"), ("params", "right"), ("status", "left")):
+        t.add_column(col, justify=justify, no_wrap=True, overflow="fold" if col == "layer" else "ellipsis")
+    border = report.structure.border
+    for layer in report.analysis.layers:
+        st = status[layer.name]
+        name = Text(layer.name, style="bold" if border is not None and layer is border else "")
+        if border is not None and layer is border:
+            name.append(" <- border", style="bold red")
+        t.add_row(
+            name, layer.op, _kernel(layer), "x".join(map(str, layer.out_shape[2:])),
+            "-" if layer.head else _rf_pair(layer.r_in_min, layer.r_in_max),
+            "-" if layer.head else _rf_pair(layer.r_out_min, layer.r_out_max),
+            human(layer.params) if layer.params else "",
+            Text(st, style=STATUS_STYLE.get(st, "")),
+        )
+    return t
+
+
+def findings_block(report: ModelReport) -> Group | Text:
+    if not report.findings:
+        return Text("No findings.", style="green")
+    lines = []
+    for f in sorted(report.findings, key=lambda f: -SEVERITY_RANK[f.severity]):
+        line = Text()
+        line.append(f"{f.severity:<7} ", style=SEVERITY_STYLE[f.severity])
+        line.append(f"{f.code} ", style="bold")
+        where = _where(f.source)
+        if where:
+            line.append(where + " ", style="dim")
+        line.append(f.message)
+        lines.append(line)
+    return Group(*lines)
+
+
+def fix_panel(report: ModelReport) -> Panel | None:
+    tail = report.structure.tail
+    if tail is None:
+        return None
+    a = report.analysis
+    plan = report.truncation
+    body = Text()
+    body.append("Why: ", style="bold")
+    body.append(
+        f"from {tail.border.name} on, even the smallest receptive field reaching a layer is larger than the "
+        f"{fmt_size(a.input_size)} px image, so those layers only re-mix what earlier layers already saw; "
+        "networks trained with such a tail are usually no more accurate, often less, than without it.\n"
+    )
+    body.append("Truncate: ", style="bold")
+    if plan is not None:
+        body.append(
+            f"keep everything up to {tail.cut_name}, then global average pooling + Linear({plan.cut_channels}, "
+            f"{plan.n_out}). Removes {len(tail.layers)} RF layers; params {human(a.params)} -> "
+            f"{human(plan.params_after)} (-{_pct(a.params - plan.params_after, a.params)}), MACs {human(a.macs)} -> "
+            f"{human(plan.macs_after)} (-{_pct(a.macs - plan.macs_after, a.macs)}).\n"
+        )
+    else:
+        body.append(f"end the feature extractor at {tail.cut_name} ({human(tail.params)} params, "
+                    f"{human(tail.macs)} MACs in the tail).\n")
+    stem = report.stem
+    if stem is not None:
+        body.append("Or remove stem downsampling: ", style="bold")
+        result = "no tail" if stem.removes_tail else f"a tail of {stem.tail_layers_after} parametric layers"
+        body.append(
+            f"{'; '.join(stem.changes)} gives {result}, at MACs {human(stem.macs_before)} -> "
+            f"{human(stem.macs_after)} (x{stem.macs_after / max(stem.macs_before, 1):.1f}).\n"
+        )
+    body.append("Try it: ", style="bold")
+    body.append(f"rflint fix {a.target} --input {fmt_size(a.input_size)} --truncate -o truncated.pt")
+    return Panel(body, title="suggested fix", title_align="left", border_style="red")
+
+
+def render_text(reports: list[ModelReport], console: Console, show_layers: bool = True) -> None:
+    for report in reports:
+        a = report.analysis
+        console.rule(Text(f"{a.target} @ {fmt_size(a.input_size)}", style="bold"))
+        console.print(header(report))
+        for warning in a.warnings:
+            console.print(Text(f"note: {warning}", style="yellow"))
+        for note in report.notes:
+            console.print(Text(f"note: {note}", style="dim"))
+        if show_layers:
+            console.print(layer_table(report))
+        console.print(findings_block(report))
+        panel = fix_panel(report)
+        if panel is not None:
+            console.print(panel)
+    counts = {sev: sum(1 for r in reports for f in r.findings if f.severity == sev) for sev in SEVERITY_RANK}
+    summary = ", ".join(f"{n} {sev}{'s' if n != 1 and sev != 'info' else ''}" for sev, n in
+                        sorted(counts.items(), key=lambda kv: -SEVERITY_RANK[kv[0]]))
+    suppressed = sum(r.result.suppressed for r in reports)
+    console.print(Text(f"{len(reports)} model run{'s' if len(reports) != 1 else ''}: {summary}"
+                       + (f" ({suppressed} suppressed)" if suppressed else ""), style="bold"))
+
+
+__all__ = ["render_text", "human", "num"]

@@ -1,0 +1,107 @@
+"""Rule documentation: ``rules/<CODE>.md`` is the single source for ``rflint rule CODE``, the SARIF
+rule descriptions and the README's rule table.  Imports nothing heavy (no torch): ``rflint rules``
+answers instantly.
+
+A doc looks like::
+
+    # RF001 unproductive-layer
+
+    **Severity:** warning
+
+    One-sentence summary (SARIF shortDescription, README table).
+
+    ## What it does
+    ...
+    ## Why it matters
+    ## Example
+    ```python            <- a complete model file; the tests run it
+    ...
+    ```
+    <!-- example: target=build input=32 expect=RF001:features.10 -->
+    ## How to fix
+    ## Reference
+
+Example directives: ``target`` (the factory in the code block), ``input`` (as on the CLI),
+``expect`` (comma-separated ``CODE:layer`` pairs; the findings of the doc's code must be exactly
+these; ``expect=none`` for a model that must pass), optional ``channels``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+_TITLE = re.compile(r"^#\s+(RF\d{3})\s+([a-z0-9-]+)\s*$", re.M)
+_SEVERITY = re.compile(r"^\*\*Severity:\*\*\s*(error|warning|info)\s*$", re.M)
+_SECTION = re.compile(r"^##\s+(.+?)\s*$", re.M)
+_CODE_BLOCK = re.compile(r"```python\n(.*?)```\s*\n<!--\s*example:(.*?)-->", re.S)
+REQUIRED_SECTIONS = ("What it does", "Why it matters", "Example", "How to fix", "Reference")
+
+
+@dataclass
+class Example:
+    code: str
+    target: str
+    input: str
+    expect: list[tuple[str, str]]  # (code, layer); empty: the model must not trigger the rule
+    channels: int | None = None
+
+
+@dataclass
+class RuleDoc:
+    code: str
+    name: str
+    severity: str
+    summary: str
+    text: str
+    sections: dict[str, str] = field(default_factory=dict)
+    examples: list[Example] = field(default_factory=list)
+    path: Path | None = None
+
+
+def docs_dir() -> Path:
+    """Inside a wheel the docs are package data; in a source checkout they sit at the repo root."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_rules", here.parent / "rules"):
+        if candidate.is_dir() and any(candidate.glob("RF*.md")):
+            return candidate
+    raise FileNotFoundError("rflint's rule docs (rules/RF*.md) are missing from this installation")
+
+
+def parse(text: str, path: Path | None = None) -> RuleDoc:
+    title = _TITLE.search(text)
+    severity = _SEVERITY.search(text)
+    if not title or not severity:
+        raise ValueError(f"{path}: a rule doc starts with '# RFnnn name' and a '**Severity:** ...' line")
+    after = text[severity.end():].strip()
+    summary = after.split("\n\n", 1)[0].replace("\n", " ").strip()
+    sections: dict[str, str] = {}
+    matches = list(_SECTION.finditer(text))
+    for m, nxt in zip(matches, matches[1:] + [None]):
+        sections[m.group(1)] = text[m.end(): nxt.start() if nxt else len(text)].strip()
+    examples = []
+    for block in _CODE_BLOCK.finditer(text):
+        opts = dict(kv.split("=", 1) for kv in block.group(2).split())
+        expect = [] if opts.get("expect", "none") == "none" else [
+            tuple(pair.split(":", 1)) for pair in opts["expect"].split(",")
+        ]
+        examples.append(Example(block.group(1), opts.get("target", "build"), opts.get("input", "32"),
+                                expect, int(opts["channels"]) if "channels" in opts else None))
+    return RuleDoc(title.group(1), title.group(2), severity.group(1), summary, text, sections, examples, path)
+
+
+def load_all() -> dict[str, RuleDoc]:
+    docs = {}
+    for path in sorted(docs_dir().glob("RF*.md")):
+        doc = parse(path.read_text(encoding="utf-8"), path)
+        docs[doc.code] = doc
+    return docs
+
+
+def load(code: str) -> RuleDoc:
+    docs = load_all()
+    code = code.strip().upper()
+    if code not in docs:
+        raise KeyError(f"unknown rule {code!r}; known rules: {', '.join(docs)}")
+    return docs[code]
