@@ -24,7 +24,9 @@ from rflint.engine.naming import tensor_names
 from rflint.engine.ops import Ctx, transfer
 from rflint.engine.rfstate import TensorRF
 from rflint.errors import RflintError
-from rflint.trace import LoadedModel, Source, Traced, construction_site, fx_trace, load_model, propagate
+from rflint.trace import (
+    LoadedModel, Source, Traced, construction_site, fx_trace, load_model, propagate, shape_trace,
+)
 from rflint.trace.sources import stack_trace_site
 
 Number = Fraction
@@ -90,11 +92,12 @@ class Analysis:
     inputs: list[str] = field(repr=False)
     outputs: list[str] = field(repr=False)
     prepared: "Prepared" = field(repr=False, default=None)  # type: ignore[assignment]
+    traced: Traced = field(repr=False, default=None)  # type: ignore[assignment]
 
     @cached_property
     def tensor_names(self) -> dict[str, str]:
         """fx node name -> a name people recognise ("layer3.0" for the output of that block)."""
-        return tensor_names(self.prepared.traced.order) if self.prepared else {}
+        return tensor_names(self.traced.order) if self.traced else {}
 
     def tensor_name(self, node: str) -> str:
         return self.tensor_names.get(node, node)
@@ -108,19 +111,30 @@ class Analysis:
 
 # --------------------------------------------------------------------------- preparation
 
-def _first_conv(gm: fx.GraphModule) -> tuple[int, int] | None:
-    """(in_channels, spatial rank) of the first convolution in graph order."""
-    for node in gm.graph.nodes:
+def _first_conv(gm: fx.GraphModule | None, module: nn.Module) -> tuple[int, int] | None:
+    """(in_channels, spatial rank) of the first convolution: in graph order when traced, else in
+    module registration order."""
+    nodes = list(gm.graph.nodes) if gm is not None else []
+    for node in nodes:
         if node.op == "call_module":
             m = gm.get_submodule(node.target)
             if isinstance(m, nn.modules.conv._ConvNd):
-                return m.in_channels, len(m.kernel_size)
+                return _conv_io(m)
         if node.op == "call_function" and getattr(node.target, "__name__", "") in ("conv1d", "conv2d", "conv3d"):
             w = node.args[1] if len(node.args) > 1 else node.kwargs.get("weight")
             if isinstance(w, fx.Node) and w.op == "get_attr":
                 t = _fetch(gm, w.target)
-                return t.shape[1] * int(node.kwargs.get("groups", node.args[6] if len(node.args) > 6 else 1)), t.dim() - 2
+                groups = node.kwargs.get("groups", node.args[6] if len(node.args) > 6 else 1)
+                return t.shape[1] * int(groups), t.dim() - 2
+    for m in module.modules():
+        if isinstance(m, nn.modules.conv._ConvNd):
+            return _conv_io(m)
     return None
+
+
+def _conv_io(m: nn.modules.conv._ConvNd) -> tuple[int, int]:
+    # a transposed conv's weight is (in, out/groups, ...): in_channels is the input either way
+    return m.in_channels, len(m.kernel_size)
 
 
 def _fetch(gm: fx.GraphModule, target: str) -> Any:
@@ -135,10 +149,23 @@ class Prepared:
     """A loaded and traced model, ready to be analyzed at any input size."""
 
     loaded: LoadedModel
-    traced: Traced
+    traced: Traced | None  # None: symbolic tracing failed, trace per size with concrete shapes
     channels: int
     n_axes: int | None
     factory_kwargs: dict[str, Any] = field(default_factory=dict)
+    trace_error: str | None = None
+    _by_size: dict = field(default_factory=dict, repr=False)
+
+    def traced_at(self, size: tuple[int, ...]) -> Traced:
+        if self.traced is not None and not self.traced.specialized:
+            return self.traced
+        if size not in self._by_size:
+            inputs = [torch.empty((1, self.channels, *size), device="meta")]
+            try:
+                self._by_size[size] = shape_trace(self.loaded.module, inputs)
+            except RflintError as err:
+                raise RflintError(f"{err} (symbolic tracing failed too: {self.trace_error})") from err
+        return self._by_size[size]
 
     @property
     def label(self) -> str:
@@ -170,8 +197,12 @@ class Prepared:
 def prepare(model: Any, channels: int | None = None, kwargs: dict[str, Any] | None = None,
             label: str | None = None) -> Prepared:
     loaded = load_model(model, kwargs, label)
-    traced = fx_trace(loaded.module)
-    first = _first_conv(traced.gm)
+    traced, trace_error = None, None
+    try:
+        traced = fx_trace(loaded.module)
+    except RflintError as err:
+        trace_error = str(err)
+    first = _first_conv(traced.gm if traced else None, loaded.module)
     if channels is None:
         channels = first[0] if first else loaded.suggested_channels
     if channels is None:
@@ -179,7 +210,7 @@ def prepare(model: Any, channels: int | None = None, kwargs: dict[str, Any] | No
     if channels <= 0:
         raise RflintError(f"channels must be positive, got {channels}")
     n_axes = first[1] if first else (len(loaded.suggested_input) if loaded.suggested_input else None)
-    return Prepared(loaded, traced, channels, n_axes, dict(kwargs or {}))
+    return Prepared(loaded, traced, channels, n_axes, dict(kwargs or {}), trace_error)
 
 
 def analyze(model: Any, input_size: int | tuple[int, ...] | None = None, channels: int | None = None,
@@ -221,8 +252,8 @@ def _shape_of(value: Any) -> tuple[int, ...] | None:
     return None
 
 
-def _inputs_for(prepared: Prepared, size: tuple[int, ...]) -> tuple[list[torch.Tensor], list[fx.Node]]:
-    placeholders = [n for n in prepared.traced.order if n.op == "placeholder"]
+def _inputs_for(prepared: Prepared, traced: Traced, size: tuple[int, ...]) -> tuple[list[torch.Tensor], list[fx.Node]]:
+    placeholders = [n for n in traced.order if n.op == "placeholder"]
     if not placeholders:
         raise RflintError(f"{prepared.label}: forward() takes no input")
     extra = [p.name for p in placeholders[1:] if not p.args]
@@ -233,8 +264,9 @@ def _inputs_for(prepared: Prepared, size: tuple[int, ...]) -> tuple[list[torch.T
 
 
 def run_program(prepared: Prepared, size: tuple[int, ...]) -> Analysis:
-    gm = prepared.traced.gm
-    inputs, image_inputs = _inputs_for(prepared, size)
+    traced = prepared.traced_at(size)
+    gm = traced.gm
+    inputs, image_inputs = _inputs_for(prepared, traced, size)
     values = propagate(gm, inputs)
     rfs: dict[fx.Node, TensorRF | None] = {}
     layers: list[Layer] = []
@@ -246,7 +278,7 @@ def run_program(prepared: Prepared, size: tuple[int, ...]) -> Analysis:
     seen_modules: set[int] = set()
     outputs: list[str] = []
 
-    for node in prepared.traced.order:
+    for node in traced.order:
         module = gm.get_submodule(node.target) if node.op == "call_module" else None
         if node.op == "placeholder":
             rfs[node] = TensorRF.for_input(len(size)) if node in image_inputs else None
@@ -297,10 +329,10 @@ def run_program(prepared: Prepared, size: tuple[int, ...]) -> Analysis:
         final_layer=final_layer.name if final_layer is not None else None,
         final_r_min=final_layer.r_out_min if final_layer is not None else None,
         final_r_max=final_layer.r_out_max if final_layer is not None else None,
-        warnings=warnings, trace_method=prepared.traced.method, device=prepared.loaded.device,
-        graph=prepared.traced.graph, order=[n.name for n in prepared.traced.order],
+        warnings=warnings, trace_method=traced.method, device=prepared.loaded.device,
+        graph=traced.graph, order=[n.name for n in traced.order],
         rf={n.name: r for n, r in rfs.items()},
-        shapes={n.name: _shape_of(values.get(n)) for n in prepared.traced.order},
+        shapes={n.name: _shape_of(values.get(n)) for n in traced.order},
         node_params=node_params, node_macs=node_macs_, layer_by_node=layer_by_node,
-        inputs=[n.name for n in image_inputs], outputs=outputs, prepared=prepared,
+        inputs=[n.name for n in image_inputs], outputs=outputs, prepared=prepared, traced=traced,
     )

@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from torch import nn
 
-from rflint.engine.analysis import Layer, Prepared
+from rflint.engine.analysis import Analysis, Layer, Prepared
 from rflint.errors import RflintError
 from rflint.trace.tracing import Traced, to_networkx
 
@@ -22,9 +22,13 @@ def _set_submodule(root: nn.Module, path: str, new: nn.Module) -> None:
     setattr(parent, child, new)
 
 
-def without_downsampling(prepared: Prepared, layers: list[Layer]) -> Prepared:
-    """Convs get stride 1; pools (whose only job in a stem is downsampling) are removed."""
-    gm = copy.deepcopy(prepared.traced.gm)
+def without_downsampling(analysis: Analysis, layers: list[Layer]) -> Prepared:
+    """Convs get stride 1; pools (whose only job in a stem is downsampling) are removed.
+
+    Works on the graph traced for ``analysis`` (for a shape-specialised trace the changed graph is
+    kept as it is rather than re-traced)."""
+    prepared = analysis.prepared
+    gm = copy.deepcopy(analysis.traced.gm)
     targets = {node.name: node.target for node in gm.graph.nodes if node.op == "call_module"}
     for layer in layers:
         target = targets.get(layer.node)
@@ -37,7 +41,7 @@ def without_downsampling(prepared: Prepared, layers: list[Layer]) -> Prepared:
             _set_submodule(gm, target, nn.Identity())
         else:
             raise RflintError(f"{layer.name} ({type(module).__name__}) cannot be made stride 1 or removed")
-    traced = Traced(gm, to_networkx(gm), list(gm.graph.nodes), prepared.traced.method)
+    traced = Traced(gm, to_networkx(gm), list(gm.graph.nodes), analysis.traced.method)
     loaded = replace(prepared.loaded, module=gm)
     return Prepared(loaded, traced, prepared.channels, prepared.n_axes, prepared.factory_kwargs)
 

@@ -63,7 +63,7 @@ class DeadKernelTaps(Rule):
 
 
 def _weight_count(ctx, layer) -> int:
-    gm = ctx.analysis.prepared.traced.gm
+    gm = ctx.analysis.traced.gm
     node = next((n for n in gm.graph.nodes if n.name == layer.node), None)
     if node is not None and node.op == "call_module":
         weight = getattr(gm.get_submodule(node.target), "weight", None)

@@ -20,7 +20,7 @@ class NonDominantBranch(Rule):
     def check(self, ctx):
         a, s = ctx.analysis, ctx.structure
         ratio = ctx.settings.dominance_ratio
-        gm_nodes = {n.name: n for n in a.prepared.traced.gm.graph.nodes}
+        gm_nodes = {n.name: n for n in a.traced.gm.graph.nodes}
         parametric = {layer.node for layer in a.layers if layer.parametric}
         for merge in a.order:
             if merge not in s.relevant or a.rf.get(merge) is None or not a.rf[merge].spatial:

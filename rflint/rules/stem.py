@@ -48,7 +48,7 @@ def stem_experiment(ctx) -> StemProposal | None:
     best: StemProposal | None = None
     for k in range(1, len(candidates) + 1):
         chosen = candidates[:k]
-        after = without_downsampling(ctx.analysis.prepared, chosen).at(ctx.analysis.input_size)
+        after = without_downsampling(ctx.analysis, chosen).at(ctx.analysis.input_size)
         s_after = analyse_structure(after, ctx.settings.min_tail_layers)
         n_after = len(s_after.tail.parametric_layers) if s_after.tail else 0
         proposal = StemProposal(
@@ -63,5 +63,5 @@ def stem_experiment(ctx) -> StemProposal | None:
 
 
 def _module_nodes(a: Analysis) -> set[str]:
-    gm = a.prepared.traced.gm
+    gm = a.traced.gm
     return {node.name for node in gm.graph.nodes if node.op == "call_module"}

@@ -3,7 +3,7 @@
 from rflint.trace.loading import LoadedModel, load_model, parse_kwargs
 from rflint.trace.shapes import propagate
 from rflint.trace.sources import Source, construction_site, stack_trace_site
-from rflint.trace.tracing import Traced, fx_trace
+from rflint.trace.tracing import Traced, fx_trace, shape_trace
 
 __all__ = [
     "LoadedModel",
@@ -14,5 +14,6 @@ __all__ = [
     "load_model",
     "parse_kwargs",
     "propagate",
+    "shape_trace",
     "stack_trace_site",
 ]

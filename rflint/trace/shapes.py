@@ -27,6 +27,7 @@ class MetaShapeProp(fx.Interpreter):
 
     def __init__(self, gm: fx.GraphModule):
         super().__init__(gm, garbage_collect_values=False)
+        self.extra_traceback = False  # our error message is one line; fx would append the graph
         self.values: dict[fx.Node, Any] = {}
         self._meta_state: dict[str, dict[str, torch.Tensor]] = {}
 

@@ -1,0 +1,132 @@
+"""A torch.fx tracer that knows shapes while it traces (the fallback when symbolic tracing fails).
+
+Plain symbolic tracing cannot answer ``len(x.shape)``, ``if x.shape[-1] != y.shape[-1]`` or
+``for c in x.shape``: proxies have no values.  Real model code (monai's BasicUNet, for one) asks
+exactly that.  This tracer runs every recorded op on meta tensors as it records it, so such
+questions get their concrete answer for the requested input size and tracing goes on.  The graph
+is then specialised to that size (re-trace for another size); questions about tensor *values*
+(``if x.sum() > 0``) still cannot be answered and fail with a clear message.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+import torch.fx as fx
+from torch.fx.node import map_aggregate
+
+from rflint.errors import RflintError
+
+
+class _Concrete:
+    """What makes a proxy answer len() and iteration from its meta value."""
+
+    def __len__(self) -> int:
+        return len(self.meta_value)
+
+    def __iter__(self):
+        if isinstance(self.meta_value, (tuple, list, torch.Size)):
+            return (self[i] for i in range(len(self.meta_value)))
+        return super().__iter__()
+
+    def __getattr__(self, k: str):
+        return ShapeAttribute(self, k)
+
+
+class ShapeProxy(_Concrete, fx.Proxy):
+    """A proxy that carries the meta value of the node it stands for."""
+
+    meta_value: Any = None
+
+
+class ShapeAttribute(_Concrete, fx.proxy.Attribute):
+    """``x.shape`` on a ShapeProxy: its value is known without creating a node."""
+
+    @property
+    def meta_value(self) -> Any:
+        return getattr(self.root.meta_value, self.attr)
+
+
+def _meta(value: Any) -> Any:
+    return map_aggregate(value, lambda v: v.meta_value if isinstance(v, (ShapeProxy, ShapeAttribute)) else v)
+
+
+def _resolve(root: torch.nn.Module, target: str) -> Any:
+    """Attribute lookup that bypasses nn.Module.__getattr__, which the tracer patches to record
+    parameter accesses (going through it here would recurse)."""
+    obj: Any = root
+    for part in target.split("."):
+        if isinstance(obj, torch.nn.Module):
+            for store in (obj._modules, obj._parameters, obj._buffers, obj.__dict__):
+                if part in store:
+                    obj = store[part]
+                    break
+            else:
+                obj = object.__getattribute__(obj, part)
+        else:
+            obj = getattr(obj, part)
+    return obj
+
+
+class ShapeTracer(fx.Tracer):
+    def __init__(self, meta_inputs: list[torch.Tensor]):
+        super().__init__()
+        self.record_stack_traces = True
+        self._pending = list(meta_inputs)
+        self._meta_modules: dict[str, torch.nn.Module] = {}
+
+    def proxy(self, node: fx.Node) -> ShapeProxy:
+        return ShapeProxy(node, self)
+
+    def to_bool(self, obj: fx.Proxy) -> bool:
+        value = getattr(obj, "meta_value", None)
+        if isinstance(value, torch.Tensor):
+            raise RflintError(
+                f"the model's forward() branches on a tensor's values ({obj.node.format_node()}); "
+                "rflint can only follow branches on shapes"
+            )
+        return bool(value)
+
+    def iter(self, obj: fx.Proxy):
+        return iter(obj)
+
+    def create_proxy(self, kind, target, args, kwargs, name=None, type_expr=None, proxy_factory_fn=None):
+        proxy = super().create_proxy(kind, target, args, kwargs, name, type_expr, proxy_factory_fn)
+        if isinstance(proxy, ShapeProxy):
+            proxy.meta_value = self._evaluate(kind, target, args, kwargs)
+        return proxy
+
+    def _evaluate(self, kind: str, target: Any, args: tuple, kwargs: dict) -> Any:
+        if kind == "placeholder":
+            return self._pending.pop(0) if self._pending else None
+        args, kwargs = _meta(args), _meta(kwargs)
+        try:
+            if kind == "call_function":
+                return target(*args, **kwargs)
+            if kind == "call_method":
+                return getattr(args[0], target)(*args[1:], **kwargs)
+            if kind == "call_module":
+                return self._call_module_meta(target, args, kwargs)
+            if kind == "get_attr":
+                value = _resolve(self.root, target)
+                return value.to("meta") if isinstance(value, torch.Tensor) else value
+        except RflintError:
+            raise
+        except Exception as err:
+            text = str(err).strip().splitlines()
+            raise RflintError(f"running {target} on meta tensors failed: {type(err).__name__}: "
+                              f"{text[0] if text else ''}") from err
+        return None
+
+    def _call_module_meta(self, target: str, args: tuple, kwargs: dict) -> Any:
+        # Calling the module would re-enter the tracer (it patches nn.Module.__call__), so run
+        # forward() of a meta copy of the leaf module (leaves are small: one conv, one norm ...).
+        meta_module = self._meta_modules.get(target)
+        if meta_module is None:
+            module = _resolve(self.root, target)
+            tensors = list(module.parameters()) + list(module.buffers())
+            meta_module = module if all(t.is_meta for t in tensors) else copy.deepcopy(module).to("meta")
+            self._meta_modules[target] = meta_module
+        return meta_module.forward(*args, **kwargs)

@@ -1,0 +1,261 @@
+"""Hand-derived receptive fields for every op row of rf-semantics.md §2.
+
+Each expected number is worked out in the comment next to it from the spec's formulas
+(conv/pool: r += (k_eff-1)*j, j *= s; k_eff = d*(k-1)+1), never copied from rflint's output.
+"""
+
+from fractions import Fraction
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import rflint
+
+
+def rf(model, size, channels=None):
+    a = rflint.analyze(model, size, channels=channels)
+    return a, {layer.name: layer for layer in a.layers}
+
+
+def out_min(layer):
+    return tuple(Fraction(v) for v in layer.r_out_min)
+
+
+def out_max(layer):
+    return tuple(Fraction(v) for v in layer.r_out_max)
+
+
+class Lambda(nn.Module):
+    def __init__(self, fn, *mods):
+        super().__init__()
+        self.fn = fn
+        self.mods = nn.ModuleList(mods)
+
+    def forward(self, x):
+        return self.fn(self, x)
+
+
+def test_branch_example_from_the_issue():
+    # conv3 -> {3x3 s2, 5x5 s2} -> add -> 3x3 -> 3x3
+    # after conv3: (3, j1). 3x3 s2: 3+2=5, j2.  5x5 s2: 3+4=7, j2.  add: {5, 7} at j2.
+    # 3x3: 5+2*2=9 .. 7+4=11.  3x3: 13 .. 15.
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1 = nn.Conv2d(3, 4, 3, padding=1)
+            self.a = nn.Conv2d(4, 4, 3, stride=2, padding=1)
+            self.b = nn.Conv2d(4, 4, 5, stride=2, padding=2)
+            self.c2 = nn.Conv2d(4, 4, 3, padding=1)
+            self.c3 = nn.Conv2d(4, 4, 3, padding=1)
+
+        def forward(self, x):
+            x = self.c1(x)
+            return self.c3(self.c2(self.a(x) + self.b(x)))
+
+    _, L = rf(Net(), 32)
+    assert (out_min(L["c2"]), out_max(L["c2"])) == ((9, 9), (11, 11))
+    assert (out_min(L["c3"]), out_max(L["c3"])) == ((13, 13), (15, 15))
+    assert L["c3"].r_in_min == (9, 9) and L["c3"].r_in_max == (11, 11)
+
+
+def test_dilation_and_tuple_kernels_and_strides():
+    # c1: k (3,5), d (2,1): k_eff (5,5) -> r (5,5); stride (1,2) -> j (1,2)
+    # c2: 3x3: r (5+2*1, 5+2*2) = (7, 9)
+    net = nn.Sequential(nn.Conv2d(3, 4, (3, 5), stride=(1, 2), dilation=(2, 1)), nn.Conv2d(4, 4, 3))
+    _, L = rf(net, (32, 48))
+    assert out_min(L["0"]) == (5, 5)
+    assert out_min(L["1"]) == (7, 9)
+    assert L["1"].stride == (1, 1) and L["0"].stride == (1, 2) and L["0"].dilation == (2, 1)
+
+
+def test_conv1d_chain():
+    # k80 s4: r 80, j 4; maxpool 4: 80+3*4 = 92, j 16; k3: 92+2*16 = 124
+    net = nn.Sequential(nn.Conv1d(1, 4, 80, stride=4), nn.MaxPool1d(4), nn.Conv1d(4, 4, 3))
+    a, L = rf(net, 1600)
+    assert [out_min(L[n]) for n in ("0", "1", "2")] == [(80,), (92,), (124,)]
+    assert a.input_size == (1600,)
+
+
+def test_conv3d_non_cubic():
+    # (1,3,3): (1,3,3) j1; 3x3x3 s2: (3,5,5) j2; 3x3x3: (3+4, 5+4, 5+4) = (7, 9, 9)
+    net = nn.Sequential(nn.Conv3d(1, 2, (1, 3, 3)), nn.Conv3d(2, 2, 3, stride=2), nn.Conv3d(2, 2, 3))
+    _, L = rf(net, (16, 32, 32))
+    assert out_min(L["2"]) == (7, 9, 9)
+
+
+@pytest.mark.parametrize("k, expected", [
+    # conv3 s2 -> r 3, j 2.  ConvTranspose k2 s2: ceil(2/2)-1 = 0 extra -> r 3, j 1; conv3: 3+2 = 5
+    (2, 5),
+    # ConvTranspose k3 s2: ceil(3/2)-1 = 1 extra unit of j=2 -> r 5, j 1; conv3: 7
+    (3, 7),
+])
+def test_transposed_conv(k, expected):
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, stride=2, padding=1), nn.ConvTranspose2d(4, 4, k, stride=2),
+                        nn.Conv2d(4, 4, 3, padding=1))
+    _, L = rf(net, 32)
+    assert out_min(L["2"]) == (expected, expected)
+    assert L["1"].stride == (Fraction(1, 2), Fraction(1, 2))
+
+
+@pytest.mark.parametrize("mode, expected", [
+    # conv3 s2: r 3, j 2.  nearest x2: r 3, j 1 -> conv3: 5.  bilinear: r 3+2 = 5, j 1 -> conv3: 7
+    ("nearest", 5), ("bilinear", 7),
+])
+def test_upsampling_modes(mode, expected):
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, stride=2, padding=1), nn.Upsample(scale_factor=2, mode=mode),
+                        nn.Conv2d(4, 4, 3, padding=1))
+    _, L = rf(net, 32)
+    assert out_min(L["2"]) == (expected, expected)
+
+
+def test_fractional_jump_from_upsampling():
+    # nearest x3 on the input: r 1, j 1/3; conv3: 1 + 2/3 = 5/3
+    net = nn.Sequential(nn.Upsample(scale_factor=3, mode="nearest"), nn.Conv2d(3, 4, 3))
+    _, L = rf(net, 8)
+    assert out_min(L["1"]) == (Fraction(5, 3), Fraction(5, 3))
+
+
+def test_adaptive_pool_window_and_global():
+    # n=5 -> o=3: windows [0,2), [1,4), [3,5) -> max 3, stride 5/3. r 3; conv3: 3 + 2*5/3 = 19/3
+    net = nn.Sequential(nn.AdaptiveAvgPool2d(3), nn.Conv2d(3, 4, 3, padding=1))
+    _, L = rf(net, 5, channels=3)
+    assert L["0"].kernel == (3, 3) and L["0"].stride == (Fraction(5, 3),) * 2
+    assert out_min(L["1"]) == (Fraction(19, 3),) * 2
+    # n=1 -> o=7: window 1, stride 1/7 (VGG's adaptive pool on a 1x1 map)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(7))
+    _, L = rf(net, 3)
+    assert L["1"].kernel == (1, 1) and L["1"].stride == (Fraction(1, 7),) * 2
+    # o=1: global, so the 1x1 conv after it is head
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Conv2d(4, 2, 1))
+    a, L = rf(net, 8)
+    assert "0" in L and "1" not in L and L["2"].head
+
+
+def test_se_gate_is_modulation():
+    # x = conv3(input): r 3.  gate = sigmoid(conv1x1(avgpool(x))) is global: left out of x * gate.
+    # conv3 after the gate: 3 + 2 = 5 for both r_min and r_max (the gate does not make it global).
+    class SE(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1 = nn.Conv2d(3, 8, 3, padding=1)
+            self.pool = nn.AdaptiveAvgPool2d(1)
+            self.fc = nn.Conv2d(8, 8, 1)
+            self.c2 = nn.Conv2d(8, 8, 3, padding=1)
+
+        def forward(self, x):
+            x = self.c1(x)
+            return self.c2(x * torch.sigmoid(self.fc(self.pool(x))))
+
+    a, L = rf(SE(), 16)
+    assert L["fc"].head
+    assert out_min(L["c2"]) == (5, 5) and out_max(L["c2"]) == (5, 5)
+
+
+def test_spatial_gate_is_a_merge():
+    # CBAM-style spatial gate: mean over channels -> conv7 -> sigmoid; x * gate is a union:
+    # x: r 3.  gate: 3 + 6 = 9.  union {3, 9}; conv3 after: r_min 5, r_max 11
+    class Gate(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1 = nn.Conv2d(3, 8, 3, padding=1)
+            self.g = nn.Conv2d(1, 1, 7, padding=3)
+            self.c2 = nn.Conv2d(8, 8, 3, padding=1)
+
+        def forward(self, x):
+            x = self.c1(x)
+            gate = torch.sigmoid(self.g(x.mean(dim=1, keepdim=True)))
+            return self.c2(x * gate)
+
+    _, L = rf(Gate(), 32)
+    assert out_min(L["c2"]) == (5, 5) and out_max(L["c2"]) == (11, 11)
+
+
+def test_functional_forms():
+    # F.conv2d 3x3 (weight parameter): 3; F.max_pool2d 2: 3+1 = 4, j 2;
+    # F.interpolate x2 bilinear: 4 + 2 = 6, j 1; cat with itself: unchanged; conv3: 8; mean(2,3): global
+    class Fn(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.zeros(4, 3, 3, 3))
+            self.c = nn.Conv2d(8, 4, 3, padding=1)
+            self.fc = nn.Linear(4, 2)
+
+        def forward(self, x):
+            x = F.conv2d(x, self.w, padding=1)
+            x = F.max_pool2d(x, 2)
+            x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+            x = self.c(torch.cat([x, x], dim=1))
+            return self.fc(x.mean((2, 3)))
+
+    a, L = rf(Fn(), 16)
+    by_op = {layer.op: layer for layer in a.layers}
+    assert out_min(by_op["F.conv2d"]) == (3, 3) and by_op["F.conv2d"].parametric
+    assert out_min(by_op["F.max_pool2d"]) == (4, 4)
+    assert out_min(L["c"]) == (8, 8)
+    assert a.params == 4 * 3 * 9 + (4 * 8 * 9 + 4) + (4 * 2 + 2)
+
+
+def test_strided_slice_and_pixel_unshuffle():
+    # x[..., ::2, ::2]: r 1, j 2; conv3: 1 + 2*2 = 5
+    net = Lambda(lambda s, x: s.mods[0](x[:, :, ::2, ::2]), nn.Conv2d(3, 4, 3))
+    _, L = rf(net, 16)
+    assert out_min(L["mods.0"]) == (5, 5)
+    # PixelUnshuffle(2): r 1 + 1 = 2, j 2; conv3: 2 + 4 = 6
+    net = nn.Sequential(nn.PixelUnshuffle(2), nn.Conv2d(12, 4, 3))
+    _, L = rf(net, 16, channels=3)
+    assert out_min(L["1"]) == (6, 6)
+    # conv3 (r 3) -> PixelShuffle(2): j 1/2 -> conv3: 3 + 2*(1/2) = 4
+    net = nn.Sequential(nn.Conv2d(3, 16, 3), nn.PixelShuffle(2), nn.Conv2d(4, 4, 3))
+    _, L = rf(net, 16)
+    assert out_min(L["2"]) == (4, 4)
+
+
+def test_non_square_input_and_axes_survive_permutes():
+    # conv3 -> channel-last LayerNorm (permute there and back) -> conv3: 5 on both axes
+    class ConvNeXtish(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1 = nn.Conv2d(3, 8, 3, padding=1)
+            self.norm = nn.LayerNorm(8)
+            self.c2 = nn.Conv2d(8, 8, 3, padding=1)
+
+        def forward(self, x):
+            x = self.c1(x)
+            x = self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+            return self.c2(x)
+
+    a, L = rf(ConvNeXtish(), (16, 24))
+    assert out_min(L["c2"]) == (5, 5)
+    assert a.input_size == (16, 24) and a.warnings == []
+
+
+def test_reducing_one_axis_keeps_the_other():
+    # (N,C,F,T): conv 3x3 -> mean over F -> conv1d k3: T axis 3 + 2 = 5 (origin axis 1)
+    class Audio(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c2d = nn.Conv2d(1, 4, 3, padding=1)
+            self.c1d = nn.Conv1d(4, 4, 3, padding=1)
+
+        def forward(self, x):
+            return self.c1d(self.c2d(x).mean(dim=2))
+
+    _, L = rf(Audio(), (16, 40))
+    assert out_min(L["c1d"]) == (5,) and L["c1d"].origins == (1,)
+
+
+def test_unknown_layer_is_inferred_with_a_warning():
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.FractionalMaxPool2d(2, output_size=8), nn.Conv2d(4, 4, 3))
+    a, L = rf(net, 16)
+    assert any("FractionalMaxPool2d" in w for w in a.warnings)
+    # inferred: kernel 1, stride 16/8 = 2 -> j 2; conv3: 3 + 2*2 = 7
+    assert out_min(L["2"]) == (7, 7)
+
+
+def test_parametric_depth():
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 4, 3))
+    a, _ = rf(net, 16)
+    last = a.rf[a.layer_by_node[a.layers[-1].node].node]
+    assert (last.d_min, last.d_max) == (2, 2)  # two convs; the pool has no weights
