@@ -60,7 +60,7 @@ PATH_CAP = 100_000
 RF_OPS = ("conv", "maxpool", "avgpool", "convT", "upsample", "cat")
 MERGE_OPS = ("add", "mul", "cat")
 ELEM_OPS = ("relu", "bn", "frelu")
-STYLES = ("random", "forkjoin", "wide", "unet", "tiny", "deepfork")
+STYLES = ("random", "forkjoin", "wide", "unet", "tiny", "jmix", "deepfork")
 
 
 def k_eff(k: int, d: int) -> int:
@@ -162,45 +162,69 @@ def path_counts(spec: dict) -> list:
     return cnt
 
 
-def oracle_path_states(spec: dict) -> list:
-    """For every node, the list of per-path states, one entry per input->node path.
+def _oracle_ids(spec: dict):
+    """Per-path enumeration with interned states, one spatial axis at a time.
 
-    Path lists are built by extending every path of every input with the node's op
-    (no de-duplication). Only the arithmetic of a single step is memoised, so this is
-    exactly the per-path fold of `path_state`, just without recomputing prefixes.
+    Returns (table, per_node) where per_node[i][a] is a list with one entry per
+    input->node-i path (no de-duplication: its length is the number of paths), each
+    entry an index into `table`, the list of distinct (r, j) states. A node's list is
+    built by extending every path of every input with the node's op; the one-step
+    arithmetic is memoised per distinct state (a pure speed-up: every entry is exactly
+    the fold of the formulas along its path, cf. `path_state`).
     """
     nodes = spec["nodes"]
     ndim = spec["ndim"]
     counts = path_counts(spec)
     assert max(counts) <= PATH_CAP, max(counts)
+    table: list = []
+    index: dict = {}
+
+    def intern(state):
+        sid = index.get(state)
+        if sid is None:
+            sid = index[state] = len(table)
+            table.append(state)
+        return sid
+
     per_node = []
     for i, node in enumerate(nodes):
         if node["op"] == "input":
-            per_node.append([tuple((Fraction(1), Fraction(1)) for _ in range(ndim))])
+            per_node.append([[intern((Fraction(1), Fraction(1)))] for _ in range(ndim)])
             continue
+        axes = []
+        for a in range(ndim):
+            memo: dict = {}
+            lst = []
+            for u in node["inputs"]:
+                for sid in per_node[u][a]:
+                    out = memo.get(sid)
+                    if out is None:
+                        out = memo[sid] = intern(_transfer_axis(node, a, *table[sid]))
+                    lst.append(out)
+            assert len(lst) == counts[i]
+            axes.append(lst)
+        per_node.append(axes)
+    return table, per_node
 
-        @lru_cache(maxsize=None)
-        def step(state, _node=node):
-            return tuple(_transfer_axis(_node, a, r, j) for a, (r, j) in enumerate(state))
 
-        lst = []
-        for u in node["inputs"]:
-            lst.extend(step(st) for st in per_node[u])
-        assert len(lst) == counts[i]
-        per_node.append(lst)
-    return per_node
+def oracle_path_states(spec: dict) -> list:
+    """For every node, the list of per-path states ((r, j) per axis), one per path."""
+    table, per_node = _oracle_ids(spec)
+    return [[tuple(table[sid] for sid in st) for st in zip(*axes)] for axes in per_node]
 
 
-def _minmax(states: list, ndim: int) -> list:
-    return [
-        (min(st[a][0] for st in states), max(st[a][0] for st in states)) for a in range(ndim)
-    ]
+def _minmax_ids(table: list, axes_ids) -> list:
+    res = []
+    for ids in axes_ids:
+        rs = [table[sid][0] for sid in set(ids)]
+        res.append((min(rs), max(rs)))
+    return res
 
 
 def oracle(spec: dict) -> dict:
     """{node index: [(r_min, r_max) per axis]} for every node (node 0 = input)."""
-    per_node = oracle_path_states(spec)
-    return {i: _minmax(states, spec["ndim"]) for i, states in enumerate(per_node)}
+    table, per_node = _oracle_ids(spec)
+    return {i: _minmax_ids(table, axes) for i, axes in enumerate(per_node)}
 
 
 def oracle_layers(spec: dict) -> dict:
@@ -209,14 +233,14 @@ def oracle_layers(spec: dict) -> dict:
     in_minmax is over the layer's input tensor (for "cat": the concatenation, i.e. the
     union of all the inputs' paths); out_minmax over its output.
     """
-    per_node = oracle_path_states(spec)
+    table, per_node = _oracle_ids(spec)
     ndim = spec["ndim"]
     res = {}
     for i, node in enumerate(spec["nodes"]):
         if node["op"] not in RF_OPS:
             continue
-        in_states = [st for u in node["inputs"] for st in per_node[u]]
-        res[f"n{i}"] = (_minmax(in_states, ndim), _minmax(per_node[i], ndim))
+        in_axes = [[sid for u in node["inputs"] for sid in per_node[u][a]] for a in range(ndim)]
+        res[f"n{i}"] = (_minmax_ids(table, in_axes), _minmax_ids(table, per_node[i]))
     return res
 
 
@@ -523,7 +547,7 @@ class _Gen:
 
 
 def _input_size(rng: random.Random, ndim: int, style: str) -> tuple:
-    if style == "tiny":
+    if style in ("tiny", "jmix"):
         return tuple(rng.randint(3, 12) for _ in range(ndim))
     base = {1: [96, 144, 192, 216, 288], 2: [48, 72, 96], 3: [16, 24, 36]}[ndim]
     return tuple(rng.choice(base) for _ in range(ndim))
@@ -665,6 +689,31 @@ def _gen_deepfork(g: _Gen):
     g.add(g.conv_node(x))
 
 
+def _gen_jmix(g: _Gen, rounds: int):
+    """Random short chains (any padding/stride, up-sampling too) from one node, then merge
+    whatever happens to share a spatial size: produces unions of states with *different*
+    jumps (e.g. a stride-3 path and a k=3 unpadded path both ending at size 1)."""
+    rng = g.rng
+    x = 0
+    for _ in range(rounds):
+        ends = []
+        for _ in range(rng.randint(4, 8)):
+            cur = x
+            for _ in range(rng.randint(1, 2)):
+                node = g.random_op(cur)
+                if node["op"] == "conv" and rng.random() < 0.5:
+                    node = g.conv_node(cur, same=False, kmax=5)
+                cur = g.add(node)
+            ends.append(cur)
+        groups: dict = {}
+        for e in ends:
+            groups.setdefault(g.sizes[e], []).append(e)
+        best = max(groups.values(), key=len)
+        y = g.merge(best[:3]) if len(best) >= 2 else None
+        x = y if y is not None else rng.choice(ends)
+    g.add(g.conv_node(x))
+
+
 def generate(seed: int, ndim: int | None = None, style: str | None = None,
              path_cap: int = PATH_CAP) -> dict:
     """A random DAG spec, reproducible from (seed, ndim, style)."""
@@ -672,7 +721,8 @@ def generate(seed: int, ndim: int | None = None, style: str | None = None,
     if ndim is None:
         ndim = 1 + seed % 3
     if style is None:
-        style = rng.choice(["random", "random", "random", "forkjoin", "wide", "unet", "tiny"])
+        style = rng.choice(["random", "random", "forkjoin", "wide", "unet", "tiny", "tiny",
+                            "jmix", "jmix", "deepfork"])
     C = rng.randint(2, 4)
     g = _Gen(rng, ndim, C, _input_size(rng, ndim, style), _max_size(ndim), path_cap)
     if style == "random":
@@ -685,6 +735,8 @@ def generate(seed: int, ndim: int | None = None, style: str | None = None,
         _gen_wide(g, rng.randint(4, 12), rng.randint(1, 3))
     elif style == "unet":
         _gen_unet(g, rng.randint(1, 4))
+    elif style == "jmix":
+        _gen_jmix(g, rng.randint(2, 5))
     elif style == "deepfork":
         _gen_deepfork(g)
     else:
