@@ -105,3 +105,30 @@ def load(code: str) -> RuleDoc:
     if code not in docs:
         raise KeyError(f"unknown rule {code!r}; known rules: {', '.join(docs)}")
     return docs[code]
+
+
+def readme_table() -> str:
+    """The README's rule table (tests keep the README in sync with the docs)."""
+    rows = ["| code | name | severity | what it flags |", "|---|---|---|---|"]
+    for doc in load_all().values():
+        rows.append(f"| [{doc.code}](rules/{doc.code}.md) | {doc.name} | {doc.severity} | {doc.summary} |")
+    return "\n".join(rows)
+
+
+def sync_readme(path: Path) -> bool:
+    """Rewrite the table between the rules-table markers; True if the file changed."""
+    start, end = "<!-- rules-table:start -->\n", "<!-- rules-table:end -->"
+    text = path.read_text(encoding="utf-8")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    new = f"{head}{start}{readme_table()}\n{end}{tail}"
+    if new != text:
+        path.write_text(new, encoding="utf-8")
+    return new != text
+
+
+if __name__ == "__main__":  # python -m rflint.ruledocs README.md
+    import sys
+
+    changed = sync_readme(Path(sys.argv[1] if len(sys.argv) > 1 else "README.md"))
+    print("README rule table updated" if changed else "README rule table up to date")

@@ -8,6 +8,7 @@ per-node rules and rfstate.py for why Pareto frontiers make it exact).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from fractions import Fraction
@@ -93,6 +94,7 @@ class Analysis:
     outputs: list[str] = field(repr=False)
     prepared: "Prepared" = field(repr=False, default=None)  # type: ignore[assignment]
     traced: Traced = field(repr=False, default=None)  # type: ignore[assignment]
+    timings: dict[str, float] = field(repr=False, default_factory=dict)  # seconds per phase (bench/)
 
     @cached_property
     def tensor_names(self) -> dict[str, str]:
@@ -264,10 +266,13 @@ def _inputs_for(prepared: Prepared, traced: Traced, size: tuple[int, ...]) -> tu
 
 
 def run_program(prepared: Prepared, size: tuple[int, ...]) -> Analysis:
+    clock = time.perf_counter()
     traced = prepared.traced_at(size)
     gm = traced.gm
     inputs, image_inputs = _inputs_for(prepared, traced, size)
     values = propagate(gm, inputs)
+    timings = {"shapes": time.perf_counter() - clock}
+    clock = time.perf_counter()
     rfs: dict[fx.Node, TensorRF | None] = {}
     layers: list[Layer] = []
     layer_by_node: dict[str, Layer] = {}
@@ -322,6 +327,7 @@ def run_program(prepared: Prepared, size: tuple[int, ...]) -> Analysis:
         layer_by_node[node.name] = layer
 
     final_layer = next((l for l in reversed(layers) if not l.head), None)
+    timings["rf_program"] = time.perf_counter() - clock
     total_params = module_params(prepared.loaded.module)
     return Analysis(
         target=prepared.label, input_size=size, channels=prepared.channels, layers=layers,
@@ -335,4 +341,5 @@ def run_program(prepared: Prepared, size: tuple[int, ...]) -> Analysis:
         shapes={n.name: _shape_of(values.get(n)) for n in traced.order},
         node_params=node_params, node_macs=node_macs_, layer_by_node=layer_by_node,
         inputs=[n.name for n in image_inputs], outputs=outputs, prepared=prepared, traced=traced,
+        timings=timings,
     )

@@ -1,0 +1,163 @@
+"""The command line: exit codes, one-line errors, config-driven runs, suppression, fast --help."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from typer.testing import CliRunner
+
+from rflint.cli.app import app
+
+runner = CliRunner()
+
+MODEL = textwrap.dedent("""
+    import torch.nn as nn
+
+
+    def build(width=8):
+        return nn.Sequential(
+            nn.Conv2d(3, width, 3, padding=1),
+            nn.Conv2d(width, width, 3, padding=1),
+            nn.MaxPool2d(2),
+            nn.Conv2d(width, width, 3, padding=1),
+            nn.Conv2d(width, width, 3, padding=1),  # rflint: ignore[RF001]
+            nn.Conv2d(width, width, 3, padding=1),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(width, 10),
+        )
+
+
+    def needs_args(depth, width):
+        return build()
+
+
+    def broken():
+        raise ValueError("no such depth")
+
+
+    def not_a_module():
+        return 42
+""")
+# Layers 0..5: conv, conv, pool, conv, conv, conv.  r_out: 3, 5, 6 (pool: 5+1, j 2), 6+4 = 10,
+# 14, 18; so their input RFs are 1, 3, 5, 6, 10, 14.  At --input 8 the convs "4" (input RF 10) and
+# "5" (input RF 14) are unproductive; "4" carries an inline ignore for RF001 (file line 11).
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    (tmp_path / "net.py").write_text(MODEL)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def invoke(*args):
+    return runner.invoke(app, list(args))
+
+
+def test_json_and_inline_suppression(project):
+    result = invoke("check", "net.py:build", "--input", "8", "--format", "json")
+    assert result.exit_code == 1
+    m = json.loads(result.stdout)["models"][0]
+    rf001 = [f["layer"] for f in m["findings"] if f["code"] == "RF001"]
+    assert rf001 == ["5"]  # "4" is suppressed on its construction line
+    assert m["suppressed"] >= 1
+    assert m["border"] == "4" and m["tail"]["cut"] == "3"
+    src = [f["source"] for f in m["findings"] if f["code"] == "RF001"][0]
+    assert src["file"].endswith("net.py") and src["line"] == 12  # the line that builds layer "5"
+
+
+def test_kwargs_are_passed(project):
+    result = invoke("check", "net.py:build", "--input", "32", "--kwarg", "width=4", "--format", "json")
+    m = json.loads(result.stdout)["models"][0]
+    assert m["layers"][0]["out_shape"] == [1, 4, 32, 32]
+
+
+def test_config_driven_run_without_target(project):
+    (project / "pyproject.toml").write_text(textwrap.dedent("""
+        [tool.rflint]
+        fail-on = "error"
+
+        [[tool.rflint.models]]
+        target = "net.py:build"
+        input = [8, 64]
+    """))
+    result = invoke("check", "--format", "json")
+    doc = json.loads(result.stdout)
+    assert [m["input"] for m in doc["models"]] == [[8, 8], [64, 64]]
+    assert result.exit_code == 1  # the 8 px run has a tail
+    (project / "pyproject.toml").write_text(
+        '[tool.rflint]\n[[tool.rflint.models]]\ntarget = "net.py:build"\ninput = 64\n')
+    assert invoke("check").exit_code == 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["missing.py:build", "--input", "32"], "model file not found: missing.py"),
+    (["net.py:nope", "--input", "32"], "has no attribute 'nope'"),
+    (["net.py:broken", "--input", "32"], "raised ValueError: no such depth"),
+    (["net.py:not_a_module", "--input", "32"], "returned int, not a torch.nn.Module"),
+    (["net.py:needs_args", "--input", "32"], "needs arguments that were not given: depth, width"),
+    (["net.py:build", "--input", "0"], "input size must be positive"),
+    (["net.py:build", "--input", "-4"], "input size must be positive"),
+    (["net.py:build", "--input", "abc"], "input size must be a number"),
+    (["net.py:build", "--input", "32x32x32"], "expects 2 spatial axes"),
+    (["net.py:build", "--input", "32", "--channels", "5"], "shape propagation failed at 0"),
+    (["net.py:build", "--input", "32", "--select", "RF999"], "unknown rule code or prefix 'RF999'"),
+    (["zoo:nosuchnet", "--input", "32"], "nosuchnet"),
+    (["justaword", "--input", "32"], "TARGET must be"),
+])
+def test_bad_input_is_one_line_and_exit_2(project, args, message):
+    result = invoke("check", *args)
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("rflint: error: ")
+    assert message in lines[0]
+    assert "Traceback" not in result.output
+
+
+def test_syntax_error_in_model_file(project):
+    (project / "bad.py").write_text("def build(:\n    pass\n")
+    result = invoke("check", "bad.py:build", "--input", "32")
+    assert result.exit_code == 2 and "syntax error in" in result.stderr and "bad.py:1" in result.stderr
+
+
+def test_bad_config_key(project):
+    (project / "pyproject.toml").write_text('[tool.rflint]\nfail_on = "error"\n')
+    result = invoke("check", "net.py:build", "--input", "32")
+    assert result.exit_code == 2 and "unknown key fail_on" in result.stderr
+
+
+def test_debug_shows_the_traceback(project):
+    result = invoke("check", "net.py:broken", "--input", "32", "--debug")
+    assert result.exit_code != 0 and result.exception is not None
+
+
+def test_rules_and_rule_docs():
+    result = invoke("rules")
+    assert result.exit_code == 0
+    for code in ("RF001", "RF002", "RF003", "RF004", "RF005", "RF006", "RF007"):
+        assert code in result.stdout
+    result = invoke("rule", "RF002")
+    assert result.exit_code == 0 and "predicted-tail" in result.stdout
+    assert invoke("rule", "RF999").exit_code == 2
+
+
+def test_help_and_version_do_not_import_torch():
+    env = {**os.environ, "PYTHONPROFILEIMPORTTIME": "1"}
+    for args in (["--help"], ["--version"], ["check", "--help"]):
+        proc = subprocess.run([sys.executable, "-m", "rflint", *args], capture_output=True, text=True, env=env)
+        assert proc.returncode == 0, proc.stderr
+        imported = [line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if "|" in line]
+        assert "rflint" in imported and "torch" not in imported
+    assert subprocess.run([sys.executable, "-m", "rflint", "--version"], capture_output=True, text=True).stdout.startswith("rflint ")
+
+
+def test_readme_rule_table_matches_the_docs():
+    from rflint.ruledocs import readme_table
+
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "README.md"), encoding="utf-8").read()
+    start, end = "<!-- rules-table:start -->\n", "<!-- rules-table:end -->"
+    assert readme.split(start, 1)[1].split(end, 1)[0].strip() == readme_table()
