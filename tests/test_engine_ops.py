@@ -259,3 +259,23 @@ def test_parametric_depth():
     a, _ = rf(net, 16)
     last = a.rf[a.layer_by_node[a.layers[-1].node].node]
     assert (last.d_min, last.d_max) == (2, 2)  # two convs; the pool has no weights
+
+
+def test_final_rf_is_the_last_spatial_tensors():
+    # two branches concatenated at the end; the 1x1 branch runs last.  r_max of the concat is the
+    # 5x5 branch's 3 + 4 = 7 (not the 1x1 branch's 3); r_min over the deepest layer's output too.
+    class TwoBranch(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Conv2d(3, 4, 3, padding=1)
+            self.big = nn.Conv2d(4, 4, 5, padding=2)
+            self.small = nn.Conv2d(4, 4, 1)
+            self.fc = nn.Linear(8, 2)
+
+        def forward(self, x):
+            x = self.stem(x)
+            y = torch.cat([self.big(x), self.small(x)], 1)
+            return self.fc(y.mean((2, 3)))
+
+    a, _ = rf(TwoBranch(), 16)
+    assert a.final_layer == "big" and a.final_r_max == (7, 7) and a.final_r_min == (7, 7)

@@ -153,6 +153,80 @@ def _emit(reports, fmt: Format, output: Optional[Path], layers: bool) -> None:
         sys.stdout.write(text + ("" if text.endswith("\n") else "\n"))
 
 
+@app.command("sweep")
+def sweep_cmd(
+    target: str = typer.Argument(..., metavar="TARGET", help="path/to/file.py:name, package.module:name or zoo:name."),
+    sizes: Optional[str] = typer.Option(None, "--sizes", metavar="S,S,...", help="Comma-separated input sizes, e.g. 32,64,128,224 (or 32x48,64x96)."),
+    start: Optional[int] = typer.Option(None, "--from", min=1, help="Smallest size of a geometric range (with --to)."),
+    stop: Optional[int] = typer.Option(None, "--to", min=1, help="Largest size of a geometric range (with --from)."),
+    steps: int = typer.Option(10, "--steps", min=1, help="Number of sizes between --from and --to (log-spaced)."),
+    channels: Optional[int] = typer.Option(None, "--channels", "-c", min=1, help="Input channels (default: the first conv's in_channels)."),
+    kwarg: List[str] = typer.Option(None, "--kwarg", "-k", metavar="KEY=VALUE", help="Keyword argument for the factory/class. Repeatable."),
+    fmt: Format = typer.Option(Format.text, "--format", "-f", help="text or json."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to FILE instead of stdout."),
+    config: Optional[Path] = typer.Option(None, "--config", help="pyproject.toml with [tool.rflint] (rule options)."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+) -> None:
+    """Analyze one model at many input sizes: border, tail and findings per size, and the size range
+    without a predicted tail.  The model is traced once.  Exit code 0 unless an error (2)."""
+    try:
+        _sweep(target, sizes, start, stop, steps, channels, kwarg or [], fmt, output, config)
+    except RflintError as err:
+        _fail(str(err), debug, err)
+    except typer.Exit:
+        raise
+    except Exception as err:
+        _fail(f"{type(err).__name__}: {err} (run with --debug for the traceback)", debug, err)
+
+
+def _sweep(target, sizes, start, stop, steps, channels, kwarg, fmt, output, config) -> None:
+    from rflint.cli.sizes import parse_size
+    from rflint.config import load_config
+    from rflint.report.sweep import geometric_sizes
+
+    if sizes and (start or stop):
+        raise RflintError("give either --sizes or --from/--to, not both")
+    if sizes:
+        size_list = [parse_size(s) for s in sizes.split(",") if s.strip()]
+    elif start and stop:
+        if start > stop:
+            raise RflintError(f"--from {start} is larger than --to {stop}")
+        size_list = geometric_sizes(start, stop, steps)
+    else:
+        raise RflintError("give the sizes to sweep: --sizes 32,64,224 or --from 16 --to 512")
+    from rflint.engine import prepare
+    from rflint.report.sweep import clean_range, sweep
+    from rflint.rules import Settings, select_rules
+    from rflint.trace.loading import parse_kwargs
+
+    cfg = load_config(config)
+    prepared = prepare(target, channels, parse_kwargs(kwarg))
+    size_list = sorted(size_list, key=lambda s: (s if isinstance(s, int) else max(s)))
+    rows = sweep(prepared, size_list, Settings(cfg.min_tail_layers, cfg.dominance_ratio),
+                 select_rules(cfg.select, cfg.ignore))
+    lo, hi = clean_range(rows)
+    if fmt is Format.json:
+        import json
+
+        doc = {"version": 1, "target": prepared.label, "sizes": [row.as_dict() for row in rows],
+               "no_tail_from": list(lo) if lo else None, "no_tail_to": list(hi) if hi else None}
+        text = json.dumps(doc, indent=2) + "\n"
+        if output:
+            output.write_text(text, encoding="utf-8")
+        else:
+            sys.stdout.write(text)
+        return
+    if fmt is not Format.text:
+        raise RflintError("sweep supports --format text or json")
+    from rich.console import Console
+
+    from rflint.report.text import render_sweep
+
+    console = Console(file=output.open("w", encoding="utf-8") if output else None,
+                      width=140 if output or not Console().is_terminal else None)
+    render_sweep(prepared.label, rows, lo, hi, console)
+
+
 @app.command("rules")
 def rules_list() -> None:
     """List every rule with its code, name, default severity and summary."""

@@ -326,7 +326,7 @@ def run_program(prepared: Prepared, size: tuple[int, ...]) -> Analysis:
         layers.append(layer)
         layer_by_node[node.name] = layer
 
-    final_layer = next((l for l in reversed(layers) if not l.head), None)
+    final_layer = _final_layer(traced.order, rfs, layer_by_node)
     timings["rf_program"] = time.perf_counter() - clock
     total_params = module_params(prepared.loaded.module)
     return Analysis(
@@ -343,3 +343,52 @@ def run_program(prepared: Prepared, size: tuple[int, ...]) -> Analysis:
         inputs=[n.name for n in image_inputs], outputs=outputs, prepared=prepared, traced=traced,
         timings=timings,
     )
+
+
+def _final_layer(order: list[fx.Node], rfs: dict, layer_by_node: dict[str, Layer]) -> Layer | None:
+    """The RF layer that defines the final RF: among the RF layers that reach the last spatial tensor
+    without passing another RF layer, the one with the largest r_max.  Merges and elementwise ops do
+    not change r, so its r_out_max is exactly the last spatial tensor's r_max; its r_out_min is the
+    RF of the deepest path rather than the stem's (which a residual identity path would give)."""
+    output = order[-1]
+    position = {n: i for i, n in enumerate(order)}
+    last: fx.Node | None = None
+    stack, seen = list(output.all_input_nodes), set()
+    while stack:  # the last spatial tensor: walk back from the output through global nodes
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        rf = rfs.get(node)
+        if rf is None:
+            continue
+        if rf.spatial:
+            if last is None or position[node] > position[last]:
+                last = node
+        else:
+            stack.extend(node.all_input_nodes)
+    if last is None:
+        return None
+    frontier: list[Layer] = []
+    stack, seen = [last], set()
+    while stack:
+        node = stack.pop()
+        if node in seen or rfs.get(node) is None or not rfs[node].spatial:
+            continue
+        seen.add(node)
+        layer = layer_by_node.get(node.name)
+        if layer is not None and not layer.head:
+            frontier.append(layer)
+        else:
+            stack.extend(node.all_input_nodes)
+    if not frontier:
+        return None
+
+    def key(layer: Layer):
+        return (max((r for r in layer.r_out_max if r is not None), default=0), position[_node_of(order, layer)])
+
+    return max(frontier, key=key)
+
+
+def _node_of(order: list[fx.Node], layer: Layer) -> fx.Node:
+    return next(n for n in order if n.name == layer.node)

@@ -172,4 +172,25 @@ def render_text(reports: list[ModelReport], console: Console, show_layers: bool 
                        + (f" ({suppressed} suppressed)" if suppressed else ""), style="bold"))
 
 
-__all__ = ["render_text", "human", "num"]
+def render_sweep(label: str, rows, lo, hi, console: Console) -> None:
+    codes = sorted({code for row in rows for code in row.as_dict()["counts"]})
+    t = Table(title=f"{label}: receptive field vs input size", box=box.SIMPLE_HEAD, title_justify="left")
+    for col in ("input", "border (b_min)", "cut", "tail layers", "tail params", *codes):
+        t.add_column(col, justify="right" if col not in ("border (b_min)", "cut") else "left", no_wrap=True)
+    for row in rows:
+        d = row.as_dict()
+        border = f"{d['border']} (#{d['border_index']} parametric)" if d["border"] else "-"
+        t.add_row(
+            fmt_size(row.size), border, d["cut"] or "-", str(d["tail_layers"]) if d["tail_layers"] else "-",
+            f"{d['tail_params_pct']}%" if d["tail_layers"] else "-",
+            *[str(d["counts"].get(code, 0) or "") for code in codes],
+        )
+    console.print(t)
+    if lo is None:
+        console.print(Text("A tail is predicted at every swept size.", style="bold red"))
+    else:
+        console.print(Text(f"No predicted tail (RF002) from {fmt_size(lo)} to {fmt_size(hi)} px among the swept sizes.",
+                           style="bold green"))
+
+
+__all__ = ["render_text", "render_sweep", "human", "num"]

@@ -57,10 +57,14 @@ def _spatial(a, node: str) -> bool:
 
 
 def _depths_from(a, s, fork: str, merge: str, parametric: set[str]) -> dict[str, int]:
-    """Longest parametric path from fork to every node between fork and merge."""
+    """Longest parametric path from fork to every node between fork and merge, through spatial
+    tensors only: gates computed from a global tensor (SE, CBAM's channel gate) are modulation, not a
+    branch (rf-semantics.md §2), so their layers do not make a branch deeper."""
     lo, hi = s.position[fork], s.position[merge]
     depth = {fork: 0}
     for node in a.order[lo + 1: hi]:
+        if not _spatial(a, node):
+            continue
         preds = [depth[p] for p in a.graph.predecessors(node) if p in depth]
         if preds:
             depth[node] = max(preds) + (1 if node in parametric else 0)

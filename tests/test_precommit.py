@@ -1,0 +1,61 @@
+"""End to end with the real pre-commit tool: the hook gates a repository on its configured models."""
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parents[1]
+pre_commit = shutil.which("pre-commit", path=os.path.dirname(sys.executable)) or shutil.which("pre-commit")
+
+MODEL = textwrap.dedent("""
+    import torch.nn as nn
+
+
+    def build():
+        layers = [nn.Conv2d(3, 8, 3, padding=1)]
+        for _ in range(6):
+            layers.append(nn.Conv2d(8, 8, 3, padding=1))  # r_out 3, 5, ..., 15: input RFs up to 13
+        return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 2))
+""")
+# seven 3x3 convs: input RFs 1, 3, 5, 7, 9, 11, 13.  At 8 px the convs reading 9, 11, 13 form a tail.
+
+PYPROJECT = '[tool.rflint]\n\n[[tool.rflint.models]]\ntarget = "net.py:build"\ninput = {size}\n'
+
+
+def _run(cmd, cwd, env):
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.skipif(pre_commit is None, reason="pre-commit is not installed")
+def test_pre_commit_try_repo_gates_on_the_configured_model(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "net.py").write_text(MODEL)
+    (repo / "pyproject.toml").write_text(PYPROJECT.format(size=8))
+    env = {
+        **os.environ,
+        "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
+        "PRE_COMMIT_HOME": str(tmp_path / "cache"),
+        "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
+    }
+    assert _run(["git", "init", "-q"], repo, env).returncode == 0
+    assert _run(["git", "add", "."], repo, env).returncode == 0
+
+    failing = _run([pre_commit, "try-repo", str(PROJECT), "rflint", "--all-files"], repo, env)
+    assert failing.returncode == 1, failing.stdout + failing.stderr
+    assert "RF002" in failing.stdout
+
+    # `rflint` with no arguments inside the repo analyzes the configured model
+    direct = _run([os.path.join(os.path.dirname(sys.executable), "rflint"), "--format", "json"], repo, env)
+    assert direct.returncode == 1 and '"target":' in direct.stdout and "net.py:build" in direct.stdout
+
+    (repo / "pyproject.toml").write_text(PYPROJECT.format(size=224))
+    assert _run(["git", "add", "."], repo, env).returncode == 0
+    passing = _run([pre_commit, "try-repo", str(PROJECT), "rflint", "--all-files"], repo, env)
+    assert passing.returncode == 0, passing.stdout + passing.stderr

@@ -1,0 +1,82 @@
+"""Rule behaviour not covered by the zoo acceptance tests (hand-built models, hand-derived numbers)."""
+
+import torch
+from torch import nn
+
+import rflint
+from rflint.rules import Settings, lint
+from rflint.rules.rf004_dead_kernel_taps import used_taps
+
+
+class Residual(nn.Module):
+    """x + (depth convs 3x3) ; with depth 4 vs identity the ratio is 4/max(0,1) = 4 >= 4."""
+
+    def __init__(self, depth):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 4, 3, padding=1)
+        self.body = nn.Sequential(*[nn.Conv2d(4, 4, 3, padding=1) for _ in range(depth)])
+
+    def forward(self, x):
+        x = self.stem(x)
+        return x + self.body(x)
+
+
+def codes(model, size, **settings):
+    return [f for f in lint(rflint.analyze(model, size), Settings(**settings)).findings]
+
+
+def test_rf007_depth_ratio():
+    assert [f.code for f in codes(Residual(4), 64) if f.code == "RF007"] == ["RF007"]
+    assert [f for f in codes(Residual(3), 64) if f.code == "RF007"] == []
+    assert [f for f in codes(Residual(4), 64, dominance_ratio=5) if f.code == "RF007"] == []
+
+
+def test_rf007_ignores_attention_gates():
+    # SE gates are modulation (rf-semantics.md §2): an SE basic block is depth 2 against the identity
+    assert [f for f in codes("zoo:se_resnet18", 224) if f.code == "RF007"] == []
+
+
+def test_used_taps_by_hand():
+    # 3x3, stride 1, pad 1 on a 1x1 map: only the centre tap reads the pixel
+    assert used_taps(1, 1, 3, 1, 1, 1) == 1
+    # 3x3, stride 2, pad 1, 2x2 -> 1x1: output 0 reads inputs -1, 0, 1: taps 1 and 2
+    assert used_taps(2, 1, 3, 2, 1, 1) == 2
+    # 3x3 dilation 2, pad 2 on 3x3 map, 3x3 out: o + 2t - 2 in [0, 3) for some o in 0..2: all 3 taps
+    assert used_taps(3, 3, 3, 1, 2, 2) == 3
+    # 5x5 'valid' conv: every tap reads real pixels
+    assert used_taps(8, 4, 5, 1, 0, 1) == 5
+
+
+def test_min_tail_layers():
+    # seven 3x3 convs at 8 px: input RFs 1, 3, ..., 13 -> convs reading 9, 11, 13 are a 3-layer tail
+    net = nn.Sequential(*[nn.Conv2d(3 if i == 0 else 4, 4, 3, padding=1) for i in range(7)])
+    assert [f.layer for f in codes(net, 8) if f.code == "RF002"] == ["4"]
+    assert [f for f in codes(net, 8, min_tail_layers=4) if f.code == "RF002"] == []
+
+
+def test_partial_layer_rf006():
+    # at 8x64 the convs reading 9, 11, 13 are unproductive along H only: RF006, no tail
+    net = nn.Sequential(*[nn.Conv2d(3 if i == 0 else 4, 4, 3, padding=1) for i in range(7)])
+    found = codes(net, (8, 64))
+    assert [f.layer for f in found if f.code == "RF006"] == ["4", "5", "6"]
+    assert not [f for f in found if f.code in ("RF001", "RF002")]
+    assert found[0].data.get("axes", ["H"]) == ["H"]
+
+
+def test_unproductive_needs_every_axis_strictly():
+    # a layer whose input RF equals the input size is productive (strict >)
+    net = nn.Sequential(*[nn.Conv2d(3 if i == 0 else 4, 4, 3, padding=1) for i in range(3)])  # inputs 1, 3, 5
+    assert [f for f in codes(net, 5) if f.code == "RF001"] == []
+    assert [f.layer for f in codes(net, 4) if f.code == "RF001"] == ["2"]
+
+
+def test_model_level_suppression(tmp_path, monkeypatch):
+    (tmp_path / "m.py").write_text(
+        "import torch.nn as nn\n\n\n"
+        "def build():  # rflint: ignore[RF001,RF002]\n"
+        "    return nn.Sequential(*[nn.Conv2d(3 if i == 0 else 4, 4, 3, padding=1) for i in range(7)])\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    found = codes("m.py:build", 8)
+    assert not [f for f in found if f.code in ("RF001", "RF002")]
+    assert torch.__version__  # torch imported fine in the user's module
