@@ -5,7 +5,7 @@ Heavy imports (torch) happen on first use of the API, so ``rflint --help``/``--v
 
 from rflint._version import __version__
 
-__all__ = ["__version__", "analyze", "prepare"]
+__all__ = ["__version__", "analyze", "prepare", "truncate", "remove_stem"]
 
 
 def __getattr__(name: str):
@@ -13,4 +13,8 @@ def __getattr__(name: str):
         from rflint import engine
 
         return getattr(engine, name)
+    if name in ("truncate", "remove_stem"):
+        from rflint import fixes
+
+        return getattr(fixes, name)
     raise AttributeError(f"module 'rflint' has no attribute {name!r}")

@@ -227,6 +227,73 @@ def _sweep(target, sizes, start, stop, steps, channels, kwarg, fmt, output, conf
     render_sweep(prepared.label, rows, lo, hi, console)
 
 
+@app.command("fix")
+def fix_cmd(
+    target: str = typer.Argument(..., metavar="TARGET", help="path/to/file.py:name, package.module:name or zoo:name."),
+    inputs: List[str] = typer.Option(None, "--input", "-i", metavar="SIZE", help="Input size, e.g. 32 or 32x48."),
+    truncate: bool = typer.Option(False, "--truncate", help="Cut the predicted tail: keep up to the cut, then global average pooling + a new Linear."),
+    remove_stem: bool = typer.Option(False, "--remove-stem", help="Make the stem downsamplings RF003 proposes stride 1 / identity."),
+    layers: Optional[str] = typer.Option(None, "--layers", metavar="A,B", help="With --remove-stem: exactly these layers (e.g. conv1,maxpool)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Save the fixed model here (torch.save; load with torch.load(path, weights_only=False))."),
+    print_code: bool = typer.Option(False, "--print-code", help="Print the fixed model's generated forward() code."),
+    channels: Optional[int] = typer.Option(None, "--channels", "-c", min=1, help="Input channels (default: the first conv's in_channels)."),
+    kwarg: List[str] = typer.Option(None, "--kwarg", "-k", metavar="KEY=VALUE", help="Keyword argument for the factory/class. Repeatable."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+) -> None:
+    """Build the fixed model (truncated, or without stem downsampling), compare it with the original
+    and save it.  Kept layers keep their weights; a new classifier is freshly initialised, so the
+    result must be retrained or fine-tuned."""
+    try:
+        _fix(target, inputs or [], truncate, remove_stem, layers, output, print_code, channels, kwarg or [])
+    except RflintError as err:
+        _fail(str(err), debug, err)
+    except typer.Exit:
+        raise
+    except Exception as err:
+        _fail(f"{type(err).__name__}: {err} (run with --debug for the traceback)", debug, err)
+
+
+def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, channels, kwarg) -> None:
+    from rflint.cli.sizes import parse_size
+
+    if truncate == remove_stem:
+        raise RflintError("choose one fix: --truncate or --remove-stem")
+    if layers and not remove_stem:
+        raise RflintError("--layers goes with --remove-stem")
+    if len(inputs) > 1:
+        raise RflintError("fix takes one --input size")
+    size = parse_size(inputs[0]) if inputs else None
+    import torch
+    from rich.console import Console
+
+    from rflint import fixes
+    from rflint.engine import analyze
+    from rflint.report import build_report
+    from rflint.report.text import render_fix
+    from rflint.trace.loading import parse_kwargs
+
+    kwargs = parse_kwargs(kwarg)
+    before = build_report(analyze(target, size, channels, kwargs))
+    size = before.analysis.input_size
+    if truncate:
+        fixed = fixes.truncate(target, size, channels, kwargs)
+        what = "truncated"
+    else:
+        names = [n.strip() for n in layers.split(",") if n.strip()] if layers else None
+        fixed = fixes.remove_stem(target, size, names, channels, kwargs)
+        what = "stem downsampling removed"
+    after = build_report(analyze(fixed, size, before.analysis.channels))
+    after.analysis.target = f"{before.analysis.target} ({what})"
+    console = Console()
+    render_fix(before, after, console)
+    if print_code:
+        console.print(fixed.code, markup=False, highlight=False)
+    if output is not None:
+        torch.save(fixed, output)
+        console.print(f"saved to {output} (load with torch.load({str(output)!r}, weights_only=False)); "
+                      "retrain or fine-tune it before use", markup=False)
+
+
 @app.command("rules")
 def rules_list() -> None:
     """List every rule with its code, name, default severity and summary."""

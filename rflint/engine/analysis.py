@@ -197,8 +197,10 @@ class Prepared:
 
 
 def prepare(model: Any, channels: int | None = None, kwargs: dict[str, Any] | None = None,
-            label: str | None = None) -> Prepared:
-    loaded = load_model(model, kwargs, label)
+            label: str | None = None, real_weights: bool = False) -> Prepared:
+    """Load and trace ``model`` once.  ``real_weights`` builds factories on the CPU instead of the
+    meta device (needed when the traced graph itself is handed back as a runnable model)."""
+    loaded = load_model(model, kwargs, label, real_weights)
     traced, trace_error = None, None
     try:
         traced = fx_trace(loaded.module)

@@ -193,4 +193,25 @@ def render_sweep(label: str, rows, lo, hi, console: Console) -> None:
                            style="bold green"))
 
 
-__all__ = ["render_text", "render_sweep", "human", "num"]
+def render_fix(before: ModelReport, after: ModelReport, console: Console) -> None:
+    """Before/after comparison of a fix."""
+    t = Table(title=after.analysis.target, box=box.SIMPLE_HEAD, title_justify="left")
+    for col in ("", "before", "after"):
+        t.add_column(col, justify="right" if col else "left")
+    a, b = before.analysis, after.analysis
+
+    def findings(r: ModelReport) -> str:
+        codes = sorted({f.code for f in r.findings})
+        return ", ".join(f"{c} x{sum(1 for f in r.findings if f.code == c)}" for c in codes) or "none"
+
+    t.add_row("params", f"{a.params:,}", f"{b.params:,}")
+    t.add_row("MACs", f"{a.macs:,}", f"{b.macs:,}")
+    t.add_row("final r_min", fmt_size(a.final_r_min or ()), fmt_size(b.final_r_min or ()))
+    t.add_row("final r_max", fmt_size(a.final_r_max or ()), fmt_size(b.final_r_max or ()))
+    t.add_row("border", before.structure.border.name if before.structure.border else "-",
+              after.structure.border.name if after.structure.border else "-")
+    t.add_row("findings", findings(before), findings(after))
+    console.print(t)
+
+
+__all__ = ["render_text", "render_sweep", "render_fix", "human", "num"]

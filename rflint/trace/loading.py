@@ -128,14 +128,15 @@ def _factory_source(factory: Any) -> Source | None:
     return Source(file, line) if file else None
 
 
-def _call_factory(factory: Callable, kwargs: dict[str, Any], label: str) -> tuple[nn.Module, str]:
+def _call_factory(factory: Callable, kwargs: dict[str, Any], label: str,
+                  devices: tuple[str, ...] = ("meta", "cpu")) -> tuple[nn.Module, str]:
     """Build on the meta device first (no weight memory); fall back to CPU if the factory can't."""
     missing = _missing_arguments(factory, kwargs)
     if missing:
         names = ", ".join(missing)
         raise RflintError(f"{label} needs arguments that were not given: {names} (pass them with --kwarg NAME=VALUE)")
     meta_error: Exception | None = None
-    for device in ("meta", "cpu"):
+    for device in devices:
         try:
             with recording_sites(), torch.device(device):
                 built = factory(**kwargs)
@@ -154,8 +155,11 @@ def _call_factory(factory: Callable, kwargs: dict[str, Any], label: str) -> tupl
     raise RflintError(f"{label} raised {type(meta_error).__name__}: {meta_error}") from meta_error
 
 
-def load_model(target: Any, kwargs: dict[str, Any] | None = None, label: str | None = None) -> LoadedModel:
-    """Load TARGET (a string, an nn.Module, a class or a factory) and put it in eval mode."""
+def load_model(target: Any, kwargs: dict[str, Any] | None = None, label: str | None = None,
+               real_weights: bool = False) -> LoadedModel:
+    """Load TARGET (a string, an nn.Module, a class or a factory) and put it in eval mode.
+
+    ``real_weights``: build factories on the CPU (for fixes that return a runnable model)."""
     kwargs = dict(kwargs or {})
     suggested_input = suggested_channels = None
     if isinstance(target, str):
@@ -167,11 +171,13 @@ def load_model(target: Any, kwargs: dict[str, Any] | None = None, label: str | N
         suggested_input, suggested_channels = tuple(obj.input_size), obj.channels
         obj = obj.factory
     if isinstance(obj, nn.Module):
+        if real_weights and _module_device(obj) == "meta":
+            raise RflintError(f"{label} was built on the meta device: it has no weights to run with")
         if kwargs:
             raise RflintError(f"{label} is a module instance; --kwarg only applies to classes and factories")
         module, device, source = obj, _module_device(obj), _factory_source(type(obj))
     elif callable(obj):
-        module, device = _call_factory(obj, kwargs, label)
+        module, device = _call_factory(obj, kwargs, label, ("cpu",) if real_weights else ("meta", "cpu"))
         source = _factory_source(obj)
     else:
         raise RflintError(f"{label} is a {type(obj).__name__}, not an nn.Module, class or factory")

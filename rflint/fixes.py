@@ -1,0 +1,110 @@
+"""From finding to fix: the truncated or stem-less model, as a runnable ``torch.fx.GraphModule``.
+
+Both fixes rebuild the model with real weights (factories are called on the CPU, instances are
+used as they are), so a trained model's kept layers keep their weights and can be fine-tuned, as the
+papers do.  The new classifier of a truncated model is freshly initialised: the result must be
+retrained or fine-tuned before use.
+
+Sits beside the report layer: it uses the rules (tail, cut, stem) and the engine (surgery).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import networkx as nx
+import torch
+import torch.fx as fx
+from torch import nn
+
+from rflint.engine import Analysis, prepare
+from rflint.engine.surgery import without_downsampling
+from rflint.errors import RflintError
+from rflint.rules import LintContext, Settings
+from rflint.rules.truncation import plan_truncation
+
+_POOLS = {1: nn.AdaptiveAvgPool1d, 2: nn.AdaptiveAvgPool2d, 3: nn.AdaptiveAvgPool3d}
+
+
+def _analysis(model: Any, input_size, channels=None, kwargs=None) -> Analysis:
+    return prepare(model, channels, kwargs, real_weights=True).at(input_size)
+
+
+def truncate(model: Any, input_size, channels: int | None = None, kwargs: dict | None = None,
+             settings: Settings | None = None) -> fx.GraphModule:
+    """Keep the graph up to the cut tensor; append global average pooling, flatten and
+    ``Linear(C_cut, n_out)`` (n_out: the original output size).  Raises if there is no tail."""
+    a = _analysis(model, input_size, channels, kwargs)
+    ctx = LintContext(a, settings)
+    tail = ctx.structure.tail
+    if tail is None:
+        raise RflintError(f"{a.target} has no predicted tail at {'x'.join(map(str, a.input_size))} px: nothing to truncate")
+    plan = plan_truncation(a, tail)
+    if plan is None:
+        raise RflintError(f"{a.target}: its output is not a (batch, classes) vector, so it cannot end in a classifier")
+    gm = a.traced.gm
+    kept = nx.ancestors(a.graph, plan.cut) | {plan.cut}
+    graph = fx.Graph()
+    env: dict[fx.Node, fx.Node] = {}
+    for node in gm.graph.nodes:
+        if node.name in kept or node.op == "placeholder":
+            env[node] = graph.node_copy(node, lambda n: env[n])
+    cut = next(n for n in gm.graph.nodes if n.name == plan.cut)
+    n_axes = len(a.shapes[plan.cut]) - 2
+    root = nn.Module()
+    for name, module in gm.named_children():
+        root.add_module(name, module)
+    root.add_module("rflint_pool", _POOLS[n_axes](1))
+    root.add_module("rflint_fc", nn.Linear(plan.cut_channels, plan.n_out))
+    pooled = graph.call_module("rflint_pool", (env[cut],))
+    flat = graph.call_function(torch.flatten, (pooled, 1))  # a torch builtin: the saved model needs no rflint
+    graph.output(graph.call_module("rflint_fc", (flat,)))
+    for node in gm.graph.nodes:  # get_attr targets (functional weights) live on gm itself
+        if node.op == "get_attr" and node.name in kept:
+            _copy_attr(gm, root, node.target)
+    out = fx.GraphModule(root, graph, f"{type(a.prepared.loaded.module).__name__}Truncated")
+    return _saveable(out)
+
+
+def _saveable(gm: fx.GraphModule) -> fx.GraphModule:
+    """String type annotations (``from __future__ import annotations`` in the model's file) end up
+    as str globals of the generated code, which torch.save cannot pickle: drop them."""
+    for node in gm.graph.nodes:
+        if isinstance(node.type, str):
+            node.type = None
+    gm.recompile()
+    gm.eval()
+    return gm
+
+
+def _copy_attr(src: nn.Module, dst: nn.Module, target: str) -> None:
+    *path, leaf = target.split(".")
+    for part in path:
+        src = getattr(src, part)
+        if not hasattr(dst, part):
+            dst.add_module(part, nn.Module())
+        dst = getattr(dst, part)
+    value = getattr(src, leaf)
+    if isinstance(value, nn.Parameter):
+        dst.register_parameter(leaf, value)
+    else:
+        setattr(dst, leaf, value)
+
+
+def remove_stem(model: Any, input_size, layers: list[str] | None = None, channels: int | None = None,
+                kwargs: dict | None = None, settings: Settings | None = None) -> fx.GraphModule:
+    """Make the stem downsamplings RF003 proposes (or the named layers) stride 1 / identity."""
+    a = _analysis(model, input_size, channels, kwargs)
+    if layers:
+        by_name = {layer.name: layer for layer in a.layers}
+        missing = [name for name in layers if name not in by_name]
+        if missing:
+            raise RflintError(f"no RF layer named {', '.join(missing)} in {a.target}")
+        chosen = [by_name[name] for name in layers]
+    else:
+        proposal = LintContext(a, settings).stem
+        if proposal is None:
+            raise RflintError(f"{a.target}: no stem downsampling to remove at {'x'.join(map(str, a.input_size))} px "
+                              "would remove or shorten a predicted tail (name layers with --layers to force it)")
+        chosen = proposal.layers
+    return _saveable(without_downsampling(a, chosen).traced.gm)
