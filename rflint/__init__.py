@@ -5,7 +5,9 @@ Heavy imports (torch) happen on first use of the API, so ``rflint --help``/``--v
 
 from rflint._version import __version__
 
-__all__ = ["__version__", "analyze", "prepare", "truncate", "remove_stem"]
+from rflint.declared import layer  # noqa: E402  (no torch import: a plain decorator)
+
+__all__ = ["__version__", "analyze", "layer", "prepare", "truncate", "remove_stem"]
 
 
 def __getattr__(name: str):

@@ -14,6 +14,10 @@ input = 32                       # or "32x48", or a list of sizes: [32, 64]
 channels = 3
 kwargs = { depth = 18 }
 ignore = ["RF004"]
+input-shape = ["1,3,32,32", "1,10"]  # instead of input: one full shape per forward() argument
+
+[tool.rflint.layers]             # custom modules rflint treats as one layer
+"mypkg.blocks.Down" = { kernel = 3, stride = 2, dilation = 1 }
 ```
 Unknown keys are errors (a typo must not silently disable the gate).  No torch import here.
 """
@@ -44,6 +48,7 @@ class ModelConfig:
     channels: int | None = None
     kwargs: dict[str, Any] = field(default_factory=dict)
     ignore: list[str] = field(default_factory=list)
+    input_shapes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -55,6 +60,7 @@ class Config:
     min_tail_layers: int = 1
     dominance_ratio: float = 4.0
     models: list[ModelConfig] = field(default_factory=list)
+    layers: dict[str, dict[str, Any]] = field(default_factory=dict)  # declared custom layers
 
 
 def find_pyproject(start: Path | None = None) -> Path | None:
@@ -132,7 +138,12 @@ def load_config(path: Path | None = None) -> Config:
             channels=_positive_int(channels, "channels", mwhere) if channels is not None else None,
             kwargs=dict(kwargs),
             ignore=_strings(model.get("ignore", []), "ignore", mwhere),
+            input_shapes=_strings(model.get("input-shape", []), "input-shape", mwhere),
         ))
+    layers = section.get("layers", {})
+    if not isinstance(layers, dict) or not all(isinstance(v, dict) for v in layers.values()):
+        raise RflintError(f"{where}: [tool.rflint.layers] maps class names to {{kernel, stride, dilation}} tables")
+    cfg.layers = {str(k): dict(v) for k, v in layers.items()}
     return cfg
 
 

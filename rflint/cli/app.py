@@ -78,7 +78,7 @@ def check(
         None, "--input", "-i", metavar="SIZE",
         help="Input size: 32 (every spatial axis), 32x48 (H x W), 8x16x16 (D x H x W). Repeat to analyze several sizes.",
     ),
-    input_shapes: List[str] = typer.Option(None, "--input-shape", metavar="N,C,H,W", help="Full input shape, e.g. 1,3,32,32 (sets the channels too)."),
+    input_shapes: List[str] = typer.Option(None, "--input-shape", metavar="N,C,H,W", help="Full input shape, e.g. 1,3,32,32 (sets the channels too). Repeat once per forward() argument for models with several inputs."),
     channels: Optional[int] = typer.Option(None, "--channels", "-c", min=1, help="Input channels (default: the first conv's in_channels)."),
     kwarg: List[str] = typer.Option(None, "--kwarg", "-k", metavar="KEY=VALUE", help="Keyword argument for the factory/class; VALUE is a Python literal. Repeatable."),
     fmt: Format = typer.Option(Format.text, "--format", "-f", help="Output format."),
@@ -116,14 +116,22 @@ def _check(targets, inputs, input_shapes, channels, kwarg, fmt, output, select, 
     jobs = make_jobs(targets, inputs, input_shapes, channels, kwargs, cfg)
 
     from rflint.rules import Settings, select_rules
+    from rflint.declared import declare
+
+    for name, values in cfg.layers.items():
+        declare(name, values)
 
     settings = Settings(
         min_tail_layers=min_tail_layers or cfg.min_tail_layers,
         dominance_ratio=dominance_ratio or cfg.dominance_ratio,
     )
     rules = select_rules(select or cfg.select, list(cfg.ignore) + list(ignore))
-    reports = run_jobs(jobs, settings, rules)
-    _emit(reports, fmt, output, layers)
+    notes: list[str] = []
+    reports = run_jobs(jobs, settings, rules, notes)
+    for note in notes:
+        typer.echo(f"rflint: {note}", err=True)
+    if reports:
+        _emit(reports, fmt, output, layers)
     return exit_code(reports, (fail_on.value if fail_on else cfg.fail_on))
 
 

@@ -21,19 +21,21 @@ class Job:
     channels: int | None = None
     kwargs: dict[str, Any] = field(default_factory=dict)
     ignore: list[str] = field(default_factory=list)
+    shapes: list[tuple[int, ...]] | None = None  # --input-shape: one full shape per forward() argument
 
 
 def make_jobs(targets: list[str], inputs: list[str], input_shapes: list[str], channels: int | None,
               kwargs: dict[str, Any], cfg: Config) -> list[Job]:
     sizes: list[Any] = [parse_size(s) for s in inputs]
-    for text in input_shapes:
-        c, spatial = parse_shape(text)
-        if channels is not None and channels != c:
-            raise RflintError(f"--input-shape {text} says {c} channels but --channels is {channels}")
-        channels = c
-        sizes.append(spatial)
+    shapes = [parse_shape(text) for text in input_shapes] or None
+    if shapes and sizes:
+        raise RflintError("give either --input sizes or --input-shape shapes, not both")
+    if shapes and channels is not None and len(shapes[0]) > 1 and shapes[0][1] != channels:
+        raise RflintError(f"--input-shape says {shapes[0][1]} channels but --channels is {channels}")
+    if shapes and len(shapes[0]) > 1:
+        channels = shapes[0][1]
     if targets:
-        return [Job(t, sizes or [None], channels, dict(kwargs)) for t in targets]
+        return [Job(t, sizes or [None], channels, dict(kwargs), shapes=shapes) for t in targets]
     if not cfg.models:
         where = f" in {cfg.path}" if cfg.path else ""
         raise RflintError(
@@ -42,20 +44,32 @@ def make_jobs(targets: list[str], inputs: list[str], input_shapes: list[str], ch
     jobs = []
     for m in cfg.models:
         job_sizes = sizes or [parse_size(s) for s in m.inputs] or [None]
-        jobs.append(Job(m.target, job_sizes, channels or m.channels, {**m.kwargs, **kwargs}, list(m.ignore)))
+        model_shapes = shapes or ([parse_shape(s) for s in m.input_shapes] or None)
+        model_channels = channels or m.channels or (model_shapes[0][1] if model_shapes and len(model_shapes[0]) > 1 else None)
+        jobs.append(Job(m.target, job_sizes, model_channels, {**m.kwargs, **kwargs}, list(m.ignore),
+                        model_shapes))
     return jobs
 
 
-def run_jobs(jobs: list[Job], settings: Any, rules: Any, progress=None) -> list:
+def run_jobs(jobs: list[Job], settings: Any, rules: Any, notes: list[str] | None = None) -> list:
+    """Analyze and lint every job; models with nothing to lint (no spatial layer) become notes."""
     from rflint.engine import prepare
+    from rflint.engine.prepare import NothingToLint
     from rflint.report import build_report
 
     reports = []
     for job in jobs:
-        prepared = prepare(job.target, job.channels, job.kwargs)
+        try:
+            prepared = prepare(job.target, job.channels, job.kwargs)
+        except NothingToLint as note:
+            if notes is not None:
+                notes.append(str(note))
+            continue
+        if job.shapes:
+            reports.append(build_report(prepared.at(shapes=job.shapes), settings, rules, job.ignore))
+            continue
         for size in job.sizes:
-            analysis = prepared.at(size)
-            reports.append(build_report(analysis, settings, rules, job.ignore))
+            reports.append(build_report(prepared.at(size), settings, rules, job.ignore))
     return reports
 
 

@@ -20,12 +20,12 @@ def parse_size(text: str) -> int | tuple[int, ...]:
     return values[0] if len(values) == 1 else tuple(values)
 
 
-def parse_shape(text: str) -> tuple[int, tuple[int, ...]]:
-    """'1,3,32,32' -> (channels 3, spatial (32, 32)): the full input shape, batch first."""
+def parse_shape(text: str) -> tuple[int, ...]:
+    """'1,3,32,32' -> (1, 3, 32, 32): a full input shape, batch first (one per forward() argument)."""
     try:
         values = [int(p) for p in str(text).replace("x", ",").split(",") if p.strip()]
     except ValueError:
         raise RflintError(f"--input-shape must be comma-separated integers like 1,3,32,32, got {text!r}") from None
-    if len(values) < 3 or any(v <= 0 for v in values):
-        raise RflintError(f"--input-shape needs batch, channels and 1-3 positive spatial sizes, got {text!r}")
-    return values[1], tuple(values[2:])
+    if not values or any(v <= 0 for v in values) or len(values) > 5:
+        raise RflintError(f"--input-shape needs 1-5 positive sizes (N, C, *spatial for an image), got {text!r}")
+    return tuple(values)

@@ -20,6 +20,7 @@ from torch import nn
 
 from rflint.engine import kernels as K
 from rflint.engine.rfstate import AxisRF, TensorRF
+from rflint.declared import spec_for
 
 
 @dataclass
@@ -234,8 +235,27 @@ _MODULE_RULES: list[tuple[tuple[type, ...], Callable[[Ctx], Outcome]]] = [
 ]
 
 
+def _declared(ctx: Ctx, spec) -> Outcome:
+    """A custom module the user declared (@rflint.layer / [tool.rflint.layers]): a conv-like window."""
+    src = _shape(ctx.val(ctx.first))
+    rf = ctx.rf(ctx.first)
+    n = max(-a.dim for a in rf.axes) if rf is not None and rf.spatial else (len(src) - 2 if src else 2)
+    try:
+        kernel = K.per_axis(spec.kernel, n, "kernel")
+        stride = K.per_axis(spec.stride, n, "stride")
+        dilation = K.per_axis(spec.dilation, n, "dilation")
+    except ValueError as err:
+        return _inferred(ctx, f"declared layer {type(ctx.module).__name__}: {err}")
+    parametric = any(True for _ in ctx.module.parameters())
+    return _kernel_outcome(ctx, K.windowed(type(ctx.module).__name__, "declared", kernel, stride, dilation,
+                                           None, parametric))
+
+
 def _module_rule(ctx: Ctx) -> Outcome:
     m = ctx.module
+    spec = spec_for(m)
+    if spec is not None:
+        return _declared(ctx, spec)
     for types, rule in _MODULE_RULES:
         if isinstance(m, types):
             return rule(ctx)

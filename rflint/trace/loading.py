@@ -59,7 +59,12 @@ def _import_file(path: str) -> Any:
     directory = os.path.dirname(path)
     if directory not in sys.path:
         sys.path.insert(0, directory)  # so the model file's sibling imports work, as under `python file.py`
-    name = "rflint_user_" + os.path.splitext(os.path.basename(path))[0].replace("-", "_")
+    # import it under its own name, as `python file.py`'s siblings would (so classes have the qualified
+    # names users write in [tool.rflint.layers]); a clashing, different module keeps its place
+    stem = os.path.splitext(os.path.basename(path))[0].replace("-", "_")
+    existing = sys.modules.get(stem)
+    same = existing is not None and os.path.abspath(getattr(existing, "__file__", "") or "") == path
+    name = stem if existing is None or same else "rflint_user_" + stem
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)

@@ -18,6 +18,12 @@ import torch.fx as fx
 from torch.fx.node import map_aggregate
 
 from rflint.errors import RflintError
+from rflint.trace.sources import stack_trace_site
+from rflint.trace.tracing import RflintTracer
+
+
+class DataDependent(RflintError):
+    """forward() branches on tensor values: only value-aware tracing can follow it."""
 
 
 class _Concrete:
@@ -70,11 +76,15 @@ def _resolve(root: torch.nn.Module, target: str) -> Any:
     return obj
 
 
-class ShapeTracer(fx.Tracer):
-    def __init__(self, meta_inputs: list[torch.Tensor]):
-        super().__init__()
-        self.record_stack_traces = True
-        self._pending = list(meta_inputs)
+class ShapeTracer(RflintTracer):
+    """Given meta inputs it answers shape questions; given real CPU inputs (and a model with real
+    weights) it also answers value questions, recording where it did (``value_branches``)."""
+
+    def __init__(self, inputs: list[torch.Tensor], leaves: set[str] | None = None):
+        super().__init__(leaves)
+        self._pending = list(inputs)
+        self.values = bool(inputs) and not inputs[0].is_meta
+        self.value_branches: list[str] = []
         self._meta_modules: dict[str, torch.nn.Module] = {}
 
     def proxy(self, node: fx.Node) -> ShapeProxy:
@@ -82,8 +92,12 @@ class ShapeTracer(fx.Tracer):
 
     def to_bool(self, obj: fx.Proxy) -> bool:
         value = getattr(obj, "meta_value", None)
+        if isinstance(value, torch.Tensor) and self.values:
+            site = stack_trace_site(obj.node.stack_trace)
+            self.value_branches.append(f"{site.file}:{site.line}" if site else obj.node.name)
+            return bool(value)
         if isinstance(value, torch.Tensor):
-            raise RflintError(
+            raise DataDependent(
                 f"the model's forward() branches on a tensor's values ({obj.node.format_node()}); "
                 "rflint can only follow branches on shapes"
             )
@@ -111,12 +125,12 @@ class ShapeTracer(fx.Tracer):
                 return self._call_module_meta(target, args, kwargs)
             if kind == "get_attr":
                 value = _resolve(self.root, target)
-                return value.to("meta") if isinstance(value, torch.Tensor) else value
+                return value.to("meta") if isinstance(value, torch.Tensor) and not self.values else value
         except RflintError:
             raise
         except Exception as err:
             text = str(err).strip().splitlines()
-            raise RflintError(f"running {target} on meta tensors failed: {type(err).__name__}: "
+            raise RflintError(f"running {target} on {'CPU' if self.values else 'meta'} tensors failed: {type(err).__name__}: "
                               f"{text[0] if text else ''}") from err
         return None
 
@@ -127,6 +141,9 @@ class ShapeTracer(fx.Tracer):
         if meta_module is None:
             module = _resolve(self.root, target)
             tensors = list(module.parameters()) + list(module.buffers())
-            meta_module = module if all(t.is_meta for t in tensors) else copy.deepcopy(module).to("meta")
+            if self.values or all(t.is_meta for t in tensors):
+                meta_module = module
+            else:
+                meta_module = copy.deepcopy(module).to("meta")
             self._meta_modules[target] = meta_module
         return meta_module.forward(*args, **kwargs)

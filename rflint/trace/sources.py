@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 _TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
+_TRACE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep  # rflint's own tracing machinery
 _lock = threading.Lock()
 _sites: "weakref.WeakKeyDictionary[nn.Module, Source]" = weakref.WeakKeyDictionary()
 
@@ -81,6 +82,6 @@ def stack_trace_site(stack_trace: str | None) -> Source | None:
             lineno = int(rest.split(",", 1)[0])
         except ValueError:
             continue
-        if not path.startswith(_TORCH_DIR):
+        if not path.startswith((_TORCH_DIR, _TRACE_DIR)):
             best = Source(path, lineno)
     return best

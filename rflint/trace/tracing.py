@@ -1,9 +1,14 @@
 """torch.fx tracing, and the traced graph as a networkx DAG.
 
-Two ways, tried in order:
+Tried in order (the report names the one that worked):
 1. ``torch.fx`` symbolic tracing: size-independent, so one trace serves every input size.
-2. shape-aware tracing (shape_tracer.py) at a given input size, for models whose forward() asks
-   questions about shapes (``len(x.shape)``, ``if h != w``).  The graph is specialised to that size.
+2. the same, with the submodules fx cannot trace kept as opaque leaf layers (found by tracing
+   submodules one by one); their RF is inferred from shapes, with a warning.
+3. shape-aware tracing (shape_tracer.py) at the requested input size, for forward()s that ask about
+   shapes (``len(x.shape)``, ``if h != w``).  The graph is specialised to that size.
+4. value-aware tracing: the same on real CPU tensors, for forward()s that branch on tensor values
+   (``if x.sum() > 0``); the branch taken for a random input is analysed, with a warning.
+Modules declared with ``@rflint.layer`` / ``[tool.rflint.layers]`` are always leaves.
 
 One fx node = one op and the tensor it produces, so the networkx graph has one vertex per fx node
 (keyed by the node's unique name) and an edge per data dependency.  fx lists nodes in topological
@@ -13,7 +18,8 @@ order; ``order`` keeps it because the RF program and the segment analysis are si
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+import copy
+from dataclasses import dataclass, field
 from typing import Iterator
 
 import networkx as nx
@@ -24,7 +30,9 @@ from torch import nn
 from rflint.errors import RflintError
 
 SYMBOLIC = "torch.fx.symbolic_trace"
+WITH_LEAVES = "torch.fx.symbolic_trace with opaque leaves"
 SHAPE_AWARE = "torch.fx with concrete shapes (forward() inspects shapes)"
+VALUE_AWARE = "torch.fx with concrete values (forward() branches on tensor values)"
 
 
 @dataclass
@@ -34,6 +42,7 @@ class Traced:
     order: list[fx.Node]  # topological
     method: str  # how the graph was obtained, for the report
     specialized: bool = False  # only valid for the input size it was traced at
+    notes: list[str] = field(default_factory=list)  # caveats of the tracing path (become warnings)
 
 
 def _first_line(err: Exception) -> str:
@@ -43,20 +52,42 @@ def _first_line(err: Exception) -> str:
 
 @contextlib.contextmanager
 def _proxies_are_tensors() -> Iterator[None]:
-    """``torch.jit.isinstance(x, torch.Tensor)`` is False for a proxy, which silently drops the
-    branch real code takes (monai's UpCat skips its skip connection).  A proxy stands for a tensor."""
-    original = torch.jit.isinstance
+    """A proxy stands for a tensor, but two helpers real code uses don't know that:
+    ``torch.jit.isinstance(x, torch.Tensor)`` is False for a proxy, which silently drops the branch
+    real code takes (monai's UpCat skips its skip connection), and ``torch.as_tensor(x)`` fails on
+    one (monai's HighResNet).  While tracing, both treat a proxy as the tensor it stands for."""
+    original_isinstance, original_as_tensor = torch.jit.isinstance, torch.as_tensor
 
     def isinstance_(obj, target_type):
         if isinstance(obj, fx.Proxy) and target_type is torch.Tensor:
             return True
-        return original(obj, target_type)
+        return original_isinstance(obj, target_type)
 
-    torch.jit.isinstance = isinstance_
+    def as_tensor(data, *args, **kwargs):
+        if isinstance(data, fx.Proxy) and not args and not kwargs:
+            return data  # already a tensor: as_tensor is the identity
+        return original_as_tensor(data, *args, **kwargs)
+
+    torch.jit.isinstance, torch.as_tensor = isinstance_, as_tensor
     try:
         yield
     finally:
-        torch.jit.isinstance = original
+        torch.jit.isinstance, torch.as_tensor = original_isinstance, original_as_tensor
+
+
+class RflintTracer(fx.Tracer):
+    """fx's tracer, plus leaves: declared layers and submodules fx cannot trace."""
+
+    def __init__(self, leaves: set[str] | None = None):
+        super().__init__()
+        self.record_stack_traces = True  # lets findings fall back to the forward() line
+        self.leaves = leaves or set()
+
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        from rflint.declared import spec_for
+
+        return (module_qualified_name in self.leaves or spec_for(m) is not None
+                or super().is_leaf_module(m, module_qualified_name))
 
 
 def _graph_module(tracer: fx.Tracer, module: nn.Module, method: str, specialized: bool, **kw) -> Traced:
@@ -69,30 +100,76 @@ def _graph_module(tracer: fx.Tracer, module: nn.Module, method: str, specialized
     return Traced(gm, to_networkx(gm), list(gm.graph.nodes), method, specialized)
 
 
-def fx_trace(module: nn.Module) -> Traced:
-    tracer = fx.Tracer()
-    tracer.record_stack_traces = True  # lets findings fall back to the forward() line
+def fx_trace(module: nn.Module, leaves: set[str] | None = None) -> Traced:
     try:
-        return _graph_module(tracer, module, SYMBOLIC, False)
+        traced = _graph_module(RflintTracer(leaves), module, WITH_LEAVES if leaves else SYMBOLIC, False)
     except RflintError:
         raise
     except Exception as err:
         raise RflintError(
             f"torch.fx cannot trace {type(module).__name__}: {type(err).__name__}: {_first_line(err)}"
         ) from err
+    if leaves:
+        traced.method = f"{WITH_LEAVES} ({', '.join(sorted(leaves))})"
+        traced.notes = [f"{path}: torch.fx cannot trace inside it, so it is one opaque layer; its RF is "
+                        "inferred from shapes and RFs after it may be too small" for path in sorted(leaves)]
+    return traced
 
 
-def shape_trace(module: nn.Module, inputs: list[torch.Tensor]) -> Traced:
+def _traces(module: nn.Module) -> bool:
+    try:
+        with _proxies_are_tensors():
+            RflintTracer().trace(module)
+        return True
+    except Exception:
+        return False
+
+
+def untraceable_submodules(root: nn.Module) -> set[str] | None:
+    """The smallest submodules fx cannot trace, so that tracing succeeds with them as leaves; None
+    when the root's own forward() is the problem."""
+
+    def culprits(module: nn.Module, path: str) -> set[str]:
+        bad = set()
+        for name, child in module.named_children():
+            child_path = f"{path}.{name}" if path else name
+            if not _traces(child):
+                bad |= culprits(child, child_path) or {child_path}
+        return bad
+
+    leaves = culprits(root, "")
+    while leaves:
+        try:
+            with _proxies_are_tensors():
+                RflintTracer(leaves).trace(root)
+            return leaves
+        except Exception:
+            # a parent's own forward() fails too: make the shallowest failing parents leaves instead
+            parents = {p.rpartition(".")[0] for p in leaves if "." in p}
+            if not parents:
+                return None
+            leaves = {p for p in parents if p} | {p for p in leaves if "." not in p}
+            leaves = {p for p in leaves if not any(p.startswith(q + ".") for q in leaves)}
+    return None
+
+
+def shape_trace(module: nn.Module, inputs: list[torch.Tensor], leaves: set[str] | None = None) -> Traced:
+    """Trace with concrete shapes (meta inputs) or concrete values (CPU inputs)."""
     from rflint.trace.shape_tracer import ShapeTracer
 
+    tracer = ShapeTracer(inputs, leaves)
+    values = tracer.values
     try:
-        return _graph_module(ShapeTracer(inputs), module, SHAPE_AWARE, True)
+        traced = _graph_module(tracer, module, VALUE_AWARE if values else SHAPE_AWARE, True)
     except RflintError:
         raise
     except Exception as err:
         raise RflintError(
             f"cannot trace {type(module).__name__}: {type(err).__name__}: {_first_line(err)}"
         ) from err
+    traced.notes = [f"forward() branches on tensor values at {where}: analysed the branch a random input takes"
+                    for where in tracer.value_branches]
+    return traced
 
 
 def to_networkx(gm: fx.GraphModule) -> nx.DiGraph:
@@ -102,3 +179,41 @@ def to_networkx(gm: fx.GraphModule) -> nx.DiGraph:
         for src in node.all_input_nodes:
             g.add_edge(src.name, node.name)
     return g
+
+
+def _with_real_weights(module: nn.Module) -> nn.Module:
+    """A CPU copy to run real values through; meta-built weights are freshly initialised."""
+    tensors = list(module.parameters()) + list(module.buffers())
+    if not any(t.is_meta for t in tensors):
+        return module
+    copy_ = copy.deepcopy(module).to_empty(device="cpu")
+    with torch.no_grad():
+        for m in copy_.modules():
+            if hasattr(m, "reset_parameters"):
+                m.reset_parameters()
+            elif hasattr(m, "reset_running_stats"):
+                m.reset_running_stats()
+    return copy_
+
+
+def trace_at_size(module: nn.Module, shapes: list[tuple[int, ...]], symbolic_error: str) -> Traced:
+    """Fallbacks 2-4 (see the module docstring) once symbolic tracing has failed."""
+    from rflint.trace.shape_tracer import DataDependent
+
+    try:
+        return shape_trace(module, [torch.empty(s, device="meta") for s in shapes])
+    except DataDependent:
+        torch.manual_seed(0)  # the same "random input" every run: reports must be reproducible
+        real = _with_real_weights(module)
+        traced = shape_trace(real, [torch.randn(s) for s in shapes])
+        return traced
+    except RflintError as shape_error:
+        leaves = untraceable_submodules(module)
+        if not leaves:
+            raise RflintError(f"{symbolic_error}; tracing with concrete shapes failed too: {shape_error}") from shape_error
+        try:
+            return fx_trace(module, leaves)
+        except RflintError:
+            traced = shape_trace(module, [torch.empty(s, device="meta") for s in shapes], leaves)
+            traced.method = f"{traced.method} with opaque leaves ({', '.join(sorted(leaves))})"
+            return traced

@@ -1,0 +1,199 @@
+"""Load and trace a model once; then analyze it at any input size (``Prepared.at``)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.fx as fx
+from torch import nn
+
+from rflint.engine.program import _fetch, run_program
+from rflint.engine.results import Analysis
+from rflint.errors import RflintError
+from rflint.trace import LoadedModel, Traced, fx_trace, load_model
+from rflint.trace.tracing import trace_at_size
+
+
+def _first_conv(gm: fx.GraphModule | None, module: nn.Module) -> tuple[int, int] | None:
+    """(in_channels, spatial rank) of the first convolution: in graph order when traced, else in
+    module registration order."""
+    nodes = list(gm.graph.nodes) if gm is not None else []
+    for node in nodes:
+        if node.op == "call_module":
+            m = gm.get_submodule(node.target)
+            if isinstance(m, nn.modules.conv._ConvNd):
+                return _conv_io(m)
+        if node.op == "call_function" and getattr(node.target, "__name__", "") in ("conv1d", "conv2d", "conv3d"):
+            w = node.args[1] if len(node.args) > 1 else node.kwargs.get("weight")
+            if isinstance(w, fx.Node) and w.op == "get_attr":
+                t = _fetch(gm, w.target)
+                groups = node.kwargs.get("groups", node.args[6] if len(node.args) > 6 else 1)
+                return t.shape[1] * int(groups), t.dim() - 2
+    for m in module.modules():
+        if isinstance(m, nn.modules.conv._ConvNd):
+            return _conv_io(m)
+    return None
+
+
+def _conv_io(m: nn.modules.conv._ConvNd) -> tuple[int, int]:
+    # a transposed conv's weight is (in, out/groups, ...): in_channels is the input either way
+    return m.in_channels, len(m.kernel_size)
+
+
+Shapes = tuple[tuple[int, ...], ...]  # full input shapes, one per forward() argument
+
+_SPATIAL_LAYERS = (nn.modules.conv._ConvNd, nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd,
+                   nn.modules.pooling._AdaptiveAvgPoolNd, nn.modules.pooling._AdaptiveMaxPoolNd,
+                   nn.Upsample, nn.PixelShuffle, nn.PixelUnshuffle)
+
+
+class NothingToLint(RflintError):
+    """The model has no spatial layer (an MLP): not an error, there is just nothing to check."""
+
+
+@dataclass
+class Prepared:
+    """A loaded and traced model, ready to be analyzed at any input size."""
+
+    loaded: LoadedModel
+    traced: Traced | None  # None: symbolic tracing failed, trace per size with a fallback
+    channels: int
+    n_axes: int | None
+    factory_kwargs: dict[str, Any] = field(default_factory=dict)
+    trace_error: str | None = None
+    _by_shapes: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def label(self) -> str:
+        return self.loaded.label
+
+    def traced_at(self, shapes: Shapes) -> Traced:
+        """The graph for these inputs: the symbolic trace, or a fallback traced at this size."""
+        if self.traced is not None and not self.traced.specialized:
+            return self.traced
+        if shapes not in self._by_shapes:
+            traced = trace_at_size(self.loaded.module, list(shapes), self.trace_error or "")
+            if not traced.specialized:  # opaque leaves: valid for every size
+                self.traced = traced
+            self._by_shapes[shapes] = traced
+        return self._by_shapes[shapes]
+
+    def input_size(self, size: int | tuple[int, ...] | list[int] | None) -> tuple[int, ...]:
+        if size is None:
+            if self.loaded.suggested_input is None:
+                raise RflintError(f"{self.label}: no input size given (use --input, e.g. --input 224)")
+            return self.loaded.suggested_input
+        if isinstance(size, int):
+            if self.n_axes is None:
+                raise RflintError(f"{self.label}: cannot tell how many spatial axes the input has; give them all, e.g. 32x32")
+            size = (size,) * self.n_axes
+        size = tuple(int(s) for s in size)
+        if self.n_axes is not None and len(size) != self.n_axes:
+            raise RflintError(
+                f"{self.label} expects {self.n_axes} spatial axes (its first conv is {self.n_axes}-D), "
+                f"got input {'x'.join(map(str, size))}"
+            )
+        if any(s <= 0 for s in size):
+            raise RflintError(f"input size must be positive, got {'x'.join(map(str, size))}")
+        return size
+
+    def at(self, size: int | tuple[int, ...] | None = None, shapes: list[tuple[int, ...]] | None = None) -> Analysis:
+        """Analyze at ``size`` (spatial), or with full ``shapes`` (one per forward() argument)."""
+        if shapes:
+            full = tuple(tuple(int(d) for d in shape) for shape in shapes)
+            if any(d <= 0 for shape in full for d in shape):
+                raise RflintError(f"input shapes must be positive, got {list(full)}")
+            if len(full[0]) < 3:
+                raise RflintError(f"the first input must be (N, C, *spatial), got {list(full[0])}")
+        else:
+            full = ((1, self.channels, *self.input_size(size)),)
+        try:
+            return run_program(self, full)
+        except RflintError as err:
+            raise explain_failure(self, full, err) from err
+
+
+def explain_failure(prepared: Prepared, shapes: Shapes, err: RflintError) -> RflintError:
+    """Turn torch's shape errors into what the user did wrong: input too small, wrong channels."""
+    text = str(err)
+    size = "x".join(map(str, shapes[0][2:]))
+    where = re.match(r"shape propagation failed at ([^:]+):", text)
+    layer = where.group(1) if where else "a layer"
+    first = _first_conv_node(prepared, shapes)
+    if first is not None and first[0] == layer and ("channel" in text or "Invalid channel dimensions" in text):
+        expected, given = first[1], shapes[0][1]
+        if expected != given:
+            return RflintError(f"{prepared.label}: {layer} expects {expected} input channels, got {given} "
+                               f"(set --channels {expected})")
+    if any(p in text for p in _TOO_SMALL):
+        hint = _smallest_size(prepared, shapes)
+        return RflintError(f"input {size} is too small for {prepared.label}: the feature map vanishes at {layer}"
+                           + (f"; the smallest input that runs is {hint}" if hint else ""))
+    return err
+
+
+def _first_conv_node(prepared: Prepared, shapes: Shapes) -> tuple[str, int] | None:
+    """(module path, in_channels) of the first conv module in graph order."""
+    traced = prepared._by_shapes.get(shapes) or prepared.traced
+    if traced is None:
+        return None
+    for node in traced.order:
+        if node.op == "call_module":
+            m = traced.gm.get_submodule(node.target)
+            if isinstance(m, nn.modules.conv._ConvNd):
+                return str(node.target), m.in_channels
+    return None
+
+
+_TOO_SMALL = ("Kernel size can't be greater than actual input size", "Output size is too small",
+              "output size is too small", "Output size is too small", "non-positive")
+
+
+def _smallest_size(prepared: Prepared, shapes: Shapes) -> str | None:
+    """Smallest uniform spatial size that propagates (one image input only): double, then bisect."""
+    if len(shapes) != 1:
+        return None
+    n, c, *spatial = shapes[0]
+
+    def runs(s: int) -> bool:
+        try:
+            run_program(prepared, ((n, c, *([s] * len(spatial))),))
+            return True
+        except RflintError:
+            return False
+
+    lo, hi = max(spatial), max(spatial) * 2
+    while not runs(hi):
+        lo, hi = hi, hi * 2
+        if hi > 1 << 14:
+            return None
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if runs(mid) else (mid, hi)
+    return "x".join([str(hi)] * len(spatial))
+
+
+def prepare(model: Any, channels: int | None = None, kwargs: dict[str, Any] | None = None,
+            label: str | None = None, real_weights: bool = False) -> Prepared:
+    """Load and trace ``model`` once.  ``real_weights`` builds factories on the CPU instead of the
+    meta device (needed when the traced graph itself is handed back as a runnable model)."""
+    loaded = load_model(model, kwargs, label, real_weights)
+    traced, trace_error = None, None
+    try:
+        traced = fx_trace(loaded.module)
+    except RflintError as err:
+        trace_error = str(err)
+    first = _first_conv(traced.gm if traced else None, loaded.module)
+    if first is None and not any(isinstance(m, _SPATIAL_LAYERS) for m in loaded.module.modules()):
+        raise NothingToLint(f"{loaded.label} has no convolution, pooling or resampling layer: nothing to lint")
+    if channels is None:
+        channels = first[0] if first else loaded.suggested_channels
+    if channels is None:
+        raise RflintError(f"{loaded.label}: no convolution found to infer the input channels from; pass --channels")
+    if channels <= 0:
+        raise RflintError(f"channels must be positive, got {channels}")
+    n_axes = first[1] if first else (len(loaded.suggested_input) if loaded.suggested_input else None)
+    return Prepared(loaded, traced, channels, n_axes, dict(kwargs or {}), trace_error)

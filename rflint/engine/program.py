@@ -1,0 +1,210 @@
+"""The RF program: one pass over the fx nodes in topological order (rf-semantics.md §2).
+
+Per node, ops.py says what it does to the receptive field; rfstate.py explains why keeping Pareto
+frontiers of (r, jump) per axis makes the result exact over all paths.
+"""
+
+from __future__ import annotations
+
+import time
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.fx as fx
+
+from rflint.engine.costs import module_params, node_macs
+from rflint.engine.ops import Ctx, transfer
+from rflint.engine.results import Analysis, Layer
+from rflint.engine.rfstate import TensorRF
+from rflint.errors import RflintError
+from rflint.trace import Traced, construction_site, propagate
+from rflint.trace.sources import stack_trace_site
+
+if TYPE_CHECKING:
+    from rflint.engine.prepare import Prepared
+
+
+def _fetch(gm: fx.GraphModule, target: str) -> Any:
+    obj: Any = gm
+    for part in target.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _layer_name(node: fx.Node, seen: dict[str, int]) -> str:
+    if node.op == "call_module":
+        base = str(node.target)
+    else:
+        stack = node.meta.get("nn_module_stack") or {}
+        owner = next(reversed(stack.values()))[0] if stack else ""
+        base = f"{owner}.{node.name}" if owner else node.name
+    seen[base] = seen.get(base, 0) + 1
+    return base if seen[base] == 1 else f"{base}@{seen[base]}"  # a module called twice
+
+
+def _per_axis(rf: TensorRF | None, n: int, attr: str) -> tuple[Fraction | None, ...]:
+    out: list[Fraction | None] = []
+    for i in range(n):
+        axis = rf.axis_at(i - n) if rf is not None and rf.spatial else None
+        out.append(getattr(axis, attr) if axis is not None else None)
+    return tuple(out)
+
+
+def _shape_of(value: Any) -> tuple[int, ...] | None:
+    if isinstance(value, torch.Tensor):
+        return tuple(value.shape)
+    if isinstance(value, (tuple, list)) and value and isinstance(value[0], torch.Tensor):
+        return tuple(value[0].shape)
+    return None
+
+
+def _inputs_for(prepared: Prepared, traced: Traced, shapes) -> tuple[list[Any], list[fx.Node], tuple[int, ...]]:
+    """Meta tensors for the forward() arguments; the image inputs (N, C, *spatial) carry RF state."""
+    placeholders = [n for n in traced.order if n.op == "placeholder"]
+    required = [p for p in placeholders if not p.args]  # p.args holds a default value
+    if not placeholders:
+        raise RflintError(f"{prepared.label}: forward() takes no input")
+    if len(shapes) < len(required):
+        names = ", ".join(p.target for p in required)
+        raise RflintError(f"{prepared.label}: forward() takes {len(required)} inputs ({names}); "
+                          "give one --input-shape per input, e.g. --input-shape 1,3,32,32 --input-shape 1,10")
+    if len(shapes) > len(placeholders):
+        raise RflintError(f"{prepared.label}: forward() takes {len(placeholders)} inputs, got {len(shapes)} shapes")
+    inputs: list[Any] = [torch.empty(s, device="meta") for s in shapes]
+    inputs += [p.args[0] for p in placeholders[len(shapes):]]
+    images = [p for p, s in zip(placeholders, shapes) if len(s) >= 3]
+    return inputs, images, tuple(shapes[0][2:])
+
+
+def run_program(prepared: Prepared, shapes) -> Analysis:
+    clock = time.perf_counter()
+    traced = prepared.traced_at(shapes)
+    gm = traced.gm
+    inputs, image_inputs, size = _inputs_for(prepared, traced, shapes)
+    channels = shapes[0][1]
+    values = propagate(gm, inputs)
+    timings = {"shapes": time.perf_counter() - clock}
+    clock = time.perf_counter()
+    rfs: dict[fx.Node, TensorRF | None] = {}
+    layers: list[Layer] = []
+    layer_by_node: dict[str, Layer] = {}
+    node_params: dict[str, int] = {}
+    node_macs_: dict[str, int] = {}
+    warnings: list[str] = []
+    seen_names: dict[str, int] = {}
+    seen_modules: set[int] = set()
+    outputs: list[str] = []
+    warnings.extend(traced.notes)
+    leaf_notes = {note.split(":", 1)[0] for note in traced.notes}  # opaque leaves are already explained
+
+    for node in traced.order:
+        module = gm.get_submodule(node.target) if node.op == "call_module" else None
+        if node.op == "placeholder":
+            rank = len(values[node].shape) if node in image_inputs else 0
+            rfs[node] = TensorRF.for_input(rank - 2) if node in image_inputs else None
+            continue
+        outcome = transfer(Ctx(node, module, values, rfs))
+        rf = outcome.rf
+        rfs[node] = rf
+        params = 0
+        if module is not None and id(module) not in seen_modules:
+            seen_modules.add(id(module))
+            params = module_params(module)
+        elif node.op == "call_function" and outcome.kernel is not None and outcome.kernel.parametric:
+            params = sum(_fetch(gm, a.target).numel() for a in node.all_input_nodes if a.op == "get_attr")
+        node_params[node.name] = params
+        node_macs_[node.name] = node_macs(node, module, values)
+        if outcome.warning and not (module is not None and node.target in leaf_notes):
+            warnings.append(f"{node.target if module is not None else node.name}: {outcome.warning}")
+        if node.op == "output":
+            outputs.extend(a.name for a in node.all_input_nodes)
+        if outcome.kernel is None:
+            continue
+        kop = outcome.kernel
+        src = node.args[0] if node.args else None
+        rf_in = rfs.get(src) if isinstance(src, fx.Node) else None
+        head = rf_in is None or rf_in.is_global
+        n = kop.n
+        axes_in = [rf_in.axis_at(i - n) if rf_in is not None and rf_in.spatial else None for i in range(n)]
+        source = (construction_site(module) if module is not None else None) or stack_trace_site(node.meta.get("stack_trace"))
+        layer = Layer(
+            name=_layer_name(node, seen_names), node=node.name, op=kop.op, kind=kop.kind,
+            kernel=kop.kernel, stride=kop.stride, dilation=kop.dilation, padding=kop.padding,
+            in_shape=_shape_of(values.get(src)) or (), out_shape=_shape_of(values.get(node)) or (),
+            r_in_min=_per_axis(rf_in, n, "r_min"), r_in_max=_per_axis(rf_in, n, "r_max"),
+            r_out_min=_per_axis(rf, n, "r_min"), r_out_max=_per_axis(rf, n, "r_max"),
+            origins=tuple(a.origin if a is not None else None for a in axes_in),
+            params=params if module is not None else node_params[node.name],
+            macs=node_macs_[node.name], parametric=kop.parametric, expanding=kop.expanding,
+            head=head, source=source or prepared.loaded.factory_source, kop=kop,
+        )
+        layers.append(layer)
+        layer_by_node[node.name] = layer
+
+    final_layer = _final_layer(traced.order, rfs, layer_by_node)
+    timings["rf_program"] = time.perf_counter() - clock
+    total_params = module_params(prepared.loaded.module)
+    return Analysis(
+        target=prepared.label, input_size=size, channels=channels, layers=layers,
+        params=total_params, macs=sum(node_macs_.values()),
+        final_layer=final_layer.name if final_layer is not None else None,
+        final_r_min=final_layer.r_out_min if final_layer is not None else None,
+        final_r_max=final_layer.r_out_max if final_layer is not None else None,
+        warnings=warnings, trace_method=traced.method, device=prepared.loaded.device,
+        graph=traced.graph, order=[n.name for n in traced.order],
+        rf={n.name: r for n, r in rfs.items()},
+        shapes={n.name: _shape_of(values.get(n)) for n in traced.order},
+        node_params=node_params, node_macs=node_macs_, layer_by_node=layer_by_node,
+        inputs=[n.name for n in image_inputs], outputs=outputs, prepared=prepared, traced=traced,
+        timings=timings,
+    )
+
+
+def _final_layer(order: list[fx.Node], rfs: dict, layer_by_node: dict[str, Layer]) -> Layer | None:
+    """The RF layer that defines the final RF: among the RF layers that reach the last spatial tensor
+    without passing another RF layer, the one with the largest r_max.  Merges and elementwise ops do
+    not change r, so its r_out_max is exactly the last spatial tensor's r_max; its r_out_min is the
+    RF of the deepest path rather than the stem's (which a residual identity path would give)."""
+    output = order[-1]
+    position = {n: i for i, n in enumerate(order)}
+    last: fx.Node | None = None
+    stack, seen = list(output.all_input_nodes), set()
+    while stack:  # the last spatial tensor: walk back from the output through global nodes
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        rf = rfs.get(node)
+        if rf is None:
+            continue
+        if rf.spatial:
+            if last is None or position[node] > position[last]:
+                last = node
+        else:
+            stack.extend(node.all_input_nodes)
+    if last is None:
+        return None
+    frontier: list[Layer] = []
+    stack, seen = [last], set()
+    while stack:
+        node = stack.pop()
+        if node in seen or rfs.get(node) is None or not rfs[node].spatial:
+            continue
+        seen.add(node)
+        layer = layer_by_node.get(node.name)
+        if layer is not None and not layer.head:
+            frontier.append(layer)
+        else:
+            stack.extend(node.all_input_nodes)
+    if not frontier:
+        return None
+
+    def key(layer: Layer):
+        return (max((r for r in layer.r_out_max if r is not None), default=0), position[_node_of(order, layer)])
+
+    return max(frontier, key=key)
+
+
+def _node_of(order: list[fx.Node], layer: Layer) -> fx.Node:
+    return next(n for n in order if n.name == layer.node)

@@ -1,0 +1,96 @@
+"""What the RF engine returns: :class:`Layer` (one per RF layer) and :class:`Analysis`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+import networkx as nx
+
+from rflint.engine.kernels import KernelOp
+from rflint.engine.naming import tensor_names
+from rflint.engine.rfstate import TensorRF
+from rflint.trace import Source, Traced
+
+if TYPE_CHECKING:
+    from rflint.engine.prepare import Prepared
+
+
+@dataclass
+class Layer:
+    """One RF layer (conv, pool, transposed conv, up/down-sampling, pixel (un)shuffle ...).
+
+    Per-axis tuples follow the layer's own kernel axes (H, W for a Conv2d).  ``r_in_*`` describe the
+    layer's input tensor, ``r_out_*`` its output; they are None on axes that are no longer spatial
+    and for head layers (input already global).
+    """
+
+    name: str
+    node: str
+    op: str
+    kind: str
+    kernel: tuple[int, ...]
+    stride: tuple[Fraction, ...]
+    dilation: tuple[int, ...]
+    padding: tuple[int, ...] | None
+    in_shape: tuple[int, ...]
+    out_shape: tuple[int, ...]
+    r_in_min: tuple[Fraction | None, ...]
+    r_in_max: tuple[Fraction | None, ...]
+    r_out_min: tuple[Fraction | None, ...]
+    r_out_max: tuple[Fraction | None, ...]
+    origins: tuple[int | None, ...]  # model-input axis of each kernel axis (None: not spatial)
+    params: int
+    macs: int
+    parametric: bool
+    expanding: bool
+    head: bool  # the input is already global: no RF rule applies
+    source: Source | None
+    kop: KernelOp = field(repr=False, default=None)  # type: ignore[assignment]
+
+
+@dataclass
+class Analysis:
+    target: str
+    input_size: tuple[int, ...]
+    channels: int
+    layers: list[Layer]
+    params: int
+    macs: int
+    # The RF of the feature extractor's last RF layer output.  Not the tensor after the last residual
+    # addition: there r_min is the stem's (the identity path skips every block), which says nothing.
+    final_layer: str | None
+    final_r_min: tuple[Fraction | None, ...] | None
+    final_r_max: tuple[Fraction | None, ...] | None
+    warnings: list[str]
+    trace_method: str
+    device: str
+    # what the rules need
+    graph: nx.DiGraph = field(repr=False)
+    order: list[str] = field(repr=False)
+    rf: dict[str, TensorRF | None] = field(repr=False)
+    shapes: dict[str, tuple[int, ...] | None] = field(repr=False)
+    node_params: dict[str, int] = field(repr=False)
+    node_macs: dict[str, int] = field(repr=False)
+    layer_by_node: dict[str, Layer] = field(repr=False)
+    inputs: list[str] = field(repr=False)
+    outputs: list[str] = field(repr=False)
+    prepared: "Prepared" = field(repr=False, default=None)  # type: ignore[assignment]
+    traced: Traced = field(repr=False, default=None)  # type: ignore[assignment]
+    timings: dict[str, float] = field(repr=False, default_factory=dict)  # seconds per phase (bench/)
+
+    @cached_property
+    def tensor_names(self) -> dict[str, str]:
+        """fx node name -> a name people recognise ("layer3.0" for the output of that block)."""
+        return tensor_names(self.traced.order) if self.traced else {}
+
+    def tensor_name(self, node: str) -> str:
+        return self.tensor_names.get(node, node)
+
+    def layer(self, name: str) -> Layer:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(name)

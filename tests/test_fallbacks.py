@@ -1,0 +1,208 @@
+"""Tracing fallbacks, declared layers, several inputs and the bad-input messages of the engine."""
+
+import textwrap
+import warnings
+
+import pytest
+import torch
+from torch import nn
+from typer.testing import CliRunner
+
+import rflint
+from rflint.cli.app import app
+from rflint.errors import RflintError
+
+runner = CliRunner()
+
+
+class ValueBranch(nn.Module):
+    """forward() branches on x.sum() > 0: only value-aware tracing can follow it."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, 8, 3, padding=1)
+        self.b = nn.Conv2d(8, 8, 5, padding=2)
+        self.c = nn.Conv2d(8, 8, 3, padding=1)
+
+    def forward(self, x):
+        x = self.a(x)
+        if x.sum() > 0:
+            x = self.b(x)
+        return self.c(x)
+
+
+def test_value_dependent_branch_is_followed_and_named():
+    a = rflint.analyze(ValueBranch, 32)
+    assert "concrete values" in a.trace_method
+    assert any("branches on tensor values" in w and "test_fallbacks.py" in w for w in a.warnings)
+    names = [layer.name for layer in a.layers]
+    assert names[0] == "a" and names[-1] == "c"
+    # whichever branch ran: c's input RF is 3 (a only) or 3 + 4 = 7 (a then b)
+    assert a.layer("c").r_in_min in ((3, 3), (7, 7))
+
+
+class ShapeQuestions(nn.Module):
+    """forward() asks len(x.shape) and compares sizes: shape-aware tracing answers."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, 4, 3, padding=1)
+        self.b = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        x = self.a(x)
+        if len(x.shape) == 4 and x.shape[-1] == x.shape[-2]:
+            x = self.b(x)
+        return x
+
+
+def test_shape_questions_are_answered():
+    a = rflint.analyze(ShapeQuestions, 16)
+    assert "concrete shapes" in a.trace_method
+    assert a.layer("b").r_out_min == (5, 5)  # 3 + 2: the square-input branch was taken
+    a = rflint.analyze(ShapeQuestions, (16, 24))
+    assert [layer.name for layer in a.layers] == ["a"]  # non-square: the branch is skipped
+
+
+class Opaque(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(torch.as_tensor(x, dtype=torch.float32))  # fx cannot trace as_tensor(proxy, dtype)
+
+
+class WithOpaque(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, 4, 3, padding=1)
+        self.mid = Opaque()
+        self.b = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        return self.b(self.mid(self.a(x)))
+
+
+def test_untraceable_submodule_becomes_an_opaque_leaf():
+    a = rflint.analyze(WithOpaque, 16)
+    assert "opaque leaves" in a.trace_method and "mid" in a.trace_method
+    assert any(w.startswith("mid: ") and "opaque" in w for w in a.warnings)
+    # the opaque block keeps the size: identity, so b's input RF is a's 3 (a lower bound, as warned)
+    assert a.layer("b").r_in_min == (3, 3)
+
+
+def test_declared_layer_decorator():
+    @rflint.layer(kernel=3, stride=2)
+    class Down(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.zeros(4, 4, 3, 3))
+
+        def forward(self, x):
+            return torch.nn.functional.conv2d(x, self.w, stride=2, padding=1)
+
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), Down(), nn.Conv2d(4, 4, 3, padding=1))
+    a = rflint.analyze(net, 32)
+    # conv3: 3; Down k3 s2: 3 + 2 = 5, j 2; conv3: 5 + 2*2 = 9
+    assert a.layer("1").kernel == (3, 3) and a.layer("1").r_out_min == (5, 5)
+    assert a.layer("2").r_out_min == (9, 9) and a.warnings == []
+
+
+def test_declared_layer_in_config(tmp_path, monkeypatch):
+    (tmp_path / "blocks.py").write_text(textwrap.dedent("""
+        import torch.nn as nn
+        import torch.nn.functional as F
+
+
+        class Blur(nn.Module):
+            def forward(self, x):
+                return F.avg_pool2d(x, 5, stride=1, padding=2)
+
+
+        def build():
+            return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), Blur(), nn.Conv2d(4, 4, 3, padding=1))
+    """))
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.rflint.layers]\n"blocks.Blur" = { kernel = 5 }\n')
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["check", "blocks.py:build", "--input", "32", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    import json
+
+    layers = {layer["name"]: layer for layer in json.loads(result.stdout)["models"][0]["layers"]}
+    assert layers["1"]["op"] == "Blur" and layers["1"]["kernel"] == [5, 5]
+    assert layers["2"]["r_out_min"] == [9, 9]  # 3 + 4 + 2
+
+
+class TwoInputs(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.embed = nn.Linear(10, 4)
+        self.out = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, image, meta):
+        return self.out(self.conv(image) + self.embed(meta)[:, :, None, None])
+
+
+def test_several_inputs(tmp_path):
+    a = rflint.analyze(TwoInputs, input_shapes=[(1, 3, 32, 32), (1, 10)])
+    # the metadata vector is broadcast onto the map: modulation, so out sees 3 + 2 = 5
+    assert a.input_size == (32, 32) and a.layer("out").r_out_min == (5, 5) and a.layer("out").r_out_max == (5, 5)
+    with pytest.raises(RflintError, match=r"takes 2 inputs \(image, meta\)"):
+        rflint.analyze(TwoInputs, 32)
+
+
+def test_several_inputs_cli(tmp_path, monkeypatch):
+    (tmp_path / "m.py").write_text(textwrap.dedent('''
+        import torch.nn as nn
+
+
+        class TwoInputs(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(3, 4, 3, padding=1)
+                self.embed = nn.Linear(10, 4)
+
+            def forward(self, image, meta):
+                return self.conv(image) + self.embed(meta)[:, :, None, None]
+    '''))
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["check", "m.py:TwoInputs", "--input-shape", "1,3,16,16", "--input-shape", "1,10",
+                                 "--format", "json"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["check", "m.py:TwoInputs", "--input", "16"])
+    assert result.exit_code == 2 and "give one --input-shape per input" in result.stderr
+
+
+def test_mlp_has_nothing_to_lint(tmp_path, monkeypatch):
+    (tmp_path / "mlp.py").write_text("import torch.nn as nn\n\ndef build():\n    return nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))\n")
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["check", "mlp.py:build", "--input", "4"])
+    assert result.exit_code == 0 and "nothing to lint" in result.stderr
+
+
+def test_input_too_small_names_the_layer_and_the_smallest_size():
+    # The M5 audio net (no padding): conv1 k80 s4, pool1 /4, conv2 k3, pool2 /4, conv3 k3, pool3 /4,
+    # conv4 k3, pool4 /4.  Backwards from pool4 (needs 4): conv4 in 6; pool3 in 24; conv3 in 26;
+    # pool2 in 104; conv2 in 106; pool1 in 424; conv1: 80 + 4*(424-1) = 1772.
+    # At 500: conv1 106, pool1 26, conv2 24, pool2 6, conv3 4, pool3 1: conv4's 3 taps find 1 sample.
+    with pytest.raises(RflintError) as err:
+        rflint.analyze("zoo:audio1d", 500)
+    assert str(err.value) == ("input 500 is too small for zoo:audio1d: the feature map vanishes at conv4; "
+                              "the smallest input that runs is 1772")
+
+
+def test_wrong_channel_count():
+    with pytest.raises(RflintError, match=r"conv1 expects 3 input channels, got 5 \(set --channels 3\)"):
+        rflint.analyze("zoo:resnet18", 32, channels=5)
+
+
+def test_effnet_and_highresnet_from_monai():
+    nets = pytest.importorskip("monai.networks.nets")
+    warnings.filterwarnings("ignore")
+    a = rflint.analyze(lambda: nets.EfficientNetBN("efficientnet-b0", spatial_dims=2, pretrained=False), 224)
+    assert a.layers and a.trace_method
+    a = rflint.analyze(lambda: nets.HighResNet(spatial_dims=2, in_channels=1, out_channels=2), 64)
+    assert a.layers and a.warnings == []
