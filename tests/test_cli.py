@@ -162,3 +162,21 @@ def test_readme_rule_table_matches_the_docs():
     readme = open(os.path.join(os.path.dirname(__file__), "..", "README.md"), encoding="utf-8").read()
     start, end = "<!-- rules-table:start -->\n", "<!-- rules-table:end -->"
     assert readme.split(start, 1)[1].split(end, 1)[0].strip() == readme_table()
+
+
+def test_jobs_give_the_same_results_as_one_process():
+    args = ["check", "zoo:vgg11", "zoo:resnet18_cifar", "--input", "32", "--input", "64", "--format", "json"]
+    serial = json.loads(invoke(*args).stdout)
+    parallel = json.loads(invoke(*args, "--jobs", "2").stdout)
+    assert [(m["target"], m["input"]) for m in parallel["models"]] == [
+        ("zoo:vgg11", [32, 32]), ("zoo:vgg11", [64, 64]), ("zoo:resnet18_cifar", [32, 32]), ("zoo:resnet18_cifar", [64, 64]),
+    ]
+    assert parallel == serial
+
+
+def test_sweep_jobs_keep_size_order():
+    args = ["sweep", "zoo:vgg11", "--sizes", "64,32,128,48", "--format", "json"]
+    serial = json.loads(invoke(*args).stdout)
+    parallel = json.loads(invoke(*args, "--jobs", "2").stdout)
+    assert [row["input"][0] for row in parallel["sizes"]] == [32, 48, 64, 128]
+    assert parallel == serial

@@ -90,12 +90,14 @@ def check(
     dominance_ratio: Optional[float] = typer.Option(None, "--dominance-ratio", min=1.0, help="Depth ratio for RF007 (default 4)."),
     config: Optional[Path] = typer.Option(None, "--config", help="pyproject.toml to read [tool.rflint] from (default: the nearest one)."),
     layers: bool = typer.Option(True, "--layers/--no-layers", help="Show the per-layer table in text output."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Analyze targets (and sizes) in N parallel worker processes."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
 ) -> None:
     """Analyze models and report unproductive layers, predicted tails and other RF findings."""
     try:
         code = _check(targets or [], inputs or [], input_shapes or [], channels, kwarg or [], fmt, output,
-                      select or None, ignore or [], fail_on, min_tail_layers, dominance_ratio, config, layers)
+                      select or None, ignore or [], fail_on, min_tail_layers, dominance_ratio, config, layers,
+                      jobs, debug)
     except RflintError as err:
         _fail(str(err), debug, err)
     except typer.Exit:
@@ -106,55 +108,65 @@ def check(
 
 
 def _check(targets, inputs, input_shapes, channels, kwarg, fmt, output, select, ignore, fail_on,
-           min_tail_layers, dominance_ratio, config, layers) -> int:
-    from rflint.cli.run import exit_code, make_jobs, run_jobs
+           min_tail_layers, dominance_ratio, config, layers, jobs, debug) -> int:
+    from rflint.cli.run import TextStyle, exit_code, make_jobs, run_jobs, split_sizes_into_jobs
     from rflint.config import load_config
     from rflint.trace.loading import parse_kwargs
 
     cfg = load_config(config)
-    kwargs = parse_kwargs(kwarg)
-    jobs = make_jobs(targets, inputs, input_shapes, channels, kwargs, cfg)
+    work = make_jobs(targets, inputs, input_shapes, channels, parse_kwargs(kwarg), cfg)
 
     from rflint.rules import Settings, select_rules
-    from rflint.declared import declare
-
-    for name, values in cfg.layers.items():
-        declare(name, values)
 
     settings = Settings(
         min_tail_layers=min_tail_layers or cfg.min_tail_layers,
         dominance_ratio=dominance_ratio or cfg.dominance_ratio,
     )
     rules = select_rules(select or cfg.select, list(cfg.ignore) + list(ignore))
-    notes: list[str] = []
-    reports = run_jobs(jobs, settings, rules, notes)
-    for note in notes:
+    console = _console(output) if fmt is Format.text else None
+    style = None
+    if console is not None:
+        style = TextStyle(console.width, console.color_system, console.is_terminal, layers)
+    if jobs > 1:
+        work = split_sizes_into_jobs(work)
+    outcomes = run_jobs(work, settings, rules, cfg.layers, style, jobs, debug)
+    for outcome in outcomes:
+        if outcome.error is not None:
+            if debug and outcome.traceback:
+                typer.echo(outcome.traceback, err=True)
+            raise RflintError(outcome.error)
+    docs = [doc for outcome in outcomes for doc in outcome.docs]
+    for note in (n for outcome in outcomes for n in outcome.notes):
         typer.echo(f"rflint: {note}", err=True)
-    if reports:
-        _emit(reports, fmt, output, layers)
-    return exit_code(reports, (fail_on.value if fail_on else cfg.fail_on))
+    if docs:
+        _emit(outcomes, docs, fmt, output, console)
+    return exit_code(docs, (fail_on.value if fail_on else cfg.fail_on))
 
 
-def _emit(reports, fmt: Format, output: Optional[Path], layers: bool) -> None:
+def _console(output: Optional[Path]):
     from rich.console import Console
 
+    if output is not None:
+        return Console(file=output.open("w", encoding="utf-8"), width=160, color_system=None)
+    console = Console()
+    if not console.is_terminal:  # CI logs and pipes: don't squeeze the table into 80 columns
+        console = Console(width=140)
+    return console
+
+
+def _emit(outcomes, docs, fmt: Format, output: Optional[Path], console) -> None:
     if fmt is Format.text:
+        from rflint.report.text import render_summary
+
+        for text in (t for outcome in outcomes for t in outcome.texts):
+            console.file.write(text)
+        render_summary(docs, console)
         if output is not None:
-            with output.open("w", encoding="utf-8") as fh:
-                from rflint.report.text import render_text
-
-                render_text(reports, Console(file=fh, width=160, color_system=None), layers)
-            return
-        from rflint.report.text import render_text
-
-        console = Console()
-        if not console.is_terminal:  # CI logs and pipes: don't squeeze the table into 80 columns
-            console = Console(width=140)
-        render_text(reports, console, layers)
+            console.file.close()
         return
     from rflint.report.formats import render
 
-    text = render(fmt.value, reports)
+    text = render(fmt.value, docs)
     if output is not None:
         output.write_text(text + ("" if text.endswith("\n") else "\n"), encoding="utf-8")
     else:
@@ -173,12 +185,13 @@ def sweep_cmd(
     fmt: Format = typer.Option(Format.text, "--format", "-f", help="text or json."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to FILE instead of stdout."),
     config: Optional[Path] = typer.Option(None, "--config", help="pyproject.toml with [tool.rflint] (rule options)."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Spread the sizes over N worker processes."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
 ) -> None:
     """Analyze one model at many input sizes: border, tail and findings per size, and the size range
-    without a predicted tail.  The model is traced once.  Exit code 0 unless an error (2)."""
+    without a predicted tail.  The model is traced once (per worker).  Exit code 0 unless an error (2)."""
     try:
-        _sweep(target, sizes, start, stop, steps, channels, kwarg or [], fmt, output, config)
+        _sweep(target, sizes, start, stop, steps, channels, kwarg or [], fmt, output, config, jobs)
     except RflintError as err:
         _fail(str(err), debug, err)
     except typer.Exit:
@@ -187,7 +200,7 @@ def sweep_cmd(
         _fail(f"{type(err).__name__}: {err} (run with --debug for the traceback)", debug, err)
 
 
-def _sweep(target, sizes, start, stop, steps, channels, kwarg, fmt, output, config) -> None:
+def _sweep(target, sizes, start, stop, steps, channels, kwarg, fmt, output, config, jobs) -> None:
     from rflint.cli.sizes import parse_size
     from rflint.config import load_config
     from rflint.report.sweep import geometric_sizes
@@ -202,37 +215,33 @@ def _sweep(target, sizes, start, stop, steps, channels, kwarg, fmt, output, conf
         size_list = geometric_sizes(start, stop, steps)
     else:
         raise RflintError("give the sizes to sweep: --sizes 32,64,224 or --from 16 --to 512")
-    from rflint.engine import prepare
-    from rflint.report.sweep import clean_range, sweep
+    if fmt not in (Format.text, Format.json):
+        raise RflintError("sweep supports --format text or json")
+    from rflint.cli.run import run_sweep
     from rflint.rules import Settings, select_rules
     from rflint.trace.loading import parse_kwargs
 
     cfg = load_config(config)
-    prepared = prepare(target, channels, parse_kwargs(kwarg))
     size_list = sorted(size_list, key=lambda s: (s if isinstance(s, int) else max(s)))
-    rows = sweep(prepared, size_list, Settings(cfg.min_tail_layers, cfg.dominance_ratio),
-                 select_rules(cfg.select, cfg.ignore))
+    rows = run_sweep(target, size_list, channels, parse_kwargs(kwarg), Settings(cfg.min_tail_layers, cfg.dominance_ratio),
+                     select_rules(cfg.select, cfg.ignore), cfg.layers, jobs)
+    from rflint.report.sweep import clean_range
+
     lo, hi = clean_range(rows)
     if fmt is Format.json:
         import json
 
-        doc = {"version": 1, "target": prepared.label, "sizes": [row.as_dict() for row in rows],
-               "no_tail_from": list(lo) if lo else None, "no_tail_to": list(hi) if hi else None}
+        doc = {"version": 1, "target": target, "sizes": rows, "no_tail_from": lo, "no_tail_to": hi}
         text = json.dumps(doc, indent=2) + "\n"
         if output:
             output.write_text(text, encoding="utf-8")
         else:
             sys.stdout.write(text)
         return
-    if fmt is not Format.text:
-        raise RflintError("sweep supports --format text or json")
-    from rich.console import Console
-
     from rflint.report.text import render_sweep
 
-    console = Console(file=output.open("w", encoding="utf-8") if output else None,
-                      width=140 if output or not Console().is_terminal else None)
-    render_sweep(prepared.label, rows, lo, hi, console)
+    console = _console(output)
+    render_sweep(target, rows, lo, hi, console)
 
 
 @app.command("fix")

@@ -51,29 +51,133 @@ def make_jobs(targets: list[str], inputs: list[str], input_shapes: list[str], ch
     return jobs
 
 
-def run_jobs(jobs: list[Job], settings: Any, rules: Any, notes: list[str] | None = None) -> list:
-    """Analyze and lint every job; models with nothing to lint (no spatial layer) become notes."""
+@dataclass
+class TextStyle:
+    """How a worker renders its text section so the parent can print it verbatim."""
+
+    width: int
+    color_system: str | None
+    force_terminal: bool
+    show_layers: bool = True
+
+
+@dataclass
+class JobOutcome:
+    docs: list[dict] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None
+    traceback: str | None = None
+
+
+def run_job(job: Job, settings: Any, rules: Any, declared: dict, style: TextStyle | None,
+            debug: bool = False) -> JobOutcome:
+    """Analyze and lint one target at each of its sizes.  Runs in a worker process under --jobs, so
+    it returns plain data: JSON documents and pre-rendered text."""
+    from rflint.declared import declare
     from rflint.engine import prepare
     from rflint.engine.prepare import NothingToLint
     from rflint.report import build_report
 
-    reports = []
-    for job in jobs:
+    outcome = JobOutcome()
+    try:
+        for name, values in declared.items():
+            declare(name, values)
         try:
             prepared = prepare(job.target, job.channels, job.kwargs)
         except NothingToLint as note:
-            if notes is not None:
-                notes.append(str(note))
-            continue
-        if job.shapes:
-            reports.append(build_report(prepared.at(shapes=job.shapes), settings, rules, job.ignore))
-            continue
-        for size in job.sizes:
-            reports.append(build_report(prepared.at(size), settings, rules, job.ignore))
-    return reports
+            outcome.notes.append(str(note))
+            return outcome
+        analyses = [prepared.at(shapes=job.shapes)] if job.shapes else [prepared.at(size) for size in job.sizes]
+        for analysis in analyses:
+            report = build_report(analysis, settings, rules, job.ignore)
+            outcome.docs.append(report.document())
+            if style is not None:
+                outcome.texts.append(_render_section(report, style))
+    except RflintError as err:
+        if debug:
+            raise
+        outcome.error = str(err)
+    except Exception as err:  # the user's model code, or a bug
+        if debug:
+            raise
+        import traceback
+
+        outcome.error = f"{type(err).__name__}: {err} (run with --debug for the traceback)"
+        outcome.traceback = traceback.format_exc()
+    return outcome
 
 
-def exit_code(reports: list, fail_on: str) -> int:
+def _render_section(report: Any, style: TextStyle) -> str:
+    import io
+
+    from rich.console import Console
+
+    from rflint.report.text import render_model
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=style.width, color_system=style.color_system,
+                      force_terminal=style.force_terminal, soft_wrap=False)
+    render_model(report, console, style.show_layers)
+    return buffer.getvalue()
+
+
+def run_jobs(jobs: list[Job], settings: Any, rules: Any, declared: dict, style: TextStyle | None,
+             n_workers: int = 1, debug: bool = False) -> list[JobOutcome]:
+    """Run the jobs, in parallel worker processes when n_workers > 1 (results keep job order)."""
+    if n_workers <= 1 or len(jobs) <= 1:
+        return [run_job(job, settings, rules, declared, style, debug) for job in jobs]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # fork before torch is imported here: each worker imports it once, with no inherited threads
+    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    with ProcessPoolExecutor(max_workers=min(n_workers, len(jobs)), mp_context=context) as pool:
+        futures = [pool.submit(run_job, job, settings, rules, declared, style) for job in jobs]
+        return [f.result() for f in futures]
+
+
+def exit_code(docs: list[dict], fail_on: str) -> int:
     threshold = FAIL_RANK[fail_on]
-    worst = max((SEVERITY_RANK[f.severity] for r in reports for f in r.findings), default=0)
+    worst = max((SEVERITY_RANK[f["severity"]] for d in docs for f in d["findings"]), default=0)
     return 1 if worst >= threshold else 0
+
+
+def split_sizes_into_jobs(jobs: list[Job]) -> list[Job]:
+    """One job per (target, size), so --jobs can spread the sizes of one model over workers too."""
+    out = []
+    for job in jobs:
+        if job.shapes or len(job.sizes) <= 1:
+            out.append(job)
+        else:
+            out.extend(Job(job.target, [size], job.channels, job.kwargs, job.ignore) for size in job.sizes)
+    return out
+
+
+def _sweep_chunk(target, sizes, channels, kwargs, settings, rules, declared) -> list[dict]:
+    from rflint.declared import declare
+    from rflint.report.sweep import sweep_rows
+
+    for name, values in declared.items():
+        declare(name, values)
+    return sweep_rows(target, sizes, channels, kwargs, settings, rules)
+
+
+def run_sweep(target, sizes, channels, kwargs, settings, rules, declared, n_workers=1) -> list[dict]:
+    """Rows in size order; with n_workers > 1 the sizes are dealt round-robin to worker processes
+    (each traces the model once)."""
+    if n_workers <= 1 or len(sizes) <= 1:
+        return _sweep_chunk(target, sizes, channels, kwargs, settings, rules, declared)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    n = min(n_workers, len(sizes))
+    chunks = [sizes[i::n] for i in range(n)]
+    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    with ProcessPoolExecutor(max_workers=n, mp_context=context) as pool:
+        parts = list(pool.map(_sweep_chunk, [target] * n, chunks, [channels] * n, [kwargs] * n,
+                              [settings] * n, [rules] * n, [declared] * n))
+    rows = [None] * len(sizes)
+    for i, part in enumerate(parts):
+        rows[i::n] = part
+    return rows

@@ -1,79 +1,91 @@
-"""Machine formats: json, sarif, github, markdown.  (text lives in text.py.)"""
+"""Machine formats: json, sarif, github, markdown.  (text lives in text.py.)
+
+Every format renders from the version-1 JSON documents (``ModelReport.document()``), plain dicts,
+so results computed in parallel worker processes (--jobs) render exactly like in-process ones.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
+from typing import Any
 
 from rflint._version import __version__
-from rflint.report.model import SCHEMA_VERSION, ModelReport
-from rflint.rules.structure import fmt_size
+from rflint.report.model import SCHEMA_VERSION
 
 SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note"}
 GITHUB_LEVEL = {"error": "error", "warning": "warning", "info": "notice"}
 
-
-def render(fmt: str, reports: list[ModelReport]) -> str:
-    return {"json": render_json, "sarif": render_sarif, "github": render_github, "markdown": render_markdown}[fmt](reports)
+Doc = dict[str, Any]
 
 
-def render_json(reports: list[ModelReport]) -> str:
-    doc = {"version": SCHEMA_VERSION, "rflint": __version__, "models": [r.document() for r in reports]}
-    return json.dumps(doc, indent=2)
+def render(fmt: str, docs: list[Doc]) -> str:
+    return {"json": render_json, "sarif": render_sarif, "github": render_github, "markdown": render_markdown}[fmt](docs)
+
+
+def size_text(values) -> str:
+    return "x".join(str(v) for v in values)
+
+
+def render_json(docs: list[Doc]) -> str:
+    return json.dumps({"version": SCHEMA_VERSION, "rflint": __version__, "models": docs}, indent=2)
 
 
 def relative_uri(file: str) -> str:
     """Paths relative to the working directory (the repository root in CI), as SARIF viewers want."""
-    rel = os.path.relpath(file)
-    if rel.startswith(".."):
-        return Path(file).resolve().as_uri()
-    return Path(rel).as_posix()
+    path = Path(file)
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return path.resolve().as_uri()
 
 
-def fingerprint(report: ModelReport, finding) -> str:
+def fingerprint(doc: Doc, finding: Doc) -> str:
     """Stable across runs and line moves: model target, input size, rule and layer."""
-    key = "|".join([report.analysis.target, fmt_size(report.analysis.input_size), finding.code, finding.layer or ""])
+    key = "|".join([doc["target"], size_text(doc["input"]), finding["code"], finding["layer"] or ""])
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
-def render_sarif(reports: list[ModelReport]) -> str:
+def _where(doc: Doc) -> str:
+    return f"[{doc['target']} @ {size_text(doc['input'])}]"
+
+
+def render_sarif(docs: list[Doc]) -> str:
     from rflint.ruledocs import load_all
 
-    docs = load_all()
-    codes = list(docs)
+    rule_docs = load_all()
+    codes = list(rule_docs)
     rules = [
         {
-            "id": doc.code,
-            "name": doc.name,
-            "shortDescription": {"text": doc.summary},
-            "fullDescription": {"text": doc.sections.get("What it does", doc.summary)},
-            "help": {"text": doc.text, "markdown": doc.text},
-            "defaultConfiguration": {"level": SARIF_LEVEL[doc.severity]},
+            "id": d.code,
+            "name": d.name,
+            "shortDescription": {"text": d.summary},
+            "fullDescription": {"text": d.sections.get("What it does", d.summary)},
+            "help": {"text": d.text, "markdown": d.text},
+            "defaultConfiguration": {"level": SARIF_LEVEL[d.severity]},
         }
-        for doc in docs.values()
+        for d in rule_docs.values()
     ]
     results = []
-    for report in reports:
-        for f in report.findings:
+    for doc in docs:
+        for f in doc["findings"]:
             result = {
-                "ruleId": f.code,
-                "level": SARIF_LEVEL[f.severity],
-                "message": {"text": f"{f.message} [{report.analysis.target} @ {fmt_size(report.analysis.input_size)}]"},
-                "partialFingerprints": {"rflintFinding/v1": fingerprint(report, f)},
-                "properties": {"target": report.analysis.target, "input": list(report.analysis.input_size),
-                               "layer": f.layer},
+                "ruleId": f["code"],
+                "level": SARIF_LEVEL[f["severity"]],
+                "message": {"text": f"{f['message']} {_where(doc)}"},
+                "partialFingerprints": {"rflintFinding/v1": fingerprint(doc, f)},
+                "properties": {"target": doc["target"], "input": doc["input"], "layer": f["layer"]},
             }
-            if f.code in codes:
-                result["ruleIndex"] = codes.index(f.code)
-            if f.source is not None:
+            if f["code"] in codes:
+                result["ruleIndex"] = codes.index(f["code"])
+            if f["source"] is not None:
                 result["locations"] = [{
                     "physicalLocation": {
-                        "artifactLocation": {"uri": relative_uri(f.source.file)},
-                        "region": {"startLine": f.source.line},
+                        "artifactLocation": {"uri": relative_uri(f["source"]["file"])},
+                        "region": {"startLine": f["source"]["line"]},
                     },
-                    "logicalLocations": [{"fullyQualifiedName": f"{report.analysis.target}/{f.layer}", "kind": "member"}],
+                    "logicalLocations": [{"fullyQualifiedName": f"{doc['target']}/{f['layer']}", "kind": "member"}],
                 }]
             results.append(result)
     sarif = {
@@ -98,18 +110,17 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def render_github(reports: list[ModelReport]) -> str:
+def render_github(docs: list[Doc]) -> str:
     """GitHub Actions workflow commands: annotations on the line that builds each layer."""
     lines = []
-    for report in reports:
-        for f in report.findings:
+    for doc in docs:
+        for f in doc["findings"]:
             props = []
-            if f.source is not None:
-                props.append(f"file={_escape_property(relative_uri(f.source.file))}")
-                props.append(f"line={f.source.line}")
-            props.append(f"title={_escape_property(f'{f.code} ' + (f.layer or ''))}")
-            message = f"{f.message} [{report.analysis.target} @ {fmt_size(report.analysis.input_size)}]"
-            lines.append(f"::{GITHUB_LEVEL[f.severity]} {','.join(props)}::{_escape_data(message)}")
+            if f["source"] is not None:
+                props.append(f"file={_escape_property(relative_uri(f['source']['file']))}")
+                props.append(f"line={f['source']['line']}")
+            props.append(f"title={_escape_property(f['code'] + ' ' + (f['layer'] or ''))}")
+            lines.append(f"::{GITHUB_LEVEL[f['severity']]} {','.join(props)}::{_escape_data(f['message'] + ' ' + _where(doc))}")
     return "\n".join(lines)
 
 
@@ -117,31 +128,32 @@ def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def render_markdown(reports: list[ModelReport]) -> str:
+def render_markdown(docs: list[Doc]) -> str:
     """A summary for PR comments and $GITHUB_STEP_SUMMARY."""
     from rflint.report.text import human
 
     out = ["## rflint", ""]
     out.append("| model | input | params | MACs | border | tail | errors | warnings | info |")
     out.append("|---|---|---:|---:|---|---|---:|---:|---:|")
-    for r in reports:
-        a, s = r.analysis, r.structure
-        count = {sev: sum(1 for f in r.findings if f.severity == sev) for sev in ("error", "warning", "info")}
-        tail = f"{len(s.tail.parametric_layers)} layers after `{s.tail.cut_name}`" if s.tail else "none"
+    for doc in docs:
+        count = {sev: sum(1 for f in doc["findings"] if f["severity"] == sev) for sev in ("error", "warning", "info")}
+        tail = doc["tail"]
+        tail_text = f"{len(tail['layers'])} RF layers after `{tail['cut']}`" if tail else "none"
+        border = f"`{doc['border']}`" if doc["border"] else "-"
         out.append(
-            f"| `{_md(a.target)}` | {fmt_size(a.input_size)} | {human(a.params)} | {human(a.macs)} | "
-            f"{'`' + s.border.name + '`' if s.border else '-'} | {tail} | {count['error']} | {count['warning']} | {count['info']} |"
+            f"| `{_md(doc['target'])}` | {size_text(doc['input'])} | {human(doc['params'])} | {human(doc['macs'])} | "
+            f"{border} | {tail_text} | {count['error']} | {count['warning']} | {count['info']} |"
         )
-    for r in reports:
-        if not r.findings:
+    for doc in docs:
+        if not doc["findings"]:
             continue
-        out += ["", f"### `{_md(r.analysis.target)}` @ {fmt_size(r.analysis.input_size)}", "",
+        out += ["", f"### `{_md(doc['target'])}` @ {size_text(doc['input'])}", "",
                 "| severity | code | layer | message |", "|---|---|---|---|"]
-        for f in r.findings:
-            out.append(f"| {f.severity} | {f.code} | `{_md(f.layer or '')}` | {_md(f.message)} |")
-        plan = r.truncation
+        for f in doc["findings"]:
+            out.append(f"| {f['severity']} | {f['code']} | `{_md(f['layer'] or '')}` | {_md(f['message'])} |")
+        plan = doc["truncation"]
         if plan is not None:
-            out += ["", f"**Suggested truncation:** keep up to `{plan.cut_name}`, then global average pooling + "
-                        f"Linear({plan.cut_channels}, {plan.n_out}): params {human(plan.params_before)} -> "
-                        f"{human(plan.params_after)}, MACs {human(plan.macs_before)} -> {human(plan.macs_after)}."]
+            out += ["", f"**Suggested truncation:** keep up to `{plan['cut']}`, then {plan['new_head']}: params "
+                        f"{human(plan['params_before'])} -> {human(plan['params_after'])}, MACs "
+                        f"{human(plan['macs_before'])} -> {human(plan['macs_after'])}."]
     return "\n".join(out)

@@ -29,6 +29,7 @@ STATUS_FILL = {
 NEUTRAL_FILL = "#ffffff"
 TAIL_BACKGROUND = "#fdeeee"
 DOT_FORMATS = ("svg", "png")
+LEGEND_ID = "__rflint_legend__"  # the colour key drawn beside the graph (not a graph node)
 DOT_TIMEOUT = 300  # seconds; DenseNet-121 lays out in a few
 
 
@@ -189,7 +190,8 @@ def _legend() -> str:
     cells = "".join(
         f'<TD BGCOLOR="{colour}">{status}</TD>' for status, colour in STATUS_FILL.items()
     )
-    return ('"__rflint_legend__" [shape=plaintext, fontsize=8, label=<<TABLE BORDER="0" CELLBORDER="1" '
+    return (f"{dot_quote(LEGEND_ID)} [shape=plaintext, fontsize=8, "
+            'label=<<TABLE BORDER="0" CELLBORDER="1" '
             f'CELLSPACING="0" CELLPADDING="3"><TR>{cells}</TR></TABLE>>];')
 
 
@@ -231,4 +233,4 @@ def render_graph(report: ModelReport, path: str | Path) -> None:
         raise RflintError(f"--graph {path}: cannot write: {err.strerror or err}") from None
 
 
-__all__ = ["render_graph", "build_dot", "run_dot", "dot_executable", "STATUS_FILL", "NEUTRAL_FILL"]
+__all__ = ["render_graph", "build_dot", "LEGEND_ID", "run_dot", "dot_executable", "STATUS_FILL", "NEUTRAL_FILL"]

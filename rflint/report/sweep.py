@@ -1,33 +1,28 @@
-"""`rflint sweep`: one model over many input sizes (traced once, shapes re-propagated per size)."""
+"""`rflint sweep`: one model over many input sizes (traced once per process, shapes re-propagated per
+size).  Rows are plain dicts so worker processes (--jobs) can compute them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Any
 
-from rflint.engine import Prepared
 from rflint.report.model import ModelReport, build_report
 
 
-@dataclass
-class SweepRow:
-    size: tuple[int, ...]
-    report: ModelReport
-
-    def as_dict(self) -> dict:
-        r = self.report
-        s, a = r.structure, r.analysis
-        tail = s.tail
-        convs = [layer.name for layer in a.layers if layer.parametric]
-        return {
-            "input": list(self.size),
-            "border": s.border.name if s.border else None,
-            "border_index": convs.index(s.border.name) + 1 if s.border else None,
-            "cut": tail.cut_name if tail else None,
-            "tail_layers": len(tail.parametric_layers) if tail else 0,
-            "tail_params": tail.params if tail else 0,
-            "tail_params_pct": round(100 * tail.params / a.params, 1) if tail and a.params else 0.0,
-            "counts": {code: sum(1 for f in r.findings if f.code == code) for code in sorted({f.code for f in r.findings})},
-        }
+def row(report: ModelReport) -> dict[str, Any]:
+    s, a = report.structure, report.analysis
+    tail = s.tail
+    parametric = [layer.name for layer in a.layers if layer.parametric]
+    return {
+        "input": list(a.input_size),
+        "border": s.border.name if s.border else None,
+        "border_index": parametric.index(s.border.name) + 1 if s.border else None,
+        "cut": tail.cut_name if tail else None,
+        "tail_layers": len(tail.parametric_layers) if tail else 0,
+        "tail_params": tail.params if tail else 0,
+        "tail_params_pct": round(100 * tail.params / a.params, 1) if tail and a.params else 0.0,
+        "counts": {code: sum(1 for f in report.findings if f.code == code)
+                   for code in sorted({f.code for f in report.findings})},
+    }
 
 
 def geometric_sizes(start: int, stop: int, steps: int) -> list[int]:
@@ -38,15 +33,15 @@ def geometric_sizes(start: int, stop: int, steps: int) -> list[int]:
     return sorted({round(start * ratio**i) for i in range(steps)})
 
 
-def sweep(prepared: Prepared, sizes: list, settings=None, rules=None) -> list[SweepRow]:
-    rows = []
-    for size in sizes:
-        analysis = prepared.at(size)
-        rows.append(SweepRow(analysis.input_size, build_report(analysis, settings, rules)))
-    return rows
+def sweep_rows(target: Any, sizes: list, channels=None, kwargs=None, settings=None, rules=None) -> list[dict]:
+    """Trace once, then one row per size (in the order given)."""
+    from rflint.engine import prepare
+
+    prepared = prepare(target, channels, kwargs)
+    return [row(build_report(prepared.at(size), settings, rules)) for size in sizes]
 
 
-def clean_range(rows: list[SweepRow]) -> tuple[tuple[int, ...] | None, tuple[int, ...] | None]:
-    """The smallest and the largest swept size without a predicted tail (RF002)."""
-    clean = [row.size for row in rows if not any(f.code == "RF002" for f in row.report.findings)]
+def clean_range(rows: list[dict]) -> tuple[list[int] | None, list[int] | None]:
+    """The smallest and the largest swept size without a predicted tail (RF002); rows sorted by size."""
+    clean = [r["input"] for r in rows if not r["counts"].get("RF002")]
     return (clean[0], clean[-1]) if clean else (None, None)

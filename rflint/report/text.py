@@ -70,6 +70,8 @@ def header(report: ModelReport) -> Table:
     grid.add_row("no unproductive layer from", f"{fmt_size(clean)} px" if clean else "-")
     s = report.structure
     grid.add_row("border (r_min / r_max)", f"{s.border.name if s.border else '-'} / {s.border_max.name if s.border_max else '-'}")
+    if a.trace_method != "torch.fx.symbolic_trace":
+        grid.add_row("traced with", a.trace_method)
     return grid
 
 
@@ -149,41 +151,50 @@ def fix_panel(report: ModelReport) -> Panel | None:
     return Panel(body, title="suggested fix", title_align="left", border_style="red")
 
 
-def render_text(reports: list[ModelReport], console: Console, show_layers: bool = True) -> None:
-    for report in reports:
-        a = report.analysis
-        console.rule(Text(f"{a.target} @ {fmt_size(a.input_size)}", style="bold"))
-        console.print(header(report))
-        for warning in a.warnings:
-            console.print(Text(f"note: {warning}", style="yellow"))
-        for note in report.notes:
-            console.print(Text(f"note: {note}", style="dim"))
-        if show_layers:
-            console.print(layer_table(report))
-        console.print(findings_block(report))
-        panel = fix_panel(report)
-        if panel is not None:
-            console.print(panel)
-    counts = {sev: sum(1 for r in reports for f in r.findings if f.severity == sev) for sev in SEVERITY_RANK}
+def render_model(report: ModelReport, console: Console, show_layers: bool = True) -> None:
+    """One model's section: header, notes, layer table, findings, suggested fix."""
+    a = report.analysis
+    console.rule(Text(f"{a.target} @ {fmt_size(a.input_size)}", style="bold"))
+    console.print(header(report))
+    for warning in a.warnings:
+        console.print(Text(f"note: {warning}", style="yellow"))
+    for note in report.notes:
+        console.print(Text(f"note: {note}", style="dim"))
+    if show_layers:
+        console.print(layer_table(report))
+    console.print(findings_block(report))
+    panel = fix_panel(report)
+    if panel is not None:
+        console.print(panel)
+
+
+def render_summary(docs: list[dict], console: Console) -> None:
+    """The closing line: counts by severity over every model run."""
+    counts = {sev: sum(1 for d in docs for f in d["findings"] if f["severity"] == sev) for sev in SEVERITY_RANK}
     summary = ", ".join(f"{n} {sev}{'s' if n != 1 and sev != 'info' else ''}" for sev, n in
                         sorted(counts.items(), key=lambda kv: -SEVERITY_RANK[kv[0]]))
-    suppressed = sum(r.result.suppressed for r in reports)
-    console.print(Text(f"{len(reports)} model run{'s' if len(reports) != 1 else ''}: {summary}"
+    suppressed = sum(d["suppressed"] for d in docs)
+    console.print(Text(f"{len(docs)} model run{'s' if len(docs) != 1 else ''}: {summary}"
                        + (f" ({suppressed} suppressed)" if suppressed else ""), style="bold"))
 
 
-def render_sweep(label: str, rows, lo, hi, console: Console) -> None:
-    codes = sorted({code for row in rows for code in row.as_dict()["counts"]})
+def render_text(reports: list[ModelReport], console: Console, show_layers: bool = True) -> None:
+    for report in reports:
+        render_model(report, console, show_layers)
+    render_summary([r.document() for r in reports], console)
+
+
+def render_sweep(label: str, rows: list[dict], lo, hi, console: Console) -> None:
+    codes = sorted({code for r in rows for code in r["counts"]})
     t = Table(title=f"{label}: receptive field vs input size", box=box.SIMPLE_HEAD, title_justify="left")
     for col in ("input", "border (b_min)", "cut", "tail layers", "tail params", *codes):
         t.add_column(col, justify="right" if col not in ("border (b_min)", "cut") else "left", no_wrap=True)
-    for row in rows:
-        d = row.as_dict()
-        border = f"{d['border']} (#{d['border_index']} parametric)" if d["border"] else "-"
+    for r in rows:
+        border = f"{r['border']} (#{r['border_index']} parametric)" if r["border"] else "-"
         t.add_row(
-            fmt_size(row.size), border, d["cut"] or "-", str(d["tail_layers"]) if d["tail_layers"] else "-",
-            f"{d['tail_params_pct']}%" if d["tail_layers"] else "-",
-            *[str(d["counts"].get(code, 0) or "") for code in codes],
+            fmt_size(r["input"]), border, r["cut"] or "-", str(r["tail_layers"]) if r["tail_layers"] else "-",
+            f"{r['tail_params_pct']}%" if r["tail_layers"] else "-",
+            *[str(r["counts"].get(code, 0) or "") for code in codes],
         )
     console.print(t)
     if lo is None:
@@ -214,4 +225,4 @@ def render_fix(before: ModelReport, after: ModelReport, console: Console) -> Non
     console.print(t)
 
 
-__all__ = ["render_text", "render_sweep", "render_fix", "human", "num"]
+__all__ = ["render_fix", "render_model", "render_summary", "render_sweep", "render_text", "human", "num"]
