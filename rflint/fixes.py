@@ -107,4 +107,4 @@ def remove_stem(model: Any, input_size, layers: list[str] | None = None, channel
             raise RflintError(f"{a.target}: no stem downsampling to remove at {'x'.join(map(str, a.input_size))} px "
                               "would remove or shorten a predicted tail (name layers with --layers to force it)")
         chosen = proposal.layers
-    return _saveable(without_downsampling(a, chosen).traced.gm)
+    return _saveable(without_downsampling(a, chosen, copy_weights=True).traced.gm)

@@ -64,6 +64,9 @@ class Prepared:
     n_axes: int | None
     factory_kwargs: dict[str, Any] = field(default_factory=dict)
     trace_error: str | None = None
+    # parameter count per module path, and "" for the whole model: shared by every analysis of
+    # this model (sizes, stem experiments) because surgery never changes parameters
+    param_counts: dict[str, int] = field(default_factory=dict, repr=False)
     _by_shapes: dict = field(default_factory=dict, repr=False)
 
     @property

@@ -110,7 +110,9 @@ def run_program(prepared: Prepared, shapes) -> Analysis:
         params = 0
         if module is not None and id(module) not in seen_modules:
             seen_modules.add(id(module))
-            params = module_params(module)
+            params = prepared.param_counts.get(node.target)
+            if params is None:
+                params = prepared.param_counts[node.target] = module_params(module)
         elif node.op == "call_function" and outcome.kernel is not None and outcome.kernel.parametric:
             params = sum(_fetch(gm, a.target).numel() for a in node.all_input_nodes if a.op == "get_attr")
         node_params[node.name] = params
@@ -144,7 +146,9 @@ def run_program(prepared: Prepared, shapes) -> Analysis:
 
     final_layer = _final_layer(traced.order, rfs, layer_by_node)
     timings["rf_program"] = time.perf_counter() - clock
-    total_params = module_params(prepared.loaded.module)
+    total_params = prepared.param_counts.get("")
+    if total_params is None:
+        total_params = prepared.param_counts[""] = module_params(prepared.loaded.module)
     return Analysis(
         target=prepared.label, input_size=size, channels=channels, layers=layers,
         params=total_params, macs=sum(node_macs_.values()),

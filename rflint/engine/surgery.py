@@ -1,7 +1,8 @@
 """Model surgery on the traced graph: the what-if experiments behind the suggested fixes.
 
-Works on a deep copy of the traced GraphModule, so the user's model is never touched.  The copy
-of a meta-built model costs no weight memory.
+The user's model is never touched.  Experiments (the stem rule) build a new GraphModule that shares
+every unchanged submodule and changes shallow copies; fixes handed back to the user (``copy_weights``)
+work on a deep copy, so fine-tuning the result cannot change the original.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import copy
 from dataclasses import replace
 
+import torch.fx as fx
 from torch import nn
 
 from rflint.engine.analysis import Analysis, Layer, Prepared
@@ -16,34 +18,50 @@ from rflint.errors import RflintError
 from rflint.trace.tracing import Traced, to_networkx
 
 
-def _set_submodule(root: nn.Module, path: str, new: nn.Module) -> None:
-    parent_path, _, child = path.rpartition(".")
-    parent = root.get_submodule(parent_path) if parent_path else root
-    setattr(parent, child, new)
+def _changed(module: nn.Module, name: str) -> nn.Module:
+    if isinstance(module, nn.modules.conv._ConvNd) and not isinstance(module, nn.modules.conv._ConvTransposeNd):
+        module = copy.copy(module)  # a new object sharing the weights: only its stride differs
+        module.stride = (1,) * len(module.kernel_size)
+        return module
+    if isinstance(module, (nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd)):
+        return nn.Identity()
+    raise RflintError(f"{name} ({type(module).__name__}) cannot be made stride 1 or removed")
 
 
-def without_downsampling(analysis: Analysis, layers: list[Layer]) -> Prepared:
+def without_downsampling(analysis: Analysis, layers: list[Layer], copy_weights: bool = False) -> Prepared:
     """Convs get stride 1; pools (whose only job in a stem is downsampling) are removed.
 
     Works on the graph traced for ``analysis`` (for a shape-specialised trace the changed graph is
     kept as it is rather than re-traced)."""
     prepared = analysis.prepared
-    gm = copy.deepcopy(analysis.traced.gm)
-    targets = {node.name: node.target for node in gm.graph.nodes if node.op == "call_module"}
+    source = copy.deepcopy(analysis.traced.gm) if copy_weights else analysis.traced.gm
+    targets = {node.name: node.target for node in source.graph.nodes if node.op == "call_module"}
+    changes = {}
     for layer in layers:
         target = targets.get(layer.node)
         if target is None:
             raise RflintError(f"{layer.name} is not a module call; only module layers can be changed")
-        module = gm.get_submodule(target)
-        if isinstance(module, nn.modules.conv._ConvNd) and not isinstance(module, nn.modules.conv._ConvTransposeNd):
-            module.stride = (1,) * len(module.kernel_size)
-        elif isinstance(module, (nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd)):
-            _set_submodule(gm, target, nn.Identity())
-        else:
-            raise RflintError(f"{layer.name} ({type(module).__name__}) cannot be made stride 1 or removed")
+        changes[target] = _changed(source.get_submodule(target), layer.name)
+    root: dict = {}
+    for node in source.graph.nodes:
+        if node.op == "call_module":
+            root[node.target] = changes.get(node.target) or source.get_submodule(node.target)
+        elif node.op == "get_attr":
+            root[node.target] = _attr(source, node.target)
+    graph = fx.Graph()
+    graph.output(graph.graph_copy(source.graph, {}))
+    gm = fx.GraphModule(root, graph, type(source).__name__)
     traced = Traced(gm, to_networkx(gm), list(gm.graph.nodes), analysis.traced.method)
     loaded = replace(prepared.loaded, module=gm)
-    return Prepared(loaded, traced, prepared.channels, prepared.n_axes, prepared.factory_kwargs)
+    return Prepared(loaded, traced, prepared.channels, prepared.n_axes, prepared.factory_kwargs,
+                    param_counts=prepared.param_counts)
+
+
+def _attr(root: nn.Module, target: str):
+    obj = root
+    for part in target.split("."):
+        obj = getattr(obj, part)
+    return obj
 
 
 def describe_change(layer: Layer) -> str:

@@ -91,7 +91,10 @@ def _relevant_nodes(a: Analysis) -> set[str]:
 
 
 def _dominators(a: Analysis, relevant: set[str]) -> dict[str, str]:
-    g = a.graph.subgraph(relevant).copy()
+    # built directly: networkx's filtered subgraph views check the filter on every access (slow)
+    g = nx.DiGraph()
+    g.add_nodes_from(relevant)
+    g.add_edges_from((u, v) for u, v in a.graph.edges() if u in relevant and v in relevant)
     for src in a.inputs:
         g.add_edge(_SOURCE, src)
     return nx.immediate_dominators(g, _SOURCE)

@@ -16,6 +16,21 @@ from torch.func import functional_call
 from rflint.errors import RflintError
 
 
+def _same_shape_modules() -> frozenset[type]:
+    from torch import nn
+
+    return frozenset({
+        nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm, nn.InstanceNorm1d, nn.InstanceNorm2d,
+        nn.InstanceNorm3d, nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm,
+        nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish,
+        nn.Sigmoid, nn.Tanh, nn.Hardswish, nn.Hardsigmoid, nn.Hardtanh, nn.Softplus,
+        nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.Identity,
+    })
+
+
+_SAME_SHAPE_MODULES = _same_shape_modules()
+
+
 def _to_meta(value: Any) -> Any:
     if isinstance(value, torch.Tensor) and not value.is_meta:
         return value.to("meta")
@@ -46,6 +61,10 @@ class MetaShapeProp(fx.Interpreter):
 
     def call_module(self, target, args, kwargs):
         submod = self.fetch_attr(target)
+        if type(submod) in _SAME_SHAPE_MODULES and args and isinstance(args[0], torch.Tensor) and args[0].is_meta:
+            # the output is the input's shape by definition; running meta BatchNorm goes through
+            # Python decompositions and costs milliseconds per call (most of a ResNet's propagation)
+            return args[0]
         state = self._meta_state.get(target)
         if state is None:
             named = list(submod.named_parameters()) + list(submod.named_buffers())
