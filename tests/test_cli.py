@@ -180,3 +180,18 @@ def test_sweep_jobs_keep_size_order():
     parallel = json.loads(invoke(*args, "--jobs", "2").stdout)
     assert [row["input"][0] for row in parallel["sizes"]] == [32, 48, 64, 128]
     assert parallel == serial
+
+
+def test_picture_flags(tmp_path):
+    pytest.importorskip("matplotlib")
+    html, plot, graph = tmp_path / "r.html", tmp_path / "p.png", tmp_path / "g.dot"
+    result = invoke("check", "zoo:resnet18", "--input", "32", "--no-layers",
+                    "--html", str(html), "--plot", str(plot), "--graph", str(graph))
+    assert result.exit_code == 1, result.output
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and graph.read_text().startswith("digraph")
+    assert "layer3.1.conv2" in html.read_text()
+    # several runs: one file per run, named after target and size
+    invoke("check", "zoo:vgg11", "--input", "32", "--input", "64", "--graph", str(tmp_path / "v.dot"))
+    assert sorted(p.name for p in tmp_path.glob("v-*.dot")) == ["v-zoo_vgg11-32x32.dot", "v-zoo_vgg11-64x64.dot"]
+    result = invoke("check", "zoo:vgg11", "--input", "32", "--plot", str(tmp_path / "p.jpg"))
+    assert result.exit_code == 2 and "use a .png or .svg file name" in result.stderr

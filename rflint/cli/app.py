@@ -91,13 +91,18 @@ def check(
     config: Optional[Path] = typer.Option(None, "--config", help="pyproject.toml to read [tool.rflint] from (default: the nearest one)."),
     layers: bool = typer.Option(True, "--layers/--no-layers", help="Show the per-layer table in text output."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Analyze targets (and sizes) in N parallel worker processes."),
+    plot: Optional[Path] = typer.Option(None, "--plot", metavar="FILE.png|FILE.svg", help="Plot r_min/r_max per layer against the input size (needs matplotlib: pip install 'rflint[plot]')."),
+    graph: Optional[Path] = typer.Option(None, "--graph", metavar="FILE.dot|FILE.svg", help="The architecture graph coloured by layer status (.svg/.png need Graphviz's dot)."),
+    html: Optional[Path] = typer.Option(None, "--html", metavar="FILE", help="One self-contained HTML report: summary, findings, layers, plot and graph."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
 ) -> None:
-    """Analyze models and report unproductive layers, predicted tails and other RF findings."""
+    """Analyze models and report unproductive layers, predicted tails and other RF findings.
+
+    With several models or sizes, --plot and --graph write one file each, named FILE-<target>-<size>.EXT."""
     try:
         code = _check(targets or [], inputs or [], input_shapes or [], channels, kwarg or [], fmt, output,
                       select or None, ignore or [], fail_on, min_tail_layers, dominance_ratio, config, layers,
-                      jobs, debug)
+                      jobs, debug, plot, graph, html)
     except RflintError as err:
         _fail(str(err), debug, err)
     except typer.Exit:
@@ -108,8 +113,8 @@ def check(
 
 
 def _check(targets, inputs, input_shapes, channels, kwarg, fmt, output, select, ignore, fail_on,
-           min_tail_layers, dominance_ratio, config, layers, jobs, debug) -> int:
-    from rflint.cli.run import TextStyle, exit_code, make_jobs, run_jobs, split_sizes_into_jobs
+           min_tail_layers, dominance_ratio, config, layers, jobs, debug, plot=None, graph=None, html=None) -> int:
+    from rflint.cli.run import Pictures, TextStyle, exit_code, make_jobs, run_jobs, split_sizes_into_jobs
     from rflint.config import load_config
     from rflint.trace.loading import parse_kwargs
 
@@ -129,18 +134,44 @@ def _check(targets, inputs, input_shapes, channels, kwarg, fmt, output, select, 
         style = TextStyle(console.width, console.color_system, console.is_terminal, layers)
     if jobs > 1:
         work = split_sizes_into_jobs(work)
-    outcomes = run_jobs(work, settings, rules, cfg.layers, style, jobs, debug)
+    pictures = None
+    if plot or graph or html:
+        _check_picture_suffixes(plot, graph)
+        pictures = Pictures(str(plot) if plot else None, str(graph) if graph else None, bool(html))
+    outcomes = run_jobs(work, settings, rules, cfg.layers, style, jobs, debug, pictures)
     for outcome in outcomes:
         if outcome.error is not None:
             if debug and outcome.traceback:
                 typer.echo(outcome.traceback, err=True)
             raise RflintError(outcome.error)
+    if html:
+        from rflint.report.html import html_page, write_html
+
+        write_html(html_page([e for outcome in outcomes for e in outcome.html_entries]), html)
     docs = [doc for outcome in outcomes for doc in outcome.docs]
     for note in (n for outcome in outcomes for n in outcome.notes):
         typer.echo(f"rflint: {note}", err=True)
     if docs:
         _emit(outcomes, docs, fmt, output, console)
     return exit_code(docs, (fail_on.value if fail_on else cfg.fail_on))
+
+
+def _check_picture_suffixes(plot: Optional[Path], graph: Optional[Path]) -> None:
+    """Fail before any analysis runs, not after minutes of it."""
+    if plot is not None and plot.suffix.lower() not in (".png", ".svg"):
+        raise RflintError(f"--plot {plot}: use a .png or .svg file name")
+    if graph is not None and graph.suffix.lower() not in (".dot", ".gv", ".svg", ".png"):
+        raise RflintError(f"--graph {graph}: use a .dot, .svg or .png file name")
+    if plot is not None:
+        import importlib.util
+
+        if importlib.util.find_spec("matplotlib") is None:
+            raise RflintError("--plot needs matplotlib: pip install 'rflint[plot]'")
+    if graph is not None and graph.suffix.lower() in (".svg", ".png"):
+        import shutil
+
+        if shutil.which("dot") is None:
+            raise RflintError(f"--graph {graph.name} needs Graphviz's `dot` (apt-get install graphviz); write FILE.dot instead")
 
 
 def _console(output: Optional[Path]):

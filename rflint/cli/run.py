@@ -62,16 +62,37 @@ class TextStyle:
 
 
 @dataclass
+class Pictures:
+    """--plot / --graph / --html: files are written by the process that analyzed the model."""
+
+    plot: str | None = None
+    graph: str | None = None
+    html: bool = False
+    many: bool = False  # several runs: plot/graph file names get "-<target>-<size>" inserted
+
+    def path(self, base: str, target: str, size: tuple[int, ...]) -> str:
+        if not self.many:
+            return base
+        import re
+        from pathlib import Path
+
+        p = Path(base)
+        slug = re.sub(r"[^A-Za-z0-9_.]+", "_", target.rpartition("/")[2]).strip("_")
+        return str(p.with_name(f"{p.stem}-{slug}-{'x'.join(map(str, size))}{p.suffix}"))
+
+
+@dataclass
 class JobOutcome:
     docs: list[dict] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
+    html_entries: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     error: str | None = None
     traceback: str | None = None
 
 
 def run_job(job: Job, settings: Any, rules: Any, declared: dict, style: TextStyle | None,
-            debug: bool = False) -> JobOutcome:
+            debug: bool = False, pictures: Pictures | None = None, index: int = 0) -> JobOutcome:
     """Analyze and lint one target at each of its sizes.  Runs in a worker process under --jobs, so
     it returns plain data: JSON documents and pre-rendered text."""
     from rflint.declared import declare
@@ -89,11 +110,13 @@ def run_job(job: Job, settings: Any, rules: Any, declared: dict, style: TextStyl
             outcome.notes.append(str(note))
             return outcome
         analyses = [prepared.at(shapes=job.shapes)] if job.shapes else [prepared.at(size) for size in job.sizes]
-        for analysis in analyses:
+        for k, analysis in enumerate(analyses):
             report = build_report(analysis, settings, rules, job.ignore)
             outcome.docs.append(report.document())
             if style is not None:
                 outcome.texts.append(_render_section(report, style))
+            if pictures is not None:
+                _draw(report, pictures, f"{index}-{k}", outcome)
     except RflintError as err:
         if debug:
             raise
@@ -106,6 +129,22 @@ def run_job(job: Job, settings: Any, rules: Any, declared: dict, style: TextStyl
         outcome.error = f"{type(err).__name__}: {err} (run with --debug for the traceback)"
         outcome.traceback = traceback.format_exc()
     return outcome
+
+
+def _draw(report: Any, pictures: Pictures, key: str, outcome: JobOutcome) -> None:
+    a = report.analysis
+    if pictures.plot:
+        from rflint.report.plot import render_plot
+
+        render_plot(report, pictures.path(pictures.plot, a.target, a.input_size))
+    if pictures.graph:
+        from rflint.report.graph import render_graph
+
+        render_graph(report, pictures.path(pictures.graph, a.target, a.input_size))
+    if pictures.html:
+        from rflint.report.html import page_entry
+
+        outcome.html_entries.append(page_entry(report, key))
 
 
 def _render_section(report: Any, style: TextStyle) -> str:
@@ -123,17 +162,20 @@ def _render_section(report: Any, style: TextStyle) -> str:
 
 
 def run_jobs(jobs: list[Job], settings: Any, rules: Any, declared: dict, style: TextStyle | None,
-             n_workers: int = 1, debug: bool = False) -> list[JobOutcome]:
+             n_workers: int = 1, debug: bool = False, pictures: Pictures | None = None) -> list[JobOutcome]:
     """Run the jobs, in parallel worker processes when n_workers > 1 (results keep job order)."""
+    if pictures is not None:
+        pictures.many = sum(1 if job.shapes else len(job.sizes) for job in jobs) > 1
     if n_workers <= 1 or len(jobs) <= 1:
-        return [run_job(job, settings, rules, declared, style, debug) for job in jobs]
+        return [run_job(job, settings, rules, declared, style, debug, pictures, i) for i, job in enumerate(jobs)]
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     # fork before torch is imported here: each worker imports it once, with no inherited threads
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
     with ProcessPoolExecutor(max_workers=min(n_workers, len(jobs)), mp_context=context) as pool:
-        futures = [pool.submit(run_job, job, settings, rules, declared, style) for job in jobs]
+        futures = [pool.submit(run_job, job, settings, rules, declared, style, False, pictures, i)
+                   for i, job in enumerate(jobs)]
         return [f.result() for f in futures]
 
 

@@ -5,8 +5,8 @@ log scale.  The input size is a horizontal line; the border layer (b_min) a vert
 predicted tail a shaded band; unproductive layers are marked in red.  Axes whose numbers differ
 get their own lines (H, W, ...); when every axis agrees there is one r_min / r_max pair.
 
-matplotlib is optional (``pip install 'rflint[plot]'``) and only imported here, with the
-non-interactive Agg backend.
+matplotlib is optional (``pip install 'rflint[plot]'``) and only imported here; figures are drawn
+on the non-interactive Agg canvas, without pyplot.
 """
 
 from __future__ import annotations
@@ -27,15 +27,17 @@ MAX_TICKS = 40
 UNPRODUCTIVE_RED = "#d62728"
 
 
-def _pyplot():
+def _matplotlib():
+    """matplotlib's Figure and Agg canvas.  pyplot is never imported: no GUI backend, and no global
+    state changed in the caller's process (a notebook keeps its own backend)."""
     try:
         import matplotlib
     except ImportError:
         raise RflintError(MISSING) from None
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    return plt
+    return matplotlib, Figure, FigureCanvasAgg
 
 
 def _axis_names(n: int) -> tuple[str, ...]:
@@ -102,8 +104,8 @@ def _runs(indices: list[int]) -> list[tuple[int, int]]:
 
 
 def plot_figure(report: ModelReport):
-    """The matplotlib Figure (callers save and close it)."""
-    plt = _pyplot()
+    """The matplotlib Figure (not registered with pyplot: nothing to close)."""
+    _, Figure, FigureCanvasAgg = _matplotlib()
     from matplotlib.ticker import FuncFormatter
 
     a, s = report.analysis, report.structure
@@ -127,7 +129,9 @@ def plot_figure(report: ModelReport):
     longest = max((len(t) for t in tick_names), default=0)
     width = min(22.0, max(8.0, 3.0 + 0.22 * len(layers)))
     height = min(9.0, 4.6 + 0.05 * longest)
-    fig, ax = plt.subplots(figsize=(width, height), layout="constrained")
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
     ax.set_yscale("log")
 
     idx = {layer.name: i for i, layer in enumerate(layers)}
@@ -201,13 +205,12 @@ def plot_figure(report: ModelReport):
 
 def plot_bytes(report: ModelReport, fmt: str) -> bytes:
     """The plot as PNG or SVG bytes."""
-    plt = _pyplot()
-    fig = plot_figure(report)
+    matplotlib, _, _ = _matplotlib()
     buf = io.BytesIO()
-    try:
+    # a fixed salt keeps the SVG's element ids (and so the HTML report) the same from run to run
+    with matplotlib.rc_context({"svg.hashsalt": "rflint"}):
+        fig = plot_figure(report)
         fig.savefig(buf, format=fmt, dpi=110, metadata=_metadata(fmt))
-    finally:
-        plt.close(fig)
     return buf.getvalue()
 
 

@@ -8,9 +8,12 @@ A rule is a small object with a stable ``code`` (never reused), a kebab-case ``n
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from rflint.trace import Source
+
+if TYPE_CHECKING:
+    from rflint.rules.context import LintContext
 
 SEVERITIES = ("error", "warning", "info")
 SEVERITY_RANK = {"info": 1, "warning": 2, "error": 3}
@@ -49,7 +52,7 @@ class Rule:
     name: str = ""
     severity: str = "warning"
 
-    def check(self, ctx: "LintContext") -> Iterator[Finding]:  # noqa: F821 (context.py imports us)
+    def check(self, ctx: LintContext) -> Iterator[Finding]:
         raise NotImplementedError
 
     def finding(self, layer: str | None, message: str, source: Source | None, **data: Any) -> Finding:

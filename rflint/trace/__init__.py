@@ -15,5 +15,6 @@ __all__ = [
     "parse_kwargs",
     "propagate",
     "shape_trace",
+    "trace_at_size",
     "stack_trace_site",
 ]

@@ -1,0 +1,152 @@
+"""Rules for functional and method forms (F.conv2d, F.max_pool2d, torch.cat, x.mean((2, 3)), ...)."""
+
+from __future__ import annotations
+
+import operator
+from typing import Any, Callable
+
+import torch
+import torch.fx as fx
+import torch.nn.functional as F
+
+from rflint.engine import kernels as K
+from rflint.engine.ops.context import Ctx, Outcome, kernel_outcome
+from rflint.engine.ops.modules import _adaptive, _linear, _upsample
+from rflint.engine.ops.tensors import _getitem, _global_fn, _permute, _reduction, _reshape, _softmax_fn
+
+
+def _fn_conv(ctx: Ctx) -> Outcome:
+    weight = ctx.arg(1, "weight")
+    n = weight.dim() - 2
+    kernel = tuple(weight.shape[2:])
+    stride = K.per_axis(ctx.arg(3, "stride", 1), n)
+    dilation = K.per_axis(ctx.arg(5, "dilation", 1), n)
+    padding = K.conv_padding(ctx.arg(4, "padding", 0), kernel, dilation)
+    parametric = _is_parameter(ctx, 1, "weight")
+    return kernel_outcome(ctx, K.windowed(ctx.op_name, "conv", kernel, stride, dilation, padding, parametric))
+
+
+def _fn_conv_transpose(ctx: Ctx) -> Outcome:
+    weight = ctx.arg(1, "weight")
+    n = weight.dim() - 2
+    kernel = tuple(weight.shape[2:])
+    stride = K.per_axis(ctx.arg(3, "stride", 1), n)
+    dilation = K.per_axis(ctx.arg(7, "dilation", 1), n)
+    return kernel_outcome(ctx, K.transposed(ctx.op_name, kernel, stride, dilation, _is_parameter(ctx, 1, "weight")))
+
+
+def _is_parameter(ctx: Ctx, index: int, name: str) -> bool:
+    a = ctx.node.kwargs.get(name, ctx.node.args[index] if index < len(ctx.node.args) else None)
+    return isinstance(a, fx.Node) and a.op == "get_attr"
+
+
+def _fn_rank(ctx: Ctx) -> int:
+    name = ctx.op_name
+    for n in (1, 2, 3):
+        if f"{n}d" in name:
+            return n
+    return 2
+
+
+def _fn_pool(ctx: Ctx, has_dilation: bool, offset: int = 0) -> Outcome:
+    n = _fn_rank(ctx)
+    kernel = K.per_axis(ctx.arg(1 + offset, "kernel_size"), n)
+    stride = ctx.arg(2 + offset, "stride", None)
+    stride = K.per_axis(stride if stride not in (None, [], ()) else kernel, n)
+    padding = K.per_axis(ctx.arg(3, "padding", 0), n) if not offset else (0,) * n
+    dilation = K.per_axis(ctx.arg(4, "dilation", 1), n) if has_dilation else (1,) * n
+    return kernel_outcome(ctx, K.windowed(ctx.op_name, "pool", kernel, stride, dilation, padding, False))
+
+
+def _fn_adaptive(ctx: Ctx) -> Outcome:
+    return _adaptive(ctx, ctx.op_name, ctx.first, _fn_rank(ctx))
+
+
+def _fn_interpolate(ctx: Ctx) -> Outcome:
+    name = ctx.op_name.rpartition(".")[2]
+    mode = {"upsample_bilinear": "bilinear", "upsample_nearest": "nearest"}.get(name) or ctx.arg(3, "mode", "nearest")
+    return _upsample(ctx, ctx.op_name, mode, ctx.first)
+
+
+def _fn_pixel_shuffle(ctx: Ctx) -> Outcome:
+    down = "unshuffle" in ctx.op_name
+    factor = ctx.arg(1, "downscale_factor" if down else "upscale_factor")
+    return kernel_outcome(ctx, K.pixel_shuffle(ctx.op_name, int(factor), 2, down))
+
+
+def _fn_unfold(ctx: Ctx) -> Outcome:
+    """F.unfold: a conv-like window (RF layer); its (N, C*k*k, L) output is flattened, so global
+    unless a later reshape restores the grid (not tracked: reported as global)."""
+    n = 2
+    kernel = K.per_axis(ctx.arg(1, "kernel_size"), n)
+    dilation = K.per_axis(ctx.arg(2, "dilation", 1), n)
+    padding = K.per_axis(ctx.arg(3, "padding", 0), n)
+    stride = K.per_axis(ctx.arg(4, "stride", 1), n)
+    kop = K.windowed(ctx.op_name, "unfold", kernel, stride, dilation, padding, False)
+    out = kernel_outcome(ctx, kop)
+    if out.rf is not None:
+        out.rf = out.rf.to_global()
+    return out
+
+
+def _fn_linear(ctx: Ctx) -> Outcome:
+    return _linear(ctx)
+
+
+def _fn_flatten(ctx: Ctx) -> Outcome:
+    return _reshape(ctx)
+
+
+def _fn_identity(ctx: Ctx) -> Outcome:
+    return Outcome(ctx.rf(ctx.first))
+
+
+_FUNCTION_RULES: dict[Any, Callable[[Ctx], Outcome]] = {}
+FUNCTION_NAMES: dict[Any, str] = {}  # target -> "F.max_pool2d" (some targets are anonymous wrappers)
+_NAMESPACES = {"F": F, "torch": torch, "operator": operator}
+
+
+def _register(rule: Callable[[Ctx], Outcome], *names: str) -> None:
+    for qualified in names:
+        prefix, _, attr = qualified.partition(".")
+        target = getattr(_NAMESPACES[prefix], attr, None)
+        if target is None:  # not in this torch version
+            continue
+        _FUNCTION_RULES[target] = rule
+        FUNCTION_NAMES.setdefault(target, qualified)
+
+
+_register(_fn_conv, "F.conv1d", "F.conv2d", "F.conv3d", "torch.conv1d", "torch.conv2d", "torch.conv3d")
+_register(_fn_conv_transpose, "F.conv_transpose1d", "F.conv_transpose2d", "F.conv_transpose3d")
+_register(lambda c: _fn_pool(c, True), "F.max_pool1d", "F.max_pool2d", "F.max_pool3d",
+          "F.max_pool1d_with_indices", "F.max_pool2d_with_indices", "F.max_pool3d_with_indices",
+          "torch.max_pool1d", "torch.max_pool2d", "torch.max_pool3d")
+_register(lambda c: _fn_pool(c, False), "F.avg_pool1d", "F.avg_pool2d", "F.avg_pool3d", "torch.avg_pool1d")
+_register(lambda c: _fn_pool(c, False, offset=1), "F.lp_pool1d", "F.lp_pool2d", "F.lp_pool3d")
+_register(_fn_adaptive, "F.adaptive_avg_pool1d", "F.adaptive_avg_pool2d", "F.adaptive_avg_pool3d",
+          "F.adaptive_max_pool1d", "F.adaptive_max_pool2d", "F.adaptive_max_pool3d",
+          "F.adaptive_max_pool1d_with_indices", "F.adaptive_max_pool2d_with_indices",
+          "F.adaptive_max_pool3d_with_indices", "torch.adaptive_avg_pool1d")
+_register(_fn_interpolate, "F.interpolate", "F.upsample", "F.upsample_bilinear", "F.upsample_nearest")
+_register(_fn_pixel_shuffle, "F.pixel_shuffle", "F.pixel_unshuffle", "torch.pixel_shuffle", "torch.pixel_unshuffle")
+_register(_fn_unfold, "F.unfold")
+_register(_fn_linear, "F.linear")
+_register(_fn_flatten, "torch.flatten", "torch.reshape", "torch.squeeze", "torch.unsqueeze")
+_register(_permute, "torch.permute", "torch.transpose", "torch.swapaxes", "torch.swapdims")
+_register(_reduction, "torch.mean", "torch.sum", "torch.amax", "torch.amin", "torch.max", "torch.min",
+          "torch.std", "torch.var", "torch.logsumexp", "torch.prod", "torch.norm", "torch.nansum", "torch.nanmean")
+_register(_softmax_fn, "F.softmax", "F.log_softmax", "F.softmin", "torch.softmax", "torch.log_softmax")
+_register(_global_fn, "torch.matmul", "torch.bmm", "torch.mm", "torch.einsum", "torch.baddbmm",
+          "operator.matmul", "F.scaled_dot_product_attention")
+_register(_getitem, "operator.getitem")
+_register(_fn_identity, "F.pad")
+
+_METHOD_RULES: dict[str, Callable[[Ctx], Outcome]] = {
+    **{m: _reshape for m in ("view", "reshape", "flatten", "squeeze", "unsqueeze", "unflatten", "view_as",
+                             "reshape_as", "expand", "expand_as")},
+    **{m: _permute for m in ("permute", "transpose", "swapaxes", "swapdims", "t")},
+    **{m: _reduction for m in ("mean", "sum", "amax", "amin", "max", "min", "std", "var", "logsumexp",
+                               "prod", "norm", "nansum", "nanmean")},
+    **{m: _softmax_fn for m in ("softmax", "log_softmax")},
+    **{m: _global_fn for m in ("matmul", "bmm", "mm", "__matmul__")},
+}

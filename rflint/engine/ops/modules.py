@@ -1,0 +1,185 @@
+"""Rules for nn.Module leaves: convs, pools, resampling, linear layers, declared and unknown layers."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from torch import nn
+
+from rflint.declared import spec_for
+from rflint.engine import kernels as K
+from rflint.engine.ops.context import Ctx, Outcome, kernel_outcome, shape_of, spatial_sizes
+from rflint.engine.ops.tensors import (
+    _elementwise, _global_fn, _inferred, _merged_rf, _mix_dims, _reshape, _same_spatial,
+)
+
+
+def _conv_module(ctx: Ctx) -> Outcome:
+    m = ctx.module
+    n = len(m.kernel_size)
+    if isinstance(m, nn.modules.conv._ConvTransposeNd):
+        kop = K.transposed(type(m).__name__, m.kernel_size, m.stride, m.dilation, parametric=True)
+    else:
+        kop = K.windowed(
+            type(m).__name__, "conv", m.kernel_size, m.stride, m.dilation,
+            K.conv_padding(m.padding, m.kernel_size, m.dilation), parametric=True,
+            zero_padding=getattr(m, "padding_mode", "zeros") == "zeros",
+        )
+    assert kop.n == n
+    return kernel_outcome(ctx, kop)
+
+
+def _pool_module(ctx: Ctx) -> Outcome:
+    m = ctx.module
+    n = _pool_rank(m)
+    kernel = K.per_axis(m.kernel_size, n, "kernel_size")
+    stride = K.per_axis(m.stride if m.stride else m.kernel_size, n, "stride")
+    dilation = K.per_axis(getattr(m, "dilation", 1), n, "dilation")
+    padding = K.per_axis(getattr(m, "padding", 0), n, "padding")
+    return kernel_outcome(ctx, K.windowed(type(m).__name__, "pool", kernel, stride, dilation, padding, False))
+
+
+def _pool_rank(m: nn.Module) -> int:
+    name = type(m).__name__
+    for n in (1, 2, 3):
+        if name.endswith(f"{n}d"):
+            return n
+    return 2
+
+
+def _unpool_module(ctx: Ctx) -> Outcome:
+    m = ctx.module
+    n = _pool_rank(m)
+    kernel = K.per_axis(m.kernel_size, n)
+    stride = K.per_axis(m.stride if m.stride else m.kernel_size, n)
+    return kernel_outcome(ctx, K.transposed(type(m).__name__, kernel, stride, (1,) * n, False))
+
+
+def _adaptive(ctx: Ctx, op: str, src: Any, n: int) -> Outcome:
+    rf = ctx.rf(src)
+    n_in, n_out = spatial_sizes(ctx.val(src), n), spatial_sizes(ctx.out, n)
+    if rf is None:
+        return Outcome(None)
+    if all(o == 1 for o in n_out):  # pooling to one value per channel: global
+        return Outcome(rf.to_global())
+    kop = K.adaptive(op, n_in, n_out)
+    out = kernel_outcome(ctx, kop, src)
+    # an axis pooled to size 1 from a larger size has become global along that axis
+    if out.rf is not None and not out.rf.is_global:
+        keep = [a for a in out.rf.axes if not (0 <= a.dim + n < n and n_out[a.dim + n] == 1 < n_in[a.dim + n])]
+        out.rf = out.rf.with_axes(keep)
+    return out
+
+
+def _adaptive_module(ctx: Ctx) -> Outcome:
+    return _adaptive(ctx, type(ctx.module).__name__, ctx.first, _pool_rank(ctx.module))
+
+
+def _upsample(ctx: Ctx, op: str, mode: str, src: Any) -> Outcome:
+    shape_in = shape_of(ctx.val(src))
+    if shape_in is None:
+        return Outcome(ctx.rf(src))
+    n = len(shape_in) - 2
+    kop = K.interpolation(f"{op}({mode})", mode, spatial_sizes(ctx.val(src), n), spatial_sizes(ctx.out, n))
+    if kop is None:
+        return _inferred(ctx, f"{op} with mode {mode!r} is not modelled")
+    return kernel_outcome(ctx, kop, src)
+
+
+def _upsample_module(ctx: Ctx) -> Outcome:
+    return _upsample(ctx, type(ctx.module).__name__, ctx.module.mode, ctx.first)
+
+
+def _shuffle_module(ctx: Ctx) -> Outcome:
+    m = ctx.module
+    down = isinstance(m, nn.PixelUnshuffle)
+    factor = m.downscale_factor if down else m.upscale_factor
+    return kernel_outcome(ctx, K.pixel_shuffle(type(m).__name__, factor, 2, down))
+
+
+def _linear(ctx: Ctx) -> Outcome:
+    """Linear mixes its last dim: global if that dim is spatial (or the tensor is flattened)."""
+    rf = ctx.rf(ctx.first)
+    if rf is None:
+        return Outcome(None, parametric=True)
+    axes = [a for a in rf.axes if a.dim != -1]
+    out = rf.with_axes(axes) if len(axes) != len(rf.axes) else rf
+    return Outcome(out.deeper(1), parametric=True)
+
+
+def _flatten_module(ctx: Ctx) -> Outcome:
+    return _reshape(ctx)
+
+
+def _global_module(ctx: Ctx) -> Outcome:
+    return _global_fn(ctx)
+
+
+def _softmax_module(ctx: Ctx) -> Outcome:
+    return _mix_dims(ctx, ctx.first, [ctx.module.dim] if ctx.module.dim is not None else None)
+
+
+_IDENTITY_MODULE_FAMILIES = (
+    "torch.nn.modules.activation",
+    "torch.nn.modules.batchnorm",
+    "torch.nn.modules.instancenorm",
+    "torch.nn.modules.normalization",
+    "torch.nn.modules.dropout",
+    "torch.nn.modules.padding",
+    "torch.nn.modules.channelshuffle",
+)
+
+_MODULE_RULES: list[tuple[tuple[type, ...], Callable[[Ctx], Outcome]]] = [
+    ((nn.modules.conv._ConvNd,), _conv_module),
+    ((nn.modules.pooling._AdaptiveAvgPoolNd, nn.modules.pooling._AdaptiveMaxPoolNd), _adaptive_module),
+    ((nn.modules.pooling._MaxUnpoolNd,), _unpool_module),
+    ((nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd, nn.modules.pooling._LPPoolNd), _pool_module),
+    ((nn.Upsample,), _upsample_module),
+    ((nn.PixelShuffle, nn.PixelUnshuffle), _shuffle_module),
+    ((nn.Linear, nn.Bilinear, nn.LazyLinear), _linear),
+    ((nn.Flatten, nn.Unflatten), _flatten_module),
+    ((nn.MultiheadAttention, nn.RNNBase, nn.Transformer, nn.TransformerEncoder, nn.TransformerDecoder,
+      nn.TransformerEncoderLayer, nn.TransformerDecoderLayer), _global_module),
+    ((nn.Softmax, nn.LogSoftmax, nn.Softmin), _softmax_module),
+]
+
+
+def _declared(ctx: Ctx, spec) -> Outcome:
+    """A custom module the user declared (@rflint.layer / [tool.rflint.layers]): a conv-like window."""
+    src = shape_of(ctx.val(ctx.first))
+    rf = ctx.rf(ctx.first)
+    n = max(-a.dim for a in rf.axes) if rf is not None and rf.spatial else (len(src) - 2 if src else 2)
+    try:
+        kernel = K.per_axis(spec.kernel, n, "kernel")
+        stride = K.per_axis(spec.stride, n, "stride")
+        dilation = K.per_axis(spec.dilation, n, "dilation")
+    except ValueError as err:
+        return _inferred(ctx, f"declared layer {type(ctx.module).__name__}: {err}")
+    parametric = any(True for _ in ctx.module.parameters())
+    return kernel_outcome(ctx, K.windowed(type(ctx.module).__name__, "declared", kernel, stride, dilation,
+                                           None, parametric))
+
+
+def _module_rule(ctx: Ctx) -> Outcome:
+    m = ctx.module
+    spec = spec_for(m)
+    if spec is not None:
+        return _declared(ctx, spec)
+    for types, rule in _MODULE_RULES:
+        if isinstance(m, types):
+            return rule(ctx)
+    if isinstance(m, nn.Identity) or type(m).__module__ in _IDENTITY_MODULE_FAMILIES:
+        return _elementwise(ctx)
+    return _unknown_leaf(ctx)
+
+
+def _unknown_leaf(ctx: Ctx) -> Outcome:
+    rf = _merged_rf(ctx)
+    if rf is None or rf.is_global:
+        return Outcome(rf)
+    if _same_spatial(ctx, rf):
+        return Outcome(rf, warning=f"unknown layer {type(ctx.module).__name__}: keeps the spatial size, "
+                                   "treated as identity (declare its kernel/stride if it has one)")
+    return _inferred(ctx, f"unknown layer {type(ctx.module).__name__}")
+
+

@@ -1,0 +1,232 @@
+"""Rules for ops that move, merge or mix positions without a kernel: merges (with the modulation
+exception), reshapes, permutes, reductions, indexing, and shape inference for unknown ops."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any
+
+import torch
+import torch.fx as fx
+
+from rflint.engine import kernels as K
+from rflint.engine.ops.context import Ctx, Outcome, apply_kernel, shape_of
+from rflint.engine.rfstate import AxisRF, TensorRF
+
+
+def _same_spatial(ctx: Ctx, rf: TensorRF) -> bool:
+    out = shape_of(ctx.out)
+    src = shape_of(ctx.val(ctx.first))
+    if out is None or src is None:
+        return False
+    return all(-a.dim <= len(out) and -a.dim <= len(src) and out[a.dim] == src[a.dim] for a in rf.axes)
+
+
+def _merged_rf(ctx: Ctx) -> TensorRF | None:
+    """Union of the operands' RFs (rf-semantics.md: merges), leaving out *modulation* operands:
+    global tensors, and tensors broadcast from size 1 onto a larger spatial axis (SE / CBAM gates)."""
+    operands = [(a, ctx.rf(a)) for a in ctx.tensor_inputs()]
+    operands = [(a, rf) for a, rf in operands if rf is not None]
+    if not operands:
+        return None
+    spatial = [(a, rf) for a, rf in operands if rf.spatial]
+    if not spatial:
+        return TensorRF((), True, min(r.d_min for _, r in operands), max(r.d_max for _, r in operands))
+    out_shape = shape_of(ctx.out)
+    contributing = [rf for a, rf in spatial if not _broadcast(shape_of(ctx.val(a)), out_shape, rf)]
+    if not contributing:  # every spatial operand is broadcast: keep them all rather than nothing
+        contributing = [rf for _, rf in spatial]
+    if len(contributing) == 1:
+        return contributing[0]
+    by_origin: dict[int, list[AxisRF]] = {}
+    for rf in contributing:
+        for axis in rf.axes:
+            by_origin.setdefault(axis.origin, []).append(axis)
+    axes = [AxisRF.union(group, group[0].dim) for group in by_origin.values()]
+    return TensorRF(
+        tuple(sorted(axes, key=lambda a: a.dim)), False,
+        min(r.d_min for r in contributing), max(r.d_max for r in contributing),
+    )
+
+
+def _broadcast(shape: tuple[int, ...] | None, out: tuple[int, ...] | None, rf: TensorRF) -> bool:
+    if shape is None or out is None:
+        return False
+    for axis in rf.axes:
+        d = axis.dim
+        if -d <= len(shape) and -d <= len(out) and shape[d] == 1 < out[d]:
+            return True
+    return False
+
+
+def _elementwise(ctx: Ctx) -> Outcome:
+    """Ops that keep the spatial layout: unions of their tensor operands (one operand: identity)."""
+    return Outcome(_merged_rf(ctx))
+
+
+def _reshape(ctx: Ctx) -> Outcome:
+    """view / reshape / flatten / squeeze ...: an axis survives only while the dims from it to the end
+    are unchanged; merged away axes are gone (all gone: the tensor is global)."""
+    rf = ctx.rf(ctx.first)
+    src, out = shape_of(ctx.val(ctx.first)), shape_of(ctx.out)
+    if rf is None or rf.is_global or src is None or out is None:
+        return Outcome(rf)
+    keep = []
+    for axis in rf.axes:
+        d = axis.dim
+        if -d <= len(out) and all(src[i] == out[i] for i in range(d, 0)):
+            keep.append(axis)
+    return Outcome(rf.with_axes(keep) if len(keep) != len(rf.axes) else rf)
+
+
+def _permute_dims(ctx: Ctx) -> list[int] | None:
+    src = shape_of(ctx.val(ctx.first))
+    if src is None:
+        return None
+    rank = len(src)
+    name = ctx.node.target if ctx.node.op == "call_method" else ctx.op_name.rpartition(".")[2]
+    rest = [ctx.val(a) for a in ctx.node.args[1:]]
+    if name == "permute":
+        dims = rest[0] if len(rest) == 1 and isinstance(rest[0], (list, tuple)) else rest
+        dims = dims or ctx.node.kwargs.get("dims")
+        return [int(d) % rank for d in dims]
+    a = rest[0] if rest else ctx.node.kwargs.get("dim0")
+    b = rest[1] if len(rest) > 1 else ctx.node.kwargs.get("dim1")
+    if a is None or b is None:  # .t(): a 2-D transpose
+        a, b = 0, 1
+    perm = list(range(rank))
+    perm[a % rank], perm[b % rank] = perm[b % rank], perm[a % rank]
+    return perm
+
+
+def _permute(ctx: Ctx) -> Outcome:
+    rf = ctx.rf(ctx.first)
+    perm = _permute_dims(ctx)
+    if rf is None or rf.is_global or perm is None:
+        return Outcome(rf)
+    rank = len(perm)
+    axes = [AxisRF(a.origin, perm.index(a.dim % rank) - rank, a.lo, a.hi) for a in rf.axes]
+    return Outcome(rf.with_axes(axes))
+
+
+def _dims_arg(ctx: Ctx, index: int, name: str = "dim") -> list[int] | None:
+    dims = ctx.arg(index, name)
+    if dims is None:
+        return None
+    return list(dims) if isinstance(dims, (list, tuple)) else [dims]
+
+
+def _mix_dims(ctx: Ctx, src: Any, dims: list[int] | None) -> Outcome:
+    """An op that mixes all positions along ``dims`` (None: all dims): those axes become global."""
+    rf = ctx.rf(src)
+    shape = shape_of(ctx.val(src))
+    if rf is None or rf.is_global or shape is None:
+        return Outcome(rf)
+    if dims is None:
+        return Outcome(rf.to_global())
+    rank = len(shape)
+    mixed = {int(d) % rank - rank for d in dims}
+    keep = [a for a in rf.axes if a.dim not in mixed]
+    if len(keep) == len(rf.axes):
+        return _reshape(ctx)  # a channel reduction (CBAM's mean over dim 1): axes keep their place
+    out = rf.with_axes(keep)
+    if out.is_global:
+        return Outcome(out)
+    # without keepdim the surviving axes keep their distance from the end only if the reduced dims
+    # came before them; recompute by matching shapes from the end
+    return Outcome(out)
+
+
+def _reduction(ctx: Ctx) -> Outcome:
+    """mean / sum / amax / max / ... over dims: reducing every spatial axis makes the tensor global."""
+    if len(ctx.node.args) > 1 and isinstance(ctx.node.args[1], fx.Node):  # torch.max(a, b): elementwise
+        return _elementwise(ctx)
+    dims = _dims_arg(ctx, 1)
+    out = _mix_dims(ctx, ctx.first, dims)
+    keepdim = bool(ctx.arg(2, "keepdim", False))
+    if out.rf is not None and out.rf.spatial and dims is not None and not keepdim:
+        rank = len(shape_of(ctx.val(ctx.first)))
+        removed = sorted(int(d) % rank - rank for d in dims)
+        axes = [AxisRF(a.origin, a.dim + sum(1 for r in removed if r > a.dim), a.lo, a.hi) for a in out.rf.axes]
+        out.rf = out.rf.with_axes(axes)
+    return out
+
+
+def _softmax_fn(ctx: Ctx) -> Outcome:
+    return _mix_dims(ctx, ctx.first, _dims_arg(ctx, 1))
+
+
+def _global_fn(ctx: Ctx) -> Outcome:
+    """Attention-style matmuls and the like: every output position mixes every input position."""
+    rf = _merged_rf(ctx)
+    return Outcome(rf.to_global() if rf is not None else None)
+
+
+def _getitem(ctx: Ctx) -> Outcome:
+    src = ctx.first
+    rf = ctx.rf(src)
+    value = ctx.val(src)
+    if rf is None or not isinstance(value, torch.Tensor) or rf.is_global:
+        return Outcome(rf)  # picking an element of a tuple output keeps the tuple's RF
+    index = ctx.node.args[1]
+    index = index if isinstance(index, tuple) else (index,)
+    if any(isinstance(i, (fx.Node, torch.Tensor, list)) for i in index):
+        return _elementwise(ctx)  # advanced indexing: keep what the shapes allow
+    rank = len(value.shape)
+    # expand Ellipsis so every entry maps to a dim of the source
+    n_real = sum(1 for i in index if i is not None and i is not Ellipsis)
+    expanded: list[Any] = []
+    for i in index:
+        if i is Ellipsis:
+            expanded.extend([slice(None)] * (rank - n_real))
+        else:
+            expanded.append(i)
+    dim, steps, dropped, out_pos = 0, {}, set(), {}
+    new_pos = 0
+    for i in expanded:
+        if i is None:
+            new_pos += 1
+            continue
+        if isinstance(i, int):
+            dropped.add(dim - rank)
+        elif isinstance(i, slice):
+            steps[dim - rank] = i.step or 1
+            out_pos[dim - rank] = new_pos
+            new_pos += 1
+        dim += 1
+    while dim < rank:
+        out_pos[dim - rank] = new_pos
+        dim, new_pos = dim + 1, new_pos + 1
+    out_rank = new_pos
+    axes = []
+    strided = any(steps.get(a.dim, 1) != 1 for a in rf.axes)
+    for a in rf.axes:
+        if a.dim in dropped:
+            continue
+        s = steps.get(a.dim, 1)
+        axis = a.step(Fraction(0), Fraction(s)) if s != 1 else a
+        axes.append(AxisRF(a.origin, out_pos[a.dim] - out_rank, axis.lo, axis.hi))
+    out = rf.with_axes(axes) if axes else (rf.to_global() if not dropped else rf.with_axes([]))
+    if strided:
+        kernel_axes = [a for a in rf.axes if a.dim not in dropped]
+        n = max(-a.dim for a in kernel_axes)
+        kop = K.strided_slice("slice", [steps.get(-n + i, 1) for i in range(n)])
+        return Outcome(out, kop)
+    return Outcome(out)
+
+
+def _inferred(ctx: Ctx, what: str) -> Outcome:
+    rf = ctx.rf(ctx.first)
+    src_shape, out_shape = shape_of(ctx.val(ctx.first)), shape_of(ctx.out)
+    if rf is None or rf.is_global or src_shape is None or out_shape is None or len(src_shape) != len(out_shape):
+        return Outcome(rf.to_global() if rf is not None else None,
+                       warning=f"{what}: output shape {out_shape} not understood, treated as global")
+    n = min(len(src_shape) - 2, max(-a.dim for a in rf.axes))
+    kop = K.inferred(ctx.op_name, src_shape[-n:], out_shape[-n:])
+    strides = "x".join(_fmt(s) for s in kop.stride)
+    return Outcome(apply_kernel(rf, kop), kop,
+                   warning=f"{what}: changes the spatial size, modelled as kernel 1, stride {strides} from the shapes")
+
+
+def _fmt(x: Fraction) -> str:
+    return str(int(x)) if x.denominator == 1 else f"{x.numerator}/{x.denominator}"
