@@ -11,14 +11,14 @@ stress models of bench/models.py: densenet264@224, resnet1000@224, diamond60@32,
 
 Phases (seconds, each the median over the runs, separately):
   build       load the model (factory called under torch.device("meta"), as the CLI does)
-  trace       torch.fx symbolic trace + networkx DAG + first-conv lookup (rflint.prepare's work)
+  trace       the rest of rflint.prepare(): torch.fx symbolic trace, networkx DAG, first-conv lookup
   shapes      meta-tensor shape propagation        (Analysis.timings["shapes"])
   rf_program  the RF dynamic program               (Analysis.timings["rf_program"])
   at_rest     the rest of Prepared.at(): Analysis bookkeeping outside the two timed windows
   rules       build_report(): every rule, incl. the stem experiment (which re-analyses the model)
   clean_size  ModelReport.min_clean_input: re-analyses at the smallest clean size (used by the
               JSON/text report, kept apart so the ratio below is not inflated by a second analysis)
-  report      render_json() of the report (min_clean_input already computed)
+  report      ModelReport.document() + render_json() (min_clean_input already computed)
 
 ratio       = (rf_program + at_rest + rules + report) / (trace + shapes)
 ratio+clean = the same with clean_size added to the numerator
@@ -74,20 +74,40 @@ def all_cases() -> dict[str, tuple[str, tuple[int, ...]]]:
 
 # --------------------------------------------------------------------------- one run (in the child)
 
+_BUILD: list[float] = []
+
+
+def _timed_prepare():
+    """``rflint.prepare`` with its ``load_model`` call timed: build = load_model, trace = the rest of
+    prepare (fx trace, networkx DAG, first-conv lookup), whatever prepare does in this version."""
+    from rflint.engine import prepare
+
+    home = sys.modules[prepare.__module__]
+    original = home.load_model
+    if not getattr(original, "_bench_timed", False):
+        def load_model(*args, **kwargs):
+            t = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                _BUILD.append(time.perf_counter() - t)
+
+        load_model._bench_timed = True
+        home.load_model = load_model
+    return prepare
+
+
 def measure(target: str, size: tuple[int, ...]) -> dict:
-    from rflint.engine.analysis import Prepared, _first_conv
     from rflint.report import build_report
     from rflint.report.formats import render_json
-    from rflint.trace import fx_trace, load_model
 
+    prepare = _timed_prepare()
+    _BUILD.clear()
     c0 = time.process_time()
     t0 = time.perf_counter()
-    loaded = load_model(target)
-    t1 = time.perf_counter()
-    traced = fx_trace(loaded.module)
-    channels, n_axes = _first_conv(traced.gm, loaded.module)
-    prepared = Prepared(loaded, traced, channels, n_axes)
+    prepared = prepare(target)
     t2 = time.perf_counter()
+    t1 = t0 + _BUILD[0]
     analysis = prepared.at(size)
     t3 = time.perf_counter()
     report = build_report(analysis)
@@ -95,7 +115,7 @@ def measure(target: str, size: tuple[int, ...]) -> dict:
     t4 = time.perf_counter()
     clean = report.min_clean_input
     t5 = time.perf_counter()
-    text = render_json([report])
+    text = render_json([report.document()])
     t6 = time.perf_counter()
     shapes, rf_program = analysis.timings["shapes"], analysis.timings["rf_program"]
     return {
@@ -107,7 +127,7 @@ def measure(target: str, size: tuple[int, ...]) -> dict:
         "conv_layers": sum(1 for layer in analysis.layers if layer.parametric),
         "findings": sorted({f.code for f in report.findings}),
         "min_clean_input": list(clean) if clean else None,
-        "json_chars": len(text), "device": analysis.device,
+        "json_chars": len(text), "device": analysis.device, "trace_method": analysis.trace_method,
     }
 
 
@@ -187,13 +207,17 @@ def row(r: dict) -> str:
             f"{r['cold']:6.2f} {r['cpu_over_wall']:5.2f} {r['peak_rss_mb']:6.0f} {r['peak_rss_mb'] - r['base_rss_mb']:5.0f}")
 
 
-def profile(name: str, top: int) -> None:
-    """cProfile one warm run of a case, then print the heaviest functions."""
+def profile(name: str, top: int, cold: bool = False) -> None:
+    """cProfile one run of a case (the second one, or with ``cold`` the first one in this fresh
+    interpreter, first-use costs included), then print the heaviest functions."""
     import cProfile
     import pstats
 
+    import torch  # noqa: F401  (as in the timed runs: import cost is not part of any phase)
+
     target, size = all_cases()[name]
-    measure(target, size)  # warm-up: first-use costs are not what we want to see
+    if not cold:
+        measure(target, size)  # warm-up: first-use costs are not what we want to see
     prof = cProfile.Profile()
     prof.enable()
     result = measure(target, size)
@@ -213,6 +237,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=900, help="seconds per case before it is skipped")
     parser.add_argument("--profile", metavar="CASE", help="cProfile one warm run of CASE instead")
     parser.add_argument("--top", type=int, default=30, help="functions shown by --profile")
+    parser.add_argument("--cold", action="store_true", help="with --profile: profile the first run (first-use costs)")
     parser.add_argument("--child", metavar="CASE", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -224,7 +249,7 @@ def main() -> None:
             print(f"{name:24s} {os.path.relpath(target) if target.startswith('/') else target}  {'x'.join(map(str, size))}")
         return
     if args.profile:
-        profile(args.profile, args.top)
+        profile(args.profile, args.top, args.cold)
         return
     names = args.names or list(cases)
     unknown = [n for n in names if n not in cases]
