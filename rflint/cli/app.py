@@ -68,6 +68,19 @@ def _fail(message: str, debug: bool, err: BaseException | None = None) -> None:
     raise typer.Exit(2)
 
 
+def _guarded(run, debug: bool):
+    """Run a command body: user errors (and exceptions from the user's model code) become one line
+    on stderr and exit code 2; --debug lets the traceback through."""
+    try:
+        return run()
+    except RflintError as err:
+        _fail(str(err), debug, err)
+    except typer.Exit:
+        raise
+    except Exception as err:
+        _fail(f"{type(err).__name__}: {err} (run with --debug for the traceback)", debug, err)
+
+
 @app.command()
 def check(
     targets: List[str] = typer.Argument(
@@ -99,16 +112,10 @@ def check(
     """Analyze models and report unproductive layers, predicted tails and other RF findings.
 
     With several models or sizes, --plot and --graph write one file each, named FILE-<target>-<size>.EXT."""
-    try:
-        code = _check(targets or [], inputs or [], input_shapes or [], channels, kwarg or [], fmt, output,
-                      select or None, ignore or [], fail_on, min_tail_layers, dominance_ratio, config, layers,
-                      jobs, debug, plot, graph, html)
-    except RflintError as err:
-        _fail(str(err), debug, err)
-    except typer.Exit:
-        raise
-    except Exception as err:  # the user's model code, or a bug: one line unless --debug
-        _fail(f"{type(err).__name__}: {err} (run with --debug for the traceback)", debug, err)
+    code = _guarded(lambda: _check(
+        targets or [], inputs or [], input_shapes or [], channels, kwarg or [], fmt, output, select or None,
+        ignore or [], fail_on, min_tail_layers, dominance_ratio, config, layers, jobs, debug, plot, graph, html,
+    ), debug)
     raise typer.Exit(code)
 
 
@@ -221,14 +228,7 @@ def sweep_cmd(
 ) -> None:
     """Analyze one model at many input sizes: border, tail and findings per size, and the size range
     without a predicted tail.  The model is traced once (per worker).  Exit code 0 unless an error (2)."""
-    try:
-        _sweep(target, sizes, start, stop, steps, channels, kwarg or [], fmt, output, config, jobs)
-    except RflintError as err:
-        _fail(str(err), debug, err)
-    except typer.Exit:
-        raise
-    except Exception as err:
-        _fail(f"{type(err).__name__}: {err} (run with --debug for the traceback)", debug, err)
+    _guarded(lambda: _sweep(target, sizes, start, stop, steps, channels, kwarg or [], fmt, output, config, jobs), debug)
 
 
 def _sweep(target, sizes, start, stop, steps, channels, kwarg, fmt, output, config, jobs) -> None:
@@ -291,14 +291,8 @@ def fix_cmd(
     """Build the fixed model (truncated, or without stem downsampling), compare it with the original
     and save it.  Kept layers keep their weights; a new classifier is freshly initialised, so the
     result must be retrained or fine-tuned."""
-    try:
-        _fix(target, inputs or [], truncate, remove_stem, layers, output, print_code, channels, kwarg or [])
-    except RflintError as err:
-        _fail(str(err), debug, err)
-    except typer.Exit:
-        raise
-    except Exception as err:
-        _fail(f"{type(err).__name__}: {err} (run with --debug for the traceback)", debug, err)
+    _guarded(lambda: _fix(target, inputs or [], truncate, remove_stem, layers, output, print_code, channels,
+                          kwarg or []), debug)
 
 
 def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, channels, kwarg) -> None:

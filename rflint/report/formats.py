@@ -130,7 +130,7 @@ def _md(text: str) -> str:
 
 def render_markdown(docs: list[Doc]) -> str:
     """A summary for PR comments and $GITHUB_STEP_SUMMARY."""
-    from rflint.report.text import human
+    from rflint.report.humanize import human
 
     out = ["## rflint", ""]
     out.append("| model | input | params | MACs | border | tail | errors | warnings | info |")

@@ -11,7 +11,6 @@ table coloured by status, the plot and the graph.
 
 from __future__ import annotations
 
-import os
 import re
 from html import escape
 from pathlib import Path
@@ -20,6 +19,7 @@ from rflint._version import __version__
 from rflint.errors import RflintError
 from rflint.report import graph as graph_mod
 from rflint.report import plot as plot_mod
+from rflint.report.humanize import human, pct, where
 from rflint.report.model import ModelReport
 from rflint.rules.base import SEVERITY_RANK
 from rflint.rules.structure import fmt_size
@@ -71,28 +71,6 @@ def _e(value) -> str:
     return escape(str(value), quote=True)
 
 
-def _where(source) -> str:
-    if source is None:
-        return ""
-    path = source.file
-    if not path.startswith("<"):
-        rel = os.path.relpath(path)
-        if not rel.startswith(".." + os.sep + ".."):
-            path = rel
-    return f"{path}:{source.line}"
-
-
-def _human(n: int | float) -> str:
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(n) >= scale:
-            return f"{n / scale:.3g}{unit}"
-    return str(int(n))
-
-
-def _pct(part: int, whole: int) -> str:
-    return f"{100 * part / whole:.1f}%" if whole else "-"
-
-
 def _rf_pair(lo, hi) -> str:
     a, b = graph_mod.compact(lo), graph_mod.compact(hi)
     return a if a == b else f"{a}-{b}"
@@ -126,8 +104,8 @@ def _summary(report: ModelReport) -> str:
     rows = [
         ("target", _e(a.target)),
         ("input", f"{_e(fmt_size(a.input_size))} px, {a.channels} channel{'s' if a.channels != 1 else ''}"),
-        ("params", f"{a.params:,} ({_human(a.params)})"),
-        ("MACs (per sample)", f"{a.macs:,} ({_human(a.macs)})"),
+        ("params", f"{a.params:,} ({human(a.params)})"),
+        ("MACs (per sample)", f"{a.macs:,} ({human(a.macs)})"),
     ]
     if a.final_r_min is not None:
         rows.append(("final r_min / r_max",
@@ -143,8 +121,8 @@ def _summary(report: ModelReport) -> str:
     if tail is not None:
         rows.append(("predicted tail",
                      f"{len(tail.layers)} RF layers ({len(tail.parametric_layers)} with weights) after "
-                     f"{_e(tail.cut_name)}: {tail.params:,} params ({_pct(tail.params, a.params)}), "
-                     f"{tail.macs:,} MACs ({_pct(tail.macs, a.macs)})"))
+                     f"{_e(tail.cut_name)}: {tail.params:,} params ({pct(tail.params, a.params)}), "
+                     f"{tail.macs:,} MACs ({pct(tail.macs, a.macs)})"))
     else:
         rows.append(("predicted tail", "none"))
     rows.append(("trace", _e(a.trace_method)))
@@ -165,7 +143,7 @@ def _findings(report: ModelReport) -> str:
         rows.append(
             f'<tr class="finding {_e(f.severity)}"><td><span class="badge" style="background:{colour}">'
             f"{_e(f.severity)}</span></td><td class=\"mono\">{_e(f.code)}</td>"
-            f"<td class=\"mono\">{_e(f.layer or '')}</td><td class=\"mono\">{_e(_where(f.source))}</td>"
+            f"<td class=\"mono\">{_e(f.layer or '')}</td><td class=\"mono\">{_e(where(f.source))}</td>"
             f'<td class="msg">{_e(f.message)}</td></tr>'
         )
     head = "<tr><th>severity</th><th>code</th><th>layer</th><th>location</th><th>message</th></tr>"
@@ -189,9 +167,9 @@ def _fix(report: ModelReport) -> str:
             f"<p><b>Truncate:</b> keep everything up to <code>{_e(plan.cut_name)}</code>, then global average "
             f"pooling + Linear({plan.cut_channels}, {plan.n_out}). Removes {len(tail.layers)} RF layers; "
             f"params {plan.params_before:,} &rarr; {plan.params_after:,} "
-            f"(-{_pct(plan.params_before - plan.params_after, plan.params_before)}), "
+            f"(-{pct(plan.params_before - plan.params_after, plan.params_before)}), "
             f"MACs {plan.macs_before:,} &rarr; {plan.macs_after:,} "
-            f"(-{_pct(plan.macs_before - plan.macs_after, plan.macs_before)}).</p>"
+            f"(-{pct(plan.macs_before - plan.macs_after, plan.macs_before)}).</p>"
         )
     else:
         parts.append(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 
 from rich import box
 from rich.console import Console, Group
@@ -11,32 +10,13 @@ from rich.table import Table
 from rich.text import Text
 
 from rflint.engine.numbers import num
+from rflint.report.humanize import human, pct, where
 from rflint.report.model import ModelReport
 from rflint.rules.base import SEVERITY_RANK
 from rflint.rules.structure import fmt_size
 
 STATUS_STYLE = {"productive": "green", "partial": "yellow", "unproductive": "bold red", "head": "dim"}
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
-
-
-def human(n: int | float) -> str:
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(n) >= scale:
-            return f"{n / scale:.3g}{unit}"
-    return str(int(n))
-
-
-def _pct(part: int, whole: int) -> str:
-    return f"{100 * part / whole:.1f}%" if whole else "-"
-
-
-def _where(source) -> str:
-    if source is None:
-        return ""
-    path = os.path.relpath(source.file) if not source.file.startswith("<") else source.file
-    if path.startswith(".." + os.sep + ".."):
-        path = source.file
-    return f"{path}:{source.line}"
 
 
 def _kernel(layer) -> str:
@@ -106,9 +86,9 @@ def findings_block(report: ModelReport) -> Group | Text:
         line = Text()
         line.append(f"{f.severity:<7} ", style=SEVERITY_STYLE[f.severity])
         line.append(f"{f.code} ", style="bold")
-        where = _where(f.source)
-        if where:
-            line.append(where + " ", style="dim")
+        place = where(f.source)
+        if place:
+            line.append(place + " ", style="dim")
         line.append(f.message)
         lines.append(line)
     return Group(*lines)
@@ -132,8 +112,8 @@ def fix_panel(report: ModelReport) -> Panel | None:
         body.append(
             f"keep everything up to {tail.cut_name}, then global average pooling + Linear({plan.cut_channels}, "
             f"{plan.n_out}). Removes {len(tail.layers)} RF layers; params {human(a.params)} -> "
-            f"{human(plan.params_after)} (-{_pct(a.params - plan.params_after, a.params)}), MACs {human(a.macs)} -> "
-            f"{human(plan.macs_after)} (-{_pct(a.macs - plan.macs_after, a.macs)}).\n"
+            f"{human(plan.params_after)} (-{pct(a.params - plan.params_after, a.params)}), MACs {human(a.macs)} -> "
+            f"{human(plan.macs_after)} (-{pct(a.macs - plan.macs_after, a.macs)}).\n"
         )
     else:
         body.append(f"end the feature extractor at {tail.cut_name} ({human(tail.params)} params, "
