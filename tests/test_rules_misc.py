@@ -80,3 +80,15 @@ def test_model_level_suppression(tmp_path, monkeypatch):
     found = codes("m.py:build", 8)
     assert not [f for f in found if f.code in ("RF001", "RF002")]
     assert torch.__version__  # torch imported fine in the user's module
+
+
+def test_smallest_clean_input_runs():
+    from rflint.report import build_report
+
+    # ResNet18 at 32: the largest input r_min is layer4.1.conv2's 75 (rf-semantics.md §6 numbers:
+    # its conv1 output 75 feeds conv2) and RFs do not depend on the size: 75x75
+    assert build_report(rflint.analyze("zoo:resnet18", 32)).min_clean_input == (75, 75)
+    # the zoo U-Net (3 poolings, skips concatenated) only runs at multiples of 8.  The candidate is
+    # its transposed conv's input RF: double 3x3 + 2x2/2 pool three times, then the bottleneck's
+    # double 3x3: 5, 6 (j 2), 14, 16 (j 4), 32, 36 (j 8), 36 + 16 + 16 = 68; raised to 72
+    assert build_report(rflint.analyze("zoo:unet", 64)).min_clean_input == (72, 72)

@@ -103,30 +103,43 @@ def build_report(analysis: Analysis, settings: Settings | None = None, rules=Non
     return ModelReport(analysis, lint(analysis, settings, rules, extra_ignore))
 
 
-def smallest_clean_input(a: Analysis, max_rounds: int = 8) -> tuple[int, ...] | None:
-    """The smallest input at which no RF layer is unproductive: per axis the largest input r_min of
-    any layer, re-checked at that size (shapes, and so adaptive pools, change with the size) until it
-    is stable.  None when it does not settle or the model cannot run at the candidate size."""
+def smallest_clean_input(a: Analysis, max_rounds: int = 8, max_steps: int = 64) -> tuple[int, ...] | None:
+    """The smallest input at which no RF layer is unproductive and the model runs.
+
+    Per axis the largest input r_min of any layer is the candidate; it is re-checked at that size
+    (shapes, and so adaptive pools, change with the size) until it is stable.  A candidate the
+    model cannot run at (a U-Net needs a multiple of 2^depth) is raised one pixel per axis at a time,
+    up to ``max_steps``.  None when that does not settle."""
     prepared = a.prepared
     if prepared is None:
         return None
     current = a
     for _ in range(max_rounds):
-        need = [1] * len(current.input_size)
-        for layer in current.layers:
-            if layer.head:
-                continue
-            for r, origin in zip(layer.r_in_min, layer.origins):
-                if r is not None and origin is not None:
-                    need[origin] = max(need[origin], _ceil(r))
-        candidate = tuple(need)
+        candidate = _needed(current)
         if candidate == current.input_size:
             return candidate
-        try:
-            current = prepared.at(candidate)
-        except RflintError:
+        for step in range(max_steps):
+            try:
+                current = prepared.at(tuple(c + step for c in candidate))
+                break
+            except RflintError:
+                continue
+        else:
             return None
+        if current.input_size != candidate and all(n <= s for n, s in zip(_needed(current), current.input_size)):
+            return current.input_size  # raised to a size that runs, and nothing is unproductive there
     return None
+
+
+def _needed(a: Analysis) -> tuple[int, ...]:
+    need = [1] * len(a.input_size)
+    for layer in a.layers:
+        if layer.head:
+            continue
+        for r, origin in zip(layer.r_in_min, layer.origins):
+            if r is not None and origin is not None:
+                need[origin] = max(need[origin], _ceil(r))
+    return tuple(need)
 
 
 def _ceil(value) -> int:
