@@ -388,8 +388,25 @@ COMMANDS = {"check", "rules", "rule", "zoo", "sweep", "fix"}
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: inserts the implicit `check` so `rflint TARGET ...` works like ruff's `ruff check`."""
+    """Entry point: inserts the implicit `check` so `rflint TARGET ...` works like ruff's `ruff check`.
+
+    Usage errors (an unknown option, --format xml, --channels abc) are one line on stderr with exit
+    code 2, like every other bad input, instead of click's boxed usage screen."""
+    try:
+        import click
+    except ImportError:  # typer >= 0.2x vendors click
+        from typer import _click as click  # type: ignore[no-redef]
+
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or (args[0] not in COMMANDS and args[0] not in ("-h", "--help", "--version")):
         args.insert(0, "check")
-    app(args=args, prog_name="rflint")
+    try:
+        code = app(args=args, prog_name="rflint", standalone_mode=False)
+    except click.exceptions.UsageError as err:
+        hint = f" (see `rflint {err.ctx.info_name} --help`)" if err.ctx is not None and err.ctx.info_name != "rflint" else ""
+        typer.echo(f"rflint: error: {' '.join(err.format_message().split())}{hint}", err=True)
+        sys.exit(2)
+    except (getattr(click.exceptions, "Abort", typer.Abort), typer.Abort):
+        typer.echo("rflint: aborted", err=True)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -105,7 +105,7 @@ def run_job(job: Job, settings: Any, rules: Any, declared: dict, style: TextStyl
         for name, values in declared.items():
             declare(name, values)
         try:
-            prepared = prepare(job.target, job.channels, job.kwargs)
+            prepared = prepare(job.target, job.channels, job.kwargs, n_inputs=len(job.shapes) if job.shapes else 1)
         except NothingToLint as note:
             outcome.notes.append(str(note))
             return outcome

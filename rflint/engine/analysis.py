@@ -24,4 +24,5 @@ def analyze(model: Any, input_size: int | tuple[int, ...] | None = None, channel
     first conv's ``in_channels``.  ``input_shapes`` gives full shapes, one per forward() argument
     (N, C, *spatial), instead.
     """
-    return prepare(model, channels, kwargs).at(input_size, shapes=input_shapes)
+    n_inputs = len(input_shapes) if input_shapes else 1
+    return prepare(model, channels, kwargs, n_inputs=n_inputs).at(input_size, shapes=input_shapes)

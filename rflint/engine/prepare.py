@@ -25,10 +25,13 @@ def _first_conv(gm: fx.GraphModule | None, module: nn.Module) -> tuple[int, int]
             m = gm.get_submodule(node.target)
             if isinstance(m, nn.modules.conv._ConvNd):
                 return _conv_io(m)
-        if node.op == "call_function" and getattr(node.target, "__name__", "") in ("conv1d", "conv2d", "conv3d"):
+        name = getattr(node.target, "__name__", "") if node.op == "call_function" else ""
+        if name in ("conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"):
             w = node.args[1] if len(node.args) > 1 else node.kwargs.get("weight")
             if isinstance(w, fx.Node) and w.op == "get_attr":
                 t = _fetch(gm, w.target)
+                if name.startswith("conv_transpose"):  # weight (in, out/groups, *k)
+                    return t.shape[0], t.dim() - 2
                 groups = node.kwargs.get("groups", node.args[6] if len(node.args) > 6 else 1)
                 return t.shape[1] * int(groups), t.dim() - 2
     for m in module.modules():
@@ -179,13 +182,14 @@ def _smallest_size(prepared: Prepared, shapes: Shapes) -> str | None:
 
 
 def prepare(model: Any, channels: int | None = None, kwargs: dict[str, Any] | None = None,
-            label: str | None = None, real_weights: bool = False) -> Prepared:
+            label: str | None = None, real_weights: bool = False, n_inputs: int = 1) -> Prepared:
     """Load and trace ``model`` once.  ``real_weights`` builds factories on the CPU instead of the
-    meta device (needed when the traced graph itself is handed back as a runnable model)."""
+    meta device (needed when the traced graph itself is handed back as a runnable model).
+    ``n_inputs``: how many forward() arguments will be given; later ones keep their defaults."""
     loaded = load_model(model, kwargs, label, real_weights)
     traced, trace_error = None, None
     try:
-        traced = fx_trace(loaded.module)
+        traced = fx_trace(loaded.module, n_inputs=n_inputs)
     except RflintError as err:
         trace_error = str(err)
     first = _first_conv(traced.gm if traced else None, loaded.module)

@@ -101,8 +101,11 @@ def run_program(prepared: Prepared, shapes) -> Analysis:
     for node in traced.order:
         module = gm.get_submodule(node.target) if node.op == "call_module" else None
         if node.op == "placeholder":
-            rank = len(values[node].shape) if node in image_inputs else 0
-            rfs[node] = TensorRF.for_input(rank - 2) if node in image_inputs else None
+            value = values[node]
+            if isinstance(value, (tuple, list)) and value:  # forward(self, *xs): fx packs the inputs
+                value = value[0]
+            image = node in image_inputs and isinstance(value, torch.Tensor)
+            rfs[node] = TensorRF.for_input(value.dim() - 2) if image else None
             continue
         outcome = transfer(Ctx(node, module, values, rfs))
         rf = outcome.rf

@@ -26,8 +26,13 @@ class DataDependent(RflintError):
     """forward() branches on tensor values: only value-aware tracing can follow it."""
 
 
+# tensor facts that are concrete once the size is fixed: answered directly, not recorded
+_TENSOR_FACTS = {"shape", "ndim", "dtype", "device", "layout", "is_cuda", "is_meta"}
+_TENSOR_FACT_METHODS = {"size", "dim", "numel", "nelement", "ndimension"}
+
+
 class _Concrete:
-    """What makes a proxy answer len() and iteration from its meta value."""
+    """What makes a proxy answer len(), iteration and shape questions from its meta value."""
 
     def __len__(self) -> int:
         return len(self.meta_value)
@@ -35,9 +40,17 @@ class _Concrete:
     def __iter__(self):
         if isinstance(self.meta_value, (tuple, list, torch.Size)):
             return (self[i] for i in range(len(self.meta_value)))
-        return super().__iter__()
+        raise RflintError(f"cannot iterate over {type(self.meta_value).__name__} value of {self.node.name}")
 
     def __getattr__(self, k: str):
+        if k.startswith("__"):  # numpy & co. probe dunders (__array_struct__): a proxy has none
+            raise AttributeError(k)
+        value = self.meta_value
+        if isinstance(value, torch.Tensor):
+            if k in _TENSOR_FACTS:
+                return getattr(value, k)
+            if k in _TENSOR_FACT_METHODS:
+                return getattr(value, k)
         return ShapeAttribute(self, k)
 
 
@@ -104,7 +117,10 @@ class ShapeTracer(RflintTracer):
         return bool(value)
 
     def iter(self, obj: fx.Proxy):
-        return iter(obj)
+        value = getattr(obj, "meta_value", None)
+        if isinstance(value, (tuple, list, torch.Size)):
+            return (obj[i] for i in range(len(value)))
+        raise RflintError(f"cannot iterate over {type(value).__name__} value of {obj.node.name}")
 
     def create_proxy(self, kind, target, args, kwargs, name=None, type_expr=None, proxy_factory_fn=None):
         proxy = super().create_proxy(kind, target, args, kwargs, name, type_expr, proxy_factory_fn)
@@ -113,8 +129,8 @@ class ShapeTracer(RflintTracer):
         return proxy
 
     def _evaluate(self, kind: str, target: Any, args: tuple, kwargs: dict) -> Any:
-        if kind == "placeholder":
-            return self._pending.pop(0) if self._pending else None
+        if kind == "placeholder":  # args holds the parameter's default, if it has one
+            return self._pending.pop(0) if self._pending else (args[0] if args else None)
         args, kwargs = _meta(args), _meta(kwargs)
         try:
             if kind == "call_function":
@@ -141,9 +157,10 @@ class ShapeTracer(RflintTracer):
         if meta_module is None:
             module = _resolve(self.root, target)
             tensors = list(module.parameters()) + list(module.buffers())
-            if self.values or all(t.is_meta for t in tensors):
-                meta_module = module
-            else:
-                meta_module = copy.deepcopy(module).to("meta")
+            # always a copy: while tracing, the live module's attribute access is patched to record
+            # get_attr nodes, so running it would hand back proxies instead of values
+            meta_module = copy.deepcopy(module)
+            if not self.values and not all(t.is_meta for t in tensors):
+                meta_module = meta_module.to("meta")
             self._meta_modules[target] = meta_module
         return meta_module.forward(*args, **kwargs)

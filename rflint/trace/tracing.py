@@ -75,11 +75,21 @@ def _proxies_are_tensors() -> Iterator[None]:
         torch.jit.isinstance, torch.as_tensor = original_isinstance, original_as_tensor
 
 
+def _autowrapped() -> tuple:
+    """Library functions recorded as single ops instead of traced into: einops' functional forms
+    reject proxies (monai's SwinUNETR calls einops.rearrange)."""
+    try:
+        import einops
+    except ImportError:
+        return ()
+    return tuple(f for f in (getattr(einops, n, None) for n in ("rearrange", "reduce", "repeat")) if f)
+
+
 class RflintTracer(fx.Tracer):
     """fx's tracer, plus leaves: declared layers and submodules fx cannot trace."""
 
     def __init__(self, leaves: set[str] | None = None):
-        super().__init__()
+        super().__init__(autowrap_functions=_autowrapped())
         self.record_stack_traces = True  # lets findings fall back to the forward() line
         self.leaves = leaves or set()
 
@@ -90,9 +100,28 @@ class RflintTracer(fx.Tracer):
                 or super().is_leaf_module(m, module_qualified_name))
 
 
-def _graph_module(tracer: fx.Tracer, module: nn.Module, method: str, specialized: bool, **kw) -> Traced:
+def concrete_defaults(module: nn.Module, n_inputs: int = 1) -> dict:
+    """forward() parameters after the first ``n_inputs`` that have a non-tensor default (``mask=None``,
+    ``flag=True``): traced as those constants, so ``if mask is not None`` takes the branch a plain
+    call takes instead of failing on a proxy."""
+    import inspect
+
+    try:
+        params = list(inspect.signature(module.forward).parameters.values())
+    except (TypeError, ValueError):
+        return {}
+    out = {}
+    for param in params[n_inputs:]:
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            break
+        if param.default is not param.empty and not isinstance(param.default, torch.Tensor):
+            out[param.name] = param.default
+    return out
+
+
+def _graph_module(tracer: fx.Tracer, module: nn.Module, method: str, specialized: bool, n_inputs: int = 1) -> Traced:
     with _proxies_are_tensors():
-        graph = tracer.trace(module, **kw)
+        graph = tracer.trace(module, concrete_args=concrete_defaults(module, n_inputs) or None)
     gm = fx.GraphModule(tracer.root, graph, type(module).__name__)
     if specialized:
         gm.graph.eliminate_dead_code()  # answered shape queries leave unused nodes behind
@@ -100,9 +129,9 @@ def _graph_module(tracer: fx.Tracer, module: nn.Module, method: str, specialized
     return Traced(gm, to_networkx(gm), list(gm.graph.nodes), method, specialized)
 
 
-def fx_trace(module: nn.Module, leaves: set[str] | None = None) -> Traced:
+def fx_trace(module: nn.Module, leaves: set[str] | None = None, n_inputs: int = 1) -> Traced:
     try:
-        traced = _graph_module(RflintTracer(leaves), module, WITH_LEAVES if leaves else SYMBOLIC, False)
+        traced = _graph_module(RflintTracer(leaves), module, WITH_LEAVES if leaves else SYMBOLIC, False, n_inputs)
     except RflintError:
         raise
     except Exception as err:
@@ -119,48 +148,55 @@ def fx_trace(module: nn.Module, leaves: set[str] | None = None) -> Traced:
 def _traces(module: nn.Module) -> bool:
     try:
         with _proxies_are_tensors():
-            RflintTracer().trace(module)
+            RflintTracer().trace(module, concrete_args=concrete_defaults(module) or None)
         return True
     except Exception:
         return False
 
 
-def untraceable_submodules(root: nn.Module) -> set[str] | None:
-    """The smallest submodules fx cannot trace, so that tracing succeeds with them as leaves; None
-    when the root's own forward() is the problem."""
+def _has_forward(module: nn.Module) -> bool:
+    return type(module).forward is not nn.Module.forward
+
+
+def untraceable_submodules(root: nn.Module, n_inputs: int = 1) -> tuple[set[str], bool]:
+    """The smallest submodules fx cannot trace on their own, and whether the root then traces
+    symbolically with them as leaves (else the caller traces the root with concrete shapes).  When a
+    parent's own forward() fails too, the shallowest failing parents replace their children."""
 
     def culprits(module: nn.Module, path: str) -> set[str]:
         bad = set()
         for name, child in module.named_children():
             child_path = f"{path}.{name}" if path else name
-            if not _traces(child):
+            if not _has_forward(child):  # ModuleList/ModuleDict: only their members run
+                bad |= culprits(child, child_path)
+            elif not _traces(child):
                 bad |= culprits(child, child_path) or {child_path}
         return bad
 
-    leaves = culprits(root, "")
+    found = leaves = culprits(root, "")
     while leaves:
         try:
             with _proxies_are_tensors():
-                RflintTracer(leaves).trace(root)
-            return leaves
+                RflintTracer(leaves).trace(root, concrete_args=concrete_defaults(root, n_inputs) or None)
+            return leaves, True
         except Exception:
-            # a parent's own forward() fails too: make the shallowest failing parents leaves instead
             parents = {p.rpartition(".")[0] for p in leaves if "." in p}
             if not parents:
-                return None
+                break
             leaves = {p for p in parents if p} | {p for p in leaves if "." not in p}
             leaves = {p for p in leaves if not any(p.startswith(q + ".") for q in leaves)}
-    return None
+    return found, False
 
 
 def shape_trace(module: nn.Module, inputs: list[torch.Tensor], leaves: set[str] | None = None) -> Traced:
+    # a concrete default keeps its placeholder (with the default as value), so inputs line up
     """Trace with concrete shapes (meta inputs) or concrete values (CPU inputs)."""
     from rflint.trace.shape_tracer import ShapeTracer
 
     tracer = ShapeTracer(inputs, leaves)
     values = tracer.values
     try:
-        traced = _graph_module(tracer, module, VALUE_AWARE if values else SHAPE_AWARE, True)
+        traced = _graph_module(tracer, module, VALUE_AWARE if values else SHAPE_AWARE, True, len(inputs))
     except RflintError:
         raise
     except Exception as err:
@@ -208,12 +244,13 @@ def trace_at_size(module: nn.Module, shapes: list[tuple[int, ...]], symbolic_err
         traced = shape_trace(real, [torch.randn(s) for s in shapes])
         return traced
     except RflintError as shape_error:
-        leaves = untraceable_submodules(module)
+        leaves, symbolic_ok = untraceable_submodules(module, len(shapes))
         if not leaves:
             raise RflintError(f"{symbolic_error}; tracing with concrete shapes failed too: {shape_error}") from shape_error
-        try:
-            return fx_trace(module, leaves)
-        except RflintError:
-            traced = shape_trace(module, [torch.empty(s, device="meta") for s in shapes], leaves)
-            traced.method = f"{traced.method} with opaque leaves ({', '.join(sorted(leaves))})"
-            return traced
+        if symbolic_ok:
+            return fx_trace(module, leaves, len(shapes))
+        traced = shape_trace(module, [torch.empty(s, device="meta") for s in shapes], leaves)
+        traced.method = f"{traced.method} with opaque leaves ({', '.join(sorted(leaves))})"
+        traced.notes += [f"{path}: torch.fx cannot trace inside it, so it is one opaque layer; its RF is "
+                         "inferred from shapes and RFs after it may be too small" for path in sorted(leaves)]
+        return traced

@@ -14,7 +14,7 @@ import torch
 from rflint.engine.ops.context import Ctx, Outcome, apply_kernel, shape_of
 from rflint.engine.ops.functions import _FUNCTION_RULES, _METHOD_RULES, FUNCTION_NAMES
 from rflint.engine.ops.modules import _module_rule
-from rflint.engine.ops.tensors import _inferred, _merged_rf
+from rflint.engine.ops.tensors import _inferred, _merged_rf, _reshape
 from rflint.engine.rfstate import TensorRF
 
 __all__ = ["Ctx", "FUNCTION_NAMES", "Outcome", "apply_kernel", "transfer"]
@@ -47,6 +47,9 @@ def _generic(ctx: Ctx) -> Outcome:
     out = shape_of(ctx.out)
     if all(-a.dim <= len(out) for a in rf.axes) and _sizes_kept(ctx, rf):
         return Outcome(rf)
+    src = shape_of(ctx.val(ctx.first))
+    if src is None or len(src) != len(out):  # a layout change (einops rearrange, ...): a reshape
+        return _reshape(ctx)
     return _inferred(ctx, f"operation {ctx.op_name}")
 
 

@@ -3,6 +3,7 @@ exception), reshapes, permutes, reductions, indexing, and shape inference for un
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 from typing import Any
 
@@ -66,7 +67,8 @@ def _elementwise(ctx: Ctx) -> Outcome:
 
 def _reshape(ctx: Ctx) -> Outcome:
     """view / reshape / flatten / squeeze ...: an axis survives only while the dims from it to the end
-    are unchanged; merged away axes are gone (all gone: the tensor is global)."""
+    are unchanged and the dims before it hold the same number of elements (only batch and channels
+    were regrouped); merged away axes are gone (all gone: the tensor is global)."""
     rf = ctx.rf(ctx.first)
     src, out = shape_of(ctx.val(ctx.first)), shape_of(ctx.out)
     if rf is None or rf.is_global or src is None or out is None:
@@ -74,7 +76,8 @@ def _reshape(ctx: Ctx) -> Outcome:
     keep = []
     for axis in rf.axes:
         d = axis.dim
-        if -d <= len(out) and all(src[i] == out[i] for i in range(d, 0)):
+        if (-d <= len(out) and all(src[i] == out[i] for i in range(d, 0))
+                and math.prod(src[:d]) == math.prod(out[:d])):
             keep.append(axis)
     return Outcome(rf.with_axes(keep) if len(keep) != len(rf.axes) else rf)
 
@@ -127,14 +130,8 @@ def _mix_dims(ctx: Ctx, src: Any, dims: list[int] | None) -> Outcome:
     rank = len(shape)
     mixed = {int(d) % rank - rank for d in dims}
     keep = [a for a in rf.axes if a.dim not in mixed]
-    if len(keep) == len(rf.axes):
-        return _reshape(ctx)  # a channel reduction (CBAM's mean over dim 1): axes keep their place
-    out = rf.with_axes(keep)
-    if out.is_global:
-        return Outcome(out)
-    # without keepdim the surviving axes keep their distance from the end only if the reduced dims
-    # came before them; recompute by matching shapes from the end
-    return Outcome(out)
+    # a channel reduction (CBAM's mean over dim 1) mixes no axis; positions are _reduction's job
+    return Outcome(rf.with_axes(keep) if len(keep) != len(rf.axes) else rf)
 
 
 def _reduction(ctx: Ctx) -> Outcome:
