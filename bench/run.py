@@ -31,6 +31,7 @@ cold        = wall time of the first run in the fresh interpreter, all phases (f
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
@@ -148,6 +149,10 @@ def child(name: str, runs: int) -> dict:
     out: dict = {"case": name, "target": target, "size": list(size), "runs": []}
     try:
         for _ in range(runs):
+            # The previous run's model, graphs and analyses are reference cycles: without this they
+            # pile up until a full collection, which then lands (slower each run) in a random phase
+            # of a later run.  A CLI process never carries a previous run's garbage.
+            gc.collect()
             out["runs"].append(measure(target, size))
     except Exception as err:  # the model cannot run at this size: say so, don't die
         out["status"] = "skipped"
@@ -172,6 +177,7 @@ def summarize(raw: dict) -> dict:
         "median": med,
         "ratio": back / front if front else None,
         "ratio_with_clean": (back + med["clean_size"]) / front if front else None,
+        "ratio_parts": {k: med[k] / front for k in ANALYSIS_SIDE + ["clean_size"]} if front else None,
         "cold": first["total"],
         "cpu_over_wall": statistics.median(r["cpu_total"] / r["total"] for r in runs),
         "nodes": first["nodes"], "layers": first["layers"], "conv_layers": first["conv_layers"],
@@ -218,6 +224,7 @@ def profile(name: str, top: int, cold: bool = False) -> None:
     target, size = all_cases()[name]
     if not cold:
         measure(target, size)  # warm-up: first-use costs are not what we want to see
+        gc.collect()
     prof = cProfile.Profile()
     prof.enable()
     result = measure(target, size)
@@ -226,6 +233,17 @@ def profile(name: str, top: int, cold: bool = False) -> None:
     stats = pstats.Stats(prof, stream=sys.stdout)
     stats.sort_stats("cumulative").print_stats(top)
     stats.sort_stats("tottime").print_stats(top)
+
+
+def git_state() -> dict:
+    """The code the numbers belong to: HEAD and the files changed on top of it."""
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=os.path.dirname(HERE), capture_output=True, text=True,
+                                  timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+    return {"head": git("rev-parse", "HEAD"), "dirty": git("status", "--porcelain").splitlines()}
 
 
 def main() -> None:
@@ -283,6 +301,7 @@ def main() -> None:
             "ratio": "(rf_program + at_rest + rules + report) / (trace + shapes), from the medians",
             "machine": {"python": platform.python_version(), "torch": torch.__version__, "cpus": os.cpu_count(),
                         "platform": platform.platform()},
+            "git": git_state(),
             "peak_rss_mb": overall_peak,
             "loadavg_start": load_start, "loadavg_end": os.getloadavg(),
             "results": results,

@@ -16,6 +16,13 @@ from typing import Sequence
 ONE = Fraction(1)
 
 
+def exact(x) -> int | Fraction:
+    """An int when whole: the RF program does its arithmetic on these, and int arithmetic is many
+    times faster than Fraction's; Fractions remain only where upsampling makes a jump fractional."""
+    x = Fraction(x)
+    return x.numerator if x.denominator == 1 else x
+
+
 @dataclass(frozen=True)
 class KernelOp:
     op: str  # what the user wrote: "Conv2d", "F.max_pool2d", "Upsample(bilinear)" ...
@@ -23,11 +30,15 @@ class KernelOp:
     kernel: tuple[int, ...]
     stride: tuple[Fraction, ...]
     dilation: tuple[int, ...]
-    grow: tuple[Fraction, ...]
-    scale: tuple[Fraction, ...]
+    grow: tuple[int | Fraction, ...]
+    scale: tuple[int | Fraction, ...]
     padding: tuple[int, ...] | None = None  # per axis, for dead kernel taps (convs and pools)
     zero_padding: bool = True  # padding_mode 'zeros': padded taps read nothing real
     parametric: bool = False
+
+    def __post_init__(self):
+        object.__setattr__(self, "grow", tuple(exact(g) for g in self.grow))
+        object.__setattr__(self, "scale", tuple(exact(x) for x in self.scale))
 
     @property
     def n(self) -> int:

@@ -19,7 +19,7 @@ from rflint.engine.results import Analysis, Layer
 from rflint.engine.rfstate import TensorRF
 from rflint.errors import RflintError
 from rflint.trace import Traced, construction_site, propagate
-from rflint.trace.sources import stack_trace_site
+from rflint.trace.sources import node_site
 
 if TYPE_CHECKING:
     from rflint.engine.prepare import Prepared
@@ -98,8 +98,9 @@ def run_program(prepared: Prepared, shapes) -> Analysis:
     warnings.extend(traced.notes)
     leaf_notes = {note.split(":", 1)[0] for note in traced.notes}  # opaque leaves are already explained
 
+    modules = dict(gm.named_modules())
     for node in traced.order:
-        module = gm.get_submodule(node.target) if node.op == "call_module" else None
+        module = modules[node.target] if node.op == "call_module" else None
         if node.op == "placeholder":
             value = values[node]
             if isinstance(value, (tuple, list)) and value:  # forward(self, *xs): fx packs the inputs
@@ -132,7 +133,7 @@ def run_program(prepared: Prepared, shapes) -> Analysis:
         head = rf_in is None or rf_in.is_global
         n = kop.n
         axes_in = [rf_in.axis_at(i - n) if rf_in is not None and rf_in.spatial else None for i in range(n)]
-        source = (construction_site(module) if module is not None else None) or stack_trace_site(node.meta.get("stack_trace"))
+        source = (construction_site(module) if module is not None else None) or node_site(node)
         layer = Layer(
             name=_layer_name(node, seen_names), node=node.name, op=kop.op, kind=kop.kind,
             kernel=kop.kernel, stride=kop.stride, dilation=kop.dilation, padding=kop.padding,

@@ -97,7 +97,7 @@ class TensorRF:
     @staticmethod
     def for_input(n_axes: int, origins: Iterable[int] | None = None) -> "TensorRF":
         origins = list(origins) if origins is not None else list(range(n_axes))
-        base = ((ONE, ONE),)
+        base = ((1, 1),)  # ints: see kernels.exact
         return TensorRF(tuple(AxisRF(o, -n_axes + i, base, base) for i, o in enumerate(origins)))
 
     @property

@@ -9,7 +9,7 @@ of parametric layers on a fork -> operand path.
 from __future__ import annotations
 
 from rflint.rules.base import Rule
-from rflint.trace.sources import stack_trace_site
+from rflint.trace.sources import node_site
 
 
 class NonDominantBranch(Rule):
@@ -46,7 +46,7 @@ class NonDominantBranch(Rule):
                 name,
                 f"{name} joins a branch of {d_deep} parametric layers with one of {d_shallow}: "
                 f"the deeper branch is predicted to be bypassed (the shorter path dominates training)",
-                stack_trace_site(node.meta.get("stack_trace")),
+                node_site(node),
                 fork=fork, deep_branch_layers=d_deep, shallow_branch_layers=d_shallow, ratio=ratio,
             )
 

@@ -2,7 +2,7 @@
 
 from rflint.trace.loading import LoadedModel, load_model, parse_kwargs
 from rflint.trace.shapes import propagate
-from rflint.trace.sources import Source, construction_site, stack_trace_site
+from rflint.trace.sources import Source, construction_site, node_site
 from rflint.trace.tracing import Traced, fx_trace, shape_trace, trace_at_size
 
 __all__ = [
@@ -16,5 +16,5 @@ __all__ = [
     "propagate",
     "shape_trace",
     "trace_at_size",
-    "stack_trace_site",
+    "node_site",
 ]

@@ -18,7 +18,7 @@ import torch.fx as fx
 from torch.fx.node import map_aggregate
 
 from rflint.errors import RflintError
-from rflint.trace.sources import stack_trace_site
+from rflint.trace.sources import node_site
 from rflint.trace.tracing import RflintTracer
 
 
@@ -106,7 +106,7 @@ class ShapeTracer(RflintTracer):
     def to_bool(self, obj: fx.Proxy) -> bool:
         value = getattr(obj, "meta_value", None)
         if isinstance(value, torch.Tensor) and self.values:
-            site = stack_trace_site(obj.node.stack_trace)
+            site = node_site(obj.node)
             self.value_branches.append(f"{site.file}:{site.line}" if site else obj.node.name)
             return bool(value)
         if isinstance(value, torch.Tensor):

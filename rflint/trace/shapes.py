@@ -45,6 +45,8 @@ class MetaShapeProp(fx.Interpreter):
         self.extra_traceback = False  # our error message is one line; fx would append the graph
         self.values: dict[fx.Node, Any] = {}
         self._meta_state: dict[str, dict[str, torch.Tensor]] = {}
+        # one dict lookup per call instead of walking the module tree (get_submodule) every time
+        self._modules = dict(gm.named_modules())
 
     def run_node(self, n: fx.Node) -> Any:
         try:
@@ -60,7 +62,7 @@ class MetaShapeProp(fx.Interpreter):
         return _to_meta(super().get_attr(target, args, kwargs))
 
     def call_module(self, target, args, kwargs):
-        submod = self.fetch_attr(target)
+        submod = self._modules.get(target) or self.fetch_attr(target)
         if type(submod) in _SAME_SHAPE_MODULES and args and isinstance(args[0], torch.Tensor) and args[0].is_meta:
             # the output is the input's shape by definition; running meta BatchNorm goes through
             # Python decompositions and costs milliseconds per call (most of a ResNet's propagation)

@@ -28,6 +28,7 @@ import torch.fx as fx
 from torch import nn
 
 from rflint.errors import RflintError
+from rflint.trace.sources import current_user_site
 
 SYMBOLIC = "torch.fx.symbolic_trace"
 WITH_LEAVES = "torch.fx.symbolic_trace with opaque leaves"
@@ -90,8 +91,12 @@ class RflintTracer(fx.Tracer):
 
     def __init__(self, leaves: set[str] | None = None):
         super().__init__(autowrap_functions=_autowrapped())
-        self.record_stack_traces = True  # lets findings fall back to the forward() line
         self.leaves = leaves or set()
+
+    def create_node(self, *args, **kwargs):
+        node = super().create_node(*args, **kwargs)
+        node.meta["rflint_site"] = current_user_site()  # findings fall back to the forward() line
+        return node
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
         from rflint.declared import spec_for

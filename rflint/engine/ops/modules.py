@@ -23,7 +23,7 @@ def _conv_module(ctx: Ctx) -> Outcome:
         kop = K.windowed(
             type(m).__name__, "conv", m.kernel_size, m.stride, m.dilation,
             K.conv_padding(m.padding, m.kernel_size, m.dilation), parametric=True,
-            zero_padding=getattr(m, "padding_mode", "zeros") == "zeros",
+            zero_padding=m.__dict__.get("padding_mode", "zeros") == "zeros",
         )
     assert kop.n == n
     return kernel_outcome(ctx, kop)
@@ -34,8 +34,9 @@ def _pool_module(ctx: Ctx) -> Outcome:
     n = _pool_rank(m)
     kernel = K.per_axis(m.kernel_size, n, "kernel_size")
     stride = K.per_axis(m.stride if m.stride else m.kernel_size, n, "stride")
-    dilation = K.per_axis(getattr(m, "dilation", 1), n, "dilation")
-    padding = K.per_axis(getattr(m, "padding", 0), n, "padding")
+    # __dict__ lookups: a missing attribute goes through nn.Module.__getattr__, which raises (slow)
+    dilation = K.per_axis(m.__dict__.get("dilation", 1), n, "dilation")
+    padding = K.per_axis(m.__dict__.get("padding", 0), n, "padding")
     return kernel_outcome(ctx, K.windowed(type(m).__name__, "pool", kernel, stride, dilation, padding, False))
 
 
@@ -160,17 +161,27 @@ def _declared(ctx: Ctx, spec) -> Outcome:
                                            None, parametric))
 
 
+_RULE_BY_TYPE: dict[type, Callable[[Ctx], Outcome]] = {}
+
+
+def _rule_for(cls: type) -> Callable[[Ctx], Outcome]:
+    for types, rule in _MODULE_RULES:
+        if issubclass(cls, types):
+            return rule
+    if issubclass(cls, nn.Identity) or cls.__module__ in _IDENTITY_MODULE_FAMILIES:
+        return _elementwise
+    return _unknown_leaf
+
+
 def _module_rule(ctx: Ctx) -> Outcome:
     m = ctx.module
     spec = spec_for(m)
-    if spec is not None:
+    if spec is not None:  # declared at run time (decorator, config): never cached
         return _declared(ctx, spec)
-    for types, rule in _MODULE_RULES:
-        if isinstance(m, types):
-            return rule(ctx)
-    if isinstance(m, nn.Identity) or type(m).__module__ in _IDENTITY_MODULE_FAMILIES:
-        return _elementwise(ctx)
-    return _unknown_leaf(ctx)
+    rule = _RULE_BY_TYPE.get(type(m))
+    if rule is None:  # the rule depends on the class only: look it up once per class
+        rule = _RULE_BY_TYPE[type(m)] = _rule_for(type(m))
+    return rule(ctx)
 
 
 def _unknown_leaf(ctx: Ctx) -> Outcome:
