@@ -31,6 +31,44 @@ def _same_shape_modules() -> frozenset[type]:
 _SAME_SHAPE_MODULES = _same_shape_modules()
 
 
+_CAT = {torch.cat, torch.concat, torch.concatenate}
+
+
+def _same_shape_functions() -> frozenset:
+    import torch.nn.functional as F
+
+    names = ["relu", "relu6", "elu", "selu", "celu", "gelu", "silu", "mish", "hardswish", "hardsigmoid",
+             "hardtanh", "leaky_relu", "softplus", "sigmoid", "tanh", "dropout", "dropout1d", "dropout2d",
+             "dropout3d", "alpha_dropout", "batch_norm", "instance_norm", "layer_norm", "group_norm",
+             "local_response_norm"]
+    found = {getattr(F, n) for n in names if hasattr(F, n)}
+    found |= {getattr(torch, n) for n in ("relu", "sigmoid", "tanh", "selu", "celu") if hasattr(torch, n)}
+    return frozenset(found)
+
+
+_SAME_SHAPE_FUNCTIONS = _same_shape_functions()
+
+
+def _meta_cat(tensors=None, dim=0, *, out=None, axis=None):
+    """torch.cat's meta kernel is wrapped in torch._disable_dynamo, whose first call imports
+    torch._dynamo (1-2 s of start-up); the shape of a concatenation is simple arithmetic."""
+    dim = axis if axis is not None else dim
+    if out is not None or not isinstance(tensors, (list, tuple)) or not tensors:
+        return None
+    if not all(isinstance(t, torch.Tensor) and t.is_meta and t.dim() == tensors[0].dim() > 0 for t in tensors):
+        return None
+    first = tensors[0]
+    d = dim % first.dim()
+    if any(t.shape[:d] != first.shape[:d] or t.shape[d + 1:] != first.shape[d + 1:] for t in tensors):
+        return None  # let torch raise its own error message
+    dtype = first.dtype
+    for t in tensors[1:]:
+        dtype = torch.promote_types(dtype, t.dtype)
+    shape = list(first.shape)
+    shape[d] = sum(t.shape[d] for t in tensors)
+    return torch.empty(shape, dtype=dtype, device="meta")
+
+
 def _to_meta(value: Any) -> Any:
     if isinstance(value, torch.Tensor) and not value.is_meta:
         return value.to("meta")
@@ -57,6 +95,15 @@ class MetaShapeProp(fx.Interpreter):
             raise RflintError(_explain(n, err)) from err
         self.values[n] = result
         return result
+
+    def call_function(self, target, args, kwargs):
+        if target in _SAME_SHAPE_FUNCTIONS and args and isinstance(args[0], torch.Tensor) and args[0].is_meta:
+            return args[0]  # like _SAME_SHAPE_MODULES; their meta kernels also import torch._dynamo
+        if target in _CAT:
+            fast = _meta_cat(*args, **kwargs)
+            if fast is not None:
+                return fast
+        return super().call_function(target, args, kwargs)
 
     def get_attr(self, target, args, kwargs):
         return _to_meta(super().get_attr(target, args, kwargs))
