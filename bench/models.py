@@ -18,11 +18,11 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-import torch
 from torch import nn
 
 from rflint.zoo.densenet import DenseNet
 from rflint.zoo.resnet import Bottleneck, ResNet
+from rflint.zoo.unet import ThreeLevelUNet
 
 # --------------------------------------------------------------------------- the 2^n-path chain
 
@@ -78,7 +78,7 @@ def double_conv3d(in_channels: int, out_channels: int) -> nn.Sequential:
     ]))
 
 
-class UNet3D(nn.Module):
+class UNet3D(ThreeLevelUNet):
     """Three 2x down/up steps; every conv is 3x3x3 "same", so sides divisible by 8 keep their size."""
 
     def __init__(self, in_channels: int = 1, num_classes: int = 2, base: int = 8):
@@ -98,16 +98,6 @@ class UNet3D(nn.Module):
         self.up1 = nn.ConvTranspose3d(c2, c1, kernel_size=2, stride=2)
         self.dec1 = double_conv3d(2 * c1, c1)
         self.head = nn.Conv3d(c1, num_classes, kernel_size=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s1 = self.enc1(x)
-        s2 = self.enc2(self.pool1(s1))
-        s3 = self.enc3(self.pool2(s2))
-        x = self.bottleneck(self.pool3(s3))
-        x = self.dec3(torch.cat([s3, self.up3(x)], dim=1))
-        x = self.dec2(torch.cat([s2, self.up2(x)], dim=1))
-        x = self.dec1(torch.cat([s1, self.up1(x)], dim=1))
-        return self.head(x)
 
 
 def unet3d(num_classes: int = 2) -> UNet3D:

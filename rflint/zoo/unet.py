@@ -41,7 +41,22 @@ def upsample_conv(in_channels: int, out_channels: int) -> nn.Sequential:
     )
 
 
-class UNet(nn.Module):
+class ThreeLevelUNet(nn.Module):
+    """The wiring of a three-level U-Net; subclasses build enc1-3, pool1-3, bottleneck, up3-1,
+    dec3-1 and head (2-D here, 3-D in bench/models.py)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s1 = self.enc1(x)
+        s2 = self.enc2(self.pool1(s1))
+        s3 = self.enc3(self.pool2(s2))
+        x = self.bottleneck(self.pool3(s3))
+        x = self.dec3(torch.cat([s3, self.up3(x)], dim=1))
+        x = self.dec2(torch.cat([s2, self.up2(x)], dim=1))
+        x = self.dec1(torch.cat([s1, self.up1(x)], dim=1))
+        return self.head(x)
+
+
+class UNet(ThreeLevelUNet):
     def __init__(self, in_channels: int = 1, num_classes: int = 2, base: int = 32) -> None:
         super().__init__()
         self.enc1 = double_conv(in_channels, base)
@@ -58,16 +73,6 @@ class UNet(nn.Module):
         self.up1 = upsample_conv(base * 2, base)
         self.dec1 = double_conv(base * 2, base)
         self.head = nn.Conv2d(base, num_classes, kernel_size=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s1 = self.enc1(x)
-        s2 = self.enc2(self.pool1(s1))
-        s3 = self.enc3(self.pool2(s2))
-        x = self.bottleneck(self.pool3(s3))
-        x = self.dec3(torch.cat([s3, self.up3(x)], dim=1))
-        x = self.dec2(torch.cat([s2, self.up2(x)], dim=1))
-        x = self.dec1(torch.cat([s1, self.up1(x)], dim=1))
-        return self.head(x)
 
 
 def unet(num_classes: int = 2) -> UNet:
