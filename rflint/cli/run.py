@@ -9,9 +9,9 @@ from typing import Any
 from rflint.cli.sizes import parse_shape, parse_size
 from rflint.config import Config
 from rflint.errors import RflintError
+from rflint.severity import SEVERITY_RANK
 
-SEVERITY_RANK = {"info": 1, "warning": 2, "error": 3}
-FAIL_RANK = {"info": 1, "warning": 2, "error": 3, "never": 99}
+FAIL_RANK = {**SEVERITY_RANK, "never": 99}
 
 
 @dataclass

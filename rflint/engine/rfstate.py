@@ -18,7 +18,6 @@ from fractions import Fraction
 from typing import Iterable
 
 State = tuple[Fraction, Fraction]  # (r, j)
-ONE = Fraction(1)
 
 
 def pareto_min(states: Iterable[State]) -> tuple[State, ...]:

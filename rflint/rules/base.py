@@ -15,8 +15,7 @@ from rflint.trace import Source
 if TYPE_CHECKING:
     from rflint.rules.context import LintContext
 
-SEVERITIES = ("error", "warning", "info")
-SEVERITY_RANK = {"info": 1, "warning": 2, "error": 3}
+from rflint.severity import SEVERITIES, SEVERITY_RANK  # noqa: F401  (re-exported for the rules)
 
 
 @dataclass
