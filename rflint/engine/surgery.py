@@ -14,6 +14,7 @@ import torch.fx as fx
 from torch import nn
 
 from rflint.engine.analysis import Analysis, Layer, Prepared
+from rflint.engine.program import _fetch
 from rflint.errors import RflintError
 from rflint.trace.tracing import Traced, to_networkx
 
@@ -47,7 +48,7 @@ def without_downsampling(analysis: Analysis, layers: list[Layer], copy_weights: 
         if node.op == "call_module":
             root[node.target] = changes.get(node.target) or source.get_submodule(node.target)
         elif node.op == "get_attr":
-            root[node.target] = _attr(source, node.target)
+            root[node.target] = _fetch(source, node.target)
     graph = fx.Graph()
     graph.output(graph.graph_copy(source.graph, {}))
     gm = fx.GraphModule(root, graph, type(source).__name__)
@@ -55,13 +56,6 @@ def without_downsampling(analysis: Analysis, layers: list[Layer], copy_weights: 
     loaded = replace(prepared.loaded, module=gm)
     return Prepared(loaded, traced, prepared.channels, prepared.n_axes, prepared.factory_kwargs,
                     param_counts=prepared.param_counts)
-
-
-def _attr(root: nn.Module, target: str):
-    obj = root
-    for part in target.split("."):
-        obj = getattr(obj, part)
-    return obj
 
 
 def describe_change(layer: Layer) -> str:
