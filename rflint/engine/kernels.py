@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from fractions import Fraction
 from typing import Sequence
 
@@ -19,6 +20,8 @@ ONE = Fraction(1)
 def exact(x) -> int | Fraction:
     """An int when whole: the RF program does its arithmetic on these, and int arithmetic is many
     times faster than Fraction's; Fractions remain only where upsampling makes a jump fractional."""
+    if type(x) is int:
+        return x
     x = Fraction(x)
     return x.numerator if x.denominator == 1 else x
 
@@ -68,6 +71,17 @@ def per_axis(value, n: int, name: str = "") -> tuple:
 def windowed(op: str, kind: str, kernel: Sequence[int], stride: Sequence, dilation: Sequence[int],
              padding: Sequence[int] | None, parametric: bool, zero_padding: bool = True) -> KernelOp:
     """Conv / pool: (r + (k_eff-1)*j, j*s) with k_eff = d*(k-1)+1."""
+    key = (op, kind, tuple(kernel), tuple(stride), tuple(dilation), None if padding is None else tuple(padding),
+           parametric, zero_padding)
+    try:
+        return _windowed(*key)
+    except TypeError:  # an unhashable argument (a tensor as stride ...): build it uncached
+        return _windowed.__wrapped__(*key)
+
+
+@lru_cache(maxsize=4096)  # a network has few distinct layer configurations; KernelOps are immutable
+def _windowed(op: str, kind: str, kernel: tuple, stride: tuple, dilation: tuple, padding: tuple | None,
+              parametric: bool, zero_padding: bool) -> KernelOp:
     k_eff = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
     return KernelOp(
         op, kind, tuple(int(k) for k in kernel), tuple(Fraction(s) for s in stride),

@@ -105,8 +105,10 @@ class Prepared:
             raise RflintError(f"input size must be positive, got {'x'.join(map(str, size))}")
         return size
 
-    def at(self, size: int | tuple[int, ...] | None = None, shapes: list[tuple[int, ...]] | None = None) -> Analysis:
-        """Analyze at ``size`` (spatial), or with full ``shapes`` (one per forward() argument)."""
+    def at(self, size: int | tuple[int, ...] | None = None, shapes: list[tuple[int, ...]] | None = None,
+           replace: dict[str, nn.Module] | None = None) -> Analysis:
+        """Analyze at ``size`` (spatial), or with full ``shapes`` (one per forward() argument).
+        ``replace``: module path -> module to call instead (what-if experiments, surgery.stride_one)."""
         if shapes:
             full = tuple(tuple(int(d) for d in shape) for shape in shapes)
             if any(d <= 0 for shape in full for d in shape):
@@ -116,7 +118,7 @@ class Prepared:
         else:
             full = ((1, self.channels, *self.input_size(size)),)
         try:
-            return run_program(self, full)
+            return run_program(self, full, replace)
         except RflintError as err:
             raise explain_failure(self, full, err) from err
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.fx as fx
+from torch import nn
 
 from rflint.engine.costs import module_params, node_macs
 from rflint.engine.ops import Ctx, transfer
@@ -77,13 +78,16 @@ def _inputs_for(prepared: Prepared, traced: Traced, shapes) -> tuple[list[Any], 
     return inputs, images, tuple(shapes[0][2:])
 
 
-def run_program(prepared: Prepared, shapes) -> Analysis:
+def run_program(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None = None) -> Analysis:
+    """Shapes, then the RF program, at these input shapes.  ``replace``: module path -> the module to
+    call instead (what-if experiments on the same graph, see surgery.stride_one)."""
     clock = time.perf_counter()
     traced = prepared.traced_at(shapes)
     gm = traced.gm
     inputs, image_inputs, size = _inputs_for(prepared, traced, shapes)
     channels = shapes[0][1]
-    values = propagate(gm, inputs)
+    modules = {**traced.modules, **replace} if replace else traced.modules
+    values = propagate(gm, inputs, modules)
     timings = {"shapes": time.perf_counter() - clock}
     clock = time.perf_counter()
     rfs: dict[fx.Node, TensorRF | None] = {}
@@ -98,7 +102,6 @@ def run_program(prepared: Prepared, shapes) -> Analysis:
     warnings.extend(traced.notes)
     leaf_notes = {note.split(":", 1)[0] for note in traced.notes}  # opaque leaves are already explained
 
-    modules = dict(gm.named_modules())
     for node in traced.order:
         module = modules[node.target] if node.op == "call_module" else None
         if node.op == "placeholder":
@@ -133,7 +136,9 @@ def run_program(prepared: Prepared, shapes) -> Analysis:
         head = rf_in is None or rf_in.is_global
         n = kop.n
         axes_in = [rf_in.axis_at(i - n) if rf_in is not None and rf_in.spatial else None for i in range(n)]
-        source = (construction_site(module) if module is not None else None) or node_site(node)
+        # a replaced module (a what-if copy) was built where the original was
+        site_of = traced.modules.get(node.target) if module is not None else None
+        source = (construction_site(site_of) if site_of is not None else None) or node_site(node)
         layer = Layer(
             name=_layer_name(node, seen_names), node=node.name, op=kop.op, kind=kop.kind,
             kernel=kop.kernel, stride=kop.stride, dilation=kop.dilation, padding=kop.padding,

@@ -13,7 +13,7 @@ unless a fractional jump meets a kernel).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Iterable
 
@@ -22,6 +22,8 @@ State = tuple[Fraction, Fraction]  # (r, j)
 
 def pareto_min(states: Iterable[State]) -> tuple[State, ...]:
     """States not dominated from below (keeps the smallest r for every smaller j)."""
+    if type(states) is tuple and len(states) == 1:  # the common case: nothing to sort
+        return states
     out: list[State] = []
     for r, j in sorted(set(states)):
         if not out or j < out[-1][1]:
@@ -31,6 +33,8 @@ def pareto_min(states: Iterable[State]) -> tuple[State, ...]:
 
 def pareto_max(states: Iterable[State]) -> tuple[State, ...]:
     """States not dominated from above (keeps the largest r for every larger j)."""
+    if type(states) is tuple and len(states) == 1:
+        return states
     out: list[State] = []
     for r, j in sorted(set(states), reverse=True):
         if not out or j > out[-1][1]:
@@ -62,10 +66,11 @@ class AxisRF:
 
     def step(self, grow: Fraction, scale: Fraction) -> "AxisRF":
         """Apply one kernel-like op: r += grow*j, j *= scale."""
-        return replace(
-            self,
-            lo=pareto_min((r + grow * j, j * scale) for r, j in self.lo),
-            hi=pareto_max((r + grow * j, j * scale) for r, j in self.hi),
+        # (tuples, not generators: the frontiers are usually single states, see pareto_min)
+        return AxisRF(
+            self.origin, self.dim,
+            pareto_min(tuple([(r + grow * j, j * scale) for r, j in self.lo])),
+            pareto_max(tuple([(r + grow * j, j * scale) for r, j in self.hi])),
         )
 
     @staticmethod
@@ -119,4 +124,4 @@ class TensorRF:
         return TensorRF(axes, False, self.d_min, self.d_max)
 
     def deeper(self, by: int) -> "TensorRF":
-        return replace(self, d_min=self.d_min + by, d_max=self.d_max + by)
+        return TensorRF(self.axes, self.is_global, self.d_min + by, self.d_max + by)

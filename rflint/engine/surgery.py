@@ -29,13 +29,11 @@ def _changed(module: nn.Module, name: str) -> nn.Module:
     raise RflintError(f"{name} ({type(module).__name__}) cannot be made stride 1 or removed")
 
 
-def without_downsampling(analysis: Analysis, layers: list[Layer], copy_weights: bool = False) -> Prepared:
-    """Convs get stride 1; pools (whose only job in a stem is downsampling) are removed.
-
-    Works on the graph traced for ``analysis`` (for a shape-specialised trace the changed graph is
-    kept as it is rather than re-traced)."""
-    prepared = analysis.prepared
-    source = copy.deepcopy(analysis.traced.gm) if copy_weights else analysis.traced.gm
+def stride_one(analysis: Analysis, layers: list[Layer], source: fx.GraphModule | None = None) -> dict[str, nn.Module]:
+    """The replacement modules, by module path, that take the downsampling out of ``layers``: convs
+    get stride 1, pools (whose only job in a stem is downsampling) become identities.  An experiment
+    analyses them in place (``Prepared.at(size, replace=...)``) without building a new graph."""
+    source = source if source is not None else analysis.traced.gm
     targets = {node.name: node.target for node in source.graph.nodes if node.op == "call_module"}
     changes = {}
     for layer in layers:
@@ -43,6 +41,17 @@ def without_downsampling(analysis: Analysis, layers: list[Layer], copy_weights: 
         if target is None:
             raise RflintError(f"{layer.name} is not a module call; only module layers can be changed")
         changes[target] = _changed(source.get_submodule(target), layer.name)
+    return changes
+
+
+def without_downsampling(analysis: Analysis, layers: list[Layer], copy_weights: bool = False) -> Prepared:
+    """A new traced model with :func:`stride_one` applied, for handing back to the user.
+
+    Works on the graph traced for ``analysis`` (for a shape-specialised trace the changed graph is
+    kept as it is rather than re-traced)."""
+    prepared = analysis.prepared
+    source = copy.deepcopy(analysis.traced.gm) if copy_weights else analysis.traced.gm
+    changes = stride_one(analysis, layers, source)
     root: dict = {}
     for node in source.graph.nodes:
         if node.op == "call_module":

@@ -2,9 +2,9 @@
 
 The stem is the RF layers before the first segment with parallel paths (ResNet: conv1 + maxpool);
 a purely sequential network has no separate stem.  From the input side we try ever longer
-prefixes of its downsampling layers (conv stride -> 1, pool removed), re-running the whole analysis
-at the same input size, and keep the shortest prefix that makes the tail disappear, or else the one
-that shortens it most.
+prefixes of its downsampling layers (conv stride -> 1, pool removed), re-running shapes and the RF
+program at the same input size (same graph, those modules replaced), and keep the shortest prefix
+that makes the tail disappear, or else the one that shortens it most.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rflint.engine import Analysis, Layer
-from rflint.engine.surgery import describe_change, without_downsampling
+from rflint.engine.surgery import describe_change, stride_one
 from rflint.rules.structure import Structure, analyse_structure
 
 
@@ -48,7 +48,7 @@ def stem_experiment(ctx) -> StemProposal | None:
     best: StemProposal | None = None
     for k in range(1, len(candidates) + 1):
         chosen = candidates[:k]
-        after = without_downsampling(ctx.analysis, chosen).at(ctx.analysis.input_size)
+        after = ctx.analysis.prepared.at(ctx.analysis.input_size, replace=stride_one(ctx.analysis, chosen))
         s_after = analyse_structure(after, ctx.settings.min_tail_layers)
         n_after = len(s_after.tail.parametric_layers) if s_after.tail else 0
         proposal = StemProposal(
@@ -63,5 +63,4 @@ def stem_experiment(ctx) -> StemProposal | None:
 
 
 def _module_nodes(a: Analysis) -> set[str]:
-    gm = a.traced.gm
-    return {node.name for node in gm.graph.nodes if node.op == "call_module"}
+    return {node.name for node in a.traced.order if node.op == "call_module"}

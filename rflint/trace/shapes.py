@@ -1,6 +1,6 @@
 """Shape propagation on the ``meta`` device: every node's output, with no real compute or memory.
 
-Like ``torch.fx.passes.shape_prop.ShapeProp`` (one Interpreter pass, one job), but the model may hold
+Like ``torch.fx.passes.shape_prop.ShapeProp`` (one interpreter pass, one job), but the model may hold
 real CPU weights (an instance the user built): those are swapped for meta copies per call through
 ``torch.func.functional_call``, so the user's module is never modified.
 """
@@ -14,6 +14,7 @@ import torch.fx as fx
 from torch.func import functional_call
 
 from rflint.errors import RflintError
+from rflint.trace.shape_rules import ELEMENTWISE_FUNCTIONS, MODULE_SHAPE_RULES, elementwise
 
 
 def _same_shape_modules() -> frozenset[type]:
@@ -75,45 +76,86 @@ def _to_meta(value: Any) -> Any:
     return value
 
 
-class MetaShapeProp(fx.Interpreter):
-    """Runs the graph on meta tensors and keeps every node's output value (meta tensors cost nothing)."""
+class MetaShapeProp:
+    """Runs the graph on meta tensors and keeps every node's output value (meta tensors cost nothing).
 
-    def __init__(self, gm: fx.GraphModule):
-        super().__init__(gm, garbage_collect_values=False)
-        self.extra_traceback = False  # our error message is one line; fx would append the graph
+    The same pass as ``fx.Interpreter`` (placeholder / get_attr / call_* / output, one method per
+    opcode) without its per-node bookkeeping (current-node context, last-use tracking), which cost
+    more than the shape arithmetic itself.  ``modules``: the module table to call, by path (default
+    the graph module's own); the stem experiment passes one with some layers replaced."""
+
+    def __init__(self, gm: fx.GraphModule, modules: dict[str, torch.nn.Module] | None = None):
+        self.module = gm
         self.values: dict[fx.Node, Any] = {}
         self._meta_state: dict[str, dict[str, torch.Tensor]] = {}
-        # one dict lookup per call instead of walking the module tree (get_submodule) every time
-        self._modules = dict(gm.named_modules())
+        self._modules = modules if modules is not None else dict(gm.named_modules())
 
-    def run_node(self, n: fx.Node) -> Any:
+    def run(self, *inputs: Any) -> Any:
+        values, self._inputs = self.values, iter(inputs)
+        load = values.__getitem__
+        for node in self.module.graph.nodes:
+            try:
+                args = fx.node.map_arg(node.args, load)
+                kwargs = fx.node.map_arg(node.kwargs, load)
+                result = getattr(self, node.op)(node.target, args, kwargs)
+            except RflintError:
+                raise
+            except Exception as err:
+                raise RflintError(_explain(node, err)) from err
+            values[node] = result
+            if node.op == "output":
+                return result
+        return None
+
+    def placeholder(self, target: str, args: tuple, kwargs: dict) -> Any:
+        if target.startswith("*"):  # forward(self, *xs): the rest of the inputs
+            return list(self._inputs)
         try:
-            result = super().run_node(n)
-        except RflintError:
-            raise
-        except Exception as err:
-            raise RflintError(_explain(n, err)) from err
-        self.values[n] = result
-        return result
+            return next(self._inputs)
+        except StopIteration:
+            if args:
+                return args[0]  # the parameter's default value
+            raise RuntimeError(f"no input given for forward() parameter {target}") from None
+
+    def output(self, target: str, args: tuple, kwargs: dict) -> Any:
+        return args[0]
 
     def call_function(self, target, args, kwargs):
         if target in _SAME_SHAPE_FUNCTIONS and args and isinstance(args[0], torch.Tensor) and args[0].is_meta:
             return args[0]  # like _SAME_SHAPE_MODULES; their meta kernels also import torch._dynamo
+        if target in ELEMENTWISE_FUNCTIONS:
+            fast = elementwise(args, kwargs)
+            if fast is not None:
+                return fast
         if target in _CAT:
             fast = _meta_cat(*args, **kwargs)
             if fast is not None:
                 return fast
-        return super().call_function(target, args, kwargs)
+        return target(*args, **kwargs)
+
+    def call_method(self, target, args, kwargs):
+        obj, *rest = args
+        return getattr(obj, target)(*rest, **kwargs)
 
     def get_attr(self, target, args, kwargs):
-        return _to_meta(super().get_attr(target, args, kwargs))
+        obj: Any = self.module
+        for part in target.split("."):
+            obj = getattr(obj, part)
+        return _to_meta(obj)
 
     def call_module(self, target, args, kwargs):
-        submod = self._modules.get(target) or self.fetch_attr(target)
+        submod = self._modules.get(target)
+        if submod is None:
+            submod = self.module.get_submodule(target)
         if type(submod) in _SAME_SHAPE_MODULES and args and isinstance(args[0], torch.Tensor) and args[0].is_meta:
             # the output is the input's shape by definition; running meta BatchNorm goes through
             # Python decompositions and costs milliseconds per call (most of a ResNet's propagation)
             return args[0]
+        rule = MODULE_SHAPE_RULES.get(type(submod))
+        if rule is not None and not (submod._forward_hooks or submod._forward_pre_hooks):
+            out = rule(submod, args, kwargs)
+            if out is not None:
+                return out
         state = self._meta_state.get(target)
         if state is None:
             named = list(submod.named_parameters()) + list(submod.named_buffers())
@@ -133,7 +175,8 @@ def _explain(node: fx.Node, err: Exception) -> str:
     return f"shape propagation failed at {where}: {type(err).__name__}: {msg}"
 
 
-def propagate(gm: fx.GraphModule, inputs: list[torch.Tensor]) -> dict[fx.Node, Any]:
-    prop = MetaShapeProp(gm)
+def propagate(gm: fx.GraphModule, inputs: list[torch.Tensor],
+              modules: dict[str, torch.nn.Module] | None = None) -> dict[fx.Node, Any]:
+    prop = MetaShapeProp(gm, modules)
     prop.run(*inputs)
     return prop.values

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import copy
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Iterator
 
 import networkx as nx
@@ -44,6 +45,11 @@ class Traced:
     method: str  # how the graph was obtained, for the report
     specialized: bool = False  # only valid for the input size it was traced at
     notes: list[str] = field(default_factory=list)  # caveats of the tracing path (become warnings)
+
+    @cached_property
+    def modules(self) -> dict[str, nn.Module]:
+        """Every submodule by path, walked once per trace (not once per analysis)."""
+        return dict(self.gm.named_modules())
 
 
 def _first_line(err: Exception) -> str:

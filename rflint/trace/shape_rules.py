@@ -1,0 +1,199 @@
+"""Output shapes of the common layers by arithmetic, for :class:`~rflint.trace.shapes.MetaShapeProp`.
+
+Running a layer on meta tensors goes through torch's dispatcher, its Python meta registrations and,
+for Linear, a Python decomposition of addmm: 50 us to 1 ms a call, most of a propagation.  The
+output shape of a conv, pool or linear layer is a formula of its attributes, so for the exact
+built-in classes (never subclasses, whose forward may do anything) we compute it here.
+
+Every rule returns ``None`` whenever the call is anything but the plain, valid case (unbatched input,
+channel mismatch, a map that would vanish, indices requested, dtypes that differ ...): the real meta
+call then runs and raises torch's own error, which the messages of ``rflint.engine.prepare`` expect.
+tests/test_shape_rules.py checks every rule against torch's meta kernels on many configurations.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+Rule = Callable[[nn.Module, tuple, dict], "torch.Tensor | None"]
+
+
+def _tensor(args: tuple, kwargs: dict, n_dims: int | None = None) -> torch.Tensor | None:
+    """The single meta tensor argument, batched (N, C, *spatial) when ``n_dims`` is given."""
+    if kwargs or len(args) != 1:
+        return None
+    x = args[0]
+    if not isinstance(x, torch.Tensor) or not x.is_meta or not x.dtype.is_floating_point:
+        return None
+    if n_dims is not None and x.dim() != n_dims + 2:
+        return None
+    return x
+
+
+def _empty(shape: list[int], like: torch.Tensor) -> torch.Tensor:
+    return torch.empty(shape, dtype=like.dtype, device="meta")
+
+
+def _same_dtype(module: nn.Module, x: torch.Tensor) -> bool:
+    return all(p.dtype == x.dtype for p in module.parameters(recurse=False))
+
+
+def _window(size: int, k: int, s: int, p: int, d: int, ceil: bool = False) -> int:
+    span = size + 2 * p - d * (k - 1) - 1
+    out = (-(-span // s) if ceil else span // s) + 1
+    if ceil and (out - 1) * s >= size + p:  # torch: the last window must start inside the input or left padding
+        out -= 1
+    return out
+
+
+def _conv(m: nn.modules.conv._ConvNd, args: tuple, kwargs: dict) -> torch.Tensor | None:
+    n = len(m.kernel_size)
+    x = _tensor(args, kwargs, n)
+    if x is None or x.shape[1] != m.in_channels or not _same_dtype(m, x) or m.padding_mode != "zeros":
+        return None  # other padding modes pad first (circular fails on small maps): left to torch
+    if m.padding == "same":
+        spatial = list(x.shape[2:])
+    else:
+        pad = (0,) * n if m.padding == "valid" else m.padding
+        spatial = [_window(size, k, s, p, d) for size, k, s, p, d in
+                   zip(x.shape[2:], m.kernel_size, m.stride, pad, m.dilation)]
+    if min(spatial, default=1) <= 0:
+        return None
+    return _empty([x.shape[0], m.out_channels, *spatial], x)
+
+
+def _conv_transpose(m: nn.modules.conv._ConvTransposeNd, args: tuple, kwargs: dict) -> torch.Tensor | None:
+    n = len(m.kernel_size)
+    x = _tensor(args, kwargs, n)  # forward(x, output_size=...) is left to torch
+    if x is None or x.shape[1] != m.in_channels or not _same_dtype(m, x) or isinstance(m.padding, str):
+        return None
+    spatial = [(size - 1) * s - 2 * p + d * (k - 1) + op + 1 for size, k, s, p, d, op in
+               zip(x.shape[2:], m.kernel_size, m.stride, m.padding, m.dilation, m.output_padding)]
+    if min(spatial, default=1) <= 0:
+        return None
+    return _empty([x.shape[0], m.out_channels, *spatial], x)
+
+
+def _ntuple(value: Any, n: int) -> tuple | None:
+    if isinstance(value, int):
+        return (value,) * n
+    if isinstance(value, (tuple, list)) and len(value) == n and all(isinstance(v, int) for v in value):
+        return tuple(value)
+    if isinstance(value, (tuple, list)) and len(value) == 1 and isinstance(value[0], int):
+        return (value[0],) * n
+    return None
+
+
+def _pool(n: int, with_dilation: bool) -> Rule:
+    def rule(m: nn.Module, args: tuple, kwargs: dict) -> torch.Tensor | None:
+        x = _tensor(args, kwargs, n)
+        if x is None or getattr(m, "return_indices", False):
+            return None
+        k = _ntuple(m.kernel_size, n)
+        s = _ntuple(m.stride if m.stride is not None else m.kernel_size, n)  # stride None: the kernel
+        p = _ntuple(m.padding, n)
+        d = _ntuple(m.dilation, n) if with_dilation else (1,) * n
+        if None in (k, s, p, d) or any(pi > ki // 2 for pi, ki in zip(p, k)):
+            return None  # torch: "pad should be at most half of effective kernel size"
+        if n == 3 and not with_dilation and any(size < ki for size, ki in zip(x.shape[2:], k)):
+            return None  # avg_pool3d alone: "input image smaller than kernel size"
+        if getattr(m, "divisor_override", None) is not None and m.divisor_override == 0:
+            return None
+        spatial = [_window(size, *a, ceil=m.ceil_mode) for size, *a in zip(x.shape[2:], k, s, p, d)]
+        if min(spatial, default=1) <= 0:
+            return None
+        return _empty([*x.shape[:2], *spatial], x)
+
+    return rule
+
+
+def _adaptive(n: int) -> Rule:
+    def rule(m: nn.Module, args: tuple, kwargs: dict) -> torch.Tensor | None:
+        x = _tensor(args, kwargs, n)
+        if x is None or getattr(m, "return_indices", False) or min(x.shape[2:], default=1) <= 0:
+            return None
+        size = m.output_size
+        size = (size,) * n if isinstance(size, int) or size is None else tuple(size)
+        if len(size) == 1 and n > 1:
+            size = size * n
+        if len(size) != n or (n == 1 and None in size):  # the 1-D functions take no None
+            return None
+        spatial = [have if want is None else want for want, have in zip(size, x.shape[2:])]
+        if not all(isinstance(s, int) and s > 0 for s in spatial):
+            return None
+        return _empty([*x.shape[:2], *spatial], x)
+
+    return rule
+
+
+def _linear(m: nn.Linear, args: tuple, kwargs: dict) -> torch.Tensor | None:
+    x = _tensor(args, kwargs)
+    if x is None or x.dim() == 0 or x.shape[-1] != m.in_features or not _same_dtype(m, x):
+        return None
+    return _empty([*x.shape[:-1], m.out_features], x)
+
+
+def _flatten(m: nn.Flatten, args: tuple, kwargs: dict) -> torch.Tensor | None:
+    x = _tensor(args, kwargs)
+    if x is None or x.dim() == 0:
+        return None
+    start, end = m.start_dim % x.dim(), m.end_dim % x.dim()
+    if start > end:
+        return None
+    shape = list(x.shape)
+    return _empty([*shape[:start], math.prod(shape[start:end + 1]), *shape[end + 1:]], x)
+
+
+MODULE_SHAPE_RULES: dict[type, Rule] = {
+    nn.Conv1d: _conv, nn.Conv2d: _conv, nn.Conv3d: _conv,
+    nn.ConvTranspose1d: _conv_transpose, nn.ConvTranspose2d: _conv_transpose, nn.ConvTranspose3d: _conv_transpose,
+    nn.MaxPool1d: _pool(1, True), nn.MaxPool2d: _pool(2, True), nn.MaxPool3d: _pool(3, True),
+    nn.AvgPool1d: _pool(1, False), nn.AvgPool2d: _pool(2, False), nn.AvgPool3d: _pool(3, False),
+    nn.AdaptiveAvgPool1d: _adaptive(1), nn.AdaptiveAvgPool2d: _adaptive(2), nn.AdaptiveAvgPool3d: _adaptive(3),
+    nn.AdaptiveMaxPool1d: _adaptive(1), nn.AdaptiveMaxPool2d: _adaptive(2), nn.AdaptiveMaxPool3d: _adaptive(3),
+    nn.Linear: _linear,
+    nn.Flatten: _flatten,
+}
+
+
+def _broadcast(a: tuple[int, ...], b: tuple[int, ...]) -> list[int] | None:
+    out = []
+    for i in range(1, max(len(a), len(b)) + 1):
+        x = a[-i] if i <= len(a) else 1
+        y = b[-i] if i <= len(b) else 1
+        if x != y and x != 1 and y != 1:
+            return None
+        out.append(y if x == 1 else x)
+    return out[::-1]
+
+
+def elementwise(args: tuple, kwargs: dict) -> torch.Tensor | None:
+    """``a + b``, ``a * b`` ... of two same-dtype float meta tensors, or a tensor and a Python number:
+    the broadcast shape (torch's meta path runs Python reference code and type promotion)."""
+    if kwargs or len(args) != 2:
+        return None
+    a, b = args
+    tensors = [t for t in (a, b) if isinstance(t, torch.Tensor)]
+    if not tensors or not all(t.is_meta and t.dtype.is_floating_point and t.dtype == tensors[0].dtype for t in tensors):
+        return None
+    if len(tensors) == 1:
+        other = b if tensors[0] is a else a
+        if type(other) not in (int, float):
+            return None
+        return _empty(list(tensors[0].shape), tensors[0])
+    shape = _broadcast(tuple(a.shape), tuple(b.shape))
+    return None if shape is None else _empty(shape, a)
+
+
+def _elementwise_functions() -> frozenset:
+    import operator
+
+    return frozenset({operator.add, operator.sub, operator.mul, operator.truediv,
+                      torch.add, torch.sub, torch.mul, torch.div})
+
+
+ELEMENTWISE_FUNCTIONS = _elementwise_functions()

@@ -1,0 +1,139 @@
+"""The arithmetic shape rules agree with torch's own meta kernels, and step aside whenever torch would
+raise: seeded random layer configurations and input sizes, the oracle being the layer called on a
+meta tensor."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+from torch import nn
+
+from rflint.trace.shape_rules import MODULE_SHAPE_RULES
+
+
+def _torch_shape(module: nn.Module, x: torch.Tensor):
+    try:
+        out = module(x)
+    except Exception:  # noqa: BLE001  (torch rejects this call: the rule must not answer)
+        return None
+    return tuple(out.shape) if isinstance(out, torch.Tensor) else "not a tensor"
+
+
+def _check(module: nn.Module, shape: tuple[int, ...], dtype=torch.float32) -> str:
+    x = torch.empty(shape, device="meta", dtype=dtype)
+    expected = _torch_shape(module, x)
+    got = MODULE_SHAPE_RULES[type(module)](module, (x,), {})
+    got_shape = tuple(got.shape) if got is not None else None
+    if got is not None:
+        assert got.is_meta and got.dtype == dtype, module
+    if expected is None or expected == "not a tensor":
+        assert got is None, f"{module} on {shape}: torch rejects it, the rule answered {got_shape}"
+        return "declined"
+    assert got_shape in (None, expected), f"{module} on {shape}: torch {expected}, rule {got_shape}"
+    return "answered" if got is not None else "declined"
+
+
+def _sizes(rng: random.Random, n: int) -> tuple[int, ...]:
+    return tuple(rng.choice([1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 31, 32]) for _ in range(n))
+
+
+def _conv(rng: random.Random, n: int, transposed: bool) -> nn.Module:
+    cls = ([nn.Conv1d, nn.Conv2d, nn.Conv3d], [nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d])[transposed][n - 1]
+    groups = rng.choice([1, 1, 2])
+    k = tuple(rng.randint(1, 5) for _ in range(n))
+    s = tuple(rng.randint(1, 3) for _ in range(n))
+    d = tuple(rng.randint(1, 2) for _ in range(n))
+    kw = dict(stride=s, dilation=d, groups=groups)
+    if transposed:
+        kw["padding"] = tuple(rng.randint(0, 2) for _ in range(n))
+        kw["output_padding"] = tuple(rng.randint(0, min(si, di) - 1) if max(si, di) > 1 else 0 for si, di in zip(s, d))
+    else:
+        kw["padding"] = rng.choice([0, 1, 2, tuple(rng.randint(0, 3) for _ in range(n)), "valid"]
+                                   + (["same"] if s == (1,) * n else []))
+        kw["padding_mode"] = rng.choice(["zeros", "zeros", "zeros", "reflect", "circular"])
+        if kw["padding"] == "valid" or kw["padding_mode"] == "reflect" and kw["padding"] == "same":
+            kw["padding_mode"] = "zeros"
+    return cls(2 * groups, 4 * groups, k, device="meta", **kw)
+
+
+def _pool(rng: random.Random, n: int) -> nn.Module:
+    k = rng.randint(1, 4)
+    kw = dict(stride=rng.choice([None, 1, 2, 3]), padding=rng.randint(0, 2), ceil_mode=rng.random() < 0.5)
+    if rng.random() < 0.5:
+        return [nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d][n - 1](k, dilation=rng.randint(1, 2), **kw)
+    return [nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d][n - 1](k, **kw)
+
+
+def _adaptive(rng: random.Random, n: int) -> nn.Module:
+    cls = rng.choice([[nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d],
+                      [nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d]])[n - 1]
+    size = rng.choice([1, 3, 7, tuple(rng.choice([None, 1, 2, 5]) for _ in range(n))])
+    return cls(size)
+
+
+@pytest.mark.parametrize("kind", ["conv", "transposed", "pool", "adaptive"])
+def test_spatial_rules_match_torch_meta(kind):
+    rng = random.Random(f"shape-rules-{kind}")
+    outcomes = {"answered": 0, "declined": 0}
+    for _ in range(400):
+        n = rng.randint(1, 3)
+        module = {"conv": lambda: _conv(rng, n, False), "transposed": lambda: _conv(rng, n, True),
+                  "pool": lambda: _pool(rng, n), "adaptive": lambda: _adaptive(rng, n)}[kind]()
+        channels = module.in_channels if hasattr(module, "in_channels") else 3
+        if rng.random() < 0.1:
+            channels += 1  # a channel mismatch torch must reject
+        outcomes[_check(module, (2, channels, *_sizes(rng, n)))] += 1
+    # the rules must actually answer most valid calls (else the fast path is dead code), and the
+    # configurations must include calls torch rejects (else the declining is untested)
+    # (adaptive pools take any channels and almost any size: only the 1-D None case is declined)
+    assert outcomes["answered"] > 150 and outcomes["declined"] > (1 if kind == "adaptive" else 20), outcomes
+
+
+def test_rules_decline_what_they_do_not_model():
+    conv = nn.Conv2d(3, 8, 3, device="meta")
+    assert _check(conv, (3, 8, 8)) == "declined"  # unbatched
+    assert _check(conv, (1, 3, 8, 8), dtype=torch.float16) == "declined"  # dtype differs from the weights
+    assert _check(conv, (1, 3, 2, 2)) == "declined"  # the map vanishes
+    assert _check(nn.MaxPool2d(2, return_indices=True), (1, 3, 8, 8)) == "declined"
+    assert _check(nn.MaxPool2d(2, padding=2), (1, 3, 8, 8)) == "declined"  # pad > kernel/2
+    assert _check(nn.Conv2d(3, 8, 3, padding=1), (1, 3, 8, 8)) == "answered"
+
+
+def test_linear_and_flatten():
+    assert _check(nn.Linear(12, 5, device="meta"), (2, 7, 12)) == "answered"
+    assert _check(nn.Linear(12, 5, device="meta"), (2, 7, 11)) == "declined"
+    for start, end in [(1, -1), (0, -1), (2, 3), (1, 1), (-2, -1), (3, 1)]:
+        _check(nn.Flatten(start, end), (2, 3, 4, 5))
+
+
+def test_elementwise_broadcasting_matches_torch():
+    import operator
+
+    from rflint.trace.shape_rules import ELEMENTWISE_FUNCTIONS, elementwise
+
+    rng = random.Random("shape-rules-elementwise")
+    outcomes = {"answered": 0, "declined": 0}
+    for _ in range(400):
+        fn = rng.choice(sorted(ELEMENTWISE_FUNCTIONS, key=str))
+        rank = rng.randint(0, 4)
+        a = tuple(rng.choice([1, 2, 3]) for _ in range(rank))
+        b = tuple(rng.choice([1, 2, 3, d]) for d in a[rng.randint(0, rank):])  # a suffix, maybe mismatched
+        dtypes = [torch.float32, torch.float32, torch.float16, torch.int64]
+        x = torch.empty(a, device="meta", dtype=rng.choice(dtypes))
+        y = rng.choice([torch.empty(b, device="meta", dtype=rng.choice(dtypes)), 2, 0.5, True])
+        args = (x, y) if rng.random() < 0.7 else (y, x)
+        try:
+            expected = fn(*args)
+        except Exception:  # noqa: BLE001
+            expected = None
+        got = elementwise(args, {})
+        if got is None:
+            outcomes["declined"] += 1
+            continue
+        outcomes["answered"] += 1
+        assert expected is not None, (fn, args)
+        assert (tuple(got.shape), got.dtype) == (tuple(expected.shape), expected.dtype), (fn, args)
+    assert outcomes["answered"] > 100 and outcomes["declined"] > 50, outcomes
+    assert operator.add in ELEMENTWISE_FUNCTIONS
