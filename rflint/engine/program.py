@@ -7,7 +7,6 @@ frontiers of (r, jump) per axis makes the result exact over all paths.
 from __future__ import annotations
 
 import time
-from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -44,12 +43,11 @@ def _layer_name(node: fx.Node, seen: dict[str, int]) -> str:
     return base if seen[base] == 1 else f"{base}@{seen[base]}"  # a module called twice
 
 
-def _per_axis(rf: TensorRF | None, n: int, attr: str) -> tuple[Fraction | None, ...]:
-    out: list[Fraction | None] = []
-    for i in range(n):
-        axis = rf.axis_at(i - n) if rf is not None and rf.spatial else None
-        out.append(getattr(axis, attr) if axis is not None else None)
-    return tuple(out)
+def _axes(rf: TensorRF | None, n: int) -> list:
+    """The AxisRF of each of a layer's n kernel axes (the last n dims), None where not spatial."""
+    if rf is None or not rf.spatial:
+        return [None] * n
+    return [rf.axis_at(i - n) for i in range(n)]
 
 
 def _shape_of(value: Any) -> tuple[int, ...] | None:
@@ -104,6 +102,10 @@ def run_program(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None
 
     for node in traced.order:
         module = modules[node.target] if node.op == "call_module" else None
+        if node.op == "get_attr":  # weights and constants: no RF; their parameters count at the call using them
+            rfs[node] = None
+            node_params[node.name] = node_macs_[node.name] = 0
+            continue
         if node.op == "placeholder":
             value = values[node]
             if isinstance(value, (tuple, list)) and value:  # forward(self, *xs): fx packs the inputs
@@ -135,7 +137,7 @@ def run_program(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None
         rf_in = rfs.get(src) if isinstance(src, fx.Node) else None
         head = rf_in is None or rf_in.is_global
         n = kop.n
-        axes_in = [rf_in.axis_at(i - n) if rf_in is not None and rf_in.spatial else None for i in range(n)]
+        axes_in, axes_out = _axes(rf_in, n), _axes(rf, n)
         # a replaced module (a what-if copy) was built where the original was
         site_of = traced.modules.get(node.target) if module is not None else None
         source = (construction_site(site_of) if site_of is not None else None) or node_site(node)
@@ -143,8 +145,10 @@ def run_program(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None
             name=_layer_name(node, seen_names), node=node.name, op=kop.op, kind=kop.kind,
             kernel=kop.kernel, stride=kop.stride, dilation=kop.dilation, padding=kop.padding,
             in_shape=_shape_of(values.get(src)) or (), out_shape=_shape_of(values.get(node)) or (),
-            r_in_min=_per_axis(rf_in, n, "r_min"), r_in_max=_per_axis(rf_in, n, "r_max"),
-            r_out_min=_per_axis(rf, n, "r_min"), r_out_max=_per_axis(rf, n, "r_max"),
+            r_in_min=tuple(a.r_min if a is not None else None for a in axes_in),
+            r_in_max=tuple(a.r_max if a is not None else None for a in axes_in),
+            r_out_min=tuple(a.r_min if a is not None else None for a in axes_out),
+            r_out_max=tuple(a.r_max if a is not None else None for a in axes_out),
             origins=tuple(a.origin if a is not None else None for a in axes_in),
             params=params if module is not None else node_params[node.name],
             macs=node_macs_[node.name], parametric=kop.parametric, expanding=kop.expanding,
@@ -213,11 +217,9 @@ def _final_layer(order: list[fx.Node], rfs: dict, layer_by_node: dict[str, Layer
     if not frontier:
         return None
 
+    index = {n.name: i for n, i in position.items()}
+
     def key(layer: Layer):
-        return (max((r for r in layer.r_out_max if r is not None), default=0), position[_node_of(order, layer)])
+        return (max((r for r in layer.r_out_max if r is not None), default=0), index[layer.node])
 
     return max(frontier, key=key)
-
-
-def _node_of(order: list[fx.Node], layer: Layer) -> fx.Node:
-    return next(n for n in order if n.name == layer.node)

@@ -84,7 +84,9 @@ class Analysis:
     @cached_property
     def tensor_names(self) -> dict[str, str]:
         """fx node name -> a name people recognise ("layer3.0" for the output of that block)."""
-        return tensor_names(self.traced.order) if self.traced else {}
+        if self.traced is None:
+            return {}
+        return self.traced.memo("tensor_names", lambda: tensor_names(self.traced.order))
 
     def tensor_name(self, node: str) -> str:
         return self.tensor_names.get(node, node)

@@ -100,14 +100,13 @@ def _dominators(a: Analysis, relevant: set[str]) -> dict[str, str]:
     return nx.immediate_dominators(g, _SOURCE)
 
 
-def _cut_chain(a: Analysis, idom: dict[str, str], relevant: set[str]) -> list[str]:
+def _cut_chain(a: Analysis, idom: dict[str, str], position: dict[str, int]) -> list[str]:
     sink = a.order[-1]
     chain = []
     node = sink
     while node != _SOURCE:
         chain.append(node)
         node = idom[node]
-    position = {n: i for i, n in enumerate(a.order)}
     spatial = [n for n in chain[1:] if a.rf.get(n) is not None and a.rf[n].spatial]
     return sorted(spatial, key=position.__getitem__)
 
@@ -158,15 +157,25 @@ def _tail(a: Analysis, segments: list[Segment], attr: str, status: dict[str, str
     )
 
 
+def _graph_facts(a: Analysis) -> tuple[set[str], dict[str, str], dict[str, int], dict[str, list[str]]]:
+    """Relevant nodes, dominators, positions and relevant predecessors: they depend on the graph and
+    its image inputs only, so every analysis of one trace (sizes, stem experiments) shares them."""
+    def compute():
+        relevant = _relevant_nodes(a)
+        preds = {n: [p for p in a.graph.predecessors(n) if p in relevant] for n in relevant}
+        return relevant, _dominators(a, relevant), {n: i for i, n in enumerate(a.order)}, preds
+
+    if a.traced is None or a.traced.graph is not a.graph:
+        return compute()
+    return a.traced.memo(("structure", tuple(a.inputs)), compute)
+
+
 def analyse_structure(a: Analysis, min_tail_layers: int = 1) -> Structure:
     size = a.input_size
     status = {layer.name: layer_status(layer, size) for layer in a.layers}
     status_max = {layer.name: layer_status(layer, size, use_max=True) for layer in a.layers}
-    relevant = _relevant_nodes(a)
-    idom = _dominators(a, relevant)
-    cuts = _cut_chain(a, idom, relevant)
-    position = {n: i for i, n in enumerate(a.order)}
-    preds = {n: [p for p in a.graph.predecessors(n) if p in relevant] for n in relevant}
+    relevant, idom, position, preds = _graph_facts(a)
+    cuts = _cut_chain(a, idom, position)
     segments: list[Segment] = []
     for i, (entry, exit_) in enumerate(zip(cuts, cuts[1:])):
         lo, hi = position[entry], position[exit_]

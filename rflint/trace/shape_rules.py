@@ -39,7 +39,7 @@ def _empty(shape: list[int], like: torch.Tensor) -> torch.Tensor:
 
 
 def _same_dtype(module: nn.Module, x: torch.Tensor) -> bool:
-    return all(p.dtype == x.dtype for p in module.parameters(recurse=False))
+    return all(p is None or p.dtype == x.dtype for p in module._parameters.values())
 
 
 def _window(size: int, k: int, s: int, p: int, d: int, ceil: bool = False) -> int:

@@ -45,6 +45,14 @@ class Traced:
     method: str  # how the graph was obtained, for the report
     specialized: bool = False  # only valid for the input size it was traced at
     notes: list[str] = field(default_factory=list)  # caveats of the tracing path (become warnings)
+    # facts the layers above derive from the graph alone (tensor names, dominators ...), kept here so
+    # that every analysis of this trace (sizes, sweeps, what-if experiments) computes them once
+    derived: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def memo(self, key, compute):
+        if key not in self.derived:
+            self.derived[key] = compute()
+        return self.derived[key]
 
     @cached_property
     def modules(self) -> dict[str, nn.Module]:
