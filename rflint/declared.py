@@ -59,6 +59,8 @@ def spec_for(module: Any) -> LayerSpec | None:
     spec = getattr(cls, "__rflint_layer__", None)
     if spec is not None:
         return spec
+    if not _by_name:  # nothing declared in the config: skip building the class's name
+        return None
     return _by_name.get(qualified_name(cls))
 
 

@@ -92,3 +92,7 @@ def test_smallest_clean_input_runs():
     # its transposed conv's input RF: double 3x3 + 2x2/2 pool three times, then the bottleneck's
     # double 3x3: 5, 6 (j 2), 14, 16 (j 4), 32, 36 (j 8), 36 + 16 + 16 = 68; raised to 72
     assert build_report(rflint.analyze("zoo:unet", 64)).min_clean_input == (72, 72)
+    # M5 (audio1d): the candidate is pool4's input r_min, 1004, but the map vanishes below 1772:
+    # pool4 needs 4 in, conv4 6, pool3 24, conv3 26, pool2 104, conv2 106, pool1 424, and
+    # conv1 (k 80, s 4) gives 424 from (L - 80) / 4 + 1, so L = 1772; RFs do not change with L
+    assert build_report(rflint.analyze("zoo:audio1d", 16000)).min_clean_input == (1772,)

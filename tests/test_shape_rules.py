@@ -137,3 +137,39 @@ def test_elementwise_broadcasting_matches_torch():
         assert (tuple(got.shape), got.dtype) == (tuple(expected.shape), expected.dtype), (fn, args)
     assert outcomes["answered"] > 100 and outcomes["declined"] > 50, outcomes
     assert operator.add in ELEMENTWISE_FUNCTIONS
+
+
+def test_interpolation_matches_torch():
+    import torch.nn.functional as F
+
+    from rflint.trace.shape_rules import interpolated
+
+    rng = random.Random("shape-rules-interpolate")
+    outcomes = {"answered": 0, "declined": 0}
+    modes = ["nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "area", "bogus"]
+    for _ in range(500):
+        n = rng.randint(1, 3)
+        x = torch.empty((1, 2, *_sizes(rng, n)), device="meta")
+        kw = {"mode": rng.choice(modes)}
+        if rng.random() < 0.5:
+            kw["scale_factor"] = rng.choice([2, 0.5, 1.7, 3, (2,) * n, (1.5,) * n, (2,) * (n + 1), -1])
+        else:
+            kw["size"] = rng.choice([4, 9, (5,) * n, (3,) * (n + 1)])
+        if rng.random() < 0.3:
+            kw["align_corners"] = rng.random() < 0.5
+        try:
+            expected = tuple(F.interpolate(x, **kw).shape)
+        except Exception:  # noqa: BLE001
+            expected = None
+        got = interpolated(x, **kw)
+        if got is None:
+            outcomes["declined"] += 1
+            continue
+        outcomes["answered"] += 1
+        assert expected == tuple(got.shape), kw
+        if "scale_factor" in kw or kw["mode"] not in ("linear", "bilinear", "bicubic", "trilinear"):
+            continue
+        # nn.Upsample goes through the same rule
+        up = nn.Upsample(size=kw["size"], mode=kw["mode"], align_corners=kw.get("align_corners"))
+        assert _check(up, tuple(x.shape)) == "answered"
+    assert outcomes["answered"] > 100 and outcomes["declined"] > 100, outcomes

@@ -106,9 +106,11 @@ class Prepared:
         return size
 
     def at(self, size: int | tuple[int, ...] | None = None, shapes: list[tuple[int, ...]] | None = None,
-           replace: dict[str, nn.Module] | None = None) -> Analysis:
+           replace: dict[str, nn.Module] | None = None, explain: bool = True) -> Analysis:
         """Analyze at ``size`` (spatial), or with full ``shapes`` (one per forward() argument).
-        ``replace``: module path -> module to call instead (what-if experiments, surgery.stride_one)."""
+        ``replace``: module path -> module to call instead (what-if experiments, surgery.stride_one).
+        ``explain=False``: raise torch's error as it is, without searching for the smallest size
+        that runs (for callers that only ask whether a size runs)."""
         if shapes:
             full = tuple(tuple(int(d) for d in shape) for shape in shapes)
             if any(d <= 0 for shape in full for d in shape):
@@ -120,6 +122,8 @@ class Prepared:
         try:
             return run_program(self, full, replace)
         except RflintError as err:
+            if not explain:
+                raise
             raise explain_failure(self, full, err) from err
 
 

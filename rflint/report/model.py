@@ -103,13 +103,14 @@ def build_report(analysis: Analysis, settings: Settings | None = None, rules=Non
     return ModelReport(analysis, lint(analysis, settings, rules, extra_ignore))
 
 
-def smallest_clean_input(a: Analysis, max_rounds: int = 8, max_steps: int = 64) -> tuple[int, ...] | None:
+def smallest_clean_input(a: Analysis, max_rounds: int = 8, max_steps: int = 8) -> tuple[int, ...] | None:
     """The smallest input at which no RF layer is unproductive and the model runs.
 
     Per axis the largest input r_min of any layer is the candidate; it is re-checked at that size
-    (shapes, and so adaptive pools, change with the size) until it is stable.  A candidate the
-    model cannot run at (a U-Net needs a multiple of 2^depth) is raised one pixel per axis at a time,
-    up to ``max_steps``.  None when that does not settle."""
+    (shapes, and so adaptive pools, change with the size) until it is stable.  A candidate the model
+    cannot run at is raised: first one pixel per axis at a time, up to ``max_steps`` (a U-Net needs
+    a multiple of 2^depth), then by doubling and bisecting the offset (a model whose feature map
+    vanishes below some size larger than the candidate).  None when that does not settle."""
     prepared = a.prepared
     if prepared is None:
         return None
@@ -118,17 +119,44 @@ def smallest_clean_input(a: Analysis, max_rounds: int = 8, max_steps: int = 64) 
         candidate = _needed(current)
         if candidate == current.input_size:
             return candidate
-        for step in range(max_steps):
-            try:
-                current = prepared.at(tuple(c + step for c in candidate))
-                break
-            except RflintError:
-                continue
-        else:
+        found = _first_running(prepared, candidate, range(max_steps)) or _smallest_running(prepared, candidate)
+        if found is None:
             return None
+        current = found
         if current.input_size != candidate and all(n <= s for n, s in zip(_needed(current), current.input_size)):
             return current.input_size  # raised to a size that runs, and nothing is unproductive there
     return None
+
+
+def _at(prepared, size: tuple[int, ...]) -> Analysis | None:
+    try:
+        return prepared.at(size, explain=False)
+    except RflintError:
+        return None
+
+
+def _first_running(prepared, candidate: tuple[int, ...], offsets) -> Analysis | None:
+    for d in offsets:
+        found = _at(prepared, tuple(c + d for c in candidate))
+        if found is not None:
+            return found
+    return None
+
+
+def _smallest_running(prepared, candidate: tuple[int, ...], limit: int = 1 << 14) -> Analysis | None:
+    """The analysis at candidate + d for the smallest offset d that runs (doubling, then bisection)."""
+    lo, hi = 0, 8
+    found = None
+    while found is None:
+        lo, hi = hi, hi * 2
+        if hi > limit:
+            return None
+        found = _at(prepared, tuple(c + hi for c in candidate))
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        trial = _at(prepared, tuple(c + mid for c in candidate))
+        lo, hi, found = (lo, mid, trial) if trial is not None else (mid, hi, found)
+    return found
 
 
 def _needed(a: Analysis) -> tuple[int, ...]:

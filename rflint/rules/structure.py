@@ -1,14 +1,12 @@
 """Structural facts the rules share (rf-semantics.md §3-4): layer status, cut tensors, segments,
 the tail, the cut and the border layers.  Computed once per analysis, linear in the graph size
-(apart from networkx's near-linear dominator computation).
+(dominators: one pass in topological order, near-linear).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
-
-import networkx as nx
 
 from rflint.engine import Analysis, Layer
 
@@ -81,23 +79,47 @@ class Structure:
 
 def _relevant_nodes(a: Analysis) -> set[str]:
     """Nodes on some image-input -> output path."""
-    g = a.graph
-    forward: set[str] = set()
-    for src in a.inputs:
-        forward |= {src} | nx.descendants(g, src)
-    sink = a.order[-1]  # fx always ends a graph with its output node
-    backward = {sink} | nx.ancestors(g, sink)
+    succ, pred = a.graph.succ, a.graph.pred
+    forward = _reachable(a.inputs, succ)
+    backward = _reachable([a.order[-1]], pred)  # fx always ends a graph with its output node
     return forward & backward
 
 
-def _dominators(a: Analysis, relevant: set[str]) -> dict[str, str]:
-    # built directly: networkx's filtered subgraph views check the filter on every access (slow)
-    g = nx.DiGraph()
-    g.add_nodes_from(relevant)
-    g.add_edges_from((u, v) for u, v in a.graph.edges() if u in relevant and v in relevant)
+def _reachable(starts: list[str], step) -> set[str]:
+    seen, stack = set(starts), list(starts)
+    while stack:
+        for nxt in step[stack.pop()]:
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append(nxt)
+    return seen
+
+
+def _dominators(a: Analysis, preds: dict[str, list[str]]) -> dict[str, str]:
+    """Immediate dominators from a virtual source feeding every image input, over the relevant nodes.
+
+    On a DAG visited in topological order every predecessor's dominator is known when a node is
+    reached, so one pass suffices: a node's idom is the nearest common dominator of its
+    predecessors (Cooper, Harvey & Kennedy's intersect, walking up by dominator-tree depth)."""
+    idom: dict[str, str] = {}
+    depth = {_SOURCE: 0}
     for src in a.inputs:
-        g.add_edge(_SOURCE, src)
-    return nx.immediate_dominators(g, _SOURCE)
+        idom[src], depth[src] = _SOURCE, 1
+    for node in a.order:
+        ps = preds.get(node)
+        if not ps or node in idom:
+            continue
+        d = ps[0]
+        for p in ps[1:]:
+            u, v = d, p
+            while u != v:
+                if depth[u] >= depth[v]:
+                    u = idom[u]
+                else:
+                    v = idom[v]
+            d = u
+        idom[node], depth[node] = d, depth[d] + 1
+    return idom
 
 
 def _cut_chain(a: Analysis, idom: dict[str, str], position: dict[str, int]) -> list[str]:
@@ -162,8 +184,8 @@ def _graph_facts(a: Analysis) -> tuple[set[str], dict[str, str], dict[str, int],
     its image inputs only, so every analysis of one trace (sizes, stem experiments) shares them."""
     def compute():
         relevant = _relevant_nodes(a)
-        preds = {n: [p for p in a.graph.predecessors(n) if p in relevant] for n in relevant}
-        return relevant, _dominators(a, relevant), {n: i for i, n in enumerate(a.order)}, preds
+        preds = {n: [p for p in a.graph.pred[n] if p in relevant] for n in relevant}
+        return relevant, _dominators(a, preds), {n: i for i, n in enumerate(a.order)}, preds
 
     if a.traced is None or a.traced.graph is not a.graph:
         return compute()

@@ -148,6 +148,39 @@ def _flatten(m: nn.Flatten, args: tuple, kwargs: dict) -> torch.Tensor | None:
     return _empty([*shape[:start], math.prod(shape[start:end + 1]), *shape[end + 1:]], x)
 
 
+_MODE_RANK = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
+
+
+def interpolated(x: Any, size: Any = None, scale_factor: Any = None, mode: str = "nearest",
+                 align_corners: Any = None, recompute_scale_factor: Any = None, antialias: bool = False
+                 ) -> torch.Tensor | None:
+    """``F.interpolate`` / ``nn.Upsample``: the requested size, or floor(size * scale) per axis."""
+    if not isinstance(x, torch.Tensor) or not x.is_meta or not x.dtype.is_floating_point or x.dim() < 3:
+        return None
+    n = x.dim() - 2
+    if _MODE_RANK.get(mode, n) != n or mode not in (*_MODE_RANK, "nearest", "nearest-exact", "area"):
+        return None  # torch raises for a mode that does not fit the input's rank
+    if (align_corners is not None and mode not in _MODE_RANK) or antialias or (size is None) == (scale_factor is None):
+        return None
+    if size is not None:
+        spatial = _ntuple(size, n)
+    else:
+        scales = scale_factor if isinstance(scale_factor, (tuple, list)) else (scale_factor,) * n
+        if len(scales) != n or not all(isinstance(f, (int, float)) and f > 0 for f in scales):
+            return None
+        spatial = tuple(math.floor(float(have) * float(f)) for have, f in zip(x.shape[2:], scales))
+    if spatial is None or min(spatial) <= 0 or min(x.shape[2:]) <= 0:
+        return None
+    return _empty([*x.shape[:2], *spatial], x)
+
+
+def _upsample(m: nn.Upsample, args: tuple, kwargs: dict) -> torch.Tensor | None:
+    x = _tensor(args, kwargs)
+    if x is None:
+        return None
+    return interpolated(x, m.size, m.scale_factor, m.mode, m.align_corners, m.recompute_scale_factor)
+
+
 MODULE_SHAPE_RULES: dict[type, Rule] = {
     nn.Conv1d: _conv, nn.Conv2d: _conv, nn.Conv3d: _conv,
     nn.ConvTranspose1d: _conv_transpose, nn.ConvTranspose2d: _conv_transpose, nn.ConvTranspose3d: _conv_transpose,
@@ -157,6 +190,7 @@ MODULE_SHAPE_RULES: dict[type, Rule] = {
     nn.AdaptiveMaxPool1d: _adaptive(1), nn.AdaptiveMaxPool2d: _adaptive(2), nn.AdaptiveMaxPool3d: _adaptive(3),
     nn.Linear: _linear,
     nn.Flatten: _flatten,
+    nn.Upsample: _upsample, nn.UpsamplingNearest2d: _upsample, nn.UpsamplingBilinear2d: _upsample,
 }
 
 

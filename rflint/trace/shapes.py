@@ -14,7 +14,7 @@ import torch.fx as fx
 from torch.func import functional_call
 
 from rflint.errors import RflintError
-from rflint.trace.shape_rules import ELEMENTWISE_FUNCTIONS, MODULE_SHAPE_RULES, elementwise
+from rflint.trace.shape_rules import ELEMENTWISE_FUNCTIONS, MODULE_SHAPE_RULES, elementwise, interpolated
 
 
 def _same_shape_modules() -> frozenset[type]:
@@ -33,6 +33,7 @@ _SAME_SHAPE_MODULES = _same_shape_modules()
 
 
 _CAT = {torch.cat, torch.concat, torch.concatenate}
+_INTERPOLATE = torch.nn.functional.interpolate
 
 
 def _same_shape_functions() -> frozenset:
@@ -125,6 +126,13 @@ class MetaShapeProp:
             return args[0]  # like _SAME_SHAPE_MODULES; their meta kernels also import torch._dynamo
         if target in ELEMENTWISE_FUNCTIONS:
             fast = elementwise(args, kwargs)
+            if fast is not None:
+                return fast
+        if target is _INTERPOLATE:
+            try:
+                fast = interpolated(*args, **kwargs)
+            except TypeError:  # arguments interpolate() does not take: let torch say so
+                fast = None
             if fast is not None:
                 return fast
         if target in _CAT:

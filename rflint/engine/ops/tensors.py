@@ -26,6 +26,9 @@ def _same_spatial(ctx: Ctx, rf: TensorRF) -> bool:
 def _merged_rf(ctx: Ctx) -> TensorRF | None:
     """Union of the operands' RFs (rf-semantics.md: merges), leaving out *modulation* operands:
     global tensors, and tensors broadcast from size 1 onto a larger spatial axis (SE / CBAM gates)."""
+    inputs = ctx.node.all_input_nodes
+    if len(inputs) == 1:  # one operand (activations, norms ...): its RF, whatever it is
+        return ctx.rf(inputs[0])
     operands = [(a, ctx.rf(a)) for a in ctx.tensor_inputs()]
     operands = [(a, rf) for a, rf in operands if rf is not None]
     if not operands:
