@@ -111,12 +111,13 @@ def test_linear_and_flatten():
 def test_elementwise_broadcasting_matches_torch():
     import operator
 
-    from rflint.trace.shape_rules import ELEMENTWISE_FUNCTIONS, elementwise
+    from rflint.trace.shape_rules import FUNCTION_SHAPE_RULES, elementwise
 
+    functions = sorted((f for f, rule in FUNCTION_SHAPE_RULES.items() if rule is elementwise), key=str)
     rng = random.Random("shape-rules-elementwise")
     outcomes = {"answered": 0, "declined": 0}
     for _ in range(400):
-        fn = rng.choice(sorted(ELEMENTWISE_FUNCTIONS, key=str))
+        fn = rng.choice(functions)
         rank = rng.randint(0, 4)
         a = tuple(rng.choice([1, 2, 3]) for _ in range(rank))
         b = tuple(rng.choice([1, 2, 3, d]) for d in a[rng.randint(0, rank):])  # a suffix, maybe mismatched
@@ -128,7 +129,7 @@ def test_elementwise_broadcasting_matches_torch():
             expected = fn(*args)
         except Exception:  # noqa: BLE001
             expected = None
-        got = elementwise(args, {})
+        got = elementwise(*args)
         if got is None:
             outcomes["declined"] += 1
             continue
@@ -136,7 +137,7 @@ def test_elementwise_broadcasting_matches_torch():
         assert expected is not None, (fn, args)
         assert (tuple(got.shape), got.dtype) == (tuple(expected.shape), expected.dtype), (fn, args)
     assert outcomes["answered"] > 100 and outcomes["declined"] > 50, outcomes
-    assert operator.add in ELEMENTWISE_FUNCTIONS
+    assert operator.add in functions
 
 
 def test_interpolation_matches_torch():
@@ -173,3 +174,62 @@ def test_interpolation_matches_torch():
         up = nn.Upsample(size=kw["size"], mode=kw["mode"], align_corners=kw.get("align_corners"))
         assert _check(up, tuple(x.shape)) == "answered"
     assert outcomes["answered"] > 100 and outcomes["declined"] > 100, outcomes
+
+
+def _compare(fn, rule, args, kwargs, outcomes) -> None:
+    try:
+        expected = fn(*args, **kwargs)
+    except Exception as err:  # noqa: BLE001
+        expected = err
+    try:
+        got = rule(*args, **kwargs)
+    except TypeError:
+        got = None  # the interpreter treats a TypeError as "not mine"
+    except RuntimeError as err:
+        assert isinstance(expected, RuntimeError) and str(err) == str(expected).splitlines()[0], (fn, kwargs)
+        outcomes["raised"] += 1
+        return
+    if got is None:
+        outcomes["declined"] += 1
+        return
+    assert not isinstance(expected, Exception), (fn, [getattr(a, "shape", a) for a in args], kwargs, expected)
+    assert (tuple(got.shape), got.dtype) == (tuple(expected.shape), expected.dtype), (fn, kwargs)
+    outcomes["answered"] += 1
+
+
+def test_reductions_concatenation_and_adaptive_functions_match_torch():
+    import torch.nn.functional as F
+
+    from rflint.trace.shape_rules import FUNCTION_SHAPE_RULES, METHOD_SHAPE_RULES
+
+    rng = random.Random("shape-rules-functions")
+    outcomes = {"answered": 0, "declined": 0, "raised": 0}
+    for _ in range(600):
+        rank = rng.randint(1, 5)
+        x = torch.empty(tuple(rng.choice([1, 2, 3, 5]) for _ in range(rank)), device="meta",
+                        dtype=rng.choice([torch.float32, torch.float32, torch.int64]))
+        kind = rng.choice(["mean", "sum", "method", "cat", "adaptive"])
+        if kind in ("mean", "sum", "method"):
+            kw = {}
+            if rng.random() < 0.8:
+                kw["dim"] = rng.choice([0, 1, -1, rank, -rank - 1, (1, 2), (0, -1), [1, 1], (), None])
+            if rng.random() < 0.5:
+                kw["keepdim"] = rng.random() < 0.5
+            if kind == "method":
+                name = rng.choice(["mean", "sum"])
+                _compare(lambda t, **k: getattr(t, name)(**k), METHOD_SHAPE_RULES[name], (x,), kw, outcomes)
+            else:
+                fn = getattr(torch, kind)
+                _compare(fn, FUNCTION_SHAPE_RULES[fn], (x,), kw, outcomes)
+        elif kind == "cat":
+            others = [torch.empty(tuple(d if rng.random() < 0.8 else d + 1 for d in x.shape), device="meta",
+                                  dtype=x.dtype) for _ in range(rng.randint(1, 3))]
+            _compare(torch.cat, FUNCTION_SHAPE_RULES[torch.cat], ([x, *others],),
+                     {"dim": rng.choice([0, 1, -1, rank, -rank])}, outcomes)
+        else:
+            n = rng.randint(1, 3)
+            y = torch.empty((2, 3, *_sizes(rng, n)), device="meta")
+            fn = rng.choice([getattr(F, f"adaptive_avg_pool{n}d"), getattr(F, f"adaptive_max_pool{n}d")])
+            size = rng.choice([1, 4, (2,) * n, (None,) * n, (3,) * (n + 1)])
+            _compare(fn, FUNCTION_SHAPE_RULES[fn], (y, size), {}, outcomes)
+    assert outcomes["answered"] > 200 and outcomes["declined"] > 50 and outcomes["raised"] > 10, outcomes

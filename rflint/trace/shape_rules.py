@@ -114,18 +114,33 @@ def _pool(n: int, with_dilation: bool) -> Rule:
 def _adaptive(n: int) -> Rule:
     def rule(m: nn.Module, args: tuple, kwargs: dict) -> torch.Tensor | None:
         x = _tensor(args, kwargs, n)
-        if x is None or getattr(m, "return_indices", False) or min(x.shape[2:], default=1) <= 0:
+        if x is None or getattr(m, "return_indices", False):
             return None
-        size = m.output_size
-        size = (size,) * n if isinstance(size, int) or size is None else tuple(size)
-        if len(size) == 1 and n > 1:
-            size = size * n
-        if len(size) != n or (n == 1 and None in size):  # the 1-D functions take no None
+        return adaptive_pooled(x, m.output_size, n)
+
+    return rule
+
+
+def adaptive_pooled(x: torch.Tensor, size: Any, n: int) -> torch.Tensor | None:
+    if min(x.shape[2:], default=1) <= 0:
+        return None
+    size = (size,) * n if isinstance(size, int) or size is None else tuple(size)
+    if len(size) == 1 and n > 1:
+        size = size * n
+    if len(size) != n or (n == 1 and None in size):  # the 1-D functions take no None
+        return None
+    spatial = [have if want is None else want for want, have in zip(size, x.shape[2:])]
+    if not all(isinstance(s, int) and s > 0 for s in spatial):
+        return None
+    return _empty([*x.shape[:2], *spatial], x)
+
+
+def _adaptive_fn(n: int) -> Callable:
+    def rule(input: Any, output_size: Any, return_indices: bool = False) -> torch.Tensor | None:  # noqa: A002
+        if return_indices or not isinstance(input, torch.Tensor) or not input.is_meta or input.dim() != n + 2 \
+                or not input.dtype.is_floating_point:
             return None
-        spatial = [have if want is None else want for want, have in zip(size, x.shape[2:])]
-        if not all(isinstance(s, int) and s > 0 for s in spatial):
-            return None
-        return _empty([*x.shape[:2], *spatial], x)
+        return adaptive_pooled(input, output_size, n)
 
     return rule
 
@@ -205,12 +220,9 @@ def _broadcast(a: tuple[int, ...], b: tuple[int, ...]) -> list[int] | None:
     return out[::-1]
 
 
-def elementwise(args: tuple, kwargs: dict) -> torch.Tensor | None:
+def elementwise(a: Any, b: Any) -> torch.Tensor | None:
     """``a + b``, ``a * b`` ... of two same-dtype float meta tensors, or a tensor and a Python number:
     the broadcast shape (torch's meta path runs Python reference code and type promotion)."""
-    if kwargs or len(args) != 2:
-        return None
-    a, b = args
     tensors = [t for t in (a, b) if isinstance(t, torch.Tensor)]
     if not tensors or not all(t.is_meta and t.dtype.is_floating_point and t.dtype == tensors[0].dtype for t in tensors):
         return None
@@ -223,11 +235,95 @@ def elementwise(args: tuple, kwargs: dict) -> torch.Tensor | None:
     return None if shape is None else _empty(shape, a)
 
 
-def _elementwise_functions() -> frozenset:
+def reduced(input: Any, dim: Any = None, keepdim: bool | None = None, *, dtype: Any = None) -> torch.Tensor | None:  # noqa: A002
+    """``x.mean(dim, keepdim)`` and the like: the reduced dims dropped, or kept as 1."""
+    x = input
+    if not isinstance(x, torch.Tensor) or not x.is_meta or not x.dtype.is_floating_point or dtype is not None:
+        return None
+    rank = x.dim()
+    if dim is None:
+        if keepdim is not None:
+            return None  # x.sum(keepdim=...) without dim is not a valid call: let torch say so
+        dims = set(range(rank))
+    else:
+        listed = dim if isinstance(dim, (tuple, list)) else (dim,)
+        if not listed or not all(type(d) is int and -max(rank, 1) <= d < max(rank, 1) for d in listed):
+            return None
+        dims = {d % max(rank, 1) for d in listed}
+        if len(dims) != len(listed):
+            return None  # torch: "dim appears multiple times in the list of dims"
+    shape = [1 if i in dims else s for i, s in enumerate(x.shape)] if keepdim else \
+        [s for i, s in enumerate(x.shape) if i not in dims]
+    return _empty(shape, x)
+
+
+def concatenated(tensors: Any = None, dim: int = 0, *, out: Any = None, axis: Any = None) -> torch.Tensor | None:
+    """torch.cat: the sizes along ``dim`` added.  (Its meta kernel imports torch._dynamo on first use,
+    1-2 s of start-up.)  Mismatched sizes raise torch's own message, without importing anything."""
+    dim = axis if axis is not None else dim
+    if out is not None or not isinstance(tensors, (list, tuple)) or not tensors or type(dim) is not int:
+        return None
+    first = tensors[0]
+    if not all(isinstance(t, torch.Tensor) and t.is_meta and t.dim() == first.dim() > 0 for t in tensors):
+        return None
+    if not -first.dim() <= dim < first.dim():
+        return None
+    d = dim % first.dim()
+    for i, t in enumerate(tensors[1:], 1):
+        for axis_, (want, got) in enumerate(zip(first.shape, t.shape)):
+            if axis_ != d and want != got:
+                raise RuntimeError(f"Sizes of tensors must match except in dimension {d}. Expected {want} in "
+                                   f"dimension {axis_} but got {got} for tensor number {i} in the list")
+    dtype = first.dtype
+    for t in tensors[1:]:
+        dtype = torch.promote_types(dtype, t.dtype)
+    shape = list(first.shape)
+    shape[d] = sum(t.shape[d] for t in tensors)
+    return torch.empty(shape, dtype=dtype, device="meta")
+
+
+def _same_shape(input: Any, *args: Any, **kwargs: Any) -> torch.Tensor | None:  # noqa: A002
+    """Activations, dropout, normalisation: the output has the input's shape by definition."""
+    return input if isinstance(input, torch.Tensor) and input.is_meta else None
+
+
+def _function_rules() -> dict[Any, Callable]:
     import operator
 
-    return frozenset({operator.add, operator.sub, operator.mul, operator.truediv,
-                      torch.add, torch.sub, torch.mul, torch.div})
+    import torch.nn.functional as F
+
+    rules: dict[Any, Callable] = {}
+    same = ["relu", "relu6", "elu", "selu", "celu", "gelu", "silu", "mish", "hardswish", "hardsigmoid",
+            "hardtanh", "leaky_relu", "softplus", "sigmoid", "tanh", "dropout", "dropout1d", "dropout2d",
+            "dropout3d", "alpha_dropout", "batch_norm", "instance_norm", "layer_norm", "group_norm",
+            "local_response_norm"]
+    rules.update({getattr(F, n): _same_shape for n in same if hasattr(F, n)})
+    rules.update({getattr(torch, n): _same_shape for n in ("relu", "sigmoid", "tanh", "selu", "celu") if hasattr(torch, n)})
+    rules.update({f: elementwise for f in (operator.add, operator.sub, operator.mul, operator.truediv,
+                                           torch.add, torch.sub, torch.mul, torch.div)})
+    rules.update({f: concatenated for f in (torch.cat, torch.concat, torch.concatenate)})
+    rules.update({f: reduced for f in (torch.mean, torch.sum)})
+    rules[F.interpolate] = interpolated
+    for n, names in ((1, ("adaptive_avg_pool1d", "adaptive_max_pool1d")), (2, ("adaptive_avg_pool2d", "adaptive_max_pool2d")),
+                     (3, ("adaptive_avg_pool3d", "adaptive_max_pool3d"))):
+        rules.update({getattr(F, name): _adaptive_fn(n) for name in names})
+    rules[torch.adaptive_avg_pool1d] = _adaptive_fn(1)
+    return rules
 
 
-ELEMENTWISE_FUNCTIONS = _elementwise_functions()
+def _same_shape_modules() -> frozenset[type]:
+    return frozenset({
+        nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm, nn.InstanceNorm1d, nn.InstanceNorm2d,
+        nn.InstanceNorm3d, nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm,
+        nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish,
+        nn.Sigmoid, nn.Tanh, nn.Hardswish, nn.Hardsigmoid, nn.Hardtanh, nn.Softplus,
+        nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.Identity,
+    })
+
+
+# function -> rule(*args, **kwargs) with the function's own signature; a TypeError means the call
+# is not one the rule understands (the interpreter then lets torch run it)
+FUNCTION_SHAPE_RULES = _function_rules()
+# Tensor method name -> rule(self, *args, **kwargs)
+METHOD_SHAPE_RULES: dict[str, Callable] = {"mean": reduced, "sum": reduced}
+SAME_SHAPE_MODULES = _same_shape_modules()

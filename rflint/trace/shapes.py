@@ -14,61 +14,7 @@ import torch.fx as fx
 from torch.func import functional_call
 
 from rflint.errors import RflintError
-from rflint.trace.shape_rules import ELEMENTWISE_FUNCTIONS, MODULE_SHAPE_RULES, elementwise, interpolated
-
-
-def _same_shape_modules() -> frozenset[type]:
-    from torch import nn
-
-    return frozenset({
-        nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm, nn.InstanceNorm1d, nn.InstanceNorm2d,
-        nn.InstanceNorm3d, nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm,
-        nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish,
-        nn.Sigmoid, nn.Tanh, nn.Hardswish, nn.Hardsigmoid, nn.Hardtanh, nn.Softplus,
-        nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.Identity,
-    })
-
-
-_SAME_SHAPE_MODULES = _same_shape_modules()
-
-
-_CAT = {torch.cat, torch.concat, torch.concatenate}
-_INTERPOLATE = torch.nn.functional.interpolate
-
-
-def _same_shape_functions() -> frozenset:
-    import torch.nn.functional as F
-
-    names = ["relu", "relu6", "elu", "selu", "celu", "gelu", "silu", "mish", "hardswish", "hardsigmoid",
-             "hardtanh", "leaky_relu", "softplus", "sigmoid", "tanh", "dropout", "dropout1d", "dropout2d",
-             "dropout3d", "alpha_dropout", "batch_norm", "instance_norm", "layer_norm", "group_norm",
-             "local_response_norm"]
-    found = {getattr(F, n) for n in names if hasattr(F, n)}
-    found |= {getattr(torch, n) for n in ("relu", "sigmoid", "tanh", "selu", "celu") if hasattr(torch, n)}
-    return frozenset(found)
-
-
-_SAME_SHAPE_FUNCTIONS = _same_shape_functions()
-
-
-def _meta_cat(tensors=None, dim=0, *, out=None, axis=None):
-    """torch.cat's meta kernel is wrapped in torch._disable_dynamo, whose first call imports
-    torch._dynamo (1-2 s of start-up); the shape of a concatenation is simple arithmetic."""
-    dim = axis if axis is not None else dim
-    if out is not None or not isinstance(tensors, (list, tuple)) or not tensors:
-        return None
-    if not all(isinstance(t, torch.Tensor) and t.is_meta and t.dim() == tensors[0].dim() > 0 for t in tensors):
-        return None
-    first = tensors[0]
-    d = dim % first.dim()
-    if any(t.shape[:d] != first.shape[:d] or t.shape[d + 1:] != first.shape[d + 1:] for t in tensors):
-        return None  # let torch raise its own error message
-    dtype = first.dtype
-    for t in tensors[1:]:
-        dtype = torch.promote_types(dtype, t.dtype)
-    shape = list(first.shape)
-    shape[d] = sum(t.shape[d] for t in tensors)
-    return torch.empty(shape, dtype=dtype, device="meta")
+from rflint.trace.shape_rules import FUNCTION_SHAPE_RULES, METHOD_SHAPE_RULES, MODULE_SHAPE_RULES, SAME_SHAPE_MODULES
 
 
 def _to_meta(value: Any) -> Any:
@@ -122,27 +68,20 @@ class MetaShapeProp:
         return args[0]
 
     def call_function(self, target, args, kwargs):
-        if target in _SAME_SHAPE_FUNCTIONS and args and isinstance(args[0], torch.Tensor) and args[0].is_meta:
-            return args[0]  # like _SAME_SHAPE_MODULES; their meta kernels also import torch._dynamo
-        if target in ELEMENTWISE_FUNCTIONS:
-            fast = elementwise(args, kwargs)
-            if fast is not None:
-                return fast
-        if target is _INTERPOLATE:
-            try:
-                fast = interpolated(*args, **kwargs)
-            except TypeError:  # arguments interpolate() does not take: let torch say so
-                fast = None
-            if fast is not None:
-                return fast
-        if target in _CAT:
-            fast = _meta_cat(*args, **kwargs)
-            if fast is not None:
-                return fast
+        rule = FUNCTION_SHAPE_RULES.get(target) if _hashable(target) else None
+        if rule is not None:
+            out = _try(rule, args, kwargs)
+            if out is not None:
+                return out
         return target(*args, **kwargs)
 
     def call_method(self, target, args, kwargs):
         obj, *rest = args
+        rule = METHOD_SHAPE_RULES.get(target)
+        if rule is not None:
+            out = _try(rule, args, kwargs)
+            if out is not None:
+                return out
         return getattr(obj, target)(*rest, **kwargs)
 
     def get_attr(self, target, args, kwargs):
@@ -155,7 +94,7 @@ class MetaShapeProp:
         submod = self._modules.get(target)
         if submod is None:
             submod = self.module.get_submodule(target)
-        if type(submod) in _SAME_SHAPE_MODULES and args and isinstance(args[0], torch.Tensor) and args[0].is_meta:
+        if type(submod) in SAME_SHAPE_MODULES and args and isinstance(args[0], torch.Tensor) and args[0].is_meta:
             # the output is the input's shape by definition; running meta BatchNorm goes through
             # Python decompositions and costs milliseconds per call (most of a ResNet's propagation)
             return args[0]
@@ -175,6 +114,18 @@ class MetaShapeProp:
         if not state:
             return submod(*args, **kwargs)
         return functional_call(submod, state, args, kwargs, strict=False)
+
+
+def _hashable(target: Any) -> bool:
+    return getattr(target, "__hash__", None) is not None
+
+
+def _try(rule, args: tuple, kwargs: dict) -> Any:
+    """A shape rule's answer, or None when it does not take this call (then torch runs it)."""
+    try:
+        return rule(*args, **kwargs)
+    except TypeError:
+        return None
 
 
 def _explain(node: fx.Node, err: Exception) -> str:
