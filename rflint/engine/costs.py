@@ -17,7 +17,21 @@ from torch import nn
 
 
 def module_params(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
+    """``sum(p.numel() for p in module.parameters())`` (shared parameters once), walking the
+    ``_modules`` / ``_parameters`` dicts directly: the generator layers of ``parameters()`` cost
+    more than the counting on a leaf layer, and this runs for every layer of every trace."""
+    total, seen_params, seen_modules, stack = 0, set(), set(), [module]
+    while stack:
+        m = stack.pop()
+        if id(m) in seen_modules:
+            continue
+        seen_modules.add(id(m))
+        for p in m._parameters.values():
+            if p is not None and id(p) not in seen_params:
+                seen_params.add(id(p))
+                total += p.numel()
+        stack.extend(child for child in m._modules.values() if child is not None)
+    return total
 
 
 def _numel(value: Any) -> int:

@@ -31,7 +31,7 @@ class KernelOp:
     op: str  # what the user wrote: "Conv2d", "F.max_pool2d", "Upsample(bilinear)" ...
     kind: str  # conv | pool | transposed | adaptive | upsample | shuffle | unshuffle | slice | unfold | inferred
     kernel: tuple[int, ...]
-    stride: tuple[Fraction, ...]
+    stride: tuple[int | Fraction, ...]  # ints when whole, like grow and scale
     dilation: tuple[int, ...]
     grow: tuple[int | Fraction, ...]
     scale: tuple[int | Fraction, ...]
@@ -40,6 +40,7 @@ class KernelOp:
     parametric: bool = False
 
     def __post_init__(self):
+        object.__setattr__(self, "stride", tuple(exact(s) for s in self.stride))
         object.__setattr__(self, "grow", tuple(exact(g) for g in self.grow))
         object.__setattr__(self, "scale", tuple(exact(x) for x in self.scale))
 

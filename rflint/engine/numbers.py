@@ -7,8 +7,8 @@ from typing import Iterable
 
 
 def num(value) -> int | float | None:
-    if value is None:
-        return None
+    if value is None or type(value) is int:  # the common case: RF sizes are ints until upsampling
+        return value
     value = Fraction(value)
     return value.numerator if value.denominator == 1 else float(value)
 
