@@ -145,6 +145,7 @@ def child(name: str, runs: int) -> dict:
     import rflint.rules  # noqa: F401
     import rflint.zoo  # noqa: F401
 
+    gc.freeze()  # as the CLI does after its imports (rflint/cli/run.py)
     base = _rss_mb()
     out: dict = {"case": name, "target": target, "size": list(size), "runs": []}
     try:
