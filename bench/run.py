@@ -16,12 +16,13 @@ Phases (seconds, each the median over the runs, separately):
   rf_program  the RF dynamic program               (Analysis.timings["rf_program"])
   at_rest     the rest of Prepared.at(): Analysis bookkeeping outside the two timed windows
   rules       build_report(): every rule, incl. the stem experiment (which re-analyses the model)
-  clean_size  ModelReport.min_clean_input: re-analyses at the smallest clean size (used by the
-              JSON/text report, kept apart so the ratio below is not inflated by a second analysis)
+  clean_size  ModelReport.min_clean_input: re-analyses at the smallest clean size (part of the
+              JSON/text report; a column of its own because it is a whole second analysis)
   report      ModelReport.document() + render_json() (min_clean_input already computed)
 
 ratio       = (rf_program + at_rest + rules + report) / (trace + shapes)
-ratio+clean = the same with clean_size added to the numerator
+ratio+clean = the same with clean_size added to the numerator: everything a JSON report costs
+              beyond trace and shapes, the number the 25% goal is about
 peak MB     = ru_maxrss of the case's own interpreter (torch import included); +MB = growth
               over the RSS right after the imports, i.e. what the case itself costs.
 cpu/wall    = process CPU time / wall time of a run (well below 1: the machine was busy)
@@ -286,12 +287,16 @@ def main() -> None:
         print(row(results[name]), flush=True)
     ok = [r for r in results.values() if r.get("status") == "ok"]
     overall_peak = max((r["peak_rss_mb"] for r in ok), default=0.0)
-    worst = max(ok, key=lambda r: r["ratio"], default=None)
+    worst = max(ok, key=lambda r: r["ratio_with_clean"], default=None)
     print(f"peak RSS over all cases: {overall_peak:.0f} MB "
           f"(largest child; children ru_maxrss {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f} MB)")
     if worst is not None:
-        over = [r["case"] for r in ok if r["ratio"] > 0.25]
-        print(f"largest ratio: {worst['ratio']:.3f} ({worst['case']}); cases above 0.25: {', '.join(over) or 'none'}")
+        # the JSON/text report includes the clean size, so the goal's number is ratio+clean
+        for key, label in (("ratio_with_clean", "ratio+clean (all analysis work)"), ("ratio", "ratio without clean size")):
+            values = sorted(r[key] for r in ok)
+            over = [r["case"] for r in ok if r[key] > 0.25]
+            print(f"{label}: median {statistics.median(values):.3f}, largest {values[-1]:.3f}; "
+                  f"{len(ok) - len(over)}/{len(ok)} cases at most 0.25")
     print(f"wall time {time.perf_counter() - started:.0f} s")
     if args.json:
         import torch

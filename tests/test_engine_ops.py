@@ -279,3 +279,18 @@ def test_final_rf_is_the_last_spatial_tensors():
 
     a, _ = rf(TwoBranch(), 16)
     assert a.final_layer == "big" and a.final_r_max == (7, 7) and a.final_r_min == (7, 7)
+
+
+@pytest.mark.parametrize("name", ["vgg16", "resnet18", "densenet121", "unet", "mpnet18", "cbam_resnet18", "audio1d"])
+def test_rf_program_alone_gives_the_needs_of_the_full_analysis(name):
+    """The clean-size search re-checks candidates with the RF program alone (input_needs); it must
+    see exactly what the full analysis's layers say (needs_of)."""
+    from rflint.engine.program import input_needs, needs_of
+    from rflint.zoo import ZOO
+
+    prepared = rflint.prepare(f"zoo:{name}")
+    natural = tuple(ZOO[name].input_size)
+    for scale in (1, 2, 3):
+        size = tuple(s * scale for s in natural)
+        full = ((1, prepared.channels, *size),)
+        assert input_needs(prepared, full) == needs_of(prepared.at(size))

@@ -91,17 +91,24 @@ class JobOutcome:
     traceback: str | None = None
 
 
+_FROZEN = False
+
+
 def _imported_and_frozen() -> None:
     """Import torch and the engine, then ``gc.freeze()``: torch leaves some 500k objects that live
     until exit, and every full collection during the analysis would scan them all again (10-15% of
     a DenseNet analysis).  The CLI owns its process (and its workers), so it may; the Python API
-    never does this to its caller."""
+    never does this to its caller.  Once per process: a later freeze would also pin the garbage of
+    earlier runs (the CLI called in-process, as the tests do)."""
+    global _FROZEN
     import gc
 
     import rflint.engine  # noqa: F401  (torch)
     import rflint.report  # noqa: F401
 
-    gc.freeze()
+    if not _FROZEN:
+        _FROZEN = True
+        gc.freeze()
 
 
 def run_job(job: Job, settings: Any, rules: Any, declared: dict, style: TextStyle | None,

@@ -9,7 +9,7 @@ from typing import Any
 import torch.fx as fx
 from torch import nn
 
-from rflint.engine.program import _fetch, run_program
+from rflint.engine.program import _fetch, input_needs, run_program
 from rflint.engine.results import Analysis
 from rflint.errors import RflintError
 from rflint.trace import LoadedModel, Traced, fx_trace, load_model
@@ -106,25 +106,32 @@ class Prepared:
         return size
 
     def at(self, size: int | tuple[int, ...] | None = None, shapes: list[tuple[int, ...]] | None = None,
-           replace: dict[str, nn.Module] | None = None, explain: bool = True) -> Analysis:
+           replace: dict[str, nn.Module] | None = None) -> Analysis:
         """Analyze at ``size`` (spatial), or with full ``shapes`` (one per forward() argument).
-        ``replace``: module path -> module to call instead (what-if experiments, surgery.stride_one).
-        ``explain=False``: raise torch's error as it is, without searching for the smallest size
-        that runs (for callers that only ask whether a size runs)."""
+        ``replace``: module path -> module to call instead (what-if experiments, surgery.stride_one)."""
+        full = self._full_shapes(size, shapes)
+        try:
+            return run_program(self, full, replace)
+        except RflintError as err:
+            raise explain_failure(self, full, err) from err
+
+    def needs_at(self, size: tuple[int, ...]) -> tuple[int, ...] | None:
+        """Per input axis, the smallest size no RF layer's input r_min exceeds, from an analysis at
+        ``size`` (RF program only, no report); None when the model does not run at ``size``."""
+        try:
+            return input_needs(self, self._full_shapes(size, None))
+        except RflintError:
+            return None
+
+    def _full_shapes(self, size, shapes) -> Shapes:
         if shapes:
             full = tuple(tuple(int(d) for d in shape) for shape in shapes)
             if any(d <= 0 for shape in full for d in shape):
                 raise RflintError(f"input shapes must be positive, got {list(full)}")
             if len(full[0]) < 3:
                 raise RflintError(f"the first input must be (N, C, *spatial), got {list(full[0])}")
-        else:
-            full = ((1, self.channels, *self.input_size(size)),)
-        try:
-            return run_program(self, full, replace)
-        except RflintError as err:
-            if not explain:
-                raise
-            raise explain_failure(self, full, err) from err
+            return full
+        return ((1, self.channels, *self.input_size(size)),)
 
 
 def explain_failure(prepared: Prepared, shapes: Shapes, err: RflintError) -> RflintError:

@@ -6,15 +6,16 @@ frontiers of (r, jump) per axis makes the result exact over all paths.
 
 from __future__ import annotations
 
+import math
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 import torch
 import torch.fx as fx
 from torch import nn
 
 from rflint.engine.costs import module_params, node_macs
-from rflint.engine.ops import Ctx, transfer
+from rflint.engine.ops import Ctx, Outcome, transfer
 from rflint.engine.results import Analysis, Layer
 from rflint.engine.rfstate import TensorRF
 from rflint.errors import RflintError
@@ -76,16 +77,84 @@ def _inputs_for(prepared: Prepared, traced: Traced, shapes) -> tuple[list[Any], 
     return inputs, images, tuple(shapes[0][2:])
 
 
+def _propagated(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None):
+    traced = prepared.traced_at(shapes)
+    inputs, image_inputs, size = _inputs_for(prepared, traced, shapes)
+    modules = {**traced.modules, **replace} if replace else traced.modules
+    return traced, modules, propagate(traced.gm, inputs, modules), image_inputs, size
+
+
+def _rf_pass(traced: Traced, modules: dict, values: dict, image_inputs: list[fx.Node], rfs: dict
+             ) -> Iterator[tuple[fx.Node, nn.Module | None, Outcome | None]]:
+    """The RF program proper: every node's RF state into ``rfs``, in topological order.  Yields each
+    node after the inputs with its module and transfer outcome (None for weights and constants),
+    for the caller's bookkeeping."""
+    for node in traced.order:
+        if node.op == "placeholder":
+            value = values[node]
+            if isinstance(value, (tuple, list)) and value:  # forward(self, *xs): fx packs the inputs
+                value = value[0]
+            image = node in image_inputs and isinstance(value, torch.Tensor)
+            rfs[node] = TensorRF.for_input(value.dim() - 2) if image else None
+            continue
+        if node.op == "get_attr":  # weights and constants: no RF
+            rfs[node] = None
+            yield node, None, None
+            continue
+        module = modules[node.target] if node.op == "call_module" else None
+        outcome = transfer(Ctx(node, module, values, rfs))
+        rfs[node] = outcome.rf
+        yield node, module, outcome
+
+
+def _source_rf(node: fx.Node, rfs: dict) -> TensorRF | None:
+    """The RF of an RF layer's input (its first argument)."""
+    src = node.args[0] if node.args else None
+    return rfs.get(src) if isinstance(src, fx.Node) else None
+
+
+def input_needs(prepared: Prepared, shapes) -> tuple[int, ...]:
+    """Per model-input axis, the smallest size that no RF layer's input r_min exceeds: the RF program
+    alone, without the per-layer report (what the clean-size search re-checks at each candidate).
+    Must agree with ``needs_of(run_program(...))``; tests/test_engine_ops.py checks that it does."""
+    traced, modules, values, image_inputs, size = _propagated(prepared, shapes, None)
+    need = [1] * len(size)
+    rfs: dict[fx.Node, TensorRF | None] = {}
+    for node, _, outcome in _rf_pass(traced, modules, values, image_inputs, rfs):
+        if outcome is None or outcome.kernel is None:
+            continue
+        rf_in = _source_rf(node, rfs)
+        if rf_in is None or rf_in.is_global:
+            continue  # a head layer: no RF rule applies
+        for axis in _axes(rf_in, outcome.kernel.n):
+            if axis is not None:
+                need[axis.origin] = max(need[axis.origin], _ceil(axis.r_min))
+    return tuple(need)
+
+
+def needs_of(a: Analysis) -> tuple[int, ...]:
+    """:func:`input_needs` from a finished analysis's layers."""
+    need = [1] * len(a.input_size)
+    for layer in a.layers:
+        if layer.head:
+            continue
+        for r, origin in zip(layer.r_in_min, layer.origins):
+            if r is not None and origin is not None:
+                need[origin] = max(need[origin], _ceil(r))
+    return tuple(need)
+
+
+def _ceil(value) -> int:
+    return value if type(value) is int else math.ceil(value)
+
+
 def run_program(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None = None) -> Analysis:
     """Shapes, then the RF program, at these input shapes.  ``replace``: module path -> the module to
     call instead (what-if experiments on the same graph, see surgery.stride_one)."""
     clock = time.perf_counter()
-    traced = prepared.traced_at(shapes)
+    traced, modules, values, image_inputs, size = _propagated(prepared, shapes, replace)
     gm = traced.gm
-    inputs, image_inputs, size = _inputs_for(prepared, traced, shapes)
     channels = shapes[0][1]
-    modules = {**traced.modules, **replace} if replace else traced.modules
-    values = propagate(gm, inputs, modules)
     timings = {"shapes": time.perf_counter() - clock}
     clock = time.perf_counter()
     rfs: dict[fx.Node, TensorRF | None] = {}
@@ -100,22 +169,11 @@ def run_program(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None
     warnings.extend(traced.notes)
     leaf_notes = {note.split(":", 1)[0] for note in traced.notes}  # opaque leaves are already explained
 
-    for node in traced.order:
-        module = modules[node.target] if node.op == "call_module" else None
-        if node.op == "get_attr":  # weights and constants: no RF; their parameters count at the call using them
-            rfs[node] = None
+    for node, module, outcome in _rf_pass(traced, modules, values, image_inputs, rfs):
+        if outcome is None:  # weights and constants: their parameters count at the call using them
             node_params[node.name] = node_macs_[node.name] = 0
             continue
-        if node.op == "placeholder":
-            value = values[node]
-            if isinstance(value, (tuple, list)) and value:  # forward(self, *xs): fx packs the inputs
-                value = value[0]
-            image = node in image_inputs and isinstance(value, torch.Tensor)
-            rfs[node] = TensorRF.for_input(value.dim() - 2) if image else None
-            continue
-        outcome = transfer(Ctx(node, module, values, rfs))
         rf = outcome.rf
-        rfs[node] = rf
         params = 0
         if module is not None and id(module) not in seen_modules:
             seen_modules.add(id(module))
@@ -134,7 +192,7 @@ def run_program(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None
             continue
         kop = outcome.kernel
         src = node.args[0] if node.args else None
-        rf_in = rfs.get(src) if isinstance(src, fx.Node) else None
+        rf_in = _source_rf(node, rfs)
         head = rf_in is None or rf_in.is_global
         n = kop.n
         axes_in, axes_out = _axes(rf_in, n), _axes(rf, n)

@@ -7,8 +7,8 @@ from functools import cached_property
 from typing import Any
 
 from rflint.engine import Analysis
-from rflint.engine.numbers import num, nums
-from rflint.errors import RflintError
+from rflint.engine.program import needs_of
+from rflint.engine.numbers import nums
 from rflint.rules import LintResult, Settings, lint
 from rflint.rules.base import SEVERITY_RANK, Finding
 from rflint.rules.structure import Structure
@@ -110,32 +110,34 @@ def smallest_clean_input(a: Analysis, max_rounds: int = 8, max_steps: int = 8) -
     (shapes, and so adaptive pools, change with the size) until it is stable.  A candidate the model
     cannot run at is raised: first one pixel per axis at a time, up to ``max_steps`` (a U-Net needs
     a multiple of 2^depth), then by doubling and bisecting the offset (a model whose feature map
-    vanishes below some size larger than the candidate).  None when that does not settle."""
+    vanishes below some size larger than the candidate).  None when that does not settle.  The
+    re-checks run the RF program alone (``Prepared.needs_at``), not a whole analysis."""
     prepared = a.prepared
     if prepared is None:
         return None
-    current = a
+    size, need = a.input_size, needs_of(a)
     for _ in range(max_rounds):
-        candidate = _needed(current)
-        if candidate == current.input_size:
+        candidate = need
+        if candidate == size:
             return candidate
         found = _first_running(prepared, candidate, range(max_steps)) or _smallest_running(prepared, candidate)
         if found is None:
             return None
-        current = found
-        if current.input_size != candidate and all(n <= s for n, s in zip(_needed(current), current.input_size)):
-            return current.input_size  # raised to a size that runs, and nothing is unproductive there
+        size, need = found
+        if size != candidate and all(n <= s for n, s in zip(need, size)):
+            return size  # raised to a size that runs, and nothing is unproductive there
     return None
 
 
-def _at(prepared, size: tuple[int, ...]) -> Analysis | None:
-    try:
-        return prepared.at(size, explain=False)
-    except RflintError:
-        return None
+Trial = tuple[tuple[int, ...], tuple[int, ...]]  # (size, what it needs), for a size that runs
 
 
-def _first_running(prepared, candidate: tuple[int, ...], offsets) -> Analysis | None:
+def _at(prepared, size: tuple[int, ...]) -> Trial | None:
+    need = prepared.needs_at(size)
+    return None if need is None else (size, need)
+
+
+def _first_running(prepared, candidate: tuple[int, ...], offsets) -> Trial | None:
     for d in offsets:
         found = _at(prepared, tuple(c + d for c in candidate))
         if found is not None:
@@ -143,8 +145,8 @@ def _first_running(prepared, candidate: tuple[int, ...], offsets) -> Analysis | 
     return None
 
 
-def _smallest_running(prepared, candidate: tuple[int, ...], limit: int = 1 << 14) -> Analysis | None:
-    """The analysis at candidate + d for the smallest offset d that runs (doubling, then bisection)."""
+def _smallest_running(prepared, candidate: tuple[int, ...], limit: int = 1 << 14) -> Trial | None:
+    """candidate + d for the smallest offset d that runs (doubling, then bisection)."""
     lo, hi = 0, 8
     found = None
     while found is None:
@@ -157,19 +159,3 @@ def _smallest_running(prepared, candidate: tuple[int, ...], limit: int = 1 << 14
         trial = _at(prepared, tuple(c + mid for c in candidate))
         lo, hi, found = (lo, mid, trial) if trial is not None else (mid, hi, found)
     return found
-
-
-def _needed(a: Analysis) -> tuple[int, ...]:
-    need = [1] * len(a.input_size)
-    for layer in a.layers:
-        if layer.head:
-            continue
-        for r, origin in zip(layer.r_in_min, layer.origins):
-            if r is not None and origin is not None:
-                need[origin] = max(need[origin], _ceil(r))
-    return tuple(need)
-
-
-def _ceil(value) -> int:
-    v = num(value)
-    return int(v) if float(v).is_integer() else int(v) + 1
