@@ -75,3 +75,31 @@ def test_success_rate():
     rate = 1 - len(failures) / len(cases)
     detail = "; ".join(f"{name}: {text[:160]}" for name, text in sorted(failures.items()))
     assert rate >= 0.95, f"{len(cases) - len(failures)}/{len(cases)} monai networks analyze ({rate:.1%}); {detail}"
+
+
+_SHAPE_CASES = ["AttentionUnet", "BasicUNet", "DenseNet121", "DynUNet", "EfficientNetBN", "HighResNet", "SEResNet50",
+                "SegResNet", "UNet", "VNet", "UNETR", "SwinUNETR"]
+
+
+@pytest.mark.parametrize("name", _SHAPE_CASES)
+def test_shape_rules_agree_with_torch_on_monai_networks(name, monkeypatch):
+    """Networks written by others, propagated with rflint's arithmetic shape rules and with torch's
+    meta kernels alone: every node gets the same shape and dtype."""
+    import torch
+
+    import rflint.trace.shapes as S
+    from rflint.engine import prepare
+
+    case = next(c for c in mc.CASES if c.name == name)
+    prepared = prepare(case.factory(), channels=case.channels)
+    traced = prepared.traced_at(((1, prepared.channels, *case.size),))
+
+    def shapes():
+        values = S.propagate(traced.gm, [torch.empty((1, prepared.channels, *case.size), device="meta")], traced.modules)
+        return {n.name: (tuple(v.shape), v.dtype) for n, v in values.items() if isinstance(v, torch.Tensor)}
+
+    fast = shapes()
+    for table in ("FUNCTION_SHAPE_RULES", "METHOD_SHAPE_RULES", "MODULE_SHAPE_RULES"):
+        monkeypatch.setattr(S, table, {})
+    monkeypatch.setattr(S, "SAME_SHAPE_MODULES", frozenset())
+    assert fast == shapes()

@@ -233,3 +233,55 @@ def test_reductions_concatenation_and_adaptive_functions_match_torch():
             size = rng.choice([1, 4, (2,) * n, (None,) * n, (3,) * (n + 1)])
             _compare(fn, FUNCTION_SHAPE_RULES[fn], (y, size), {}, outcomes)
     assert outcomes["answered"] > 200 and outcomes["declined"] > 50 and outcomes["raised"] > 10, outcomes
+
+
+def _all_shapes(traced, size, channels):
+    from rflint.trace.shapes import propagate
+
+    values = propagate(traced.gm, [torch.empty((1, channels, *size), device="meta")], traced.modules)
+    return {n.name: (tuple(v.shape), v.dtype) for n, v in values.items() if isinstance(v, torch.Tensor)}
+
+
+def _without_rules(monkeypatch):
+    import rflint.trace.shapes as S
+
+    for name in ("FUNCTION_SHAPE_RULES", "METHOD_SHAPE_RULES", "MODULE_SHAPE_RULES"):
+        monkeypatch.setattr(S, name, {})
+    monkeypatch.setattr(S, "SAME_SHAPE_MODULES", frozenset())
+
+
+@pytest.mark.parametrize("name", ["vgg16", "resnet50", "densenet121", "inception", "cbam_resnet18", "unet",
+                                  "mpnet18", "audio1d", "cnn3d"])
+def test_propagation_with_rules_equals_torch_meta_end_to_end(name, monkeypatch):
+    """Every node of a real network gets the same shape and dtype with the arithmetic rules as with
+    torch's meta kernels alone (the rules switched off)."""
+    from rflint.engine import prepare
+    from rflint.zoo import ZOO
+
+    prepared = prepare(f"zoo:{name}")
+    natural = tuple(ZOO[name].input_size)
+    sizes = [natural, tuple(2 * s for s in natural)]
+    fast = [_all_shapes(prepared.traced, size, prepared.channels) for size in sizes]
+    _without_rules(monkeypatch)
+    slow = [_all_shapes(prepared.traced, size, prepared.channels) for size in sizes]
+    assert fast == slow
+
+
+def test_propagation_with_rules_equals_torch_meta_on_random_dags(monkeypatch):
+    import os
+    import sys
+
+    from rflint.engine import prepare
+
+    sys.path.insert(0, os.path.dirname(__file__))
+    import dagzoo
+
+    cases = []
+    for seed in range(40):
+        spec = dagzoo.generate(seed)
+        prepared = prepare(dagzoo.build_module(spec), channels=spec["channels"])
+        cases.append((prepared, tuple(spec["input_size"])))
+    fast = [_all_shapes(p.traced, size, p.channels) for p, size in cases]
+    _without_rules(monkeypatch)
+    slow = [_all_shapes(p.traced, size, p.channels) for p, size in cases]
+    assert fast == slow
