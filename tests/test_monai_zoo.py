@@ -16,6 +16,7 @@ pytest.importorskip("monai.networks.nets")
 
 import monai_cases as mc  # noqa: E402
 from rflint.errors import RflintError  # noqa: E402
+from rflint.trace.metaspec import is_tensor_like  # noqa: E402
 
 # forward() of these on a real CPU tensor takes seconds (HoVerNet FAST needs 256x256; the big SENets
 # and ResNets allocate real weights); the survey (python tests/monai_cases.py) checks them
@@ -96,7 +97,7 @@ def test_shape_rules_agree_with_torch_on_monai_networks(name, monkeypatch):
 
     def shapes():
         values = S.propagate(traced.gm, [torch.empty((1, prepared.channels, *case.size), device="meta")], traced.modules)
-        return {n.name: (tuple(v.shape), v.dtype) for n, v in values.items() if isinstance(v, torch.Tensor)}
+        return {n.name: (tuple(v.shape), v.dtype) for n, v in values.items() if is_tensor_like(v)}
 
     fast = shapes()
     for table in ("FUNCTION_SHAPE_RULES", "METHOD_SHAPE_RULES", "MODULE_SHAPE_RULES"):

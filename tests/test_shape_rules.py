@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+from rflint.trace.metaspec import is_tensor_like
 from rflint.trace.shape_rules import MODULE_SHAPE_RULES
 
 
@@ -239,7 +240,7 @@ def _all_shapes(traced, size, channels):
     from rflint.trace.shapes import propagate
 
     values = propagate(traced.gm, [torch.empty((1, channels, *size), device="meta")], traced.modules)
-    return {n.name: (tuple(v.shape), v.dtype) for n, v in values.items() if isinstance(v, torch.Tensor)}
+    return {n.name: (tuple(v.shape), v.dtype) for n, v in values.items() if is_tensor_like(v)}
 
 
 def _without_rules(monkeypatch):

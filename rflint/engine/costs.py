@@ -11,9 +11,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import torch
 import torch.fx as fx
 from torch import nn
+
+from rflint.trace.metaspec import is_tensor_like
 
 
 def module_params(module: nn.Module) -> int:
@@ -35,12 +36,12 @@ def module_params(module: nn.Module) -> int:
 
 
 def _numel(value: Any) -> int:
-    return value.numel() if isinstance(value, torch.Tensor) else 0
+    return value.numel() if is_tensor_like(value) else 0
 
 
 def node_macs(node: fx.Node, module: nn.Module | None, values: dict) -> int:
     out = values.get(node)
-    if not isinstance(out, torch.Tensor):
+    if not is_tensor_like(out):
         return 0
     batch = out.shape[0] if out.dim() > 0 else 1
     if module is not None:
@@ -58,18 +59,18 @@ def node_macs(node: fx.Node, module: nn.Module | None, values: dict) -> int:
     name = getattr(target, "__name__", str(target))
     if name in ("conv1d", "conv2d", "conv3d") and len(node.args) > 1:
         w = values.get(node.args[1])
-        if isinstance(w, torch.Tensor):
+        if is_tensor_like(w):
             return out.numel() * math.prod(w.shape[1:]) // max(batch, 1)
     if name in ("conv_transpose1d", "conv_transpose2d", "conv_transpose3d") and len(node.args) > 1:
         x, w = values.get(node.args[0]), values.get(node.args[1])
-        if isinstance(w, torch.Tensor):
+        if is_tensor_like(w):
             return _numel(x) * math.prod(w.shape[1:]) // max(batch, 1)
     if name == "linear" and len(node.args) > 1:
         w = values.get(node.args[1])
-        if isinstance(w, torch.Tensor):
+        if is_tensor_like(w):
             return out.numel() * w.shape[-1] // max(batch, 1)
     if name in ("matmul", "bmm", "mm", "__matmul__") and node.args:
         a = values.get(node.args[0])
-        if isinstance(a, torch.Tensor) and a.dim() > 0:
+        if is_tensor_like(a) and a.dim() > 0:
             return out.numel() * a.shape[-1] // max(batch, 1)
     return 0

@@ -20,6 +20,7 @@ from rflint.engine.results import Analysis, Layer
 from rflint.engine.rfstate import TensorRF
 from rflint.errors import RflintError
 from rflint.trace import Traced, construction_site, propagate
+from rflint.trace.metaspec import is_tensor_like
 from rflint.trace.sources import node_site
 
 if TYPE_CHECKING:
@@ -52,9 +53,9 @@ def _axes(rf: TensorRF | None, n: int) -> list:
 
 
 def _shape_of(value: Any) -> tuple[int, ...] | None:
-    if isinstance(value, torch.Tensor):
+    if is_tensor_like(value):
         return tuple(value.shape)
-    if isinstance(value, (tuple, list)) and value and isinstance(value[0], torch.Tensor):
+    if isinstance(value, (tuple, list)) and value and is_tensor_like(value[0]):
         return tuple(value[0].shape)
     return None
 

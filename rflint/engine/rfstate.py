@@ -13,9 +13,8 @@ unless a fractional jump meets a kernel).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from fractions import Fraction
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
 State = tuple[Fraction, Fraction]  # (r, j)
 
@@ -42,9 +41,10 @@ def pareto_max(states: Iterable[State]) -> tuple[State, ...]:
     return tuple(out)
 
 
-@dataclass(frozen=True)
-class AxisRF:
-    """The RF of one spatial axis of a tensor.
+class AxisRF(NamedTuple):
+    """The RF of one spatial axis of a tensor (immutable: states are shared between tensors; a
+    NamedTuple rather than a frozen dataclass because the RF program builds one per axis per node
+    and a frozen dataclass's ``__init__`` costs several times a tuple's).
 
     ``origin`` is the index of the model-input axis this axis descends from (so per-axis input
     sizes apply even after axes were reduced away or permuted); ``dim`` is its position in the
@@ -83,9 +83,8 @@ class AxisRF:
         )
 
 
-@dataclass(frozen=True)
-class TensorRF:
-    """RF of a tensor derived from the model input.
+class TensorRF(NamedTuple):
+    """RF of a tensor derived from the model input (immutable, a NamedTuple like :class:`AxisRF`).
 
     ``axes`` empty and ``is_global`` set: every unit sees the whole input (after global pooling,
     flattening, attention ...).  Tensors that do not depend on the input at all (weights, constants,

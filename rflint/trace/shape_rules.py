@@ -19,6 +19,8 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from rflint.trace.metaspec import MetaSpec, is_meta_value, is_tensor_like
+
 Rule = Callable[[nn.Module, tuple, dict], "torch.Tensor | None"]
 
 
@@ -27,15 +29,15 @@ def _tensor(args: tuple, kwargs: dict, n_dims: int | None = None) -> torch.Tenso
     if kwargs or len(args) != 1:
         return None
     x = args[0]
-    if not isinstance(x, torch.Tensor) or not x.is_meta or not x.dtype.is_floating_point:
+    if not is_meta_value(x) or not x.dtype.is_floating_point:
         return None
     if n_dims is not None and x.dim() != n_dims + 2:
         return None
     return x
 
 
-def _empty(shape: list[int], like: torch.Tensor) -> torch.Tensor:
-    return torch.empty(shape, dtype=like.dtype, device="meta")
+def _empty(shape: list[int], like: Any) -> MetaSpec:
+    return MetaSpec(shape, like.dtype)
 
 
 def _same_dtype(module: nn.Module, x: torch.Tensor) -> bool:
@@ -137,7 +139,7 @@ def adaptive_pooled(x: torch.Tensor, size: Any, n: int) -> torch.Tensor | None:
 
 def _adaptive_fn(n: int) -> Callable:
     def rule(input: Any, output_size: Any, return_indices: bool = False) -> torch.Tensor | None:  # noqa: A002
-        if return_indices or not isinstance(input, torch.Tensor) or not input.is_meta or input.dim() != n + 2 \
+        if return_indices or not is_meta_value(input) or input.dim() != n + 2 \
                 or not input.dtype.is_floating_point:
             return None
         return adaptive_pooled(input, output_size, n)
@@ -170,7 +172,7 @@ def interpolated(x: Any, size: Any = None, scale_factor: Any = None, mode: str =
                  align_corners: Any = None, recompute_scale_factor: Any = None, antialias: bool = False
                  ) -> torch.Tensor | None:
     """``F.interpolate`` / ``nn.Upsample``: the requested size, or floor(size * scale) per axis."""
-    if not isinstance(x, torch.Tensor) or not x.is_meta or not x.dtype.is_floating_point or x.dim() < 3:
+    if not is_meta_value(x) or not x.dtype.is_floating_point or x.dim() < 3:
         return None
     n = x.dim() - 2
     if _MODE_RANK.get(mode, n) != n or mode not in (*_MODE_RANK, "nearest", "nearest-exact", "area"):
@@ -223,8 +225,8 @@ def _broadcast(a: tuple[int, ...], b: tuple[int, ...]) -> list[int] | None:
 def elementwise(a: Any, b: Any) -> torch.Tensor | None:
     """``a + b``, ``a * b`` ... of two same-dtype float meta tensors, or a tensor and a Python number:
     the broadcast shape (torch's meta path runs Python reference code and type promotion)."""
-    tensors = [t for t in (a, b) if isinstance(t, torch.Tensor)]
-    if not tensors or not all(t.is_meta and t.dtype.is_floating_point and t.dtype == tensors[0].dtype for t in tensors):
+    tensors = [t for t in (a, b) if is_tensor_like(t)]
+    if not tensors or not all(is_meta_value(t) and t.dtype.is_floating_point and t.dtype == tensors[0].dtype for t in tensors):
         return None
     if len(tensors) == 1:
         other = b if tensors[0] is a else a
@@ -238,7 +240,7 @@ def elementwise(a: Any, b: Any) -> torch.Tensor | None:
 def reduced(input: Any, dim: Any = None, keepdim: bool | None = None, *, dtype: Any = None) -> torch.Tensor | None:  # noqa: A002
     """``x.mean(dim, keepdim)`` and the like: the reduced dims dropped, or kept as 1."""
     x = input
-    if not isinstance(x, torch.Tensor) or not x.is_meta or not x.dtype.is_floating_point or dtype is not None:
+    if not is_meta_value(x) or not x.dtype.is_floating_point or dtype is not None:
         return None
     rank = x.dim()
     if dim is None:
@@ -264,7 +266,7 @@ def concatenated(tensors: Any = None, dim: int = 0, *, out: Any = None, axis: An
     if out is not None or not isinstance(tensors, (list, tuple)) or not tensors or type(dim) is not int:
         return None
     first = tensors[0]
-    if not all(isinstance(t, torch.Tensor) and t.is_meta and t.dim() == first.dim() > 0 for t in tensors):
+    if not all(is_meta_value(t) and t.dim() == first.dim() > 0 for t in tensors):
         return None
     if not -first.dim() <= dim < first.dim():
         return None
@@ -279,12 +281,12 @@ def concatenated(tensors: Any = None, dim: int = 0, *, out: Any = None, axis: An
         dtype = torch.promote_types(dtype, t.dtype)
     shape = list(first.shape)
     shape[d] = sum(t.shape[d] for t in tensors)
-    return torch.empty(shape, dtype=dtype, device="meta")
+    return MetaSpec(shape, dtype)
 
 
 def _same_shape(input: Any, *args: Any, **kwargs: Any) -> torch.Tensor | None:  # noqa: A002
     """Activations, dropout, normalisation: the output has the input's shape by definition."""
-    return input if isinstance(input, torch.Tensor) and input.is_meta else None
+    return input if is_meta_value(input) else None
 
 
 def _function_rules() -> dict[Any, Callable]:

@@ -14,6 +14,7 @@ import torch.fx as fx
 from torch.func import functional_call
 
 from rflint.errors import RflintError
+from rflint.trace.metaspec import is_meta_value, real
 from rflint.trace.shape_rules import FUNCTION_SHAPE_RULES, METHOD_SHAPE_RULES, MODULE_SHAPE_RULES, SAME_SHAPE_MODULES
 
 
@@ -73,7 +74,7 @@ class MetaShapeProp:
             out = _try(rule, args, kwargs)
             if out is not None:
                 return out
-        return target(*args, **kwargs)
+        return target(*_real(args), **_real(kwargs))
 
     def call_method(self, target, args, kwargs):
         obj, *rest = args
@@ -82,7 +83,7 @@ class MetaShapeProp:
             out = _try(rule, args, kwargs)
             if out is not None:
                 return out
-        return getattr(obj, target)(*rest, **kwargs)
+        return getattr(real(obj), target)(*_real(rest), **_real(kwargs))
 
     def get_attr(self, target, args, kwargs):
         obj: Any = self.module
@@ -94,7 +95,7 @@ class MetaShapeProp:
         submod = self._modules.get(target)
         if submod is None:
             submod = self.module.get_submodule(target)
-        if type(submod) in SAME_SHAPE_MODULES and args and isinstance(args[0], torch.Tensor) and args[0].is_meta:
+        if type(submod) in SAME_SHAPE_MODULES and args and is_meta_value(args[0]):
             # the output is the input's shape by definition; running meta BatchNorm goes through
             # Python decompositions and costs milliseconds per call (most of a ResNet's propagation)
             return args[0]
@@ -103,6 +104,7 @@ class MetaShapeProp:
             out = rule(submod, args, kwargs)
             if out is not None:
                 return out
+        args, kwargs = _real(args), _real(kwargs)
         state = self._meta_state.get(target)
         if state is None:
             named = list(submod.named_parameters()) + list(submod.named_buffers())
@@ -114,6 +116,19 @@ class MetaShapeProp:
         if not state:
             return submod(*args, **kwargs)
         return functional_call(submod, state, args, kwargs, strict=False)
+
+
+def _real(args: Any) -> Any:
+    """Arguments for torch to run on: every MetaSpec made a meta tensor (see metaspec.py)."""
+    if isinstance(args, dict):
+        return {k: _real(v) for k, v in args.items()} if args else args
+    if isinstance(args, (list, tuple)):
+        return type(args)(_real(a) for a in args) if any(_is_spec_or_nested(a) for a in args) else args
+    return real(args)
+
+
+def _is_spec_or_nested(a: Any) -> bool:
+    return not isinstance(a, torch.Tensor) and (is_meta_value(a) or isinstance(a, (list, tuple, dict)))
 
 
 def _hashable(target: Any) -> bool:

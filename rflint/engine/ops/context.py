@@ -12,6 +12,7 @@ from torch import nn
 
 from rflint.engine import kernels as K
 from rflint.engine.rfstate import TensorRF
+from rflint.trace.metaspec import MetaSpec, real
 
 
 @dataclass
@@ -27,10 +28,17 @@ class Ctx:
 
     def __init__(self, node: fx.Node, module: nn.Module | None, values: dict, rfs: dict):
         self.node, self.module, self._values, self._rfs = node, module, values, rfs
-        self.out = values.get(node)
+        self.out = self.val(node)
 
     def val(self, a: Any) -> Any:
-        return self._values.get(a) if isinstance(a, fx.Node) else a
+        """The value of a node argument.  Rules see real meta tensors: a MetaSpec (a shape computed
+        by arithmetic, see trace/metaspec.py) is made one here, once."""
+        if not isinstance(a, fx.Node):
+            return a
+        value = self._values.get(a)
+        if type(value) is MetaSpec:
+            value = self._values[a] = real(value)
+        return value
 
     def rf(self, a: Any) -> TensorRF | None:
         return self._rfs.get(a) if isinstance(a, fx.Node) else None

@@ -1,0 +1,56 @@
+"""A meta tensor that has not been made yet: just its shape and dtype.
+
+Shape propagation computes the output of most layers by arithmetic (shape_rules.py).  Wrapping each
+answer in ``torch.empty(..., device="meta")`` costs a trip through torch's dispatcher, several times
+the arithmetic, and nobody looks at the tensor unless torch itself has to run the next op.  So the
+rules answer with a :class:`MetaSpec`, which quacks like a meta tensor for everything a shape rule or
+an RF rule reads (``shape``, ``dtype``, ``dim()``, ``numel()``, ``is_meta``), and :func:`real` turns
+it into the meta tensor only where torch runs an op on it (or code asks for a real ``Tensor``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+
+class MetaSpec:
+    __slots__ = ("shape", "dtype")
+    is_meta = True
+
+    def __init__(self, shape: tuple[int, ...], dtype: torch.dtype):
+        self.shape = tuple(shape)  # a plain tuple: compares equal to torch.Size, and is cheaper
+        self.dtype = dtype
+
+    def dim(self) -> int:
+        return len(self.shape)
+
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+    def size(self, dim: int | None = None):
+        return self.shape if dim is None else self.shape[dim]
+
+    def __repr__(self) -> str:
+        return f"MetaSpec({list(self.shape)}, {self.dtype})"
+
+
+def is_meta_value(x: Any) -> bool:
+    """A meta tensor or a MetaSpec: a value a shape rule may compute on."""
+    return type(x) is MetaSpec or (isinstance(x, torch.Tensor) and x.is_meta)
+
+
+def is_tensor_like(x: Any) -> bool:
+    return type(x) is MetaSpec or isinstance(x, torch.Tensor)
+
+
+def real(x: Any) -> Any:
+    """The meta tensor a MetaSpec stands for (anything else unchanged, lists and tuples element-wise:
+    torch.cat takes a list of tensors)."""
+    if type(x) is MetaSpec:
+        return torch.empty(x.shape, dtype=x.dtype, device="meta")
+    if type(x) in (list, tuple) and any(type(v) is MetaSpec for v in x):
+        return type(x)(real(v) for v in x)
+    return x
