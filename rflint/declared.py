@@ -29,6 +29,11 @@ class LayerSpec:
 
 
 _by_name: dict[str, LayerSpec] = {}
+_version = [0]  # bumped by every declaration: what was compiled before it (ops.quick_steps) is stale
+
+
+def version() -> int:
+    return _version[0]
 
 
 def qualified_name(cls: type) -> str:
@@ -41,6 +46,7 @@ def layer(kernel: Any = 1, stride: Any = 1, dilation: Any = 1):
 
     def mark(cls: type) -> type:
         cls.__rflint_layer__ = spec
+        _version[0] += 1
         return cls
 
     return mark
@@ -52,6 +58,7 @@ def declare(name: str, values: dict[str, Any], where: str = "[tool.rflint.layers
     if unknown:
         raise RflintError(f"{where} {name}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(sorted(unknown))}")
     _by_name[name] = _validated(LayerSpec(**values), f"{where} {name}")
+    _version[0] += 1
 
 
 def spec_for(module: Any) -> LayerSpec | None:

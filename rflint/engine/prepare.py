@@ -9,7 +9,7 @@ from typing import Any
 import torch.fx as fx
 from torch import nn
 
-from rflint.engine.program import _fetch, input_needs, run_program
+from rflint.engine.program import Probe, _fetch, input_needs, probe, run_program
 from rflint.engine.results import Analysis
 from rflint.errors import RflintError
 from rflint.trace import LoadedModel, Traced, fx_trace, load_model
@@ -114,6 +114,11 @@ class Prepared:
             return run_program(self, full, replace)
         except RflintError as err:
             raise explain_failure(self, full, err) from err
+
+    def probe(self, size: int | tuple[int, ...] | None, replace: dict[str, nn.Module] | None = None) -> Probe:
+        """Shapes and the RF program alone at ``size`` (what-if experiments: no per-layer report).
+        Raises RflintError, unexplained, when the model does not run so."""
+        return probe(self, self._full_shapes(size, None), replace)
 
     def needs_at(self, size: tuple[int, ...]) -> tuple[int, ...] | None:
         """Per input axis, the smallest size no RF layer's input r_min exceeds, from an analysis at

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator
 
 import torch
@@ -15,12 +16,15 @@ import torch.fx as fx
 from torch import nn
 
 from rflint.engine.costs import module_params, node_macs
-from rflint.engine.ops import Ctx, Outcome, transfer
+from rflint.engine.kernels import KernelOp
+from rflint import declared
+from rflint.engine.ops import NOT_QUICK, Ctx, quick_steps, transfer
 from rflint.engine.results import Analysis, Layer
 from rflint.engine.rfstate import TensorRF
 from rflint.errors import RflintError
 from rflint.trace import Traced, construction_site, propagate
 from rflint.trace.metaspec import is_tensor_like
+from rflint.trace.shapes import compile_steps
 from rflint.trace.sources import node_site
 
 if TYPE_CHECKING:
@@ -82,30 +86,38 @@ def _propagated(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None
     traced = prepared.traced_at(shapes)
     inputs, image_inputs, size = _inputs_for(prepared, traced, shapes)
     modules = {**traced.modules, **replace} if replace else traced.modules
-    return traced, modules, propagate(traced.gm, inputs, modules), image_inputs, size
+    steps = traced.memo("shape_steps", lambda: compile_steps(traced.gm, traced.modules))
+    return traced, modules, propagate(traced.gm, inputs, modules, steps), image_inputs, size
 
 
 def _rf_pass(traced: Traced, modules: dict, values: dict, image_inputs: list[fx.Node], rfs: dict
-             ) -> Iterator[tuple[fx.Node, nn.Module | None, Outcome | None]]:
+             ) -> Iterator[tuple[fx.Node, nn.Module | None, KernelOp | None, str | None]]:
     """The RF program proper: every node's RF state into ``rfs``, in topological order.  Yields each
-    node after the inputs with its module and transfer outcome (None for weights and constants),
-    for the caller's bookkeeping."""
-    for node in traced.order:
-        if node.op == "placeholder":
+    node after the inputs with its module, its kernel (RF layers only) and the rule's warning, for
+    the caller's bookkeeping.  The commonest nodes take a compiled quick step, the rest ``transfer``."""
+    steps = traced.memo(("quick_steps", declared.version()), lambda: quick_steps(traced.order, traced.modules))
+    for node, step in zip(traced.order, steps):
+        op = node.op
+        if op == "placeholder":
             value = values[node]
             if isinstance(value, (tuple, list)) and value:  # forward(self, *xs): fx packs the inputs
                 value = value[0]
             image = node in image_inputs and isinstance(value, torch.Tensor)
             rfs[node] = TensorRF.for_input(value.dim() - 2) if image else None
             continue
-        if node.op == "get_attr":  # weights and constants: no RF
+        if op == "get_attr":  # weights and constants: no RF
             rfs[node] = None
-            yield node, None, None
+            yield node, None, None, None
             continue
-        module = modules[node.target] if node.op == "call_module" else None
-        outcome = transfer(Ctx(node, module, values, rfs))
-        rfs[node] = outcome.rf
-        yield node, module, outcome
+        module = modules[node.target] if op == "call_module" else None
+        found = step(rfs, values, modules) if step is not None else NOT_QUICK
+        if found is NOT_QUICK:
+            outcome = transfer(Ctx(node, module, values, rfs))
+            rfs[node] = outcome.rf
+            yield node, module, outcome.kernel, outcome.warning
+        else:
+            rfs[node] = found[0]
+            yield node, module, found[1], None
 
 
 def _source_rf(node: fx.Node, rfs: dict) -> TensorRF | None:
@@ -114,20 +126,49 @@ def _source_rf(node: fx.Node, rfs: dict) -> TensorRF | None:
     return rfs.get(src) if isinstance(src, fx.Node) else None
 
 
-def input_needs(prepared: Prepared, shapes) -> tuple[int, ...]:
-    """Per model-input axis, the smallest size that no RF layer's input r_min exceeds: the RF program
-    alone, without the per-layer report (what the clean-size search re-checks at each candidate).
-    Must agree with ``needs_of(run_program(...))``; tests/test_engine_ops.py checks that it does."""
-    traced, modules, values, image_inputs, size = _propagated(prepared, shapes, None)
-    need = [1] * len(size)
+@dataclass
+class Probe:
+    """What the RF program alone leaves (no per-layer report): every node's RF and value, and the
+    kernel of every RF layer.  The what-if experiments (stem removal, other input sizes) need no more."""
+
+    input_size: tuple[int, ...]
+    replace: dict[str, nn.Module] | None  # the what-if modules it ran with
+    modules: dict[str, nn.Module]
+    values: dict[fx.Node, Any]
+    rfs: dict[fx.Node, TensorRF | None]
+    kernels: dict[fx.Node, Any]  # RF-layer node -> its KernelOp, in topological order
+
+    def layer_inputs(self) -> Iterator[tuple[fx.Node, list | None]]:
+        """(node, per-kernel-axis AxisRF of its input, None on axes no longer spatial) for every RF
+        layer; None instead of the list for a head layer (its input is already global)."""
+        for node, kop in self.kernels.items():
+            rf_in = _source_rf(node, self.rfs)
+            yield node, (None if rf_in is None or rf_in.is_global else _axes(rf_in, kop.n))
+
+    def macs(self) -> int:
+        return sum(node_macs(node, self.modules[node.target] if node.op == "call_module" else None, self.values)
+                   for node in self.values)
+
+
+def probe(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None = None) -> Probe:
+    """Shapes and the RF program at these input shapes, without building the per-layer report."""
+    traced, modules, values, image_inputs, size = _propagated(prepared, shapes, replace)
     rfs: dict[fx.Node, TensorRF | None] = {}
-    for node, _, outcome in _rf_pass(traced, modules, values, image_inputs, rfs):
-        if outcome is None or outcome.kernel is None:
-            continue
-        rf_in = _source_rf(node, rfs)
-        if rf_in is None or rf_in.is_global:
-            continue  # a head layer: no RF rule applies
-        for axis in _axes(rf_in, outcome.kernel.n):
+    kernels = {}
+    for node, _, kop, _ in _rf_pass(traced, modules, values, image_inputs, rfs):
+        if kop is not None:
+            kernels[node] = kop
+    return Probe(size, replace, modules, values, rfs, kernels)
+
+
+def input_needs(prepared: Prepared, shapes) -> tuple[int, ...]:
+    """Per model-input axis, the smallest size that no RF layer's input r_min exceeds, from a
+    :func:`probe` (what the clean-size search re-checks at each candidate).  Must agree with
+    ``needs_of(run_program(...))``; tests/test_engine_ops.py checks that it does."""
+    p = probe(prepared, shapes)
+    need = [1] * len(p.input_size)
+    for _, axes in p.layer_inputs():
+        for axis in axes or ():
             if axis is not None:
                 need[axis.origin] = max(need[axis.origin], _ceil(axis.r_min))
     return tuple(need)
@@ -170,28 +211,27 @@ def run_program(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None
     warnings.extend(traced.notes)
     leaf_notes = {note.split(":", 1)[0] for note in traced.notes}  # opaque leaves are already explained
 
-    for node, module, outcome in _rf_pass(traced, modules, values, image_inputs, rfs):
-        if outcome is None:  # weights and constants: their parameters count at the call using them
+    for node, module, kop, warning in _rf_pass(traced, modules, values, image_inputs, rfs):
+        if node.op == "get_attr":  # weights and constants: their parameters count at the call using them
             node_params[node.name] = node_macs_[node.name] = 0
             continue
-        rf = outcome.rf
         params = 0
         if module is not None and id(module) not in seen_modules:
             seen_modules.add(id(module))
             params = prepared.param_counts.get(node.target)
             if params is None:
                 params = prepared.param_counts[node.target] = module_params(module)
-        elif node.op == "call_function" and outcome.kernel is not None and outcome.kernel.parametric:
+        elif node.op == "call_function" and kop is not None and kop.parametric:
             params = sum(_fetch(gm, a.target).numel() for a in node.all_input_nodes if a.op == "get_attr")
         node_params[node.name] = params
         node_macs_[node.name] = node_macs(node, module, values)
-        if outcome.warning and not (module is not None and node.target in leaf_notes):
-            warnings.append(f"{node.target if module is not None else node.name}: {outcome.warning}")
+        if warning and not (module is not None and node.target in leaf_notes):
+            warnings.append(f"{node.target if module is not None else node.name}: {warning}")
         if node.op == "output":
             outputs.extend(a.name for a in node.all_input_nodes)
-        if outcome.kernel is None:
+        if kop is None:
             continue
-        kop = outcome.kernel
+        rf = rfs[node]
         src = node.args[0] if node.args else None
         rf_in = _source_rf(node, rfs)
         head = rf_in is None or rf_in.is_global

@@ -66,6 +66,12 @@ class AxisRF(NamedTuple):
 
     def step(self, grow: Fraction, scale: Fraction) -> "AxisRF":
         """Apply one kernel-like op: r += grow*j, j *= scale."""
+        lo, hi = self.lo, self.hi
+        if len(lo) == 1 and len(hi) == 1:  # the common case: one state each, nothing to prune
+            (r, j), (r2, j2) = lo[0], hi[0]
+            low = ((r + grow * j, j * scale),)
+            return AxisRF(self.origin, self.dim, low,
+                          low if hi is lo else ((r2 + grow * j2, j2 * scale),))
         # (tuples, not generators: the frontiers are usually single states, see pareto_min)
         return AxisRF(
             self.origin, self.dim,

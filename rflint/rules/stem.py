@@ -2,9 +2,14 @@
 
 The stem is the RF layers before the first segment with parallel paths (ResNet: conv1 + maxpool);
 a purely sequential network has no separate stem.  From the input side we try ever longer
-prefixes of its downsampling layers (conv stride -> 1, pool removed), re-running shapes and the RF
-program at the same input size (same graph, those modules replaced), and keep the shortest prefix
+prefixes of its downsampling layers (conv stride -> 1, pool removed) and keep the shortest prefix
 that makes the tail disappear, or else the one that shortens it most.
+
+Each candidate re-runs shapes and the RF program at the same input size on the same graph with
+those modules replaced (``Prepared.probe``: exact, since shapes and so adaptive pools may change),
+but not the per-layer report: the layers' statuses come straight from the probe's RFs, and the tail
+from the segments of the same trace.  A candidate the model cannot run with (a flattened head that
+expects the original feature-map size) is not proposed.
 """
 
 from __future__ import annotations
@@ -12,8 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rflint.engine import Analysis, Layer
+from rflint.engine.program import Probe
 from rflint.engine.surgery import describe_change, stride_one
-from rflint.rules.structure import Structure, analyse_structure
+from rflint.errors import RflintError
+from rflint.rules.structure import HEAD, Structure, analyse_structure, status_of, tail_layers_under
 
 
 @dataclass
@@ -25,8 +32,6 @@ class StemProposal:
     tail_layers_after: int
     macs_before: int
     macs_after: int
-    after: Analysis
-    structure_after: Structure
 
 
 def stem_layers(structure: Structure) -> list[Layer]:
@@ -38,28 +43,56 @@ def stem_layers(structure: Structure) -> list[Layer]:
 
 def stem_experiment(ctx) -> StemProposal | None:
     s: Structure = ctx.structure
+    a: Analysis = ctx.analysis
     if s.tail is None:
         return None
     candidates = [
         layer for layer in stem_layers(s)
-        if layer.kop.downsampling and layer.kind in ("conv", "pool") and layer.node in _module_nodes(ctx.analysis)
+        if layer.kop.downsampling and layer.kind in ("conv", "pool") and layer.node in _module_nodes(a)
     ]
     before = len(s.tail.parametric_layers)
-    best: StemProposal | None = None
+    best: tuple[list[Layer], int, Probe] | None = None
     for k in range(1, len(candidates) + 1):
         chosen = candidates[:k]
-        after = ctx.analysis.prepared.at(ctx.analysis.input_size, replace=stride_one(ctx.analysis, chosen))
-        s_after = analyse_structure(after, ctx.settings.min_tail_layers)
-        n_after = len(s_after.tail.parametric_layers) if s_after.tail else 0
-        proposal = StemProposal(
-            chosen, [describe_change(layer) for layer in chosen], s_after.tail is None, before, n_after,
-            ctx.analysis.macs, after.macs, after, s_after,
-        )
-        if proposal.removes_tail:
-            return proposal
-        if n_after < before and (best is None or n_after < best.tail_layers_after):
-            best = proposal
-    return best
+        try:
+            probe = a.prepared.probe(a.input_size, replace=stride_one(a, chosen))
+        except RflintError:
+            continue
+        n_after = tail_layers_after(a, probe, ctx.settings.min_tail_layers)
+        if n_after is None:  # no tail left
+            best = (chosen, None, probe)
+            break
+        if n_after < before and (best is None or n_after < best[1]):
+            best = (chosen, n_after, probe)
+    if best is None:
+        return None
+    chosen, n_after, probe = best
+    return StemProposal(chosen, [describe_change(layer) for layer in chosen], n_after is None, before,
+                        n_after or 0, a.macs, probe.macs())
+
+
+def tail_layers_after(a: Analysis, probe: Probe, min_tail_layers: int) -> int | None:
+    """Parametric layers in the tail of ``a``'s graph as ``probe`` left it (None: no tail)."""
+    layer_by_node: dict[str, Layer] = {}
+    status: dict[str, str] = {}
+    for node, axes in probe.layer_inputs():
+        layer = a.layer_by_node.get(node.name)
+        if layer is None:  # an op the shapes made an RF layer only here: judge it by a whole analysis
+            return _tail_layers_analysed(a, probe, min_tail_layers)
+        layer_by_node[node.name] = layer
+        if axes is None:
+            status[layer.name] = HEAD
+        else:
+            status[layer.name] = status_of([x.r_min if x is not None else None for x in axes],
+                                           [x.origin if x is not None else None for x in axes], a.input_size)
+    rfs = {node.name: rf for node, rf in probe.rfs.items()}
+    return tail_layers_under(a, rfs.get, layer_by_node, status, min_tail_layers)
+
+
+def _tail_layers_analysed(a: Analysis, probe: Probe, min_tail_layers: int) -> int | None:
+    after = a.prepared.at(a.input_size, replace=probe.replace)
+    tail = analyse_structure(after, min_tail_layers).tail
+    return None if tail is None else len(tail.parametric_layers)
 
 
 def _module_nodes(a: Analysis) -> set[str]:

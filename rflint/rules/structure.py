@@ -19,8 +19,12 @@ def layer_status(layer: Layer, size: tuple[int, ...], use_max: bool = False) -> 
     """Unproductive iff the input RF exceeds the input size (strict >) on every spatial axis."""
     if layer.head:
         return HEAD
-    values = layer.r_in_max if use_max else layer.r_in_min
-    flags = [v > size[o] for v, o in zip(values, layer.origins) if v is not None and o is not None]
+    return status_of(layer.r_in_max if use_max else layer.r_in_min, layer.origins, size)
+
+
+def status_of(r_in, origins, size: tuple[int, ...]) -> str:
+    """:func:`layer_status` from a layer's per-axis input RF and the model-input axis of each."""
+    flags = [v > size[o] for v, o in zip(r_in, origins) if v is not None and o is not None]
     if not flags:
         return HEAD
     if all(flags):
@@ -122,18 +126,41 @@ def _dominators(a: Analysis, preds: dict[str, list[str]]) -> dict[str, str]:
     return idom
 
 
-def _cut_chain(a: Analysis, idom: dict[str, str], position: dict[str, int]) -> list[str]:
+def _cut_chain(a: Analysis, idom: dict[str, str], position: dict[str, int], rf_of=None) -> list[str]:
+    """The spatial tensors on every input->output path, in order.  ``rf_of``: node name -> TensorRF
+    (default the analysis's own; a what-if experiment passes its own RFs)."""
+    rf_of = rf_of if rf_of is not None else a.rf.get
     sink = a.order[-1]
     chain = []
     node = sink
     while node != _SOURCE:
         chain.append(node)
         node = idom[node]
-    spatial = [n for n in chain[1:] if a.rf.get(n) is not None and a.rf[n].spatial]
+    spatial = [n for n in chain[1:] if (rf := rf_of(n)) is not None and rf.spatial]
     return sorted(spatial, key=position.__getitem__)
 
 
-def _segment_status(seg: Segment, a: Analysis, status: dict[str, str], preds: dict[str, list[str]]) -> str:
+def _segments(a: Analysis, cuts: list[str], layer_by_node: dict[str, Layer], statuses: dict[str, dict[str, str]]
+              ) -> list[Segment]:
+    """The segments between consecutive cut tensors, each with its status for every status table
+    given (attribute name -> layer name -> status)."""
+    relevant, _, position, preds = _graph_facts(a)
+    segments: list[Segment] = []
+    for i, (entry, exit_) in enumerate(zip(cuts, cuts[1:])):
+        lo, hi = position[entry], position[exit_]
+        nodes = [n for n in a.order[lo + 1: hi + 1] if n in relevant]
+        members = set(nodes) | {entry}
+        parallel = any(sum(1 for p in preds[n] if p in members) > 1 for n in nodes)
+        layers = [layer_by_node[n] for n in nodes if n in layer_by_node]
+        seg = Segment(i, entry, exit_, nodes, layers, parallel)
+        for attr, status in statuses.items():
+            setattr(seg, attr, _segment_status(seg, layer_by_node, status, preds))
+        segments.append(seg)
+    return segments
+
+
+def _segment_status(seg: Segment, layer_by_node: dict[str, Layer], status: dict[str, str],
+                    preds: dict[str, list[str]]) -> str:
     """Productive iff some entry->exit path avoids every unproductive layer and passes a productive
     (or partial) expanding layer; neutral if the segment has no expanding layer at all."""
     if not any(layer.expanding for layer in seg.layers):
@@ -141,7 +168,7 @@ def _segment_status(seg: Segment, a: Analysis, status: dict[str, str], preds: di
     clean = {seg.entry: True}
     good = {seg.entry: False}
     for node in seg.nodes:
-        layer = a.layer_by_node.get(node)
+        layer = layer_by_node.get(node)
         st = status.get(layer.name) if layer else None
         ps = [p for p in preds[node] if p in clean]
         if st == UNPRODUCTIVE or not ps:
@@ -155,6 +182,22 @@ def _segment_status(seg: Segment, a: Analysis, status: dict[str, str], preds: di
 
 def _tail(a: Analysis, segments: list[Segment], attr: str, status: dict[str, str],
           min_tail_layers: int) -> Tail | None:
+    found = _tail_of(segments, attr, status, min_tail_layers)
+    if found is None:
+        return None
+    tail_segments, layers, border = found
+    nodes = [n for seg in tail_segments for n in seg.nodes]
+    cut = tail_segments[0].entry
+    return Tail(
+        cut=cut, cut_name=a.tensor_name(cut), segments=tail_segments, layers=layers,
+        params=sum(a.node_params.get(n, 0) for n in nodes), macs=sum(a.node_macs.get(n, 0) for n in nodes),
+        border=border,
+    )
+
+
+def _tail_of(segments: list[Segment], attr: str, status: dict[str, str], min_tail_layers: int
+             ) -> tuple[list[Segment], list[Layer], Layer] | None:
+    """The tail's segments, layers and border layer (rf-semantics.md §4), or None."""
     start = len(segments)
     while start > 0 and getattr(segments[start - 1], attr) in (UNPRODUCTIVE, NEUTRAL):
         start -= 1
@@ -170,13 +213,17 @@ def _tail(a: Analysis, segments: list[Segment], attr: str, status: dict[str, str
     border = next((layer for layer in unproductive if layer.parametric), None) or (unproductive[0] if unproductive else None)
     if border is None:
         return None
-    nodes = [n for seg in tail_segments for n in seg.nodes]
-    cut = tail_segments[0].entry
-    return Tail(
-        cut=cut, cut_name=a.tensor_name(cut), segments=tail_segments, layers=layers,
-        params=sum(a.node_params.get(n, 0) for n in nodes), macs=sum(a.node_macs.get(n, 0) for n in nodes),
-        border=border,
-    )
+    return tail_segments, layers, border
+
+
+def tail_layers_under(a: Analysis, rf_of, layer_by_node: dict[str, Layer], status: dict[str, str],
+                      min_tail_layers: int = 1) -> int | None:
+    """The number of parametric layers in the tail of ``a``'s graph with other RFs, RF layers and
+    statuses (a what-if experiment on the same trace); None when there is no tail."""
+    _, idom, position, _ = _graph_facts(a)
+    segments = _segments(a, _cut_chain(a, idom, position, rf_of), layer_by_node, {"status": status})
+    found = _tail_of(segments, "status", status, min_tail_layers)
+    return None if found is None else sum(1 for layer in found[1] if layer.parametric)
 
 
 def _graph_facts(a: Analysis) -> tuple[set[str], dict[str, str], dict[str, int], dict[str, list[str]]]:
@@ -196,19 +243,9 @@ def analyse_structure(a: Analysis, min_tail_layers: int = 1) -> Structure:
     size = a.input_size
     status = {layer.name: layer_status(layer, size) for layer in a.layers}
     status_max = {layer.name: layer_status(layer, size, use_max=True) for layer in a.layers}
-    relevant, idom, position, preds = _graph_facts(a)
+    relevant, idom, position, _ = _graph_facts(a)
     cuts = _cut_chain(a, idom, position)
-    segments: list[Segment] = []
-    for i, (entry, exit_) in enumerate(zip(cuts, cuts[1:])):
-        lo, hi = position[entry], position[exit_]
-        nodes = [n for n in a.order[lo + 1: hi + 1] if n in relevant]
-        members = set(nodes) | {entry}
-        parallel = any(sum(1 for p in preds[n] if p in members) > 1 for n in nodes)
-        layers = [a.layer_by_node[n] for n in nodes if n in a.layer_by_node]
-        seg = Segment(i, entry, exit_, nodes, layers, parallel)
-        seg.status = _segment_status(seg, a, status, preds)
-        seg.status_max = _segment_status(seg, a, status_max, preds)
-        segments.append(seg)
+    segments = _segments(a, cuts, a.layer_by_node, {"status": status, "status_max": status_max})
     return Structure(
         analysis=a, status=status, status_max=status_max, cuts=cuts, segments=segments,
         relevant=relevant, idom=idom,

@@ -32,20 +32,25 @@ class MetaShapeProp:
     more than the shape arithmetic itself.  ``modules``: the module table to call, by path (default
     the graph module's own); the stem experiment passes one with some layers replaced."""
 
-    def __init__(self, gm: fx.GraphModule, modules: dict[str, torch.nn.Module] | None = None):
+    def __init__(self, gm: fx.GraphModule, modules: dict[str, torch.nn.Module] | None = None,
+                 steps: list | None = None):
         self.module = gm
         self.values: dict[fx.Node, Any] = {}
         self._meta_state: dict[str, dict[str, torch.Tensor]] = {}
         self._modules = modules if modules is not None else dict(gm.named_modules())
+        # per node (graph order) a compiled shortcut or None, from compile_steps(); see there
+        self._steps = steps if steps is not None else [None] * len(gm.graph.nodes)
 
     def run(self, *inputs: Any) -> Any:
-        values, self._inputs = self.values, iter(inputs)
+        values, self._inputs, modules = self.values, iter(inputs), self._modules
         load = values.__getitem__
-        for node in self.module.graph.nodes:
+        for node, step in zip(self.module.graph.nodes, self._steps):
             try:
-                args = fx.node.map_arg(node.args, load)
-                kwargs = fx.node.map_arg(node.kwargs, load)
-                result = getattr(self, node.op)(node.target, args, kwargs)
+                result = step(values, modules) if step is not None else None
+                if result is None:
+                    args = fx.node.map_arg(node.args, load)
+                    kwargs = fx.node.map_arg(node.kwargs, load)
+                    result = getattr(self, node.op)(node.target, args, kwargs)
             except RflintError:
                 raise
             except Exception as err:
@@ -118,6 +123,64 @@ class MetaShapeProp:
         return functional_call(submod, state, args, kwargs, strict=False)
 
 
+_NO_KWARGS: dict = {}
+_SCALARS = (int, float, bool, str, type(None))
+
+
+def compile_steps(gm: fx.GraphModule, modules: dict[str, torch.nn.Module]) -> list:
+    """Per node of ``gm`` (graph order), a shortcut ``step(values, modules) -> value or None`` for
+    the commonest calls, or None.  A step does what ``MetaShapeProp`` would do for that node, minus
+    the argument mapping and dispatch, which cost more than the shape arithmetic; it declines
+    (None: the interpreter runs the node as usual) whenever the call is not the one it was compiled
+    for, e.g. a module the stem experiment replaced.  One list serves every run of one trace."""
+    return [_step(node, modules) for node in gm.graph.nodes]
+
+
+def _step(node: fx.Node, modules: dict[str, torch.nn.Module]):
+    if node.op == "call_module":
+        module = modules.get(node.target)
+        if module is None or len(node.args) != 1 or type(node.args[0]) is not fx.Node or node.kwargs:
+            return None
+        target, src = node.target, node.args[0]
+        if type(module) in SAME_SHAPE_MODULES:
+            def same(values, modules):
+                x = values[src]
+                return x if type(modules[target]) in SAME_SHAPE_MODULES and is_meta_value(x) else None
+            return same
+        rule = MODULE_SHAPE_RULES.get(type(module))
+        if rule is None:
+            return None
+
+        def by_rule(values, modules):
+            m = modules[target]
+            if m is not module or m._forward_hooks or m._forward_pre_hooks:
+                return None
+            return rule(m, (values[src],), _NO_KWARGS)
+        return by_rule
+    if node.op == "call_function" and _hashable(node.target):
+        rule = FUNCTION_SHAPE_RULES.get(node.target)
+        loaders = [_loader(a) for a in node.args]
+        if rule is None or None in loaders or node.kwargs:
+            return None
+
+        def by_function(values, modules):
+            return _try(rule, tuple([load(values) for load in loaders]), _NO_KWARGS)
+        return by_function
+    return None
+
+
+def _loader(arg: Any):
+    """A function values -> the argument's value, for a node, a scalar or a list of nodes; None for
+    anything else (the interpreter's map_arg handles every case)."""
+    if type(arg) is fx.Node:
+        return lambda values: values[arg]
+    if isinstance(arg, _SCALARS):
+        return lambda values: arg
+    if isinstance(arg, (list, tuple)) and arg and all(type(a) is fx.Node for a in arg):
+        return lambda values: [values[a] for a in arg]
+    return None
+
+
 def _real(args: Any) -> Any:
     """Arguments for torch to run on: every MetaSpec made a meta tensor (see metaspec.py)."""
     if isinstance(args, dict):
@@ -150,7 +213,8 @@ def _explain(node: fx.Node, err: Exception) -> str:
 
 
 def propagate(gm: fx.GraphModule, inputs: list[torch.Tensor],
-              modules: dict[str, torch.nn.Module] | None = None) -> dict[fx.Node, Any]:
-    prop = MetaShapeProp(gm, modules)
+              modules: dict[str, torch.nn.Module] | None = None, steps: list | None = None) -> dict[fx.Node, Any]:
+    """Every node's value; ``steps``: compile_steps(gm, ...) for this graph, to reuse across runs."""
+    prop = MetaShapeProp(gm, modules, steps)
     prop.run(*inputs)
     return prop.values

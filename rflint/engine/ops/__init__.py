@@ -9,15 +9,72 @@ tensors.py: the rules.
 
 from __future__ import annotations
 
-import torch
 
-from rflint.engine.ops.context import Ctx, Outcome, apply_kernel, shape_of
+import torch.fx as fx
+
+from rflint.declared import spec_for
+from rflint.engine.ops.context import Ctx, Outcome, apply_kernel, kernel_result, shape_of
 from rflint.engine.ops.functions import _FUNCTION_RULES, _METHOD_RULES, FUNCTION_NAMES
-from rflint.engine.ops.modules import _module_rule
-from rflint.engine.ops.tensors import _inferred, _merged_rf, _reshape
+from rflint.engine.ops.modules import SHAPE_FREE_KERNELS, _module_rule, rule_of
+from rflint.engine.ops.tensors import _elementwise, _inferred, _merged_rf, _reshape
 from rflint.engine.rfstate import TensorRF
+from rflint.trace.metaspec import is_tensor_like
 
-__all__ = ["Ctx", "FUNCTION_NAMES", "Outcome", "apply_kernel", "transfer"]
+__all__ = ["Ctx", "FUNCTION_NAMES", "NOT_QUICK", "Outcome", "apply_kernel", "quick_steps", "transfer"]
+
+NOT_QUICK = object()  # a quick step's answer for a node that needs the full rule after all
+
+
+def quick_steps(order: list[fx.Node], modules: dict) -> list:
+    """Per node (topological order), a compiled ``step(rfs, values, modules) -> (rf, kernel)`` for
+    the commonest nodes (convs, pools, activations, norms, one-operand functions), or None: then
+    ``transfer`` runs the node's rule.  A step answers only where that rule's outcome provably needs
+    no more than the step looks at, so the two always agree (tests/test_engine_ops.py checks the
+    zoo node by node), and returns NOT_QUICK for a call it was not compiled for (a module the stem
+    experiment replaced).  One list serves every analysis of a trace; modules declared after it
+    was compiled (``@rflint.layer``) are not seen by it, which is why the caller keys it on
+    ``declared.version()``."""
+    return [_quick_step(node, modules) for node in order]
+
+
+def _quick_step(node: fx.Node, modules: dict):
+    inputs = node.all_input_nodes
+    if node.op == "call_module":
+        module = modules.get(node.target)
+        if module is None or spec_for(module) is not None:
+            return None
+        target, rule = node.target, rule_of(module)
+        if rule is _elementwise and len(inputs) == 1:  # _merged_rf's one-operand case
+            src = inputs[0]
+
+            def elementwise(rfs, values, modules):
+                return (rfs.get(src), None) if modules[target] is module else NOT_QUICK
+            return elementwise
+        kop_of = SHAPE_FREE_KERNELS.get(rule)
+        if kop_of is None:
+            return None
+        kop, first = kop_of(module), node.args[0] if node.args else None
+        src = first if isinstance(first, fx.Node) else None  # what Ctx.rf(ctx.first) reads
+
+        def kernel(rfs, values, modules):
+            if modules[target] is not module:
+                return NOT_QUICK
+            return kernel_result(rfs.get(src) if src is not None else None, kop)
+        return kernel
+    if node.op == "call_function" and node.target not in _FUNCTION_RULES and len(inputs) == 1:
+        src = inputs[0]
+
+        def one_operand(rfs, values, modules):  # _generic with one operand that keeps its layout
+            rf, out, x = rfs.get(src), values.get(node), values.get(src)
+            if not is_tensor_like(out):
+                return NOT_QUICK
+            if rf is None or rf.is_global:
+                return rf, None
+            if is_tensor_like(x) and tuple(out.shape) == tuple(x.shape) and all(-a.dim <= len(out.shape) for a in rf.axes):
+                return rf, None
+            return NOT_QUICK
+        return one_operand
+    return None
 
 
 def transfer(ctx: Ctx) -> Outcome:
@@ -42,8 +99,8 @@ def transfer(ctx: Ctx) -> Outcome:
 def _generic(ctx: Ctx) -> Outcome:
     """Functions we have no rule for: elementwise if the spatial layout is kept, else inferred."""
     rf = _merged_rf(ctx)
-    if rf is None or rf.is_global or not isinstance(ctx.out, torch.Tensor):
-        return Outcome(rf if isinstance(ctx.out, (torch.Tensor, tuple, list)) else None)
+    if rf is None or rf.is_global or not is_tensor_like(ctx.out):
+        return Outcome(rf if is_tensor_like(ctx.out) or isinstance(ctx.out, (tuple, list)) else None)
     out = shape_of(ctx.out)
     if all(-a.dim <= len(out) for a in rf.axes) and _sizes_kept(ctx, rf):
         return Outcome(rf)

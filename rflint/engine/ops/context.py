@@ -6,13 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import torch
 import torch.fx as fx
 from torch import nn
 
 from rflint.engine import kernels as K
 from rflint.engine.rfstate import TensorRF
-from rflint.trace.metaspec import MetaSpec, real
+from rflint.trace.metaspec import is_tensor_like
 
 
 @dataclass
@@ -28,17 +27,12 @@ class Ctx:
 
     def __init__(self, node: fx.Node, module: nn.Module | None, values: dict, rfs: dict):
         self.node, self.module, self._values, self._rfs = node, module, values, rfs
-        self.out = self.val(node)
+        self.out = values.get(node)
 
     def val(self, a: Any) -> Any:
-        """The value of a node argument.  Rules see real meta tensors: a MetaSpec (a shape computed
-        by arithmetic, see trace/metaspec.py) is made one here, once."""
-        if not isinstance(a, fx.Node):
-            return a
-        value = self._values.get(a)
-        if type(value) is MetaSpec:
-            value = self._values[a] = real(value)
-        return value
+        """The value of a node argument: a meta tensor or a MetaSpec (trace/metaspec.py), which
+        answers the same questions (shape, dtype, dim()); rules never need more."""
+        return self._values.get(a) if isinstance(a, fx.Node) else a
 
     def rf(self, a: Any) -> TensorRF | None:
         return self._rfs.get(a) if isinstance(a, fx.Node) else None
@@ -72,28 +66,32 @@ class Ctx:
 
 
 def shape_of(value: Any) -> tuple[int, ...] | None:
-    return tuple(value.shape) if isinstance(value, torch.Tensor) else None
+    return tuple(value.shape) if is_tensor_like(value) else None
 
 
 def apply_kernel(rf: TensorRF, kop: K.KernelOp) -> TensorRF:
-    """Apply a kernel op to the axes it covers (the last kop.n dims); other axes pass through."""
-    axes = []
-    for axis in rf.axes:
-        i = axis.dim + kop.n
-        axes.append(axis.step(kop.grow[i], kop.scale[i]) if 0 <= i < kop.n else axis)
-    out = rf.with_axes(axes)
-    return out.deeper(1) if kop.parametric else out
+    """Apply a kernel op to the axes it covers (the last kop.n dims); other axes pass through
+    (dims are unchanged, so the axes stay in order)."""
+    n, grow, scale = kop.n, kop.grow, kop.scale
+    axes = tuple([axis.step(grow[axis.dim + n], scale[axis.dim + n]) if 0 <= axis.dim + n < n else axis
+                  for axis in rf.axes])
+    by = 1 if kop.parametric else 0
+    return TensorRF(axes, not axes, rf.d_min + by, rf.d_max + by)  # no axes left: global
+
+
+def kernel_result(rf: TensorRF | None, kop: K.KernelOp | None) -> tuple[TensorRF | None, K.KernelOp | None]:
+    """(output RF, RF-layer kernel) of a kernel-like op on an input with RF ``rf``."""
+    if rf is None:
+        return None, None
+    if kop is None:
+        return rf, None
+    if rf.is_global:  # head: a conv on a global tensor stays global
+        return (rf.deeper(1) if kop.parametric else rf), kop
+    return apply_kernel(rf, kop), kop
 
 
 def kernel_outcome(ctx: Ctx, kop: K.KernelOp | None, src: Any = None) -> Outcome:
-    rf = ctx.rf(ctx.first if src is None else src)
-    if rf is None:
-        return Outcome(None)
-    if kop is None:
-        return Outcome(rf)
-    if rf.is_global:  # head: a conv on a global tensor stays global
-        return Outcome(rf.deeper(1) if kop.parametric else rf, kop)
-    return Outcome(apply_kernel(rf, kop), kop)
+    return Outcome(*kernel_result(ctx.rf(ctx.first if src is None else src), kop))
 
 
 def spatial_sizes(value: Any, n: int) -> tuple[int, ...]:

@@ -15,7 +15,10 @@ from rflint.engine.ops.tensors import (
 
 
 def _conv_module(ctx: Ctx) -> Outcome:
-    m = ctx.module
+    return kernel_outcome(ctx, conv_module_kop(ctx.module))
+
+
+def conv_module_kop(m: nn.Module) -> K.KernelOp:
     n = len(m.kernel_size)
     if isinstance(m, nn.modules.conv._ConvTransposeNd):
         kop = K.transposed(type(m).__name__, m.kernel_size, m.stride, m.dilation, parametric=True)
@@ -26,18 +29,21 @@ def _conv_module(ctx: Ctx) -> Outcome:
             zero_padding=m.__dict__.get("padding_mode", "zeros") == "zeros",
         )
     assert kop.n == n
-    return kernel_outcome(ctx, kop)
+    return kop
 
 
 def _pool_module(ctx: Ctx) -> Outcome:
-    m = ctx.module
+    return kernel_outcome(ctx, pool_module_kop(ctx.module))
+
+
+def pool_module_kop(m: nn.Module) -> K.KernelOp:
     n = _pool_rank(m)
     kernel = K.per_axis(m.kernel_size, n, "kernel_size")
     stride = K.per_axis(m.stride if m.stride else m.kernel_size, n, "stride")
     # __dict__ lookups: a missing attribute goes through nn.Module.__getattr__, which raises (slow)
     dilation = K.per_axis(m.__dict__.get("dilation", 1), n, "dilation")
     padding = K.per_axis(m.__dict__.get("padding", 0), n, "padding")
-    return kernel_outcome(ctx, K.windowed(type(m).__name__, "pool", kernel, stride, dilation, padding, False))
+    return K.windowed(type(m).__name__, "pool", kernel, stride, dilation, padding, False)
 
 
 def _pool_rank(m: nn.Module) -> int:
@@ -178,10 +184,23 @@ def _module_rule(ctx: Ctx) -> Outcome:
     spec = spec_for(m)
     if spec is not None:  # declared at run time (decorator, config): never cached
         return _declared(ctx, spec)
+    return rule_of(m)(ctx)
+
+
+def rule_of(m: nn.Module) -> Callable[[Ctx], Outcome]:
+    """The rule for an undeclared module: it depends on the class only, so it is looked up once."""
     rule = _RULE_BY_TYPE.get(type(m))
-    if rule is None:  # the rule depends on the class only: look it up once per class
+    if rule is None:
         rule = _RULE_BY_TYPE[type(m)] = _rule_for(type(m))
-    return rule(ctx)
+    return rule
+
+
+# Module rules whose outcome is kernel_outcome(ctx, kop_of(module)): the kernel is a function of
+# the module's attributes alone, never of shapes (ops/__init__.py's quick path relies on this).
+SHAPE_FREE_KERNELS: dict[Callable[[Ctx], Outcome], Callable[[nn.Module], K.KernelOp]] = {
+    _conv_module: conv_module_kop,
+    _pool_module: pool_module_kop,
+}
 
 
 def _unknown_leaf(ctx: Ctx) -> Outcome:

@@ -13,6 +13,7 @@ import torch.fx as fx
 from rflint.engine import kernels as K
 from rflint.engine.ops.context import Ctx, Outcome, apply_kernel, shape_of
 from rflint.engine.rfstate import AxisRF, TensorRF
+from rflint.trace.metaspec import is_tensor_like
 
 
 def _same_spatial(ctx: Ctx, rf: TensorRF) -> bool:
@@ -166,7 +167,7 @@ def _getitem(ctx: Ctx) -> Outcome:
     src = ctx.first
     rf = ctx.rf(src)
     value = ctx.val(src)
-    if rf is None or not isinstance(value, torch.Tensor) or rf.is_global:
+    if rf is None or not is_tensor_like(value) or rf.is_global:
         return Outcome(rf)  # picking an element of a tuple output keeps the tuple's RF
     index = ctx.node.args[1]
     index = index if isinstance(index, tuple) else (index,)
