@@ -94,7 +94,7 @@ def test_stem_probes_agree_with_whole_reanalyses(name, side):
         probe = a.prepared.probe(a.input_size, replace=replace)
         after = a.prepared.at(a.input_size, replace=replace)
         tail = analyse_structure(after).tail
-        assert tail_layers_after(a, probe, 1) == (None if tail is None else len(tail.parametric_layers))
+        assert tail_layers_after(s, probe, 1) == (None if tail is None else len(tail.parametric_layers))
         assert probe.macs() == after.macs
 
 

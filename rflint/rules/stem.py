@@ -58,7 +58,7 @@ def stem_experiment(ctx) -> StemProposal | None:
             probe = a.prepared.probe(a.input_size, replace=stride_one(a, chosen))
         except RflintError:
             continue
-        n_after = tail_layers_after(a, probe, ctx.settings.min_tail_layers)
+        n_after = tail_layers_after(s, probe, ctx.settings.min_tail_layers)
         if n_after is None:  # no tail left
             best = (chosen, None, probe)
             break
@@ -71,8 +71,9 @@ def stem_experiment(ctx) -> StemProposal | None:
                         n_after or 0, a.macs, probe.macs())
 
 
-def tail_layers_after(a: Analysis, probe: Probe, min_tail_layers: int) -> int | None:
-    """Parametric layers in the tail of ``a``'s graph as ``probe`` left it (None: no tail)."""
+def tail_layers_after(s: Structure, probe: Probe, min_tail_layers: int) -> int | None:
+    """Parametric layers in the tail of the analysed graph as ``probe`` left it (None: no tail)."""
+    a = s.analysis
     layer_by_node: dict[str, Layer] = {}
     status: dict[str, str] = {}
     for node, axes in probe.layer_inputs():
@@ -85,8 +86,8 @@ def tail_layers_after(a: Analysis, probe: Probe, min_tail_layers: int) -> int | 
         else:
             status[layer.name] = status_of([x.r_min if x is not None else None for x in axes],
                                            [x.origin if x is not None else None for x in axes], a.input_size)
-    rfs = {node.name: rf for node, rf in probe.rfs.items()}
-    return tail_layers_under(a, rfs.get, layer_by_node, status, min_tail_layers)
+    node_of, rfs = a.traced.node_by_name, probe.rfs
+    return tail_layers_under(s, lambda name: rfs.get(node_of[name]), layer_by_node, status, min_tail_layers)
 
 
 def _tail_layers_analysed(a: Analysis, probe: Probe, min_tail_layers: int) -> int | None:

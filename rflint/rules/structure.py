@@ -216,13 +216,25 @@ def _tail_of(segments: list[Segment], attr: str, status: dict[str, str], min_tai
     return tail_segments, layers, border
 
 
-def tail_layers_under(a: Analysis, rf_of, layer_by_node: dict[str, Layer], status: dict[str, str],
+def tail_layers_under(s: Structure, rf_of, layer_by_node: dict[str, Layer], status: dict[str, str],
                       min_tail_layers: int = 1) -> int | None:
-    """The number of parametric layers in the tail of ``a``'s graph with other RFs, RF layers and
-    statuses (a what-if experiment on the same trace); None when there is no tail."""
-    _, idom, position, _ = _graph_facts(a)
-    segments = _segments(a, _cut_chain(a, idom, position, rf_of), layer_by_node, {"status": status})
-    found = _tail_of(segments, "status", status, min_tail_layers)
+    """The number of parametric layers in the tail of ``s``'s graph with other RFs (``rf_of``: node
+    name -> TensorRF), RF layers and statuses: a what-if experiment on the same trace.  None when
+    there is no tail.  Only the segments the tail could reach are judged: from the output back to
+    the first productive one."""
+    a = s.analysis
+    _, idom, position, preds = _graph_facts(a)
+    cuts = _cut_chain(a, idom, position, rf_of)
+    segments = s.segments if cuts == s.cuts else _segments(a, cuts, layer_by_node, {})
+    suffix: list[Segment] = []
+    for seg in reversed(segments):
+        changed = Segment(seg.index, seg.entry, seg.exit, seg.nodes,
+                          [layer_by_node[n] for n in seg.nodes if n in layer_by_node], seg.parallel)
+        changed.status = _segment_status(changed, layer_by_node, status, preds)
+        suffix.append(changed)
+        if changed.status == PRODUCTIVE:
+            break
+    found = _tail_of(suffix[::-1], "status", status, min_tail_layers)
     return None if found is None else sum(1 for layer in found[1] if layer.parametric)
 
 

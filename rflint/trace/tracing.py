@@ -55,6 +55,10 @@ class Traced:
         return self.derived[key]
 
     @cached_property
+    def node_by_name(self) -> dict[str, fx.Node]:
+        return {node.name: node for node in self.order}
+
+    @cached_property
     def modules(self) -> dict[str, nn.Module]:
         """Every submodule by path (a module registered twice under both), walked once per trace
         through the ``_modules`` dicts (``named_modules()``'s generators cost several times more)."""

@@ -16,7 +16,7 @@ from rflint.declared import spec_for
 from rflint.engine.ops.context import Ctx, Outcome, apply_kernel, kernel_result, shape_of
 from rflint.engine.ops.functions import _FUNCTION_RULES, _METHOD_RULES, FUNCTION_NAMES
 from rflint.engine.ops.modules import SHAPE_FREE_KERNELS, _module_rule, rule_of
-from rflint.engine.ops.tensors import _elementwise, _inferred, _merged_rf, _reshape
+from rflint.engine.ops.tensors import _elementwise, _inferred, _merged_rf, _reshape, merged, sizes_kept
 from rflint.engine.rfstate import TensorRF
 from rflint.trace.metaspec import is_tensor_like
 
@@ -35,6 +35,14 @@ def quick_steps(order: list[fx.Node], modules: dict) -> list:
     was compiled (``@rflint.layer``) are not seen by it, which is why the caller keys it on
     ``declared.version()``."""
     return [_quick_step(node, modules) for node in order]
+
+
+def _hashable(target) -> bool:
+    return getattr(target, "__hash__", None) is not None
+
+
+def _shape(value) -> tuple[int, ...] | None:
+    return tuple(value.shape) if is_tensor_like(value) else None
 
 
 def _quick_step(node: fx.Node, modules: dict):
@@ -61,19 +69,16 @@ def _quick_step(node: fx.Node, modules: dict):
                 return NOT_QUICK
             return kernel_result(rfs.get(src) if src is not None else None, kop)
         return kernel
-    if node.op == "call_function" and node.target not in _FUNCTION_RULES and len(inputs) == 1:
-        src = inputs[0]
-
-        def one_operand(rfs, values, modules):  # _generic with one operand that keeps its layout
-            rf, out, x = rfs.get(src), values.get(node), values.get(src)
-            if not is_tensor_like(out):
-                return NOT_QUICK
-            if rf is None or rf.is_global:
-                return rf, None
-            if is_tensor_like(x) and tuple(out.shape) == tuple(x.shape) and all(-a.dim <= len(out.shape) for a in rf.axes):
-                return rf, None
-            return NOT_QUICK
-        return one_operand
+    if node.op == "call_function" and _hashable(node.target) and node.target not in _FUNCTION_RULES and inputs:
+        def generic(rfs, values, modules):  # _generic when the layout is kept, without a Ctx
+            operands = [(rfs.get(a), _shape(values.get(a))) for a in inputs]
+            if len(inputs) == 1:
+                rf = operands[0][0]
+            else:
+                rf = merged([(r, shape) for r, shape in operands if r is not None], _shape(values.get(node)))
+            rf = kept_layout(rf, operands, values.get(node))
+            return NOT_QUICK if rf is NOT_KEPT else (rf, None)
+        return generic
     return None
 
 
@@ -98,27 +103,26 @@ def transfer(ctx: Ctx) -> Outcome:
 
 def _generic(ctx: Ctx) -> Outcome:
     """Functions we have no rule for: elementwise if the spatial layout is kept, else inferred."""
-    rf = _merged_rf(ctx)
-    if rf is None or rf.is_global or not is_tensor_like(ctx.out):
-        return Outcome(rf if is_tensor_like(ctx.out) or isinstance(ctx.out, (tuple, list)) else None)
-    out = shape_of(ctx.out)
-    if all(-a.dim <= len(out) for a in rf.axes) and _sizes_kept(ctx, rf):
+    operands = [(ctx.rf(a), shape_of(ctx.val(a))) for a in ctx.tensor_inputs()]
+    rf = kept_layout(_merged_rf(ctx), operands, ctx.out)
+    if rf is not NOT_KEPT:
         return Outcome(rf)
+    out = shape_of(ctx.out)
     src = shape_of(ctx.val(ctx.first))
     if src is None or len(src) != len(out):  # a layout change (einops rearrange, ...): a reshape
         return _reshape(ctx)
     return _inferred(ctx, f"operation {ctx.op_name}")
 
 
-def _sizes_kept(ctx: Ctx, rf: TensorRF) -> bool:
-    out = shape_of(ctx.out)
-    for a in ctx.tensor_inputs():
-        shape = shape_of(ctx.val(a))
-        arf = ctx.rf(a)
-        if shape is None or arf is None or not arf.spatial:
-            continue
-        for axis in arf.axes:
-            d = axis.dim
-            if -d > len(shape) or -d > len(out) or (shape[d] != out[d] and shape[d] != 1):
-                return False
-    return True
+NOT_KEPT = object()
+
+
+def kept_layout(rf: TensorRF | None, operands: list, out) -> TensorRF | None:
+    """``_generic``'s answer when the op keeps the spatial layout (or there is nothing spatial to
+    keep): ``rf``, the operands' merged RF; else NOT_KEPT (a reshape or an inferred kernel)."""
+    if rf is None or rf.is_global or not is_tensor_like(out):
+        return rf if is_tensor_like(out) or isinstance(out, (tuple, list)) else None
+    shape = tuple(out.shape)
+    if all(-a.dim <= len(shape) for a in rf.axes) and sizes_kept(operands, shape):
+        return rf
+    return NOT_KEPT

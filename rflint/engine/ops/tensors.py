@@ -30,17 +30,21 @@ def _merged_rf(ctx: Ctx) -> TensorRF | None:
     inputs = ctx.node.all_input_nodes
     if len(inputs) == 1:  # one operand (activations, norms ...): its RF, whatever it is
         return ctx.rf(inputs[0])
-    operands = [(a, ctx.rf(a)) for a in ctx.tensor_inputs()]
-    operands = [(a, rf) for a, rf in operands if rf is not None]
+    return merged([(rf, shape_of(ctx.val(a))) for a in ctx.tensor_inputs() if (rf := ctx.rf(a)) is not None],
+                  shape_of(ctx.out))
+
+
+def merged(operands: list[tuple[TensorRF, tuple[int, ...] | None]], out_shape: tuple[int, ...] | None
+           ) -> TensorRF | None:
+    """:func:`_merged_rf` of two or more operands, each (RF, shape), into an output of ``out_shape``."""
     if not operands:
         return None
-    spatial = [(a, rf) for a, rf in operands if rf.spatial]
+    spatial = [(rf, shape) for rf, shape in operands if rf.axes]
     if not spatial:
-        return TensorRF((), True, min(r.d_min for _, r in operands), max(r.d_max for _, r in operands))
-    out_shape = shape_of(ctx.out)
-    contributing = [rf for a, rf in spatial if not _broadcast(shape_of(ctx.val(a)), out_shape, rf)]
+        return TensorRF((), True, min(r.d_min for r, _ in operands), max(r.d_max for r, _ in operands))
+    contributing = [rf for rf, shape in spatial if not _broadcast(shape, out_shape, rf)]
     if not contributing:  # every spatial operand is broadcast: keep them all rather than nothing
-        contributing = [rf for _, rf in spatial]
+        contributing = [rf for rf, _ in spatial]
     if len(contributing) == 1:
         return contributing[0]
     by_origin: dict[int, list[AxisRF]] = {}
@@ -52,6 +56,18 @@ def _merged_rf(ctx: Ctx) -> TensorRF | None:
         tuple(sorted(axes, key=lambda a: a.dim)), False,
         min(r.d_min for r in contributing), max(r.d_max for r in contributing),
     )
+
+
+def sizes_kept(operands: list[tuple[TensorRF | None, tuple[int, ...] | None]], out: tuple[int, ...]) -> bool:
+    """Every spatial operand (RF, shape) has the output's size on its axes, or 1 (broadcast)."""
+    for rf, shape in operands:
+        if shape is None or rf is None or not rf.axes:
+            continue
+        for axis in rf.axes:
+            d = axis.dim
+            if -d > len(shape) or -d > len(out) or (shape[d] != out[d] and shape[d] != 1):
+                return False
+    return True
 
 
 def _broadcast(shape: tuple[int, ...] | None, out: tuple[int, ...] | None, rf: TensorRF) -> bool:
