@@ -13,6 +13,7 @@ from rflint.rules import LintResult, Settings, lint
 from rflint.rules.base import SEVERITY_RANK, Finding
 from rflint.rules.structure import Structure
 from rflint.rules.truncation import TruncationPlan, plan_truncation
+from rflint.trace.size_bound import input_size_bound
 
 SCHEMA_VERSION = 1
 
@@ -108,25 +109,37 @@ def smallest_clean_input(a: Analysis, max_rounds: int = 8, max_steps: int = 8) -
 
     Per axis the largest input r_min of any layer is the candidate; it is re-checked at that size
     (shapes, and so adaptive pools, change with the size) until it is stable.  A candidate the model
-    cannot run at is raised: first one pixel per axis at a time, up to ``max_steps`` (a U-Net needs
-    a multiple of 2^depth), then by doubling and bisecting the offset (a model whose feature map
-    vanishes below some size larger than the candidate).  None when that does not settle.  The
-    re-checks run the RF program alone (``Prepared.needs_at``), not a whole analysis."""
+    cannot run at is raised: first to the size below which some map certainly vanishes
+    (trace/size_bound.py: nothing smaller can run, so it is not probed), then one pixel per axis at a
+    time, up to ``max_steps`` (a U-Net needs a multiple of 2^depth), then by doubling and bisecting
+    the offset (a model whose feature map vanishes below some size the bound does not see).  None
+    when that does not settle.  The re-checks run the RF program alone (``Prepared.needs_at``), not
+    a whole analysis."""
     prepared = a.prepared
     if prepared is None:
         return None
     size, need = a.input_size, needs_of(a)
+    bound = _runnable_bound(a)
     for _ in range(max_rounds):
         candidate = need
         if candidate == size:
             return candidate
-        found = _first_running(prepared, candidate, range(max_steps)) or _smallest_running(prepared, candidate)
+        skip = max([0] + [b - c for b, c in zip(bound, candidate)]) if bound else 0
+        found = (_first_running(prepared, candidate, range(skip, skip + max_steps))
+                 or _smallest_running(prepared, candidate, skip + max_steps - 1))
         if found is None:
             return None
         size, need = found
         if size != candidate and all(n <= s for n, s in zip(need, size)):
             return size  # raised to a size that runs, and nothing is unproductive there
     return None
+
+
+def _runnable_bound(a: Analysis) -> tuple[int, ...] | None:
+    """Per input axis, a size below which the model certainly does not run (size_bound.py)."""
+    if a.traced is None or not a.inputs:
+        return None
+    return input_size_bound(a.traced.order, a.traced.modules, a.shapes, a.inputs[0])
 
 
 Trial = tuple[tuple[int, ...], tuple[int, ...]]  # (size, what it needs), for a size that runs
@@ -145,15 +158,18 @@ def _first_running(prepared, candidate: tuple[int, ...], offsets) -> Trial | Non
     return None
 
 
-def _smallest_running(prepared, candidate: tuple[int, ...], limit: int = 1 << 14) -> Trial | None:
-    """candidate + d for the smallest offset d that runs (doubling, then bisection)."""
-    lo, hi = 0, 8
-    found = None
-    while found is None:
-        lo, hi = hi, hi * 2
+def _smallest_running(prepared, candidate: tuple[int, ...], failing: int, limit: int = 1 << 14) -> Trial | None:
+    """candidate + d for the smallest offset d > ``failing`` (an offset that does not run) that runs:
+    doubling the gap, then bisection."""
+    lo, gap = failing, 8
+    while True:
+        hi = lo + gap
         if hi > limit:
             return None
         found = _at(prepared, tuple(c + hi for c in candidate))
+        if found is not None:
+            break
+        lo, gap = hi, gap * 2
     while hi - lo > 1:
         mid = (lo + hi) // 2
         trial = _at(prepared, tuple(c + mid for c in candidate))

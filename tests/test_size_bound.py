@@ -1,0 +1,66 @@
+"""trace/size_bound.py against brute force: the bound never exceeds the smallest size that runs
+(else the clean-size search would skip a size that runs), and is exact on conv/pool networks."""
+
+import pytest
+import torch
+
+import rflint
+from rflint.trace.size_bound import input_size_bound
+from rflint.zoo import ZOO
+
+import dagzoo
+
+
+def _bound(prepared, size):
+    a = prepared.at(size)
+    return input_size_bound(a.traced.order, a.traced.modules, a.shapes, a.inputs[0])
+
+
+def _smallest_running(prepared, n_axes, upto):
+    for s in range(1, upto + 1):
+        if prepared.needs_at((s,) * n_axes) is not None:
+            return s
+    return None
+
+
+# the smallest uniform size that runs, worked out by hand from the layer definitions
+EXACT = {
+    # VGG: five 2x2/2 max-pools; the last one needs a 2x2 map, so 2**5 = 32
+    "vgg16": 32,
+    # ResNet18: conv1 7x7/2 p3 -> maxpool 3x3/2 p1 -> three stride-2 3x3 p1 convs.  Backwards from
+    # one unit: layer4's conv needs 1 (3x3 p1 s2: 2*0+2+1-2 = 1), ... maxpool needs 1, conv1 needs
+    # 2*0 + 6 + 1 - 6 = 1: every size runs
+    "resnet18": 1,
+}
+
+
+@pytest.mark.parametrize("name", sorted(n for n in ZOO if len(ZOO[n].input_size) == 2))
+def test_bound_is_below_the_smallest_size_that_runs(name):
+    prepared = rflint.prepare(f"zoo:{name}")
+    bound = _bound(prepared, tuple(ZOO[name].input_size))
+    smallest = _smallest_running(prepared, 2, 256)
+    assert smallest is not None
+    assert max(bound) <= smallest
+    if name in EXACT:
+        assert smallest == EXACT[name] and max(bound) == smallest
+
+
+def test_bound_is_exact_on_m5():
+    # tests/test_rules_misc.py derives 1772 by hand for M5 (audio1d): the map vanishes below it
+    prepared = rflint.prepare("zoo:audio1d")
+    assert _bound(prepared, (16000,)) == (1772,)
+    assert prepared.needs_at((1771,)) is None and prepared.needs_at((1772,)) is not None
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_bound_is_below_the_smallest_size_that_runs_on_random_dags(seed):
+    spec = dagzoo.generate(4200 + seed, ndim=2)
+    with torch.device("meta"):
+        model = dagzoo.build_module(spec)
+    prepared = rflint.prepare(model, channels=spec["channels"])
+    size = tuple(spec["input_size"])
+    bound = _bound(prepared, size)
+    for axis in range(2):  # shrink one axis, the other as generated (that size runs)
+        runs = [v for v in range(1, size[axis] + 1)
+                if prepared.needs_at(tuple(v if i == axis else s for i, s in enumerate(size))) is not None]
+        assert runs and bound[axis] <= runs[0]
