@@ -21,6 +21,9 @@ def module_params(module: nn.Module) -> int:
     """``sum(p.numel() for p in module.parameters())`` (shared parameters once), walking the
     ``_modules`` / ``_parameters`` dicts directly: the generator layers of ``parameters()`` cost
     more than the counting on a leaf layer, and this runs for every layer of every trace."""
+    if not module._modules:  # a leaf layer (the common call): its own parameters, each once
+        params = {id(p): p for p in module._parameters.values() if p is not None}
+        return sum(p.numel() for p in params.values())
     total, seen_params, seen_modules, stack = 0, set(), set(), [module]
     while stack:
         m = stack.pop()

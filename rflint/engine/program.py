@@ -51,9 +51,21 @@ def _layer_name(node: fx.Node, seen: dict[str, int]) -> str:
 
 def _axes(rf: TensorRF | None, n: int) -> list:
     """The AxisRF of each of a layer's n kernel axes (the last n dims), None where not spatial."""
-    if rf is None or not rf.spatial:
+    if rf is None or not rf.axes:
         return [None] * n
-    return [rf.axis_at(i - n) for i in range(n)]
+    by_dim = {axis.dim: axis for axis in rf.axes}
+    return [by_dim.get(i - n) for i in range(n)]
+
+
+def _per_axis(axes: list) -> tuple[tuple, tuple, tuple]:
+    """(r_min, r_max, origin) per axis, None where the axis is not spatial."""
+    if None not in axes:
+        return (tuple([a.lo[0][0] for a in axes]), tuple([a.hi[0][0] for a in axes]),
+                tuple([a.origin for a in axes]))
+    none = (None,) * len(axes)
+    return (tuple([a.r_min if a is not None else None for a in axes]) if axes else none,
+            tuple([a.r_max if a is not None else None for a in axes]) if axes else none,
+            tuple([a.origin if a is not None else None for a in axes]) if axes else none)
 
 
 def _shape_of(value: Any) -> tuple[int, ...] | None:
@@ -240,18 +252,14 @@ def run_program(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None
         # a replaced module (a what-if copy) was built where the original was
         site_of = traced.modules.get(node.target) if module is not None else None
         source = (construction_site(site_of) if site_of is not None else None) or node_site(node)
+        r_in_min, r_in_max, origins = _per_axis(axes_in)
+        r_out_min, r_out_max, _ = _per_axis(axes_out)
         layer = Layer(
-            name=_layer_name(node, seen_names), node=node.name, op=kop.op, kind=kop.kind,
-            kernel=kop.kernel, stride=kop.stride, dilation=kop.dilation, padding=kop.padding,
-            in_shape=_shape_of(values.get(src)) or (), out_shape=_shape_of(values.get(node)) or (),
-            r_in_min=tuple(a.r_min if a is not None else None for a in axes_in),
-            r_in_max=tuple(a.r_max if a is not None else None for a in axes_in),
-            r_out_min=tuple(a.r_min if a is not None else None for a in axes_out),
-            r_out_max=tuple(a.r_max if a is not None else None for a in axes_out),
-            origins=tuple(a.origin if a is not None else None for a in axes_in),
-            params=params if module is not None else node_params[node.name],
-            macs=node_macs_[node.name], parametric=kop.parametric, expanding=kop.expanding,
-            head=head, source=source or prepared.loaded.factory_source, kop=kop,
+            _layer_name(node, seen_names), node.name, kop.op, kop.kind, kop.kernel, kop.stride, kop.dilation,
+            kop.padding, _shape_of(values.get(src)) or (), _shape_of(values.get(node)) or (),
+            r_in_min, r_in_max, r_out_min, r_out_max, origins,
+            params if module is not None else node_params[node.name], node_macs_[node.name],
+            kop.parametric, kop.expanding, head, source or prepared.loaded.factory_source, kop,
         )
         layers.append(layer)
         layer_by_node[node.name] = layer
