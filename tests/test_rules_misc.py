@@ -96,3 +96,34 @@ def test_smallest_clean_input_runs():
     # pool4 needs 4 in, conv4 6, pool3 24, conv3 26, pool2 104, conv2 106, pool1 424, and
     # conv1 (k 80, s 4) gives 424 from (L - 80) / 4 + 1, so L = 1772; RFs do not change with L
     assert build_report(rflint.analyze("zoo:audio1d", 16000)).min_clean_input == (1772,)
+
+
+class FixedHeadResNet(nn.Module):
+    """An ImageNet stem (7x7/2 p3 conv, 3x3/2 p1 max-pool), one residual block (where the stem ends),
+    four plain 3x3 convs, and a head that flattens the map into Linear(4*8*8, 10): it only runs
+    where the last map is 8x8."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 4, 7, stride=2, padding=3)
+        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
+        self.block = nn.Sequential(nn.Conv2d(4, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1))
+        self.plain = nn.Sequential(*[nn.Conv2d(4, 4, 3, padding=1) for _ in range(4)])
+        self.fc = nn.Linear(4 * 8 * 8, 10)
+
+    def forward(self, x):
+        x = self.maxpool(self.conv1(x))
+        x = x + self.block(x)
+        return self.fc(torch.flatten(self.plain(x), 1))
+
+
+def test_stem_prefixes_the_model_cannot_run_with_are_not_proposed():
+    # At 32 px: conv1 gives 16x16 (RF 7, jump 2), the max-pool 8x8 (RF 7 + 2*2 = 11, jump 4).  The
+    # residual block's identity keeps r_min at 11; each plain 3x3 conv then adds 2*4 = 8, so the 4th
+    # one's input r_min is 11 + 3*8 = 35 > 32: a one-layer tail.  Without conv1's stride the map
+    # reaching fc is 16x16, without both 32x32: fc takes neither, so no stem change is proposed, and
+    # the lint still finishes.
+    findings = codes(FixedHeadResNet(), 32)
+    tail = next(f for f in findings if f.code == "RF002")
+    assert tail.layer == "plain.3"
+    assert "RF003" not in {f.code for f in findings}
