@@ -81,9 +81,19 @@ class Structure:
         return self.tail_max.border if self.tail_max else None
 
 
-def _relevant_nodes(a: Analysis) -> set[str]:
+def _adjacency(a: Analysis) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Successor and predecessor lists of the graph, as plain dicts (networkx's views build an
+    object per lookup, which costs more than the walks below)."""
+    succ = {n: list(nbrs) for n, nbrs in a.graph.adjacency()}
+    pred: dict[str, list[str]] = {n: [] for n in succ}
+    for n, nbrs in succ.items():
+        for m in nbrs:
+            pred[m].append(n)
+    return succ, pred
+
+
+def _relevant_nodes(a: Analysis, succ: dict[str, list[str]], pred: dict[str, list[str]]) -> set[str]:
     """Nodes on some image-input -> output path."""
-    succ, pred = a.graph.succ, a.graph.pred
     forward = _reachable(a.inputs, succ)
     backward = _reachable([a.order[-1]], pred)  # fx always ends a graph with its output node
     return forward & backward
@@ -242,8 +252,9 @@ def _graph_facts(a: Analysis) -> tuple[set[str], dict[str, str], dict[str, int],
     """Relevant nodes, dominators, positions and relevant predecessors: they depend on the graph and
     its image inputs only, so every analysis of one trace (sizes, stem experiments) shares them."""
     def compute():
-        relevant = _relevant_nodes(a)
-        preds = {n: [p for p in a.graph.pred[n] if p in relevant] for n in relevant}
+        succ, pred = _adjacency(a)
+        relevant = _relevant_nodes(a, succ, pred)
+        preds = {n: [p for p in pred[n] if p in relevant] for n in relevant}
         return relevant, _dominators(a, preds), {n: i for i, n in enumerate(a.order)}, preds
 
     if a.traced is None or a.traced.graph is not a.graph:
