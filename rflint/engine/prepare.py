@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import torch.fx as fx
 from torch import nn
@@ -171,6 +171,8 @@ def _first_conv_node(prepared: Prepared, shapes: Shapes) -> tuple[str, int] | No
     return None
 
 
+T = TypeVar("T")
+
 _TOO_SMALL = ("Kernel size can't be greater than actual input size", "Output size is too small",
               "output size is too small", "Output size is too small", "non-positive")
 
@@ -181,22 +183,38 @@ def _smallest_size(prepared: Prepared, shapes: Shapes) -> str | None:
         return None
     n, c, *spatial = shapes[0]
 
-    def runs(s: int) -> bool:
+    def runs(d: int) -> bool | None:
+        s = max(spatial) + d
         try:
             run_program(prepared, ((n, c, *([s] * len(spatial))),))
             return True
         except RflintError:
-            return False
-
-    lo, hi = max(spatial), max(spatial) * 2
-    while not runs(hi):
-        lo, hi = hi, hi * 2
-        if hi > 1 << 14:
             return None
+
+    found = first_success(runs, 0, gap=max(spatial), limit=(1 << 14) - max(spatial))
+    return "x".join([str(max(spatial) + found[0])] * len(spatial)) if found else None
+
+
+def first_success(probe: Callable[[int], T | None], failing: int, gap: int = 8, limit: int = 1 << 14
+                  ) -> tuple[int, T] | None:
+    """The smallest d > ``failing`` (a d known to fail) for which ``probe(d)`` is not None, with that
+    answer, assuming success is monotone in d: the gap doubles until a probe succeeds, then the
+    last interval is bisected.  None past ``limit``.  (The searches for the smallest size a model
+    runs at: error messages here, the clean-size search in report/model.py.)"""
+    lo = failing
+    while True:
+        hi = lo + gap
+        if hi > limit:
+            return None
+        found = probe(hi)
+        if found is not None:
+            break
+        lo, gap = hi, gap * 2
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        lo, hi = (lo, mid) if runs(mid) else (mid, hi)
-    return "x".join([str(hi)] * len(spatial))
+        trial = probe(mid)
+        lo, hi, found = (lo, mid, trial) if trial is not None else (mid, hi, found)
+    return hi, found
 
 
 def prepare(model: Any, channels: int | None = None, kwargs: dict[str, Any] | None = None,

@@ -7,6 +7,7 @@ from functools import cached_property
 from typing import Any
 
 from rflint.engine import Analysis
+from rflint.engine.prepare import first_success
 from rflint.engine.program import needs_of
 from rflint.engine.numbers import nums
 from rflint.rules import LintResult, Settings, lint
@@ -163,19 +164,6 @@ def _first_running(prepared, candidate: tuple[int, ...], offsets) -> Trial | Non
 
 
 def _smallest_running(prepared, candidate: tuple[int, ...], failing: int, limit: int = 1 << 14) -> Trial | None:
-    """candidate + d for the smallest offset d > ``failing`` (an offset that does not run) that runs:
-    doubling the gap, then bisection."""
-    lo, gap = failing, 8
-    while True:
-        hi = lo + gap
-        if hi > limit:
-            return None
-        found = _at(prepared, tuple(c + hi for c in candidate))
-        if found is not None:
-            break
-        lo, gap = hi, gap * 2
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        trial = _at(prepared, tuple(c + mid for c in candidate))
-        lo, hi, found = (lo, mid, trial) if trial is not None else (mid, hi, found)
-    return found
+    """candidate + d for the smallest offset d > ``failing`` (an offset that does not run) that runs."""
+    found = first_success(lambda d: _at(prepared, tuple(c + d for c in candidate)), failing, limit=limit)
+    return found[1] if found else None
