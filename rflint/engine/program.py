@@ -15,9 +15,9 @@ import torch
 import torch.fx as fx
 from torch import nn
 
+from rflint import declared
 from rflint.engine.costs import module_params, node_macs
 from rflint.engine.kernels import KernelOp
-from rflint import declared
 from rflint.engine.ops import NOT_QUICK, Ctx, quick_steps, transfer
 from rflint.engine.results import Analysis, Layer
 from rflint.engine.rfstate import TensorRF
@@ -62,10 +62,9 @@ def _per_axis(axes: list) -> tuple[tuple, tuple, tuple]:
     if None not in axes:
         return (tuple([a.lo[0][0] for a in axes]), tuple([a.hi[0][0] for a in axes]),
                 tuple([a.origin for a in axes]))
-    none = (None,) * len(axes)
-    return (tuple([a.r_min if a is not None else None for a in axes]) if axes else none,
-            tuple([a.r_max if a is not None else None for a in axes]) if axes else none,
-            tuple([a.origin if a is not None else None for a in axes]) if axes else none)
+    return (tuple([a.r_min if a is not None else None for a in axes]),
+            tuple([a.r_max if a is not None else None for a in axes]),
+            tuple([a.origin if a is not None else None for a in axes]))
 
 
 def _shape_of(value: Any) -> tuple[int, ...] | None:
@@ -148,7 +147,7 @@ class Probe:
     modules: dict[str, nn.Module]
     values: dict[fx.Node, Any]
     rfs: dict[fx.Node, TensorRF | None]
-    kernels: dict[fx.Node, Any]  # RF-layer node -> its KernelOp, in topological order
+    kernels: dict[fx.Node, KernelOp]  # RF-layer node -> its kernel, in topological order
 
     def layer_inputs(self) -> Iterator[tuple[fx.Node, list | None]]:
         """(node, per-kernel-axis AxisRF of its input, None on axes no longer spatial) for every RF

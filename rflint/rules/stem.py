@@ -46,12 +46,13 @@ def stem_experiment(ctx) -> StemProposal | None:
     a: Analysis = ctx.analysis
     if s.tail is None:
         return None
+    module_nodes = _module_nodes(a)
     candidates = [
         layer for layer in stem_layers(s)
-        if layer.kop.downsampling and layer.kind in ("conv", "pool") and layer.node in _module_nodes(a)
+        if layer.kop.downsampling and layer.kind in ("conv", "pool") and layer.node in module_nodes
     ]
     before = len(s.tail.parametric_layers)
-    best: tuple[list[Layer], int, Probe] | None = None
+    best: tuple[list[Layer], int | None, Probe] | None = None  # (prefix, tail layers left, its probe)
     for k in range(1, len(candidates) + 1):
         chosen = candidates[:k]
         try:

@@ -9,7 +9,6 @@ tensors.py: the rules.
 
 from __future__ import annotations
 
-
 import torch.fx as fx
 
 from rflint.declared import spec_for
@@ -27,10 +26,10 @@ NOT_QUICK = object()  # a quick step's answer for a node that needs the full rul
 
 def quick_steps(order: list[fx.Node], modules: dict) -> list:
     """Per node (topological order), a compiled ``step(rfs, values, modules) -> (rf, kernel)`` for
-    the commonest nodes (convs, pools, activations, norms, one-operand functions), or None: then
-    ``transfer`` runs the node's rule.  A step answers only where that rule's outcome provably needs
-    no more than the step looks at, so the two always agree (tests/test_engine_ops.py checks the
-    zoo node by node), and returns NOT_QUICK for a call it was not compiled for (a module the stem
+    the commonest nodes (convs, pools, activations, norms, and functions without a rule of their
+    own: merges, elementwise ops), or None: then ``transfer`` runs the node's rule.  A step answers
+    only where that rule's outcome provably needs no more than the step looks at, so the two always
+    agree (tests/test_fast_paths.py checks the zoo and random DAGs node by node), and returns NOT_QUICK for a call it was not compiled for (a module the stem
     experiment replaced).  One list serves every analysis of a trace; modules declared after it
     was compiled (``@rflint.layer``) are not seen by it, which is why the caller keys it on
     ``declared.version()``."""
