@@ -120,16 +120,17 @@ def smallest_clean_input(a: Analysis, max_rounds: int = 8, max_steps: int = 8) -
     if prepared is None:
         return None
     size, need = a.input_size, needs_of(a)
-    bound: list = []  # computed when a candidate first fails to run
+    bound: tuple[int, ...] | None = None
+    bound_known = False  # the bound is worked out only when a candidate first fails to run
     for _ in range(max_rounds):
         candidate = need
         if candidate == size:
             return candidate
         found = _at(prepared, candidate)
         if found is None:
-            if not bound:
-                bound.append(_runnable_bound(a))
-            skip = max([0] + [b - c for b, c in zip(bound[0], candidate)]) if bound[0] else 0
+            if not bound_known:
+                bound, bound_known = _runnable_bound(a), True
+            skip = max([0] + [b - c for b, c in zip(bound, candidate)]) if bound else 0
             found = (_first_running(prepared, candidate, range(max(skip, 1), skip + max_steps))
                      or _smallest_running(prepared, candidate, skip + max_steps - 1))
         if found is None:

@@ -80,6 +80,11 @@ def _conv_transpose(m: nn.modules.conv._ConvTransposeNd, args: tuple, kwargs: di
     return _empty([x.shape[0], m.out_channels, *spatial], x)
 
 
+def is_hashable(target: Any) -> bool:
+    """A call target that can key a rule table (fx also records unhashable callables)."""
+    return getattr(target, "__hash__", None) is not None
+
+
 def _ntuple(value: Any, n: int) -> tuple | None:
     if isinstance(value, int):
         return (value,) * n

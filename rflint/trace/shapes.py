@@ -15,7 +15,9 @@ from torch.func import functional_call
 
 from rflint.errors import RflintError
 from rflint.trace.metaspec import is_meta_value, real
-from rflint.trace.shape_rules import FUNCTION_SHAPE_RULES, METHOD_SHAPE_RULES, MODULE_SHAPE_RULES, SAME_SHAPE_MODULES
+from rflint.trace.shape_rules import (
+    FUNCTION_SHAPE_RULES, METHOD_SHAPE_RULES, MODULE_SHAPE_RULES, SAME_SHAPE_MODULES, is_hashable,
+)
 
 
 def _to_meta(value: Any) -> Any:
@@ -74,7 +76,7 @@ class MetaShapeProp:
         return args[0]
 
     def call_function(self, target, args, kwargs):
-        rule = FUNCTION_SHAPE_RULES.get(target) if _hashable(target) else None
+        rule = FUNCTION_SHAPE_RULES.get(target) if is_hashable(target) else None
         if rule is not None:
             out = _try(rule, args, kwargs)
             if out is not None:
@@ -157,7 +159,7 @@ def _step(node: fx.Node, modules: dict[str, torch.nn.Module]):
                 return None
             return rule(m, (values[src],), _NO_KWARGS)
         return by_rule
-    if node.op == "call_function" and _hashable(node.target):
+    if node.op == "call_function" and is_hashable(node.target):
         rule = FUNCTION_SHAPE_RULES.get(node.target)
         loaders = [_loader(a) for a in node.args]
         if rule is None or None in loaders or node.kwargs:
@@ -192,10 +194,6 @@ def _real(args: Any) -> Any:
 
 def _is_spec_or_nested(a: Any) -> bool:
     return not isinstance(a, torch.Tensor) and (is_meta_value(a) or isinstance(a, (list, tuple, dict)))
-
-
-def _hashable(target: Any) -> bool:
-    return getattr(target, "__hash__", None) is not None
 
 
 def _try(rule, args: tuple, kwargs: dict) -> Any:

@@ -23,7 +23,7 @@ import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn
 
-from rflint.trace.shape_rules import SAME_SHAPE_MODULES, _ntuple
+from rflint.trace.shape_rules import SAME_SHAPE_MODULES, _ntuple, is_hashable
 
 Shape = tuple[int, ...]
 
@@ -79,7 +79,7 @@ def _pushes(node: fx.Node, modules: dict[str, nn.Module], shapes: dict[str, Shap
             if wants is not None:
                 yield src.name, wants
         return
-    if node.op != "call_function" or not _hashable(node.target):
+    if node.op != "call_function" or not is_hashable(node.target):
         return
     if node.target in _CONCAT:
         dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
@@ -120,7 +120,3 @@ def _pool_needs(m: nn.Module, out: list[int], with_dilation: bool) -> list[int] 
     if m.ceil_mode:  # ceil((span)/s) + 1 >= m needs span > s*(m-2): a looser, still valid bound
         return [max(1, si * (mi - 2) + di * (ki - 1) + 2 - 2 * pi) for mi, ki, si, di, pi in zip(out, k, s, d, p)]
     return [max(1, si * (mi - 1) + di * (ki - 1) + 1 - 2 * pi) for mi, ki, si, di, pi in zip(out, k, s, d, p)]
-
-
-def _hashable(target) -> bool:
-    return getattr(target, "__hash__", None) is not None

@@ -18,6 +18,7 @@ from rflint.engine.ops.modules import SHAPE_FREE_KERNELS, _module_rule, rule_of
 from rflint.engine.ops.tensors import _elementwise, _inferred, _merged_rf, _reshape, merged, sizes_kept
 from rflint.engine.rfstate import TensorRF
 from rflint.trace.metaspec import is_tensor_like
+from rflint.trace.shape_rules import is_hashable
 
 __all__ = ["Ctx", "FUNCTION_NAMES", "NOT_QUICK", "Outcome", "apply_kernel", "quick_steps", "transfer"]
 
@@ -34,10 +35,6 @@ def quick_steps(order: list[fx.Node], modules: dict) -> list:
     was compiled (``@rflint.layer``) are not seen by it, which is why the caller keys it on
     ``declared.version()``."""
     return [_quick_step(node, modules) for node in order]
-
-
-def _hashable(target) -> bool:
-    return getattr(target, "__hash__", None) is not None
 
 
 def _shape(value) -> tuple[int, ...] | None:
@@ -68,7 +65,7 @@ def _quick_step(node: fx.Node, modules: dict):
                 return NOT_QUICK
             return kernel_result(rfs.get(src) if src is not None else None, kop)
         return kernel
-    if node.op == "call_function" and _hashable(node.target) and node.target not in _FUNCTION_RULES and inputs:
+    if node.op == "call_function" and is_hashable(node.target) and node.target not in _FUNCTION_RULES and inputs:
         def generic(rfs, values, modules):  # _generic when the layout is kept, without a Ctx
             operands = [(rfs.get(a), _shape(values.get(a))) for a in inputs]
             if len(inputs) == 1:
