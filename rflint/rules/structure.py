@@ -6,6 +6,7 @@ the tail, the cut and the border layers.  Computed once per analysis, linear in 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 from fractions import Fraction
 
 from rflint.engine import Analysis, Layer
@@ -34,14 +35,17 @@ def status_of(r_in, origins, size: tuple[int, ...]) -> str:
 
 @dataclass
 class Segment:
+    """The nodes between two consecutive cut tensors.  Its status (productive / unproductive /
+    neutral, rf-semantics.md §4) depends on a layer-status table and is worked out only when the
+    tail search asks (:func:`_segment_status`): that search stops at the last productive segment,
+    so most segments of a healthy network are never judged."""
+
     index: int
     entry: str  # cut tensor (fx node name) the segment starts from
     exit: str  # cut tensor it ends at
     nodes: list[str]  # fx nodes in (entry, exit], topological order
     layers: list[Layer]
     parallel: bool  # has more than one path from entry to exit
-    status: str = NEUTRAL
-    status_max: str = NEUTRAL
 
 
 @dataclass
@@ -150,10 +154,8 @@ def _cut_chain(a: Analysis, idom: dict[str, str], position: dict[str, int], rf_o
     return sorted(spatial, key=position.__getitem__)
 
 
-def _segments(a: Analysis, cuts: list[str], layer_by_node: dict[str, Layer], statuses: dict[str, dict[str, str]]
-              ) -> list[Segment]:
-    """The segments between consecutive cut tensors, each with its status for every status table
-    given (attribute name -> layer name -> status)."""
+def _segments(a: Analysis, cuts: list[str], layer_by_node: dict[str, Layer]) -> list[Segment]:
+    """The segments between consecutive cut tensors."""
     relevant, _, position, preds = _graph_facts(a)
     segments: list[Segment] = []
     for i, (entry, exit_) in enumerate(zip(cuts, cuts[1:])):
@@ -162,10 +164,7 @@ def _segments(a: Analysis, cuts: list[str], layer_by_node: dict[str, Layer], sta
         members = set(nodes) | {entry}
         parallel = any(sum(1 for p in preds[n] if p in members) > 1 for n in nodes)
         layers = [layer_by_node[n] for n in nodes if n in layer_by_node]
-        seg = Segment(i, entry, exit_, nodes, layers, parallel)
-        for attr, status in statuses.items():
-            setattr(seg, attr, _segment_status(seg, layer_by_node, status, preds))
-        segments.append(seg)
+        segments.append(Segment(i, entry, exit_, nodes, layers, parallel))
     return segments
 
 
@@ -173,7 +172,7 @@ def _segment_status(seg: Segment, layer_by_node: dict[str, Layer], status: dict[
                     preds: dict[str, list[str]]) -> str:
     """Productive iff some entry->exit path avoids every unproductive layer and passes a productive
     (or partial) expanding layer; neutral if the segment has no expanding layer at all."""
-    if not any(layer.expanding for layer in seg.layers):
+    if not any(layer_by_node[n].expanding for n in seg.nodes if n in layer_by_node):
         return NEUTRAL
     clean = {seg.entry: True}
     good = {seg.entry: False}
@@ -190,9 +189,10 @@ def _segment_status(seg: Segment, layer_by_node: dict[str, Layer], status: dict[
     return PRODUCTIVE if good.get(seg.exit) else UNPRODUCTIVE
 
 
-def _tail(a: Analysis, segments: list[Segment], attr: str, status: dict[str, str],
-          min_tail_layers: int) -> Tail | None:
-    found = _tail_of(segments, attr, status, min_tail_layers)
+def _tail(a: Analysis, segments: list[Segment], status: dict[str, str], min_tail_layers: int) -> Tail | None:
+    _, _, _, preds = _graph_facts(a)
+    found = _tail_of(segments, lambda seg: _segment_status(seg, a.layer_by_node, status, preds),
+                     lambda seg: seg.layers, status, min_tail_layers)
     if found is None:
         return None
     tail_segments, layers, border = found
@@ -205,18 +205,27 @@ def _tail(a: Analysis, segments: list[Segment], attr: str, status: dict[str, str
     )
 
 
-def _tail_of(segments: list[Segment], attr: str, status: dict[str, str], min_tail_layers: int
-             ) -> tuple[list[Segment], list[Layer], Layer] | None:
-    """The tail's segments, layers and border layer (rf-semantics.md §4), or None."""
+def _tail_of(segments: list[Segment], judge: Callable[[Segment], str], layers_of: Callable[[Segment], list[Layer]],
+             status: dict[str, str], min_tail_layers: int) -> tuple[list[Segment], list[Layer], Layer] | None:
+    """The tail's segments, layers and border layer (rf-semantics.md §4), or None.  ``judge``: a
+    segment's status, asked only for the segments from the output back to the last productive one
+    (and each at most once); ``layers_of``: its RF layers."""
+    judged: dict[int, str] = {}
+
+    def status_of_segment(i: int) -> str:
+        if i not in judged:
+            judged[i] = judge(segments[i])
+        return judged[i]
+
     start = len(segments)
-    while start > 0 and getattr(segments[start - 1], attr) in (UNPRODUCTIVE, NEUTRAL):
+    while start > 0 and status_of_segment(start - 1) in (UNPRODUCTIVE, NEUTRAL):
         start -= 1
-    while start < len(segments) and getattr(segments[start], attr) == NEUTRAL:
+    while start < len(segments) and status_of_segment(start) == NEUTRAL:
         start += 1  # a tail starts at an unproductive segment
     tail_segments = segments[start:]
     if not tail_segments:
         return None
-    layers = [layer for seg in tail_segments for layer in seg.layers]
+    layers = [layer for seg in tail_segments for layer in layers_of(seg)]
     if sum(1 for layer in layers if layer.parametric) < min_tail_layers:
         return None
     unproductive = [layer for layer in layers if status.get(layer.name) == UNPRODUCTIVE]
@@ -230,21 +239,13 @@ def tail_layers_under(s: Structure, rf_of, layer_by_node: dict[str, Layer], stat
                       min_tail_layers: int = 1) -> int | None:
     """The number of parametric layers in the tail of ``s``'s graph with other RFs (``rf_of``: node
     name -> TensorRF), RF layers and statuses: a what-if experiment on the same trace.  None when
-    there is no tail.  Only the segments the tail could reach are judged: from the output back to
-    the first productive one."""
+    there is no tail."""
     a = s.analysis
     _, idom, position, preds = _graph_facts(a)
     cuts = _cut_chain(a, idom, position, rf_of)
-    segments = s.segments if cuts == s.cuts else _segments(a, cuts, layer_by_node, {})
-    suffix: list[Segment] = []
-    for seg in reversed(segments):
-        changed = Segment(seg.index, seg.entry, seg.exit, seg.nodes,
-                          [layer_by_node[n] for n in seg.nodes if n in layer_by_node], seg.parallel)
-        changed.status = _segment_status(changed, layer_by_node, status, preds)
-        suffix.append(changed)
-        if changed.status == PRODUCTIVE:
-            break
-    found = _tail_of(suffix[::-1], "status", status, min_tail_layers)
+    segments = s.segments if cuts == s.cuts else _segments(a, cuts, layer_by_node)
+    found = _tail_of(segments, lambda seg: _segment_status(seg, layer_by_node, status, preds),
+                     lambda seg: [layer_by_node[n] for n in seg.nodes if n in layer_by_node], status, min_tail_layers)
     return None if found is None else sum(1 for layer in found[1] if layer.parametric)
 
 
@@ -268,12 +269,12 @@ def analyse_structure(a: Analysis, min_tail_layers: int = 1) -> Structure:
     status_max = {layer.name: layer_status(layer, size, use_max=True) for layer in a.layers}
     relevant, idom, position, _ = _graph_facts(a)
     cuts = _cut_chain(a, idom, position)
-    segments = _segments(a, cuts, a.layer_by_node, {"status": status, "status_max": status_max})
+    segments = _segments(a, cuts, a.layer_by_node)
     return Structure(
         analysis=a, status=status, status_max=status_max, cuts=cuts, segments=segments,
         relevant=relevant, idom=idom,
-        tail=_tail(a, segments, "status", status, min_tail_layers),
-        tail_max=_tail(a, segments, "status_max", status_max, min_tail_layers),
+        tail=_tail(a, segments, status, min_tail_layers),
+        tail_max=_tail(a, segments, status_max, min_tail_layers),
         position=position,
     )
 
