@@ -9,7 +9,7 @@ All counts are per sample (batch size 1).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable
 
 import torch.fx as fx
 from torch import nn
@@ -43,37 +43,58 @@ def _numel(value: Any) -> int:
 
 
 def node_macs(node: fx.Node, module: nn.Module | None, values: dict) -> int:
-    out = values.get(node)
+    rule = macs_rule(node, module)
+    return rule(values) if rule is not None else 0
+
+
+MacsRule = Callable[[dict], int]  # the node's MACs from the values (meta shapes) of one analysis
+
+
+def macs_rule(node: fx.Node, module: nn.Module | None) -> MacsRule | None:
+    """How the node's MACs follow from the shapes, worked out once per trace; None for the nodes
+    that never count any (norms, activations, merges, pools: most of a graph)."""
+    if module is not None:
+        if isinstance(module, nn.modules.conv._ConvTransposeNd):
+            return _scaled(node, node.args[0], (module.out_channels // module.groups) * math.prod(module.kernel_size))
+        if isinstance(module, nn.modules.conv._ConvNd):
+            return _scaled(node, node, (module.in_channels // module.groups) * math.prod(module.kernel_size))
+        if isinstance(module, nn.Linear):
+            return _scaled(node, node, module.in_features)
+        return None
+    name = getattr(node.target, "__name__", str(node.target))
+    if len(node.args) > 1 and name in ("conv1d", "conv2d", "conv3d", "linear", "conv_transpose1d",
+                                       "conv_transpose2d", "conv_transpose3d"):
+        source = node.args[0] if name.startswith("conv_transpose") else node
+        weight = node.args[1]
+
+        def weighted(values: dict) -> int:
+            w = values.get(weight)
+            if not is_tensor_like(w):
+                return 0
+            per_output = w.shape[-1] if name == "linear" else math.prod(w.shape[1:])
+            return _per_sample(values.get(node), _numel(values.get(source)) * per_output)
+        return weighted
+    if name in ("matmul", "bmm", "mm", "__matmul__") and node.args:
+        first = node.args[0]
+
+        def product(values: dict) -> int:
+            a = values.get(first)
+            if not is_tensor_like(a) or a.dim() == 0:
+                return 0
+            return _per_sample(values.get(node), _numel(values.get(node)) * a.shape[-1])
+        return product
+    return None
+
+
+def _scaled(node: fx.Node, counted: Any, factor: int) -> MacsRule:
+    """``factor`` MACs per element of ``counted`` (the output, or a transposed conv's input)."""
+    def rule(values: dict) -> int:
+        return _per_sample(values.get(node), _numel(values.get(counted)) * factor)
+    return rule
+
+
+def _per_sample(out: Any, total: int) -> int:
     if not is_tensor_like(out):
         return 0
     batch = out.shape[0] if out.dim() > 0 else 1
-    if module is not None:
-        if isinstance(module, nn.modules.conv._ConvTransposeNd):
-            x = values.get(node.args[0])
-            k = math.prod(module.kernel_size)
-            return _numel(x) * (module.out_channels // module.groups) * k // max(batch, 1)
-        if isinstance(module, nn.modules.conv._ConvNd):
-            k = math.prod(module.kernel_size)
-            return out.numel() * (module.in_channels // module.groups) * k // max(batch, 1)
-        if isinstance(module, nn.Linear):
-            return out.numel() * module.in_features // max(batch, 1)
-        return 0
-    target = node.target
-    name = getattr(target, "__name__", str(target))
-    if name in ("conv1d", "conv2d", "conv3d") and len(node.args) > 1:
-        w = values.get(node.args[1])
-        if is_tensor_like(w):
-            return out.numel() * math.prod(w.shape[1:]) // max(batch, 1)
-    if name in ("conv_transpose1d", "conv_transpose2d", "conv_transpose3d") and len(node.args) > 1:
-        x, w = values.get(node.args[0]), values.get(node.args[1])
-        if is_tensor_like(w):
-            return _numel(x) * math.prod(w.shape[1:]) // max(batch, 1)
-    if name == "linear" and len(node.args) > 1:
-        w = values.get(node.args[1])
-        if is_tensor_like(w):
-            return out.numel() * w.shape[-1] // max(batch, 1)
-    if name in ("matmul", "bmm", "mm", "__matmul__") and node.args:
-        a = values.get(node.args[0])
-        if is_tensor_like(a) and a.dim() > 0:
-            return out.numel() * a.shape[-1] // max(batch, 1)
-    return 0
+    return total // max(batch, 1)

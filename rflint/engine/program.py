@@ -16,14 +16,14 @@ import torch.fx as fx
 from torch import nn
 
 from rflint import declared
-from rflint.engine.costs import module_params, node_macs
+from rflint.engine.costs import MacsRule, macs_rule, module_params, node_macs
 from rflint.engine.kernels import KernelOp
 from rflint.engine.ops import NOT_QUICK, Ctx, quick_steps, transfer
 from rflint.engine.results import Analysis, Layer
 from rflint.engine.rfstate import TensorRF
 from rflint.errors import RflintError
 from rflint.trace import Traced, construction_site, propagate
-from rflint.trace.metaspec import is_tensor_like
+from rflint.trace.metaspec import shape_of
 from rflint.trace.shapes import compile_steps
 from rflint.trace.sources import node_site
 
@@ -65,14 +65,6 @@ def _per_axis(axes: list) -> tuple[tuple, tuple, tuple]:
     return (tuple([a.r_min if a is not None else None for a in axes]),
             tuple([a.r_max if a is not None else None for a in axes]),
             tuple([a.origin if a is not None else None for a in axes]))
-
-
-def _shape_of(value: Any) -> tuple[int, ...] | None:
-    if is_tensor_like(value):
-        return tuple(value.shape)
-    if isinstance(value, (tuple, list)) and value and is_tensor_like(value[0]):
-        return tuple(value[0].shape)
-    return None
 
 
 def _inputs_for(prepared: Prepared, traced: Traced, shapes) -> tuple[list[Any], list[fx.Node], tuple[int, ...]]:
@@ -201,47 +193,75 @@ def _ceil(value) -> int:
     return value if type(value) is int else math.ceil(value)
 
 
+@dataclass
+class _Ledger:
+    """What the bookkeeping around the RF program needs that the input size does not change,
+    worked out once per trace (and once more per what-if set of replaced modules)."""
+
+    names: list[str]  # node names in topological order
+    params: dict[str, int]  # node -> parameters counted there (a module at its first call, else 0)
+    weights: dict[fx.Node, int]  # functional node -> size of its get_attr operands, counted if it is a parametric RF layer
+    macs: list[tuple[str, MacsRule]]  # the nodes that can count MACs, and how
+    outputs: list[str]  # what the output node returns
+
+
+def _ledger(prepared: Prepared, traced: Traced, modules: dict[str, nn.Module]) -> _Ledger:
+    gm = traced.gm
+    params: dict[str, int] = {}
+    weights: dict[fx.Node, int] = {}
+    macs: list[tuple[str, MacsRule]] = []
+    seen_modules: set[int] = set()
+    for node in traced.order:
+        if node.op == "placeholder":
+            continue
+        module = modules[node.target] if node.op == "call_module" else None
+        params[node.name] = 0
+        if module is not None and id(module) not in seen_modules:
+            seen_modules.add(id(module))
+            count = prepared.param_counts.get(node.target)
+            if count is None:
+                count = prepared.param_counts[node.target] = module_params(module)
+            params[node.name] = count
+        elif node.op == "call_function":
+            attrs = [a for a in node.all_input_nodes if a.op == "get_attr"]
+            if attrs:
+                weights[node] = sum(_fetch(gm, a.target).numel() for a in attrs)
+        if node.op != "get_attr":
+            rule = macs_rule(node, module)
+            if rule is not None:
+                macs.append((node.name, rule))
+    output = traced.order[-1]
+    return _Ledger([n.name for n in traced.order], params, weights, macs, [a.name for a in output.all_input_nodes])
+
+
 def run_program(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None = None) -> Analysis:
     """Shapes, then the RF program, at these input shapes.  ``replace``: module path -> the module to
     call instead (what-if experiments on the same graph, see surgery.stride_one)."""
     clock = time.perf_counter()
     traced, modules, values, image_inputs, size = _propagated(prepared, shapes, replace)
-    gm = traced.gm
     channels = shapes[0][1]
     timings = {"shapes": time.perf_counter() - clock}
     clock = time.perf_counter()
+    ledger = (_ledger(prepared, traced, modules) if replace
+              else traced.memo("ledger", lambda: _ledger(prepared, traced, modules)))
     rfs: dict[fx.Node, TensorRF | None] = {}
     layers: list[Layer] = []
     layer_by_node: dict[str, Layer] = {}
-    node_params: dict[str, int] = {}
-    node_macs_: dict[str, int] = {}
-    warnings: list[str] = []
+    node_params = ledger.params
+    node_macs_ = {name: rule(values) for name, rule in ledger.macs}
+    warnings: list[str] = list(traced.notes)
     seen_names: dict[str, int] = {}
-    seen_modules: set[int] = set()
-    outputs: list[str] = []
-    warnings.extend(traced.notes)
     leaf_notes = {note.split(":", 1)[0] for note in traced.notes}  # opaque leaves are already explained
 
     for node, module, kop, warning in _rf_pass(traced, modules, values, image_inputs, rfs):
-        if node.op == "get_attr":  # weights and constants: their parameters count at the call using them
-            node_params[node.name] = node_macs_[node.name] = 0
-            continue
-        params = 0
-        if module is not None and id(module) not in seen_modules:
-            seen_modules.add(id(module))
-            params = prepared.param_counts.get(node.target)
-            if params is None:
-                params = prepared.param_counts[node.target] = module_params(module)
-        elif node.op == "call_function" and kop is not None and kop.parametric:
-            params = sum(_fetch(gm, a.target).numel() for a in node.all_input_nodes if a.op == "get_attr")
-        node_params[node.name] = params
-        node_macs_[node.name] = node_macs(node, module, values)
         if warning and not (module is not None and node.target in leaf_notes):
             warnings.append(f"{node.target if module is not None else node.name}: {warning}")
-        if node.op == "output":
-            outputs.extend(a.name for a in node.all_input_nodes)
         if kop is None:
             continue
+        if kop.parametric and node in ledger.weights:  # a functional conv/linear: its weights count here
+            if node_params is ledger.params:
+                node_params = dict(node_params)
+            node_params[node.name] = ledger.weights[node]
         rf = rfs[node]
         src = node.args[0] if node.args else None
         rf_in = _source_rf(node, rfs)
@@ -255,9 +275,9 @@ def run_program(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None
         r_out_min, r_out_max, _ = _per_axis(axes_out)
         layer = Layer(
             _layer_name(node, seen_names), node.name, kop.op, kop.kind, kop.kernel, kop.stride, kop.dilation,
-            kop.padding, _shape_of(values.get(src)) or (), _shape_of(values.get(node)) or (),
+            kop.padding, shape_of(values.get(src)) or (), shape_of(values.get(node)) or (),
             r_in_min, r_in_max, r_out_min, r_out_max, origins,
-            params if module is not None else node_params[node.name], node_macs_[node.name],
+            node_params[node.name], node_macs_.get(node.name, 0),
             kop.parametric, kop.expanding, head, source or prepared.loaded.factory_source, kop,
         )
         layers.append(layer)
@@ -275,11 +295,9 @@ def run_program(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None
         final_r_min=final_layer.r_out_min if final_layer is not None else None,
         final_r_max=final_layer.r_out_max if final_layer is not None else None,
         warnings=warnings, trace_method=traced.method, device=prepared.loaded.device,
-        graph=traced.graph, order=[n.name for n in traced.order],
-        rf={n.name: r for n, r in rfs.items()},
-        shapes={n.name: _shape_of(values.get(n)) for n in traced.order},
+        graph=traced.graph, order=ledger.names, node_rf=rfs, values=values,
         node_params=node_params, node_macs=node_macs_, layer_by_node=layer_by_node,
-        inputs=[n.name for n in image_inputs], outputs=outputs, prepared=prepared, traced=traced,
+        inputs=[n.name for n in image_inputs], outputs=ledger.outputs, prepared=prepared, traced=traced,
         timings=timings,
     )
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
+import torch.fx as fx
 
 from rflint.engine.kernels import KernelOp
 from rflint.engine.naming import tensor_names
 from rflint.engine.rfstate import TensorRF
 from rflint.trace import Source, Traced
+from rflint.trace.metaspec import shape_of
 
 if TYPE_CHECKING:
     from rflint.engine.prepare import Prepared
@@ -69,17 +71,27 @@ class Analysis:
     device: str
     # what the rules need
     graph: nx.DiGraph = field(repr=False)
-    order: list[str] = field(repr=False)
-    rf: dict[str, TensorRF | None] = field(repr=False)
-    shapes: dict[str, tuple[int, ...] | None] = field(repr=False)
-    node_params: dict[str, int] = field(repr=False)
-    node_macs: dict[str, int] = field(repr=False)
+    order: list[str] = field(repr=False)  # node names, topological order (shared by the trace's analyses: read only)
+    node_rf: dict[fx.Node, TensorRF | None] = field(repr=False)  # the RF program's result, per fx node
+    values: dict[fx.Node, Any] = field(repr=False)  # shape propagation's result (meta values), per fx node
+    node_params: dict[str, int] = field(repr=False)  # parameters counted at each node (read only)
+    node_macs: dict[str, int] = field(repr=False)  # MACs of the nodes that count any (absent: 0)
     layer_by_node: dict[str, Layer] = field(repr=False)
     inputs: list[str] = field(repr=False)
     outputs: list[str] = field(repr=False)
     prepared: "Prepared" = field(repr=False, default=None)  # type: ignore[assignment]
     traced: Traced = field(repr=False, default=None)  # type: ignore[assignment]
     timings: dict[str, float] = field(repr=False, default_factory=dict)  # seconds per phase (bench/)
+
+    # By name, as the rules and reports look tensors up; built on first use, since a what-if or
+    # sweep analysis often needs neither.
+    @cached_property
+    def rf(self) -> dict[str, TensorRF | None]:
+        return {node.name: rf for node, rf in self.node_rf.items()}
+
+    @cached_property
+    def shapes(self) -> dict[str, tuple[int, ...] | None]:
+        return {node.name: shape_of(self.values.get(node)) for node in self.traced.order}
 
     @cached_property
     def tensor_names(self) -> dict[str, str]:

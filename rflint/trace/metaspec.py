@@ -54,3 +54,13 @@ def real(x: Any) -> Any:
     if type(x) in (list, tuple) and any(type(v) is MetaSpec for v in x):
         return type(x)(real(v) for v in x)
     return x
+
+
+def shape_of(value: Any) -> tuple[int, ...] | None:
+    """The shape of a node's value: a tensor's, or the first tensor's of a tuple/list (an op that
+    returns several); None for anything else."""
+    if is_tensor_like(value):
+        return tuple(value.shape)
+    if isinstance(value, (tuple, list)) and value and is_tensor_like(value[0]):
+        return tuple(value[0].shape)
+    return None
