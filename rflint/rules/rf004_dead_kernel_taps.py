@@ -36,7 +36,7 @@ class DeadKernelTaps(Rule):
             n = len(layer.kernel)
             if len(layer.in_shape) < n + 2 or len(layer.out_shape) < n + 2:
                 continue
-            if any(Fraction(s).denominator != 1 for s in layer.stride):
+            if any(int(s) != s for s in layer.stride):  # fractional (upsampling) strides: no padding taps
                 continue
             n_in, n_out = layer.in_shape[-n:], layer.out_shape[-n:]
             used = [
@@ -63,10 +63,10 @@ class DeadKernelTaps(Rule):
 
 
 def _weight_count(ctx, layer) -> int:
-    gm = ctx.analysis.traced.gm
-    node = next((n for n in gm.graph.nodes if n.name == layer.node), None)
+    traced = ctx.analysis.traced
+    node = traced.node_by_name.get(layer.node)
     if node is not None and node.op == "call_module":
-        weight = getattr(gm.get_submodule(node.target), "weight", None)
+        weight = getattr(traced.modules.get(node.target), "weight", None)
         if weight is not None:
             return weight.numel()
     return layer.params

@@ -20,25 +20,27 @@ class NonDominantBranch(Rule):
     def check(self, ctx):
         a, s = ctx.analysis, ctx.structure
         ratio = ctx.settings.dominance_ratio
-        gm_nodes = {n.name: n for n in a.traced.gm.graph.nodes}
+        node_by_name = a.traced.node_by_name
+        rf = a.rf
+        spatial = {n for n in s.relevant if (r := rf.get(n)) is not None and r.spatial}
         parametric = {layer.node for layer in a.layers if layer.parametric}
         for merge in a.order:
-            if merge not in s.relevant or a.rf.get(merge) is None or not a.rf[merge].spatial:
+            if merge not in spatial:
                 continue
-            operands = [p for p in a.graph.predecessors(merge) if p in s.relevant and _spatial(a, p)]
+            operands = [p for p in s.preds[merge] if p in spatial]
             if len(operands) < 2:
                 continue
             fork = s.idom.get(merge)
             if fork is None or fork not in s.position:
                 continue
-            depth = _depths_from(a, s, fork, merge, parametric)
+            depth = _depths_from(a, s, fork, merge, parametric, spatial)
             branch = {p: depth.get(p, 0) for p in operands}
             deep = max(operands, key=branch.__getitem__)
             shallow = min(operands, key=branch.__getitem__)
             d_deep, d_shallow = branch[deep], branch[shallow]
             if d_deep < ratio * max(d_shallow, 1):
                 continue
-            node = gm_nodes[merge]
+            node = node_by_name[merge]
             stack = node.meta.get("nn_module_stack") or {}
             owner = next(reversed(stack.values()))[0] if stack else ""
             name = f"{owner}.{merge}" if owner else merge
@@ -51,21 +53,18 @@ class NonDominantBranch(Rule):
             )
 
 
-def _spatial(a, node: str) -> bool:
-    rf = a.rf.get(node)
-    return rf is not None and rf.spatial
-
-
-def _depths_from(a, s, fork: str, merge: str, parametric: set[str]) -> dict[str, int]:
+def _depths_from(a, s, fork: str, merge: str, parametric: set[str], spatial: set[str]) -> dict[str, int]:
     """Longest parametric path from fork to every node between fork and merge, through spatial
     tensors only: gates computed from a global tensor (SE, CBAM's channel gate) are modulation, not a
-    branch (rf-semantics.md §2), so their layers do not make a branch deeper."""
+    branch (rf-semantics.md §2), so their layers do not make a branch deeper.  ``spatial``: the
+    relevant nodes with a spatial RF (a spatial predecessor of a relevant node is itself relevant,
+    so no path is lost by walking the relevant nodes only)."""
     lo, hi = s.position[fork], s.position[merge]
     depth = {fork: 0}
     for node in a.order[lo + 1: hi]:
-        if not _spatial(a, node):
+        if node not in spatial:
             continue
-        preds = [depth[p] for p in a.graph.predecessors(node) if p in depth]
+        preds = [depth[p] for p in s.preds[node] if p in depth]
         if preds:
             depth[node] = max(preds) + (1 if node in parametric else 0)
     return depth

@@ -72,6 +72,7 @@ class Structure:
     segments: list[Segment]
     relevant: set[str]  # nodes on some input -> output path
     idom: dict[str, str]
+    preds: dict[str, list[str]]  # relevant node -> its relevant predecessors
     tail: Tail | None
     tail_max: Tail | None
     position: dict[str, int] = field(repr=False, default_factory=dict)
@@ -267,12 +268,12 @@ def analyse_structure(a: Analysis, min_tail_layers: int = 1) -> Structure:
     size = a.input_size
     status = {layer.name: layer_status(layer, size) for layer in a.layers}
     status_max = {layer.name: layer_status(layer, size, use_max=True) for layer in a.layers}
-    relevant, idom, position, _ = _graph_facts(a)
+    relevant, idom, position, preds = _graph_facts(a)
     cuts = _cut_chain(a, idom, position)
     segments = _segments(a, cuts, a.layer_by_node)
     return Structure(
         analysis=a, status=status, status_max=status_max, cuts=cuts, segments=segments,
-        relevant=relevant, idom=idom,
+        relevant=relevant, idom=idom, preds=preds,
         tail=_tail(a, segments, status, min_tail_layers),
         tail_max=_tail(a, segments, status_max, min_tail_layers),
         position=position,
