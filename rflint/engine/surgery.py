@@ -33,11 +33,14 @@ def stride_one(analysis: Analysis, layers: list[Layer], source: fx.GraphModule |
     """The replacement modules, by module path, that take the downsampling out of ``layers``: convs
     get stride 1, pools (whose only job in a stem is downsampling) become identities.  An experiment
     analyses them in place (``Prepared.at(size, replace=...)``) without building a new graph."""
-    source = source if source is not None else analysis.traced.gm
-    targets = {node.name: node.target for node in source.graph.nodes if node.op == "call_module"}
+    if source is None:  # the analysed graph: its nodes are indexed by name already
+        source, nodes = analysis.traced.gm, analysis.traced.node_by_name
+    else:
+        nodes = {node.name: node for node in source.graph.nodes}
     changes = {}
     for layer in layers:
-        target = targets.get(layer.node)
+        node = nodes.get(layer.node)
+        target = node.target if node is not None and node.op == "call_module" else None
         if target is None:
             raise RflintError(f"{layer.name} is not a module call; only module layers can be changed")
         changes[target] = _changed(source.get_submodule(target), layer.name)
