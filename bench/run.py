@@ -27,6 +27,9 @@ peak MB     = ru_maxrss of the case's own interpreter (torch import included); +
               over the RSS right after the imports, i.e. what the case itself costs.
 cpu/wall    = process CPU time / wall time of a run (well below 1: the machine was busy)
 cold        = wall time of the first run in the fresh interpreter, all phases (first-use costs).
+
+Each child does what the CLI does around a job: ``gc.freeze()`` after the imports, and no cyclic
+garbage collection while a run is timed (``gc.collect()`` between runs), see rflint/cli/run.py.
 """
 
 from __future__ import annotations
@@ -155,7 +158,11 @@ def child(name: str, runs: int) -> dict:
             # pile up until a full collection, which then lands (slower each run) in a random phase
             # of a later run.  A CLI process never carries a previous run's garbage.
             gc.collect()
-            out["runs"].append(measure(target, size))
+            gc.disable()  # as the CLI does while a job runs (rflint/cli/run.py, _collector_paused)
+            try:
+                out["runs"].append(measure(target, size))
+            finally:
+                gc.enable()
     except Exception as err:  # the model cannot run at this size: say so, don't die
         out["status"] = "skipped"
         out["reason"] = f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"

@@ -195,3 +195,38 @@ def test_picture_flags(tmp_path):
     assert sorted(p.name for p in tmp_path.glob("v-*.dot")) == ["v-zoo_vgg11-32x32.dot", "v-zoo_vgg11-64x64.dot"]
     result = invoke("check", "zoo:vgg11", "--input", "32", "--plot", str(tmp_path / "p.jpg"))
     assert result.exit_code == 2 and "use a .png or .svg file name" in result.stderr
+
+
+GC_PROBE = textwrap.dedent("""
+    import gc
+
+    import torch.nn as nn
+
+    SEEN = []
+
+
+    def build():
+        SEEN.append(gc.isenabled())
+        return nn.Sequential(nn.Conv2d(3, 4, 3), nn.Conv2d(4, 4, 3))
+
+
+    def broken():
+        SEEN.append(gc.isenabled())
+        raise ValueError("no such depth")
+""")
+
+
+def test_cyclic_gc_is_paused_during_a_job_and_back_on_after(tmp_path, monkeypatch):
+    import gc
+    import importlib
+
+    (tmp_path / "gcprobe.py").write_text(GC_PROBE)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    probe = importlib.import_module("gcprobe")  # a module target: the CLI gets this very module
+    assert gc.isenabled()
+    ok = invoke("check", "gcprobe:build", "--input", "16", "--format", "json")
+    bad = invoke("check", "gcprobe:broken", "--input", "16")
+    assert ok.exit_code == 0 and bad.exit_code == 2, (ok.output, bad.output)
+    assert len(probe.SEEN) >= 2 and not any(probe.SEEN)  # both factories ran with the collector paused
+    assert gc.isenabled()  # and it is back on after a clean run and after a failing factory

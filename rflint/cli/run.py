@@ -3,6 +3,7 @@ each size, lint, and compute the exit code.  Imports torch lazily, when there is
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,12 +117,38 @@ def run_job(job: Job, settings: Any, rules: Any, declared: dict, style: TextStyl
     """Analyze and lint one target at each of its sizes.  Runs in a worker process under --jobs, so
     it returns plain data: JSON documents and pre-rendered text."""
     _imported_and_frozen()
+    outcome = JobOutcome()
+    with _collector_paused():
+        return _run_job(job, settings, rules, declared, style, debug, pictures, index, outcome)
+
+
+@contextmanager
+def _collector_paused():
+    """No cyclic garbage collection while one job runs.  A job allocates tens of thousands of
+    long-lived objects (the model, its fx graph, the analyses), so the collector's generation
+    thresholds trip over and over and each full collection re-scans all of them: 20-30% of the
+    analysis time of a 1000-layer ResNet, for nothing, since almost none of it is garbage before the
+    job ends.  Memory freed by reference counting is unaffected; the little cyclic garbage a job
+    leaves (old fx graphs) is collected once the collector is back on.  Like ``gc.freeze()`` this is
+    the CLI's own process: the Python API never does it to its caller."""
+    import gc
+
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _run_job(job: Job, settings: Any, rules: Any, declared: dict, style: TextStyle | None, debug: bool,
+             pictures: Pictures | None, index: int, outcome: JobOutcome) -> JobOutcome:
     from rflint.declared import declare
     from rflint.engine import prepare
     from rflint.engine.prepare import NothingToLint
     from rflint.report import build_report
 
-    outcome = JobOutcome()
     try:
         for name, values in declared.items():
             declare(name, values)
