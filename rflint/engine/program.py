@@ -57,7 +57,7 @@ def _axes(rf: TensorRF | None, n: int) -> list:
     return [by_dim.get(i - n) for i in range(n)]
 
 
-def _per_axis(axes: list) -> tuple[tuple, tuple, tuple]:
+def rf_per_axis(axes: list) -> tuple[tuple, tuple, tuple]:
     """(r_min, r_max, origin) per axis, None where the axis is not spatial."""
     if None not in axes:
         return (tuple([a.lo[0][0] for a in axes]), tuple([a.hi[0][0] for a in axes]),
@@ -271,8 +271,8 @@ def run_program(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None
         # a replaced module (a what-if copy) was built where the original was
         site_of = traced.modules.get(node.target) if module is not None else None
         source = (construction_site(site_of) if site_of is not None else None) or node_site(node)
-        r_in_min, r_in_max, origins = _per_axis(axes_in)
-        r_out_min, r_out_max, _ = _per_axis(axes_out)
+        r_in_min, r_in_max, origins = rf_per_axis(axes_in)
+        r_out_min, r_out_max, _ = rf_per_axis(axes_out)
         layer = Layer(
             _layer_name(node, seen_names), node.name, kop.op, kop.kind, kop.kernel, kop.stride, kop.dilation,
             kop.padding, shape_of(values.get(src)) or (), shape_of(values.get(node)) or (),

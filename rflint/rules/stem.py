@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rflint.engine import Analysis, Layer
-from rflint.engine.program import Probe
+from rflint.engine.program import Probe, rf_per_axis
 from rflint.engine.surgery import describe_change, stride_one
 from rflint.errors import RflintError
 from rflint.rules.structure import HEAD, Structure, analyse_structure, status_of, tail_layers_under
@@ -85,8 +85,8 @@ def tail_layers_after(s: Structure, probe: Probe, min_tail_layers: int) -> int |
         if axes is None:
             status[layer.name] = HEAD
         else:
-            status[layer.name] = status_of([x.r_min if x is not None else None for x in axes],
-                                           [x.origin if x is not None else None for x in axes], a.input_size)
+            r_min, _, origins = rf_per_axis(axes)
+            status[layer.name] = status_of(r_min, origins, a.input_size)
     node_of, rfs = a.traced.node_by_name, probe.rfs
     return tail_layers_under(s, lambda name: rfs.get(node_of[name]), layer_by_node, status, min_tail_layers)
 
