@@ -43,6 +43,7 @@ def _numel(value: Any) -> int:
 
 
 def node_macs(node: fx.Node, module: nn.Module | None, values: dict) -> int:
+    """One node's MACs at once (run_program keeps each node's :func:`macs_rule` per trace instead)."""
     rule = macs_rule(node, module)
     return rule(values) if rule is not None else 0
 

@@ -23,7 +23,7 @@ from rflint.engine.results import Analysis, Layer
 from rflint.engine.rfstate import TensorRF
 from rflint.errors import RflintError
 from rflint.trace import Traced, construction_site, propagate
-from rflint.trace.metaspec import shape_of
+from rflint.trace.metaspec import first_shape
 from rflint.trace.shapes import compile_steps
 from rflint.trace.sources import node_site
 
@@ -275,7 +275,7 @@ def run_program(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None
         r_out_min, r_out_max, _ = rf_per_axis(axes_out)
         layer = Layer(
             _layer_name(node, seen_names), node.name, kop.op, kop.kind, kop.kernel, kop.stride, kop.dilation,
-            kop.padding, shape_of(values.get(src)) or (), shape_of(values.get(node)) or (),
+            kop.padding, first_shape(values.get(src)) or (), first_shape(values.get(node)) or (),
             r_in_min, r_in_max, r_out_min, r_out_max, origins,
             node_params[node.name], node_macs_.get(node.name, 0),
             kop.parametric, kop.expanding, head, source or prepared.loaded.factory_source, kop,

@@ -14,7 +14,7 @@ from rflint.engine.kernels import KernelOp
 from rflint.engine.naming import tensor_names
 from rflint.engine.rfstate import TensorRF
 from rflint.trace import Source, Traced
-from rflint.trace.metaspec import shape_of
+from rflint.trace.metaspec import first_shape
 
 if TYPE_CHECKING:
     from rflint.engine.prepare import Prepared
@@ -91,7 +91,7 @@ class Analysis:
 
     @cached_property
     def shapes(self) -> dict[str, tuple[int, ...] | None]:
-        return {node.name: shape_of(self.values.get(node)) for node in self.traced.order}
+        return {node.name: first_shape(self.values.get(node)) for node in self.traced.order}
 
     @cached_property
     def tensor_names(self) -> dict[str, str]:

@@ -56,7 +56,7 @@ def real(x: Any) -> Any:
     return x
 
 
-def shape_of(value: Any) -> tuple[int, ...] | None:
+def first_shape(value: Any) -> tuple[int, ...] | None:
     """The shape of a node's value: a tensor's, or the first tensor's of a tuple/list (an op that
     returns several); None for anything else."""
     if is_tensor_like(value):

@@ -37,10 +37,6 @@ def quick_steps(order: list[fx.Node], modules: dict) -> list:
     return [_quick_step(node, modules) for node in order]
 
 
-def _shape(value) -> tuple[int, ...] | None:
-    return tuple(value.shape) if is_tensor_like(value) else None
-
-
 def _quick_step(node: fx.Node, modules: dict):
     inputs = node.all_input_nodes
     if node.op == "call_module":
@@ -67,11 +63,11 @@ def _quick_step(node: fx.Node, modules: dict):
         return kernel
     if node.op == "call_function" and is_hashable(node.target) and node.target not in _FUNCTION_RULES and inputs:
         def generic(rfs, values, modules):  # _generic when the layout is kept, without a Ctx
-            operands = [(rfs.get(a), _shape(values.get(a))) for a in inputs]
+            operands = [(rfs.get(a), shape_of(values.get(a))) for a in inputs]
             if len(inputs) == 1:
                 rf = operands[0][0]
             else:
-                rf = merged([(r, shape) for r, shape in operands if r is not None], _shape(values.get(node)))
+                rf = merged([(r, shape) for r, shape in operands if r is not None], shape_of(values.get(node)))
             rf = kept_layout(rf, operands, values.get(node))
             return NOT_QUICK if rf is NOT_KEPT else (rf, None)
         return generic
