@@ -41,6 +41,31 @@ def test_value_dependent_branch_is_followed_and_named():
     assert a.layer("c").r_in_min in ((3, 3), (7, 7))
 
 
+class LazyHeadValueBranch(nn.Module):
+    """A value branch (so the model runs on real CPU copies) and a LazyLinear head, whose weight
+    has no shape until its first forward."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, 4, 3, padding=1)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.head = nn.LazyLinear(10)
+
+    def forward(self, x):
+        x = self.a(x)
+        if x.sum() > 0:
+            x = -x
+        return self.head(self.pool(x).flatten(1))
+
+
+def test_lazy_layers_are_materialized_for_value_aware_tracing():
+    a = rflint.analyze(LazyHeadValueBranch, 16)
+    assert "concrete values" in a.trace_method
+    # conv 3*4*3*3 + 4 = 112; the head learns in_features = 4 from the pooled map: 4*10 + 10 = 50
+    assert a.params == 112 + 50
+    assert [layer.name for layer in a.layers][0] == "a"
+
+
 class ShapeQuestions(nn.Module):
     """forward() asks len(x.shape) and compares sizes: shape-aware tracing answers."""
 

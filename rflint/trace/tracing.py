@@ -27,6 +27,7 @@ import networkx as nx
 import torch
 import torch.fx as fx
 from torch import nn
+from torch.nn.parameter import UninitializedTensorMixin
 
 from rflint.errors import RflintError
 from rflint.trace.sources import current_user_site
@@ -258,14 +259,48 @@ def _with_real_weights(module: nn.Module) -> nn.Module:
     tensors = list(module.parameters()) + list(module.buffers())
     if not any(t.is_meta for t in tensors):
         return module
-    copy_ = copy.deepcopy(module).to_empty(device="cpu")
+    copy_ = copy.deepcopy(module)
+    lazy: set[int] = set()
+    for m in copy_.modules():
+        # A lazy layer (LazyLinear, ...) has no shape yet, so to_empty() refuses it: give it a CPU
+        # placeholder instead, which it materializes on the first forward like in the user's code.
+        for table in (m._parameters, m._buffers):
+            for name, t in table.items():
+                if isinstance(t, UninitializedTensorMixin):
+                    table[name] = type(t)(requires_grad=t.requires_grad, device="cpu", dtype=t.dtype)
+                    lazy.add(id(m))
+    copy_._apply(lambda t: t if isinstance(t, UninitializedTensorMixin) else torch.empty_like(t, device="cpu"))
     with torch.no_grad():
         for m in copy_.modules():
+            if id(m) in lazy:
+                continue  # initialised when it materializes
             if hasattr(m, "reset_parameters"):
                 m.reset_parameters()
             elif hasattr(m, "reset_running_stats"):
                 m.reset_running_stats()
     return copy_
+
+
+def _materialize_lazy(module: nn.Module, inputs: list[torch.Tensor]) -> None:
+    """Lazy layers (LazyLinear, ...) take their shapes from their first forward; the tracer calls
+    layers' forward() directly, past the hook that does that, so run the model once first."""
+    if not any(isinstance(t, UninitializedTensorMixin) for t in [*module.parameters(), *module.buffers()]):
+        return
+    try:
+        with torch.no_grad():
+            module(*inputs)
+    except Exception as err:
+        raise RflintError(f"running the model once to initialise its lazy layers failed: {type(err).__name__}: {err}") from err
+
+
+def _take_lazy_shapes(model: nn.Module, real: nn.Module) -> None:
+    """Materialize (on meta) the lazy parameters of ``model`` as its real copy did, so that its
+    parameter count is the one the copy was analysed with."""
+    shaped = dict(real.named_parameters(remove_duplicate=False))
+    shaped.update(real.named_buffers(remove_duplicate=False))
+    for name, t in [*model.named_parameters(remove_duplicate=False), *model.named_buffers(remove_duplicate=False)]:
+        if isinstance(t, UninitializedTensorMixin) and name in shaped and not isinstance(shaped[name], UninitializedTensorMixin):
+            t.materialize(shaped[name].shape, device="meta", dtype=shaped[name].dtype)
 
 
 def trace_at_size(module: nn.Module, shapes: list[tuple[int, ...]], symbolic_error: str) -> Traced:
@@ -277,8 +312,10 @@ def trace_at_size(module: nn.Module, shapes: list[tuple[int, ...]], symbolic_err
     except DataDependent:
         torch.manual_seed(0)  # the same "random input" every run: reports must be reproducible
         real = _with_real_weights(module)
-        traced = shape_trace(real, [torch.randn(s) for s in shapes])
-        return traced
+        inputs = [torch.randn(s) for s in shapes]
+        _materialize_lazy(real, inputs)
+        _take_lazy_shapes(module, real)
+        return shape_trace(real, inputs)
     except RflintError as shape_error:
         leaves, symbolic_ok = untraceable_submodules(module, len(shapes))
         if not leaves:
