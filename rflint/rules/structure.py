@@ -6,7 +6,6 @@ the tail, the cut and the border layers.  Computed once per analysis, linear in 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
 from fractions import Fraction
 
 from rflint.engine import Analysis, Layer
@@ -191,9 +190,7 @@ def _segment_status(seg: Segment, layer_by_node: dict[str, Layer], status: dict[
 
 
 def _tail(a: Analysis, segments: list[Segment], status: dict[str, str], min_tail_layers: int) -> Tail | None:
-    _, _, _, preds = _graph_facts(a)
-    found = _tail_of(segments, lambda seg: _segment_status(seg, a.layer_by_node, status, preds),
-                     lambda seg: seg.layers, status, min_tail_layers)
+    found = _tail_of(segments, a.layer_by_node, status, _graph_facts(a)[3], min_tail_layers)
     if found is None:
         return None
     tail_segments, layers, border = found
@@ -206,16 +203,16 @@ def _tail(a: Analysis, segments: list[Segment], status: dict[str, str], min_tail
     )
 
 
-def _tail_of(segments: list[Segment], judge: Callable[[Segment], str], layers_of: Callable[[Segment], list[Layer]],
-             status: dict[str, str], min_tail_layers: int) -> tuple[list[Segment], list[Layer], Layer] | None:
-    """The tail's segments, layers and border layer (rf-semantics.md §4), or None.  ``judge``: a
-    segment's status, asked only for the segments from the output back to the last productive one
-    (and each at most once); ``layers_of``: its RF layers."""
+def _tail_of(segments: list[Segment], layer_by_node: dict[str, Layer], status: dict[str, str],
+             preds: dict[str, list[str]], min_tail_layers: int) -> tuple[list[Segment], list[Layer], Layer] | None:
+    """The tail's segments, layers and border layer (rf-semantics.md §4), or None, with these RF
+    layers and statuses.  Segments are judged only from the output back to the last productive one,
+    each at most once."""
     judged: dict[int, str] = {}
 
     def status_of_segment(i: int) -> str:
         if i not in judged:
-            judged[i] = judge(segments[i])
+            judged[i] = _segment_status(segments[i], layer_by_node, status, preds)
         return judged[i]
 
     start = len(segments)
@@ -226,7 +223,7 @@ def _tail_of(segments: list[Segment], judge: Callable[[Segment], str], layers_of
     tail_segments = segments[start:]
     if not tail_segments:
         return None
-    layers = [layer for seg in tail_segments for layer in layers_of(seg)]
+    layers = [layer_by_node[n] for seg in tail_segments for n in seg.nodes if n in layer_by_node]
     if sum(1 for layer in layers if layer.parametric) < min_tail_layers:
         return None
     unproductive = [layer for layer in layers if status.get(layer.name) == UNPRODUCTIVE]
@@ -245,8 +242,7 @@ def tail_layers_under(s: Structure, rf_of, layer_by_node: dict[str, Layer], stat
     _, idom, position, preds = _graph_facts(a)
     cuts = _cut_chain(a, idom, position, rf_of)
     segments = s.segments if cuts == s.cuts else _segments(a, cuts, layer_by_node)
-    found = _tail_of(segments, lambda seg: _segment_status(seg, layer_by_node, status, preds),
-                     lambda seg: [layer_by_node[n] for n in seg.nodes if n in layer_by_node], status, min_tail_layers)
+    found = _tail_of(segments, layer_by_node, status, preds, min_tail_layers)
     return None if found is None else sum(1 for layer in found[1] if layer.parametric)
 
 
