@@ -84,3 +84,19 @@ def test_sweep_range_and_errors():
     assert geometric_sizes(16, 512, 6) == [16, 32, 64, 128, 256, 512]
     assert runner.invoke(app, ["sweep", "zoo:vgg11"]).exit_code == 2
     assert runner.invoke(app, ["sweep", "zoo:vgg11", "--from", "64", "--to", "32"]).exit_code == 2
+
+
+def test_one_line_values_encode_as_json_dumps_does():
+    """The reused C encoder writes exactly what ``json.dumps`` writes with the same separators."""
+    from rflint.report.formats import _encode, dumps
+
+    values = [
+        "plain", "ünïcödé \u2028 \"quoted\" \\ \n", 0, -7, 2**70, 0.1, 1e-300, float("inf"), float("nan"), True, None,
+        [], {}, [1, [2, [3]], {"a": None}], {"name": "layer1.0", "kernel": [3, 3], "stride": [0.5, 2],
+                                              "source": {"file": "/x/y.py", "line": 12}, "flag": False},
+    ]
+    for value in values:
+        assert _encode(value) == json.dumps(value, separators=(", ", ": ")), value
+    document = {"version": 1, "models": [{"layers": values, "tail": None}]}
+    assert json.loads(dumps(document).replace("NaN", "null")) == json.loads(
+        json.dumps(document).replace("NaN", "null"))

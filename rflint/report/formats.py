@@ -35,6 +35,27 @@ def render_json(docs: list[Doc]) -> str:
 _LEAF = json.JSONEncoder(ensure_ascii=True, separators=(", ", ": "))
 
 
+def _one_line_encoder():
+    """``_LEAF.encode`` without its per-call set-up: ``JSONEncoder.encode`` builds a new C encoder
+    (and a circular-reference memo) for every value, which costs more than encoding one layer's
+    line.  Documents are trees of plain dicts, lists, strings and numbers, so one C encoder without
+    the circular check serves every call; where the C accelerator is missing, ``_LEAF.encode``."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return _LEAF.encode
+    encoder = make(None, _LEAF.default, json.encoder.encode_basestring_ascii, None, ": ", ", ",
+                   False, False, True)
+
+    def encode(value: Any) -> str:
+        if isinstance(value, str):
+            return json.encoder.encode_basestring_ascii(value)
+        return "".join(encoder(value, 0))
+    return encode
+
+
+_encode = _one_line_encoder()
+
+
 def dumps(value: Any, depth: int = 4, level: int = 0) -> str:
     """JSON indented two spaces for the first ``depth`` levels, each deeper value (and every list of
     plain numbers or strings) on one line.
@@ -44,10 +65,10 @@ def dumps(value: Any, depth: int = 4, level: int = 0) -> str:
     the pure-Python encoder while one-line values use the C one."""
     if level >= depth or not isinstance(value, (dict, list)) or not value or (
             isinstance(value, list) and not any(isinstance(v, (dict, list)) for v in value)):
-        return _LEAF.encode(value)
+        return _encode(value)
     pad, inner = "  " * level, "  " * (level + 1)
     if isinstance(value, dict):
-        items = [f"{inner}{_LEAF.encode(str(k))}: {dumps(v, depth, level + 1)}" for k, v in value.items()]
+        items = [f"{inner}{_encode(str(k))}: {dumps(v, depth, level + 1)}" for k, v in value.items()]
         return "{\n" + ",\n".join(items) + f"\n{pad}}}"
     items = [inner + dumps(v, depth, level + 1) for v in value]
     return "[\n" + ",\n".join(items) + f"\n{pad}]"
