@@ -294,3 +294,37 @@ def test_rf_program_alone_gives_the_needs_of_the_full_analysis(name):
         size = tuple(s * scale for s in natural)
         full = ((1, prepared.channels, *size),)
         assert input_needs(prepared, full) == needs_of(prepared.at(size))
+
+
+class _KernelFromElsewhere(nn.MaxPool2d):
+    """A pool whose kernel_size is a property: not an instance attribute the cache could key on."""
+
+    def __init__(self, k):
+        self._k = k
+        super().__init__(k, stride=1)  # the same stride for every instance: only the kernel differs
+
+    @property
+    def kernel_size(self):
+        return self._k
+
+    @kernel_size.setter
+    def kernel_size(self, value):
+        self._k = value
+
+
+def test_kernels_cached_by_configuration_tell_configurations_apart():
+    from rflint.engine.ops.modules import conv_module_kop, pool_module_kop
+
+    zeros, reflect = nn.Conv2d(2, 2, 3, padding=1), nn.Conv2d(2, 2, 3, padding=1, padding_mode="reflect")
+    assert conv_module_kop(zeros).zero_padding and not conv_module_kop(reflect).zero_padding
+    assert conv_module_kop(nn.Conv2d(2, 2, 3, stride=2)).scale == (2, 2)
+    assert conv_module_kop(nn.Conv2d(2, 2, 3)).scale == (1, 1)
+    dilated = nn.Conv2d(2, 2, 3, dilation=3)
+    assert conv_module_kop(dilated).grow == (6, 6)  # k_eff - 1 = 3 * (3 - 1)
+    dilated.dilation = (1, 1)  # a what-if edit of the module itself: its kernel follows
+    assert conv_module_kop(dilated).grow == (2, 2)
+    # an unhashable attribute (a list as kernel_size) is built uncached, the same as its tuple
+    assert pool_module_kop(nn.MaxPool2d([3, 3], stride=2)) == pool_module_kop(nn.MaxPool2d((3, 3), stride=2))
+    # same class, same instance attributes, different kernels through the property
+    assert pool_module_kop(_KernelFromElsewhere(2)).kernel == (2, 2)
+    assert pool_module_kop(_KernelFromElsewhere(5)).kernel == (5, 5)

@@ -18,7 +18,38 @@ def _conv_module(ctx: Ctx) -> Outcome:
     return kernel_outcome(ctx, conv_module_kop(ctx.module))
 
 
+_KOP_BY_CONFIG: dict[tuple, K.KernelOp] = {}  # (class, attributes) -> KernelOp: both are immutable
+
+
+def _by_config(m: nn.Module, required: tuple[str, ...], optional: tuple[str, ...],
+               build: Callable[[nn.Module], K.KernelOp]) -> K.KernelOp:
+    """``build(m)``, once per distinct configuration: a network repeats a handful of layer
+    configurations many times, and the kernel depends on the class and these instance attributes
+    alone.  Built uncached when a required attribute is not a plain instance attribute (a property
+    of some subclass could compute it from anything) or a value is unhashable (a list as padding)."""
+    attrs = m.__dict__
+    for name in required:
+        if name not in attrs:
+            return build(m)
+    key = (type(m), *[attrs[name] for name in required], *[attrs.get(name) for name in optional])
+    try:
+        kop = _KOP_BY_CONFIG.get(key)
+    except TypeError:
+        return build(m)
+    if kop is None:
+        kop = _KOP_BY_CONFIG[key] = build(m)
+    return kop
+
+
+_CONV_ATTRS = ("kernel_size", "stride", "dilation", "padding"), ("padding_mode",)
+_POOL_ATTRS = ("kernel_size", "stride"), ("dilation", "padding")
+
+
 def conv_module_kop(m: nn.Module) -> K.KernelOp:
+    return _by_config(m, *_CONV_ATTRS, _conv_module_kop)
+
+
+def _conv_module_kop(m: nn.Module) -> K.KernelOp:
     n = len(m.kernel_size)
     if isinstance(m, nn.modules.conv._ConvTransposeNd):
         kop = K.transposed(type(m).__name__, m.kernel_size, m.stride, m.dilation, parametric=True)
@@ -37,6 +68,10 @@ def _pool_module(ctx: Ctx) -> Outcome:
 
 
 def pool_module_kop(m: nn.Module) -> K.KernelOp:
+    return _by_config(m, *_POOL_ATTRS, _pool_module_kop)
+
+
+def _pool_module_kop(m: nn.Module) -> K.KernelOp:
     n = _pool_rank(m)
     kernel = K.per_axis(m.kernel_size, n, "kernel_size")
     stride = K.per_axis(m.stride if m.stride else m.kernel_size, n, "stride")
