@@ -296,6 +296,32 @@ def test_rf_program_alone_gives_the_needs_of_the_full_analysis(name):
         assert input_needs(prepared, full) == needs_of(prepared.at(size))
 
 
+def test_layer_axes_reads_each_kernel_axis_by_its_dim():
+    """layer_axes against the definition: the kernel covers dims -n..-1; each reads the tensor's
+    axis at that dim (r_min = lo[0][0], r_max = hi[0][0], its origin), None where there is none."""
+    import itertools
+    import random
+
+    from rflint.engine.program import layer_axes
+    from rflint.engine.rfstate import AxisRF, TensorRF
+
+    rng = random.Random(7)
+    checked = 0
+    for n in (1, 2, 3):
+        for dims in itertools.chain.from_iterable(itertools.permutations(range(-4, 0), k) for k in range(0, 5)):
+            axes = tuple(AxisRF(rng.randrange(3), d, ((rng.randrange(1, 50), 1),), ((rng.randrange(50, 99), 2),))
+                         for d in dims)
+            tensor = TensorRF(axes, is_global=not axes)
+            by_dim = {a.dim: a for a in axes}
+            want = tuple(tuple(f(by_dim.get(i - n)) for i in range(n)) for f in (
+                lambda a: a.lo[0][0] if a else None, lambda a: a.hi[0][0] if a else None,
+                lambda a: a.origin if a else None))
+            assert layer_axes(tensor, n) == want, (n, dims)
+            checked += 1
+    assert layer_axes(None, 2) == ((None, None),) * 3
+    assert checked == 3 * sum(len(list(itertools.permutations(range(4), k))) for k in range(5))
+
+
 class _KernelFromElsewhere(nn.MaxPool2d):
     """A pool whose kernel_size is a property: not an instance attribute the cache could key on."""
 

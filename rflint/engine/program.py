@@ -49,22 +49,34 @@ def _layer_name(node: fx.Node, seen: dict[str, int]) -> str:
     return base if seen[base] == 1 else f"{base}@{seen[base]}"  # a module called twice
 
 
-def _axes(rf: TensorRF | None, n: int) -> list:
-    """The AxisRF of each of a layer's n kernel axes (the last n dims), None where not spatial."""
-    if rf is None or not rf.axes:
-        return [None] * n
-    by_dim = {axis.dim: axis for axis in rf.axes}
-    return [by_dim.get(i - n) for i in range(n)]
+_NONE: dict[int, tuple] = {}  # n -> ((None,) * n,) * 3: layer_axes for a tensor with no spatial axes
 
 
-def rf_per_axis(axes: list) -> tuple[tuple, tuple, tuple]:
-    """(r_min, r_max, origin) per axis, None where the axis is not spatial."""
-    if None not in axes:
+def layer_axes(rf: TensorRF | None, n: int) -> tuple[tuple, tuple, tuple]:
+    """(r_min, r_max, model-input axis) per kernel axis (the last n dims) of a tensor's RF, None on
+    axes that are not spatial.  The common case, spatial axes exactly the kernel's (dims -n..-1),
+    reads them in order without a per-dim table."""
+    axes = rf.axes if rf is not None else ()
+    if len(axes) == n and n and axes[0].dim == -n and axes[-1].dim == -1 and (
+            n < 3 or all(a.dim == i - n for i, a in enumerate(axes))):
         return (tuple([a.lo[0][0] for a in axes]), tuple([a.hi[0][0] for a in axes]),
                 tuple([a.origin for a in axes]))
-    return (tuple([a.r_min if a is not None else None for a in axes]),
-            tuple([a.r_max if a is not None else None for a in axes]),
-            tuple([a.origin if a is not None else None for a in axes]))
+    if axes:
+        by_dim = {axis.dim: axis for axis in axes}
+        per = [by_dim.get(i - n) for i in range(n)]
+        return (tuple([a.lo[0][0] if a is not None else None for a in per]),
+                tuple([a.hi[0][0] if a is not None else None for a in per]),
+                tuple([a.origin if a is not None else None for a in per]))
+    none = _NONE.get(n)
+    if none is None:
+        none = _NONE[n] = ((None,) * n,) * 3
+    return none
+
+
+def _layer_input(node: fx.Node, rfs: dict) -> tuple[Any, TensorRF | None]:
+    """An RF layer's input (its first argument) and that input's RF."""
+    src = node.args[0] if node.args else None
+    return src, (rfs.get(src) if isinstance(src, fx.Node) else None)
 
 
 def _inputs_for(prepared: Prepared, traced: Traced, shapes) -> tuple[list[Any], list[fx.Node], tuple[int, ...]]:
@@ -123,12 +135,6 @@ def _rf_pass(traced: Traced, modules: dict, values: dict, image_inputs: list[fx.
             yield node, module, found[1], None
 
 
-def _source_rf(node: fx.Node, rfs: dict) -> TensorRF | None:
-    """The RF of an RF layer's input (its first argument)."""
-    src = node.args[0] if node.args else None
-    return rfs.get(src) if isinstance(src, fx.Node) else None
-
-
 @dataclass
 class Probe:
     """What the RF program alone leaves (no per-layer report): every node's RF and value, and the
@@ -140,17 +146,36 @@ class Probe:
     values: dict[fx.Node, Any]
     rfs: dict[fx.Node, TensorRF | None]
     kernels: dict[fx.Node, KernelOp]  # RF-layer node -> its kernel, in topological order
+    prepared: Prepared
+    traced: Traced
 
-    def layer_inputs(self) -> Iterator[tuple[fx.Node, list | None]]:
-        """(node, per-kernel-axis AxisRF of its input, None on axes no longer spatial) for every RF
-        layer; None instead of the list for a head layer (its input is already global)."""
+    def layer_r_min(self) -> Iterator[tuple[fx.Node, tuple | None, tuple]]:
+        """(node, r_min of its input per kernel axis, model-input axis of each) for every RF layer,
+        None on axes no longer spatial; r_min None for a head layer (its input is already global)."""
+        rfs = self.rfs
         for node, kop in self.kernels.items():
-            rf_in = _source_rf(node, self.rfs)
-            yield node, (None if rf_in is None or rf_in.is_global else _axes(rf_in, kop.n))
+            rf_in = _layer_input(node, rfs)[1]
+            if rf_in is None or rf_in.is_global:
+                yield node, None, ()
+            else:
+                r_min, _, origins = layer_axes(rf_in, kop.n)
+                yield node, r_min, origins
 
     def macs(self) -> int:
-        return sum(node_macs(node, self.modules[node.target] if node.op == "call_module" else None, self.values)
-                   for node in self.values)
+        """The model's MACs as it ran here: the trace's MAC rules (run_program's ledger), each
+        replaced module's node counted with the replacement's own rule."""
+        traced, replaced = self.traced, self.replace or {}
+        ledger = traced.memo("ledger", lambda: _ledger(self.prepared, traced, traced.modules))
+        node_of = traced.node_by_name
+        total = 0
+        for name, rule in ledger.macs:
+            node = node_of[name]
+            if not (node.op == "call_module" and node.target in replaced):
+                total += rule(self.values)
+        if replaced:
+            total += sum(node_macs(node, replaced[node.target], self.values) for node in traced.order
+                         if node.op == "call_module" and node.target in replaced)
+        return total
 
 
 def probe(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None = None) -> Probe:
@@ -161,7 +186,7 @@ def probe(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None = Non
     for node, _, kop, _ in _rf_pass(traced, modules, values, image_inputs, rfs):
         if kop is not None:
             kernels[node] = kop
-    return Probe(size, replace, modules, values, rfs, kernels)
+    return Probe(size, replace, modules, values, rfs, kernels, prepared, traced)
 
 
 def input_needs(prepared: Prepared, shapes) -> tuple[int, ...]:
@@ -170,10 +195,10 @@ def input_needs(prepared: Prepared, shapes) -> tuple[int, ...]:
     ``needs_of(run_program(...))``; tests/test_engine_ops.py checks that it does."""
     p = probe(prepared, shapes)
     need = [1] * len(p.input_size)
-    for _, axes in p.layer_inputs():
-        for axis in axes or ():
-            if axis is not None:
-                need[axis.origin] = max(need[axis.origin], _ceil(axis.r_min))
+    for _, r_min, origins in p.layer_r_min():
+        for r, origin in zip(r_min or (), origins):
+            if r is not None:
+                need[origin] = max(need[origin], _ceil(r))
     return tuple(need)
 
 
@@ -262,17 +287,14 @@ def run_program(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None
             if node_params is ledger.params:
                 node_params = dict(node_params)
             node_params[node.name] = ledger.weights[node]
-        rf = rfs[node]
-        src = node.args[0] if node.args else None
-        rf_in = _source_rf(node, rfs)
+        src, rf_in = _layer_input(node, rfs)
         head = rf_in is None or rf_in.is_global
         n = kop.n
-        axes_in, axes_out = _axes(rf_in, n), _axes(rf, n)
         # a replaced module (a what-if copy) was built where the original was
         site_of = traced.modules.get(node.target) if module is not None else None
         source = (construction_site(site_of) if site_of is not None else None) or node_site(node)
-        r_in_min, r_in_max, origins = rf_per_axis(axes_in)
-        r_out_min, r_out_max, _ = rf_per_axis(axes_out)
+        r_in_min, r_in_max, origins = layer_axes(rf_in, n)
+        r_out_min, r_out_max, _ = layer_axes(rfs[node], n)
         layer = Layer(
             _layer_name(node, seen_names), node.name, kop.op, kop.kind, kop.kernel, kop.stride, kop.dilation,
             kop.padding, first_shape(values.get(src)) or (), first_shape(values.get(node)) or (),

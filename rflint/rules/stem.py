@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rflint.engine import Analysis, Layer
-from rflint.engine.program import Probe, rf_per_axis
+from rflint.engine.program import Probe
 from rflint.engine.surgery import describe_change, stride_one
 from rflint.errors import RflintError
 from rflint.rules.structure import HEAD, Structure, analyse_structure, status_of, tail_layers_under
@@ -77,16 +77,12 @@ def tail_layers_after(s: Structure, probe: Probe, min_tail_layers: int) -> int |
     a = s.analysis
     layer_by_node: dict[str, Layer] = {}
     status: dict[str, str] = {}
-    for node, axes in probe.layer_inputs():
+    for node, r_min, origins in probe.layer_r_min():
         layer = a.layer_by_node.get(node.name)
         if layer is None:  # an op the shapes made an RF layer only here: judge it by a whole analysis
             return _tail_layers_analysed(a, probe, min_tail_layers)
         layer_by_node[node.name] = layer
-        if axes is None:
-            status[layer.name] = HEAD
-        else:
-            r_min, _, origins = rf_per_axis(axes)
-            status[layer.name] = status_of(r_min, origins, a.input_size)
+        status[layer.name] = HEAD if r_min is None else status_of(r_min, origins, a.input_size)
     node_of, rfs = a.traced.node_by_name, probe.rfs
     return tail_layers_under(s, lambda name: rfs.get(node_of[name]), layer_by_node, status, min_tail_layers)
 
