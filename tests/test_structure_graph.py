@@ -1,5 +1,6 @@
 """The segment analysis' own graph passes (reachability, one-pass dominators) agree with networkx's
-reference algorithms on the zoo models and on seeded random DAGs (tests/dagzoo.py)."""
+reference algorithms on the zoo models and on seeded random DAGs (tests/dagzoo.py); the one-node
+tensor name agrees with the whole-graph table."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import sys
 
 import networkx as nx
 import pytest
+from torch import nn
 
 from rflint.engine import prepare
+from rflint.engine.naming import tensor_name, tensor_names
 from rflint.rules.structure import _SOURCE, _graph_facts
 from rflint.zoo import ZOO
 
@@ -51,3 +54,46 @@ def test_dominators_match_networkx_on_random_dags():
         _check(prepare(dagzoo.build_module(spec), channels=spec["channels"]).at(tuple(spec["input_size"])))
         checked += 1
     assert checked == 60
+
+
+class _Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 3, padding=1)
+        self.relu = nn.ReLU()
+
+    def forward(self, x):
+        return self.relu(self.conv(x))
+
+
+class _SharedBlockNet(nn.Module):
+    """One block called twice, then a head: a module path whose nodes are not contiguous."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 4, 3, padding=1)
+        self.block = _Block()
+        self.head = nn.Conv2d(4, 2, 1)
+
+    def forward(self, x):
+        return self.head(self.block(self.block(self.stem(x))))
+
+
+def test_tensor_names_of_a_block_called_twice():
+    a = prepare(_SharedBlockNet()).at((8, 8))
+    names = {n: a.tensor_name(n) for n in a.order if n not in ("x", "output")}
+    # by the definition: the second call's relu ends "block"; the first call's nodes are not the
+    # last inside any module on their stack, so they keep their own module's path
+    assert names == {
+        "stem": "stem",
+        "block_conv": "block.conv", "block_relu": "block.relu",
+        "block_conv_1": "block.conv", "block_relu_1": "block",
+        "head": "head",
+    }
+
+
+@pytest.mark.parametrize("name", sorted(ZOO))
+def test_one_tensor_name_agrees_with_the_whole_table(name):
+    traced = prepare(f"zoo:{name}").traced
+    table = tensor_names(traced.order)
+    assert [tensor_name(traced.order, i) for i in range(len(traced.order))] == [table[n.name] for n in traced.order]

@@ -11,7 +11,7 @@ import networkx as nx
 import torch.fx as fx
 
 from rflint.engine.kernels import KernelOp
-from rflint.engine.naming import tensor_names
+from rflint.engine.naming import tensor_name, tensor_names
 from rflint.engine.rfstate import TensorRF
 from rflint.trace import Source, Traced
 from rflint.trace.metaspec import first_shape
@@ -101,7 +101,14 @@ class Analysis:
         return self.traced.memo("tensor_names", lambda: tensor_names(self.traced.order))
 
     def tensor_name(self, node: str) -> str:
-        return self.tensor_names.get(node, node)
+        """One node's :attr:`tensor_names` entry, without building the table when it is not built."""
+        if "tensor_names" in self.__dict__ or self.traced is None:
+            return self.tensor_names.get(node, node)
+        found = self.traced.derived.get("tensor_names")
+        if found is not None:
+            return found.get(node, node)
+        found_node = self.traced.node_by_name.get(node)
+        return node if found_node is None else tensor_name(self.traced.order, self.traced.order.index(found_node))
 
     def layer(self, name: str) -> Layer:
         for layer in self.layers:
