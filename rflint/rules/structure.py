@@ -24,12 +24,16 @@ def layer_status(layer: Layer, size: tuple[int, ...], use_max: bool = False) -> 
 
 def status_of(r_in, origins, size: tuple[int, ...]) -> str:
     """:func:`layer_status` from a layer's per-axis input RF and the model-input axis of each."""
-    flags = [v > size[o] for v, o in zip(r_in, origins) if v is not None and o is not None]
-    if not flags:
-        return HEAD
-    if all(flags):
-        return UNPRODUCTIVE
-    return PARTIAL if any(flags) else PRODUCTIVE
+    over = within = 0  # spatial axes whose input RF exceeds the input size / does not
+    for v, o in zip(r_in, origins):
+        if v is not None and o is not None:
+            if v > size[o]:
+                over += 1
+            else:
+                within += 1
+    if not within:
+        return UNPRODUCTIVE if over else HEAD
+    return PARTIAL if over else PRODUCTIVE
 
 
 @dataclass
@@ -45,6 +49,7 @@ class Segment:
     nodes: list[str]  # fx nodes in (entry, exit], topological order
     layers: list[Layer]
     parallel: bool  # has more than one path from entry to exit
+    inner_preds: list[list[str]] = field(repr=False, default_factory=list)  # per node, its predecessors in the segment (entry included)
 
 
 @dataclass
@@ -162,35 +167,40 @@ def _segments(a: Analysis, cuts: list[str], layer_by_node: dict[str, Layer]) -> 
         lo, hi = position[entry], position[exit_]
         nodes = [n for n in a.order[lo + 1: hi + 1] if n in relevant]
         members = set(nodes) | {entry}
-        parallel = any(sum(1 for p in preds[n] if p in members) > 1 for n in nodes)
+        inner = [[p for p in preds[n] if p in members] for n in nodes]
+        parallel = any(len(ps) > 1 for ps in inner)
         layers = [layer_by_node[n] for n in nodes if n in layer_by_node]
-        segments.append(Segment(i, entry, exit_, nodes, layers, parallel))
+        segments.append(Segment(i, entry, exit_, nodes, layers, parallel, inner))
     return segments
 
 
-def _segment_status(seg: Segment, layer_by_node: dict[str, Layer], status: dict[str, str],
-                    preds: dict[str, list[str]]) -> str:
+def _segment_status(seg: Segment, layer_by_node: dict[str, Layer], status: dict[str, str]) -> str:
     """Productive iff some entry->exit path avoids every unproductive layer and passes a productive
-    (or partial) expanding layer; neutral if the segment has no expanding layer at all."""
+    (or partial) expanding layer; neutral if the segment has no expanding layer at all.
+
+    One pass in topological order over (clean: reached avoiding unproductive layers, good: and
+    grown on the way); a node's predecessors in the segment were all visited before it."""
     if not any(layer_by_node[n].expanding for n in seg.nodes if n in layer_by_node):
         return NEUTRAL
     clean = {seg.entry: True}
     good = {seg.entry: False}
-    for node in seg.nodes:
+    for node, ps in zip(seg.nodes, seg.inner_preds):
         layer = layer_by_node.get(node)
         st = status.get(layer.name) if layer else None
-        ps = [p for p in preds[node] if p in clean]
         if st == UNPRODUCTIVE or not ps:
-            clean[node], good[node] = False, False
+            clean[node] = good[node] = False
             continue
-        clean[node] = any(clean[p] for p in ps)
-        grows = layer is not None and layer.expanding and st in (PRODUCTIVE, PARTIAL)
-        good[node] = any(good[p] for p in ps) or (clean[node] and grows)
+        if len(ps) == 1:
+            c, g = clean[ps[0]], good[ps[0]]
+        else:
+            c, g = any(clean[p] for p in ps), any(good[p] for p in ps)
+        clean[node] = c
+        good[node] = g or (c and layer is not None and layer.expanding and st in (PRODUCTIVE, PARTIAL))
     return PRODUCTIVE if good.get(seg.exit) else UNPRODUCTIVE
 
 
 def _tail(a: Analysis, segments: list[Segment], status: dict[str, str], min_tail_layers: int) -> Tail | None:
-    found = _tail_of(segments, a.layer_by_node, status, _graph_facts(a)[3], min_tail_layers)
+    found = _tail_of(segments, a.layer_by_node, status, min_tail_layers)
     if found is None:
         return None
     tail_segments, layers, border = found
@@ -204,7 +214,7 @@ def _tail(a: Analysis, segments: list[Segment], status: dict[str, str], min_tail
 
 
 def _tail_of(segments: list[Segment], layer_by_node: dict[str, Layer], status: dict[str, str],
-             preds: dict[str, list[str]], min_tail_layers: int) -> tuple[list[Segment], list[Layer], Layer] | None:
+             min_tail_layers: int) -> tuple[list[Segment], list[Layer], Layer] | None:
     """The tail's segments, layers and border layer (rf-semantics.md §4), or None, with these RF
     layers and statuses.  Segments are judged only from the output back to the last productive one,
     each at most once."""
@@ -212,7 +222,7 @@ def _tail_of(segments: list[Segment], layer_by_node: dict[str, Layer], status: d
 
     def status_of_segment(i: int) -> str:
         if i not in judged:
-            judged[i] = _segment_status(segments[i], layer_by_node, status, preds)
+            judged[i] = _segment_status(segments[i], layer_by_node, status)
         return judged[i]
 
     start = len(segments)
@@ -239,10 +249,10 @@ def tail_layers_under(s: Structure, rf_of, layer_by_node: dict[str, Layer], stat
     name -> TensorRF), RF layers and statuses: a what-if experiment on the same trace.  None when
     there is no tail."""
     a = s.analysis
-    _, idom, position, preds = _graph_facts(a)
+    _, idom, position, _ = _graph_facts(a)
     cuts = _cut_chain(a, idom, position, rf_of)
     segments = s.segments if cuts == s.cuts else _segments(a, cuts, layer_by_node)
-    found = _tail_of(segments, layer_by_node, status, preds, min_tail_layers)
+    found = _tail_of(segments, layer_by_node, status, min_tail_layers)
     return None if found is None else sum(1 for layer in found[1] if layer.parametric)
 
 
