@@ -11,10 +11,14 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
+import torch
 import torch.fx as fx
 from torch import nn
 
 from rflint.trace.metaspec import is_tensor_like
+
+
+_NUMEL = torch.Tensor.numel
 
 
 def module_params(module: nn.Module) -> int:
@@ -22,8 +26,10 @@ def module_params(module: nn.Module) -> int:
     ``_modules`` / ``_parameters`` dicts directly: the generator layers of ``parameters()`` cost
     more than the counting on a leaf layer, and this runs for every layer of every trace."""
     if not module._modules:  # a leaf layer (the common call): its own parameters, each once
-        params = {id(p): p for p in module._parameters.values() if p is not None}
-        return sum(p.numel() for p in params.values())
+        params = [p for p in module._parameters.values() if p is not None]
+        if len(params) > 2 or (len(params) == 2 and params[0] is params[1]):
+            params = list({id(p): p for p in params}.values())
+        return sum(map(_NUMEL, params))
     total, seen_params, seen_modules, stack = 0, set(), set(), [module]
     while stack:
         m = stack.pop()

@@ -14,4 +14,10 @@ def num(value) -> int | float | None:
 
 
 def nums(values: Iterable | None) -> list | None:
-    return None if values is None else [num(v) for v in values]
+    if values is None:
+        return None
+    values = list(values)
+    for v in values:
+        if v is not None and type(v) is not int:  # a Fraction or float somewhere: convert each
+            return [num(v) for v in values]
+    return values

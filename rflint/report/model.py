@@ -59,7 +59,7 @@ class ModelReport:
             "trace": a.trace_method,
             "params": a.params,
             "macs": a.macs,
-            "layers": [self._layer(layer) for layer in a.layers],
+            "layers": [self._layer(layer, s.status) for layer in a.layers],
             "tail": None if tail is None else {
                 "cut": tail.cut_name,
                 "layers": [layer.name for layer in tail.layers],
@@ -80,7 +80,8 @@ class ModelReport:
             "warnings": list(a.warnings),
         }
 
-    def _layer(self, layer) -> dict[str, Any]:
+    @staticmethod
+    def _layer(layer, status: dict[str, str]) -> dict[str, Any]:
         return {
             "name": layer.name,
             "op": layer.op,
@@ -95,7 +96,7 @@ class ModelReport:
             "r_out_max": nums(layer.r_out_max),
             "params": layer.params,
             "macs": layer.macs,
-            "status": self.structure.status[layer.name],
+            "status": status[layer.name],
             "source": layer.source.as_dict() if layer.source else None,
         }
 

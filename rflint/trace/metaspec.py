@@ -59,6 +59,8 @@ def real(x: Any) -> Any:
 def first_shape(value: Any) -> tuple[int, ...] | None:
     """The shape of a node's value: a tensor's, or the first tensor's of a tuple/list (an op that
     returns several); None for anything else."""
+    if type(value) is MetaSpec:  # the commonest value: its shape is a tuple already
+        return value.shape
     if is_tensor_like(value):
         return tuple(value.shape)
     if isinstance(value, (tuple, list)) and value and is_tensor_like(value[0]):
