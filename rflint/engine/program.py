@@ -305,7 +305,8 @@ def run_program(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None
         layers.append(layer)
         layer_by_node[node.name] = layer
 
-    final_layer = _final_layer(traced.order, rfs, layer_by_node)
+    position = traced.memo("position", lambda: {n: i for i, n in enumerate(traced.order)})
+    final_layer = _final_layer(traced.order, position, rfs, layer_by_node)
     timings["rf_program"] = time.perf_counter() - clock
     total_params = prepared.param_counts.get("")
     if total_params is None:
@@ -324,13 +325,13 @@ def run_program(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None
     )
 
 
-def _final_layer(order: list[fx.Node], rfs: dict, layer_by_node: dict[str, Layer]) -> Layer | None:
+def _final_layer(order: list[fx.Node], position: dict[fx.Node, int], rfs: dict,
+                 layer_by_node: dict[str, Layer]) -> Layer | None:
     """The RF layer that defines the final RF: among the RF layers that reach the last spatial tensor
     without passing another RF layer, the one with the largest r_max.  Merges and elementwise ops do
     not change r, so its r_out_max is exactly the last spatial tensor's r_max; its r_out_min is the
     RF of the deepest path rather than the stem's (which a residual identity path would give)."""
     output = order[-1]
-    position = {n: i for i, n in enumerate(order)}
     last: fx.Node | None = None
     stack, seen = list(output.all_input_nodes), set()
     while stack:  # the last spatial tensor: walk back from the output through global nodes
@@ -348,7 +349,7 @@ def _final_layer(order: list[fx.Node], rfs: dict, layer_by_node: dict[str, Layer
             stack.extend(node.all_input_nodes)
     if last is None:
         return None
-    frontier: list[Layer] = []
+    frontier: list[tuple[Layer, int]] = []  # (layer, its position)
     stack, seen = [last], set()
     while stack:
         node = stack.pop()
@@ -357,15 +358,14 @@ def _final_layer(order: list[fx.Node], rfs: dict, layer_by_node: dict[str, Layer
         seen.add(node)
         layer = layer_by_node.get(node.name)
         if layer is not None and not layer.head:
-            frontier.append(layer)
+            frontier.append((layer, position[node]))
         else:
             stack.extend(node.all_input_nodes)
     if not frontier:
         return None
 
-    index = {n.name: i for n, i in position.items()}
+    def key(entry: tuple[Layer, int]):
+        layer, at = entry
+        return (max((r for r in layer.r_out_max if r is not None), default=0), at)
 
-    def key(layer: Layer):
-        return (max((r for r in layer.r_out_max if r is not None), default=0), index[layer.node])
-
-    return max(frontier, key=key)
+    return max(frontier, key=key)[0]

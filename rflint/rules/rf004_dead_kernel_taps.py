@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
+from functools import lru_cache
 
 from rflint.rules.base import Rule
 
 
+@lru_cache(maxsize=4096)  # a network repeats a few (map size, kernel) configurations many times
 def used_taps(n_in: int, n_out: int, k: int, s: int, p: int, d: int) -> int:
     used = 0
     for t in range(k):
