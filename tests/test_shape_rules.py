@@ -205,19 +205,25 @@ def test_reductions_concatenation_and_adaptive_functions_match_torch():
 
     rng = random.Random("shape-rules-functions")
     outcomes = {"answered": 0, "declined": 0, "raised": 0}
-    for _ in range(600):
+    for _ in range(900):
         rank = rng.randint(1, 5)
-        x = torch.empty(tuple(rng.choice([1, 2, 3, 5]) for _ in range(rank)), device="meta",
-                        dtype=rng.choice([torch.float32, torch.float32, torch.int64]))
-        kind = rng.choice(["mean", "sum", "method", "cat", "adaptive"])
-        if kind in ("mean", "sum", "method"):
+        x = torch.empty(tuple(rng.choice([0, 1, 2, 3, 5] if rng.random() < 0.1 else [1, 2, 3, 5]) for _ in range(rank)),
+                        device="meta", dtype=rng.choice([torch.float32, torch.float32, torch.int64]))
+        kind = rng.choice(["mean", "sum", "amax", "amin", "method", "flatten", "cat", "adaptive"])
+        if kind == "flatten":
+            kw = {k: rng.choice([0, 1, 2, -1, -2, rank, -rank - 1]) for k in ("start_dim", "end_dim") if rng.random() < 0.7}
+            if rng.random() < 0.5:
+                _compare(lambda t, **k: t.flatten(**k), METHOD_SHAPE_RULES["flatten"], (x,), kw, outcomes)
+            else:
+                _compare(torch.flatten, FUNCTION_SHAPE_RULES[torch.flatten], (x,), kw, outcomes)
+        elif kind in ("mean", "sum", "amax", "amin", "method"):
             kw = {}
             if rng.random() < 0.8:
                 kw["dim"] = rng.choice([0, 1, -1, rank, -rank - 1, (1, 2), (0, -1), [1, 1], (), None])
             if rng.random() < 0.5:
                 kw["keepdim"] = rng.random() < 0.5
             if kind == "method":
-                name = rng.choice(["mean", "sum"])
+                name = rng.choice(["mean", "sum", "amax", "amin"])
                 _compare(lambda t, **k: getattr(t, name)(**k), METHOD_SHAPE_RULES[name], (x,), kw, outcomes)
             else:
                 fn = getattr(torch, kind)

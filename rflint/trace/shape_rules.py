@@ -264,6 +264,30 @@ def reduced(input: Any, dim: Any = None, keepdim: bool | None = None, *, dtype: 
     return _empty(shape, x)
 
 
+def extremum(input: Any, dim: Any = None, keepdim: bool | None = None) -> torch.Tensor | None:  # noqa: A002
+    """``torch.amax`` / ``amin`` (CBAM's channel max): :func:`reduced`, except that torch refuses to
+    reduce a dim of size 0, so any empty tensor is left to torch.  (On meta tensors the reduction
+    runs torch's Python reference code: a tenth of a millisecond a call.)"""
+    if is_meta_value(input) and 0 in tuple(input.shape):
+        return None
+    return reduced(input, dim, keepdim)
+
+
+def flattened(input: Any, start_dim: int = 0, end_dim: int = -1) -> torch.Tensor | None:  # noqa: A002
+    """``torch.flatten`` / ``x.flatten``: dims start..end multiplied into one (every classifier head)."""
+    x = input
+    if not is_meta_value(x) or type(start_dim) is not int or type(end_dim) is not int:
+        return None
+    rank = x.dim()
+    if rank == 0 or not (-rank <= start_dim < rank and -rank <= end_dim < rank):
+        return None  # a 0-d tensor flattens to 1-d; out-of-range dims: torch's own message
+    start, end = start_dim % rank, end_dim % rank
+    if start > end:
+        return None
+    shape = list(x.shape)
+    return MetaSpec([*shape[:start], math.prod(shape[start:end + 1]), *shape[end + 1:]], x.dtype)
+
+
 def concatenated(tensors: Any = None, dim: int = 0, *, out: Any = None, axis: Any = None) -> torch.Tensor | None:
     """torch.cat: the sizes along ``dim`` added.  (Its meta kernel imports torch._dynamo on first use,
     1-2 s of start-up.)  Mismatched sizes raise torch's own message, without importing anything."""
@@ -310,6 +334,8 @@ def _function_rules() -> dict[Any, Callable]:
                                            torch.add, torch.sub, torch.mul, torch.div)})
     rules.update({f: concatenated for f in (torch.cat, torch.concat, torch.concatenate)})
     rules.update({f: reduced for f in (torch.mean, torch.sum)})
+    rules.update({f: extremum for f in (torch.amax, torch.amin)})
+    rules[torch.flatten] = flattened
     rules[F.interpolate] = interpolated
     for n, names in ((1, ("adaptive_avg_pool1d", "adaptive_max_pool1d")), (2, ("adaptive_avg_pool2d", "adaptive_max_pool2d")),
                      (3, ("adaptive_avg_pool3d", "adaptive_max_pool3d"))):
@@ -332,5 +358,6 @@ def _same_shape_modules() -> frozenset[type]:
 # is not one the rule understands (the interpreter then lets torch run it)
 FUNCTION_SHAPE_RULES = _function_rules()
 # Tensor method name -> rule(self, *args, **kwargs)
-METHOD_SHAPE_RULES: dict[str, Callable] = {"mean": reduced, "sum": reduced}
+METHOD_SHAPE_RULES: dict[str, Callable] = {"mean": reduced, "sum": reduced, "amax": extremum, "amin": extremum,
+                                              "flatten": flattened}
 SAME_SHAPE_MODULES = _same_shape_modules()
