@@ -14,6 +14,7 @@ import torch
 
 import rflint
 import rflint.engine.program as program
+import rflint.engine.rfpass as rfpass
 from rflint.engine.surgery import stride_one
 from rflint.rules import LintContext
 from rflint.rules.stem import stem_layers, tail_layers_after
@@ -32,7 +33,7 @@ def _size(name, side):
 
 def _slow(monkeypatch):
     """Every node through the general machinery: no compiled step of either pass."""
-    monkeypatch.setattr(program, "quick_steps", lambda order, modules: [None] * len(order))
+    monkeypatch.setattr(rfpass, "quick_steps", lambda order, modules: [None] * len(order))
     monkeypatch.setattr(program, "compile_steps", lambda gm, modules: [None] * len(gm.graph.nodes))
 
 

@@ -120,11 +120,13 @@ class Prepared:
         Raises RflintError, unexplained, when the model does not run so."""
         return probe(self, self._full_shapes(size, None), replace)
 
-    def needs_at(self, size: tuple[int, ...]) -> tuple[int, ...] | None:
+    def needs_at(self, size: tuple[int, ...], base: Analysis | None = None) -> tuple[int, ...] | None:
         """Per input axis, the smallest size no RF layer's input r_min exceeds, from an analysis at
-        ``size`` (RF program only, no report); None when the model does not run at ``size``."""
+        ``size`` (RF program only, no report); None when the model does not run at ``size``.
+        ``base``: this model's analysis at another size, whose RFs are reused where they must
+        be the same (engine/replay.py)."""
         try:
-            return input_needs(self, self._full_shapes(size, None))
+            return input_needs(self, self._full_shapes(size, None), base)
         except RflintError:
             return None
 

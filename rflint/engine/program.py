@@ -1,7 +1,8 @@
-"""The RF program: one pass over the fx nodes in topological order (rf-semantics.md §2).
+"""The RF program at some input shapes: shapes, the RF pass (rfpass.py), and the per-layer books.
 
-Per node, ops.py says what it does to the receptive field; rfstate.py explains why keeping Pareto
-frontiers of (r, jump) per axis makes the result exact over all paths.
+Per node, ops/ says what it does to the receptive field; rfstate.py explains why keeping Pareto
+frontiers of (r, jump) per axis makes the result exact over all paths.  :func:`probe` runs the two
+passes alone, for the what-if experiments (replay.py when only the input size changed).
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from torch import nn
 from rflint import declared
 from rflint.engine.costs import MacsRule, macs_rule, module_params, node_macs
 from rflint.engine.kernels import KernelOp
-from rflint.engine.ops import NOT_QUICK, Ctx, quick_steps, transfer
 from rflint.engine.results import Analysis, Layer
+from rflint.engine.replay import replay
+from rflint.engine.rfpass import rf_pass
 from rflint.engine.rfstate import TensorRF
 from rflint.errors import RflintError
 from rflint.trace import Traced, construction_site, propagate
@@ -105,36 +107,6 @@ def _propagated(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None
     return traced, modules, propagate(traced.gm, inputs, modules, steps), image_inputs, size
 
 
-def _rf_pass(traced: Traced, modules: dict, values: dict, image_inputs: list[fx.Node], rfs: dict
-             ) -> Iterator[tuple[fx.Node, nn.Module | None, KernelOp | None, str | None]]:
-    """The RF program proper: every node's RF state into ``rfs``, in topological order.  Yields each
-    node after the inputs with its module, its kernel (RF layers only) and the rule's warning, for
-    the caller's bookkeeping.  The commonest nodes take a compiled quick step, the rest ``transfer``."""
-    steps = traced.memo(("quick_steps", declared.version()), lambda: quick_steps(traced.order, traced.modules))
-    for node, step in zip(traced.order, steps):
-        op = node.op
-        if op == "placeholder":
-            value = values[node]
-            if isinstance(value, (tuple, list)) and value:  # forward(self, *xs): fx packs the inputs
-                value = value[0]
-            image = node in image_inputs and isinstance(value, torch.Tensor)
-            rfs[node] = TensorRF.for_input(value.dim() - 2) if image else None
-            continue
-        if op == "get_attr":  # weights and constants: no RF
-            rfs[node] = None
-            yield node, None, None, None
-            continue
-        module = modules[node.target] if op == "call_module" else None
-        found = step(rfs, values, modules) if step is not None else NOT_QUICK
-        if found is NOT_QUICK:
-            outcome = transfer(Ctx(node, module, values, rfs))
-            rfs[node] = outcome.rf
-            yield node, module, outcome.kernel, outcome.warning
-        else:
-            rfs[node] = found[0]
-            yield node, module, found[1], None
-
-
 @dataclass
 class Probe:
     """What the RF program alone leaves (no per-layer report): every node's RF and value, and the
@@ -178,22 +150,30 @@ class Probe:
         return total
 
 
-def probe(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None = None) -> Probe:
-    """Shapes and the RF program at these input shapes, without building the per-layer report."""
+def probe(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None = None,
+          base: Analysis | None = None) -> Probe:
+    """Shapes and the RF program at these input shapes, without building the per-layer report.
+    ``base``: a finished analysis of the same trace, modules and layer declarations at another
+    size, whose RFs the pass reuses where the size cannot change them (replay.py); any other base
+    is ignored."""
     traced, modules, values, image_inputs, size = _propagated(prepared, shapes, replace)
-    rfs: dict[fx.Node, TensorRF | None] = {}
+    if (base is not None and base.traced is traced and base.modules is modules
+            and base.declarations == declared.version()):
+        rfs, kernels = replay(traced, modules, values, image_inputs, base)
+        return Probe(size, replace, modules, values, rfs, kernels, prepared, traced)
+    rfs = {}
     kernels = {}
-    for node, _, kop, _ in _rf_pass(traced, modules, values, image_inputs, rfs):
+    for node, _, kop, _ in rf_pass(traced, modules, values, image_inputs, rfs):
         if kop is not None:
             kernels[node] = kop
     return Probe(size, replace, modules, values, rfs, kernels, prepared, traced)
 
 
-def input_needs(prepared: Prepared, shapes) -> tuple[int, ...]:
+def input_needs(prepared: Prepared, shapes, base: Analysis | None = None) -> tuple[int, ...]:
     """Per model-input axis, the smallest size that no RF layer's input r_min exceeds, from a
-    :func:`probe` (what the clean-size search re-checks at each candidate).  Must agree with
-    ``needs_of(run_program(...))``; tests/test_engine_ops.py checks that it does."""
-    p = probe(prepared, shapes)
+    :func:`probe` (what the clean-size search re-checks at each candidate; ``base``: see there).
+    Must agree with ``needs_of(run_program(...))``; tests/test_engine_ops.py checks that it does."""
+    p = probe(prepared, shapes, base=base)
     need = [1] * len(p.input_size)
     for _, r_min, origins in p.layer_r_min():
         for r, origin in zip(r_min or (), origins):
@@ -278,7 +258,7 @@ def run_program(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None
     seen_names: dict[str, int] = {}
     leaf_notes = {note.split(":", 1)[0] for note in traced.notes}  # opaque leaves are already explained
 
-    for node, module, kop, warning in _rf_pass(traced, modules, values, image_inputs, rfs):
+    for node, module, kop, warning in rf_pass(traced, modules, values, image_inputs, rfs):
         if warning and not (module is not None and node.target in leaf_notes):
             warnings.append(f"{node.target if module is not None else node.name}: {warning}")
         if kop is None:
@@ -321,7 +301,7 @@ def run_program(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None
         graph=traced.graph, order=ledger.names, node_rf=rfs, values=values,
         node_params=node_params, node_macs=node_macs_, layer_by_node=layer_by_node,
         inputs=[n.name for n in image_inputs], outputs=ledger.outputs, prepared=prepared, traced=traced,
-        timings=timings,
+        modules=modules, declarations=declared.version(), timings=timings,
     )
 
 

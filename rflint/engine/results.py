@@ -81,6 +81,8 @@ class Analysis:
     outputs: list[str] = field(repr=False)
     prepared: "Prepared" = field(repr=False, default=None)  # type: ignore[assignment]
     traced: Traced = field(repr=False, default=None)  # type: ignore[assignment]
+    modules: dict[str, Any] = field(repr=False, default=None)  # type: ignore[assignment]  # the module table it ran with
+    declarations: int = field(repr=False, default=-1)  # rflint.declared.version() it ran with
     timings: dict[str, float] = field(repr=False, default_factory=dict)  # seconds per phase (bench/)
 
     # By name, as the rules and reports look tensors up; built on first use, since a what-if or

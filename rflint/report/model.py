@@ -116,9 +116,8 @@ def smallest_clean_input(a: Analysis, max_rounds: int = 8, max_steps: int = 8) -
     time, up to ``max_steps`` (a U-Net needs a multiple of 2^depth), then by doubling and bisecting
     the offset (a model whose feature map vanishes below some size the bound does not see).  None
     when that does not settle.  The re-checks run the RF program alone (``Prepared.needs_at``), not
-    a whole analysis."""
-    prepared = a.prepared
-    if prepared is None:
+    a whole analysis, reusing this analysis's RFs wherever the size cannot change them."""
+    if a.prepared is None:
         return None
     size, need = a.input_size, needs_of(a)
     bound: tuple[int, ...] | None = None
@@ -127,13 +126,13 @@ def smallest_clean_input(a: Analysis, max_rounds: int = 8, max_steps: int = 8) -
         candidate = need
         if candidate == size:
             return candidate
-        found = _at(prepared, candidate)
+        found = _at(a, candidate)
         if found is None:
             if not bound_known:
                 bound, bound_known = _runnable_bound(a), True
             skip = max([0] + [b - c for b, c in zip(bound, candidate)]) if bound else 0
-            found = (_first_running(prepared, candidate, range(max(skip, 1), skip + max_steps))
-                     or _smallest_running(prepared, candidate, skip + max_steps - 1))
+            found = (_first_running(a, candidate, range(max(skip, 1), skip + max_steps))
+                     or _smallest_running(a, candidate, skip + max_steps - 1))
         if found is None:
             return None
         size, need = found
@@ -152,20 +151,20 @@ def _runnable_bound(a: Analysis) -> tuple[int, ...] | None:
 Trial = tuple[tuple[int, ...], tuple[int, ...]]  # (size, what it needs), for a size that runs
 
 
-def _at(prepared, size: tuple[int, ...]) -> Trial | None:
-    need = prepared.needs_at(size)
+def _at(a: Analysis, size: tuple[int, ...]) -> Trial | None:
+    need = a.prepared.needs_at(size, base=a)
     return None if need is None else (size, need)
 
 
-def _first_running(prepared, candidate: tuple[int, ...], offsets) -> Trial | None:
+def _first_running(a: Analysis, candidate: tuple[int, ...], offsets) -> Trial | None:
     for d in offsets:
-        found = _at(prepared, tuple(c + d for c in candidate))
+        found = _at(a, tuple(c + d for c in candidate))
         if found is not None:
             return found
     return None
 
 
-def _smallest_running(prepared, candidate: tuple[int, ...], failing: int, limit: int = 1 << 14) -> Trial | None:
+def _smallest_running(a: Analysis, candidate: tuple[int, ...], failing: int, limit: int = 1 << 14) -> Trial | None:
     """candidate + d for the smallest offset d > ``failing`` (an offset that does not run) that runs."""
-    found = first_success(lambda d: _at(prepared, tuple(c + d for c in candidate)), failing, limit=limit)
+    found = first_success(lambda d: _at(a, tuple(c + d for c in candidate)), failing, limit=limit)
     return found[1] if found else None

@@ -20,9 +20,13 @@ from rflint.engine.rfstate import TensorRF
 from rflint.trace.metaspec import is_tensor_like
 from rflint.trace.shape_rules import is_hashable
 
-__all__ = ["Ctx", "FUNCTION_NAMES", "NOT_QUICK", "Outcome", "apply_kernel", "quick_steps", "transfer"]
+__all__ = ["Ctx", "FUNCTION_NAMES", "NOT_QUICK", "READS_RF", "READS_SHAPES", "Outcome", "apply_kernel",
+           "quick_steps", "transfer"]
 
 NOT_QUICK = object()  # a quick step's answer for a node that needs the full rule after all
+# what a quick step reads (its ``reads`` attribute), for engine/replay.py: the operands' RFs alone,
+# or their RFs and the shapes of the operands and the output
+READS_RF, READS_SHAPES = "rf", "shapes"
 
 
 def quick_steps(order: list[fx.Node], modules: dict) -> list:
@@ -49,6 +53,7 @@ def _quick_step(node: fx.Node, modules: dict):
 
             def elementwise(rfs, values, modules):
                 return (rfs.get(src), None) if modules[target] is module else NOT_QUICK
+            elementwise.reads = READS_RF
             return elementwise
         kop_of = SHAPE_FREE_KERNELS.get(rule)
         if kop_of is None:
@@ -60,6 +65,7 @@ def _quick_step(node: fx.Node, modules: dict):
             if modules[target] is not module:
                 return NOT_QUICK
             return kernel_result(rfs.get(src) if src is not None else None, kop)
+        kernel.reads = READS_RF
         return kernel
     if node.op == "call_function" and is_hashable(node.target) and node.target not in _FUNCTION_RULES and inputs:
         def generic(rfs, values, modules):  # _generic when the layout is kept, without a Ctx
@@ -70,6 +76,7 @@ def _quick_step(node: fx.Node, modules: dict):
                 rf = merged([(r, shape) for r, shape in operands if r is not None], shape_of(values.get(node)))
             rf = kept_layout(rf, operands, values.get(node))
             return NOT_QUICK if rf is NOT_KEPT else (rf, None)
+        generic.reads = READS_SHAPES
         return generic
     return None
 
