@@ -302,7 +302,7 @@ def test_layer_axes_reads_each_kernel_axis_by_its_dim():
     import itertools
     import random
 
-    from rflint.engine.program import layer_axes
+    from rflint.engine.rfstate import layer_axes
     from rflint.engine.rfstate import AxisRF, TensorRF
 
     rng = random.Random(7)

@@ -1,15 +1,17 @@
-"""The replayed RF pass (engine/replay.py) gives exactly the RF pass's answer at another size.
+"""The replayed RF pass (engine/replay.py) gives exactly the RF pass's answer.
 
-For every zoo model and seeded random DAG (tests/dagzoo.py), a probe at a second size with the
-first size's analysis as base must hold the same RF per node and the same kernel per RF layer as a
-probe from scratch; the sizes include ones where adaptive pools, upsampling and merges of maps of
-different origins change, so a replay that reused too much would differ.
+For every zoo model and seeded random DAG (tests/dagzoo.py), a probe at a second size, or with
+downsampling layers taken out (surgery.stride_one, what the stem experiment does, here anywhere in
+the graph), with the first analysis as base must hold the same RF per node and the same kernel per
+RF layer as a probe from scratch; the sizes include ones where adaptive pools, upsampling and
+merges of maps of different origins change, so a replay that reused too much would differ.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from fractions import Fraction
 
 import pytest
 
@@ -22,16 +24,17 @@ sys.path.insert(0, os.path.dirname(__file__))
 import dagzoo  # noqa: E402
 
 
-def _compare(prepared, base, size) -> bool:
-    """True when the model runs at ``size`` (and then the two probes agree)."""
+def _compare(prepared, base, size, replace=None) -> bool:
+    """True when the model runs at ``size`` with ``replace`` (and then the two probes agree)."""
     shapes = ((1, prepared.channels, *size),)
     try:
-        full = probe(prepared, shapes)
+        full = probe(prepared, shapes, replace)
     except RflintError:
         with pytest.raises(RflintError):
-            probe(prepared, shapes, base=base)
+            probe(prepared, shapes, replace, base=base)
         return False
-    replayed = probe(prepared, shapes, base=base)
+    replayed = probe(prepared, shapes, replace, base=base)
+    assert replayed.replayed is not None  # the base was taken
     assert replayed.rfs == full.rfs, size
     assert list(replayed.kernels) == list(full.kernels), size
     assert list(replayed.kernels.values()) == list(full.kernels.values()), size
@@ -92,3 +95,73 @@ def test_replay_reuses_what_the_size_cannot_change_and_recomputes_the_rest():
     assert base.layer_by_node["avgpool"].kernel == (1, 1)
     assert p.kernels[avgpool].kernel == (2, 2)
     assert len(ran) < len(prepared.traced.order) // 3
+
+
+def _downsampling_module_layers(a):
+    return [layer for layer in a.layers if layer.kop.downsampling and layer.kind in ("conv", "pool")
+            and a.traced.node_by_name[layer.node].op == "call_module"]
+
+
+@pytest.mark.parametrize("name", sorted(ZOO))
+def test_replay_matches_the_rf_pass_with_downsampling_taken_out(name):
+    from rflint.engine.surgery import stride_one
+
+    natural = tuple(ZOO[name].input_size)
+    prepared = prepare(f"zoo:{name}")
+    sizes = [natural] + ([(32, 32)] if len(natural) == 2 and natural != (32, 32) else [])
+    tried = 0  # (a U-Net does not run with any of its pools taken out: there both probes must raise)
+    for size in sizes:
+        base = prepared.at(size)
+        layers = _downsampling_module_layers(base)
+        for chosen in [layers[:1], layers[:2], layers[1:2], layers[-1:]]:
+            if chosen:
+                _compare(prepared, base, size, stride_one(base, chosen))
+                tried += 1
+    assert tried >= 1 or not _downsampling_module_layers(prepared.at(natural))
+
+
+def test_replay_with_downsampling_taken_out_on_random_dags():
+    from rflint.engine.surgery import stride_one
+
+    ran = 0
+    for seed in range(60):
+        spec = dagzoo.generate(seed)
+        size = tuple(spec["input_size"])
+        prepared = prepare(dagzoo.build_module(spec), channels=spec["channels"])
+        base = prepared.at(size)
+        layers = _downsampling_module_layers(base)
+        for chosen in [layers[:1], layers[:2], layers[-1:]]:
+            if chosen:
+                ran += _compare(prepared, base, size, stride_one(base, chosen))
+    assert ran >= 40
+
+
+def test_stem_experiment_replay_maps_the_graph_after_the_stem():
+    """ResNet-18 at 32 px without conv1's stride and the max pool: every state after the stem is
+    the base's under r -> offset + r/4, j -> j/4 (two stride-2 layers out); only the stem and the
+    nodes right behind it run their rules."""
+    import rflint.engine.replay as replay_module
+    from rflint.engine.rfpass import run_node
+    from rflint.engine.surgery import stride_one
+
+    prepared = prepare("zoo:resnet18")
+    base = prepared.at((32, 32))
+    stem = [base.layer("conv1"), base.layer("maxpool")]
+    ran = []
+
+    def counting(node, *args):
+        ran.append(node.name)
+        return run_node(node, *args)
+
+    replay_module.run_node, original = counting, replay_module.run_node
+    try:
+        p = probe(prepared, ((1, 3, 32, 32),), stride_one(base, stem), base=base)
+    finally:
+        replay_module.run_node = original
+    assert len(ran) < 12, ran
+    assert p.replayed.maps() == {0: (Fraction(1, 4), Fraction(17, 4)), 1: (Fraction(1, 4), Fraction(17, 4))}
+    # by hand: the base's maxpool output is r = 7 + 2*2 = 11, j = 4; without the stride and the pool
+    # it is conv1's r = 7, j = 1: so scale 1/4 and offset 7 - 11/4 = 17/4
+    layer = base.layer("layer1.0.conv1")
+    node = prepared.traced.node_by_name[layer.node]
+    assert p.rf(node.args[0]).axes[0].lo == ((7, 1),)

@@ -115,10 +115,12 @@ class Prepared:
         except RflintError as err:
             raise explain_failure(self, full, err) from err
 
-    def probe(self, size: int | tuple[int, ...] | None, replace: dict[str, nn.Module] | None = None) -> Probe:
+    def probe(self, size: int | tuple[int, ...] | None, replace: dict[str, nn.Module] | None = None,
+              base: Analysis | None = None) -> Probe:
         """Shapes and the RF program alone at ``size`` (what-if experiments: no per-layer report).
-        Raises RflintError, unexplained, when the model does not run so."""
-        return probe(self, self._full_shapes(size, None), replace)
+        ``base``: this model's finished analysis, whose RFs the pass reuses where they provably
+        follow (engine/replay.py).  Raises RflintError, unexplained, when the model does not run so."""
+        return probe(self, self._full_shapes(size, None), replace, base)
 
     def needs_at(self, size: tuple[int, ...], base: Analysis | None = None) -> tuple[int, ...] | None:
         """Per input axis, the smallest size no RF layer's input r_min exceeds, from an analysis at

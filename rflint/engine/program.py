@@ -20,9 +20,9 @@ from rflint import declared
 from rflint.engine.costs import MacsRule, macs_rule, module_params, node_macs
 from rflint.engine.kernels import KernelOp
 from rflint.engine.results import Analysis, Layer
-from rflint.engine.replay import replay
+from rflint.engine.replay import Replayed, replay
 from rflint.engine.rfpass import rf_pass
-from rflint.engine.rfstate import TensorRF
+from rflint.engine.rfstate import TensorRF, layer_axes
 from rflint.errors import RflintError
 from rflint.trace import Traced, construction_site, propagate
 from rflint.trace.metaspec import first_shape
@@ -49,30 +49,6 @@ def _layer_name(node: fx.Node, seen: dict[str, int]) -> str:
         base = f"{owner}.{node.name}" if owner else node.name
     seen[base] = seen.get(base, 0) + 1
     return base if seen[base] == 1 else f"{base}@{seen[base]}"  # a module called twice
-
-
-_NONE: dict[int, tuple] = {}  # n -> ((None,) * n,) * 3: layer_axes for a tensor with no spatial axes
-
-
-def layer_axes(rf: TensorRF | None, n: int) -> tuple[tuple, tuple, tuple]:
-    """(r_min, r_max, model-input axis) per kernel axis (the last n dims) of a tensor's RF, None on
-    axes that are not spatial.  The common case, spatial axes exactly the kernel's (dims -n..-1),
-    reads them in order without a per-dim table."""
-    axes = rf.axes if rf is not None else ()
-    if len(axes) == n and n and axes[0].dim == -n and axes[-1].dim == -1 and (
-            n < 3 or all(a.dim == i - n for i, a in enumerate(axes))):
-        return (tuple([a.lo[0][0] for a in axes]), tuple([a.hi[0][0] for a in axes]),
-                tuple([a.origin for a in axes]))
-    if axes:
-        by_dim = {axis.dim: axis for axis in axes}
-        per = [by_dim.get(i - n) for i in range(n)]
-        return (tuple([a.lo[0][0] if a is not None else None for a in per]),
-                tuple([a.hi[0][0] if a is not None else None for a in per]),
-                tuple([a.origin if a is not None else None for a in per]))
-    none = _NONE.get(n)
-    if none is None:
-        none = _NONE[n] = ((None,) * n,) * 3
-    return none
 
 
 def _layer_input(node: fx.Node, rfs: dict) -> tuple[Any, TensorRF | None]:
@@ -116,22 +92,44 @@ class Probe:
     replace: dict[str, nn.Module] | None  # the what-if modules it ran with
     modules: dict[str, nn.Module]
     values: dict[fx.Node, Any]
-    rfs: dict[fx.Node, TensorRF | None]
+    built: dict[fx.Node, TensorRF | None]  # every node's RF; after a replay, those built so far
     kernels: dict[fx.Node, KernelOp]  # RF-layer node -> its kernel, in topological order
     prepared: Prepared
     traced: Traced
+    replayed: Replayed | None = None  # a replay's other RFs, built on demand (replay.py)
+
+    def rf(self, node: fx.Node) -> TensorRF | None:
+        return self.replayed.rf(node) if self.replayed is not None else self.built.get(node)
+
+    @property
+    def rfs(self) -> dict[fx.Node, TensorRF | None]:
+        """Every node's RF (a replay builds the ones it has not built yet)."""
+        return self.replayed.all() if self.replayed is not None else self.built
 
     def layer_r_min(self) -> Iterator[tuple[fx.Node, tuple | None, tuple]]:
         """(node, r_min of its input per kernel axis, model-input axis of each) for every RF layer,
         None on axes no longer spatial; r_min None for a head layer (its input is already global)."""
-        rfs = self.rfs
+        replayed = self.replayed
         for node, kop in self.kernels.items():
-            rf_in = _layer_input(node, rfs)[1]
-            if rf_in is None or rf_in.is_global:
+            src = node.args[0] if node.args else None
+            if not isinstance(src, fx.Node):
                 yield node, None, ()
+            elif replayed is not None:
+                yield node, *replayed.r_min(src, kop.n)
             else:
-                r_min, _, origins = layer_axes(rf_in, kop.n)
-                yield node, r_min, origins
+                rf_in = self.built.get(src)
+                if rf_in is None or rf_in.is_global:
+                    yield node, None, ()
+                else:
+                    r_min, _, origins = layer_axes(rf_in, kop.n)
+                    yield node, r_min, origins
+
+    def is_spatial(self, node: fx.Node) -> bool:
+        """The node's RF has spatial axes (what the cut tensors are made of)."""
+        if self.replayed is not None:
+            return self.replayed.is_spatial(node)
+        rf = self.built.get(node)
+        return rf is not None and bool(rf.axes)
 
     def macs(self) -> int:
         """The model's MACs as it ran here: the trace's MAC rules (run_program's ledger), each
@@ -153,14 +151,14 @@ class Probe:
 def probe(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None = None,
           base: Analysis | None = None) -> Probe:
     """Shapes and the RF program at these input shapes, without building the per-layer report.
-    ``base``: a finished analysis of the same trace, modules and layer declarations at another
-    size, whose RFs the pass reuses where the size cannot change them (replay.py); any other base
-    is ignored."""
+    ``base``: a finished analysis of the same trace and layer declarations, with the trace's own
+    modules, at any size, whose RFs the pass reuses where they provably follow (replay.py); any
+    other base is ignored."""
     traced, modules, values, image_inputs, size = _propagated(prepared, shapes, replace)
-    if (base is not None and base.traced is traced and base.modules is modules
+    if (base is not None and base.traced is traced and base.modules is traced.modules
             and base.declarations == declared.version()):
-        rfs, kernels = replay(traced, modules, values, image_inputs, base)
-        return Probe(size, replace, modules, values, rfs, kernels, prepared, traced)
+        replayed, kernels = replay(traced, modules, values, image_inputs, base, frozenset(replace or ()))
+        return Probe(size, replace, modules, values, replayed.built, kernels, prepared, traced, replayed)
     rfs = {}
     kernels = {}
     for node, _, kop, _ in rf_pass(traced, modules, values, image_inputs, rfs):

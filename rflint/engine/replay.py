@@ -1,64 +1,234 @@
-"""The RF pass again at another input size, reusing what the size cannot change.
+"""The RF pass again with another input size or other stem modules, reusing what cannot change.
 
-The clean-size search (report/model.py) re-checks candidate sizes: shapes there, then what the RF
-layers' inputs need.  A node's RF is the finished analysis's whenever its operands' RFs are and its
-transfer provably reads nothing the size changed:
+The clean-size search (report/model.py) re-checks candidate sizes, and the stem experiment
+(rules/stem.py) re-runs the model with some stem layers at stride 1: shapes there, then the RF
+pass.  Both start from a finished analysis of the same trace (the *base*), and most nodes' RFs
+follow from the base's without running their rules:
 
-* compiled conv, pool and elementwise steps read the operand's RF alone (``ops.READS_RF``);
-* compiled merges read shapes only to tell broadcast (gate) operands and layout changes apart
-  (``ops.READS_SHAPES``); when every operand with a spatial RF has exactly the output's size on
-  each of its axes, at both sizes, there is neither, and the merge is the union of its operands.
+* A node is **same** (its RF is the base's) when its operands are and its transfer provably reads
+  nothing that changed: compiled conv, pool and elementwise steps read the operand's RF alone
+  (``ops.READS_RF``); compiled merges read shapes only to tell broadcast (gate) operands and
+  layout changes apart (``ops.READS_SHAPES``), neither of which occurs when every operand with a
+  spatial RF has exactly the output's size on each of its axes, at both sizes.
+* A node is **mapped** when its RF is the image of the base's under one affine map per input axis,
+  ``r -> offset + scale*r, j -> scale*j``.  Along any path the RF is ``r = r0 + sum g_i*J_i`` with
+  every later jump ``J_i`` a multiple of the jump so far, so changing the strides of layers that
+  every path passes (a stem) maps each later (r, j) state by exactly such a map.  It commutes with
+  every kernel step (``r + g*j, j*s``) and, being increasing in r and j, with Pareto unions; so
+  the same compiled steps that keep a node *same* keep it *mapped*.  The map is read off the
+  first node at or after the last changed module whose RF changed (one state per axis), and from
+  then on is fixed.
+* Every other node runs as in the RF pass (``rfpass.run_node``) on its operands' RFs; when the
+  result equals the base's (or its image), reuse goes on after it (a global pool, a flatten).
 
-Every other node runs as in the RF pass (``rfpass.run_node``); when its RF equals the finished
-analysis's (a global pool, a flatten, a head), reuse goes on after it.  The answer is therefore
-the RF pass's own; tests/test_engine_ops.py compares the two on the zoo and on random DAGs.
+So the answer is the RF pass's own; tests/test_replay.py compares the two, node by node, on the zoo
+and on random DAGs, at other sizes and with stem layers changed.  Mapped RFs are built only when
+asked for (``Replayed.rf``): the experiments read a few (the RF layers' inputs, the cut tensors).
 """
 
 from __future__ import annotations
 
+import math
+from fractions import Fraction
 from typing import Any
 
 import torch.fx as fx
 
+from rflint import declared
 from rflint.engine.kernels import KernelOp
 from rflint.engine.ops import READS_RF, READS_SHAPES
 from rflint.engine.results import Analysis
 from rflint.engine.rfpass import run_node, steps_of
-from rflint.engine.rfstate import TensorRF
+from rflint.engine.rfstate import AxisRF, TensorRF, layer_axes
 from rflint.trace import Traced
 from rflint.trace.metaspec import is_tensor_like
 
 _MISSING = object()
+_SAME, _MAPPED = 1, 2
+
+# model-input axis -> (s, o, d), integers: r -> (o + s*r) / d, j -> s*j / d (scale s/d, offset o/d);
+# integers because Fraction arithmetic costs microseconds an operation, and the states are ints
+Affine = dict[int, tuple[int, int, int]]
 
 
-def replay(traced: Traced, modules: dict, values: dict, image_inputs: list[fx.Node], base: Analysis
-           ) -> tuple[dict[fx.Node, TensorRF | None], dict[fx.Node, KernelOp]]:
-    """Every node's RF at the sizes of ``values`` and the kernel of every RF layer there, as
-    ``rf_pass`` would give them; ``base``: the finished analysis of the same trace and modules."""
+class Replayed:
+    """The RF of every node after a replay: built ones in ``built``, mapped ones on demand."""
+
+    def __init__(self, built: dict, mapped: set, base_rfs: dict, affine: Affine | None):
+        self.built, self._mapped, self._base, self._affine = built, mapped, base_rfs, affine
+
+    def rf(self, node: fx.Node) -> TensorRF | None:
+        found = self.built.get(node, _MISSING)
+        if found is not _MISSING:
+            return found
+        if node in self._mapped:
+            found = self.built[node] = _image(self._base[node], self._affine)
+            return found
+        return None
+
+    def r_min(self, node: fx.Node, n: int) -> tuple[tuple | None, tuple]:
+        """(r_min per kernel axis, model-input axis of each) of the node as an RF layer's input,
+        (None, ()) when it has no states (a head layer's input); a mapped node's without building
+        its RF."""
+        rf = self.built.get(node, _MISSING)
+        mapped = rf is _MISSING and node in self._mapped
+        if rf is _MISSING:
+            rf = self._base.get(node) if mapped else None
+        if rf is None or rf.is_global:
+            return None, ()
+        r_min, _, origins = layer_axes(rf, n)
+        if mapped:
+            affine = self._affine
+            r_min = tuple([r if r is None else _mapped_r(affine.get(o), r) for r, o in zip(r_min, origins)])
+        return r_min, origins
+
+    def is_spatial(self, node: fx.Node) -> bool:
+        rf = self.built.get(node, _MISSING)
+        if rf is _MISSING:
+            rf = self._base.get(node) if node in self._mapped else None  # a map keeps the axes
+        return rf is not None and bool(rf.axes)
+
+    def maps(self) -> dict[int, tuple[Fraction, Fraction]]:
+        """The affine map per model-input axis, as (scale, offset)."""
+        return {o: (Fraction(s, d), Fraction(off, d)) for o, (s, off, d) in (self._affine or {}).items()}
+
+    def all(self) -> dict[fx.Node, TensorRF | None]:
+        """Every node's RF, built (tests and callers that want a plain dict)."""
+        for node in list(self._mapped):
+            self.rf(node)
+        return dict(self.built)
+
+
+def replay(traced: Traced, modules: dict, values: dict, image_inputs: list[fx.Node], base: Analysis,
+           replaced: frozenset[str] = frozenset()) -> tuple[Replayed, dict[fx.Node, KernelOp]]:
+    """Every node's RF at the sizes of ``values`` with ``modules`` and the kernel of every RF layer
+    there, as ``rf_pass`` would give them.  ``base``: the finished analysis of the same trace, run
+    with the trace's own modules; ``replaced``: the module paths whose modules differ from it."""
     old_rfs, old_values, old_layers = base.node_rf, base.values, base.layer_by_node
-    rfs: dict[fx.Node, TensorRF | None] = {}
+    plan = traced.memo(("replay_plan", declared.version()), lambda: _plan(traced))
+    last_changed = max((i for i, (_, _, _, _, target) in enumerate(plan) if target in replaced), default=-1)
+    built: dict[fx.Node, TensorRF | None] = {}
     kernels: dict[fx.Node, KernelOp] = {}
-    same: set[fx.Node] = set()  # nodes whose RF is the base analysis's
-    for node, step in zip(traced.order, steps_of(traced)):
-        reads = getattr(step, "reads", None)
-        if reads is not None and all(a in same for a in node.all_input_nodes) and (
-                reads == READS_RF or (reads == READS_SHAPES and _lined_up(node, values, old_rfs)
-                                      and _lined_up(node, old_values, old_rfs))):
-            rfs[node] = old_rfs[node]
-            same.add(node)
-            layer = old_layers.get(node.name)
-            if layer is not None:  # a compiled conv or pool: the same kernel at every size
-                kernels[node] = layer.kop
-            continue
-        _, kop, _ = run_node(node, step, modules, values, image_inputs, rfs)
+    kind: dict[fx.Node, int] = {}  # _SAME / _MAPPED; absent: built from scratch
+    affine: Affine | None = None
+    result = Replayed(built, set(), old_rfs, None)
+    mapped = result._mapped
+    for i, (node, step, reads, operands, target) in enumerate(plan):
+        if reads is not None and not (replaced and target in replaced):
+            relation: int | None = _SAME
+            with_states = False  # some operand with states is the base's
+            for a in operands:
+                k = kind.get(a)
+                if k is None:
+                    relation = None
+                    break
+                rf = old_rfs.get(a)
+                if rf is not None and rf.axes:  # without states (None, global) it is its own image
+                    if k == _MAPPED:
+                        relation = _MAPPED
+                    else:
+                        with_states = True
+            if relation == _MAPPED and with_states:
+                relation = None  # the base's states merged with mapped ones: not one map's image
+            if relation is not None and (reads == READS_RF or (
+                    _lined_up(node, operands, values, old_rfs) and _lined_up(node, operands, old_values, old_rfs))):
+                if relation == _SAME:
+                    built[node] = old_rfs[node]
+                else:
+                    mapped.add(node)
+                kind[node] = relation
+                layer = old_layers.get(node.name)
+                if layer is not None:  # a compiled conv or pool of the base's module: the same kernel
+                    kernels[node] = layer.kop
+                continue
+        for a in operands:  # the rule reads its operands' RFs: build the mapped ones
+            if kind.get(a) == _MAPPED:
+                result.rf(a)
+        _, kop, _ = run_node(node, step, modules, values, image_inputs, built)
         if kop is not None:
             kernels[node] = kop
-        if rfs[node] == old_rfs.get(node, _MISSING):
-            same.add(node)
-    return rfs, kernels
+        new, old = built[node], old_rfs.get(node, _MISSING)
+        if new == old:
+            kind[node] = _SAME
+        elif old is not _MISSING and old is not None and new is not None:
+            if affine is None and i >= last_changed >= 0:
+                affine = result._affine = _affine_between(old, new)
+            if affine is not None and new == _image(old, affine):
+                kind[node] = _MAPPED
+    return result, kernels
 
 
-def _lined_up(node: fx.Node, values: dict, rfs: dict) -> bool:
+def _plan(traced: Traced) -> list[tuple[fx.Node, Any, str | None, tuple[fx.Node, ...], str | None]]:
+    """Per node: its quick step, what the step reads, its operands, and its module path (if any)."""
+    return [(node, step, getattr(step, "reads", None), tuple(node.all_input_nodes),
+             str(node.target) if node.op == "call_module" else None)
+            for node, step in zip(traced.order, steps_of(traced))]
+
+
+def _affine_between(old: TensorRF, new: TensorRF) -> Affine | None:
+    """The per-axis map taking ``old``'s r_min state to ``new``'s, when both have one (r, j) state
+    per frontier on the same axes and depths; else None.  (The caller checks that it takes the
+    whole RF there, r_max included, before it counts anything as mapped.)"""
+    if old.is_global or len(old.axes) != len(new.axes) or (old.d_min, old.d_max) != (new.d_min, new.d_max):
+        return None
+    affine: Affine = {}
+    for a, b in zip(old.axes, new.axes):
+        if (a.origin, a.dim) != (b.origin, b.dim) or len(a.lo) != 1 or len(a.hi) != 1 or len(b.lo) != 1 or len(b.hi) != 1:
+            return None
+        (r, j), (r2, j2) = a.lo[0], b.lo[0]
+        scale = Fraction(j2) / j
+        offset = r2 - scale * r
+        d = math.lcm(scale.denominator, offset.denominator)
+        m = (scale.numerator * (d // scale.denominator), offset.numerator * (d // offset.denominator), d)
+        if affine.get(a.origin, m) != m:
+            return None
+        affine[a.origin] = m
+    return affine
+
+
+def _image(rf: TensorRF | None, affine: Affine | None) -> TensorRF | None:
+    if rf is None or not rf.axes or affine is None:
+        return rf
+    axes = []
+    for a in rf.axes:
+        m = affine.get(a.origin)
+        if m is None:
+            axes.append(a)
+            continue
+        lo = tuple([_mapped(m, r, j) for r, j in a.lo])
+        hi = lo if a.hi == a.lo else tuple([_mapped(m, r, j) for r, j in a.hi])
+        axes.append(AxisRF(a.origin, a.dim, lo, hi))
+    return TensorRF(tuple(axes), rf.is_global, rf.d_min, rf.d_max)
+
+
+def _mapped(m: tuple[int, int, int], r, j) -> tuple:
+    s, o, d = m
+    return _ratio(o + s * r, d), _ratio(s * j, d)
+
+
+def _mapped_r(m: tuple[int, int, int] | None, r):
+    if m is None:
+        return r
+    s, o, d = m
+    return _ratio(o + s * r, d)
+
+
+def _ratio(x, d: int):
+    """x / d, an int when whole; integer arithmetic for the common integer x."""
+    if type(x) is int:
+        q, rest = divmod(x, d)
+        return q if not rest else Fraction(x, d)
+    return _exact(Fraction(x) / d)
+
+
+def _exact(x):
+    """An int when whole (as the RF program keeps its numbers, kernels.exact)."""
+    if type(x) is int:
+        return x
+    return x.numerator if x.denominator == 1 else x
+
+
+def _lined_up(node: fx.Node, operands: tuple[fx.Node, ...], values: dict, rfs: dict) -> bool:
     """Every operand with a spatial RF has exactly the output's size on each of its RF axes (so no
     operand is broadcast and the layout is kept: the compiled merge is then a union of RFs)."""
     out = values.get(node)
@@ -66,7 +236,7 @@ def _lined_up(node: fx.Node, values: dict, rfs: dict) -> bool:
         return False
     out_shape: Any = out.shape
     rank = len(out_shape)
-    for a in node.all_input_nodes:
+    for a in operands:
         rf = rfs.get(a)
         if rf is None or not rf.axes:
             continue

@@ -130,3 +130,27 @@ class TensorRF(NamedTuple):
 
     def deeper(self, by: int) -> "TensorRF":
         return TensorRF(self.axes, self.is_global, self.d_min + by, self.d_max + by)
+
+
+_NONE: dict[int, tuple] = {}  # n -> ((None,) * n,) * 3: layer_axes for a tensor with no spatial axes
+
+
+def layer_axes(rf: TensorRF | None, n: int) -> tuple[tuple, tuple, tuple]:
+    """(r_min, r_max, model-input axis) per kernel axis (the last n dims) of a tensor's RF, None on
+    axes that are not spatial.  The common case, spatial axes exactly the kernel's (dims -n..-1),
+    reads them in order without a per-dim table."""
+    axes = rf.axes if rf is not None else ()
+    if len(axes) == n and n and axes[0].dim == -n and axes[-1].dim == -1 and (
+            n < 3 or all(a.dim == i - n for i, a in enumerate(axes))):
+        return (tuple([a.lo[0][0] for a in axes]), tuple([a.hi[0][0] for a in axes]),
+                tuple([a.origin for a in axes]))
+    if axes:
+        by_dim = {axis.dim: axis for axis in axes}
+        per = [by_dim.get(i - n) for i in range(n)]
+        return (tuple([a.lo[0][0] if a is not None else None for a in per]),
+                tuple([a.hi[0][0] if a is not None else None for a in per]),
+                tuple([a.origin if a is not None else None for a in per]))
+    none = _NONE.get(n)
+    if none is None:
+        none = _NONE[n] = ((None,) * n,) * 3
+    return none

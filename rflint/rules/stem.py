@@ -56,7 +56,7 @@ def stem_experiment(ctx) -> StemProposal | None:
     for k in range(1, len(candidates) + 1):
         chosen = candidates[:k]
         try:
-            probe = a.prepared.probe(a.input_size, replace=stride_one(a, chosen))
+            probe = a.prepared.probe(a.input_size, replace=stride_one(a, chosen), base=a)
         except RflintError:
             continue
         n_after = tail_layers_after(s, probe, ctx.settings.min_tail_layers)
@@ -83,8 +83,8 @@ def tail_layers_after(s: Structure, probe: Probe, min_tail_layers: int) -> int |
             return _tail_layers_analysed(a, probe, min_tail_layers)
         layer_by_node[node.name] = layer
         status[layer.name] = HEAD if r_min is None else status_of(r_min, origins, a.input_size)
-    node_of, rfs = a.traced.node_by_name, probe.rfs
-    return tail_layers_under(s, lambda name: rfs.get(node_of[name]), layer_by_node, status, min_tail_layers)
+    node_of = a.traced.node_by_name
+    return tail_layers_under(s, lambda name: probe.is_spatial(node_of[name]), layer_by_node, status, min_tail_layers)
 
 
 def _tail_layers_analysed(a: Analysis, probe: Probe, min_tail_layers: int) -> int | None:

@@ -145,17 +145,23 @@ def _dominators(a: Analysis, preds: dict[str, list[str]]) -> dict[str, str]:
     return idom
 
 
-def _cut_chain(a: Analysis, idom: dict[str, str], position: dict[str, int], rf_of=None) -> list[str]:
-    """The spatial tensors on every input->output path, in order.  ``rf_of``: node name -> TensorRF
-    (default the analysis's own; a what-if experiment passes its own RFs)."""
-    rf_of = rf_of if rf_of is not None else a.rf.get
+def _cut_chain(a: Analysis, idom: dict[str, str], position: dict[str, int], is_spatial=None) -> list[str]:
+    """The spatial tensors on every input->output path, in order.  ``is_spatial``: node name ->
+    whether its RF has spatial axes (default the analysis's own RFs; a what-if experiment passes
+    its own)."""
+    if is_spatial is None:
+        rfs = a.rf
+
+        def is_spatial(name: str) -> bool:
+            rf = rfs.get(name)
+            return rf is not None and rf.spatial
     sink = a.order[-1]
     chain = []
     node = sink
     while node != _SOURCE:
         chain.append(node)
         node = idom[node]
-    spatial = [n for n in chain[1:] if (rf := rf_of(n)) is not None and rf.spatial]
+    spatial = [n for n in chain[1:] if is_spatial(n)]
     return sorted(spatial, key=position.__getitem__)
 
 
@@ -243,14 +249,14 @@ def _tail_of(segments: list[Segment], layer_by_node: dict[str, Layer], status: d
     return tail_segments, layers, border
 
 
-def tail_layers_under(s: Structure, rf_of, layer_by_node: dict[str, Layer], status: dict[str, str],
+def tail_layers_under(s: Structure, is_spatial, layer_by_node: dict[str, Layer], status: dict[str, str],
                       min_tail_layers: int = 1) -> int | None:
-    """The number of parametric layers in the tail of ``s``'s graph with other RFs (``rf_of``: node
-    name -> TensorRF), RF layers and statuses: a what-if experiment on the same trace.  None when
-    there is no tail."""
+    """The number of parametric layers in the tail of ``s``'s graph with other RFs (``is_spatial``:
+    node name -> whether its RF there has spatial axes), RF layers and statuses: a what-if
+    experiment on the same trace.  None when there is no tail."""
     a = s.analysis
     _, idom, position, _ = _graph_facts(a)
-    cuts = _cut_chain(a, idom, position, rf_of)
+    cuts = _cut_chain(a, idom, position, is_spatial)
     segments = s.segments if cuts == s.cuts else _segments(a, cuts, layer_by_node)
     found = _tail_of(segments, layer_by_node, status, min_tail_layers)
     return None if found is None else sum(1 for layer in found[1] if layer.parametric)
