@@ -11,13 +11,13 @@ follow from the base's without running their rules:
   layout changes apart (``ops.READS_SHAPES``), neither of which occurs when every operand with a
   spatial RF has exactly the output's size on each of its axes, at both sizes.
 * A node is **mapped** when its RF is the image of the base's under one affine map per input axis,
-  ``r -> offset + scale*r, j -> scale*j``.  Along any path the RF is ``r = r0 + sum g_i*J_i`` with
-  every later jump ``J_i`` a multiple of the jump so far, so changing the strides of layers that
-  every path passes (a stem) maps each later (r, j) state by exactly such a map.  It commutes with
-  every kernel step (``r + g*j, j*s``) and, being increasing in r and j, with Pareto unions; so
-  the same compiled steps that keep a node *same* keep it *mapped*.  The map is read off the
-  first node at or after the last changed module whose RF changed (one state per axis), and from
-  then on is fixed.
+  ``r -> offset + scale*r, j -> scale*j``.  Along a path ``r = 1 + sum g_i*J_i`` with ``J_i`` the
+  product of the strides before layer i, so changing the strides of layers every path passes (a
+  stem) maps each later (r, j) state by such a map.  It commutes with every kernel step
+  (``r + g*j, j*s``) and, being increasing in r and j, with Pareto unions; so the compiled steps
+  that keep a node *same* keep it *mapped*.  The map is read off the first node at or after the
+  last changed module whose RF changed (one state per axis), is checked against that node's whole
+  RF before anything counts as mapped, and from then on is fixed.
 * Every other node runs as in the RF pass (``rfpass.run_node``) on its operands' RFs; when the
   result equals the base's (or its image), reuse goes on after it (a global pool, a flatten).
 
