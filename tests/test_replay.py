@@ -9,6 +9,7 @@ merges of maps of different origins change, so a replay that reused too much wou
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from fractions import Fraction
@@ -53,13 +54,21 @@ def test_replay_matches_the_rf_pass_on_zoo_models(name):
     assert ran >= 1
 
 
-def test_replay_matches_the_rf_pass_on_random_dags():
-    ran = 0
+@functools.lru_cache(maxsize=1)
+def _random_dags() -> list:
+    """(prepared model, its analysis at its own size, that size) for 60 seeded random DAGs."""
+    cases = []
     for seed in range(60):
         spec = dagzoo.generate(seed)
         natural = tuple(spec["input_size"])
         prepared = prepare(dagzoo.build_module(spec), channels=spec["channels"])
-        base = prepared.at(natural)
+        cases.append((prepared, prepared.at(natural), natural))
+    return cases
+
+
+def test_replay_matches_the_rf_pass_on_random_dags():
+    ran = 0
+    for prepared, base, natural in _random_dags():
         for size in (tuple(s + 3 for s in natural), tuple(2 * s + 1 for s in natural)):
             ran += _compare(prepared, base, size)
     assert ran >= 60
@@ -124,11 +133,7 @@ def test_replay_with_downsampling_taken_out_on_random_dags():
     from rflint.engine.surgery import stride_one
 
     ran = 0
-    for seed in range(60):
-        spec = dagzoo.generate(seed)
-        size = tuple(spec["input_size"])
-        prepared = prepare(dagzoo.build_module(spec), channels=spec["channels"])
-        base = prepared.at(size)
+    for prepared, base, size in _random_dags():
         layers = _downsampling_module_layers(base)
         for chosen in [layers[:1], layers[:2], layers[-1:]]:
             if chosen:
