@@ -6,9 +6,10 @@ prefixes of its downsampling layers (conv stride -> 1, pool removed) and keep th
 that makes the tail disappear, or else the one that shortens it most.
 
 Each candidate re-runs shapes and the RF program at the same input size on the same graph with
-those modules replaced (``Prepared.probe``: exact, since shapes and so adaptive pools may change),
-but not the per-layer report: the layers' statuses come straight from the probe's RFs, and the tail
-from the segments of the same trace.  A candidate the model cannot run with (a flattened head that
+those modules replaced (``Prepared.probe``: exact, since shapes and so adaptive pools may change;
+the RF program replays the analysis, engine/replay.py, so after the stem it mostly maps the
+analysis's states instead of recomputing them), but not the per-layer report: the layers'
+statuses come straight from the probe's RFs, and the tail from the segments of the same trace.  A candidate the model cannot run with (a flattened head that
 expects the original feature-map size) is not proposed.
 """
 
