@@ -35,7 +35,7 @@ def _compare(prepared, base, size, replace=None) -> bool:
             probe(prepared, shapes, replace, base=base)
         return False
     replayed = probe(prepared, shapes, replace, base=base)
-    assert replayed.replayed is not None  # the base was taken
+    assert replayed.table.replayed  # the base was taken
     assert replayed.rfs == full.rfs, size
     assert list(replayed.kernels) == list(full.kernels), size
     assert list(replayed.kernels.values()) == list(full.kernels.values()), size
@@ -164,7 +164,7 @@ def test_stem_experiment_replay_maps_the_graph_after_the_stem():
     finally:
         replay_module.run_node = original
     assert len(ran) < 12, ran
-    assert p.replayed.maps() == {0: (Fraction(1, 4), Fraction(17, 4)), 1: (Fraction(1, 4), Fraction(17, 4))}
+    assert p.table.maps() == {0: (Fraction(1, 4), Fraction(17, 4)), 1: (Fraction(1, 4), Fraction(17, 4))}
     # by hand: the base's maxpool output is r = 7 + 2*2 = 11, j = 4; without the stride and the pool
     # it is conv1's r = 7, j = 1: so scale 1/4 and offset 7 - 11/4 = 17/4
     layer = base.layer("layer1.0.conv1")

@@ -2,7 +2,7 @@
 
 Per node, ops/ says what it does to the receptive field; rfstate.py explains why keeping Pareto
 frontiers of (r, jump) per axis makes the result exact over all paths.  :func:`probe` runs the two
-passes alone, for the what-if experiments (replay.py when only the input size changed).
+passes alone, for the what-if experiments (replaying a finished analysis where it can: replay.py).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from rflint import declared
 from rflint.engine.costs import MacsRule, macs_rule, module_params, node_macs
 from rflint.engine.kernels import KernelOp
 from rflint.engine.results import Analysis, Layer
-from rflint.engine.replay import Replayed, replay
+from rflint.engine.replay import RFTable, replay
 from rflint.engine.rfpass import rf_pass
 from rflint.engine.rfstate import TensorRF, layer_axes
 from rflint.errors import RflintError
@@ -51,10 +51,10 @@ def _layer_name(node: fx.Node, seen: dict[str, int]) -> str:
     return base if seen[base] == 1 else f"{base}@{seen[base]}"  # a module called twice
 
 
-def _layer_input(node: fx.Node, rfs: dict) -> tuple[Any, TensorRF | None]:
-    """An RF layer's input (its first argument) and that input's RF."""
+def _source(node: fx.Node) -> fx.Node | None:
+    """An RF layer's input: its first argument, when that is a node."""
     src = node.args[0] if node.args else None
-    return src, (rfs.get(src) if isinstance(src, fx.Node) else None)
+    return src if isinstance(src, fx.Node) else None
 
 
 def _inputs_for(prepared: Prepared, traced: Traced, shapes) -> tuple[list[Any], list[fx.Node], tuple[int, ...]]:
@@ -92,44 +92,29 @@ class Probe:
     replace: dict[str, nn.Module] | None  # the what-if modules it ran with
     modules: dict[str, nn.Module]
     values: dict[fx.Node, Any]
-    built: dict[fx.Node, TensorRF | None]  # every node's RF; after a replay, those built so far
+    table: RFTable  # every node's RF (after a replay, partly as maps of the base's: replay.py)
     kernels: dict[fx.Node, KernelOp]  # RF-layer node -> its kernel, in topological order
     prepared: Prepared
     traced: Traced
-    replayed: Replayed | None = None  # a replay's other RFs, built on demand (replay.py)
 
     def rf(self, node: fx.Node) -> TensorRF | None:
-        return self.replayed.rf(node) if self.replayed is not None else self.built.get(node)
+        return self.table.rf(node)
 
     @property
     def rfs(self) -> dict[fx.Node, TensorRF | None]:
-        """Every node's RF (a replay builds the ones it has not built yet)."""
-        return self.replayed.all() if self.replayed is not None else self.built
+        """Every node's RF, as a plain dict."""
+        return self.table.all()
 
     def layer_r_min(self) -> Iterator[tuple[fx.Node, tuple | None, tuple]]:
         """(node, r_min of its input per kernel axis, model-input axis of each) for every RF layer,
         None on axes no longer spatial; r_min None for a head layer (its input is already global)."""
-        replayed = self.replayed
         for node, kop in self.kernels.items():
-            src = node.args[0] if node.args else None
-            if not isinstance(src, fx.Node):
-                yield node, None, ()
-            elif replayed is not None:
-                yield node, *replayed.r_min(src, kop.n)
-            else:
-                rf_in = self.built.get(src)
-                if rf_in is None or rf_in.is_global:
-                    yield node, None, ()
-                else:
-                    r_min, _, origins = layer_axes(rf_in, kop.n)
-                    yield node, r_min, origins
+            src = _source(node)
+            yield (node, *self.table.r_min(src, kop.n)) if src is not None else (node, None, ())
 
     def is_spatial(self, node: fx.Node) -> bool:
         """The node's RF has spatial axes (what the cut tensors are made of)."""
-        if self.replayed is not None:
-            return self.replayed.is_spatial(node)
-        rf = self.built.get(node)
-        return rf is not None and bool(rf.axes)
+        return self.table.is_spatial(node)
 
     def macs(self) -> int:
         """The model's MACs as it ran here: the trace's MAC rules (run_program's ledger), each
@@ -157,14 +142,14 @@ def probe(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None = Non
     traced, modules, values, image_inputs, size = _propagated(prepared, shapes, replace)
     if (base is not None and base.traced is traced and base.modules is traced.modules
             and base.declarations == declared.version()):
-        replayed, kernels = replay(traced, modules, values, image_inputs, base, frozenset(replace or ()))
-        return Probe(size, replace, modules, values, replayed.built, kernels, prepared, traced, replayed)
-    rfs = {}
+        table, kernels = replay(traced, modules, values, image_inputs, base, frozenset(replace or ()))
+        return Probe(size, replace, modules, values, table, kernels, prepared, traced)
+    rfs: dict[fx.Node, TensorRF | None] = {}
     kernels = {}
     for node, _, kop, _ in rf_pass(traced, modules, values, image_inputs, rfs):
         if kop is not None:
             kernels[node] = kop
-    return Probe(size, replace, modules, values, rfs, kernels, prepared, traced)
+    return Probe(size, replace, modules, values, RFTable(rfs), kernels, prepared, traced)
 
 
 def input_needs(prepared: Prepared, shapes, base: Analysis | None = None) -> tuple[int, ...]:
@@ -265,7 +250,8 @@ def run_program(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None
             if node_params is ledger.params:
                 node_params = dict(node_params)
             node_params[node.name] = ledger.weights[node]
-        src, rf_in = _layer_input(node, rfs)
+        src = _source(node)
+        rf_in = rfs.get(src) if src is not None else None
         head = rf_in is None or rf_in.is_global
         n = kop.n
         # a replaced module (a what-if copy) was built where the original was

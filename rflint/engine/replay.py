@@ -23,7 +23,7 @@ follow from the base's without running their rules:
 
 So the answer is the RF pass's own; tests/test_replay.py compares the two, node by node, on the zoo
 and on random DAGs, at other sizes and with stem layers changed.  Mapped RFs are built only when
-asked for (``Replayed.rf``): the experiments read a few (the RF layers' inputs, the cut tensors).
+asked for (``RFTable.rf``): the experiments read a few (the RF layers' inputs, the cut tensors).
 """
 
 from __future__ import annotations
@@ -51,11 +51,14 @@ _SAME, _MAPPED = 1, 2
 Affine = dict[int, tuple[int, int, int]]
 
 
-class Replayed:
-    """The RF of every node after a replay: built ones in ``built``, mapped ones on demand."""
+class RFTable:
+    """Every node's RF after an RF pass, as a probe keeps it: the built ones in ``built``; after a
+    replay, the mapped ones as the base's RF and the map, built only when asked for."""
 
-    def __init__(self, built: dict, mapped: set, base_rfs: dict, affine: Affine | None):
-        self.built, self._mapped, self._base, self._affine = built, mapped, base_rfs, affine
+    def __init__(self, built: dict, mapped: set | None = None, base_rfs: dict | None = None,
+                 affine: Affine | None = None):
+        self.built, self._mapped, self._base, self._affine = built, mapped or set(), base_rfs or {}, affine
+        self.replayed = base_rfs is not None
 
     def rf(self, node: fx.Node) -> TensorRF | None:
         found = self.built.get(node, _MISSING)
@@ -100,7 +103,7 @@ class Replayed:
 
 
 def replay(traced: Traced, modules: dict, values: dict, image_inputs: list[fx.Node], base: Analysis,
-           replaced: frozenset[str] = frozenset()) -> tuple[Replayed, dict[fx.Node, KernelOp]]:
+           replaced: frozenset[str] = frozenset()) -> tuple[RFTable, dict[fx.Node, KernelOp]]:
     """Every node's RF at the sizes of ``values`` with ``modules`` and the kernel of every RF layer
     there, as ``rf_pass`` would give them.  ``base``: the finished analysis of the same trace, run
     with the trace's own modules; ``replaced``: the module paths whose modules differ from it."""
@@ -111,7 +114,7 @@ def replay(traced: Traced, modules: dict, values: dict, image_inputs: list[fx.No
     kernels: dict[fx.Node, KernelOp] = {}
     kind: dict[fx.Node, int] = {}  # _SAME / _MAPPED; absent: built from scratch
     affine: Affine | None = None
-    result = Replayed(built, set(), old_rfs, None)
+    result = RFTable(built, set(), old_rfs, None)
     mapped = result._mapped
     for i, (node, step, reads, operands, target) in enumerate(plan):
         if reads is not None and not (replaced and target in replaced):
