@@ -35,7 +35,7 @@ from typing import Any
 import torch.fx as fx
 
 from rflint import declared
-from rflint.engine.kernels import KernelOp
+from rflint.engine.kernels import KernelOp, exact
 from rflint.engine.ops import READS_RF, READS_SHAPES
 from rflint.engine.results import Analysis
 from rflint.engine.rfpass import run_node, steps_of
@@ -221,14 +221,7 @@ def _ratio(x, d: int):
     if type(x) is int:
         q, rest = divmod(x, d)
         return q if not rest else Fraction(x, d)
-    return _exact(Fraction(x) / d)
-
-
-def _exact(x):
-    """An int when whole (as the RF program keeps its numbers, kernels.exact)."""
-    if type(x) is int:
-        return x
-    return x.numerator if x.denominator == 1 else x
+    return exact(Fraction(x) / d)
 
 
 def _lined_up(node: fx.Node, operands: tuple[fx.Node, ...], values: dict, rfs: dict) -> bool:

@@ -49,7 +49,7 @@ class Segment:
     nodes: list[str]  # fx nodes in (entry, exit], topological order
     layers: list[Layer]
     parallel: bool  # has more than one path from entry to exit
-    inner_preds: list[list[str]] = field(repr=False, default_factory=list)  # per node, its predecessors in the segment (entry included)
+    inner_preds: list[list[str]] = field(repr=False)  # per node, its predecessors in the segment (entry included)
 
 
 @dataclass
