@@ -354,3 +354,41 @@ def test_kernels_cached_by_configuration_tell_configurations_apart():
     # same class, same instance attributes, different kernels through the property
     assert pool_module_kop(_KernelFromElsewhere(2)).kernel == (2, 2)
     assert pool_module_kop(_KernelFromElsewhere(5)).kernel == (5, 5)
+
+
+def test_pareto_two_state_fast_path_is_the_general_loop():
+    # tuples of one or two states take unrolled paths; a list goes through the sort-and-scan loop.
+    # Every pair over a grid with ties in r, in j and in both, ints mixed with Fractions.
+    import itertools
+
+    from rflint.engine.rfstate import pareto_max, pareto_min
+
+    values = [1, 2, 3, Fraction(5, 2), Fraction(1, 2), Fraction(3)]
+    for a, b in itertools.product(itertools.product(values, repeat=2), repeat=2):
+        assert pareto_min((a, b)) == pareto_min([a, b]), (a, b)
+        assert pareto_max((a, b)) == pareto_max([a, b]), (a, b)
+    # by hand: (3, 1) and (2, 2) trade r against j, so both stay on either frontier, in order
+    assert pareto_min(((3, 1), (2, 2))) == ((2, 2), (3, 1))
+    assert pareto_max(((3, 1), (2, 2))) == ((3, 1), (2, 2))
+    # (2, 1) is below (3, 2) on both: the min frontier keeps only it, the max frontier only (3, 2)
+    assert pareto_min(((3, 2), (2, 1))) == ((2, 1),) and pareto_max(((2, 1), (3, 2))) == ((3, 2),)
+
+
+def test_adaptive_and_interpolation_kernels_are_cached_and_immutable():
+    import dataclasses
+
+    from rflint.engine import kernels as K
+
+    # 7 -> 3: bins [0, 3), [2, 5), [4, 7): windows 3, stride 7/3 (torch's start = floor(i*7/3),
+    # end = ceil((i+1)*7/3))
+    kop = K.adaptive("AdaptiveAvgPool2d", [7, 7], [3, 3])
+    assert kop.kernel == (3, 3) and kop.stride == (Fraction(7, 3),) * 2 and kop.grow == (2, 2)
+    assert K.adaptive("AdaptiveAvgPool2d", (7, 7), (3, 3)) is kop  # lists and tuples: one entry
+    assert K.adaptive("AdaptiveAvgPool2d", (7, 7), (7, 7)).kernel == (1, 1)  # a different entry
+    up = K.interpolation("Upsample(bilinear)", "bilinear", [4], [8])
+    assert up.scale == (Fraction(1, 2),) and up.grow == (1,)
+    assert K.interpolation("Upsample(bilinear)", "bilinear", (4,), (8,)) is up
+    assert K.interpolation("Upsample(nearest)", "nearest", (4,), (8,)).grow == (0,)
+    assert K.interpolation("Upsample(x)", "no-such-mode", (4,), (8,)) is None
+    with pytest.raises(dataclasses.FrozenInstanceError):  # a shared KernelOp cannot be edited
+        kop.kernel = (1, 1)

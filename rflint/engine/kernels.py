@@ -110,6 +110,13 @@ def transposed(op: str, kernel: Sequence[int], stride: Sequence[int], dilation: 
 
 def adaptive(op: str, n_in: Sequence[int], n_out: Sequence[int]) -> KernelOp:
     """Adaptive pooling from n to o: window max_i(ceil((i+1)n/o) - floor(i n/o)), stride n/o."""
+    # cached like _windowed: the window scan and the Fractions cost ~20 us, and every analysis and
+    # what-if probe of a model asks for the same few (sizes in, sizes out)
+    return _adaptive(op, tuple(n_in), tuple(n_out))
+
+
+@lru_cache(maxsize=4096)
+def _adaptive(op: str, n_in: tuple[int, ...], n_out: tuple[int, ...]) -> KernelOp:
     kernel, stride = [], []
     for n, o in zip(n_in, n_out):
         window = max(-((-(i + 1) * n) // o) - (i * n) // o for i in range(o))
@@ -127,6 +134,11 @@ _INTERPOLATION_GROW = {"nearest": 0, "nearest-exact": 0, "linear": 1, "bilinear"
 
 def interpolation(op: str, mode: str, n_in: Sequence[int], n_out: Sequence[int]) -> KernelOp | None:
     """Upsample / interpolate by the factor the shapes show: nearest (r, j/f), linear (r+j, j/f), ..."""
+    return _interpolation(op, mode, tuple(n_in), tuple(n_out))  # cached: see adaptive()
+
+
+@lru_cache(maxsize=4096)
+def _interpolation(op: str, mode: str, n_in: tuple[int, ...], n_out: tuple[int, ...]) -> KernelOp | None:
     if mode == "area":  # area interpolation is adaptive average pooling
         return adaptive(op, n_in, n_out)
     if mode not in _INTERPOLATION_GROW:

@@ -21,8 +21,14 @@ State = tuple[Fraction, Fraction]  # (r, j)
 
 def pareto_min(states: Iterable[State]) -> tuple[State, ...]:
     """States not dominated from below (keeps the smallest r for every smaller j)."""
-    if type(states) is tuple and len(states) == 1:  # the common case: nothing to sort
-        return states
+    if type(states) is tuple:
+        if len(states) == 1:  # the common case: nothing to sort
+            return states
+        if len(states) == 2:  # a merge of two single-state frontiers: the loop below, unrolled
+            a, b = states
+            if b < a:
+                a, b = b, a
+            return (a, b) if b[1] < a[1] else (a,)
     out: list[State] = []
     for r, j in sorted(set(states)):
         if not out or j < out[-1][1]:
@@ -32,8 +38,14 @@ def pareto_min(states: Iterable[State]) -> tuple[State, ...]:
 
 def pareto_max(states: Iterable[State]) -> tuple[State, ...]:
     """States not dominated from above (keeps the largest r for every larger j)."""
-    if type(states) is tuple and len(states) == 1:
-        return states
+    if type(states) is tuple:
+        if len(states) == 1:
+            return states
+        if len(states) == 2:
+            a, b = states
+            if a < b:
+                a, b = b, a
+            return (a, b) if b[1] > a[1] else (a,)
     out: list[State] = []
     for r, j in sorted(set(states), reverse=True):
         if not out or j > out[-1][1]:
@@ -81,12 +93,9 @@ class AxisRF(NamedTuple):
 
     @staticmethod
     def union(axes: list["AxisRF"], dim: int) -> "AxisRF":
-        return AxisRF(
-            origin=axes[0].origin,
-            dim=dim,
-            lo=pareto_min(s for a in axes for s in a.lo),
-            hi=pareto_max(s for a in axes for s in a.hi),
-        )
+        # tuples, not generators: pareto_min/max take their one- and two-state fast paths on them
+        return AxisRF(axes[0].origin, dim, pareto_min(tuple([s for a in axes for s in a.lo])),
+                      pareto_max(tuple([s for a in axes for s in a.hi])))
 
 
 class TensorRF(NamedTuple):
