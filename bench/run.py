@@ -341,6 +341,8 @@ def main() -> None:
             "runs": args.runs,
             "phases": PHASES,
             "ratio": "(rf_program + at_rest + rules + report) / (trace + shapes), from the medians",
+            "ratio_with_clean": "ratio with clean_size added to the numerator (the 25% goal's number)",
+            "ratio_base": "ratio without the stem experiment (stem, a part of rules), clean_size left out as in ratio",
             "machine": {"python": platform.python_version(), "torch": torch.__version__, "cpus": os.cpu_count(),
                         "platform": platform.platform()},
             "git": git_state(),
