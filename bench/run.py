@@ -88,43 +88,39 @@ _BUILD: list[float] = []
 _STEM: list[float] = []
 
 
+def _time_calls(owner, name: str, sink: list[float]) -> None:
+    """Replace ``owner.name`` (a module-level function) by a wrapper that appends each call's
+    duration to ``sink``; once per process, so repeated runs do not nest wrappers."""
+    original = getattr(owner, name)
+    if getattr(original, "_bench_timed", False):
+        return
+
+    def timed(*args, **kwargs):
+        t = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            sink.append(time.perf_counter() - t)
+
+    timed._bench_timed = True
+    setattr(owner, name, timed)
+
+
 def _timed_prepare():
     """``rflint.prepare`` with its ``load_model`` call timed: build = load_model, trace = the rest of
     prepare (fx trace, networkx DAG, first-conv lookup), whatever prepare does in this version."""
     from rflint.engine import prepare
 
-    home = sys.modules[prepare.__module__]
-    original = home.load_model
-    if not getattr(original, "_bench_timed", False):
-        def load_model(*args, **kwargs):
-            t = time.perf_counter()
-            try:
-                return original(*args, **kwargs)
-            finally:
-                _BUILD.append(time.perf_counter() - t)
-
-        load_model._bench_timed = True
-        home.load_model = load_model
+    _time_calls(sys.modules[prepare.__module__], "load_model", _BUILD)
     return prepare
 
 
 def _timed_stem() -> None:
-    """Time ``rules.stem.stem_experiment`` (LintContext imports it when the stem is first asked for)."""
+    """Time ``rules.stem.stem_experiment`` (LintContext imports it from there when the stem is first
+    asked for, so the wrapper is what it calls)."""
     import rflint.rules.stem as stem
 
-    original = stem.stem_experiment
-    if getattr(original, "_bench_timed", False):
-        return
-
-    def stem_experiment(*args, **kwargs):
-        t = time.perf_counter()
-        try:
-            return original(*args, **kwargs)
-        finally:
-            _STEM.append(time.perf_counter() - t)
-
-    stem_experiment._bench_timed = True
-    stem.stem_experiment = stem_experiment
+    _time_calls(stem, "stem_experiment", _STEM)
 
 
 def measure(target: str, size: tuple[int, ...]) -> dict:
