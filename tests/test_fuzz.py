@@ -79,8 +79,8 @@ def check_cli_contract(result, args) -> None:
         if "--debug" in args:
             # --debug lets the exception through by design (hypothesis finds it as a junk target);
             # the same run without it must keep the one-line contract
-            return check_cli_contract(runner.invoke(app, [a for a in args if a != "--debug"]),
-                                      [a for a in args if a != "--debug"])
+            plain = [a for a in args if a != "--debug"]
+            return check_cli_contract(runner.invoke(app, plain), plain)
         raise AssertionError(f"exception escaped the CLI: {result.exception!r}\n{context}")
     if result.exit_code == 2:
         if err.startswith("Usage:"):
