@@ -106,4 +106,21 @@ def test_shape_values_stay_lazy_until_torch_needs_them():
     p = rflint.prepare("zoo:resnet18").probe(64)
     kinds = {n.name: type(v) for n, v in p.values.items()}
     assert kinds["conv1"] is MetaSpec and kinds["layer1_0_conv1"] is MetaSpec
-    assert kinds["x"] is torch.Tensor  # the input is the caller's meta tensor
+    assert kinds["x"] is MetaSpec  # the input too: torch.empty(device="meta") is made only if torch needs it
+
+
+def test_input_spec_becomes_a_meta_tensor_where_torch_runs_on_it():
+    """The input is a MetaSpec; an op without a shape rule right on it (a method and a function
+    torch must run) still gets a real meta tensor, and the RF starts at the input as before."""
+
+    class RollFirst(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 3, stride=2)
+
+        def forward(self, x):
+            return self.conv(torch.flip(x.roll(1, -1), (-2,)))
+
+    a = rflint.analyze(RollFirst(), (9, 11))
+    assert a.shapes["x"] == (1, 3, 9, 11) and a.shapes["conv"] == (1, 4, 4, 5)
+    assert [(layer.name, layer.r_in_min, layer.r_out_min) for layer in a.layers] == [("conv", (1, 1), (3, 3))]

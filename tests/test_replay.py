@@ -39,6 +39,8 @@ def _compare(prepared, base, size, replace=None) -> bool:
     assert replayed.rfs == full.rfs, size
     assert list(replayed.kernels) == list(full.kernels), size
     assert list(replayed.kernels.values()) == list(full.kernels.values()), size
+    # what the experiments read: every RF layer's input r_min (the replay's kept layers read the base's)
+    assert list(replayed.layer_r_min()) == list(full.layer_r_min()), size
     return True
 
 

@@ -25,7 +25,7 @@ from rflint.engine.rfpass import rf_pass
 from rflint.engine.rfstate import TensorRF, layer_axes
 from rflint.errors import RflintError
 from rflint.trace import Traced, construction_site, propagate
-from rflint.trace.metaspec import first_shape
+from rflint.trace.metaspec import MetaSpec, first_shape
 from rflint.trace.shapes import compile_steps
 from rflint.trace.sources import node_site
 
@@ -59,7 +59,7 @@ def _source(node: fx.Node) -> fx.Node | None:
 
 def _inputs_for(prepared: Prepared, traced: Traced, shapes) -> tuple[list[Any], list[fx.Node], tuple[int, ...]]:
     """Meta tensors for the forward() arguments; the image inputs (N, C, *spatial) carry RF state."""
-    placeholders = [n for n in traced.order if n.op == "placeholder"]
+    placeholders = traced.memo("placeholders", lambda: [n for n in traced.order if n.op == "placeholder"])
     required = [p for p in placeholders if not p.args]  # p.args holds a default value
     if not placeholders:
         raise RflintError(f"{prepared.label}: forward() takes no input")
@@ -69,7 +69,10 @@ def _inputs_for(prepared: Prepared, traced: Traced, shapes) -> tuple[list[Any], 
                           "give one --input-shape per input, e.g. --input-shape 1,3,32,32 --input-shape 1,10")
     if len(shapes) > len(placeholders):
         raise RflintError(f"{prepared.label}: forward() takes {len(placeholders)} inputs, got {len(shapes)} shapes")
-    inputs: list[Any] = [torch.empty(s, device="meta") for s in shapes]
+    # MetaSpecs, not meta tensors: torch.empty(device="meta") costs tens of microseconds, paid again
+    # in every what-if probe, and the propagation makes the tensor only where torch runs an op on it
+    dtype = torch.get_default_dtype()
+    inputs: list[Any] = [MetaSpec(s, dtype) for s in shapes]
     inputs += [p.args[0] for p in placeholders[len(shapes):]]
     images = [p for p, s in zip(placeholders, shapes) if len(s) >= 3]
     return inputs, images, tuple(shapes[0][2:])
@@ -108,9 +111,9 @@ class Probe:
     def layer_r_min(self) -> Iterator[tuple[fx.Node, tuple | None, tuple]]:
         """(node, r_min of its input per kernel axis, model-input axis of each) for every RF layer,
         None on axes no longer spatial; r_min None for a head layer (its input is already global)."""
+        layer_input = self.table.layer_input
         for node, kop in self.kernels.items():
-            src = _source(node)
-            yield (node, *self.table.r_min(src, kop.n)) if src is not None else (node, None, ())
+            yield (node, *layer_input(node, _source(node), kop.n))
 
     def is_spatial(self, node: fx.Node) -> bool:
         """The node's RF has spatial axes (what the cut tensors are made of)."""

@@ -59,6 +59,9 @@ class RFTable:
                  affine: Affine | None = None):
         self.built, self._mapped, self._base, self._affine = built, mapped or set(), base_rfs or {}, affine
         self.replayed = base_rfs is not None
+        # RF-layer node -> the base's Layer, for the nodes a replay kept *same* (their input RF is
+        # the base's, so :meth:`layer_input` reads the base's numbers instead of the RF)
+        self.same_layers: dict = {}
 
     def rf(self, node: fx.Node) -> TensorRF | None:
         found = self.built.get(node, _MISSING)
@@ -84,6 +87,14 @@ class RFTable:
             affine = self._affine
             r_min = tuple([r if r is None else _mapped_r(affine.get(o), r) for r, o in zip(r_min, origins)])
         return r_min, origins
+
+    def layer_input(self, node: fx.Node, src: fx.Node | None, n: int) -> tuple[tuple | None, tuple]:
+        """:meth:`r_min` of RF layer ``node``'s input ``src``: the base layer's own numbers when the
+        replay kept the layer *same* (its operands' RFs are the base's objects)."""
+        layer = self.same_layers.get(node)
+        if layer is not None:
+            return (None, ()) if layer.head else (layer.r_in_min, layer.origins)
+        return self.r_min(src, n) if src is not None else (None, ())
 
     def is_spatial(self, node: fx.Node) -> bool:
         rf = self.built.get(node, _MISSING)
@@ -115,7 +126,7 @@ def replay(traced: Traced, modules: dict, values: dict, image_inputs: list[fx.No
     kind: dict[fx.Node, int] = {}  # _SAME / _MAPPED; absent: built from scratch
     affine: Affine | None = None
     result = RFTable(built, set(), old_rfs, None)
-    mapped = result._mapped
+    mapped, same_layers = result._mapped, result.same_layers
     for i, (node, step, reads, operands, target) in enumerate(plan):
         if reads is not None and not (replaced and target in replaced):
             relation: int | None = _SAME
@@ -143,6 +154,8 @@ def replay(traced: Traced, modules: dict, values: dict, image_inputs: list[fx.No
                 layer = old_layers.get(node.name)
                 if layer is not None:  # a compiled conv or pool of the base's module: the same kernel
                     kernels[node] = layer.kop
+                    if relation == _SAME:
+                        same_layers[node] = layer
                 continue
         for a in operands:  # the rule reads its operands' RFs: build the mapped ones
             if kind.get(a) == _MAPPED:

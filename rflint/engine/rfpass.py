@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Iterator
 
-import torch
 import torch.fx as fx
 from torch import nn
 
@@ -19,6 +18,7 @@ from rflint.engine.kernels import KernelOp
 from rflint.engine.ops import NOT_QUICK, Ctx, quick_steps, transfer
 from rflint.engine.rfstate import TensorRF
 from rflint.trace import Traced
+from rflint.trace.metaspec import is_tensor_like
 
 
 def steps_of(traced: Traced) -> list:
@@ -34,7 +34,7 @@ def run_node(node: fx.Node, step, modules: dict, values: dict, image_inputs: lis
         value = values[node]
         if isinstance(value, (tuple, list)) and value:  # forward(self, *xs): fx packs the inputs
             value = value[0]
-        image = node in image_inputs and isinstance(value, torch.Tensor)
+        image = node in image_inputs and is_tensor_like(value)
         rfs[node] = TensorRF.for_input(value.dim() - 2) if image else None
         return None, None, None
     if op == "get_attr":  # weights and constants: no RF

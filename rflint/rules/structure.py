@@ -61,6 +61,9 @@ class Tail:
     params: int
     macs: int
     border: Layer
+    # what is worked out from the tail once and read by several rules and reports (truncation.py's
+    # plan: RF002's message and the report's "truncation" entry)
+    derived: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def parametric_layers(self) -> list[Layer]:
@@ -283,12 +286,12 @@ def analyse_structure(a: Analysis, min_tail_layers: int = 1) -> Structure:
     relevant, idom, position, preds = _graph_facts(a)
     cuts = _cut_chain(a, idom, position)
     segments = _segments(a, cuts, a.layer_by_node)
+    tail = _tail(a, segments, status, min_tail_layers)
+    # the tail is a function of the statuses (same segments, same settings): equal tables, one tail
+    tail_max = tail if status_max == status else _tail(a, segments, status_max, min_tail_layers)
     return Structure(
         analysis=a, status=status, status_max=status_max, cuts=cuts, segments=segments,
-        relevant=relevant, idom=idom, preds=preds,
-        tail=_tail(a, segments, status, min_tail_layers),
-        tail_max=_tail(a, segments, status_max, min_tail_layers),
-        position=position,
+        relevant=relevant, idom=idom, preds=preds, tail=tail, tail_max=tail_max, position=position,
     )
 
 

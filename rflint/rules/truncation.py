@@ -53,7 +53,30 @@ class TruncationPlan:
 
 def plan_truncation(a: Analysis, tail: Tail) -> TruncationPlan | None:
     """None when the model's output is not a (batch, classes) vector: a dense-prediction network
-    (U-Net, detector) cannot simply end in a classifier; the tail is still reported."""
+    (U-Net, detector) cannot simply end in a classifier; the tail is still reported.  Worked out
+    once per tail (RF002 and the report both ask); the plan is read-only."""
+    cached = tail.derived.get("truncation")
+    if cached is None or cached[0] is not a:
+        cached = tail.derived["truncation"] = (a, _plan(a, tail))
+    return cached[1]
+
+
+def _ancestors(a: Analysis, name: str) -> set[str]:
+    """The node and every node it depends on (networkx's ``ancestors`` plus the node itself), walked
+    over the fx graph's operands, which are the DAG's edges (tracing.to_networkx)."""
+    if a.traced is None or a.traced.graph is not a.graph:
+        return nx.ancestors(a.graph, name) | {name}
+    start = a.traced.node_by_name[name]
+    seen, stack = {start}, [start]
+    while stack:
+        for src in stack.pop().all_input_nodes:
+            if src not in seen:
+                seen.add(src)
+                stack.append(src)
+    return {node.name for node in seen}
+
+
+def _plan(a: Analysis, tail: Tail) -> TruncationPlan | None:
     out_shapes = [a.shapes.get(n) for n in a.outputs]
     if len(out_shapes) != 1 or out_shapes[0] is None or len(out_shapes[0]) != 2:
         return None
@@ -61,7 +84,7 @@ def plan_truncation(a: Analysis, tail: Tail) -> TruncationPlan | None:
     if cut_shape is None or len(cut_shape) < 3:
         return None
     n_out, channels = out_shapes[0][1], cut_shape[1]
-    kept = nx.ancestors(a.graph, tail.cut) | {tail.cut}
+    kept = _ancestors(a, tail.cut)
     removed = [n for n in a.order if n not in kept]
     pooled = math.prod(cut_shape[2:])
     return TruncationPlan(
