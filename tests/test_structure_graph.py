@@ -97,3 +97,13 @@ def test_one_tensor_name_agrees_with_the_whole_table(name):
     traced = prepare(f"zoo:{name}").traced
     table = tensor_names(traced.order)
     assert [tensor_name(traced.order, i) for i in range(len(traced.order))] == [table[n.name] for n in traced.order]
+
+
+@pytest.mark.parametrize("name", ["resnet18", "densenet121", "unet", "inception", "cbam_resnet18"])
+def test_fx_adjacency_is_the_networkx_dags(name):
+    """The structure reads successors and predecessors off the fx nodes; they must be the DAG's
+    (tracing.to_networkx), in the same order."""
+    from rflint.rules.structure import _adjacency, _fx_adjacency
+
+    a = prepare(f"zoo:{name}").at(64)
+    assert _fx_adjacency(a.traced.order) == _adjacency(a)

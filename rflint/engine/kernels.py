@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from fractions import Fraction
 from typing import Sequence
 
@@ -44,16 +44,19 @@ class KernelOp:
         object.__setattr__(self, "grow", tuple(exact(g) for g in self.grow))
         object.__setattr__(self, "scale", tuple(exact(x) for x in self.scale))
 
-    @property
+    # derived facts, each worked out once per op (ops are cached per configuration and shared by
+    # every layer of that configuration; cached_property writes the instance dict directly, which a
+    # frozen dataclass allows)
+    @cached_property
     def n(self) -> int:
         return len(self.kernel)
 
-    @property
+    @cached_property
     def expanding(self) -> bool:
         """The op can grow the RF (k_eff > 1 on some axis, or an interpolating upsample)."""
         return any(g > 0 for g in self.grow)
 
-    @property
+    @cached_property
     def downsampling(self) -> bool:
         return any(s > 1 for s in self.stride)
 

@@ -265,18 +265,38 @@ def tail_layers_under(s: Structure, is_spatial, layer_by_node: dict[str, Layer],
     return None if found is None else sum(1 for layer in found[1] if layer.parametric)
 
 
+def _fx_adjacency(order) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """:func:`_adjacency` read off the fx nodes the DAG was built from (tracing.to_networkx: an edge
+    per operand), without the networkx views: successors in consumer order, predecessors in
+    topological order, as networkx lists them."""
+    succ: dict[str, list[str]] = {}
+    pred: dict[str, list[str]] = {}
+    for node in order:
+        name = node.name
+        pred[name] = []
+        succ[name] = [user.name for user in node.users]
+    for node in order:
+        name = node.name
+        for user in succ[name]:
+            pred[user].append(name)
+    return succ, pred
+
+
 def _graph_facts(a: Analysis) -> tuple[set[str], dict[str, str], dict[str, int], dict[str, list[str]]]:
     """Relevant nodes, dominators, positions and relevant predecessors: they depend on the graph and
     its image inputs only, so every analysis of one trace (sizes, stem experiments) shares them."""
+    traced = a.traced
+    memoized = traced is not None and traced.graph is a.graph
+
     def compute():
-        succ, pred = _adjacency(a)
+        succ, pred = _fx_adjacency(traced.order) if memoized else _adjacency(a)
         relevant = _relevant_nodes(a, succ, pred)
         preds = {n: [p for p in pred[n] if p in relevant] for n in relevant}
         return relevant, _dominators(a, preds), {n: i for i, n in enumerate(a.order)}, preds
 
-    if a.traced is None or a.traced.graph is not a.graph:
+    if not memoized:
         return compute()
-    return a.traced.memo(("structure", tuple(a.inputs)), compute)
+    return traced.memo(("structure", tuple(a.inputs)), compute)
 
 
 def analyse_structure(a: Analysis, min_tail_layers: int = 1) -> Structure:
@@ -298,6 +318,8 @@ def analyse_structure(a: Analysis, min_tail_layers: int = 1) -> Structure:
 def fmt_size(values) -> str:
     """(43, 43) -> '43x43'; fractions are shown as decimals."""
     def one(v) -> str:
+        if type(v) is int:  # the common case, without a Fraction
+            return str(v)
         if v is None:
             return "-"
         v = Fraction(v)
