@@ -292,3 +292,78 @@ def test_propagation_with_rules_equals_torch_meta_on_random_dags(monkeypatch):
     _without_rules(monkeypatch)
     slow = [_all_shapes(p.traced, size, p.channels) for p, size in cases]
     assert fast == slow
+
+
+def _stepped_shapes(traced, size, channels, steps):
+    from rflint.trace.metaspec import MetaSpec
+    from rflint.trace.shapes import propagate
+
+    values = propagate(traced.gm, [MetaSpec((1, channels, *size), torch.float32)], traced.modules, steps)
+    return {n.name: (tuple(v.shape), v.dtype) for n, v in values.items() if is_tensor_like(v)}
+
+
+def _step_cases():
+    import os
+    import sys
+
+    from rflint.engine import prepare
+    from rflint.zoo import ZOO
+
+    sys.path.insert(0, os.path.dirname(__file__))
+    import dagzoo
+
+    cases = []
+    for name in ("vgg16", "resnet50", "densenet121", "inception", "unet", "mpnet18", "audio1d", "cnn3d"):
+        natural = tuple(ZOO[name].input_size)
+        cases.append((prepare(f"zoo:{name}"), [natural, tuple(s + 5 for s in natural), tuple(2 * s + 1 for s in natural)]))
+    for seed in range(40):
+        spec = dagzoo.generate(seed)
+        size = tuple(spec["input_size"])
+        cases.append((prepare(dagzoo.build_module(spec), channels=spec["channels"]), [size, tuple(s + 3 for s in size)]))
+    return cases
+
+
+def test_compiled_steps_give_the_rules_shapes(monkeypatch):
+    """The compiled steps (shapes.compile_steps, fast conv/pool/sum/cat steps among them) answer
+    exactly what the interpreter with the shape rules answers, and what torch's meta kernels
+    answer with the rules switched off, node by node, at sizes other than the trace's (odd ones
+    included, where windows round); and they do take part (a step that always declined would pass
+    the comparison)."""
+    from rflint.trace.shapes import compile_steps
+
+    checked, fast = [], 0
+    for prepared, sizes in _step_cases():
+        traced = prepared.traced
+        steps = compile_steps(traced.gm, traced.modules)
+        fast += sum(1 for step in steps if step is not None and step.__qualname__.startswith(("_fast_", )))
+        for size in sizes:
+            try:
+                stepped = _stepped_shapes(traced, size, prepared.channels, steps)
+            except Exception as err:  # noqa: BLE001  the model does not run at this size: neither may the rules
+                with pytest.raises(type(err)):
+                    _stepped_shapes(traced, size, prepared.channels, None)
+                continue
+            assert stepped == _stepped_shapes(traced, size, prepared.channels, None)
+            checked.append((traced, size, prepared.channels, stepped))
+    assert fast > 100 and len(checked) > 60
+    _without_rules(monkeypatch)
+    for traced, size, channels, stepped in checked:
+        assert stepped == _all_shapes(traced, size, channels)
+
+
+def test_compiled_concatenation_of_two_dtypes_promotes_like_torch():
+    """cat of a float and a double map: the fast step declines and the rule promotes (float64)."""
+    from rflint.engine import analyze
+
+    class TwoDtypes(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.single = nn.Conv2d(3, 4, 3, padding=1)
+            self.wide = nn.Conv2d(3, 4, 3, padding=1).double()
+
+        def forward(self, x):
+            return torch.cat([self.single(x), self.wide(x.double())], 1)
+
+    a = analyze(TwoDtypes(), 8)
+    node = next(n for n in a.values if n.name == "cat")
+    assert tuple(a.values[node].shape) == (1, 8, 8, 8) and a.values[node].dtype == torch.float64

@@ -14,9 +14,10 @@ import torch.fx as fx
 from torch.func import functional_call
 
 from rflint.errors import RflintError
-from rflint.trace.metaspec import is_meta_value, real
+from rflint.trace.metaspec import MetaSpec, is_meta_value, real
 from rflint.trace.shape_rules import (
-    FUNCTION_SHAPE_RULES, METHOD_SHAPE_RULES, MODULE_SHAPE_RULES, SAME_SHAPE_MODULES, is_hashable,
+    FUNCTION_SHAPE_RULES, METHOD_SHAPE_RULES, MODULE_SHAPE_RULES, SAME_SHAPE_MODULES, _conv, _ntuple, _window,
+    concatenated, elementwise, is_hashable,
 )
 
 
@@ -152,6 +153,9 @@ def _step(node: fx.Node, modules: dict[str, torch.nn.Module]):
         rule = MODULE_SHAPE_RULES.get(type(module))
         if rule is None:
             return None
+        fast = _fast_module_step(module, rule, target, src)
+        if fast is not None:
+            return fast
 
         def by_rule(values, modules):
             m = modules[target]
@@ -164,10 +168,137 @@ def _step(node: fx.Node, modules: dict[str, torch.nn.Module]):
         loaders = [_loader(a) for a in node.args]
         if rule is None or None in loaders or node.kwargs:
             return None
+        fast = _fast_function_step(node, rule)
+        if fast is not None:
+            return fast
 
         def by_function(values, modules):
             return _try(rule, tuple([load(values) for load in loaders]), _NO_KWARGS)
         return by_function
+    return None
+
+
+# --------------------------------------------------------------------------- fast steps
+# The commonest layers (convs, pools) and functions (a same-shape sum, a concatenation) get a step
+# specialised to the one module or call it was compiled for: the module's attributes are read once,
+# so a call is a few integer operations.  Each answers exactly what its shape rule would, and only
+# in the plain case that rule answers (same checks, attributes fixed at compile time, guarded by the
+# module's identity); for anything else it declines (None) and the node runs as usual, rule first.
+# tests/test_shape_rules.py checks steps against the rules alone and torch on the zoo and random DAGs.
+
+_CONV_TYPES = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
+_POOL_TYPES = {torch.nn.MaxPool1d: (1, True), torch.nn.MaxPool2d: (2, True), torch.nn.MaxPool3d: (3, True),
+               torch.nn.AvgPool1d: (1, False), torch.nn.AvgPool2d: (2, False)}  # AvgPool3d: size checks of its own
+
+
+def _fast_module_step(module: torch.nn.Module, rule, target: str, src: fx.Node):
+    kind = type(module)
+    try:
+        if kind in _CONV_TYPES and rule is _conv:
+            return _fast_conv(module, target, src)
+        spec = _POOL_TYPES.get(kind)
+        if spec is not None and rule is MODULE_SHAPE_RULES.get(kind):
+            return _fast_pool(module, target, src, *spec)
+    except (TypeError, ValueError):  # attributes set to something unusual: the rule (or torch) decides
+        return None
+    return None
+
+
+def _fast_conv(m: torch.nn.Module, target: str, src: fx.Node):
+    """shape_rules._conv for this module: (N, C_in, *S) -> (N, C_out, *window(S))."""
+    n = len(m.kernel_size)
+    params = [p for p in m._parameters.values() if p is not None]
+    if m.padding_mode != "zeros" or not params or any(p.dtype != params[0].dtype for p in params):
+        return None
+    dtype, rank, c_in, c_out = params[0].dtype, n + 2, m.in_channels, m.out_channels
+    if not dtype.is_floating_point:
+        return None
+    same = m.padding == "same"
+    pad = (0,) * n if m.padding == "valid" or same else m.padding
+    # window(size) = (size + 2p - d(k-1) - 1) // s + 1
+    offsets = tuple(2 * p - d * (k - 1) - 1 for k, p, d in zip(m.kernel_size, pad, m.dilation))
+    strides = tuple(m.stride)
+
+    def conv(values, modules):
+        x = values[src]
+        if type(x) is not MetaSpec or modules[target] is not m or m._forward_hooks or m._forward_pre_hooks:
+            return None
+        shape = x.shape
+        if len(shape) != rank or shape[1] != c_in or x.dtype != dtype:
+            return None
+        if same:
+            return MetaSpec((shape[0], c_out, *shape[2:]), dtype)
+        spatial = [(size + o) // s + 1 for size, o, s in zip(shape[2:], offsets, strides)]
+        if min(spatial) <= 0:
+            return None
+        return MetaSpec((shape[0], c_out, *spatial), dtype)
+    return conv
+
+
+def _fast_pool(m: torch.nn.Module, target: str, src: fx.Node, n: int, with_dilation: bool):
+    """shape_rules._pool for this module: (N, C, *S) -> (N, C, *window(S))."""
+    if getattr(m, "return_indices", False) or getattr(m, "divisor_override", None) == 0:
+        return None
+    k = _ntuple(m.kernel_size, n)
+    s = _ntuple(m.stride if m.stride is not None else m.kernel_size, n)
+    p = _ntuple(m.padding, n)
+    d = _ntuple(m.dilation, n) if with_dilation else (1,) * n
+    if None in (k, s, p, d) or any(pi > ki // 2 for pi, ki in zip(p, k)):
+        return None
+    rank, ceil = n + 2, bool(m.ceil_mode)
+    windows = tuple(zip(k, s, p, d))
+
+    def pool(values, modules):
+        x = values[src]
+        if type(x) is not MetaSpec or modules[target] is not m or m._forward_hooks or m._forward_pre_hooks:
+            return None
+        shape = x.shape
+        if len(shape) != rank or not x.dtype.is_floating_point:
+            return None
+        spatial = [_window(size, *w, ceil=ceil) for size, w in zip(shape[2:], windows)]
+        if min(spatial) <= 0:
+            return None
+        return MetaSpec((*shape[:2], *spatial), x.dtype)
+    return pool
+
+
+def _fast_function_step(node: fx.Node, rule):
+    """A sum/product of two maps of one shape (a residual join), or a concatenation of node operands."""
+    args = node.args
+    if rule is elementwise and len(args) == 2 and type(args[0]) is fx.Node and type(args[1]) is fx.Node:
+        a_node, b_node = args
+
+        def same_shape(values, modules):
+            a, b = values[a_node], values[b_node]
+            if type(a) is not MetaSpec or type(b) is not MetaSpec or a.shape != b.shape or a.dtype != b.dtype \
+                    or not a.dtype.is_floating_point:
+                return None
+            return MetaSpec(a.shape, a.dtype)
+        return same_shape
+    if rule is concatenated and 1 <= len(args) <= 2 and isinstance(args[0], (list, tuple)) and args[0] \
+            and all(type(a) is fx.Node for a in args[0]) and (len(args) == 1 or type(args[1]) is int):
+        parts, dim = tuple(args[0]), args[1] if len(args) == 2 else 0
+
+        def cat(values, modules):
+            tensors = [values[a] for a in parts]
+            first = tensors[0]
+            if type(first) is not MetaSpec:
+                return None
+            shape, dtype = first.shape, first.dtype
+            rank = len(shape)
+            if not rank or not -rank <= dim < rank:
+                return None
+            d = dim % rank
+            total = 0
+            for t in tensors:
+                if type(t) is not MetaSpec or t.dtype != dtype or len(t.shape) != rank:
+                    return None
+                other = t.shape
+                if other[:d] != shape[:d] or other[d + 1:] != shape[d + 1:]:
+                    return None
+                total += other[d]
+            return MetaSpec((*shape[:d], total, *shape[d + 1:]), dtype)
+        return cat
     return None
 
 
