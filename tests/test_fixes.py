@@ -65,3 +65,20 @@ def test_fix_errors():
     assert result.exit_code == 2 and "no predicted tail" in result.stderr
     result = runner.invoke(app, ["fix", "zoo:resnet18", "--input", "32", "--remove-stem", "--layers", "nope"])
     assert result.exit_code == 2 and "no RF layer named nope" in result.stderr
+
+
+def test_stride_one_copy_shares_weights_and_leaves_the_original():
+    """The stem experiment's changed conv: stride 1, the very same weight tensor, and a module that
+    runs like a Conv2d built with stride 1; the original keeps its stride."""
+    import torch
+    from torch import nn
+
+    from rflint.engine.surgery import _changed
+
+    conv = nn.Conv2d(3, 5, 3, stride=2, padding=1)
+    copy_ = _changed(conv, "conv")
+    assert conv.stride == (2, 2) and copy_.stride == (1, 1)
+    assert copy_.weight is conv.weight and copy_.bias is conv.bias and type(copy_) is nn.Conv2d
+    x = torch.randn(1, 3, 9, 9)
+    want = nn.functional.conv2d(x, conv.weight, conv.bias, stride=1, padding=1)
+    assert torch.equal(copy_(x), want) and conv(x).shape == (1, 5, 5, 5)

@@ -21,9 +21,12 @@ from rflint.trace.tracing import Traced, to_networkx
 
 def _changed(module: nn.Module, name: str) -> nn.Module:
     if isinstance(module, nn.modules.conv._ConvNd) and not isinstance(module, nn.modules.conv._ConvTransposeNd):
-        module = copy.copy(module)  # a new object sharing the weights: only its stride differs
-        module.stride = (1,) * len(module.kernel_size)
-        return module
+        # a new object sharing the weights (a shallow copy: the same instance dict entries, as
+        # copy.copy gives, without its pickle-protocol round trip): only its stride differs
+        changed = object.__new__(type(module))
+        changed.__dict__.update(module.__dict__)
+        changed.__dict__["stride"] = (1,) * len(module.kernel_size)
+        return changed
     if isinstance(module, (nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd)):
         return nn.Identity()
     raise RflintError(f"{name} ({type(module).__name__}) cannot be made stride 1 or removed")

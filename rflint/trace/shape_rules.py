@@ -95,10 +95,22 @@ def _ntuple(value: Any, n: int) -> tuple | None:
     return None
 
 
+def _attr(m: nn.Module, name: str, default: Any) -> Any:
+    """``getattr(m, name, default)`` for an attribute some classes of a family lack (AvgPool has no
+    ``return_indices``): a missing name on a module goes through ``Module.__getattr__``, which builds
+    and raises an AttributeError, microseconds a call.  The rules take exact classes only, whose
+    attributes are plain instance attributes (or class attributes)."""
+    found = m.__dict__.get(name, _ABSENT)
+    return getattr(type(m), name, default) if found is _ABSENT else found
+
+
+_ABSENT = object()
+
+
 def _pool(n: int, with_dilation: bool) -> Rule:
     def rule(m: nn.Module, args: tuple, kwargs: dict) -> torch.Tensor | None:
         x = _tensor(args, kwargs, n)
-        if x is None or getattr(m, "return_indices", False):
+        if x is None or _attr(m, "return_indices", False):
             return None
         k = _ntuple(m.kernel_size, n)
         s = _ntuple(m.stride if m.stride is not None else m.kernel_size, n)  # stride None: the kernel
@@ -108,7 +120,7 @@ def _pool(n: int, with_dilation: bool) -> Rule:
             return None  # torch: "pad should be at most half of effective kernel size"
         if n == 3 and not with_dilation and any(size < ki for size, ki in zip(x.shape[2:], k)):
             return None  # avg_pool3d alone: "input image smaller than kernel size"
-        if getattr(m, "divisor_override", None) is not None and m.divisor_override == 0:
+        if _attr(m, "divisor_override", None) is not None and m.divisor_override == 0:
             return None
         spatial = [_window(size, *a, ceil=m.ceil_mode) for size, *a in zip(x.shape[2:], k, s, p, d)]
         if min(spatial, default=1) <= 0:
@@ -121,7 +133,7 @@ def _pool(n: int, with_dilation: bool) -> Rule:
 def _adaptive(n: int) -> Rule:
     def rule(m: nn.Module, args: tuple, kwargs: dict) -> torch.Tensor | None:
         x = _tensor(args, kwargs, n)
-        if x is None or getattr(m, "return_indices", False):
+        if x is None or _attr(m, "return_indices", False):
             return None
         return adaptive_pooled(x, m.output_size, n)
 

@@ -16,8 +16,8 @@ from torch.func import functional_call
 from rflint.errors import RflintError
 from rflint.trace.metaspec import MetaSpec, is_meta_value, real
 from rflint.trace.shape_rules import (
-    FUNCTION_SHAPE_RULES, METHOD_SHAPE_RULES, MODULE_SHAPE_RULES, SAME_SHAPE_MODULES, _conv, _ntuple, _window,
-    concatenated, elementwise, is_hashable,
+    FUNCTION_SHAPE_RULES, METHOD_SHAPE_RULES, MODULE_SHAPE_RULES, SAME_SHAPE_MODULES, _attr, _conv, _ntuple,
+    _window, concatenated, elementwise, is_hashable,
 )
 
 
@@ -153,28 +153,20 @@ def _step(node: fx.Node, modules: dict[str, torch.nn.Module]):
         rule = MODULE_SHAPE_RULES.get(type(module))
         if rule is None:
             return None
-        fast = _fast_module_step(module, rule, target, src)
-        if fast is not None:
-            return fast
-
         def by_rule(values, modules):
             m = modules[target]
             if m is not module or m._forward_hooks or m._forward_pre_hooks:
                 return None
             return rule(m, (values[src],), _NO_KWARGS)
-        return by_rule
+        return _fast_module_step(module, rule, target, src, by_rule) or by_rule
     if node.op == "call_function" and is_hashable(node.target):
         rule = FUNCTION_SHAPE_RULES.get(node.target)
         loaders = [_loader(a) for a in node.args]
         if rule is None or None in loaders or node.kwargs:
             return None
-        fast = _fast_function_step(node, rule)
-        if fast is not None:
-            return fast
-
         def by_function(values, modules):
             return _try(rule, tuple([load(values) for load in loaders]), _NO_KWARGS)
-        return by_function
+        return _fast_function_step(node, rule, by_function) or by_function
     return None
 
 
@@ -191,20 +183,22 @@ _POOL_TYPES = {torch.nn.MaxPool1d: (1, True), torch.nn.MaxPool2d: (2, True), tor
                torch.nn.AvgPool1d: (1, False), torch.nn.AvgPool2d: (2, False)}  # AvgPool3d: size checks of its own
 
 
-def _fast_module_step(module: torch.nn.Module, rule, target: str, src: fx.Node):
+def _fast_module_step(module: torch.nn.Module, rule, target: str, src: fx.Node, general):
+    """A fast step for this module's node, or None; ``general`` (the rule's step) takes the calls it
+    declines."""
     kind = type(module)
     try:
         if kind in _CONV_TYPES and rule is _conv:
-            return _fast_conv(module, target, src)
+            return _fast_conv(module, target, src, general)
         spec = _POOL_TYPES.get(kind)
         if spec is not None and rule is MODULE_SHAPE_RULES.get(kind):
-            return _fast_pool(module, target, src, *spec)
+            return _fast_pool(module, target, src, general, *spec)
     except (TypeError, ValueError):  # attributes set to something unusual: the rule (or torch) decides
         return None
     return None
 
 
-def _fast_conv(m: torch.nn.Module, target: str, src: fx.Node):
+def _fast_conv(m: torch.nn.Module, target: str, src: fx.Node, general):
     """shape_rules._conv for this module: (N, C_in, *S) -> (N, C_out, *window(S))."""
     n = len(m.kernel_size)
     params = [p for p in m._parameters.values() if p is not None]
@@ -222,22 +216,22 @@ def _fast_conv(m: torch.nn.Module, target: str, src: fx.Node):
     def conv(values, modules):
         x = values[src]
         if type(x) is not MetaSpec or modules[target] is not m or m._forward_hooks or m._forward_pre_hooks:
-            return None
+            return general(values, modules)
         shape = x.shape
         if len(shape) != rank or shape[1] != c_in or x.dtype != dtype:
-            return None
+            return general(values, modules)
         if same:
             return MetaSpec((shape[0], c_out, *shape[2:]), dtype)
         spatial = [(size + o) // s + 1 for size, o, s in zip(shape[2:], offsets, strides)]
         if min(spatial) <= 0:
-            return None
+            return general(values, modules)
         return MetaSpec((shape[0], c_out, *spatial), dtype)
     return conv
 
 
-def _fast_pool(m: torch.nn.Module, target: str, src: fx.Node, n: int, with_dilation: bool):
+def _fast_pool(m: torch.nn.Module, target: str, src: fx.Node, general, n: int, with_dilation: bool):
     """shape_rules._pool for this module: (N, C, *S) -> (N, C, *window(S))."""
-    if getattr(m, "return_indices", False) or getattr(m, "divisor_override", None) == 0:
+    if _attr(m, "return_indices", False) or _attr(m, "divisor_override", None) == 0:
         return None
     k = _ntuple(m.kernel_size, n)
     s = _ntuple(m.stride if m.stride is not None else m.kernel_size, n)
@@ -251,18 +245,18 @@ def _fast_pool(m: torch.nn.Module, target: str, src: fx.Node, n: int, with_dilat
     def pool(values, modules):
         x = values[src]
         if type(x) is not MetaSpec or modules[target] is not m or m._forward_hooks or m._forward_pre_hooks:
-            return None
+            return general(values, modules)
         shape = x.shape
         if len(shape) != rank or not x.dtype.is_floating_point:
-            return None
+            return general(values, modules)
         spatial = [_window(size, *w, ceil=ceil) for size, w in zip(shape[2:], windows)]
         if min(spatial) <= 0:
-            return None
+            return general(values, modules)
         return MetaSpec((*shape[:2], *spatial), x.dtype)
     return pool
 
 
-def _fast_function_step(node: fx.Node, rule):
+def _fast_function_step(node: fx.Node, rule, general):
     """A sum/product of two maps of one shape (a residual join), or a concatenation of node operands."""
     args = node.args
     if rule is elementwise and len(args) == 2 and type(args[0]) is fx.Node and type(args[1]) is fx.Node:
@@ -272,7 +266,7 @@ def _fast_function_step(node: fx.Node, rule):
             a, b = values[a_node], values[b_node]
             if type(a) is not MetaSpec or type(b) is not MetaSpec or a.shape != b.shape or a.dtype != b.dtype \
                     or not a.dtype.is_floating_point:
-                return None
+                return general(values, modules)  # broadcasting (a gate), a number, another dtype ...
             return MetaSpec(a.shape, a.dtype)
         return same_shape
     if rule is concatenated and 1 <= len(args) <= 2 and isinstance(args[0], (list, tuple)) and args[0] \
@@ -283,19 +277,19 @@ def _fast_function_step(node: fx.Node, rule):
             tensors = [values[a] for a in parts]
             first = tensors[0]
             if type(first) is not MetaSpec:
-                return None
+                return general(values, modules)
             shape, dtype = first.shape, first.dtype
             rank = len(shape)
             if not rank or not -rank <= dim < rank:
-                return None
+                return general(values, modules)
             d = dim % rank
             total = 0
             for t in tensors:
                 if type(t) is not MetaSpec or t.dtype != dtype or len(t.shape) != rank:
-                    return None
+                    return general(values, modules)
                 other = t.shape
                 if other[:d] != shape[:d] or other[d + 1:] != shape[d + 1:]:
-                    return None
+                    return general(values, modules)
                 total += other[d]
             return MetaSpec((*shape[:d], total, *shape[d + 1:]), dtype)
         return cat
@@ -311,6 +305,8 @@ def _loader(arg: Any):
         return lambda values: arg
     if isinstance(arg, (list, tuple)) and arg and all(type(a) is fx.Node for a in arg):
         return lambda values: [values[a] for a in arg]
+    if type(arg) in (list, tuple) and all(isinstance(a, _SCALARS) for a in arg):  # sizes, dims: (7, 7)
+        return lambda values: arg
     return None
 
 
