@@ -61,14 +61,27 @@ def declare(name: str, values: dict[str, Any], where: str = "[tool.rflint.layers
     _version[0] += 1
 
 
+_by_class: dict[type, LayerSpec | None] = {}  # spec_for's answers, per class, for _by_class_version
+_by_class_version = [-1]
+
+
 def spec_for(module: Any) -> LayerSpec | None:
+    """The declared spec of the module's class (the decorator's, else the config's), or None.
+    Answers are kept per class until the next declaration: the RF program asks for every module
+    of every trace, and a class lookup of a missing attribute walks the MRO and raises inside."""
     cls = type(module)
+    if _by_class_version[0] != _version[0]:
+        _by_class.clear()
+        _by_class_version[0] = _version[0]
+    try:
+        return _by_class[cls]
+    except KeyError:
+        pass
     spec = getattr(cls, "__rflint_layer__", None)
-    if spec is not None:
-        return spec
-    if not _by_name:  # nothing declared in the config: skip building the class's name
-        return None
-    return _by_name.get(qualified_name(cls))
+    if spec is None and _by_name:  # nothing declared in the config: skip building the class's name
+        spec = _by_name.get(qualified_name(cls))
+    _by_class[cls] = spec
+    return spec
 
 
 def _validated(spec: LayerSpec, where: str) -> LayerSpec:

@@ -100,10 +100,48 @@ def test_one_tensor_name_agrees_with_the_whole_table(name):
 
 
 @pytest.mark.parametrize("name", ["resnet18", "densenet121", "unet", "inception", "cbam_resnet18"])
-def test_fx_adjacency_is_the_networkx_dags(name):
-    """The structure reads successors and predecessors off the fx nodes; they must be the DAG's
-    (tracing.to_networkx), in the same order."""
-    from rflint.rules.structure import _adjacency, _fx_adjacency
+def test_fx_relevant_nodes_are_the_networkx_dags(name):
+    """The structure reads relevant nodes and their relevant predecessors off the fx nodes; they
+    must be the networkx DAG's (tracing.to_networkx), predecessor lists in the same order."""
+    from rflint.rules.structure import _adjacency, _fx_relevant, _relevant_nodes
 
     a = prepare(f"zoo:{name}").at(64)
-    assert _fx_adjacency(a.traced.order) == _adjacency(a)
+    succ, pred = _adjacency(a)
+    relevant = _relevant_nodes(a, succ, pred)
+    assert _fx_relevant(a, a.traced.order) == (relevant, {n: [p for p in pred[n] if p in relevant] for n in relevant})
+
+
+def test_fx_relevant_nodes_on_random_dags():
+    """The same on random DAGs, whose weights (get_attr) and dead ends are not relevant."""
+    from rflint.rules.structure import _adjacency, _fx_relevant, _relevant_nodes
+
+    for seed in range(30):
+        spec = dagzoo.generate(seed)
+        a = prepare(dagzoo.build_module(spec), channels=spec["channels"]).at(tuple(spec["input_size"]))
+        succ, pred = _adjacency(a)
+        relevant = _relevant_nodes(a, succ, pred)
+        assert _fx_relevant(a, a.traced.order) == (relevant, {n: [p for p in pred[n] if p in relevant] for n in relevant})
+
+
+def test_fx_relevant_nodes_leave_out_dead_ends():
+    """A branch whose result is never used is reachable from the input but not from the output."""
+    from rflint.rules.structure import _adjacency, _fx_relevant, _relevant_nodes
+
+    class DeadEnd(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+            self.unused = nn.Conv2d(4, 4, 3)
+            self.head = nn.Conv2d(4, 4, 1)
+
+        def forward(self, x):
+            x = self.conv(x)
+            self.unused(x)  # computed, then dropped
+            return self.head(x)
+
+    a = prepare(DeadEnd()).at(16)
+    relevant, preds = _fx_relevant(a, a.traced.order)
+    assert "unused" not in relevant and {"x", "conv", "head", "output"} <= relevant
+    succ, pred = _adjacency(a)
+    assert relevant == _relevant_nodes(a, succ, pred)
+    assert preds == {n: [p for p in pred[n] if p in relevant] for n in relevant}

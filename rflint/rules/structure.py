@@ -174,6 +174,11 @@ def _segments(a: Analysis, cuts: list[str], layer_by_node: dict[str, Layer]) -> 
     segments: list[Segment] = []
     for i, (entry, exit_) in enumerate(zip(cuts, cuts[1:])):
         lo, hi = position[entry], position[exit_]
+        if hi == lo + 1:  # one node (every layer of a plain chain): the general case below, spelled out
+            layer = layer_by_node.get(exit_)
+            segments.append(Segment(i, entry, exit_, [exit_], [layer] if layer is not None else [], False,
+                                    [[p for p in preds[exit_] if p == entry]]))
+            continue
         nodes = [n for n in a.order[lo + 1: hi + 1] if n in relevant]
         members = set(nodes) | {entry}
         inner = [[p for p in preds[n] if p in members] for n in nodes]
@@ -265,21 +270,31 @@ def tail_layers_under(s: Structure, is_spatial, layer_by_node: dict[str, Layer],
     return None if found is None else sum(1 for layer in found[1] if layer.parametric)
 
 
-def _fx_adjacency(order) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
-    """:func:`_adjacency` read off the fx nodes the DAG was built from (tracing.to_networkx: an edge
-    per operand), without the networkx views: successors in consumer order, predecessors in
-    topological order, as networkx lists them."""
-    succ: dict[str, list[str]] = {}
-    pred: dict[str, list[str]] = {}
+def _fx_relevant(a: Analysis, order) -> tuple[set[str], dict[str, list[str]]]:
+    """:func:`_relevant_nodes` and the relevant predecessor lists, read off the fx nodes the DAG was
+    built from (tracing.to_networkx: an edge per operand) in three passes in topological order,
+    without building the whole graph's adjacency.  Predecessors come in topological order, as the
+    networkx DAG lists them."""
+    forward = set(a.inputs)
+    for node in order:  # a node's producers come before it: one pass finds everything reachable
+        if node.name in forward:
+            for user in node.users:
+                forward.add(user.name)
+    backward = {order[-1].name}  # fx always ends a graph with its output node
+    for node in reversed(order):
+        if node.name in backward:
+            for src in node.all_input_nodes:
+                backward.add(src.name)
+    relevant = forward & backward
+    preds: dict[str, list[str]] = {n: [] for n in relevant}
     for node in order:
         name = node.name
-        pred[name] = []
-        succ[name] = [user.name for user in node.users]
-    for node in order:
-        name = node.name
-        for user in succ[name]:
-            pred[user].append(name)
-    return succ, pred
+        if name in relevant:
+            for user in node.users:
+                found = preds.get(user.name)
+                if found is not None:
+                    found.append(name)
+    return relevant, preds
 
 
 def _graph_facts(a: Analysis) -> tuple[set[str], dict[str, str], dict[str, int], dict[str, list[str]]]:
@@ -289,9 +304,12 @@ def _graph_facts(a: Analysis) -> tuple[set[str], dict[str, str], dict[str, int],
     memoized = traced is not None and traced.graph is a.graph
 
     def compute():
-        succ, pred = _fx_adjacency(traced.order) if memoized else _adjacency(a)
-        relevant = _relevant_nodes(a, succ, pred)
-        preds = {n: [p for p in pred[n] if p in relevant] for n in relevant}
+        if memoized:
+            relevant, preds = _fx_relevant(a, traced.order)
+        else:
+            succ, pred = _adjacency(a)
+            relevant = _relevant_nodes(a, succ, pred)
+            preds = {n: [p for p in pred[n] if p in relevant] for n in relevant}
         return relevant, _dominators(a, preds), {n: i for i, n in enumerate(a.order)}, preds
 
     if not memoized:
