@@ -193,25 +193,30 @@ def _fast_module_step(module: torch.nn.Module, rule, target: str, src: fx.Node, 
         spec = _POOL_TYPES.get(kind)
         if spec is not None and rule is MODULE_SHAPE_RULES.get(kind):
             return _fast_pool(module, target, src, general, *spec)
-    except (TypeError, ValueError):  # attributes set to something unusual: the rule (or torch) decides
+    except (TypeError, ValueError, KeyError):  # attributes unusual or missing: the rule (or torch) decides
         return None
     return None
 
 
 def _fast_conv(m: torch.nn.Module, target: str, src: fx.Node, general):
     """shape_rules._conv for this module: (N, C_in, *S) -> (N, C_out, *window(S))."""
-    n = len(m.kernel_size)
-    params = [p for p in m._parameters.values() if p is not None]
-    if m.padding_mode != "zeros" or not params or any(p.dtype != params[0].dtype for p in params):
+    attrs = m.__dict__  # exact torch classes: plain instance attributes (a compile runs per conv per trace)
+    kernel, padding = attrs["kernel_size"], attrs["padding"]
+    n, dtype = len(kernel), None
+    for p in attrs["_parameters"].values():
+        if p is not None:
+            if dtype is None:
+                dtype = p.dtype
+            elif p.dtype != dtype:
+                return None
+    if attrs["padding_mode"] != "zeros" or dtype is None or not dtype.is_floating_point:
         return None
-    dtype, rank, c_in, c_out = params[0].dtype, n + 2, m.in_channels, m.out_channels
-    if not dtype.is_floating_point:
-        return None
-    same = m.padding == "same"
-    pad = (0,) * n if m.padding == "valid" or same else m.padding
+    rank, c_in, c_out = n + 2, attrs["in_channels"], attrs["out_channels"]
+    same = padding == "same"
+    pad = (0,) * n if same or padding == "valid" else padding
     # window(size) = (size + 2p - d(k-1) - 1) // s + 1
-    offsets = tuple(2 * p - d * (k - 1) - 1 for k, p, d in zip(m.kernel_size, pad, m.dilation))
-    strides = tuple(m.stride)
+    offsets = tuple([2 * p - d * (k - 1) - 1 for k, p, d in zip(kernel, pad, attrs["dilation"])])
+    strides = tuple(attrs["stride"])
 
     def conv(values, modules):
         x = values[src]
