@@ -16,8 +16,8 @@ from rflint.engine.ops.context import Ctx, Outcome, apply_kernel, kernel_result,
 from rflint.engine.ops.functions import _FUNCTION_RULES, _METHOD_RULES, FUNCTION_NAMES
 from rflint.engine.ops.modules import SHAPE_FREE_KERNELS, _module_rule, rule_of
 from rflint.engine.ops.tensors import _elementwise, _inferred, _merged_rf, _reshape, merged, sizes_kept
-from rflint.engine.rfstate import TensorRF
-from rflint.trace.metaspec import is_tensor_like
+from rflint.engine.rfstate import AxisRF, TensorRF, pareto_max, pareto_min
+from rflint.trace.metaspec import MetaSpec, is_tensor_like
 from rflint.trace.shape_rules import is_hashable
 
 __all__ = ["Ctx", "FUNCTION_NAMES", "NOT_QUICK", "READS_RF", "READS_SHAPES", "Outcome", "apply_kernel",
@@ -68,7 +68,14 @@ def _quick_step(node: fx.Node, modules: dict):
         kernel.reads = READS_RF
         return kernel
     if node.op == "call_function" and is_hashable(node.target) and node.target not in _FUNCTION_RULES and inputs:
+        pair = inputs if len(inputs) == 2 else None
+
         def generic(rfs, values, modules):  # _generic when the layout is kept, without a Ctx
+            if pair is not None:  # a residual or fork-join sum of two maps of one shape: a plain union
+                rf = joined(rfs.get(pair[0]), rfs.get(pair[1]), values.get(pair[0]), values.get(pair[1]),
+                            values.get(node))
+                if rf is not None:
+                    return rf, None
             operands = [(rfs.get(a), shape_of(values.get(a))) for a in inputs]
             if len(inputs) == 1:
                 rf = operands[0][0]
@@ -79,6 +86,27 @@ def _quick_step(node: fx.Node, modules: dict):
         generic.reads = READS_SHAPES
         return generic
     return None
+
+
+def joined(a: TensorRF | None, b: TensorRF | None, va, vb, out) -> TensorRF | None:
+    """``merged`` + ``kept_layout`` of two operands in their commonest form, or None (then the
+    general code runs): both spatial with one axis per origin, the same (origin, dim) axes in
+    ascending dims, and both of exactly the output's shape, so neither is broadcast (a gate) and
+    the layout is kept.  Then every axis is the union of the two operands' axes."""
+    if a is None or b is None or type(va) is not MetaSpec or type(vb) is not MetaSpec or type(out) is not MetaSpec:
+        return None
+    axes_a, axes_b, shape = a.axes, b.axes, out.shape
+    if not axes_a or len(axes_a) != len(axes_b) or va.shape != shape or vb.shape != shape:
+        return None
+    axes, last, origins, rank = [], None, set(), len(shape)
+    for x, y in zip(axes_a, axes_b):
+        if x.origin != y.origin or x.dim != y.dim or x.origin in origins or -x.dim > rank \
+                or (last is not None and x.dim <= last):
+            return None
+        origins.add(x.origin)
+        last = x.dim
+        axes.append(AxisRF(x.origin, x.dim, pareto_min(x.lo + y.lo), pareto_max(x.hi + y.hi)))
+    return TensorRF(tuple(axes), False, min(a.d_min, b.d_min), max(a.d_max, b.d_max))
 
 
 def transfer(ctx: Ctx) -> Outcome:
