@@ -58,7 +58,8 @@ def _source(node: fx.Node) -> fx.Node | None:
 
 
 def _inputs_for(prepared: Prepared, traced: Traced, shapes) -> tuple[list[Any], list[fx.Node], tuple[int, ...]]:
-    """Meta tensors for the forward() arguments; the image inputs (N, C, *spatial) carry RF state."""
+    """MetaSpecs (meta tensors to be) for the forward() arguments; the image inputs (N, C, *spatial)
+    carry RF state."""
     placeholders = traced.memo("placeholders", lambda: [n for n in traced.order if n.op == "placeholder"])
     required = [p for p in placeholders if not p.args]  # p.args holds a default value
     if not placeholders:

@@ -153,6 +153,7 @@ def _step(node: fx.Node, modules: dict[str, torch.nn.Module]):
         rule = MODULE_SHAPE_RULES.get(type(module))
         if rule is None:
             return None
+
         def by_rule(values, modules):
             m = modules[target]
             if m is not module or m._forward_hooks or m._forward_pre_hooks:
@@ -175,7 +176,8 @@ def _step(node: fx.Node, modules: dict[str, torch.nn.Module]):
 # specialised to the one module or call it was compiled for: the module's attributes are read once,
 # so a call is a few integer operations.  Each answers exactly what its shape rule would, and only
 # in the plain case that rule answers (same checks, attributes fixed at compile time, guarded by the
-# module's identity); for anything else it declines (None) and the node runs as usual, rule first.
+# module's identity); anything else it hands to the rule's own compiled step (which may decline in
+# turn: then the node runs as usual, rule first, then torch).
 # tests/test_shape_rules.py checks steps against the rules alone and torch on the zoo and random DAGs.
 
 _CONV_TYPES = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
