@@ -145,3 +145,25 @@ def test_fx_relevant_nodes_leave_out_dead_ends():
     succ, pred = _adjacency(a)
     assert relevant == _relevant_nodes(a, succ, pred)
     assert preds == {n: [p for p in pred[n] if p in relevant] for n in relevant}
+
+
+@pytest.mark.parametrize("name", ["vgg16", "resnet18", "mpnet18", "inception"])
+def test_one_node_segment_status_is_the_walks(name):
+    """A one-node segment (every layer of a chain) is judged without the general walk; under every
+    status its layer can have, the answer must be the walk's."""
+    from rflint.rules.structure import (
+        HEAD, PARTIAL, PRODUCTIVE, UNPRODUCTIVE, _segment_status, _segment_walk, analyse_structure,
+    )
+
+    a = prepare(f"zoo:{name}").at(32)
+    segments = [seg for seg in analyse_structure(a).segments if len(seg.nodes) == 1]
+    assert any(a.layer_by_node.get(seg.nodes[0]) is not None for seg in segments)
+    seen = set()
+    for seg in segments:
+        layer = a.layer_by_node.get(seg.nodes[0])
+        for st in (PRODUCTIVE, PARTIAL, UNPRODUCTIVE, HEAD, None):
+            status = {} if layer is None or st is None else {layer.name: st}
+            want = _segment_walk(seg, a.layer_by_node, status)
+            assert _segment_status(seg, a.layer_by_node, status) == want, (seg, st)
+            seen.add(want)
+    assert len(seen) >= 2

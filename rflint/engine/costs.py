@@ -26,21 +26,29 @@ def module_params(module: nn.Module) -> int:
     ``_modules`` / ``_parameters`` dicts directly: the generator layers of ``parameters()`` cost
     more than the counting on a leaf layer, and this runs for every layer of every trace."""
     if not module._modules:  # a leaf layer (the common call): its own parameters, each once
-        params = [p for p in module._parameters.values() if p is not None]
+        own = module._parameters
+        if not own:  # activations, pools, dropout
+            return 0
+        params = [p for p in own.values() if p is not None]
         if len(params) > 2 or (len(params) == 2 and params[0] is params[1]):
             params = list({id(p): p for p in params}.values())
         return sum(map(_NUMEL, params))
     total, seen_params, seen_modules, stack = 0, set(), set(), [module]
-    while stack:
+    while stack:  # plain loops, no generators: this walks every module of the model once per trace
         m = stack.pop()
-        if id(m) in seen_modules:
+        key = id(m)
+        if key in seen_modules:
             continue
-        seen_modules.add(id(m))
+        seen_modules.add(key)
         for p in m._parameters.values():
-            if p is not None and id(p) not in seen_params:
-                seen_params.add(id(p))
-                total += p.numel()
-        stack.extend(child for child in m._modules.values() if child is not None)
+            if p is not None:
+                key = id(p)
+                if key not in seen_params:
+                    seen_params.add(key)
+                    total += _NUMEL(p)
+        for child in m._modules.values():
+            if child is not None:
+                stack.append(child)
     return total
 
 
@@ -61,6 +69,8 @@ def macs_rule(node: fx.Node, module: nn.Module | None) -> MacsRule | None:
     """How the node's MACs follow from the shapes, worked out once per trace; None for the nodes
     that never count any (norms, activations, merges, pools: most of a graph)."""
     if module is not None:
+        if type(module) in _NO_MACS:
+            return None
         if isinstance(module, nn.modules.conv._ConvTransposeNd):
             return _scaled(node, node.args[0], (module.out_channels // module.groups) * math.prod(module.kernel_size))
         if isinstance(module, nn.modules.conv._ConvNd):
@@ -91,6 +101,18 @@ def macs_rule(node: fx.Node, module: nn.Module | None) -> MacsRule | None:
             return _per_sample(values.get(node), _numel(values.get(node)) * a.shape[-1])
         return product
     return None
+
+
+# exact classes that never count MACs (the isinstance checks below cost more than this lookup, on
+# most of a network's modules); subclasses still take the checks
+_NO_MACS = frozenset({
+    nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.GroupNorm, nn.LayerNorm, nn.InstanceNorm1d,
+    nn.InstanceNorm2d, nn.InstanceNorm3d, nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.Sigmoid,
+    nn.Tanh, nn.Hardswish, nn.Hardsigmoid, nn.Mish, nn.ELU, nn.Dropout, nn.Dropout2d, nn.Dropout3d,
+    nn.Identity, nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d,
+    nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d, nn.AdaptiveMaxPool1d,
+    nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d, nn.Flatten, nn.Upsample,
+})
 
 
 def _scaled(node: fx.Node, counted: Any, factor: int) -> MacsRule:

@@ -47,9 +47,12 @@ def stem_experiment(ctx) -> StemProposal | None:
     a: Analysis = ctx.analysis
     if s.tail is None:
         return None
+    stem = stem_layers(s)
+    if not stem:  # a purely sequential network (VGG) has no separate stem
+        return None
     module_nodes = _module_nodes(a)
     candidates = [
-        layer for layer in stem_layers(s)
+        layer for layer in stem
         if layer.kop.downsampling and layer.kind in ("conv", "pool") and layer.node in module_nodes
     ]
     before = len(s.tail.parametric_layers)

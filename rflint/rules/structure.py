@@ -190,10 +190,23 @@ def _segments(a: Analysis, cuts: list[str], layer_by_node: dict[str, Layer]) -> 
 
 def _segment_status(seg: Segment, layer_by_node: dict[str, Layer], status: dict[str, str]) -> str:
     """Productive iff some entry->exit path avoids every unproductive layer and passes a productive
-    (or partial) expanding layer; neutral if the segment has no expanding layer at all.
+    (or partial) expanding layer; neutral if the segment has no expanding layer at all
+    (:func:`_segment_walk`; a one-node segment, every layer of a plain chain, spelled out)."""
+    if len(seg.nodes) == 1:
+        layer = layer_by_node.get(seg.nodes[0])
+        if layer is None or not layer.expanding:
+            return NEUTRAL
+        st = status.get(layer.name)
+        if st == UNPRODUCTIVE or not seg.inner_preds[0]:
+            return UNPRODUCTIVE
+        return PRODUCTIVE if st in (PRODUCTIVE, PARTIAL) else UNPRODUCTIVE
+    return _segment_walk(seg, layer_by_node, status)
 
-    One pass in topological order over (clean: reached avoiding unproductive layers, good: and
-    grown on the way); a node's predecessors in the segment were all visited before it."""
+
+def _segment_walk(seg: Segment, layer_by_node: dict[str, Layer], status: dict[str, str]) -> str:
+    """:func:`_segment_status` for any segment: one pass in topological order over (clean: reached
+    avoiding unproductive layers, good: and grown on the way); a node's predecessors in the segment
+    were all visited before it."""
     if not any(layer_by_node[n].expanding for n in seg.nodes if n in layer_by_node):
         return NEUTRAL
     clean = {seg.entry: True}
