@@ -114,9 +114,13 @@ class TensorRF(NamedTuple):
 
     @staticmethod
     def for_input(n_axes: int, origins: Iterable[int] | None = None) -> "TensorRF":
-        origins = list(origins) if origins is not None else list(range(n_axes))
-        base = ((1, 1),)  # ints: see kernels.exact
-        return TensorRF(tuple(AxisRF(o, -n_axes + i, base, base) for i, o in enumerate(origins)))
+        origins = tuple(origins) if origins is not None else tuple(range(n_axes))
+        found = _INPUT_RFS.get((n_axes, origins))
+        if found is None:  # immutable, so one per (rank, origins) serves every pass and probe
+            base = ((1, 1),)  # ints: see kernels.exact
+            found = _INPUT_RFS[n_axes, origins] = TensorRF(
+                tuple(AxisRF(o, -n_axes + i, base, base) for i, o in enumerate(origins)))
+        return found
 
     @property
     def spatial(self) -> bool:
@@ -141,6 +145,7 @@ class TensorRF(NamedTuple):
         return TensorRF(self.axes, self.is_global, self.d_min + by, self.d_max + by)
 
 
+_INPUT_RFS: dict[tuple, TensorRF] = {}  # (rank, origins) -> a model input's RF
 _NONE: dict[int, tuple] = {}  # n -> ((None,) * n,) * 3: layer_axes for a tensor with no spatial axes
 
 

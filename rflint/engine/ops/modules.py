@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from typing import Any, Callable
 
 from torch import nn
@@ -28,18 +29,25 @@ def _by_config(m: nn.Module, required: tuple[str, ...], optional: tuple[str, ...
     alone.  Built uncached when a required attribute is not a plain instance attribute (a property
     of some subclass could compute it from anything) or a value is unhashable (a list as padding)."""
     attrs = m.__dict__
-    for name in required:
-        if name not in attrs:
-            return build(m)
-    key = (type(m), *[attrs[name] for name in required], *[attrs.get(name) for name in optional])
     try:
+        key = (type(m), *_getter(required)(attrs), *[attrs.get(name) for name in optional])
         kop = _KOP_BY_CONFIG.get(key)
-    except TypeError:
+    except (KeyError, TypeError):  # not a plain instance attribute, or unhashable
         return build(m)
     if kop is None:
         kop = _KOP_BY_CONFIG[key] = build(m)
     return kop
 
+
+def _getter(names: tuple[str, ...]):
+    """``itemgetter(*names)`` returning a tuple even for one name, made once per names tuple."""
+    getter = _GETTERS.get(names)
+    if getter is None:
+        getter = _GETTERS[names] = operator.itemgetter(*names) if len(names) > 1 else (lambda d: (d[names[0]],))
+    return getter
+
+
+_GETTERS: dict[tuple, Callable] = {}
 
 _CONV_ATTRS = ("kernel_size", "stride", "dilation", "padding"), ("padding_mode",)
 _POOL_ATTRS = ("kernel_size", "stride"), ("dilation", "padding")
