@@ -43,3 +43,26 @@ def test_shared_modules_and_tied_parameters_count_once():
     # fx names a module by its first path, so both calls are to "a"
     assert {n.target for n in traced.order if n.op == "call_module"} == {"a"}
     assert traced.modules["a"] is model.a
+
+
+@pytest.mark.parametrize("name", ["resnet18", "densenet121", "inception", "unet"])
+def test_one_walk_counts_the_model_and_every_leaf(name):
+    """count_params: the model's total as torch counts it, and per leaf module its own count."""
+    from rflint.engine.costs import count_params
+
+    model = ZOO[name].factory()
+    total, leaves = count_params(model)
+    assert total == sum(p.numel() for p in model.parameters())
+    want = {id(m): sum(p.numel() for p in m.parameters()) for m in model.modules() if not m._modules}
+    assert leaves == want
+
+
+def test_one_walk_counts_shared_modules_and_tied_parameters_once():
+    """a: 84 (registered twice, listed once); c: 20; d: 16 + 4 = 20 counted as a leaf of its own,
+    4 more in the total (its weight is c's)."""
+    from rflint.engine.costs import count_params
+
+    model = Shared()
+    total, leaves = count_params(model)
+    assert total == 84 + 20 + 4
+    assert leaves == {id(model.a): 84, id(model.c): 20, id(model.d): 20}

@@ -52,6 +52,41 @@ def module_params(module: nn.Module) -> int:
     return total
 
 
+def count_params(model: nn.Module) -> tuple[int, dict[int, int]]:
+    """``module_params(model)`` and, per leaf module (by ``id``), ``module_params`` of it, from one
+    walk: the report needs the model's total and every called layer's own count, and the two
+    separate walks visited every module twice per trace."""
+    total, leaves, seen_params, seen_modules, stack = 0, {}, set(), set(), [model]
+    while stack:
+        m = stack.pop()
+        key = id(m)
+        if key in seen_modules:
+            continue
+        seen_modules.add(key)
+        children = m._modules
+        if children:
+            for p in m._parameters.values():
+                if p is not None and id(p) not in seen_params:
+                    seen_params.add(id(p))
+                    total += _NUMEL(p)
+            for child in children.values():
+                if child is not None:
+                    stack.append(child)
+            continue
+        own, ids = 0, []  # a leaf: its own parameters, each once (a handful: a list beats a set)
+        for p in m._parameters.values():
+            if p is not None:
+                pid, n = id(p), _NUMEL(p)
+                if pid not in ids:
+                    ids.append(pid)
+                    own += n
+                if pid not in seen_params:
+                    seen_params.add(pid)
+                    total += n
+        leaves[key] = own
+    return total, leaves
+
+
 def _numel(value: Any) -> int:
     return value.numel() if is_tensor_like(value) else 0
 

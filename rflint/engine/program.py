@@ -17,7 +17,7 @@ import torch.fx as fx
 from torch import nn
 
 from rflint import declared
-from rflint.engine.costs import MacsRule, macs_rule, module_params, node_macs
+from rflint.engine.costs import MacsRule, count_params, macs_rule, module_params, node_macs
 from rflint.engine.kernels import KernelOp
 from rflint.engine.results import Analysis, Layer
 from rflint.engine.replay import RFTable, replay
@@ -203,6 +203,9 @@ def _ledger(prepared: Prepared, traced: Traced, modules: dict[str, nn.Module]) -
     weights: dict[fx.Node, int] = {}
     macs: list[tuple[str, MacsRule]] = []
     seen_modules: set[int] = set()
+    leaf_counts: dict[int, int] = {}
+    if "" not in prepared.param_counts:  # the model's total and its leaves' counts, in one walk
+        prepared.param_counts[""], leaf_counts = count_params(prepared.loaded.module)
     for node in traced.order:
         if node.op == "placeholder":
             continue
@@ -211,8 +214,11 @@ def _ledger(prepared: Prepared, traced: Traced, modules: dict[str, nn.Module]) -
         if module is not None and id(module) not in seen_modules:
             seen_modules.add(id(module))
             count = prepared.param_counts.get(node.target)
-            if count is None:
-                count = prepared.param_counts[node.target] = module_params(module)
+            if count is None:  # a leaf the walk saw, or a module called whole (declared, opaque)
+                count = leaf_counts.get(id(module))
+                if count is None:
+                    count = module_params(module)
+                prepared.param_counts[node.target] = count
             params[node.name] = count
         elif node.op == "call_function":
             attrs = [a for a in node.all_input_nodes if a.op == "get_attr"]

@@ -120,7 +120,8 @@ def replay(traced: Traced, modules: dict, values: dict, image_inputs: list[fx.No
     with the trace's own modules; ``replaced``: the module paths whose modules differ from it."""
     old_rfs, old_values, old_layers = base.node_rf, base.values, base.layer_by_node
     plan = traced.memo(("replay_plan", declared.version()), lambda: _plan(traced))
-    last_changed = max((i for i, (_, _, _, _, target) in enumerate(plan) if target in replaced), default=-1)
+    last_changed = (max((i for i, (_, _, _, _, target) in enumerate(plan) if target in replaced), default=-1)
+                    if replaced else -1)  # another size, the same modules: nothing changed
     built: dict[fx.Node, TensorRF | None] = {}
     kernels: dict[fx.Node, KernelOp] = {}
     kind: dict[fx.Node, int] = {}  # _SAME / _MAPPED; absent: built from scratch
