@@ -274,7 +274,8 @@ def test_propagation_with_rules_equals_torch_meta_end_to_end(name, monkeypatch):
     assert fast == slow
 
 
-def test_propagation_with_rules_equals_torch_meta_on_random_dags(monkeypatch):
+def _random_dags() -> list:
+    """(prepared model, its own input size) for 40 seeded random DAGs (tests/dagzoo.py)."""
     import os
     import sys
 
@@ -286,8 +287,12 @@ def test_propagation_with_rules_equals_torch_meta_on_random_dags(monkeypatch):
     cases = []
     for seed in range(40):
         spec = dagzoo.generate(seed)
-        prepared = prepare(dagzoo.build_module(spec), channels=spec["channels"])
-        cases.append((prepared, tuple(spec["input_size"])))
+        cases.append((prepare(dagzoo.build_module(spec), channels=spec["channels"]), tuple(spec["input_size"])))
+    return cases
+
+
+def test_propagation_with_rules_equals_torch_meta_on_random_dags(monkeypatch):
+    cases = _random_dags()
     fast = [_all_shapes(p.traced, size, p.channels) for p, size in cases]
     _without_rules(monkeypatch)
     slow = [_all_shapes(p.traced, size, p.channels) for p, size in cases]
@@ -303,23 +308,14 @@ def _stepped_shapes(traced, size, channels, steps):
 
 
 def _step_cases():
-    import os
-    import sys
-
     from rflint.engine import prepare
     from rflint.zoo import ZOO
-
-    sys.path.insert(0, os.path.dirname(__file__))
-    import dagzoo
 
     cases = []
     for name in ("vgg16", "resnet50", "densenet121", "inception", "unet", "mpnet18", "audio1d", "cnn3d"):
         natural = tuple(ZOO[name].input_size)
         cases.append((prepare(f"zoo:{name}"), [natural, tuple(s + 5 for s in natural), tuple(2 * s + 1 for s in natural)]))
-    for seed in range(40):
-        spec = dagzoo.generate(seed)
-        size = tuple(spec["input_size"])
-        cases.append((prepare(dagzoo.build_module(spec), channels=spec["channels"]), [size, tuple(s + 3 for s in size)]))
+    cases += [(prepared, [size, tuple(s + 3 for s in size)]) for prepared, size in _random_dags()]
     return cases
 
 
@@ -335,7 +331,7 @@ def test_compiled_steps_give_the_rules_shapes(monkeypatch):
     for prepared, sizes in _step_cases():
         traced = prepared.traced
         steps = compile_steps(traced.gm, traced.modules)
-        fast += sum(1 for step in steps if step is not None and step.__qualname__.startswith(("_fast_", )))
+        fast += sum(1 for step in steps if step is not None and step.__qualname__.startswith("_fast_"))
         for size in sizes:
             try:
                 stepped = _stepped_shapes(traced, size, prepared.channels, steps)

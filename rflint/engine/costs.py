@@ -33,29 +33,14 @@ def module_params(module: nn.Module) -> int:
         if len(params) > 2 or (len(params) == 2 and params[0] is params[1]):
             params = list({id(p): p for p in params}.values())
         return sum(map(_NUMEL, params))
-    total, seen_params, seen_modules, stack = 0, set(), set(), [module]
-    while stack:  # plain loops, no generators: this walks every module of the model once per trace
-        m = stack.pop()
-        key = id(m)
-        if key in seen_modules:
-            continue
-        seen_modules.add(key)
-        for p in m._parameters.values():
-            if p is not None:
-                key = id(p)
-                if key not in seen_params:
-                    seen_params.add(key)
-                    total += _NUMEL(p)
-        for child in m._modules.values():
-            if child is not None:
-                stack.append(child)
-    return total
+    return count_params(module)[0]
 
 
 def count_params(model: nn.Module) -> tuple[int, dict[int, int]]:
-    """``module_params(model)`` and, per leaf module (by ``id``), ``module_params`` of it, from one
-    walk: the report needs the model's total and every called layer's own count, and the two
-    separate walks visited every module twice per trace."""
+    """``module_params(model)`` (shared modules and tied parameters once) and, per leaf module (by
+    ``id``), ``module_params`` of it, from one walk over the ``_modules`` / ``_parameters`` dicts
+    in plain loops: the report needs the model's total and every called layer's own count, and
+    two separate walks visited every module twice per trace."""
     total, leaves, seen_params, seen_modules, stack = 0, {}, set(), set(), [model]
     while stack:
         m = stack.pop()
@@ -64,26 +49,15 @@ def count_params(model: nn.Module) -> tuple[int, dict[int, int]]:
             continue
         seen_modules.add(key)
         children = m._modules
-        if children:
-            for p in m._parameters.values():
-                if p is not None and id(p) not in seen_params:
-                    seen_params.add(id(p))
-                    total += _NUMEL(p)
-            for child in children.values():
-                if child is not None:
-                    stack.append(child)
-            continue
-        own, ids = 0, []  # a leaf: its own parameters, each once (a handful: a list beats a set)
+        if not children:
+            leaves[key] = module_params(m)
         for p in m._parameters.values():
-            if p is not None:
-                pid, n = id(p), _NUMEL(p)
-                if pid not in ids:
-                    ids.append(pid)
-                    own += n
-                if pid not in seen_params:
-                    seen_params.add(pid)
-                    total += n
-        leaves[key] = own
+            if p is not None and id(p) not in seen_params:
+                seen_params.add(id(p))
+                total += _NUMEL(p)
+        for child in children.values():
+            if child is not None:
+                stack.append(child)
     return total, leaves
 
 

@@ -282,9 +282,7 @@ def run_program(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None
     position = traced.memo("position", lambda: {n: i for i, n in enumerate(traced.order)})
     final_layer = _final_layer(traced.order, position, rfs, layer_by_node)
     timings["rf_program"] = time.perf_counter() - clock
-    total_params = prepared.param_counts.get("")
-    if total_params is None:
-        total_params = prepared.param_counts[""] = module_params(prepared.loaded.module)
+    total_params = prepared.param_counts[""]  # set by the ledger's walk (or shared by surgery's Prepared)
     return Analysis(
         target=prepared.label, input_size=size, channels=channels, layers=layers,
         params=total_params, macs=sum(node_macs_.values()),

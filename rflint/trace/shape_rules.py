@@ -107,22 +107,30 @@ def _attr(m: nn.Module, name: str, default: Any) -> Any:
 _ABSENT = object()
 
 
+def pool_windows(m: nn.Module, n: int, with_dilation: bool) -> tuple[tuple[int, int, int, int], ...] | None:
+    """Per axis (kernel, stride, padding, dilation) of a max/avg pool module, or None for a call
+    :func:`_pool`'s rule leaves to torch whatever the input: indices requested, attributes it
+    cannot read, padding over half the kernel, a zero divisor."""
+    if _attr(m, "return_indices", False) or _attr(m, "divisor_override", None) == 0:
+        return None
+    k = _ntuple(m.kernel_size, n)
+    s = _ntuple(m.stride if m.stride is not None else m.kernel_size, n)  # stride None: the kernel
+    p = _ntuple(m.padding, n)
+    d = _ntuple(m.dilation, n) if with_dilation else (1,) * n
+    if None in (k, s, p, d) or any(pi > ki // 2 for pi, ki in zip(p, k)):
+        return None  # torch: "pad should be at most half of effective kernel size"
+    return tuple(zip(k, s, p, d))
+
+
 def _pool(n: int, with_dilation: bool) -> Rule:
     def rule(m: nn.Module, args: tuple, kwargs: dict) -> torch.Tensor | None:
         x = _tensor(args, kwargs, n)
-        if x is None or _attr(m, "return_indices", False):
+        windows = pool_windows(m, n, with_dilation) if x is not None else None
+        if windows is None:
             return None
-        k = _ntuple(m.kernel_size, n)
-        s = _ntuple(m.stride if m.stride is not None else m.kernel_size, n)  # stride None: the kernel
-        p = _ntuple(m.padding, n)
-        d = _ntuple(m.dilation, n) if with_dilation else (1,) * n
-        if None in (k, s, p, d) or any(pi > ki // 2 for pi, ki in zip(p, k)):
-            return None  # torch: "pad should be at most half of effective kernel size"
-        if n == 3 and not with_dilation and any(size < ki for size, ki in zip(x.shape[2:], k)):
+        if n == 3 and not with_dilation and any(size < w[0] for size, w in zip(x.shape[2:], windows)):
             return None  # avg_pool3d alone: "input image smaller than kernel size"
-        if _attr(m, "divisor_override", None) is not None and m.divisor_override == 0:
-            return None
-        spatial = [_window(size, *a, ceil=m.ceil_mode) for size, *a in zip(x.shape[2:], k, s, p, d)]
+        spatial = [_window(size, *w, ceil=m.ceil_mode) for size, w in zip(x.shape[2:], windows)]
         if min(spatial, default=1) <= 0:
             return None
         return _empty([*x.shape[:2], *spatial], x)

@@ -16,8 +16,8 @@ from torch.func import functional_call
 from rflint.errors import RflintError
 from rflint.trace.metaspec import MetaSpec, is_meta_value, real
 from rflint.trace.shape_rules import (
-    FUNCTION_SHAPE_RULES, METHOD_SHAPE_RULES, MODULE_SHAPE_RULES, SAME_SHAPE_MODULES, _attr, _conv, _ntuple,
-    _window, concatenated, elementwise, is_hashable,
+    FUNCTION_SHAPE_RULES, METHOD_SHAPE_RULES, MODULE_SHAPE_RULES, SAME_SHAPE_MODULES, _conv, _window,
+    concatenated, elementwise, is_hashable, pool_windows,
 )
 
 
@@ -165,6 +165,7 @@ def _step(node: fx.Node, modules: dict[str, torch.nn.Module]):
         loaders = [_loader(a) for a in node.args]
         if rule is None or None in loaders or node.kwargs:
             return None
+
         def by_function(values, modules):
             return _try(rule, tuple([load(values) for load in loaders]), _NO_KWARGS)
         return _fast_function_step(node, rule, by_function) or by_function
@@ -238,16 +239,10 @@ def _fast_conv(m: torch.nn.Module, target: str, src: fx.Node, general):
 
 def _fast_pool(m: torch.nn.Module, target: str, src: fx.Node, general, n: int, with_dilation: bool):
     """shape_rules._pool for this module: (N, C, *S) -> (N, C, *window(S))."""
-    if _attr(m, "return_indices", False) or _attr(m, "divisor_override", None) == 0:
-        return None
-    k = _ntuple(m.kernel_size, n)
-    s = _ntuple(m.stride if m.stride is not None else m.kernel_size, n)
-    p = _ntuple(m.padding, n)
-    d = _ntuple(m.dilation, n) if with_dilation else (1,) * n
-    if None in (k, s, p, d) or any(pi > ki // 2 for pi, ki in zip(p, k)):
+    windows = pool_windows(m, n, with_dilation)
+    if windows is None:
         return None
     rank, ceil = n + 2, bool(m.ceil_mode)
-    windows = tuple(zip(k, s, p, d))
 
     def pool(values, modules):
         x = values[src]
