@@ -167,3 +167,41 @@ def test_one_node_segment_status_is_the_walks(name):
             assert _segment_status(seg, a.layer_by_node, status) == want, (seg, st)
             seen.add(want)
     assert len(seen) >= 2
+
+
+class _SameCutOtherBorder(nn.Module):
+    """At 4x4: conv0 (3x3) gives RF 3; the fork d (1x1 | 5x5) leaves x with r_min 3, r_max 7.  The
+    fork s after it: a1 (3x3) reads x (3 <= 4 by r_min, 7 > 4 by r_max), a2 reads a1 (5 > 4), b
+    (1x1) reads x.  By r_min s has no clean path through a productive growing layer (a1 -> a2
+    is blocked, b does not grow): unproductive; by r_max every layer of it is.  d is productive
+    by both (its 5x5 reads 3).  So both tails start at x, but the border is a2 by r_min and a1 by
+    r_max."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv0 = nn.Conv2d(1, 4, 3, padding=1)
+        self.d_small, self.d_big = nn.Conv2d(4, 4, 1), nn.Conv2d(4, 4, 5, padding=2)
+        self.a1, self.a2 = nn.Conv2d(4, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1)
+        self.b = nn.Conv2d(4, 4, 1)
+        self.pool, self.fc = nn.AdaptiveAvgPool2d(1), nn.Linear(4, 2)
+
+    def forward(self, x):
+        y = self.conv0(x)
+        x = self.d_small(y) + self.d_big(y)
+        s = self.a2(self.a1(x)) + self.b(x)
+        return self.fc(self.pool(s).flatten(1))
+
+
+def test_tails_by_r_min_and_r_max_from_one_cut_keep_their_own_borders():
+    """tail_max shares tail's segments here (structure.analyse_structure reuses their judgements
+    and the tail's name and costs) but not its border."""
+    from rflint.rules.structure import analyse_structure
+
+    a = prepare(_SameCutOtherBorder(), channels=1).at((4, 4))
+    s = analyse_structure(a)
+    assert s.tail is not None and s.tail_max is not None
+    assert s.tail.cut == s.tail_max.cut
+    assert [layer.name for layer in s.tail.layers] == [layer.name for layer in s.tail_max.layers] == ["a1", "a2", "b"]
+    assert s.border.name == "a2"
+    assert s.border_max.name == "a1"
+    assert s.tail_max.params == s.tail.params == 2 * (4 * 4 * 9 + 4) + (4 * 4 + 4)  # a1, a2 and b

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 from torch import nn
 
 from rflint.engine import prepare
@@ -66,3 +67,18 @@ def test_one_walk_counts_shared_modules_and_tied_parameters_once():
     total, leaves = count_params(model)
     assert total == 84 + 20 + 4
     assert leaves == {id(model.a): 84, id(model.c): 20, id(model.d): 20}
+
+
+def test_a_parameter_registered_twice_in_one_leaf_counts_once():
+    """One 3x4 Parameter under two names in one leaf: 12, in the leaf's own count and in the total
+    (torch's parameters() lists it once too)."""
+    from rflint.engine.costs import count_params, module_params
+
+    leaf = nn.Module()
+    leaf.w = nn.Parameter(torch.zeros(3, 4))
+    leaf.v = leaf.w
+    model = nn.Sequential(leaf)
+    total, leaves = count_params(model)
+    assert total == 12 == sum(p.numel() for p in model.parameters())
+    assert leaves == {id(leaf): 12}
+    assert module_params(leaf) == 12

@@ -40,7 +40,8 @@ def count_params(model: nn.Module) -> tuple[int, dict[int, int]]:
     """``module_params(model)`` (shared modules and tied parameters once) and, per leaf module (by
     ``id``), ``module_params`` of it, from one walk over the ``_modules`` / ``_parameters`` dicts
     in plain loops: the report needs the model's total and every called layer's own count, and
-    two separate walks visited every module twice per trace."""
+    two separate walks visited every module twice per trace.  A leaf's parameters are read once
+    for both counts (``numel`` is a torch call)."""
     total, leaves, seen_params, seen_modules, stack = 0, {}, set(), set(), [model]
     while stack:
         m = stack.pop()
@@ -48,16 +49,26 @@ def count_params(model: nn.Module) -> tuple[int, dict[int, int]]:
         if key in seen_modules:
             continue
         seen_modules.add(key)
-        children = m._modules
-        if not children:
-            leaves[key] = module_params(m)
-        for p in m._parameters.values():
-            if p is not None and id(p) not in seen_params:
-                seen_params.add(id(p))
-                total += _NUMEL(p)
-        for child in children.values():
-            if child is not None:
-                stack.append(child)
+        children, params = m._modules, m._parameters
+        if children:
+            for p in params.values():
+                if p is not None and id(p) not in seen_params:
+                    seen_params.add(id(p))
+                    total += _NUMEL(p)
+            for child in children.values():
+                if child is not None:
+                    stack.append(child)
+            continue
+        own, mine = 0, set()  # a leaf: its own count (each parameter once) and its share of the total
+        for p in params.values():
+            if p is not None and id(p) not in mine:
+                mine.add(id(p))
+                n = _NUMEL(p)
+                own += n
+                if id(p) not in seen_params:
+                    seen_params.add(id(p))
+                    total += n
+        leaves[key] = own
     return total, leaves
 
 

@@ -51,7 +51,7 @@ def _layer_name(node: fx.Node, seen: dict[str, int]) -> str:
     return base if seen[base] == 1 else f"{base}@{seen[base]}"  # a module called twice
 
 
-def _source(node: fx.Node) -> fx.Node | None:
+def source_of(node: fx.Node) -> fx.Node | None:
     """An RF layer's input: its first argument, when that is a node."""
     src = node.args[0] if node.args else None
     return src if isinstance(src, fx.Node) else None
@@ -114,7 +114,7 @@ class Probe:
         None on axes no longer spatial; r_min None for a head layer (its input is already global)."""
         layer_input = self.table.layer_input
         for node, kop in self.kernels.items():
-            yield (node, *layer_input(node, _source(node), kop.n))
+            yield (node, *layer_input(node, source_of(node), kop.n))
 
     def is_spatial(self, node: fx.Node) -> bool:
         """The node's RF has spatial axes (what the cut tensors are made of)."""
@@ -260,7 +260,7 @@ def run_program(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None
             if node_params is ledger.params:
                 node_params = dict(node_params)
             node_params[node.name] = ledger.weights[node]
-        src = _source(node)
+        src = source_of(node)
         rf_in = rfs.get(src) if src is not None else None
         head = rf_in is None or rf_in.is_global
         n = kop.n

@@ -39,7 +39,7 @@ from rflint.engine.kernels import KernelOp, exact
 from rflint.engine.ops import READS_RF, READS_SHAPES
 from rflint.engine.results import Analysis
 from rflint.engine.rfpass import run_node, steps_of
-from rflint.engine.rfstate import AxisRF, TensorRF, layer_axes
+from rflint.engine.rfstate import AxisRF, TensorRF, built, layer_axes
 from rflint.trace import Traced
 from rflint.trace.metaspec import is_tensor_like
 
@@ -60,8 +60,10 @@ class RFTable:
         self.built, self._mapped, self._base, self._affine = built, mapped or set(), base_rfs or {}, affine
         self.replayed = base_rfs is not None
         # RF-layer node -> the base's Layer, for the nodes a replay kept *same* (their input RF is
-        # the base's, so :meth:`layer_input` reads the base's numbers instead of the RF)
+        # the base's, so :meth:`layer_input` reads the base's numbers instead of the RF) and for
+        # those it *mapped* (their input RF is the image of the base's: the base's numbers, mapped)
         self.same_layers: dict = {}
+        self.mapped_layers: dict = {}
 
     def rf(self, node: fx.Node) -> TensorRF | None:
         found = self.built.get(node, _MISSING)
@@ -94,6 +96,13 @@ class RFTable:
         layer = self.same_layers.get(node)
         if layer is not None:
             return (None, ()) if layer.head else (layer.r_in_min, layer.origins)
+        layer = self.mapped_layers.get(node)
+        if layer is not None:  # r_min is increasing in r: the image's minimum is the minimum's image
+            if layer.head:
+                return None, ()
+            affine = self._affine
+            return tuple([r if r is None else _mapped_r(affine.get(o), r)
+                          for r, o in zip(layer.r_in_min, layer.origins)]), layer.origins
         return self.r_min(src, n) if src is not None else (None, ())
 
     def is_spatial(self, node: fx.Node) -> bool:
@@ -127,7 +136,15 @@ def replay(traced: Traced, modules: dict, values: dict, image_inputs: list[fx.No
     kind: dict[fx.Node, int] = {}  # _SAME / _MAPPED; absent: built from scratch
     affine: Affine | None = None
     result = RFTable(built, set(), old_rfs, None)
-    mapped, same_layers = result._mapped, result.same_layers
+    mapped, same_layers, mapped_layers = result._mapped, result.same_layers, result.mapped_layers
+    base_lined: dict[fx.Node, bool] = base.derived.setdefault("lined_up", {})  # the base's sizes: once per base
+
+    def _base_lined_up(node: fx.Node, operands: tuple[fx.Node, ...]) -> bool:
+        found = base_lined.get(node)
+        if found is None:
+            found = base_lined[node] = _lined_up(node, operands, old_values, old_rfs)
+        return found
+
     for i, (node, step, reads, operands, target) in enumerate(plan):
         if reads is not None and not (replaced and target in replaced):
             relation: int | None = _SAME
@@ -146,7 +163,7 @@ def replay(traced: Traced, modules: dict, values: dict, image_inputs: list[fx.No
             if relation == _MAPPED and with_states:
                 relation = None  # the base's states merged with mapped ones: not one map's image
             if relation is not None and (reads == READS_RF or (
-                    _lined_up(node, operands, values, old_rfs) and _lined_up(node, operands, old_values, old_rfs))):
+                    _base_lined_up(node, operands) and _lined_up(node, operands, values, old_rfs))):
                 if relation == _SAME:
                     built[node] = old_rfs[node]
                 else:
@@ -155,8 +172,7 @@ def replay(traced: Traced, modules: dict, values: dict, image_inputs: list[fx.No
                 layer = old_layers.get(node.name)
                 if layer is not None:  # a compiled conv or pool of the base's module: the same kernel
                     kernels[node] = layer.kop
-                    if relation == _SAME:
-                        same_layers[node] = layer
+                    (same_layers if relation == _SAME else mapped_layers)[node] = layer
                 continue
         for a in operands:  # the rule reads its operands' RFs: build the mapped ones
             if kind.get(a) == _MAPPED:
@@ -214,8 +230,8 @@ def _image(rf: TensorRF | None, affine: Affine | None) -> TensorRF | None:
             continue
         lo = tuple([_mapped(m, r, j) for r, j in a.lo])
         hi = lo if a.hi == a.lo else tuple([_mapped(m, r, j) for r, j in a.hi])
-        axes.append(AxisRF(a.origin, a.dim, lo, hi))
-    return TensorRF(tuple(axes), rf.is_global, rf.d_min, rf.d_max)
+        axes.append(built(AxisRF, (a.origin, a.dim, lo, hi)))
+    return built(TensorRF, (tuple(axes), rf.is_global, rf.d_min, rf.d_max))
 
 
 def _mapped(m: tuple[int, int, int], r, j) -> tuple:

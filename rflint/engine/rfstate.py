@@ -18,6 +18,12 @@ from typing import Iterable, NamedTuple
 
 State = tuple[Fraction, Fraction]  # (r, j)
 
+# ``built(AxisRF, (origin, dim, lo, hi))`` / ``built(TensorRF, (axes, is_global, d_min, d_max))``,
+# every field given: a NamedTuple's generated ``__new__`` is a Python function that costs about
+# twice the tuple it builds, and the RF program builds one AxisRF per axis and one TensorRF per
+# node on every pass, replay and probe, so the hot paths build them this way.
+built = tuple.__new__
+
 
 def pareto_min(states: Iterable[State]) -> tuple[State, ...]:
     """States not dominated from below (keeps the smallest r for every smaller j)."""
@@ -82,20 +88,19 @@ class AxisRF(NamedTuple):
         if len(lo) == 1 and len(hi) == 1:  # the common case: one state each, nothing to prune
             (r, j), (r2, j2) = lo[0], hi[0]
             low = ((r + grow * j, j * scale),)
-            return AxisRF(self.origin, self.dim, low,
-                          low if hi is lo else ((r2 + grow * j2, j2 * scale),))
+            return built(AxisRF, (self.origin, self.dim, low, low if hi is lo else ((r2 + grow * j2, j2 * scale),)))
         # (tuples, not generators: the frontiers are usually single states, see pareto_min)
-        return AxisRF(
+        return built(AxisRF, (
             self.origin, self.dim,
             pareto_min(tuple([(r + grow * j, j * scale) for r, j in self.lo])),
             pareto_max(tuple([(r + grow * j, j * scale) for r, j in self.hi])),
-        )
+        ))
 
     @staticmethod
     def union(axes: list["AxisRF"], dim: int) -> "AxisRF":
         # tuples, not generators: pareto_min/max take their one- and two-state fast paths on them
-        return AxisRF(axes[0].origin, dim, pareto_min(tuple([s for a in axes for s in a.lo])),
-                      pareto_max(tuple([s for a in axes for s in a.hi])))
+        return built(AxisRF, (axes[0].origin, dim, pareto_min(tuple([s for a in axes for s in a.lo])),
+                              pareto_max(tuple([s for a in axes for s in a.hi]))))
 
 
 class TensorRF(NamedTuple):
@@ -127,7 +132,7 @@ class TensorRF(NamedTuple):
         return bool(self.axes)
 
     def to_global(self) -> "TensorRF":
-        return TensorRF((), True, self.d_min, self.d_max)
+        return built(TensorRF, ((), True, self.d_min, self.d_max))
 
     def axis_at(self, dim: int) -> AxisRF | None:
         for axis in self.axes:
@@ -139,10 +144,10 @@ class TensorRF(NamedTuple):
         axes = tuple(sorted(axes, key=lambda a: a.dim))
         if not axes:
             return self.to_global()
-        return TensorRF(axes, False, self.d_min, self.d_max)
+        return built(TensorRF, (axes, False, self.d_min, self.d_max))
 
     def deeper(self, by: int) -> "TensorRF":
-        return TensorRF(self.axes, self.is_global, self.d_min + by, self.d_max + by)
+        return built(TensorRF, (self.axes, self.is_global, self.d_min + by, self.d_max + by))
 
 
 _INPUT_RFS: dict[tuple, TensorRF] = {}  # (rank, origins) -> a model input's RF

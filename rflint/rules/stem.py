@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rflint.engine import Analysis, Layer
-from rflint.engine.program import Probe
+from rflint.engine.program import Probe, source_of
 from rflint.engine.surgery import describe_change, stride_one
 from rflint.errors import RflintError
 from rflint.rules.structure import HEAD, Structure, analyse_structure, status_of, tail_layers_under
@@ -77,18 +77,42 @@ def stem_experiment(ctx) -> StemProposal | None:
 
 
 def tail_layers_after(s: Structure, probe: Probe, min_tail_layers: int) -> int | None:
-    """Parametric layers in the tail of the analysed graph as ``probe`` left it (None: no tail)."""
+    """Parametric layers in the tail of the analysed graph as ``probe`` left it (None: no tail).
+    A layer's status is worked out when the tail search asks for it: the search judges segments
+    from the output back to the last productive one, which after a stem change is mostly near the
+    output, so most layers are never asked about."""
     a = s.analysis
     layer_by_node: dict[str, Layer] = {}
-    status: dict[str, str] = {}
-    for node, r_min, origins in probe.layer_r_min():
+    sources: dict[str, tuple] = {}  # layer name -> (node, its input, kernel axes), for its status
+    for node, kop in probe.kernels.items():
         layer = a.layer_by_node.get(node.name)
         if layer is None:  # an op the shapes made an RF layer only here: judge it by a whole analysis
             return _tail_layers_analysed(a, probe, min_tail_layers)
         layer_by_node[node.name] = layer
-        status[layer.name] = HEAD if r_min is None else status_of(r_min, origins, a.input_size)
+        sources[layer.name] = (node, source_of(node), kop.n)
+    status = _ProbeStatus(sources, probe.table.layer_input, a.input_size)
     node_of = a.traced.node_by_name
     return tail_layers_under(s, lambda name: probe.is_spatial(node_of[name]), layer_by_node, status, min_tail_layers)
+
+
+class _ProbeStatus:
+    """Layer name -> status in the probe (r_min), each worked out on its first lookup.  Only
+    ``get`` (all the tail search uses): anything else it might need one day fails loudly instead
+    of seeing a half-filled table."""
+
+    def __init__(self, sources: dict[str, tuple], layer_input, size: tuple[int, ...]):
+        self._sources, self._layer_input, self._size = sources, layer_input, size
+        self._known: dict[str, str] = {}
+
+    def get(self, name: str, default=None):
+        found = self._known.get(name)
+        if found is None:
+            where = self._sources.get(name)
+            if where is None:
+                return default
+            r_min, origins = self._layer_input(*where)
+            found = self._known[name] = HEAD if r_min is None else status_of(r_min, origins, self._size)
+        return found
 
 
 def _tail_layers_analysed(a: Analysis, probe: Probe, min_tail_layers: int) -> int | None:

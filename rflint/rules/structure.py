@@ -226,13 +226,20 @@ def _segment_walk(seg: Segment, layer_by_node: dict[str, Layer], status: dict[st
     return PRODUCTIVE if good.get(seg.exit) else UNPRODUCTIVE
 
 
-def _tail(a: Analysis, segments: list[Segment], status: dict[str, str], min_tail_layers: int) -> Tail | None:
-    found = _tail_of(segments, a.layer_by_node, status, min_tail_layers)
+def _tail(a: Analysis, segments: list[Segment], status: dict[str, str], min_tail_layers: int,
+          judged: dict[int, str] | None = None, like: Tail | None = None) -> Tail | None:
+    """The tail under ``status``.  ``judged``: segment statuses already known under it (filled in
+    as segments are judged); ``like``: a tail of the same segments under other statuses, whose
+    name, parameters and MACs are this one's too if it starts at the same cut."""
+    found = _tail_of(segments, a.layer_by_node, status, min_tail_layers, judged)
     if found is None:
         return None
     tail_segments, layers, border = found
-    nodes = [n for seg in tail_segments for n in seg.nodes]
     cut = tail_segments[0].entry
+    if like is not None and like.cut == cut:  # the same segments: only the border can differ
+        return Tail(cut=cut, cut_name=like.cut_name, segments=tail_segments, layers=layers, params=like.params,
+                    macs=like.macs, border=border)
+    nodes = [n for seg in tail_segments for n in seg.nodes]
     return Tail(
         cut=cut, cut_name=a.tensor_name(cut), segments=tail_segments, layers=layers,
         params=sum(a.node_params.get(n, 0) for n in nodes), macs=sum(a.node_macs.get(n, 0) for n in nodes),
@@ -241,11 +248,13 @@ def _tail(a: Analysis, segments: list[Segment], status: dict[str, str], min_tail
 
 
 def _tail_of(segments: list[Segment], layer_by_node: dict[str, Layer], status: dict[str, str],
-             min_tail_layers: int) -> tuple[list[Segment], list[Layer], Layer] | None:
+             min_tail_layers: int, judged: dict[int, str] | None = None
+             ) -> tuple[list[Segment], list[Layer], Layer] | None:
     """The tail's segments, layers and border layer (rf-semantics.md §4), or None, with these RF
     layers and statuses.  Segments are judged only from the output back to the last productive one,
-    each at most once."""
-    judged: dict[int, str] = {}
+    each at most once (``judged``: segment index -> status, known before or filled in here)."""
+    if judged is None:
+        judged = {}
 
     def status_of_segment(i: int) -> str:
         if i not in judged:
@@ -337,9 +346,16 @@ def analyse_structure(a: Analysis, min_tail_layers: int = 1) -> Structure:
     relevant, idom, position, preds = _graph_facts(a)
     cuts = _cut_chain(a, idom, position)
     segments = _segments(a, cuts, a.layer_by_node)
-    tail = _tail(a, segments, status, min_tail_layers)
-    # the tail is a function of the statuses (same segments, same settings): equal tables, one tail
-    tail_max = tail if status_max == status else _tail(a, segments, status_max, min_tail_layers)
+    judged: dict[int, str] = {}
+    tail = _tail(a, segments, status, min_tail_layers, judged)
+    # the tail is a function of the statuses (same segments, same settings): equal tables, one tail;
+    # and a segment is a function of its own layers' statuses: where none differs, one judgement
+    if status_max == status:
+        tail_max = tail
+    else:
+        differs = {name for name, st in status.items() if status_max[name] != st}
+        kept = {i: st for i, st in judged.items() if not any(layer.name in differs for layer in segments[i].layers)}
+        tail_max = _tail(a, segments, status_max, min_tail_layers, kept, like=tail)
     return Structure(
         analysis=a, status=status, status_max=status_max, cuts=cuts, segments=segments,
         relevant=relevant, idom=idom, preds=preds, tail=tail, tail_max=tail_max, position=position,

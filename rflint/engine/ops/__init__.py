@@ -14,9 +14,9 @@ import torch.fx as fx
 from rflint.declared import spec_for
 from rflint.engine.ops.context import Ctx, Outcome, apply_kernel, kernel_result, shape_of
 from rflint.engine.ops.functions import _FUNCTION_RULES, _METHOD_RULES, FUNCTION_NAMES
-from rflint.engine.ops.modules import SHAPE_FREE_KERNELS, _module_rule, rule_of
+from rflint.engine.ops.modules import SHAPE_FREE_KERNELS, _linear, _module_rule, linear_rf, rule_of
 from rflint.engine.ops.tensors import _elementwise, _inferred, _merged_rf, _reshape, merged, sizes_kept
-from rflint.engine.rfstate import AxisRF, TensorRF, pareto_max, pareto_min
+from rflint.engine.rfstate import AxisRF, TensorRF, built, pareto_max, pareto_min
 from rflint.trace.metaspec import MetaSpec, is_tensor_like
 from rflint.trace.shape_rules import is_hashable
 
@@ -31,11 +31,12 @@ READS_RF, READS_SHAPES = "rf", "shapes"
 
 def quick_steps(order: list[fx.Node], modules: dict) -> list:
     """Per node (topological order), a compiled ``step(rfs, values, modules) -> (rf, kernel)`` for
-    the commonest nodes (convs, pools, activations, norms, and functions without a rule of their
-    own: merges, elementwise ops), or None: then ``transfer`` runs the node's rule.  A step answers
-    only where that rule's outcome provably needs no more than the step looks at, so the two always
-    agree (tests/test_fast_paths.py checks the zoo and random DAGs node by node), and returns NOT_QUICK for a call it was not compiled for (a module the stem
-    experiment replaced).  One list serves every analysis of a trace; modules declared after it
+    the commonest nodes (convs, pools, linear layers, activations, norms, and functions without a
+    rule of their own: merges, elementwise ops), or None: then ``transfer`` runs the node's rule.
+    A step answers only where that rule's outcome provably needs no more than the step looks at,
+    so the two always agree (tests/test_fast_paths.py checks the zoo and random DAGs node by node),
+    and returns NOT_QUICK for a call it was not compiled for (a module the stem experiment
+    replaced).  One list serves every analysis of a trace; modules declared after it
     was compiled (``@rflint.layer``) are not seen by it, which is why the caller keys it on
     ``declared.version()``."""
     return [_quick_step(node, modules) for node in order]
@@ -55,11 +56,20 @@ def _quick_step(node: fx.Node, modules: dict):
                 return (rfs.get(src), None) if modules[target] is module else NOT_QUICK
             elementwise.reads = READS_RF
             return elementwise
+        first = node.args[0] if node.args else None
+        src = first if isinstance(first, fx.Node) else None  # what Ctx.rf(ctx.first) reads
+        if rule is _linear:  # not an RF layer: no kernel
+
+            def linear(rfs, values, modules):
+                if modules[target] is not module:
+                    return NOT_QUICK
+                return linear_rf(rfs.get(src) if src is not None else None), None
+            linear.reads = READS_RF
+            return linear
         kop_of = SHAPE_FREE_KERNELS.get(rule)
         if kop_of is None:
             return None
-        kop, first = kop_of(module), node.args[0] if node.args else None
-        src = first if isinstance(first, fx.Node) else None  # what Ctx.rf(ctx.first) reads
+        kop = kop_of(module)
 
         def kernel(rfs, values, modules):
             if modules[target] is not module:
@@ -105,8 +115,8 @@ def joined(a: TensorRF | None, b: TensorRF | None, va, vb, out) -> TensorRF | No
             return None
         origins.add(x.origin)
         last = x.dim
-        axes.append(AxisRF(x.origin, x.dim, pareto_min(x.lo + y.lo), pareto_max(x.hi + y.hi)))
-    return TensorRF(tuple(axes), False, min(a.d_min, b.d_min), max(a.d_max, b.d_max))
+        axes.append(built(AxisRF, (x.origin, x.dim, pareto_min(x.lo + y.lo), pareto_max(x.hi + y.hi))))
+    return built(TensorRF, (tuple(axes), False, min(a.d_min, b.d_min), max(a.d_max, b.d_max)))
 
 
 def transfer(ctx: Ctx) -> Outcome:

@@ -10,7 +10,7 @@ import torch.fx as fx
 from torch import nn
 
 from rflint.engine import kernels as K
-from rflint.engine.rfstate import TensorRF
+from rflint.engine.rfstate import TensorRF, built
 from rflint.trace.metaspec import is_tensor_like
 
 
@@ -76,7 +76,7 @@ def apply_kernel(rf: TensorRF, kop: K.KernelOp) -> TensorRF:
     axes = tuple([axis.step(grow[axis.dim + n], scale[axis.dim + n]) if 0 <= axis.dim + n < n else axis
                   for axis in rf.axes])
     by = 1 if kop.parametric else 0
-    return TensorRF(axes, not axes, rf.d_min + by, rf.d_max + by)  # no axes left: global
+    return built(TensorRF, (axes, not axes, rf.d_min + by, rf.d_max + by))  # no axes left: global
 
 
 def kernel_result(rf: TensorRF | None, kop: K.KernelOp | None) -> tuple[TensorRF | None, K.KernelOp | None]:

@@ -10,6 +10,7 @@ from torch import nn
 from rflint.declared import spec_for
 from rflint.engine import kernels as K
 from rflint.engine.ops.context import Ctx, Outcome, kernel_outcome, shape_of, spatial_sizes
+from rflint.engine.rfstate import TensorRF
 from rflint.engine.ops.tensors import (
     _elementwise, _global_fn, _inferred, _merged_rf, _mix_dims, _reshape, _same_spatial,
 )
@@ -148,13 +149,17 @@ def _shuffle_module(ctx: Ctx) -> Outcome:
 
 
 def _linear(ctx: Ctx) -> Outcome:
-    """Linear mixes its last dim: global if that dim is spatial (or the tensor is flattened)."""
-    rf = ctx.rf(ctx.first)
+    return Outcome(linear_rf(ctx.rf(ctx.first)), parametric=True)
+
+
+def linear_rf(rf: TensorRF | None) -> TensorRF | None:
+    """Linear mixes its last dim: global if that dim is spatial (or the tensor is flattened).  It
+    reads its input's RF alone (ops/__init__.py compiles it into a quick step)."""
     if rf is None:
-        return Outcome(None, parametric=True)
+        return None
     axes = [a for a in rf.axes if a.dim != -1]
     out = rf.with_axes(axes) if len(axes) != len(rf.axes) else rf
-    return Outcome(out.deeper(1), parametric=True)
+    return out.deeper(1)
 
 
 def _flatten_module(ctx: Ctx) -> Outcome:
