@@ -145,23 +145,30 @@ def replay(traced: Traced, modules: dict, values: dict, image_inputs: list[fx.No
             found = base_lined[node] = _lined_up(node, operands, old_values, old_rfs)
         return found
 
+    # the base's nodes with states (a node without: None or global, is its own image under a map)
+    stateful = base.derived.get("stateful")
+    if stateful is None:
+        stateful = base.derived["stateful"] = {n for n, rf in old_rfs.items() if rf is not None and rf.axes}
     for i, (node, step, reads, operands, target) in enumerate(plan):
         if reads is not None and not (replaced and target in replaced):
-            relation: int | None = _SAME
-            with_states = False  # some operand with states is the base's
-            for a in operands:
-                k = kind.get(a)
-                if k is None:
-                    relation = None
-                    break
-                rf = old_rfs.get(a)
-                if rf is not None and rf.axes:  # without states (None, global) it is its own image
-                    if k == _MAPPED:
-                        relation = _MAPPED
-                    else:
-                        with_states = True
-            if relation == _MAPPED and with_states:
-                relation = None  # the base's states merged with mapped ones: not one map's image
+            if len(operands) == 1:  # the commonest node: its operand's relation, if it has states
+                k = kind.get(operands[0])
+                relation: int | None = k if k is None or operands[0] in stateful else _SAME
+            else:
+                relation = _SAME
+                with_states = False  # some operand with states is the base's
+                for a in operands:
+                    k = kind.get(a)
+                    if k is None:
+                        relation = None
+                        break
+                    if a in stateful:
+                        if k == _MAPPED:
+                            relation = _MAPPED
+                        else:
+                            with_states = True
+                if relation == _MAPPED and with_states:
+                    relation = None  # the base's states merged with mapped ones: not one map's image
             if relation is not None and (reads == READS_RF or (
                     _base_lined_up(node, operands) and _lined_up(node, operands, values, old_rfs))):
                 if relation == _SAME:
@@ -169,8 +176,9 @@ def replay(traced: Traced, modules: dict, values: dict, image_inputs: list[fx.No
                 else:
                     mapped.add(node)
                 kind[node] = relation
-                layer = old_layers.get(node.name)
-                if layer is not None:  # a compiled conv or pool of the base's module: the same kernel
+                # a compiled conv or pool of the base's module (only module steps make kernels): the same kernel
+                layer = old_layers.get(node.name) if target is not None else None
+                if layer is not None:
                     kernels[node] = layer.kop
                     (same_layers if relation == _SAME else mapped_layers)[node] = layer
                 continue

@@ -158,14 +158,20 @@ def _cut_chain(a: Analysis, idom: dict[str, str], position: dict[str, int], is_s
         def is_spatial(name: str) -> bool:
             rf = rfs.get(name)
             return rf is not None and rf.spatial
-    sink = a.order[-1]
-    chain = []
-    node = sink
-    while node != _SOURCE:
-        chain.append(node)
-        node = idom[node]
-    spatial = [n for n in chain[1:] if is_spatial(n)]
-    return sorted(spatial, key=position.__getitem__)
+
+    def chain() -> list[str]:  # the sink's dominators, in topological order
+        found, node = [], idom[a.order[-1]]
+        while node != _SOURCE:
+            found.append(node)
+            node = idom[node]
+        return sorted(found, key=position.__getitem__)
+
+    traced = a.traced
+    if traced is not None and traced.graph is a.graph:  # the graph's own: one chain per trace (as _graph_facts)
+        dominators = traced.memo(("dominator_chain", tuple(a.inputs)), chain)
+    else:
+        dominators = chain()
+    return [n for n in dominators if is_spatial(n)]
 
 
 def _segments(a: Analysis, cuts: list[str], layer_by_node: dict[str, Layer]) -> list[Segment]:
