@@ -205,3 +205,18 @@ def test_tails_by_r_min_and_r_max_from_one_cut_keep_their_own_borders():
     assert s.border.name == "a2"
     assert s.border_max.name == "a1"
     assert s.tail_max.params == s.tail.params == 2 * (4 * 4 * 9 + 4) + (4 * 4 + 4)  # a1, a2 and b
+
+
+@pytest.mark.parametrize("name", ["resnet18", "unet", "inception"])
+def test_one_node_shape_agrees_with_the_whole_table(name):
+    """Analysis.shape reads one node's shape without the table; both say the same for every node
+    (a tensor's shape, the first of a tuple's, None for a non-tensor), before and after the table
+    is built."""
+    side = 64 if name == "unet" else 32
+    a = prepare(f"zoo:{name}").at(side)
+    one = {n: a.shape(n) for n in a.order}
+    assert "shapes" not in a.__dict__  # not built by the one-node reads
+    assert one[a.inputs[0]] == (1, a.channels, side, side)
+    assert one == a.shapes
+    assert {n: a.shape(n) for n in a.order} == a.shapes
+    assert a.shape("no such node") is None

@@ -98,6 +98,14 @@ class Analysis:
     def shapes(self) -> dict[str, tuple[int, ...] | None]:
         return {node.name: first_shape(self.values.get(node)) for node in self.traced.order}
 
+    def shape(self, node: str) -> tuple[int, ...] | None:
+        """One node's :attr:`shapes` entry, without building the table when it is not built (the
+        report reads two or three shapes; the table is a pass over every node)."""
+        if "shapes" in self.__dict__:
+            return self.shapes.get(node)
+        found = self.traced.node_by_name.get(node)
+        return None if found is None else first_shape(self.values.get(found))
+
     @cached_property
     def tensor_names(self) -> dict[str, str]:
         """fx node name -> a name people recognise ("layer3.0" for the output of that block)."""

@@ -77,10 +77,10 @@ def _ancestors(a: Analysis, name: str) -> set[str]:
 
 
 def _plan(a: Analysis, tail: Tail) -> TruncationPlan | None:
-    out_shapes = [a.shapes.get(n) for n in a.outputs]
+    out_shapes = [a.shape(n) for n in a.outputs]
     if len(out_shapes) != 1 or out_shapes[0] is None or len(out_shapes[0]) != 2:
         return None
-    cut_shape = a.shapes.get(tail.cut)
+    cut_shape = a.shape(tail.cut)
     if cut_shape is None or len(cut_shape) < 3:
         return None
     n_out, channels = out_shapes[0][1], cut_shape[1]
