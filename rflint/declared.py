@@ -29,7 +29,7 @@ class LayerSpec:
 
 
 _by_name: dict[str, LayerSpec] = {}
-_version = [0]  # bumped by every declaration: what was compiled before it (ops.quick_steps) is stale
+_version = [0]  # bumped by every declaration: what was compiled before it (rfpass.plan_of) is stale
 
 
 def version() -> int:

@@ -1,7 +1,7 @@
 """The engine's shortcuts against the slow, general machinery they stand in for.
 
 - compiled shape steps (trace/shapes.compile_steps) vs the interpreter's own dispatch;
-- compiled RF steps (engine/ops.quick_steps) vs every node's transfer rule;
+- compiled RF steps (engine/ops.quick_step) vs every node's transfer rule;
 - the stem experiment's probes (statuses from the RF program alone, the tail from the same trace's
   segments) vs a whole re-analysis of each what-if model.
 
@@ -33,7 +33,7 @@ def _size(name, side):
 
 def _slow(monkeypatch):
     """Every node through the general machinery: no compiled step of either pass."""
-    monkeypatch.setattr(rfpass, "quick_steps", lambda order, modules: [None] * len(order))
+    monkeypatch.setattr(rfpass, "quick_step", lambda node, modules, inputs: None)
     monkeypatch.setattr(program, "compile_steps", lambda gm, modules: [None] * len(gm.graph.nodes))
 
 

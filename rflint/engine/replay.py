@@ -34,11 +34,10 @@ from typing import Any
 
 import torch.fx as fx
 
-from rflint import declared
 from rflint.engine.kernels import KernelOp, exact
 from rflint.engine.ops import READS_RF, READS_SHAPES
 from rflint.engine.results import Analysis
-from rflint.engine.rfpass import run_node, steps_of
+from rflint.engine.rfpass import plan_of, run_node
 from rflint.engine.rfstate import AxisRF, TensorRF, built, layer_axes
 from rflint.trace import Traced
 from rflint.trace.metaspec import is_tensor_like
@@ -128,7 +127,7 @@ def replay(traced: Traced, modules: dict, values: dict, image_inputs: list[fx.No
     there, as ``rf_pass`` would give them.  ``base``: the finished analysis of the same trace, run
     with the trace's own modules; ``replaced``: the module paths whose modules differ from it."""
     old_rfs, old_values, old_layers = base.node_rf, base.values, base.layer_by_node
-    plan = traced.memo(("replay_plan", declared.version()), lambda: _plan(traced))
+    plan = plan_of(traced)
     last_changed = (max((i for i, (_, _, _, _, target) in enumerate(plan) if target in replaced), default=-1)
                     if replaced else -1)  # another size, the same modules: nothing changed
     built: dict[fx.Node, TensorRF | None] = {}
@@ -197,13 +196,6 @@ def replay(traced: Traced, modules: dict, values: dict, image_inputs: list[fx.No
             if affine is not None and new == _image(old, affine):
                 kind[node] = _MAPPED
     return result, kernels
-
-
-def _plan(traced: Traced) -> list[tuple[fx.Node, Any, str | None, tuple[fx.Node, ...], str | None]]:
-    """Per node: its quick step, what the step reads, its operands, and its module path (if any)."""
-    return [(node, step, getattr(step, "reads", None), tuple(node.all_input_nodes),
-             str(node.target) if node.op == "call_module" else None)
-            for node, step in zip(traced.order, steps_of(traced))]
 
 
 def _affine_between(old: TensorRF, new: TensorRF) -> Affine | None:

@@ -21,7 +21,7 @@ from rflint.trace.metaspec import MetaSpec, is_tensor_like
 from rflint.trace.shape_rules import is_hashable
 
 __all__ = ["Ctx", "FUNCTION_NAMES", "NOT_QUICK", "READS_RF", "READS_SHAPES", "Outcome", "apply_kernel",
-           "quick_steps", "transfer"]
+           "quick_step", "transfer"]
 
 NOT_QUICK = object()  # a quick step's answer for a node that needs the full rule after all
 # what a quick step reads (its ``reads`` attribute), for engine/replay.py: the operands' RFs alone,
@@ -29,21 +29,20 @@ NOT_QUICK = object()  # a quick step's answer for a node that needs the full rul
 READS_RF, READS_SHAPES = "rf", "shapes"
 
 
-def quick_steps(order: list[fx.Node], modules: dict) -> list:
-    """Per node (topological order), a compiled ``step(rfs, values, modules) -> (rf, kernel)`` for
-    the commonest nodes (convs, pools, linear layers, activations, norms, and functions without a
-    rule of their own: merges, elementwise ops), or None: then ``transfer`` runs the node's rule.
-    A step answers only where that rule's outcome provably needs no more than the step looks at,
-    so the two always agree (tests/test_fast_paths.py checks the zoo and random DAGs node by node),
-    and returns NOT_QUICK for a call it was not compiled for (a module the stem experiment
-    replaced).  One list serves every analysis of a trace; modules declared after it
-    was compiled (``@rflint.layer``) are not seen by it, which is why the caller keys it on
+def quick_step(node: fx.Node, modules: dict, inputs: list[fx.Node]):
+    """A compiled ``step(rfs, values, modules) -> (rf, kernel)`` for one of the commonest nodes
+    (convs, pools, linear layers, activations, norms, and functions without a rule of their own:
+    merges, elementwise ops), or None: then ``transfer`` runs the node's rule.  ``inputs``: the
+    node's ``all_input_nodes``.  A step answers only where that rule's outcome provably needs no
+    more than the step looks at, so the two always agree (tests/test_fast_paths.py checks the zoo
+    and random DAGs node by node), and returns NOT_QUICK for a call it was not compiled for (a
+    module the stem experiment replaced).  Compiled once per trace (rfpass.plan_of); modules
+    declared after that (``@rflint.layer``) are not seen by it, which is why the plan is keyed on
     ``declared.version()``."""
-    return [_quick_step(node, modules) for node in order]
+    return _quick_step(node, modules, inputs)
 
 
-def _quick_step(node: fx.Node, modules: dict):
-    inputs = node.all_input_nodes
+def _quick_step(node: fx.Node, modules: dict, inputs: list[fx.Node]):
     if node.op == "call_module":
         module = modules.get(node.target)
         if module is None or spec_for(module) is not None:
