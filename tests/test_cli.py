@@ -106,6 +106,10 @@ def test_config_driven_run_without_target(project):
     (["net.py:build", "--input", "32x32x32"], "expects 2 spatial axes"),
     (["net.py:build", "--input", "32", "--channels", "5"], "0 expects 3 input channels, got 5 (set --channels 3)"),
     (["net.py:build", "--input", "1"], "input 1x1 is too small for net.py:build: the feature map vanishes at 2"),
+    # M5 at 300 samples: conv1 (k 80, s 4) 56, pool1 14, conv2 12, pool2 3, conv3 1, pool3 (4) 0; the
+    # smallest that runs keeps 1 after pool4: 4 <- 6 <- 24 <- 26 <- 104 <- 106 <- 424 -> 4*423 + 80
+    (["zoo:audio1d", "--input", "300"],
+     "input 300 is too small for zoo:audio1d: the feature map vanishes at pool3; the smallest input that runs is 1772"),
     (["net.py:build", "--input", "32", "--select", "RF999"], "unknown rule code or prefix 'RF999'"),
     (["zoo:nosuchnet", "--input", "32"], "nosuchnet"),
     (["justaword", "--input", "32"], "TARGET must be"),

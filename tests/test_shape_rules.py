@@ -22,10 +22,24 @@ def _torch_shape(module: nn.Module, x: torch.Tensor):
     return tuple(out.shape) if isinstance(out, torch.Tensor) else "not a tensor"
 
 
+def _torch_error(module: nn.Module, x: torch.Tensor) -> str:
+    try:
+        module(x)
+    except Exception as err:  # noqa: BLE001
+        return str(err)
+    return ""
+
+
 def _check(module: nn.Module, shape: tuple[int, ...], dtype=torch.float32) -> str:
     x = torch.empty(shape, device="meta", dtype=dtype)
     expected = _torch_shape(module, x)
-    got = MODULE_SHAPE_RULES[type(module)](module, (x,), {})
+    try:
+        got = MODULE_SHAPE_RULES[type(module)](module, (x,), {})
+    except RuntimeError as err:  # a window that leaves no output: torch's error, in torch's words
+        assert expected is None, f"{module} on {shape}: torch gives {expected}, the rule raised {err}"
+        if type(module) is not nn.MaxPool1d:  # max_pool1d words it differently (shape_rules.pool_too_small)
+            assert str(err) == _torch_error(module, x), module
+        return "raised"
     got_shape = tuple(got.shape) if got is not None else None
     if got is not None:
         assert got.is_meta and got.dtype == dtype, module
@@ -77,7 +91,7 @@ def _adaptive(rng: random.Random, n: int) -> nn.Module:
 @pytest.mark.parametrize("kind", ["conv", "transposed", "pool", "adaptive"])
 def test_spatial_rules_match_torch_meta(kind):
     rng = random.Random(f"shape-rules-{kind}")
-    outcomes = {"answered": 0, "declined": 0}
+    outcomes = {"answered": 0, "declined": 0, "raised": 0}
     for _ in range(400):
         n = rng.randint(1, 3)
         module = {"conv": lambda: _conv(rng, n, False), "transposed": lambda: _conv(rng, n, True),
@@ -87,16 +101,18 @@ def test_spatial_rules_match_torch_meta(kind):
             channels += 1  # a channel mismatch torch must reject
         outcomes[_check(module, (2, channels, *_sizes(rng, n)))] += 1
     # the rules must actually answer most valid calls (else the fast path is dead code), and the
-    # configurations must include calls torch rejects (else the declining is untested)
+    # configurations must include calls torch rejects (else the declining is untested), among them
+    # windows that leave nothing (convs and pools raise torch's error themselves)
     # (adaptive pools take any channels and almost any size: only the 1-D None case is declined)
     assert outcomes["answered"] > 150 and outcomes["declined"] > (1 if kind == "adaptive" else 20), outcomes
+    assert outcomes["raised"] > (10 if kind in ("conv", "pool") else -1), outcomes
 
 
 def test_rules_decline_what_they_do_not_model():
     conv = nn.Conv2d(3, 8, 3, device="meta")
     assert _check(conv, (3, 8, 8)) == "declined"  # unbatched
     assert _check(conv, (1, 3, 8, 8), dtype=torch.float16) == "declined"  # dtype differs from the weights
-    assert _check(conv, (1, 3, 2, 2)) == "declined"  # the map vanishes
+    assert _check(conv, (1, 3, 2, 2)) == "raised"  # the map vanishes: torch's error
     assert _check(nn.MaxPool2d(2, return_indices=True), (1, 3, 8, 8)) == "declined"
     assert _check(nn.MaxPool2d(2, padding=2), (1, 3, 8, 8)) == "declined"  # pad > kernel/2
     assert _check(nn.Conv2d(3, 8, 3, padding=1), (1, 3, 8, 8)) == "answered"
@@ -116,7 +132,7 @@ def test_elementwise_broadcasting_matches_torch():
 
     functions = sorted((f for f, rule in FUNCTION_SHAPE_RULES.items() if rule is elementwise), key=str)
     rng = random.Random("shape-rules-elementwise")
-    outcomes = {"answered": 0, "declined": 0}
+    outcomes = {"answered": 0, "declined": 0, "raised": 0}
     for _ in range(400):
         fn = rng.choice(functions)
         rank = rng.randint(0, 4)
@@ -147,7 +163,7 @@ def test_interpolation_matches_torch():
     from rflint.trace.shape_rules import interpolated
 
     rng = random.Random("shape-rules-interpolate")
-    outcomes = {"answered": 0, "declined": 0}
+    outcomes = {"answered": 0, "declined": 0, "raised": 0}
     modes = ["nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "area", "bogus"]
     for _ in range(500):
         n = rng.randint(1, 3)
@@ -363,3 +379,29 @@ def test_compiled_concatenation_of_two_dtypes_promotes_like_torch():
     a = analyze(TwoDtypes(), 8)
     node = next(n for n in a.values if n.name == "cat")
     assert tuple(a.values[node].shape) == (1, 8, 8, 8) and a.values[node].dtype == torch.float64
+
+
+@pytest.mark.parametrize("build,size", [
+    (lambda: nn.Sequential(nn.Conv2d(3, 4, 5)), (3, 3)),
+    (lambda: nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, dilation=2), nn.ReLU()), (2, 6)),
+    (lambda: nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.MaxPool2d(4)), (3, 3)),
+    (lambda: nn.Sequential(nn.Conv1d(3, 4, 3), nn.AvgPool1d(4)), (5,)),
+])
+def test_a_vanishing_map_fails_in_torchs_words_with_or_without_compiled_steps(build, size, monkeypatch):
+    """The compiled steps and the rules raise torch's own error where a window leaves no output
+    (the same text torch's meta kernel gives), so the user's message (prepare.explain_failure) does
+    not depend on which of them ran."""
+    import rflint
+    import rflint.engine.program as program
+    from rflint.errors import RflintError
+
+    model = build()
+    x = torch.empty(1, 3, *size, device="meta")
+    words = _torch_error(model.to("meta"), x)
+    assert "too small" in words or "can't be greater" in words  # the case is one torch rejects so
+    with pytest.raises(RflintError) as fast:
+        rflint.prepare(build(), channels=3).probe(size)
+    monkeypatch.setattr(program, "compile_steps", lambda gm, modules: [None] * len(gm.graph.nodes))
+    with pytest.raises(RflintError) as slow:
+        rflint.prepare(build(), channels=3).probe(size)
+    assert words in str(fast.value) and str(fast.value) == str(slow.value)

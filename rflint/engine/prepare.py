@@ -178,7 +178,7 @@ def _first_conv_node(prepared: Prepared, shapes: Shapes) -> tuple[str, int] | No
 T = TypeVar("T")
 
 _TOO_SMALL = ("Kernel size can't be greater than actual input size", "Output size is too small",
-              "output size is too small", "Output size is too small", "non-positive")
+              "output size is too small", "non-positive", "Invalid computed output size")
 
 
 def _smallest_size(prepared: Prepared, shapes: Shapes) -> str | None:

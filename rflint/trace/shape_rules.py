@@ -63,9 +63,31 @@ def _conv(m: nn.modules.conv._ConvNd, args: tuple, kwargs: dict) -> torch.Tensor
         pad = (0,) * n if m.padding == "valid" else m.padding
         spatial = [_window(size, k, s, p, d) for size, k, s, p, d in
                    zip(x.shape[2:], m.kernel_size, m.stride, pad, m.dilation)]
-    if min(spatial, default=1) <= 0:
-        return None
+        if min(spatial, default=1) <= 0:
+            raise conv_too_small(x.shape[2:], m.kernel_size, pad, m.dilation)
     return _empty([x.shape[0], m.out_channels, *spatial], x)
+
+
+# Where a window leaves no output, the rules raise torch's own error (same condition, same text)
+# instead of handing the call to torch: a what-if search (the clean-size search, the smallest-size
+# hint) probes sizes that fail, and torch's meta kernels take tens of microseconds to say so.
+
+def conv_too_small(sizes, kernel, padding, dilation) -> RuntimeError:
+    """torch's error for a convolution whose (padded) input is smaller than its dilated kernel."""
+    padded = " x ".join(str(size + 2 * p) for size, p in zip(sizes, padding))
+    span = " x ".join(str(d * (k - 1) + 1) for k, d in zip(kernel, dilation))
+    return RuntimeError(f"Calculated padded input size per channel: ({padded}). Kernel size: ({span}). "
+                        "Kernel size can't be greater than actual input size")
+
+
+def pool_too_small(shape, spatial, n: int, with_dilation: bool) -> RuntimeError:
+    """torch's error for a pooling window that leaves no output (max_pool1d words it differently,
+    "Invalid computed output size"; this is the wording of every other pool).  avg_pool1d runs as
+    a 2-D pool of height 1, and says so."""
+    lead = (1,) if n == 1 and not with_dilation else ()
+    given = "x".join(str(v) for v in (shape[1], *lead, *shape[2:]))
+    out = "x".join(str(v) for v in (shape[1], *lead, *spatial))
+    return RuntimeError(f"Given input size: ({given}). Calculated output size: ({out}). Output size is too small")
 
 
 def _conv_transpose(m: nn.modules.conv._ConvTransposeNd, args: tuple, kwargs: dict) -> torch.Tensor | None:
@@ -132,7 +154,7 @@ def _pool(n: int, with_dilation: bool) -> Rule:
             return None  # avg_pool3d alone: "input image smaller than kernel size"
         spatial = [_window(size, *w, ceil=m.ceil_mode) for size, w in zip(x.shape[2:], windows)]
         if min(spatial, default=1) <= 0:
-            return None
+            raise pool_too_small(x.shape, spatial, n, with_dilation)
         return _empty([*x.shape[:2], *spatial], x)
 
     return rule

@@ -17,7 +17,7 @@ from rflint.errors import RflintError
 from rflint.trace.metaspec import MetaSpec, is_meta_value, real
 from rflint.trace.shape_rules import (
     FUNCTION_SHAPE_RULES, METHOD_SHAPE_RULES, MODULE_SHAPE_RULES, SAME_SHAPE_MODULES, _conv, _window,
-    concatenated, elementwise, is_hashable, pool_windows,
+    concatenated, conv_too_small, elementwise, is_hashable, pool_too_small, pool_windows,
 )
 
 
@@ -232,7 +232,7 @@ def _fast_conv(m: torch.nn.Module, target: str, src: fx.Node, general):
             return MetaSpec((shape[0], c_out, *shape[2:]), dtype)
         spatial = [(size + o) // s + 1 for size, o, s in zip(shape[2:], offsets, strides)]
         if min(spatial) <= 0:
-            return general(values, modules)
+            raise conv_too_small(shape[2:], kernel, pad, attrs["dilation"])
         return MetaSpec((shape[0], c_out, *spatial), dtype)
     return conv
 
@@ -253,7 +253,7 @@ def _fast_pool(m: torch.nn.Module, target: str, src: fx.Node, general, n: int, w
             return general(values, modules)
         spatial = [_window(size, *w, ceil=ceil) for size, w in zip(shape[2:], windows)]
         if min(spatial) <= 0:
-            return general(values, modules)
+            raise pool_too_small(shape, spatial, n, with_dilation)
         return MetaSpec((*shape[:2], *spatial), x.dtype)
     return pool
 
