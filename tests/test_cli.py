@@ -110,6 +110,11 @@ def test_config_driven_run_without_target(project):
     # smallest that runs keeps 1 after pool4: 4 <- 6 <- 24 <- 26 <- 104 <- 106 <- 424 -> 4*423 + 80
     (["zoo:audio1d", "--input", "300"],
      "input 300 is too small for zoo:audio1d: the feature map vanishes at pool3; the smallest input that runs is 1772"),
+    # the U-Net's three 2x pools take 9 to 4, 2, 1; the decoder doubles back to 2, 4, 8, which meets
+    # enc1's 9 at the last cat; same-padded convs, so it runs at the multiples of 8
+    (["zoo:unet", "--input", "9"],
+     "input 9x9 does not fit zoo:unet: the maps joined at cat_2 differ in size (the input must line up with the "
+     "downsampling before the join); the nearest sizes that run are 8x8 and 16x16"),
     (["net.py:build", "--input", "32", "--select", "RF999"], "unknown rule code or prefix 'RF999'"),
     (["zoo:nosuchnet", "--input", "32"], "nosuchnet"),
     (["justaword", "--input", "32"], "TARGET must be"),

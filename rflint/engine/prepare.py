@@ -159,6 +159,11 @@ def explain_failure(prepared: Prepared, shapes: Shapes, err: RflintError) -> Rfl
         hint = _smallest_size(prepared, shapes)
         return RflintError(f"input {size} is too small for {prepared.label}: the feature map vanishes at {layer}"
                            + (f"; the smallest input that runs is {hint}" if hint else ""))
+    if any(p in text for p in _MISALIGNED):
+        hint = _nearest_sizes(prepared, shapes)
+        return RflintError(f"input {size} does not fit {prepared.label}: the maps joined at {layer} differ in size "
+                           "(the input must line up with the downsampling before the join)"
+                           + (f"; the nearest sizes that run are {hint}" if hint else ""))
     return err
 
 
@@ -179,6 +184,31 @@ T = TypeVar("T")
 
 _TOO_SMALL = ("Kernel size can't be greater than actual input size", "Output size is too small",
               "output size is too small", "non-positive", "Invalid computed output size")
+
+
+# torch's words for maps of different sizes meeting at a join (cat, or a sum that cannot broadcast)
+_MISALIGNED = ("Sizes of tensors must match", "must match the size of tensor", "Attempting to broadcast a dimension")
+
+
+def _nearest_sizes(prepared: Prepared, shapes: Shapes, reach: int = 64) -> str | None:
+    """The nearest uniform spatial sizes below and above the given one that propagate, within
+    ``reach`` pixels (one image input only): "8x8 and 16x16", or one of them, or None."""
+    if len(shapes) != 1:
+        return None
+    n, c, *spatial = shapes[0]
+    side = max(spatial)
+
+    def runs(s: int) -> bool:
+        try:
+            probe(prepared, ((n, c, *([s] * len(spatial))),))  # shapes and RFs, no per-layer books
+            return True
+        except RflintError:
+            return False
+
+    below = next((s for s in range(side - 1, max(side - reach, 0), -1) if runs(s)), None)
+    above = next((s for s in range(side + 1, side + reach + 1) if runs(s)), None)
+    found = ["x".join([str(s)] * len(spatial)) for s in (below, above) if s is not None]
+    return " and ".join(found) or None
 
 
 def _smallest_size(prepared: Prepared, shapes: Shapes) -> str | None:
