@@ -10,10 +10,10 @@ from torch import nn
 from rflint.declared import spec_for
 from rflint.engine import kernels as K
 from rflint.engine.ops.context import Ctx, Outcome, kernel_outcome, shape_of, spatial_sizes
-from rflint.engine.rfstate import TensorRF
 from rflint.engine.ops.tensors import (
     _elementwise, _global_fn, _inferred, _merged_rf, _mix_dims, _reshape, _same_spatial,
 )
+from rflint.engine.rfstate import TensorRF
 
 
 def _conv_module(ctx: Ctx) -> Outcome:
