@@ -191,6 +191,32 @@ def test_sweep_jobs_keep_size_order():
     assert parallel == serial
 
 
+def test_sweep_lists_the_sizes_that_do_not_run_and_goes_on():
+    """VGG-16's five 2x2 pools take 16 px to 8, 4, 2, 1, 0: it vanishes at the fifth (features.30)
+    and 32 is the smallest size that runs; at 32 the border is the 8th conv (issue 4).  In worker
+    processes the rows come back the same, in size order."""
+    args = ["sweep", "zoo:vgg16", "--sizes", "32,16", "--format", "json"]
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["sizes"][0] == {"input": [16, 16], "error": "input 16x16 is too small for zoo:vgg16: the feature map "
+                                                             "vanishes at features.30; the smallest input that runs is 32x32"}
+    assert doc["sizes"][1]["input"] == [32, 32] and doc["sizes"][1]["border_index"] == 8
+    assert doc["no_tail_from"] is None  # 32 has a tail and 16 does not count
+    assert json.loads(invoke(*args, "--jobs", "2").stdout) == doc
+    text = invoke("sweep", "zoo:vgg16", "--sizes", "16,32").stdout
+    assert "does not run" in text and "16x16: input 16x16 is too small for zoo:vgg16" in text
+
+
+def test_sweep_where_no_size_runs_is_an_error():
+    """8 px vanishes one pool earlier than 16 (8, 4, 2, 1, 0 at features.23)."""
+    result = invoke("sweep", "zoo:vgg16", "--sizes", "8,16")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == ("rflint: error: none of the 2 swept sizes runs; the first: input 8x8 is too small "
+                                     "for zoo:vgg16: the feature map vanishes at features.23; the smallest input that "
+                                     "runs is 32x32")
+
+
 def test_picture_flags(tmp_path):
     pytest.importorskip("matplotlib")
     html, plot, graph = tmp_path / "r.html", tmp_path / "p.png", tmp_path / "g.dot"

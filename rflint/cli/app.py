@@ -227,7 +227,8 @@ def sweep_cmd(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
 ) -> None:
     """Analyze one model at many input sizes: border, tail and findings per size, and the size range
-    without a predicted tail.  The model is traced once (per worker).  Exit code 0 unless an error (2)."""
+    without a predicted tail.  The model is traced once (per worker).  A size the model cannot run
+    at is listed with the reason.  Exit code 0, or 2 on an error (also when no size runs)."""
     _guarded(lambda: _sweep(target, sizes, start, stop, steps, channels, kwarg or [], fmt, output, config, jobs), debug)
 
 
@@ -256,6 +257,9 @@ def _sweep(target, sizes, start, stop, steps, channels, kwarg, fmt, output, conf
     size_list = sorted(size_list, key=lambda s: (s if isinstance(s, int) else max(s)))
     rows = run_sweep(target, size_list, channels, parse_kwargs(kwarg), Settings(cfg.min_tail_layers, cfg.dominance_ratio),
                      select_rules(cfg.select, cfg.ignore), cfg.layers, jobs)
+    if all("error" in r for r in rows):  # nothing ran (wrong channels, or no size fits the model)
+        first = rows[0]["error"]
+        raise RflintError(first if len(rows) == 1 else f"none of the {len(rows)} swept sizes runs; the first: {first}")
     from rflint.report.sweep import clean_range
 
     lo, hi = clean_range(rows)

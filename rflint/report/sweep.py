@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rflint.errors import RflintError
 from rflint.report.model import ModelReport, build_report
 
 
@@ -34,14 +35,26 @@ def geometric_sizes(start: int, stop: int, steps: int) -> list[int]:
 
 
 def sweep_rows(target: Any, sizes: list, channels=None, kwargs=None, settings=None, rules=None) -> list[dict]:
-    """Trace once, then one row per size (in the order given)."""
+    """Trace once, then one row per size (in the order given).  A size the model cannot run at (too
+    small, or not lined up with its downsampling) is a row ``{"input", "error"}`` saying why: a
+    sweep is how one finds the sizes that work, so one that does not is a result, not the end."""
     from rflint.engine import prepare
 
     prepared = prepare(target, channels, kwargs)
-    return [row(build_report(prepared.at(size), settings, rules)) for size in sizes]
+    rows = []
+    for size in sizes:
+        spatial = prepared.input_size(size)  # a size of the wrong rank is an error of the whole sweep
+        try:
+            analysis = prepared.at(spatial)
+        except RflintError as err:
+            rows.append({"input": list(spatial), "error": str(err)})
+            continue
+        rows.append(row(build_report(analysis, settings, rules)))
+    return rows
 
 
 def clean_range(rows: list[dict]) -> tuple[list[int] | None, list[int] | None]:
-    """The smallest and the largest swept size without a predicted tail (RF002); rows sorted by size."""
-    clean = [r["input"] for r in rows if not r["counts"].get("RF002")]
+    """The smallest and the largest swept size that runs without a predicted tail (RF002); rows
+    sorted by size."""
+    clean = [r["input"] for r in rows if "error" not in r and not r["counts"].get("RF002")]
     return (clean[0], clean[-1]) if clean else (None, None)

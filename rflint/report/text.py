@@ -165,11 +165,14 @@ def render_text(reports: list[ModelReport], console: Console, show_layers: bool 
 
 
 def render_sweep(label: str, rows: list[dict], lo, hi, console: Console) -> None:
-    codes = sorted({code for r in rows for code in r["counts"]})
+    codes = sorted({code for r in rows for code in r.get("counts", ())})
     t = Table(title=f"{label}: receptive field vs input size", box=box.SIMPLE_HEAD, title_justify="left")
     for col in ("input", "border (b_min)", "cut", "tail layers", "tail params", *codes):
         t.add_column(col, justify="right" if col not in ("border (b_min)", "cut") else "left", no_wrap=True)
     for r in rows:
+        if "error" in r:  # the reason follows the table: it is longer than a cell
+            t.add_row(fmt_size(r["input"]), Text("does not run", style="red"), *["-"] * (3 + len(codes)))
+            continue
         border = f"{r['border']} (#{r['border_index']} parametric)" if r["border"] else "-"
         t.add_row(
             fmt_size(r["input"]), border, r["cut"] or "-", str(r["tail_layers"]) if r["tail_layers"] else "-",
@@ -177,8 +180,11 @@ def render_sweep(label: str, rows: list[dict], lo, hi, console: Console) -> None
             *[str(r["counts"].get(code, 0) or "") for code in codes],
         )
     console.print(t)
+    for r in rows:
+        if "error" in r:
+            console.print(Text(f"{fmt_size(r['input'])}: {r['error']}", style="red"))
     if lo is None:
-        console.print(Text("A tail is predicted at every swept size.", style="bold red"))
+        console.print(Text("A tail is predicted at every swept size that runs.", style="bold red"))
     else:
         console.print(Text(f"No predicted tail (RF002) from {fmt_size(lo)} to {fmt_size(hi)} px among the swept sizes.",
                            style="bold green"))
