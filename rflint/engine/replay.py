@@ -84,10 +84,7 @@ class RFTable:
         if rf is None or rf.is_global:
             return None, ()
         r_min, _, origins = layer_axes(rf, n)
-        if mapped:
-            affine = self._affine
-            r_min = tuple([r if r is None else _mapped_r(affine.get(o), r) for r, o in zip(r_min, origins)])
-        return r_min, origins
+        return (self._mapped_r_min(r_min, origins) if mapped else r_min), origins
 
     def layer_input(self, node: fx.Node, src: fx.Node | None, n: int) -> tuple[tuple | None, tuple]:
         """:meth:`r_min` of RF layer ``node``'s input ``src``: the base layer's own numbers when the
@@ -97,12 +94,13 @@ class RFTable:
             return (None, ()) if layer.head else (layer.r_in_min, layer.origins)
         layer = self.mapped_layers.get(node)
         if layer is not None:  # r_min is increasing in r: the image's minimum is the minimum's image
-            if layer.head:
-                return None, ()
-            affine = self._affine
-            return tuple([r if r is None else _mapped_r(affine.get(o), r)
-                          for r, o in zip(layer.r_in_min, layer.origins)]), layer.origins
+            return (None, ()) if layer.head else (self._mapped_r_min(layer.r_in_min, layer.origins), layer.origins)
         return self.r_min(src, n) if src is not None else (None, ())
+
+    def _mapped_r_min(self, r_min: tuple, origins: tuple) -> tuple:
+        """Per-axis r_min of a base RF, under the replay's map (None stays None: not spatial)."""
+        affine = self._affine
+        return tuple([r if r is None else _mapped_r(affine.get(o), r) for r, o in zip(r_min, origins)])
 
     def is_spatial(self, node: fx.Node) -> bool:
         rf = self.built.get(node, _MISSING)
