@@ -193,40 +193,44 @@ _MISALIGNED = ("Sizes of tensors must match", "must match the size of tensor", "
 def _nearest_sizes(prepared: Prepared, shapes: Shapes, reach: int = 64) -> str | None:
     """The nearest uniform spatial sizes below and above the given one that propagate, within
     ``reach`` pixels (one image input only): "8x8 and 16x16", or one of them, or None."""
-    if len(shapes) != 1:
+    runs = _runs_at_side(prepared, shapes)
+    if runs is None:
         return None
-    n, c, *spatial = shapes[0]
-    side = max(spatial)
-
-    def runs(s: int) -> bool:
-        try:
-            probe(prepared, ((n, c, *([s] * len(spatial))),))  # shapes and RFs, no per-layer books
-            return True
-        except RflintError:
-            return False
-
+    side = max(shapes[0][2:])
     below = next((s for s in range(side - 1, max(side - reach, 0), -1) if runs(s)), None)
     above = next((s for s in range(side + 1, side + reach + 1) if runs(s)), None)
-    found = ["x".join([str(s)] * len(spatial)) for s in (below, above) if s is not None]
-    return " and ".join(found) or None
+    return " and ".join(_side_text(s, shapes) for s in (below, above) if s is not None) or None
 
 
 def _smallest_size(prepared: Prepared, shapes: Shapes) -> str | None:
     """Smallest uniform spatial size that propagates (one image input only): double, then bisect."""
+    runs = _runs_at_side(prepared, shapes)
+    if runs is None:
+        return None
+    side = max(shapes[0][2:])
+    found = first_success(lambda d: True if runs(side + d) else None, 0, gap=side, limit=(1 << 14) - side)
+    return _side_text(side + found[0], shapes) if found else None
+
+
+def _runs_at_side(prepared: Prepared, shapes: Shapes) -> Callable[[int], bool] | None:
+    """Whether the model runs with side ``s`` on every spatial axis of its one image input (shapes
+    and RFs, without the per-layer books); None when it takes several inputs (the size hints of
+    the error messages above are for one)."""
     if len(shapes) != 1:
         return None
     n, c, *spatial = shapes[0]
 
-    def runs(d: int) -> bool | None:
-        s = max(spatial) + d
+    def runs(s: int) -> bool:
         try:
-            run_program(prepared, ((n, c, *([s] * len(spatial))),))
+            probe(prepared, ((n, c, *([s] * len(spatial))),))
             return True
         except RflintError:
-            return None
+            return False
+    return runs
 
-    found = first_success(runs, 0, gap=max(spatial), limit=(1 << 14) - max(spatial))
-    return "x".join([str(max(spatial) + found[0])] * len(spatial)) if found else None
+
+def _side_text(side: int, shapes: Shapes) -> str:
+    return "x".join([str(side)] * (len(shapes[0]) - 2))
 
 
 def first_success(probe: Callable[[int], T | None], failing: int, gap: int = 8, limit: int = 1 << 14
