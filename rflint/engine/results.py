@@ -98,6 +98,14 @@ class Analysis:
     def shapes(self) -> dict[str, tuple[int, ...] | None]:
         return {node.name: first_shape(self.values.get(node)) for node in self.traced.order}
 
+    @property
+    def own_trace(self) -> Traced | None:
+        """The trace whose fx graph this analysis's DAG was built from (tracing.to_networkx: an edge
+        per operand), so that walks may follow fx operands and facts may be kept per trace; None
+        for an analysis whose graph is not its trace's (surgery builds such)."""
+        traced = self.traced
+        return traced if traced is not None and traced.graph is self.graph else None
+
     def shape(self, node: str) -> tuple[int, ...] | None:
         """One node's :attr:`shapes` entry, without building the table when it is not built (the
         report reads two or three shapes; the table is a pass over every node)."""

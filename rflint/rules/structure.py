@@ -166,11 +166,8 @@ def _cut_chain(a: Analysis, idom: dict[str, str], position: dict[str, int], is_s
             node = idom[node]
         return sorted(found, key=position.__getitem__)
 
-    traced = a.traced
-    if traced is not None and traced.graph is a.graph:  # the graph's own: one chain per trace (as _graph_facts)
-        dominators = traced.memo(("dominator_chain", tuple(a.inputs)), chain)
-    else:
-        dominators = chain()
+    traced = a.own_trace  # one chain per trace (as _graph_facts)
+    dominators = traced.memo(("dominator_chain", tuple(a.inputs)), chain) if traced is not None else chain()
     return [n for n in dominators if is_spatial(n)]
 
 
@@ -328,11 +325,10 @@ def _fx_relevant(a: Analysis, order) -> tuple[set[str], dict[str, list[str]]]:
 def _graph_facts(a: Analysis) -> tuple[set[str], dict[str, str], dict[str, int], dict[str, list[str]]]:
     """Relevant nodes, dominators, positions and relevant predecessors: they depend on the graph and
     its image inputs only, so every analysis of one trace (sizes, stem experiments) shares them."""
-    traced = a.traced
-    memoized = traced is not None and traced.graph is a.graph
+    traced = a.own_trace
 
     def compute():
-        if memoized:
+        if traced is not None:
             relevant, preds = _fx_relevant(a, traced.order)
         else:
             succ, pred = _adjacency(a)
@@ -340,7 +336,7 @@ def _graph_facts(a: Analysis) -> tuple[set[str], dict[str, str], dict[str, int],
             preds = {n: [p for p in pred[n] if p in relevant] for n in relevant}
         return relevant, _dominators(a, preds), {n: i for i, n in enumerate(a.order)}, preds
 
-    if not memoized:
+    if traced is None:
         return compute()
     return traced.memo(("structure", tuple(a.inputs)), compute)
 

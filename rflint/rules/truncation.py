@@ -64,9 +64,10 @@ def plan_truncation(a: Analysis, tail: Tail) -> TruncationPlan | None:
 def _ancestors(a: Analysis, name: str) -> set[str]:
     """The node and every node it depends on (networkx's ``ancestors`` plus the node itself), walked
     over the fx graph's operands, which are the DAG's edges (tracing.to_networkx)."""
-    if a.traced is None or a.traced.graph is not a.graph:
+    traced = a.own_trace
+    if traced is None:
         return nx.ancestors(a.graph, name) | {name}
-    start = a.traced.node_by_name[name]
+    start = traced.node_by_name[name]
     seen, stack = {start}, [start]
     while stack:
         for src in stack.pop().all_input_nodes:
