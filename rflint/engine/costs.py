@@ -25,15 +25,20 @@ def module_params(module: nn.Module) -> int:
     """``sum(p.numel() for p in module.parameters())`` (shared parameters once), walking the
     ``_modules`` / ``_parameters`` dicts directly: the generator layers of ``parameters()`` cost
     more than the counting on a leaf layer, and this runs for every layer of every trace."""
-    if not module._modules:  # a leaf layer (the common call): its own parameters, each once
-        own = module._parameters
-        if not own:  # activations, pools, dropout
-            return 0
-        params = [p for p in own.values() if p is not None]
-        if len(params) > 2 or (len(params) == 2 and params[0] is params[1]):
-            params = list({id(p): p for p in params}.values())
-        return sum(map(_NUMEL, params))
+    if not module._modules:  # a leaf layer (the common call)
+        return sum(map(_NUMEL, _own_params(module)))
     return count_params(module)[0]
+
+
+def _own_params(leaf: nn.Module) -> list:
+    """A leaf module's own parameters, each once (one tensor may be registered under two names)."""
+    own = leaf._parameters
+    if not own:  # activations, pools, dropout
+        return []
+    params = [p for p in own.values() if p is not None]
+    if len(params) > 2 or (len(params) == 2 and params[0] is params[1]):
+        params = list({id(p): p for p in params}.values())
+    return params
 
 
 def count_params(model: nn.Module) -> tuple[int, dict[int, int]]:
@@ -49,9 +54,9 @@ def count_params(model: nn.Module) -> tuple[int, dict[int, int]]:
         if key in seen_modules:
             continue
         seen_modules.add(key)
-        children, params = m._modules, m._parameters
+        children = m._modules
         if children:
-            for p in params.values():
+            for p in m._parameters.values():
                 if p is not None and id(p) not in seen_params:
                     seen_params.add(id(p))
                     total += _NUMEL(p)
@@ -59,15 +64,13 @@ def count_params(model: nn.Module) -> tuple[int, dict[int, int]]:
                 if child is not None:
                     stack.append(child)
             continue
-        own, mine = 0, set()  # a leaf: its own count (each parameter once) and its share of the total
-        for p in params.values():
-            if p is not None and id(p) not in mine:
-                mine.add(id(p))
-                n = _NUMEL(p)
-                own += n
-                if id(p) not in seen_params:
-                    seen_params.add(id(p))
-                    total += n
+        own = 0  # a leaf: its own count and its share of the total, one numel per parameter
+        for p in _own_params(m):
+            n = _NUMEL(p)
+            own += n
+            if id(p) not in seen_params:
+                seen_params.add(id(p))
+                total += n
         leaves[key] = own
     return total, leaves
 
