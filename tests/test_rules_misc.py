@@ -98,6 +98,31 @@ def test_smallest_clean_input_runs():
     assert build_report(rflint.analyze("zoo:audio1d", 16000)).min_clean_input == (1772,)
 
 
+
+class SkipAfterFourPools(nn.Module):
+    """A 3x3 conv whose map is pooled 2x2/2 four times, upsampled x16 and concatenated with itself:
+    it runs only at multiples of 16."""
+
+    def __init__(self):
+        super().__init__()
+        self.enc = nn.Conv2d(1, 4, 3, padding=1)
+        self.down = nn.Sequential(*[nn.MaxPool2d(2) for _ in range(4)])
+        self.up = nn.Upsample(scale_factor=16)
+        self.head = nn.Conv2d(8, 1, 1)
+
+    def forward(self, x):
+        e = self.enc(x)
+        return self.head(torch.cat([e, self.up(self.down(e))], 1))
+
+
+def test_smallest_clean_input_past_the_pixel_steps():
+    from rflint.report import build_report
+
+    # the largest input r_min is the upsampling's: 3, then pools add 1, 2, 4, 8 (j 1, 2, 4, 8): 18.
+    # 18 does not line up (18, 9, 4, 2, 1, up to 16: the join fails), nor do 19..25 (the pixel
+    # steps), so the search goes on past them to 32, the next multiple of 16, where r_min is still 18
+    assert build_report(rflint.analyze(SkipAfterFourPools(), 64)).min_clean_input == (32, 32)
+
 class FixedHeadResNet(nn.Module):
     """An ImageNet stem (7x7/2 p3 conv, 3x3/2 p1 max-pool), one residual block (where the stem ends),
     four plain 3x3 convs, and a head that flattens the map into Linear(4*8*8, 10): it only runs

@@ -127,10 +127,15 @@ class Prepared:
         ``size`` (RF program only, no report); None when the model does not run at ``size``.
         ``base``: this model's analysis at another size, whose RFs are reused where they must
         be the same (engine/replay.py)."""
+        found = self.try_needs(size, base)
+        return None if isinstance(found, RflintError) else found
+
+    def try_needs(self, size: tuple[int, ...], base: Analysis | None = None) -> tuple[int, ...] | RflintError:
+        """:meth:`needs_at`, with the reason (the error, returned) when the model does not run at ``size``."""
         try:
             return input_needs(self, self._full_shapes(size, None), base)
-        except RflintError:
-            return None
+        except RflintError as err:
+            return err
 
     def _full_shapes(self, size, shapes) -> Shapes:
         if shapes:
@@ -159,7 +164,7 @@ def explain_failure(prepared: Prepared, shapes: Shapes, err: RflintError) -> Rfl
         hint = _smallest_size(prepared, shapes)
         return RflintError(f"input {size} is too small for {prepared.label}: the feature map vanishes at {layer}"
                            + (f"; the smallest input that runs is {hint}" if hint else ""))
-    if any(p in text for p in _MISALIGNED):
+    if misaligned(err):
         hint = _nearest_sizes(prepared, shapes)
         return RflintError(f"input {size} does not fit {prepared.label}: the maps joined at {layer} differ in size "
                            "(the input must line up with the downsampling before the join)"
@@ -190,7 +195,19 @@ _TOO_SMALL = ("Kernel size can't be greater than actual input size", "Output siz
 _MISALIGNED = ("Sizes of tensors must match", "must match the size of tensor", "Attempting to broadcast a dimension")
 
 
-def _nearest_sizes(prepared: Prepared, shapes: Shapes, reach: int = 64) -> str | None:
+def misaligned(err: RflintError) -> bool:
+    """The model failed where maps of different sizes meet (a U-Net's skip joined to an upsampled
+    map when the input does not line up with the downsampling), not where a map vanishes."""
+    text = str(err)
+    return any(p in text for p in _MISALIGNED)
+
+
+# how far from a size whose maps do not line up at a join the sizes that do are looked for (the
+# error's hint here, the clean-size search in report/model.py): a U-Net of depth 6 runs at multiples of 64
+ALIGN_REACH = 64
+
+
+def _nearest_sizes(prepared: Prepared, shapes: Shapes, reach: int = ALIGN_REACH) -> str | None:
     """The nearest uniform spatial sizes below and above the given one that propagate, within
     ``reach`` pixels (one image input only): "8x8 and 16x16", or one of them, or None."""
     runs = _runs_at_side(prepared, shapes)

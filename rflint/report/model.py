@@ -7,9 +7,10 @@ from functools import cached_property
 from typing import Any
 
 from rflint.engine import Analysis
-from rflint.engine.prepare import first_success
+from rflint.engine.prepare import ALIGN_REACH, first_success, misaligned
 from rflint.engine.program import needs_of
 from rflint.engine.numbers import nums
+from rflint.errors import RflintError
 from rflint.rules import LintResult, Settings, lint
 from rflint.rules.base import SEVERITY_RANK, Finding
 from rflint.rules.structure import Structure
@@ -111,28 +112,20 @@ def smallest_clean_input(a: Analysis, max_rounds: int = 8, max_steps: int = 8) -
 
     Per axis the largest input r_min of any layer is the candidate; it is re-checked at that size
     (shapes, and so adaptive pools, change with the size) until it is stable.  A candidate the model
-    cannot run at is raised: first to the size below which some map certainly vanishes
-    (trace/size_bound.py: nothing smaller can run, so it is not probed), then one pixel per axis at a
-    time, up to ``max_steps`` (a U-Net needs a multiple of 2^depth), then by doubling and bisecting
-    the offset (a model whose feature map vanishes below some size the bound does not see).  None
-    when that does not settle.  The re-checks run the RF program alone (``Prepared.needs_at``), not
-    a whole analysis, reusing this analysis's RFs wherever the size cannot change them."""
+    cannot run at is raised by the same offset on every axis (:func:`_raised`).  None when that does
+    not settle.  The re-checks run the RF program alone (``Prepared.try_needs``), not a whole
+    analysis, reusing this analysis's RFs wherever the size cannot change them."""
     if a.prepared is None:
         return None
     size, need = a.input_size, needs_of(a)
-    bound: tuple[int, ...] | None = None
-    bound_known = False  # the bound is worked out only when a candidate first fails to run
+    bound = _Bound(a)
     for _ in range(max_rounds):
         candidate = need
         if candidate == size:
             return candidate
         found = _at(a, candidate)
-        if found is None:
-            if not bound_known:
-                bound, bound_known = _runnable_bound(a), True
-            skip = max([0] + [b - c for b, c in zip(bound, candidate)]) if bound else 0
-            found = (_first_running(a, candidate, range(max(skip, 1), skip + max_steps))
-                     or _smallest_running(a, candidate, skip + max_steps - 1))
+        if isinstance(found, RflintError):
+            found = _raised(a, candidate, found, bound, max_steps)
         if found is None:
             return None
         size, need = found
@@ -141,30 +134,82 @@ def smallest_clean_input(a: Analysis, max_rounds: int = 8, max_steps: int = 8) -
     return None
 
 
-def _runnable_bound(a: Analysis) -> tuple[int, ...] | None:
-    """Per input axis, a size below which the model certainly does not run (size_bound.py)."""
-    if a.traced is None or not a.inputs:
-        return None
-    return input_size_bound(a.traced.order, a.traced.modules, a.shapes, a.inputs[0])
-
-
 Trial = tuple[tuple[int, ...], tuple[int, ...]]  # (size, what it needs), for a size that runs
 
 
-def _at(a: Analysis, size: tuple[int, ...]) -> Trial | None:
-    need = a.prepared.needs_at(size, base=a)
-    return None if need is None else (size, need)
+class _Bound:
+    """Per input axis, a size below which the model certainly does not run (size_bound.py),
+    worked out on first use."""
+
+    def __init__(self, a: Analysis):
+        self._a, self._sizes, self._known = a, None, False
+
+    def skip(self, candidate: tuple[int, ...]) -> int:
+        """The offset below which ``candidate`` + offset certainly does not run (0: none)."""
+        if not self._known:
+            a = self._a
+            if a.traced is not None and a.inputs:
+                self._sizes = input_size_bound(a.traced.order, a.traced.modules, a.shapes, a.inputs[0])
+            self._known = True
+        return max([0] + [b - c for b, c in zip(self._sizes, candidate)]) if self._sizes else 0
+
+
+def _raised(a: Analysis, candidate: tuple[int, ...], failure: RflintError, bound: _Bound, max_steps: int
+            ) -> Trial | None:
+    """The trial at ``candidate`` + d for the smallest offset d > 0 at which the model runs, given
+    that it fails at ``candidate`` with ``failure``; None when none is found.
+
+    Sizes below the vanishing bound (trace/size_bound.py: some map certainly vanishes there) are
+    not tried.  From there one pixel at a time, ``max_steps`` - 1 of them; when every failure was a
+    vanishing map, running is monotone in the size, and the offset then doubles and is bisected.
+    A failure at a join (the input does not line up with the downsampling before it: a U-Net runs
+    only at multiples of 2^depth) is not monotone: the pixel steps go on, up to ``ALIGN_REACH``.
+    The bound (a walk of the whole graph) is worked out only when needed: not when the candidate
+    itself fails at a join (no map vanished before the join, so the bound is most likely below the
+    candidate) unless no pixel step within reach runs."""
+    joins = misaligned(failure)
+    skip = 0 if joins else bound.skip(candidate)
+    d, last = max(skip, 1), skip + (ALIGN_REACH if joins else max_steps - 1)
+    while d <= last:
+        found = _at(a, _shifted(candidate, d))
+        if not isinstance(found, RflintError):
+            return found
+        if not joins and misaligned(found):
+            joins, last = True, d + ALIGN_REACH
+        d += 1
+    if not joins:
+        return _smallest_running(a, candidate, d - 1)
+    skip = bound.skip(candidate)
+    if skip < d:  # the steps went past the bound: there is nothing to skip to
+        return None
+    return _first_running(a, candidate, range(skip, skip + ALIGN_REACH + 1))
+
+
+def _shifted(size: tuple[int, ...], d: int) -> tuple[int, ...]:
+    return tuple(s + d for s in size)
+
+
+def _at(a: Analysis, size: tuple[int, ...]) -> Trial | RflintError:
+    """The trial at ``size``, or why the model does not run there."""
+    need = a.prepared.try_needs(size, base=a)
+    return need if isinstance(need, RflintError) else (size, need)
+
+
+def _runs(a: Analysis, size: tuple[int, ...]) -> Trial | None:
+    found = _at(a, size)
+    return None if isinstance(found, RflintError) else found
 
 
 def _first_running(a: Analysis, candidate: tuple[int, ...], offsets) -> Trial | None:
     for d in offsets:
-        found = _at(a, tuple(c + d for c in candidate))
+        found = _runs(a, _shifted(candidate, d))
         if found is not None:
             return found
     return None
 
 
 def _smallest_running(a: Analysis, candidate: tuple[int, ...], failing: int, limit: int = 1 << 14) -> Trial | None:
-    """candidate + d for the smallest offset d > ``failing`` (an offset that does not run) that runs."""
-    found = first_success(lambda d: _at(a, tuple(c + d for c in candidate)), failing, limit=limit)
+    """candidate + d for the smallest offset d > ``failing`` (an offset that does not run) that
+    runs, when running is monotone in d."""
+    found = first_success(lambda d: _runs(a, _shifted(candidate, d)), failing, limit=limit)
     return found[1] if found else None
