@@ -363,6 +363,20 @@ def test_compiled_steps_give_the_rules_shapes(monkeypatch):
         assert stepped == _all_shapes(traced, size, channels)
 
 
+
+def test_calls_with_constant_keywords_are_compiled():
+    """torch.cat(xs, dim=1) (the zoo U-Net's joins) takes the fast concatenation step, and a
+    reduction with keywords (CBAM's x.mean(dim=1, keepdim=True) as torch.mean) a compiled rule
+    step; test_compiled_steps_give_the_rules_shapes checks their answers."""
+    from rflint.engine import prepare
+    from rflint.trace.shapes import compile_steps
+
+    for target, name, kind in (("zoo:unet", "cat", "_fast_function_step"), ("zoo:cbam_resnet18", "mean", "_step")):
+        traced = prepare(target).traced
+        steps = dict(zip(traced.gm.graph.nodes, compile_steps(traced.gm, traced.modules)))
+        calls = [n for n in steps if n.op == "call_function" and n.target.__name__ == name and n.kwargs]
+        assert calls and all(steps[n] is not None and steps[n].__qualname__.startswith(kind) for n in calls)
+
 def test_compiled_concatenation_of_two_dtypes_promotes_like_torch():
     """cat of a float and a double map: the fast step declines and the rule promotes (float64)."""
     from rflint.engine import analyze

@@ -163,13 +163,21 @@ def _step(node: fx.Node, modules: dict[str, torch.nn.Module]):
     if node.op == "call_function" and is_hashable(node.target):
         rule = FUNCTION_SHAPE_RULES.get(node.target)
         loaders = [_loader(a) for a in node.args]
-        if rule is None or None in loaders or node.kwargs:
+        # keyword arguments only as constants (torch.cat(xs, dim=1), x.mean(dim=(2, 3), keepdim=True))
+        kwargs = dict(node.kwargs) if all(_is_constant(v) for v in node.kwargs.values()) else None
+        if rule is None or None in loaders or kwargs is None:
             return None
+        kwargs = kwargs or _NO_KWARGS
 
         def by_function(values, modules):
-            return _try(rule, tuple([load(values) for load in loaders]), _NO_KWARGS)
+            return _try(rule, tuple([load(values) for load in loaders]), kwargs)
         return _fast_function_step(node, rule, by_function) or by_function
     return None
+
+
+def _is_constant(value: Any) -> bool:
+    """A scalar, or a list or tuple of scalars (dims, sizes): what a compiled step may hold fixed."""
+    return isinstance(value, _SCALARS) or (type(value) in (list, tuple) and all(isinstance(v, _SCALARS) for v in value))
 
 
 # --------------------------------------------------------------------------- fast steps
@@ -261,7 +269,8 @@ def _fast_pool(m: torch.nn.Module, target: str, src: fx.Node, general, n: int, w
 def _fast_function_step(node: fx.Node, rule, general):
     """A sum/product of two maps of one shape (a residual join), or a concatenation of node operands."""
     args = node.args
-    if rule is elementwise and len(args) == 2 and type(args[0]) is fx.Node and type(args[1]) is fx.Node:
+    if rule is elementwise and len(args) == 2 and type(args[0]) is fx.Node and type(args[1]) is fx.Node \
+            and not node.kwargs:
         a_node, b_node = args
 
         def same_shape(values, modules):
@@ -271,9 +280,11 @@ def _fast_function_step(node: fx.Node, rule, general):
                 return general(values, modules)  # broadcasting (a gate), a number, another dtype ...
             return MetaSpec(a.shape, a.dtype)
         return same_shape
+    kwargs = node.kwargs
     if rule is concatenated and 1 <= len(args) <= 2 and isinstance(args[0], (list, tuple)) and args[0] \
-            and all(type(a) is fx.Node for a in args[0]) and (len(args) == 1 or type(args[1]) is int):
-        parts, dim = tuple(args[0]), args[1] if len(args) == 2 else 0
+            and all(type(a) is fx.Node for a in args[0]) and (len(args) == 1 or type(args[1]) is int) \
+            and (not kwargs or (len(args) == 1 and set(kwargs) == {"dim"} and type(kwargs["dim"]) is int)):
+        parts, dim = tuple(args[0]), args[1] if len(args) == 2 else kwargs.get("dim", 0)
 
         def cat(values, modules):
             tensors = [values[a] for a in parts]
