@@ -19,7 +19,12 @@ from rflint.errors import RflintError
 from rflint.trace.tracing import Traced, to_networkx
 
 
-def _changed(module: nn.Module, name: str) -> nn.Module:
+# what a removed pool becomes in an experiment: one shared, stateless instance (building an
+# nn.Module costs microseconds, paid per stem candidate); a model handed back gets its own
+_REMOVED = nn.Identity()
+
+
+def _changed(module: nn.Module, name: str, removed: nn.Module | None = None) -> nn.Module:
     if isinstance(module, nn.modules.conv._ConvNd) and not isinstance(module, nn.modules.conv._ConvTransposeNd):
         # a new object sharing the weights (a shallow copy: the same instance dict entries, as
         # copy.copy gives, without its pickle-protocol round trip): only its stride differs
@@ -28,7 +33,7 @@ def _changed(module: nn.Module, name: str) -> nn.Module:
         changed.__dict__["stride"] = (1,) * len(module.kernel_size)
         return changed
     if isinstance(module, (nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd)):
-        return nn.Identity()
+        return removed if removed is not None else nn.Identity()
     raise RflintError(f"{name} ({type(module).__name__}) cannot be made stride 1 or removed")
 
 
@@ -36,17 +41,17 @@ def stride_one(analysis: Analysis, layers: list[Layer], source: fx.GraphModule |
     """The replacement modules, by module path, that take the downsampling out of ``layers``: convs
     get stride 1, pools (whose only job in a stem is downsampling) become identities.  An experiment
     analyses them in place (``Prepared.at(size, replace=...)``) without building a new graph."""
-    if source is None:  # the analysed graph: its nodes are indexed by name already
-        source, nodes = analysis.traced.gm, analysis.traced.node_by_name
+    if source is None:  # the analysed graph: its nodes and modules are indexed already
+        nodes, module_at, removed = analysis.traced.node_by_name, analysis.traced.modules.__getitem__, _REMOVED
     else:
-        nodes = {node.name: node for node in source.graph.nodes}
+        nodes, module_at, removed = {node.name: node for node in source.graph.nodes}, source.get_submodule, None
     changes = {}
     for layer in layers:
         node = nodes.get(layer.node)
         target = node.target if node is not None and node.op == "call_module" else None
         if target is None:
             raise RflintError(f"{layer.name} is not a module call; only module layers can be changed")
-        changes[target] = _changed(source.get_submodule(target), layer.name)
+        changes[target] = _changed(module_at(target), layer.name, removed)
     return changes
 
 
