@@ -15,6 +15,7 @@ import sys
 from fractions import Fraction
 
 import pytest
+from torch import nn
 
 from rflint.engine import prepare
 from rflint.engine.program import probe
@@ -107,6 +108,132 @@ def test_replay_reuses_what_the_size_cannot_change_and_recomputes_the_rest():
     assert p.kernels[avgpool].kernel == (2, 2)
     assert len(ran) < len(prepared.traced.order) // 3
 
+
+
+def _needs_agree(prepared, base, size) -> bool:
+    """The needs at ``size`` with ``base`` (resized.py: only the nodes the size can change) are a
+    probe's from scratch; True when the model runs there."""
+    from rflint.engine.program import input_needs
+
+    shapes = ((1, prepared.channels, *size),)
+    try:
+        scratch = input_needs(prepared, shapes)
+    except RflintError:
+        with pytest.raises(RflintError):
+            input_needs(prepared, shapes, base)
+        return False
+    assert input_needs(prepared, shapes, base) == scratch, size
+    return True
+
+
+@pytest.mark.parametrize("name", sorted(ZOO))
+def test_resized_needs_match_a_probe_on_zoo_models(name):
+    natural = tuple(ZOO[name].input_size)
+    prepared = prepare(f"zoo:{name}")
+    base = prepared.at(natural)
+    sizes = {tuple(2 * s for s in natural), tuple(s + 7 for s in natural), tuple(max(8, s // 2) for s in natural),
+             tuple(s + 1 for s in natural), tuple(3 * s + 5 for s in natural), tuple(max(4, s // 4) for s in natural)}
+    assert sum(_needs_agree(prepared, base, size) for size in sizes) >= 2
+
+
+def test_resized_needs_match_a_probe_on_random_dags():
+    ran = 0
+    for prepared, base, natural in _random_dags():
+        for size in (tuple(s + 3 for s in natural), tuple(2 * s + 1 for s in natural), tuple(max(2, s - 5) for s in natural)):
+            ran += _needs_agree(prepared, base, size)
+    assert ran >= 90
+
+
+
+class PoolThenConvs(nn.Module):
+    """An adaptive pool to 8x8 mid-network: its kernel, and so the RFs of the two convs after it,
+    depend on the input size."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(1, 4, 3, padding=1)
+        self.pool = nn.AdaptiveAvgPool2d(8)
+        self.a = nn.Conv2d(4, 4, 3, padding=1)
+        self.b = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        return self.b(self.a(self.pool(self.stem(x))))
+
+
+class RowGate(nn.Module):
+    """A wide conv's map times a row-pooled copy of the stem's (3x1 windows, stride 3, padding 1):
+    at one row both have one row (lined up: a union of their RFs); at 2 or 3 rows the pooled copy
+    still has one, and is broadcast over the other's rows.  Every node on the way reads RFs alone,
+    so only the product's shapes tell the two apart."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(1, 4, 3, padding=1)
+        self.wide = nn.Conv2d(4, 4, 9, padding=4)
+        self.rows = nn.MaxPool2d((3, 1), stride=(3, 1), padding=(1, 0))
+        self.after = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        z = self.stem(x)
+        return self.after(self.wide(z) * self.rows(z))
+
+
+class RowPoolHead(nn.Module):
+    """A conv, then an adaptive pool to one row: with one column too its output is global (no
+    kernel, not an RF layer); with more columns it is an RF layer, whose input needs the conv's RF."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(1, 4, 3, padding=1)
+        self.pool = nn.AdaptiveAvgPool2d((1, None))
+        self.fc = nn.Linear(4, 10)
+
+    def forward(self, x):
+        return self.fc(self.pool(self.a(x)).mean(3).flatten(1))
+
+
+@pytest.mark.parametrize("model,base_size,sizes", [
+    (PoolThenConvs, (8, 8), [(12, 12), (16, 16), (32, 32)]),
+    (PoolThenConvs, (32, 32), [(8, 8), (12, 12)]),  # smaller RFs than the base's: none of its numbers may stay
+    (RowGate, (1, 16), [(2, 16), (3, 16)]),
+    (RowPoolHead, (4, 1), [(4, 3), (5, 2)]),  # an RF layer here that the base does not have
+    (RowPoolHead, (4, 3), [(4, 1)]),  # and the other way round
+])
+def test_resized_needs_follow_what_the_size_changes(model, base_size, sizes):
+    """Cases where the needs at the other size are not the base's: a changed RF reaching later
+    layers, a merge that is lined up in the base and broadcasts here, a node that is an RF layer at
+    one size only."""
+    from rflint.engine.program import input_needs, needs_of
+
+    prepared = prepare(model(), channels=1)
+    base = prepared.at(base_size)
+    for size in sizes:
+        assert _needs_agree(prepared, base, size)
+        assert input_needs(prepared, ((1, 1, *size),), base) != needs_of(base), size
+
+def test_resized_needs_visit_only_what_the_size_can_change():
+    """VGG-16 at 64 px on the base of 32 px: the convs, pools and linear layers read their
+    operands' RFs alone, so only the nodes whose rules read shapes run again: the adaptive pool (1x1
+    -> 7x7 at 32 px, 2x2 -> 7x7 here: a new kernel) and the flatten after it (global either way)."""
+    import rflint.engine.resized as resized
+    from rflint.engine.program import input_needs, needs_of
+    from rflint.engine.rfpass import run_node
+
+    prepared = prepare("zoo:vgg16")
+    base = prepared.at((32, 32))
+    ran = []
+
+    def counting(node, *args):
+        ran.append(node.name)
+        return run_node(node, *args)
+
+    resized.run_node, original = counting, resized.run_node
+    try:
+        need = input_needs(prepared, ((1, 3, 64, 64),), base)
+    finally:
+        resized.run_node = original
+    assert ran == ["avgpool", "flatten"]
+    assert need == needs_of(base)  # the adaptive pool's input keeps its r_min; the heads need nothing
 
 def _downsampling_module_layers(a):
     return [layer for layer in a.layers if layer.kop.downsampling and layer.kind in ("conv", "pool")

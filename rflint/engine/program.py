@@ -21,6 +21,7 @@ from rflint.engine.costs import MacsRule, count_params, macs_rule, module_params
 from rflint.engine.kernels import KernelOp
 from rflint.engine.results import Analysis, Layer
 from rflint.engine.replay import RFTable, replay
+from rflint.engine.resized import needs_resized
 from rflint.engine.rfpass import rf_pass
 from rflint.engine.rfstate import TensorRF, layer_axes
 from rflint.errors import RflintError
@@ -144,8 +145,7 @@ def probe(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None = Non
     modules, at any size, whose RFs the pass reuses where they provably follow (replay.py); any
     other base is ignored."""
     traced, modules, values, image_inputs, size = _propagated(prepared, shapes, replace)
-    if (base is not None and base.traced is traced and base.modules is traced.modules
-            and base.declarations == declared.version()):
+    if base is not None and _replayable(prepared, shapes, base):
         table, kernels = replay(traced, modules, values, image_inputs, base, frozenset(replace or ()))
         return Probe(size, replace, modules, values, table, kernels, prepared, traced)
     rfs: dict[fx.Node, TensorRF | None] = {}
@@ -156,10 +156,21 @@ def probe(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None = Non
     return Probe(size, replace, modules, values, RFTable(rfs), kernels, prepared, traced)
 
 
+def _replayable(prepared: Prepared, shapes, base: Analysis) -> bool:
+    """``base`` is an analysis of the trace these shapes run on, with its own modules and the
+    layer declarations of now: what a replay (replay.py, resized.py) starts from."""
+    traced = prepared.traced_at(shapes)
+    return base.traced is traced and base.modules is traced.modules and base.declarations == declared.version()
+
+
 def input_needs(prepared: Prepared, shapes, base: Analysis | None = None) -> tuple[int, ...]:
     """Per model-input axis, the smallest size that no RF layer's input r_min exceeds, from a
     :func:`probe` (what the clean-size search re-checks at each candidate; ``base``: see there).
-    Must agree with ``needs_of(run_program(...))``; tests/test_engine_ops.py checks that it does."""
+    Must agree with ``needs_of(run_program(...))``; tests/test_engine_ops.py checks that it does.
+    With a base of the same trace, only the nodes the size can change are visited (resized.py)."""
+    if base is not None and _replayable(prepared, shapes, base):
+        traced, _, values, image_inputs, _ = _propagated(prepared, shapes, None)
+        return needs_resized(traced, values, image_inputs, base)
     p = probe(prepared, shapes, base=base)
     need = [1] * len(p.input_size)
     for _, r_min, origins in p.layer_r_min():

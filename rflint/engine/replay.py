@@ -139,7 +139,7 @@ def replay(traced: Traced, modules: dict, values: dict, image_inputs: list[fx.No
     def _base_lined_up(node: fx.Node, operands: tuple[fx.Node, ...]) -> bool:
         found = base_lined.get(node)
         if found is None:
-            found = base_lined[node] = _lined_up(node, operands, old_values, old_rfs)
+            found = base_lined[node] = lined_up(node, operands, old_values, old_rfs)
         return found
 
     # the base's nodes with states (a node without: None or global, is its own image under a map)
@@ -167,7 +167,7 @@ def replay(traced: Traced, modules: dict, values: dict, image_inputs: list[fx.No
                 if relation == _MAPPED and with_states:
                     relation = None  # the base's states merged with mapped ones: not one map's image
             if relation is not None and (reads == READS_RF or (
-                    _base_lined_up(node, operands) and _lined_up(node, operands, values, old_rfs))):
+                    _base_lined_up(node, operands) and lined_up(node, operands, values, old_rfs))):
                 if relation == _SAME:
                     built[node] = old_rfs[node]
                 else:
@@ -252,7 +252,7 @@ def _ratio(x, d: int):
     return exact(Fraction(x) / d)
 
 
-def _lined_up(node: fx.Node, operands: tuple[fx.Node, ...], values: dict, rfs: dict) -> bool:
+def lined_up(node: fx.Node, operands: tuple[fx.Node, ...], values: dict, rfs: dict) -> bool:
     """Every operand with a spatial RF has exactly the output's size on each of its RF axes (so no
     operand is broadcast and the layout is kept: the compiled merge is then a union of RFs)."""
     out = values.get(node)

@@ -1,0 +1,175 @@
+"""What the clean-size search asks at a candidate size: the RF layers' needs, visiting only the
+nodes a change of input size can reach.
+
+The replay (replay.py) walks every node: a node keeps the base's RF when its operands do and its
+compiled step reads nothing that changed.  With the same modules at another size, almost every
+node keeps it: compiled conv, pool, linear and elementwise steps read their operands' RFs alone
+(``ops.READS_RF``), so once the operands are the base's, so is the result, whatever the sizes.
+Only three kinds of node can differ from the base's, and only they are visited, in topological
+order:
+
+* a node with no compiled step (its rule reads shapes: adaptive pools, upsampling, flatten) whose
+  output or operands have other shapes than in the base: its rule runs again;
+* a compiled merge (``ops.READS_SHAPES``) unless every operand with a spatial RF has exactly the
+  output's size on each of its axes at both sizes (replay.lined_up): then it is a plain union of
+  the base's operands, else its step runs again;
+* any node with an operand whose RF did change: it runs again, and its users are visited in turn
+  when its own RF changes.
+
+A node that runs again on the base's operands and shapes gives the base's answer (a rule reads its
+node, its operands' RFs and the shapes of both, nothing else), so skipping the others is exact.
+tests/test_replay.py compares the needs with those of a probe from scratch, at many sizes, on the
+zoo and on random DAGs.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+
+import torch.fx as fx
+
+from rflint import declared
+from rflint.engine.kernels import KernelOp
+from rflint.engine.ops import READS_RF, READS_SHAPES
+from rflint.engine.replay import lined_up
+from rflint.engine.results import Analysis
+from rflint.engine.rfpass import plan_of, run_node
+from rflint.engine.rfstate import layer_axes
+from rflint.trace import Traced
+
+_MISSING = object()
+
+
+def needs_resized(traced: Traced, values: dict, image_inputs: list[fx.Node], base: Analysis) -> tuple[int, ...]:
+    """Per model-input axis, the smallest size no RF layer's input r_min exceeds, with the shapes
+    ``values`` of another input size (a finished shape pass of ``traced``, the trace ``base`` was
+    analysed on, with the same modules): what ``program.input_needs`` gives from a probe."""
+    facts = _facts(traced, base)
+    plan, position, base_rfs = facts.plan, facts.position, base.node_rf
+    changed: dict[fx.Node, object] = {}  # node -> its RF here, where it differs from the base's
+    kernel_at: dict[fx.Node, KernelOp | None] = {}  # node -> its kernel here, where it ran again
+    queue = list(facts.visits)  # positions, a heap (already sorted)
+    queued = set(queue)
+    base_values, modules, lined = base.values, base.modules, facts.lined_up
+    while queue:
+        i = heapq.heappop(queue)
+        node, step, reads, operands, _ = plan[i]
+        if node.op == "output":
+            continue
+        moved = False
+        for a in operands:
+            if a in changed:
+                moved = True
+                break
+        if not moved:
+            if reads == READS_RF:
+                continue
+            if reads == READS_SHAPES:
+                was = lined.get(node)
+                if was is None:
+                    was = lined[node] = lined_up(node, operands, base_values, base_rfs)
+                if was and lined_up(node, operands, values, base_rfs):
+                    continue
+            elif _same_shapes(node, operands, values, base_values):
+                continue
+        scratch = {a: changed[a] if a in changed else base_rfs.get(a) for a in operands}
+        _, kop, _ = run_node(node, step, modules, values, image_inputs, scratch)
+        layer = facts.layer_of.get(node)
+        if (kop is not None or layer is not None) and (layer is None or kop != layer.kop):
+            kernel_at[node] = kop  # an RF layer here or in the base, not with the base's kernel
+        rf = scratch[node]
+        if rf != base_rfs.get(node):
+            changed[node] = rf
+            for user in node.users:
+                j = position[user]
+                if j not in queued:
+                    queued.add(j)
+                    heapq.heappush(queue, j)
+    if not changed and not kernel_at:
+        return facts.base_needs
+    return _needs(base, facts, changed, kernel_at)
+
+
+def _same_shapes(node: fx.Node, operands: tuple[fx.Node, ...], values: dict, base_values: dict) -> bool:
+    """The node and its operands have the shapes they had in the base (values without a shape,
+    such as numbers, must be equal)."""
+    for n in (node, *operands):
+        new, old = values.get(n), base_values.get(n)
+        if new is old:
+            continue
+        new_shape, old_shape = getattr(new, "shape", _MISSING), getattr(old, "shape", _MISSING)
+        if new_shape is _MISSING or old_shape is _MISSING:
+            if new != old:
+                return False
+        elif tuple(new_shape) != tuple(old_shape) or getattr(new, "dtype", None) != getattr(old, "dtype", None):
+            return False
+    return True
+
+
+def _needs(base: Analysis, facts: _Facts, changed: dict, kernel_at: dict) -> tuple[int, ...]:
+    """needs_of at this size: the base's layers where neither the layer nor its input changed, the
+    rest from the RFs here."""
+    need = [1] * len(base.input_size)
+
+    def add(r_min, origins) -> None:
+        for r, origin in zip(r_min, origins):
+            if r is not None and origin is not None:
+                need[origin] = max(need[origin], r if type(r) is int else math.ceil(r))
+
+    for node, src, layer in facts.layers:
+        if node in kernel_at or (src is not None and src in changed):
+            continue
+        if not layer.head:
+            add(layer.r_in_min, layer.origins)
+    for node in facts.order_of(kernel_at, changed):
+        kop = kernel_at.get(node, _MISSING)
+        if kop is _MISSING:
+            kop = facts.layer_of[node].kop
+        if kop is None:
+            continue
+        src = facts.source(node)
+        rf = (changed[src] if src in changed else base.node_rf.get(src)) if src is not None else None
+        if rf is None or rf.is_global:
+            continue  # a head layer: its input is already global
+        r_min, _, origins = layer_axes(rf, kop.n)
+        add(r_min, origins)
+    return tuple(need)
+
+
+class _Facts:
+    """What every resized visit of one base reads: the trace's plan, which nodes to visit first,
+    and the base's layers."""
+
+    def __init__(self, traced: Traced, base: Analysis):
+        from rflint.engine.program import needs_of, source_of  # program imports this module
+
+        self.plan = plan_of(traced)
+        self.position: dict[fx.Node, int] = traced.memo("position", lambda: {n: i for i, n in enumerate(traced.order)})
+        self.visits = traced.memo(("resized_visits", declared.version()), lambda: [
+            i for i, (node, _, reads, _, _) in enumerate(self.plan)
+            if reads != READS_RF and node.op not in ("placeholder", "get_attr", "output")])  # sorted: a heap
+        node_of = traced.node_by_name
+        self.layers = []
+        self.layer_of: dict[fx.Node, object] = {}
+        for layer in base.layers:
+            node = node_of[layer.node]
+            self.layers.append((node, source_of(node), layer))
+            self.layer_of[node] = layer
+        self.source = source_of
+        self.lined_up: dict[fx.Node, bool] = base.derived.setdefault("lined_up", {})
+        self.base_needs = needs_of(base)
+
+    def order_of(self, kernel_at: dict, changed: dict) -> list[fx.Node]:
+        """The RF layers here whose numbers do not come from the base's: those that ran again, and
+        the base's layers whose input changed, in topological order."""
+        nodes = set(kernel_at)
+        nodes.update(node for node, src, _ in self.layers if src is not None and src in changed)
+        return sorted(nodes, key=self.position.__getitem__)
+
+
+def _facts(traced: Traced, base: Analysis) -> _Facts:
+    found = base.derived.get("resized")
+    if found is None:
+        found = base.derived["resized"] = _Facts(traced, base)
+    return found
