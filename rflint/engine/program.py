@@ -22,7 +22,7 @@ from rflint.engine.kernels import KernelOp
 from rflint.engine.results import Analysis, Layer
 from rflint.engine.replay import RFTable, replay
 from rflint.engine.resized import needs_resized
-from rflint.engine.rfpass import rf_pass
+from rflint.engine.rfpass import rf_pass, source_of
 from rflint.engine.rfstate import TensorRF, layer_axes
 from rflint.errors import RflintError
 from rflint.trace import Traced, construction_site, propagate
@@ -50,12 +50,6 @@ def _layer_name(node: fx.Node, seen: dict[str, int]) -> str:
         base = f"{owner}.{node.name}" if owner else node.name
     seen[base] = seen.get(base, 0) + 1
     return base if seen[base] == 1 else f"{base}@{seen[base]}"  # a module called twice
-
-
-def source_of(node: fx.Node) -> fx.Node | None:
-    """An RF layer's input: its first argument, when that is a node."""
-    src = node.args[0] if node.args else None
-    return src if isinstance(src, fx.Node) else None
 
 
 def _inputs_for(prepared: Prepared, traced: Traced, shapes) -> tuple[list[Any], list[fx.Node], tuple[int, ...]]:

@@ -33,8 +33,8 @@ from rflint import declared
 from rflint.engine.kernels import KernelOp
 from rflint.engine.ops import READS_RF, READS_SHAPES
 from rflint.engine.replay import lined_up
-from rflint.engine.results import Analysis
-from rflint.engine.rfpass import plan_of, run_node
+from rflint.engine.results import Analysis, Layer
+from rflint.engine.rfpass import plan_of, run_node, source_of
 from rflint.engine.rfstate import layer_axes
 from rflint.trace import Traced
 
@@ -46,9 +46,11 @@ def needs_resized(traced: Traced, values: dict, image_inputs: list[fx.Node], bas
     ``values`` of another input size (a finished shape pass of ``traced``, the trace ``base`` was
     analysed on, with the same modules): what ``program.input_needs`` gives from a probe."""
     facts = _facts(traced, base)
-    plan, position, base_rfs = facts.plan, facts.position, base.node_rf
+    plan, position, layer_of, base_rfs = facts.plan, facts.position, facts.layer_of, base.node_rf
     changed: dict[fx.Node, object] = {}  # node -> its RF here, where it differs from the base's
-    kernel_at: dict[fx.Node, KernelOp | None] = {}  # node -> its kernel here, where it ran again
+    # RF layers (here or in the base) whose numbers may differ from the base's: their kernel here
+    # (None: no RF layer here), for those that are an RF layer at one size only or whose input changed
+    affected: dict[fx.Node, KernelOp | None] = {}
     queue = list(facts.visits)  # positions, a heap (already sorted)
     queued = set(queue)
     base_values, modules, lined = base.values, base.modules, facts.lined_up
@@ -75,9 +77,8 @@ def needs_resized(traced: Traced, values: dict, image_inputs: list[fx.Node], bas
                 continue
         scratch = {a: changed[a] if a in changed else base_rfs.get(a) for a in operands}
         _, kop, _ = run_node(node, step, modules, values, image_inputs, scratch)
-        layer = facts.layer_of.get(node)
-        if (kop is not None or layer is not None) and (layer is None or kop != layer.kop):
-            kernel_at[node] = kop  # an RF layer here or in the base, not with the base's kernel
+        if (kop is None) != (node not in layer_of) or (kop is not None and source_of(node) in changed):
+            affected[node] = kop
         rf = scratch[node]
         if rf != base_rfs.get(node):
             changed[node] = rf
@@ -86,9 +87,9 @@ def needs_resized(traced: Traced, values: dict, image_inputs: list[fx.Node], bas
                 if j not in queued:
                     queued.add(j)
                     heapq.heappush(queue, j)
-    if not changed and not kernel_at:
-        return facts.base_needs
-    return _needs(base, facts, changed, kernel_at)
+    if not affected:  # every RF layer here is the base's, with the base's input: the base's needs
+        return facts.base_needs()
+    return _needs(base, facts, changed, affected)
 
 
 def _same_shapes(node: fx.Node, operands: tuple[fx.Node, ...], values: dict, base_values: dict) -> bool:
@@ -107,9 +108,10 @@ def _same_shapes(node: fx.Node, operands: tuple[fx.Node, ...], values: dict, bas
     return True
 
 
-def _needs(base: Analysis, facts: _Facts, changed: dict, kernel_at: dict) -> tuple[int, ...]:
-    """needs_of at this size: the base's layers where neither the layer nor its input changed, the
-    rest from the RFs here."""
+def _needs(base: Analysis, facts: _Facts, changed: dict, affected: dict) -> tuple[int, ...]:
+    """needs_of at this size: the base's layers but the affected ones, and those from the RFs here.
+    (A layer's input r_min and whether it is a head depend on its input's RF alone, so a layer
+    whose kernel changed but whose input did not keeps the base's numbers.)"""
     need = [1] * len(base.input_size)
 
     def add(r_min, origins) -> None:
@@ -117,23 +119,17 @@ def _needs(base: Analysis, facts: _Facts, changed: dict, kernel_at: dict) -> tup
             if r is not None and origin is not None:
                 need[origin] = max(need[origin], r if type(r) is int else math.ceil(r))
 
-    for node, src, layer in facts.layers:
-        if node in kernel_at or (src is not None and src in changed):
-            continue
-        if not layer.head:
+    for node, layer in facts.layer_of.items():
+        if node not in affected and not layer.head:
             add(layer.r_in_min, layer.origins)
-    for node in facts.order_of(kernel_at, changed):
-        kop = kernel_at.get(node, _MISSING)
-        if kop is _MISSING:
-            kop = facts.layer_of[node].kop
-        if kop is None:
+    for node, kop in affected.items():
+        src = source_of(node)
+        if kop is None or src is None:
             continue
-        src = facts.source(node)
-        rf = (changed[src] if src in changed else base.node_rf.get(src)) if src is not None else None
-        if rf is None or rf.is_global:
-            continue  # a head layer: its input is already global
-        r_min, _, origins = layer_axes(rf, kop.n)
-        add(r_min, origins)
+        rf = changed[src] if src in changed else base.node_rf.get(src)
+        if rf is not None and not rf.is_global:  # else a head layer: its input is already global
+            r_min, _, origins = layer_axes(rf, kop.n)
+            add(r_min, origins)
     return tuple(need)
 
 
@@ -142,30 +138,23 @@ class _Facts:
     and the base's layers."""
 
     def __init__(self, traced: Traced, base: Analysis):
-        from rflint.engine.program import needs_of, source_of  # program imports this module
-
         self.plan = plan_of(traced)
         self.position: dict[fx.Node, int] = traced.memo("position", lambda: {n: i for i, n in enumerate(traced.order)})
-        self.visits = traced.memo(("resized_visits", declared.version()), lambda: [
+        self.visits: list[int] = traced.memo(("resized_visits", declared.version()), lambda: [
             i for i, (node, _, reads, _, _) in enumerate(self.plan)
             if reads != READS_RF and node.op not in ("placeholder", "get_attr", "output")])  # sorted: a heap
         node_of = traced.node_by_name
-        self.layers = []
-        self.layer_of: dict[fx.Node, object] = {}
-        for layer in base.layers:
-            node = node_of[layer.node]
-            self.layers.append((node, source_of(node), layer))
-            self.layer_of[node] = layer
-        self.source = source_of
+        self.layer_of: dict[fx.Node, Layer] = {node_of[layer.node]: layer for layer in base.layers}
         self.lined_up: dict[fx.Node, bool] = base.derived.setdefault("lined_up", {})
-        self.base_needs = needs_of(base)
+        self._base = base
+        self._base_needs: tuple[int, ...] | None = None
 
-    def order_of(self, kernel_at: dict, changed: dict) -> list[fx.Node]:
-        """The RF layers here whose numbers do not come from the base's: those that ran again, and
-        the base's layers whose input changed, in topological order."""
-        nodes = set(kernel_at)
-        nodes.update(node for node, src, _ in self.layers if src is not None and src in changed)
-        return sorted(nodes, key=self.position.__getitem__)
+    def base_needs(self) -> tuple[int, ...]:
+        if self._base_needs is None:
+            from rflint.engine.program import needs_of  # program imports this module
+
+            self._base_needs = needs_of(self._base)
+        return self._base_needs
 
 
 def _facts(traced: Traced, base: Analysis) -> _Facts:
@@ -173,3 +162,4 @@ def _facts(traced: Traced, base: Analysis) -> _Facts:
     if found is None:
         found = base.derived["resized"] = _Facts(traced, base)
     return found
+

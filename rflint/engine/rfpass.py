@@ -42,6 +42,12 @@ def _node_plan(order: list[fx.Node], modules: dict) -> Plan:
     return plan
 
 
+def source_of(node: fx.Node) -> fx.Node | None:
+    """An RF layer's input: its first argument, when that is a node."""
+    src = node.args[0] if node.args else None
+    return src if isinstance(src, fx.Node) else None
+
+
 def run_node(node: fx.Node, step, modules: dict, values: dict, image_inputs: list[fx.Node], rfs: dict
              ) -> tuple[nn.Module | None, KernelOp | None, str | None]:
     """Set ``rfs[node]``; return the node's module, its kernel (RF layers only) and the rule's warning."""
