@@ -235,6 +235,7 @@ def test_resized_needs_visit_only_what_the_size_can_change():
     assert ran == ["avgpool", "flatten"]
     assert need == needs_of(base)  # the adaptive pool's input keeps its r_min; the heads need nothing
 
+
 def _downsampling_module_layers(a):
     return [layer for layer in a.layers if layer.kop.downsampling and layer.kind in ("conv", "pool")
             and a.traced.node_by_name[layer.node].op == "call_module"]
