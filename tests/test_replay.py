@@ -9,6 +9,7 @@ merges of maps of different origins change, so a replay that reused too much wou
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
@@ -25,6 +26,23 @@ from rflint.zoo import ZOO
 sys.path.insert(0, os.path.dirname(__file__))
 import dagzoo  # noqa: E402
 
+
+@contextlib.contextmanager
+def _nodes_run(module):
+    """The names of the nodes ``module`` (replay.py, resized.py) runs a rule for inside the block."""
+    from rflint.engine.rfpass import run_node
+
+    ran: list[str] = []
+
+    def counting(node, *args):
+        ran.append(node.name)
+        return run_node(node, *args)
+
+    module.run_node = counting
+    try:
+        yield ran
+    finally:
+        module.run_node = run_node
 
 def _compare(prepared, base, size, replace=None) -> bool:
     """True when the model runs at ``size`` with ``replace`` (and then the two probes agree)."""
@@ -45,14 +63,19 @@ def _compare(prepared, base, size, replace=None) -> bool:
     return True
 
 
+def _other_sizes(natural: tuple[int, ...]) -> set[tuple[int, ...]]:
+    """Sizes to re-check a zoo model's analysis at: twice, 7 more, half (at least 8), 1 more."""
+    return {tuple(2 * s for s in natural), tuple(s + 7 for s in natural), tuple(max(8, s // 2) for s in natural),
+            tuple(s + 1 for s in natural)}
+
+
 @pytest.mark.parametrize("name", sorted(ZOO))
 def test_replay_matches_the_rf_pass_on_zoo_models(name):
     natural = tuple(ZOO[name].input_size)
     prepared = prepare(f"zoo:{name}")
     base = prepared.at(natural)
     ran = 0
-    for size in ({tuple(2 * s for s in natural), tuple(s + 7 for s in natural), tuple(max(8, s // 2) for s in natural),
-                  tuple(s + 1 for s in natural)}):
+    for size in _other_sizes(natural):
         ran += _compare(prepared, base, size)
     assert ran >= 1
 
@@ -81,25 +104,13 @@ def test_replay_reuses_what_the_size_cannot_change_and_recomputes_the_rest():
     """VGG-16 at 64 px on the base of 32 px: every conv, pool and activation keeps its RF; the
     adaptive pool to 7x7 (kernel from the map sizes: 1x1 -> 7x7 at 32 px, 2x2 -> 7x7 at 64 px)
     gets a new kernel; so the replay is neither all reuse nor a second RF pass."""
-    import torch.fx as fx
-
     import rflint.engine.replay as replay_module
-    from rflint.engine.rfpass import run_node
 
     prepared = prepare("zoo:vgg16")
     base = prepared.at((32, 32))
-    ran: list[fx.Node] = []
-
-    def counting(node, *args):
-        ran.append(node)
-        return run_node(node, *args)
-
-    replay_module.run_node, original = counting, replay_module.run_node
-    try:
+    with _nodes_run(replay_module) as ran:
         p = probe(prepared, ((1, 3, 64, 64),), base=base)
-    finally:
-        replay_module.run_node = original
-    names = {n.name for n in ran}
+    names = set(ran)
     assert "avgpool" in names and "features_0" not in names and "features_28" not in names
     avgpool = next(n for n in p.kernels if n.name == "avgpool")
     # adaptive pooling n -> o reads max_i(ceil((i+1)n/o) - floor(i n/o)) units: 1 for 1 -> 7 (the
@@ -131,8 +142,7 @@ def test_resized_needs_match_a_probe_on_zoo_models(name):
     natural = tuple(ZOO[name].input_size)
     prepared = prepare(f"zoo:{name}")
     base = prepared.at(natural)
-    sizes = {tuple(2 * s for s in natural), tuple(s + 7 for s in natural), tuple(max(8, s // 2) for s in natural),
-             tuple(s + 1 for s in natural), tuple(3 * s + 5 for s in natural), tuple(max(4, s // 4) for s in natural)}
+    sizes = _other_sizes(natural) | {tuple(3 * s + 5 for s in natural), tuple(max(4, s // 4) for s in natural)}
     assert sum(_needs_agree(prepared, base, size) for size in sizes) >= 2
 
 
@@ -211,27 +221,18 @@ def test_resized_needs_follow_what_the_size_changes(model, base_size, sizes):
         assert _needs_agree(prepared, base, size)
         assert input_needs(prepared, ((1, 1, *size),), base) != needs_of(base), size
 
+
 def test_resized_needs_visit_only_what_the_size_can_change():
     """VGG-16 at 64 px on the base of 32 px: the convs, pools and linear layers read their
     operands' RFs alone, so only the nodes whose rules read shapes run again: the adaptive pool (1x1
     -> 7x7 at 32 px, 2x2 -> 7x7 here: a new kernel) and the flatten after it (global either way)."""
     import rflint.engine.resized as resized
     from rflint.engine.program import input_needs, needs_of
-    from rflint.engine.rfpass import run_node
 
     prepared = prepare("zoo:vgg16")
     base = prepared.at((32, 32))
-    ran = []
-
-    def counting(node, *args):
-        ran.append(node.name)
-        return run_node(node, *args)
-
-    resized.run_node, original = counting, resized.run_node
-    try:
+    with _nodes_run(resized) as ran:
         need = input_needs(prepared, ((1, 3, 64, 64),), base)
-    finally:
-        resized.run_node = original
     assert ran == ["avgpool", "flatten"]
     assert need == needs_of(base)  # the adaptive pool's input keeps its r_min; the heads need nothing
 
@@ -276,23 +277,13 @@ def test_stem_experiment_replay_maps_the_graph_after_the_stem():
     the base's under r -> offset + r/4, j -> j/4 (two stride-2 layers out); only the stem and the
     nodes right behind it run their rules."""
     import rflint.engine.replay as replay_module
-    from rflint.engine.rfpass import run_node
     from rflint.engine.surgery import stride_one
 
     prepared = prepare("zoo:resnet18")
     base = prepared.at((32, 32))
     stem = [base.layer("conv1"), base.layer("maxpool")]
-    ran = []
-
-    def counting(node, *args):
-        ran.append(node.name)
-        return run_node(node, *args)
-
-    replay_module.run_node, original = counting, replay_module.run_node
-    try:
+    with _nodes_run(replay_module) as ran:
         p = probe(prepared, ((1, 3, 32, 32),), stride_one(base, stem), base=base)
-    finally:
-        replay_module.run_node = original
     assert len(ran) < 12, ran
     assert p.table.maps() == {0: (Fraction(1, 4), Fraction(17, 4)), 1: (Fraction(1, 4), Fraction(17, 4))}
     # by hand: the base's maxpool output is r = 7 + 2*2 = 11, j = 4; without the stride and the pool
