@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import rflint
+from rflint.engine.prepare import misaligned
 from rflint.trace.size_bound import input_size_bound
 from rflint.zoo import ZOO
 
@@ -50,6 +51,8 @@ def test_bound_is_exact_on_m5():
     prepared = rflint.prepare("zoo:audio1d")
     assert _bound(prepared, (16000,)) == (1772,)
     assert prepared.needs_at((1771,)) is None and prepared.needs_at((1772,)) is not None
+    why = prepared.try_needs((1771,))  # the reason, for the clean-size search: a map vanishes, not a join
+    assert "too small" in str(why) and not misaligned(why) and why.__traceback__ is None
 
 
 @pytest.mark.parametrize("seed", range(30))

@@ -135,7 +135,10 @@ class Prepared:
         try:
             return input_needs(self, self._full_shapes(size, None), base)
         except RflintError as err:
-            return err
+            # without its traceback: that would hold this frame (and so the error itself: a cycle
+            # only the garbage collector frees, which the CLI pauses during a job) and the failed
+            # pass's frames with all their values
+            return err.with_traceback(None)
 
     def _full_shapes(self, size, shapes) -> Shapes:
         if shapes:
