@@ -36,6 +36,27 @@ def test_rf007_ignores_attention_gates():
     assert [f for f in codes("zoo:se_resnet18", 224) if f.code == "RF007"] == []
 
 
+
+class TwoOutputs(nn.Module):
+    """An encoder that returns a deep and a shallow feature map (a feature pyramid, deep
+    supervision): the maps are outputs, not operands of a merge."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 4, 3, padding=1)
+        self.deep = nn.Sequential(*[nn.Conv2d(4, 4, 3, padding=1) for _ in range(4)])
+        self.shallow = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        x = self.stem(x)
+        return self.deep(x), self.shallow(x)
+
+
+def test_rf007_ignores_the_outputs():
+    # 4 parametric layers against 1 from the fork (the stem's output): the ratio of Residual(4),
+    # but nothing joins the two maps; fx's output node lists both, and it is not a merge
+    assert [f for f in codes(TwoOutputs(), 64) if f.code == "RF007"] == []
+
 def test_used_taps_by_hand():
     # 3x3, stride 1, pad 1 on a 1x1 map: only the centre tap reads the pixel
     assert used_taps(1, 1, 3, 1, 1, 1) == 1

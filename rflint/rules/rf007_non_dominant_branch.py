@@ -24,8 +24,9 @@ class NonDominantBranch(Rule):
         rf = a.rf
         spatial = {n for n in s.relevant if (r := rf.get(n)) is not None and r.spatial}
         parametric = {layer.node for layer in a.layers if layer.parametric}
+        outputs = a.order[-1]  # fx's output node lists what forward() returns: not a merge
         for merge in a.order:
-            if merge not in spatial:
+            if merge not in spatial or merge == outputs:
                 continue
             operands = [p for p in s.preds[merge] if p in spatial]
             if len(operands) < 2:
