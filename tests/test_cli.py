@@ -265,3 +265,33 @@ def test_cyclic_gc_is_paused_during_a_job_and_back_on_after(tmp_path, monkeypatc
     assert ok.exit_code == 0 and bad.exit_code == 2, (ok.output, bad.output)
     assert len(probe.SEEN) >= 2 and not any(probe.SEEN)  # both factories ran with the collector paused
     assert gc.isenabled()  # and it is back on after a clean run and after a failing factory
+
+
+FIXED_HEAD = textwrap.dedent("""
+    import torch
+    from torch import nn
+
+
+    class Net(nn.Module):
+        # five 3x3 convs (the fifth reads an RF of 9 > 8 px) into a Linear sized for an 8x8 map:
+        # it runs at 8x8 only, so no size is free of unproductive layers
+        def __init__(self):
+            super().__init__()
+            self.convs = nn.Sequential(*[nn.Conv2d(3 if i == 0 else 4, 4, 3, padding=1) for i in range(5)])
+            self.fc = nn.Linear(4 * 8 * 8, 10)
+
+        def forward(self, x):
+            return self.fc(torch.flatten(self.convs(x), 1))
+
+
+    def build():
+        return Net()
+""")
+
+
+def test_no_clean_size_is_said_in_words(project):
+    (project / "fixed.py").write_text(FIXED_HEAD)
+    result = runner.invoke(app, ["check", "fixed.py:build", "--input", "8", "--format", "json"])
+    assert json.loads(result.stdout)["models"][0]["resolution"]["min_input_without_unproductive"] is None
+    result = runner.invoke(app, ["check", "fixed.py:build", "--input", "8"], env={"COLUMNS": "200"})
+    assert result.exit_code == 1 and "no unproductive layer from  none found (no size the model runs at" in result.stdout

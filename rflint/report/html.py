@@ -19,7 +19,7 @@ from rflint._version import __version__
 from rflint.errors import RflintError
 from rflint.report import graph as graph_mod
 from rflint.report import plot as plot_mod
-from rflint.report.humanize import human, pct, where
+from rflint.report.humanize import NO_CLEAN_SIZE, human, pct, where
 from rflint.report.model import ModelReport
 from rflint.rules.base import SEVERITY_RANK
 from rflint.rules.structure import fmt_size
@@ -114,7 +114,7 @@ def _summary(report: ModelReport) -> str:
     else:
         rows.append(("final r_min / r_max", "-"))
     clean = report.min_clean_input
-    rows.append(("smallest input with no unproductive layer", f"{_e(fmt_size(clean))} px" if clean else "-"))
+    rows.append(("smallest input with no unproductive layer", f"{_e(fmt_size(clean))} px" if clean else _e(NO_CLEAN_SIZE)))
     rows.append(("border b_min / b_max",
                  f"{_e(s.border.name) if s.border else '-'} / {_e(s.border_max.name) if s.border_max else '-'}"))
     tail = s.tail

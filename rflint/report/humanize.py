@@ -27,3 +27,8 @@ def where(source) -> str:
         if not rel.startswith(".." + os.sep + ".."):
             path = rel
     return f"{path}:{source.line}"
+
+
+# when the clean-size search finds no size (JSON: null): say so rather than leave a dash that
+# reads like "not applicable"; the usual reason is a model that runs at one size only (a fixed head)
+NO_CLEAN_SIZE = "none found (no size the model runs at is free of unproductive layers)"

@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rflint.engine.numbers import num
-from rflint.report.humanize import human, pct, where
+from rflint.report.humanize import NO_CLEAN_SIZE, human, pct, where
 from rflint.report.model import ModelReport
 from rflint.rules.base import SEVERITY_RANK
 from rflint.rules.structure import fmt_size
@@ -47,7 +47,7 @@ def header(report: ModelReport) -> Table:
     if a.final_r_min is not None:
         grid.add_row("final RF", f"r_min {fmt_size(a.final_r_min)}, r_max {fmt_size(a.final_r_max)} px (after {a.final_layer})")
     clean = report.min_clean_input
-    grid.add_row("no unproductive layer from", f"{fmt_size(clean)} px" if clean else "-")
+    grid.add_row("no unproductive layer from", f"{fmt_size(clean)} px" if clean else NO_CLEAN_SIZE)
     s = report.structure
     grid.add_row("border (r_min / r_max)", f"{s.border.name if s.border else '-'} / {s.border_max.name if s.border_max else '-'}")
     if a.trace_method != "torch.fx.symbolic_trace":
