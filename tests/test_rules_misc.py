@@ -57,6 +57,31 @@ def test_rf007_ignores_the_outputs():
     # but nothing joins the two maps; fx's output node lists both, and it is not a merge
     assert [f for f in codes(TwoOutputs(), 64) if f.code == "RF007"] == []
 
+
+class SizedLike(nn.Module):
+    """The input resized to a deep branch's map (F.interpolate(x, size=a.size()[2:])), then joined
+    with that branch: the deep branch gives the interpolation a size, not pixels."""
+
+    def __init__(self):
+        super().__init__()
+        self.deep = nn.Sequential(*[nn.Conv2d(3, 3, 3, padding=1) for _ in range(5)])
+        self.head = nn.Conv2d(6, 4, 1)
+
+    def forward(self, x):
+        a = self.deep(x)
+        b = torch.nn.functional.interpolate(x, size=a.size()[2:], mode="nearest")
+        return self.head(torch.cat([a, b], 1))
+
+
+def test_a_size_is_not_a_branch():
+    a = rflint.analyze(SizedLike(), 16)
+    # a.size() and its [2:] are numbers no pixel reaches: no RF; the interpolation sees x alone (r 1)
+    assert a.rf["size"] is None and a.rf["getitem"] is None
+    assert [axis.lo for axis in a.rf["interpolate"].axes] == [((1, 1),), ((1, 1),)]
+    # the one merge is the cat: 5 convs (the fork is x) against the resized input's 0; 5 >= 4 * 1
+    found = [f for f in lint(a).findings if f.code == "RF007"]
+    assert [f.layer for f in found] == ["cat"] and found[0].data["deep_branch_layers"] == 5
+
 def test_used_taps_by_hand():
     # 3x3, stride 1, pad 1 on a 1x1 map: only the centre tap reads the pixel
     assert used_taps(1, 1, 3, 1, 1, 1) == 1

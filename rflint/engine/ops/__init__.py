@@ -153,11 +153,18 @@ def _generic(ctx: Ctx) -> Outcome:
 NOT_KEPT = object()
 
 
+def _holds_tensors(value) -> bool:
+    """Several tensors (split, chunk): they keep the RF.  A shape (``x.size()``, a torch.Size, a
+    tuple of ints) does not: it is the same whatever the pixels, so no pixel reaches it, and an op
+    that takes a size from another map (``F.interpolate(x, size=y.shape[2:])``) merges nothing."""
+    return isinstance(value, (tuple, list)) and any(is_tensor_like(v) for v in value)
+
+
 def kept_layout(rf: TensorRF | None, operands: list, out) -> TensorRF | None:
     """``_generic``'s answer when the op keeps the spatial layout (or there is nothing spatial to
     keep): ``rf``, the operands' merged RF; else NOT_KEPT (a reshape or an inferred kernel)."""
     if rf is None or rf.is_global or not is_tensor_like(out):
-        return rf if is_tensor_like(out) or isinstance(out, (tuple, list)) else None
+        return rf if is_tensor_like(out) or _holds_tensors(out) else None
     shape = tuple(out.shape)
     if all(-a.dim <= len(shape) for a in rf.axes) and sizes_kept(operands, shape):
         return rf
