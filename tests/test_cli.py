@@ -295,3 +295,12 @@ def test_no_clean_size_is_said_in_words(project):
     assert json.loads(result.stdout)["models"][0]["resolution"]["min_input_without_unproductive"] is None
     result = runner.invoke(app, ["check", "fixed.py:build", "--input", "8"], env={"COLUMNS": "200"})
     assert result.exit_code == 1 and "no unproductive layer from  none found (no size the model runs at" in result.stdout
+
+
+def test_help_shows_the_pyproject_tables():
+    # rich reads [tool.rflint] as a style tag and drops it unless it is escaped
+    check = runner.invoke(app, ["check", "--help"], env={"COLUMNS": "200"})
+    sweep = runner.invoke(app, ["sweep", "--help"], env={"COLUMNS": "200"})
+    assert "None: the [[tool.rflint.models]] of the nearest pyproject.toml" in check.stdout
+    assert "pyproject.toml to read [tool.rflint] from" in check.stdout
+    assert "pyproject.toml with [tool.rflint] (rule options)" in sweep.stdout

@@ -85,7 +85,7 @@ def _guarded(run, debug: bool):
 def check(
     targets: List[str] = typer.Argument(
         None, metavar="[TARGET]...",
-        help="path/to/file.py:name, package.module:name or zoo:name. None: the [[tool.rflint.models]] of the nearest pyproject.toml.",
+        help="path/to/file.py:name, package.module:name or zoo:name. None: the \\[\\[tool.rflint.models]] of the nearest pyproject.toml.",
     ),
     inputs: List[str] = typer.Option(
         None, "--input", "-i", metavar="SIZE",
@@ -101,7 +101,7 @@ def check(
     fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", help="Lowest severity that makes the exit code 1 (default: config, else error)."),
     min_tail_layers: Optional[int] = typer.Option(None, "--min-tail-layers", min=1, help="Parametric layers a tail needs to count (default 1)."),
     dominance_ratio: Optional[float] = typer.Option(None, "--dominance-ratio", min=1.0, help="Depth ratio for RF007 (default 4)."),
-    config: Optional[Path] = typer.Option(None, "--config", help="pyproject.toml to read [tool.rflint] from (default: the nearest one)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="pyproject.toml to read \\[tool.rflint] from (default: the nearest one)."),
     layers: bool = typer.Option(True, "--layers/--no-layers", help="Show the per-layer table in text output."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Analyze targets (and sizes) in N parallel worker processes."),
     plot: Optional[Path] = typer.Option(None, "--plot", metavar="FILE.png|FILE.svg", help="Plot r_min/r_max per layer against the input size (needs matplotlib: pip install 'rflint[plot]')."),
@@ -222,13 +222,15 @@ def sweep_cmd(
     kwarg: List[str] = typer.Option(None, "--kwarg", "-k", metavar="KEY=VALUE", help="Keyword argument for the factory/class. Repeatable."),
     fmt: Format = typer.Option(Format.text, "--format", "-f", help="text or json."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to FILE instead of stdout."),
-    config: Optional[Path] = typer.Option(None, "--config", help="pyproject.toml with [tool.rflint] (rule options)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="pyproject.toml with \\[tool.rflint] (rule options)."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Spread the sizes over N worker processes."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
 ) -> None:
-    """Analyze one model at many input sizes: border, tail and findings per size, and the size range
-    without a predicted tail.  The model is traced once (per worker).  A size the model cannot run
-    at is listed with the reason.  Exit code 0, or 2 on an error (also when no size runs)."""
+    """Analyze one model at many input sizes: border, tail and findings per size.
+
+    The size range without a predicted tail comes last.  The model is traced once (per worker).  A
+    size the model cannot run at is listed with the reason.  Exit code 0, or 2 on an error (also
+    when no size runs)."""
     _guarded(lambda: _sweep(target, sizes, start, stop, steps, channels, kwarg or [], fmt, output, config, jobs), debug)
 
 
@@ -292,9 +294,10 @@ def fix_cmd(
     kwarg: List[str] = typer.Option(None, "--kwarg", "-k", metavar="KEY=VALUE", help="Keyword argument for the factory/class. Repeatable."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
 ) -> None:
-    """Build the fixed model (truncated, or without stem downsampling), compare it with the original
-    and save it.  Kept layers keep their weights; a new classifier is freshly initialised, so the
-    result must be retrained or fine-tuned."""
+    """Build the fixed model (truncated, or without stem downsampling) and compare it with the original.
+
+    --output saves it.  Kept layers keep their weights; a new classifier is freshly initialised, so
+    the result must be retrained or fine-tuned."""
     _guarded(lambda: _fix(target, inputs or [], truncate, remove_stem, layers, output, print_code, channels,
                           kwarg or []), debug)
 
