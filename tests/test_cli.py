@@ -104,6 +104,7 @@ def test_config_driven_run_without_target(project):
     (["net.py:build", "--input", "-4"], "input size must be positive"),
     (["net.py:build", "--input", "abc"], "input size must be a number"),
     (["net.py:build", "--input", "32x32x32"], "expects 2 spatial axes"),
+    (["zoo:audio1d", "--input", "32x32"], "zoo:audio1d expects 1 spatial axis (its first conv is 1-D), got input 32x32"),
     (["net.py:build", "--input", "32", "--channels", "5"], "0 expects 3 input channels, got 5 (set --channels 3)"),
     (["net.py:build", "--input", "1"], "input 1x1 is too small for net.py:build: the feature map vanishes at 2"),
     # M5 at 300 samples: conv1 (k 80, s 4) 56, pool1 14, conv2 12, pool2 3, conv3 1, pool3 (4) 0; the

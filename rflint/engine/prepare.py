@@ -98,7 +98,8 @@ class Prepared:
         size = tuple(int(s) for s in size)
         if self.n_axes is not None and len(size) != self.n_axes:
             raise RflintError(
-                f"{self.label} expects {self.n_axes} spatial axes (its first conv is {self.n_axes}-D), "
+                f"{self.label} expects {self.n_axes} spatial {'axis' if self.n_axes == 1 else 'axes'} "
+                f"(its first conv is {self.n_axes}-D), "
                 f"got input {'x'.join(map(str, size))}"
             )
         if any(s <= 0 for s in size):
