@@ -105,6 +105,10 @@ def test_config_driven_run_without_target(project):
     (["net.py:build", "--input", "abc"], "input size must be a number"),
     (["net.py:build", "--input", "32x32x32"], "expects 2 spatial axes"),
     (["zoo:audio1d", "--input", "32x32"], "zoo:audio1d expects 1 spatial axis (its first conv is 1-D), got input 32x32"),
+    # torch reads (1, 3, 32) as an unbatched map with 1 channel and blames the channels
+    (["net.py:build", "--input-shape", "1,3,32"], "net.py:build expects 2 spatial axes (its first conv is 2-D), got input shape 1,3,32"),
+    (["net.py:build", "--input", "32", "--format", "json", "-o", "no/such/dir/out.json"],
+     "No such file or directory: no/such/dir/out.json"),
     (["net.py:build", "--input", "32", "--channels", "5"], "0 expects 3 input channels, got 5 (set --channels 3)"),
     (["net.py:build", "--input", "1"], "input 1x1 is too small for net.py:build: the feature map vanishes at 2"),
     # M5 at 300 samples: conv1 (k 80, s 4) 56, pool1 14, conv2 12, pool2 3, conv3 1, pool3 (4) 0; the
@@ -126,7 +130,7 @@ def test_bad_input_is_one_line_and_exit_2(project, args, message):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("rflint: error: ")
     assert message in lines[0]
-    assert "Traceback" not in result.output
+    assert "Traceback" not in result.output and "--debug" not in lines[0]
 
 
 def test_syntax_error_in_model_file(project):

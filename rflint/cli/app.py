@@ -77,6 +77,9 @@ def _guarded(run, debug: bool):
         _fail(str(err), debug, err)
     except typer.Exit:
         raise
+    except OSError as err:  # a file rflint cannot read or write (-o into a missing directory ...)
+        text = f"{err.strerror}: {err.filename}" if err.strerror and err.filename else f"{type(err).__name__}: {err}"
+        _fail(text, debug, err)
     except Exception as err:
         _fail(f"{type(err).__name__}: {err} (run with --debug for the traceback)", debug, err)
 

@@ -98,8 +98,7 @@ class Prepared:
         size = tuple(int(s) for s in size)
         if self.n_axes is not None and len(size) != self.n_axes:
             raise RflintError(
-                f"{self.label} expects {self.n_axes} spatial {'axis' if self.n_axes == 1 else 'axes'} "
-                f"(its first conv is {self.n_axes}-D), "
+                f"{self.label} expects {_axes_text(self.n_axes)} (its first conv is {self.n_axes}-D), "
                 f"got input {'x'.join(map(str, size))}"
             )
         if any(s <= 0 for s in size):
@@ -152,6 +151,10 @@ class Prepared:
         return ((1, self.channels, *self.input_size(size)),)
 
 
+def _axes_text(n: int) -> str:
+    return f"{n} spatial {'axis' if n == 1 else 'axes'}"
+
+
 def explain_failure(prepared: Prepared, shapes: Shapes, err: RflintError) -> RflintError:
     """Turn torch's shape errors into what the user did wrong: input too small, wrong channels."""
     text = str(err)
@@ -159,6 +162,11 @@ def explain_failure(prepared: Prepared, shapes: Shapes, err: RflintError) -> Rfl
     where = re.match(r"shape propagation failed at ([^:]+):", text)
     layer = where.group(1) if where else "a layer"
     first = _first_conv_node(prepared, shapes)
+    n = prepared.n_axes
+    if first is not None and first[0] == layer and first[2] and n is not None and len(shapes[0]) != n + 2:
+        # --input-shape 1,3,32 for a 2-D model: torch reads it as an unbatched map and blames the channels
+        return RflintError(f"{prepared.label} expects {_axes_text(n)} (its first conv is {n}-D), "
+                           f"got input shape {','.join(map(str, shapes[0]))}")
     if first is not None and first[0] == layer and ("channel" in text or "Invalid channel dimensions" in text):
         expected, given = first[1], shapes[0][1]
         if expected != given:
@@ -176,8 +184,9 @@ def explain_failure(prepared: Prepared, shapes: Shapes, err: RflintError) -> Rfl
     return err
 
 
-def _first_conv_node(prepared: Prepared, shapes: Shapes) -> tuple[str, int] | None:
-    """(module path, in_channels) of the first conv module in graph order."""
+def _first_conv_node(prepared: Prepared, shapes: Shapes) -> tuple[str, int, bool] | None:
+    """(module path, in_channels, whether it reads the model input itself) of the first conv module
+    in graph order."""
     traced = prepared._by_shapes.get(shapes) or prepared.traced
     if traced is None:
         return None
@@ -185,7 +194,8 @@ def _first_conv_node(prepared: Prepared, shapes: Shapes) -> tuple[str, int] | No
         if node.op == "call_module":
             m = traced.gm.get_submodule(node.target)
             if isinstance(m, nn.modules.conv._ConvNd):
-                return str(node.target), m.in_channels
+                src = node.args[0] if node.args else None
+                return str(node.target), m.in_channels, isinstance(src, fx.Node) and src.op == "placeholder"
     return None
 
 
