@@ -156,7 +156,8 @@ def _axes_text(n: int) -> str:
 
 
 def explain_failure(prepared: Prepared, shapes: Shapes, err: RflintError) -> RflintError:
-    """Turn torch's shape errors into what the user did wrong: input too small, wrong channels."""
+    """Turn torch's shape errors into what the user did wrong: input too small, wrong channels, a
+    wrong number of spatial axes, an input that does not line up with the downsampling."""
     text = str(err)
     size = "x".join(map(str, shapes[0][2:]))
     where = re.match(r"shape propagation failed at ([^:]+):", text)
