@@ -7,7 +7,6 @@ passes alone, for the what-if experiments (replaying a finished analysis where i
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator
@@ -23,7 +22,7 @@ from rflint.engine.results import Analysis, Layer
 from rflint.engine.replay import RFTable, replay
 from rflint.engine.resized import needs_resized
 from rflint.engine.rfpass import rf_pass, source_of
-from rflint.engine.rfstate import TensorRF, layer_axes
+from rflint.engine.rfstate import TensorRF, layer_axes, widen_need
 from rflint.errors import RflintError
 from rflint.trace import Traced, construction_site, propagate
 from rflint.trace.metaspec import MetaSpec, first_shape
@@ -168,9 +167,7 @@ def input_needs(prepared: Prepared, shapes, base: Analysis | None = None) -> tup
     p = probe(prepared, shapes, base=base)
     need = [1] * len(p.input_size)
     for _, r_min, origins in p.layer_r_min():
-        for r, origin in zip(r_min or (), origins):
-            if r is not None:
-                need[origin] = max(need[origin], _ceil(r))
+        widen_need(need, r_min, origins)
     return tuple(need)
 
 
@@ -178,16 +175,9 @@ def needs_of(a: Analysis) -> tuple[int, ...]:
     """:func:`input_needs` from a finished analysis's layers."""
     need = [1] * len(a.input_size)
     for layer in a.layers:
-        if layer.head:
-            continue
-        for r, origin in zip(layer.r_in_min, layer.origins):
-            if r is not None and origin is not None:
-                need[origin] = max(need[origin], _ceil(r))
+        if not layer.head:
+            widen_need(need, layer.r_in_min, layer.origins)
     return tuple(need)
-
-
-def _ceil(value) -> int:
-    return value if type(value) is int else math.ceil(value)
 
 
 @dataclass

@@ -25,7 +25,6 @@ zoo and on random DAGs.
 from __future__ import annotations
 
 import heapq
-import math
 
 import torch.fx as fx
 
@@ -35,7 +34,7 @@ from rflint.engine.ops import READS_RF, READS_SHAPES
 from rflint.engine.replay import lined_up
 from rflint.engine.results import Analysis, Layer
 from rflint.engine.rfpass import plan_of, run_node, source_of
-from rflint.engine.rfstate import layer_axes
+from rflint.engine.rfstate import layer_axes, widen_need
 from rflint.trace import Traced
 
 _MISSING = object()
@@ -113,15 +112,9 @@ def _needs(base: Analysis, facts: _Facts, changed: dict, affected: dict) -> tupl
     (A layer's input r_min and whether it is a head depend on its input's RF alone, so a layer
     whose kernel changed but whose input did not keeps the base's numbers.)"""
     need = [1] * len(base.input_size)
-
-    def add(r_min, origins) -> None:
-        for r, origin in zip(r_min, origins):
-            if r is not None and origin is not None:
-                need[origin] = max(need[origin], r if type(r) is int else math.ceil(r))
-
     for node, layer in facts.layer_of.items():
         if node not in affected and not layer.head:
-            add(layer.r_in_min, layer.origins)
+            widen_need(need, layer.r_in_min, layer.origins)
     for node, kop in affected.items():
         src = source_of(node)
         if kop is None or src is None:
@@ -129,7 +122,7 @@ def _needs(base: Analysis, facts: _Facts, changed: dict, affected: dict) -> tupl
         rf = changed[src] if src in changed else base.node_rf.get(src)
         if rf is not None and not rf.is_global:  # else a head layer: its input is already global
             r_min, _, origins = layer_axes(rf, kop.n)
-            add(r_min, origins)
+            widen_need(need, r_min, origins)
     return tuple(need)
 
 
@@ -162,4 +155,3 @@ def _facts(traced: Traced, base: Analysis) -> _Facts:
     if found is None:
         found = base.derived["resized"] = _Facts(traced, base)
     return found
-

@@ -13,6 +13,7 @@ unless a fractional jump meets a kernel).
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 from typing import Iterable, NamedTuple
 
@@ -173,3 +174,12 @@ def layer_axes(rf: TensorRF | None, n: int) -> tuple[tuple, tuple, tuple]:
     if none is None:
         none = _NONE[n] = ((None,) * n,) * 3
     return none
+
+
+def widen_need(need: list[int], r_min: tuple | None, origins: tuple) -> None:
+    """Raise ``need`` (per model-input axis, the smallest input size no RF layer's input r_min
+    exceeds) to cover one RF layer's input r_min: ``layer_axes``' r_min and origins, None on axes
+    that are not spatial, or r_min None for a head layer (its input is already global)."""
+    for r, origin in zip(r_min or (), origins):
+        if r is not None and origin is not None:
+            need[origin] = max(need[origin], r if type(r) is int else math.ceil(r))
