@@ -198,3 +198,85 @@ def test_stem_prefixes_the_model_cannot_run_with_are_not_proposed():
     tail = next(f for f in findings if f.code == "RF002")
     assert tail.layer == "plain.3"
     assert "RF003" not in {f.code for f in findings}
+
+
+class DenseLayer(nn.Module):
+    """torchvision's dense layer: the concatenation of *every* earlier map, then conv 1x1, conv 3x3."""
+
+    def __init__(self, cin: int, growth: int = 2):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, 2 * growth, 1)
+        self.conv2 = nn.Conv2d(2 * growth, growth, 3, padding=1)
+
+    def forward(self, feats):
+        return self.conv2(torch.relu(self.conv1(torch.cat(feats, 1))))
+
+
+class DenseBlock(nn.Module):
+    def __init__(self, layers: int, cin: int = 4, growth: int = 2):
+        super().__init__()
+        self.stem = nn.Conv2d(3, cin, 3, padding=1)
+        self.layers = nn.ModuleList(DenseLayer(cin + i * growth, growth) for i in range(layers))
+
+    def forward(self, x):
+        feats = [self.stem(x)]
+        for layer in self.layers:
+            feats.append(layer(feats))
+        return torch.cat(feats, 1)
+
+
+def test_rf007_in_a_dense_block():
+    # every concatenation forks at the stem's output s (all paths into it pass there) and joins s
+    # (depth 0) with the new maps n_1 .. n_{j-1}; n_i is 2 convs after the concatenation before it,
+    # so the deepest branch into layer j's concatenation is n_{j-1} at 2 * (j - 1). Layer 1
+    # concatenates s alone (no merge); layer 2's is 2 < 4 * 1; from layer 3 on, and the block's
+    # final concatenation (2 * 6 = 12), 2 * (j - 1) >= 4.
+    found = [f for f in codes(DenseBlock(6), 16) if f.code == "RF007"]
+    assert [(f.data["deep_branch_layers"], f.data["shallow_branch_layers"]) for f in found] == \
+        [(4, 0), (6, 0), (8, 0), (10, 0), (12, 0)]
+    assert {f.data["fork"] for f in found} == {"stem"}
+    assert [f.layer.split(".")[:2] for f in found[:-1]] == [["layers", str(j - 1)] for j in range(3, 7)]
+
+
+def test_rf007_branch_depths_match_every_path_on_random_dags():
+    # the rule's depths against brute force on the traced DAG: networkx's dominators (from a virtual
+    # source feeding the input) and every simple path from the fork to each operand through
+    # spatial tensors; at ratio 1 every merge with a parametric branch is reported. DAGs with at most
+    # 300 paths into any node (the enumeration is the slow part)
+    import os
+    import sys
+
+    import networkx as nx
+
+    sys.path.insert(0, os.path.dirname(__file__))
+    import dagzoo
+
+    checked = 0
+    for seed in range(60):
+        spec = dagzoo.generate(seed)
+        if max(dagzoo.path_counts(spec)) > 300:
+            continue
+        a = rflint.analyze(dagzoo.build_module(spec), tuple(spec["input_size"]), channels=spec["channels"])
+        g, out = a.graph, a.order[-1]
+        relevant = (set().union(*(nx.descendants(g, i) for i in a.inputs)) | set(a.inputs)) & (nx.ancestors(g, out) | {out})
+        spatial = {n for n in relevant if a.rf.get(n) is not None and a.rf[n].spatial}
+        parametric = {layer.node for layer in a.layers if layer.parametric}
+        dag = g.subgraph(relevant).copy()
+        dag.add_edges_from(("source", i) for i in a.inputs)
+        idom = nx.immediate_dominators(dag, "source")
+        expected = {}
+        for merge in spatial - {out}:
+            operands = [p for p in g.predecessors(merge) if p in spatial]
+            fork = idom[merge]
+            if len(operands) < 2 or fork == "source":
+                continue
+            walk = g.subgraph(spatial | {fork})
+            depth = {p: max([sum(n in parametric for n in path[1:])
+                             for path in nx.all_simple_paths(walk, fork, p)], default=0) for p in operands}
+            if max(depth.values()) >= 1:
+                expected[merge] = (fork, max(depth.values()), min(depth.values()))
+        found = {f.layer.rsplit(".", 1)[-1]: (f.data["fork"], f.data["deep_branch_layers"], f.data["shallow_branch_layers"])
+                 for f in lint(a, Settings(dominance_ratio=1)).findings if f.code == "RF007"}
+        assert found == expected, seed
+        checked += len(expected)
+    assert checked >= 40

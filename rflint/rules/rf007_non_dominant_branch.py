@@ -4,6 +4,14 @@ Seed 000 ("Go with the flow") shows that in multi-path networks the shorter path
 work: when one branch is ``dominance-ratio`` times deeper than another, the deeper one is predicted
 to be bypassed.  The fork of a merge is its immediate dominator; branch depth is the largest number
 of parametric layers on a fork -> operand path.
+
+Branch depths come from one pass over the graph, not one walk per merge (which is quadratic in a
+dense block whose every concatenation forks at the block's input): with D(v) the most parametric
+layers on a path from an image input to v, through spatial tensors, the depth of an operand p from
+its merge's fork f is D(p) - D(f).  The fork dominates p (every path into p goes on into the
+merge), so every input -> p path is an input -> f path followed by an f -> p path, and any two such
+halves make a path: the longest is the longest of each.  Where D is missing (a fork or operand no
+spatial path from the input reaches) the merge gets its own walk.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ class NonDominantBranch(Rule):
         spatial = {n for n in s.relevant if (r := rf.get(n)) is not None and r.spatial}
         parametric = {layer.node for layer in a.layers if layer.parametric}
         outputs = a.order[-1]  # fx's output node lists what forward() returns: not a merge
+        from_input: dict[str, int] | None = None  # D, worked out at the first merge
         for merge in a.order:
             if merge not in spatial or merge == outputs:
                 continue
@@ -34,8 +43,14 @@ class NonDominantBranch(Rule):
             fork = s.idom.get(merge)
             if fork is None or fork not in s.position:
                 continue
-            depth = _depths_from(a, s, fork, merge, parametric, spatial)
-            branch = {p: depth.get(p, 0) for p in operands}
+            if from_input is None:
+                from_input = _depths(a.order, a.inputs, s.preds, parametric, spatial)
+            base = from_input.get(fork)
+            if base is not None and all(p in from_input for p in operands):
+                branch = {p: from_input[p] - base for p in operands}
+            else:
+                depth = _depths(a.order[s.position[fork] + 1: s.position[merge]], [fork], s.preds, parametric, spatial)
+                branch = {p: depth.get(p, 0) for p in operands}
             deep = max(operands, key=branch.__getitem__)
             shallow = min(operands, key=branch.__getitem__)
             d_deep, d_shallow = branch[deep], branch[shallow]
@@ -54,18 +69,23 @@ class NonDominantBranch(Rule):
             )
 
 
-def _depths_from(a, s, fork: str, merge: str, parametric: set[str], spatial: set[str]) -> dict[str, int]:
-    """Longest parametric path from fork to every node between fork and merge, through spatial
-    tensors only: gates computed from a global tensor (SE, CBAM's channel gate) are modulation, not a
-    branch (rf-semantics.md §2), so their layers do not make a branch deeper.  ``spatial``: the
+def _depths(order: list[str], starts: list[str], preds: dict[str, list[str]], parametric: set[str],
+            spatial: set[str]) -> dict[str, int]:
+    """Most parametric layers on a path from one of ``starts`` (depth 0, their own layer not
+    counted) to every node of ``order`` (topological) that such a path reaches, through spatial
+    tensors only: gates computed from a global tensor (SE, CBAM's channel gate) are modulation, not
+    a branch (rf-semantics.md §2), so their layers do not make a branch deeper.  ``spatial``: the
     relevant nodes with a spatial RF (a spatial predecessor of a relevant node is itself relevant,
     so no path is lost by walking the relevant nodes only)."""
-    lo, hi = s.position[fork], s.position[merge]
-    depth = {fork: 0}
-    for node in a.order[lo + 1: hi]:
-        if node not in spatial:
+    depth = dict.fromkeys(starts, 0)
+    for node in order:
+        if node not in spatial or node in depth:
             continue
-        preds = [depth[p] for p in s.preds[node] if p in depth]
-        if preds:
-            depth[node] = max(preds) + (1 if node in parametric else 0)
+        best = -1
+        for p in preds[node]:
+            d = depth.get(p, -1)
+            if d > best:
+                best = d
+        if best >= 0:
+            depth[node] = best + (1 if node in parametric else 0)
     return depth
