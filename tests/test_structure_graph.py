@@ -9,6 +9,7 @@ import sys
 
 import networkx as nx
 import pytest
+import torch
 from torch import nn
 
 from rflint.engine import prepare
@@ -220,3 +221,30 @@ def test_one_node_shape_agrees_with_the_whole_table(name):
     assert one == a.shapes
     assert {n: a.shape(n) for n in a.order} == a.shapes
     assert a.shape("no such node") is None
+
+
+class _EveryLevel(nn.Module):
+    """A chain whose every level is concatenated at the end (hypercolumns, deep aggregation), and a
+    sum of three levels in the middle: merges of three or more maps at different depths."""
+
+    def __init__(self, levels: int = 12):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 4, 3, padding=1)
+        self.convs = nn.ModuleList(nn.Conv2d(4, 4, 3, padding=1) for _ in range(levels))
+
+    def forward(self, x):
+        x = self.stem(x)
+        outs = []
+        for i, conv in enumerate(self.convs):
+            x = conv(x)
+            outs.append(x)
+            if i == 6:
+                x = outs[1] + outs[4] + x  # two sums: each an intersect of two
+                x = torch.stack([outs[0], outs[3], x]).sum(0)  # one node with three operands
+        return torch.cat(outs[::-1], 1)
+
+
+def test_dominators_of_merges_of_many_levels_match_networkx():
+    # each operand's walk up the dominator tree ends where an earlier one's passed: the answer is
+    # the same as the plain intersect (networkx's dominators), whichever order the operands come in
+    _check(prepare(_EveryLevel()).at((16, 16)))

@@ -135,17 +135,46 @@ def _dominators(a: Analysis, preds: dict[str, list[str]]) -> dict[str, str]:
         ps = preds.get(node)
         if not ps or node in idom:
             continue
-        d = ps[0]
-        for p in ps[1:]:
-            u, v = d, p
-            while u != v:
-                if depth[u] >= depth[v]:
-                    u = idom[u]
+        if len(ps) == 1:
+            d = ps[0]
+        elif len(ps) == 2:  # a residual sum, a two-way concatenation: the plain intersect
+            d, v = ps
+            while d != v:
+                if depth[d] >= depth[v]:
+                    d = idom[d]
                 else:
                     v = idom[v]
-            d = u
+        else:
+            d = _common_dominator(ps, idom, depth)
         idom[node], depth[node] = d, depth[d] + 1
     return idom
+
+
+def _common_dominator(ps: list[str], idom: dict[str, str], depth: dict[str, int]) -> str:
+    """The nearest common dominator of three or more nodes: the intersect of each with the answer
+    so far, where every node a walk passed is remembered as dominated by the answer (it only moves
+    up the tree).  A later node whose walk reaches one of those is dominated too, and its walk stops
+    there.  Without that, a concatenation of every level of a chain (n maps, the nth n levels below
+    the first) costs n^2 / 2 steps: 160 ms at 1600 levels."""
+    d = ps[0]
+    under = {d}  # nodes dominated by d
+    for p in ps[1:]:
+        u, floor = p, depth[d]
+        while u not in under and depth[u] > floor:
+            under.add(u)
+            u = idom[u]
+        if u in under:  # u dominates p, d dominates u
+            continue
+        v = d  # u is not below d: climb both to their nearest common ancestor
+        while u != v:
+            if depth[u] >= depth[v]:
+                u = idom[u]
+            else:
+                v = idom[v]
+                under.add(v)
+        d = u
+        under.add(d)
+    return d
 
 
 def _cut_chain(a: Analysis, idom: dict[str, str], position: dict[str, int], is_spatial=None) -> list[str]:
