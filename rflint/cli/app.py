@@ -414,7 +414,9 @@ def main(argv: list[str] | None = None) -> None:
         code = app(args=args, prog_name="rflint", standalone_mode=False)
     except click.exceptions.UsageError as err:
         hint = f" (see `rflint {err.ctx.info_name} --help`)" if err.ctx is not None and err.ctx.info_name != "rflint" else ""
-        typer.echo(f"rflint: error: {' '.join(err.format_message().split())}{hint}", err=True)
+        # typer checks choices and numbers with pydantic, whose messages start "Value error, "
+        message = " ".join(err.format_message().split()).replace(": Value error, ", ": ")
+        typer.echo(f"rflint: error: {message}{hint}", err=True)
         sys.exit(2)
     except (getattr(click.exceptions, "Abort", typer.Abort), typer.Abort):
         typer.echo("rflint: aborted", err=True)
