@@ -100,3 +100,68 @@ def test_one_line_values_encode_as_json_dumps_does():
     document = {"version": 1, "models": [{"layers": values, "tail": None}]}
     assert json.loads(dumps(document).replace("NaN", "null")) == json.loads(
         json.dumps(document).replace("NaN", "null"))
+
+
+# ------------------------------------------------------------------------------ text: the layer table
+
+def _printed(renderable, width: int, colour: bool) -> str:
+    import io
+
+    from rich.console import Console
+
+    console = Console(file=io.StringIO(), width=width, color_system="truecolor" if colour else None,
+                      force_terminal=colour)
+    console.print(renderable)
+    return console.file.getvalue()
+
+
+def _long_stem_net():
+    """A first layer with a long name, the border a short one: the border's row is padded to the
+    column's width, in bold like its name.  At 8 px the convs read r 1, 3, 5, 7, 9: c3 is the first
+    whose input RF (9) exceeds the image."""
+    from collections import OrderedDict
+
+    from torch import nn
+
+    return nn.Sequential(OrderedDict([("a_long_name_for_the_first_layer", nn.Conv2d(3, 4, 3, padding=1))]
+                                     + [(f"c{i}", nn.Conv2d(4, 4, 3, padding=1)) for i in range(6)]))
+
+
+def _reports():
+    from rflint import analyze
+    from rflint.report import build_report
+
+    return {name: build_report(analyze(model, size)) for name, model, size in [
+        ("resnet18", "zoo:resnet18", 32), ("vgg11", "zoo:vgg11", 32), ("unet", "zoo:unet", 64),
+        ("long stem", _long_stem_net(), 8)]}
+
+
+@pytest.mark.parametrize("colour", [False, True])
+def test_layer_table_prints_as_richs_table_does(colour):
+    from rflint.report.text import LayerTable, layer_table
+
+    class Composed(LayerTable):  # the composed table only: fails if it hands over to rich's Table
+        def as_rich_table(self):
+            raise AssertionError("drawn by rich's Table")
+
+    reports = _reports()
+    rows = layer_table(reports["long stem"]).rows
+    border = next(row for row in rows if row[1])
+    assert border[0] == "c3" and len("c3 <- border") < len("a_long_name_for_the_first_layer")
+    for name, report in reports.items():
+        table = layer_table(report)
+        for width in (120, 140):
+            assert _printed(Composed(table.rows), width, colour) == _printed(table.as_rich_table(), width, colour), name
+
+
+def test_layer_table_too_wide_or_not_ascii_is_richs():
+    # narrower than the table, rich folds the layer names; a name that is not ASCII may take two
+    # terminal cells per character: both are left to rich's Table
+    from rflint.report.text import layer_table
+
+    table = layer_table(_reports()["resnet18"])
+    narrow = _printed(table, 60, False)
+    assert narrow == _printed(table.as_rich_table(), 60, False)
+    assert max(len(line) for line in narrow.splitlines()) <= 60
+    wide = type(table)([("层" + row[0], *row[1:]) for row in table.rows])
+    assert _printed(wide, 140, False) == _printed(wide.as_rich_table(), 140, False)
