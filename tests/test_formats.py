@@ -165,3 +165,20 @@ def test_layer_table_too_wide_or_not_ascii_is_richs():
     assert max(len(line) for line in narrow.splitlines()) <= 60
     wide = type(table)([("层" + row[0], *row[1:]) for row in table.rows])
     assert _printed(wide, 140, False) == _printed(wide.as_rich_table(), 140, False)
+
+
+def test_human_numbers_by_hand():
+    from rflint.report.humanize import count, human
+
+    assert [human(n) for n in (0, 999, 1000, 11_689_512)] == ["0", "999", "1k", "11.7M"]
+    # the unit is chosen after rounding to three digits: 999,999 is 1M, not "1e+03k"
+    assert [human(n) for n in (999_499, 999_500, 999_999, 999_500_000_000)] == ["999k", "1M", "1M", "1T"]
+    # ResNet-18 at 100000 px: 361 TMACs, not "3.61e+05G"
+    assert [human(n) for n in (361_000_000_000_000, 2_430_000_000_000)] == ["361T", "2.43T"]
+    assert [count(n, "RF layer") for n in (1, 2)] == ["1 RF layer", "2 RF layers"]
+
+
+def test_a_tail_of_one_layer_in_words():
+    # the 3-D CNN at 8x16x16: only its last conv is in the tail (the text report's "Try it" fix)
+    result = runner.invoke(app, ["check", "zoo:cnn3d", "--input", "8x16x16"])
+    assert "Removes 1 RF layer;" in result.stdout

@@ -41,6 +41,11 @@ class Format(str, Enum):
     markdown = "markdown"
 
 
+class SweepFormat(str, Enum):  # a sweep is a table of sizes: no findings to annotate (SARIF, GitHub)
+    text = "text"
+    json = "json"
+
+
 class FailOn(str, Enum):
     error = "error"
     warning = "warning"
@@ -107,7 +112,7 @@ def check(
     config: Optional[Path] = typer.Option(None, "--config", help="pyproject.toml to read \\[tool.rflint] from (default: the nearest one)."),
     layers: bool = typer.Option(True, "--layers/--no-layers", help="Show the per-layer table in text output."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Analyze targets (and sizes) in N parallel worker processes."),
-    plot: Optional[Path] = typer.Option(None, "--plot", metavar="FILE.png|FILE.svg", help="Plot r_min/r_max per layer against the input size (needs matplotlib: pip install 'rflint[plot]')."),
+    plot: Optional[Path] = typer.Option(None, "--plot", metavar="FILE.png|FILE.svg", help="Plot r_min/r_max per layer against the input size (needs matplotlib: pip install 'rflint\\[plot]')."),
     graph: Optional[Path] = typer.Option(None, "--graph", metavar="FILE.dot|FILE.svg", help="The architecture graph coloured by layer status (.svg/.png need Graphviz's dot)."),
     html: Optional[Path] = typer.Option(None, "--html", metavar="FILE", help="One self-contained HTML report: summary, findings, layers, plot and graph."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
@@ -223,7 +228,7 @@ def sweep_cmd(
     steps: int = typer.Option(10, "--steps", min=1, help="Number of sizes between --from and --to (log-spaced)."),
     channels: Optional[int] = typer.Option(None, "--channels", "-c", min=1, help="Input channels (default: the first conv's in_channels)."),
     kwarg: List[str] = typer.Option(None, "--kwarg", "-k", metavar="KEY=VALUE", help="Keyword argument for the factory/class. Repeatable."),
-    fmt: Format = typer.Option(Format.text, "--format", "-f", help="text or json."),
+    fmt: SweepFormat = typer.Option(SweepFormat.text, "--format", "-f", help="Output format."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to FILE instead of stdout."),
     config: Optional[Path] = typer.Option(None, "--config", help="pyproject.toml with \\[tool.rflint] (rule options)."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Spread the sizes over N worker processes."),
@@ -252,8 +257,6 @@ def _sweep(target, sizes, start, stop, steps, channels, kwarg, fmt, output, conf
         size_list = geometric_sizes(start, stop, steps)
     else:
         raise RflintError("give the sizes to sweep: --sizes 32,64,224 or --from 16 --to 512")
-    if fmt not in (Format.text, Format.json):
-        raise RflintError("sweep supports --format text or json")
     from rflint.cli.run import run_sweep
     from rflint.rules import Settings, select_rules
     from rflint.trace.loading import parse_kwargs
@@ -268,7 +271,7 @@ def _sweep(target, sizes, start, stop, steps, channels, kwarg, fmt, output, conf
     from rflint.report.sweep import clean_range
 
     lo, hi = clean_range(rows)
-    if fmt is Format.json:
+    if fmt is SweepFormat.json:
         import json
 
         doc = {"version": 1, "target": target, "sizes": rows, "no_tail_from": lo, "no_tail_to": hi}

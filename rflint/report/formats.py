@@ -172,19 +172,19 @@ def _md(text: str) -> str:
 
 def render_markdown(docs: list[Doc]) -> str:
     """A summary for PR comments and $GITHUB_STEP_SUMMARY."""
-    from rflint.report.humanize import human
+    from rflint.report.humanize import count, human
 
     out = ["## rflint", ""]
     out.append("| model | input | params | MACs | border | tail | errors | warnings | info |")
     out.append("|---|---|---:|---:|---|---|---:|---:|---:|")
     for doc in docs:
-        count = {sev: sum(1 for f in doc["findings"] if f["severity"] == sev) for sev in ("error", "warning", "info")}
+        found = {sev: sum(1 for f in doc["findings"] if f["severity"] == sev) for sev in ("error", "warning", "info")}
         tail = doc["tail"]
-        tail_text = f"{len(tail['layers'])} RF layers after `{tail['cut']}`" if tail else "none"
+        tail_text = f"{count(len(tail['layers']), 'RF layer')} after `{tail['cut']}`" if tail else "none"
         border = f"`{doc['border']}`" if doc["border"] else "-"
         out.append(
             f"| `{_md(doc['target'])}` | {size_text(doc['input'])} | {human(doc['params'])} | {human(doc['macs'])} | "
-            f"{border} | {tail_text} | {count['error']} | {count['warning']} | {count['info']} |"
+            f"{border} | {tail_text} | {found['error']} | {found['warning']} | {found['info']} |"
         )
     for doc in docs:
         if not doc["findings"]:

@@ -5,11 +5,19 @@ from __future__ import annotations
 import os
 
 
+_UNITS = (("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3), ("", 1))
+
+
 def human(n: int | float) -> str:
-    """11689512 -> '11.7M'."""
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(n) >= scale:
-            return f"{n / scale:.3g}{unit}"
+    """11689512 -> '11.7M', three significant digits; 999999 -> '1M' (not '1e+03k': the unit is
+    chosen after rounding).  Beyond 999P, scientific notation."""
+    for i, (unit, scale) in enumerate(_UNITS):
+        if abs(n) >= scale or not unit:
+            text = f"{n / scale:.3g}" if unit else str(int(n))
+            if unit != "P" and i and abs(float(text)) >= 1000:  # rounded up into the next unit
+                unit, scale = _UNITS[i - 1]
+                text = f"{n / scale:.3g}"
+            return text + unit
     return str(int(n))
 
 
@@ -27,6 +35,11 @@ def where(source) -> str:
         if not rel.startswith(".." + os.sep + ".."):
             path = rel
     return f"{path}:{source.line}"
+
+
+def count(n: int, noun: str) -> str:
+    """'1 RF layer', '7 RF layers'."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 # when the clean-size search finds no size (JSON: null): say so rather than leave a dash that

@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rflint.engine.numbers import num
-from rflint.report.humanize import NO_CLEAN_SIZE, human, pct, where
+from rflint.report.humanize import NO_CLEAN_SIZE, count, human, pct, where
 from rflint.report.model import ModelReport
 from rflint.rules.base import SEVERITY_RANK
 from rflint.rules.structure import fmt_size
@@ -187,7 +187,7 @@ def fix_panel(report: ModelReport) -> Panel | None:
     if plan is not None:
         body.append(
             f"keep everything up to {tail.cut_name}, then global average pooling + Linear({plan.cut_channels}, "
-            f"{plan.n_out}). Removes {len(tail.layers)} RF layers; params {human(a.params)} -> "
+            f"{plan.n_out}). Removes {count(len(tail.layers), 'RF layer')}; params {human(a.params)} -> "
             f"{human(plan.params_after)} (-{pct(a.params - plan.params_after, a.params)}), MACs {human(a.macs)} -> "
             f"{human(plan.macs_after)} (-{pct(a.macs - plan.macs_after, a.macs)}).\n"
         )

@@ -25,7 +25,7 @@ class RemovableStem(Rule):
         yield self.finding(
             first.name,
             f"the stem downsamples too early for {fmt_size(ctx.size)} px inputs: {'; '.join(p.changes)} "
-            f"{outcome} (without them there is {'no' if p.removes_tail else 'a shorter'} tail); "
+            f"{outcome}; "
             f"cost: MACs {p.macs_before:,} -> {p.macs_after:,} (+{pct(increase, p.macs_before)}%)",
             first.source,
             layers=[layer.name for layer in p.layers], changes=p.changes, removes_tail=p.removes_tail,
