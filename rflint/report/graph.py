@@ -117,6 +117,7 @@ def build_dot(report: ModelReport) -> str:
     a, s = report.analysis, report.structure
     kept = graph_nodes(report)
     fx_nodes = {n.name: n for n in a.traced.order} if a.traced is not None else {}
+    names = a.tensor_names  # every tooltip names its tensor: the table once, not a scan per node
     big = len(kept) > 200
     small_font = 7 if big else 8
     border = s.border
@@ -154,7 +155,7 @@ def build_dot(report: ModelReport) -> str:
                 "fontsize": str(small_font),
                 "height": "0.2",
                 "margin": "0.03,0.01",
-                "tooltip": f"{a.tensor_name(n)} ({op}) {'x'.join(map(str, shape))}",
+                "tooltip": f"{names.get(n, n)} ({op}) {'x'.join(map(str, shape))}",
             }
         body = ", ".join(f"{k}={dot_quote(v)}" for k, v in attrs.items())
         return f"{dot_quote(n)} [{body}];"
