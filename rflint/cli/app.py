@@ -166,7 +166,7 @@ def _check(targets, inputs, input_shapes, channels, kwarg, fmt, output, select, 
     docs = [doc for outcome in outcomes for doc in outcome.docs]
     for note in (n for outcome in outcomes for n in outcome.notes):
         typer.echo(f"rflint: {note}", err=True)
-    if docs:
+    if docs or fmt is not Format.text:  # a machine format is a valid document even with no model in it
         _emit(outcomes, docs, fmt, output, console)
     return exit_code(docs, (fail_on.value if fail_on else cfg.fail_on))
 
