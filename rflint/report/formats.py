@@ -152,17 +152,31 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
+def _in_workspace(file: str) -> str | None:
+    """The path relative to the working directory (the checkout, in CI), None for a file outside it."""
+    try:
+        return Path(file).resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return None
+
+
 def render_github(docs: list[Doc]) -> str:
-    """GitHub Actions workflow commands: annotations on the line that builds each layer."""
+    """GitHub Actions workflow commands: annotations on the line that builds each layer.  GitHub
+    attaches an annotation to a file of the checkout only; one built outside it (an installed
+    package's model) gets no file property, and its place goes into the message instead."""
     lines = []
     for doc in docs:
         for f in doc["findings"]:
-            props = []
-            if f["source"] is not None:
-                props.append(f"file={_escape_property(relative_uri(f['source']['file']))}")
-                props.append(f"line={f['source']['line']}")
+            props, message = [], f["message"] + " " + _where(doc)
+            source = f["source"]
+            if source is not None:
+                path = _in_workspace(source["file"])
+                if path is not None:
+                    props += [f"file={_escape_property(path)}", f"line={source['line']}"]
+                else:
+                    message += f" ({source['file']}:{source['line']})"
             props.append(f"title={_escape_property(f['code'] + ' ' + (f['layer'] or ''))}")
-            lines.append(f"::{GITHUB_LEVEL[f['severity']]} {','.join(props)}::{_escape_data(f['message'] + ' ' + _where(doc))}")
+            lines.append(f"::{GITHUB_LEVEL[f['severity']]} {','.join(props)}::{_escape_data(message)}")
     return "\n".join(lines)
 
 
