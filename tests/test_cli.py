@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -41,6 +42,11 @@ MODEL = textwrap.dedent("""
 
     def not_a_module():
         return 42
+
+
+    def quits():
+        import sys
+        sys.exit(5)
 """)
 # Layers 0..5: conv, conv, pool, conv, conv, conv.  r_out: 3, 5, 6 (pool: 5+1, j 2), 6+4 = 10,
 # 14, 18; so their input RFs are 1, 3, 5, 6, 10, 14.  At --input 8 the convs "4" (input RF 10) and
@@ -99,6 +105,8 @@ def test_config_driven_run_without_target(project):
     (["net.py:nope", "--input", "32"], "has no attribute 'nope'"),
     (["net.py:broken", "--input", "32"], "raised ValueError: no such depth"),
     (["net.py:not_a_module", "--input", "32"], "returned int, not a torch.nn.Module"),
+    # SystemExit is no Exception: it went through, and rflint exited 5 without a word
+    (["net.py:quits", "--input", "32"], "net.py:quits called sys.exit(5)"),
     (["net.py:needs_args", "--input", "32"], "needs arguments that were not given: depth, width"),
     (["net.py:build", "--input", "0"], "input size must be positive"),
     (["net.py:build", "--input", "-4"], "input size must be positive"),
@@ -312,3 +320,17 @@ def test_help_shows_the_pyproject_tables():
     assert "pip install 'rflint[plot]'" in check.stdout  # was "pip install 'rflint'"
     # a sweep has no findings to annotate: its --format offers what it writes
     assert "<text|json>" in sweep.stdout and "sarif" not in sweep.stdout
+
+
+def test_a_package_target_imports_from_the_working_directory(tmp_path):
+    # `python -m rflint` puts the working directory on sys.path; the installed `rflint` script did
+    # not, so `rflint mypkg.models:build` failed with "No module named 'mypkg'" in the repo root
+    script = Path(sys.executable).with_name("rflint")
+    assert script.exists(), "the rflint console script (pip install -e .) is missing"
+    (tmp_path / "mypkg").mkdir()
+    (tmp_path / "mypkg" / "__init__.py").write_text("")
+    (tmp_path / "mypkg" / "models.py").write_text(MODEL)
+    proc = subprocess.run([str(script), "mypkg.models:build", "--input", "32", "--format", "json"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["models"][0]["target"] == "mypkg.models:build"

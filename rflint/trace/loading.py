@@ -74,9 +74,15 @@ def _import_file(path: str) -> Any:
             spec.loader.exec_module(module)  # module-level model instances get their sites too
     except SyntaxError as err:
         raise RflintError(f"syntax error in {path}:{err.lineno}: {err.msg}") from err
+    except SystemExit as err:  # a script's `sys.exit()` at import time: not rflint's exit code
+        raise RflintError(f"importing {path} called sys.exit({_exit_arg(err)})") from None
     except Exception as err:  # the user's module failed at import time
         raise RflintError(f"importing {path} failed: {type(err).__name__}: {err}") from err
     return module
+
+
+def _exit_arg(err: SystemExit) -> str:
+    return "" if err.code is None else repr(err.code)
 
 
 def _resolve(target: str) -> tuple[Any, str]:
@@ -95,11 +101,16 @@ def _resolve(target: str) -> tuple[Any, str]:
     if where.endswith(".py") or os.sep in where or "/" in where:
         module = _import_file(where)
     else:
+        cwd = os.getcwd()
+        if cwd not in sys.path:  # as under `python -m rflint`: the working directory's packages import
+            sys.path.insert(0, cwd)
         try:
             with recording_sites():
                 module = importlib.import_module(where)
         except ModuleNotFoundError as err:
             raise RflintError(f"cannot import module {where!r}: {err}") from err
+        except SystemExit as err:
+            raise RflintError(f"importing {where} called sys.exit({_exit_arg(err)})") from None
         except Exception as err:
             raise RflintError(f"importing {where} failed: {type(err).__name__}: {err}") from err
     obj: Any = module
@@ -153,6 +164,8 @@ def _call_factory(factory: Callable, kwargs: dict[str, Any], label: str,
         except Exception as err:
             meta_error = meta_error or err
             continue
+        except SystemExit as err:  # not a meta-device problem: no point trying the CPU
+            raise RflintError(f"{label} called sys.exit({_exit_arg(err)})") from None
         if not isinstance(built, nn.Module):
             raise RflintError(f"{label} returned {type(built).__name__}, not a torch.nn.Module")
         return built, device
