@@ -67,6 +67,19 @@ def test_fix_errors():
     assert result.exit_code == 2 and "no RF layer named nope" in result.stderr
 
 
+def test_fix_output_it_cannot_write(tmp_path):
+    # torch.save raised "RuntimeError: [enforce fail at inline_container.cc:747] ..." after the
+    # comparison had printed; now one line first, nothing analysed
+    runner = CliRunner()
+    result = runner.invoke(app, ["fix", "zoo:resnet18", "--input", "32", "--truncate", "-o", str(tmp_path)])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.strip() == f"rflint: error: -o {tmp_path}: is a directory; give a file name, e.g. {tmp_path / 'fixed.pt'}"
+    missing = tmp_path / "no" / "t.pt"
+    result = runner.invoke(app, ["fix", "zoo:resnet18", "--input", "32", "--truncate", "-o", str(missing)])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.strip() == f"rflint: error: -o {missing}: no such directory {missing.parent}"
+
+
 def test_stride_one_copy_shares_weights_and_leaves_the_original():
     """The stem experiment's changed conv: stride 1, the very same weight tensor, and a module that
     runs like a Conv2d built with stride 1; the original keeps its stride."""

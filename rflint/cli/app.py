@@ -317,6 +317,11 @@ def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, chan
         raise RflintError("--layers goes with --remove-stem")
     if len(inputs) > 1:
         raise RflintError("fix takes one --input size")
+    if output is not None:  # before the work, not after the comparison has printed
+        if output.is_dir():
+            raise RflintError(f"-o {output}: is a directory; give a file name, e.g. {output / 'fixed.pt'}")
+        if not output.parent.is_dir():
+            raise RflintError(f"-o {output}: no such directory {output.parent}")
     size = parse_size(inputs[0]) if inputs else None
     import torch
     from rich.console import Console
@@ -344,7 +349,8 @@ def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, chan
     if print_code:
         console.print(fixed.code, markup=False, highlight=False)
     if output is not None:
-        torch.save(fixed, output)
+        with open(output, "wb") as f:  # an OSError in words (torch.save on a path raises RuntimeError)
+            torch.save(fixed, f)
         console.print(f"saved to {output} (load with torch.load({str(output)!r}, weights_only=False)); "
                       "retrain or fine-tune it before use", markup=False)
 
