@@ -101,10 +101,15 @@ def load_config(path: Path | None = None) -> Config:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as err:
         raise RflintError(f"{path}: invalid TOML: {err}") from err
-    section = data.get("tool", {}).get("rflint")
+    except UnicodeDecodeError as err:  # TOML is UTF-8
+        raise RflintError(f"{path}: not UTF-8 text (byte {err.start})") from err
+    tool = data.get("tool", {})
+    section = tool.get("rflint") if isinstance(tool, dict) else None
     if section is None:
         return Config(path=path)
     where = f"{path} [tool.rflint]"
+    if not isinstance(section, dict):
+        raise RflintError(f"{where}: must be a table, got {type(section).__name__}")
     unknown = set(section) - _TOP_KEYS
     if unknown:
         raise RflintError(f"{where}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(sorted(unknown))}")
@@ -117,11 +122,16 @@ def load_config(path: Path | None = None) -> Config:
         raise RflintError(f"{where}: fail-on must be one of {', '.join(FAIL_ON)}, got {cfg.fail_on!r}")
     cfg.min_tail_layers = _positive_int(section.get("min-tail-layers", 1), "min-tail-layers", where)
     ratio = section.get("dominance-ratio", 4.0)
-    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or ratio <= 1:
-        raise RflintError(f"{where}: dominance-ratio must be a number > 1")
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or ratio < 1:  # as --dominance-ratio
+        raise RflintError(f"{where}: dominance-ratio must be a number >= 1, got {ratio!r}")
     cfg.dominance_ratio = float(ratio)
     base = path.parent
-    for i, model in enumerate(section.get("models", [])):
+    models = section.get("models", [])
+    if isinstance(models, dict):  # [tool.rflint.models] instead of [[tool.rflint.models]]
+        raise RflintError(f"{where}: write each model as [[tool.rflint.models]] (two brackets: a list of tables)")
+    if not isinstance(models, list):
+        raise RflintError(f"{where}: models must be a list of [[tool.rflint.models]] tables, got {type(models).__name__}")
+    for i, model in enumerate(models):
         mwhere = f"{path} [[tool.rflint.models]] #{i + 1}"
         if not isinstance(model, dict) or "target" not in model:
             raise RflintError(f"{mwhere}: every model needs a 'target'")

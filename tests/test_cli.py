@@ -129,6 +129,7 @@ def test_config_driven_run_without_target(project):
      "input 9x9 does not fit zoo:unet: the maps joined at cat_2 differ in size (the input must line up with the "
      "downsampling before the join); the nearest sizes that run are 8x8 and 16x16"),
     (["net.py:build", "--input", "32", "--select", "RF999"], "unknown rule code or prefix 'RF999'"),
+    (["net.py:build", "--input", "32", "--select", ""], "select names no rule"),
     (["zoo:nosuchnet", "--input", "32"], "nosuchnet"),
     (["justaword", "--input", "32"], "TARGET must be"),
 ])
@@ -151,6 +152,32 @@ def test_bad_config_key(project):
     (project / "pyproject.toml").write_text('[tool.rflint]\nfail_on = "error"\n')
     result = invoke("check", "net.py:build", "--input", "32")
     assert result.exit_code == 2 and "unknown key fail_on" in result.stderr
+
+
+@pytest.mark.parametrize("toml, message", [
+    ("[tool]\nrflint = 3\n", "[tool.rflint]: must be a table, got int"),
+    ("[tool.rflint]\nmodels = 3\n", "models must be a list of [[tool.rflint.models]] tables, got int"),
+    ('[tool.rflint.models]\ntarget = "net.py:build"\n', "write each model as [[tool.rflint.models]] (two brackets"),
+    ('[tool.rflint]\n[[tool.rflint.models]]\ntarget = "net.py:build"\nignore = ["RF999"]\n',
+     "unknown rule code or prefix 'RF999'"),
+    ("[tool.rflint]\ndominance-ratio = 0.5\n", "dominance-ratio must be a number >= 1, got 0.5"),
+])
+def test_bad_config_values(project, toml, message):
+    # each was a Python error (TypeError: 'int' object is not iterable) or passed silently
+    (project / "pyproject.toml").write_text(toml)
+    result = invoke("check", "--input", "32")
+    assert result.exit_code == 2 and message in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_config_edge_values(project):
+    # dominance-ratio 1 is allowed, as on the command line (rules/RF007.md: "at least 1")
+    (project / "pyproject.toml").write_text('[tool.rflint]\ndominance-ratio = 1\n')
+    assert invoke("check", "net.py:build", "--input", "32").exit_code == 0
+    (project / "pyproject.toml").write_bytes(b"[tool.rflint]\n# caf\xe9\n")
+    result = invoke("check", "net.py:build", "--input", "32")
+    # "[tool.rflint]\n" is bytes 0-13, "# caf" 14-18: the Latin-1 e-acute is byte 19
+    assert result.exit_code == 2 and "pyproject.toml: not UTF-8 text (byte 19)" in result.stderr
 
 
 def test_debug_shows_the_traceback(project):

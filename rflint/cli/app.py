@@ -143,6 +143,11 @@ def _check(targets, inputs, input_shapes, channels, kwarg, fmt, output, select, 
         dominance_ratio=dominance_ratio or cfg.dominance_ratio,
     )
     rules = select_rules(select or cfg.select, list(cfg.ignore) + list(ignore))
+    for model in cfg.models:  # a per-model ignore with a typo would silently ignore nothing
+        try:
+            select_rules(None, model.ignore)
+        except RflintError as err:
+            raise RflintError(f"{cfg.path} [[tool.rflint.models]] target {model.target}: {err}") from None
     console = _console(output) if fmt is Format.text else None
     style = None
     if console is not None:

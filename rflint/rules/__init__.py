@@ -41,7 +41,10 @@ def _matches(code: str, patterns: list[str]) -> bool:
 
 def select_rules(select: list[str] | None = None, ignore: list[str] | None = None) -> list[Rule]:
     """ruff-style selection: codes or prefixes ("RF00", "RF"), "ALL"; ignore wins over select."""
-    select = [s.strip().upper() for s in (select or ["ALL"]) if s.strip()]
+    chosen = [s.strip().upper() for s in (select or ["ALL"]) if s.strip()]
+    if not chosen:  # --select "": a gate that checks nothing would pass silently
+        raise RflintError("select names no rule; give codes or prefixes (RF001, RF00) or ALL")
+    select = chosen
     ignore = [s.strip().upper() for s in (ignore or []) if s.strip()]
     for pattern in select + ignore:
         if pattern != "ALL" and not any(code.startswith(pattern) for code in RULES_BY_CODE):
