@@ -125,6 +125,14 @@ def test_config_driven_run_without_target(project):
      "input 300 is too small for zoo:audio1d: the feature map vanishes at pool3; the smallest input that runs is 1772"),
     # the U-Net's three 2x pools take 9 to 4, 2, 1; the decoder doubles back to 2, 4, 8, which meets
     # enc1's 9 at the last cat; same-padded convs, so it runs at the multiples of 8
+    # the U-Net's three 2x pools take 6 to 3, 1, 0; 7 to 3, 1, 0; 8 is the smallest side that runs (it
+    # said 24x24: doubling and bisecting assumed running is monotone, which the joins are not)
+    (["zoo:unet", "--input", "6"],
+     "input 6x6 is too small for zoo:unet: the feature map vanishes at pool3; the smallest input that runs is 8x8"),
+    # VGG-11's five 2x pools need 32 on each axis; the 300 px width is kept (it said 301x301)
+    (["zoo:vgg11", "--input", "16x300"], "the smallest input that runs is 32x32 (or 32x300)"),
+    # height 17 does not line up (8, 4, 2 and back up to 16), width 32 does: per axis (it said 8x8 and 24x24)
+    (["zoo:unet", "--input", "17x32"], "the nearest sizes that run are 16x32 and 24x32"),
     (["zoo:unet", "--input", "9"],
      "input 9x9 does not fit zoo:unet: the maps joined at cat_2 differ in size (the input must line up with the "
      "downsampling before the join); the nearest sizes that run are 8x8 and 16x16"),

@@ -223,46 +223,84 @@ ALIGN_REACH = 64
 
 
 def _nearest_sizes(prepared: Prepared, shapes: Shapes, reach: int = ALIGN_REACH) -> str | None:
-    """The nearest uniform spatial sizes below and above the given one that propagate, within
-    ``reach`` pixels (one image input only): "8x8 and 16x16", or one of them, or None."""
-    runs = _runs_at_side(prepared, shapes)
-    if runs is None:
+    """The nearest input sizes below and above the given one that run, within ``reach`` pixels
+    (one image input only): "8x8 and 16x16", for 17x32 "16x32 and 24x32", or one, or None.  Per
+    axis: a side that runs as a square input is kept, the others move to the nearest side that
+    does (a join lines up per axis); the combination is checked."""
+    attempt = _attempts(prepared, shapes)
+    if attempt is None:
         return None
-    side = max(shapes[0][2:])
-    below = next((s for s in range(side - 1, max(side - reach, 0), -1) if runs(s)), None)
-    above = next((s for s in range(side + 1, side + reach + 1) if runs(s)), None)
-    return " and ".join(_side_text(s, shapes) for s in (below, above) if s is not None) or None
+    spatial = tuple(shapes[0][2:])
+    found = []
+    for step in (-1, 1):
+        moved = []
+        for side in spatial:
+            if _uniform_runs(attempt, side, len(spatial)):
+                moved.append(side)
+                continue
+            near = next((t for t in range(side + step, side + step * (reach + 1), step)
+                         if t > 0 and _uniform_runs(attempt, t, len(spatial))), None)
+            if near is None:
+                break
+            moved.append(near)
+        else:
+            if attempt(tuple(moved)) is None:
+                found.append(moved)
+    return " and ".join("x".join(map(str, size)) for size in found) or None
 
 
-def _smallest_size(prepared: Prepared, shapes: Shapes) -> str | None:
-    """Smallest uniform spatial size that propagates (one image input only): double, then bisect."""
-    runs = _runs_at_side(prepared, shapes)
-    if runs is None:
+def _smallest_size(prepared: Prepared, shapes: Shapes, reach: int = ALIGN_REACH) -> str | None:
+    """The smallest square (cube, ...) input that runs, from the given size's smallest side on (one
+    image input only): "32x32"; for a non-square input also the given size with its too-small
+    sides raised to that, when it runs: "32x32 (or 32x300)".  Maps stop vanishing from some side
+    on (doubled, then bisected); from there the first side that also lines up at every join, one
+    pixel at a time (a U-Net runs only at multiples of its downsampling)."""
+    attempt = _attempts(prepared, shapes)
+    if attempt is None:
         return None
-    side = max(shapes[0][2:])
-    found = first_success(lambda d: True if runs(side + d) else None, 0, gap=side, limit=(1 << 14) - side)
-    return _side_text(side + found[0], shapes) if found else None
+    spatial = tuple(shapes[0][2:])
+    n = len(spatial)
+
+    def kept(side: int) -> bool | None:  # nothing vanishes at this side
+        err = attempt((side,) * n)
+        return True if err is None or misaligned(err) else None
+
+    lo = min(spatial)
+    found = first_success(kept, lo, gap=max(lo, 1), limit=1 << 14)
+    if found is None:
+        return None
+    side = next((t for t in range(found[0], found[0] + reach + 1) if _uniform_runs(attempt, t, n)), None)
+    if side is None:
+        return None
+    text = "x".join([str(side)] * n)
+    raised = tuple(max(v, side) for v in spatial)
+    if len(set(spatial)) > 1 and raised != (side,) * n and attempt(raised) is None:
+        text += f" (or {'x'.join(map(str, raised))})"
+    return text
 
 
-def _runs_at_side(prepared: Prepared, shapes: Shapes) -> Callable[[int], bool] | None:
-    """Whether the model runs with side ``s`` on every spatial axis of its one image input (shapes
-    and RFs, without the per-layer books); None when it takes several inputs (the size hints of
-    the error messages above are for one)."""
+def _uniform_runs(attempt: Callable[[tuple[int, ...]], RflintError | None], side: int, n: int) -> bool:
+    return attempt((side,) * n) is None
+
+
+def _attempts(prepared: Prepared, shapes: Shapes) -> Callable[[tuple[int, ...]], RflintError | None] | None:
+    """Why the model does not run at some spatial size of its one image input (None: it runs), from
+    shapes and RFs alone, each size tried once; None when it takes several inputs (the size hints
+    of the error messages above are for one)."""
     if len(shapes) != 1:
         return None
-    n, c, *spatial = shapes[0]
+    n, c, *_ = shapes[0]
+    tried: dict[tuple[int, ...], RflintError | None] = {}
 
-    def runs(s: int) -> bool:
-        try:
-            probe(prepared, ((n, c, *([s] * len(spatial))),))
-            return True
-        except RflintError:
-            return False
-    return runs
-
-
-def _side_text(side: int, shapes: Shapes) -> str:
-    return "x".join([str(side)] * (len(shapes[0]) - 2))
+    def attempt(spatial: tuple[int, ...]) -> RflintError | None:
+        if spatial not in tried:
+            try:
+                probe(prepared, ((n, c, *spatial),))
+                tried[spatial] = None
+            except RflintError as err:
+                tried[spatial] = err
+        return tried[spatial]
+    return attempt
 
 
 def first_success(probe: Callable[[int], T | None], failing: int, gap: int = 8, limit: int = 1 << 14
