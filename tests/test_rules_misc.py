@@ -280,3 +280,28 @@ def test_rf007_branch_depths_match_every_path_on_random_dags():
         assert found == expected, seed
         checked += len(expected)
     assert checked >= 40
+
+
+class ImageAndMask(nn.Module):
+    """An image through six 3x3 convs, plus a half-resolution mask through one conv, upsampled 2x
+    and added: two forward() arguments."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Sequential(*[nn.Conv2d(3 if i == 0 else 4, 4, 3, padding=1) for i in range(6)])
+        self.b = nn.Conv2d(1, 4, 3, padding=1)
+        self.up = nn.Upsample(scale_factor=2)
+
+    def forward(self, x, m):
+        return self.a(x) + self.up(self.b(m))
+
+
+def test_clean_size_of_a_model_with_two_inputs():
+    # a.k reads r 1 + 2k, so at 8 px a.4 (9) and a.5 (11) are unproductive and 11 px would do; the
+    # mask goes along at half the size: ceil(11 / 2) = 6, upsampled to 12, which does not meet 11;
+    # at 12 the mask is 6 and 11 <= 12. (It searched with the image alone, which cannot run: none.)
+    from rflint.report import build_report
+
+    a = rflint.analyze(ImageAndMask(), input_shapes=[(1, 3, 8, 8), (1, 1, 4, 4)])
+    assert [layer.name for layer in a.layers if layer.parametric and layer.r_in_min[0] > 8] == ["a.4", "a.5"]
+    assert build_report(a).min_clean_input == (12, 12)

@@ -120,7 +120,7 @@ class Prepared:
         """Shapes and the RF program alone at ``size`` (what-if experiments: no per-layer report).
         ``base``: this model's finished analysis, whose RFs the pass reuses where they provably
         follow (engine/replay.py).  Raises RflintError, unexplained, when the model does not run so."""
-        return probe(self, self._full_shapes(size, None), replace, base)
+        return probe(self, self._shapes_like(size, base), replace, base)
 
     def needs_at(self, size: tuple[int, ...], base: Analysis | None = None) -> tuple[int, ...] | None:
         """Per input axis, the smallest size no RF layer's input r_min exceeds, from an analysis at
@@ -133,12 +133,27 @@ class Prepared:
     def try_needs(self, size: tuple[int, ...], base: Analysis | None = None) -> tuple[int, ...] | RflintError:
         """:meth:`needs_at`, with the reason (the error, returned) when the model does not run at ``size``."""
         try:
-            return input_needs(self, self._full_shapes(size, None), base)
+            return input_needs(self, self._shapes_like(size, base), base)
         except RflintError as err:
             # without its traceback: that would hold this frame (and so the error itself: a cycle
             # only the garbage collector frees, which the CLI pauses during a job) and the failed
             # pass's frames with all their values
             return err.with_traceback(None)
+
+    def _shapes_like(self, size, base: Analysis | None) -> Shapes:
+        """Input shapes for a what-if at spatial ``size``: ``base``'s inputs (a model with several
+        forward() arguments), each image scaled to ``size`` in proportion to the first (the RF
+        axes of every image input are the first one's), the others as they were."""
+        if base is None or len(base.input_shapes) < 2:
+            return self._full_shapes(size, None)
+        size = self.input_size(size)
+        first = base.input_shapes[0][2:]
+        shapes = []
+        for shape in base.input_shapes:
+            if len(shape) == len(first) + 2:
+                shape = (*shape[:2], *(max(1, -(-s * new // old)) for s, new, old in zip(shape[2:], size, first)))
+            shapes.append(shape)
+        return tuple(shapes)
 
     def _full_shapes(self, size, shapes) -> Shapes:
         if shapes:

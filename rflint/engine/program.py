@@ -288,7 +288,7 @@ def run_program(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None
         graph=traced.graph, order=ledger.names, node_rf=rfs, values=values,
         node_params=node_params, node_macs=node_macs_, layer_by_node=layer_by_node,
         inputs=[n.name for n in image_inputs], outputs=ledger.outputs, prepared=prepared, traced=traced,
-        modules=modules, declarations=declared.version(), timings=timings,
+        modules=modules, declarations=declared.version(), timings=timings, input_shapes=tuple(shapes),
     )
 
 

@@ -84,6 +84,7 @@ class Analysis:
     modules: dict[str, Any] = field(repr=False, default=None)  # type: ignore[assignment]  # the module table it ran with
     declarations: int = field(repr=False, default=-1)  # rflint.declared.version() it ran with
     timings: dict[str, float] = field(repr=False, default_factory=dict)  # seconds per phase (bench/)
+    input_shapes: tuple[tuple[int, ...], ...] = field(repr=False, default=())  # one per forward() argument given
     # what the what-if experiments work out from this analysis once and read again in every replay
     # of it (replay.py: which merges have their operands lined up here)
     derived: dict = field(repr=False, default_factory=dict, compare=False)
