@@ -208,3 +208,15 @@ def test_github_annotation_for_a_file_outside_the_checkout(tmp_path, monkeypatch
     [line] = result.stdout.strip().splitlines()
     assert line.startswith("::error title=RF002 layer3.1.conv2::") and "file=" not in line
     assert line.endswith(f"({RESNET_FILE}:{_line_of('self.conv2 = ')})")
+
+
+def test_no_suggested_fix_when_the_tail_is_silenced():
+    # ResNet-18 at 32 px has a tail (RF002); the fix that goes with it is shown only while RF002 is
+    shown = runner.invoke(app, ["check", "zoo:resnet18", "--input", "32"], env={"COLUMNS": "200"})
+    assert "suggested fix" in shown.stdout and "Try it:" in shown.stdout
+    for args in (["--ignore", "RF002"], ["--select", "RF007"]):
+        text = runner.invoke(app, ["check", "zoo:resnet18", "--input", "32", *args], env={"COLUMNS": "200"})
+        assert "suggested fix" not in text.stdout and "Try it:" not in text.stdout, args
+        markdown = runner.invoke(app, ["check", "zoo:resnet18", "--input", "32", "--format", "markdown", *args])
+        assert "Suggested truncation" not in markdown.stdout, args
+    assert "Suggested truncation" in runner.invoke(app, ["check", "zoo:resnet18", "--input", "32", "--format", "markdown"]).stdout

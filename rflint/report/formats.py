@@ -208,7 +208,7 @@ def render_markdown(docs: list[Doc]) -> str:
         for f in doc["findings"]:
             out.append(f"| {f['severity']} | {f['code']} | `{_md(f['layer'] or '')}` | {_md(f['message'])} |")
         plan = doc["truncation"]
-        if plan is not None:
+        if plan is not None and any(f["code"] == "RF002" for f in doc["findings"]):  # not when RF002 is silenced
             out += ["", f"**Suggested truncation:** keep up to `{plan['cut']}`, then {plan['new_head']}: params "
                         f"{human(plan['params_before'])} -> {human(plan['params_after'])}, MACs "
                         f"{human(plan['macs_before'])} -> {human(plan['macs_after'])}."]

@@ -156,6 +156,8 @@ def _fix(report: ModelReport) -> str:
     a = report.analysis
     if tail is None:
         return '<p class="ok">No predicted tail at this input size: nothing to truncate.</p>'
+    if not report.tail_reported:
+        return "<p>The predicted tail is not reported here (RF002 is ignored, not selected or suppressed).</p>"
     parts = [
         f"<p><b>Why:</b> from <code>{_e(tail.border.name)}</code> on, even the smallest receptive field "
         f"reaching a layer is larger than the {_e(fmt_size(a.input_size))} px image, so those layers only "

@@ -47,6 +47,12 @@ class ModelReport:
     def min_clean_input(self) -> tuple[int, ...] | None:
         return smallest_clean_input(self.analysis)
 
+    @property
+    def tail_reported(self) -> bool:
+        """RF002 (the predicted tail) is among the findings: not ignored, deselected or suppressed.
+        The suggested fix goes with it; a user who silenced the tail does not want the fix either."""
+        return any(f.code == "RF002" for f in self.findings)
+
     def worst(self) -> int:
         return max((SEVERITY_RANK[f.severity] for f in self.findings), default=0)
 

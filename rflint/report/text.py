@@ -172,7 +172,7 @@ def findings_block(report: ModelReport) -> Group | Text:
 
 def fix_panel(report: ModelReport) -> Panel | None:
     tail = report.structure.tail
-    if tail is None:
+    if tail is None or not report.tail_reported:
         return None
     a = report.analysis
     plan = report.truncation
