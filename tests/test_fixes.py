@@ -95,3 +95,21 @@ def test_stride_one_copy_shares_weights_and_leaves_the_original():
     x = torch.randn(1, 3, 9, 9)
     want = nn.functional.conv2d(x, conv.weight, conv.bias, stride=1, padding=1)
     assert torch.equal(copy_(x), want) and conv(x).shape == (1, 5, 5, 5)
+
+
+def test_the_suggested_fix_command_builds_the_model_that_was_analysed(tmp_path, monkeypatch):
+    # the text report's "Try it" line dropped --kwarg: the suggested fix built a 1000-class ResNet
+    import shlex
+
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    report = runner.invoke(app, ["check", "zoo:resnet18", "--input", "32", "--kwarg", "num_classes=10"],
+                           env={"COLUMNS": "300"})
+    [line] = [ln for ln in report.stdout.splitlines() if "Try it:" in ln]
+    command = shlex.split(line.split("Try it:")[1].strip(" │"))
+    assert command[:2] == ["rflint", "fix"] and "num_classes=10" in command
+    result = runner.invoke(app, command[1:])
+    assert result.exit_code == 0, result.output
+    loaded = torch.load(tmp_path / "truncated.pt", weights_only=False)
+    with torch.no_grad():
+        assert loaded(torch.randn(1, 3, 32, 32)).shape == (1, 10)

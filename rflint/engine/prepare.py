@@ -66,6 +66,7 @@ class Prepared:
     n_axes: int | None
     factory_kwargs: dict[str, Any] = field(default_factory=dict)
     trace_error: str | None = None
+    default_channels: int | None = None  # what `channels` is when the user gives none (the first conv's)
     # parameter count per module path, and "" for the whole model: shared by every analysis of
     # this model (sizes, stem experiments) because surgery never changes parameters
     param_counts: dict[str, int] = field(default_factory=dict, repr=False)
@@ -354,11 +355,12 @@ def prepare(model: Any, channels: int | None = None, kwargs: dict[str, Any] | No
     first = _first_conv(traced.gm if traced else None, loaded.module)
     if first is None and not any(isinstance(m, _SPATIAL_LAYERS) for m in loaded.module.modules()):
         raise NothingToLint(f"{loaded.label} has no convolution, pooling or resampling layer: nothing to lint")
+    default_channels = first[0] if first else loaded.suggested_channels
     if channels is None:
-        channels = first[0] if first else loaded.suggested_channels
+        channels = default_channels
     if channels is None:
         raise RflintError(f"{loaded.label}: no convolution found to infer the input channels from; pass --channels")
     if channels <= 0:
         raise RflintError(f"channels must be positive, got {channels}")
     n_axes = first[1] if first else (len(loaded.suggested_input) if loaded.suggested_input else None)
-    return Prepared(loaded, traced, channels, n_axes, dict(kwargs or {}), trace_error)
+    return Prepared(loaded, traced, channels, n_axes, dict(kwargs or {}), trace_error, default_channels)

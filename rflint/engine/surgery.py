@@ -75,7 +75,7 @@ def without_downsampling(analysis: Analysis, layers: list[Layer], copy_weights: 
     traced = Traced(gm, to_networkx(gm), list(gm.graph.nodes), analysis.traced.method)
     loaded = replace(prepared.loaded, module=gm)
     return Prepared(loaded, traced, prepared.channels, prepared.n_axes, prepared.factory_kwargs,
-                    param_counts=prepared.param_counts)
+                    default_channels=prepared.default_channels, param_counts=prepared.param_counts)
 
 
 def describe_change(layer: Layer) -> str:

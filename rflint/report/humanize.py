@@ -42,6 +42,22 @@ def count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
+def fix_command(a) -> str:
+    """The `rflint fix` command that truncates the model ``a`` (an Analysis) analysed: its target
+    and size, and the factory's keyword arguments and the channels when they were given (without
+    them, fix would build and cut another model)."""
+    import shlex
+
+    parts = ["rflint", "fix", shlex.quote(a.target), "--input", "x".join(map(str, a.input_size))]
+    prepared = a.prepared
+    if prepared is not None:
+        for key, value in prepared.factory_kwargs.items():
+            parts += ["--kwarg", shlex.quote(f"{key}={value!r}")]
+        if prepared.channels != prepared.default_channels:
+            parts += ["--channels", str(prepared.channels)]
+    return " ".join(parts + ["--truncate", "-o", "truncated.pt"])
+
+
 # when the clean-size search finds no size (JSON: null): say so rather than leave a dash that
 # reads like "not applicable"; the usual reason is a model that runs at one size only (a fixed head)
 NO_CLEAN_SIZE = "none found (no size the model runs at is free of unproductive layers)"
