@@ -167,5 +167,10 @@ def _relative_target(target: str, base: Path) -> str:
     """File targets in the config are relative to the pyproject.toml, not to the working directory."""
     where, sep, attr = target.rpartition(":")
     if sep and (where.endswith(".py") or "/" in where) and not os.path.isabs(where):
-        return f"{base / where}:{attr}"
+        # named from the working directory (the repository root, in CI) when it is below it: the
+        # target is the model's name in every report and in SARIF's fingerprints, which must not
+        # change with where the checkout lies
+        path = os.path.normpath(base / where)
+        relative = os.path.relpath(path)
+        return f"{path if relative.startswith('..') else relative}:{attr}"
     return target

@@ -369,3 +369,17 @@ def test_a_package_target_imports_from_the_working_directory(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["models"][0]["target"] == "mypkg.models:build"
+
+
+def test_a_config_target_is_named_from_the_working_directory(project):
+    # the [[tool.rflint.models]] target is the model's name in every report and in SARIF's
+    # fingerprints: relative to the working directory, not the checkout's absolute path
+    (project / "models").mkdir()
+    (project / "models" / "net.py").write_text(MODEL)
+    (project / "pyproject.toml").write_text('[tool.rflint]\n[[tool.rflint.models]]\ntarget = "models/net.py:build"\ninput = 8\n')
+    doc = json.loads(invoke("check", "--format", "json").stdout)
+    assert doc["models"][0]["target"] == "models/net.py:build"
+    # from a subdirectory the same pyproject.toml (found upwards) names it from there
+    os.chdir(project / "models")
+    doc = json.loads(invoke("check", "--format", "json").stdout)
+    assert doc["models"][0]["target"] == "net.py:build"
