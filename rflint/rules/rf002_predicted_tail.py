@@ -31,10 +31,13 @@ class PredictedTail(Rule):
         )
         yield self.finding(
             border.name,
-            f"predicted tail at {fmt_size(ctx.size)} px: {n} parametric layer{'s' if n != 1 else ''} from "
-            f"{border.name} on cannot see anything new (their input RF exceeds the image); they hold "
-            f"{tail.params:,} params ({pct(tail.params, a.params)}%) and {tail.macs:,} MACs "
-            f"({pct(tail.macs, a.macs)}%); {advice}",
+            # not "the layers from the border on are unproductive": a tail holds productive layers too
+            # (a block's first conv before its dead second one, a skip's projection); what is true of
+            # all of it is the segment rule's claim (rules/RF002.md)
+            f"predicted tail at {fmt_size(ctx.size)} px: after {cut} no path to the output can add spatial "
+            f"context (the tail's first unproductive layer, its border, is {border.name}); its {n} parametric "
+            f"layer{'s' if n != 1 else ''} hold {tail.params:,} params ({pct(tail.params, a.params)}%) and "
+            f"{tail.macs:,} MACs ({pct(tail.macs, a.macs)}%); {advice}",
             border.source,
             cut=cut, border=border.name, layers=[layer.name for layer in tail.layers],
             parametric_layers=n, params=tail.params, macs=tail.macs,
