@@ -118,6 +118,8 @@ def test_config_driven_run_without_target(project):
     (["net.py:build", "--input", "32", "--format", "json", "-o", "no/such/dir/out.json"],
      "No such file or directory: no/such/dir/out.json"),
     (["net.py:build", "--input", "32", "--channels", "5"], "0 expects 3 input channels, got 5 (set --channels 3)"),
+    # --input-shape sets the channels: --channels is not the thing to change
+    (["net.py:build", "--input-shape", "1,1,32,32"], "0 expects 3 input channels, got 1 (the C of --input-shape N,C,... must be 3)"),
     (["net.py:build", "--input", "1"], "input 1x1 is too small for net.py:build: the feature map vanishes at 2"),
     # M5 at 300 samples: conv1 (k 80, s 4) 56, pool1 14, conv2 12, pool2 3, conv3 1, pool3 (4) 0; the
     # smallest that runs keeps 1 after pool4: 4 <- 6 <- 24 <- 26 <- 104 <- 106 <- 424 -> 4*423 + 80

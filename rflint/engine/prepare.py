@@ -114,7 +114,7 @@ class Prepared:
         try:
             return run_program(self, full, replace)
         except RflintError as err:
-            raise explain_failure(self, full, err) from err
+            raise explain_failure(self, full, err, full_shapes=bool(shapes)) from err
 
     def probe(self, size: int | tuple[int, ...] | None, replace: dict[str, nn.Module] | None = None,
               base: Analysis | None = None) -> Probe:
@@ -171,9 +171,10 @@ def _axes_text(n: int) -> str:
     return f"{n} spatial {'axis' if n == 1 else 'axes'}"
 
 
-def explain_failure(prepared: Prepared, shapes: Shapes, err: RflintError) -> RflintError:
+def explain_failure(prepared: Prepared, shapes: Shapes, err: RflintError, full_shapes: bool = False) -> RflintError:
     """Turn torch's shape errors into what the user did wrong: input too small, wrong channels, a
-    wrong number of spatial axes, an input that does not line up with the downsampling."""
+    wrong number of spatial axes, an input that does not line up with the downsampling.
+    ``full_shapes``: the user gave whole input shapes (--input-shape), which set the channels."""
     text = str(err)
     size = "x".join(map(str, shapes[0][2:]))
     where = re.match(r"shape propagation failed at ([^:]+):", text)
@@ -187,8 +188,8 @@ def explain_failure(prepared: Prepared, shapes: Shapes, err: RflintError) -> Rfl
     if first is not None and first[0] == layer and ("channel" in text or "Invalid channel dimensions" in text):
         expected, given = first[1], shapes[0][1]
         if expected != given:
-            return RflintError(f"{prepared.label}: {layer} expects {expected} input channels, got {given} "
-                               f"(set --channels {expected})")
+            fix = f"the C of --input-shape N,C,... must be {expected}" if full_shapes else f"set --channels {expected}"
+            return RflintError(f"{prepared.label}: {layer} expects {expected} input channels, got {given} ({fix})")
     if any(p in text for p in _TOO_SMALL):
         hint = _smallest_size(prepared, shapes)
         return RflintError(f"input {size} is too small for {prepared.label}: the feature map vanishes at {layer}"
