@@ -65,6 +65,13 @@ def test_fix_errors():
     assert result.exit_code == 2 and "no predicted tail" in result.stderr
     result = runner.invoke(app, ["fix", "zoo:resnet18", "--input", "32", "--remove-stem", "--layers", "nope"])
     assert result.exit_code == 2 and "no RF layer named nope" in result.stderr
+    # layer2.0.conv1 (stride 2) at stride 1: its block's residual branch keeps 8x8 while the
+    # projection shortcut (layer2.0.downsample, stride 2) makes 4x4; they meet at add_2. It said
+    # "input 32x32 does not fit GraphModule", blaming the size and naming the traced copy
+    result = runner.invoke(app, ["fix", "zoo:resnet18", "--input", "32", "--remove-stem", "--layers", "layer2.0.conv1"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("rflint: error: zoo:resnet18 with the downsampling of layer2.0.conv1 removed "
+                                    "does not run at 32x32: the maps joined at add_2 differ in size")
 
 
 def test_fix_output_it_cannot_write(tmp_path):

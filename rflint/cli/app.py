@@ -347,7 +347,12 @@ def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, chan
         names = [n.strip() for n in layers.split(",") if n.strip()] if layers else None
         fixed = fixes.remove_stem(target, size, names, channels, kwargs)
         what = "stem downsampling removed"
-    after = build_report(analyze(fixed, size, before.analysis.channels))
+    try:
+        after = build_report(analyze(fixed, size, before.analysis.channels))
+    except RflintError as err:  # the fix broke the model (a join of a changed and an unchanged branch)
+        change = "truncated" if truncate else f"with the downsampling of {', '.join(names)} removed" if names \
+            else "with its stem downsampling removed"
+        raise _fix_broke(f"{before.analysis.target} {change}", size, err) from None
     after.analysis.target = f"{before.analysis.target} ({what})"
     console = Console()
     render_fix(before, after, console)
@@ -358,6 +363,24 @@ def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, chan
             torch.save(fixed, f)
         console.print(f"saved to {output} (load with torch.load({str(output)!r}, weights_only=False)); "
                       "retrain or fine-tune it before use", markup=False)
+
+
+def _fix_broke(changed: str, size, err: RflintError) -> RflintError:
+    """Why the fixed model does not run, about the fix (explain_failure would blame the input size
+    and name the traced copy 'GraphModule')."""
+    import re
+
+    from rflint.engine.prepare import misaligned
+
+    raw = err.__cause__ if isinstance(err.__cause__, RflintError) else err
+    found = re.match(r"shape propagation failed at ([^:]+):", str(raw))
+    at = f" at {found.group(1)}" if found else ""
+    size_text = "x".join(map(str, size))
+    if misaligned(raw):
+        return RflintError(f"{changed} does not run at {size_text}: the maps joined{at} differ in size (a "
+                           "branch that still downsamples meets one that no longer does); change every branch, "
+                           "or leave out --layers to take the layers RF003 proposes")
+    return RflintError(f"{changed} does not run at {size_text}: {raw}")
 
 
 @app.command("rules")
