@@ -220,3 +220,8 @@ def test_no_suggested_fix_when_the_tail_is_silenced():
         markdown = runner.invoke(app, ["check", "zoo:resnet18", "--input", "32", "--format", "markdown", *args])
         assert "Suggested truncation" not in markdown.stdout, args
     assert "Suggested truncation" in runner.invoke(app, ["check", "zoo:resnet18", "--input", "32", "--format", "markdown"]).stdout
+
+
+def test_sweep_lists_each_size_once():
+    result = runner.invoke(app, ["sweep", "zoo:vgg11", "--sizes", "64,32,32", "--format", "json"])
+    assert [row["input"] for row in json.loads(result.stdout)["sizes"]] == [[32, 32], [64, 64]]

@@ -267,7 +267,7 @@ def _sweep(target, sizes, start, stop, steps, channels, kwarg, fmt, output, conf
     from rflint.trace.loading import parse_kwargs
 
     cfg = load_config(config)
-    size_list = sorted(size_list, key=lambda s: (s if isinstance(s, int) else max(s)))
+    size_list = sorted(set(size_list), key=lambda s: (s if isinstance(s, int) else max(s), str(s)))  # each once
     rows = run_sweep(target, size_list, channels, parse_kwargs(kwarg), Settings(cfg.min_tail_layers, cfg.dominance_ratio),
                      select_rules(cfg.select, cfg.ignore), cfg.layers, jobs)
     if all("error" in r for r in rows):  # nothing ran (wrong channels, or no size fits the model)
