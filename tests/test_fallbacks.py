@@ -3,6 +3,7 @@
 import textwrap
 import warnings
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -39,6 +40,65 @@ def test_value_dependent_branch_is_followed_and_named():
     assert names[0] == "a" and names[-1] == "c"
     # whichever branch ran: c's input RF is 3 (a only) or 3 + 4 = 7 (a then b)
     assert a.layer("c").r_in_min in ((3, 3), (7, 7))
+
+
+class ItemLoop(nn.Module):
+    """The number of repeats comes from a value: int(x.abs().sum().item()) (an int() of a proxy,
+    then range())."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, 4, 3, padding=1)
+        self.b = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        x = self.a(x)
+        for _ in range(int(x.abs().sum().item()) % 2 + 1):  # 1 or 2 times
+            x = self.b(x)
+        return x
+
+
+class NumpyGate(nn.Module):
+    """A branch on a NumPy mean of the input (meta tensors have no NumPy view)."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x):
+        if np.mean(x.detach().numpy()) > 100:  # never, for a standard normal input
+            x = x * 2
+        return self.a(x)
+
+
+class NonzeroCount(nn.Module):
+    """torch.nonzero, whose output shape depends on the values: fx traces it symbolically, but
+    the shape pass cannot run it on meta tensors."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, 4, 3, padding=1)
+        self.b = nn.Conv2d(4, 4, 5, padding=2)
+
+    def forward(self, x):
+        y = self.a(x)
+        return self.b(y) * (torch.nonzero(y > 0).shape[0] > 0)
+
+
+def test_values_read_by_item_numpy_or_nonzero_are_traced_on_real_tensors():
+    # each failed with "Tensor.item() cannot be called on meta tensors" (or NumPy's and nonzero's
+    # versions of it): the concrete-values fallback (README) was only tried for a branch on a tensor
+    item = rflint.analyze(ItemLoop, 16)
+    assert "concrete values" in item.trace_method
+    assert any("branches on tensor values" in w and "test_fallbacks.py" in w for w in item.warnings)
+    # a reads r 1, the first b 3, a second b (if the input made two) 5
+    assert [layer.r_in_min for layer in item.layers][:2] == [(1, 1), (3, 3)] and len(item.layers) in (2, 3)
+    gate = rflint.analyze(NumpyGate, 16)
+    assert "concrete values" in gate.trace_method and [layer.r_in_min for layer in gate.layers] == [(1, 1)]
+    count = rflint.analyze(NonzeroCount, 16)
+    assert "concrete values" in count.trace_method
+    assert [(layer.name, layer.r_in_min, layer.r_out_min) for layer in count.layers] == \
+        [("a", (1, 1), (3, 3)), ("b", (3, 3), (7, 7))]
 
 
 class LazyHeadValueBranch(nn.Module):

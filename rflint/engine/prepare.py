@@ -13,7 +13,7 @@ from rflint.engine.program import Probe, _fetch, input_needs, probe, run_program
 from rflint.engine.results import Analysis
 from rflint.errors import RflintError
 from rflint.trace import LoadedModel, Traced, fx_trace, load_model
-from rflint.trace.tracing import trace_at_size
+from rflint.trace.tracing import VALUE_AWARE, trace_at_size, value_trace
 
 
 def _first_conv(gm: fx.GraphModule | None, module: nn.Module) -> tuple[int, int] | None:
@@ -78,6 +78,8 @@ class Prepared:
 
     def traced_at(self, shapes: Shapes) -> Traced:
         """The graph for these inputs: the symbolic trace, or a fallback traced at this size."""
+        if shapes in self._by_shapes:  # a fallback for these shapes (value_traced_at) comes first
+            return self._by_shapes[shapes]
         if self.traced is not None and not self.traced.specialized:
             return self.traced
         if shapes not in self._by_shapes:
@@ -86,6 +88,17 @@ class Prepared:
                 self.traced = traced
             self._by_shapes[shapes] = traced
         return self._by_shapes[shapes]
+
+    def value_traced_at(self, shapes: Shapes) -> Traced | None:
+        """For a graph whose shapes meta tensors cannot give (``torch.nonzero(x).shape``: the
+        symbolic trace records it, the shape pass cannot run it), a trace on real values at these
+        shapes, from now on the graph for them; None if the graph for them is one already."""
+        current = self.traced_at(shapes)
+        if current.method.startswith(VALUE_AWARE):
+            return None
+        traced = value_trace(self.loaded.module, list(shapes))
+        self._by_shapes[shapes] = traced
+        return traced
 
     def input_size(self, size: int | tuple[int, ...] | list[int] | None) -> tuple[int, ...]:
         if size is None:

@@ -25,7 +25,7 @@ from rflint.engine.rfpass import rf_pass, source_of
 from rflint.engine.rfstate import TensorRF, layer_axes, widen_need
 from rflint.errors import RflintError
 from rflint.trace import Traced, construction_site, propagate
-from rflint.trace.metaspec import MetaSpec, first_shape
+from rflint.trace.metaspec import MetaSpec, first_shape, needs_values
 from rflint.trace.shapes import compile_steps
 from rflint.trace.sources import node_site
 
@@ -78,7 +78,13 @@ def _propagated(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None
     inputs, image_inputs, size = _inputs_for(prepared, traced, shapes)
     modules = {**traced.modules, **replace} if replace else traced.modules
     steps = traced.memo("shape_steps", lambda: compile_steps(traced.gm, traced.modules))
-    return traced, modules, propagate(traced.gm, inputs, modules, steps), image_inputs, size
+    try:
+        values = propagate(traced.gm, inputs, modules, steps)
+    except RflintError as err:  # an op whose shape depends on values (torch.nonzero): trace with values
+        if not needs_values(err) or replace or prepared.value_traced_at(shapes) is None:
+            raise
+        return _propagated(prepared, shapes, replace)
+    return traced, modules, values, image_inputs, size
 
 
 @dataclass

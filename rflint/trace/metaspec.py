@@ -66,3 +66,18 @@ def first_shape(value: Any) -> tuple[int, ...] | None:
     if isinstance(value, (tuple, list)) and value and is_tensor_like(value[0]):
         return tuple(value[0].shape)
     return None
+
+
+# node.meta key: in a trace on real values, the shape and dtype each tensor had there; the shape
+# pass falls back on it where meta tensors cannot say (torch.nonzero, boolean masks)
+TRACED_VALUE = "rflint_traced_value"
+
+# how torch says that an op needs a tensor's values, which meta tensors do not have
+_NEEDS_VALUES = ("cannot be called on meta tensors", "meta device type tensor to numpy",
+                 "data-independent implementation does not exist", "Cannot copy out of meta tensor")
+
+
+def needs_values(err: Exception) -> bool:
+    """The op failed on meta tensors because its result depends on the values (.item(), nonzero)."""
+    text = str(err)
+    return any(p in text for p in _NEEDS_VALUES)

@@ -18,6 +18,7 @@ import torch.fx as fx
 from torch.fx.node import map_aggregate
 
 from rflint.errors import RflintError
+from rflint.trace.metaspec import TRACED_VALUE, MetaSpec, needs_values
 from rflint.trace.sources import node_site
 from rflint.trace.tracing import RflintTracer
 
@@ -41,6 +42,15 @@ class _Concrete:
         if isinstance(self.meta_value, (tuple, list, torch.Size)):
             return (self[i] for i in range(len(self.meta_value)))
         raise RflintError(f"cannot iterate over {type(self.meta_value).__name__} value of {self.node.name}")
+
+    def __int__(self) -> int:  # range(int(x.sum().item())), x.view(n, ...) with a value-made n
+        return int(self.tracer.concrete_number(self))
+
+    def __index__(self) -> int:
+        return int(self.tracer.concrete_number(self))
+
+    def __float__(self) -> float:
+        return float(self.tracer.concrete_number(self))
 
     def __getattr__(self, k: str):
         if k.startswith("__"):  # numpy & co. probe dunders (__array_struct__): a proxy has none
@@ -116,6 +126,21 @@ class ShapeTracer(RflintTracer):
             )
         return bool(value)
 
+    def concrete_number(self, obj: fx.Proxy) -> Any:
+        """The number a proxy stands for (Python code turned it into one: int(), range()); like a
+        branch, read from the values, and noted where it was."""
+        value = getattr(obj, "meta_value", None)
+        if isinstance(value, torch.Tensor):
+            if value.is_meta or value.numel() != 1:
+                raise DataDependent(f"the model's forward() turns a tensor into a number ({obj.node.format_node()})")
+            value = value.item()
+        if not isinstance(value, (int, float, bool)):
+            raise RflintError(f"cannot turn {type(value).__name__} value of {obj.node.name} into a number")
+        if self.values:
+            site = node_site(obj.node)
+            self.value_branches.append(f"{site.file}:{site.line}" if site else obj.node.name)
+        return value
+
     def iter(self, obj: fx.Proxy):
         value = getattr(obj, "meta_value", None)
         if isinstance(value, (tuple, list, torch.Size)):
@@ -126,6 +151,9 @@ class ShapeTracer(RflintTracer):
         proxy = super().create_proxy(kind, target, args, kwargs, name, type_expr, proxy_factory_fn)
         if isinstance(proxy, ShapeProxy):
             proxy.meta_value = self._evaluate(kind, target, args, kwargs)
+            value = proxy.meta_value
+            if self.values and isinstance(value, torch.Tensor):  # for ops whose shape needs values (nonzero)
+                proxy.node.meta[TRACED_VALUE] = MetaSpec(tuple(value.shape), value.dtype)
         return proxy
 
     def _evaluate(self, kind: str, target: Any, args: tuple, kwargs: dict) -> Any:
@@ -145,6 +173,8 @@ class ShapeTracer(RflintTracer):
         except RflintError:
             raise
         except Exception as err:
+            if not self.values and needs_values(err):  # .item(), .numpy(), nonzero: repeated on real tensors
+                raise DataDependent(f"the model's forward() reads a tensor's values ({target}); meta tensors have none") from err
             text = str(err).strip().splitlines()
             raise RflintError(f"running {target} on {'CPU' if self.values else 'meta'} tensors failed: {type(err).__name__}: "
                               f"{text[0] if text else ''}") from err

@@ -14,7 +14,7 @@ import torch.fx as fx
 from torch.func import functional_call
 
 from rflint.errors import RflintError
-from rflint.trace.metaspec import MetaSpec, is_meta_value, real
+from rflint.trace.metaspec import TRACED_VALUE, MetaSpec, is_meta_value, needs_values, real
 from rflint.trace.shape_rules import (
     FUNCTION_SHAPE_RULES, METHOD_SHAPE_RULES, MODULE_SHAPE_RULES, SAME_SHAPE_MODULES, _conv, _window,
     concatenated, conv_too_small, elementwise, is_hashable, pool_too_small, pool_windows,
@@ -57,7 +57,10 @@ class MetaShapeProp:
             except RflintError:
                 raise
             except Exception as err:
-                raise RflintError(_explain(node, err)) from err
+                traced = node.meta.get(TRACED_VALUE)  # a trace on real values saw this op's shape
+                if traced is None or not needs_values(err):
+                    raise RflintError(_explain(node, err)) from err
+                result = traced
             values[node] = result
             if node.op == "output":
                 return result

@@ -303,6 +303,17 @@ def _take_lazy_shapes(model: nn.Module, real: nn.Module) -> None:
             t.materialize(shaped[name].shape, device="meta", dtype=shaped[name].dtype)
 
 
+def value_trace(module: nn.Module, shapes: list[tuple[int, ...]]) -> Traced:
+    """Fallback 3: trace on real CPU tensors (a seeded random input; fresh weights if the model was
+    built on meta), for forward() code that reads tensor values."""
+    torch.manual_seed(0)  # the same "random input" every run: reports must be reproducible
+    real = _with_real_weights(module)
+    inputs = [torch.randn(s) for s in shapes]
+    _materialize_lazy(real, inputs)
+    _take_lazy_shapes(module, real)
+    return shape_trace(real, inputs)
+
+
 def trace_at_size(module: nn.Module, shapes: list[tuple[int, ...]], symbolic_error: str) -> Traced:
     """Fallbacks 2-4 (see the module docstring) once symbolic tracing has failed."""
     from rflint.trace.shape_tracer import DataDependent
@@ -310,12 +321,7 @@ def trace_at_size(module: nn.Module, shapes: list[tuple[int, ...]], symbolic_err
     try:
         return shape_trace(module, [torch.empty(s, device="meta") for s in shapes])
     except DataDependent:
-        torch.manual_seed(0)  # the same "random input" every run: reports must be reproducible
-        real = _with_real_weights(module)
-        inputs = [torch.randn(s) for s in shapes]
-        _materialize_lazy(real, inputs)
-        _take_lazy_shapes(module, real)
-        return shape_trace(real, inputs)
+        return value_trace(module, shapes)
     except RflintError as shape_error:
         leaves, symbolic_ok = untraceable_submodules(module, len(shapes))
         if not leaves:
