@@ -16,6 +16,7 @@ import sys
 from fractions import Fraction
 
 import pytest
+import torch
 from torch import nn
 
 from rflint.engine import prepare
@@ -291,3 +292,41 @@ def test_stem_experiment_replay_maps_the_graph_after_the_stem():
     layer = base.layer("layer1.0.conv1")
     node = prepared.traced.node_by_name[layer.node]
     assert p.rf(node.args[0]).axes[0].lo == ((7, 1),)
+
+
+class ChannelSplit(nn.Module):
+    """A map split in two along the channels with the methods (x.chunk, x.split, y.unbind: a tuple
+    of tensors as one node's value), one half through a 5x5 conv, then joined again."""
+
+    def __init__(self, how: str):
+        super().__init__()
+        self.how = how
+        self.c = nn.Conv2d(3, 16, 3, padding=1)
+        self.a = nn.Conv2d(8, 8, 5, padding=2)
+        self.o = nn.Conv2d(16, 8, 3, padding=1)
+
+    def forward(self, x):
+        y = self.c(x)
+        if self.how == "chunk":
+            a, b = y.chunk(2, dim=1)
+        elif self.how == "split":
+            a, b = y.split(8, dim=1)
+        else:
+            a, b = y.view(y.shape[0], 2, 8, y.shape[2], y.shape[3]).unbind(1)
+        return self.o(torch.cat([self.a(a), b], 1))
+
+
+@pytest.mark.parametrize("how", ["chunk", "split", "unbind"])
+def test_resized_needs_of_a_tuple_valued_node(how):
+    # the resized visit compared the split's tuples of meta tensors with !=, which compares their
+    # elements: "RuntimeError: Attempting to broadcast a dimension" in every report of such a model
+    from rflint.report import build_report
+
+    prepared = prepare(ChannelSplit(how))
+    base = prepared.at((32, 32))
+    for size in ((8, 8), (40, 40)):
+        assert _needs_agree(prepared, base, size)
+    # c reads r 1; a reads 3 (after c); o reads 3 through the untouched half and 7 through a: the
+    # needs are 3, and at 3x3 nothing is unproductive
+    assert [layer.r_in_min for layer in base.layers] == [(1, 1), (3, 3), (3, 3)]
+    assert build_report(base).min_clean_input == (3, 3)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import heapq
 
+import torch
 import torch.fx as fx
 
 from rflint import declared
@@ -96,15 +97,21 @@ def _same_shapes(node: fx.Node, operands: tuple[fx.Node, ...], values: dict, bas
     such as numbers, must be equal)."""
     for n in (node, *operands):
         new, old = values.get(n), base_values.get(n)
-        if new is old:
-            continue
-        new_shape, old_shape = getattr(new, "shape", _MISSING), getattr(old, "shape", _MISSING)
-        if new_shape is _MISSING or old_shape is _MISSING:
-            if new != old:
-                return False
-        elif tuple(new_shape) != tuple(old_shape) or getattr(new, "dtype", None) != getattr(old, "dtype", None):
+        if new is not old and _layout(new) != _layout(old):
             return False
     return True
+
+
+def _layout(value):
+    """What a rule can read of a value: a tensor's shape and dtype, the same of each item of a tuple
+    or list (x.chunk(2), x.split(8): comparing tensors with != would compare their elements), a
+    number or anything else as it is."""
+    shape = getattr(value, "shape", _MISSING)
+    if shape is not _MISSING:
+        return (tuple(shape), getattr(value, "dtype", None))
+    if isinstance(value, (tuple, list)) and not isinstance(value, torch.Size):
+        return (type(value), tuple(_layout(v) for v in value))
+    return value
 
 
 def _needs(base: Analysis, facts: _Facts, changed: dict, affected: dict) -> tuple[int, ...]:
