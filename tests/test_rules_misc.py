@@ -305,3 +305,34 @@ def test_clean_size_of_a_model_with_two_inputs():
     a = rflint.analyze(ImageAndMask(), input_shapes=[(1, 3, 8, 8), (1, 1, 4, 4)])
     assert [layer.name for layer in a.layers if layer.parametric and layer.r_in_min[0] > 8] == ["a.4", "a.5"]
     assert build_report(a).min_clean_input == (12, 12)
+
+
+class Multiples128(nn.Module):
+    """A conv, seven 2x max pools, upsampled 128x and joined to the conv's map: it runs only at
+    multiples of 128."""
+
+    def __init__(self):
+        super().__init__()
+        self.c = nn.Conv2d(3, 4, 3, padding=1)
+        self.pool = nn.MaxPool2d(2)
+        self.up = nn.Upsample(scale_factor=128)
+        self.o = nn.Conv2d(8, 4, 1)
+
+    def forward(self, x):
+        y = z = self.c(x)
+        for _ in range(7):
+            z = self.pool(z)
+        return self.o(torch.cat([y, self.up(z)], 1))
+
+
+def test_clean_size_is_never_worse_than_the_size_analysed():
+    # the upsampling reads r 3 + (1 + 2 + ... + 64) = 130, so 130 would do, but the model runs only
+    # at multiples of 128: the search from 130 (64 single steps, to 194) finds none. At 256 nothing
+    # is unproductive (130 <= 256): that is the answer, not "none found"
+    from rflint.report import build_report
+
+    a = rflint.analyze(Multiples128(), 256)
+    assert a.layer("up").r_in_min == (130, 130)
+    assert build_report(a).min_clean_input == (256, 256)
+    # at 128 the upsampling is unproductive (130 > 128) and nothing it can reach runs: none found
+    assert build_report(rflint.analyze(Multiples128(), 128)).min_clean_input is None

@@ -119,11 +119,22 @@ def smallest_clean_input(a: Analysis, max_rounds: int = 8, max_steps: int = 8) -
     Per axis the largest input r_min of any layer is the candidate; it is re-checked at that size
     (shapes, and so adaptive pools, change with the size) until it is stable.  A candidate the model
     cannot run at is raised by the same offset on every axis (:func:`_raised`).  None when that does
-    not settle.  The re-checks run the RF program alone (``Prepared.try_needs``), not a whole
+    not settle, unless the size analysed is clean itself: then that size.  The re-checks run the RF program alone (``Prepared.try_needs``), not a whole
     analysis, reusing this analysis's RFs wherever the size cannot change them."""
     if a.prepared is None:
         return None
-    size, need = a.input_size, needs_of(a)
+    need = needs_of(a)
+    found = _search(a, need, max_rounds, max_steps)
+    if found is None and all(n <= s for n, s in zip(need, a.input_size)):
+        # the size analysed is itself free of unproductive layers: nothing smaller was found that
+        # runs (a model that runs at multiples of 128 only, from far below), but the answer is
+        # never worse than a size known to be clean
+        return a.input_size
+    return found
+
+
+def _search(a: Analysis, need: tuple[int, ...], max_rounds: int, max_steps: int) -> tuple[int, ...] | None:
+    size = a.input_size
     bound = _Bound(a)
     for _ in range(max_rounds):
         candidate = need
