@@ -26,15 +26,17 @@ from rflint.rules.truncation import plan_truncation
 _POOLS = {1: nn.AdaptiveAvgPool1d, 2: nn.AdaptiveAvgPool2d, 3: nn.AdaptiveAvgPool3d}
 
 
-def _analysis(model: Any, input_size, channels=None, kwargs=None) -> Analysis:
-    return prepare(model, channels, kwargs, real_weights=True).at(input_size)
+def _analysis(model: Any, input_size, channels=None, kwargs=None, input_shapes=None) -> Analysis:
+    n_inputs = len(input_shapes) if input_shapes else 1
+    return prepare(model, channels, kwargs, real_weights=True, n_inputs=n_inputs).at(input_size, shapes=input_shapes)
 
 
 def truncate(model: Any, input_size, channels: int | None = None, kwargs: dict | None = None,
-             settings: Settings | None = None) -> fx.GraphModule:
+             settings: Settings | None = None, input_shapes=None) -> fx.GraphModule:
     """Keep the graph up to the cut tensor; append global average pooling, flatten and
-    ``Linear(C_cut, n_out)`` (n_out: the original output size).  Raises if there is no tail."""
-    a = _analysis(model, input_size, channels, kwargs)
+    ``Linear(C_cut, n_out)`` (n_out: the original output size).  Raises if there is no tail.
+    ``input_shapes``: one shape per forward() argument, instead of ``input_size``."""
+    a = _analysis(model, input_size, channels, kwargs, input_shapes)
     ctx = LintContext(a, settings)
     tail = ctx.structure.tail
     if tail is None:
@@ -92,9 +94,9 @@ def _copy_attr(src: nn.Module, dst: nn.Module, target: str) -> None:
 
 
 def remove_stem(model: Any, input_size, layers: list[str] | None = None, channels: int | None = None,
-                kwargs: dict | None = None, settings: Settings | None = None) -> fx.GraphModule:
+                kwargs: dict | None = None, settings: Settings | None = None, input_shapes=None) -> fx.GraphModule:
     """Make the stem downsamplings RF003 proposes (or the named layers) stride 1 / identity."""
-    a = _analysis(model, input_size, channels, kwargs)
+    a = _analysis(model, input_size, channels, kwargs, input_shapes)
     if layers:
         by_name = {layer.name: layer for layer in a.layers}
         missing = [name for name in layers if name not in by_name]

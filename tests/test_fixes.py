@@ -1,5 +1,7 @@
 """From finding to fix: truncated and stem-less models run, and match what the report predicted."""
 
+import json
+
 import pytest
 import torch
 from torch import nn
@@ -120,3 +122,42 @@ def test_the_suggested_fix_command_builds_the_model_that_was_analysed(tmp_path, 
     loaded = torch.load(tmp_path / "truncated.pt", weights_only=False)
     with torch.no_grad():
         assert loaded(torch.randn(1, 3, 32, 32)).shape == (1, 10)
+
+
+WITH_VECTOR = '''
+import torch.nn as nn
+
+
+class WithVector(nn.Module):
+    """An image through six 3x3 convs and a classifier, plus a vector added to the logits."""
+
+    def __init__(self):
+        super().__init__()
+        self.convs = nn.Sequential(*[nn.Conv2d(3 if i == 0 else 4, 4, 3, padding=1) for i in range(6)])
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(4, 10)
+
+    def forward(self, x, v):
+        return self.fc(self.pool(self.convs(x)).flatten(1)) + v
+'''
+
+
+def test_fix_and_sweep_take_the_shapes_of_several_inputs(tmp_path, monkeypatch):
+    # they said "give one --input-shape per input" and had no --input-shape. convs.k reads r 1 + 2k:
+    # at 8 px convs.4 (9) and convs.5 (11) are the tail, cut after convs.3; at 12 px nothing is
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "net.py").write_text(WITH_VECTOR)
+    runner = CliRunner()
+    shapes = ["--input-shape", "1,3,8,8", "--input-shape", "1,10"]
+    result = runner.invoke(app, ["fix", "net.py:WithVector", *shapes, "--truncate", "-o", "t.pt"])
+    assert result.exit_code == 0, result.output
+    cut = torch.load(tmp_path / "t.pt", weights_only=False)
+    with torch.no_grad():
+        assert cut(torch.randn(1, 3, 8, 8), torch.randn(1, 10)).shape == (1, 10)
+    result = runner.invoke(app, ["sweep", "net.py:WithVector", *shapes, "--sizes", "8,12", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["sizes"]
+    assert [(row["input"], row["cut"]) for row in rows] == [([8, 8], "convs.3"), ([12, 12], None)]
+    # the text report's "Try it" names every shape
+    report = runner.invoke(app, ["check", "net.py:WithVector", *shapes], env={"COLUMNS": "300"})
+    assert "rflint fix net.py:WithVector --input-shape 1,3,8,8 --input-shape 1,10 --truncate" in report.stdout

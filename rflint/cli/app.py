@@ -232,6 +232,7 @@ def sweep_cmd(
     stop: Optional[int] = typer.Option(None, "--to", min=1, help="Largest size of a geometric range (with --from)."),
     steps: int = typer.Option(10, "--steps", min=1, help="Number of sizes between --from and --to (log-spaced)."),
     channels: Optional[int] = typer.Option(None, "--channels", "-c", min=1, help="Input channels (default: the first conv's in_channels)."),
+    input_shapes: List[str] = typer.Option(None, "--input-shape", metavar="N,C,H,W", help="For a model with several inputs: one full shape per forward() argument. The first input's spatial size is swept; other image inputs are scaled with it."),
     kwarg: List[str] = typer.Option(None, "--kwarg", "-k", metavar="KEY=VALUE", help="Keyword argument for the factory/class. Repeatable."),
     fmt: SweepFormat = typer.Option(SweepFormat.text, "--format", "-f", help="Output format."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to FILE instead of stdout."),
@@ -244,10 +245,23 @@ def sweep_cmd(
     The size range without a predicted tail comes last.  The model is traced once (per worker).  A
     size the model cannot run at is listed with the reason.  Exit code 0, or 2 on an error (also
     when no size runs)."""
-    _guarded(lambda: _sweep(target, sizes, start, stop, steps, channels, kwarg or [], fmt, output, config, jobs), debug)
+    _guarded(lambda: _sweep(target, sizes, start, stop, steps, channels, kwarg or [], fmt, output, config, jobs,
+                            input_shapes or []), debug)
 
 
-def _sweep(target, sizes, start, stop, steps, channels, kwarg, fmt, output, config, jobs) -> None:
+def _shapes_and_channels(texts: list[str], channels: int | None) -> tuple[list | None, int | None]:
+    """--input-shape values (one per forward() argument), and the channels they set."""
+    from rflint.cli.sizes import parse_shape
+
+    shapes = [parse_shape(text) for text in texts] or None
+    if shapes and len(shapes[0]) > 1:
+        if channels is not None and shapes[0][1] != channels:
+            raise RflintError(f"--input-shape says {shapes[0][1]} channels but --channels is {channels}")
+        channels = shapes[0][1]
+    return shapes, channels
+
+
+def _sweep(target, sizes, start, stop, steps, channels, kwarg, fmt, output, config, jobs, input_shapes=()) -> None:
     from rflint.cli.sizes import parse_size
     from rflint.config import load_config
     from rflint.report.sweep import geometric_sizes
@@ -268,8 +282,9 @@ def _sweep(target, sizes, start, stop, steps, channels, kwarg, fmt, output, conf
 
     cfg = load_config(config)
     size_list = sorted(set(size_list), key=lambda s: (s if isinstance(s, int) else max(s), str(s)))  # each once
+    shapes, channels = _shapes_and_channels(list(input_shapes), channels)
     rows = run_sweep(target, size_list, channels, parse_kwargs(kwarg), Settings(cfg.min_tail_layers, cfg.dominance_ratio),
-                     select_rules(cfg.select, cfg.ignore), cfg.layers, jobs)
+                     select_rules(cfg.select, cfg.ignore), cfg.layers, jobs, shapes)
     if all("error" in r for r in rows):  # nothing ran (wrong channels, or no size fits the model)
         first = rows[0]["error"]
         raise RflintError(first if len(rows) == 1 else f"none of the {len(rows)} swept sizes runs; the first: {first}")
@@ -302,6 +317,7 @@ def fix_cmd(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Save the fixed model here (torch.save; load with torch.load(path, weights_only=False))."),
     print_code: bool = typer.Option(False, "--print-code", help="Print the fixed model's generated forward() code."),
     channels: Optional[int] = typer.Option(None, "--channels", "-c", min=1, help="Input channels (default: the first conv's in_channels)."),
+    input_shapes: List[str] = typer.Option(None, "--input-shape", metavar="N,C,H,W", help="Full input shape instead of --input; repeat once per forward() argument for a model with several inputs."),
     kwarg: List[str] = typer.Option(None, "--kwarg", "-k", metavar="KEY=VALUE", help="Keyword argument for the factory/class. Repeatable."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
 ) -> None:
@@ -310,10 +326,10 @@ def fix_cmd(
     --output saves it.  Kept layers keep their weights; a new classifier is freshly initialised, so
     the result must be retrained or fine-tuned."""
     _guarded(lambda: _fix(target, inputs or [], truncate, remove_stem, layers, output, print_code, channels,
-                          kwarg or []), debug)
+                          kwarg or [], input_shapes or []), debug)
 
 
-def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, channels, kwarg) -> None:
+def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, channels, kwarg, input_shapes=()) -> None:
     from rflint.cli.sizes import parse_size
 
     if truncate == remove_stem:
@@ -322,6 +338,9 @@ def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, chan
         raise RflintError("--layers goes with --remove-stem")
     if len(inputs) > 1:
         raise RflintError("fix takes one --input size")
+    shapes, channels = _shapes_and_channels(list(input_shapes), channels)
+    if shapes and inputs:
+        raise RflintError("give either --input or --input-shape, not both")
     if output is not None:  # before the work, not after the comparison has printed
         if output.is_dir():
             raise RflintError(f"-o {output}: is a directory; give a file name, e.g. {output / 'fixed.pt'}")
@@ -338,17 +357,17 @@ def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, chan
     from rflint.trace.loading import parse_kwargs
 
     kwargs = parse_kwargs(kwarg)
-    before = build_report(analyze(target, size, channels, kwargs))
+    before = build_report(analyze(target, size, channels, kwargs, input_shapes=shapes))
     size = before.analysis.input_size
     if truncate:
-        fixed = fixes.truncate(target, size, channels, kwargs)
+        fixed = fixes.truncate(target, size, channels, kwargs, input_shapes=shapes)
         what = "truncated"
     else:
         names = [n.strip() for n in layers.split(",") if n.strip()] if layers else None
-        fixed = fixes.remove_stem(target, size, names, channels, kwargs)
+        fixed = fixes.remove_stem(target, size, names, channels, kwargs, input_shapes=shapes)
         what = "stem downsampling removed"
     try:
-        after = build_report(analyze(fixed, size, before.analysis.channels))
+        after = build_report(analyze(fixed, size, before.analysis.channels, input_shapes=shapes))
     except RflintError as err:  # the fix broke the model (a join of a changed and an unchanged branch)
         change = "truncated" if truncate else f"with the downsampling of {', '.join(names)} removed" if names \
             else "with its stem downsampling removed"

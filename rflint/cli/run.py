@@ -244,21 +244,21 @@ def split_sizes_into_jobs(jobs: list[Job]) -> list[Job]:
     return out
 
 
-def _sweep_chunk(target, sizes, channels, kwargs, settings, rules, declared) -> list[dict]:
+def _sweep_chunk(target, sizes, channels, kwargs, settings, rules, declared, input_shapes=None) -> list[dict]:
     _imported_and_frozen()
     from rflint.declared import declare
     from rflint.report.sweep import sweep_rows
 
     for name, values in declared.items():
         declare(name, values)
-    return sweep_rows(target, sizes, channels, kwargs, settings, rules)
+    return sweep_rows(target, sizes, channels, kwargs, settings, rules, input_shapes)
 
 
-def run_sweep(target, sizes, channels, kwargs, settings, rules, declared, n_workers=1) -> list[dict]:
+def run_sweep(target, sizes, channels, kwargs, settings, rules, declared, n_workers=1, input_shapes=None) -> list[dict]:
     """Rows in size order; with n_workers > 1 the sizes are dealt round-robin to worker processes
     (each traces the model once)."""
     if n_workers <= 1 or len(sizes) <= 1:
-        return _sweep_chunk(target, sizes, channels, kwargs, settings, rules, declared)
+        return _sweep_chunk(target, sizes, channels, kwargs, settings, rules, declared, input_shapes)
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -267,7 +267,7 @@ def run_sweep(target, sizes, channels, kwargs, settings, rules, declared, n_work
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
     with ProcessPoolExecutor(max_workers=n, mp_context=context) as pool:
         parts = list(pool.map(_sweep_chunk, [target] * n, chunks, [channels] * n, [kwargs] * n,
-                              [settings] * n, [rules] * n, [declared] * n))
+                              [settings] * n, [rules] * n, [declared] * n, [input_shapes] * n))
     rows = [None] * len(sizes)
     for i, part in enumerate(parts):
         rows[i::n] = part

@@ -160,14 +160,7 @@ class Prepared:
         axes of every image input are the first one's), the others as they were."""
         if base is None or len(base.input_shapes) < 2:
             return self._full_shapes(size, None)
-        size = self.input_size(size)
-        first = base.input_shapes[0][2:]
-        shapes = []
-        for shape in base.input_shapes:
-            if len(shape) == len(first) + 2:
-                shape = (*shape[:2], *(max(1, -(-s * new // old)) for s, new, old in zip(shape[2:], size, first)))
-            shapes.append(shape)
-        return tuple(shapes)
+        return scaled_shapes(base.input_shapes, self.input_size(size))
 
     def _full_shapes(self, size, shapes) -> Shapes:
         if shapes:
@@ -178,6 +171,20 @@ class Prepared:
                 raise RflintError(f"the first input must be (N, C, *spatial), got {list(full[0])}")
             return full
         return ((1, self.channels, *self.input_size(size)),)
+
+
+def scaled_shapes(template: Shapes, size: tuple[int, ...]) -> Shapes:
+    """``template`` (one shape per forward() argument) with the first input's spatial size set to
+    ``size`` and every other image input's scaled in proportion (rounded up); other inputs as they
+    are.  The what-ifs and sweeps of a model with several inputs: the RF axes of all its image inputs
+    are the first one's."""
+    first = template[0][2:]
+    shapes = []
+    for shape in template:
+        if len(shape) == len(first) + 2:
+            shape = (*shape[:2], *(max(1, -(-s * new // old)) for s, new, old in zip(shape[2:], size, first)))
+        shapes.append(tuple(shape))
+    return tuple(shapes)
 
 
 def _axes_text(n: int) -> str:

@@ -48,7 +48,12 @@ def fix_command(a) -> str:
     them, fix would build and cut another model)."""
     import shlex
 
-    parts = ["rflint", "fix", shlex.quote(a.target), "--input", "x".join(map(str, a.input_size))]
+    parts = ["rflint", "fix", shlex.quote(a.target)]
+    if len(a.input_shapes) > 1:  # a model with several inputs: every shape
+        for shape in a.input_shapes:
+            parts += ["--input-shape", ",".join(map(str, shape))]
+    else:
+        parts += ["--input", "x".join(map(str, a.input_size))]
     prepared = a.prepared
     if prepared is not None:
         for key, value in prepared.factory_kwargs.items():

@@ -34,18 +34,23 @@ def geometric_sizes(start: int, stop: int, steps: int) -> list[int]:
     return sorted({round(start * ratio**i) for i in range(steps)})
 
 
-def sweep_rows(target: Any, sizes: list, channels=None, kwargs=None, settings=None, rules=None) -> list[dict]:
+def sweep_rows(target: Any, sizes: list, channels=None, kwargs=None, settings=None, rules=None,
+               input_shapes=None) -> list[dict]:
     """Trace once, then one row per size (in the order given).  A size the model cannot run at (too
     small, or not lined up with its downsampling) is a row ``{"input", "error"}`` saying why: a
-    sweep is how one finds the sizes that work, so one that does not is a result, not the end."""
+    sweep is how one finds the sizes that work, so one that does not is a result, not the end.
+    ``input_shapes``: one shape per forward() argument, for a model with several inputs; the first
+    input's spatial size is swept, the other image inputs scaled with it (prepare.scaled_shapes)."""
     from rflint.engine import prepare
+    from rflint.engine.prepare import scaled_shapes
 
-    prepared = prepare(target, channels, kwargs)
+    prepared = prepare(target, channels, kwargs, n_inputs=len(input_shapes) if input_shapes else 1)
     rows = []
     for size in sizes:
         spatial = prepared.input_size(size)  # a size of the wrong rank is an error of the whole sweep
         try:
-            analysis = prepared.at(spatial)
+            analysis = (prepared.at(shapes=list(scaled_shapes(input_shapes, spatial))) if input_shapes
+                        else prepared.at(spatial))
         except RflintError as err:
             rows.append({"input": list(spatial), "error": str(err)})
             continue
