@@ -42,14 +42,18 @@ def test_value_dependent_branch_is_followed_and_named():
     assert a.layer("c").r_in_min in ((3, 3), (7, 7))
 
 
-class ItemLoop(nn.Module):
-    """The number of repeats comes from a value: int(x.abs().sum().item()) (an int() of a proxy,
-    then range())."""
+class _TwoConvs(nn.Module):
+    """a: 3x3 conv, b: a k x k conv after it."""
 
-    def __init__(self):
+    def __init__(self, k: int = 3):
         super().__init__()
         self.a = nn.Conv2d(3, 4, 3, padding=1)
-        self.b = nn.Conv2d(4, 4, 3, padding=1)
+        self.b = nn.Conv2d(4, 4, k, padding=k // 2)
+
+
+class ItemLoop(_TwoConvs):
+    """The number of repeats comes from a value: int(x.abs().sum().item()) (an int() of a proxy,
+    then range())."""
 
     def forward(self, x):
         x = self.a(x)
@@ -71,14 +75,12 @@ class NumpyGate(nn.Module):
         return self.a(x)
 
 
-class NonzeroCount(nn.Module):
+class NonzeroCount(_TwoConvs):
     """torch.nonzero, whose output shape depends on the values: fx traces it symbolically, but
-    the shape pass cannot run it on meta tensors."""
+    the shape pass cannot run it on meta tensors.  b is 5x5."""
 
     def __init__(self):
-        super().__init__()
-        self.a = nn.Conv2d(3, 4, 3, padding=1)
-        self.b = nn.Conv2d(4, 4, 5, padding=2)
+        super().__init__(k=5)
 
     def forward(self, x):
         y = self.a(x)
