@@ -82,12 +82,10 @@ class Prepared:
             return self._by_shapes[shapes]
         if self.traced is not None and not self.traced.specialized:
             return self.traced
-        if shapes not in self._by_shapes:
-            traced = trace_at_size(self.loaded.module, list(shapes), self.trace_error or "")
-            if not traced.specialized:  # opaque leaves: valid for every size
-                self.traced = traced
-            self._by_shapes[shapes] = traced
-        return self._by_shapes[shapes]
+        traced = self._by_shapes[shapes] = trace_at_size(self.loaded.module, list(shapes), self.trace_error or "")
+        if not traced.specialized:  # opaque leaves: valid for every size
+            self.traced = traced
+        return traced
 
     def value_traced_at(self, shapes: Shapes) -> Traced | None:
         """For a graph whose shapes meta tensors cannot give (``torch.nonzero(x).shape``: the
