@@ -385,3 +385,23 @@ def test_a_config_target_is_named_from_the_working_directory(project):
     os.chdir(project / "models")
     doc = json.loads(invoke("check", "--format", "json").stdout)
     assert doc["models"][0]["target"] == "net.py:build"
+
+
+def test_an_ignore_on_the_class_line_of_what_a_factory_returns(project):
+    # README: the comment on "the factory's def line or the model's class line" silences codes for
+    # the whole model; with a factory as the target, the class line was never read
+    (project / "e.py").write_text(textwrap.dedent("""
+        import torch.nn as nn
+
+
+        class Net(nn.Sequential):  # rflint: ignore[RF001,RF002]
+            def __init__(self):
+                super().__init__(*[nn.Conv2d(3 if i == 0 else 4, 4, 3, padding=1) for i in range(6)])
+
+
+        def build():
+            return Net()
+    """))
+    # at 8 px conv k reads r 1 + 2k: convs 4 and 5 are unproductive, a tail: all of it silenced
+    doc = json.loads(invoke("check", "e.py:build", "--input", "8", "--format", "json").stdout)["models"][0]
+    assert [f["code"] for f in doc["findings"]] == [] and doc["suppressed"] == 3

@@ -180,8 +180,10 @@ def test_human_numbers_by_hand():
 
 def test_a_tail_of_one_layer_in_words():
     # the 3-D CNN at 8x16x16: only its last conv is in the tail (the text report's "Try it" fix)
-    result = runner.invoke(app, ["check", "zoo:cnn3d", "--input", "8x16x16"])
+    result = runner.invoke(app, ["check", "zoo:cnn3d", "--input", "8x16x16"], env={"COLUMNS": "400"})
     assert "Removes 1 RF layer;" in result.stdout
+    # conv5 (64 * 128 * 3^3 = 221,184 weights) and its BatchNorm (2 * 128)
+    assert "its 1 parametric layer holds 221,440 params" in result.stdout
 
 
 def test_nothing_to_lint_is_still_a_document(tmp_path, monkeypatch):

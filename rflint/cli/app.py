@@ -113,7 +113,7 @@ def check(
     layers: bool = typer.Option(True, "--layers/--no-layers", help="Show the per-layer table in text output."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Analyze targets (and sizes) in N parallel worker processes."),
     plot: Optional[Path] = typer.Option(None, "--plot", metavar="FILE.png|FILE.svg", help="Plot r_min/r_max per layer against the input size (needs matplotlib: pip install 'rflint\\[plot]')."),
-    graph: Optional[Path] = typer.Option(None, "--graph", metavar="FILE.dot|FILE.svg", help="The architecture graph coloured by layer status (.svg/.png need Graphviz's dot)."),
+    graph: Optional[Path] = typer.Option(None, "--graph", metavar="FILE.dot|FILE.svg|FILE.png", help="The architecture graph coloured by layer status (.svg/.png need Graphviz's dot)."),
     html: Optional[Path] = typer.Option(None, "--html", metavar="FILE", help="One self-contained HTML report: summary, findings, layers, plot and graph."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
 ) -> None:

@@ -19,7 +19,7 @@ from rflint.rules.rf004_dead_kernel_taps import DeadKernelTaps
 from rflint.rules.rf005_insufficient_receptive_field import InsufficientReceptiveField
 from rflint.rules.rf006_partially_unproductive_layer import PartiallyUnproductiveLayer
 from rflint.rules.rf007_non_dominant_branch import NonDominantBranch
-from rflint.rules.suppression import is_suppressed, model_level_codes
+from rflint.rules.suppression import class_header, is_suppressed, model_codes_of
 
 RULES: list[Rule] = [
     UnproductiveLayer(),
@@ -62,7 +62,9 @@ class LintResult:
 def lint(analysis: Analysis, settings: Settings | None = None, rules: list[Rule] | None = None,
          extra_ignore: list[str] | None = None) -> LintResult:
     ctx = LintContext(analysis, settings)
-    model_codes = model_level_codes(analysis.prepared.loaded.factory_source if analysis.prepared else None)
+    loaded = analysis.prepared.loaded if analysis.prepared else None
+    # the target's header, and the header of the class a factory returned
+    model_codes = model_codes_of(loaded.factory_source, class_header(type(loaded.module))) if loaded else None
     findings, suppressed = [], 0
     for rule in rules if rules is not None else RULES:
         for finding in rule.check(ctx):

@@ -36,7 +36,7 @@ class PredictedTail(Rule):
             # all of it is the segment rule's claim (rules/RF002.md)
             f"predicted tail at {fmt_size(ctx.size)} px: after {cut} no path to the output can add spatial "
             f"context (the tail's first unproductive layer, its border, is {border.name}); its {n} parametric "
-            f"layer{'s' if n != 1 else ''} hold {tail.params:,} params ({pct(tail.params, a.params)}%) and "
+            f"{'layers hold' if n != 1 else 'layer holds'} {tail.params:,} params ({pct(tail.params, a.params)}%) and "
             f"{tail.macs:,} MACs ({pct(tail.macs, a.macs)}%); {advice}",
             border.source,
             cut=cut, border=border.name, layers=[layer.name for layer in tail.layers],

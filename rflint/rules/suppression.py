@@ -1,13 +1,16 @@
 """Inline suppression: ``# rflint: ignore[RF001,RF004]`` or a bare ``# rflint: ignore``.
 
 The comment goes on the line that constructs the layer (where findings point), or on the
-factory / class line (including its decorators) to silence a code for the whole model.
+factory / class line (including its decorators) to silence a code for the whole model: the
+target's own header, and the class of the model a factory returns.
 """
 
 from __future__ import annotations
 
+import functools
 import linecache
 import re
+import sys
 
 from rflint.rules.base import Finding
 from rflint.trace import Source
@@ -44,6 +47,34 @@ def model_level_codes(factory: Source | None) -> set[str] | None:
             found = (found or set()) | codes
         if text.lstrip().startswith(("def ", "class ", "async def ")) or not text:
             break
+    return found
+
+
+@functools.lru_cache(maxsize=256)  # a class does not move while the process runs
+def class_header(cls: type) -> Source | None:
+    """Where ``class <Name>`` is written: the file of its module, the first line defining that name.
+    (inspect.getsourcelines parses the whole file for a class: milliseconds on a large one.)"""
+    module = sys.modules.get(cls.__module__)
+    file = getattr(module, "__file__", None)
+    if not file:
+        return None
+    header = re.compile(rf"\s*class\s+{re.escape(cls.__name__)}\b")
+    for number, text in enumerate(linecache.getlines(file), 1):
+        if header.match(text):
+            return Source(file, number)
+    return None
+
+
+def model_codes_of(*headers: Source | None) -> set[str] | None:
+    """:func:`model_level_codes` of several headers (a factory's ``def`` and the class of the
+    model it returns), together."""
+    found: set[str] | None = None
+    for header in headers:
+        codes = model_level_codes(header)
+        if codes is not None and not codes:
+            return set()
+        if codes:
+            found = (found or set()) | codes
     return found
 
 
