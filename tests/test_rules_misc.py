@@ -336,3 +336,21 @@ def test_clean_size_is_never_worse_than_the_size_analysed():
     assert build_report(a).min_clean_input == (256, 256)
     # at 128 the upsampling is unproductive (130 > 128) and nothing it can reach runs: none found
     assert build_report(rflint.analyze(Multiples128(), 128)).min_clean_input is None
+
+
+def _adaptive_mid():
+    """conv 3x3, adaptive average pool to 4x4, two 3x3 convs, global pool, linear."""
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.AdaptiveAvgPool2d(4), nn.Conv2d(8, 8, 3, padding=1),
+                         nn.Conv2d(8, 8, 3, padding=1), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
+
+
+def test_clean_size_when_the_needs_swing_between_two_sizes():
+    # rf-semantics.md §2, pool 11 -> 4: windows 3, 4, 4, 3 (max 4), stride 11/4; so r 3 -> 6 (j 2.75)
+    # -> 11.5, and the last conv reads 11.5 > 11: it needs 12. At 12 the windows are 3, stride 3:
+    # 3 -> 5 (j 3) -> 11 <= 12, clean, but needing only 11, which needs 12 again. The search went
+    # back and forth and said "none found"; 12 was clean all along.
+    from rflint.report import build_report
+
+    a = rflint.analyze(_adaptive_mid(), 11)
+    assert [layer.r_in_min[0] for layer in a.layers][:4] == [1, 3, 6, 11.5]
+    assert build_report(a).min_clean_input == (12, 12)

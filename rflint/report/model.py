@@ -136,6 +136,7 @@ def smallest_clean_input(a: Analysis, max_rounds: int = 8, max_steps: int = 8) -
 def _search(a: Analysis, need: tuple[int, ...], max_rounds: int, max_steps: int) -> tuple[int, ...] | None:
     size = a.input_size
     bound = _Bound(a)
+    clean: tuple[int, ...] | None = None  # the smallest size tried that runs and is clean
     for _ in range(max_rounds):
         candidate = need
         if candidate == size:
@@ -144,11 +145,15 @@ def _search(a: Analysis, need: tuple[int, ...], max_rounds: int, max_steps: int)
         if isinstance(found, RflintError):
             found = _raised(a, candidate, found, bound, max_steps)
         if found is None:
-            return None
+            return clean
         size, need = found
-        if size != candidate and all(n <= s for n, s in zip(need, size)):
-            return size  # raised to a size that runs, and nothing is unproductive there
-    return None
+        if all(n <= s for n, s in zip(need, size)):
+            if size != candidate:
+                return size  # raised to a size that runs, and nothing is unproductive there
+            if clean is None or max(size) < max(clean):
+                clean = size
+        # else: the size changed the needs (an adaptive pool's window grows with it): go on from them
+    return clean  # the needs did not settle (12 needs 11, 11 needs 12): the clean one of them
 
 
 Trial = tuple[tuple[int, ...], tuple[int, ...]]  # (size, what it needs), for a size that runs
