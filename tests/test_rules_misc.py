@@ -354,3 +354,14 @@ def test_clean_size_when_the_needs_swing_between_two_sizes():
     a = rflint.analyze(_adaptive_mid(), 11)
     assert [layer.r_in_min[0] for layer in a.layers][:4] == [1, 3, 6, 11.5]
     assert build_report(a).min_clean_input == (12, 12)
+
+
+def test_rf004_skips_the_head():
+    # rf-semantics.md §3: no RF rule applies after the tensor becomes global. The 3x3 conv after the
+    # global pool reads a 1x1 map (8 of 9 taps on padding) but is head; the stride-2 conv before it
+    # (4x4 -> 2x2 at 4 px: taps -1, 0, 1 and 1, 2, 3, all used) is not reported either
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 8, 3, stride=2, padding=1),
+                        nn.AdaptiveAvgPool2d(1), nn.Conv2d(8, 8, 3, padding=1), nn.Conv2d(8, 10, 1), nn.Flatten())
+    a = rflint.analyze(net, 4)
+    assert a.layer("3").head
+    assert [f for f in lint(a).findings if f.code == "RF004"] == []

@@ -35,6 +35,8 @@ class DeadKernelTaps(Rule):
         for layer in ctx.analysis.layers:
             if not layer.parametric or layer.kind != "conv" or layer.padding is None or not layer.kop.zero_padding:
                 continue
+            if layer.head:  # after the tensor became global: no RF rule applies (rf-semantics.md §3)
+                continue
             n = len(layer.kernel)
             if len(layer.in_shape) < n + 2 or len(layer.out_shape) < n + 2:
                 continue
