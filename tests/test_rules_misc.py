@@ -365,3 +365,26 @@ def test_rf004_skips_the_head():
     a = rflint.analyze(net, 4)
     assert a.layer("3").head
     assert [f for f in lint(a).findings if f.code == "RF004"] == []
+
+
+class TinyViT(nn.Module):
+    """A 16x16 stride-16 patch embedding, a transformer encoder over the patches, a classifier."""
+
+    def __init__(self, attention: bool = True):
+        super().__init__()
+        self.attention = attention
+        self.patch = nn.Conv2d(3, 32, 16, stride=16)
+        self.enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(32, 4, 64, batch_first=True), 2)
+        self.fc = nn.Linear(32, 10)
+
+    def forward(self, x):
+        tokens = self.patch(x).flatten(2).transpose(1, 2)
+        return self.fc((self.enc(tokens) if self.attention else tokens).mean(1))
+
+
+def test_rf005_leaves_attention_models_alone():
+    # the patches see 16 px of 64: no unit of the last feature map sees the whole input, but the
+    # encoder's attention combines them (rules/RF005.md); without the encoder it is reported
+    assert [f for f in codes(TinyViT(), 64) if f.code == "RF005"] == []
+    found = [f for f in codes(TinyViT(attention=False), 64) if f.code == "RF005"]
+    assert [(f.layer, f.data["final_r_max"]) for f in found] == [("patch", [16, 16])]

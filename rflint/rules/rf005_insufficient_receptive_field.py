@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import operator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
 from rflint.engine.numbers import nums
 from rflint.rules.base import Rule
 from rflint.rules.structure import fmt_size
@@ -20,6 +26,8 @@ class InsufficientReceptiveField(Rule):
         pairs = [(r, ctx.size[o]) for r, o in zip(a.final_r_max, layer.origins) if r is not None and o is not None]
         if not pairs or not all(r < size for r, size in pairs):
             return
+        if _attention_after(a, layer.node):  # a ViT's 16 px patches are meant to be joined by attention
+            return
         yield self.finding(
             layer.name,
             f"no unit of the last feature map ({layer.name}) sees the whole input: its largest receptive field "
@@ -28,3 +36,33 @@ class InsufficientReceptiveField(Rule):
             layer.source,
             final_r_max=nums(a.final_r_max), input=list(ctx.size),
         )
+
+
+_ATTENTION_MODULES = (nn.MultiheadAttention, nn.TransformerEncoderLayer, nn.TransformerDecoderLayer,
+                      nn.TransformerEncoder, nn.TransformerDecoder, nn.Transformer)
+_PRODUCTS = {torch.matmul, operator.matmul, torch.bmm, torch.baddbmm, torch.einsum, F.scaled_dot_product_attention}
+
+
+def _attention_after(a, start: str) -> bool:
+    """Some op after node ``start`` (on its way to the output) mixes positions by attention: a
+    transformer layer, or a product of two activations (q @ k^T, einsum).  Then the views of the
+    last feature map are combined by learned, input-dependent weights, not only by the pooling and
+    linear classifier the rule is about."""
+    traced = a.traced
+    if traced is None:
+        return False
+    node_of, modules, rfs = traced.node_by_name, traced.modules, a.node_rf
+    stack, seen = [node_of[start]], set()
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        if node.op == "call_module" and isinstance(modules.get(node.target), _ATTENTION_MODULES):
+            return True
+        is_product = (node.op == "call_function" and node.target in _PRODUCTS) or (
+            node.op == "call_method" and node.target in ("matmul", "bmm"))
+        if is_product and sum(1 for src in node.all_input_nodes if rfs.get(src) is not None) >= 2:
+            return True
+        stack.extend(node.users)
+    return False
