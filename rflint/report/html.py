@@ -159,9 +159,10 @@ def _fix(report: ModelReport) -> str:
     if not report.tail_reported:
         return "<p>The predicted tail is not reported here (RF002 is ignored, not selected or suppressed).</p>"
     parts = [
-        f"<p><b>Why:</b> from <code>{_e(tail.border.name)}</code> on, even the smallest receptive field "
-        f"reaching a layer is larger than the {_e(fmt_size(a.input_size))} px image, so those layers only "
-        "re-mix what earlier layers already saw.</p>"
+        f"<p><b>Why:</b> after <code>{_e(tail.cut_name)}</code>, every path to the output that could grow the "
+        f"receptive field runs into a layer whose smallest input RF already exceeds the "
+        f"{_e(fmt_size(a.input_size))} px image (the first is <code>{_e(tail.border.name)}</code>), so the "
+        "tail only re-mixes what earlier layers saw.</p>"
     ]
     plan = report.truncation
     if plan is not None:

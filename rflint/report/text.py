@@ -179,9 +179,10 @@ def fix_panel(report: ModelReport) -> Panel | None:
     body = Text()
     body.append("Why: ", style="bold")
     body.append(
-        f"from {tail.border.name} on, even the smallest receptive field reaching a layer is larger than the "
-        f"{fmt_size(a.input_size)} px image, so those layers only re-mix what earlier layers already saw; "
-        "networks trained with such a tail are usually no more accurate, often less, than without it.\n"
+        f"after {tail.cut_name}, every path to the output that could grow the receptive field runs into a "
+        f"layer whose smallest input RF already exceeds the {fmt_size(a.input_size)} px image (the first is "
+        f"{tail.border.name}), so the tail only re-mixes what earlier layers saw; networks trained with "
+        "such a tail are usually no more accurate, often less, than without it.\n"
     )
     body.append("Truncate: ", style="bold")
     if plan is not None:
