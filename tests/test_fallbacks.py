@@ -220,6 +220,12 @@ def test_declared_layer_in_config(tmp_path, monkeypatch):
     layers = {layer["name"]: layer for layer in json.loads(result.stdout)["models"][0]["layers"]}
     assert layers["1"]["op"] == "Blur" and layers["1"]["kernel"] == [5, 5]
     assert layers["2"]["r_out_min"] == [9, 9]  # 3 + 4 + 2
+    assert "tool.rflint.layers" not in result.stderr
+    # a class path no model has (a typo) did nothing without a word
+    (tmp_path / "pyproject.toml").write_text('[tool.rflint.layers]\n"blocks.Blurr" = { kernel = 5 }\n')
+    for jobs in ("1", "2"):
+        result = runner.invoke(app, ["check", "blocks.py:build", "--input", "32", "--jobs", jobs])
+        assert "rflint: [tool.rflint.layers] 'blocks.Blurr' is no class of any model checked" in result.stderr, jobs
 
 
 class TwoInputs(nn.Module):

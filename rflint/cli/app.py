@@ -129,7 +129,9 @@ def check(
 
 def _check(targets, inputs, input_shapes, channels, kwarg, fmt, output, select, ignore, fail_on,
            min_tail_layers, dominance_ratio, config, layers, jobs, debug, plot=None, graph=None, html=None) -> int:
-    from rflint.cli.run import Pictures, TextStyle, exit_code, make_jobs, run_jobs, split_sizes_into_jobs
+    from rflint.cli.run import (
+        Pictures, TextStyle, exit_code, make_jobs, run_jobs, split_sizes_into_jobs, unmatched_declarations,
+    )
     from rflint.config import load_config
     from rflint.trace.loading import parse_kwargs
 
@@ -171,6 +173,8 @@ def _check(targets, inputs, input_shapes, channels, kwarg, fmt, output, select, 
     docs = [doc for outcome in outcomes for doc in outcome.docs]
     for note in (n for outcome in outcomes for n in outcome.notes):
         typer.echo(f"rflint: {note}", err=True)
+    for name in unmatched_declarations(outcomes, cfg.layers):
+        typer.echo(f"rflint: [tool.rflint.layers] {name!r} is no class of any model checked (a typo in the path?)", err=True)
     if docs or fmt is not Format.text:  # a machine format is a valid document even with no model in it
         _emit(outcomes, docs, fmt, output, console)
     return exit_code(docs, (fail_on.value if fail_on else cfg.fail_on))

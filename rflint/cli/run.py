@@ -90,6 +90,7 @@ class JobOutcome:
     notes: list[str] = field(default_factory=list)
     error: str | None = None
     traceback: str | None = None
+    declared_seen: set[str] = field(default_factory=set)  # [tool.rflint.layers] names some module had
 
 
 _FROZEN = False
@@ -157,6 +158,8 @@ def _run_job(job: Job, settings: Any, rules: Any, declared: dict, style: TextSty
         except NothingToLint as note:
             outcome.notes.append(str(note))
             return outcome
+        if declared:
+            outcome.declared_seen = _declared_in(prepared.loaded.module, declared)
         analyses = [prepared.at(shapes=job.shapes)] if job.shapes else [prepared.at(size) for size in job.sizes]
         for k, analysis in enumerate(analyses):
             report = build_report(analysis, settings, rules, job.ignore)
@@ -177,6 +180,20 @@ def _run_job(job: Job, settings: Any, rules: Any, declared: dict, style: TextSty
         outcome.error = f"{type(err).__name__}: {err} (run with --debug for the traceback)"
         outcome.traceback = traceback.format_exc()
     return outcome
+
+
+def _declared_in(model: Any, declared: dict) -> set[str]:
+    """The [tool.rflint.layers] names that some module of ``model`` is an instance of."""
+    from rflint.declared import qualified_name
+
+    return {qualified_name(type(m)) for m in model.modules()} & set(declared)
+
+
+def unmatched_declarations(outcomes: list[JobOutcome], declared: dict) -> list[str]:
+    """[tool.rflint.layers] names no module of any model checked had: most likely a typo in the
+    class path (the declaration then silently does nothing)."""
+    seen = set().union(*(outcome.declared_seen for outcome in outcomes)) if outcomes else set()
+    return sorted(set(declared) - seen)
 
 
 def _draw(report: Any, pictures: Pictures, key: str, outcome: JobOutcome) -> None:
