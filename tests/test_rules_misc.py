@@ -1,5 +1,6 @@
 """Rule behaviour not covered by the zoo acceptance tests (hand-built models, hand-derived numbers)."""
 
+import pytest
 import torch
 from torch import nn
 
@@ -388,3 +389,110 @@ def test_rf005_leaves_attention_models_alone():
     assert [f for f in codes(TinyViT(), 64) if f.code == "RF005"] == []
     found = [f for f in codes(TinyViT(attention=False), 64) if f.code == "RF005"]
     assert [(f.layer, f.data["final_r_max"]) for f in found] == [("patch", [16, 16])]
+
+
+class SizeRead(nn.Module):
+    """A stride-2 conv and five 3x3 convs, then either a segmentation output resized to the input
+    (F.interpolate(y, size=x.shape[-2:]), as torchvision's DeepLabV3 and FCN do; or scale_factor=2)
+    or a classifier that reads the batch size off the input (b = x.size(0); y.view(b, -1))."""
+
+    def __init__(self, how: str):
+        super().__init__()
+        self.how = how
+        self.convs = nn.Sequential(nn.Conv2d(3, 4, 3, stride=2, padding=1),
+                                   *[nn.Conv2d(4, 4, 3, padding=1) for _ in range(5)])
+        self.seg = nn.Conv2d(4, 2, 1)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(4, 10)
+
+    def forward(self, x):
+        if self.how == "classifier":
+            b = x.size(0)
+            return self.fc(self.pool(self.convs(x)).view(b, -1))
+        y = self.seg(self.convs(x))
+        if self.how == "size":
+            return torch.nn.functional.interpolate(y, size=x.shape[-2:])
+        return torch.nn.functional.interpolate(y, scale_factor=2)
+
+
+@pytest.mark.parametrize("how", ["size", "scale", "classifier"])
+def test_a_size_read_off_the_input_is_no_path_around_the_layers(how):
+    # at 16 px: convs.0 reads 1 (out 3, jump 2), then each 3x3 adds 4: convs.k reads 3 + 4(k - 1),
+    # so convs.5 reads 19 > 16 and is the border, the cut after convs.4. x.shape / x.size() made a
+    # path from the input to the output around every layer: the cut was the input itself ("9
+    # parametric layers, 100% of the params") or, for the classifier, there was no tail at all
+    a = rflint.analyze(SizeRead(how), 16)
+    assert [layer.r_in_min[0] for layer in a.layers][:6] == [1, 3, 7, 11, 15, 19]
+    s = lint(a).context.structure
+    assert s.tail is not None and s.tail.cut_name == "convs.4" and s.border.name == "convs.5"
+
+
+class SplitBlock(nn.Module):
+    """Three 3x3 convs to 8 channels, then a ShuffleNet-style block: the map split in two with
+    x.chunk, one half through a 3x3 conv, joined again; a classifier."""
+
+    def __init__(self):
+        super().__init__()
+        self.convs = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1),
+                                   nn.Conv2d(8, 8, 3, padding=1))
+        self.branch = nn.Conv2d(4, 4, 3, padding=1)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, x):
+        a, b = self.convs(x).chunk(2, dim=1)
+        return self.fc(self.pool(torch.cat([self.branch(a), b], 1)).flatten(1))
+
+
+def test_the_cut_is_never_a_tuple(tmp_path):
+    # at 6 px the convs read 1, 3, 5 and the branch 7 > 6: the split block is the tail. Its cut is
+    # the 8-channel map it splits (the output of convs), not the tuple chunk returns (4 channels a piece): the
+    # new head is Linear(8, 10), and the truncated model runs
+    from rflint.fixes import truncate
+    from rflint.report import build_report
+
+    report = build_report(rflint.analyze(SplitBlock(), 6))
+    assert report.structure.tail.cut_name == "convs"  # the Sequential's output
+    assert report.truncation.as_dict()["new_head"] == "global average pooling + Linear(8, 10)"
+    cut = truncate(SplitBlock(), 6)
+    assert cut(torch.randn(1, 3, 6, 6)).shape == (1, 10)
+
+
+def test_no_truncation_command_for_a_dense_output():
+    # rflint fix --truncate needs a (batch, classes) output; a segmentation model's suggested fix
+    # told the user to run it anyway, and it failed
+    import io
+
+    from rich.console import Console
+
+    from rflint.report import build_report
+    from rflint.report.text import render_model
+
+    console = Console(file=io.StringIO(), width=300, color_system=None)
+    render_model(build_report(rflint.analyze(SizeRead("size"), 16)), console)
+    text = console.file.getvalue()
+    assert "end the feature extractor at convs.4" in text and "Try it:" not in text
+
+
+class Focus(nn.Module):
+    """YOLOv5's space-to-depth stem: four offset slices concatenated, so the first conv reads 12
+    channels made from a 3-channel image."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(12, 8, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(torch.cat([x[..., ::2, ::2], x[..., 1::2, ::2], x[..., ::2, 1::2], x[..., 1::2, 1::2]], 1))
+
+
+def test_channels_when_the_first_conv_does_not_read_the_input():
+    # rflint takes the input channels from the first conv (12 here, 48 after the concatenation); it
+    # said "Invalid channel dimensions", and with --channels 5 told the user to set 12
+    from rflint.errors import RflintError
+
+    for channels in (None, 5):
+        with pytest.raises(RflintError, match=r"conv \(in_channels 12\) does not read the input itself .* "
+                                              r"set --channels, e\.g\. --channels 3"):
+            rflint.analyze(Focus(), 16, channels=channels)
+    assert rflint.analyze(Focus(), 16, channels=3).layers[-1].name == "conv"

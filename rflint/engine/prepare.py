@@ -205,6 +205,11 @@ def explain_failure(prepared: Prepared, shapes: Shapes, err: RflintError, full_s
                            f"got input shape {','.join(map(str, shapes[0]))}")
     if first is not None and first[0] == layer and ("channel" in text or "Invalid channel dimensions" in text):
         expected, given = first[1], shapes[0][1]
+        if not first[2]:  # a map made from the input (YOLO's Focus: 4 slices concatenated) reaches it
+            where = "give them as the C of --input-shape N,C,..." if full_shapes else "set --channels, e.g. --channels 3"
+            return RflintError(f"{prepared.label}: {layer} (in_channels {expected}) does not read the input itself but "
+                               f"a map made from it, so it does not tell the input's channels; with {given} the "
+                               f"map does not fit: {where}")
         if expected != given:
             fix = f"the C of --input-shape N,C,... must be {expected}" if full_shapes else f"set --channels {expected}"
             return RflintError(f"{prepared.label}: {layer} expects {expected} input channels, got {given} ({fix})")

@@ -19,7 +19,7 @@ from rflint._version import __version__
 from rflint.errors import RflintError
 from rflint.report import graph as graph_mod
 from rflint.report import plot as plot_mod
-from rflint.report.humanize import NO_CLEAN_SIZE, count, fix_command, human, pct, where
+from rflint.report.humanize import NO_CLEAN_SIZE, count, human, pct, try_it, where
 from rflint.report.model import ModelReport
 from rflint.rules.base import SEVERITY_RANK
 from rflint.rules.structure import fmt_size
@@ -189,9 +189,9 @@ def _fix(report: ModelReport) -> str:
             f"<p><b>Or remove stem downsampling:</b> {changes} gives {result}, at MACs "
             f"{stem.macs_before:,} &rarr; {stem.macs_after:,} (x{factor:.1f}).</p>"
         )
-    parts.append(
-        f"<p><b>Try it:</b> <code>{_e(fix_command(a))}</code></p>"
-    )
+    command = try_it(report)
+    if command is not None:
+        parts.append(f"<p><b>Try it:</b> <code>{_e(command)}</code></p>")
     return f'<div class="fix">{"".join(parts)}</div>'
 
 

@@ -42,7 +42,7 @@ def count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
-def fix_command(a) -> str:
+def fix_command(a, fix: str = "--truncate", output: str = "truncated.pt") -> str:
     """The `rflint fix` command that truncates the model ``a`` (an Analysis) analysed: its target
     and size, and the factory's keyword arguments and the channels when they were given (without
     them, fix would build and cut another model)."""
@@ -60,7 +60,18 @@ def fix_command(a) -> str:
             parts += ["--kwarg", shlex.quote(f"{key}={value!r}")]
         if prepared.channels != prepared.default_channels:
             parts += ["--channels", str(prepared.channels)]
-    return " ".join(parts + ["--truncate", "-o", "truncated.pt"])
+    return " ".join(parts + [fix, "-o", output])
+
+
+def try_it(report) -> str | None:
+    """The fix command the text and HTML reports suggest: a truncation when the model ends in a
+    classifier (rflint fix can give it a new head), else the stem change RF003 proposes, else
+    none (a dense-prediction model's tail: rflint fix cannot cut it)."""
+    if report.truncation is not None:
+        return fix_command(report.analysis)
+    if report.stem is not None:
+        return fix_command(report.analysis, "--remove-stem", "stemless.pt")
+    return None
 
 
 # when the clean-size search finds no size (JSON: null): say so rather than leave a dash that

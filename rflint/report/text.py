@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rflint.engine.numbers import num
-from rflint.report.humanize import NO_CLEAN_SIZE, count, fix_command, human, pct, where
+from rflint.report.humanize import NO_CLEAN_SIZE, count, human, pct, try_it, where
 from rflint.report.model import ModelReport
 from rflint.rules.base import SEVERITY_RANK
 from rflint.rules.structure import fmt_size
@@ -203,8 +203,10 @@ def fix_panel(report: ModelReport) -> Panel | None:
             f"{'; '.join(stem.changes)} gives {result}, at MACs {human(stem.macs_before)} -> "
             f"{human(stem.macs_after)} (x{stem.macs_after / max(stem.macs_before, 1):.1f}).\n"
         )
-    body.append("Try it: ", style="bold")
-    body.append(fix_command(a))
+    command = try_it(report)
+    if command is not None:
+        body.append("Try it: ", style="bold")
+        body.append(command)
     return Panel(body, title="suggested fix", title_align="left", border_style="red")
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from rflint.engine import Analysis, Layer
+from rflint.trace.metaspec import is_tensor_like
 
 PRODUCTIVE, PARTIAL, UNPRODUCTIVE, HEAD = "productive", "partial", "unproductive", "head"
 NEUTRAL = "neutral"
@@ -105,8 +106,11 @@ def _adjacency(a: Analysis) -> tuple[dict[str, list[str]], dict[str, list[str]]]
 
 
 def _relevant_nodes(a: Analysis, succ: dict[str, list[str]], pred: dict[str, list[str]]) -> set[str]:
-    """Nodes on some image-input -> output path."""
-    forward = _reachable(a.inputs, succ)
+    """Nodes on some image-input -> output path that carries pixels (a node without an RF, such
+    as ``x.size()``, passes none on)."""
+    rf = a.rf
+    forward = _reachable(a.inputs, {n: (nbrs if rf.get(n) is not None else []) for n, nbrs in succ.items()})
+    forward = {n for n in forward if rf.get(n) is not None or n == a.order[-1]}
     backward = _reachable([a.order[-1]], pred)  # fx always ends a graph with its output node
     return forward & backward
 
@@ -197,7 +201,14 @@ def _cut_chain(a: Analysis, idom: dict[str, str], position: dict[str, int], is_s
 
     traced = a.own_trace  # one chain per trace (as _graph_facts)
     dominators = traced.memo(("dominator_chain", tuple(a.inputs)), chain) if traced is not None else chain()
-    return [n for n in dominators if is_spatial(n)]
+    return [n for n in dominators if is_spatial(n) and _one_tensor(a, n)]
+
+
+def _one_tensor(a: Analysis, name: str) -> bool:
+    """The node's value is one tensor, not a tuple of them (x.chunk(2) keeps the map's RF, but
+    a model cannot be cut there: the cut is the map it split)."""
+    node = a.traced.node_by_name.get(name) if a.traced is not None else None
+    return node is None or is_tensor_like(a.values.get(node))
 
 
 def _segments(a: Analysis, cuts: list[str], layer_by_node: dict[str, Layer]) -> list[Segment]:
@@ -325,13 +336,19 @@ def tail_layers_under(s: Structure, is_spatial, layer_by_node: dict[str, Layer],
 
 
 def _fx_relevant(a: Analysis, order) -> tuple[set[str], dict[str, list[str]]]:
-    """:func:`_relevant_nodes` and the relevant predecessor lists, read off the fx nodes the DAG was
+    """:func:`_relevant_nodes` (a node without an RF, such as ``x.size()`` or ``x.shape[-2:]``, is
+    not on a pixel path: a size read off the input would otherwise be a path around every layer,
+    leaving the input as the only cut) and the relevant predecessor lists, read off the fx nodes the DAG was
     built from (tracing.to_networkx: an edge per operand) in three passes in topological order,
     without building the whole graph's adjacency.  Predecessors come in topological order, as the
     networkx DAG lists them."""
     forward = set(a.inputs)
+    rfs = a.node_rf
     for node in order:  # a node's producers come before it: one pass finds everything reachable
         if node.name in forward:
+            if rfs.get(node) is None and node.op != "output":  # x.size(), x.shape[-2:]: numbers, no pixels
+                forward.discard(node.name)
+                continue
             for user in node.users:
                 forward.add(user.name)
     backward = {order[-1].name}  # fx always ends a graph with its output node
