@@ -405,3 +405,66 @@ def test_an_ignore_on_the_class_line_of_what_a_factory_returns(project):
     # at 8 px conv k reads r 1 + 2k: convs 4 and 5 are unproductive, a tail: all of it silenced
     doc = json.loads(invoke("check", "e.py:build", "--input", "8", "--format", "json").stdout)["models"][0]
     assert [f["code"] for f in doc["findings"]] == [] and doc["suppressed"] == 3
+
+
+def _rflint(*args, cwd, **kwargs):
+    return subprocess.Popen([sys.executable, "-m", "rflint", *args], cwd=cwd, text=True, **kwargs)
+
+
+def test_output_file_is_written_only_at_the_end(project):
+    # -o opened (and emptied) the file before the analysis: a failing run left it empty, and
+    # "-o model.py" destroyed the model before loading it
+    keep = project / "keep.txt"
+    keep.write_text("old\n")
+    result = invoke("check", "net.py:build", "missing.py:build", "--input", "8", "-o", str(keep))
+    assert result.exit_code == 2 and keep.read_text() == "old\n"
+    assert invoke("check", "net.py:build", "--input", "8", "-o", str(keep)).exit_code == 1
+    assert "net.py:build @ 8x8" in keep.read_text()
+
+
+def test_a_reader_that_stops_early_or_a_closed_stdout_keeps_the_exit_code(project):
+    # `| head -1` made rich exit 1 (or rflint say "BrokenPipeError", exit 2); a closed stdout gave
+    # "AttributeError: 'NoneType' object has no attribute 'write'". The exit code is the findings'
+    for fmt in ("text", "json"):
+        proc = _rflint("net.py:build", "zoo:vgg11", "--input", "32", "--fail-on", "never", "-f", fmt,
+                       cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc.stdout.readline()
+        proc.stdout.close()
+        assert proc.wait(timeout=120) == 0 and proc.stderr.read() == "", fmt
+        closed = subprocess.run([sys.executable, "-m", "rflint", "net.py:build", "--input", "8", "-f", fmt],
+                                cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=lambda: os.close(1), timeout=120)
+        assert closed.returncode == 1 and closed.stderr == "", fmt
+
+
+def test_text_report_on_an_ascii_only_output(project):
+    # a cp1252 console (Windows) got UnicodeEncodeError: the composed layer table wrote box lines
+    proc = subprocess.run([sys.executable, "-m", "rflint", "net.py:build", "--input", "8"], cwd=project,
+                          capture_output=True, env={**os.environ, "PYTHONIOENCODING": "cp1252"}, timeout=120)
+    assert proc.returncode == 1 and proc.stderr == b""
+    assert proc.stdout.isascii() and b"unproductive" in proc.stdout
+
+
+def test_print_in_the_model_code_does_not_spoil_json(project):
+    (project / "noisy.py").write_text(MODEL.replace("def build(width=8):", "def build(width=8):\n    print('hello')"))
+    for jobs in ("1", "2"):
+        proc = subprocess.run([sys.executable, "-m", "rflint", "noisy.py:build", "--input", "8", "--input", "16",
+                               "-f", "json", "-j", jobs], cwd=project, capture_output=True, text=True, timeout=120)
+        assert len(json.loads(proc.stdout)["models"]) == 2 and "hello" in proc.stderr, jobs
+
+
+@pytest.mark.parametrize("signame, code", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_an_interrupted_parallel_run_stops_its_workers(project, signame, code):
+    # under --jobs, Ctrl-C waited for every queued job, and SIGTERM left the workers running
+    import signal
+    import time
+
+    (project / "slow.py").write_text(MODEL.replace("def build(width=8):", "def build(width=8):\n    import time\n    time.sleep(60)"))
+    proc = _rflint("slow.py:build", "--input", "8", "--input", "16", "--input", "32", "-j", "2", cwd=project,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    time.sleep(8)  # the workers are in the 60 s factory by now
+    os.killpg(proc.pid, getattr(signal, signame)) if signame == "SIGINT" else proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == code  # not after the 60 s sleeps
+    time.sleep(1)
+    left = subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    assert left == [], left

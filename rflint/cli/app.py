@@ -153,7 +153,7 @@ def _check(targets, inputs, input_shapes, channels, kwarg, fmt, output, select, 
     console = _console(output) if fmt is Format.text else None
     style = None
     if console is not None:
-        style = TextStyle(console.width, console.color_system, console.is_terminal, layers)
+        style = TextStyle(console.width, console.color_system, console.is_terminal, layers, console.encoding)
     if jobs > 1:
         work = split_sizes_into_jobs(work)
     pictures = None
@@ -199,33 +199,72 @@ def _check_picture_suffixes(plot: Optional[Path], graph: Optional[Path]) -> None
 
 
 def _console(output: Optional[Path]):
+    """The console the text report goes to.  With -o, a buffer written to the file at the end
+    (:func:`_finish`): opening the file here would empty it before the analysis, also when the
+    analysis then fails (or reads that very file: -o model.py)."""
     from rich.console import Console
 
+    from rflint.cli.run import text_buffer
+
     if output is not None:
-        return Console(file=output.open("w", encoding="utf-8"), width=160, color_system=None)
+        return Console(file=text_buffer("utf-8"), width=160, color_system=None)
     console = Console()
     if not console.is_terminal:  # CI logs and pipes: don't squeeze the table into 80 columns
         console = Console(width=140)
+    # rich exits 1 when the reader goes away (| head): the exit code must stay the findings'
+    console.on_broken_pipe = _stdout_to_devnull
     return console
+
+
+def _finish(console, output: Optional[Path]) -> None:
+    if output is not None:
+        output.write_text(console.file.getvalue(), encoding="utf-8")
+
+
+def _write_stdout(text: str) -> None:
+    """A report on stdout.  Nothing when stdout is closed (>&-); a reader that stops early
+    (| head) is not an error of the run, so the exit code stays the findings'."""
+    if sys.stdout is None:
+        return
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _stdout_to_devnull()
+
+
+def _stdout_to_devnull() -> None:
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)  # Python flushes stdout again at exit: let that go nowhere
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def _emit(outcomes, docs, fmt: Format, output: Optional[Path], console) -> None:
     if fmt is Format.text:
         from rflint.report.text import render_summary
 
-        for text in (t for outcome in outcomes for t in outcome.texts):
-            console.file.write(text)
-        render_summary(docs, console)
-        if output is not None:
-            console.file.close()
+        if console.file is None:  # stdout closed
+            return
+        try:
+            for text in (t for outcome in outcomes for t in outcome.texts):
+                console.file.write(text)
+            render_summary(docs, console)
+        except BrokenPipeError:
+            _stdout_to_devnull()
+        _finish(console, output)
         return
     from rflint.report.formats import render
 
     text = render(fmt.value, docs)
+    text += "" if text.endswith("\n") else "\n"
     if output is not None:
-        output.write_text(text + ("" if text.endswith("\n") else "\n"), encoding="utf-8")
+        output.write_text(text, encoding="utf-8")
     else:
-        sys.stdout.write(text + ("" if text.endswith("\n") else "\n"))
+        _write_stdout(text)
 
 
 @app.command("sweep")
@@ -303,12 +342,16 @@ def _sweep(target, sizes, start, stop, steps, channels, kwarg, fmt, output, conf
         if output:
             output.write_text(text, encoding="utf-8")
         else:
-            sys.stdout.write(text)
+            _write_stdout(text)
         return
     from rflint.report.text import render_sweep
 
     console = _console(output)
-    render_sweep(target, rows, lo, hi, console)
+    try:
+        render_sweep(target, rows, lo, hi, console)
+    except BrokenPipeError:
+        _stdout_to_devnull()
+    _finish(console, output)
 
 
 @app.command("fix")
@@ -467,6 +510,8 @@ def main(argv: list[str] | None = None) -> None:
     except ImportError:  # typer >= 0.2x vendors click
         from typer import _click as click  # type: ignore[no-redef]
 
+    from rflint.cli.run import Terminated
+
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or (args[0] not in COMMANDS and args[0] not in ("-h", "--help", "--version")):
         args.insert(0, "check")
@@ -478,7 +523,9 @@ def main(argv: list[str] | None = None) -> None:
         message = " ".join(err.format_message().split()).replace(": Value error, ", ": ")
         typer.echo(f"rflint: error: {message}{hint}", err=True)
         sys.exit(2)
-    except (getattr(click.exceptions, "Abort", typer.Abort), typer.Abort):
+    except (getattr(click.exceptions, "Abort", typer.Abort), typer.Abort, KeyboardInterrupt):
         typer.echo("rflint: aborted", err=True)
         sys.exit(130)
+    except Terminated:  # SIGTERM while --jobs workers ran: they are stopped
+        sys.exit(143)
     sys.exit(code if isinstance(code, int) else 0)

@@ -3,6 +3,8 @@ each size, lint, and compute the exit code.  Imports torch lazily, when there is
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,6 +62,7 @@ class TextStyle:
     color_system: str | None
     force_terminal: bool
     show_layers: bool = True
+    encoding: str = "utf-8"  # the real output's: rich draws ASCII boxes for an ASCII-only one
 
 
 @dataclass
@@ -119,7 +122,8 @@ def run_job(job: Job, settings: Any, rules: Any, declared: dict, style: TextStyl
     it returns plain data: JSON documents and pre-rendered text."""
     _imported_and_frozen()
     outcome = JobOutcome()
-    with _collector_paused():
+    # print() in the user's model code must not mix into a JSON or SARIF report on stdout
+    with _collector_paused(), contextlib.redirect_stdout(sys.stderr):
         return _run_job(job, settings, rules, declared, style, debug, pictures, index, outcome)
 
 
@@ -219,11 +223,24 @@ def _render_section(report: Any, style: TextStyle) -> str:
 
     from rflint.report.text import render_model
 
-    buffer = io.StringIO()
+    buffer = text_buffer(style.encoding)
     console = Console(file=buffer, width=style.width, color_system=style.color_system,
                       force_terminal=style.force_terminal, soft_wrap=False)
     render_model(report, console, style.show_layers)
     return buffer.getvalue()
+
+
+def text_buffer(encoding: str):
+    """A string buffer that says it is ``encoding``: rich picks its characters by the file's
+    encoding (box lines or ASCII), and the text is written to a file of that encoding later."""
+    import io
+
+    class Buffer(io.StringIO):
+        @property
+        def encoding(self) -> str:  # io.StringIO's is a read-only None
+            return encoding
+
+    return Buffer()
 
 
 def run_jobs(jobs: list[Job], settings: Any, rules: Any, declared: dict, style: TextStyle | None,
@@ -233,15 +250,57 @@ def run_jobs(jobs: list[Job], settings: Any, rules: Any, declared: dict, style: 
         pictures.many = sum(1 if job.shapes else len(job.sizes) for job in jobs) > 1
     if n_workers <= 1 or len(jobs) <= 1:
         return [run_job(job, settings, rules, declared, style, debug, pictures, i) for i, job in enumerate(jobs)]
+    with worker_pool(min(n_workers, len(jobs))) as pool:
+        futures = [pool.submit(run_job, job, settings, rules, declared, style, False, pictures, i)
+                   for i, job in enumerate(jobs)]
+        return [f.result() for f in futures]
+
+
+class Terminated(BaseException):
+    """SIGTERM while worker processes run (a CI timeout, pre-commit killed): like Ctrl-C, the
+    workers are stopped first.  A BaseException, so no `except Exception` turns it into a result."""
+
+
+def _worker_signals() -> None:
+    """In a worker: Ctrl-C is ignored (the parent stops the workers; each would otherwise catch the
+    terminal's Ctrl-C, report it as a result and go on with the next job), and SIGTERM kills, as
+    by default (a forked worker inherits the parent's SIGTERM handler, which only raises)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@contextmanager
+def worker_pool(n: int):
+    """A process pool whose workers are terminated, not waited for, when the run is interrupted
+    (Ctrl-C, SIGTERM) or fails: ProcessPoolExecutor's own exit waits for every queued job."""
     import multiprocessing
+    import signal
+    import threading
     from concurrent.futures import ProcessPoolExecutor
 
     # fork before torch is imported here: each worker imports it once, with no inherited threads
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-    with ProcessPoolExecutor(max_workers=min(n_workers, len(jobs)), mp_context=context) as pool:
-        futures = [pool.submit(run_job, job, settings, rules, declared, style, False, pictures, i)
-                   for i, job in enumerate(jobs)]
-        return [f.result() for f in futures]
+    pool = ProcessPoolExecutor(max_workers=n, mp_context=context, initializer=_worker_signals)
+    main_thread = threading.current_thread() is threading.main_thread()
+
+    def terminated(signum, frame):
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminated) if main_thread else None
+    try:
+        yield pool
+    except BaseException:
+        for process in list((getattr(pool, "_processes", None) or {}).values()):  # CPython's table of workers
+            process.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    else:
+        pool.shutdown(wait=True)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def exit_code(docs: list[dict], fail_on: str) -> int:
@@ -268,7 +327,8 @@ def _sweep_chunk(target, sizes, channels, kwargs, settings, rules, declared, inp
 
     for name, values in declared.items():
         declare(name, values)
-    return sweep_rows(target, sizes, channels, kwargs, settings, rules, input_shapes)
+    with contextlib.redirect_stdout(sys.stderr):  # the user's print()s: not into the report
+        return sweep_rows(target, sizes, channels, kwargs, settings, rules, input_shapes)
 
 
 def run_sweep(target, sizes, channels, kwargs, settings, rules, declared, n_workers=1, input_shapes=None) -> list[dict]:
@@ -276,13 +336,9 @@ def run_sweep(target, sizes, channels, kwargs, settings, rules, declared, n_work
     (each traces the model once)."""
     if n_workers <= 1 or len(sizes) <= 1:
         return _sweep_chunk(target, sizes, channels, kwargs, settings, rules, declared, input_shapes)
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
     n = min(n_workers, len(sizes))
     chunks = [sizes[i::n] for i in range(n)]
-    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-    with ProcessPoolExecutor(max_workers=n, mp_context=context) as pool:
+    with worker_pool(n) as pool:
         parts = list(pool.map(_sweep_chunk, [target] * n, chunks, [channels] * n, [kwargs] * n,
                               [settings] * n, [rules] * n, [declared] * n, [input_shapes] * n))
     rows = [None] * len(sizes)

@@ -88,8 +88,9 @@ class LayerTable:
     cell here: 170 ms for DenseNet-264's 268 layers, twice the time of tracing the model, and
     0.6 s for ResNet-1000.  Every cell of this table is one line of plain text, so the columns
     are as wide as their widest cell and each row is a few strings.  When the table does not fit
-    the console (rich then squeezes it, folding long layer names) or a cell is not plain ASCII (its
-    width in terminal cells is not its length), rich's Table draws it.
+    the console (rich then squeezes it, folding long layer names), a cell is not plain ASCII (its
+    width in terminal cells is not its length) or the output is not Unicode (rich then draws ASCII
+    lines), rich's Table draws it.
     tests/test_formats.py checks that both print the same, colours included."""
 
     def __init__(self, rows: list[tuple]):
@@ -118,7 +119,7 @@ class LayerTable:
         headers = [col for col, _ in _COLUMNS]
         widths = [max(len(c) for c in column) for column in zip(headers, *cells)] if cells is not None else []
         table_width = sum(widths) + 3 * (len(widths) - 1)
-        if cells is None or table_width > options.max_width:
+        if cells is None or table_width > options.max_width or options.ascii_only:  # ASCII boxes: rich's
             yield from console.render(self.as_rich_table(), options)
             return
         head = console.get_style("table.header")
