@@ -468,3 +468,18 @@ def test_an_interrupted_parallel_run_stops_its_workers(project, signame, code):
     time.sleep(1)
     left = subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True, text=True).stdout.split()
     assert left == [], left
+
+
+def test_jobs_split_a_models_sizes_only_over_idle_workers():
+    # one job per size made every size load and trace the model again: with -j 2, one model at 4
+    # sizes is 2 jobs of 2 consecutive sizes, and 2 models need no split at all
+    from rflint.cli.run import Job, split_sizes_into_jobs
+
+    one = [Job("zoo:vgg11", [32, 48, 64, 96])]
+    assert [job.sizes for job in split_sizes_into_jobs(one, 2)] == [[32, 48], [64, 96]]
+    assert [job.sizes for job in split_sizes_into_jobs(one, 3)] == [[32], [48, 64], [96]]
+    two = [Job("zoo:vgg11", [32, 64]), Job("zoo:vgg13", [32, 64])]
+    assert split_sizes_into_jobs(two, 2) == two
+    # and the order of the reports is the serial one
+    args = ["check", "zoo:vgg11", "--input", "32", "--input", "48", "--input", "64", "--format", "json"]
+    assert json.loads(invoke(*args, "--jobs", "2").stdout) == json.loads(invoke(*args).stdout)

@@ -155,7 +155,7 @@ def _check(targets, inputs, input_shapes, channels, kwarg, fmt, output, select, 
     if console is not None:
         style = TextStyle(console.width, console.color_system, console.is_terminal, layers, console.encoding)
     if jobs > 1:
-        work = split_sizes_into_jobs(work)
+        work = split_sizes_into_jobs(work, jobs)
     pictures = None
     if plot or graph or html:
         _check_picture_suffixes(plot, graph)

@@ -309,14 +309,24 @@ def exit_code(docs: list[dict], fail_on: str) -> int:
     return 1 if worst >= threshold else 0
 
 
-def split_sizes_into_jobs(jobs: list[Job]) -> list[Job]:
-    """One job per (target, size), so --jobs can spread the sizes of one model over workers too."""
+def split_sizes_into_jobs(jobs: list[Job], n_workers: int) -> list[Job]:
+    """With fewer targets than workers, a target's sizes split into consecutive chunks, so that
+    --jobs spreads one model's sizes over the idle workers too.  Each chunk loads and traces the
+    model again, so no more chunks than that: one job per size made a 4-size run of one model
+    slower with -j 2 than without (every size paid its own trace)."""
+    if len(jobs) >= n_workers:
+        return jobs
+    per_job = -(-n_workers // len(jobs))  # ceil
     out = []
     for job in jobs:
-        if job.shapes or len(job.sizes) <= 1:
+        k = len(job.sizes)
+        chunks = 1 if job.shapes else min(k, per_job)
+        if chunks <= 1:
             out.append(job)
-        else:
-            out.extend(Job(job.target, [size], job.channels, job.kwargs, job.ignore) for size in job.sizes)
+            continue
+        bounds = [round(i * k / chunks) for i in range(chunks + 1)]
+        out.extend(Job(job.target, job.sizes[a:b], job.channels, job.kwargs, job.ignore)
+                   for a, b in zip(bounds, bounds[1:]))
     return out
 
 
