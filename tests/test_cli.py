@@ -483,3 +483,20 @@ def test_jobs_split_a_models_sizes_only_over_idle_workers():
     # and the order of the reports is the serial one
     args = ["check", "zoo:vgg11", "--input", "32", "--input", "48", "--input", "64", "--format", "json"]
     assert json.loads(invoke(*args, "--jobs", "2").stdout) == json.loads(invoke(*args).stdout)
+
+
+def test_picture_names_of_two_targets_with_one_file_name(tmp_path, monkeypatch):
+    # ca/model.py and cb/model.py wrote one graph file: the name took the file's base name only
+    monkeypatch.chdir(tmp_path)
+    for d in ("ca", "cb"):
+        (tmp_path / d).mkdir()
+        (tmp_path / d / "model.py").write_text(MODEL)
+    invoke("check", "ca/model.py:build", "cb/model.py:build", "--input", "8", "--graph", "g.dot")
+    assert sorted(p.name for p in tmp_path.glob("g-*.dot")) == ["g-ca_model.py_build-8x8.dot",
+                                                                "g-cb_model.py_build-8x8.dot"]
+
+
+def test_debug_under_jobs_shows_the_models_traceback(project):
+    proc = subprocess.run([sys.executable, "-m", "rflint", "net.py:broken", "net.py:build", "--input", "8", "-j", "2",
+                           "--debug"], cwd=project, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and 'net.py", line' in proc.stderr and "no such depth" in proc.stderr

@@ -81,7 +81,8 @@ class Pictures:
         from pathlib import Path
 
         p = Path(base)
-        slug = re.sub(r"[^A-Za-z0-9_.]+", "_", target.rpartition("/")[2]).strip("_")
+        # the whole target, directories too: ca/model.py and cb/model.py must not share a file
+        slug = re.sub(r"[^A-Za-z0-9_.]+", "_", target).strip("_")
         return str(p.with_name(f"{p.stem}-{slug}-{'x'.join(map(str, size))}{p.suffix}"))
 
 
@@ -175,7 +176,10 @@ def _run_job(job: Job, settings: Any, rules: Any, declared: dict, style: TextSty
     except RflintError as err:
         if debug:
             raise
+        import traceback
+
         outcome.error = str(err)
+        outcome.traceback = traceback.format_exc()  # for --debug under --jobs (workers never raise)
     except Exception as err:  # the user's model code, or a bug
         if debug:
             raise
