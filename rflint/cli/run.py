@@ -165,7 +165,8 @@ def _run_job(job: Job, settings: Any, rules: Any, declared: dict, style: TextSty
             return outcome
         if declared:
             outcome.declared_seen = _declared_in(prepared.loaded.module, declared)
-        analyses = [prepared.at(shapes=job.shapes)] if job.shapes else [prepared.at(size) for size in job.sizes]
+        analyses = [prepared.at(shapes=shapes) for shapes in _shapes_per_size(prepared, job)] if job.shapes \
+            else [prepared.at(size) for size in job.sizes]
         for k, analysis in enumerate(analyses):
             report = build_report(analysis, settings, rules, job.ignore)
             outcome.docs.append(report.document())
@@ -188,6 +189,17 @@ def _run_job(job: Job, settings: Any, rules: Any, declared: dict, style: TextSty
         outcome.error = f"{type(err).__name__}: {err} (run with --debug for the traceback)"
         outcome.traceback = traceback.format_exc()
     return outcome
+
+
+def _shapes_per_size(prepared: Any, job: Job) -> list[list[tuple[int, ...]]]:
+    """A job with input shapes (a model with several inputs): those shapes, or, when sizes are
+    given too (--input on the command line, input in the config), the shapes at each size: the
+    first input's spatial size set, the other image inputs scaled with it."""
+    from rflint.engine.prepare import scaled_shapes
+
+    if all(size is None for size in job.sizes):
+        return [job.shapes]
+    return [list(scaled_shapes(job.shapes, prepared.input_size(size))) for size in job.sizes]
 
 
 def _declared_in(model: Any, declared: dict) -> set[str]:
