@@ -500,26 +500,3 @@ def test_debug_under_jobs_shows_the_models_traceback(project):
     proc = subprocess.run([sys.executable, "-m", "rflint", "net.py:broken", "net.py:build", "--input", "8", "-j", "2",
                            "--debug"], cwd=project, capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0 and 'net.py", line' in proc.stderr and "no such depth" in proc.stderr
-
-
-def test_input_on_the_command_line_sizes_a_configured_model_with_input_shapes(project):
-    # -i 16 was silently ignored for a [[tool.rflint.models]] entry with input-shape (and applied
-    # to the others): it sets the image's size, the vector input keeps its shape
-    (project / "two.py").write_text(textwrap.dedent("""
-        import torch.nn as nn
-
-
-        class Two(nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.conv = nn.Conv2d(3, 4, 3, padding=1)
-                self.embed = nn.Linear(10, 4)
-
-            def forward(self, image, meta):
-                return self.conv(image) + self.embed(meta)[:, :, None, None]
-    """))
-    (project / "pyproject.toml").write_text(
-        '[tool.rflint]\n[[tool.rflint.models]]\ntarget = "two.py:Two"\ninput-shape = ["1,3,8,8", "1,10"]\n')
-    assert [m["input"] for m in json.loads(invoke("check", "-f", "json").stdout)["models"]] == [[8, 8]]
-    doc = json.loads(invoke("check", "--input", "16", "--input", "24", "-f", "json").stdout)
-    assert [m["input"] for m in doc["models"]] == [[16, 16], [24, 24]]

@@ -247,20 +247,37 @@ def test_several_inputs(tmp_path):
         rflint.analyze(TwoInputs, 32)
 
 
+TWO_INPUTS = textwrap.dedent('''
+    import torch.nn as nn
+
+
+    class TwoInputs(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, padding=1)
+            self.embed = nn.Linear(10, 4)
+
+        def forward(self, image, meta):
+            return self.conv(image) + self.embed(meta)[:, :, None, None]
+''')
+
+
+def test_input_on_the_command_line_sizes_a_configured_model_with_input_shapes(tmp_path, monkeypatch):
+    # -i 16 was silently ignored for a [[tool.rflint.models]] entry with input-shape (and applied
+    # to the others): it sets the image's size, the vector input keeps its shape
+    import json
+
+    (tmp_path / "m.py").write_text(TWO_INPUTS)
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.rflint]\n[[tool.rflint.models]]\ntarget = "m.py:TwoInputs"\ninput-shape = ["1,3,8,8", "1,10"]\n')
+    monkeypatch.chdir(tmp_path)
+    assert [m["input"] for m in json.loads(runner.invoke(app, ["check", "-f", "json"]).stdout)["models"]] == [[8, 8]]
+    doc = json.loads(runner.invoke(app, ["check", "--input", "16", "--input", "24", "-f", "json"]).stdout)
+    assert [m["input"] for m in doc["models"]] == [[16, 16], [24, 24]]
+
+
 def test_several_inputs_cli(tmp_path, monkeypatch):
-    (tmp_path / "m.py").write_text(textwrap.dedent('''
-        import torch.nn as nn
-
-
-        class TwoInputs(nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.conv = nn.Conv2d(3, 4, 3, padding=1)
-                self.embed = nn.Linear(10, 4)
-
-            def forward(self, image, meta):
-                return self.conv(image) + self.embed(meta)[:, :, None, None]
-    '''))
+    (tmp_path / "m.py").write_text(TWO_INPUTS)
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, ["check", "m.py:TwoInputs", "--input-shape", "1,3,16,16", "--input-shape", "1,10",
                                  "--format", "json"])
