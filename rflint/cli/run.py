@@ -315,7 +315,7 @@ def worker_pool(n: int):
     else:
         pool.shutdown(wait=True)
     finally:
-        if main_thread:
+        if main_thread and previous is not None:  # None: a handler not set from Python, left alone
             signal.signal(signal.SIGTERM, previous)
 
 
