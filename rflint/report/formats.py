@@ -74,13 +74,18 @@ def dumps(value: Any, depth: int = 4, level: int = 0) -> str:
     return "[\n" + ",\n".join(items) + f"\n{pad}]"
 
 
-def relative_uri(file: str) -> str:
-    """Paths relative to the working directory (the repository root in CI), as SARIF viewers want."""
-    path = Path(file)
+def _in_workspace(file: str) -> str | None:
+    """The path relative to the working directory (the checkout, in CI), None for a file outside it."""
     try:
-        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+        return Path(file).resolve().relative_to(Path.cwd().resolve()).as_posix()
     except ValueError:
-        return path.resolve().as_uri()
+        return None
+
+
+def relative_uri(file: str) -> str:
+    """Paths relative to the working directory (the repository root in CI), as SARIF viewers want;
+    a file outside it as a file:// URI."""
+    return _in_workspace(file) or Path(file).resolve().as_uri()
 
 
 def fingerprint(doc: Doc, finding: Doc) -> str:
@@ -150,14 +155,6 @@ def _escape_data(text: str) -> str:
 
 def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
-
-
-def _in_workspace(file: str) -> str | None:
-    """The path relative to the working directory (the checkout, in CI), None for a file outside it."""
-    try:
-        return Path(file).resolve().relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return None
 
 
 def render_github(docs: list[Doc]) -> str:
