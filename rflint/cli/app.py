@@ -249,12 +249,13 @@ def _emit(outcomes, docs, fmt: Format, output: Optional[Path], console) -> None:
 
         if console.file is None:  # stdout closed
             return
-        try:
+        try:  # the sections were rendered in the jobs: written as they are (rich's own prints
+            # handle a broken pipe with the console's on_broken_pipe)
             for text in (t for outcome in outcomes for t in outcome.texts):
                 console.file.write(text)
-            render_summary(docs, console)
         except BrokenPipeError:
             _stdout_to_devnull()
+        render_summary(docs, console)
         _finish(console, output)
         return
     from rflint.report.formats import render
@@ -292,20 +293,8 @@ def sweep_cmd(
                             input_shapes or []), debug)
 
 
-def _shapes_and_channels(texts: list[str], channels: int | None) -> tuple[list | None, int | None]:
-    """--input-shape values (one per forward() argument), and the channels they set."""
-    from rflint.cli.sizes import parse_shape
-
-    shapes = [parse_shape(text) for text in texts] or None
-    if shapes and len(shapes[0]) > 1:
-        if channels is not None and shapes[0][1] != channels:
-            raise RflintError(f"--input-shape says {shapes[0][1]} channels but --channels is {channels}")
-        channels = shapes[0][1]
-    return shapes, channels
-
-
 def _sweep(target, sizes, start, stop, steps, channels, kwarg, fmt, output, config, jobs, input_shapes=()) -> None:
-    from rflint.cli.sizes import parse_size
+    from rflint.cli.sizes import parse_shapes, parse_size
     from rflint.config import load_config
     from rflint.report.sweep import geometric_sizes
 
@@ -325,7 +314,7 @@ def _sweep(target, sizes, start, stop, steps, channels, kwarg, fmt, output, conf
 
     cfg = load_config(config)
     size_list = sorted(set(size_list), key=lambda s: (s if isinstance(s, int) else max(s), str(s)))  # each once
-    shapes, channels = _shapes_and_channels(list(input_shapes), channels)
+    shapes, channels = parse_shapes(list(input_shapes), channels)
     rows = run_sweep(target, size_list, channels, parse_kwargs(kwarg), Settings(cfg.min_tail_layers, cfg.dominance_ratio),
                      select_rules(cfg.select, cfg.ignore), cfg.layers, jobs, shapes)
     if all("error" in r for r in rows):  # nothing ran (wrong channels, or no size fits the model)
@@ -347,10 +336,7 @@ def _sweep(target, sizes, start, stop, steps, channels, kwarg, fmt, output, conf
     from rflint.report.text import render_sweep
 
     console = _console(output)
-    try:
-        render_sweep(target, rows, lo, hi, console)
-    except BrokenPipeError:
-        _stdout_to_devnull()
+    render_sweep(target, rows, lo, hi, console)  # a broken pipe: the console's on_broken_pipe
     _finish(console, output)
 
 
@@ -377,7 +363,7 @@ def fix_cmd(
 
 
 def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, channels, kwarg, input_shapes=()) -> None:
-    from rflint.cli.sizes import parse_size
+    from rflint.cli.sizes import parse_shapes, parse_size
 
     if truncate == remove_stem:
         raise RflintError("choose one fix: --truncate or --remove-stem")
@@ -385,7 +371,7 @@ def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, chan
         raise RflintError("--layers goes with --remove-stem")
     if len(inputs) > 1:
         raise RflintError("fix takes one --input size")
-    shapes, channels = _shapes_and_channels(list(input_shapes), channels)
+    shapes, channels = parse_shapes(list(input_shapes), channels)
     if shapes and inputs:
         raise RflintError("give either --input or --input-shape, not both")
     if output is not None:  # before the work, not after the comparison has printed

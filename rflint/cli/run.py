@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from rflint.cli.sizes import parse_shape, parse_size
+from rflint.cli.sizes import parse_shape, parse_shapes, parse_size
 from rflint.config import Config
 from rflint.errors import RflintError
 from rflint.severity import SEVERITY_RANK
@@ -30,13 +30,9 @@ class Job:
 def make_jobs(targets: list[str], inputs: list[str], input_shapes: list[str], channels: int | None,
               kwargs: dict[str, Any], cfg: Config) -> list[Job]:
     sizes: list[Any] = [parse_size(s) for s in inputs]
-    shapes = [parse_shape(text) for text in input_shapes] or None
+    shapes, channels = parse_shapes(input_shapes, channels)
     if shapes and sizes:
         raise RflintError("give either --input sizes or --input-shape shapes, not both")
-    if shapes and channels is not None and len(shapes[0]) > 1 and shapes[0][1] != channels:
-        raise RflintError(f"--input-shape says {shapes[0][1]} channels but --channels is {channels}")
-    if shapes and len(shapes[0]) > 1:
-        channels = shapes[0][1]
     if targets:
         return [Job(t, sizes or [None], channels, dict(kwargs), shapes=shapes) for t in targets]
     if not cfg.models:

@@ -29,3 +29,14 @@ def parse_shape(text: str) -> tuple[int, ...]:
     if not values or any(v <= 0 for v in values) or len(values) > 5:
         raise RflintError(f"--input-shape needs 1-5 positive sizes (N, C, *spatial for an image), got {text!r}")
     return tuple(values)
+
+
+def parse_shapes(texts: list[str], channels: int | None) -> tuple[list[tuple[int, ...]] | None, int | None]:
+    """--input-shape values (one per forward() argument, None for none) and the channels: the
+    first shape's C, which a --channels given too must agree with."""
+    shapes = [parse_shape(text) for text in texts] or None
+    if shapes and len(shapes[0]) > 1:
+        if channels is not None and shapes[0][1] != channels:
+            raise RflintError(f"--input-shape says {shapes[0][1]} channels but --channels is {channels}")
+        channels = shapes[0][1]
+    return shapes, channels
