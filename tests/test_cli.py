@@ -416,7 +416,7 @@ def test_output_file_is_written_only_at_the_end(project):
     # "-o model.py" destroyed the model before loading it
     keep = project / "keep.txt"
     keep.write_text("old\n")
-    result = invoke("check", "net.py:build", "missing.py:build", "--input", "8", "-o", str(keep))
+    result = invoke("check", "missing.py:build", "--input", "8", "-o", str(keep))
     assert result.exit_code == 2 and keep.read_text() == "old\n"
     assert invoke("check", "net.py:build", "--input", "8", "-o", str(keep)).exit_code == 1
     assert "net.py:build @ 8x8" in keep.read_text()
@@ -500,3 +500,40 @@ def test_debug_under_jobs_shows_the_models_traceback(project):
     proc = subprocess.run([sys.executable, "-m", "rflint", "net.py:broken", "net.py:build", "--input", "8", "-j", "2",
                            "--debug"], cwd=project, capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0 and 'net.py", line' in proc.stderr and "no such depth" in proc.stderr
+
+
+def test_a_failing_target_or_size_does_not_hide_the_others(project):
+    # net.py:build at 8 px has a tail (exit 1 alone); missing.py cannot load; at 1 px net's first
+    # conv (k 3, padding 1) still runs, but the max pool's window 2 does not fit: "too small"
+    result = invoke("check", "net.py:build", "missing.py:build", "net.py:broken", "--input", "8", "--input", "1")
+    assert result.exit_code == 2
+    assert result.stdout.count("net.py:build @ 8x8") == 1 and "predicted tail" in result.stdout
+    assert "1 model run:" in result.stdout and "3 could not be analysed" in result.stdout
+    lines = result.stderr.splitlines()
+    assert lines == [
+        "rflint: error: input 1x1 is too small for net.py:build: the feature map vanishes at 2; the smallest input that runs is 2x2",
+        "rflint: error: missing.py:build: model file not found: missing.py",
+        "rflint: error: net.py:broken raised ValueError: no such depth",
+    ]
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_failures_are_listed_in_the_json_document(project, jobs):
+    result = invoke("check", "net.py:build", "missing.py:build", "--input", "8", "--input", "1",
+                    "--format", "json", "--jobs", jobs)
+    assert result.exit_code == 2
+    document = json.loads(result.stdout)
+    assert [(m["target"], m["input"]) for m in document["models"]] == [("net.py:build", [8, 8])]
+    assert document["errors"] == [
+        {"target": "net.py:build", "input": [1, 1],
+         "message": "input 1x1 is too small for net.py:build: the feature map vanishes at 2; the smallest input that runs is 2x2"},
+        {"target": "missing.py:build", "input": None, "message": "model file not found: missing.py"},
+    ]
+    assert len(result.stderr.splitlines()) == 2
+
+
+def test_a_run_where_everything_fails_is_one_line_and_no_report(project):
+    result = invoke("check", "missing.py:build", "--input", "8")
+    assert (result.exit_code, result.stdout, result.stderr) == (2, "", "rflint: error: model file not found: missing.py\n")
+    clean = invoke("check", "net.py:build", "--input", "8", "--format", "json")
+    assert json.loads(clean.stdout)["errors"] == []

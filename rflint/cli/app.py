@@ -66,10 +66,14 @@ def _root(
     pass
 
 
+def _error(message: str) -> None:
+    typer.echo(f"rflint: error: {message}", err=True)
+
+
 def _fail(message: str, debug: bool, err: BaseException | None = None) -> None:
     if debug and err is not None:
         raise err
-    typer.echo(f"rflint: error: {message}", err=True)
+    _error(message)
     raise typer.Exit(2)
 
 
@@ -154,6 +158,7 @@ def _check(targets, inputs, input_shapes, channels, kwarg, fmt, output, select, 
     style = None
     if console is not None:
         style = TextStyle(console.width, console.color_system, console.is_terminal, layers, console.encoding)
+    several = len(work) > 1 or any(len(job.sizes) > 1 for job in work)  # errors then say whose
     if jobs > 1:
         work = split_sizes_into_jobs(work, jobs)
     pictures = None
@@ -161,11 +166,10 @@ def _check(targets, inputs, input_shapes, channels, kwarg, fmt, output, select, 
         _check_picture_suffixes(plot, graph)
         pictures = Pictures(str(plot) if plot else None, str(graph) if graph else None, bool(html))
     outcomes = run_jobs(work, settings, rules, cfg.layers, style, jobs, debug, pictures)
-    for outcome in outcomes:
-        if outcome.error is not None:
-            if debug and outcome.traceback:
-                typer.echo(outcome.traceback, err=True)
-            raise RflintError(outcome.error)
+    errors = [error for outcome in outcomes for error in outcome.errors]
+    if errors and not any(outcome.docs or outcome.notes for outcome in outcomes) and fmt is Format.text:
+        _report_errors(errors, several, debug)  # nothing else to show: the errors alone, as for a usage error
+        return 2
     if html:
         from rflint.report.html import html_page, write_html
 
@@ -176,8 +180,18 @@ def _check(targets, inputs, input_shapes, channels, kwarg, fmt, output, select, 
     for name in unmatched_declarations(outcomes, cfg.layers):
         typer.echo(f"rflint: [tool.rflint.layers] {name!r} is no class of any model checked (a typo in the path?)", err=True)
     if docs or fmt is not Format.text:  # a machine format is a valid document even with no model in it
-        _emit(outcomes, docs, fmt, output, console)
-    return exit_code(docs, (fail_on.value if fail_on else cfg.fail_on))
+        _emit(outcomes, docs, fmt, output, console, [error.document() for error in errors])
+    _report_errors(errors, several, debug)
+    return 2 if errors else exit_code(docs, (fail_on.value if fail_on else cfg.fail_on))
+
+
+def _report_errors(errors, several: bool, debug: bool) -> None:
+    """One line per target or size that failed, after the reports of the others (so they end the
+    terminal's output); under --jobs with --debug, the worker's traceback first."""
+    for error in errors:
+        if debug and error.traceback:
+            typer.echo(error.traceback, err=True)
+        _error(error.line(several))
 
 
 def _check_picture_suffixes(plot: Optional[Path], graph: Optional[Path]) -> None:
@@ -243,7 +257,7 @@ def _stdout_to_devnull() -> None:
         pass
 
 
-def _emit(outcomes, docs, fmt: Format, output: Optional[Path], console) -> None:
+def _emit(outcomes, docs, fmt: Format, output: Optional[Path], console, errors: list[dict]) -> None:
     if fmt is Format.text:
         from rflint.report.text import render_summary
 
@@ -255,12 +269,12 @@ def _emit(outcomes, docs, fmt: Format, output: Optional[Path], console) -> None:
                 console.file.write(text)
         except BrokenPipeError:
             _stdout_to_devnull()
-        render_summary(docs, console)
+        render_summary(docs, console, len(errors))
         _finish(console, output)
         return
     from rflint.report.formats import render
 
-    text = render(fmt.value, docs)
+    text = render(fmt.value, docs, errors)
     text += "" if text.endswith("\n") else "\n"
     if output is not None:
         output.write_text(text, encoding="utf-8")

@@ -83,13 +83,34 @@ class Pictures:
 
 
 @dataclass
+class JobError:
+    """A target that could not be loaded or traced (``input`` None), or one size it could not be
+    analysed at.  The run goes on with the other targets and sizes, as a linter goes on past a file
+    it cannot parse; the exit code is 2 all the same."""
+
+    target: str
+    input: list[int] | None
+    message: str
+    traceback: str = ""
+
+    def line(self, several: bool) -> str:
+        """The one line for stderr (see formats.error_text)."""
+        from rflint.report.formats import error_text
+
+        return error_text(self.document(), several)
+
+    def document(self) -> dict:
+        return {"target": self.target, "input": self.input, "message": self.message}
+
+
+@dataclass
 class JobOutcome:
     docs: list[dict] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
     html_entries: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    error: str | None = None
-    traceback: str | None = None
+    errors: list[JobError] = field(default_factory=list)
+    loaded: bool = False  # the model was built and traced (so declared_seen is known)
     declared_seen: set[str] = field(default_factory=set)  # [tool.rflint.layers] names some module had
 
 
@@ -159,32 +180,50 @@ def _run_job(job: Job, settings: Any, rules: Any, declared: dict, style: TextSty
         except NothingToLint as note:
             outcome.notes.append(str(note))
             return outcome
+        outcome.loaded = True
         if declared:
             outcome.declared_seen = _declared_in(prepared.loaded.module, declared)
-        analyses = [prepared.at(shapes=shapes) for shapes in _shapes_per_size(prepared, job)] if job.shapes \
-            else [prepared.at(size) for size in job.sizes]
-        for k, analysis in enumerate(analyses):
+        runs = _shapes_per_size(prepared, job) if job.shapes else job.sizes
+    except Exception as err:  # noqa: BLE001 - a model that cannot be loaded or traced: see _failed
+        outcome.errors.append(_failed(job, None, err, debug))
+        return outcome
+    for k, run in enumerate(runs):  # one size that fails (too small, misfit) leaves the others' reports
+        try:
+            analysis = prepared.at(shapes=run) if job.shapes else prepared.at(run)
             report = build_report(analysis, settings, rules, job.ignore)
             outcome.docs.append(report.document())
             if style is not None:
                 outcome.texts.append(_render_section(report, style))
             if pictures is not None:
                 _draw(report, pictures, f"{index}-{k}", outcome)
-    except RflintError as err:
-        if debug:
-            raise
-        import traceback
-
-        outcome.error = str(err)
-        outcome.traceback = traceback.format_exc()  # for --debug under --jobs (workers never raise)
-    except Exception as err:  # the user's model code, or a bug
-        if debug:
-            raise
-        import traceback
-
-        outcome.error = f"{type(err).__name__}: {err} (run with --debug for the traceback)"
-        outcome.traceback = traceback.format_exc()
+        except Exception as err:  # noqa: BLE001 - see _failed
+            outcome.errors.append(_failed(job, _size_of(prepared, job, run), err, debug))
     return outcome
+
+
+def _failed(job: Job, size: list[int] | None, err: Exception, debug: bool) -> JobError:
+    """An error of one target (size None) or one size.  RflintErrors are rflint's one-line messages;
+    anything else is the user's model code (or a bug), named by its type.  With --debug, in-process
+    runs re-raise (the traceback is shown where it happened); workers never raise, their traceback
+    travels with the error."""
+    import traceback
+
+    if debug:
+        raise err
+    message = str(err) if isinstance(err, RflintError) else \
+        f"{type(err).__name__}: {err} (run with --debug for the traceback)"
+    return JobError(job.target, size, message, traceback.format_exc())
+
+
+def _size_of(prepared: Any, job: Job, run: Any) -> list[int] | None:
+    """The spatial size of one run, for its error: a shape list's first input, else the size (None
+    when even that cannot be worked out, e.g. a zoo model's natural size of a broken entry)."""
+    if job.shapes:
+        return list(run[0][2:])
+    try:
+        return list(prepared.input_size(run))
+    except Exception:  # noqa: BLE001 - the size itself is the error; the message says so
+        return None if run is None else list(run) if isinstance(run, tuple) else [run]
 
 
 def _shapes_per_size(prepared: Any, job: Job) -> list[list[tuple[int, ...]]]:
@@ -208,6 +247,8 @@ def _declared_in(model: Any, declared: dict) -> set[str]:
 def unmatched_declarations(outcomes: list[JobOutcome], declared: dict) -> list[str]:
     """[tool.rflint.layers] names no module of any model checked had: most likely a typo in the
     class path (the declaration then silently does nothing)."""
+    if any(not outcome.loaded and outcome.errors for outcome in outcomes):
+        return []  # a model that did not load may well have been the one with that class
     seen = set().union(*(outcome.declared_seen for outcome in outcomes)) if outcomes else set()
     return sorted(set(declared) - seen)
 

@@ -20,16 +20,19 @@ GITHUB_LEVEL = {"error": "error", "warning": "warning", "info": "notice"}
 Doc = dict[str, Any]
 
 
-def render(fmt: str, docs: list[Doc]) -> str:
-    return {"json": render_json, "sarif": render_sarif, "github": render_github, "markdown": render_markdown}[fmt](docs)
+def render(fmt: str, docs: list[Doc], errors: list[Doc] = ()) -> str:
+    """``errors``: the targets or sizes that could not be analysed ({"target", "input", "message"};
+    input None when the model did not load): every format says so, next to the others' results."""
+    return {"json": render_json, "sarif": render_sarif, "github": render_github,
+            "markdown": render_markdown}[fmt](docs, list(errors))
 
 
 def size_text(values) -> str:
     return "x".join(str(v) for v in values)
 
 
-def render_json(docs: list[Doc]) -> str:
-    return dumps({"version": SCHEMA_VERSION, "rflint": __version__, "models": docs})
+def render_json(docs: list[Doc], errors: list[Doc] = ()) -> str:
+    return dumps({"version": SCHEMA_VERSION, "rflint": __version__, "models": docs, "errors": list(errors)})
 
 
 _LEAF = json.JSONEncoder(ensure_ascii=True, separators=(", ", ": "))
@@ -98,7 +101,18 @@ def _where(doc: Doc) -> str:
     return f"[{doc['target']} @ {size_text(doc['input'])}]"
 
 
-def render_sarif(docs: list[Doc]) -> str:
+def error_text(error: Doc, several: bool = True) -> str:
+    """An error's message, and whose it is when the run had several targets or sizes ("net.py:net
+    @ 2x2: ..."), unless the message says so already (most do: "input 2x2 is too small for
+    net.py:net ...")."""
+    size = size_text(error["input"]) if error["input"] else None
+    if not several or (error["target"] in error["message"] and (size is None or size in error["message"])):
+        return error["message"]
+    target = error["target"] if error["target"].isprintable() else repr(error["target"])  # one line, always
+    return f"{target}{f' @ {size}' if size else ''}: {error['message']}"
+
+
+def render_sarif(docs: list[Doc], errors: list[Doc] = ()) -> str:
     from rflint.ruledocs import load_all
 
     rule_docs = load_all()
@@ -144,6 +158,14 @@ def render_sarif(docs: list[Doc]) -> str:
                 "informationUri": "https://pypi.org/project/rflint/", "rules": rules,
             }},
             "results": results,
+            # a target that could not be analysed: the run was not a success, whatever the results
+            "invocations": [{
+                "executionSuccessful": not errors,
+                "toolExecutionNotifications": [
+                    {"level": "error", "message": {"text": error_text(e)}, "descriptor": {"id": "rflint/model-error"}}
+                    for e in errors
+                ],
+            }],
         }],
     }
     return json.dumps(sarif, indent=2)
@@ -157,7 +179,7 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def render_github(docs: list[Doc]) -> str:
+def render_github(docs: list[Doc], errors: list[Doc] = ()) -> str:
     """GitHub Actions workflow commands: annotations on the line that builds each layer.  GitHub
     attaches an annotation to a file of the checkout only; one built outside it (an installed
     package's model) gets no file property, and its place goes into the message instead."""
@@ -174,6 +196,8 @@ def render_github(docs: list[Doc]) -> str:
                     message += f" ({source['file']}:{source['line']})"
             props.append(f"title={_escape_property(f['code'] + ' ' + (f['layer'] or ''))}")
             lines.append(f"::{GITHUB_LEVEL[f['severity']]} {','.join(props)}::{_escape_data(message)}")
+    for error in errors:  # no file: the model's own file may be outside the checkout, or missing
+        lines.append(f"::error title=rflint model error::{_escape_data(error_text(error))}")
     return "\n".join(lines)
 
 
@@ -181,7 +205,7 @@ def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def render_markdown(docs: list[Doc]) -> str:
+def render_markdown(docs: list[Doc], errors: list[Doc] = ()) -> str:
     """A summary for PR comments and $GITHUB_STEP_SUMMARY."""
     from rflint.report.humanize import count, human
 
@@ -209,4 +233,6 @@ def render_markdown(docs: list[Doc]) -> str:
             out += ["", f"**Suggested truncation:** keep up to `{plan['cut']}`, then {plan['new_head']}: params "
                         f"{human(plan['params_before'])} -> {human(plan['params_after'])}, MACs "
                         f"{human(plan['macs_before'])} -> {human(plan['macs_after'])}."]
+    if errors:
+        out += ["", "### Could not be analysed", ""] + [f"- {_md(error_text(e))}" for e in errors]
     return "\n".join(out)

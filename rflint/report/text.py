@@ -228,14 +228,16 @@ def render_model(report: ModelReport, console: Console, show_layers: bool = True
         console.print(panel)
 
 
-def render_summary(docs: list[dict], console: Console) -> None:
-    """The closing line: counts by severity over every model run."""
+def render_summary(docs: list[dict], console: Console, failed: int = 0) -> None:
+    """The closing line: counts by severity over every model run, and the runs that failed (their
+    errors are on stderr)."""
     counts = {sev: sum(1 for d in docs for f in d["findings"] if f["severity"] == sev) for sev in SEVERITY_RANK}
     summary = ", ".join(f"{n} {sev}{'s' if n != 1 and sev != 'info' else ''}" for sev, n in
                         sorted(counts.items(), key=lambda kv: -SEVERITY_RANK[kv[0]]))
     suppressed = sum(d["suppressed"] for d in docs)
     console.print(Text(f"{len(docs)} model run{'s' if len(docs) != 1 else ''}: {summary}"
-                       + (f" ({suppressed} suppressed)" if suppressed else ""), style="bold"))
+                       + (f" ({suppressed} suppressed)" if suppressed else "")
+                       + (f"; {failed} could not be analysed (see the errors on stderr)" if failed else ""), style="bold"))
 
 
 def render_text(reports: list[ModelReport], console: Console, show_layers: bool = True) -> None:
