@@ -1,6 +1,7 @@
 """Machine formats: SARIF validates against the official schema, GitHub annotations, Markdown, sweep."""
 
 import json
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -155,16 +156,39 @@ def test_layer_table_prints_as_richs_table_does(colour):
 
 
 def test_layer_table_too_wide_or_not_ascii_is_richs():
-    # narrower than the table, rich folds the layer names; a name that is not ASCII may take two
-    # terminal cells per character: both are left to rich's Table
+    # so narrow that even layer, RF in, RF out and status do not fit, rich folds the layer names; a
+    # name that is not ASCII may take two terminal cells per character: both are left to rich's Table
     from rflint.report.text import layer_table
 
     table = layer_table(_reports()["resnet18"])
-    narrow = _printed(table, 60, False)
-    assert narrow == _printed(table.as_rich_table(), 60, False)
-    assert max(len(line) for line in narrow.splitlines()) <= 60
+    keep = [0, 4, 5, 7]  # layer, RF in, RF out, status
+    narrow = _printed(table, 40, False)
+    assert narrow == _printed(table.as_rich_table(keep, 40), 40, False)
+    assert max(len(line) for line in narrow.splitlines()) <= 40
     wide = type(table)([("层" + row[0], *row[1:]) for row in table.rows])
     assert _printed(wide, 140, False) == _printed(wide.as_rich_table(), 140, False)
+
+
+@pytest.mark.parametrize("width, left_out", [(80, ["op", "k /s"]), (60, ["op", "k /s", "out", "params"])])
+def test_a_narrow_terminal_loses_columns_not_digits(width, left_out):
+    # ResNet-18 at 32: the widest cells are "layer3.1.conv2 <- border" (24), "MaxPool2d" (9), "3x3 /2x2"
+    # (8), "16x16" (5), "27-115" (6), "139-435" (7), "9.41k" (5), "unproductive" (12); with the
+    # header names ("params" is 6) and 3 columns between cells: 24+9+8+5+6+7+6+12 + 21 = 98 wide,
+    # 86 without op, 75 without k /s as well (fits 80); then 67 without out, 58 without params (fits 60)
+    from rflint.report.text import _COLUMNS, LayerTable, layer_table
+
+    class Composed(LayerTable):
+        def as_rich_table(self, keep=None, width=0):
+            raise AssertionError("drawn by rich's Table")
+
+    table = layer_table(_reports()["resnet18"])
+    printed = _printed(Composed(table.rows), width, False)
+    header = re.split(r"\s{2,}", printed.splitlines()[0].strip())
+    assert header == [c for c, _ in _COLUMNS if c not in left_out]
+    assert "…" not in printed and "139-435" in printed and max(map(len, printed.splitlines())) <= width
+    assert f"{', '.join(left_out)} left out to fit {width} columns" in " ".join(printed.split())
+    keep = [i for i, (c, _) in enumerate(_COLUMNS) if c not in left_out]
+    assert printed == _printed(table.as_rich_table(keep, width), width, False)
 
 
 def test_human_numbers_by_hand():

@@ -78,6 +78,10 @@ def layer_table(report: ModelReport) -> LayerTable:
 
 
 _BORDER_MARK = " <- border"
+# Left out, in this order, while the table is wider than the console: the op and kernel are in the
+# code (and in --format json), the RFs and statuses are what the table is for.  Never the numbers
+# squeezed to "43-…", which is what rich does to a table that does not fit.
+_DROP_ORDER = ("op", "k /s", "out", "params")
 
 
 class LayerTable:
@@ -87,54 +91,73 @@ class LayerTable:
     rich measures and renders every cell as a renderable of its own, at about 80 microseconds a
     cell here: 170 ms for DenseNet-264's 268 layers, twice the time of tracing the model, and
     0.6 s for ResNet-1000.  Every cell of this table is one line of plain text, so the columns
-    are as wide as their widest cell and each row is a few strings.  When the table does not fit
-    the console (rich then squeezes it, folding long layer names), a cell is not plain ASCII (its
-    width in terminal cells is not its length) or the output is not Unicode (rich then draws ASCII
-    lines), rich's Table draws it.
+    are as wide as their widest cell and each row is a few strings.
+
+    A table wider than the console loses columns (``_DROP_ORDER``; the caption says which) until it
+    fits.  When even the layer, RF and status columns do not fit (rich then folds long layer names),
+    a cell is not plain ASCII (its width in terminal cells is not its length) or the output is not
+    Unicode (rich then draws ASCII lines), rich's Table draws it.
     tests/test_formats.py checks that both print the same, colours included."""
 
     def __init__(self, rows: list[tuple]):
         self.rows = rows  # (name, is border, op, kernel, out, RF in, RF out, params, status)
 
-    def as_rich_table(self) -> Table:
-        t = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, caption=_CAPTION)
-        for col, justify in _COLUMNS:
+    def as_rich_table(self, keep: list[int] | None = None, width: int = 0) -> Table:
+        """rich's Table of the columns ``keep`` (indices into _COLUMNS; default all), left out for
+        a console ``width`` columns wide."""
+        keep = list(range(len(_COLUMNS))) if keep is None else keep
+        t = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, caption=_caption(keep, width))
+        for i in keep:
+            col, justify = _COLUMNS[i]
             t.add_column(col, justify=justify, no_wrap=True, overflow="fold" if col == "layer" else "ellipsis")
         for name, is_border, *cells, st in self.rows:
             label = Text(name, style="bold" if is_border else "")
             if is_border:
                 label.append(_BORDER_MARK, style="bold red")
-            t.add_row(label, *cells, Text(st, style=STATUS_STYLE.get(st, "")))
+            row = [label, *cells, Text(st, style=STATUS_STYLE.get(st, ""))]
+            t.add_row(*(row[i] for i in keep))
         return t
 
-    def _cells(self) -> list[list[str]] | None:
-        """Every row's cells as text (the layer's with its border mark), None when one is not ASCII."""
-        cells = [[name + _BORDER_MARK if is_border else name, *rest] for name, is_border, *rest in self.rows]
-        if not all(c.isascii() for row in cells for c in row):
-            return None
-        return cells
+    def _cells(self) -> list[list[str]]:
+        """Every row's cells as text, the layer's with its border mark."""
+        return [[name + _BORDER_MARK if is_border else name, *rest] for name, is_border, *rest in self.rows]
+
+    def fitting(self, cells: list[list[str]], max_width: int) -> tuple[list[int], list[int]]:
+        """The columns kept (indices) and their widths, after leaving out what the console has no
+        room for.  Widths in terminal cells (a wide character takes two)."""
+        from rich.cells import cell_len
+
+        headers = [col for col, _ in _COLUMNS]
+        widths = [max(map(cell_len, column)) for column in zip(headers, *cells)]
+        keep = list(range(len(_COLUMNS)))
+        for name in _DROP_ORDER:
+            if sum(widths[i] for i in keep) + 3 * (len(keep) - 1) <= max_width:
+                break
+            keep.remove(headers.index(name))
+        return keep, [widths[i] for i in keep]
 
     def __rich_console__(self, console: Console, options) -> Iterator[Segment]:
         cells = self._cells()
-        headers = [col for col, _ in _COLUMNS]
-        widths = [max(len(c) for c in column) for column in zip(headers, *cells)] if cells is not None else []
+        keep, widths = self.fitting(cells, options.max_width)
         table_width = sum(widths) + 3 * (len(widths) - 1)
-        if cells is None or table_width > options.max_width or options.ascii_only:  # ASCII boxes: rich's
-            yield from console.render(self.as_rich_table(), options)
+        if table_width > options.max_width or options.ascii_only or not all(c.isascii() for row in cells for c in row):
+            yield from console.render(self.as_rich_table(keep, options.max_width), options)  # see the class doc
             return
         head = console.get_style("table.header")
-        right = [justify == "right" for _, justify in _COLUMNS]
+        right = [_COLUMNS[i][1] == "right" for i in keep]
         pad, gap, newline = Segment(" ", head), Segment(" "), Segment.line()
-        for i, (text, width) in enumerate(zip(headers, widths)):  # header: cell, its padding bold
-            if i:
+        for k, (i, width) in enumerate(zip(keep, widths)):  # header: cell, its padding bold
+            if k:
                 yield from (pad, gap, pad)
-            yield Segment(text.rjust(width) if right[i] else text.ljust(width), head)
+            text = _COLUMNS[i][0]
+            yield Segment(text.rjust(width) if right[k] else text.ljust(width), head)
         yield newline
         yield Segment("\u2500" * table_width)
         yield newline
         styles = {st: console.get_style(style) for st, style in STATUS_STYLE.items()}
-        bold, bold_red, last = console.get_style("bold"), console.get_style("bold red"), len(widths) - 1
+        bold, bold_red, last = console.get_style("bold"), console.get_style("bold red"), len(_COLUMNS) - 1
         spacer = Segment("   ")
+        middle = list(zip(keep[1:-1], widths[1:-1], right[1:-1]))  # the layer comes first, the status last
         for (name, is_border, *_), row in zip(self.rows, cells):
             if is_border:  # the name in bold, the mark in bold red, the rest of the cell bold
                 yield Segment(name, bold)
@@ -143,16 +166,23 @@ class LayerTable:
                     yield Segment(" " * (widths[0] - len(row[0])), bold)
             else:
                 yield Segment(row[0].ljust(widths[0]))
-            for i in range(1, last):
+            for i, width, justify_right in middle:
                 yield spacer
-                yield Segment(row[i].rjust(widths[i]) if right[i] else row[i].ljust(widths[i]))
+                yield Segment(row[i].rjust(width) if justify_right else row[i].ljust(width))
             yield spacer
             st = row[last]
-            yield Segment(st.ljust(widths[last]), styles.get(st))
+            yield Segment(st.ljust(widths[-1]), styles.get(st))
             yield newline
-        caption = console.render_str(_CAPTION, style="table.caption", highlight=False)
+        caption = console.render_str(_caption(keep, options.max_width), style="table.caption", highlight=False)
         yield from console.render(caption, options.update(width=table_width, justify="center", height=None,
                                                           highlight=False))
+
+
+def _caption(keep: list[int], width: int) -> str:
+    left_out = [col for i, (col, _) in enumerate(_COLUMNS) if i not in keep]
+    if not left_out:
+        return _CAPTION
+    return f"{_CAPTION}; {', '.join(left_out)} left out to fit {width} columns (--format json has them)"
 
 
 def findings_block(report: ModelReport) -> Group | Text:
