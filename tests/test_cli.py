@@ -537,3 +537,23 @@ def test_a_run_where_everything_fails_is_one_line_and_no_report(project):
     assert (result.exit_code, result.stdout, result.stderr) == (2, "", "rflint: error: model file not found: missing.py\n")
     clean = invoke("check", "net.py:build", "--input", "8", "--format", "json")
     assert json.loads(clean.stdout)["errors"] == []
+
+
+def test_forward_with_starred_inputs_is_told_how_to_wrap_it(project):
+    (project / "star.py").write_text(textwrap.dedent("""
+        import torch.nn as nn
+
+        class Two(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.a, self.b = nn.Conv2d(3, 8, 3), nn.Conv2d(1, 8, 3)
+
+            def forward(self, *xs):
+                return self.a(xs[0]) + self.b(xs[1])
+    """))
+    result = invoke("check", "star.py:Two", "--input-shape", "1,3,16,16", "--input-shape", "1,1,16,16")
+    assert result.exit_code == 2 and result.stderr == (
+        "rflint: error: star.py:Two: forward(*xs) takes its inputs as one tuple, which rflint cannot feed with "
+        "several shapes; analyse a wrapper whose forward() names each input\n")
+    one = invoke("check", "net.py:build", "--input-shape", "1,3,16,16", "--input-shape", "1,1,16,16")
+    assert one.stderr == "rflint: error: net.py:build: forward() takes 1 input, got 2 shapes\n"

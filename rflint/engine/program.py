@@ -63,7 +63,12 @@ def _inputs_for(prepared: Prepared, traced: Traced, shapes) -> tuple[list[Any], 
         raise RflintError(f"{prepared.label}: forward() takes {len(required)} inputs ({names}); "
                           "give one --input-shape per input, e.g. --input-shape 1,3,32,32 --input-shape 1,10")
     if len(shapes) > len(placeholders):
-        raise RflintError(f"{prepared.label}: forward() takes {len(placeholders)} inputs, got {len(shapes)} shapes")
+        starred = next((p.target for p in placeholders if str(p.target).startswith("*")), None)
+        if starred is not None:  # fx traces *xs as one placeholder that stands for the whole tuple
+            raise RflintError(f"{prepared.label}: forward({starred}) takes its inputs as one tuple, which rflint "
+                              "cannot feed with several shapes; analyse a wrapper whose forward() names each input")
+        takes = f"{len(placeholders)} input{'s' if len(placeholders) != 1 else ''}"
+        raise RflintError(f"{prepared.label}: forward() takes {takes}, got {len(shapes)} shapes")
     # MetaSpecs, not meta tensors: torch.empty(device="meta") costs tens of microseconds, paid again
     # in every what-if probe, and the propagation makes the tensor only where torch runs an op on it
     dtype = torch.get_default_dtype()
