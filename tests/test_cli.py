@@ -465,6 +465,7 @@ def test_an_interrupted_parallel_run_stops_its_workers(project, signame, code):
     time.sleep(8)  # the workers are in the 60 s factory by now
     os.killpg(proc.pid, getattr(signal, signame)) if signame == "SIGINT" else proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == code  # not after the 60 s sleeps
+    assert proc.stderr.read() == ("rflint: aborted\n" if signame == "SIGINT" else "")
     time.sleep(1)
     left = subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True, text=True).stdout.split()
     assert left == [], left

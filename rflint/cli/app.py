@@ -524,8 +524,26 @@ def main(argv: list[str] | None = None) -> None:
         typer.echo(f"rflint: error: {message}{hint}", err=True)
         sys.exit(2)
     except (getattr(click.exceptions, "Abort", typer.Abort), typer.Abort, KeyboardInterrupt):
-        typer.echo("rflint: aborted", err=True)
-        sys.exit(130)
+        code = 130
     except Terminated:  # SIGTERM while --jobs workers ran: they are stopped
-        sys.exit(143)
+        _exit_now(143)
+    if code == 130:  # typer turns a KeyboardInterrupt inside a command into a silent exit code 130
+        typer.echo("rflint: aborted", err=True)
+        _exit_now(130)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _exit_now(code: int) -> None:
+    """Leave an interrupted run without the interpreter's exit handlers.  concurrent.futures' handler
+    wakes and joins the pool's manager thread, which races with that thread closing its pipes once
+    the workers were killed: a stray "OSError: Bad file descriptor" traceback, or a hang at exit
+    (CPython gh-132969, fixed in 3.14).  Nothing of an aborted run is left to write (-o and the
+    pictures are written at the end of a run)."""
+    import os
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):  # closed, or None
+            pass
+    os._exit(code)

@@ -345,8 +345,14 @@ def worker_pool(n: int):
     try:
         yield pool
     except BaseException:
-        for process in list((getattr(pool, "_processes", None) or {}).values()):  # CPython's table of workers
+        workers = list((getattr(pool, "_processes", None) or {}).values())  # CPython's table of workers
+        for process in workers:
             process.terminate()
+        for process in workers:  # reaped here: an interrupted CLI leaves by os._exit (app._exit_now)
+            process.join(timeout=5)
+            if process.is_alive():
+                process.kill()
+                process.join(timeout=5)
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     else:
