@@ -531,6 +531,9 @@ def test_failures_are_listed_in_the_json_document(project, jobs):
         {"target": "missing.py:build", "input": None, "message": "model file not found: missing.py"},
     ]
     assert len(result.stderr.splitlines()) == 2
+    # with --jobs a model's sizes are split over the workers: its load error is still said once
+    split = invoke("check", "missing.py:build", "--input", "8", "--input", "16", "--jobs", jobs)
+    assert split.stderr == "rflint: error: missing.py:build: model file not found: missing.py\n"
 
 
 def test_a_run_where_everything_fails_is_one_line_and_no_report(project):

@@ -166,7 +166,7 @@ def _check(targets, inputs, input_shapes, channels, kwarg, fmt, output, select, 
         _check_picture_suffixes(plot, graph)
         pictures = Pictures(str(plot) if plot else None, str(graph) if graph else None, bool(html))
     outcomes = run_jobs(work, settings, rules, cfg.layers, style, jobs, debug, pictures)
-    errors = [error for outcome in outcomes for error in outcome.errors]
+    errors = _unique(error for outcome in outcomes for error in outcome.errors)
     if errors and not any(outcome.docs or outcome.notes for outcome in outcomes) and fmt is Format.text:
         _report_errors(errors, several, debug)  # nothing else to show: the errors alone, as for a usage error
         return 2
@@ -183,6 +183,18 @@ def _check(targets, inputs, input_shapes, channels, kwarg, fmt, output, select, 
         _emit(outcomes, docs, fmt, output, console, [error.document() for error in errors])
     _report_errors(errors, several, debug)
     return 2 if errors else exit_code(docs, (fail_on.value if fail_on else cfg.fail_on))
+
+
+def _unique(errors) -> list:
+    """Each error once: a model that does not load fails in every chunk of sizes --jobs gave it."""
+    seen: set = set()
+    unique = []
+    for error in errors:
+        key = (error.target, tuple(error.input or ()), error.message)
+        if key not in seen:
+            seen.add(key)
+            unique.append(error)
+    return unique
 
 
 def _report_errors(errors, several: bool, debug: bool) -> None:
