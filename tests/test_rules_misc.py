@@ -496,3 +496,71 @@ def test_channels_when_the_first_conv_does_not_read_the_input():
                                               r"set --channels, e\.g\. --channels 3"):
             rflint.analyze(Focus(), 16, channels=channels)
     assert rflint.analyze(Focus(), 16, channels=3).layers[-1].name == "conv"
+
+
+class _PaddedByOps(nn.Module):
+    """At 2 px: a (k3 s2 p1) reads a 2x2 map -> 1x1; b gets it through nn.ZeroPad2d(1), c through
+    F.pad(1, 1, 1, 1), d through F.pad(0, 2, 0, 2) (zeros after the pixel only), e through a replicate
+    pad (no zeros: copies of real pixels).  b and c (k3, p0) read real index t - 1 at o = 0: tap 1 only, 8/9
+    dead; d reads index t: tap 0 only, 8/9 dead; e: no finding."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, 4, 3, stride=2, padding=1)
+        self.pad = nn.ZeroPad2d(1)
+        self.b, self.c, self.d, self.e = (nn.Conv2d(4, 4, 3) for _ in range(4))
+
+    def forward(self, x):
+        x = self.b(self.pad(self.a(x)))
+        x = self.c(torch.nn.functional.pad(x, (1, 1, 1, 1)))
+        x = self.d(torch.nn.functional.pad(x, (0, 2, 0, 2), value=0.0))
+        return self.e(torch.nn.functional.pad(x, (1, 1, 1, 1), mode="replicate"))
+
+
+def test_rf004_counts_zeros_a_pad_op_adds():
+    found = {f.layer: f for f in codes(_PaddedByOps(), 2) if f.code == "RF004"}
+    assert sorted(found) == ["a", "b", "c", "d"]
+    assert found["a"].data["wasted_fraction"] == "5/9"  # rf-semantics.md §6's 2x2 case
+    for name in "bcd":
+        assert found[name].data["wasted_fraction"] == "8/9" and found[name].data["input_size"] == [1, 1]
+        assert found[name].data["wasted_params"] == 4 * 4 * 9 * 8 // 9
+    assert found["d"].data["used_taps"] == [1, 1]
+
+
+class _Shared(nn.Module):
+    """One 5x5 conv (p 2) called on the 8x8 map (every tap reads a real pixel somewhere) and, after
+    an 8x8 max pool, on a 1x1 one (tap 2 only).  Its weights are shared, so a tap is dead only if no
+    call reads a real pixel with it: none is."""
+
+    def __init__(self):
+        super().__init__()
+        self.first = nn.Conv2d(3, 4, 3, padding=1)
+        self.shared = nn.Conv2d(4, 4, 5, padding=2)
+
+    def forward(self, x):
+        x = self.shared(self.first(x))
+        return self.shared(nn.functional.max_pool2d(x, 8))
+
+
+def test_rf004_shared_weights_are_dead_only_when_dead_in_every_call():
+    a = rflint.analyze(_Shared(), 8)
+    second = a.layer("shared@2")
+    assert not second.head and second.in_shape[2:] == (1, 1)  # alone, 24/25 of its taps would be dead
+    assert [f for f in lint(a).findings if f.code == "RF004"] == []  # but the 8x8 call reads all 25
+    found = [f for f in codes(_SharedSmall(), 2) if f.code == "RF004"]
+    assert len(found) == 1 and found[0].layer == "shared"
+    assert found[0].data["used_taps"] == [3, 3] and found[0].data["wasted_fraction"] == "16/25"
+    assert "maps of 1x1, 2x2 in its 2 calls" in found[0].message
+
+
+class _SharedSmall(nn.Module):
+    """The 5x5 conv (p 2) on the 2x2 input map (taps 1, 2, 3) and then on 1x1 (tap 2): 3 of 5 per axis."""
+
+    def __init__(self):
+        super().__init__()
+        self.first = nn.Conv2d(3, 4, 1)
+        self.shared = nn.Conv2d(4, 4, 5, padding=2)
+
+    def forward(self, x):
+        x = self.shared(self.first(x))
+        return self.shared(nn.functional.max_pool2d(x, 2))

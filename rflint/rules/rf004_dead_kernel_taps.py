@@ -1,7 +1,9 @@
 """RF004 dead-kernel-taps: kernel taps that can only ever read zero padding.
 
 Per axis, tap t is used iff some output position o reads a real input pixel:
-0 <= o*s - p + t*d < n (rf-semantics.md §5).  A 3x3 conv on a 1x1 map uses 1 of 9 taps.
+0 <= o*s - p + t*d < n (rf-semantics.md §5).  A 3x3 conv on a 1x1 map uses 1 of 9 taps.  Zeros a
+pad op adds right before the conv count as its padding; a module called several times shares its
+weights, so a tap is dead only when no call reads a real pixel with it.
 """
 
 from __future__ import annotations
@@ -14,16 +16,21 @@ from rflint.rules.base import Rule
 
 
 @lru_cache(maxsize=4096)  # a network repeats a few (map size, kernel) configurations many times
-def used_taps(n_in: int, n_out: int, k: int, s: int, p: int, d: int) -> int:
-    used = 0
+def live_taps(n_in: int, n_out: int, k: int, s: int, p: int, d: int) -> frozenset[int]:
+    """The taps of one axis that read a real pixel for some output position."""
+    live = []
     for t in range(k):
         offset = t * d - p  # input index read by output 0
         # smallest o with o*s + offset >= 0, largest with o*s + offset <= n_in - 1
         lo = max(0, -(offset // s))  # ceil(-offset / s)
         hi = min(n_out - 1, (n_in - 1 - offset) // s)
         if lo <= hi:
-            used += 1
-    return used
+            live.append(t)
+    return frozenset(live)
+
+
+def used_taps(n_in: int, n_out: int, k: int, s: int, p: int, d: int) -> int:
+    return len(live_taps(n_in, n_out, k, s, p, d))
 
 
 class DeadKernelTaps(Rule):
@@ -32,6 +39,8 @@ class DeadKernelTaps(Rule):
     severity = "warning"
 
     def check(self, ctx):
+        traced = ctx.analysis.traced
+        calls: dict[str, list] = {}  # one conv's weights, every call: (layer, real map size, live taps per axis)
         for layer in ctx.analysis.layers:
             if not layer.parametric or layer.kind != "conv" or layer.padding is None or not layer.kop.zero_padding:
                 continue
@@ -42,28 +51,87 @@ class DeadKernelTaps(Rule):
                 continue
             if any(int(s) != s for s in layer.stride):  # fractional (upsampling) strides: no padding taps
                 continue
+            node = traced.node_by_name.get(layer.node)
+            pads = zero_pad_before(traced, node, n) if node is not None else None
             n_in, n_out = layer.in_shape[-n:], layer.out_shape[-n:]
-            used = [
-                used_taps(i, o, k, int(s), p, d)
-                for i, o, k, s, p, d in zip(n_in, n_out, layer.kernel, layer.stride, layer.padding, layer.dilation)
+            padding = layer.padding
+            if pads is not None:  # zeros a pad op added in front of the conv count as its padding
+                n_in = tuple(i - before - after for i, (before, after) in zip(n_in, pads))
+                padding = tuple(p + before for p, (before, _) in zip(padding, pads))
+                if min(n_in) < 1:
+                    continue
+            live = [
+                live_taps(i, o, k, int(s), p, d)
+                for i, o, k, s, p, d in zip(n_in, n_out, layer.kernel, layer.stride, padding, layer.dilation)
             ]
-            total = math.prod(layer.kernel)
-            live = math.prod(used)
-            if live == total:
-                continue
-            wasted = Fraction(total - live, total)
-            weights = _weight_count(ctx, layer)
-            wasted_params = weights * (total - live) // total
-            frac = f"{wasted.numerator}/{wasted.denominator}"
-            yield self.finding(
-                layer.name,
-                f"{layer.name} ({'x'.join(map(str, layer.kernel))} kernel on a {'x'.join(map(str, n_in))} map): "
-                f"only {'x'.join(map(str, used))} of its kernel taps ever read a real pixel, so {frac} of its "
-                f"weights ({wasted_params:,} params) only ever multiply zero padding",
-                layer.source,
-                kernel=list(layer.kernel), input_size=list(n_in), used_taps=used,
-                wasted_fraction=frac, wasted_fraction_value=float(wasted), wasted_params=wasted_params,
-            )
+            key = node.target if node is not None and node.op == "call_module" else layer.node
+            calls.setdefault(key, []).append((layer, n_in, live))
+        for uses in calls.values():
+            finding = self._finding(ctx, uses)
+            if finding is not None:
+                yield finding
+
+    def _finding(self, ctx, uses):
+        """One finding per weight tensor: a module called several times (shared weights) loses only the
+        taps no call reads a real pixel with, reported at its first call."""
+        layer, n_in, live = uses[0]
+        if len(uses) > 1:
+            live = [frozenset().union(*axis) for axis in zip(*(u[2] for u in uses))]
+        used = [len(axis) for axis in live]
+        total = math.prod(layer.kernel)
+        alive = math.prod(used)
+        if alive == total:
+            return None
+        wasted = Fraction(total - alive, total)
+        weights = _weight_count(ctx, layer)
+        wasted_params = weights * (total - alive) // total
+        frac = f"{wasted.numerator}/{wasted.denominator}"
+        where = f"a {'x'.join(map(str, n_in))} map" if len(uses) == 1 else \
+            f"maps of {', '.join(sorted({'x'.join(map(str, u[1])) for u in uses}))} in its {len(uses)} calls"
+        return self.finding(
+            layer.name,
+            f"{layer.name} ({'x'.join(map(str, layer.kernel))} kernel on {where}): "
+            f"only {'x'.join(map(str, used))} of its kernel taps ever read a real pixel, so {frac} of its "
+            f"weights ({wasted_params:,} params) only ever multiply zero padding",
+            layer.source,
+            kernel=list(layer.kernel), input_size=list(n_in), used_taps=used,
+            wasted_fraction=frac, wasted_fraction_value=float(wasted), wasted_params=wasted_params,
+        )
+
+
+_ZERO_PAD_MODULES = ("ZeroPad1d", "ZeroPad2d", "ZeroPad3d", "ConstantPad1d", "ConstantPad2d", "ConstantPad3d")
+
+
+def zero_pad_before(traced, node, n: int) -> list[tuple[int, int]] | None:
+    """(before, after) zeros per kernel axis that the op feeding ``node`` adds (F.pad in constant mode
+    with value 0, nn.ZeroPad2d, nn.ConstantPad2d(..., 0) ...), as TF-style "same" convs do
+    (EfficientNet's Conv2dStaticSamePadding); None when the input is not such a pad, or its amounts
+    are not plain numbers (worked out from shapes at run time) or negative (a crop)."""
+    src = node.args[0] if node.args else None
+    if not hasattr(src, "op"):
+        return None
+    if src.op == "call_module":
+        module = traced.modules.get(src.target)
+        if type(module).__name__ not in _ZERO_PAD_MODULES or getattr(module, "value", 0) != 0:
+            return None
+        amounts = module.padding
+    elif src.op == "call_function" and getattr(src.target, "__name__", "") == "pad" and \
+            getattr(src.target, "__module__", "") in ("torch.nn.functional", "torch._C._nn"):
+        args = list(src.args) + [None] * 4
+        amounts = src.kwargs.get("pad", args[1])
+        mode = src.kwargs.get("mode", args[2] if args[2] is not None else "constant")
+        value = src.kwargs.get("value", args[3])
+        if mode != "constant" or value not in (None, 0):
+            return None
+    else:
+        return None
+    if isinstance(amounts, int):
+        amounts = (amounts,) * (2 * n)
+    if not isinstance(amounts, (tuple, list)) or not all(type(a) is int and a >= 0 for a in amounts):
+        return None
+    amounts = list(amounts) + [0] * max(0, 2 * n - len(amounts))
+    # F.pad's list starts at the last axis: (left, right, top, bottom, front, back)
+    return [(amounts[2 * (n - 1 - i)], amounts[2 * (n - 1 - i) + 1]) for i in range(n)]
 
 
 def _weight_count(ctx, layer) -> int:
