@@ -316,3 +316,58 @@ def test_effnet_and_highresnet_from_monai():
     assert a.layers and a.trace_method
     a = rflint.analyze(lambda: nets.HighResNet(spatial_dims=2, in_channels=1, out_channels=2), 64)
     assert a.layers and a.warnings == []
+
+
+class _UpWithShapeCheck(nn.Module):
+    """Upsample x 2 and concatenate the skip; the shape comparison stops the symbolic trace."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.up = nn.Upsample(scale_factor=2)
+        self.conv = nn.Conv2d(2 * c, c, 3, padding=1)
+
+    def forward(self, x, skip):
+        x = self.up(x)
+        if x.shape[-1] != skip.shape[-1]:
+            x = nn.functional.pad(x, (0, skip.shape[-1] - x.shape[-1], 0, skip.shape[-2] - x.shape[-2]))
+        return self.conv(torch.cat([x, skip], 1))
+
+
+class _NormedUNet(nn.Module):
+    """Two 2x2 max pools, an instance norm at the bottom: at 4-7 px the bottom map is 1x1 (4 -> 2 -> 1,
+    7 -> 3 -> 1), which InstanceNorm2d (no running stats) refuses, in eval mode too; 8 px runs."""
+
+    def __init__(self, c=4):
+        super().__init__()
+        self.inc = nn.Conv2d(1, c, 3, padding=1)
+        self.d1 = nn.Sequential(nn.MaxPool2d(2), nn.Conv2d(c, c, 3, padding=1))
+        self.d2 = nn.Sequential(nn.MaxPool2d(2), nn.Conv2d(c, c, 3, padding=1), nn.InstanceNorm2d(c))
+        self.u2, self.u1 = _UpWithShapeCheck(c), _UpWithShapeCheck(c)
+
+    def forward(self, x):
+        x0 = self.inc(x)
+        x1 = self.d1(x0)
+        return self.u1(self.u2(self.d2(x1), x1), x0)
+
+
+def test_a_size_that_does_not_run_leaves_the_next_size_its_own_trace():
+    # at 4 px the trace with concrete shapes failed (the instance norm), the opaque-leaves fallback was
+    # taken and then kept for 8 px too: its report depended on whether 4 px came first
+    with pytest.raises(ValueError, match="Expected more than 1 spatial element"):
+        _NormedUNet().eval()(torch.randn(1, 1, 7, 7))
+    prepared = rflint.prepare(_NormedUNet())
+    with pytest.raises(RflintError) as why:
+        prepared.at(4)
+    assert str(why.value).startswith("input 4x4 is too small for ") and str(why.value).endswith(
+        "the map reaching d2.2 is down to one pixel, and an instance norm needs more than one; "
+        "the smallest input that runs is 8x8")
+    after = prepared.at(8)
+    alone = rflint.analyze(_NormedUNet(), 8)
+    assert after.trace_method == alone.trace_method == "torch.fx with concrete shapes (forward() inspects shapes)"
+    assert [layer.name for layer in after.layers] == [layer.name for layer in alone.layers]
+
+
+def test_an_instance_norm_with_running_stats_runs_on_one_pixel():
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, stride=2), nn.InstanceNorm2d(4, track_running_stats=True), nn.Conv2d(4, 4, 1))
+    net.eval()(torch.randn(1, 3, 3, 3))  # torch runs it: statistics from the buffers
+    assert rflint.analyze(net, 3).layers[-1].out_shape == (1, 4, 1, 1)

@@ -71,20 +71,27 @@ class Prepared:
     # this model (sizes, stem experiments) because surgery never changes parameters
     param_counts: dict[str, int] = field(default_factory=dict, repr=False)
     _by_shapes: dict = field(default_factory=dict, repr=False)
+    _leaves_traced: Traced | None = field(default=None, repr=False)  # the opaque-leaves fallback, any size
 
     @property
     def label(self) -> str:
         return self.loaded.label
 
     def traced_at(self, shapes: Shapes) -> Traced:
-        """The graph for these inputs: the symbolic trace, or a fallback traced at this size."""
+        """The graph for these inputs: the symbolic trace, or a fallback traced at this size.
+
+        Each size tries the fallbacks from the first (concrete shapes) again: where that fails at
+        one size only (a map too small for a norm, a shape check), the next size must not inherit
+        the opaque-leaves graph it fell back to, or a report would depend on the order of the sizes.
+        The opaque-leaves trace itself holds for every size, so it is made once."""
         if shapes in self._by_shapes:  # a fallback for these shapes (value_traced_at) comes first
             return self._by_shapes[shapes]
         if self.traced is not None and not self.traced.specialized:
             return self.traced
-        traced = self._by_shapes[shapes] = trace_at_size(self.loaded.module, list(shapes), self.trace_error or "")
-        if not traced.specialized:  # opaque leaves: valid for every size
-            self.traced = traced
+        traced = self._by_shapes[shapes] = trace_at_size(self.loaded.module, list(shapes), self.trace_error or "",
+                                                         self._leaves_traced)
+        if not traced.specialized:
+            self._leaves_traced = traced
         return traced
 
     def value_traced_at(self, shapes: Shapes) -> Traced | None:
@@ -213,9 +220,11 @@ def explain_failure(prepared: Prepared, shapes: Shapes, err: RflintError, full_s
         if expected != given:
             fix = f"the C of --input-shape N,C,... must be {expected}" if full_shapes else f"set --channels {expected}"
             return RflintError(f"{prepared.label}: {layer} expects {expected} input channels, got {given} ({fix})")
-    if any(p in text for p in _TOO_SMALL):
+    if any(p in text for p in _TOO_SMALL) or _ONE_ELEMENT in text:
         hint = _smallest_size(prepared, shapes)
-        return RflintError(f"input {size} is too small for {prepared.label}: the feature map vanishes at {layer}"
+        what = f"the feature map vanishes at {layer}" if _ONE_ELEMENT not in text else \
+            f"the map reaching {layer} is down to one pixel, and an instance norm needs more than one"
+        return RflintError(f"input {size} is too small for {prepared.label}: {what}"
                            + (f"; the smallest input that runs is {hint}" if hint else ""))
     if misaligned(err):
         hint = _nearest_sizes(prepared, shapes)
@@ -228,7 +237,7 @@ def explain_failure(prepared: Prepared, shapes: Shapes, err: RflintError, full_s
 def _first_conv_node(prepared: Prepared, shapes: Shapes) -> tuple[str, int, bool] | None:
     """(module path, in_channels, whether it reads the model input itself) of the first conv module
     in graph order."""
-    traced = prepared._by_shapes.get(shapes) or prepared.traced
+    traced = prepared._by_shapes.get(shapes) or prepared.traced or prepared._leaves_traced
     if traced is None:
         return None
     for node in traced.order:
@@ -242,6 +251,9 @@ def _first_conv_node(prepared: Prepared, shapes: Shapes) -> tuple[str, int, bool
 
 T = TypeVar("T")
 
+# torch's instance norm on a single spatial element ("... when training": also in eval mode, without
+# running statistics)
+_ONE_ELEMENT = "Expected more than 1 spatial element"
 _TOO_SMALL = ("Kernel size can't be greater than actual input size", "Output size is too small",
               "output size is too small", "non-positive", "Invalid computed output size")
 

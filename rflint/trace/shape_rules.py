@@ -245,7 +245,27 @@ def _upsample(m: nn.Upsample, args: tuple, kwargs: dict) -> torch.Tensor | None:
     return interpolated(x, m.size, m.scale_factor, m.mode, m.align_corners, m.recompute_scale_factor)
 
 
+def _instance_norm(m: nn.modules.instancenorm._InstanceNorm, args: tuple, kwargs: dict) -> torch.Tensor | None:
+    """The input's shape, unless the norm takes its statistics from a single spatial element, which
+    torch refuses ("Expected more than 1 spatial element"): then torch runs it and says so, and the
+    model does not run at this size (it does not in eval mode either, without running stats)."""
+    x = _tensor(args, kwargs)
+    if x is None or ((m.training or not m.track_running_stats) and math.prod(x.shape[2:]) <= 1):
+        return None
+    return x
+
+
+def _instance_norm_fn(input: Any, running_mean: Any = None, running_var: Any = None, weight: Any = None,  # noqa: A002
+                      bias: Any = None, use_input_stats: bool = True, *args: Any, **kwargs: Any) -> torch.Tensor | None:
+    if not is_meta_value(input) or (use_input_stats and math.prod(input.shape[2:]) <= 1):
+        return None
+    return input
+
+
+INSTANCE_NORMS = frozenset({nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d})
+
 MODULE_SHAPE_RULES: dict[type, Rule] = {
+    **{norm: _instance_norm for norm in INSTANCE_NORMS},
     nn.Conv1d: _conv, nn.Conv2d: _conv, nn.Conv3d: _conv,
     nn.ConvTranspose1d: _conv_transpose, nn.ConvTranspose2d: _conv_transpose, nn.ConvTranspose3d: _conv_transpose,
     nn.MaxPool1d: _pool(1, True), nn.MaxPool2d: _pool(2, True), nn.MaxPool3d: _pool(3, True),
@@ -368,9 +388,10 @@ def _function_rules() -> dict[Any, Callable]:
     rules: dict[Any, Callable] = {}
     same = ["relu", "relu6", "elu", "selu", "celu", "gelu", "silu", "mish", "hardswish", "hardsigmoid",
             "hardtanh", "leaky_relu", "softplus", "sigmoid", "tanh", "dropout", "dropout1d", "dropout2d",
-            "dropout3d", "alpha_dropout", "batch_norm", "instance_norm", "layer_norm", "group_norm",
+            "dropout3d", "alpha_dropout", "batch_norm", "layer_norm", "group_norm",
             "local_response_norm"]
     rules.update({getattr(F, n): _same_shape for n in same if hasattr(F, n)})
+    rules[F.instance_norm] = _instance_norm_fn
     rules.update({getattr(torch, n): _same_shape for n in ("relu", "sigmoid", "tanh", "selu", "celu") if hasattr(torch, n)})
     rules.update({f: elementwise for f in (operator.add, operator.sub, operator.mul, operator.truediv,
                                            torch.add, torch.sub, torch.mul, torch.div)})
@@ -388,8 +409,8 @@ def _function_rules() -> dict[Any, Callable]:
 
 def _same_shape_modules() -> frozenset[type]:
     return frozenset({
-        nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm, nn.InstanceNorm1d, nn.InstanceNorm2d,
-        nn.InstanceNorm3d, nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm,
+        # not the instance norms: they refuse a single spatial element (_instance_norm)
+        nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm, nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm,
         nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish,
         nn.Sigmoid, nn.Tanh, nn.Hardswish, nn.Hardsigmoid, nn.Hardtanh, nn.Softplus,
         nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.Identity,

@@ -23,7 +23,7 @@ import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn
 
-from rflint.trace.shape_rules import SAME_SHAPE_MODULES, _ntuple, is_hashable
+from rflint.trace.shape_rules import INSTANCE_NORMS, SAME_SHAPE_MODULES, _ntuple, is_hashable
 
 Shape = tuple[int, ...]
 
@@ -68,7 +68,7 @@ def _pushes(node: fx.Node, modules: dict[str, nn.Module], shapes: dict[str, Shap
         if src_shape is None or len(src_shape) != rank + 2:
             return
         m = modules.get(node.target)
-        if type(m) in SAME_SHAPE_MODULES:
+        if type(m) in SAME_SHAPE_MODULES or type(m) in INSTANCE_NORMS:  # (a lower bound: 1 unit is enough)
             yield src.name, out
         elif type(m) in _CONVS:
             wants = _conv_needs(m, out)

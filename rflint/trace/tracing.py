@@ -314,8 +314,11 @@ def value_trace(module: nn.Module, shapes: list[tuple[int, ...]]) -> Traced:
     return shape_trace(real, inputs)
 
 
-def trace_at_size(module: nn.Module, shapes: list[tuple[int, ...]], symbolic_error: str) -> Traced:
-    """Fallbacks 2-4 (see the module docstring) once symbolic tracing has failed."""
+def trace_at_size(module: nn.Module, shapes: list[tuple[int, ...]], symbolic_error: str,
+                  leaves_traced: Traced | None = None) -> Traced:
+    """Fallbacks 2-4 (see the module docstring) once symbolic tracing has failed.  ``leaves_traced``:
+    the opaque-leaves trace of an earlier size (it holds for every size), used again instead of
+    searching for the leaves a second time."""
     from rflint.trace.shape_tracer import DataDependent
 
     try:
@@ -323,6 +326,8 @@ def trace_at_size(module: nn.Module, shapes: list[tuple[int, ...]], symbolic_err
     except DataDependent:
         return value_trace(module, shapes)
     except RflintError as shape_error:
+        if leaves_traced is not None:
+            return leaves_traced
         leaves, symbolic_ok = untraceable_submodules(module, len(shapes))
         if not leaves:
             raise RflintError(f"{symbolic_error}; tracing with concrete shapes failed too: {shape_error}") from shape_error
