@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import rflint
+from rflint.rules import lint
 
 
 def rf(model, size, channels=None):
@@ -279,6 +280,24 @@ def test_final_rf_is_the_last_spatial_tensors():
 
     a, _ = rf(TwoBranch(), 16)
     assert a.final_layer == "big" and a.final_r_max == (7, 7) and a.final_r_min == (7, 7)
+
+
+def test_final_r_max_takes_each_axis_from_its_largest_branch():
+    # an Inception-E-like end: a (39, 1) and a (1, 19) conv summed.  The sum's states are the union
+    # per axis (rf-semantics.md §2), so its r_max is (39, 19), whichever branch is the final layer;
+    # at 64x16 the W axis (19 >= 16) sees the whole input, so RF005 must not fire
+    class Crossed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Conv2d(3, 8, (39, 1), padding=(19, 0))
+            self.b = nn.Conv2d(3, 8, (1, 19), padding=(0, 9))
+
+        def forward(self, x):
+            return self.a(x) + self.b(x)
+
+    a = rflint.analyze(Crossed(), (64, 16))
+    assert a.final_layer == "a" and a.final_r_max == (39, 19) and a.final_r_min == (39, 1)
+    assert [f for f in lint(a).findings if f.code == "RF005"] == []
 
 
 @pytest.mark.parametrize("name", ["vgg16", "resnet18", "densenet121", "unet", "mpnet18", "cbam_resnet18", "audio1d"])

@@ -286,7 +286,7 @@ def run_program(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None
         layer_by_node[node.name] = layer
 
     position = traced.memo("position", lambda: {n: i for i, n in enumerate(traced.order)})
-    final_layer = _final_layer(traced.order, position, rfs, layer_by_node)
+    final_layer, last_spatial = _final_layer(traced.order, position, rfs, layer_by_node)
     timings["rf_program"] = time.perf_counter() - clock
     total_params = prepared.param_counts[""]  # set by the ledger's walk (or shared by surgery's Prepared)
     return Analysis(
@@ -294,7 +294,7 @@ def run_program(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None
         params=total_params, macs=sum(node_macs_.values()),
         final_layer=final_layer.name if final_layer is not None else None,
         final_r_min=final_layer.r_out_min if final_layer is not None else None,
-        final_r_max=final_layer.r_out_max if final_layer is not None else None,
+        final_r_max=_final_r_max(final_layer, rfs[last_spatial]) if final_layer is not None else None,
         warnings=warnings, trace_method=traced.method, device=prepared.loaded.device,
         graph=traced.graph, order=ledger.names, node_rf=rfs, values=values,
         node_params=node_params, node_macs=node_macs_, layer_by_node=layer_by_node,
@@ -303,12 +303,24 @@ def run_program(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None
     )
 
 
+def _final_r_max(layer: Layer, last: TensorRF) -> tuple:
+    """The final r_max, per axis of ``layer`` (the final layer): the last spatial tensor's r_max on
+    that axis (rf-semantics.md §5).  The same as the layer's own r_out_max unless the branches joined
+    after it grow different axes (an Inception-E block's 1x3 and 3x1 convs side by side): a merge
+    is the union of its inputs' states per axis, so each axis takes its largest branch."""
+    by_origin: dict[int, Any] = {}
+    for axis in last.axes:
+        by_origin[axis.origin] = max(by_origin.get(axis.origin, axis.r_max), axis.r_max)
+    return tuple(r if r is None or o is None else by_origin.get(o, r) for r, o in zip(layer.r_out_max, layer.origins))
+
+
 def _final_layer(order: list[fx.Node], position: dict[fx.Node, int], rfs: dict,
-                 layer_by_node: dict[str, Layer]) -> Layer | None:
-    """The RF layer that defines the final RF: among the RF layers that reach the last spatial tensor
-    without passing another RF layer, the one with the largest r_max.  Merges and elementwise ops do
-    not change r, so its r_out_max is exactly the last spatial tensor's r_max; its r_out_min is the
-    RF of the deepest path rather than the stem's (which a residual identity path would give)."""
+                 layer_by_node: dict[str, Layer]) -> tuple[Layer | None, fx.Node | None]:
+    """The RF layer that defines the final RF, and the last spatial tensor: among the RF layers that
+    reach that tensor without passing another RF layer, the one with the largest r_max.  Merges and
+    elementwise ops do not change r, so its r_out_min is the RF of the deepest path rather than the
+    stem's (which a residual identity path would give); its r_out_max is the tensor's on every axis
+    that layer grows most (see _final_r_max for the others)."""
     output = order[-1]
     last: fx.Node | None = None
     stack, seen = list(output.all_input_nodes), set()
@@ -326,7 +338,7 @@ def _final_layer(order: list[fx.Node], position: dict[fx.Node, int], rfs: dict,
         else:
             stack.extend(node.all_input_nodes)
     if last is None:
-        return None
+        return None, None
     frontier: list[tuple[Layer, int]] = []  # (layer, its position)
     stack, seen = [last], set()
     while stack:
@@ -340,10 +352,10 @@ def _final_layer(order: list[fx.Node], position: dict[fx.Node, int], rfs: dict,
         else:
             stack.extend(node.all_input_nodes)
     if not frontier:
-        return None
+        return None, last
 
     def key(entry: tuple[Layer, int]):
         layer, at = entry
         return (max((r for r in layer.r_out_max if r is not None), default=0), at)
 
-    return max(frontier, key=key)[0]
+    return max(frontier, key=key)[0], last
