@@ -411,3 +411,19 @@ def test_adaptive_and_interpolation_kernels_are_cached_and_immutable():
     assert K.interpolation("Upsample(x)", "no-such-mode", (4,), (8,)) is None
     with pytest.raises(dataclasses.FrozenInstanceError):  # a shared KernelOp cannot be edited
         kop.kernel = (1, 1)
+
+
+def test_unfold_module_is_the_rf_layer_f_unfold_is():
+    # nn.Unfold wraps F.unfold: k 3, d 2, s 2 after a (k3 s2) conv: r_in 3, an RF layer of its own
+    class ByModule(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1, self.un = nn.Conv2d(3, 4, 3, stride=2, padding=1), nn.Unfold(kernel_size=3, dilation=2, stride=2)
+
+        def forward(self, x):
+            return self.un(self.c1(x))
+
+    a = rflint.analyze(ByModule(), 16)
+    (un,) = [layer for layer in a.layers if layer.name == "un"]
+    assert (un.kind, un.kernel, un.stride, un.dilation, un.r_in_min) == ("unfold", (3, 3), (2, 2), (2, 2), (3, 3))
+    assert a.warnings == []  # was: "unknown layer Unfold ... treated as global"

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from rflint.engine import kernels as K
 from rflint.engine.ops.context import Ctx, Outcome, kernel_outcome
-from rflint.engine.ops.modules import _adaptive, _linear, _upsample
+from rflint.engine.ops.modules import _adaptive, _linear, _upsample, unfolded
 from rflint.engine.ops.tensors import _getitem, _global_fn, _permute, _reduction, _reshape, _softmax_fn
 
 
@@ -75,18 +75,8 @@ def _fn_pixel_shuffle(ctx: Ctx) -> Outcome:
 
 
 def _fn_unfold(ctx: Ctx) -> Outcome:
-    """F.unfold: a conv-like window (RF layer); its (N, C*k*k, L) output is flattened, so global
-    unless a later reshape restores the grid (not tracked: reported as global)."""
-    n = 2
-    kernel = K.per_axis(ctx.arg(1, "kernel_size"), n)
-    dilation = K.per_axis(ctx.arg(2, "dilation", 1), n)
-    padding = K.per_axis(ctx.arg(3, "padding", 0), n)
-    stride = K.per_axis(ctx.arg(4, "stride", 1), n)
-    kop = K.windowed(ctx.op_name, "unfold", kernel, stride, dilation, padding, False)
-    out = kernel_outcome(ctx, kop)
-    if out.rf is not None:
-        out.rf = out.rf.to_global()
-    return out
+    return unfolded(ctx, ctx.op_name, ctx.arg(1, "kernel_size"), ctx.arg(2, "dilation", 1), ctx.arg(3, "padding", 0),
+                    ctx.arg(4, "stride", 1))
 
 
 def _fn_linear(ctx: Ctx) -> Outcome:

@@ -162,6 +162,24 @@ def linear_rf(rf: TensorRF | None) -> TensorRF | None:
     return out.deeper(1)
 
 
+def unfolded(ctx: Ctx, op: str, kernel_size: Any, dilation: Any, padding: Any, stride: Any) -> Outcome:
+    """F.unfold / nn.Unfold: a conv-like window (RF layer); its (N, C*k*k, L) output is flattened, so
+    global unless a later reshape restores the grid (not tracked: reported as global)."""
+    n = 2
+    kernel = K.per_axis(kernel_size, n)
+    kop = K.windowed(op, "unfold", kernel, K.per_axis(stride, n), K.per_axis(dilation, n),
+                     K.per_axis(padding, n), False)
+    out = kernel_outcome(ctx, kop)
+    if out.rf is not None:
+        out.rf = out.rf.to_global()
+    return out
+
+
+def _unfold_module(ctx: Ctx) -> Outcome:
+    m = ctx.module
+    return unfolded(ctx, type(m).__name__, m.kernel_size, m.dilation, m.padding, m.stride)
+
+
 def _flatten_module(ctx: Ctx) -> Outcome:
     return _reshape(ctx)
 
@@ -191,6 +209,7 @@ _MODULE_RULES: list[tuple[tuple[type, ...], Callable[[Ctx], Outcome]]] = [
     ((nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd, nn.modules.pooling._LPPoolNd), _pool_module),
     ((nn.Upsample,), _upsample_module),
     ((nn.PixelShuffle, nn.PixelUnshuffle), _shuffle_module),
+    ((nn.Unfold,), _unfold_module),
     ((nn.Linear, nn.Bilinear, nn.LazyLinear), _linear),
     ((nn.Flatten, nn.Unflatten), _flatten_module),
     ((nn.MultiheadAttention, nn.RNNBase, nn.Transformer, nn.TransformerEncoder, nn.TransformerDecoder,
