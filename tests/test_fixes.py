@@ -161,3 +161,25 @@ def test_fix_and_sweep_take_the_shapes_of_several_inputs(tmp_path, monkeypatch):
     # the text report's "Try it" names every shape
     report = runner.invoke(app, ["check", "net.py:WithVector", *shapes], env={"COLUMNS": "300"})
     assert "rflint fix net.py:WithVector --input-shape 1,3,8,8 --input-shape 1,10 --truncate" in report.stdout
+
+
+class _WithUnusedHead(nn.Module):
+    """forward() never calls fc_b (a subclass that dropped an output, say).  At 4 px the convs read
+    r 1, 3, 5, 7: features.2 and .3 are the tail, the cut is features.1.  Params: convs 112 + 3 x 148,
+    fc_a 50, fc_b 15: 621.  Truncated: the two first convs (260) and a new Linear(4, 10) (50): 310,
+    without fc_b, which the truncated GraphModule does not have."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), *(nn.Conv2d(4, 4, 3, padding=1) for _ in range(3)))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc_a, self.fc_b = nn.Linear(4, 10), nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.fc_a(torch.flatten(self.pool(self.features(x)), 1))
+
+
+def test_the_prediction_leaves_out_modules_forward_never_calls():
+    plan = build_report(rflint.analyze(_WithUnusedHead(), 4)).truncation
+    assert (plan.params_before, plan.params_after, plan.cut_name) == (621, 310, "features.1")
+    assert n_params(truncate(_WithUnusedHead(), 4)) == 310

@@ -90,7 +90,10 @@ def _plan(a: Analysis, tail: Tail) -> TruncationPlan | None:
     pooled = math.prod(cut_shape[2:])
     return TruncationPlan(
         cut=tail.cut, cut_name=tail.cut_name, cut_channels=channels, n_out=n_out, removed_nodes=removed,
-        params_removed=sum(a.node_params.get(n, 0) for n in removed),
+        # everything but what the kept graph holds: also modules forward() never calls (an inherited
+        # head left unused, the branch a value-dependent `if` did not take), which the built model,
+        # a GraphModule of the kept graph, does not have either
+        params_removed=a.params - sum(a.node_params.get(n, 0) for n in kept),
         macs_removed=sum(a.node_macs.get(n, 0) for n in removed),
         params_added=channels * n_out + n_out, macs_added=channels * n_out,
         params_before=a.params, macs_before=a.macs,
