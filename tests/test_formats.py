@@ -273,3 +273,40 @@ def test_failures_in_sarif_github_and_markdown(tmp_path, monkeypatch):
     assert markdown.rstrip().endswith("### Could not be analysed\n\n- missing.py:build: model file not found: missing.py")
     ok = json.loads(runner.invoke(app, ["check", "zoo:vgg11", "--input", "32", "--format", "sarif"]).stdout)
     assert ok["runs"][0]["invocations"] == [{"executionSuccessful": True, "toolExecutionNotifications": []}]
+
+
+def test_sweep_steps_need_a_range_and_two_sizes():
+    # --steps 1 swept --from alone, and --steps beside --sizes was silently ignored
+    for args in (["--from", "16", "--to", "64", "--steps", "1"], ["--sizes", "32", "--steps", "5"]):
+        result = runner.invoke(app, ["sweep", "zoo:vgg11", *args])
+        assert result.exit_code == 2, args
+    doc = json.loads(runner.invoke(app, ["sweep", "zoo:vgg11", "--from", "16", "--to", "64", "--steps", "2", "-f", "json"]).stdout)
+    assert [row["input"] for row in doc["sizes"]] == [[16, 16], [64, 64]]
+
+
+def test_sweep_summary_follows_the_tail_not_rf002s_findings(tmp_path, monkeypatch):
+    # with RF002 not selected, the table still showed ResNet-18's tails at 32 and 64 and the summary
+    # said "No predicted tail from 32x32 to 100x100" (rf-semantics.md §6: borders at 32 and 64 px)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pyproject.toml").write_text('[tool.rflint]\nselect = ["RF001"]\n')
+    doc = json.loads(runner.invoke(app, ["sweep", "zoo:resnet18", "--sizes", "32,64,224", "-f", "json"]).stdout)
+    assert [row["cut"] is not None for row in doc["sizes"]] == [True, True, False]
+    assert doc["no_tail_from"] == [224, 224]
+
+
+def test_sweep_summary_names_tails_between_clean_sizes():
+    from rich.console import Console
+
+    from rflint.report.sweep import clean_range
+    from rflint.report.text import render_sweep
+
+    def row(side, cut):
+        return {"input": [side, side], "border": cut, "border_index": 3 if cut else None, "cut": cut,
+                "tail_layers": 1 if cut else 0, "tail_params": 0, "tail_params_pct": 0.0, "counts": {}}
+
+    rows = [row(11, None), row(12, "a"), row(13, None), row(14, None)]  # needs that swing (adaptive pools)
+    lo, hi = clean_range(rows)
+    assert (lo, hi) == ([11, 11], [14, 14])
+    console = Console(width=200, record=True)
+    render_sweep("m", rows, lo, hi, console)
+    assert "No predicted tail at 11x11, 13x13, 14x14 px; a tail at 12x12 px between them." in console.export_text()

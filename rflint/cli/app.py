@@ -300,7 +300,7 @@ def sweep_cmd(
     sizes: Optional[str] = typer.Option(None, "--sizes", metavar="S,S,...", help="Comma-separated input sizes, e.g. 32,64,128,224 (or 32x48,64x96)."),
     start: Optional[int] = typer.Option(None, "--from", min=1, help="Smallest size of a geometric range (with --to)."),
     stop: Optional[int] = typer.Option(None, "--to", min=1, help="Largest size of a geometric range (with --from)."),
-    steps: int = typer.Option(10, "--steps", min=1, help="Number of sizes between --from and --to (log-spaced)."),
+    steps: Optional[int] = typer.Option(None, "--steps", min=2, help="Number of sizes from --from to --to, both included, log-spaced (default 10)."),
     channels: Optional[int] = typer.Option(None, "--channels", "-c", min=1, help="Input channels (default: the first conv's in_channels)."),
     input_shapes: List[str] = typer.Option(None, "--input-shape", metavar="N,C,H,W", help="For a model with several inputs: one full shape per forward() argument. The first input's spatial size is swept; other image inputs are scaled with it."),
     kwarg: List[str] = typer.Option(None, "--kwarg", "-k", metavar="KEY=VALUE", help="Keyword argument for the factory/class. Repeatable."),
@@ -326,12 +326,14 @@ def _sweep(target, sizes, start, stop, steps, channels, kwarg, fmt, output, conf
 
     if sizes and (start or stop):
         raise RflintError("give either --sizes or --from/--to, not both")
+    if steps is not None and not (start and stop):
+        raise RflintError("--steps goes with --from and --to")
     if sizes:
         size_list = [parse_size(s) for s in sizes.split(",") if s.strip()]
     elif start and stop:
         if start > stop:
             raise RflintError(f"--from {start} is larger than --to {stop}")
-        size_list = geometric_sizes(start, stop, steps)
+        size_list = geometric_sizes(start, stop, steps or 10)
     else:
         raise RflintError("give the sizes to sweep: --sizes 32,64,224 or --from 16 --to 512")
     from rflint.cli.run import run_sweep

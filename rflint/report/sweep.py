@@ -59,7 +59,9 @@ def sweep_rows(target: Any, sizes: list, channels=None, kwargs=None, settings=No
 
 
 def clean_range(rows: list[dict]) -> tuple[list[int] | None, list[int] | None]:
-    """The smallest and the largest swept size that runs without a predicted tail (RF002); rows
-    sorted by size."""
-    clean = [r["input"] for r in rows if "error" not in r and not r["counts"].get("RF002")]
+    """The smallest and the largest swept size that runs without a predicted tail; rows sorted by
+    size.  The tail as the table shows it (the structure's, with min-tail-layers), not RF002's
+    findings: a config that does not select RF002, or a comment that silences it, does not make
+    the tail go away."""
+    clean = [r["input"] for r in rows if "error" not in r and r["cut"] is None]
     return (clean[0], clean[-1]) if clean else (None, None)

@@ -295,11 +295,19 @@ def render_sweep(label: str, rows: list[dict], lo, hi, console: Console) -> None
     for r in rows:
         if "error" in r:
             console.print(Text(f"{fmt_size(r['input'])}: {r['error']}", style="red"))
+    ran = [r for r in rows if "error" not in r]
+    inside = ran[next(i for i, r in enumerate(ran) if r["input"] == lo):] if lo is not None else []
+    inside = inside[:next(i for i, r in enumerate(inside) if r["input"] == hi) + 1] if inside else []
+    tailed = [r["input"] for r in inside if r["cut"] is not None]
     if lo is None:
         console.print(Text("A tail is predicted at every swept size that runs.", style="bold red"))
-    else:
-        console.print(Text(f"No predicted tail (RF002) from {fmt_size(lo)} to {fmt_size(hi)} px among the swept sizes.",
+    elif not tailed:
+        console.print(Text(f"No predicted tail from {fmt_size(lo)} to {fmt_size(hi)} px among the swept sizes.",
                            style="bold green"))
+    else:  # clean sizes with tails between them: name both, a range would hide the tails
+        clean = ", ".join(fmt_size(r["input"]) for r in inside if r["cut"] is None)
+        console.print(Text(f"No predicted tail at {clean} px; a tail at {', '.join(map(fmt_size, tailed))} px between them.",
+                           style="bold yellow"))
 
 
 def render_fix(before: ModelReport, after: ModelReport, console: Console) -> None:
