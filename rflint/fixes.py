@@ -103,6 +103,10 @@ def remove_stem(model: Any, input_size, layers: list[str] | None = None, channel
         if missing:
             raise RflintError(f"no RF layer named {', '.join(missing)} in {a.target}")
         chosen = [by_name[name] for name in layers]
+        flat = [layer.name for layer in chosen if not layer.kop.downsampling]
+        if flat:  # changing it would change nothing: say so rather than report an identical model
+            raise RflintError(f"{', '.join(flat)} in {a.target} {'does' if len(flat) == 1 else 'do'} not downsample "
+                              "(stride 1): nothing to remove; name layers with a stride above 1")
     else:
         proposal = LintContext(a, settings).stem
         if proposal is None:

@@ -183,3 +183,50 @@ def test_the_prediction_leaves_out_modules_forward_never_calls():
     plan = build_report(rflint.analyze(_WithUnusedHead(), 4)).truncation
     assert (plan.params_before, plan.params_after, plan.cut_name) == (621, 310, "features.1")
     assert n_params(truncate(_WithUnusedHead(), 4)) == 310
+
+
+def test_fix_follows_the_config_as_check_does(tmp_path, monkeypatch):
+    # ResNet-18 at 64 px has a tail of 2 parametric layers (border layer4.1.conv2, rf-semantics.md §6);
+    # with min-tail-layers = 3 check reports none, so fix has nothing to truncate; ignored rules are
+    # not in fix's findings either (RF004 fires at 32 px: layer4's convs on 2x2 and 1x1 maps)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pyproject.toml").write_text('[tool.rflint]\nmin-tail-layers = 3\nignore = ["RF004"]\n')
+    result = CliRunner().invoke(app, ["fix", "zoo:resnet18", "--input", "64", "--truncate"])
+    assert result.exit_code == 2 and "no predicted tail at 64x64 px" in result.stderr
+    text = CliRunner().invoke(app, ["fix", "zoo:resnet18", "--input", "32", "--truncate"]).stdout
+    assert "RF002 x1" in text and "RF004" not in text
+
+
+def test_fix_print_code_is_python_at_any_width(monkeypatch):
+    # rich wrapped the generated code at the terminal's width, which broke its indentation
+    import ast
+
+    monkeypatch.setenv("COLUMNS", "60")
+    out = CliRunner().invoke(app, ["fix", "zoo:resnet18", "--input", "32", "--truncate", "--print-code"]).stdout
+    ast.parse(out[out.index("def forward"):])
+
+
+def test_fix_says_the_model_keeps_one_branch_of_a_value_dependent_if(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "branchy.py").write_text(
+        "import torch.nn as nn\n\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.body = nn.Sequential(*(nn.Conv2d(3, 3, 3, padding=1) for _ in range(6)))\n"
+        "        self.alt = nn.Conv2d(3, 3, 1)\n"
+        "        self.fc = nn.Linear(3, 5)\n\n"
+        "    def forward(self, x):\n"
+        "        if x.mean() > 0:\n"
+        "            x = self.alt(x)\n"
+        "        return self.fc(self.body(x).mean((2, 3)))\n")
+    out = CliRunner().invoke(app, ["fix", "branchy.py:Net", "--input", "8", "--truncate"]).stdout
+    assert "note: forward() branches on tensor values at" in out
+    assert "so it has only that branch of forward()" in " ".join(out.split())
+
+
+def test_remove_stem_of_a_layer_that_does_not_downsample_is_an_error():
+    result = CliRunner().invoke(app, ["fix", "zoo:resnet18", "--input", "32", "--remove-stem", "--layers", "conv1,layer1.0.conv1"])
+    assert result.exit_code == 2
+    assert result.stderr == ("rflint: error: layer1.0.conv1 in zoo:resnet18 does not downsample (stride 1): "
+                             "nothing to remove; name layers with a stride above 1\n")

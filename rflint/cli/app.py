@@ -380,17 +380,20 @@ def fix_cmd(
     channels: Optional[int] = typer.Option(None, "--channels", "-c", min=1, help="Input channels (default: the first conv's in_channels)."),
     input_shapes: List[str] = typer.Option(None, "--input-shape", metavar="N,C,H,W", help="Full input shape instead of --input; repeat once per forward() argument for a model with several inputs."),
     kwarg: List[str] = typer.Option(None, "--kwarg", "-k", metavar="KEY=VALUE", help="Keyword argument for the factory/class. Repeatable."),
+    config: Optional[Path] = typer.Option(None, "--config", help="pyproject.toml to read \\[tool.rflint] from (default: the nearest one), as check does."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
 ) -> None:
     """Build the fixed model (truncated, or without stem downsampling) and compare it with the original.
 
     --output saves it.  Kept layers keep their weights; a new classifier is freshly initialised, so
-    the result must be retrained or fine-tuned."""
+    the result must be retrained or fine-tuned.  The tail and the findings follow [tool.rflint]
+    (select, ignore, min-tail-layers), as in check."""
     _guarded(lambda: _fix(target, inputs or [], truncate, remove_stem, layers, output, print_code, channels,
-                          kwarg or [], input_shapes or []), debug)
+                          kwarg or [], input_shapes or [], config), debug)
 
 
-def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, channels, kwarg, input_shapes=()) -> None:
+def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, channels, kwarg, input_shapes=(),
+         config=None) -> None:
     from rflint.cli.sizes import parse_shapes, parse_size
 
     if truncate == remove_stem:
@@ -414,30 +417,41 @@ def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, chan
     from rflint import fixes
     from rflint.engine import analyze
     from rflint.report import build_report
+    from rflint.config import load_config
     from rflint.report.text import render_fix
+    from rflint.rules import Settings, select_rules
     from rflint.trace.loading import parse_kwargs
+    from rflint.trace.tracing import VALUE_AWARE
 
+    cfg = load_config(config)
+    settings = Settings(min_tail_layers=cfg.min_tail_layers, dominance_ratio=cfg.dominance_ratio)
+    rules = select_rules(cfg.select, cfg.ignore)
     kwargs = parse_kwargs(kwarg)
-    before = build_report(analyze(target, size, channels, kwargs, input_shapes=shapes))
+    before = build_report(analyze(target, size, channels, kwargs, input_shapes=shapes), settings, rules)
     size = before.analysis.input_size
     if truncate:
-        fixed = fixes.truncate(target, size, channels, kwargs, input_shapes=shapes)
+        fixed = fixes.truncate(target, size, channels, kwargs, settings, input_shapes=shapes)
         what = "truncated"
     else:
         names = [n.strip() for n in layers.split(",") if n.strip()] if layers else None
-        fixed = fixes.remove_stem(target, size, names, channels, kwargs, input_shapes=shapes)
+        fixed = fixes.remove_stem(target, size, names, channels, kwargs, settings, input_shapes=shapes)
         what = "stem downsampling removed"
     try:
-        after = build_report(analyze(fixed, size, before.analysis.channels, input_shapes=shapes))
+        after = build_report(analyze(fixed, size, before.analysis.channels, input_shapes=shapes), settings, rules)
     except RflintError as err:  # the fix broke the model (a join of a changed and an unchanged branch)
         change = "truncated" if truncate else f"with the downsampling of {', '.join(names)} removed" if names \
             else "with its stem downsampling removed"
         raise _fix_broke(f"{before.analysis.target} {change}", size, err) from None
     after.analysis.target = f"{before.analysis.target} ({what})"
     console = Console()
+    for warning in before.analysis.warnings:  # a value-dependent branch: the fixed graph keeps one path
+        console.print(f"note: {warning}", markup=False, highlight=False, style="yellow")
+    if before.analysis.trace_method == VALUE_AWARE:
+        console.print("note: the fixed model is built from that trace, so it has only that branch of forward()",
+                      markup=False, highlight=False, style="yellow")
     render_fix(before, after, console)
-    if print_code:
-        console.print(fixed.code, markup=False, highlight=False)
+    if print_code:  # never wrapped at the terminal's width: the code must stay valid Python
+        console.print(fixed.code, markup=False, highlight=False, soft_wrap=True)
     if output is not None:
         with open(output, "wb") as f:  # an OSError in words (torch.save on a path raises RuntimeError)
             torch.save(fixed, f)
