@@ -561,3 +561,22 @@ def test_forward_with_starred_inputs_is_told_how_to_wrap_it(project):
         "several shapes; analyse a wrapper whose forward() names each input\n")
     one = invoke("check", "net.py:build", "--input-shape", "1,3,16,16", "--input-shape", "1,1,16,16")
     assert one.stderr == "rflint: error: net.py:build: forward() takes 1 input, got 2 shapes\n"
+
+
+def test_a_saved_graph_module_is_not_blamed_on_rflint_or_typer(project):
+    # a fixed model saved with torch.save and loaded by a factory: its layers were built by rflint's
+    # tracer and its forward() is generated code, so the findings pointed at rflint/engine/prepare.py
+    # (and, once that was skipped, at typer): neither is a line the user can edit
+    import torch
+
+    torch.save(rflint_truncate("zoo:vgg11", 32), project / "vgg.pt")
+    (project / "load.py").write_text("import torch\n\n\ndef load():\n    return torch.load('vgg.pt', weights_only=False)\n")
+    doc = json.loads(invoke("check", "load.py:load", "--input", "16", "--format", "json").stdout)["models"][0]
+    places = {(x["source"] or {}).get("file") for x in doc["findings"] + doc["layers"]}
+    assert doc["findings"] and places <= {None, str(project / "load.py")}, places
+
+
+def rflint_truncate(target, size):
+    from rflint import truncate
+
+    return truncate(target, size)

@@ -3,7 +3,8 @@
 Findings point at the line that *builds* a layer (``self.conv2 = nn.Conv2d(...)``), because that is
 the line a user edits and the line an inline ``# rflint: ignore[...]`` comment sits on.  Python does
 not remember it, so while a model is being built we wrap ``nn.Module.__init__`` and record the first
-stack frame that is neither inside torch nor inside the module's own ``__init__`` chain.
+stack frame that is neither inside torch or rflint (the zoo aside) nor inside the module's own
+``__init__`` chain.
 """
 
 from __future__ import annotations
@@ -20,7 +21,17 @@ import torch
 from torch import nn
 
 _TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
-_TRACE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep  # rflint's own tracing machinery
+# rflint's own code is never the line a user edits (a GraphModule rflint's tracer makes, a model
+# loaded from a file by a factory), except for the zoo's reference architectures
+_RFLINT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+_ZOO_DIR = os.path.join(_RFLINT_DIR, "zoo") + os.sep
+_TRACE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep  # the tracers: they call forward()
+
+
+def _not_user_code(filename: str) -> bool:
+    if filename.startswith((_TORCH_DIR, "<")):
+        return True
+    return filename.startswith(_RFLINT_DIR) and not filename.startswith(_ZOO_DIR)
 _lock = threading.Lock()
 _sites: "weakref.WeakKeyDictionary[nn.Module, Source]" = weakref.WeakKeyDictionary()
 
@@ -43,8 +54,10 @@ def _find_site(module: nn.Module) -> Source | None:
     while frame is not None:
         filename = frame.f_code.co_filename
         in_own_init = frame.f_code.co_name == "__init__" and frame.f_locals.get("self") is module
-        if not in_own_init and not filename.startswith(_TORCH_DIR) and not filename.startswith("<"):
+        if not in_own_init and not _not_user_code(filename):
             return Source(filename, frame.f_lineno)
+        if not in_own_init and filename.startswith(_RFLINT_DIR) and not filename.startswith(_ZOO_DIR):
+            return None  # built by rflint itself (a traced GraphModule): the frames further out are the CLI's
         frame = frame.f_back
     return None
 
@@ -69,14 +82,16 @@ def recording_sites() -> Iterator[None]:
 
 
 def current_user_site() -> Source | None:
-    """The innermost frame of the running stack outside torch and rflint's tracing machinery: while
+    """The innermost frame of the running stack outside torch and rflint (its zoo aside): while
     fx records a node, the line of forward() that created it.  A few frame hops, unlike fx's own
     record_stack_traces, which symbolizes a whole traceback per node (seconds on big models)."""
     frame = sys._getframe(1)
     while frame is not None:
         filename = frame.f_code.co_filename
-        if not filename.startswith((_TORCH_DIR, _TRACE_DIR, "<")):
+        if not _not_user_code(filename):
             return Source(filename, frame.f_lineno)
+        if filename.startswith(_RFLINT_DIR) and not filename.startswith((_TRACE_DIR, _ZOO_DIR)):
+            return None  # past the tracer into rflint's engine: forward() was generated code (a GraphModule's)
         frame = frame.f_back
     return None
 
