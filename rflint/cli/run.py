@@ -344,7 +344,7 @@ def worker_pool(n: int):
     previous = signal.signal(signal.SIGTERM, terminated) if main_thread else None
     try:
         yield pool
-    except BaseException:
+    except BaseException as err:
         workers = list((getattr(pool, "_processes", None) or {}).values())  # CPython's table of workers
         for process in workers:
             process.terminate()
@@ -353,7 +353,11 @@ def worker_pool(n: int):
             if process.is_alive():
                 process.kill()
                 process.join(timeout=5)
-        pool.shutdown(wait=False, cancel_futures=True)
+        if isinstance(err, Exception):
+            # Not after Ctrl-C or SIGTERM: with workers killed mid-job, shutdown() can wait forever
+            # for the lock the pool's manager thread holds while it joins its feeder thread
+            # (CPython gh-125451, fixed in 3.12.8 and 3.13.1); the CLI exits right away anyway.
+            pool.shutdown(wait=False, cancel_futures=True)
         raise
     else:
         pool.shutdown(wait=True)
