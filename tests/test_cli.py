@@ -543,22 +543,24 @@ def test_a_run_where_everything_fails_is_one_line_and_no_report(project):
     assert json.loads(clean.stdout)["errors"] == []
 
 
-def test_forward_with_starred_inputs_is_told_how_to_wrap_it(project):
+def test_forward_with_starred_inputs_takes_one_shape_each(project):
+    # fx traces forward(*xs) as one placeholder that takes the rest of the arguments: it got one shape
+    # only ("takes 1 inputs").  Here conv a (3x3) reads xs[0], conv b (5x5) xs[1]: r_out 3 and 5
     (project / "star.py").write_text(textwrap.dedent("""
         import torch.nn as nn
 
         class Two(nn.Module):
             def __init__(self):
                 super().__init__()
-                self.a, self.b = nn.Conv2d(3, 8, 3), nn.Conv2d(1, 8, 3)
+                self.a, self.b = nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(1, 8, 5, padding=2)
 
             def forward(self, *xs):
                 return self.a(xs[0]) + self.b(xs[1])
     """))
-    result = invoke("check", "star.py:Two", "--input-shape", "1,3,16,16", "--input-shape", "1,1,16,16")
-    assert result.exit_code == 2 and result.stderr == (
-        "rflint: error: star.py:Two: forward(*xs) takes its inputs as one tuple, which rflint cannot feed with "
-        "several shapes; analyse a wrapper whose forward() names each input\n")
+    result = invoke("check", "star.py:Two", "--input-shape", "1,3,16,16", "--input-shape", "1,1,16,16", "-f", "json")
+    layers = {layer["name"]: layer for layer in json.loads(result.stdout)["models"][0]["layers"]}
+    assert (layers["a"]["in_shape"], layers["a"]["r_out_min"]) == ([1, 3, 16, 16], [3, 3])
+    assert (layers["b"]["in_shape"], layers["b"]["r_out_min"]) == ([1, 1, 16, 16], [5, 5])
     one = invoke("check", "net.py:build", "--input-shape", "1,3,16,16", "--input-shape", "1,1,16,16")
     assert one.stderr == "rflint: error: net.py:build: forward() takes 1 input, got 2 shapes\n"
 

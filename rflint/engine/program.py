@@ -51,29 +51,32 @@ def _layer_name(node: fx.Node, seen: dict[str, int]) -> str:
     return base if seen[base] == 1 else f"{base}@{seen[base]}"  # a module called twice
 
 
+def _varargs(placeholder: fx.Node) -> bool:
+    """forward(*xs): fx makes one placeholder "*xs" that takes every remaining argument as a tuple."""
+    target = str(placeholder.target)
+    return target.startswith("*") and not target.startswith("**")
+
+
 def _inputs_for(prepared: Prepared, traced: Traced, shapes) -> tuple[list[Any], list[fx.Node], tuple[int, ...]]:
     """MetaSpecs (meta tensors to be) for the forward() arguments; the image inputs (N, C, *spatial)
     carry RF state."""
     placeholders = traced.memo("placeholders", lambda: [n for n in traced.order if n.op == "placeholder"])
-    required = [p for p in placeholders if not p.args]  # p.args holds a default value
+    # p.args holds a default value; forward(*xs)'s placeholder (always the last) may take nothing
+    required = [p for p in placeholders if not p.args and not _varargs(p)]
     if not placeholders:
         raise RflintError(f"{prepared.label}: forward() takes no input")
     if len(shapes) < len(required):
         names = ", ".join(p.target for p in required)
         raise RflintError(f"{prepared.label}: forward() takes {len(required)} inputs ({names}); "
                           "give one --input-shape per input, e.g. --input-shape 1,3,32,32 --input-shape 1,10")
-    if len(shapes) > len(placeholders):
-        starred = next((p.target for p in placeholders if str(p.target).startswith("*")), None)
-        if starred is not None:  # fx traces *xs as one placeholder that stands for the whole tuple
-            raise RflintError(f"{prepared.label}: forward({starred}) takes its inputs as one tuple, which rflint "
-                              "cannot feed with several shapes; analyse a wrapper whose forward() names each input")
+    if len(shapes) > len(placeholders) and not any(_varargs(p) for p in placeholders):  # forward(*xs): fx's one placeholder takes the rest
         takes = f"{len(placeholders)} input{'s' if len(placeholders) != 1 else ''}"
         raise RflintError(f"{prepared.label}: forward() takes {takes}, got {len(shapes)} shapes")
     # MetaSpecs, not meta tensors: torch.empty(device="meta") costs tens of microseconds, paid again
     # in every what-if probe, and the propagation makes the tensor only where torch runs an op on it
     dtype = torch.get_default_dtype()
     inputs: list[Any] = [MetaSpec(s, dtype) for s in shapes]
-    inputs += [p.args[0] for p in placeholders[len(shapes):]]
+    inputs += [p.args[0] for p in placeholders[len(shapes):] if p.args]
     images = [p for p, s in zip(placeholders, shapes) if len(s) >= 3]
     return inputs, images, tuple(shapes[0][2:])
 
