@@ -57,7 +57,8 @@ def truncate(model: Any, input_size, channels: int | None = None, kwargs: dict |
     for name, module in gm.named_children():
         root.add_module(name, module)
     root.add_module("rflint_pool", _POOLS[n_axes](1))
-    root.add_module("rflint_fc", nn.Linear(plan.cut_channels, plan.n_out))
+    like = next(gm.parameters(), None)  # the new head in the model's dtype (a half model stays half)
+    root.add_module("rflint_fc", nn.Linear(plan.cut_channels, plan.n_out, dtype=like.dtype if like is not None else None))
     pooled = graph.call_module("rflint_pool", (env[cut],))
     flat = graph.call_function(torch.flatten, (pooled, 1))  # a torch builtin: the saved model needs no rflint
     graph.output(graph.call_module("rflint_fc", (flat,)))

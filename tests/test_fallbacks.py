@@ -371,3 +371,29 @@ def test_an_instance_norm_with_running_stats_runs_on_one_pixel():
     net = nn.Sequential(nn.Conv2d(3, 4, 3, stride=2), nn.InstanceNorm2d(4, track_running_stats=True), nn.Conv2d(4, 4, 1))
     net.eval()(torch.randn(1, 3, 3, 3))  # torch runs it: statistics from the buffers
     assert rflint.analyze(net, 3).layers[-1].out_shape == (1, 4, 1, 1)
+
+
+def _chain():
+    """Convs k3 p1: input RFs 1, 3, 5, 7, 9, so at 6 px convs 3 and 4 (input RF 7, 9 > 6) are the tail."""
+    return nn.Sequential(*(nn.Conv2d(3, 3, 3, padding=1) for _ in range(5)), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(3, 4))
+
+
+@pytest.mark.parametrize("wrap", ["DataParallel", "compile", "half", "bfloat16"])
+def test_wrapped_and_half_precision_models_are_analysed(wrap):
+    # DataParallel and torch.compile wrappers could not be traced; a half model got float32 inputs,
+    # which torch refuses ("Input type (float) and bias type (c10::Half) should be the same")
+    model = {"DataParallel": lambda m: nn.DataParallel(m), "compile": torch.compile,
+             "half": lambda m: m.half(), "bfloat16": lambda m: m.to(torch.bfloat16)}[wrap](_chain())
+    a = rflint.analyze(model, 6)
+    assert [layer.r_in_min for layer in a.layers][:5] == [(1, 1), (3, 3), (5, 5), (7, 7), (9, 9)]
+    if wrap in ("half", "bfloat16"):  # the truncated model keeps the dtype, its new head too
+        fixed = rflint.truncate(model, 6)
+        dtype = next(model.parameters()).dtype
+        assert fixed(torch.randn(1, 3, 6, 6, dtype=dtype)).dtype == dtype
+
+
+def test_a_torchscript_module_is_an_error_that_says_what_to_give():
+    with pytest.raises(RflintError, match="is a TorchScript module, which torch.fx cannot trace; give rflint "
+                                          "the nn.Module it was scripted from"):
+        rflint.analyze(torch.jit.script(_chain()), 6)

@@ -27,6 +27,7 @@ from rflint.errors import RflintError
 from rflint.trace import Traced, construction_site, propagate
 from rflint.trace.metaspec import MetaSpec, first_shape, needs_values
 from rflint.trace.shapes import compile_steps
+from rflint.trace.tracing import model_dtype
 from rflint.trace.sources import node_site
 
 if TYPE_CHECKING:
@@ -74,7 +75,7 @@ def _inputs_for(prepared: Prepared, traced: Traced, shapes) -> tuple[list[Any], 
         raise RflintError(f"{prepared.label}: forward() takes {takes}, got {len(shapes)} shapes")
     # MetaSpecs, not meta tensors: torch.empty(device="meta") costs tens of microseconds, paid again
     # in every what-if probe, and the propagation makes the tensor only where torch runs an op on it
-    dtype = torch.get_default_dtype()
+    dtype = traced.memo("input_dtype", lambda: model_dtype(traced.gm))
     inputs: list[Any] = [MetaSpec(s, dtype) for s in shapes]
     inputs += [p.args[0] for p in placeholders[len(shapes):] if p.args]
     images = [p for p, s in zip(placeholders, shapes) if len(s) >= 3]

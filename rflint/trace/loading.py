@@ -199,8 +199,26 @@ def load_model(target: Any, kwargs: dict[str, Any] | None = None, label: str | N
         source = _factory_source(obj)
     else:
         raise RflintError(f"{label} is a {type(obj).__name__}, not an nn.Module, class or factory")
+    module = _unwrapped(module, label)
     module.eval()
     return LoadedModel(module, label, device, source, suggested_input, suggested_channels)
+
+
+def _unwrapped(module: nn.Module, label: str) -> nn.Module:
+    """The model inside the wrappers training code puts around it (DataParallel, DDP, torch.compile):
+    they add no layer, and fx cannot trace through them.  A TorchScript module has no Python
+    forward() for fx to trace: say so, rather than finding no layer in it."""
+    while True:
+        if isinstance(module, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
+            module = module.module
+        elif type(module).__name__ == "OptimizedModule" and isinstance(getattr(module, "_orig_mod", None), nn.Module):
+            module = module._orig_mod  # torch.compile's wrapper
+        else:
+            break
+    if isinstance(module, torch.jit.ScriptModule):
+        raise RflintError(f"{label} is a TorchScript module, which torch.fx cannot trace; "
+                          "give rflint the nn.Module it was scripted from")
+    return module
 
 
 def _module_device(module: nn.Module) -> str:

@@ -303,12 +303,21 @@ def _take_lazy_shapes(model: nn.Module, real: nn.Module) -> None:
             t.materialize(shaped[name].shape, device="meta", dtype=shaped[name].dtype)
 
 
+def model_dtype(module: nn.Module) -> torch.dtype:
+    """The dtype the model's inputs must have: its floating parameters' (a model.half() or bfloat16
+    model refuses float32 inputs), else torch's default."""
+    for p in module.parameters():
+        if p.is_floating_point():
+            return p.dtype
+    return torch.get_default_dtype()
+
+
 def value_trace(module: nn.Module, shapes: list[tuple[int, ...]]) -> Traced:
     """Fallback 3: trace on real CPU tensors (a seeded random input; fresh weights if the model was
     built on meta), for forward() code that reads tensor values."""
     torch.manual_seed(0)  # the same "random input" every run: reports must be reproducible
     real = _with_real_weights(module)
-    inputs = [torch.randn(s) for s in shapes]
+    inputs = [torch.randn(s, dtype=model_dtype(real)) for s in shapes]
     _materialize_lazy(real, inputs)
     _take_lazy_shapes(module, real)
     return shape_trace(real, inputs)
@@ -322,7 +331,7 @@ def trace_at_size(module: nn.Module, shapes: list[tuple[int, ...]], symbolic_err
     from rflint.trace.shape_tracer import DataDependent
 
     try:
-        return shape_trace(module, [torch.empty(s, device="meta") for s in shapes])
+        return shape_trace(module, [torch.empty(s, device="meta", dtype=model_dtype(module)) for s in shapes])
     except DataDependent:
         return value_trace(module, shapes)
     except RflintError as shape_error:
@@ -333,7 +342,7 @@ def trace_at_size(module: nn.Module, shapes: list[tuple[int, ...]], symbolic_err
             raise RflintError(f"{symbolic_error}; tracing with concrete shapes failed too: {shape_error}") from shape_error
         if symbolic_ok:
             return fx_trace(module, leaves, len(shapes))
-        traced = shape_trace(module, [torch.empty(s, device="meta") for s in shapes], leaves)
+        traced = shape_trace(module, [torch.empty(s, device="meta", dtype=model_dtype(module)) for s in shapes], leaves)
         traced.method = f"{traced.method} with opaque leaves ({', '.join(sorted(leaves))})"
         traced.notes += [f"{path}: torch.fx cannot trace inside it, so it is one opaque layer; its RF is "
                          "inferred from shapes and RFs after it may be too small" for path in sorted(leaves)]
