@@ -427,3 +427,22 @@ def test_unfold_module_is_the_rf_layer_f_unfold_is():
     (un,) = [layer for layer in a.layers if layer.name == "un"]
     assert (un.kind, un.kernel, un.stride, un.dilation, un.r_in_min) == ("unfold", (3, 3), (2, 2), (2, 2), (3, 3))
     assert a.warnings == []  # was: "unknown layer Unfold ... treated as global"
+
+
+def test_concatenation_along_a_spatial_axis_is_a_merge():
+    # torch.cat([x, x], dim=-1) after a x2 nearest upsample: every output pixel is one operand's, so
+    # the RF is the union of theirs (rf-semantics.md §2): here the upsample's (r 1, jump 1/2).  It
+    # was None (no RF at all), and at 1 px the report then crashed (KeyError: 'output')
+    class Tiled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv1d(1, 1, 3, padding=1)
+
+        def forward(self, x):
+            x = F.interpolate(x, scale_factor=2, mode="nearest")
+            return self.conv(torch.cat([x, x], dim=-1))
+
+    a = rflint.analyze(Tiled(), 1)
+    (conv,) = a.layers[-1:]
+    assert conv.r_in_min == (1,) and conv.r_out_min == (2,)  # 1 + (3 - 1) * 1/2
+    assert lint(a) is not None

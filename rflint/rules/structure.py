@@ -193,6 +193,8 @@ def _cut_chain(a: Analysis, idom: dict[str, str], position: dict[str, int], is_s
             return rf is not None and rf.spatial
 
     def chain() -> list[str]:  # the sink's dominators, in topological order
+        if a.order[-1] not in idom:  # no receptive field reaches the output: nothing to cut
+            return []
         found, node = [], idom[a.order[-1]]
         while node != _SOURCE:
             found.append(node)

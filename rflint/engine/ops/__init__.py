@@ -9,6 +9,7 @@ tensors.py: the rules.
 
 from __future__ import annotations
 
+import torch
 import torch.fx as fx
 
 from rflint.declared import spec_for
@@ -144,6 +145,11 @@ def _generic(ctx: Ctx) -> Outcome:
     if rf is not NOT_KEPT:
         return Outcome(rf)
     out = shape_of(ctx.out)
+    if ctx.node.target in _CONCATENATIONS and out is not None and all(
+            shape is not None and len(shape) == len(out) for _, shape in operands):
+        # joined along a spatial axis: every output pixel is one operand's, so its states are the
+        # union of theirs (rf-semantics.md §2, merges), none of them a broadcast gate
+        return Outcome(merged([(r, None) for r, _ in operands if r is not None], None))
     src = shape_of(ctx.val(ctx.first))
     if src is None or len(src) != len(out):  # a layout change (einops rearrange, ...): a reshape
         return _reshape(ctx)
@@ -151,6 +157,7 @@ def _generic(ctx: Ctx) -> Outcome:
 
 
 NOT_KEPT = object()
+_CONCATENATIONS = (torch.cat, torch.concat, torch.concatenate)
 
 
 def _holds_tensors(value) -> bool:
