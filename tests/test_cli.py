@@ -460,8 +460,11 @@ def test_an_interrupted_parallel_run_stops_its_workers(project, signame, code):
     import time
 
     (project / "slow.py").write_text(MODEL.replace("def build(width=8):", "def build(width=8):\n    import time\n    time.sleep(60)"))
+    # SIGINT as a terminal would leave it: a shell starts background jobs with SIGINT ignored, and
+    # Python then installs no KeyboardInterrupt handler (the suite run with `&` hung here)
     proc = _rflint("slow.py:build", "--input", "8", "--input", "16", "--input", "32", "-j", "2", cwd=project,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+                   preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     time.sleep(8)  # the workers are in the 60 s factory by now
     os.killpg(proc.pid, getattr(signal, signame)) if signame == "SIGINT" else proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == code  # not after the 60 s sleeps
