@@ -585,3 +585,20 @@ def rflint_truncate(target, size):
     from rflint import truncate
 
     return truncate(target, size)
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_each_target_imports_its_own_sibling_modules(tmp_path, monkeypatch, jobs):
+    # exp1/model.py and exp2/model.py both `from blocks import head`; exp1/blocks.py has one conv,
+    # exp2/blocks.py six.  With -j 1 exp2 got exp1's blocks from sys.modules.  Params by hand: stem
+    # 3*16*9 + 16 = 448, each head conv 16*16*9 + 16 = 2320, Linear(16, 2) 34: 2802 and 14402
+    monkeypatch.chdir(tmp_path)
+    model = ("import torch.nn as nn\nfrom blocks import head\n\n\ndef build():\n    return nn.Sequential("
+             "nn.Conv2d(3, 16, 3, stride=2, padding=1), *head(16), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 2))\n")
+    for name, n in (("exp1", 1), ("exp2", 6)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "model.py").write_text(model)
+        (tmp_path / name / "blocks.py").write_text(
+            f"import torch.nn as nn\n\n\ndef head(c):\n    return [nn.Conv2d(c, c, 3, padding=1) for _ in range({n})]\n")
+    result = invoke("check", "exp1/model.py:build", "exp2/model.py:build", "--input", "16", "-f", "json", "-j", jobs)
+    assert [m["params"] for m in json.loads(result.stdout)["models"]] == [2802, 14402]

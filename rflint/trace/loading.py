@@ -11,13 +11,14 @@ class or any callable returning a module; keyword arguments are passed to classe
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib
 import importlib.util
 import inspect
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 from torch import nn
@@ -50,6 +51,55 @@ def parse_kwargs(pairs: list[str] | None) -> dict[str, Any]:
         except (ValueError, SyntaxError):
             out[key] = raw  # a bare word is a string: --kwarg mode=bilinear
     return out
+
+
+# The user's own modules the previous target imported (its file's siblings, a package of the working
+# directory), and the directories put on sys.path for it.  Each target imports its model as if it
+# were alone: `from blocks import head` in exp2/model.py must not get exp1/blocks.py, cached in
+# sys.modules by the target before it, nor depend on which target put its directory first on the
+# path.  They stay loaded until the next target (a fixed model is pickled with them).
+_LOCAL_MODULES: list[str] = []
+_LOCAL_PATHS: list[str] = []
+
+
+@contextlib.contextmanager
+def _own_imports(root: str | None) -> Iterator[None]:
+    """Forget what the previous target imported from its own directory; put ``root`` (the model
+    file's directory, or the working directory for package.module targets) first on sys.path, and
+    remember which modules this target imports from it."""
+    for name in _LOCAL_MODULES:
+        sys.modules.pop(name, None)
+    for entry in _LOCAL_PATHS:
+        if entry in sys.path:  # the one inserted (a copy that was there before stays)
+            sys.path.remove(entry)
+    _LOCAL_MODULES.clear()
+    _LOCAL_PATHS.clear()
+    if root is None:
+        yield
+        return
+    sys.path.insert(0, root)
+    _LOCAL_PATHS.append(root)
+    before = set(sys.modules)
+    prefix = os.path.join(root, "")
+    try:
+        yield
+    finally:
+        for name in set(sys.modules) - before:
+            file = getattr(sys.modules[name], "__file__", None) or ""
+            if os.path.abspath(file).startswith(prefix) and "site-packages" not in file \
+                    and name.partition(".")[0] != "rflint":  # rflint itself (run from its checkout) stays
+                _LOCAL_MODULES.append(name)
+
+
+def _import_root(target: Any) -> str | None:
+    """Where a TARGET string's own modules live: its file's directory, or the working directory for
+    a package.module target; None for zoo targets and objects."""
+    if not isinstance(target, str) or target.startswith("zoo:"):
+        return None
+    where = target.rpartition(":")[0]
+    if where.endswith(".py") or os.sep in where or "/" in where:
+        return os.path.dirname(os.path.abspath(where)) if os.path.isfile(where) else None
+    return os.getcwd()
 
 
 def _import_file(path: str) -> Any:
@@ -178,6 +228,11 @@ def load_model(target: Any, kwargs: dict[str, Any] | None = None, label: str | N
     """Load TARGET (a string, an nn.Module, a class or a factory) and put it in eval mode.
 
     ``real_weights``: build factories on the CPU (for fixes that return a runnable model)."""
+    with _own_imports(_import_root(target)):  # the factory may import more of the user's modules
+        return _load_model(target, kwargs, label, real_weights)
+
+
+def _load_model(target: Any, kwargs: dict[str, Any] | None, label: str | None, real_weights: bool) -> LoadedModel:
     kwargs = dict(kwargs or {})
     suggested_input = suggested_channels = None
     if isinstance(target, str):
