@@ -602,3 +602,23 @@ def test_each_target_imports_its_own_sibling_modules(tmp_path, monkeypatch, jobs
             f"import torch.nn as nn\n\n\ndef head(c):\n    return [nn.Conv2d(c, c, 3, padding=1) for _ in range({n})]\n")
     result = invoke("check", "exp1/model.py:build", "exp2/model.py:build", "--input", "16", "-f", "json", "-j", jobs)
     assert [m["params"] for m in json.loads(result.stdout)["models"]] == [2802, 14402]
+
+
+@pytest.mark.parametrize("comment, silenced", [
+    ("# rflint: ignore[RF001]", {"RF001"}),
+    ("# rflint: ignore[RF001, RF002]  # known", {"RF001", "RF002"}),
+    ("# rflint: ignore  # all of it", {"RF001", "RF002"}),
+    ("# rflint: ignore[RF001 - known, tracked in #12]", set()),
+    ("# rflint: ignore [RF001]", set()),
+    ("# rflint: ignore[]", set()),
+    ("# rflint: ignore: RF001", set()),
+    ("# rflint: ignore=RF001", set()),
+])
+def test_a_malformed_directive_silences_nothing(project, comment, silenced):
+    # malformed lists were read as a bare ignore: every finding of the model, the tail too, gone.
+    # At 8 px net.py's layer "5" has RF001 and the model RF002 (see MODEL); the comment goes on the
+    # factory's def line, so it applies to the whole model
+    text = MODEL.replace("    # rflint: ignore[RF001]", "").replace("def build(width=8):", f"def build(width=8):  {comment}")
+    (project / "sup.py").write_text(text)
+    found = {f["code"] for f in json.loads(invoke("check", "sup.py:build", "--input", "8", "-f", "json").stdout)["models"][0]["findings"]}
+    assert {"RF001", "RF002"} - found == silenced

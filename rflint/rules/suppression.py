@@ -15,11 +15,17 @@ import sys
 from rflint.rules.base import Finding
 from rflint.trace import Source
 
-_PATTERN = re.compile(r"#\s*rflint:\s*ignore(?:\[([A-Za-z0-9_,\s]+)\])?")
+# ``ignore`` followed by a list of codes or prefixes in brackets, or by nothing (the end of the line,
+# or another comment): a bare ignore.  Anything else (``ignore[RF001 - tracked in #12]``, ``ignore
+# [RF001]``, ``ignore: RF001``, ``ignore[]``) is malformed and silences nothing: read as a bare
+# ignore, a typo would hide every finding, the predicted tail too, and the CI gate would pass.
+_PATTERN = re.compile(r"#\s*rflint:\s*ignore(?:\[\s*([A-Za-z]{2}\d{0,3}(?:\s*,\s*[A-Za-z]{2}\d{0,3})*)\s*,?\s*\]"
+                      r"|(?=\s*(?:#|$)))")
 
 
 def _codes_on(file: str, line: int) -> set[str] | None:
-    """None: no directive; empty set: bare ignore (everything); else the listed codes."""
+    """None: no directive (or a malformed one); empty set: bare ignore (everything); else the
+    listed codes."""
     text = linecache.getline(file, line)
     match = _PATTERN.search(text)
     if not match:
