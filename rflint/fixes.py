@@ -10,6 +10,7 @@ Sits beside the report layer: it uses the rules (tail, cut, stem) and the engine
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import networkx as nx
@@ -44,7 +45,9 @@ def truncate(model: Any, input_size, channels: int | None = None, kwargs: dict |
     plan = plan_truncation(a, tail)
     if plan is None:
         raise RflintError(f"{a.target}: its output is not a (batch, classes) vector, so it cannot end in a classifier")
-    gm = a.traced.gm
+    # a copy: the kept layers are the caller's own modules when a model instance was passed, and
+    # fine-tuning the result must not change theirs (as remove_stem's copy_weights)
+    gm = copy.deepcopy(a.traced.gm)
     kept = nx.ancestors(a.graph, plan.cut) | {plan.cut}
     graph = fx.Graph()
     env: dict[fx.Node, fx.Node] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
@@ -12,7 +13,7 @@ from torch import nn
 from rflint.engine.program import Probe, _fetch, input_needs, probe, run_program
 from rflint.engine.results import Analysis
 from rflint.errors import RflintError
-from rflint.trace import LoadedModel, Traced, fx_trace, load_model
+from rflint.trace import LoadedModel, Traced, evaluating, fx_trace, load_model
 from rflint.trace.tracing import VALUE_AWARE, trace_at_size, value_trace
 
 
@@ -110,6 +111,7 @@ class Prepared:
             if self.loaded.suggested_input is None:
                 raise RflintError(f"{self.label}: no input size given (use --input, e.g. --input 224)")
             return self.loaded.suggested_input
+        size = _whole_numbers(size)
         if isinstance(size, int):
             if self.n_axes is None:
                 raise RflintError(f"{self.label}: cannot tell how many spatial axes the input has; give them all, e.g. 32x32")
@@ -130,7 +132,8 @@ class Prepared:
         ``replace``: module path -> module to call instead (what-if experiments, surgery.stride_one)."""
         full = self._full_shapes(size, shapes)
         try:
-            return run_program(self, full, replace)
+            with evaluating(self.loaded):
+                return run_program(self, full, replace)
         except RflintError as err:
             raise explain_failure(self, full, err, full_shapes=bool(shapes)) from err
 
@@ -139,7 +142,8 @@ class Prepared:
         """Shapes and the RF program alone at ``size`` (what-if experiments: no per-layer report).
         ``base``: this model's finished analysis, whose RFs the pass reuses where they provably
         follow (engine/replay.py).  Raises RflintError, unexplained, when the model does not run so."""
-        return probe(self, self._shapes_like(size, base), replace, base)
+        with evaluating(self.loaded):
+            return probe(self, self._shapes_like(size, base), replace, base)
 
     def needs_at(self, size: tuple[int, ...], base: Analysis | None = None) -> tuple[int, ...] | None:
         """Per input axis, the smallest size no RF layer's input r_min exceeds, from an analysis at
@@ -152,7 +156,8 @@ class Prepared:
     def try_needs(self, size: tuple[int, ...], base: Analysis | None = None) -> tuple[int, ...] | RflintError:
         """:meth:`needs_at`, with the reason (the error, returned) when the model does not run at ``size``."""
         try:
-            return input_needs(self, self._shapes_like(size, base), base)
+            with evaluating(self.loaded):
+                return input_needs(self, self._shapes_like(size, base), base)
         except RflintError as err:
             # without its traceback: that would hold this frame (and so the error itself: a cycle
             # only the garbage collector frees, which the CLI pauses during a job) and the failed
@@ -190,6 +195,23 @@ def scaled_shapes(template: Shapes, size: tuple[int, ...]) -> Shapes:
             shape = (*shape[:2], *(max(1, -(-s * new // old)) for s, new, old in zip(shape[2:], size, first)))
         shapes.append(tuple(shape))
     return tuple(shapes)
+
+
+def _whole_numbers(size: Any) -> int | tuple[int, ...]:
+    """An input size as the API takes it: an int, or a sequence of them (NumPy integers too); a
+    string, a float or a bool is refused rather than read digit by digit ("64" as 6x4) or rounded."""
+    def side(v: Any) -> int:
+        if isinstance(v, (bool, str, float)):
+            raise TypeError
+        return operator.index(v)
+
+    try:
+        if isinstance(size, (list, tuple)):
+            return tuple(side(v) for v in size)
+        return side(size)
+    except TypeError:
+        raise RflintError(f"input size must be a whole number or a tuple of them, e.g. 32 or (32, 48); "
+                          f"got {size!r}") from None
 
 
 def _axes_text(n: int) -> str:
@@ -385,7 +407,8 @@ def prepare(model: Any, channels: int | None = None, kwargs: dict[str, Any] | No
     loaded = load_model(model, kwargs, label, real_weights)
     traced, trace_error = None, None
     try:
-        traced = fx_trace(loaded.module, n_inputs=n_inputs)
+        with evaluating(loaded):
+            traced = fx_trace(loaded.module, n_inputs=n_inputs)
     except RflintError as err:
         trace_error = str(err)
     first = _first_conv(traced.gm if traced else None, loaded.module)

@@ -11,6 +11,7 @@ class or any callable returning a module; keyword arguments are passed to classe
 from __future__ import annotations
 
 import ast
+import copy
 import contextlib
 import importlib
 import importlib.util
@@ -22,6 +23,7 @@ from typing import Any, Callable, Iterator
 
 import torch
 from torch import nn
+from torch.nn.parameter import UninitializedBuffer, UninitializedParameter, UninitializedTensorMixin
 
 from rflint.errors import RflintError
 from rflint.trace.sources import Source, recording_sites
@@ -36,6 +38,10 @@ class LoadedModel:
     suggested_input: tuple[int, ...] | None = None  # zoo models know their natural size
     suggested_channels: int | None = None
     notes: list[str] = field(default_factory=list)
+    # built here (by a factory or class, or copied): rflint may put it in eval mode for good.  A
+    # module instance the caller passed stays theirs: it is in eval mode only while rflint works
+    # with it (``evaluating``), and its training flags are given back
+    owned: bool = True
 
 
 def parse_kwargs(pairs: list[str] | None) -> dict[str, Any]:
@@ -243,20 +249,57 @@ def _load_model(target: Any, kwargs: dict[str, Any] | None, label: str | None, r
     if hasattr(obj, "factory") and hasattr(obj, "input_size"):
         suggested_input, suggested_channels = tuple(obj.input_size), obj.channels
         obj = obj.factory
+    owned = True
     if isinstance(obj, nn.Module):
         if real_weights and _module_device(obj) == "meta":
             raise RflintError(f"{label} was built on the meta device: it has no weights to run with")
         if kwargs:
             raise RflintError(f"{label} is a module instance; --kwarg only applies to classes and factories")
         module, device, source = obj, _module_device(obj), _factory_source(type(obj))
+        owned = False
+        if any(isinstance(p, UninitializedTensorMixin) for p in module.parameters()):
+            # a lazy layer takes its shape on the first call, which the analysis makes: on a copy,
+            # or the caller's LazyConv2d would become a Conv2d without weights
+            module, owned = _lazy_on_meta(copy.deepcopy(module)), True
     elif callable(obj):
         module, device = _call_factory(obj, kwargs, label, ("cpu",) if real_weights else ("meta", "cpu"))
         source = _factory_source(obj)
     else:
         raise RflintError(f"{label} is a {type(obj).__name__}, not an nn.Module, class or factory")
     module = _unwrapped(module, label)
-    module.eval()
-    return LoadedModel(module, label, device, source, suggested_input, suggested_channels)
+    if owned:
+        module.eval()
+    return LoadedModel(module, label, device, source, suggested_input, suggested_channels, owned=owned)
+
+
+def _lazy_on_meta(module: nn.Module) -> nn.Module:
+    """The lazy parameters and buffers of ``module`` (a copy) moved to the meta device, where its
+    first call during the shape pass gives them their shapes without allocating them, as for a model
+    a factory builds on meta."""
+    for m in module.modules():
+        for table, kind in ((m._parameters, UninitializedParameter), (m._buffers, UninitializedBuffer)):
+            for name, t in list(table.items()):
+                if isinstance(t, UninitializedTensorMixin):
+                    table[name] = kind(device="meta", dtype=t.dtype)
+    return module
+
+
+@contextlib.contextmanager
+def evaluating(loaded: LoadedModel) -> Iterator[None]:
+    """The model in eval mode while rflint traces or runs it (a forward() that asks
+    ``self.training`` is analysed as used for inference; norms take no batch statistics), and a
+    caller's module given back with its own training flags."""
+    if loaded.owned:
+        yield
+        return
+    training = [m for m in loaded.module.modules() if m.training]
+    for m in training:
+        m.training = False
+    try:
+        yield
+    finally:
+        for m in training:
+            m.training = True
 
 
 def _unwrapped(module: nn.Module, label: str) -> nn.Module:

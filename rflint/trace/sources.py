@@ -32,7 +32,11 @@ def _not_user_code(filename: str) -> bool:
     if filename.startswith((_TORCH_DIR, "<")):
         return True
     return filename.startswith(_RFLINT_DIR) and not filename.startswith(_ZOO_DIR)
-_lock = threading.Lock()
+# Held while rflint patches process-wide state: nn.Module.__init__ here, and (tracing.py) the
+# functions torch.fx and rflint's tracers patch while they trace.  Re-entrant: a factory may call
+# rflint.analyze itself.  Two threads analysing at once take turns in these parts.
+PATCHING = threading.RLock()
+_lock = PATCHING
 _sites: "weakref.WeakKeyDictionary[nn.Module, Source]" = weakref.WeakKeyDictionary()
 
 

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Iterator
+from typing import Callable, Iterator
 
 import networkx as nx
 import torch
@@ -30,7 +31,7 @@ from torch import nn
 from torch.nn.parameter import UninitializedTensorMixin
 
 from rflint.errors import RflintError
-from rflint.trace.sources import current_user_site
+from rflint.trace.sources import PATCHING, current_user_site
 
 SYMBOLIC = "torch.fx.symbolic_trace"
 WITH_LEAVES = "torch.fx.symbolic_trace with opaque leaves"
@@ -81,6 +82,17 @@ class Traced:
 def _first_line(err: Exception) -> str:
     text = str(err).strip().splitlines()
     return text[0] if text else type(err).__name__
+
+
+def _serialized(trace: Callable) -> Callable:
+    """Run under sources.PATCHING: torch.fx patches nn.Module.__call__ and rflint torch.as_tensor and
+    torch.jit.isinstance while they trace, and restore them after; two traces at once would each
+    restore the other's patches as the originals (seen with threads: NameError in every later call)."""
+    @functools.wraps(trace)
+    def serialized(*args, **kwargs):
+        with PATCHING:
+            return trace(*args, **kwargs)
+    return serialized
 
 
 @contextlib.contextmanager
@@ -166,6 +178,7 @@ def _graph_module(tracer: fx.Tracer, module: nn.Module, method: str, specialized
     return Traced(gm, to_networkx(gm), list(gm.graph.nodes), method, specialized)
 
 
+@_serialized
 def fx_trace(module: nn.Module, leaves: set[str] | None = None, n_inputs: int = 1) -> Traced:
     try:
         traced = _graph_module(RflintTracer(leaves), module, WITH_LEAVES if leaves else SYMBOLIC, False, n_inputs)
@@ -195,6 +208,7 @@ def _has_forward(module: nn.Module) -> bool:
     return type(module).forward is not nn.Module.forward
 
 
+@_serialized
 def untraceable_submodules(root: nn.Module, n_inputs: int = 1) -> tuple[set[str], bool]:
     """The smallest submodules fx cannot trace on their own, and whether the root then traces
     symbolically with them as leaves (else the caller traces the root with concrete shapes).  When a
@@ -225,6 +239,7 @@ def untraceable_submodules(root: nn.Module, n_inputs: int = 1) -> tuple[set[str]
     return found, False
 
 
+@_serialized
 def shape_trace(module: nn.Module, inputs: list[torch.Tensor], leaves: set[str] | None = None) -> Traced:
     # a concrete default keeps its placeholder (with the default as value), so inputs line up
     """Trace with concrete shapes (meta inputs) or concrete values (CPU inputs)."""
@@ -312,12 +327,14 @@ def model_dtype(module: nn.Module) -> torch.dtype:
     return torch.get_default_dtype()
 
 
+@_serialized
 def value_trace(module: nn.Module, shapes: list[tuple[int, ...]]) -> Traced:
     """Fallback 3: trace on real CPU tensors (a seeded random input; fresh weights if the model was
     built on meta), for forward() code that reads tensor values."""
-    torch.manual_seed(0)  # the same "random input" every run: reports must be reproducible
-    real = _with_real_weights(module)
-    inputs = [torch.randn(s, dtype=model_dtype(real)) for s in shapes]
+    with torch.random.fork_rng(devices=[]):  # the caller's random stream is left where it was
+        torch.manual_seed(0)  # the same "random input" every run: reports must be reproducible
+        real = _with_real_weights(module)
+        inputs = [torch.randn(s, dtype=model_dtype(real)) for s in shapes]
     _materialize_lazy(real, inputs)
     _take_lazy_shapes(module, real)
     return shape_trace(real, inputs)
