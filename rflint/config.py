@@ -154,6 +154,10 @@ def load_config(path: Path | None = None) -> Config:
     if not isinstance(layers, dict) or not all(isinstance(v, dict) for v in layers.values()):
         raise RflintError(f"{where}: [tool.rflint.layers] maps class names to {{kernel, stride, dilation}} tables")
     cfg.layers = {str(k): dict(v) for k, v in layers.items()}
+    from rflint.declared import checked  # no torch: a plain table check
+
+    for name, values in cfg.layers.items():  # one config error now, not one model error per model later
+        checked(name, values, f"{path} [tool.rflint.layers]")
     return cfg
 
 

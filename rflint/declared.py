@@ -54,11 +54,17 @@ def layer(kernel: Any = 1, stride: Any = 1, dilation: Any = 1):
 
 def declare(name: str, values: dict[str, Any], where: str = "[tool.rflint.layers]") -> None:
     """Declare by qualified class name (from the config)."""
+    _by_name[name] = checked(name, values, where)
+    _version[0] += 1
+
+
+def checked(name: str, values: dict[str, Any], where: str = "[tool.rflint.layers]") -> LayerSpec:
+    """The spec a [tool.rflint.layers] entry declares, or the error in it (config.py checks every
+    entry when it reads the file, before any model loads)."""
     unknown = set(values) - {"kernel", "stride", "dilation"}
     if unknown:
         raise RflintError(f"{where} {name}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(sorted(unknown))}")
-    _by_name[name] = _validated(LayerSpec(**values), f"{where} {name}")
-    _version[0] += 1
+    return _validated(LayerSpec(**values), f"{where} {name}")
 
 
 _by_class: dict[type, LayerSpec | None] = {}  # spec_for's answers, per class, for _by_class_version

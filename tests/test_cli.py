@@ -541,7 +541,8 @@ def test_failures_are_listed_in_the_json_document(project, jobs):
 
 def test_a_run_where_everything_fails_is_one_line_and_no_report(project):
     result = invoke("check", "missing.py:build", "--input", "8")
-    assert (result.exit_code, result.stdout, result.stderr) == (2, "", "rflint: error: model file not found: missing.py\n")
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        2, "", "rflint: error: missing.py:build: model file not found: missing.py\n")
     clean = invoke("check", "net.py:build", "--input", "8", "--format", "json")
     assert json.loads(clean.stdout)["errors"] == []
 
@@ -622,3 +623,39 @@ def test_a_malformed_directive_silences_nothing(project, comment, silenced):
     (project / "sup.py").write_text(text)
     found = {f["code"] for f in json.loads(invoke("check", "sup.py:build", "--input", "8", "-f", "json").stdout)["models"][0]["findings"]}
     assert {"RF001", "RF002"} - found == silenced
+
+
+def test_every_model_error_is_one_line_that_names_the_model(project):
+    (project / "m.py").write_text(textwrap.dedent("""
+        import torch.nn as nn
+
+        def multiline():
+            raise ValueError("bad config:\\n  depth=7 not supported\\n  see docs")
+
+        def mismatch():
+            return nn.Sequential(nn.Conv2d(3, 8, 3), nn.Conv2d(4, 8, 3))
+    """))
+    result = invoke("check", "m.py:multiline", "--input", "16")
+    assert result.stderr == "rflint: error: m.py:multiline raised ValueError: bad config: depth=7 not supported see docs\n"
+    result = invoke("check", "m.py:mismatch", "--input", "16")
+    assert result.stderr.startswith("rflint: error: m.py:mismatch: shape propagation failed at 1: RuntimeError:")
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_config_errors_in_layers_and_sizes_stop_the_run_and_name_the_file(project):
+    (project / "pyproject.toml").write_text(textwrap.dedent("""
+        [tool.rflint]
+        [[tool.rflint.models]]
+        target = "net.py:build"
+        input = 8
+        [tool.rflint.layers]
+        "models.blocks.Down" = { kernal = 3, stride = 2 }
+    """))
+    result = invoke("check")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr == (f"rflint: error: {project / 'pyproject.toml'} [tool.rflint.layers] models.blocks.Down: "
+                             "unknown key kernal\n")
+    (project / "pyproject.toml").write_text('[[tool.rflint.models]]\ntarget = "net.py:build"\ninput = "32x"\n')
+    result = invoke("check")
+    assert result.stderr == (f"rflint: error: {project / 'pyproject.toml'} [[tool.rflint.models]] target net.py:build: "
+                             "input size must be a number like 32 or 32x48, got '32x'\n")

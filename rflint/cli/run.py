@@ -42,8 +42,11 @@ def make_jobs(targets: list[str], inputs: list[str], input_shapes: list[str], ch
         )
     jobs = []
     for m in cfg.models:
-        job_sizes = sizes or [parse_size(s) for s in m.inputs] or [None]
-        model_shapes = shapes or ([parse_shape(s) for s in m.input_shapes] or None)
+        try:  # a bad size in the config: say which file and model
+            job_sizes = sizes or [parse_size(s) for s in m.inputs] or [None]
+            model_shapes = shapes or ([parse_shape(s) for s in m.input_shapes] or None)
+        except RflintError as err:
+            raise RflintError(f"{cfg.path} [[tool.rflint.models]] target {m.target}: {err}") from None
         model_channels = channels or m.channels or (model_shapes[0][1] if model_shapes and len(model_shapes[0]) > 1 else None)
         jobs.append(Job(m.target, job_sizes, model_channels, {**m.kwargs, **kwargs}, list(m.ignore),
                         model_shapes))
@@ -212,6 +215,7 @@ def _failed(job: Job, size: list[int] | None, err: Exception, debug: bool) -> Jo
         raise err
     message = str(err) if isinstance(err, RflintError) else \
         f"{type(err).__name__}: {err} (run with --debug for the traceback)"
+    message = " ".join(message.split())  # one line: a model's own message may span several
     return JobError(job.target, size, message, traceback.format_exc())
 
 

@@ -102,11 +102,11 @@ def _where(doc: Doc) -> str:
 
 
 def error_text(error: Doc, several: bool = True) -> str:
-    """An error's message, and whose it is when the run had several targets or sizes ("net.py:net
-    @ 2x2: ..."), unless the message says so already (most do: "input 2x2 is too small for
-    net.py:net ...")."""
-    size = size_text(error["input"]) if error["input"] else None
-    if not several or (error["target"] in error["message"] and (size is None or size in error["message"])):
+    """An error's message and whose it is ("net.py:net: ..."; with several sizes in the run also
+    which size, "net.py:net @ 2x2: ..."), unless the message says so already (most do: "input 2x2
+    is too small for net.py:net ...")."""
+    size = size_text(error["input"]) if several and error["input"] else None
+    if error["target"] in error["message"] and (size is None or size in error["message"]):
         return error["message"]
     target = error["target"] if error["target"].isprintable() else repr(error["target"])  # one line, always
     return f"{target}{f' @ {size}' if size else ''}: {error['message']}"
