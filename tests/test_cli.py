@@ -659,3 +659,8 @@ def test_config_errors_in_layers_and_sizes_stop_the_run_and_name_the_file(projec
     result = invoke("check")
     assert result.stderr == (f"rflint: error: {project / 'pyproject.toml'} [[tool.rflint.models]] target net.py:build: "
                              "input size must be a number like 32 or 32x48, got '32x'\n")
+
+
+def test_output_into_a_missing_directory_is_refused_before_the_analysis(project):
+    result = invoke("check", "net.py:build", "missing.py:build", "--input", "8", "-o", "no/such/dir/r.json", "-f", "json")
+    assert (result.exit_code, result.stderr) == (2, "rflint: error: -o no/such/dir/r.json: no such directory no/such/dir\n")

@@ -141,6 +141,7 @@ def _check(targets, inputs, input_shapes, channels, kwarg, fmt, output, select, 
 
     cfg = load_config(config)
     work = make_jobs(targets, inputs, input_shapes, channels, parse_kwargs(kwarg), cfg)
+    _check_output(output, "report.txt" if fmt is Format.text else f"report.{fmt.value}")
 
     from rflint.rules import Settings, select_rules
 
@@ -204,6 +205,16 @@ def _report_errors(errors, several: bool, debug: bool) -> None:
         if debug and error.traceback:
             typer.echo(error.traceback, err=True)
         _error(error.line(several))
+
+
+def _check_output(output: Optional[Path], example: str) -> None:
+    """-o that cannot be written: said before the work, not after minutes of it (and its errors)."""
+    if output is None:
+        return
+    if output.is_dir():
+        raise RflintError(f"-o {output}: is a directory; give a file name, e.g. {output / example}")
+    if not output.parent.is_dir():
+        raise RflintError(f"-o {output}: no such directory {output.parent}")
 
 
 def _check_picture_suffixes(plot: Optional[Path], graph: Optional[Path]) -> None:
@@ -341,6 +352,7 @@ def _sweep(target, sizes, start, stop, steps, channels, kwarg, fmt, output, conf
     from rflint.trace.loading import parse_kwargs
 
     cfg = load_config(config)
+    _check_output(output, "sweep.txt" if fmt is SweepFormat.text else "sweep.json")
     size_list = sorted(set(size_list), key=lambda s: (s if isinstance(s, int) else max(s), str(s)))  # each once
     shapes, channels = parse_shapes(list(input_shapes), channels)
     rows = run_sweep(target, size_list, channels, parse_kwargs(kwarg), Settings(cfg.min_tail_layers, cfg.dominance_ratio),
@@ -405,11 +417,7 @@ def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, chan
     shapes, channels = parse_shapes(list(input_shapes), channels)
     if shapes and inputs:
         raise RflintError("give either --input or --input-shape, not both")
-    if output is not None:  # before the work, not after the comparison has printed
-        if output.is_dir():
-            raise RflintError(f"-o {output}: is a directory; give a file name, e.g. {output / 'fixed.pt'}")
-        if not output.parent.is_dir():
-            raise RflintError(f"-o {output}: no such directory {output.parent}")
+    _check_output(output, "fixed.pt")
     size = parse_size(inputs[0]) if inputs else None
     import torch
     from rich.console import Console
