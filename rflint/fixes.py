@@ -101,6 +101,8 @@ def remove_stem(model: Any, input_size, layers: list[str] | None = None, channel
                 kwargs: dict | None = None, settings: Settings | None = None, input_shapes=None) -> fx.GraphModule:
     """Make the stem downsamplings RF003 proposes (or the named layers) stride 1 / identity."""
     a = _analysis(model, input_size, channels, kwargs, input_shapes)
+    if isinstance(layers, str):  # "conv1" or "conv1,maxpool", as --layers takes them
+        layers = [name.strip() for name in layers.split(",") if name.strip()]
     if layers:
         by_name = {layer.name: layer for layer in a.layers}
         missing = [name for name in layers if name not in by_name]

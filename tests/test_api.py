@@ -112,3 +112,16 @@ def test_numpy_integers_are_sizes():
 
     assert rflint.analyze(_net(), np.int64(6)).input_size == (6, 6)
     assert rflint.analyze(_net(), (np.int32(6), 8)).input_size == (6, 8)
+
+
+def test_an_unbatched_input_shape_for_a_2d_model_is_an_error():
+    # (3, 32, 32) was analysed as a 1-D input (input_size (32,), no RF on the H axis)
+    with pytest.raises(RflintError, match=r"expects 2 spatial axes .* got 3,32,32"):
+        rflint.analyze(_net(), input_shapes=[(3, 32, 32)])
+
+
+def test_input_shapes_give_the_channels_and_remove_stem_takes_a_name():
+    pools = nn.Sequential(nn.MaxPool2d(2), nn.AvgPool2d(2))  # no conv to read the channels from
+    assert rflint.analyze(pools, input_shapes=[(1, 3, 16, 16)]).channels == 3
+    stemless = rflint.remove_stem("zoo:resnet18", 32, layers="conv1")  # was split into c, o, n, v, 1
+    assert stemless.get_submodule("conv1").stride == (1, 1)

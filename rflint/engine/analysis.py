@@ -25,4 +25,6 @@ def analyze(model: Any, input_size: int | tuple[int, ...] | None = None, channel
     (N, C, *spatial), instead.
     """
     n_inputs = len(input_shapes) if input_shapes else 1
+    if input_shapes and channels is None and len(input_shapes[0]) > 1:
+        channels = input_shapes[0][1]  # the shape says it (the model may have no conv to read it from)
     return prepare(model, channels, kwargs, n_inputs=n_inputs).at(input_size, shapes=input_shapes)
