@@ -116,7 +116,7 @@ def test_numpy_integers_are_sizes():
 
 def test_an_unbatched_input_shape_for_a_2d_model_is_an_error():
     # (3, 32, 32) was analysed as a 1-D input (input_size (32,), no RF on the H axis)
-    with pytest.raises(RflintError, match=r"expects 2 spatial axes .* got 3,32,32"):
+    with pytest.raises(RflintError, match=r"expects 2 spatial axes \(its first conv is 2-D\), got input shape 3,32,32"):
         rflint.analyze(_net(), input_shapes=[(3, 32, 32)])
 
 

@@ -116,7 +116,7 @@ def test_config_driven_run_without_target(project):
     # torch reads (1, 3, 32) as an unbatched map with 1 channel and blames the channels
     (["net.py:build", "--input-shape", "1,3,32"], "net.py:build expects 2 spatial axes (its first conv is 2-D), got input shape 1,3,32"),
     (["net.py:build", "--input", "32", "--format", "json", "-o", "no/such/dir/out.json"],
-     "No such file or directory: no/such/dir/out.json"),
+     "-o no/such/dir/out.json: no such directory no/such/dir"),
     (["net.py:build", "--input", "32", "--channels", "5"], "0 expects 3 input channels, got 5 (set --channels 3)"),
     # --input-shape sets the channels: --channels is not the thing to change
     (["net.py:build", "--input-shape", "1,1,32,32"], "0 expects 3 input channels, got 1 (the C of --input-shape N,C,... must be 3)"),

@@ -182,8 +182,7 @@ class Prepared:
             if self.n_axes is not None and len(full[0]) != self.n_axes + 2:  # (3, 32, 32), unbatched:
                 # torch would run the 2-D model on it as one 3x32x32 map with a batch of 3... or fail
                 raise RflintError(f"{self.label} expects {_axes_text(self.n_axes)} (its first conv is {self.n_axes}-D), "
-                                  f"so the first input shape is (N, C, {', '.join(['...'] * self.n_axes)}); "
-                                  f"got {','.join(map(str, full[0]))}")
+                                  f"got input shape {','.join(map(str, full[0]))}")
             return full
         return ((1, self.channels, *self.input_size(size)),)
 
