@@ -572,8 +572,8 @@ def main(argv: list[str] | None = None) -> None:
 def _exit_now(code: int) -> None:
     """Leave an interrupted run without the interpreter's exit handlers.  concurrent.futures' handler
     wakes and joins the pool's manager thread, which races with that thread closing its pipes once
-    the workers were killed: a stray "OSError: Bad file descriptor" traceback, or a hang at exit
-    (CPython gh-132969, fixed in 3.14).  Nothing of an aborted run is left to write (-o and the
+    the workers were killed: a stray "OSError: Bad file descriptor" traceback was seen under load
+    (CPython's pool shutdown races, gh-132969 and gh-125451, fixed in later versions).  Nothing of an aborted run is left to write (-o and the
     pictures are written at the end of a run)."""
     import os
 

@@ -91,7 +91,7 @@ def _own_imports(root: str | None) -> Iterator[None]:
         yield
     finally:
         for name in set(sys.modules) - before:
-            file = getattr(sys.modules[name], "__file__", None) or ""
+            file = getattr(sys.modules.get(name), "__file__", None) or ""
             if os.path.abspath(file).startswith(prefix) and "site-packages" not in file \
                     and name.partition(".")[0] != "rflint":  # rflint itself (run from its checkout) stays
                 _LOCAL_MODULES.append(name)

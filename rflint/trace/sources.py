@@ -32,6 +32,8 @@ def _not_user_code(filename: str) -> bool:
     if filename.startswith((_TORCH_DIR, "<")):
         return True
     return filename.startswith(_RFLINT_DIR) and not filename.startswith(_ZOO_DIR)
+
+
 # Held while rflint patches process-wide state: nn.Module.__init__ here, and (tracing.py) the
 # functions torch.fx and rflint's tracers patch while they trace.  Re-entrant: a factory may call
 # rflint.analyze itself.  Two threads analysing at once take turns in these parts.
