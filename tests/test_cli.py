@@ -405,6 +405,13 @@ def test_an_ignore_on_the_class_line_of_what_a_factory_returns(project):
     # at 8 px conv k reads r 1 + 2k: convs 4 and 5 are unproductive, a tail: all of it silenced
     doc = json.loads(invoke("check", "e.py:build", "--input", "8", "--format", "json").stdout)["models"][0]
     assert [f["code"] for f in doc["findings"]] == [] and doc["suppressed"] == 3
+    # on a decorator of that class too (README: "or its decorators"): the lookup started at `class`
+    (project / "d.py").write_text((project / "e.py").read_text().replace(
+        "class Net(nn.Sequential):  # rflint: ignore[RF001,RF002]",
+        "@functools.total_ordering  # rflint: ignore[RF001,RF002]\nclass Net(nn.Sequential):").replace(
+        "import torch.nn as nn", "import functools\n\nimport torch.nn as nn"))
+    doc = json.loads(invoke("check", "d.py:build", "--input", "8", "--format", "json").stdout)["models"][0]
+    assert [f["code"] for f in doc["findings"]] == [] and doc["suppressed"] == 3
 
 
 def _rflint(*args, cwd, **kwargs):

@@ -65,8 +65,11 @@ def class_header(cls: type) -> Source | None:
     if not file:
         return None
     header = re.compile(rf"\s*class\s+{re.escape(cls.__name__)}\b")
-    for number, text in enumerate(linecache.getlines(file), 1):
+    lines = linecache.getlines(file)
+    for number, text in enumerate(lines, 1):
         if header.match(text):
+            while number > 1 and lines[number - 2].lstrip().startswith("@"):  # its decorators come first
+                number -= 1
             return Source(file, number)
     return None
 
