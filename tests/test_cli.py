@@ -408,8 +408,8 @@ def test_an_ignore_on_the_class_line_of_what_a_factory_returns(project):
     # on a decorator of that class too (README: "or its decorators"): the lookup started at `class`
     (project / "d.py").write_text((project / "e.py").read_text().replace(
         "class Net(nn.Sequential):  # rflint: ignore[RF001,RF002]",
-        "@functools.total_ordering  # rflint: ignore[RF001,RF002]\nclass Net(nn.Sequential):").replace(
-        "import torch.nn as nn", "import functools\n\nimport torch.nn as nn"))
+        "@tag  # rflint: ignore[RF001,RF002]\nclass Net(nn.Sequential):").replace(
+        "import torch.nn as nn", "import torch.nn as nn\n\n\ndef tag(cls):\n    return cls"))
     doc = json.loads(invoke("check", "d.py:build", "--input", "8", "--format", "json").stdout)["models"][0]
     assert [f["code"] for f in doc["findings"]] == [] and doc["suppressed"] == 3
 
