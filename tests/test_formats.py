@@ -52,7 +52,8 @@ def test_sarif_points_rf002_at_the_border_layer(sarif):
     assert [r["partialFingerprints"] for r in again["runs"][0]["results"]] == [r["partialFingerprints"] for r in run["results"]]
 
 
-def test_github_annotations():
+def test_github_annotations(monkeypatch):
+    monkeypatch.delenv("GITHUB_WORKSPACE", raising=False)
     result = runner.invoke(app, ["check", "zoo:resnet18", "--input", "32", "--format", "github", "--select", "RF002"])
     assert result.exit_code == 1
     [line] = result.stdout.strip().splitlines()
@@ -230,6 +231,7 @@ def test_github_annotation_for_a_file_outside_the_checkout(tmp_path, monkeypatch
     # GitHub attaches annotations to files of the checkout only: a model from elsewhere (here the
     # zoo, seen from another directory) gets no file property, not a file:// URI
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("GITHUB_WORKSPACE", raising=False)  # (the suite may itself run in Actions)
     result = runner.invoke(app, ["check", "zoo:resnet18", "--input", "32", "--format", "github", "--select", "RF002"])
     [line] = result.stdout.strip().splitlines()
     assert line.startswith("::error title=RF002 layer3.1.conv2::") and "file=" not in line
@@ -310,3 +312,34 @@ def test_sweep_summary_names_tails_between_clean_sizes():
     console = Console(width=200, record=True)
     render_sweep("m", rows, lo, hi, console)
     assert "No predicted tail at 11x11, 13x13, 14x14 px; a tail at 12x12 px between them." in console.export_text()
+
+
+def test_two_configured_models_that_differ_only_in_kwargs_are_two_models(tmp_path, monkeypatch):
+    # one factory at depth 6 and at depth 8 (both with a tail at 8 px): their SARIF results shared
+    # fingerprints, so code scanning merged them, and every report named both the same
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "var.py").write_text("import torch.nn as nn\n\n\ndef build(depth=2):\n"
+                                     "    return nn.Sequential(*[nn.Conv2d(3, 3, 3, padding=1) for _ in range(depth)])\n")
+    (tmp_path / "pyproject.toml").write_text(
+        '[[tool.rflint.models]]\ntarget = "var.py:build"\ninput = 8\nkwargs = { depth = 6 }\n'
+        '[[tool.rflint.models]]\ntarget = "var.py:build"\ninput = 8\nkwargs = { depth = 8 }\n')
+    sarif = json.loads(runner.invoke(app, ["check", "--format", "sarif"]).stdout)
+    rf002 = [r for r in sarif["runs"][0]["results"] if r["ruleId"] == "RF002"]
+    assert len({r["partialFingerprints"]["rflintFinding/v1"] for r in rf002}) == 2
+    assert [r["message"]["text"].rsplit("[", 1)[1] for r in rf002] == ["var.py:build (depth=6) @ 8x8]",
+                                                                        "var.py:build (depth=8) @ 8x8]"]
+    doc = json.loads(runner.invoke(app, ["check", "--format", "json"]).stdout)
+    assert [m["kwargs"] for m in doc["models"]] == [{"depth": 6}, {"depth": 8}]
+
+
+def test_annotations_name_files_from_the_github_workspace(tmp_path, monkeypatch):
+    # run from a subdirectory of the checkout, the model's file was outside the working directory:
+    # GitHub annotations lost their file= and SARIF got file:// URIs
+    (tmp_path / "models").mkdir()
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "models" / "net.py").write_text("import torch.nn as nn\n\n\ndef build():\n"
+                                                "    return nn.Sequential(*[nn.Conv2d(3, 3, 3, padding=1) for _ in range(6)])\n")
+    monkeypatch.chdir(tmp_path / "sub")
+    monkeypatch.setenv("GITHUB_WORKSPACE", str(tmp_path))
+    out = runner.invoke(app, ["check", "../models/net.py:build", "--input", "8", "--format", "github"]).stdout
+    assert out.startswith("::error file=models/net.py,line=5,")

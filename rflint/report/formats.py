@@ -78,9 +78,14 @@ def dumps(value: Any, depth: int = 4, level: int = 0) -> str:
 
 
 def _in_workspace(file: str) -> str | None:
-    """The path relative to the working directory (the checkout, in CI), None for a file outside it."""
+    """The path relative to the checkout (GitHub Actions' $GITHUB_WORKSPACE, else the working
+    directory), None for a file outside it.  rflint run from a subdirectory of the checkout still
+    names files as GitHub and code scanning know them."""
+    import os
+
+    root = os.environ.get("GITHUB_WORKSPACE") or os.getcwd()
     try:
-        return Path(file).resolve().relative_to(Path.cwd().resolve()).as_posix()
+        return Path(file).resolve().relative_to(Path(root).resolve()).as_posix()
     except ValueError:
         return None
 
@@ -91,14 +96,21 @@ def relative_uri(file: str) -> str:
     return _in_workspace(file) or Path(file).resolve().as_uri()
 
 
+def _name(doc: Doc) -> str:
+    from rflint.report.humanize import with_kwargs
+
+    return with_kwargs(doc["target"], doc.get("kwargs"))
+
+
 def fingerprint(doc: Doc, finding: Doc) -> str:
-    """Stable across runs and line moves: model target, input size, rule and layer."""
-    key = "|".join([doc["target"], size_text(doc["input"]), finding["code"], finding["layer"] or ""])
+    """Stable across runs and line moves: model target (and the factory's keyword arguments, when
+    it has any), input size, rule and layer."""
+    key = "|".join([_name(doc), size_text(doc["input"]), finding["code"], finding["layer"] or ""])
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 def _where(doc: Doc) -> str:
-    return f"[{doc['target']} @ {size_text(doc['input'])}]"
+    return f"[{_name(doc)} @ {size_text(doc['input'])}]"
 
 
 def error_text(error: Doc, several: bool = True) -> str:
@@ -218,13 +230,13 @@ def render_markdown(docs: list[Doc], errors: list[Doc] = ()) -> str:
         tail_text = f"{count(len(tail['layers']), 'RF layer')} after `{tail['cut']}`" if tail else "none"
         border = f"`{doc['border']}`" if doc["border"] else "-"
         out.append(
-            f"| `{_md(doc['target'])}` | {size_text(doc['input'])} | {human(doc['params'])} | {human(doc['macs'])} | "
+            f"| `{_md(_name(doc))}` | {size_text(doc['input'])} | {human(doc['params'])} | {human(doc['macs'])} | "
             f"{border} | {tail_text} | {found['error']} | {found['warning']} | {found['info']} |"
         )
     for doc in docs:
         if not doc["findings"]:
             continue
-        out += ["", f"### `{_md(doc['target'])}` @ {size_text(doc['input'])}", "",
+        out += ["", f"### `{_md(_name(doc))}` @ {size_text(doc['input'])}", "",
                 "| severity | code | layer | message |", "|---|---|---|---|"]
         for f in doc["findings"]:
             out.append(f"| {f['severity']} | {f['code']} | `{_md(f['layer'] or '')}` | {_md(f['message'])} |")

@@ -42,6 +42,15 @@ def count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
+def with_kwargs(target: str, kwargs: dict | None) -> str:
+    """A model's name in reports: its target, and the factory's keyword arguments when it was given
+    any ("models/var.py:build (depth=6)"): two configured models that differ only in them are two
+    models (report headers, SARIF messages and fingerprints)."""
+    if not kwargs:
+        return target
+    return f"{target} ({', '.join(f'{key}={value!r}' for key, value in kwargs.items())})"
+
+
 def fix_command(a, fix: str = "--truncate", output: str = "truncated.pt") -> str:
     """The `rflint fix` command that truncates the model ``a`` (an Analysis) analysed: its target
     and size, and the factory's keyword arguments and the channels when they were given (without

@@ -61,6 +61,7 @@ class ModelReport:
         tail = s.tail
         return {
             "target": a.target,
+            "kwargs": _plain(a.prepared.factory_kwargs if a.prepared is not None else {}),
             "input": list(a.input_size),
             "channels": a.channels,
             "trace": a.trace_method,
@@ -235,3 +236,17 @@ def _smallest_running(a: Analysis, candidate: tuple[int, ...], failing: int, lim
     runs, when running is monotone in d."""
     found = first_success(lambda d: _runs(a, _shifted(candidate, d)), failing, limit=limit)
     return found[1] if found else None
+
+
+def _plain(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The factory's keyword arguments as JSON values (a value JSON has no form for, as its repr)."""
+    import json
+
+    out = {}
+    for key, value in kwargs.items():
+        try:
+            json.dumps(value)
+            out[str(key)] = value
+        except (TypeError, ValueError):
+            out[str(key)] = repr(value)
+    return out

@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rflint.engine.numbers import num
-from rflint.report.humanize import NO_CLEAN_SIZE, count, human, pct, try_it, where
+from rflint.report.humanize import NO_CLEAN_SIZE, count, human, pct, try_it, where, with_kwargs
 from rflint.report.model import ModelReport
 from rflint.rules.base import SEVERITY_RANK
 from rflint.rules.structure import fmt_size
@@ -244,7 +244,8 @@ def fix_panel(report: ModelReport) -> Panel | None:
 def render_model(report: ModelReport, console: Console, show_layers: bool = True) -> None:
     """One model's section: header, notes, layer table, findings, suggested fix."""
     a = report.analysis
-    console.rule(Text(f"{a.target} @ {fmt_size(a.input_size)}", style="bold"))
+    name = with_kwargs(a.target, a.prepared.factory_kwargs if a.prepared is not None else None)
+    console.rule(Text(f"{name} @ {fmt_size(a.input_size)}", style="bold"))
     console.print(header(report))
     for warning in a.warnings:
         console.print(Text(f"note: {warning}", style="yellow"))
