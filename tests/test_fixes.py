@@ -230,3 +230,22 @@ def test_remove_stem_of_a_layer_that_does_not_downsample_is_an_error():
     assert result.exit_code == 2
     assert result.stderr == ("rflint: error: layer1.0.conv1 in zoo:resnet18 does not downsample (stride 1): "
                              "nothing to remove; name layers with a stride above 1\n")
+
+
+def test_fix_saves_a_model_whose_layers_are_classes_of_a_sibling_module(tmp_path, monkeypatch):
+    # a declared layer class from blocks.py stays a module of the fixed graph, so saving pickles it by
+    # reference: the model's own imports were forgotten by then (PicklingError, and a broken t.pt)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "blocks.py").write_text(
+        "import torch.nn as nn\nimport rflint\n\n\n@rflint.layer(kernel=3)\nclass Block(nn.Module):\n"
+        "    def __init__(self, c):\n        super().__init__()\n        self.conv = nn.Conv2d(c, c, 3, padding=1)\n\n"
+        "    def forward(self, x):\n        return self.conv(x).relu()\n")
+    (tmp_path / "model.py").write_text(
+        "import torch.nn as nn\nfrom blocks import Block\n\n\ndef build():\n    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), "
+        "*[Block(8) for _ in range(6)], nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))\n")
+    result = CliRunner().invoke(app, ["fix", "model.py:build", "--input", "8", "--truncate", "-o", "t.pt"])
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in tmp_path.iterdir() if p.suffix in (".pt", ".partial")] == ["t.pt"]
+    monkeypatch.syspath_prepend(str(tmp_path))
+    loaded = torch.load(tmp_path / "t.pt", weights_only=False)
+    assert type(loaded.get_submodule("1")).__name__ == "Block"

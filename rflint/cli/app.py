@@ -461,8 +461,16 @@ def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, chan
     if print_code:  # never wrapped at the terminal's width: the code must stay valid Python
         console.print(fixed.code, markup=False, highlight=False, soft_wrap=True)
     if output is not None:
-        with open(output, "wb") as f:  # an OSError in words (torch.save on a path raises RuntimeError)
-            torch.save(fixed, f)
+        import os
+
+        partial = output.with_name(output.name + ".partial")
+        try:  # into a file of our own first: a model that cannot be pickled leaves no broken OUTPUT
+            with open(partial, "wb") as f:  # an OSError in words (torch.save on a path raises RuntimeError)
+                torch.save(fixed, f)
+            os.replace(partial, output)
+        finally:
+            if partial.exists():
+                partial.unlink()
         console.print(f"saved to {output} (load with torch.load({str(output)!r}, weights_only=False)); "
                       "retrain or fine-tune it before use", markup=False)
 

@@ -72,7 +72,12 @@ _LOCAL_PATHS: list[str] = []
 def _own_imports(root: str | None) -> Iterator[None]:
     """Forget what the previous target imported from its own directory; put ``root`` (the model
     file's directory, or the working directory for package.module targets) first on sys.path, and
-    remember which modules this target imports from it."""
+    remember which modules this target imports from it.  ``root`` None (a zoo model, a model
+    object): nothing to import, and nothing forgotten (rflint fix analyses the fixed model, an
+    object, and then pickles it, which needs its classes' modules)."""
+    if root is None:
+        yield
+        return
     for name in _LOCAL_MODULES:
         sys.modules.pop(name, None)
     for entry in _LOCAL_PATHS:
@@ -80,9 +85,6 @@ def _own_imports(root: str | None) -> Iterator[None]:
             sys.path.remove(entry)
     _LOCAL_MODULES.clear()
     _LOCAL_PATHS.clear()
-    if root is None:
-        yield
-        return
     sys.path.insert(0, root)
     _LOCAL_PATHS.append(root)
     before = set(sys.modules)
