@@ -125,3 +125,9 @@ def test_input_shapes_give_the_channels_and_remove_stem_takes_a_name():
     assert rflint.analyze(pools, input_shapes=[(1, 3, 16, 16)]).channels == 3
     stemless = rflint.remove_stem("zoo:resnet18", 32, layers="conv1")  # was split into c, o, n, v, 1
     assert stemless.get_submodule("conv1").stride == (1, 1)
+
+
+def test_a_non_model_is_named_by_its_value():
+    with pytest.raises(RflintError, match=r"^42 is an int, not an nn.Module, class or factory$"):  # "int is a int"
+        rflint.analyze(42, 32)
+    assert rflint.analyze(_net(), 6).target == "Sequential"  # a module instance: its class, as before

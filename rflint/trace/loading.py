@@ -246,7 +246,7 @@ def _load_model(target: Any, kwargs: dict[str, Any] | None, label: str | None, r
     if isinstance(target, str):
         obj, label = _resolve(target)
     else:
-        obj, label = target, label or getattr(target, "__name__", type(target).__name__)
+        obj, label = target, label or getattr(target, "__name__", None) or _short_repr(target)
     # zoo entries carry their natural input size and channels
     if hasattr(obj, "factory") and hasattr(obj, "input_size"):
         suggested_input, suggested_channels = tuple(obj.input_size), obj.channels
@@ -267,11 +267,22 @@ def _load_model(target: Any, kwargs: dict[str, Any] | None, label: str | None, r
         module, device = _call_factory(obj, kwargs, label, ("cpu",) if real_weights else ("meta", "cpu"))
         source = _factory_source(obj)
     else:
-        raise RflintError(f"{label} is a {type(obj).__name__}, not an nn.Module, class or factory")
+        kind = type(obj).__name__
+        raise RflintError(f"{label} is {'an' if kind[:1].lower() in 'aeiou' else 'a'} {kind}, "
+                          "not an nn.Module, class or factory")
     module = _unwrapped(module, label)
     if owned:
         module.eval()
     return LoadedModel(module, label, device, source, suggested_input, suggested_channels, owned=owned)
+
+
+def _short_repr(obj: Any) -> str:
+    """How an object without a name is called in messages: its repr, cut short (an nn.Module's
+    repr is its whole architecture), or its type's name."""
+    if isinstance(obj, nn.Module):
+        return type(obj).__name__
+    text = repr(obj)
+    return text if len(text) <= 40 else type(obj).__name__
 
 
 def _lazy_on_meta(module: nn.Module) -> nn.Module:
