@@ -105,18 +105,20 @@ def _import_root(target: Any) -> str | None:
     if not isinstance(target, str) or target.startswith("zoo:"):
         return None
     where = target.rpartition(":")[0]
-    if where.endswith(".py") or os.sep in where or "/" in where:
+    if _is_file(where):
         return os.path.dirname(os.path.abspath(where)) if os.path.isfile(where) else None
     return os.getcwd()
+
+
+def _is_file(where: str) -> bool:
+    """The part of a TARGET before the colon names a file (else a package.module)."""
+    return where.endswith(".py") or os.sep in where or "/" in where
 
 
 def _import_file(path: str) -> Any:
     if not os.path.isfile(path):
         raise RflintError(f"model file not found: {path}")
-    path = os.path.abspath(path)
-    directory = os.path.dirname(path)
-    if directory not in sys.path:
-        sys.path.insert(0, directory)  # so the model file's sibling imports work, as under `python file.py`
+    path = os.path.abspath(path)  # (its directory is first on sys.path: _own_imports)
     # import it under its own name, as `python file.py`'s siblings would (so classes have the qualified
     # names users write in [tool.rflint.layers]); a clashing, different module keeps its place
     stem = os.path.splitext(os.path.basename(path))[0].replace("-", "_")
@@ -156,12 +158,9 @@ def _resolve(target: str) -> tuple[Any, str]:
         raise RflintError(
             f"TARGET must be 'path/to/file.py:name', 'package.module:name' or 'zoo:name', got {target!r}"
         )
-    if where.endswith(".py") or os.sep in where or "/" in where:
+    if _is_file(where):
         module = _import_file(where)
-    else:
-        cwd = os.getcwd()
-        if cwd not in sys.path:  # as under `python -m rflint`: the working directory's packages import
-            sys.path.insert(0, cwd)
+    else:  # the working directory is first on sys.path (_own_imports), as under `python -m rflint`
         try:
             with recording_sites():
                 module = importlib.import_module(where)
