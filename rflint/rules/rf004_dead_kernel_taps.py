@@ -12,6 +12,9 @@ import math
 from fractions import Fraction
 from functools import lru_cache
 
+import torch.nn.functional as F
+from torch import nn
+
 from rflint.rules.base import Rule
 
 
@@ -99,9 +102,6 @@ class DeadKernelTaps(Rule):
         )
 
 
-_ZERO_PAD_MODULES = ("ZeroPad1d", "ZeroPad2d", "ZeroPad3d", "ConstantPad1d", "ConstantPad2d", "ConstantPad3d")
-
-
 def zero_pad_before(traced, node, n: int) -> list[tuple[int, int]] | None:
     """(before, after) zeros per kernel axis that the op feeding ``node`` adds (F.pad in constant mode
     with value 0, nn.ZeroPad2d, nn.ConstantPad2d(..., 0) ...), as TF-style "same" convs do
@@ -112,11 +112,10 @@ def zero_pad_before(traced, node, n: int) -> list[tuple[int, int]] | None:
         return None
     if src.op == "call_module":
         module = traced.modules.get(src.target)
-        if type(module).__name__ not in _ZERO_PAD_MODULES or getattr(module, "value", 0) != 0:
+        if not isinstance(module, nn.modules.padding._ConstantPadNd) or module.value != 0:  # ZeroPad2d too
             return None
         amounts = module.padding
-    elif src.op == "call_function" and getattr(src.target, "__name__", "") == "pad" and \
-            getattr(src.target, "__module__", "") in ("torch.nn.functional", "torch._C._nn"):
+    elif src.op == "call_function" and src.target is F.pad:
         args = list(src.args) + [None] * 4
         amounts = src.kwargs.get("pad", args[1])
         mode = src.kwargs.get("mode", args[2] if args[2] is not None else "constant")
