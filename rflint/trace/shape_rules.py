@@ -250,9 +250,7 @@ def _instance_norm(m: nn.modules.instancenorm._InstanceNorm, args: tuple, kwargs
     torch refuses ("Expected more than 1 spatial element"): then torch runs it and says so, and the
     model does not run at this size (it does not in eval mode either, without running stats)."""
     x = _tensor(args, kwargs)
-    if x is None or ((m.training or not m.track_running_stats) and math.prod(x.shape[2:]) <= 1):
-        return None
-    return x
+    return None if x is None else _instance_norm_fn(x, use_input_stats=m.training or not m.track_running_stats)
 
 
 def _instance_norm_fn(input: Any, running_mean: Any = None, running_var: Any = None, weight: Any = None,  # noqa: A002

@@ -347,8 +347,9 @@ def trace_at_size(module: nn.Module, shapes: list[tuple[int, ...]], symbolic_err
     searching for the leaves a second time."""
     from rflint.trace.shape_tracer import DataDependent
 
+    inputs = [torch.empty(s, device="meta", dtype=model_dtype(module)) for s in shapes]
     try:
-        return shape_trace(module, [torch.empty(s, device="meta", dtype=model_dtype(module)) for s in shapes])
+        return shape_trace(module, inputs)
     except DataDependent:
         return value_trace(module, shapes)
     except RflintError as shape_error:
@@ -359,7 +360,7 @@ def trace_at_size(module: nn.Module, shapes: list[tuple[int, ...]], symbolic_err
             raise RflintError(f"{symbolic_error}; tracing with concrete shapes failed too: {shape_error}") from shape_error
         if symbolic_ok:
             return fx_trace(module, leaves, len(shapes))
-        traced = shape_trace(module, [torch.empty(s, device="meta", dtype=model_dtype(module)) for s in shapes], leaves)
+        traced = shape_trace(module, inputs, leaves)
         traced.method = f"{traced.method} with opaque leaves ({', '.join(sorted(leaves))})"
         traced.notes += [f"{path}: torch.fx cannot trace inside it, so it is one opaque layer; its RF is "
                          "inferred from shapes and RFs after it may be too small" for path in sorted(leaves)]
