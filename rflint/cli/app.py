@@ -143,13 +143,9 @@ def _check(targets, inputs, input_shapes, channels, kwarg, fmt, output, select, 
     work = make_jobs(targets, inputs, input_shapes, channels, parse_kwargs(kwarg), cfg)
     _check_output(output, "report.txt" if fmt is Format.text else f"report.{fmt.value}")
 
-    from rflint.rules import Settings, select_rules
+    from rflint.rules import select_rules
 
-    settings = Settings(
-        min_tail_layers=min_tail_layers or cfg.min_tail_layers,
-        dominance_ratio=dominance_ratio or cfg.dominance_ratio,
-    )
-    rules = select_rules(select or cfg.select, list(cfg.ignore) + list(ignore))
+    settings, rules = _rule_settings(cfg, select, ignore, min_tail_layers, dominance_ratio)
     for model in cfg.models:  # a per-model ignore with a typo would silently ignore nothing
         try:
             select_rules(None, model.ignore)
@@ -205,6 +201,17 @@ def _report_errors(errors, several: bool, debug: bool) -> None:
         if debug and error.traceback:
             typer.echo(error.traceback, err=True)
         _error(error.line(several))
+
+
+def _rule_settings(cfg, select=None, ignore=(), min_tail_layers=None, dominance_ratio=None):
+    """The rule settings and the rules to run: [tool.rflint], each option given overriding it
+    (check's --select, --ignore (added to the config's), --min-tail-layers, --dominance-ratio).
+    sweep and fix read the config alone, so they judge tails as check does."""
+    from rflint.rules import Settings, select_rules
+
+    settings = Settings(min_tail_layers=min_tail_layers or cfg.min_tail_layers,
+                        dominance_ratio=dominance_ratio or cfg.dominance_ratio)
+    return settings, select_rules(select or cfg.select, list(cfg.ignore) + list(ignore))
 
 
 def _check_output(output: Optional[Path], example: str) -> None:
@@ -348,15 +355,14 @@ def _sweep(target, sizes, start, stop, steps, channels, kwarg, fmt, output, conf
     else:
         raise RflintError("give the sizes to sweep: --sizes 32,64,224 or --from 16 --to 512")
     from rflint.cli.run import run_sweep
-    from rflint.rules import Settings, select_rules
     from rflint.trace.loading import parse_kwargs
 
     cfg = load_config(config)
     _check_output(output, "sweep.txt" if fmt is SweepFormat.text else "sweep.json")
     size_list = sorted(set(size_list), key=lambda s: (s if isinstance(s, int) else max(s), str(s)))  # each once
     shapes, channels = parse_shapes(list(input_shapes), channels)
-    rows = run_sweep(target, size_list, channels, parse_kwargs(kwarg), Settings(cfg.min_tail_layers, cfg.dominance_ratio),
-                     select_rules(cfg.select, cfg.ignore), cfg.layers, jobs, shapes)
+    settings, rules = _rule_settings(cfg)
+    rows = run_sweep(target, size_list, channels, parse_kwargs(kwarg), settings, rules, cfg.layers, jobs, shapes)
     if all("error" in r for r in rows):  # nothing ran (wrong channels, or no size fits the model)
         first = rows[0]["error"]
         raise RflintError(first if len(rows) == 1 else f"none of the {len(rows)} swept sizes runs; the first: {first}")
@@ -427,13 +433,11 @@ def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, chan
     from rflint.report import build_report
     from rflint.config import load_config
     from rflint.report.text import render_fix
-    from rflint.rules import Settings, select_rules
     from rflint.trace.loading import parse_kwargs
     from rflint.trace.tracing import VALUE_AWARE
 
     cfg = load_config(config)
-    settings = Settings(min_tail_layers=cfg.min_tail_layers, dominance_ratio=cfg.dominance_ratio)
-    rules = select_rules(cfg.select, cfg.ignore)
+    settings, rules = _rule_settings(cfg)
     kwargs = parse_kwargs(kwarg)
     before = build_report(analyze(target, size, channels, kwargs, input_shapes=shapes), settings, rules)
     size = before.analysis.input_size
@@ -581,8 +585,8 @@ def _exit_now(code: int) -> None:
     """Leave an interrupted run without the interpreter's exit handlers.  concurrent.futures' handler
     wakes and joins the pool's manager thread, which races with that thread closing its pipes once
     the workers were killed: a stray "OSError: Bad file descriptor" traceback was seen under load
-    (CPython's pool shutdown races, gh-132969 and gh-125451, fixed in later versions).  Nothing of an aborted run is left to write (-o and the
-    pictures are written at the end of a run)."""
+    (CPython's pool shutdown races, gh-132969 and gh-125451, fixed in later versions).  Nothing of
+    an aborted run is left to write (-o and the pictures are written at the end of a run)."""
     import os
 
     for stream in (sys.stdout, sys.stderr):

@@ -70,7 +70,8 @@ def _inputs_for(prepared: Prepared, traced: Traced, shapes) -> tuple[list[Any], 
         names = ", ".join(p.target for p in required)
         raise RflintError(f"{prepared.label}: forward() takes {len(required)} inputs ({names}); "
                           "give one --input-shape per input, e.g. --input-shape 1,3,32,32 --input-shape 1,10")
-    if len(shapes) > len(placeholders) and not any(_varargs(p) for p in placeholders):  # forward(*xs): fx's one placeholder takes the rest
+    # with forward(*xs), fx's one placeholder takes the rest of the shapes
+    if len(shapes) > len(placeholders) and not any(_varargs(p) for p in placeholders):
         takes = f"{len(placeholders)} input{'s' if len(placeholders) != 1 else ''}"
         raise RflintError(f"{prepared.label}: forward() takes {takes}, got {len(shapes)} shapes")
     # MetaSpecs, not meta tensors: torch.empty(device="meta") costs tens of microseconds, paid again

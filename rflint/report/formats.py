@@ -91,8 +91,8 @@ def _in_workspace(file: str) -> str | None:
 
 
 def relative_uri(file: str) -> str:
-    """Paths relative to the working directory (the repository root in CI), as SARIF viewers want;
-    a file outside it as a file:// URI."""
+    """Paths relative to the checkout (``_in_workspace``), as SARIF viewers want; a file outside it
+    as a file:// URI."""
     return _in_workspace(file) or Path(file).resolve().as_uri()
 
 
