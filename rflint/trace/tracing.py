@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import math
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Callable, Iterator
@@ -120,21 +121,36 @@ def _proxies_are_tensors() -> Iterator[None]:
         torch.jit.isinstance, torch.as_tensor = original_isinstance, original_as_tensor
 
 
-def _autowrapped() -> tuple:
-    """Library functions recorded as single ops instead of traced into: einops' functional forms
-    reject proxies (monai's SwinUNETR calls einops.rearrange)."""
+def _einops():
     try:
         import einops
     except ImportError:
+        return None
+    return einops
+
+
+def _autowrapped() -> tuple:
+    """Library functions recorded as single ops instead of traced into: einops' functional forms
+    reject proxies (monai's SwinUNETR calls einops.rearrange).  Named in a module's globals
+    (``from einops import rearrange``)..."""
+    einops = _einops()
+    if einops is None:
         return ()
     return tuple(f for f in (getattr(einops, n, None) for n in ("rearrange", "reduce", "repeat")) if f)
+
+
+def _autowrapped_modules() -> tuple:
+    """... or called through the module (``einops.rearrange(x, ...)``): fx then patches the module's
+    own namespace while it traces."""
+    einops = _einops()
+    return (math,) + ((einops,) if einops is not None else ())
 
 
 class RflintTracer(fx.Tracer):
     """fx's tracer, plus leaves: declared layers and submodules fx cannot trace."""
 
     def __init__(self, leaves: set[str] | None = None):
-        super().__init__(autowrap_functions=_autowrapped())
+        super().__init__(autowrap_modules=_autowrapped_modules(), autowrap_functions=_autowrapped())
         self.leaves = leaves or set()
 
     def create_node(self, *args, **kwargs):

@@ -14,6 +14,7 @@ import torch.fx as fx
 
 from rflint.declared import spec_for
 from rflint.engine.ops.context import Ctx, Outcome, apply_kernel, kernel_result, shape_of
+from rflint.engine.ops.einops_patterns import einops_kind, einops_outcome
 from rflint.engine.ops.functions import _FUNCTION_RULES, _METHOD_RULES, FUNCTION_NAMES
 from rflint.engine.ops.modules import SHAPE_FREE_KERNELS, _linear, _module_rule, linear_rf, rule_of
 from rflint.engine.ops.tensors import _elementwise, _inferred, _merged_rf, _reshape, merged, sizes_kept
@@ -77,7 +78,7 @@ def _quick_step(node: fx.Node, modules: dict, inputs: list[fx.Node]):
             return kernel_result(rfs.get(src) if src is not None else None, kop)
         kernel.reads = READS_RF
         return kernel
-    if node.op == "call_function" and is_hashable(node.target) and node.target not in _FUNCTION_RULES and inputs:
+    if node.op == "call_function" and is_hashable(node.target) and _function_rule(node.target) is None and inputs:
         pair = inputs if len(inputs) == 2 else None
 
         def generic(rfs, values, modules):  # _generic when the layout is kept, without a Ctx
@@ -124,7 +125,7 @@ def transfer(ctx: Ctx) -> Outcome:
     if node.op == "call_module":
         return _module_rule(ctx)
     if node.op == "call_function":
-        rule = _FUNCTION_RULES.get(node.target)
+        rule = _function_rule(node.target) if is_hashable(node.target) else None
         if rule is not None:
             return rule(ctx)
         return _generic(ctx)
@@ -136,6 +137,20 @@ def transfer(ctx: Ctx) -> Outcome:
     if node.op == "output":
         return Outcome(_merged_rf(ctx))
     return Outcome(None)  # get_attr: weights and constants carry no RF
+
+
+def _function_rule(target):
+    """The rule of a function target: the registry's (functions.py), or one for einops' functional
+    forms, registered at first sight (einops is optional; the tracer imports it)."""
+    rule = _FUNCTION_RULES.get(target)
+    if rule is None:
+        kind = einops_kind(target)
+        if kind is not None:
+            def rule(ctx: Ctx) -> Outcome:  # the pattern decides; shapes only if it cannot
+                return einops_outcome(ctx, kind) or _generic(ctx)
+            _FUNCTION_RULES[target] = rule
+            FUNCTION_NAMES.setdefault(target, f"einops.{kind}")
+    return rule
 
 
 def _generic(ctx: Ctx) -> Outcome:
