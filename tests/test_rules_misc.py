@@ -339,6 +339,23 @@ def test_clean_size_is_never_worse_than_the_size_analysed():
     assert build_report(rflint.analyze(Multiples128(), 128)).min_clean_input is None
 
 
+class Checked128(Multiples128):
+    """Multiples128 with its own size check, worded like monai's SwinUNETR."""
+
+    def forward(self, x):
+        if any(side % 128 for side in x.shape[2:]):
+            raise ValueError(f"spatial dimensions of input image {tuple(x.shape[2:])} must be divisible by 2**7.")
+        return super().forward(x)
+
+
+def test_clean_size_is_the_next_multiple_a_size_check_names():
+    # as above, 130 is needed; the model's own check names 2**7: 256 is the next size that runs,
+    # although it is 126 px away (further than the pixel steps reach)
+    from rflint.report import build_report
+
+    assert build_report(rflint.analyze(Checked128(), 128)).min_clean_input == (256, 256)
+
+
 def _adaptive_mid():
     """conv 3x3, adaptive average pool to 4x4, two 3x3 convs, global pool, linear."""
     return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.AdaptiveAvgPool2d(4), nn.Conv2d(8, 8, 3, padding=1),

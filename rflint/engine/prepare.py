@@ -284,8 +284,11 @@ _TOO_SMALL = ("Kernel size can't be greater than actual input size", "Output siz
               "output size is too small", "non-positive", "Invalid computed output size")
 
 
-# torch's words for maps of different sizes meeting at a join (cat, or a sum that cannot broadcast)
-_MISALIGNED = ("Sizes of tensors must match", "must match the size of tensor", "Attempting to broadcast a dimension")
+# torch's words for maps of different sizes meeting at a join (cat, or a sum that cannot broadcast),
+# and models' own guards for an input that does not line up with their downsampling (monai's
+# SwinUNETR: "spatial dimensions [2, 3] of input image ... must be divisible by 2**5.")
+_MISALIGNED = ("Sizes of tensors must match", "must match the size of tensor", "Attempting to broadcast a dimension",
+               "must be divisible by", "must be a multiple of", "should be divisible by", "should be a multiple of")
 
 
 def misaligned(err: RflintError) -> bool:
@@ -293,6 +296,20 @@ def misaligned(err: RflintError) -> bool:
     map when the input does not line up with the downsampling), not where a map vanishes."""
     text = str(err)
     return any(p in text for p in _MISALIGNED)
+
+
+_DIVISOR = re.compile(r"(?:divisible by|a multiple of)\s+(\d+)(?:\s*(?:\*\*|\^)\s*(\d+))?")
+
+
+def named_divisor(err: RflintError) -> int | None:
+    """The number a model's own size check names ("must be divisible by 2**5", "... a multiple of
+    32"), None if it names none: the input sizes that line up are its multiples."""
+    found = _DIVISOR.search(str(err))
+    if found is None:
+        return None
+    base, power = int(found.group(1)), int(found.group(2) or 1)
+    value = base ** power if power < 64 else 0
+    return value if 1 < value <= 1 << 16 else None
 
 
 # how far from a size whose maps do not line up at a join the sizes that do are looked for (the

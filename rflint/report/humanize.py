@@ -85,4 +85,4 @@ def try_it(report) -> str | None:
 
 # when the clean-size search finds no size (JSON: null): say so rather than leave a dash that
 # reads like "not applicable"; the usual reason is a model that runs at one size only (a fixed head)
-NO_CLEAN_SIZE = "none found (no size the model runs at is free of unproductive layers)"
+NO_CLEAN_SIZE = "none found (no size tried that the model runs at is free of unproductive layers)"
