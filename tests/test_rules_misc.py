@@ -581,3 +581,31 @@ class _SharedSmall(nn.Module):
     def forward(self, x):
         x = self.shared(self.first(x))
         return self.shared(nn.functional.max_pool2d(x, 2))
+
+
+class SharedLoop(nn.Module):
+    """A stem conv, then one stride-2 block called six times (weights shared across the calls)."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.block = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1, stride=2), nn.ReLU())
+        self.head = nn.Linear(8, 10)
+
+    def forward(self, x):
+        x = self.stem(x)
+        for _ in range(6):
+            x = self.block(x)
+        return self.head(x.mean((2, 3)))
+
+
+def test_a_tail_of_shared_calls_says_its_weights_are_shared():
+    # at 16: stem r 3; the block's calls read r 3, 5 (j 2), 9 (j 4), then 17 (j 8) > 16: calls 4-6
+    # are the tail. Their weights are the block's, counted at its first call: the tail holds none
+    # of its own, and the message says why instead of "0 params"
+    from rflint.report import build_report
+
+    tail = [f for f in build_report(rflint.analyze(SharedLoop(), 16)).findings if f.code == "RF002"]
+    assert len(tail) == 1 and tail[0].layer == "block.0@4"
+    assert tail[0].data["parametric_layers"] == 3 and tail[0].data["params"] == 0
+    assert "no params of their own (they reuse the weights of layers before the cut)" in tail[0].message

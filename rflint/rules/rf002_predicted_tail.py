@@ -29,6 +29,11 @@ class PredictedTail(Rule):
             f"truncate after {cut} (params {a.params:,} -> {plan.params_after:,}, MACs {a.macs:,} -> {plan.macs_after:,})"
             if plan else f"end the feature extractor at {cut}"
         )
+        # a module called again in the tail (a loop over one block) counts its weights at its first
+        # call, before the cut: say so rather than "hold 0 params", which reads like a counting bug
+        shared = not tail.params and any("@" in layer.name for layer in tail.parametric_layers)
+        held = ("no params of their own (they reuse the weights of layers before the cut)" if shared
+                else f"{tail.params:,} params ({pct(tail.params, a.params)}%)")
         yield self.finding(
             border.name,
             # not "the layers from the border on are unproductive": a tail holds productive layers too
@@ -36,7 +41,7 @@ class PredictedTail(Rule):
             # all of it is the segment rule's claim (rules/RF002.md)
             f"predicted tail at {fmt_size(ctx.size)} px: after {cut} no path to the output can add spatial "
             f"context (the tail's first unproductive layer, its border, is {border.name}); its {n} parametric "
-            f"{'layers hold' if n != 1 else 'layer holds'} {tail.params:,} params ({pct(tail.params, a.params)}%) and "
+            f"{'layers hold' if n != 1 else 'layer holds'} {held} and "
             f"{tail.macs:,} MACs ({pct(tail.macs, a.macs)}%); {advice}",
             border.source,
             cut=cut, border=border.name, layers=[layer.name for layer in tail.layers],
