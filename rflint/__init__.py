@@ -11,12 +11,12 @@ __all__ = ["__version__", "analyze", "layer", "prepare", "truncate", "remove_ste
 
 
 def __getattr__(name: str):
-    if name in ("analyze", "prepare", "Analysis", "Layer"):
+    if name in ("analyze", "prepare", "truncate", "remove_stem"):
+        from rflint import api  # the engine's functions, their errors worded for Python callers
+
+        return getattr(api, name)
+    if name in ("Analysis", "Layer"):
         from rflint import engine
 
         return getattr(engine, name)
-    if name in ("truncate", "remove_stem"):
-        from rflint import fixes
-
-        return getattr(fixes, name)
     raise AttributeError(f"module 'rflint' has no attribute {name!r}")

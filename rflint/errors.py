@@ -6,6 +6,46 @@ The CLI prints that line and exits with code 2; anything else is a bug in rflint
 traceback.
 """
 
+from __future__ import annotations
+
+import contextlib
+import re
+
 
 class RflintError(Exception):
     """A user-facing error: ``str(err)`` is the whole message, one line."""
+
+
+# The engine words its advice for the command line, rflint's main face.  A Python caller passes
+# arguments instead of flags: these are the same pieces of advice in the API's words.
+_API_WORDS = (
+    ("(use --input, e.g. --input 224)", "(pass input_size, e.g. input_size=224)"),
+    ("set --channels, e.g. --channels 3", "pass channels, e.g. channels=3"),
+    ("give one --input-shape per input, e.g. --input-shape 1,3,32,32 --input-shape 1,10",
+     "give one shape per input, e.g. input_shapes=[(1, 3, 32, 32), (1, 10)]"),
+    ("the C of --input-shape N,C,...", "the C of each input shape (N, C, ...)"),
+    ("pass --channels", "pass channels"),
+    ("(pass them with --kwarg NAME=VALUE)", "(pass them in kwargs={'NAME': value})"),
+    ("; --kwarg only applies to classes and factories", "; kwargs only apply to classes and factories"),
+)
+
+
+def in_api_words(message: str) -> str:
+    """``message`` with its command-line advice ("set --channels 3") in the API's words."""
+    if "--" not in message:
+        return message
+    for cli, api in _API_WORDS:
+        message = message.replace(cli, api)
+    return re.sub(r"set --channels (\d+)", r"pass channels=\1", message)
+
+
+@contextlib.contextmanager
+def api_words(active: bool = True):
+    """Re-raise an RflintError from the block with its advice in the API's words (same exception,
+    same traceback)."""
+    try:
+        yield
+    except RflintError as err:
+        if active and err.args and isinstance(err.args[0], str):
+            err.args = (in_api_words(err.args[0]), *err.args[1:])
+        raise

@@ -131,3 +131,33 @@ def test_a_non_model_is_named_by_its_value():
     with pytest.raises(RflintError, match=r"^42 is an int, not an nn.Module, class or factory$"):  # "int is a int"
         rflint.analyze(42, 32)
     assert rflint.analyze(_net(), 6).target == "Sequential"  # a module instance: its class, as before
+
+
+class _Needs:
+    """A class whose constructor needs an argument."""
+
+    def __new__(cls, width):
+        return nn.Sequential(nn.Conv2d(3, width, 3))
+
+
+@pytest.mark.parametrize("call, advice", [
+    (lambda: rflint.analyze(_net()), "(pass input_size, e.g. input_size=224)"),
+    (lambda: rflint.prepare(_net()).at(None), "(pass input_size, e.g. input_size=224)"),
+    (lambda: rflint.analyze(_net(), 16, channels=5), "got 5 (pass channels=3)"),
+    (lambda: rflint.prepare(_net(), channels=5).at(16), "got 5 (pass channels=3)"),
+    (lambda: rflint.truncate(_net(), 16, channels=5), "got 5 (pass channels=3)"),
+    (lambda: rflint.analyze(_Needs, 16), "(pass them in kwargs={'NAME': value})"),
+])
+def test_api_errors_advise_arguments_not_flags(call, advice):
+    # the engine words its advice for the command line ("set --channels 3"); a Python caller has
+    # no flags to set
+    with pytest.raises(RflintError) as err:
+        call()
+    assert advice in str(err.value) and "--" not in str(err.value)
+
+
+def test_the_engine_itself_keeps_the_command_lines_words():
+    from rflint.engine import analyze
+
+    with pytest.raises(RflintError, match=r"\(set --channels 3\)"):
+        analyze(_net(), 16, channels=5)

@@ -305,7 +305,7 @@ def test_input_too_small_names_the_layer_and_the_smallest_size():
 
 
 def test_wrong_channel_count():
-    with pytest.raises(RflintError, match=r"conv1 expects 3 input channels, got 5 \(set --channels 3\)"):
+    with pytest.raises(RflintError, match=r"conv1 expects 3 input channels, got 5 \(pass channels=3\)"):
         rflint.analyze("zoo:resnet18", 32, channels=5)
 
 

@@ -510,7 +510,7 @@ def test_channels_when_the_first_conv_does_not_read_the_input():
 
     for channels in (None, 5):
         with pytest.raises(RflintError, match=r"conv \(in_channels 12\) does not read the input itself .* "
-                                              r"set --channels, e\.g\. --channels 3"):
+                                              r"pass channels, e\.g\. channels=3"):
             rflint.analyze(Focus(), 16, channels=channels)
     assert rflint.analyze(Focus(), 16, channels=3).layers[-1].name == "conv"
 

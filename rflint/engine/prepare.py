@@ -12,7 +12,7 @@ from torch import nn
 
 from rflint.engine.program import Probe, _fetch, input_needs, probe, run_program
 from rflint.engine.results import Analysis
-from rflint.errors import RflintError
+from rflint.errors import RflintError, api_words
 from rflint.trace import LoadedModel, Traced, evaluating, fx_trace, load_model
 from rflint.trace.tracing import VALUE_AWARE, trace_at_size, value_trace
 
@@ -73,6 +73,7 @@ class Prepared:
     param_counts: dict[str, int] = field(default_factory=dict, repr=False)
     _by_shapes: dict = field(default_factory=dict, repr=False)
     _leaves_traced: Traced | None = field(default=None, repr=False)  # the opaque-leaves fallback, any size
+    words_for_api: bool = field(default=False, repr=False)  # from rflint.prepare: errors advise arguments, not flags
 
     @property
     def label(self) -> str:
@@ -130,12 +131,13 @@ class Prepared:
            replace: dict[str, nn.Module] | None = None) -> Analysis:
         """Analyze at ``size`` (spatial), or with full ``shapes`` (one per forward() argument).
         ``replace``: module path -> module to call instead (what-if experiments, surgery.stride_one)."""
-        full = self._full_shapes(size, shapes)
-        try:
-            with evaluating(self.loaded):
-                return run_program(self, full, replace)
-        except RflintError as err:
-            raise explain_failure(self, full, err, full_shapes=bool(shapes)) from err
+        with api_words(self.words_for_api):
+            full = self._full_shapes(size, shapes)
+            try:
+                with evaluating(self.loaded):
+                    return run_program(self, full, replace)
+            except RflintError as err:
+                raise explain_failure(self, full, err, full_shapes=bool(shapes)) from err
 
     def probe(self, size: int | tuple[int, ...] | None, replace: dict[str, nn.Module] | None = None,
               base: Analysis | None = None) -> Probe:
