@@ -43,7 +43,8 @@ _MODEL_KEYS = {"target", "input", "channels", "kwargs", "ignore", "input-shape"}
 
 @dataclass
 class ModelConfig:
-    target: str
+    target: str  # to load from the working directory
+    label: str | None = None  # its name in reports: as the config writes it (see _relative_target)
     inputs: list[str] = field(default_factory=list)
     channels: int | None = None
     kwargs: dict[str, Any] = field(default_factory=dict)
@@ -144,6 +145,7 @@ def load_config(path: Path | None = None) -> Config:
         channels = model.get("channels")
         cfg.models.append(ModelConfig(
             target=_relative_target(str(model["target"]), base),
+            label=_config_name(str(model["target"])),
             inputs=_sizes(model["input"], mwhere) if "input" in model else [],
             channels=_positive_int(channels, "channels", mwhere) if channels is not None else None,
             kwargs=dict(kwargs),
@@ -167,14 +169,26 @@ def _positive_int(value: Any, key: str, where: str) -> int:
     return value
 
 
+def _is_file_target(where: str, sep: str) -> bool:
+    return bool(sep) and (where.endswith(".py") or "/" in where) and not os.path.isabs(where)
+
+
 def _relative_target(target: str, base: Path) -> str:
-    """File targets in the config are relative to the pyproject.toml, not to the working directory."""
+    """File targets in the config are relative to the pyproject.toml, not to the working directory:
+    the path to load, from the working directory (absolute when it is not below it)."""
     where, sep, attr = target.rpartition(":")
-    if sep and (where.endswith(".py") or "/" in where) and not os.path.isabs(where):
-        # named from the working directory (the repository root, in CI) when it is below it: the
-        # target is the model's name in every report and in SARIF's fingerprints, which must not
-        # change with where the checkout lies
+    if _is_file_target(where, sep):
         path = os.path.normpath(base / where)
         relative = os.path.relpath(path)
         return f"{path if relative.startswith('..') else relative}:{attr}"
     return target
+
+
+def _config_name(target: str) -> str | None:
+    """A file target's name in every report: its path from the pyproject.toml, as written there
+    (normalised), wherever rflint runs from.  The name goes into SARIF's fingerprints, which must
+    not change with the working directory or with where the checkout lies."""
+    where, sep, attr = target.rpartition(":")
+    if _is_file_target(where, sep):
+        return f"{Path(os.path.normpath(where)).as_posix()}:{attr}"
+    return None

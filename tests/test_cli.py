@@ -373,18 +373,22 @@ def test_a_package_target_imports_from_the_working_directory(tmp_path):
     assert json.loads(proc.stdout)["models"][0]["target"] == "mypkg.models:build"
 
 
-def test_a_config_target_is_named_from_the_working_directory(project):
+def test_a_config_target_keeps_its_config_name_wherever_rflint_runs(project):
     # the [[tool.rflint.models]] target is the model's name in every report and in SARIF's
-    # fingerprints: relative to the working directory, not the checkout's absolute path
+    # fingerprints: as the pyproject.toml writes it, not the checkout's absolute path, and not
+    # renamed when rflint runs from a subdirectory (the fingerprints would change)
     (project / "models").mkdir()
     (project / "models" / "net.py").write_text(MODEL)
-    (project / "pyproject.toml").write_text('[tool.rflint]\n[[tool.rflint.models]]\ntarget = "models/net.py:build"\ninput = 8\n')
+    (project / "pyproject.toml").write_text('[tool.rflint]\n[[tool.rflint.models]]\ntarget = "./models/net.py:build"\ninput = 8\n')
     doc = json.loads(invoke("check", "--format", "json").stdout)
     assert doc["models"][0]["target"] == "models/net.py:build"
-    # from a subdirectory the same pyproject.toml (found upwards) names it from there
     os.chdir(project / "models")
+    result = invoke("check")
+    assert "models/net.py:build @ 8x8" in result.stdout
+    # ... while the command it suggests loads the model from here
+    assert "Try it: rflint fix net.py:build --input 8x8" in result.stdout
     doc = json.loads(invoke("check", "--format", "json").stdout)
-    assert doc["models"][0]["target"] == "net.py:build"
+    assert doc["models"][0]["target"] == "models/net.py:build"
 
 
 def test_an_ignore_on_the_class_line_of_what_a_factory_returns(project):

@@ -150,7 +150,7 @@ def _check(targets, inputs, input_shapes, channels, kwarg, fmt, output, select, 
         try:
             select_rules(None, model.ignore)
         except RflintError as err:
-            raise RflintError(f"{cfg.path} [[tool.rflint.models]] target {model.target}: {err}") from None
+            raise RflintError(f"{cfg.path} [[tool.rflint.models]] target {model.label or model.target}: {err}") from None
     console = _console(output) if fmt is Format.text else None
     style = None
     if console is not None:

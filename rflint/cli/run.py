@@ -25,6 +25,11 @@ class Job:
     kwargs: dict[str, Any] = field(default_factory=dict)
     ignore: list[str] = field(default_factory=list)
     shapes: list[tuple[int, ...]] | None = None  # --input-shape: one full shape per forward() argument
+    label: str | None = None  # the model's name in reports when it is not the target (a config's)
+
+    @property
+    def name(self) -> str:
+        return self.label or self.target
 
 
 def make_jobs(targets: list[str], inputs: list[str], input_shapes: list[str], channels: int | None,
@@ -46,10 +51,10 @@ def make_jobs(targets: list[str], inputs: list[str], input_shapes: list[str], ch
             job_sizes = sizes or [parse_size(s) for s in m.inputs] or [None]
             model_shapes = shapes or ([parse_shape(s) for s in m.input_shapes] or None)
         except RflintError as err:
-            raise RflintError(f"{cfg.path} [[tool.rflint.models]] target {m.target}: {err}") from None
+            raise RflintError(f"{cfg.path} [[tool.rflint.models]] target {m.label or m.target}: {err}") from None
         model_channels = channels or m.channels or (model_shapes[0][1] if model_shapes and len(model_shapes[0]) > 1 else None)
         jobs.append(Job(m.target, job_sizes, model_channels, {**m.kwargs, **kwargs}, list(m.ignore),
-                        model_shapes))
+                        model_shapes, m.label))
     return jobs
 
 
@@ -179,7 +184,8 @@ def _run_job(job: Job, settings: Any, rules: Any, declared: dict, style: TextSty
         for name, values in declared.items():
             declare(name, values)
         try:
-            prepared = prepare(job.target, job.channels, job.kwargs, n_inputs=len(job.shapes) if job.shapes else 1)
+            prepared = prepare(job.target, job.channels, job.kwargs, label=job.label,
+                               n_inputs=len(job.shapes) if job.shapes else 1)
         except NothingToLint as note:
             outcome.notes.append(str(note))
             return outcome
@@ -216,7 +222,7 @@ def _failed(job: Job, size: list[int] | None, err: Exception, debug: bool) -> Jo
     message = str(err) if isinstance(err, RflintError) else \
         f"{type(err).__name__}: {err} (run with --debug for the traceback)"
     message = " ".join(message.split())  # one line: a model's own message may span several
-    return JobError(job.target, size, message, traceback.format_exc())
+    return JobError(job.name, size, message, traceback.format_exc())
 
 
 def _size_of(prepared: Any, job: Job, run: Any) -> list[int] | None:
@@ -392,7 +398,7 @@ def split_sizes_into_jobs(jobs: list[Job], n_workers: int) -> list[Job]:
             out.append(job)
             continue
         bounds = [round(i * k / chunks) for i in range(chunks + 1)]
-        out.extend(Job(job.target, job.sizes[a:b], job.channels, job.kwargs, job.ignore)
+        out.extend(Job(job.target, job.sizes[a:b], job.channels, job.kwargs, job.ignore, label=job.label)
                    for a, b in zip(bounds, bounds[1:]))
     return out
 

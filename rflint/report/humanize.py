@@ -57,7 +57,9 @@ def fix_command(a, fix: str = "--truncate", output: str = "truncated.pt") -> str
     them, fix would build and cut another model)."""
     import shlex
 
-    parts = ["rflint", "fix", shlex.quote(a.target)]
+    loaded = a.prepared.loaded if a.prepared is not None else None
+    # a config's model is named from its pyproject.toml; the command must load it from here
+    parts = ["rflint", "fix", shlex.quote((loaded.target if loaded is not None else None) or a.target)]
     if len(a.input_shapes) > 1:  # a model with several inputs: every shape
         for shape in a.input_shapes:
             parts += ["--input-shape", ",".join(map(str, shape))]

@@ -42,6 +42,9 @@ class LoadedModel:
     # module instance the caller passed stays theirs: it is in eval mode only while rflint works
     # with it (``evaluating``), and its training flags are given back
     owned: bool = True
+    # the TARGET string it was loaded from, from the working directory: what a suggested command
+    # names (the label may be a config's name, relative to its pyproject.toml); None for objects
+    target: str | None = None
 
 
 def parse_kwargs(pairs: list[str] | None) -> dict[str, Any]:
@@ -243,7 +246,8 @@ def _load_model(target: Any, kwargs: dict[str, Any] | None, label: str | None, r
     kwargs = dict(kwargs or {})
     suggested_input = suggested_channels = None
     if isinstance(target, str):
-        obj, label = _resolve(target)
+        obj, resolved = _resolve(target)
+        label = label or resolved  # a config's target keeps the name it has there (config.py)
     else:
         obj, label = target, label or getattr(target, "__name__", None) or _short_repr(target)
     # zoo entries carry their natural input size and channels
@@ -272,7 +276,8 @@ def _load_model(target: Any, kwargs: dict[str, Any] | None, label: str | None, r
     module = _unwrapped(module, label)
     if owned:
         module.eval()
-    return LoadedModel(module, label, device, source, suggested_input, suggested_channels, owned=owned)
+    return LoadedModel(module, label, device, source, suggested_input, suggested_channels, owned=owned,
+                       target=target if isinstance(target, str) else None)
 
 
 def _short_repr(obj: Any) -> str:
