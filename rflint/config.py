@@ -45,6 +45,7 @@ _MODEL_KEYS = {"target", "input", "channels", "kwargs", "ignore", "input-shape"}
 class ModelConfig:
     target: str  # to load from the working directory
     label: str | None = None  # its name in reports: as the config writes it (see _relative_target)
+    root: str | None = None  # where a package.module target imports from: the config's directory
     inputs: list[str] = field(default_factory=list)
     channels: int | None = None
     kwargs: dict[str, Any] = field(default_factory=dict)
@@ -146,6 +147,7 @@ def load_config(path: Path | None = None) -> Config:
         cfg.models.append(ModelConfig(
             target=_relative_target(str(model["target"]), base),
             label=_config_name(str(model["target"])),
+            root=str(base.resolve()),
             inputs=_sizes(model["input"], mwhere) if "input" in model else [],
             channels=_positive_int(channels, "channels", mwhere) if channels is not None else None,
             kwargs=dict(kwargs),

@@ -391,6 +391,19 @@ def test_a_config_target_keeps_its_config_name_wherever_rflint_runs(project):
     assert doc["models"][0]["target"] == "models/net.py:build"
 
 
+def test_a_config_package_target_imports_from_the_configs_directory(project):
+    # target = "mypkg.models:build" in the root's pyproject.toml, rflint run from a subdirectory:
+    # the package is found where the config is, as from the root
+    (project / "mypkg").mkdir()
+    (project / "mypkg" / "__init__.py").write_text("")
+    (project / "mypkg" / "models.py").write_text(MODEL)
+    (project / "pyproject.toml").write_text('[tool.rflint]\n[[tool.rflint.models]]\ntarget = "mypkg.models:build"\ninput = 8\n')
+    os.chdir(project / "mypkg")
+    result = invoke("check", "--format", "json")
+    assert result.exit_code in (0, 1), result.stderr
+    assert json.loads(result.stdout)["models"][0]["target"] == "mypkg.models:build"
+
+
 def test_an_ignore_on_the_class_line_of_what_a_factory_returns(project):
     # README: the comment on "the factory's def line or the model's class line" silences codes for
     # the whole model; with a factory as the target, the class line was never read

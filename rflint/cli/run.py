@@ -26,6 +26,7 @@ class Job:
     ignore: list[str] = field(default_factory=list)
     shapes: list[tuple[int, ...]] | None = None  # --input-shape: one full shape per forward() argument
     label: str | None = None  # the model's name in reports when it is not the target (a config's)
+    root: str | None = None  # where a package.module target imports from (a config's directory)
 
     @property
     def name(self) -> str:
@@ -54,7 +55,7 @@ def make_jobs(targets: list[str], inputs: list[str], input_shapes: list[str], ch
             raise RflintError(f"{cfg.path} [[tool.rflint.models]] target {m.label or m.target}: {err}") from None
         model_channels = channels or m.channels or (model_shapes[0][1] if model_shapes and len(model_shapes[0]) > 1 else None)
         jobs.append(Job(m.target, job_sizes, model_channels, {**m.kwargs, **kwargs}, list(m.ignore),
-                        model_shapes, m.label))
+                        model_shapes, m.label, m.root))
     return jobs
 
 
@@ -184,7 +185,7 @@ def _run_job(job: Job, settings: Any, rules: Any, declared: dict, style: TextSty
         for name, values in declared.items():
             declare(name, values)
         try:
-            prepared = prepare(job.target, job.channels, job.kwargs, label=job.label,
+            prepared = prepare(job.target, job.channels, job.kwargs, label=job.label, root=job.root,
                                n_inputs=len(job.shapes) if job.shapes else 1)
         except NothingToLint as note:
             outcome.notes.append(str(note))
@@ -398,7 +399,7 @@ def split_sizes_into_jobs(jobs: list[Job], n_workers: int) -> list[Job]:
             out.append(job)
             continue
         bounds = [round(i * k / chunks) for i in range(chunks + 1)]
-        out.extend(Job(job.target, job.sizes[a:b], job.channels, job.kwargs, job.ignore, label=job.label)
+        out.extend(Job(job.target, job.sizes[a:b], job.channels, job.kwargs, job.ignore, label=job.label, root=job.root)
                    for a, b in zip(bounds, bounds[1:]))
     return out
 

@@ -423,11 +423,12 @@ def first_success(probe: Callable[[int], T | None], failing: int, gap: int = 8, 
 
 
 def prepare(model: Any, channels: int | None = None, kwargs: dict[str, Any] | None = None,
-            label: str | None = None, real_weights: bool = False, n_inputs: int = 1) -> Prepared:
+            label: str | None = None, real_weights: bool = False, n_inputs: int = 1, root: str | None = None) -> Prepared:
     """Load and trace ``model`` once.  ``real_weights`` builds factories on the CPU instead of the
     meta device (needed when the traced graph itself is handed back as a runnable model).
-    ``n_inputs``: how many forward() arguments will be given; later ones keep their defaults."""
-    loaded = load_model(model, kwargs, label, real_weights)
+    ``n_inputs``: how many forward() arguments will be given; later ones keep their defaults.
+    ``root``: where a package.module target imports from (default: the working directory)."""
+    loaded = load_model(model, kwargs, label, real_weights, root)
     traced, trace_error = None, None
     try:
         with evaluating(loaded):

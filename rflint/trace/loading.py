@@ -102,15 +102,15 @@ def _own_imports(root: str | None) -> Iterator[None]:
                 _LOCAL_MODULES.append(name)
 
 
-def _import_root(target: Any) -> str | None:
-    """Where a TARGET string's own modules live: its file's directory, or the working directory for
-    a package.module target; None for zoo targets and objects."""
+def _import_root(target: Any, root: str | None = None) -> str | None:
+    """Where a TARGET string's own modules live: its file's directory, or ``root`` (default: the
+    working directory) for a package.module target; None for zoo targets and objects."""
     if not isinstance(target, str) or target.startswith("zoo:"):
         return None
     where = target.rpartition(":")[0]
     if _is_file(where):
         return os.path.dirname(os.path.abspath(where)) if os.path.isfile(where) else None
-    return os.getcwd()
+    return root or os.getcwd()
 
 
 def _is_file(where: str) -> bool:
@@ -163,7 +163,7 @@ def _resolve(target: str) -> tuple[Any, str]:
         )
     if _is_file(where):
         module = _import_file(where)
-    else:  # the working directory is first on sys.path (_own_imports), as under `python -m rflint`
+    else:  # the working directory (or a config's) is first on sys.path (_own_imports), as under `python -m rflint`
         try:
             with recording_sites():
                 module = importlib.import_module(where)
@@ -234,11 +234,13 @@ def _call_factory(factory: Callable, kwargs: dict[str, Any], label: str,
 
 
 def load_model(target: Any, kwargs: dict[str, Any] | None = None, label: str | None = None,
-               real_weights: bool = False) -> LoadedModel:
+               real_weights: bool = False, root: str | None = None) -> LoadedModel:
     """Load TARGET (a string, an nn.Module, a class or a factory) and put it in eval mode.
 
-    ``real_weights``: build factories on the CPU (for fixes that return a runnable model)."""
-    with _own_imports(_import_root(target)):  # the factory may import more of the user's modules
+    ``real_weights``: build factories on the CPU (for fixes that return a runnable model).
+    ``root``: where a package.module target imports from (default: the working directory; a
+    config's targets: its pyproject.toml's directory)."""
+    with _own_imports(_import_root(target, root)):  # the factory may import more of the user's modules
         return _load_model(target, kwargs, label, real_weights)
 
 
