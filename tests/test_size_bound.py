@@ -67,3 +67,22 @@ def test_bound_is_below_the_smallest_size_that_runs_on_random_dags(seed):
         runs = [v for v in range(1, size[axis] + 1)
                 if prepared.needs_at(tuple(v if i == axis else s for i, s in enumerate(size))) is not None]
         assert runs and bound[axis] <= runs[0]
+
+
+class _Crop(torch.nn.Module):
+    def forward(self, x):
+        return x[:, :, 1:-1]
+
+
+@pytest.mark.parametrize("after", [
+    torch.nn.Upsample(scale_factor=2, mode="bilinear"),  # its factor was 0/0: ZeroDivisionError
+    torch.nn.AdaptiveAvgPool2d(2),  # its window was 0: r_out 0
+])
+def test_a_map_cropped_to_nothing_is_too_small(after):
+    # x[:, :, 1:-1] leaves H - 2 rows: none at 1x1 or 2x2 (torch lets the empty map through), one at 3x3
+    net = torch.nn.Sequential(_Crop(), torch.nn.ConvTranspose2d(1, 1, 1), after)
+    with pytest.raises(rflint.errors.RflintError) as err:
+        rflint.analyze(net, 1, channels=1)
+    assert str(err.value) == ("input 1x1 is too small for Sequential: the feature map vanishes at 0.getitem; "
+                              "the smallest input that runs is 3x3")
+    assert rflint.analyze(net, 3, channels=1).layers

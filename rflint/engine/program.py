@@ -18,6 +18,7 @@ from torch import nn
 from rflint import declared
 from rflint.engine.costs import MacsRule, count_params, macs_rule, module_params, node_macs
 from rflint.engine.kernels import KernelOp
+from rflint.engine.ops.context import node_label
 from rflint.engine.results import Analysis, Layer
 from rflint.engine.replay import RFTable, replay
 from rflint.engine.resized import needs_resized
@@ -42,12 +43,7 @@ def _fetch(gm: fx.GraphModule, target: str) -> Any:
 
 
 def _layer_name(node: fx.Node, seen: dict[str, int]) -> str:
-    if node.op == "call_module":
-        base = str(node.target)
-    else:
-        stack = node.meta.get("nn_module_stack") or {}
-        owner = next(reversed(stack.values()))[0] if stack else ""
-        base = f"{owner}.{node.name}" if owner else node.name
+    base = node_label(node)
     seen[base] = seen.get(base, 0) + 1
     return base if seen[base] == 1 else f"{base}@{seen[base]}"  # a module called twice
 

@@ -11,6 +11,7 @@ from torch import nn
 
 from rflint.engine import kernels as K
 from rflint.engine.rfstate import TensorRF, built
+from rflint.errors import RflintError
 from rflint.trace.metaspec import is_tensor_like
 
 
@@ -92,6 +93,26 @@ def kernel_result(rf: TensorRF | None, kop: K.KernelOp | None) -> tuple[TensorRF
 
 def kernel_outcome(ctx: Ctx, kop: K.KernelOp | None, src: Any = None) -> Outcome:
     return Outcome(*kernel_result(ctx.rf(ctx.first if src is None else src), kop))
+
+
+def not_empty(node: Any, value: Any) -> None:
+    """Raise when the map ``node`` made has no pixel left on a spatial axis (a crop or a slice past
+    a one-pixel map): torch lets empty maps through most ops, but the input is too small for the
+    model, and prepare.explain_failure says so, naming ``node``."""
+    shape = shape_of(value)
+    if shape is not None and 0 in shape[2:] and isinstance(node, fx.Node):
+        raise RflintError(f"shape propagation failed at {node_label(node)}: the map is empty "
+                          f"(a non-positive size, {tuple(shape)})")
+
+
+def node_label(node: fx.Node) -> str:
+    """A node as the layer table names it: a module call by its path, a function by the module
+    whose forward() calls it and its fx name ("layer1.0.add")."""
+    if node.op == "call_module":
+        return str(node.target)
+    stack = node.meta.get("nn_module_stack") or {}
+    owner = next(reversed(stack.values()))[0] if stack else ""
+    return f"{owner}.{node.name}" if owner else node.name
 
 
 def spatial_sizes(value: Any, n: int) -> tuple[int, ...]:

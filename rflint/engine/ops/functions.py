@@ -10,7 +10,7 @@ import torch.fx as fx
 import torch.nn.functional as F
 
 from rflint.engine import kernels as K
-from rflint.engine.ops.context import Ctx, Outcome, kernel_outcome
+from rflint.engine.ops.context import Ctx, Outcome, kernel_outcome, not_empty
 from rflint.engine.ops.modules import _adaptive, _linear, _upsample, unfolded
 from rflint.engine.ops.tensors import _getitem, _global_fn, _permute, _reduction, _reshape, _softmax_fn
 
@@ -87,8 +87,11 @@ def _fn_flatten(ctx: Ctx) -> Outcome:
     return _reshape(ctx)
 
 
-def _fn_identity(ctx: Ctx) -> Outcome:
-    return Outcome(ctx.rf(ctx.first))
+def _fn_pad(ctx: Ctx) -> Outcome:
+    rf = ctx.rf(ctx.first)
+    if rf is not None:
+        not_empty(ctx.node, ctx.out)  # negative padding crops, down to nothing on a small map
+    return Outcome(rf)
 
 
 _FUNCTION_RULES: dict[Any, Callable[[Ctx], Outcome]] = {}
@@ -129,7 +132,7 @@ _register(_softmax_fn, "F.softmax", "F.log_softmax", "F.softmin", "torch.softmax
 _register(_global_fn, "torch.matmul", "torch.bmm", "torch.mm", "torch.einsum", "torch.baddbmm",
           "operator.matmul", "F.scaled_dot_product_attention")
 _register(_getitem, "operator.getitem")
-_register(_fn_identity, "F.pad")
+_register(_fn_pad, "F.pad")
 
 _METHOD_RULES: dict[str, Callable[[Ctx], Outcome]] = {
     **{m: _reshape for m in ("view", "reshape", "flatten", "squeeze", "unsqueeze", "unflatten", "view_as",

@@ -9,7 +9,7 @@ from torch import nn
 
 from rflint.declared import spec_for
 from rflint.engine import kernels as K
-from rflint.engine.ops.context import Ctx, Outcome, kernel_outcome, shape_of, spatial_sizes
+from rflint.engine.ops.context import Ctx, Outcome, kernel_outcome, not_empty, shape_of, spatial_sizes
 from rflint.engine.ops.tensors import (
     _elementwise, _global_fn, _inferred, _merged_rf, _mix_dims, _reshape, _same_spatial,
 )
@@ -111,6 +111,7 @@ def _adaptive(ctx: Ctx, op: str, src: Any, n: int) -> Outcome:
     n_in, n_out = spatial_sizes(ctx.val(src), n), spatial_sizes(ctx.out, n)
     if rf is None:
         return Outcome(None)
+    not_empty(src, ctx.val(src))  # the window is worked out from the sizes
     if all(o == 1 for o in n_out):  # pooling to one value per channel: global
         return Outcome(rf.to_global())
     kop = K.adaptive(op, n_in, n_out)
@@ -131,6 +132,8 @@ def _upsample(ctx: Ctx, op: str, mode: str, src: Any) -> Outcome:
     if shape_in is None:
         return Outcome(ctx.rf(src))
     n = len(shape_in) - 2
+    if ctx.rf(src) is not None:
+        not_empty(src, ctx.val(src))  # the factor is worked out from the sizes
     kop = K.interpolation(f"{op}({mode})", mode, spatial_sizes(ctx.val(src), n), spatial_sizes(ctx.out, n))
     if kop is None:
         return _inferred(ctx, f"{op} with mode {mode!r} is not modelled")

@@ -11,7 +11,7 @@ import torch
 import torch.fx as fx
 
 from rflint.engine import kernels as K
-from rflint.engine.ops.context import Ctx, Outcome, apply_kernel, shape_of
+from rflint.engine.ops.context import Ctx, Outcome, apply_kernel, not_empty, shape_of
 from rflint.engine.rfstate import AxisRF, TensorRF
 from rflint.trace.metaspec import is_tensor_like
 
@@ -185,6 +185,7 @@ def _getitem(ctx: Ctx) -> Outcome:
     value = ctx.val(src)
     if rf is None or not is_tensor_like(value) or rf.is_global:
         return Outcome(rf)  # picking an element of a tuple output keeps the tuple's RF
+    not_empty(ctx.node, ctx.out)  # a crop past a small map leaves nothing of it
     index = ctx.node.args[1]
     index = index if isinstance(index, tuple) else (index,)
     if any(isinstance(i, (fx.Node, torch.Tensor, list)) for i in index):
