@@ -111,6 +111,30 @@ def test_upsampling_modes(mode, expected):
     assert out_min(L["2"]) == (expected, expected)
 
 
+def test_interpolation_leaves_an_axis_it_does_not_resize_alone():
+    # c1 k3 s(1,2,2): r 3, j (1,2,2); c2 k3: r (5,7,7).  Trilinear x(1,2,2): D is copied (r 5, j 1),
+    # H and W interpolate (7 + 2 = 9, j 1); c3: (7,11,11), read by c4.  At 7x16x16 c4 reads D 7,
+    # not more than 7: not unproductive along D (it said 8, an RF006)
+    class Anisotropic(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1, self.c2 = nn.Conv3d(1, 4, 3, stride=(1, 2, 2), padding=1), nn.Conv3d(4, 4, 3, padding=1)
+            self.up = nn.Upsample(scale_factor=(1, 2, 2), mode="trilinear")
+            self.c3, self.c4 = nn.Conv3d(4, 4, 3, padding=1), nn.Conv3d(4, 4, 3, padding=1)
+
+        def forward(self, x):
+            return self.c4(self.c3(self.up(self.c2(self.c1(x)))))
+
+    a, L = rf(Anisotropic(), (7, 16, 16))
+    assert out_min(L["up"]) == (5, 9, 9) and tuple(L["c4"].r_in_min) == (7, 11, 11)
+    assert not [f for f in lint(a).findings if f.code in ("RF001", "RF006")]
+    # a bilinear resize to the size the map has is the identity: r 3 stays 3, conv3 5
+    net = Lambda(lambda s, x: s.mods[1](F.interpolate(s.mods[0](x), size=x.shape[-2:], mode="bilinear")),
+                 nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1))
+    _, L = rf(net, 16)
+    assert out_min(L["mods.1"]) == (5, 5)
+
+
 def test_fractional_jump_from_upsampling():
     # nearest x3 on the input: r 1, j 1/3; conv3: 1 + 2/3 = 5/3
     net = nn.Sequential(nn.Upsample(scale_factor=3, mode="nearest"), nn.Conv2d(3, 4, 3))

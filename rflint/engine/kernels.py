@@ -147,10 +147,13 @@ def _interpolation(op: str, mode: str, n_in: tuple[int, ...], n_out: tuple[int, 
     if mode not in _INTERPOLATION_GROW:
         return None
     factor = [Fraction(o, n) for n, o in zip(n_in, n_out)]
-    grow = Fraction(_INTERPOLATION_GROW[mode])
+    # an axis the op leaves at its size is copied unchanged, whatever the mode: every output unit
+    # sits exactly on an input unit (an anisotropic Upsample(scale_factor=(1, 2, 2)), a resize to
+    # the size a map already has)
+    grow = tuple(Fraction(_INTERPOLATION_GROW[mode] if f != 1 else 0) for f in factor)
     return KernelOp(
         op, "upsample", (1,) * len(factor), tuple(1 / f for f in factor), (1,) * len(factor),
-        grow=(grow,) * len(factor), scale=tuple(1 / f for f in factor),
+        grow=grow, scale=tuple(1 / f for f in factor),
     )
 
 
