@@ -470,3 +470,20 @@ def test_concatenation_along_a_spatial_axis_is_a_merge():
     (conv,) = a.layers[-1:]
     assert conv.r_in_min == (1,) and conv.r_out_min == (2,)  # 1 + (3 - 1) * 1/2
     assert lint(a) is not None
+
+
+@pytest.mark.parametrize("make", [
+    lambda h: 0,
+    lambda h: torch.zeros_like(h),
+    lambda h: torch.full_like(h, 0.5),
+    lambda h: h.new_zeros(h.shape),
+    lambda h: h.new_full(h.shape, 1.0),
+])
+def test_a_tensor_filled_with_constants_carries_no_rf(make):
+    # stem conv3 s2 (r 3, j 2) -> h; out = <constant like h> + b(h) (b: conv3, r 7); tail convs read
+    # r 7, 11, 15: the constant took h's RF (r 3), so the tail's r_min came out 3 and hid a layer
+    net = Lambda(lambda s, x: s.mods[2](make(h := s.mods[0](x)) + s.mods[1](h)),
+                 nn.Conv2d(3, 4, 3, stride=2, padding=1), nn.Conv2d(4, 4, 3, padding=1),
+                 nn.Sequential(*(nn.Conv2d(4, 4, 3, padding=1) for _ in range(3))))
+    _, L = rf(net, 16)
+    assert [L[f"mods.2.{i}"].r_in_min for i in range(3)] == [(7, 7), (11, 11), (15, 15)]

@@ -87,6 +87,12 @@ def _fn_flatten(ctx: Ctx) -> Outcome:
     return _reshape(ctx)
 
 
+def _constant(ctx: Ctx) -> Outcome:
+    """zeros_like / full_like / x.new_zeros ...: a tensor of the operand's shape whose values no
+    pixel decides, so no RF (it took the operand's, and a sum into it seemed to reach the stem)."""
+    return Outcome(None)
+
+
 def _fn_pad(ctx: Ctx) -> Outcome:
     rf = ctx.rf(ctx.first)
     if rf is not None:
@@ -133,6 +139,8 @@ _register(_global_fn, "torch.matmul", "torch.bmm", "torch.mm", "torch.einsum", "
           "operator.matmul", "F.scaled_dot_product_attention")
 _register(_getitem, "operator.getitem")
 _register(_fn_pad, "F.pad")
+_register(_constant, "torch.zeros_like", "torch.ones_like", "torch.full_like", "torch.empty_like", "torch.rand_like",
+          "torch.randn_like", "torch.randint_like")
 
 _METHOD_RULES: dict[str, Callable[[Ctx], Outcome]] = {
     **{m: _reshape for m in ("view", "reshape", "flatten", "squeeze", "unsqueeze", "unflatten", "view_as",
@@ -142,4 +150,5 @@ _METHOD_RULES: dict[str, Callable[[Ctx], Outcome]] = {
                                "prod", "norm", "nansum", "nanmean")},
     **{m: _softmax_fn for m in ("softmax", "log_softmax")},
     **{m: _global_fn for m in ("matmul", "bmm", "mm", "__matmul__")},
+    **{m: _constant for m in ("new_zeros", "new_ones", "new_full", "new_empty")},
 }
