@@ -90,6 +90,15 @@ def test_doc_structure(doc):
         assert len(set(ex.expect)) == len(ex.expect), f"{doc.code}: duplicate expect entries"
 
 
+@pytest.mark.parametrize("doc", DOCS.values(), ids=list(DOCS))
+def test_arithmetic_in_prose_is_in_backticks(doc):
+    # Markdown reads "7 + 2*2 = 11 ... 11 + 2*16" as "7 + 22 = 11 ... 11 + 216" with italics between
+    # (`rflint rule`, GitHub alike): a * between two word characters belongs in a code span
+    prose = re.sub(r"```.*?```", "", doc.text, flags=re.S)
+    bare = [line for line in prose.splitlines() if re.search(r"\w\*\w", re.sub(r"`[^`]*`", "", line))]
+    assert not bare, f"{doc.code}: put the arithmetic in backticks: {bare}"
+
+
 def test_every_rule_has_a_doc_and_vice_versa():
     rules = {rule.code: rule for rule in RULES}
     assert set(rules) == set(DOCS), (
