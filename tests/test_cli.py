@@ -688,3 +688,12 @@ def test_config_errors_in_layers_and_sizes_stop_the_run_and_name_the_file(projec
 def test_output_into_a_missing_directory_is_refused_before_the_analysis(project):
     result = invoke("check", "net.py:build", "missing.py:build", "--input", "8", "-o", "no/such/dir/r.json", "-f", "json")
     assert (result.exit_code, result.stderr) == (2, "rflint: error: -o no/such/dir/r.json: no such directory no/such/dir\n")
+
+
+def test_select_and_ignore_take_comma_separated_codes(project):
+    # as ruff does, and as the ignore comments do: "--select RF001,RF002" is two codes, not one
+    # unknown one; resnet18 at 32 has a tail (RF002) and unproductive layers (RF001)
+    doc = json.loads(invoke("check", "zoo:resnet18", "--input", "32", "-f", "json", "--select", "RF001,RF002").stdout)
+    assert {f["code"] for f in doc["models"][0]["findings"]} == {"RF001", "RF002"}
+    doc = json.loads(invoke("check", "zoo:resnet18", "--input", "32", "-f", "json", "--ignore", "rf001, RF002").stdout)
+    assert {f["code"] for f in doc["models"][0]["findings"]}.isdisjoint({"RF001", "RF002"})

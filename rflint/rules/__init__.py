@@ -39,13 +39,18 @@ def _matches(code: str, patterns: list[str]) -> bool:
     return any(p == "ALL" or code.startswith(p) for p in patterns)
 
 
+def _codes(items: list[str]) -> list[str]:
+    """Codes and prefixes, each item possibly several: "RF001,RF005" as ruff takes them."""
+    return [code.strip().upper() for item in items for code in item.split(",") if code.strip()]
+
+
 def select_rules(select: list[str] | None = None, ignore: list[str] | None = None) -> list[Rule]:
     """ruff-style selection: codes or prefixes ("RF00", "RF"), "ALL"; ignore wins over select."""
-    chosen = [s.strip().upper() for s in (select or ["ALL"]) if s.strip()]
+    chosen = _codes(select or ["ALL"])
     if not chosen:  # --select "": a gate that checks nothing would pass silently
         raise RflintError("select names no rule; give codes or prefixes (RF001, RF00) or ALL")
     select = chosen
-    ignore = [s.strip().upper() for s in (ignore or []) if s.strip()]
+    ignore = _codes(ignore or [])
     for pattern in select + ignore:
         if pattern != "ALL" and not any(code.startswith(pattern) for code in RULES_BY_CODE):
             raise RflintError(f"unknown rule code or prefix {pattern!r} (see `rflint rules`)")
@@ -62,6 +67,7 @@ class LintResult:
 def lint(analysis: Analysis, settings: Settings | None = None, rules: list[Rule] | None = None,
          extra_ignore: list[str] | None = None) -> LintResult:
     ctx = LintContext(analysis, settings)
+    extra_ignore = _codes(extra_ignore) if extra_ignore else None
     loaded = analysis.prepared.loaded if analysis.prepared else None
     # the target's header, and the header of the class a factory returned
     model_codes = model_codes_of(loaded.factory_source, class_header(type(loaded.module))) if loaded else None
