@@ -697,3 +697,19 @@ def test_select_and_ignore_take_comma_separated_codes(project):
     assert {f["code"] for f in doc["models"][0]["findings"]} == {"RF001", "RF002"}
     doc = json.loads(invoke("check", "zoo:resnet18", "--input", "32", "-f", "json", "--ignore", "rf001, RF002").stdout)
     assert {f["code"] for f in doc["models"][0]["findings"]}.isdisjoint({"RF001", "RF002"})
+
+
+def test_dash_output_is_stdout(project):
+    # -o - writes to standard output, not to a file named "-"
+    result = invoke("check", "zoo:resnet18", "--input", "32", "-f", "json", "-o", "-")
+    assert json.loads(result.stdout)["models"][0]["target"] == "zoo:resnet18"
+    result = invoke("sweep", "zoo:resnet18", "--sizes", "32,64", "-f", "json", "-o", "-")
+    assert [s["input"] for s in json.loads(result.stdout)["sizes"]] == [[32, 32], [64, 64]]
+    assert not (project / "-").exists()
+    result = invoke("fix", "zoo:resnet18", "--input", "32", "--truncate", "-o", "-")
+    assert result.exit_code == 2 and "the fixed model is a binary file" in result.stderr
+
+
+def test_an_empty_sweep_size_is_an_error(project):
+    result = invoke("sweep", "zoo:resnet18", "--sizes", "32,,64")
+    assert result.exit_code == 2 and "--sizes 32,,64: an empty size between commas" in result.stderr

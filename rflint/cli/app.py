@@ -107,7 +107,7 @@ def check(
     channels: Optional[int] = typer.Option(None, "--channels", "-c", min=1, help="Input channels (default: the first conv's in_channels)."),
     kwarg: List[str] = typer.Option(None, "--kwarg", "-k", metavar="KEY=VALUE", help="Keyword argument for the factory/class; VALUE is a Python literal. Repeatable."),
     fmt: Format = typer.Option(Format.text, "--format", "-f", help="Output format."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report to FILE instead of stdout."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report to FILE instead of stdout (- is stdout)."),
     select: List[str] = typer.Option(None, "--select", metavar="CODES", help="Only these rule codes or prefixes, comma-separated or repeated (RF001,RF005 or RF00). Overrides the config."),
     ignore: List[str] = typer.Option(None, "--ignore", metavar="CODES", help="Skip these rule codes or prefixes, comma-separated or repeated. Added to the config's ignore."),
     fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", help="Lowest severity that makes the exit code 1 (default: config, else error)."),
@@ -141,6 +141,7 @@ def _check(targets, inputs, input_shapes, channels, kwarg, fmt, output, select, 
 
     cfg = load_config(config)
     work = make_jobs(targets, inputs, input_shapes, channels, parse_kwargs(kwarg), cfg)
+    output = _dash_is_stdout(output)
     _check_output(output, "report.txt" if fmt is Format.text else f"report.{fmt.value}")
 
     from rflint.rules import select_rules
@@ -212,6 +213,11 @@ def _rule_settings(cfg, select=None, ignore=(), min_tail_layers=None, dominance_
     settings = Settings(min_tail_layers=min_tail_layers or cfg.min_tail_layers,
                         dominance_ratio=dominance_ratio or cfg.dominance_ratio)
     return settings, select_rules(select or cfg.select, list(cfg.ignore) + list(ignore))
+
+
+def _dash_is_stdout(output: Optional[Path]) -> Optional[Path]:
+    """-o - is standard output, as for most command-line tools (not a file named "-")."""
+    return None if output is not None and str(output) == "-" else output
 
 
 def _check_output(output: Optional[Path], example: str) -> None:
@@ -323,7 +329,7 @@ def sweep_cmd(
     input_shapes: List[str] = typer.Option(None, "--input-shape", metavar="N,C,H,W", help="For a model with several inputs: one full shape per forward() argument. The first input's spatial size is swept; other image inputs are scaled with it."),
     kwarg: List[str] = typer.Option(None, "--kwarg", "-k", metavar="KEY=VALUE", help="Keyword argument for the factory/class. Repeatable."),
     fmt: SweepFormat = typer.Option(SweepFormat.text, "--format", "-f", help="Output format."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to FILE instead of stdout."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to FILE instead of stdout (- is stdout)."),
     config: Optional[Path] = typer.Option(None, "--config", help="pyproject.toml with \\[tool.rflint] (rule options)."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Spread the sizes over N worker processes."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
@@ -347,6 +353,8 @@ def _sweep(target, sizes, start, stop, steps, channels, kwarg, fmt, output, conf
     if steps is not None and not (start and stop):
         raise RflintError("--steps goes with --from and --to")
     if sizes:
+        if any(not s.strip() for s in sizes.rstrip(",").split(",")):
+            raise RflintError(f"--sizes {sizes}: an empty size between commas")
         size_list = [parse_size(s) for s in sizes.split(",") if s.strip()]
     elif start and stop:
         if start > stop:
@@ -358,6 +366,7 @@ def _sweep(target, sizes, start, stop, steps, channels, kwarg, fmt, output, conf
     from rflint.trace.loading import parse_kwargs
 
     cfg = load_config(config)
+    output = _dash_is_stdout(output)
     _check_output(output, "sweep.txt" if fmt is SweepFormat.text else "sweep.json")
     size_list = sorted(set(size_list), key=lambda s: (s if isinstance(s, int) else max(s), str(s)))  # each once
     shapes, channels = parse_shapes(list(input_shapes), channels)
@@ -423,6 +432,8 @@ def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, chan
     shapes, channels = parse_shapes(list(input_shapes), channels)
     if shapes and inputs:
         raise RflintError("give either --input or --input-shape, not both")
+    if output is not None and str(output) == "-":
+        raise RflintError("-o -: the fixed model is a binary file (torch.save), not text; give a file name, e.g. fixed.pt")
     _check_output(output, "fixed.pt")
     size = parse_size(inputs[0]) if inputs else None
     import torch
