@@ -161,3 +161,11 @@ def test_the_engine_itself_keeps_the_command_lines_words():
 
     with pytest.raises(RflintError, match=r"\(set --channels 3\)"):
         analyze(_net(), 16, channels=5)
+
+
+def test_a_lazy_first_conv_asks_for_the_channels():
+    # a LazyConv2d has in_channels 0 until its first call: it said "channels must be positive, got 0"
+    net = nn.Sequential(nn.LazyConv2d(8, 3), nn.Conv2d(8, 8, 3))
+    with pytest.raises(RflintError, match=r"its first conv is lazy .*; pass channels$"):
+        rflint.analyze(net, 16)
+    assert rflint.analyze(net, 16, channels=5).layers[0].r_out_min == (3, 3)

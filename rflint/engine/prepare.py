@@ -439,6 +439,11 @@ def prepare(model: Any, channels: int | None = None, kwargs: dict[str, Any] | No
     if first is None and not any(isinstance(m, _SPATIAL_LAYERS) for m in loaded.module.modules()):
         raise NothingToLint(f"{loaded.label} has no convolution, pooling or resampling layer: nothing to lint")
     default_channels = first[0] if first else loaded.suggested_channels
+    if first is not None and first[0] == 0:  # nn.LazyConv2d: in_channels 0 until its first call
+        default_channels = None
+        if channels is None:
+            raise RflintError(f"{loaded.label}: its first conv is lazy (it takes in_channels from its first input), "
+                              "so it does not tell the input's channels; pass --channels")
     if channels is None:
         channels = default_channels
     if channels is None:
