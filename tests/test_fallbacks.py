@@ -397,3 +397,69 @@ def test_a_torchscript_module_is_an_error_that_says_what_to_give():
     with pytest.raises(RflintError, match="is a TorchScript module, which torch.fx cannot trace; give rflint "
                                           "the nn.Module it was scripted from"):
         rflint.analyze(torch.jit.script(_chain()), 6)
+
+
+class _CoordConv(torch.nn.Module):
+    """CoordConv: two coordinate maps made in forward() without a device, concatenated to the input."""
+
+    def __init__(self):
+        super().__init__()
+        self.c = torch.nn.Conv2d(5, 8, 3, stride=2, padding=1)
+        self.d = torch.nn.Conv2d(8, 8, 3, padding=1)
+
+    def forward(self, x):
+        n, _, h, w = x.shape
+        yy = torch.linspace(-1, 1, h).view(1, 1, h, 1).expand(n, 1, h, w)
+        xx = torch.linspace(-1, 1, w).view(1, 1, 1, w).expand(n, 1, h, w)
+        out = torch.zeros(n, 8, h // 2, w // 2)  # a CPU tensor met by a meta one, the other way round
+        return out + self.d(self.c(torch.cat([x, yy, xx], 1)))
+
+
+def test_tensors_made_in_forward_without_a_device():
+    # the shape pass runs on meta tensors; torch refused to mix them with forward()'s own CPU ones
+    # ("Tensor on device cpu is not on the expected device meta!").  c: r 3, j 2; d: 3 + 2*2 = 7
+    a = rflint.analyze(_CoordConv(), 32, channels=3)
+    assert a.layer("d").r_out_min == (7, 7)
+
+
+class _LoopedInner(torch.nn.Module):
+    """fx cannot trace it (a loop over the batch); it has a child of its own."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(8, 8, 3, stride=2, padding=1)
+
+    def forward(self, x):
+        return torch.stack([self.conv(r[None])[0] for r in x])
+
+
+class _ShapeBranch(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.inner, self.b = torch.nn.Conv2d(3, 8, 3, padding=1), _LoopedInner(), torch.nn.Conv2d(8, 8, 3, padding=1)
+
+    def forward(self, x):
+        if x.shape[-1] > 4:  # a shape question: traced with concrete shapes, inner an opaque leaf
+            x = self.a(x)
+        return self.b(self.inner(x))
+
+
+def test_an_opaque_leaf_with_children_of_its_own():
+    # running the leaf's copy called its conv through fx's patched nn.Module.__call__, which failed
+    # ("module is not installed as a submodule").  a: r 3; inner (from shapes): stride 2; b: 3 + 2*2 = 7
+    a = rflint.analyze(_ShapeBranch(), 32)
+    assert "opaque leaves (inner)" in a.trace_method
+    assert a.layer("inner").stride == (2, 2) and a.layer("b").r_out_min == (7, 7)
+
+
+def test_swin_unetr_too_small_names_the_instance_norm():
+    # at 32 px encoder10's input is 1x1 and its InstanceNorm refuses a single pixel; the model runs
+    # from 64 (it checks for multiples of 32 itself)
+    nets = pytest.importorskip("monai.networks.nets")
+    pytest.importorskip("einops")
+    model = nets.SwinUNETR(in_channels=1, out_channels=2, depths=(1, 1, 1, 1), num_heads=(1, 1, 1, 1),
+                           window_size=4, feature_size=12, spatial_dims=2)
+    with pytest.raises(RflintError) as err:
+        rflint.analyze(model, 32, channels=1)
+    assert str(err.value).endswith("the map reaching encoder10.layer.norm1 is down to one pixel, and an instance "
+                                   "norm needs more than one; the smallest input that runs is 64x64")

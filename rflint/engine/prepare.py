@@ -230,7 +230,8 @@ def explain_failure(prepared: Prepared, shapes: Shapes, err: RflintError, full_s
     ``full_shapes``: the user gave whole input shapes (--input-shape), which set the channels."""
     text = str(err)
     size = "x".join(map(str, shapes[0][2:]))
-    where = re.match(r"shape propagation failed at ([^:]+):", text)
+    # the shape pass names the node; the concrete-shapes tracer (shape_tracer.py) the module it ran
+    where = re.match(r"shape propagation failed at ([^:]+):", text) or re.search(r"running (\S+) on (?:meta|CPU) tensors failed", text)
     layer = where.group(1) if where else "a layer"
     first = _first_conv_node(prepared, shapes)
     n = prepared.n_axes

@@ -19,6 +19,7 @@ from torch.fx.node import map_aggregate
 
 from rflint.errors import RflintError
 from rflint.trace.metaspec import TRACED_VALUE, MetaSpec, needs_values
+from rflint.trace.shapes import all_meta, mixed_devices
 from rflint.trace.sources import node_site
 from rflint.trace.tracing import RflintTracer
 
@@ -109,6 +110,12 @@ class ShapeTracer(RflintTracer):
         self.values = bool(inputs) and not inputs[0].is_meta
         self.value_branches: list[str] = []
         self._meta_modules: dict[str, torch.nn.Module] = {}
+        self._running_leaf = 0  # inside a leaf's forward() (_call_module_meta): its children just run
+
+    def call_module(self, m, forward, args, kwargs):
+        if self._running_leaf:  # a child of the leaf copy _call_module_meta runs: not in the graph
+            return forward(*args, **kwargs)
+        return super().call_module(m, forward, args, kwargs)
 
     def proxy(self, node: fx.Node) -> ShapeProxy:
         return ShapeProxy(node, self)
@@ -161,9 +168,17 @@ class ShapeTracer(RflintTracer):
             return self._pending.pop(0) if self._pending else (args[0] if args else None)
         args, kwargs = _meta(args), _meta(kwargs)
         try:
-            if kind == "call_function":
-                return target(*args, **kwargs)
-            if kind == "call_method":
+            try:
+                if kind == "call_function":
+                    return target(*args, **kwargs)
+                if kind == "call_method":
+                    return getattr(args[0], target)(*args[1:], **kwargs)
+            except RuntimeError as err:  # a tensor forward() made without a device met a meta one
+                if self.values or not mixed_devices(err):
+                    raise
+                args, kwargs = all_meta(args), all_meta(kwargs)
+                if kind == "call_function":
+                    return target(*args, **kwargs)
                 return getattr(args[0], target)(*args[1:], **kwargs)
             if kind == "call_module":
                 return self._call_module_meta(target, args, kwargs)
@@ -193,4 +208,10 @@ class ShapeTracer(RflintTracer):
             if not self.values and not all(t.is_meta for t in tensors):
                 meta_module = meta_module.to("meta")
             self._meta_modules[target] = meta_module
-        return meta_module.forward(*args, **kwargs)
+        # its children go through nn.Module.__call__, which fx patches to record them: as parts of a
+        # copy that is not in the model they would fail ("module is not installed as a submodule")
+        self._running_leaf += 1
+        try:
+            return meta_module.forward(*args, **kwargs)
+        finally:
+            self._running_leaf -= 1

@@ -85,7 +85,13 @@ class MetaShapeProp:
             out = _try(rule, args, kwargs)
             if out is not None:
                 return out
-        return target(*_real(args), **_real(kwargs))
+        args, kwargs = _real(args), _real(kwargs)
+        try:
+            return target(*args, **kwargs)
+        except RuntimeError as err:
+            if not mixed_devices(err):
+                raise
+            return target(*all_meta(args), **all_meta(kwargs))
 
     def call_method(self, target, args, kwargs):
         obj, *rest = args
@@ -94,7 +100,13 @@ class MetaShapeProp:
             out = _try(rule, args, kwargs)
             if out is not None:
                 return out
-        return getattr(real(obj), target)(*_real(rest), **_real(kwargs))
+        rest, kwargs = _real(rest), _real(kwargs)
+        try:
+            return getattr(real(obj), target)(*rest, **kwargs)
+        except RuntimeError as err:
+            if not mixed_devices(err):
+                raise
+            return getattr(_to_meta(real(obj)), target)(*all_meta(rest), **all_meta(kwargs))
 
     def get_attr(self, target, args, kwargs):
         obj: Any = self.module
@@ -324,6 +336,22 @@ def _loader(arg: Any):
     if type(arg) in (list, tuple) and all(isinstance(a, _SCALARS) for a in arg):  # sizes, dims: (7, 7)
         return lambda values: arg
     return None
+
+
+def mixed_devices(err: RuntimeError) -> bool:
+    """torch refused to mix a meta tensor with a CPU one: a tensor forward() made itself without a
+    device (``torch.linspace(-1, 1, h)`` for CoordConv, ``torch.zeros(x.shape)``)."""
+    text = str(err)
+    return "device" in text and ("meta" in text or "same device" in text)
+
+
+def all_meta(args: Any) -> Any:
+    """The arguments with every CPU tensor made a meta one: shapes are all the pass needs."""
+    if isinstance(args, dict):
+        return {k: all_meta(v) for k, v in args.items()}
+    if isinstance(args, (list, tuple)):
+        return type(args)(all_meta(a) for a in args)
+    return _to_meta(args)
 
 
 def _real(args: Any) -> Any:
