@@ -487,3 +487,27 @@ def test_a_tensor_filled_with_constants_carries_no_rf(make):
                  nn.Sequential(*(nn.Conv2d(4, 4, 3, padding=1) for _ in range(3))))
     _, L = rf(net, 16)
     assert [L[f"mods.2.{i}"].r_in_min for i in range(3)] == [(7, 7), (11, 11), (15, 15)]
+
+
+def test_ops_that_mix_every_position_along_their_dims():
+    # conv3 (r 3) -> op -> conv3.  An FFT filter (GFNet / FNO) lets every pixel reach every other:
+    # global, so the last conv is a head and nothing says its RF is too small (RF005 did)
+    def spectral(s, x):
+        h = s.mods[0](x)
+        return s.mods[1](torch.fft.ifft2(torch.fft.fft2(h) * 0.5).real)
+
+    a, L = rf(Lambda(spectral, nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1)), 16)
+    assert L["mods.1"].head and not [f for f in lint(a).findings if f.code == "RF005"]
+    # a cumulative sum along W mixes W only: H goes on (3 + 2 = 5), W is no longer spatial
+    _, L = rf(Lambda(lambda s, x: s.mods[1](torch.cumsum(s.mods[0](x), dim=-1)),
+                     nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1)), 16)
+    assert L["mods.1"].r_out_min == (5, None)
+    # sorting the channels moves no pixel: 3 + 2 = 5 on both axes
+    _, L = rf(Lambda(lambda s, x: s.mods[1](s.mods[0](x).sort(dim=1).values),
+                     nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1)), 16)
+    assert out_min(L["mods.1"]) == (5, 5)
+    # grid_sample reads wherever the grid points: global
+    grid = torch.zeros(1, 16, 16, 2)
+    _, L = rf(Lambda(lambda s, x: s.mods[1](F.grid_sample(s.mods[0](x), grid, align_corners=False)),
+                     nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1)), 16)
+    assert L["mods.1"].head

@@ -41,13 +41,16 @@ class InsufficientReceptiveField(Rule):
 _ATTENTION_MODULES = (nn.MultiheadAttention, nn.TransformerEncoderLayer, nn.TransformerDecoderLayer,
                       nn.TransformerEncoder, nn.TransformerDecoder, nn.Transformer)
 _PRODUCTS = {torch.matmul, operator.matmul, torch.bmm, torch.baddbmm, torch.einsum, F.scaled_dot_product_attention}
+# Fourier transforms over the map: a global filter (GFNet, FNO) mixes every position with every other
+_FOURIER = {getattr(torch.fft, name) for name in ("fft", "ifft", "rfft", "irfft", "fft2", "ifft2", "rfft2", "irfft2",
+                                                   "fftn", "ifftn", "rfftn", "irfftn") if hasattr(torch.fft, name)}
 
 
 def _attention_after(a, start: str) -> bool:
     """Some op after node ``start`` (on its way to the output) mixes positions by attention: a
-    transformer layer, or a product of two activations (q @ k^T, einsum).  Then the views of the
-    last feature map are combined by learned, input-dependent weights, not only by the pooling and
-    linear classifier the rule is about."""
+    transformer layer, or a product of two activations (q @ k^T, einsum); or by a Fourier transform
+    of the map (a global filter).  Then the views of the last feature map are combined by learned
+    weights across the whole map, not only by the pooling and linear classifier the rule is about."""
     traced = a.traced
     if traced is None:
         return False
@@ -59,6 +62,8 @@ def _attention_after(a, start: str) -> bool:
             continue
         seen.add(node)
         if node.op == "call_module" and isinstance(modules.get(node.target), _ATTENTION_MODULES):
+            return True
+        if node.op == "call_function" and node.target in _FOURIER and rfs.get(node) is not None:
             return True
         is_product = (node.op == "call_function" and node.target in _PRODUCTS) or (
             node.op == "call_method" and node.target in ("matmul", "bmm"))

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from rflint.engine import kernels as K
 from rflint.engine.ops.context import Ctx, Outcome, kernel_outcome, not_empty
 from rflint.engine.ops.modules import _adaptive, _linear, _upsample, unfolded
-from rflint.engine.ops.tensors import _getitem, _global_fn, _permute, _reduction, _reshape, _softmax_fn
+from rflint.engine.ops.tensors import _getitem, _global_fn, _mix_dims, _permute, _reduction, _reshape, _softmax_fn
 
 
 def _fn_conv(ctx: Ctx) -> Outcome:
@@ -93,6 +93,16 @@ def _constant(ctx: Ctx) -> Outcome:
     return Outcome(None)
 
 
+def _mixing_along(index: int, default: Any) -> Callable[[Ctx], Outcome]:
+    """Ops that keep the shape but let every output position read every position along some dims
+    (its ``dim`` argument at ``index``; None: all dims): an FFT's frequencies, a cumulative sum, a
+    sort.  Those axes become global, like a reduction's, instead of passing for elementwise."""
+    def rule(ctx: Ctx) -> Outcome:
+        dims = ctx.arg(index, "dim", default)
+        return _mix_dims(ctx, ctx.first, None if dims is None else list(dims) if isinstance(dims, (list, tuple)) else [dims])
+    return rule
+
+
 def _fn_pad(ctx: Ctx) -> Outcome:
     rf = ctx.rf(ctx.first)
     if rf is not None:
@@ -107,8 +117,10 @@ _NAMESPACES = {"F": F, "torch": torch, "operator": operator}
 
 def _register(rule: Callable[[Ctx], Outcome], *names: str) -> None:
     for qualified in names:
-        prefix, _, attr = qualified.partition(".")
-        target = getattr(_NAMESPACES[prefix], attr, None)
+        prefix, _, path = qualified.partition(".")
+        target = _NAMESPACES[prefix]
+        for attr in path.split("."):  # "torch.fft.fft2"
+            target = getattr(target, attr, None)
         if target is None:  # not in this torch version
             continue
         _FUNCTION_RULES[target] = rule
@@ -139,6 +151,15 @@ _register(_global_fn, "torch.matmul", "torch.bmm", "torch.mm", "torch.einsum", "
           "operator.matmul", "F.scaled_dot_product_attention")
 _register(_getitem, "operator.getitem")
 _register(_fn_pad, "F.pad")
+_register(_mixing_along(2, -1), "torch.fft.fft", "torch.fft.ifft", "torch.fft.rfft", "torch.fft.irfft",
+          "torch.fft.hfft", "torch.fft.ihfft")
+_register(_mixing_along(2, (-2, -1)), "torch.fft.fft2", "torch.fft.ifft2", "torch.fft.rfft2", "torch.fft.irfft2")
+_register(_mixing_along(2, None), "torch.fft.fftn", "torch.fft.ifftn", "torch.fft.rfftn", "torch.fft.irfftn")
+_register(_mixing_along(1, None), "torch.cumsum", "torch.cumprod", "torch.cummax", "torch.cummin",
+          "torch.logcumsumexp")
+_register(_mixing_along(1, -1), "torch.sort", "torch.argsort")
+_register(_mixing_along(2, -1), "torch.topk")
+_register(_global_fn, "F.grid_sample")  # where each output pixel reads is the grid's, i.e. data
 _register(_constant, "torch.zeros_like", "torch.ones_like", "torch.full_like", "torch.empty_like", "torch.rand_like",
           "torch.randn_like", "torch.randint_like")
 
@@ -151,4 +172,6 @@ _METHOD_RULES: dict[str, Callable[[Ctx], Outcome]] = {
     **{m: _softmax_fn for m in ("softmax", "log_softmax")},
     **{m: _global_fn for m in ("matmul", "bmm", "mm", "__matmul__")},
     **{m: _constant for m in ("new_zeros", "new_ones", "new_full", "new_empty")},
+    **{m: _mixing_along(1, None) for m in ("cumsum", "cumprod", "cummax", "cummin", "logcumsumexp")},
+    "sort": _mixing_along(1, -1), "argsort": _mixing_along(1, -1), "topk": _mixing_along(2, -1),
 }
