@@ -164,3 +164,15 @@ def test_swin_unetr_keeps_both_axes_through_its_channels_last_stages():
     report = build_report(a)
     assert [(f.code, f.layer) for f in report.findings if f.code == "RF001"] == [("RF001", "encoder10.layer.conv2.conv")]
     assert report.min_clean_input == (96, 96)
+
+
+def test_einops_layer_classes():
+    # einops.layers.torch.Rearrange / Reduce trace into reshape and permute: the blocks split off by
+    # the first reshape are a window of 2 with stride 2.  conv3 r 3 -> 4 (j 2) -> conv3: 4 + 4 = 8
+    from einops.layers.torch import Rearrange, Reduce
+
+    for middle, c_after in ((Rearrange("b c (h p1) (w p2) -> b (c p1 p2) h w", p1=2, p2=2), 16),
+                            (Reduce("b c (h p1) (w p2) -> b c h w", "max", p1=2, p2=2), 4)):
+        net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), middle, nn.Conv2d(c_after, 4, 3, padding=1))
+        _, L = layers(net, (16, 16))
+        assert out_min(L["2"]) == (8, 8) and not L["2"].head

@@ -511,3 +511,32 @@ def test_ops_that_mix_every_position_along_their_dims():
     _, L = rf(Lambda(lambda s, x: s.mods[1](F.grid_sample(s.mods[0](x), grid, align_corners=False)),
                      nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1)), 16)
     assert L["mods.1"].head
+
+
+def test_space_to_depth_by_view_and_permute():
+    # TResNet's space-to-depth: view into 2x2 blocks, permute the offsets to the channels, reshape.
+    # Like PixelUnshuffle(2): conv3 r 3 -> 3 + 1 = 4, j 2 -> conv3 4 + 2*2 = 8.  It was global (the
+    # view lost both axes), so every later conv was a head and nothing was reported
+    def s2d(s, x):
+        h = s.mods[0](x)
+        b, c, hh, ww = h.shape
+        blocks = h.view(b, c, hh // 2, 2, ww // 2, 2).permute(0, 1, 3, 5, 2, 4).reshape(b, 4 * c, hh // 2, ww // 2)
+        return s.mods[1](blocks)
+
+    a, L = rf(Lambda(s2d, nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(16, 4, 3, padding=1)), (16, 20))
+    assert out_min(L["mods.1"]) == (8, 8) and not L["mods.1"].head
+    split = next(layer for layer in a.layers if layer.kind == "unshuffle")
+    assert split.stride == (2, 2) and out_min(split) == (4, 4)  # its output read by axis, not by dim
+
+
+def test_reshapes_that_keep_the_spatial_dims():
+    # a GroupNorm written by hand splits the channels, (B, C, H, W) -> (B, G, C/G, H, W), and back;
+    # unsqueeze / squeeze of unit dims: the axes just move.  conv3 -> ... -> conv3: 5
+    def regroup(s, x):
+        h = s.mods[0](x)
+        b, c, hh, ww = h.shape
+        h = h.view(b, 2, c // 2, hh, ww).view(b, c, hh, ww).unsqueeze(2).squeeze(2)
+        return s.mods[1](h)
+
+    a, L = rf(Lambda(regroup, nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1)), (16, 20))
+    assert out_min(L["mods.1"]) == (5, 5) and [layer.kind for layer in a.layers] == ["conv", "conv"]

@@ -23,7 +23,7 @@ from rflint.engine.results import Analysis, Layer
 from rflint.engine.replay import RFTable, replay
 from rflint.engine.resized import needs_resized
 from rflint.engine.rfpass import rf_pass, source_of
-from rflint.engine.rfstate import TensorRF, layer_axes, widen_need
+from rflint.engine.rfstate import TensorRF, axes_by_origin, layer_axes, widen_need
 from rflint.errors import RflintError
 from rflint.trace import Traced, construction_site, propagate
 from rflint.trace.metaspec import MetaSpec, first_shape, needs_values
@@ -275,7 +275,9 @@ def run_program(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None
         site_of = traced.modules.get(node.target) if module is not None else None
         source = (construction_site(site_of) if site_of is not None else None) or node_site(node)
         r_in_min, r_in_max, origins = layer_axes(rf_in, n)
-        r_out_min, r_out_max, _ = layer_axes(rfs[node], n)
+        r_out_min, r_out_max, out_origins = layer_axes(rfs[node], n)
+        if out_origins != origins and rfs[node] is not None and rfs[node].axes:  # the op moved its axes
+            r_out_min, r_out_max = axes_by_origin(rfs[node], origins)
         layer = Layer(
             _layer_name(node, seen_names), node.name, kop.op, kop.kind, kop.kernel, kop.stride, kop.dilation,
             kop.padding, first_shape(values.get(src)) or (), first_shape(values.get(node)) or (),

@@ -176,6 +176,16 @@ def layer_axes(rf: TensorRF | None, n: int) -> tuple[tuple, tuple, tuple]:
     return none
 
 
+def axes_by_origin(rf: TensorRF | None, origins: tuple) -> tuple[tuple, tuple]:
+    """(r_min, r_max) of ``rf``'s axes that descend from ``origins`` (model-input axes, in that
+    order), None where there is none: a layer's output read by its input's axes, for an op that
+    moves them (a reshape into blocks, an einops pattern)."""
+    by_origin = {axis.origin: axis for axis in (rf.axes if rf is not None else ())}
+    found = [by_origin.get(o) if o is not None else None for o in origins]
+    return (tuple([a.lo[0][0] if a is not None else None for a in found]),
+            tuple([a.hi[0][0] if a is not None else None for a in found]))
+
+
 def widen_need(need: list[int], r_min: tuple | None, origins: tuple) -> None:
     """Raise ``need`` (per model-input axis, the smallest input size no RF layer's input r_min
     exceeds) to cover one RF layer's input r_min: ``layer_axes``' r_min and origins, None on axes

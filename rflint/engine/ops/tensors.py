@@ -86,20 +86,81 @@ def _elementwise(ctx: Ctx) -> Outcome:
 
 
 def _reshape(ctx: Ctx) -> Outcome:
-    """view / reshape / flatten / squeeze ...: an axis survives only while the dims from it to the end
-    are unchanged and the dims before it hold the same number of elements (only batch and channels
-    were regrouped); merged away axes are gone (all gone: the tensor is global)."""
+    """view / reshape / flatten / squeeze ...: the dims are matched in groups of equal size from the
+    end (``_dim_groups``).  An axis alone in its group moves with it; one split into several dims,
+    ``(B, C, H, W) -> (B, C, H/2, 2, W/2, 2)``, goes on as the block index (the outer dim), a window
+    of the block's size with that stride, like PixelUnshuffle (the space-to-depth of TResNet and
+    einops' layers); an axis merged with another dim is gone (all gone: the tensor is global)."""
     rf = ctx.rf(ctx.first)
     src, out = shape_of(ctx.val(ctx.first)), shape_of(ctx.out)
     if rf is None or rf.is_global or src is None or out is None:
         return Outcome(rf)
-    keep = []
+    groups = _dim_groups(src, out) if math.prod(src) == math.prod(out) else None
+    if groups is not None:
+        return _regrouped(ctx, rf, src, out, groups)
+    keep = []  # expand / expand_as (sizes need not match): an axis survives where nothing changed
     for axis in rf.axes:
         d = axis.dim
         if (-d <= len(out) and all(src[i] == out[i] for i in range(d, 0))
                 and math.prod(src[:d]) == math.prod(out[:d])):
             keep.append(axis)
     return Outcome(rf.with_axes(keep) if len(keep) != len(rf.axes) else rf)
+
+
+def _dim_groups(src: tuple[int, ...], out: tuple[int, ...]) -> list[tuple[list[int], list[int]]] | None:
+    """The dims of a reshape in groups of equal size, from the end: (source dims, output dims) per
+    group, each list from the inner dim out.  None when they do not line up."""
+    groups, i, j = [], len(src) - 1, len(out) - 1
+    while i >= 0 and j >= 0:
+        mine, theirs, a, b = [i], [j], src[i], out[j]
+        while a != b:
+            if a < b:
+                i -= 1
+                if i < 0:
+                    return None
+                mine.append(i)
+                a *= src[i]
+            else:
+                j -= 1
+                if j < 0:
+                    return None
+                theirs.append(j)
+                b *= out[j]
+        groups.append((mine, theirs))
+        i, j = i - 1, j - 1
+    # what is left on one side are unit dims (the sizes matched): they take no axis along
+    return groups
+
+
+def _regrouped(ctx: Ctx, rf: TensorRF, src: tuple[int, ...], out: tuple[int, ...],
+               groups: list[tuple[list[int], list[int]]]) -> Outcome:
+    n_src, n_out = len(src), len(out)
+    group_of = {i: (mine, theirs) for mine, theirs in groups for i in mine}
+    axes, kernels = [], {}  # kernels: source dim -> block size, for the axes split into blocks
+    for axis in rf.axes:
+        i = n_src + axis.dim
+        if i not in group_of or src[i] == 1:
+            continue  # a unit dim squeezed away, or left over
+        mine, theirs = group_of[i]
+        if sum(1 for k in mine if src[k] > 1) > 1:
+            continue  # merged with another dim: gone
+        j = min((k for k in theirs if out[k] > 1), default=None)
+        if j is None:
+            continue
+        block = src[i] // out[j]  # 1: the axis just moved (unit dims around it came or went)
+        moved = AxisRF(axis.origin, j - n_out, axis.lo, axis.hi)
+        if block > 1:
+            moved = moved.step(block - 1, block)
+            kernels[axis.dim] = block
+        axes.append(moved)
+    result = rf.with_axes(axes)
+    if not kernels:
+        return Outcome(result)
+    n = max(-d for d in kernels)
+    window = tuple(kernels.get(d, 1) for d in range(-n, 0))
+    kop = K.KernelOp(ctx.op_name, "unshuffle", window, window, (1,) * n, grow=tuple(w - 1 for w in window),
+                     scale=window)
+    return Outcome(result, kop)
 
 
 def _permute_dims(ctx: Ctx) -> list[int] | None:
