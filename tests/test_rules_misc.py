@@ -609,3 +609,26 @@ def test_a_tail_of_shared_calls_says_its_weights_are_shared():
     assert len(tail) == 1 and tail[0].layer == "block.0@4"
     assert tail[0].data["parametric_layers"] == 3 and tail[0].data["params"] == 0
     assert "no params of their own (they reuse the weights of layers before the cut)" in tail[0].message
+
+
+class _MixW(nn.Module):
+    """conv3, a Linear over W (MLP-Mixer-style token mixing on an NCHW map), conv3."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.mix, self.c2 = nn.Conv2d(3, 8, 3, padding=1), nn.Linear(16, 16), nn.Conv2d(8, 8, 3, padding=1)
+
+    def forward(self, x):
+        return self.c2(self.mix(self.c1(x)))
+
+
+def test_an_axis_mixed_away_is_covered():
+    # W is mixed by the Linear: every unit sees the whole width, so RF005 (no unit sees the whole
+    # input on any axis) does not hold; H: 3 + 2 = 5.  The model runs at W = 16 only; 16x16 is clean
+    # and the search, raising both axes together, found 18x16: the size analysed is the answer
+    from rflint.report import build_report
+
+    a = rflint.analyze(_MixW(), 16)
+    assert a.layer("c2").r_out_min == (5, None)
+    report = build_report(a)
+    assert [f.code for f in report.findings] == [] and report.min_clean_input == (16, 16)

@@ -126,10 +126,12 @@ def smallest_clean_input(a: Analysis, max_rounds: int = 8, max_steps: int = 8) -
         return None
     need = needs_of(a)
     found = _search(a, need, max_rounds, max_steps)
-    if found is None and all(n <= s for n, s in zip(need, a.input_size)):
-        # the size analysed is itself free of unproductive layers: nothing smaller was found that
-        # runs (a model that runs at multiples of 128 only, from far below), but the answer is
-        # never worse than a size known to be clean
+    if all(n <= s for n, s in zip(need, a.input_size)) and (
+            found is None or all(f >= s for f, s in zip(found, a.input_size))):
+        # the size analysed is itself free of unproductive layers, and nothing found is smaller on
+        # any axis (a model that runs at multiples of 128 only, from far below; one whose Linear
+        # fixes W while the search raised every axis together): the answer is never worse than a
+        # size known to be clean
         return a.input_size
     return found
 

@@ -23,6 +23,10 @@ class InsufficientReceptiveField(Rule):
         if a.final_layer is None or a.final_r_max is None:
             return
         layer = a.layer(a.final_layer)
+        if len({o for o in layer.origins if o is not None}) < len(ctx.size):
+            # an input axis no longer spatial at the last feature map was mixed away on the way (a
+            # mean over frequency, a Linear over W): every unit sees all of it, so it is covered
+            return
         pairs = [(r, ctx.size[o]) for r, o in zip(a.final_r_max, layer.origins) if r is not None and o is not None]
         if not pairs or not all(r < size for r, size in pairs):
             return
