@@ -463,3 +463,16 @@ def test_swin_unetr_too_small_names_the_instance_norm():
         rflint.analyze(model, 32, channels=1)
     assert str(err.value).endswith("the map reaching encoder10.layer.norm1 is down to one pixel, and an instance "
                                    "norm needs more than one; the smallest input that runs is 64x64")
+
+
+def test_a_head_built_for_one_size_names_it():
+    # Flatten + Linear(8*56*56): two 2x pools, so 224 px gives 56x56x8 = 25,088 features; 32 px gives
+    # 8x8x8 = 512.  torch said "a and b must have same reduction dim, but got [1, 512] X [25088, 10]"
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.MaxPool2d(2),
+                              torch.nn.Conv2d(8, 8, 3, padding=1), torch.nn.MaxPool2d(2),
+                              torch.nn.Flatten(), torch.nn.Linear(8 * 56 * 56, 10))
+    with pytest.raises(RflintError) as err:
+        rflint.analyze(net, 32)
+    assert str(err.value) == ("input 32x32 does not fit Sequential: 5 (Linear) expects 25,088 input features and gets "
+                              "512, a flattened feature map of this input size; the model runs only at the input size "
+                              "its head was built for, 224x224")

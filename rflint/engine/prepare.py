@@ -255,6 +255,17 @@ def explain_failure(prepared: Prepared, shapes: Shapes, err: RflintError, full_s
             f"the map reaching {layer} is down to one pixel, and an instance norm needs more than one"
         return RflintError(f"input {size} is too small for {prepared.label}: {what}"
                            + (f"; the smallest input that runs is {hint}" if hint else ""))
+    features = _FEATURES.search(text)
+    if features:  # a Linear after a flatten, built for one input size
+        got, expected = int(features.group(1) or features.group(3)), int(features.group(2) or features.group(4))
+        hint = _fixed_head_size(prepared, shapes, got, expected)
+        try:
+            layer = f"{layer} ({type(prepared.loaded.module.get_submodule(layer)).__name__})"
+        except AttributeError:  # a functional F.linear: its node's name is all there is
+            pass
+        return RflintError(f"input {size} does not fit {prepared.label}: {layer} expects {expected:,} input features "
+                           f"and gets {got:,}, a flattened feature map of this input size; the model runs only "
+                           f"at the input size its head was built for" + (f", {hint}" if hint else ""))
     if misaligned(err):
         hint = _nearest_sizes(prepared, shapes)
         return RflintError(f"input {size} does not fit {prepared.label}: the maps joined at {layer} differ in size "
@@ -283,6 +294,9 @@ T = TypeVar("T")
 # torch's instance norm on a single spatial element ("... when training": also in eval mode, without
 # running statistics)
 _ONE_ELEMENT = "Expected more than 1 spatial element"
+# a Linear's input features vs. its weight, in torch's meta and CPU words: got, expected
+_FEATURES = re.compile(r"must have same reduction dim, but got \[\d+, (\d+)\] X \[(\d+), \d+\]"
+                       r"|mat1 and mat2 shapes cannot be multiplied \(\d+x(\d+) and (\d+)x\d+\)")
 _TOO_SMALL = ("Kernel size can't be greater than actual input size", "Output size is too small",
               "output size is too small", "non-positive", "Invalid computed output size")
 
@@ -375,6 +389,21 @@ def _smallest_size(prepared: Prepared, shapes: Shapes, reach: int = ALIGN_REACH)
     if len(set(spatial)) > 1 and raised != (side,) * n and attempt(raised) is None:
         text += f" (or {'x'.join(map(str, raised))})"
     return text
+
+
+def _fixed_head_size(prepared: Prepared, shapes: Shapes, got: int, expected: int) -> str | None:
+    """The input size a fixed head was built for, when scaling every spatial side by the same factor
+    gives it (the flattened features grow with the area, the volume ...) and the model runs there:
+    "224x224"; else None."""
+    attempt = _attempts(prepared, shapes)
+    spatial = tuple(shapes[0][2:])
+    if attempt is None or not spatial or got <= 0:
+        return None
+    factor = (expected / got) ** (1 / len(spatial))
+    for scaled in {tuple(round(s * factor) for s in spatial), tuple(round(s * round(factor)) for s in spatial)}:
+        if all(s > 0 for s in scaled) and attempt(scaled) is None:
+            return "x".join(map(str, scaled))
+    return None
 
 
 def _uniform_runs(attempt: Callable[[tuple[int, ...]], RflintError | None], side: int, n: int) -> bool:
