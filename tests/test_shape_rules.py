@@ -419,3 +419,15 @@ def test_a_vanishing_map_fails_in_torchs_words_with_or_without_compiled_steps(bu
     with pytest.raises(RflintError) as slow:
         rflint.prepare(build(), channels=3).probe(size)
     assert words in str(fast.value) and str(fast.value) == str(slow.value)
+
+
+def test_a_channel_mismatch_inside_the_network_gives_the_numbers():
+    # the meta kernel says only "Invalid channel dimensions"; the message now has torch's CPU words
+    import rflint
+    from rflint.errors import RflintError
+
+    net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.Conv2d(16, 8, 3))
+    with pytest.raises(RflintError, match=r"shape propagation failed at 1: RuntimeError: Given groups=1, weight of size "
+                                          r"\[8, 16, 3, 3\], expected input\[1, 8, 30, 30\] to have 16 channels, but "
+                                          r"got 8 channels instead"):
+        rflint.analyze(net, 32)

@@ -237,7 +237,7 @@ def _fast_conv(m: torch.nn.Module, target: str, src: fx.Node, general):
                 return None
     if attrs["padding_mode"] != "zeros" or dtype is None or not dtype.is_floating_point:
         return None
-    rank, c_in, c_out = n + 2, attrs["in_channels"], attrs["out_channels"]
+    rank, c_in, c_out, groups = n + 2, attrs["in_channels"], attrs["out_channels"], attrs["groups"]
     same = padding == "same"
     pad = (0,) * n if same or padding == "valid" else padding
     # window(size) = (size + 2p - d(k-1) - 1) // s + 1
@@ -249,7 +249,11 @@ def _fast_conv(m: torch.nn.Module, target: str, src: fx.Node, general):
         if type(x) is not MetaSpec or modules[target] is not m or m._forward_hooks or m._forward_pre_hooks:
             return general(values, modules)
         shape = x.shape
-        if len(shape) != rank or shape[1] != c_in or x.dtype != dtype:
+        if len(shape) == rank and shape[1] != c_in and x.dtype == dtype:
+            # torch's CPU words; its meta kernel says only "Invalid channel dimensions"
+            raise RuntimeError(f"Given groups={groups}, weight of size {[c_out, c_in // groups, *kernel]}, expected "
+                               f"input{list(shape)} to have {c_in} channels, but got {shape[1]} channels instead")
+        if len(shape) != rank or x.dtype != dtype:
             return general(values, modules)
         if same:
             return MetaSpec((shape[0], c_out, *shape[2:]), dtype)
