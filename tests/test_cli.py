@@ -142,6 +142,9 @@ def test_config_driven_run_without_target(project):
     (["net.py:build", "--input", "32", "--select", ""], "select names no rule"),
     (["zoo:nosuchnet", "--input", "32"], "nosuchnet"),
     (["justaword", "--input", "32"], "TARGET must be"),
+    # a bracket starts a literal: a typo in one is an error, not the string "[1,2"
+    (["net.py:build", "--input", "32", "--kwarg", "x=[1,2"], "--kwarg x=[1,2: not a Python literal ('[' was never closed)"),
+    (["net.py:build", "--input", "32", "--kwarg", "x=1", "--kwarg", "x=2"], "--kwarg x is given twice (x=1 and x=2)"),
 ])
 def test_bad_input_is_one_line_and_exit_2(project, args, message):
     result = invoke("check", *args)

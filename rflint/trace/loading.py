@@ -55,11 +55,19 @@ def parse_kwargs(pairs: list[str] | None) -> dict[str, Any]:
         key = key.strip()
         if not sep or not key.isidentifier():
             raise RflintError(f"--kwarg expects key=value with a Python identifier as key, got {pair!r}")
+        if key in out:
+            raise RflintError(f"--kwarg {key} is given twice ({key}={out[key]!r} and {pair})")
         try:
             out[key] = ast.literal_eval(raw)
-        except (ValueError, SyntaxError):
+        except (ValueError, SyntaxError) as err:
+            if raw.strip()[:1] in _LITERAL_STARTS:  # meant as a literal: a typo must not become a string
+                why = err.msg if isinstance(err, SyntaxError) else str(err)
+                raise RflintError(f"--kwarg {pair}: not a Python literal ({why})") from None
             out[key] = raw  # a bare word is a string: --kwarg mode=bilinear
     return out
+
+
+_LITERAL_STARTS = set("[({'\"")  # a bracket or a quote: meant as a literal; a bare word may start with anything else
 
 
 # The user's own modules the previous target imported (its file's siblings, a package of the working
