@@ -716,3 +716,8 @@ def test_dash_output_is_stdout(project):
 def test_an_empty_sweep_size_is_an_error(project):
     result = invoke("sweep", "zoo:resnet18", "--sizes", "32,,64")
     assert result.exit_code == 2 and "--sizes 32,,64: an empty size between commas" in result.stderr
+
+
+def test_a_target_or_size_given_twice_is_analysed_once(project):
+    doc = json.loads(invoke("check", "zoo:vgg11", "zoo:vgg11", "--input", "32", "-i", "32", "-f", "json").stdout)
+    assert [(m["target"], m["input"]) for m in doc["models"]] == [("zoo:vgg11", [32, 32])]

@@ -35,7 +35,9 @@ class Job:
 
 def make_jobs(targets: list[str], inputs: list[str], input_shapes: list[str], channels: int | None,
               kwargs: dict[str, Any], cfg: Config) -> list[Job]:
-    sizes: list[Any] = [parse_size(s) for s in inputs]
+    # a size or target given twice is analysed once (as ruff checks a file named twice once)
+    sizes: list[Any] = list(dict.fromkeys(parse_size(s) for s in inputs))
+    targets = list(dict.fromkeys(targets))
     shapes, channels = parse_shapes(input_shapes, channels)
     if shapes and sizes:
         raise RflintError("give either --input sizes or --input-shape shapes, not both")
