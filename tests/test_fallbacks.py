@@ -476,3 +476,20 @@ def test_a_head_built_for_one_size_names_it():
     assert str(err.value) == ("input 32x32 does not fit Sequential: 5 (Linear) expects 25,088 input features and gets "
                               "512, a flattened feature map of this input size; the model runs only at the input size "
                               "its head was built for, 224x224")
+
+
+class _TwoMaps(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(1, 4, 3, padding=1)
+
+    def forward(self, x, y):
+        return self.a(x) + self.b(y)
+
+
+def test_inputs_that_do_not_fit_each_other():
+    # a 32x32 and a 16x16 map added: not "the input must line up with the downsampling"
+    with pytest.raises(RflintError) as err:
+        rflint.analyze(_TwoMaps, input_shapes=[(1, 3, 32, 32), (1, 1, 16, 16)])
+    assert str(err.value) == ("input shapes 1,3,32,32 and 1,1,16,16 do not fit _TwoMaps: the maps joined at add "
+                              "differ in size (do the inputs' sizes fit each other, and the downsampling before the join?)")

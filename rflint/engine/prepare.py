@@ -266,6 +266,10 @@ def explain_failure(prepared: Prepared, shapes: Shapes, err: RflintError, full_s
         return RflintError(f"input {size} does not fit {prepared.label}: {layer} expects {expected:,} input features "
                            f"and gets {got:,}, a flattened feature map of this input size; the model runs only "
                            f"at the input size its head was built for" + (f", {hint}" if hint else ""))
+    if misaligned(err) and len(shapes) > 1:  # several inputs: they may not fit each other
+        given = " and ".join(",".join(map(str, shape)) for shape in shapes)
+        return RflintError(f"input shapes {given} do not fit {prepared.label}: the maps joined at {layer} differ in "
+                           "size (do the inputs' sizes fit each other, and the downsampling before the join?)")
     if misaligned(err):
         hint = _nearest_sizes(prepared, shapes)
         return RflintError(f"input {size} does not fit {prepared.label}: the maps joined at {layer} differ in size "
