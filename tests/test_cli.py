@@ -721,3 +721,19 @@ def test_an_empty_sweep_size_is_an_error(project):
 def test_a_target_or_size_given_twice_is_analysed_once(project):
     doc = json.loads(invoke("check", "zoo:vgg11", "zoo:vgg11", "--input", "32", "-i", "32", "-f", "json").stdout)
     assert [(m["target"], m["input"]) for m in doc["models"]] == [("zoo:vgg11", [32, 32])]
+
+
+def test_an_ignore_on_a_cached_factory(project):
+    # @functools.lru_cache hides the function from inspect (an _lru_cache_wrapper): the comment on
+    # its def line was never read
+    (project / "c.py").write_text(textwrap.dedent("""
+        import functools
+        import torch.nn as nn
+
+
+        @functools.lru_cache()
+        def build():  # rflint: ignore
+            return nn.Sequential(*[nn.Conv2d(3 if i == 0 else 4, 4, 3, padding=1) for i in range(6)])
+    """))
+    doc = json.loads(invoke("check", "c.py:build", "--input", "8", "-f", "json").stdout)["models"][0]
+    assert doc["findings"] == [] and doc["suppressed"] > 0

@@ -205,9 +205,11 @@ def _missing_arguments(factory: Callable, kwargs: dict[str, Any]) -> list[str]:
 
 def _factory_source(factory: Any) -> Source | None:
     try:
+        # through decorators that keep the function as __wrapped__ (functools.wraps, lru_cache, cache)
+        factory = inspect.unwrap(factory)
         file = inspect.getsourcefile(factory)
         _, line = inspect.getsourcelines(factory)
-    except (TypeError, OSError):
+    except (TypeError, OSError, ValueError):  # ValueError: a __wrapped__ cycle
         return None
     return Source(file, line) if file else None
 
