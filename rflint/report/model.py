@@ -115,7 +115,9 @@ def build_report(analysis: Analysis, settings: Settings | None = None, rules=Non
 
 
 def smallest_clean_input(a: Analysis, max_rounds: int = 8, max_steps: int = 8) -> tuple[int, ...] | None:
-    """The smallest input at which no RF layer is unproductive and the model runs.
+    """The smallest input at which no RF layer is unproductive and the model runs (with adaptive
+    pools to sizes above 1 before an RF layer: a clean size the re-checks settle on, which need not
+    be the smallest, see the README's JSON section).
 
     Per axis the largest input r_min of any layer is the candidate; it is re-checked at that size
     (shapes, and so adaptive pools, change with the size) until it is stable.  A candidate the model
