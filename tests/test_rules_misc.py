@@ -632,3 +632,33 @@ def test_an_axis_mixed_away_is_covered():
     assert a.layer("c2").r_out_min == (5, None)
     report = build_report(a)
     assert [f.code for f in report.findings] == [] and report.min_clean_input == (16, 16)
+
+
+def _non_local(s, x):
+    """conv3 -> h; a non-local block adds attention over all positions of h; conv3."""
+    h = s.mods[0](x)
+    f = h.flatten(2)
+    context = (f @ torch.softmax(f.transpose(1, 2) @ f, dim=-1)).view_as(h)
+    return s.mods[1](h + context)
+
+
+class _Lambda(nn.Module):
+    def __init__(self, fn, *mods):
+        super().__init__()
+        self.fn, self.mods = fn, nn.ModuleList(mods)
+
+    def forward(self, x):
+        return self.fn(self, x)
+
+
+def test_rf005_not_reported_when_attention_joins_before_the_last_map():
+    # the last conv reads r 3 (its r_max 5 < 16 on both axes), but the attention branch it also
+    # reads holds every position: rf-semantics.md leaves that global operand out of the merge as
+    # modulation, so RF005 said "no unit sees the whole input" (UNETR's decoder, non-local blocks)
+    net = _Lambda(_non_local, nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1))
+    a = rflint.analyze(net, 16)
+    assert a.final_r_max == (5, 5)
+    assert not [f for f in lint(a).findings if f.code == "RF005"]
+    # without the attention branch it is reported
+    plain = _Lambda(lambda s, x: s.mods[1](s.mods[0](x)), nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1))
+    assert [f.code for f in lint(rflint.analyze(plain, 16)).findings] == ["RF005"]

@@ -51,27 +51,35 @@ _FOURIER = {getattr(torch.fft, name) for name in ("fft", "ifft", "rfft", "irfft"
 
 
 def _attention_after(a, start: str) -> bool:
-    """Some op after node ``start`` (on its way to the output) mixes positions by attention: a
-    transformer layer, or a product of two activations (q @ k^T, einsum); or by a Fourier transform
-    of the map (a global filter).  Then the views of the last feature map are combined by learned
-    weights across the whole map, not only by the pooling and linear classifier the rule is about."""
+    """Some op on a path through node ``start`` mixes positions by attention: a transformer layer, or
+    a product of two activations (q @ k^T, einsum); or by a Fourier transform of the map (a global
+    filter).  After it (on the way to the output), the views of the last feature map are combined
+    by learned weights across the whole map, not only by the pooling and linear classifier the rule
+    is about; before it, in a branch that joins the map (UNETR's decoder takes the ViT's tokens as
+    maps, a non-local block adds its attention), every unit already has whole-map content, which
+    rf-semantics.md leaves out of merges as modulation."""
     traced = a.traced
     if traced is None:
         return False
     node_of, modules, rfs = traced.node_by_name, traced.modules, a.node_rf
-    stack, seen = [node_of[start]], set()
-    while stack:
-        node = stack.pop()
-        if node in seen:
-            continue
-        seen.add(node)
+
+    def mixes(node) -> bool:
         if node.op == "call_module" and isinstance(modules.get(node.target), _ATTENTION_MODULES):
             return True
         if node.op == "call_function" and node.target in _FOURIER and rfs.get(node) is not None:
             return True
         is_product = (node.op == "call_function" and node.target in _PRODUCTS) or (
             node.op == "call_method" and node.target in ("matmul", "bmm"))
-        if is_product and sum(1 for src in node.all_input_nodes if rfs.get(src) is not None) >= 2:
-            return True
-        stack.extend(node.users)
+        return is_product and sum(1 for src in node.all_input_nodes if rfs.get(src) is not None) >= 2
+
+    for neighbours in (lambda node: node.users, lambda node: node.all_input_nodes):
+        stack, seen = [node_of[start]], set()
+        while stack:
+            node = stack.pop()
+            if node in seen:
+                continue
+            seen.add(node)
+            if mixes(node):
+                return True
+            stack.extend(neighbours(node))
     return False
