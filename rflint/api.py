@@ -26,11 +26,10 @@ def _in_api_words(fn: Callable) -> Callable:
 
 def __getattr__(name: str):
     if name in ("analyze", "prepare"):
-        from rflint import engine
-
-        return _in_api_words(getattr(engine, name))
-    if name in ("truncate", "remove_stem"):
-        from rflint import fixes
-
-        return _in_api_words(getattr(fixes, name))
-    raise AttributeError(f"module 'rflint.api' has no attribute {name!r}")
+        from rflint import engine as owner
+    elif name in ("truncate", "remove_stem"):
+        from rflint import fixes as owner
+    else:
+        raise AttributeError(f"module 'rflint.api' has no attribute {name!r}")
+    wrapped = globals()[name] = _in_api_words(getattr(owner, name))  # made once: rflint.analyze is rflint.analyze
+    return wrapped
