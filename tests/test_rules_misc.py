@@ -662,3 +662,29 @@ def test_rf005_not_reported_when_attention_joins_before_the_last_map():
     # without the attention branch it is reported
     plain = _Lambda(lambda s, x: s.mods[1](s.mods[0](x)), nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1))
     assert [f.code for f in lint(rflint.analyze(plain, 16)).findings] == ["RF005"]
+
+
+class _TwoHeads(nn.Module):
+    """Five 3x3/2 convs (RF 3, 7, 15, 31, 63; jump 32), then two heads of two 3x3 convs each."""
+
+    def __init__(self, two: bool = True):
+        super().__init__()
+        self.body = nn.Sequential(*[nn.Conv2d(3 if i == 0 else 8, 8, 3, 2, 1) for i in range(5)])
+        self.head_a = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1))
+        self.head_b = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1))
+        self.two = two
+
+    def forward(self, x):
+        f = self.body(x)
+        return (self.head_a(f), self.head_b(f)) if self.two else self.head_a(f)
+
+
+@pytest.mark.parametrize("two", [False, True])
+def test_a_model_with_several_outputs_has_its_tail_after_the_last_shared_map(two):
+    # every head conv reads 63 or more > 32: the tail is both heads, cut after body, 4 (or 2) convs.
+    # With two outputs the heads lay after the last cut tensor, in no segment: four RF001s, no tail
+    from rflint.report import build_report
+
+    tail = build_report(rflint.analyze(_TwoHeads(two), 32)).structure.tail
+    assert tail is not None and tail.cut_name == "body"
+    assert len(tail.parametric_layers) == (4 if two else 2) and tail.params == (4 if two else 2) * 584

@@ -214,10 +214,19 @@ def _one_tensor(a: Analysis, name: str) -> bool:
 
 
 def _segments(a: Analysis, cuts: list[str], layer_by_node: dict[str, Layer]) -> list[Segment]:
-    """The segments between consecutive cut tensors."""
+    """The segments between consecutive cut tensors, and from the last one to the output (the
+    virtual sink of rf-semantics.md §4) when RF layers lie between them: a model that returns
+    several maps (detection heads, deep supervision) branches after its last shared tensor."""
     relevant, _, position, preds = _graph_facts(a)
+    bounds = list(zip(cuts, cuts[1:]))
+    if cuts:
+        output = a.order[-1]
+        after = a.order[position[cuts[-1]] + 1:]
+        if any(n in relevant and n in layer_by_node and layer_by_node[n].expanding and not layer_by_node[n].head
+               for n in after):
+            bounds.append((cuts[-1], output))
     segments: list[Segment] = []
-    for i, (entry, exit_) in enumerate(zip(cuts, cuts[1:])):
+    for i, (entry, exit_) in enumerate(bounds):
         lo, hi = position[entry], position[exit_]
         if hi == lo + 1:  # one node (every layer of a plain chain): the general case below, spelled out
             layer = layer_by_node.get(exit_)
