@@ -688,3 +688,31 @@ def test_a_model_with_several_outputs_has_its_tail_after_the_last_shared_map(two
     tail = build_report(rflint.analyze(_TwoHeads(two), 32)).structure.tail
     assert tail is not None and tail.cut_name == "body"
     assert len(tail.parametric_layers) == (4 if two else 2) and tail.params == (4 if two else 2) * 584
+
+
+class _CRNN(nn.Module):
+    """Two conv + 2x2 pool blocks over (freq, time); then ``how`` turns the map into a sequence."""
+
+    def __init__(self, how: str):
+        super().__init__()
+        self.conv = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                                  nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
+        self.rnn = nn.GRU(32, 32, batch_first=True) if how != "mean" else None
+        self.how, self.fc = how, nn.Linear(32, 10)
+
+    def forward(self, x):
+        f = self.conv(x)
+        if self.how == "mean":  # mean over frequency, frame-wise classifier
+            return self.fc(f.mean(dim=2).permute(0, 2, 1))
+        seq, _ = self.rnn(f.flatten(2).permute(0, 2, 1))  # every position a step of a GRU
+        return self.fc(seq[:, -1])
+
+
+@pytest.mark.parametrize("how", ["mean", "gru"])
+def test_rf005_on_a_crnn(how):
+    # the last map's r_max is 3, 4, 8, 10 < 64x128: RF005 said no unit sees the whole input.  With
+    # the mean over frequency after the last conv, frequency is covered (the rule looked at the conv's
+    # axes, not the last spatial tensor's); with a GRU over the positions every step sees the past
+    a = rflint.analyze(_CRNN(how), (64, 128), channels=1)
+    assert a.final_r_max == (10, 10)
+    assert not [f for f in lint(a).findings if f.code == "RF005"]

@@ -303,6 +303,7 @@ def run_program(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None
         node_params=node_params, node_macs=node_macs_, layer_by_node=layer_by_node,
         inputs=[n.name for n in image_inputs], outputs=ledger.outputs, prepared=prepared, traced=traced,
         modules=modules, declarations=declared.version(), timings=timings, input_shapes=tuple(shapes),
+        final_origins=tuple(sorted({axis.origin for axis in rfs[last_spatial].axes})) if last_spatial is not None else None,
     )
 
 

@@ -88,6 +88,9 @@ class Analysis:
     # what the what-if experiments work out from this analysis once and read again in every replay
     # of it (replay.py: which merges have their operands lined up here)
     derived: dict = field(repr=False, default_factory=dict, compare=False)
+    # the model-input axes the last spatial tensor still has (RF005: one mixed away after the last
+    # RF layer, a CRNN's mean over frequency, counts as covered); None: no spatial tensor
+    final_origins: tuple[int, ...] | None = field(repr=False, default=None)
 
     # By name, as the rules and reports look tensors up; built on first use, since a what-if or
     # sweep analysis often needs neither.

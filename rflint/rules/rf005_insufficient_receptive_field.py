@@ -23,9 +23,9 @@ class InsufficientReceptiveField(Rule):
         if a.final_layer is None or a.final_r_max is None:
             return
         layer = a.layer(a.final_layer)
-        if len({o for o in layer.origins if o is not None}) < len(ctx.size):
-            # an input axis no longer spatial at the last feature map was mixed away on the way (a
-            # mean over frequency, a Linear over W): every unit sees all of it, so it is covered
+        if a.final_origins is not None and len(a.final_origins) < len(ctx.size):
+            # an input axis the last spatial tensor no longer has was mixed away on the way (a mean
+            # over frequency, a Linear over W): every unit sees all of it, so it is covered
             return
         pairs = [(r, ctx.size[o]) for r, o in zip(a.final_r_max, layer.origins) if r is not None and o is not None]
         if not pairs or not all(r < size for r, size in pairs):
@@ -43,7 +43,8 @@ class InsufficientReceptiveField(Rule):
 
 
 _ATTENTION_MODULES = (nn.MultiheadAttention, nn.TransformerEncoderLayer, nn.TransformerDecoderLayer,
-                      nn.TransformerEncoder, nn.TransformerDecoder, nn.Transformer)
+                      nn.TransformerEncoder, nn.TransformerDecoder, nn.Transformer,
+                      nn.RNNBase)  # a GRU/LSTM over the positions carries each to every later one
 _PRODUCTS = {torch.matmul, operator.matmul, torch.bmm, torch.baddbmm, torch.einsum, F.scaled_dot_product_attention}
 # Fourier transforms over the map: a global filter (GFNet, FNO) mixes every position with every other
 _FOURIER = {getattr(torch.fft, name) for name in ("fft", "ifft", "rfft", "irfft", "fft2", "ifft2", "rfft2", "irfft2",
