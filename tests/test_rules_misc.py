@@ -716,3 +716,34 @@ def test_rf005_on_a_crnn(how):
     a = rflint.analyze(_CRNN(how), (64, 128), channels=1)
     assert a.final_r_max == (10, 10)
     assert not [f for f in lint(a).findings if f.code == "RF005"]
+
+
+class _SEGate(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.pool, self.fc = nn.AdaptiveAvgPool2d(1), nn.Conv2d(c, c, 1)
+
+    def forward(self, x):
+        return x * torch.sigmoid(self.fc(self.pool(x)))
+
+
+class _DownBlock(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.conv1, self.conv2, self.proj = nn.Conv2d(c, c, 3, 2, 1), nn.Conv2d(c, c, 3, 1, 1), nn.Conv2d(c, c, 1, 2)
+
+    def forward(self, x):
+        return self.proj(x) + self.conv2(torch.relu(self.conv1(x)))
+
+
+@pytest.mark.parametrize("se", [False, True])
+def test_an_se_gate_does_not_end_the_stem(se):
+    # c0 3x3/2, (SE), c1 3x3/2, four residual down blocks.  As is, block 3's conv2 reads
+    # 7 + 2*16 = 39 > 32: a tail.  With c0 and c1 at stride 1 block 4's conv2 reads 5 + 2*8 = 21:
+    # none.  The SE gate's global branch made its segment "parallel", which ended the stem at c0
+    from rflint.report import build_report
+
+    net = nn.Sequential(nn.Conv2d(3, 16, 3, 2, 1), _SEGate(16) if se else nn.Identity(), nn.Conv2d(16, 16, 3, 2, 1),
+                        *[_DownBlock(16) for _ in range(4)], nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10))
+    stem = build_report(rflint.analyze(net, 32)).stem
+    assert [layer.name for layer in stem.layers] == ["0", "2"] and stem.removes_tail

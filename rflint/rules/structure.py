@@ -49,7 +49,7 @@ class Segment:
     exit: str  # cut tensor it ends at
     nodes: list[str]  # fx nodes in (entry, exit], topological order
     layers: list[Layer]
-    parallel: bool  # has more than one path from entry to exit
+    parallel: bool  # has more than one path of pixels from entry to exit (a gate's global branch is none)
     inner_preds: list[list[str]] = field(repr=False)  # per node, its predecessors in the segment (entry included)
 
 
@@ -206,6 +206,10 @@ def _cut_chain(a: Analysis, idom: dict[str, str], position: dict[str, int], is_s
     return [n for n in dominators if is_spatial(n) and _one_tensor(a, n)]
 
 
+def _spatial(rf) -> bool:
+    return rf is not None and rf.spatial
+
+
 def _one_tensor(a: Analysis, name: str) -> bool:
     """The node's value is one tensor, not a tuple of them (x.chunk(2) keeps the map's RF, but
     a model cannot be cut there: the cut is the map it split)."""
@@ -218,6 +222,7 @@ def _segments(a: Analysis, cuts: list[str], layer_by_node: dict[str, Layer]) -> 
     virtual sink of rf-semantics.md §4) when RF layers lie between them: a model that returns
     several maps (detection heads, deep supervision) branches after its last shared tensor."""
     relevant, _, position, preds = _graph_facts(a)
+    rfs = a.rf
     bounds = list(zip(cuts, cuts[1:]))
     if cuts:
         output = a.order[-1]
@@ -236,7 +241,9 @@ def _segments(a: Analysis, cuts: list[str], layer_by_node: dict[str, Layer]) -> 
         nodes = [n for n in a.order[lo + 1: hi + 1] if n in relevant]
         members = set(nodes) | {entry}
         inner = [[p for p in preds[n] if p in members] for n in nodes]
-        parallel = any(len(ps) > 1 for ps in inner)
+        # parallel paths of pixels: an SE gate's global branch is modulation (rf-semantics.md §2),
+        # which must not end a stem (MobileNetV3's, EfficientNet's first block)
+        parallel = any(sum(1 for p in ps if _spatial(rfs.get(p))) > 1 for ps in inner)
         layers = [layer_by_node[n] for n in nodes if n in layer_by_node]
         segments.append(Segment(i, entry, exit_, nodes, layers, parallel, inner))
     return segments
