@@ -133,3 +133,17 @@ def test_exit_code_follows_fail_on():
     assert code == 0
     code, m = run("zoo:resnet18", "--input", "32", "--ignore", "RF002", "--ignore", "RF00")
     assert code == 0 and m["findings"] == []
+
+
+def test_a_pointwise_layer_after_a_productive_3x3_blocks_the_bottleneck():
+    # README decision: ResNet-50 at 32 px.  The stem gives 11 px (jump 4); in layer3 (jump 16) each
+    # bottleneck's 3x3 reads 11 through the skips and outputs 11 + 2*16 = 43, which its 1x1 conv3
+    # reads: 43 > 32.  The spec's wording lets that 1x1 block the block's only growing path, so the
+    # tail starts at layer3.1 (layer3.0's 3x3 reads 11 at jump 8: 27 <= 32)
+    import rflint
+    from rflint.rules.structure import analyse_structure
+
+    a = rflint.analyze("zoo:resnet50", 32)
+    assert a.layer("layer3.1.conv2").r_in_min == (11, 11) and a.layer("layer3.1.conv3").r_in_min == (43, 43)
+    tail = analyse_structure(a).tail
+    assert tail.cut_name == "layer3.0" and tail.border.name == "layer3.1.conv3"
