@@ -147,3 +147,33 @@ def test_a_pointwise_layer_after_a_productive_3x3_blocks_the_bottleneck():
     assert a.layer("layer3.1.conv2").r_in_min == (11, 11) and a.layer("layer3.1.conv3").r_in_min == (43, 43)
     tail = analyse_structure(a).tail
     assert tail.cut_name == "layer3.0" and tail.border.name == "layer3.1.conv3"
+
+
+@pytest.mark.parametrize("mode", ["nearest", "bilinear", "bicubic"])
+def test_an_fcn_head_does_not_hide_the_backbones_tail(mode):
+    # ResNet18's body at 32 px (tail blocks 6-8, cut after layer3.0: rf-semantics.md §6), a 1x1
+    # classifier, and an upsample back to the input size.  A bilinear or bicubic upsample grows r by
+    # j and reads the skips' 11 px, so it counted as a productive expanding layer and made the last
+    # segment productive: no tail, and the CI gate passed
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    import rflint
+    from rflint.rules.structure import analyse_structure
+    from rflint.zoo.resnet import resnet18
+
+    class Seg(nn.Module):
+        def __init__(self):
+            super().__init__()
+            r = resnet18()
+            self.body = nn.Sequential(r.conv1, r.bn1, r.relu, r.maxpool, r.layer1, r.layer2, r.layer3, r.layer4)
+            self.cls = nn.Conv2d(512, 5, 1)
+
+        def forward(self, x):
+            return F.interpolate(self.cls(self.body(x)), size=x.shape[-2:], mode=mode)
+
+    with torch.device("meta"):
+        net = Seg()
+    tail = analyse_structure(rflint.analyze(net, 32)).tail
+    assert tail is not None and tail.cut_name == "body.6.0" and tail.border.name == "body.6.1.conv2"

@@ -249,13 +249,21 @@ def _segments(a: Analysis, cuts: list[str], layer_by_node: dict[str, Layer]) -> 
     return segments
 
 
+def grows(layer: Layer) -> bool:
+    """An expanding layer that can make a segment productive: a window of its own (a conv, a pool, a
+    transposed conv).  An interpolating upsample's +j only blends neighbours it was handed, and an
+    FCN's last bilinear upsample reads the skips' small r_min: counted, it hid every segmentation
+    backbone's tail (README, decisions)."""
+    return layer.expanding and layer.kind != "upsample"
+
+
 def _segment_status(seg: Segment, layer_by_node: dict[str, Layer], status: dict[str, str]) -> str:
     """Productive iff some entry->exit path avoids every unproductive layer and passes a productive
     (or partial) expanding layer; neutral if the segment has no expanding layer at all
     (:func:`_segment_walk`; a one-node segment, every layer of a plain chain, spelled out)."""
     if len(seg.nodes) == 1:
         layer = layer_by_node.get(seg.nodes[0])
-        if layer is None or not layer.expanding:
+        if layer is None or not grows(layer):
             return NEUTRAL
         st = status.get(layer.name)
         if st == UNPRODUCTIVE or not seg.inner_preds[0]:
@@ -268,7 +276,7 @@ def _segment_walk(seg: Segment, layer_by_node: dict[str, Layer], status: dict[st
     """:func:`_segment_status` for any segment: one pass in topological order over (clean: reached
     avoiding unproductive layers, good: and grown on the way); a node's predecessors in the segment
     were all visited before it."""
-    if not any(layer_by_node[n].expanding for n in seg.nodes if n in layer_by_node):
+    if not any(grows(layer_by_node[n]) for n in seg.nodes if n in layer_by_node):
         return NEUTRAL
     clean = {seg.entry: True}
     good = {seg.entry: False}
@@ -283,7 +291,7 @@ def _segment_walk(seg: Segment, layer_by_node: dict[str, Layer], status: dict[st
         else:
             c, g = any(clean[p] for p in ps), any(good[p] for p in ps)
         clean[node] = c
-        good[node] = g or (c and layer is not None and layer.expanding and st in (PRODUCTIVE, PARTIAL))
+        good[node] = g or (c and layer is not None and grows(layer) and st in (PRODUCTIVE, PARTIAL))
     return PRODUCTIVE if good.get(seg.exit) else UNPRODUCTIVE
 
 
