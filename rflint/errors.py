@@ -27,6 +27,7 @@ _API_WORDS = (
     ("pass --channels", "pass channels"),
     ("(pass them with --kwarg NAME=VALUE)", "(pass them in kwargs={'NAME': value})"),
     ("; --kwarg only applies to classes and factories", "; kwargs only apply to classes and factories"),
+    ("(name layers with --layers to force it)", "(name them with layers=[...] to force it)"),
 )
 
 

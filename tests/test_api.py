@@ -133,6 +133,13 @@ def test_a_non_model_is_named_by_its_value():
     assert rflint.analyze(_net(), 6).target == "Sequential"  # a module instance: its class, as before
 
 
+def _gap_linear():
+    """A plain chain with a tail (a stride-2 conv, an 8x8 pool, eight 3x3 convs): no separate stem."""
+    return nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.MaxPool2d(8),
+                         *(nn.Conv2d(8, 8, 3, padding=1) for _ in range(8)), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(8, 10))
+
+
 class _Needs:
     """A class whose constructor needs an argument."""
 
@@ -147,6 +154,8 @@ class _Needs:
     (lambda: rflint.prepare(_net(), channels=5).at(16), "got 5 (pass channels=3)"),
     (lambda: rflint.truncate(_net(), 16, channels=5), "got 5 (pass channels=3)"),
     (lambda: rflint.analyze(_Needs, 16), "(pass them in kwargs={'NAME': value})"),
+    # a plain chain has no separate stem (rf-semantics.md §5): nothing to remove unless named
+    (lambda: rflint.remove_stem(_gap_linear(), 32), "(name them with layers=[...] to force it)"),
 ])
 def test_api_errors_advise_arguments_not_flags(call, advice):
     # the engine words its advice for the command line ("set --channels 3"); a Python caller has
