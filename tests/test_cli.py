@@ -737,3 +737,12 @@ def test_an_ignore_on_a_cached_factory(project):
     """))
     doc = json.loads(invoke("check", "c.py:build", "--input", "8", "-f", "json").stdout)["models"][0]
     assert doc["findings"] == [] and doc["suppressed"] > 0
+
+
+def test_the_suggested_command_is_one_line_outside_the_box(project):
+    # inside the panel it wrapped at the panel's width, and a copy picked up the border and a break
+    name = "a_model_file_with_a_rather_long_name_to_make_the_command_wrap.py"
+    (project / name).write_text(MODEL)
+    result = runner.invoke(app, ["check", f"{name}:build", "--input", "8", "--kwarg", "width=8"], env={"COLUMNS": "60"})
+    line = next(line for line in result.stdout.splitlines() if line.startswith("Try it: "))
+    assert line == f"Try it: rflint fix {name}:build --input 8x8 --kwarg width=8 --truncate -o truncated.pt"

@@ -234,10 +234,7 @@ def fix_panel(report: ModelReport) -> Panel | None:
             f"{'; '.join(stem.changes)} gives {result}, at MACs {human(stem.macs_before)} -> "
             f"{human(stem.macs_after)} (x{stem.macs_after / max(stem.macs_before, 1):.1f}).\n"
         )
-    command = try_it(report)
-    if command is not None:
-        body.append("Try it: ", style="bold")
-        body.append(command)
+    body.rstrip()
     return Panel(body, title="suggested fix", title_align="left", border_style="red")
 
 
@@ -257,6 +254,9 @@ def render_model(report: ModelReport, console: Console, show_layers: bool = True
     panel = fix_panel(report)
     if panel is not None:
         console.print(panel)
+        command = try_it(report)
+        if command is not None:  # outside the box and never wrapped: it is there to be pasted
+            console.print(Text.assemble(("Try it: ", "bold"), command), soft_wrap=True)
 
 
 def render_summary(docs: list[dict], console: Console, failed: int = 0) -> None:
