@@ -145,6 +145,8 @@ def test_config_driven_run_without_target(project):
     # a bracket starts a literal: a typo in one is an error, not the string "[1,2"
     (["net.py:build", "--input", "32", "--kwarg", "x=[1,2"], "--kwarg x=[1,2: not a Python literal ('[' was never closed)"),
     (["net.py:build", "--input", "32", "--kwarg", "x=1", "--kwarg", "x=2"], "--kwarg x is given twice (x=1 and x=2)"),
+    # the report and the graph would overwrite each other
+    (["net.py:build", "--input", "32", "--graph", "a.dot", "-o", "a.dot"], "--graph and --output name the same file, a.dot"),
 ])
 def test_bad_input_is_one_line_and_exit_2(project, args, message):
     result = invoke("check", *args)

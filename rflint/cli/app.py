@@ -162,6 +162,12 @@ def _check(targets, inputs, input_shapes, channels, kwarg, fmt, output, select, 
     pictures = None
     if plot or graph or html:
         _check_picture_suffixes(plot, graph)
+        named = [(flag, path.resolve()) for flag, path in (("--plot", plot), ("--graph", graph), ("--html", html),
+                                                            ("--output", output)) if path is not None]
+        for i, (flag, path) in enumerate(named):  # one would overwrite the other, silently
+            other = next((f for f, p in named[i + 1:] if p == path), None)
+            if other is not None:
+                raise RflintError(f"{flag} and {other} name the same file, {path.name}: give each its own")
         pictures = Pictures(str(plot) if plot else None, str(graph) if graph else None, bool(html))
     outcomes = run_jobs(work, settings, rules, cfg.layers, style, jobs, debug, pictures)
     errors = _unique(error for outcome in outcomes for error in outcome.errors)
