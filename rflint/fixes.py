@@ -61,7 +61,8 @@ def truncate(model: Any, input_size, channels: int | None = None, kwargs: dict |
         root.add_module(name, module)
     root.add_module("rflint_pool", _POOLS[n_axes](1))
     like = next(gm.parameters(), None)  # the new head in the model's dtype (a half model stays half)
-    root.add_module("rflint_fc", nn.Linear(plan.cut_channels, plan.n_out, dtype=like.dtype if like is not None else None))
+    with torch.random.fork_rng(devices=[]):  # its initialisation leaves the caller's random stream alone
+        root.add_module("rflint_fc", nn.Linear(plan.cut_channels, plan.n_out, dtype=like.dtype if like is not None else None))
     pooled = graph.call_module("rflint_pool", (env[cut],))
     flat = graph.call_function(torch.flatten, (pooled, 1))  # a torch builtin: the saved model needs no rflint
     graph.output(graph.call_module("rflint_fc", (flat,)))
@@ -69,18 +70,26 @@ def truncate(model: Any, input_size, channels: int | None = None, kwargs: dict |
         if node.op == "get_attr" and node.name in kept:
             _copy_attr(gm, root, node.target)
     out = fx.GraphModule(root, graph, f"{type(a.prepared.loaded.module).__name__}Truncated")
-    return _saveable(out)
+    return _saveable(out, _callers_mode(a))
 
 
-def _saveable(gm: fx.GraphModule) -> fx.GraphModule:
+def _saveable(gm: fx.GraphModule, training: bool = False) -> fx.GraphModule:
     """String type annotations (``from __future__ import annotations`` in the model's file) end up
-    as str globals of the generated code, which torch.save cannot pickle: drop them."""
+    as str globals of the generated code, which torch.save cannot pickle: drop them.  ``training``:
+    the mode to hand the model back in."""
     for node in gm.graph.nodes:
         if isinstance(node.type, str):
             node.type = None
     gm.recompile()
-    gm.eval()
+    gm.train(training)
     return gm
+
+
+def _callers_mode(a) -> bool:
+    """The caller's model instance's training flag (a model rflint built itself: eval), so a model
+    being trained comes back ready to fine-tune, not with frozen BatchNorm statistics."""
+    loaded = a.prepared.loaded
+    return bool(loaded.module.training) if not loaded.owned else False
 
 
 def _copy_attr(src: nn.Module, dst: nn.Module, target: str) -> None:
@@ -119,4 +128,4 @@ def remove_stem(model: Any, input_size, layers: list[str] | None = None, channel
             raise RflintError(f"{a.target}: no stem downsampling to remove at {'x'.join(map(str, a.input_size))} px "
                               "would remove or shorten a predicted tail (name layers with --layers to force it)")
         chosen = proposal.layers
-    return _saveable(without_downsampling(a, chosen, copy_weights=True).traced.gm)
+    return _saveable(without_downsampling(a, chosen, copy_weights=True).traced.gm, _callers_mode(a))

@@ -22,7 +22,18 @@ def test_the_callers_training_flags_are_given_back():
     rflint.analyze(net, 6)
     fixed = rflint.truncate(net, 6)
     assert all(m.training for m in net.modules())  # was: all False, BatchNorm frozen mid-training
-    assert not fixed.training
+    # the fixed copy comes back in the caller's mode: ready to fine-tune, BatchNorm not frozen
+    assert fixed.training and not rflint.truncate(_net().eval(), 6).training
+
+
+def test_truncate_leaves_the_random_stream_alone():
+    # the new classifier's initialisation drew from the global generator
+    net = _net()  # its own layers' initialisation draws, of course
+    torch.manual_seed(0)
+    rflint.truncate(net, 6)
+    after = torch.rand(3)
+    torch.manual_seed(0)
+    assert torch.equal(after, torch.rand(3))
 
 
 def test_truncate_copies_the_layers_it_keeps():
