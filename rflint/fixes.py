@@ -18,6 +18,8 @@ import torch
 import torch.fx as fx
 from torch import nn
 
+from torch.nn.parameter import UninitializedTensorMixin
+
 from rflint.engine import Analysis, prepare
 from rflint.engine.surgery import without_downsampling
 from rflint.errors import RflintError
@@ -29,7 +31,24 @@ _POOLS = {1: nn.AdaptiveAvgPool1d, 2: nn.AdaptiveAvgPool2d, 3: nn.AdaptiveAvgPoo
 
 def _analysis(model: Any, input_size, channels=None, kwargs=None, input_shapes=None) -> Analysis:
     n_inputs = len(input_shapes) if input_shapes else 1
-    return prepare(model, channels, kwargs, real_weights=True, n_inputs=n_inputs).at(input_size, shapes=input_shapes)
+    prepared = prepare(model, channels, kwargs, real_weights=True, n_inputs=n_inputs)
+    _materialized(prepared, input_size, input_shapes)
+    return prepared.at(input_size, shapes=input_shapes)
+
+
+def _materialized(prepared, input_size, input_shapes) -> None:
+    """Give lazy layers (nn.LazyConv2d) their weights with one forward pass on zeros of the input
+    shapes: the fixed model is built from real weights, and a lazy one has none before its first
+    call (the analysis alone runs it on meta tensors, which is not enough here)."""
+    module = prepared.loaded.module
+    if not any(isinstance(p, UninitializedTensorMixin) for p in module.parameters()):
+        return
+    from rflint.trace.loading import evaluating
+    from rflint.trace.tracing import model_dtype
+
+    shapes = prepared.full_shapes(input_size, input_shapes)
+    with torch.no_grad(), torch.random.fork_rng(devices=[]), evaluating(prepared.loaded):
+        module(*[torch.zeros(shape, dtype=model_dtype(module)) for shape in shapes])
 
 
 def truncate(model: Any, input_size, channels: int | None = None, kwargs: dict | None = None,

@@ -189,3 +189,19 @@ def test_a_lazy_first_conv_asks_for_the_channels():
     with pytest.raises(RflintError, match=r"its first conv is lazy .*; pass channels$"):
         rflint.analyze(net, 16)
     assert rflint.analyze(net, 16, channels=5).layers[0].r_out_min == (3, 3)
+
+
+def _lazy_net():
+    return nn.Sequential(nn.LazyConv2d(16, 3, 2, 1), nn.ReLU(), *[nn.Conv2d(16, 16, 3, padding=1) for _ in range(6)],
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10))
+
+
+@pytest.mark.parametrize("model", [_lazy_net, _lazy_net()], ids=["factory", "instance"])
+def test_truncating_a_model_with_a_lazy_first_layer(model):
+    # the fixed model needs real weights, which a lazy layer gets at its first call: the factory
+    # crashed in the shape pass, the instance came back with weights on the meta device
+    fixed = rflint.truncate(model, 8, channels=3)
+    assert all(p.device.type == "cpu" for p in fixed.parameters())
+    assert fixed(torch.zeros(1, 3, 8, 8)).shape == (1, 10)
+    if isinstance(model, nn.Module):
+        assert type(model[0]) is nn.LazyConv2d  # the caller's stays lazy

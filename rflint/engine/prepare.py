@@ -174,6 +174,10 @@ class Prepared:
             return self._full_shapes(size, None)
         return scaled_shapes(base.input_shapes, self.input_size(size))
 
+    def full_shapes(self, size, shapes=None) -> Shapes:
+        """The whole input shapes (N, C, *spatial) that ``at(size, shapes)`` analyses."""
+        return self._full_shapes(size, shapes)
+
     def _full_shapes(self, size, shapes) -> Shapes:
         if shapes:
             full = tuple(tuple(int(d) for d in shape) for shape in shapes)

@@ -276,8 +276,9 @@ def _load_model(target: Any, kwargs: dict[str, Any] | None, label: str | None, r
         owned = False
         if any(isinstance(p, UninitializedTensorMixin) for p in module.parameters()):
             # a lazy layer takes its shape on the first call, which the analysis makes: on a copy,
-            # or the caller's LazyConv2d would become a Conv2d without weights
-            module, owned = _lazy_on_meta(copy.deepcopy(module)), True
+            # or the caller's LazyConv2d would become a Conv2d without weights (with real_weights,
+            # rflint.fixes gives the copy real ones by a first call on zeros)
+            module, owned = copy.deepcopy(module) if real_weights else _lazy_on_meta(copy.deepcopy(module)), True
     elif callable(obj):
         module, device = _call_factory(obj, kwargs, label, ("cpu",) if real_weights else ("meta", "cpu"))
         source = _factory_source(obj)
