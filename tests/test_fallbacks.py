@@ -493,3 +493,30 @@ def test_inputs_that_do_not_fit_each_other():
         rflint.analyze(_TwoMaps, input_shapes=[(1, 3, 32, 32), (1, 1, 16, 16)])
     assert str(err.value) == ("input shapes 1,3,32,32 and 1,1,16,16 do not fit _TwoMaps: the maps joined at add "
                               "differ in size (do the inputs' sizes fit each other, and the downsampling before the join?)")
+
+
+class _ItemBranch(ValueBranch):
+    """The branch decided by a Python number made from the values: .item(), or NumPy."""
+
+    def __init__(self, how: str):
+        super().__init__()
+        self.how = how
+
+    def forward(self, x):
+        x = self.a(x)
+        total = x.sum().item() if self.how == "item" else x.detach().numpy().sum()
+        if total > -1e9:  # the line the warning must name
+            x = self.b(x)
+        return self.c(x)
+
+
+@pytest.mark.parametrize("how", ["item", "numpy"])
+def test_a_branch_on_a_number_read_from_the_values_is_named(how):
+    # the branch was taken on real values (the header said so) but no warning named its line: only
+    # a branch on a tensor was recorded, not one on the number .item() or NumPy made of it
+    import inspect
+
+    a = rflint.analyze(_ItemBranch(how), 16)
+    line = inspect.getsourcelines(_ItemBranch.forward)[1] + 3
+    assert any(w.startswith("forward() branches on tensor values at") and f"test_fallbacks.py:{line}" in w
+               for w in a.warnings), a.warnings

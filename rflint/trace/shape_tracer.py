@@ -122,7 +122,9 @@ class ShapeTracer(RflintTracer):
 
     def to_bool(self, obj: fx.Proxy) -> bool:
         value = getattr(obj, "meta_value", None)
-        if isinstance(value, torch.Tensor) and self.values:
+        if self.values and value is not None:
+            # on real values every branch a proxy decides read them: a tensor's, or a number made
+            # from one (x.sum().item() > 0, x.numpy().sum() > 0); shape facts never reach here
             site = node_site(obj.node)
             self.value_branches.append(f"{site.file}:{site.line}" if site else obj.node.name)
             return bool(value)
