@@ -249,3 +249,31 @@ def test_fix_saves_a_model_whose_layers_are_classes_of_a_sibling_module(tmp_path
     monkeypatch.syspath_prepend(str(tmp_path))
     loaded = torch.load(tmp_path / "t.pt", weights_only=False)
     assert type(loaded.get_submodule("1")).__name__ == "Block"
+
+
+_GATED = '''
+import torch
+from torch import nn
+
+
+class Gated(nn.Module):
+    """Eight 3x3 convs (a tail at 8 px), global mean, then a gate from a second input."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(*[nn.Conv2d(3 if i == 0 else 8, 8, 3, padding=1) for i in range(8)])
+        self.side, self.fc = nn.Linear(10, 8), nn.Linear(8, 10)
+
+    def forward(self, x, m):
+        return self.fc(self.features(x).mean((2, 3)) * torch.sigmoid(self.side(m)))
+'''
+
+
+def test_truncating_away_a_second_inputs_branch_says_so(tmp_path, monkeypatch):
+    # the gate joins after the cut: the truncated model takes m and ignores it, which was silent
+    (tmp_path / "gated.py").write_text(_GATED)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["fix", "gated.py:Gated", "--input-shape", "1,3,8,8", "--input-shape", "1,10",
+                                 "--truncate"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "note: the fixed model still takes m but no longer uses it" in result.stdout
