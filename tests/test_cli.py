@@ -748,3 +748,11 @@ def test_the_suggested_command_is_one_line_outside_the_box(project):
     result = runner.invoke(app, ["check", f"{name}:build", "--input", "8", "--kwarg", "width=8"], env={"COLUMNS": "60"})
     line = next(line for line in result.stdout.splitlines() if line.startswith("Try it: "))
     assert line == f"Try it: rflint fix {name}:build --input 8x8 --kwarg width=8 --truncate -o truncated.pt"
+
+
+def test_a_submodule_named_meta_gets_a_hint(project):
+    # fx's GraphModule has a dict attribute called meta: the trace fails on a child module of that name
+    (project / "m.py").write_text("from torch import nn\n\n\ndef build():\n"
+                                  "    net = nn.Sequential()\n    net.add_module('meta', nn.Conv2d(3, 8, 3))\n    return net\n")
+    result = invoke("check", "m.py:build", "--input", "16")
+    assert result.exit_code == 2 and "GraphModule has an attribute of its own named meta: rename that submodule" in result.stderr

@@ -201,8 +201,11 @@ def fx_trace(module: nn.Module, leaves: set[str] | None = None, n_inputs: int = 
     except RflintError:
         raise
     except Exception as err:
+        hint = ""
+        if "as child module 'meta'" in str(err):  # fx's GraphModule keeps a dict of its own called meta
+            hint = " (torch.fx's GraphModule has an attribute of its own named meta: rename that submodule)"
         raise RflintError(
-            f"torch.fx cannot trace {type(module).__name__}: {type(err).__name__}: {_first_line(err)}"
+            f"torch.fx cannot trace {type(module).__name__}: {type(err).__name__}: {_first_line(err)}{hint}"
         ) from err
     if leaves:
         traced.method = f"{WITH_LEAVES} ({', '.join(sorted(leaves))})"
