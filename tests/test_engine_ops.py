@@ -540,3 +540,18 @@ def test_reshapes_that_keep_the_spatial_dims():
 
     a, L = rf(Lambda(regroup, nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1)), (16, 20))
     assert out_min(L["mods.1"]) == (5, 5) and [layer.kind for layer in a.layers] == ["conv", "conv"]
+
+
+def test_a_channel_shuffle_on_a_one_pixel_map_keeps_it_spatial():
+    # three 3x3/2 convs take 8 px to 1x1 (r 3, 7, 15); a ShuffleNet channel shuffle (view, transpose,
+    # view) must leave the 1x1 map's axes alone: c4 reads 15, c5 31.  The size-1 axes were dropped by
+    # the reshape rule, so the map went global and c4, c5 were "head"
+    def shuffled(s, x):
+        h = s.mods[0](x)
+        b, c, hh, ww = h.shape
+        h = h.view(b, 2, c // 2, hh, ww).transpose(1, 2).reshape(b, c, hh, ww)
+        return s.mods[1](h)
+
+    convs = nn.Sequential(*[nn.Conv2d(3 if i == 0 else 8, 8, 3, 2, 1) for i in range(3)])
+    _, L = rf(Lambda(shuffled, convs, nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1))), 8)
+    assert L["mods.1.0"].r_in_min == (15, 15) and L["mods.1.1"].r_in_min == (31, 31) and not L["mods.1.0"].head

@@ -139,9 +139,13 @@ def _regrouped(ctx: Ctx, rf: TensorRF, src: tuple[int, ...], out: tuple[int, ...
     axes, kernels = [], {}  # kernels: source dim -> block size, for the axes split into blocks
     for axis in rf.axes:
         i = n_src + axis.dim
-        if i not in group_of or src[i] == 1:
-            continue  # a unit dim squeezed away, or left over
+        if i not in group_of:
+            continue  # a unit dim left over: squeezed away
         mine, theirs = group_of[i]
+        if src[i] == 1:  # a one-pixel axis (a map pooled down to 1x1): kept where a unit dim faces it
+            if len(mine) == 1 and len(theirs) == 1:
+                axes.append(AxisRF(axis.origin, theirs[0] - n_out, axis.lo, axis.hi))
+            continue
         if sum(1 for k in mine if src[k] > 1) > 1:
             continue  # merged with another dim: gone
         j = min((k for k in theirs if out[k] > 1), default=None)
