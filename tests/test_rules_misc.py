@@ -747,3 +747,14 @@ def test_an_se_gate_does_not_end_the_stem(se):
                         *[_DownBlock(16) for _ in range(4)], nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10))
     stem = build_report(rflint.analyze(net, 32)).stem
     assert [layer.name for layer in stem.layers] == ["0", "2"] and stem.removes_tail
+
+
+def test_rf005_an_axis_picked_by_an_index_is_not_covered():
+    # conv3, conv3 (r 5), row 0 picked (x[:, :, 0]), Conv1d k3 over W: r 7 < 32.  The picked row sees
+    # 5 of 32 rows; it was counted as "mixed away" like a mean, and RF005 fell silent
+    net = _Lambda(lambda s, x: s.mods[1](s.mods[0](x)[:, :, 0]),
+                  nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1)),
+                  nn.Conv1d(4, 4, 3, padding=1))
+    a = rflint.analyze(net, 32)
+    assert a.final_r_max == (7,)
+    assert [f.code for f in lint(a).findings] == ["RF005"]

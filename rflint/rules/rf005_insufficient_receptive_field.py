@@ -23,7 +23,8 @@ class InsufficientReceptiveField(Rule):
         if a.final_layer is None or a.final_r_max is None:
             return
         layer = a.layer(a.final_layer)
-        if a.final_origins is not None and len(a.final_origins) < len(ctx.size):
+        missing = set(range(len(ctx.size))) - set(a.final_origins or ())
+        if missing and a.final_origins is not None and _mixed_away(a, missing):
             # an input axis the last spatial tensor no longer has was mixed away on the way (a mean
             # over frequency, a Linear over W): every unit sees all of it, so it is covered
             return
@@ -49,6 +50,32 @@ _PRODUCTS = {torch.matmul, operator.matmul, torch.bmm, torch.baddbmm, torch.eins
 # Fourier transforms over the map: a global filter (GFNet, FNO) mixes every position with every other
 _FOURIER = {getattr(torch.fft, name) for name in ("fft", "ifft", "rfft", "irfft", "fft2", "ifft2", "rfft2", "irfft2",
                                                    "fftn", "ifftn", "rfftn", "irfftn") if hasattr(torch.fft, name)}
+
+
+def _mixed_away(a, missing: set[int]) -> bool:
+    """Some model-input axis in ``missing`` was removed by an op that mixed its positions (a mean,
+    a Linear, a flatten into the channels), not picked by an index (``x[:, :, 0]``) or squeezed
+    from a single pixel: those leave one row, which sees no more than before."""
+    traced = a.traced
+    if traced is None:
+        return False
+    rfs, values = a.node_rf, a.values
+    for node in traced.order:
+        out = rfs.get(node)
+        if out is None or out.is_global:
+            continue
+        kept = {axis.origin for axis in out.axes}
+        for src in node.all_input_nodes:
+            rf = rfs.get(src)
+            shape = getattr(values.get(src), "shape", None)
+            if rf is None or shape is None:
+                continue
+            for axis in rf.axes:
+                if axis.origin in missing and axis.origin not in kept:
+                    picked = node.op == "call_function" and node.target is operator.getitem
+                    if not picked and -axis.dim <= len(shape) and shape[axis.dim] > 1:
+                        return True
+    return False
 
 
 def _attention_after(a, start: str) -> bool:
