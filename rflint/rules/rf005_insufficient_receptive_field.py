@@ -91,10 +91,21 @@ def _attention_after(a, start: str) -> bool:
         return False
     node_of, modules, rfs = traced.node_by_name, traced.modules, a.node_rf
 
+    def lost_positions(node) -> bool:
+        """The node took spatial axes from a map and still hands on a map: it mixed positions
+        (an FFT over H and W, grid_sample), unlike a global pool, which leaves one value."""
+        src = node.all_input_nodes[0] if node.all_input_nodes else None
+        rf_in, rf_out = rfs.get(src), rfs.get(node)
+        if rf_in is None or rf_out is None or len(rf_out.axes) >= len(rf_in.axes):
+            return False
+        shape = getattr(a.values.get(node), "shape", None)
+        return shape is not None and any(d > 1 for d in shape[2:])
+
     def mixes(node) -> bool:
         if node.op == "call_module" and isinstance(modules.get(node.target), _ATTENTION_MODULES):
             return True
-        if node.op == "call_function" and node.target in _FOURIER and rfs.get(node) is not None:
+        if node.op == "call_function" and (node.target in _FOURIER or node.target is F.grid_sample) \
+                and lost_positions(node):  # an FFT over the channels mixes no position
             return True
         is_product = (node.op == "call_function" and node.target in _PRODUCTS) or (
             node.op == "call_method" and node.target in ("matmul", "bmm"))
