@@ -555,3 +555,14 @@ def test_a_channel_shuffle_on_a_one_pixel_map_keeps_it_spatial():
     convs = nn.Sequential(*[nn.Conv2d(3 if i == 0 else 8, 8, 3, 2, 1) for i in range(3)])
     _, L = rf(Lambda(shuffled, convs, nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1))), 8)
     assert L["mods.1.0"].r_in_min == (15, 15) and L["mods.1.1"].r_in_min == (31, 31) and not L["mods.1.0"].head
+
+
+def test_a_spatial_axis_in_the_channel_slot_is_mixed_by_a_conv():
+    # (B, C, F, T) -> transpose(1, 2) -> a conv with in_channels = F reads every frequency row at once:
+    # F is mixed, T goes on (3 -> 5 -> 7).  F stayed tracked at dim -3 with r 3, and RF005 printed
+    # "largest receptive field is -x7 px"
+    net = Lambda(lambda s, x: s.mods[2](s.mods[1](s.mods[0](x).transpose(1, 2))),
+                 nn.Conv2d(1, 8, 3, padding=1), nn.Conv2d(16, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1))
+    a, L = rf(net, (16, 64), channels=1)
+    assert L["mods.2"].r_in_min == (None, 5) and L["mods.2"].origins == (None, 1)
+    assert not [f for f in lint(a).findings if f.code == "RF005"]

@@ -76,6 +76,10 @@ def apply_kernel(rf: TensorRF, kop: K.KernelOp) -> TensorRF:
     n, grow, scale = kop.n, kop.grow, kop.scale
     axes = tuple([axis.step(grow[axis.dim + n], scale[axis.dim + n]) if 0 <= axis.dim + n < n else axis
                   for axis in rf.axes])
+    if kop.parametric and axes and axes[0].dim == -n - 1:
+        # a spatial axis moved into the channel slot (a spectrogram's frequency as channels): the
+        # conv reads every row of it at once, so it is mixed, not passed on
+        axes = axes[1:]
     by = 1 if kop.parametric else 0
     return built(TensorRF, (axes, not axes, rf.d_min + by, rf.d_max + by))  # no axes left: global
 
