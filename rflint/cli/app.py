@@ -342,9 +342,9 @@ def sweep_cmd(
 ) -> None:
     """Analyze one model at many input sizes: border, tail and findings per size.
 
-    The size range without a predicted tail comes last.  The model is traced once (per worker).  A
-    size the model cannot run at is listed with the reason.  Exit code 0, or 2 on an error (also
-    when no size runs)."""
+    The size range without a predicted tail comes last. The model is traced once (per worker).
+
+    A size the model cannot run at is listed with the reason. Exit code 0, or 2 on an error (also when no size runs)."""
     _guarded(lambda: _sweep(target, sizes, start, stop, steps, channels, kwarg or [], fmt, output, config, jobs,
                             input_shapes or []), debug)
 
@@ -418,9 +418,9 @@ def fix_cmd(
 ) -> None:
     """Build the fixed model (truncated, or without stem downsampling) and compare it with the original.
 
-    --output saves it.  Kept layers keep their weights; a new classifier is freshly initialised, so
-    the result must be retrained or fine-tuned.  The tail and the findings follow [tool.rflint]
-    (select, ignore, min-tail-layers), as in check."""
+    --output saves it. Kept layers keep their weights; a new classifier is freshly initialised, so retrain or fine-tune the result.
+
+    The tail and the findings follow \\[tool.rflint] (select, ignore, min-tail-layers), as in check."""
     _guarded(lambda: _fix(target, inputs or [], truncate, remove_stem, layers, output, print_code, channels,
                           kwarg or [], input_shapes or [], config), debug)
 
