@@ -176,3 +176,14 @@ def test_einops_layer_classes():
         net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), middle, nn.Conv2d(c_after, 4, 3, padding=1))
         _, L = layers(net, (16, 16))
         assert out_min(L["2"]) == (8, 8) and not L["2"].head
+
+
+def test_depth_to_space_is_a_pixel_shuffle():
+    # "b (c p1 p2) h w -> b c (h p1) (w p2)": like PixelShuffle(2), (r, j/2): conv3 r 3 stays 3 with
+    # j 1/2, and conv3 after it 3 + 2*(1/2) = 4.  It was global (the block's offsets come from the
+    # channels, which the rule took for another input axis)
+    def fn(x):
+        return einops.rearrange(x, "b (c p1 p2) h w -> b c (h p1) (w p2)", p1=2, p2=2)
+
+    _, L = layers(Between(fn, c_mid=16, c_after=4), (8, 8))
+    assert out_min(L["last"]) == (4, 4) and not L["last"].head

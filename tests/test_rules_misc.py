@@ -769,3 +769,12 @@ def test_rf005_exemptions_follow_what_the_op_mixes():
     grid = torch.zeros(1, 16, 16, 2)
     sampled = _Lambda(lambda s, x: s.mods[1](torch.nn.functional.grid_sample(s.mods[0](x), grid, align_corners=False)), *convs)
     assert [f.code for f in lint(rflint.analyze(sampled, 16)).findings] == []
+
+
+def test_rf006_names_the_input_rf_in_the_inputs_axis_order():
+    # a transposed map: conv 1x9 along H (the tensor's last dim), then 1x3; at 8x64 H reads
+    # 1 + 8 = 9 > 8, W 3 <= 64.  The message printed the RF in the tensor's order (3x9 against 8x64)
+    net = _Lambda(lambda s, x: s.mods[1](s.mods[0](x.transpose(2, 3))).transpose(2, 3),
+                  nn.Conv2d(3, 4, (3, 9), padding=(1, 4)), nn.Conv2d(4, 4, (1, 3), padding=(0, 1)))
+    found = [f for f in lint(rflint.analyze(net, (8, 64))).findings if f.code == "RF006"]
+    assert len(found) == 1 and "its input RF 9x3 px exceeds the 8x64 px input there" in found[0].message

@@ -24,10 +24,14 @@ class PartiallyUnproductiveLayer(Rule):
                 names[o] for r, o in zip(layer.r_in_min, layer.origins)
                 if r is not None and o is not None and r > ctx.size[o]
             ]
+            # in the input's axis order, as the size it is compared with (a transposed map's layer
+            # has its kernel axes the other way round)
+            by_input = [next((r for r, o in zip(layer.r_in_min, layer.origins) if o == axis), None)
+                        for axis in range(len(ctx.size))]
             yield self.finding(
                 layer.name,
                 f"{layer.name} ({layer.op}) is unproductive along {', '.join(axes)} only: its input RF "
-                f"{fmt_size(layer.r_in_min)} px exceeds the {fmt_size(ctx.size)} px input there",
+                f"{fmt_size(by_input)} px exceeds the {fmt_size(ctx.size)} px input there",
                 layer.source,
                 axes=axes, r_in_min=nums(layer.r_in_min), input=list(ctx.size),
             )

@@ -9,8 +9,9 @@ turns 1x24x32x32 into 1x32x32x24), so the pattern decides where every spatial ax
   the in-block offset ``p`` goes anywhere else (into the channels, its own dim, or is reduced): a
   window of p positions with stride p (space-to-depth, or pooling for ``reduce``), like
   PixelUnshuffle (rf-semantics.md §2: the positions of a unit's channels are one unit);
-* a new axis after it in its output group, ``(h 2)`` in ``repeat``: nearest upsampling by that
-  factor (r, j/2);
+* a new axis after it in its output group, ``(h 2)`` in ``repeat``, or one from the channels,
+  ``"b (c p) h w -> b c (h p) w"`` (depth-to-space): nearest upsampling by that factor (r, j/2),
+  as for PixelShuffle;
 * an axis reduced away, or merged with another input axis (``(h w)``), is gone, as in a reshape
   (ops/tensors.py: every axis gone makes the tensor global).
 
@@ -146,7 +147,9 @@ def einops_outcome(ctx: Ctx, kind: str) -> Outcome | None:
     if len(right) != len(out):
         return None
     place = {atom: (j, pos) for j, group in enumerate(right) for pos, atom in enumerate(group)}
-    from_input = {atom for group in left for atom in group}
+    # atoms of the input dims that hold a spatial axis: merged with one, an axis is gone; atoms from
+    # the channels may follow it (depth-to-space, "b (c p) h w -> b c (h p) w", like PixelShuffle)
+    spatial_atoms = {atom for axis in rf.axes for atom in left[len(src) + axis.dim]}
     lengths = _lengths(left, right, src, out, {k: v for k, v in ctx.node.kwargs.items() if k != "reduction"})
     axes, kernels = [], {}  # kernels: input dim -> (window, stride) of the axes that got one
     for axis in rf.axes:
@@ -157,7 +160,7 @@ def einops_outcome(ctx: Ctx, kind: str) -> Outcome | None:
         j, pos = place[lead]
         target = right[j]
         # the block index must lead its output dim, and share it only with new (repeat) axes
-        if pos != 0 or any(a in from_input for a in target[1:]) or lead not in lengths:
+        if pos != 0 or any(a in spatial_atoms for a in target[1:]) or lead not in lengths:
             continue  # merged with another input axis: gone, as in a reshape
         length = lengths[lead]
         window = src[len(src) + axis.dim] // length  # positions per block (the split-off atoms)
