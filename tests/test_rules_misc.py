@@ -778,3 +778,30 @@ def test_rf006_names_the_input_rf_in_the_inputs_axis_order():
                   nn.Conv2d(3, 4, (3, 9), padding=(1, 4)), nn.Conv2d(4, 4, (1, 3), padding=(0, 1)))
     found = [f for f in lint(rflint.analyze(net, (8, 64))).findings if f.code == "RF006"]
     assert len(found) == 1 and "its input RF 9x3 px exceeds the 8x64 px input there" in found[0].message
+
+
+class _MapAndLogits(nn.Module):
+    """c1, c2 (3x3/2); a map b1(c2) and logits from c3 -> a1 -> a2 -> mean -> fc, in either order."""
+
+    def __init__(self, map_first: bool):
+        super().__init__()
+        self.c1, self.c2 = nn.Conv2d(3, 8, 3, 2, 1), nn.Conv2d(8, 8, 3, 2, 1)
+        self.b1, self.c3 = nn.Conv2d(8, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1)
+        self.a1, self.a2 = nn.Conv2d(8, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1)
+        self.fc, self.map_first = nn.Linear(8, 10), map_first
+
+    def forward(self, x):
+        h = self.c2(self.c1(x))
+        if self.map_first:
+            m = self.b1(h)
+            return m, self.fc(self.a2(self.a1(self.c3(h))).mean((2, 3)))
+        logits = self.fc(self.a2(self.a1(self.c3(h))).mean((2, 3)))
+        return self.b1(h), logits
+
+
+def test_the_final_rf_does_not_depend_on_the_order_of_the_outputs():
+    # r: c1 3 (j 2), c2 7 (j 4), b1 15; c3 15, a1 23, a2 31.  The final RF is a2's, the branch whose
+    # units see most, whichever output forward() computes first (it was b1's in one order)
+    for map_first in (True, False):
+        a = rflint.analyze(_MapAndLogits(map_first), 16)
+        assert a.final_layer == "a2" and a.final_r_max == (31, 31)

@@ -318,6 +318,10 @@ def _final_r_max(layer: Layer, last: TensorRF) -> tuple:
     return tuple(r if r is None or o is None else by_origin.get(o, r) for r, o in zip(layer.r_out_max, layer.origins))
 
 
+def _reach(rf: TensorRF, at: int) -> tuple:
+    return max((axis.hi[0][0] for axis in rf.axes), default=0), at
+
+
 def _final_layer(order: list[fx.Node], position: dict[fx.Node, int], rfs: dict,
                  layer_by_node: dict[str, Layer]) -> tuple[Layer | None, fx.Node | None]:
     """The RF layer that defines the final RF, and the last spatial tensor: among the RF layers that
@@ -337,7 +341,9 @@ def _final_layer(order: list[fx.Node], position: dict[fx.Node, int], rfs: dict,
         if rf is None:
             continue
         if rf.spatial:
-            if last is None or position[node] > position[last]:
+            # several outputs (a map and the logits): the one whose units see most, then the later
+            # one, so the answer does not depend on the order forward() computes them in
+            if last is None or _reach(rf, position[node]) > _reach(rfs[last], position[last]):
                 last = node
         else:
             stack.extend(node.all_input_nodes)
