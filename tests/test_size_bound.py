@@ -86,3 +86,22 @@ def test_a_map_cropped_to_nothing_is_too_small(after):
     assert str(err.value) == ("input 1x1 is too small for Sequential: the feature map vanishes at 0.getitem; "
                               "the smallest input that runs is 3x3")
     assert rflint.analyze(net, 3, channels=1).layers
+
+
+class _CropThenConv(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = torch.nn.Conv2d(3, 8, 3, 2, 1), torch.nn.Conv2d(8, 8, 3, 2, 1)
+        self.c = torch.nn.Conv2d(8, 8, 3)
+
+    def forward(self, x):
+        return self.c(self.b(self.a(x))[:, :, 2:-2, 2:-2])
+
+
+def test_the_map_is_said_to_vanish_where_it_emptied():
+    # 16 -> 8 -> 4 px, the crop leaves 0x0, and c (3x3, no padding) is where torch finally fails:
+    # the error named c; the map vanished at the crop.  c needs 3 px: crop 7, 13, 25 is the smallest
+    with pytest.raises(rflint.errors.RflintError) as err:
+        rflint.analyze(_CropThenConv(), 16)
+    assert str(err.value) == ("input 16x16 is too small for _CropThenConv: the feature map vanishes at getitem; "
+                              "the smallest input that runs is 25x25")

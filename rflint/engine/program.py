@@ -18,7 +18,6 @@ from torch import nn
 from rflint import declared
 from rflint.engine.costs import MacsRule, count_params, macs_rule, module_params, node_macs
 from rflint.engine.kernels import KernelOp
-from rflint.engine.ops.context import node_label
 from rflint.engine.results import Analysis, Layer
 from rflint.engine.replay import RFTable, replay
 from rflint.engine.resized import needs_resized
@@ -29,7 +28,7 @@ from rflint.trace import Traced, construction_site, propagate
 from rflint.trace.metaspec import MetaSpec, first_shape, needs_values
 from rflint.trace.shapes import compile_steps
 from rflint.trace.tracing import model_dtype
-from rflint.trace.sources import node_site
+from rflint.trace.sources import node_label, node_site
 
 if TYPE_CHECKING:
     from rflint.engine.prepare import Prepared

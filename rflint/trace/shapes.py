@@ -15,6 +15,7 @@ from torch.func import functional_call
 
 from rflint.errors import RflintError
 from rflint.trace.metaspec import TRACED_VALUE, MetaSpec, is_meta_value, needs_values, real
+from rflint.trace.sources import node_label
 from rflint.trace.shape_rules import (
     FUNCTION_SHAPE_RULES, METHOD_SHAPE_RULES, MODULE_SHAPE_RULES, SAME_SHAPE_MODULES, _conv, _window,
     concatenated, conv_too_small, elementwise, is_hashable, pool_too_small, pool_windows,
@@ -59,6 +60,10 @@ class MetaShapeProp:
             except Exception as err:
                 traced = node.meta.get(TRACED_VALUE)  # a trace on real values saw this op's shape
                 if traced is None or not needs_values(err):
+                    empty = _emptied(node, values)
+                    if empty is not None:  # torch let an empty map through to here: name where it emptied
+                        raise RflintError(f"shape propagation failed at {node_label(empty)}: the map is empty "
+                                          f"(a non-positive size, {tuple(values[empty].shape)})") from err
                     raise RflintError(_explain(node, err)) from err
                 result = traced
             values[node] = result
@@ -377,6 +382,27 @@ def _try(rule, args: tuple, kwargs: dict) -> Any:
         return rule(*args, **kwargs)
     except TypeError:
         return None
+
+
+def _emptied(node: fx.Node, values: dict) -> fx.Node | None:
+    """The node where a map ``node`` reads lost its last pixel (a crop past a small map), if one did:
+    the first, walking back, whose own operands were not empty."""
+    def empty(n: fx.Node) -> bool:
+        shape = getattr(values.get(n), "shape", None)
+        return shape is not None and len(shape) > 2 and 0 in tuple(shape)[2:]
+
+    found, stack, seen = None, [n for n in node.all_input_nodes if empty(n)], set()
+    while stack:
+        n = stack.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        earlier = [m for m in n.all_input_nodes if empty(m)]
+        if earlier:
+            stack.extend(earlier)
+        else:
+            found = n
+    return found
 
 
 def _explain(node: fx.Node, err: Exception) -> str:

@@ -105,3 +105,13 @@ def current_user_site() -> Source | None:
 def node_site(node) -> Source | None:
     """Where an fx node was created in user code (recorded by rflint's tracers)."""
     return node.meta.get("rflint_site")
+
+
+def node_label(node: "torch.fx.Node") -> str:
+    """A node as the layer table names it: a module call by its path, a function by the module
+    whose forward() calls it and its fx name ("layer1.0.add")."""
+    if node.op == "call_module":
+        return str(node.target)
+    stack = node.meta.get("nn_module_stack") or {}
+    owner = next(reversed(stack.values()))[0] if stack else ""
+    return f"{owner}.{node.name}" if owner else node.name

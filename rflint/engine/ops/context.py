@@ -13,6 +13,7 @@ from rflint.engine import kernels as K
 from rflint.engine.rfstate import TensorRF, built
 from rflint.errors import RflintError
 from rflint.trace.metaspec import is_tensor_like
+from rflint.trace.sources import node_label
 
 
 @dataclass
@@ -107,16 +108,6 @@ def not_empty(node: Any, value: Any) -> None:
     if shape is not None and 0 in shape[2:] and isinstance(node, fx.Node):
         raise RflintError(f"shape propagation failed at {node_label(node)}: the map is empty "
                           f"(a non-positive size, {tuple(shape)})")
-
-
-def node_label(node: fx.Node) -> str:
-    """A node as the layer table names it: a module call by its path, a function by the module
-    whose forward() calls it and its fx name ("layer1.0.add")."""
-    if node.op == "call_module":
-        return str(node.target)
-    stack = node.meta.get("nn_module_stack") or {}
-    owner = next(reversed(stack.values()))[0] if stack else ""
-    return f"{owner}.{node.name}" if owner else node.name
 
 
 def spatial_sizes(value: Any, n: int) -> tuple[int, ...]:
