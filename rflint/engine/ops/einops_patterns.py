@@ -159,7 +159,9 @@ def einops_outcome(ctx: Ctx, kind: str) -> Outcome | None:
         lead = group[0]
         j, pos = place[lead]
         target = right[j]
-        # the block index must lead its output dim, and share it only with new (repeat) axes
+        # the block index must lead its output dim, and share it only with new axes (repeat) or the
+        # channels' (depth-to-space); an offset split off it earlier is taken for channels too, so a
+        # split merged back counts its window once more than the identity it is
         if pos != 0 or any(a in spatial_atoms for a in target[1:]) or lead not in lengths:
             continue  # merged with another input axis: gone, as in a reshape
         length = lengths[lead]
