@@ -478,6 +478,10 @@ def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, chan
     if before.analysis.trace_method == VALUE_AWARE:
         console.print("note: the fixed model is built from that trace, so it has only that branch of forward()",
                       markup=False, highlight=False, style="yellow")
+    uncalled = before.analysis.params - sum(before.analysis.node_params.values())
+    if uncalled > 0:  # fx keeps only the modules the trace calls: part of "params" is not a change
+        console.print(f"note: the fixed model leaves out {uncalled:,} params of modules forward() never calls",
+                      markup=False, highlight=False, style="yellow")
     unused = [node.target for node in fixed.graph.nodes if node.op == "placeholder" and not node.users]
     if unused:  # a second input joined after the cut: its branch went with the tail
         console.print(f"note: the fixed model still takes {', '.join(map(str, unused))} but no longer uses "
