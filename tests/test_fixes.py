@@ -251,56 +251,33 @@ def test_fix_saves_a_model_whose_layers_are_classes_of_a_sibling_module(tmp_path
     assert type(loaded.get_submodule("1")).__name__ == "Block"
 
 
-_GATED = '''
+_SIDE_MODELS = '''
 import torch
 from torch import nn
 
 
 class Gated(nn.Module):
-    """Eight 3x3 convs (a tail at 8 px), global mean, then a gate from a second input."""
+    """Eight 3x3 convs (a tail at 8 px), global mean, a gate from a second input, a classifier, and a
+    Linear(10, 10) forward() never calls."""
 
     def __init__(self):
         super().__init__()
         self.features = nn.Sequential(*[nn.Conv2d(3 if i == 0 else 8, 8, 3, padding=1) for i in range(8)])
-        self.side, self.fc = nn.Linear(10, 8), nn.Linear(8, 10)
+        self.side, self.fc, self.spare = nn.Linear(10, 8), nn.Linear(8, 10), nn.Linear(10, 10)
 
     def forward(self, x, m):
         return self.fc(self.features(x).mean((2, 3)) * torch.sigmoid(self.side(m)))
 '''
 
 
-def test_truncating_away_a_second_inputs_branch_says_so(tmp_path, monkeypatch):
-    # the gate joins after the cut: the truncated model takes m and ignores it, which was silent
-    (tmp_path / "gated.py").write_text(_GATED)
+def test_fix_notes_what_the_fixed_model_no_longer_uses(tmp_path, monkeypatch):
+    # the gate joins after the cut: the truncated model takes m and ignores it; and the fixed model is
+    # an fx GraphModule, which keeps only called modules: spare's 10*10 + 10 = 110 params.  Both were
+    # silent (the params showed up as a change the fix made)
+    (tmp_path / "side.py").write_text(_SIDE_MODELS)
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(app, ["fix", "gated.py:Gated", "--input-shape", "1,3,8,8", "--input-shape", "1,10",
-                                 "--truncate"], env={"COLUMNS": "200"})
+    result = CliRunner().invoke(app, ["fix", "side.py:Gated", "--input-shape", "1,3,8,8", "--input-shape", "1,10",
+                                      "--truncate"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "note: the fixed model still takes m but no longer uses it" in result.stdout
-
-
-_UNUSED = '''
-from torch import nn
-
-
-class WithSpare(nn.Module):
-    """Eight 3x3 convs (a tail at 8 px), a classifier, and a Linear(10, 10) forward() never calls."""
-
-    def __init__(self):
-        super().__init__()
-        self.features = nn.Sequential(*[nn.Conv2d(3 if i == 0 else 8, 8, 3, padding=1) for i in range(8)])
-        self.fc, self.spare = nn.Linear(8, 10), nn.Linear(10, 10)
-
-    def forward(self, x):
-        return self.fc(self.features(x).mean((2, 3)))
-'''
-
-
-def test_fix_says_which_params_are_left_out_because_nothing_calls_them(tmp_path, monkeypatch):
-    # the fixed model is an fx GraphModule, which keeps only called modules: spare's 10*10 + 10 = 110
-    # params vanished from the comparison without a word
-    (tmp_path / "spare.py").write_text(_UNUSED)
-    monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(app, ["fix", "spare.py:WithSpare", "--input", "8", "--truncate"], env={"COLUMNS": "200"})
-    assert result.exit_code == 0, result.output
     assert "note: the fixed model leaves out 110 params of modules forward() never calls" in result.stdout
