@@ -166,6 +166,16 @@ def pixel_shuffle(op: str, factor: int, n: int, down: bool) -> KernelOp:
     return KernelOp(op, "shuffle", (1,) * n, (1 / f,) * n, (1,) * n, grow=(Fraction(0),) * n, scale=(1 / f,) * n)
 
 
+def blocks(op: str, kind: str, per_dim: dict[int, tuple[int, int | Fraction]]) -> KernelOp:
+    """An op that regroups positions into blocks along some dims (a reshape or an einops pattern):
+    ``per_dim`` maps an input dim (counted from the end) to its (window, stride), the window read as
+    one unit: (r + (window-1)*j, j*stride).  The op covers the last dims up to the first of them."""
+    n = max(-d for d in per_dim)
+    window = tuple(per_dim.get(d, (1, 1))[0] for d in range(-n, 0))
+    stride = tuple(per_dim.get(d, (1, 1))[1] for d in range(-n, 0))
+    return KernelOp(op, kind, window, stride, (1,) * n, grow=tuple(Fraction(w - 1) for w in window), scale=stride)
+
+
 def strided_slice(op: str, steps: Sequence[int]) -> KernelOp:
     """x[..., ::s]: (r, j*s).  Offsets are not tracked (see the docs on space-to-depth)."""
     n = len(steps)

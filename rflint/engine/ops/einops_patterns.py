@@ -26,7 +26,7 @@ import re
 from fractions import Fraction
 from typing import Any
 
-from rflint.engine.kernels import KernelOp, exact
+from rflint.engine.kernels import blocks, exact
 from rflint.engine.ops.context import Ctx, Outcome, shape_of
 from rflint.engine.rfstate import AxisRF
 
@@ -176,13 +176,9 @@ def einops_outcome(ctx: Ctx, kind: str) -> Outcome | None:
     result = rf.with_axes(axes)
     if not kernels:
         return Outcome(result)
-    n = max(-d for d in kernels)
-    window = tuple(kernels.get(d, (1, 1))[0] for d in range(-n, 0))
-    stride = tuple(kernels.get(d, (1, 1))[1] for d in range(-n, 0))
-    op_kind = "pool" if kind == "reduce" else ("upsample" if max(window) == 1 else "unshuffle")
-    kop = KernelOp(f"einops.{kind}", op_kind, window, stride, (1,) * n,
-                   grow=tuple(Fraction(w - 1) for w in window), scale=stride)
-    return Outcome(result, kop)
+    grows = any(window > 1 for window, _ in kernels.values())
+    op_kind = "pool" if kind == "reduce" else ("unshuffle" if grows else "upsample")
+    return Outcome(result, blocks(f"einops.{kind}", op_kind, kernels))
 
 
 def einops_kind(target: Any) -> str | None:

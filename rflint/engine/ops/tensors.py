@@ -136,7 +136,7 @@ def _regrouped(ctx: Ctx, rf: TensorRF, src: tuple[int, ...], out: tuple[int, ...
                groups: list[tuple[list[int], list[int]]]) -> Outcome:
     n_src, n_out = len(src), len(out)
     group_of = {i: (mine, theirs) for mine, theirs in groups for i in mine}
-    axes, kernels = [], {}  # kernels: source dim -> block size, for the axes split into blocks
+    axes, kernels = [], {}  # kernels: source dim -> (window, stride) = the block, for the axes split into blocks
     for axis in rf.axes:
         i = n_src + axis.dim
         if i not in group_of:
@@ -155,16 +155,10 @@ def _regrouped(ctx: Ctx, rf: TensorRF, src: tuple[int, ...], out: tuple[int, ...
         moved = AxisRF(axis.origin, j - n_out, axis.lo, axis.hi)
         if block > 1:
             moved = moved.step(block - 1, block)
-            kernels[axis.dim] = block
+            kernels[axis.dim] = (block, block)
         axes.append(moved)
     result = rf.with_axes(axes)
-    if not kernels:
-        return Outcome(result)
-    n = max(-d for d in kernels)
-    window = tuple(kernels.get(d, 1) for d in range(-n, 0))
-    kop = K.KernelOp(ctx.op_name, "unshuffle", window, window, (1,) * n, grow=tuple(w - 1 for w in window),
-                     scale=window)
-    return Outcome(result, kop)
+    return Outcome(result, K.blocks(ctx.op_name, "unshuffle", kernels)) if kernels else Outcome(result)
 
 
 def _permute_dims(ctx: Ctx) -> list[int] | None:
