@@ -19,7 +19,7 @@ from torch.fx.node import map_aggregate
 
 from rflint.errors import RflintError
 from rflint.trace.metaspec import TRACED_VALUE, MetaSpec, needs_values
-from rflint.trace.shapes import all_meta, mixed_devices
+from rflint.trace.shapes import call_method, on_meta
 from rflint.trace.sources import node_site
 from rflint.trace.tracing import RflintTracer
 
@@ -170,18 +170,10 @@ class ShapeTracer(RflintTracer):
             return self._pending.pop(0) if self._pending else (args[0] if args else None)
         args, kwargs = _meta(args), _meta(kwargs)
         try:
-            try:
-                if kind == "call_function":
-                    return target(*args, **kwargs)
-                if kind == "call_method":
-                    return getattr(args[0], target)(*args[1:], **kwargs)
-            except RuntimeError as err:  # a tensor forward() made without a device met a meta one
-                if self.values or not mixed_devices(err):
-                    raise
-                args, kwargs = all_meta(args), all_meta(kwargs)
-                if kind == "call_function":
-                    return target(*args, **kwargs)
-                return getattr(args[0], target)(*args[1:], **kwargs)
+            if kind in ("call_function", "call_method"):
+                fn, args = (target, args) if kind == "call_function" else (call_method, (args[0], target, *args[1:]))
+                # on meta tensors, one forward() made without a device is moved to meta too
+                return fn(*args, **kwargs) if self.values else on_meta(fn, args, kwargs)
             if kind == "call_module":
                 return self._call_module_meta(target, args, kwargs)
             if kind == "get_attr":

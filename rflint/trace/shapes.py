@@ -90,13 +90,7 @@ class MetaShapeProp:
             out = _try(rule, args, kwargs)
             if out is not None:
                 return out
-        args, kwargs = _real(args), _real(kwargs)
-        try:
-            return target(*args, **kwargs)
-        except RuntimeError as err:
-            if not mixed_devices(err):
-                raise
-            return target(*all_meta(args), **all_meta(kwargs))
+        return on_meta(target, _real(args), _real(kwargs))
 
     def call_method(self, target, args, kwargs):
         obj, *rest = args
@@ -105,13 +99,7 @@ class MetaShapeProp:
             out = _try(rule, args, kwargs)
             if out is not None:
                 return out
-        rest, kwargs = _real(rest), _real(kwargs)
-        try:
-            return getattr(real(obj), target)(*rest, **kwargs)
-        except RuntimeError as err:
-            if not mixed_devices(err):
-                raise
-            return getattr(_to_meta(real(obj)), target)(*all_meta(rest), **all_meta(kwargs))
+        return on_meta(call_method, (real(obj), target, *_real(rest)), _real(kwargs))
 
     def get_attr(self, target, args, kwargs):
         obj: Any = self.module
@@ -347,19 +335,29 @@ def _loader(arg: Any):
     return None
 
 
-def mixed_devices(err: RuntimeError) -> bool:
-    """torch refused to mix a meta tensor with a CPU one: a tensor forward() made itself without a
-    device (``torch.linspace(-1, 1, h)`` for CoordConv, ``torch.zeros(x.shape)``)."""
-    text = str(err)
-    return "device" in text and ("meta" in text or "same device" in text)
+def on_meta(fn, args: tuple, kwargs: dict) -> Any:
+    """``fn(*args, **kwargs)``; when torch refuses to mix a meta tensor with a CPU one (a tensor
+    forward() made itself without a device: ``torch.linspace(-1, 1, h)`` for CoordConv,
+    ``torch.zeros(x.shape)``), again with every tensor on meta: shapes are all the pass needs."""
+    try:
+        return fn(*args, **kwargs)
+    except RuntimeError as err:
+        text = str(err)
+        if not ("device" in text and ("meta" in text or "same device" in text)):
+            raise
+        return fn(*_all_meta(args), **_all_meta(kwargs))
 
 
-def all_meta(args: Any) -> Any:
-    """The arguments with every CPU tensor made a meta one: shapes are all the pass needs."""
+def call_method(obj: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+    """``obj.name(*args, **kwargs)``, as a function of its receiver (for :func:`on_meta`)."""
+    return getattr(obj, name)(*args, **kwargs)
+
+
+def _all_meta(args: Any) -> Any:
     if isinstance(args, dict):
-        return {k: all_meta(v) for k, v in args.items()}
+        return {k: _all_meta(v) for k, v in args.items()}
     if isinstance(args, (list, tuple)):
-        return type(args)(all_meta(a) for a in args)
+        return type(args)(_all_meta(a) for a in args)
     return _to_meta(args)
 
 
