@@ -62,8 +62,7 @@ class MetaShapeProp:
                 if traced is None or not needs_values(err):
                     empty = _emptied(node, values)
                     if empty is not None:  # torch let an empty map through to here: name where it emptied
-                        raise RflintError(f"shape propagation failed at {node_label(empty)}: the map is empty "
-                                          f"(a non-positive size, {tuple(values[empty].shape)})") from err
+                        raise empty_map_error(empty, values[empty]) from err
                     raise RflintError(_explain(node, err)) from err
                 result = traced
             values[node] = result
@@ -382,12 +381,24 @@ def _try(rule, args: tuple, kwargs: dict) -> Any:
         return None
 
 
+def is_empty_map(value: Any) -> bool:
+    """A map with no pixel left on some spatial axis (torch lets empty maps through most ops)."""
+    shape = getattr(value, "shape", None)
+    return shape is not None and 0 in tuple(shape)[2:]
+
+
+def empty_map_error(node: fx.Node, value: Any) -> RflintError:
+    """"The map ``node`` made is empty", worded so that prepare.explain_failure calls the input too
+    small and names ``node``."""
+    return RflintError(f"shape propagation failed at {node_label(node)}: the map is empty "
+                       f"(a non-positive size, {tuple(value.shape)})")
+
+
 def _emptied(node: fx.Node, values: dict) -> fx.Node | None:
     """The node where a map ``node`` reads lost its last pixel (a crop past a small map), if one did:
     the first, walking back, whose own operands were not empty."""
     def empty(n: fx.Node) -> bool:
-        shape = getattr(values.get(n), "shape", None)
-        return shape is not None and len(shape) > 2 and 0 in tuple(shape)[2:]
+        return is_empty_map(values.get(n))
 
     found, stack, seen = None, [n for n in node.all_input_nodes if empty(n)], set()
     while stack:

@@ -11,9 +11,8 @@ from torch import nn
 
 from rflint.engine import kernels as K
 from rflint.engine.rfstate import TensorRF, built
-from rflint.errors import RflintError
 from rflint.trace.metaspec import is_tensor_like
-from rflint.trace.sources import node_label
+from rflint.trace.shapes import empty_map_error, is_empty_map
 
 
 @dataclass
@@ -104,10 +103,8 @@ def not_empty(node: Any, value: Any) -> None:
     """Raise when the map ``node`` made has no pixel left on a spatial axis (a crop or a slice past
     a one-pixel map): torch lets empty maps through most ops, but the input is too small for the
     model, and prepare.explain_failure says so, naming ``node``."""
-    shape = shape_of(value)
-    if shape is not None and 0 in shape[2:] and isinstance(node, fx.Node):
-        raise RflintError(f"shape propagation failed at {node_label(node)}: the map is empty "
-                          f"(a non-positive size, {tuple(shape)})")
+    if isinstance(node, fx.Node) and is_tensor_like(value) and is_empty_map(value):
+        raise empty_map_error(node, value)
 
 
 def spatial_sizes(value: Any, n: int) -> tuple[int, ...]:
