@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rflint.engine.numbers import nums
+from rflint.engine.ops.functions import FOURIER_TRANSFORMS
 from rflint.rules.base import Rule
 from rflint.rules.structure import fmt_size
 
@@ -23,13 +24,14 @@ class InsufficientReceptiveField(Rule):
         if a.final_layer is None or a.final_r_max is None:
             return
         layer = a.layer(a.final_layer)
+        pairs = [(r, ctx.size[o]) for r, o in zip(a.final_r_max, layer.origins) if r is not None and o is not None]
+        if not pairs or not all(r < size for r, size in pairs):
+            return
+        # the graph walks below only for a model the rule would report
         missing = set(range(len(ctx.size))) - set(a.final_origins or ())
         if missing and a.final_origins is not None and _mixed_away(a, missing):
             # an input axis the last spatial tensor no longer has was mixed away on the way (a mean
             # over frequency, a Linear over W): every unit sees all of it, so it is covered
-            return
-        pairs = [(r, ctx.size[o]) for r, o in zip(a.final_r_max, layer.origins) if r is not None and o is not None]
-        if not pairs or not all(r < size for r, size in pairs):
             return
         if _attention_after(a, layer.node):  # a ViT's 16 px patches are meant to be joined by attention
             return
@@ -47,9 +49,6 @@ _ATTENTION_MODULES = (nn.MultiheadAttention, nn.TransformerEncoderLayer, nn.Tran
                       nn.TransformerEncoder, nn.TransformerDecoder, nn.Transformer,
                       nn.RNNBase)  # a GRU/LSTM over the positions carries each to every later one
 _PRODUCTS = {torch.matmul, operator.matmul, torch.bmm, torch.baddbmm, torch.einsum, F.scaled_dot_product_attention}
-# Fourier transforms over the map: a global filter (GFNet, FNO) mixes every position with every other
-_FOURIER = {getattr(torch.fft, name) for name in ("fft", "ifft", "rfft", "irfft", "fft2", "ifft2", "rfft2", "irfft2",
-                                                   "fftn", "ifftn", "rfftn", "irfftn") if hasattr(torch.fft, name)}
 
 
 def _mixed_away(a, missing: set[int]) -> bool:
@@ -104,7 +103,7 @@ def _attention_after(a, start: str) -> bool:
     def mixes(node) -> bool:
         if node.op == "call_module" and isinstance(modules.get(node.target), _ATTENTION_MODULES):
             return True
-        if node.op == "call_function" and (node.target in _FOURIER or node.target is F.grid_sample) \
+        if node.op == "call_function" and (node.target in FOURIER_TRANSFORMS or node.target is F.grid_sample) \
                 and lost_positions(node):  # an FFT over the channels mixes no position
             return True
         is_product = (node.op == "call_function" and node.target in _PRODUCTS) or (

@@ -151,10 +151,14 @@ _register(_global_fn, "torch.matmul", "torch.bmm", "torch.mm", "torch.einsum", "
           "operator.matmul", "F.scaled_dot_product_attention")
 _register(_getitem, "operator.getitem")
 _register(_fn_pad, "F.pad")
-_register(_mixing_along(2, -1), "torch.fft.fft", "torch.fft.ifft", "torch.fft.rfft", "torch.fft.irfft",
-          "torch.fft.hfft", "torch.fft.ihfft")
-_register(_mixing_along(2, (-2, -1)), "torch.fft.fft2", "torch.fft.ifft2", "torch.fft.rfft2", "torch.fft.irfft2")
-_register(_mixing_along(2, None), "torch.fft.fftn", "torch.fft.ifftn", "torch.fft.rfftn", "torch.fft.irfftn")
+_FOURIER_1D = ("torch.fft.fft", "torch.fft.ifft", "torch.fft.rfft", "torch.fft.irfft", "torch.fft.hfft", "torch.fft.ihfft")
+_FOURIER_2D = ("torch.fft.fft2", "torch.fft.ifft2", "torch.fft.rfft2", "torch.fft.irfft2")
+_FOURIER_ND = ("torch.fft.fftn", "torch.fft.ifftn", "torch.fft.rfftn", "torch.fft.irfftn")
+_register(_mixing_along(2, -1), *_FOURIER_1D)
+_register(_mixing_along(2, (-2, -1)), *_FOURIER_2D)
+_register(_mixing_along(2, None), *_FOURIER_ND)
+# the Fourier transforms, as targets (RF005 counts one over the map as a global mixer)
+FOURIER_TRANSFORMS = frozenset(t for t, name in FUNCTION_NAMES.items() if name in _FOURIER_1D + _FOURIER_2D + _FOURIER_ND)
 _register(_mixing_along(1, None), "torch.cumsum", "torch.cumprod", "torch.cummax", "torch.cummin",
           "torch.logcumsumexp")
 _register(_mixing_along(1, -1), "torch.sort", "torch.argsort")
