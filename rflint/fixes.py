@@ -18,13 +18,12 @@ import torch
 import torch.fx as fx
 from torch import nn
 
-from torch.nn.parameter import UninitializedTensorMixin
-
 from rflint.engine import Analysis, prepare
 from rflint.engine.surgery import without_downsampling
 from rflint.errors import RflintError
 from rflint.rules import LintContext, Settings
 from rflint.rules.truncation import plan_truncation
+from rflint.trace.loading import evaluating, has_lazy_layers
 
 _POOLS = {1: nn.AdaptiveAvgPool1d, 2: nn.AdaptiveAvgPool2d, 3: nn.AdaptiveAvgPool3d}
 
@@ -41,9 +40,8 @@ def _materialized(prepared, input_size, input_shapes) -> None:
     shapes: the fixed model is built from real weights, and a lazy one has none before its first
     call (the analysis alone runs it on meta tensors, which is not enough here)."""
     module = prepared.loaded.module
-    if not any(isinstance(p, UninitializedTensorMixin) for p in module.parameters()):
+    if not has_lazy_layers(module):
         return
-    from rflint.trace.loading import evaluating
     from rflint.trace.tracing import model_dtype
 
     shapes = prepared.full_shapes(input_size, input_shapes)

@@ -484,9 +484,9 @@ def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, chan
                       markup=False, highlight=False, style="yellow")
     unused = [node.target for node in fixed.graph.nodes if node.op == "placeholder" and not node.users]
     if unused:  # a second input joined after the cut: its branch went with the tail
-        console.print(f"note: the fixed model still takes {', '.join(map(str, unused))} but no longer uses "
-                      f"{'it' if len(unused) == 1 else 'them'} (the branch that read {'it' if len(unused) == 1 else 'them'} "
-                      "joined after the cut)", markup=False, highlight=False, style="yellow")
+        them = "it" if len(unused) == 1 else "them"
+        console.print(f"note: the fixed model still takes {', '.join(map(str, unused))} but no longer uses {them} "
+                      f"(the branch that read {them} joined after the cut)", markup=False, highlight=False, style="yellow")
     render_fix(before, after, console)
     if print_code:  # never wrapped at the terminal's width: the code must stay valid Python
         console.print(fixed.code, markup=False, highlight=False, soft_wrap=True)

@@ -132,7 +132,7 @@ class Prepared:
         """Analyze at ``size`` (spatial), or with full ``shapes`` (one per forward() argument).
         ``replace``: module path -> module to call instead (what-if experiments, surgery.stride_one)."""
         with api_words(self.words_for_api):
-            full = self._full_shapes(size, shapes)
+            full = self.full_shapes(size, shapes)
             try:
                 with evaluating(self.loaded):
                     return run_program(self, full, replace)
@@ -171,14 +171,11 @@ class Prepared:
         forward() arguments), each image scaled to ``size`` in proportion to the first (the RF
         axes of every image input are the first one's), the others as they were."""
         if base is None or len(base.input_shapes) < 2:
-            return self._full_shapes(size, None)
+            return self.full_shapes(size, None)
         return scaled_shapes(base.input_shapes, self.input_size(size))
 
     def full_shapes(self, size, shapes=None) -> Shapes:
         """The whole input shapes (N, C, *spatial) that ``at(size, shapes)`` analyses."""
-        return self._full_shapes(size, shapes)
-
-    def _full_shapes(self, size, shapes) -> Shapes:
         if shapes:
             full = tuple(tuple(int(d) for d in shape) for shape in shapes)
             if any(d <= 0 for shape in full for d in shape):
@@ -270,11 +267,11 @@ def explain_failure(prepared: Prepared, shapes: Shapes, err: RflintError, full_s
         return RflintError(f"input {size} does not fit {prepared.label}: {layer} expects {expected:,} input features "
                            f"and gets {got:,}, a flattened feature map of this input size; the model runs only "
                            f"at the input size its head was built for" + (f", {hint}" if hint else ""))
-    if misaligned(err) and len(shapes) > 1:  # several inputs: they may not fit each other
-        given = " and ".join(",".join(map(str, shape)) for shape in shapes)
-        return RflintError(f"input shapes {given} do not fit {prepared.label}: the maps joined at {layer} differ in "
-                           "size (do the inputs' sizes fit each other, and the downsampling before the join?)")
     if misaligned(err):
+        if len(shapes) > 1:  # several inputs: they may not fit each other
+            given = " and ".join(",".join(map(str, shape)) for shape in shapes)
+            return RflintError(f"input shapes {given} do not fit {prepared.label}: the maps joined at {layer} differ "
+                               "in size (do the inputs' sizes fit each other, and the downsampling before the join?)")
         hint = _nearest_sizes(prepared, shapes)
         return RflintError(f"input {size} does not fit {prepared.label}: the maps joined at {layer} differ in size "
                            "(the input must line up with the downsampling before the join)"

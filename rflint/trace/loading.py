@@ -274,7 +274,7 @@ def _load_model(target: Any, kwargs: dict[str, Any] | None, label: str | None, r
             raise RflintError(f"{label} is a module instance; --kwarg only applies to classes and factories")
         module, device, source = obj, _module_device(obj), _factory_source(type(obj))
         owned = False
-        if any(isinstance(p, UninitializedTensorMixin) for p in module.parameters()):
+        if has_lazy_layers(module):
             # a lazy layer takes its shape on the first call, which the analysis makes: on a copy,
             # or the caller's LazyConv2d would become a Conv2d without weights (with real_weights,
             # rflint.fixes gives the copy real ones by a first call on zeros)
@@ -300,6 +300,11 @@ def _short_repr(obj: Any) -> str:
         return type(obj).__name__
     text = repr(obj)
     return text if len(text) <= 40 else type(obj).__name__
+
+
+def has_lazy_layers(module: nn.Module) -> bool:
+    """Some layer (nn.LazyConv2d ...) has no weights yet: it takes their shape on its first call."""
+    return any(isinstance(p, UninitializedTensorMixin) for p in module.parameters())
 
 
 def _lazy_on_meta(module: nn.Module) -> nn.Module:
