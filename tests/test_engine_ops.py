@@ -566,3 +566,63 @@ def test_a_spatial_axis_in_the_channel_slot_is_mixed_by_a_conv():
     a, L = rf(net, (16, 64), channels=1)
     assert L["mods.2"].r_in_min == (None, 5) and L["mods.2"].origins == (None, 1)
     assert not [f for f in lint(a).findings if f.code == "RF005"]
+
+
+class _ResNetClosedByPool(nn.Module):
+    """stem 3x3, then blocks (conv3x3 + conv3x3 with an identity or 1x1 shortcut), closed by a
+    global pool written four ways, then a classifier; ``after``: a whole-map pool with two 3x3
+    convs after it instead."""
+
+    def __init__(self, pool: str):
+        super().__init__()
+        self.pool = pool
+        self.stem = nn.Conv2d(3, 8, 3, 1, 1)
+        self.blocks = nn.ModuleList()
+        for c_in, c, stride in ((8, 8, 1), (8, 16, 2), (16, 32, 2), (32, 64, 2), (64, 64, 1)):
+            self.blocks.append(nn.ModuleDict({
+                "c1": nn.Conv2d(c_in, c, 3, stride, 1), "c2": nn.Conv2d(c, c, 3, 1, 1),
+                "sc": nn.Conv2d(c_in, c, 1, stride) if stride != 1 or c_in != c else nn.Identity()}))
+        self.avg, self.ada = nn.AvgPool2d(2), nn.AdaptiveAvgPool2d(1)
+        self.after1, self.after2 = nn.Conv2d(64, 64, 3, 1, 1), nn.Conv2d(64, 64, 3, 1, 1)
+        self.drop, self.fc = nn.Dropout(0.1), nn.Linear(64, 10)
+
+    def forward(self, x):
+        x = self.stem(x)
+        for b in self.blocks:
+            x = F.relu(b["c2"](F.relu(b["c1"](x))) + b["sc"](x))
+        if self.pool == "module":
+            x = self.drop(self.avg(x)).view(x.size(0), -1)
+        elif self.pool == "functional":
+            x = torch.flatten(F.avg_pool2d(x, 2), 1)
+        elif self.pool == "whole":
+            x = F.max_pool2d(x, x.size()[2:]).flatten(1)
+        elif self.pool == "after":
+            x = self.ada(self.after2(self.after1(self.avg(x)))).flatten(1)
+        else:
+            x = self.ada(x).flatten(1)
+        return self.fc(x)
+
+
+@pytest.mark.parametrize("pool", ["adaptive", "module", "functional", "whole"])
+def test_a_fixed_pool_over_the_whole_map_before_the_classifier_is_global_pooling(pool):
+    """At 16 px the last map is 2x2 (16 -> 8 -> 4 -> 2), so AvgPool2d(2), F.avg_pool2d(x, 2) and a
+    max pool over x.size()[2:] each read all of it: global pooling, as the adaptive pool to 1 is.
+    By hand: the shortcuts keep r_min 3 (the stem) with jump 8 after three stride-2 blocks; the last
+    block's c1 reads 3 (productive), c2 reads 3 + 2*8 = 19 > 16: unproductive, and nothing after it
+    (a pool counted as an RF layer read r_min 3 and made the last segment productive: no RF002)."""
+    a, layers = rf(_ResNetClosedByPool(pool), 16)
+    assert [layer.name for layer in a.layers][-2:] == ["blocks.4.c1", "blocks.4.c2"]
+    assert layers["blocks.4.c2"].r_in_min == (19, 19)
+    assert a.final_layer == "blocks.4.c2"
+    found = {(f.code, f.layer) for f in lint(a).findings}
+    assert ("RF002", "blocks.4.c2") in found and ("RF001", "blocks.4.c2") in found
+
+
+def test_a_whole_map_pool_with_layers_after_it_stays_a_pool():
+    """The same 2x2 -> 1x1 pool with two 3x3 convs after it: they read the map it made and are
+    judged as RF layers.  By hand: the pool reads r_min 3 (jump 8) -> 3 + 1*8 = 11, jump 16; after1
+    reads 11 <= 16 (productive) -> 11 + 2*16 = 43; after2 reads 43 > 16: unproductive."""
+    a, layers = rf(_ResNetClosedByPool("after"), 16)
+    assert layers["avg"].r_out_min == (11, 11)
+    assert layers["after1"].r_in_min == (11, 11) and layers["after2"].r_in_min == (43, 43)
+    assert ("RF001", "after2") in {(f.code, f.layer) for f in lint(a).findings}

@@ -6,10 +6,11 @@ pass.  Both start from a finished analysis of the same trace (the *base*), and m
 follow from the base's without running their rules:
 
 * A node is **same** (its RF is the base's) when its operands are and its transfer provably reads
-  nothing that changed: compiled conv, pool and elementwise steps read the operand's RF alone
+  nothing that changed: compiled conv, linear and elementwise steps read the operand's RF alone
   (``ops.READS_RF``); compiled merges read shapes only to tell broadcast (gate) operands and
   layout changes apart (``ops.READS_SHAPES``), neither of which occurs when every operand with a
-  spatial RF has exactly the output's size on each of its axes, at both sizes.
+  spatial RF has exactly the output's size on each of its axes, at both sizes.  Pool steps read
+  sizes as their rule does (``ops.READS_SIZES``: a window may read a whole axis) and run again.
 * A node is **mapped** when its RF is the image of the base's under one affine map per input axis,
   ``r -> offset + scale*r, j -> scale*j``.  Along a path ``r = 1 + sum g_i*J_i`` with ``J_i`` the
   product of the strides before layer i, so changing the strides of layers every path passes (a
@@ -38,6 +39,8 @@ from rflint.engine.kernels import KernelOp, exact
 from rflint.engine.ops import READS_RF, READS_SHAPES
 from rflint.engine.results import Analysis
 from rflint.engine.rfpass import plan_of, run_node
+
+_REUSABLE = (READS_RF, READS_SHAPES)  # the steps whose reuse is decided here without running them
 from rflint.engine.rfstate import AxisRF, TensorRF, built, layer_axes
 from rflint.trace import Traced
 from rflint.trace.metaspec import is_tensor_like
@@ -147,7 +150,7 @@ def replay(traced: Traced, modules: dict, values: dict, image_inputs: list[fx.No
     if stateful is None:
         stateful = base.derived["stateful"] = {n for n, rf in old_rfs.items() if rf is not None and rf.axes}
     for i, (node, step, reads, operands, target) in enumerate(plan):
-        if reads is not None and not (replaced and target in replaced):
+        if reads in _REUSABLE and not (replaced and target in replaced):
             if len(operands) == 1:  # the commonest node: its operand's relation, if it has states
                 k = kind.get(operands[0])
                 relation: int | None = k if k is None or operands[0] in stateful else _SAME

@@ -3,13 +3,14 @@ nodes a change of input size can reach.
 
 The replay (replay.py) walks every node: a node keeps the base's RF when its operands do and its
 compiled step reads nothing that changed.  With the same modules at another size, almost every
-node keeps it: compiled conv, pool, linear and elementwise steps read their operands' RFs alone
+node keeps it: compiled conv, linear and elementwise steps read their operands' RFs alone
 (``ops.READS_RF``), so once the operands are the base's, so is the result, whatever the sizes.
 Only three kinds of node can differ from the base's, and only they are visited, in topological
 order:
 
-* a node with no compiled step (its rule reads shapes: adaptive pools, upsampling, flatten) whose
-  output or operands have other shapes than in the base: its rule runs again;
+* a node with no compiled step or one that reads sizes (its rule reads shapes: pools, adaptive
+  pools, upsampling, flatten) whose output or operands have other shapes than in the base: it runs
+  again;
 * a compiled merge (``ops.READS_SHAPES``) unless every operand with a spatial RF has exactly the
   output's size on each of its axes at both sizes (replay.lined_up): then it is a plain union of
   the base's operands, else its step runs again;

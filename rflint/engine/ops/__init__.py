@@ -16,19 +16,23 @@ from rflint.declared import spec_for
 from rflint.engine.ops.context import Ctx, Outcome, apply_kernel, kernel_result, shape_of
 from rflint.engine.ops.einops_patterns import einops_kind, einops_outcome
 from rflint.engine.ops.functions import _FUNCTION_RULES, _METHOD_RULES, FUNCTION_NAMES
-from rflint.engine.ops.modules import SHAPE_FREE_KERNELS, _linear, _module_rule, linear_rf, rule_of
+from rflint.engine.ops.modules import (
+    SHAPE_FREE_KERNELS, _linear, _module_rule, _pool_module, linear_rf, pool_module_kop, rule_of,
+)
 from rflint.engine.ops.tensors import _elementwise, _inferred, _merged_rf, _reshape, merged, sizes_kept
 from rflint.engine.rfstate import AxisRF, TensorRF, built, pareto_max, pareto_min
 from rflint.trace.metaspec import MetaSpec, is_tensor_like
 from rflint.trace.shape_rules import is_hashable
 
-__all__ = ["Ctx", "FUNCTION_NAMES", "NOT_QUICK", "READS_RF", "READS_SHAPES", "Outcome", "apply_kernel",
+__all__ = ["Ctx", "FUNCTION_NAMES", "NOT_QUICK", "READS_RF", "READS_SHAPES", "READS_SIZES", "Outcome", "apply_kernel",
            "quick_step", "transfer"]
 
 NOT_QUICK = object()  # a quick step's answer for a node that needs the full rule after all
-# what a quick step reads (its ``reads`` attribute), for engine/replay.py: the operands' RFs alone,
-# or their RFs and the shapes of the operands and the output
-READS_RF, READS_SHAPES = "rf", "shapes"
+# what a quick step reads (its ``reads`` attribute), for engine/replay.py and resized.py: the
+# operands' RFs alone; or their RFs and the shapes of the operands and the output, to tell broadcast
+# operands and layout changes apart (merges); or RFs and sizes as the node's rule does, so that it
+# runs again wherever a shape changed (pools: does the window read a whole axis?)
+READS_RF, READS_SHAPES, READS_SIZES = "rf", "shapes", "sizes"
 
 
 def quick_step(node: fx.Node, modules: dict, inputs: list[fx.Node]):
@@ -67,6 +71,8 @@ def _quick_step(node: fx.Node, modules: dict, inputs: list[fx.Node]):
                 return linear_rf(rfs.get(src) if src is not None else None), None
             linear.reads = READS_RF
             return linear
+        if rule is _pool_module:
+            return _pool_step(node, module, src)
         kop_of = SHAPE_FREE_KERNELS.get(rule)
         if kop_of is None:
             return None
@@ -97,6 +103,21 @@ def _quick_step(node: fx.Node, modules: dict, inputs: list[fx.Node]):
         generic.reads = READS_SHAPES
         return generic
     return None
+
+
+def _pool_step(node: fx.Node, module, src: fx.Node | None):
+    """A pool module's step: its kernel, unless an output axis has one pixel, where the window may
+    read the whole axis and the rule (modules.pooled) decides."""
+    target, kop = node.target, pool_module_kop(module)
+    n = kop.n
+
+    def pool(rfs, values, modules):
+        shape = shape_of(values.get(node))
+        if modules[target] is not module or shape is None or 1 in shape[-n:]:
+            return NOT_QUICK
+        return kernel_result(rfs.get(src) if src is not None else None, kop)
+    pool.reads = READS_SIZES
+    return pool
 
 
 def joined(a: TensorRF | None, b: TensorRF | None, va, vb, out) -> TensorRF | None:

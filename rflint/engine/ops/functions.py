@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from rflint.engine import kernels as K
 from rflint.engine.ops.context import Ctx, Outcome, kernel_outcome, not_empty
-from rflint.engine.ops.modules import _adaptive, _linear, _upsample, unfolded
+from rflint.engine.ops.modules import _adaptive, _linear, _upsample, pooled, unfolded
 from rflint.engine.ops.tensors import _getitem, _global_fn, _mix_dims, _permute, _reduction, _reshape, _softmax_fn
 
 
@@ -55,7 +55,7 @@ def _fn_pool(ctx: Ctx, has_dilation: bool, offset: int = 0) -> Outcome:
     stride = K.per_axis(stride if stride not in (None, [], ()) else kernel, n)
     padding = K.per_axis(ctx.arg(3, "padding", 0), n) if not offset else (0,) * n
     dilation = K.per_axis(ctx.arg(4, "dilation", 1), n) if has_dilation else (1,) * n
-    return kernel_outcome(ctx, K.windowed(ctx.op_name, "pool", kernel, stride, dilation, padding, False))
+    return pooled(ctx, K.windowed(ctx.op_name, "pool", kernel, stride, dilation, padding, False))
 
 
 def _fn_adaptive(ctx: Ctx) -> Outcome:

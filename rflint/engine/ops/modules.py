@@ -5,6 +5,9 @@ from __future__ import annotations
 import operator
 from typing import Any, Callable
 
+import torch
+import torch.fx as fx
+import torch.nn.functional as F
 from torch import nn
 
 from rflint.declared import spec_for
@@ -73,7 +76,77 @@ def _conv_module_kop(m: nn.Module) -> K.KernelOp:
 
 
 def _pool_module(ctx: Ctx) -> Outcome:
-    return kernel_outcome(ctx, pool_module_kop(ctx.module))
+    return pooled(ctx, pool_module_kop(ctx.module))
+
+
+def pooled(ctx: Ctx, kop: K.KernelOp, src: Any = None) -> Outcome:
+    """A fixed-window pool.  Where its one output window reads a whole axis and the result is
+    flattened next (``nn.AvgPool2d(7)`` on the 7x7 maps it was written for, ``F.avg_pool2d(x, 4)``
+    closing a CIFAR ResNet, ``F.avg_pool2d(x, x.shape[2:])``), it is global pooling before the
+    classifier, the mean (max) over every position along that axis, exactly as an adaptive pool to
+    1 is (rf-semantics.md section 2, "global ops"): the map stops being spatial there, as in
+    :func:`_adaptive`, and the pool is no RF layer that could make the last segment productive.
+
+    A whole-map pool with more layers after it (DenseNet's last transition at 32 px: 2x2 -> 1x1,
+    then a dense block) stays a pool: the layers after it read the map it made and are judged as RF
+    layers (unproductive, in a tail), not hidden as a head.  A window over a one-pixel axis reduces
+    nothing and stays a pool too."""
+    src = ctx.first if src is None else src
+    n = kop.n
+    whole = whole_map_axes(kop, spatial_sizes(ctx.val(src), n), spatial_sizes(ctx.out, n))
+    if not whole or not _flattened_next(ctx.node):
+        return kernel_outcome(ctx, kop, src)
+    rf = ctx.rf(src)
+    if rf is not None and len(whole) == n:
+        return Outcome(rf.to_global())
+    out = kernel_outcome(ctx, kop, src)
+    if out.rf is not None and not out.rf.is_global:
+        out.rf = out.rf.with_axes([a for a in out.rf.axes if a.dim + n not in whole])
+    return out
+
+
+_FLATTENING_METHODS = frozenset({"view", "reshape", "flatten", "squeeze"})
+_FLATTENING_FUNCTIONS = frozenset({torch.flatten, torch.reshape, torch.squeeze})
+_SHAPE_READS = frozenset({"size", "dim"})  # x.size(0) in x.view(x.size(0), -1)
+_PASSING_FUNCTIONS = frozenset({F.dropout, F.relu, torch.relu, F.gelu, F.silu})  # between pool and flatten
+
+
+def _flattened_next(node: Any) -> bool:
+    """Every use of ``node``'s output, past dropout and activations, flattens it (view/reshape/
+    flatten/squeeze, nn.Flatten) or reads its size: nothing spatial follows."""
+    if not isinstance(node, fx.Node):
+        return False
+    owner = node.graph.owning_module
+    pending, seen = list(node.users), set()
+    while pending:
+        user = pending.pop()
+        if user in seen:
+            continue
+        seen.add(user)
+        op, target = user.op, user.target
+        if op == "call_method" and (target in _FLATTENING_METHODS or target in _SHAPE_READS):
+            continue
+        if op == "call_function" and (target in _FLATTENING_FUNCTIONS or target is getattr):
+            continue
+        module = owner.get_submodule(target) if op == "call_module" and owner is not None else None
+        if isinstance(module, nn.Flatten):
+            continue
+        passes = (rule_of(module) is _elementwise if module is not None
+                  else op == "call_function" and target in _PASSING_FUNCTIONS)
+        if not passes or len(user.all_input_nodes) != 1:
+            return False
+        pending.extend(user.users)
+    return bool(seen)
+
+
+def whole_map_axes(kop: K.KernelOp, n_in: tuple[int, ...], n_out: tuple[int, ...]) -> set[int]:
+    """The spatial axes (0 = the first) a windowed op reduces to one value read from every
+    position: one output unit, more than one input unit, and a window that covers them all
+    (with a dilation above 1 it skips some, unless the axis is one pixel)."""
+    if kop.padding is None or len(n_in) != kop.n or len(n_out) != kop.n:
+        return set()
+    return {i for i, (size, out, k, d, p) in enumerate(zip(n_in, n_out, kop.kernel, kop.dilation, kop.padding))
+            if out == 1 < size and d == 1 and k - p >= size}
 
 
 def pool_module_kop(m: nn.Module) -> K.KernelOp:
@@ -267,9 +340,9 @@ def rule_of(m: nn.Module) -> Callable[[Ctx], Outcome]:
 
 # Module rules whose outcome is kernel_outcome(ctx, kop_of(module)): the kernel is a function of
 # the module's attributes alone, never of shapes (ops/__init__.py's quick path relies on this).
+# Pools are not: one that reads a whole axis is global pooling there (pooled).
 SHAPE_FREE_KERNELS: dict[Callable[[Ctx], Outcome], Callable[[nn.Module], K.KernelOp]] = {
     _conv_module: conv_module_kop,
-    _pool_module: pool_module_kop,
 }
 
 
