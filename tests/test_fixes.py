@@ -281,3 +281,32 @@ def test_fix_notes_what_the_fixed_model_no_longer_uses(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert "note: the fixed model still takes m but no longer uses it" in result.stdout
     assert "note: the fixed model leaves out 110 params of modules forward() never calls" in result.stdout
+
+
+_SCALED = '''
+import torch
+from torch import nn
+
+
+class Scaled(nn.Module):
+    """Eight 3x3 convs (a tail at 8 px) with a layer-scale vector read as a bare parameter, a
+    global mean and a classifier: every parameter is used by forward()."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(*[nn.Conv2d(3 if i == 0 else 8, 8, 3, padding=1) for i in range(8)])
+        self.gamma = nn.Parameter(torch.ones(8, 1, 1))
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, x):
+        return self.fc((self.features(x) * self.gamma).mean((2, 3)))
+'''
+
+
+def test_fix_does_not_count_bare_parameters_as_never_called(tmp_path, monkeypatch):
+    # gamma (8 params) is read through get_attr, not by a module call: it was counted as "left out"
+    (tmp_path / "scaled.py").write_text(_SCALED)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["fix", "scaled.py:Scaled", "--input", "8", "--truncate"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "leaves out" not in result.stdout

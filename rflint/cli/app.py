@@ -447,6 +447,7 @@ def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, chan
 
     from rflint import fixes
     from rflint.engine import analyze
+    from rflint.engine.costs import module_params
     from rflint.report import build_report
     from rflint.config import load_config
     from rflint.report.text import render_fix
@@ -478,8 +479,10 @@ def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, chan
     if before.analysis.trace_method == VALUE_AWARE:
         console.print("note: the fixed model is built from that trace, so it has only that branch of forward()",
                       markup=False, highlight=False, style="yellow")
-    uncalled = before.analysis.params - sum(before.analysis.node_params.values())
-    if uncalled > 0:  # fx keeps only the modules the trace calls: part of "params" is not a change
+    # fx's GraphModule keeps only what the trace calls or reads (modules, and bare parameters such
+    # as a cls_token through get_attr): the rest of "params" is not a change the fix made
+    uncalled = before.analysis.params - module_params(before.analysis.traced.gm)
+    if uncalled > 0:
         console.print(f"note: the fixed model leaves out {uncalled:,} params of modules forward() never calls",
                       markup=False, highlight=False, style="yellow")
     unused = [node.target for node in fixed.graph.nodes if node.op == "placeholder" and not node.users]
