@@ -805,3 +805,14 @@ def test_the_final_rf_does_not_depend_on_the_order_of_the_outputs():
     for map_first in (True, False):
         a = rflint.analyze(_MapAndLogits(map_first), 16)
         assert a.final_layer == "a2" and a.final_r_max == (31, 31)
+
+
+def test_dead_taps_message_when_no_tap_reads_a_pixel():
+    """Conv1d k4 with padding='same' on a one-sample input: torch pads 1 before and 2 after, so tap
+    i reads position i - 1 and only tap 1 reads the sample (3/4 dead).  The second conv, dilation
+    2, pads 3 and 3: taps read -3, -1, 1, 3, never 0: all 4 taps dead, all 4*4*4 = 64 weights."""
+    model = nn.Sequential(nn.Conv1d(1, 4, 4, padding="same"), nn.Conv1d(4, 4, 4, padding="same", dilation=2),
+                          nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(4, 2))
+    found = {f.layer: f.message for f in codes(model, 1) if f.code == "RF004"}
+    assert "only 1 of its kernel taps ever read a real pixel, so 3/4 of its weights (12 params)" in found["0"]
+    assert "none of its kernel taps ever reads a real pixel, so all of its weights (64 params)" in found["1"]

@@ -91,11 +91,12 @@ class DeadKernelTaps(Rule):
         frac = f"{wasted.numerator}/{wasted.denominator}"
         where = f"a {'x'.join(map(str, n_in))} map" if len(uses) == 1 else \
             f"maps of {', '.join(sorted({'x'.join(map(str, u[1])) for u in uses}))} in its {len(uses)} calls"
+        taps = ("none of its kernel taps ever reads a real pixel, so all of its" if alive == 0 else
+                f"only {'x'.join(map(str, used))} of its kernel taps ever read a real pixel, so {frac} of its")
         return self.finding(
             layer.name,
             f"{layer.name} ({'x'.join(map(str, layer.kernel))} kernel on {where}): "
-            f"only {'x'.join(map(str, used))} of its kernel taps ever read a real pixel, so {frac} of its "
-            f"weights ({wasted_params:,} params) only ever multiply zero padding",
+            f"{taps} weights ({wasted_params:,} params) only ever multiply zero padding",
             layer.source,
             kernel=list(layer.kernel), input_size=list(n_in), used_taps=used,
             wasted_fraction=frac, wasted_fraction_value=float(wasted), wasted_params=wasted_params,
