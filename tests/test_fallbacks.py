@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 import rflint
 from rflint.cli.app import app
 from rflint.errors import RflintError
+from rflint.rules import lint
 
 runner = CliRunner()
 
@@ -520,3 +521,29 @@ def test_a_branch_on_a_number_read_from_the_values_is_named(how):
     line = inspect.getsourcelines(_ItemBranch.forward)[1] + 3
     assert any(w.startswith("forward() branches on tensor values at") and f"test_fallbacks.py:{line}" in w
                for w in a.warnings), a.warnings
+
+
+class _ScriptedDown(nn.Module):
+    """conv 3x3 /2, a scripted block of two 3x3 /2 convs, two 3x3 convs."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, 8, 3, 2, 1)
+        self.down = torch.jit.script(nn.Sequential(nn.Conv2d(8, 8, 3, 2, 1), nn.ReLU(), nn.Conv2d(8, 8, 3, 2, 1)))
+        self.c, self.d = nn.Conv2d(8, 8, 3, 1, 1), nn.Conv2d(8, 8, 3, 1, 1)
+
+    def forward(self, x):
+        return self.d(self.c(self.down(self.a(x))))
+
+
+def test_a_torchscript_submodule_is_an_opaque_leaf_not_lost():
+    """fx traced into the scripted block as a method call on a constant: the block, c and d vanished
+    from the report and a tail at 8 px went unreported.  As a leaf, by hand: a 3x3 /2 gives r 3,
+    jump 2, 8 -> 4 px; the block (4 -> 1 px) is inferred as kernel 1, stride 4: r 3, jump 8; c reads
+    3 (productive) -> 3 + 2*8 = 19; d reads 19 > 8: unproductive, the border of a tail."""
+    a = rflint.analyze(_ScriptedDown(), 8)
+    layers = {layer.name: layer for layer in a.layers}
+    assert list(layers) == ["a", "down", "c", "d"]
+    assert layers["down"].stride == (4, 4) and layers["d"].r_in_min == (19, 19)
+    assert any("down: TorchScript module (Sequential), opaque to torch.fx" in w for w in a.warnings)
+    assert ("RF002", "d") in {(f.code, f.layer) for f in lint(a).findings}

@@ -130,6 +130,8 @@ class MetaShapeProp:
             self._meta_state[target] = state
         if not state:
             return submod(*args, **kwargs)
+        if isinstance(submod, torch.jit.ScriptModule):  # no stateless call: run it on zeros on the CPU
+            return _all_meta(submod(*_zeros_on_cpu(args), **_zeros_on_cpu(kwargs)))
         return functional_call(submod, state, args, kwargs, strict=False)
 
 
@@ -358,6 +360,18 @@ def _all_meta(args: Any) -> Any:
     if isinstance(args, (list, tuple)):
         return type(args)(_all_meta(a) for a in args)
     return _to_meta(args)
+
+
+def _zeros_on_cpu(args: Any) -> Any:
+    """Meta tensors as CPU zeros of their shape and dtype (what a module that cannot take meta
+    copies of its weights, a TorchScript one, can run on)."""
+    if isinstance(args, dict):
+        return {k: _zeros_on_cpu(v) for k, v in args.items()}
+    if isinstance(args, (list, tuple)):
+        return type(args)(_zeros_on_cpu(a) for a in args)
+    if isinstance(args, torch.Tensor) and args.is_meta:
+        return torch.zeros(args.shape, dtype=args.dtype)
+    return args
 
 
 def _real(args: Any) -> Any:

@@ -161,8 +161,10 @@ class RflintTracer(fx.Tracer):
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
         from rflint.declared import spec_for
 
+        # a TorchScript submodule has no Python forward(): traced into, fx records a call of its
+        # compiled method on a constant and every layer in it (and the RF through it) is lost
         return (module_qualified_name in self.leaves or spec_for(m) is not None
-                or super().is_leaf_module(m, module_qualified_name))
+                or isinstance(m, torch.jit.ScriptModule) or super().is_leaf_module(m, module_qualified_name))
 
 
 def concrete_defaults(module: nn.Module, n_inputs: int = 1) -> dict:

@@ -350,9 +350,17 @@ def _unknown_leaf(ctx: Ctx) -> Outcome:
     rf = _merged_rf(ctx)
     if rf is None or rf.is_global:
         return Outcome(rf)
+    what = _unknown_name(ctx.module)
     if _same_spatial(ctx, rf):
-        return Outcome(rf, warning=f"unknown layer {type(ctx.module).__name__}: keeps the spatial size, "
+        return Outcome(rf, warning=f"{what}: keeps the spatial size, "
                                    "treated as identity (declare its kernel/stride if it has one)")
-    return _inferred(ctx, f"unknown layer {type(ctx.module).__name__}")
+    return _inferred(ctx, what)
+
+
+def _unknown_name(module: nn.Module) -> str:
+    if isinstance(module, torch.jit.ScriptModule):  # its layers are compiled away from fx
+        name = getattr(module, "original_name", None) or type(module).__name__
+        return f"TorchScript module ({name}), opaque to torch.fx (give rflint the Python module to see its layers)"
+    return f"unknown layer {type(module).__name__}"
 
 
