@@ -197,7 +197,20 @@ def test_config_edge_values(project):
 
 def test_debug_shows_the_traceback(project):
     result = invoke("check", "net.py:broken", "--input", "32", "--debug")
-    assert result.exit_code != 0 and result.exception is not None
+    assert result.exit_code == 2 and "Traceback (most recent call last)" in result.stderr
+    assert result.stderr.splitlines()[-1].startswith("rflint: error: net.py:broken")
+
+
+def test_debug_changes_neither_the_exit_code_nor_the_other_reports(project):
+    # it used to re-raise the first error: exit 1 and no report of the models that did run
+    for extra in ([], ["--debug"]):
+        result = invoke("check", "net.py:broken", "net.py:build", "missing.py:build", "--input", "8", *extra)
+        assert result.exit_code == 2, extra
+        assert "net.py:build @ 8x8" in result.stdout and "predicted tail" in result.stdout, extra
+        assert sum(line.startswith("rflint: error: ") for line in result.stderr.splitlines()) == 2, extra
+        assert ("Traceback" in result.stderr) == bool(extra)
+    result = invoke("check", "missing.py:build", "--input", "32x", "--debug")
+    assert result.exit_code == 2 and result.stderr.splitlines()[-1].startswith("rflint: error: ")
 
 
 def test_rules_and_rule_docs():
@@ -532,7 +545,7 @@ def test_picture_names_of_two_targets_with_one_file_name(tmp_path, monkeypatch):
 def test_debug_under_jobs_shows_the_models_traceback(project):
     proc = subprocess.run([sys.executable, "-m", "rflint", "net.py:broken", "net.py:build", "--input", "8", "-j", "2",
                            "--debug"], cwd=project, capture_output=True, text=True, timeout=120)
-    assert proc.returncode != 0 and 'net.py", line' in proc.stderr and "no such depth" in proc.stderr
+    assert proc.returncode == 2 and 'net.py", line' in proc.stderr and "no such depth" in proc.stderr
 
 
 def test_a_failing_target_or_size_does_not_hide_the_others(project):

@@ -71,8 +71,12 @@ def _error(message: str) -> None:
 
 
 def _fail(message: str, debug: bool, err: BaseException | None = None) -> None:
+    """The one-line error and exit code 2; with --debug, the traceback before it (the exit code
+    stays 2: --debug shows more, it does not change the outcome)."""
     if debug and err is not None:
-        raise err
+        import traceback
+
+        traceback.print_exception(type(err), err, err.__traceback__, file=sys.stderr)
     _error(message)
     raise typer.Exit(2)
 
@@ -90,7 +94,7 @@ def _guarded(run, debug: bool):
         text = f"{err.strerror}: {err.filename}" if err.strerror and err.filename else f"{type(err).__name__}: {err}"
         _fail(text, debug, err)
     except Exception as err:
-        _fail(f"{type(err).__name__}: {err} (run with --debug for the traceback)", debug, err)
+        _fail(f"{type(err).__name__}: {err}" + ("" if debug else " (run with --debug for the traceback)"), debug, err)
 
 
 @app.command()
@@ -119,7 +123,7 @@ def check(
     plot: Optional[Path] = typer.Option(None, "--plot", metavar="FILE.png|FILE.svg", help="Plot r_min/r_max per layer against the input size (needs matplotlib: pip install 'rflint\\[plot]')."),
     graph: Optional[Path] = typer.Option(None, "--graph", metavar="FILE.dot|FILE.svg|FILE.png", help="The architecture graph coloured by layer status (.svg/.png need Graphviz's dot)."),
     html: Optional[Path] = typer.Option(None, "--html", metavar="FILE", help="One self-contained HTML report: summary, findings, layers, plot and graph."),
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+    debug: bool = typer.Option(False, "--debug", help="Print each error's traceback before its line (the exit code stays 2)."),
 ) -> None:
     """Analyze models and report unproductive layers, predicted tails and other RF findings.
 
@@ -207,7 +211,7 @@ def _report_errors(errors, several: bool, debug: bool) -> None:
     for error in errors:
         if debug and error.traceback:
             typer.echo(error.traceback, err=True)
-        _error(error.line(several))
+        _error(error.line(several, debug))
 
 
 def _rule_settings(cfg, select=None, ignore=(), min_tail_layers=None, dominance_ratio=None):
@@ -338,7 +342,7 @@ def sweep_cmd(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to FILE instead of stdout (- is stdout)."),
     config: Optional[Path] = typer.Option(None, "--config", help="pyproject.toml with \\[tool.rflint] (rule options)."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Spread the sizes over N worker processes."),
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+    debug: bool = typer.Option(False, "--debug", help="Print each error's traceback before its line (the exit code stays 2)."),
 ) -> None:
     """Analyze one model at many input sizes: border, tail and findings per size.
 
@@ -414,7 +418,7 @@ def fix_cmd(
     input_shapes: List[str] = typer.Option(None, "--input-shape", metavar="N,C,H,W", help="Full input shape instead of --input; repeat once per forward() argument for a model with several inputs."),
     kwarg: List[str] = typer.Option(None, "--kwarg", "-k", metavar="KEY=VALUE", help="Keyword argument for the factory/class. Repeatable."),
     config: Optional[Path] = typer.Option(None, "--config", help="pyproject.toml to read \\[tool.rflint] from (default: the nearest one), as check does."),
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+    debug: bool = typer.Option(False, "--debug", help="Print each error's traceback before its line (the exit code stays 2)."),
 ) -> None:
     """Build the fixed model (truncated, or without stem downsampling) and compare it with the original.
 

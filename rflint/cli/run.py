@@ -103,12 +103,15 @@ class JobError:
     input: list[int] | None
     message: str
     traceback: str = ""
+    unexpected: bool = False  # raised by the model's code (or a bug), not one of rflint's messages
 
-    def line(self, several: bool) -> str:
-        """The one line for stderr (see formats.error_text)."""
+    def line(self, several: bool, debug: bool = False) -> str:
+        """The one line for stderr (see formats.error_text); for an unexpected error without
+        --debug, where its traceback is."""
         from rflint.report.formats import error_text
 
-        return error_text(self.document(), several)
+        hint = " (run with --debug for the traceback)" if self.unexpected and not debug else ""
+        return error_text(self.document(), several) + hint
 
     def document(self) -> dict:
         return {"target": self.target, "input": self.input, "message": self.message}
@@ -215,17 +218,15 @@ def _run_job(job: Job, settings: Any, rules: Any, declared: dict, style: TextSty
 
 def _failed(job: Job, size: list[int] | None, err: Exception, debug: bool) -> JobError:
     """An error of one target (size None) or one size.  RflintErrors are rflint's one-line messages;
-    anything else is the user's model code (or a bug), named by its type.  With --debug, in-process
-    runs re-raise (the traceback is shown where it happened); workers never raise, their traceback
-    travels with the error."""
+    anything else is the user's model code (or a bug), named by its type.  The traceback travels
+    with the error (from a worker too); with --debug it is printed before the error's line, and the
+    run goes on with the other targets and sizes either way (exit code 2 at the end)."""
     import traceback
 
-    if debug:
-        raise err
-    message = str(err) if isinstance(err, RflintError) else \
-        f"{type(err).__name__}: {err} (run with --debug for the traceback)"
+    unexpected = not isinstance(err, RflintError)
+    message = f"{type(err).__name__}: {err}" if unexpected else str(err)
     message = " ".join(message.split())  # one line: a model's own message may span several
-    return JobError(job.name, size, message, traceback.format_exc())
+    return JobError(job.name, size, message, traceback.format_exc(), unexpected)
 
 
 def _size_of(prepared: Any, job: Job, run: Any) -> list[int] | None:
