@@ -10,6 +10,7 @@ merges of maps of different origins change, so a replay that reused too much wou
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import os
 import sys
@@ -19,6 +20,7 @@ import pytest
 import torch
 from torch import nn
 
+import rflint
 from rflint.engine import prepare
 from rflint.engine.program import probe
 from rflint.errors import RflintError
@@ -331,3 +333,37 @@ def test_resized_needs_of_a_tuple_valued_node(how):
     # needs are 3, and at 3x3 nothing is unproductive
     assert [layer.r_in_min for layer in base.layers] == [(1, 1), (3, 3), (3, 3)]
     assert build_report(base).min_clean_input == (3, 3)
+
+
+@dataclasses.dataclass
+class _Heads:
+    features: torch.Tensor
+    logits: torch.Tensor
+
+
+class _RecordOut(nn.Module):
+    """Four 3x3 convs, the second with stride 2 (r 3, 5, 9, 13), a map and logits out, as a
+    dataclass or as a tuple."""
+
+    def __init__(self, record: bool):
+        super().__init__()
+        self.record = record
+        self.convs = nn.Sequential(nn.Conv2d(3, 8, 3, 1, 1), nn.Conv2d(8, 8, 3, 2, 1), nn.Conv2d(8, 8, 3, 1, 1),
+                                   nn.Conv2d(8, 8, 3, 1, 1))
+        self.fc = nn.Linear(8, 2)
+
+    def forward(self, x):
+        f = self.convs(x)
+        logits = self.fc(f.mean((2, 3)))
+        return _Heads(f, logits) if self.record else (f, logits)
+
+
+def test_clean_size_of_a_model_returning_a_dataclass():
+    # the resized visit compared the output records with the dataclass's own __eq__, which compares
+    # the tensors in them ("Attempting to broadcast a dimension ..."); the last conv reads r 9 and
+    # the one before 5 (jump 2), so the smallest clean input is 9 px, as for the tuple version
+    from rflint.report import build_report
+
+    for record in (True, False):
+        report = build_report(rflint.analyze(_RecordOut(record), 4))
+        assert report.min_clean_input == (9, 9), record

@@ -25,6 +25,7 @@ zoo and on random DAGs.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 
 import torch
@@ -104,14 +105,19 @@ def _same_shapes(node: fx.Node, operands: tuple[fx.Node, ...], values: dict, bas
 
 
 def _layout(value):
-    """What a rule can read of a value: a tensor's shape and dtype, the same of each item of a tuple
-    or list (x.chunk(2), x.split(8): comparing tensors with != would compare their elements), a
-    number or anything else as it is."""
+    """What a rule can read of a value: a tensor's shape and dtype, the same of each item of a tuple,
+    list, dict or dataclass (x.chunk(2), x.split(8), a model's output record: comparing tensors with
+    != would compare their elements), a number or anything else as it is."""
     shape = getattr(value, "shape", _MISSING)
     if shape is not _MISSING:
         return (tuple(shape), getattr(value, "dtype", None))
     if isinstance(value, (tuple, list)) and not isinstance(value, torch.Size):
         return (type(value), tuple(_layout(v) for v in value))
+    if isinstance(value, dict):
+        return (type(value), tuple((k, _layout(v)) for k, v in value.items()))
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):  # a model's output record:
+        # its generated __eq__ would compare the tensors in it
+        return (type(value), tuple(_layout(getattr(value, f.name, None)) for f in dataclasses.fields(value)))
     return value
 
 
