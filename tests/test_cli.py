@@ -769,3 +769,35 @@ def test_a_submodule_named_meta_gets_a_hint(project):
                                   "    net = nn.Sequential()\n    net.add_module('meta', nn.Conv2d(3, 8, 3))\n    return net\n")
     result = invoke("check", "m.py:build", "--input", "16")
     assert result.exit_code == 2 and "GraphModule has an attribute of its own named meta: rename that submodule" in result.stderr
+
+
+_BLOCKS = "from torch import nn\n\ndef conv(c_in, c):\n    return nn.Conv2d(c_in, c, 3, padding=1)\n"
+_PACKAGED = "from torch import nn\n\nfrom {imp} import conv\n\ndef net():\n    return nn.Sequential(conv(3, 8), conv(8, 8))\n"
+
+
+def test_file_targets_in_a_package_and_scripts_import_like_the_repository(tmp_path, monkeypatch):
+    """A research repository: mynet/ (a package with relative imports), src/othernet/ (src layout),
+    scripts/ importing mynet absolutely.  File targets in packages imported as loose files failed
+    ("attempted relative import with no known parent package", "No module named 'mynet'")."""
+    for package in ("mynet", "mynet/models", "src/othernet"):
+        (tmp_path / package).mkdir(parents=True, exist_ok=True)
+        (tmp_path / package / "__init__.py").write_text("")
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'mynet'\n")
+    (tmp_path / "mynet" / "blocks.py").write_text(_BLOCKS)
+    (tmp_path / "src" / "othernet" / "blocks.py").write_text(_BLOCKS)
+    (tmp_path / "mynet" / "models" / "rel.py").write_text(_PACKAGED.format(imp="..blocks"))
+    (tmp_path / "mynet" / "models" / "absolute.py").write_text(_PACKAGED.format(imp="mynet.blocks"))
+    (tmp_path / "src" / "othernet" / "net.py").write_text(_PACKAGED.format(imp=".blocks"))
+    (tmp_path / "scripts" / "export.py").write_text(_PACKAGED.format(imp="mynet.blocks"))
+    monkeypatch.chdir(tmp_path)
+    for target in ("mynet/models/rel.py:net", "mynet/models/absolute.py:net", "src/othernet/net.py:net",
+                   "scripts/export.py:net", "mynet.models.rel:net"):
+        result = invoke("check", target, "--input", "8")
+        assert result.exit_code == 0, (target, result.output)
+    # from a subdirectory, a package.module target resolves from the project's root (the "Try it"
+    # command rflint prints there names it so)
+    monkeypatch.chdir(tmp_path / "mynet" / "models")
+    for target in ("mynet.models.rel:net", "rel.py:net", "../../scripts/export.py:net"):
+        result = invoke("check", target, "--input", "8")
+        assert result.exit_code == 0, (target, result.output)

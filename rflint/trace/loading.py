@@ -1,8 +1,12 @@
 """From a TARGET string to an ``nn.Module`` in eval mode, built without weight memory when possible.
 
 TARGET forms:
-  ``path/to/file.py:name``   a Python file, imported with its own directory on ``sys.path``
-  ``package.module:name``    an importable module
+  ``path/to/file.py:name``   a Python file, imported with its own directory on ``sys.path`` (a file
+                             in a package as that package's module, from the outermost package's
+                             directory: its relative imports work)
+  ``package.module:name``    an importable module (from the working directory)
+Behind those, the working directory and the project's (the nearest pyproject.toml's) are on
+``sys.path`` too, as for ``python -m`` from the repository's root (``_import_roots``).
   ``zoo:name``               a built-in reference architecture (``rflint zoo`` lists them)
 ``name`` may be dotted (``Models.build``) and may be an ``nn.Module`` instance, an ``nn.Module``
 class or any callable returning a module; keyword arguments are passed to classes and callables.
@@ -80,13 +84,13 @@ _LOCAL_PATHS: list[str] = []
 
 
 @contextlib.contextmanager
-def _own_imports(root: str | None) -> Iterator[None]:
-    """Forget what the previous target imported from its own directory; put ``root`` (the model
-    file's directory, or the working directory for package.module targets) first on sys.path, and
-    remember which modules this target imports from it.  ``root`` None (a zoo model, a model
-    object): nothing to import, and nothing forgotten (rflint fix analyses the fixed model, an
-    object, and then pickles it, which needs its classes' modules)."""
-    if root is None:
+def _own_imports(roots: list[str]) -> Iterator[None]:
+    """Forget what the previous target imported from its own directory; put ``roots`` (see
+    :func:`_import_roots`) first on sys.path, in order, and remember which modules this target
+    imports from the first of them.  No roots (a zoo model, a model object): nothing to import, and
+    nothing forgotten (rflint fix analyses the fixed model, an object, and then pickles it, which
+    needs its classes' modules)."""
+    if not roots:
         yield
         return
     for name in _LOCAL_MODULES:
@@ -96,10 +100,10 @@ def _own_imports(root: str | None) -> Iterator[None]:
             sys.path.remove(entry)
     _LOCAL_MODULES.clear()
     _LOCAL_PATHS.clear()
-    sys.path.insert(0, root)
-    _LOCAL_PATHS.append(root)
+    sys.path[0:0] = roots
+    _LOCAL_PATHS.extend(roots)
     before = set(sys.modules)
-    prefix = os.path.join(root, "")
+    prefix = os.path.join(roots[0], "")
     try:
         yield
     finally:
@@ -110,15 +114,53 @@ def _own_imports(root: str | None) -> Iterator[None]:
                 _LOCAL_MODULES.append(name)
 
 
-def _import_root(target: Any, root: str | None = None) -> str | None:
-    """Where a TARGET string's own modules live: its file's directory, or ``root`` (default: the
-    working directory) for a package.module target; None for zoo targets and objects."""
+def _import_roots(target: Any, root: str | None = None) -> list[str]:
+    """Where a TARGET string's own modules live, for sys.path: first the directory of its file (of
+    the outermost package the file is in: ``mynet/models/net.py`` imports as ``mynet.models.net``,
+    so its relative imports work), or ``root`` (default: the working directory) for a
+    package.module target; then the working directory and the project's (the nearest
+    pyproject.toml's), so that ``scripts/export.py`` can import the repository's package and a
+    package.module target resolves from a subdirectory, as under ``python -m`` from the project's
+    root.  None for zoo targets and objects."""
     if not isinstance(target, str) or target.startswith("zoo:"):
-        return None
+        return []
     where = target.rpartition(":")[0]
     if _is_file(where):
-        return os.path.dirname(os.path.abspath(where)) if os.path.isfile(where) else None
-    return root or os.getcwd()
+        if not os.path.isfile(where):
+            return []
+        path = os.path.abspath(where)
+        package = _package_of(path)
+        first = package[0] if package else os.path.dirname(path)
+    else:
+        first = root or os.getcwd()
+    return list(dict.fromkeys(r for r in (first, os.getcwd(), _project_dir()) if r))
+
+
+def _project_dir() -> str | None:
+    """The directory of the nearest pyproject.toml at or above the working directory."""
+    here = os.getcwd()
+    while True:
+        if os.path.isfile(os.path.join(here, "pyproject.toml")):
+            return here
+        parent = os.path.dirname(here)
+        if parent == here:
+            return None
+        here = parent
+
+
+def _package_of(path: str) -> tuple[str, str] | None:
+    """For a file inside a package (its directory has an ``__init__.py``): the directory the
+    outermost package sits in and the file's dotted module name, as pytest imports test files in
+    packages; None for a file that is not in one (or whose path is no dotted name)."""
+    directory = os.path.dirname(path)
+    stem = os.path.splitext(os.path.basename(path))[0]
+    parts = [] if stem == "__init__" else [stem]
+    while os.path.isfile(os.path.join(directory, "__init__.py")):
+        parts.append(os.path.basename(directory))
+        directory = os.path.dirname(directory)
+    if len(parts) < (1 if stem == "__init__" else 2) or not all(p.isidentifier() for p in parts):
+        return None
+    return directory, ".".join(reversed(parts))
 
 
 def _is_file(where: str) -> bool:
@@ -130,6 +172,9 @@ def _import_file(path: str) -> Any:
     if not os.path.isfile(path):
         raise RflintError(f"model file not found: {path}")
     path = os.path.abspath(path)  # (its directory is first on sys.path: _own_imports)
+    package = _package_of(path)
+    if package is not None:  # in a package: imported as its module (relative imports work)
+        return _import_module(package[1], path)
     # import it under its own name, as `python file.py`'s siblings would (so classes have the qualified
     # names users write in [tool.rflint.layers]); a clashing, different module keeps its place
     stem = os.path.splitext(os.path.basename(path))[0].replace("-", "_")
@@ -152,6 +197,24 @@ def _import_file(path: str) -> Any:
     return module
 
 
+def _import_module(name: str, path: str | None = None) -> Any:
+    """Import the module ``name`` (from the file ``path``, for a file target in a package)."""
+    shown = path or name
+    try:
+        with recording_sites():
+            return importlib.import_module(name)
+    except SyntaxError as err:
+        raise RflintError(f"syntax error in {err.filename or shown}:{err.lineno}: {err.msg}") from err
+    except ModuleNotFoundError as err:
+        if path is None and (err.name == name or name.startswith(f"{err.name}.")):
+            raise RflintError(f"cannot import module {name!r}: {err}") from err
+        raise RflintError(f"importing {shown} failed: {type(err).__name__}: {err}") from err
+    except SystemExit as err:
+        raise RflintError(f"importing {shown} called sys.exit({_exit_arg(err)})") from None
+    except Exception as err:
+        raise RflintError(f"importing {shown} failed: {type(err).__name__}: {err}") from err
+
+
 def _exit_arg(err: SystemExit) -> str:
     return "" if err.code is None else repr(err.code)
 
@@ -172,15 +235,7 @@ def _resolve(target: str) -> tuple[Any, str]:
     if _is_file(where):
         module = _import_file(where)
     else:  # the working directory (or a config's) is first on sys.path (_own_imports), as under `python -m rflint`
-        try:
-            with recording_sites():
-                module = importlib.import_module(where)
-        except ModuleNotFoundError as err:
-            raise RflintError(f"cannot import module {where!r}: {err}") from err
-        except SystemExit as err:
-            raise RflintError(f"importing {where} called sys.exit({_exit_arg(err)})") from None
-        except Exception as err:
-            raise RflintError(f"importing {where} failed: {type(err).__name__}: {err}") from err
+        module = _import_module(where)
     obj: Any = module
     for part in attr.split("."):
         if not hasattr(obj, part):
@@ -250,7 +305,7 @@ def load_model(target: Any, kwargs: dict[str, Any] | None = None, label: str | N
     ``real_weights``: build factories on the CPU (for fixes that return a runnable model).
     ``root``: where a package.module target imports from (default: the working directory; a
     config's targets: its pyproject.toml's directory)."""
-    with _own_imports(_import_root(target, root)):  # the factory may import more of the user's modules
+    with _own_imports(_import_roots(target, root)):  # the factory may import more of the user's modules
         return _load_model(target, kwargs, label, real_weights)
 
 
