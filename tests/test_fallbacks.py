@@ -547,3 +547,31 @@ def test_a_torchscript_submodule_is_an_opaque_leaf_not_lost():
     assert layers["down"].stride == (4, 4) and layers["d"].r_in_min == (19, 19)
     assert any("down: TorchScript module (Sequential), opaque to torch.fx" in w for w in a.warnings)
     assert ("RF002", "d") in {(f.code, f.layer) for f in lint(a).findings}
+
+
+def test_a_declared_pointwise_layer_without_weights_is_no_rf_layer():
+    """Three 3x3 /2 convs (r 3, 7, 15; jump 8), then a residual branch of two 3x3 convs and a
+    parameter-free scale.  The branch convs read 15 and 15 + 2*8 = 31 <= 32: productive, so the
+    block is productive and there is no tail.  Declared kernel=1, stride=1, the scale (reading
+    31 + 16 = 47 > 32) was an unproductive RF layer that blocked the branch: a false RF002 whose
+    border had no weights."""
+
+    @rflint.layer(kernel=1, stride=1)
+    class Scale(nn.Module):
+        def forward(self, x):
+            return x * 0.5
+
+    class Res(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Sequential(*[nn.Conv2d(3 if i == 0 else 8, 8, 3, 2, 1) for i in range(3)])
+            self.b3, self.b4, self.gate = nn.Conv2d(8, 8, 3, 1, 1), nn.Conv2d(8, 8, 3, 1, 1), Scale()
+
+        def forward(self, x):
+            x = self.stem(x)
+            return x + self.gate(self.b4(self.b3(x)))
+
+    a = rflint.analyze(Res(), 32)
+    assert [layer.name for layer in a.layers] == ["stem.0", "stem.1", "stem.2", "b3", "b4"]
+    assert a.layer("b4").r_in_min == (31, 31)
+    assert [f.code for f in lint(a).findings if f.code == "RF002"] == []

@@ -306,6 +306,11 @@ def _declared(ctx: Ctx, spec) -> Outcome:
     except ValueError as err:
         return _inferred(ctx, f"declared layer {type(ctx.module).__name__}: {err}")
     parametric = any(True for _ in ctx.module.parameters())
+    if not parametric and all(k == 1 for k in kernel) and all(s == 1 for s in stride):
+        # no window, no stride, no weights (a DropPath, a constant scale): not an RF layer
+        # (rf-semantics.md section 3), so it cannot block a segment's path the way an unproductive
+        # 1x1 conv does; declaring what it is must not change the verdict
+        return Outcome(ctx.rf(ctx.first))
     return kernel_outcome(ctx, K.windowed(type(ctx.module).__name__, "declared", kernel, stride, dilation,
                                            None, parametric))
 
