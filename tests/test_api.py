@@ -205,3 +205,15 @@ def test_truncating_a_model_with_a_lazy_first_layer(model):
     assert fixed(torch.zeros(1, 3, 8, 8)).shape == (1, 10)
     if isinstance(model, nn.Module):
         assert type(model[0]) is nn.LazyConv2d  # the caller's stays lazy
+
+
+def test_too_small_hint_raises_only_the_sides_that_are_too_small():
+    """Two (1, 2, 2) pools and a 2x2x2 pool: H and W need 8 (8 -> 4 -> 2 -> 1), D needs 2.  At
+    1x8x8 only D is too small: the smallest cube that runs is 8x8x8, but 2x8x8 runs too (the hint
+    said 8x8x8 alone, asking for four times the slices an anisotropic patch needs)."""
+    model = nn.Sequential(nn.Conv3d(1, 4, 3, padding=1), nn.MaxPool3d((1, 2, 2)), nn.MaxPool3d((1, 2, 2)),
+                          nn.MaxPool3d(2), nn.Conv3d(4, 4, 1))
+    with pytest.raises(RflintError) as err:
+        rflint.analyze(model, (1, 8, 8))
+    assert "the smallest input that runs is 8x8x8 as a cube, or 2x8x8 raising only the sides that are too small" \
+        in str(err.value)

@@ -132,7 +132,8 @@ def test_config_driven_run_without_target(project):
     (["zoo:unet", "--input", "6"],
      "input 6x6 is too small for zoo:unet: the feature map vanishes at pool3; the smallest input that runs is 8x8"),
     # VGG-11's five 2x pools need 32 on each axis; the 300 px width is kept (it said 301x301)
-    (["zoo:vgg11", "--input", "16x300"], "the smallest input that runs is 32x32 (or 32x300)"),
+    (["zoo:vgg11", "--input", "16x300"],
+     "the smallest input that runs is 32x32 as a square, or 32x300 raising only the sides that are too small"),
     # height 17 does not line up (8, 4, 2 and back up to 16), width 32 does: per axis (it said 8x8 and 24x24)
     (["zoo:unet", "--input", "17x32"], "the nearest sizes that run are 16x32 and 24x32"),
     (["zoo:unet", "--input", "9"],

@@ -390,10 +390,41 @@ def _smallest_size(prepared: Prepared, shapes: Shapes, reach: int = ALIGN_REACH)
     if side is None:
         return None
     text = "x".join([str(side)] * n)
-    raised = tuple(max(v, side) for v in spatial)
-    if len(set(spatial)) > 1 and raised != (side,) * n and attempt(raised) is None:
-        text += f" (or {'x'.join(map(str, raised))})"
+    fitted = _fitted(attempt, spatial, side, reach) if len(set(spatial)) > 1 else None
+    if fitted is not None and fitted != (side,) * n:
+        shape = {2: "a square", 3: "a cube"}.get(n, "equal sides")
+        text += f" as {shape}, or {'x'.join(map(str, fitted))} raising only the sides that are too small"
     return text
+
+
+def _fitted(attempt: Callable[[tuple[int, ...]], RflintError | None], spatial: tuple[int, ...], side: int,
+            reach: int) -> tuple[int, ...] | None:
+    """The given size with each side below ``side`` (the smallest uniform size that runs) raised
+    only as far as it must be, axis by axis, the others as they are or raised to ``side``: 8x16x16
+    for an nnU-Net patch of 4x16x16, where the smallest cube is 16x16x16.  None when even the given
+    size with its small sides raised to ``side`` does not run."""
+    size = [max(v, side) for v in spatial]
+    if attempt(tuple(size)) is not None:
+        return None
+
+    def at(i: int, t: int) -> tuple[int, ...]:
+        return tuple(size[:i] + [t] + size[i + 1:])
+
+    for i, v in enumerate(spatial):
+        if v >= side:
+            continue
+        if attempt(at(i, v)) is None:  # this side was never the one too small
+            size[i] = v
+            continue
+
+        def kept(t: int, i: int = i) -> bool | None:  # nothing vanishes with this side
+            err = attempt(at(i, t))
+            return True if err is None or misaligned(err) else None
+
+        found = first_success(kept, v, gap=max(v, 1), limit=side)
+        start = found[0] if found is not None else side
+        size[i] = next((t for t in range(start, min(start + reach, side) + 1) if attempt(at(i, t)) is None), side)
+    return tuple(size)
 
 
 def _fixed_head_size(prepared: Prepared, shapes: Shapes, got: int, expected: int) -> str | None:
