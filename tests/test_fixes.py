@@ -310,3 +310,33 @@ def test_fix_does_not_count_bare_parameters_as_never_called(tmp_path, monkeypatc
     result = CliRunner().invoke(app, ["fix", "scaled.py:Scaled", "--input", "8", "--truncate"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "leaves out" not in result.stdout
+
+
+_NOISY = '''
+from torch import nn
+
+
+class Noisy(nn.Module):
+    """Eight 3x3 convs (a tail at 8 px) that print while they are built and run."""
+
+    def __init__(self):
+        super().__init__()
+        print("building Noisy")
+        self.features = nn.Sequential(*[nn.Conv2d(3 if i == 0 else 8, 8, 3, padding=1) for i in range(8)])
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, x):
+        print("forward of Noisy")
+        return self.fc(self.features(x).mean((2, 3)))
+'''
+
+
+def test_fix_keeps_the_models_prints_out_of_its_output(tmp_path, monkeypatch):
+    # check and sweep sent them to stderr; fix let them into the comparison and the --print-code code
+    (tmp_path / "noisy.py").write_text(_NOISY)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["fix", "noisy.py:Noisy", "--input", "8", "--truncate", "--print-code"],
+                                env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "Noisy" not in result.stdout.replace("noisy.py:Noisy", "")
+    assert "building Noisy" in result.stderr

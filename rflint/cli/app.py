@@ -7,6 +7,7 @@ Nothing here imports torch at module level, so --help and --version answer insta
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from enum import Enum
 from pathlib import Path
@@ -461,21 +462,22 @@ def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, chan
     cfg = load_config(config)
     settings, rules = _rule_settings(cfg)
     kwargs = parse_kwargs(kwarg)
-    before = build_report(analyze(target, size, channels, kwargs, input_shapes=shapes), settings, rules)
-    size = before.analysis.input_size
-    if truncate:
-        fixed = fixes.truncate(target, size, channels, kwargs, settings, input_shapes=shapes)
-        what = "truncated"
-    else:
-        names = [n.strip() for n in layers.split(",") if n.strip()] if layers else None
-        fixed = fixes.remove_stem(target, size, names, channels, kwargs, settings, input_shapes=shapes)
-        what = "stem downsampling removed"
-    try:
-        after = build_report(analyze(fixed, size, before.analysis.channels, input_shapes=shapes), settings, rules)
-    except RflintError as err:  # the fix broke the model (a join of a changed and an unchanged branch)
-        change = "truncated" if truncate else f"with the downsampling of {', '.join(names)} removed" if names \
-            else "with its stem downsampling removed"
-        raise _fix_broke(f"{before.analysis.target} {change}", size, err) from None
+    with contextlib.redirect_stdout(sys.stderr):  # the model's print()s: not into the comparison or the code
+        before = build_report(analyze(target, size, channels, kwargs, input_shapes=shapes), settings, rules)
+        size = before.analysis.input_size
+        if truncate:
+            fixed = fixes.truncate(target, size, channels, kwargs, settings, input_shapes=shapes)
+            what = "truncated"
+        else:
+            names = [n.strip() for n in layers.split(",") if n.strip()] if layers else None
+            fixed = fixes.remove_stem(target, size, names, channels, kwargs, settings, input_shapes=shapes)
+            what = "stem downsampling removed"
+        try:
+            after = build_report(analyze(fixed, size, before.analysis.channels, input_shapes=shapes), settings, rules)
+        except RflintError as err:  # the fix broke the model (a join of a changed and an unchanged branch)
+            change = "truncated" if truncate else f"with the downsampling of {', '.join(names)} removed" if names \
+                else "with its stem downsampling removed"
+            raise _fix_broke(f"{before.analysis.target} {change}", size, err) from None
     after.analysis.target = f"{before.analysis.target} ({what})"
     console = Console()
     for warning in before.analysis.warnings:  # a value-dependent branch: the fixed graph keeps one path
