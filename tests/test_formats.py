@@ -343,3 +343,16 @@ def test_annotations_name_files_from_the_github_workspace(tmp_path, monkeypatch)
     monkeypatch.setenv("GITHUB_WORKSPACE", str(tmp_path))
     out = runner.invoke(app, ["check", "../models/net.py:build", "--input", "8", "--format", "github"]).stdout
     assert out.startswith("::error file=models/net.py,line=5,")
+
+
+def test_sarif_uris_are_percent_encoded(tmp_path, monkeypatch):
+    # "models dir/my model.py" is no URI reference; code scanning and SARIF viewers want %20
+    (tmp_path / "models dir").mkdir()
+    (tmp_path / "models dir" / "my model.py").write_text(
+        "from torch import nn\n\ndef build():\n"
+        "    return nn.Sequential(*[nn.Conv2d(3 if i == 0 else 4, 4, 3, padding=1) for i in range(6)])\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("GITHUB_WORKSPACE", raising=False)
+    result = runner.invoke(app, ["check", "models dir/my model.py:build", "--input", "4", "--format", "sarif"])
+    uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in json.loads(result.stdout)["runs"][0]["results"]}
+    assert uris == {"models%20dir/my%20model.py"}

@@ -91,9 +91,13 @@ def _in_workspace(file: str) -> str | None:
 
 
 def relative_uri(file: str) -> str:
-    """Paths relative to the checkout (``_in_workspace``), as SARIF viewers want; a file outside it
-    as a file:// URI."""
-    return _in_workspace(file) or Path(file).resolve().as_uri()
+    """Paths relative to the checkout (``_in_workspace``), as SARIF viewers want, percent-encoded as
+    a URI reference must be ("models dir/net.py" -> "models%20dir/net.py"); a file outside it as a
+    file:// URI."""
+    from urllib.parse import quote
+
+    relative = _in_workspace(file)
+    return quote(relative) if relative is not None else Path(file).resolve().as_uri()
 
 
 def _name(doc: Doc) -> str:
