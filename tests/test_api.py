@@ -217,3 +217,18 @@ def test_too_small_hint_raises_only_the_sides_that_are_too_small():
         rflint.analyze(model, (1, 8, 8))
     assert "the smallest input that runs is 8x8x8 as a cube, or 2x8x8 raising only the sides that are too small" \
         in str(err.value)
+
+
+def test_a_forward_that_takes_a_dict_is_told_so():
+    # batch["image"] on the input tensor: torch read the key as a sequence of indices (a two-line
+    # UserWarning, then "too many indices for tensor of dimension 4")
+    class DictIn(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+
+        def forward(self, batch):
+            return self.conv(batch["image"])
+
+    with pytest.raises(RflintError, match=r"forward\(\) indexes a tensor with the key 'image': it expects a dict"):
+        rflint.analyze(DictIn(), 32)

@@ -7,6 +7,7 @@ real CPU weights (an instance the user built): those are swapped for meta copies
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import torch
@@ -84,6 +85,11 @@ class MetaShapeProp:
         return args[0]
 
     def call_function(self, target, args, kwargs):
+        if target is operator.getitem and len(args) == 2 and isinstance(args[1], str) and is_meta_value(args[0]):
+            # batch["image"] on the tensor rflint passes (torch would take the string for a sequence)
+            raise RflintError(f"forward() indexes a tensor with the key {args[1]!r}: it expects a dict (or another "
+                              f"container), and rflint passes the image tensor itself; lint a factory that wraps "
+                              f"the model so that forward(x) calls it with {{{args[1]!r}: x}}")
         rule = FUNCTION_SHAPE_RULES.get(target) if is_hashable(target) else None
         if rule is not None:
             out = _try(rule, args, kwargs)
