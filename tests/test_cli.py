@@ -802,3 +802,12 @@ def test_file_targets_in_a_package_and_scripts_import_like_the_repository(tmp_pa
     for target in ("mynet.models.rel:net", "rel.py:net", "../../scripts/export.py:net"):
         result = invoke("check", target, "--input", "8")
         assert result.exit_code == 0, (target, result.output)
+
+
+def test_a_config_model_without_a_size_is_told_where_to_give_it(project):
+    (project / "pyproject.toml").write_text('[[tool.rflint.models]]\ntarget = "net.py:build"\n')
+    result = invoke("check")
+    assert result.exit_code == 2
+    assert ("net.py:build: no input size given (add `input = 224` to its [[tool.rflint.models]] entry in "
+            f"{project / 'pyproject.toml'}, or pass --input)") in result.stderr
+    assert invoke("check", "--input", "64").exit_code == 0

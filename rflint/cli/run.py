@@ -4,6 +4,7 @@ each size, lint, and compute the exit code.  Imports torch lazily, when there is
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ class Job:
     shapes: list[tuple[int, ...]] | None = None  # --input-shape: one full shape per forward() argument
     label: str | None = None  # the model's name in reports when it is not the target (a config's)
     root: str | None = None  # where a package.module target imports from (a config's directory)
+    config: str | None = None  # the pyproject.toml that lists the model (where a missing size goes)
 
     @property
     def name(self) -> str:
@@ -57,7 +59,7 @@ def make_jobs(targets: list[str], inputs: list[str], input_shapes: list[str], ch
             raise RflintError(f"{cfg.path} [[tool.rflint.models]] target {m.label or m.target}: {err}") from None
         model_channels = channels or m.channels or (model_shapes[0][1] if model_shapes and len(model_shapes[0]) > 1 else None)
         jobs.append(Job(m.target, job_sizes, model_channels, {**m.kwargs, **kwargs}, list(m.ignore),
-                        model_shapes, m.label, m.root))
+                        model_shapes, m.label, m.root, str(cfg.path) if cfg.path else None))
     return jobs
 
 
@@ -204,6 +206,9 @@ def _run_job(job: Job, settings: Any, rules: Any, declared: dict, style: TextSty
         return outcome
     for k, run in enumerate(runs):  # one size that fails (too small, misfit) leaves the others' reports
         try:
+            if run is None and job.config and prepared.loaded.suggested_input is None:
+                raise RflintError(f"{job.name}: no input size given (add `input = 224` to its "
+                                  f"[[tool.rflint.models]] entry in {job.config}, or pass --input)")
             analysis = prepared.at(shapes=run) if job.shapes else prepared.at(run)
             report = build_report(analysis, settings, rules, job.ignore)
             outcome.docs.append(report.document())
@@ -402,8 +407,7 @@ def split_sizes_into_jobs(jobs: list[Job], n_workers: int) -> list[Job]:
             out.append(job)
             continue
         bounds = [round(i * k / chunks) for i in range(chunks + 1)]
-        out.extend(Job(job.target, job.sizes[a:b], job.channels, job.kwargs, job.ignore, label=job.label, root=job.root)
-                   for a, b in zip(bounds, bounds[1:]))
+        out.extend(dataclasses.replace(job, sizes=job.sizes[a:b]) for a, b in zip(bounds, bounds[1:]))
     return out
 
 
