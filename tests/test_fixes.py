@@ -340,3 +340,33 @@ def test_fix_keeps_the_models_prints_out_of_its_output(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert "Noisy" not in result.stdout.replace("noisy.py:Noisy", "")
     assert "building Noisy" in result.stderr
+
+
+class _ScaledBackboneWithEncoder(nn.Module):
+    """Eight 3x3 convs with a layer-scale vector in the kept part (a bare parameter), tokens from
+    the map, a two-layer MLP "encoder" on the pooled tokens, and a classifier."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(*[nn.Conv2d(3 if i == 0 else 8, 8, 3, padding=1) for i in range(8)])
+        self.gamma = nn.Parameter(torch.ones(8, 1, 1))
+        self.enc1, self.enc2, self.head = nn.Linear(8, 16), nn.Linear(16, 8), nn.Linear(8, 10)
+
+    def forward(self, x):
+        x = self.features[0](x) * self.gamma
+        for i in range(1, 8):
+            x = self.features[i](x)
+        return self.head(self.enc2(torch.relu(self.enc1(x.mean((2, 3))))))
+
+
+def test_truncation_counts_bare_parameters_and_names_a_larger_head():
+    # 8 px: conv i reads 2i + 1, so convs 4.. (reading 9, 11, ...) are the tail and the cut is after
+    # conv 3; kept: convs 0-3 (3*8*9 + 8 + 3 * (8*8*9 + 8) = 224 + 1752 = 1976) and gamma (8) = 1984,
+    # plus the new Linear(8, 10) = 90: 2074.  gamma was left out of the kept count (2066 predicted).
+    # The head that goes with the tail: enc1, enc2, head (144 + 136 + 90 = 370 params)
+    model = _ScaledBackboneWithEncoder()
+    plan = build_report(rflint.analyze(model, 8)).truncation
+    assert plan.params_after == 2074 == n_params(truncate(model, 8))
+    assert plan.head_layers == ("enc1", "enc2", "head") and plan.head_params == 370
+    assert "It also removes the head that read the feature map: 3 layers with weights (enc1, enc2, head; 370 params)" \
+        in plan.head_text()

@@ -172,7 +172,7 @@ def _fix(report: ModelReport) -> str:
             f"params {plan.params_before:,} &rarr; {plan.params_after:,} "
             f"(-{pct(plan.params_before - plan.params_after, plan.params_before)}), "
             f"MACs {plan.macs_before:,} &rarr; {plan.macs_after:,} "
-            f"(-{pct(plan.macs_before - plan.macs_after, plan.macs_before)}).</p>"
+            f"(-{pct(plan.macs_before - plan.macs_after, plan.macs_before)}).{_e(plan.head_text())}</p>"
         )
     else:
         parts.append(

@@ -221,7 +221,7 @@ def fix_panel(report: ModelReport) -> Panel | None:
             f"keep everything up to {tail.cut_name}, then global average pooling + Linear({plan.cut_channels}, "
             f"{plan.n_out}). Removes {count(len(tail.layers), 'RF layer')}; params {human(a.params)} -> "
             f"{human(plan.params_after)} (-{pct(a.params - plan.params_after, a.params)}), MACs {human(a.macs)} -> "
-            f"{human(plan.macs_after)} (-{pct(a.macs - plan.macs_after, a.macs)}).\n"
+            f"{human(plan.macs_after)} (-{pct(a.macs - plan.macs_after, a.macs)}).{plan.head_text()}\n"
         )
     else:
         body.append(f"end the feature extractor at {tail.cut_name} ({human(tail.params)} params, "

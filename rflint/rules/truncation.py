@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass
 
 import networkx as nx
+import torch.fx as fx
+from torch import nn
 
 from rflint.engine import Analysis
 from rflint.rules.structure import Tail
@@ -29,6 +31,10 @@ class TruncationPlan:
     macs_added: int
     params_before: int
     macs_before: int
+    # the removed layers with weights that read a global tensor (the head after the feature map) when
+    # there is more to it than one classifier (a transformer on the tokens), and their params
+    head_layers: tuple[str, ...] = ()
+    head_params: int = 0
 
     @property
     def params_after(self) -> int:
@@ -48,7 +54,16 @@ class TruncationPlan:
             "params_removed": self.params_before - self.params_after,
             "macs_removed": self.macs_before - self.macs_after,
             "new_head": f"global average pooling + Linear({self.cut_channels}, {self.n_out})",
+            "head_layers_removed": list(self.head_layers),
         }
+
+    def head_text(self) -> str:
+        """What the reports add when the head removed is more than a classifier ("" otherwise)."""
+        if not self.head_layers:
+            return ""
+        shown = ", ".join(self.head_layers[:3]) + (", ..." if len(self.head_layers) > 3 else "")
+        return (f" It also removes the head that read the feature map: {len(self.head_layers)} layers with weights "
+                f"({shown}; {self.head_params:,} params).")
 
 
 def plan_truncation(a: Analysis, tail: Tail) -> TruncationPlan | None:
@@ -88,13 +103,67 @@ def _plan(a: Analysis, tail: Tail) -> TruncationPlan | None:
     kept = _ancestors(a, tail.cut)
     removed = [n for n in a.order if n not in kept]
     pooled = math.prod(cut_shape[2:])
+    head_layers, head_params = _head_weights(a, removed)
     return TruncationPlan(
         cut=tail.cut, cut_name=tail.cut_name, cut_channels=channels, n_out=n_out, removed_nodes=removed,
         # everything but what the kept graph holds: also modules forward() never calls (an inherited
         # head left unused, the branch a value-dependent `if` did not take), which the built model,
         # a GraphModule of the kept graph, does not have either
-        params_removed=a.params - sum(a.node_params.get(n, 0) for n in kept),
+        params_removed=a.params - _params_of(a, kept),
         macs_removed=sum(a.node_macs.get(n, 0) for n in removed),
         params_added=channels * n_out + n_out, macs_added=channels * n_out,
         params_before=a.params, macs_before=a.macs,
+        head_layers=tuple(head_layers) if len(head_layers) > 1 else (), head_params=head_params,
     ) if pooled else None
+
+
+def _params_of(a: Analysis, names: set[str]) -> int:
+    """The parameters the nodes ``names`` hold (each once): their modules', and bare parameters they
+    read (a layer-scale gamma, a cls_token), which per-node counts leave out."""
+    traced = a.own_trace
+    if traced is None:
+        return sum(a.node_params.get(n, 0) for n in names)
+    seen: set[int] = set()
+    total = 0
+    for name in names:
+        node = traced.node_by_name.get(name)
+        if node is None:
+            continue
+        if node.op == "call_module":
+            tensors = traced.modules[node.target].parameters()
+        elif node.op == "get_attr":
+            value = _attribute(traced.gm, node.target)
+            tensors = [value] if isinstance(value, nn.Parameter) else []
+        else:
+            continue
+        for p in tensors:
+            if id(p) not in seen:
+                seen.add(id(p))
+                total += p.numel()
+    return total
+
+
+def _attribute(root: nn.Module, target: str):
+    obj = root
+    for part in target.split("."):
+        obj = getattr(obj, part, None)
+    return obj
+
+
+def _head_weights(a: Analysis, removed: list[str]) -> tuple[list[str], int]:
+    """The removed modules with weights whose input is global (or carries no RF): the head."""
+    traced = a.own_trace
+    if traced is None:
+        return [], 0
+    names, params = [], 0
+    for name in removed:
+        count = a.node_params.get(name, 0)
+        node = traced.node_by_name.get(name)
+        if not count or node is None or node.op != "call_module":
+            continue
+        src = node.args[0] if node.args and isinstance(node.args[0], fx.Node) else None
+        rf = a.node_rf.get(src) if src is not None else None
+        if rf is None or rf.is_global:
+            names.append(str(node.target))
+            params += count
+    return names, params
