@@ -213,9 +213,28 @@ def _raised(a: Analysis, candidate: tuple[int, ...], failure: RflintError, bound
     if not joins:
         return _smallest_running(a, candidate, d - 1)
     skip = bound.skip(candidate)
-    if skip < d:  # the steps went past the bound: there is nothing to skip to
-        return None
-    return _first_running(a, candidate, range(skip, skip + ALIGN_REACH + 1))
+    if skip >= d:
+        found = _first_running(a, candidate, range(skip, skip + ALIGN_REACH + 1))
+        if found is not None:
+            return found
+    return _next_multiple_running(a, candidate)
+
+
+def _next_multiple_running(a: Analysis, candidate: tuple[int, ...], limit: int = 1 << 14) -> Trial | None:
+    """The first of ``candidate`` raised to the next multiple of 128, 256, ... (per axis) that runs:
+    a U-Net runs at the multiples of 2^depth only, which for a depth above 6 lie further apart than
+    the pixel steps reach.  Where the sizes that run are the multiples of a power of two, the first
+    that runs is the smallest size from ``candidate`` on that runs."""
+    multiple = 2 * ALIGN_REACH
+    while multiple <= limit:
+        size = tuple(-(-c // multiple) * multiple for c in candidate)
+        if max(size) > limit:
+            return None
+        found = _runs(a, size)
+        if found is not None:
+            return found
+        multiple *= 2
+    return None
 
 
 def _shifted(size: tuple[int, ...], d: int) -> tuple[int, ...]:
