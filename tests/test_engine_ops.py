@@ -626,3 +626,53 @@ def test_a_whole_map_pool_with_layers_after_it_stays_a_pool():
     assert layers["avg"].r_out_min == (11, 11)
     assert layers["after1"].r_in_min == (11, 11) and layers["after2"].r_in_min == (43, 43)
     assert ("RF001", "after2") in {(f.code, f.layer) for f in lint(a).findings}
+
+
+class _DepthToSpace(nn.Module):
+    """enc 3x3 (r 3), down 3x3 /2 (r 5, j 2), deep 9x9 (r 5 + 8*2 = 21), a 2x depth-to-space (nn.
+    PixelShuffle, or written as view/permute/reshape), cat with enc's map, dec 3x3."""
+
+    def __init__(self, written: bool):
+        super().__init__()
+        self.written = written
+        self.enc, self.down = nn.Conv2d(1, 4, 3, padding=1), nn.Conv2d(4, 16, 3, stride=2, padding=1)
+        self.deep, self.ps, self.dec = nn.Conv2d(16, 16, 9, padding=4), nn.PixelShuffle(2), nn.Conv2d(8, 4, 3, padding=1)
+
+    def forward(self, x):
+        s = self.enc(x)
+        u = self.deep(self.down(s))
+        if self.written:
+            b, c, h, w = u.shape
+            u = u.reshape(b, c // 4, 2, 2, h, w).permute(0, 1, 4, 2, 5, 3).reshape(b, c // 4, h * 2, w * 2)
+        else:
+            u = self.ps(u)
+        return self.dec(torch.cat([s, u], 1))
+
+
+@pytest.mark.parametrize("written", [False, True])
+def test_depth_to_space_written_as_reshapes_is_a_pixel_shuffle(written):
+    # PixelShuffle(2): (21, j 2) -> (21, j 1); dec reads min(3, 21) .. 21 -> r_out 5 .. 23.  Written as
+    # reshapes, the merge of H with the channels' 2 made the branch global and the cat dropped it
+    # (r_out_max 5, no warning)
+    a, layers = rf(_DepthToSpace(written), 64)
+    assert out_min(layers["dec"]) == (5, 5) and out_max(layers["dec"]) == (23, 23)
+
+
+def test_a_spatial_axis_merged_with_all_the_channels_is_gone():
+    # (B, C, F, T) -> (B, T, F, C) -> (B, T, F*C), a CRNN's features per frame: F merged with every
+    # channel is mixed away (no channels are left to be the depth of a depth-to-space); T stays
+    class Frames(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 4, 3, padding=1)
+            self.frame = nn.Conv1d(32, 8, 3, padding=1)
+
+        def forward(self, x):
+            f = self.conv(x).permute(0, 3, 2, 1)
+            b, t, fr, c = f.shape
+            return self.frame(f.reshape(b, t, fr * c).transpose(1, 2))
+
+    a, layers = rf(Frames(), (8, 32))
+    # frame convolves T (input axis 1, W): r 3 + 2 = 5; F (axis 0) is gone
+    assert layers["frame"].r_in_min == (3,) and out_min(layers["frame"]) == (5,)
+    assert layers["frame"].origins == (1,)

@@ -136,6 +136,8 @@ def _regrouped(ctx: Ctx, rf: TensorRF, src: tuple[int, ...], out: tuple[int, ...
                groups: list[tuple[list[int], list[int]]]) -> Outcome:
     n_src, n_out = len(src), len(out)
     group_of = {i: (mine, theirs) for mine, theirs in groups for i in mine}
+    spatial = {n_src + axis.dim for axis in rf.axes}
+    shuffled: list[AxisRF] = []  # the axes upsampled by depth-to-space
     axes, kernels = [], {}  # kernels: source dim -> (window, stride) = the block, for the axes split into blocks
     for axis in rf.axes:
         i = n_src + axis.dim
@@ -146,8 +148,18 @@ def _regrouped(ctx: Ctx, rf: TensorRF, src: tuple[int, ...], out: tuple[int, ...
             if len(mine) == 1 and len(theirs) == 1:
                 axes.append(AxisRF(axis.origin, theirs[0] - n_out, axis.lo, axis.hi))
             continue
-        if sum(1 for k in mine if src[k] > 1) > 1:
-            continue  # merged with another dim: gone
+        merged = [k for k in mine if src[k] > 1]  # from the inner dim out
+        if len(merged) > 1:
+            wide = [k for k in theirs if out[k] > 1]
+            if merged[-1] != i or spatial.intersection(merged[:-1]) or len(wide) != 1:
+                continue  # merged with another spatial dim, or after one: gone
+            # the axis leads its merge and the dims after it are channels' (view(B, C, f, f, H, W),
+            # permute, reshape(B, C, H*f, W*f)): depth-to-space, an upsampling by their product,
+            # as PixelShuffle (r, j/f); checked below that channels are left
+            factor = out[wide[0]] // src[i]
+            shuffled.append(AxisRF(axis.origin, wide[0] - n_out, axis.lo, axis.hi).step(0, Fraction(1, factor)))
+            kernels[axis.dim] = (1, Fraction(1, factor))
+            continue
         j = min((k for k in theirs if out[k] > 1), default=None)
         if j is None:
             continue
@@ -157,8 +169,17 @@ def _regrouped(ctx: Ctx, rf: TensorRF, src: tuple[int, ...], out: tuple[int, ...
             moved = moved.step(block - 1, block)
             kernels[axis.dim] = (block, block)
         axes.append(moved)
-    result = rf.with_axes(axes)
-    return Outcome(result, K.blocks(ctx.op_name, "unshuffle", kernels)) if kernels else Outcome(result)
+    if shuffled:
+        taken = {n_out + a.dim for a in axes + shuffled}
+        if any(out[k] > 1 and k not in taken for k in range(1, n_out)):
+            axes += shuffled
+        else:  # no channels left: the axis was merged with all of them ((B, T, F, C) -> (B, T, F*C)): gone
+            kernels = {d: block for d, block in kernels.items() if block[0] > 1}
+    result = rf.with_axes(sorted(axes, key=lambda a: a.dim) if shuffled else axes)
+    if not kernels:
+        return Outcome(result)
+    kind = "unshuffle" if any(window > 1 for window, _ in kernels.values()) else "upsample"
+    return Outcome(result, K.blocks(ctx.op_name, kind, kernels))
 
 
 def _permute_dims(ctx: Ctx) -> list[int] | None:
