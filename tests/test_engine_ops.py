@@ -676,3 +676,20 @@ def test_a_spatial_axis_merged_with_all_the_channels_is_gone():
     # frame convolves T (input axis 1, W): r 3 + 2 = 5; F (axis 0) is gone
     assert layers["frame"].r_in_min == (3,) and out_min(layers["frame"]) == (5,)
     assert layers["frame"].origins == (1,)
+
+
+def test_tensor_unfold_frames_a_spatial_axis():
+    # Conv1d k5 (r 5); x.unfold(-1, 40, 16): frames of 40 samples every 16 -> r 5 + 39 = 44, jump 16;
+    # the mean over the frame's samples keeps the frame axis; Conv1d k3 over frames: 44 + 2*16 = 76.
+    # It was taken for a reshape that merged the axis away: c1 was "head", with no warning
+    class Framed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c0, self.c1 = nn.Conv1d(1, 4, 5, padding=2), nn.Conv1d(4, 4, 3)
+
+        def forward(self, x):
+            return self.c1(self.c0(x).unfold(-1, 40, 16).mean(-1))
+
+    a, layers = rf(Framed(), 800)
+    assert out_min(layers["unfold"]) == (44,) and layers["unfold"].stride == (16,)
+    assert not layers["c1"].head and out_max(layers["c1"]) == (76,) and a.warnings == []

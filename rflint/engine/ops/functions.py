@@ -12,7 +12,9 @@ import torch.nn.functional as F
 from rflint.engine import kernels as K
 from rflint.engine.ops.context import Ctx, Outcome, kernel_outcome, not_empty
 from rflint.engine.ops.modules import _adaptive, _linear, _upsample, pooled, unfolded
-from rflint.engine.ops.tensors import _getitem, _global_fn, _mix_dims, _permute, _reduction, _reshape, _softmax_fn
+from rflint.engine.ops.tensors import (
+    _getitem, _global_fn, _mix_dims, _permute, _reduction, _reshape, _softmax_fn, _tensor_unfold,
+)
 
 
 def _fn_conv(ctx: Ctx) -> Outcome:
@@ -178,4 +180,5 @@ _METHOD_RULES: dict[str, Callable[[Ctx], Outcome]] = {
     **{m: _constant for m in ("new_zeros", "new_ones", "new_full", "new_empty")},
     **{m: _mixing_along(1, None) for m in ("cumsum", "cumprod", "cummax", "cummin", "logcumsumexp")},
     "sort": _mixing_along(1, -1), "argsort": _mixing_along(1, -1), "topk": _mixing_along(2, -1),
+    "unfold": _tensor_unfold,
 }

@@ -182,6 +182,28 @@ def _regrouped(ctx: Ctx, rf: TensorRF, src: tuple[int, ...], out: tuple[int, ...
     return Outcome(result, K.blocks(ctx.op_name, kind, kernels))
 
 
+def _tensor_unfold(ctx: Ctx) -> Outcome:
+    """``x.unfold(dim, size, step)``: windows of ``size`` positions every ``step`` along ``dim`` (an
+    audio front-end's framing), laid out along a new last dim.  Along a spatial ``dim`` that is a
+    window like a conv's, (r + (size-1)*j, j*step), the frame index keeping the axis; every other
+    axis moves one dim inwards past the new one."""
+    rf = ctx.rf(ctx.first)
+    src = shape_of(ctx.val(ctx.first))
+    dim, size, step = ctx.arg(1, "dimension"), ctx.arg(2, "size"), ctx.arg(3, "step")
+    if rf is None or rf.is_global or src is None or not all(isinstance(v, int) for v in (dim, size, step)):
+        return Outcome(rf)
+    dim = dim % len(src) - len(src)  # counted from the end
+    axes, kernels = [], {}
+    for axis in rf.axes:
+        moved = AxisRF(axis.origin, axis.dim - 1, axis.lo, axis.hi)
+        if axis.dim == dim:
+            moved = moved.step(size - 1, step)
+            kernels[axis.dim] = (size, step)
+        axes.append(moved)
+    result = rf.with_axes(axes)
+    return Outcome(result, K.blocks(ctx.op_name, "unfold", kernels)) if kernels else Outcome(result)
+
+
 def _permute_dims(ctx: Ctx) -> list[int] | None:
     src = shape_of(ctx.val(ctx.first))
     if src is None:
