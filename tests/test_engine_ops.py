@@ -693,3 +693,24 @@ def test_tensor_unfold_frames_a_spatial_axis():
     a, layers = rf(Framed(), 800)
     assert out_min(layers["unfold"]) == (44,) and layers["unfold"].stride == (16,)
     assert not layers["c1"].head and out_max(layers["c1"]) == (76,) and a.warnings == []
+
+
+@pytest.mark.parametrize("mode,scale,expected", [
+    ("bilinear", 0.25, 8),  # the triangle filter spans 2 units, stretched by 1/f = 4: 8 input units
+    ("bicubic", 0.5, 8),    # the cubic spans 4, stretched by 2: 8
+    ("bilinear", 2.0, 2),   # upsampling: antialias changes nothing, r 1 + j 1 (the spec's linear row)
+])
+def test_antialiased_downsampling_reads_the_stretched_filter(mode, scale, expected):
+    # counted as plain interpolation it read 2 (bilinear) or 4 (bicubic) units; measured by autograd
+    # (QA), one output unit's input gradient spans 8 at both
+    class Resize(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c = nn.Conv2d(1, 4, 1)
+
+        def forward(self, x):
+            return F.interpolate(self.c(x), scale_factor=scale, mode=mode, antialias=True)
+
+    a, layers = rf(Resize(), 128)
+    [resize] = [layer for layer in a.layers if layer.name != "c"]
+    assert out_max(resize) == (expected, expected)

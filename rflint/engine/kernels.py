@@ -135,13 +135,21 @@ def _adaptive(op: str, n_in: tuple[int, ...], n_out: tuple[int, ...]) -> KernelO
 _INTERPOLATION_GROW = {"nearest": 0, "nearest-exact": 0, "linear": 1, "bilinear": 1, "trilinear": 1, "bicubic": 3}
 
 
-def interpolation(op: str, mode: str, n_in: Sequence[int], n_out: Sequence[int]) -> KernelOp | None:
-    """Upsample / interpolate by the factor the shapes show: nearest (r, j/f), linear (r+j, j/f), ..."""
-    return _interpolation(op, mode, tuple(n_in), tuple(n_out))  # cached: see adaptive()
+# antialiased downsampling (F.interpolate(..., antialias=True), f < 1) stretches the filter by 1/f:
+# one output unit reads about width/f input units (the triangle filter spans 2 units, the cubic 4)
+_ANTIALIAS_WIDTH = {"bilinear": 2, "bicubic": 4}
+
+
+def interpolation(op: str, mode: str, n_in: Sequence[int], n_out: Sequence[int], antialias: bool = False
+                  ) -> KernelOp | None:
+    """Upsample / interpolate by the factor the shapes show: nearest (r, j/f), linear (r+j, j/f), ...;
+    antialiased downsampling by f < 1 reads ceil(width/f) units: (r + (ceil(width/f)-1)*j, j/f)."""
+    return _interpolation(op, mode, tuple(n_in), tuple(n_out), bool(antialias))  # cached: see adaptive()
 
 
 @lru_cache(maxsize=4096)
-def _interpolation(op: str, mode: str, n_in: tuple[int, ...], n_out: tuple[int, ...]) -> KernelOp | None:
+def _interpolation(op: str, mode: str, n_in: tuple[int, ...], n_out: tuple[int, ...], antialias: bool = False
+                   ) -> KernelOp | None:
     if mode == "area":  # area interpolation is adaptive average pooling
         return adaptive(op, n_in, n_out)
     if mode not in _INTERPOLATION_GROW:
@@ -150,7 +158,9 @@ def _interpolation(op: str, mode: str, n_in: tuple[int, ...], n_out: tuple[int, 
     # an axis the op leaves at its size is copied unchanged, whatever the mode: every output unit
     # sits exactly on an input unit (an anisotropic Upsample(scale_factor=(1, 2, 2)), a resize to
     # the size a map already has)
-    grow = tuple(Fraction(_INTERPOLATION_GROW[mode] if f != 1 else 0) for f in factor)
+    width = _ANTIALIAS_WIDTH.get(mode) if antialias else None
+    grow = tuple(Fraction(math.ceil(width / f) - 1 if width and f < 1 else _INTERPOLATION_GROW[mode] if f != 1 else 0)
+                 for f in factor)
     return KernelOp(
         op, "upsample", (1,) * len(factor), tuple(1 / f for f in factor), (1,) * len(factor),
         grow=grow, scale=tuple(1 / f for f in factor),

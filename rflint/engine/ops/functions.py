@@ -67,7 +67,7 @@ def _fn_adaptive(ctx: Ctx) -> Outcome:
 def _fn_interpolate(ctx: Ctx) -> Outcome:
     name = ctx.op_name.rpartition(".")[2]
     mode = {"upsample_bilinear": "bilinear", "upsample_nearest": "nearest"}.get(name) or ctx.arg(3, "mode", "nearest")
-    return _upsample(ctx, ctx.op_name, mode, ctx.first)
+    return _upsample(ctx, ctx.op_name, mode, ctx.first, bool(ctx.arg(6, "antialias", False)))
 
 
 def _fn_pixel_shuffle(ctx: Ctx) -> Outcome:

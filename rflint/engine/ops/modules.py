@@ -200,14 +200,15 @@ def _adaptive_module(ctx: Ctx) -> Outcome:
     return _adaptive(ctx, type(ctx.module).__name__, ctx.first, _pool_rank(ctx.module))
 
 
-def _upsample(ctx: Ctx, op: str, mode: str, src: Any) -> Outcome:
+def _upsample(ctx: Ctx, op: str, mode: str, src: Any, antialias: bool = False) -> Outcome:
     shape_in = shape_of(ctx.val(src))
     if shape_in is None:
         return Outcome(ctx.rf(src))
     n = len(shape_in) - 2
     if ctx.rf(src) is not None:
         not_empty(src, ctx.val(src))  # the factor is worked out from the sizes
-    kop = K.interpolation(f"{op}({mode})", mode, spatial_sizes(ctx.val(src), n), spatial_sizes(ctx.out, n))
+    kop = K.interpolation(f"{op}({mode})", mode, spatial_sizes(ctx.val(src), n), spatial_sizes(ctx.out, n),
+                          antialias)
     if kop is None:
         return _inferred(ctx, f"{op} with mode {mode!r} is not modelled")
     return kernel_outcome(ctx, kop, src)
