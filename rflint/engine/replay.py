@@ -10,7 +10,8 @@ follow from the base's without running their rules:
   (``ops.READS_RF``); compiled merges read shapes only to tell broadcast (gate) operands and
   layout changes apart (``ops.READS_SHAPES``), neither of which occurs when every operand with a
   spatial RF has exactly the output's size on each of its axes, at both sizes.  Pool steps read
-  sizes as their rule does (``ops.READS_SIZES``: a window may read a whole axis) and run again.
+  sizes (``ops.READS_SIZES``: a window may read a whole axis), and count as reading RFs alone where
+  no output axis has one pixel at either size.
 * A node is **mapped** when its RF is the image of the base's under one affine map per input axis,
   ``r -> offset + scale*r, j -> scale*j``.  Along a path ``r = 1 + sum g_i*J_i`` with ``J_i`` the
   product of the strides before layer i, so changing the strides of layers every path passes (a
@@ -36,7 +37,7 @@ from typing import Any
 import torch.fx as fx
 
 from rflint.engine.kernels import KernelOp, exact
-from rflint.engine.ops import READS_RF, READS_SHAPES
+from rflint.engine.ops import READS_RF, READS_SHAPES, READS_SIZES
 from rflint.engine.results import Analysis
 from rflint.engine.rfpass import plan_of, run_node
 
@@ -150,6 +151,8 @@ def replay(traced: Traced, modules: dict, values: dict, image_inputs: list[fx.No
     if stateful is None:
         stateful = base.derived["stateful"] = {n for n, rf in old_rfs.items() if rf is not None and rf.axes}
     for i, (node, step, reads, operands, target) in enumerate(plan):
+        if reads == READS_SIZES and step.kernel_only(values) and step.kernel_only(old_values):
+            reads = READS_RF  # a pool whose window reads no whole axis at either size: its kernel's answer
         if reads in _REUSABLE and not (replaced and target in replaced):
             if len(operands) == 1:  # the commonest node: its operand's relation, if it has states
                 k = kind.get(operands[0])

@@ -8,9 +8,9 @@ node keeps it: compiled conv, linear and elementwise steps read their operands' 
 Only three kinds of node can differ from the base's, and only they are visited, in topological
 order:
 
-* a node with no compiled step or one that reads sizes (its rule reads shapes: pools, adaptive
-  pools, upsampling, flatten) whose output or operands have other shapes than in the base: it runs
-  again;
+* a node with no compiled step (its rule reads shapes: adaptive pools, upsampling, flatten), or a
+  pool with an output axis of one pixel here or in the base (its window may read the whole axis),
+  whose output or operands have other shapes than in the base: it runs again;
 * a compiled merge (``ops.READS_SHAPES``) unless every operand with a spatial RF has exactly the
   output's size on each of its axes at both sizes (replay.lined_up): then it is a plain union of
   the base's operands, else its step runs again;
@@ -33,7 +33,7 @@ import torch.fx as fx
 
 from rflint import declared
 from rflint.engine.kernels import KernelOp
-from rflint.engine.ops import READS_RF, READS_SHAPES
+from rflint.engine.ops import READS_RF, READS_SHAPES, READS_SIZES
 from rflint.engine.replay import lined_up
 from rflint.engine.results import Analysis, Layer
 from rflint.engine.rfpass import plan_of, run_node, source_of
@@ -67,7 +67,8 @@ def needs_resized(traced: Traced, values: dict, image_inputs: list[fx.Node], bas
                 moved = True
                 break
         if not moved:
-            if reads == READS_RF:
+            if reads == READS_RF or (reads == READS_SIZES and step.kernel_only(values)
+                                     and step.kernel_only(base_values)):
                 continue
             if reads == READS_SHAPES:
                 was = lined.get(node)

@@ -130,14 +130,16 @@ def _params_of(a: Analysis, names: set[str]) -> int:
         if node is None:
             continue
         if node.op == "call_module":
-            tensors = traced.modules[node.target].parameters()
+            module = traced.modules[node.target]
+            # a leaf's own dict: parameters() walks generators, which cost more than the counting
+            tensors = module.parameters() if module._modules else module._parameters.values()
         elif node.op == "get_attr":
             value = _attribute(traced.gm, node.target)
             tensors = [value] if isinstance(value, nn.Parameter) else []
         else:
             continue
         for p in tensors:
-            if id(p) not in seen:
+            if p is not None and id(p) not in seen:
                 seen.add(id(p))
                 total += p.numel()
     return total

@@ -111,12 +111,16 @@ def _pool_step(node: fx.Node, module, src: fx.Node | None):
     target, kop = node.target, pool_module_kop(module)
     n = kop.n
 
-    def pool(rfs, values, modules):
+    def kernel_only(values) -> bool:  # no output axis of one pixel: the answer is the kernel's alone
         shape = shape_of(values.get(node))
-        if modules[target] is not module or shape is None or 1 in shape[-n:]:
+        return shape is not None and 1 not in shape[-n:]
+
+    def pool(rfs, values, modules):
+        if modules[target] is not module or not kernel_only(values):
             return NOT_QUICK
         return kernel_result(rfs.get(src) if src is not None else None, kop)
     pool.reads = READS_SIZES
+    pool.kernel_only = kernel_only  # for the replays: where it holds at both sizes, as READS_RF
     return pool
 
 
