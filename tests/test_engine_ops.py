@@ -714,3 +714,23 @@ def test_antialiased_downsampling_reads_the_stretched_filter(mode, scale, expect
     a, layers = rf(Resize(), 128)
     [resize] = [layer for layer in a.layers if layer.name != "c"]
     assert out_max(resize) == (expected, expected)
+
+
+@pytest.mark.parametrize("expand", [False, True])
+def test_a_spatial_gate_expanded_over_the_channels_is_a_branch(expand):
+    # stem 3x3 (r 3); gate: 5x5 (3 + 4 = 7) then a 1x1 to one channel and a sigmoid: a spatial map,
+    # not modulation; gate * x reads 3 .. 7.  a.expand_as(x) (the Attention U-Net's gate) repeats the
+    # one channel: it dropped both spatial axes (the prefix of dims changed), and the gate with them
+    class Gate(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem, self.g = nn.Conv2d(1, 4, 3, padding=1), nn.Conv2d(4, 4, 5, padding=2)
+            self.psi, self.W = nn.Conv2d(4, 1, 1), nn.Conv2d(4, 4, 1)
+
+        def forward(self, x):
+            x = self.stem(x)
+            a = torch.sigmoid(self.psi(self.g(x)))
+            return self.W((a.expand_as(x) if expand else a) * x)
+
+    a, layers = rf(Gate(), 16)
+    assert layers["W"].r_in_min == (3, 3) and layers["W"].r_in_max == (7, 7)

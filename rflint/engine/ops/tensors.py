@@ -98,11 +98,16 @@ def _reshape(ctx: Ctx) -> Outcome:
     groups = _dim_groups(src, out) if math.prod(src) == math.prod(out) else None
     if groups is not None:
         return _regrouped(ctx, rf, src, out, groups)
-    keep = []  # expand / expand_as (sizes need not match): an axis survives where nothing changed
+    # expand / expand_as (sizes need not match)
+    broadcast = len(out) >= len(src) and all(a in (b, 1) for a, b in zip(reversed(src), reversed(out)))
+    keep = []
     for axis in rf.axes:
         d = axis.dim
-        if (-d <= len(out) and all(src[i] == out[i] for i in range(d, 0))
-                and math.prod(src[:d]) == math.prod(out[:d])):
+        if broadcast:  # one-size dims repeated (a one-channel attention map expand_as the features):
+            if src[d] == out[d]:  # an axis keeps its positions where its size stays
+                keep.append(axis)
+        elif (-d <= len(out) and all(src[i] == out[i] for i in range(d, 0))
+                and math.prod(src[:d]) == math.prod(out[:d])):  # else where nothing changed
             keep.append(axis)
     return Outcome(rf.with_axes(keep) if len(keep) != len(rf.axes) else rf)
 
