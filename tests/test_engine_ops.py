@@ -734,3 +734,23 @@ def test_a_spatial_gate_expanded_over_the_channels_is_a_branch(expand):
 
     a, layers = rf(Gate(), 16)
     assert layers["W"].r_in_min == (3, 3) and layers["W"].r_in_max == (7, 7)
+
+
+@pytest.mark.parametrize("a_last", [False, True])
+def test_the_final_layer_is_the_branch_that_sees_most_on_every_axis(a_last):
+    # two branches joined at the end: a, 3x7 (r 3x7), and b, 1x7 (r 1x7).  Both reach 7 on W; a sees
+    # more on H, whichever forward() computes last (the tie on the largest axis went to the later one)
+    class Two(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Conv2d(1, 4, (3, 7), padding=(1, 3)), nn.Conv2d(1, 4, (1, 7), padding=(0, 3))
+
+        def forward(self, x):
+            if a_last:
+                b = self.b(x)
+                return torch.cat([self.a(x), b], 1)
+            a = self.a(x)
+            return torch.cat([a, self.b(x)], 1)
+
+    a, _ = rf(Two(), 32)
+    assert a.final_layer == "a" and tuple(a.final_r_max) == (3, 7)

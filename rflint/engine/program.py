@@ -317,8 +317,15 @@ def _final_r_max(layer: Layer, last: TensorRF) -> tuple:
     return tuple(r if r is None or o is None else by_origin.get(o, r) for r, o in zip(layer.r_out_max, layer.origins))
 
 
+def _seen(values) -> tuple:
+    """How much a unit sees, to compare branches: its r_max per axis, largest first (so the largest
+    axis decides, then the next: a SlowFast net's slow pathway, 51x195x195, beats the fast one,
+    21x195x195, whichever forward() runs last)."""
+    return tuple(sorted((v for v in values if v is not None), reverse=True))
+
+
 def _reach(rf: TensorRF, at: int) -> tuple:
-    return max((axis.hi[0][0] for axis in rf.axes), default=0), at
+    return _seen(axis.hi[0][0] for axis in rf.axes), at
 
 
 def _final_layer(order: list[fx.Node], position: dict[fx.Node, int], rfs: dict,
@@ -365,6 +372,6 @@ def _final_layer(order: list[fx.Node], position: dict[fx.Node, int], rfs: dict,
 
     def key(entry: tuple[Layer, int]):
         layer, at = entry
-        return (max((r for r in layer.r_out_max if r is not None), default=0), at)
+        return _seen(layer.r_out_max), at
 
     return max(frontier, key=key)[0], last
