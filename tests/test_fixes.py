@@ -370,3 +370,25 @@ def test_truncation_counts_bare_parameters_and_names_a_larger_head():
     assert plan.head_layers == ("enc1", "enc2", "head") and plan.head_params == 370
     assert "It also removes the head that read the feature map: 3 layers with weights (enc1, enc2, head; 370 params)" \
         in plan.head_text()
+
+
+class _FrameConsensus(nn.Module):
+    """A TSN-style net: 8 frames folded into the batch, eight 3x3 convs (a tail at 8 px), a global
+    mean per frame, the mean over the frames (the consensus), a classifier."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(*[nn.Conv2d(3 if i == 0 else 8, 8, 3, padding=1) for i in range(8)])
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, x):
+        f = self.features(x).mean((2, 3))
+        return self.fc(f.view(-1, 8, 8).mean(1))
+
+
+def test_no_truncation_is_offered_when_the_head_folds_the_batch():
+    # the cut tensor has 8 rows (frames), the output 1: global pooling + Linear after the cut gave
+    # an (8, 10) output for the (1, 10) of the model; the tail is still reported
+    report = build_report(rflint.analyze(_FrameConsensus(), input_shapes=[(8, 3, 8, 8)]))
+    assert "RF002" in {f.code for f in report.findings}
+    assert report.truncation is None

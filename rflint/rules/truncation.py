@@ -99,6 +99,8 @@ def _plan(a: Analysis, tail: Tail) -> TruncationPlan | None:
     cut_shape = a.shape(tail.cut)
     if cut_shape is None or len(cut_shape) < 3:
         return None
+    if cut_shape[0] != out_shapes[0][0]:  # the head folds the batch (a video net's consensus over
+        return None  # the frames of view(-1, T, C).mean(1)): a new head would give one row per frame
     n_out, channels = out_shapes[0][1], cut_shape[1]
     kept = _ancestors(a, tail.cut)
     removed = [n for n in a.order if n not in kept]
