@@ -392,3 +392,14 @@ def test_no_truncation_is_offered_when_the_head_folds_the_batch():
     report = build_report(rflint.analyze(_FrameConsensus(), input_shapes=[(8, 3, 8, 8)]))
     assert "RF002" in {f.code for f in report.findings}
     assert report.truncation is None
+
+
+def test_what_ifs_and_the_fix_command_keep_a_batch_of_its_own():
+    # 8 frames folded into the batch (view(-1, 8, C) in forward): the clean-size search and the stem
+    # experiment ran at batch 1 (view failed: no clean size, no RF003) and "Try it" said --input.
+    # Eight 3x3 convs: conv i reads 2i + 1, so 15 px is clean (conv 7, the last, reads 15)
+    from rflint.report.humanize import fix_command
+
+    a = rflint.analyze(_FrameConsensus(), input_shapes=[(8, 3, 8, 8)])
+    assert build_report(a).min_clean_input == (15, 15)
+    assert "--input-shape 8,3,8,8" in fix_command(a)

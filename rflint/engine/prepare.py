@@ -168,9 +168,11 @@ class Prepared:
 
     def _shapes_like(self, size, base: Analysis | None) -> Shapes:
         """Input shapes for a what-if at spatial ``size``: ``base``'s inputs (a model with several
-        forward() arguments), each image scaled to ``size`` in proportion to the first (the RF
-        axes of every image input are the first one's), the others as they were."""
-        if base is None or len(base.input_shapes) < 2:
+        forward() arguments, or a batch of its own: frames folded into it), each image scaled to
+        ``size`` in proportion to the first (the RF axes of every image input are the first one's),
+        the others as they were."""
+        shapes = base.input_shapes if base is not None else ()
+        if not shapes or (len(shapes) < 2 and shapes[0][0] == 1):
             return self.full_shapes(size, None)
         return scaled_shapes(base.input_shapes, self.input_size(size))
 

@@ -60,7 +60,8 @@ def fix_command(a, fix: str = "--truncate", output: str = "truncated.pt") -> str
     loaded = a.prepared.loaded if a.prepared is not None else None
     # a config's model is named from its pyproject.toml; the command must load it from here
     parts = ["rflint", "fix", shlex.quote((loaded.target if loaded is not None else None) or a.target)]
-    if len(a.input_shapes) > 1:  # a model with several inputs: every shape
+    if len(a.input_shapes) > 1 or (a.input_shapes and a.input_shapes[0][0] != 1):
+        # several inputs, or a batch of its own (frames folded into it): every shape
         for shape in a.input_shapes:
             parts += ["--input-shape", ",".join(map(str, shape))]
     else:
