@@ -403,3 +403,20 @@ def test_what_ifs_and_the_fix_command_keep_a_batch_of_its_own():
     a = rflint.analyze(_FrameConsensus(), input_shapes=[(8, 3, 8, 8)])
     assert build_report(a).min_clean_input == (15, 15)
     assert "--input-shape 8,3,8,8" in fix_command(a)
+
+
+class _FoldedClip(_FrameConsensus):
+    """_FrameConsensus fed a (N, C, T, H, W) clip, folded into the batch in forward()."""
+
+    def forward(self, x):
+        n, c, t, h, w = x.shape
+        return super().forward(x.transpose(1, 2).reshape(n * t, c, h, w))
+
+
+def test_a_clip_folded_into_the_batch_by_forward_is_analysed():
+    # a 5-D input for 2-D convs was refused ("expects 2 spatial axes"); T folds into the batch (no
+    # RF), H and W go on: conv i reads 2i + 1, so at 8 px convs 4.. are the tail (conv 4 reads 9)
+    a = rflint.analyze(_FoldedClip(), input_shapes=[(1, 3, 8, 8, 8)])
+    report = build_report(a)
+    assert a.layer("features.4").r_in_min == (9, 9)
+    assert [f.layer for f in report.findings if f.code == "RF002"] == ["features.4"]

@@ -172,9 +172,12 @@ class Prepared:
         ``size`` in proportion to the first (the RF axes of every image input are the first one's),
         the others as they were."""
         shapes = base.input_shapes if base is not None else ()
-        if not shapes or (len(shapes) < 2 and shapes[0][0] == 1):
+        folded = bool(shapes) and self.n_axes is not None and len(shapes[0]) != self.n_axes + 2
+        if not shapes or (len(shapes) < 2 and shapes[0][0] == 1 and not folded):
             return self.full_shapes(size, None)
-        return scaled_shapes(base.input_shapes, self.input_size(size))
+        if folded:  # a clip the model folds (full_shapes): sizes of its own rank, not the first conv's
+            return scaled_shapes(shapes, _whole_numbers(size) if isinstance(size, tuple) else self.input_size(size))
+        return scaled_shapes(shapes, self.input_size(size))
 
     def full_shapes(self, size, shapes=None) -> Shapes:
         """The whole input shapes (N, C, *spatial) that ``at(size, shapes)`` analyses."""
@@ -184,8 +187,10 @@ class Prepared:
                 raise RflintError(f"input shapes must be positive, got {list(full)}")
             if len(full[0]) < 3:
                 raise RflintError(f"the first input must be (N, C, *spatial), got {list(full[0])}")
-            if self.n_axes is not None and len(full[0]) != self.n_axes + 2:  # (3, 32, 32), unbatched:
-                # torch would run the 2-D model on it as one 3x32x32 map with a batch of 3... or fail
+            if self.n_axes is not None and len(full[0]) < self.n_axes + 2:  # (3, 32, 32), unbatched:
+                # torch would run the 2-D model on it as one 3x32x32 map with a batch of 3... or fail.
+                # More dims than the first conv's are a clip or volume the model folds (a TSN's
+                # view(N*T, C, H, W)): the folded axis is merged into the batch, the others go on
                 raise RflintError(f"{self.label} expects {_axes_text(self.n_axes)} (its first conv is {self.n_axes}-D), "
                                   f"got input shape {','.join(map(str, full[0]))}")
             return full
