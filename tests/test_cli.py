@@ -811,3 +811,18 @@ def test_a_config_model_without_a_size_is_told_where_to_give_it(project):
     assert ("net.py:build: no input size given (add `input = 224` to its [[tool.rflint.models]] entry in "
             f"{project / 'pyproject.toml'}, or pass --input)") in result.stderr
     assert invoke("check", "--input", "64").exit_code == 0
+
+
+def test_file_targets_in_packages_still_import_like_loose_files(tmp_path, monkeypatch):
+    """A package file with a sibling import (`from blocks import conv`, as `python net.py` runs it),
+    one whose package __init__ needs a missing extension, and one in a package named like a
+    standard module ("types"): importing them as package modules alone broke all three."""
+    for name, init in (("sib", ""), ("ext", "from .cuda_ops import fused\n"), ("types", "")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "__init__.py").write_text(init)
+        (tmp_path / name / "blocks.py").write_text(_BLOCKS)
+        (tmp_path / name / "net.py").write_text(_PACKAGED.format(imp="blocks"))
+    monkeypatch.chdir(tmp_path)
+    for target in ("sib/net.py:net", "ext/net.py:net", "types/net.py:net"):
+        result = invoke("check", target, "--input", "8")
+        assert result.exit_code == 0, (target, result.output)

@@ -130,10 +130,11 @@ def _import_roots(target: Any, root: str | None = None) -> list[str]:
             return []
         path = os.path.abspath(where)
         package = _package_of(path)
-        first = package[0] if package else os.path.dirname(path)
+        # the package's directory, and the file's own (its sibling imports: `from blocks import x`)
+        first = [package[0], os.path.dirname(path)] if package else [os.path.dirname(path)]
     else:
-        first = root or os.getcwd()
-    return list(dict.fromkeys(r for r in (first, os.getcwd(), _project_dir()) if r))
+        first = [root or os.getcwd()]
+    return list(dict.fromkeys(r for r in (*first, os.getcwd(), _project_dir()) if r))
 
 
 def _project_dir() -> str | None:
@@ -174,7 +175,17 @@ def _import_file(path: str) -> Any:
     path = os.path.abspath(path)  # (its directory is first on sys.path: _own_imports)
     package = _package_of(path)
     if package is not None:  # in a package: imported as its module (relative imports work)
-        return _import_module(package[1], path)
+        try:
+            return _import_module(package[1], path)
+        except RflintError as err:  # the package cannot be imported (its __init__ needs a missing
+            try:  # extension, it is named like a standard module): the file alone, as python runs it
+                return _import_loose(path)
+            except RflintError:
+                raise err from None
+    return _import_loose(path)
+
+
+def _import_loose(path: str) -> Any:
     # import it under its own name, as `python file.py`'s siblings would (so classes have the qualified
     # names users write in [tool.rflint.layers]); a clashing, different module keeps its place
     stem = os.path.splitext(os.path.basename(path))[0].replace("-", "_")
