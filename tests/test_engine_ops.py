@@ -598,12 +598,18 @@ class _ResNetClosedByPool(nn.Module):
             x = F.max_pool2d(x, x.size()[2:]).flatten(1)
         elif self.pool == "after":
             x = self.ada(self.after2(self.after1(self.avg(x)))).flatten(1)
+        elif self.pool == "sigmoid":  # F.avg_pool2d, an activation without a module, x[:, :, 0, 0]
+            x = torch.sigmoid(F.avg_pool2d(x, 2))[:, :, 0, 0]
+        elif self.pool == "permute":  # a ConvNeXt-style head: channels last, then the Linear
+            x = F.avg_pool2d(x, x.shape[2:]).permute(0, 2, 3, 1).flatten(1)
+        elif self.pool == "mean":
+            x = F.max_pool2d(x, x.shape[2:]).mean((2, 3))
         else:
             x = self.ada(x).flatten(1)
         return self.fc(x)
 
 
-@pytest.mark.parametrize("pool", ["adaptive", "module", "functional", "whole"])
+@pytest.mark.parametrize("pool", ["adaptive", "module", "functional", "whole", "sigmoid", "permute", "mean"])
 def test_a_fixed_pool_over_the_whole_map_before_the_classifier_is_global_pooling(pool):
     """At 16 px the last map is 2x2 (16 -> 8 -> 4 -> 2), so AvgPool2d(2), F.avg_pool2d(x, 2) and a
     max pool over x.size()[2:] each read all of it: global pooling, as the adaptive pool to 1 is.
@@ -754,3 +760,13 @@ def test_the_final_layer_is_the_branch_that_sees_most_on_every_axis(a_last):
 
     a, _ = rf(Two(), 32)
     assert a.final_layer == "a" and tuple(a.final_r_max) == (3, 7)
+
+
+def test_a_whole_map_pool_with_a_one_pixel_axis_is_global_pooling():
+    # at 8x16 the last map is 1x2 (8 -> 4 -> 2 -> 1 rows; 16 -> 2 columns): a max pool over
+    # x.shape[2:] reads all of it, but its one-pixel axis did not count as read whole, so it stayed
+    # a pool reading the shortcuts' r_min 3 and hid the tail (blocks.4.c2 reads 19 > 8 rows ... on
+    # both axes: 19 > 16 too)
+    a, layers = rf(_ResNetClosedByPool("whole"), (8, 16))
+    assert a.final_layer == "blocks.4.c2"
+    assert ("RF002", "blocks.4.c2") in {(f.code, f.layer) for f in lint(a).findings}

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import operator
 from typing import Any, Callable
 
 import torch
 import torch.fx as fx
-import torch.nn.functional as F
 from torch import nn
 
 from rflint.declared import spec_for
@@ -17,6 +17,7 @@ from rflint.engine.ops.tensors import (
     _elementwise, _global_fn, _inferred, _merged_rf, _mix_dims, _reshape, _same_spatial,
 )
 from rflint.engine.rfstate import TensorRF
+from rflint.trace.metaspec import is_tensor_like
 
 
 def _conv_module(ctx: Ctx) -> Outcome:
@@ -80,8 +81,8 @@ def _pool_module(ctx: Ctx) -> Outcome:
 
 
 def pooled(ctx: Ctx, kop: K.KernelOp, src: Any = None) -> Outcome:
-    """A fixed-window pool.  Where its one output window reads a whole axis and the result is
-    flattened next (``nn.AvgPool2d(7)`` on the 7x7 maps it was written for, ``F.avg_pool2d(x, 4)``
+    """A fixed-window pool.  Where its one output window reads a whole axis and nothing spatial
+    follows (:func:`_flattened_next`) (``nn.AvgPool2d(7)`` on the 7x7 maps it was written for, ``F.avg_pool2d(x, 4)``
     closing a CIFAR ResNet, ``F.avg_pool2d(x, x.shape[2:])``), it is global pooling before the
     classifier, the mean (max) over every position along that axis, exactly as an adaptive pool to
     1 is (rf-semantics.md section 2, "global ops"): the map stops being spatial there, as in
@@ -93,11 +94,13 @@ def pooled(ctx: Ctx, kop: K.KernelOp, src: Any = None) -> Outcome:
     nothing and stays a pool too."""
     src = ctx.first if src is None else src
     n = kop.n
-    whole = whole_map_axes(kop, spatial_sizes(ctx.val(src), n), spatial_sizes(ctx.out, n))
-    if not whole or not _flattened_next(ctx.node):
+    n_in, n_out = spatial_sizes(ctx.val(src), n), spatial_sizes(ctx.out, n)
+    whole = whole_map_axes(kop, n_in, n_out)
+    if not whole or not _flattened_next(ctx):
         return kernel_outcome(ctx, kop, src)
     rf = ctx.rf(src)
-    if rf is not None and len(whole) == n:
+    # the other axes one pixel in and out (the last map of an anisotropic volume, 1x2): read whole too
+    if rf is not None and all(i in whole or (n_in[i] == n_out[i] == 1) for i in range(n)):
         return Outcome(rf.to_global())
     out = kernel_outcome(ctx, kop, src)
     if out.rf is not None and not out.rf.is_global:
@@ -105,15 +108,12 @@ def pooled(ctx: Ctx, kop: K.KernelOp, src: Any = None) -> Outcome:
     return out
 
 
-_FLATTENING_METHODS = frozenset({"view", "reshape", "flatten", "squeeze"})
-_FLATTENING_FUNCTIONS = frozenset({torch.flatten, torch.reshape, torch.squeeze})
-_SHAPE_READS = frozenset({"size", "dim"})  # x.size(0) in x.view(x.size(0), -1)
-_PASSING_FUNCTIONS = frozenset({F.dropout, F.relu, torch.relu, F.gelu, F.silu})  # between pool and flatten
-
-
-def _flattened_next(node: Any) -> bool:
-    """Every use of ``node``'s output, past dropout and activations, flattens it (view/reshape/
-    flatten/squeeze, nn.Flatten) or reads its size: nothing spatial follows."""
+def _flattened_next(ctx: Ctx) -> bool:
+    """Nothing spatial follows the node's output: every use of it, past layout and elementwise ops
+    (activations, dropout, permutes: one operand, the same number of values), drops its one-pixel
+    axes (flatten, view, squeeze, x[:, :, 0, 0], a mean over them: fewer dims, the same values) or
+    reads its size.  A module with weights (a conv on the 1x1 map) is something spatial following."""
+    node = ctx.node
     if not isinstance(node, fx.Node):
         return False
     owner = node.graph.owning_module
@@ -123,19 +123,22 @@ def _flattened_next(node: Any) -> bool:
         if user in seen:
             continue
         seen.add(user)
-        op, target = user.op, user.target
-        if op == "call_method" and (target in _FLATTENING_METHODS or target in _SHAPE_READS):
+        if user.op == "call_method" and user.target in ("size", "dim"):  # x.view(x.size(0), -1)
             continue
-        if op == "call_function" and (target in _FLATTENING_FUNCTIONS or target is getattr):
+        if user.op == "call_function" and user.target is getattr:  # x.shape
             continue
-        module = owner.get_submodule(target) if op == "call_module" and owner is not None else None
-        if isinstance(module, nn.Flatten):
-            continue
-        passes = (rule_of(module) is _elementwise if module is not None
-                  else op == "call_function" and target in _PASSING_FUNCTIONS)
-        if not passes or len(user.all_input_nodes) != 1:
+        module = owner.get_submodule(user.target) if user.op == "call_module" and owner is not None else None
+        if isinstance(module, nn.Flatten) or (module is not None and rule_of(module) is _linear):
+            continue  # a Linear on the one-pixel map (a ConvNeXt head after its permute) is the head
+        if module is not None and rule_of(module) is not _elementwise and any(True for _ in module.parameters()):
             return False
-        pending.extend(user.users)
+        inputs = [a for a in user.all_input_nodes if is_tensor_like(ctx.val(a))]
+        before, after = shape_of(ctx.val(node)), shape_of(ctx.val(user))
+        if len(inputs) != 1 or before is None or after is None or math.prod(before) != math.prod(after):
+            return False
+        if len(after) < len(before):  # the one-pixel axes dropped: the map is gone
+            continue
+        pending.extend(user.users)  # same rank: a layout or elementwise op; what follows it decides
     return bool(seen)
 
 
