@@ -770,3 +770,42 @@ def test_a_whole_map_pool_with_a_one_pixel_axis_is_global_pooling():
     a, layers = rf(_ResNetClosedByPool("whole"), (8, 16))
     assert a.final_layer == "blocks.4.c2"
     assert ("RF002", "blocks.4.c2") in {(f.code, f.layer) for f in lint(a).findings}
+
+
+def test_depth_to_space_to_one_channel_is_a_pixel_shuffle():
+    # ESPCN on the Y channel: 4 channels -> 1 channel at 2x; the one-channel dim did not count as
+    # "channels left", so the map became global.  down 3x3 /2 (r 3, j 2), deep 9x9 (3 + 16 = 19),
+    # shuffle (19, j 1), refine 3x3: 19 + 2 = 21
+    class Espcn(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.down, self.deep, self.refine = (nn.Conv2d(1, 4, 3, 2, 1), nn.Conv2d(4, 4, 9, padding=4),
+                                                 nn.Conv2d(1, 1, 3, padding=1))
+
+        def forward(self, x):
+            u = self.deep(self.down(x))
+            b, c, h, w = u.shape
+            u = u.view(b, 1, 2, 2, h, w).permute(0, 1, 4, 2, 5, 3).reshape(b, 1, h * 2, w * 2)
+            return self.refine(u)
+
+    a, layers = rf(Espcn(), 32, channels=1)
+    assert not layers["refine"].head and out_max(layers["refine"]) == (21, 21)
+
+
+def test_the_head_removed_with_a_tail_leaves_out_a_side_inputs_layers():
+    # eight 3x3 convs (a tail at 8 px), a global mean, concatenated with an MLP of a second input
+    # (metadata), two Linear layers: the MLP reads no map, it is no part of the head
+    from rflint.report import build_report
+
+    class WithMeta(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.features = nn.Sequential(*[nn.Conv2d(3 if i == 0 else 8, 8, 3, padding=1) for i in range(8)])
+            self.m1, self.m2, self.fc1, self.fc2 = nn.Linear(10, 8), nn.Linear(8, 8), nn.Linear(16, 8), nn.Linear(8, 5)
+
+        def forward(self, x, meta):
+            f = torch.cat([self.features(x).mean((2, 3)), self.m2(self.m1(meta))], 1)
+            return self.fc2(self.fc1(f))
+
+    plan = build_report(rflint.analyze(WithMeta(), input_shapes=[(1, 3, 8, 8), (1, 10)])).truncation
+    assert plan.head_layers == ("fc1", "fc2")

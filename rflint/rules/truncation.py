@@ -155,7 +155,7 @@ def _attribute(root: nn.Module, target: str):
 
 
 def _head_weights(a: Analysis, removed: list[str]) -> tuple[list[str], int]:
-    """The removed modules with weights whose input is global (or carries no RF): the head."""
+    """The removed modules with weights whose input is global: the head."""
     traced = a.own_trace
     if traced is None:
         return [], 0
@@ -167,7 +167,7 @@ def _head_weights(a: Analysis, removed: list[str]) -> tuple[list[str], int]:
             continue
         src = node.args[0] if node.args and isinstance(node.args[0], fx.Node) else None
         rf = a.node_rf.get(src) if src is not None else None
-        if rf is None or rf.is_global:
+        if rf is not None and rf.is_global:  # (no RF at all: a side input's MLP, not the head)
             names.append(str(node.target))
             params += count
     return names, params

@@ -176,7 +176,7 @@ def _regrouped(ctx: Ctx, rf: TensorRF, src: tuple[int, ...], out: tuple[int, ...
         axes.append(moved)
     if shuffled:
         taken = {n_out + a.dim for a in axes + shuffled}
-        if any(out[k] > 1 and k not in taken for k in range(1, n_out)):
+        if any(k not in taken for k in range(1, n_out)):  # (a one-channel map: ESPCN's Y, mono audio)
             axes += shuffled
         else:  # no channels left: the axis was merged with all of them ((B, T, F, C) -> (B, T, F*C)): gone
             kernels = {d: block for d, block in kernels.items() if block[0] > 1}
