@@ -16,6 +16,7 @@ from rflint.rules.base import SEVERITY_RANK, Finding
 from rflint.rules.structure import Structure
 from rflint.rules.truncation import TruncationPlan, plan_truncation
 from rflint.trace.size_bound import input_size_bound
+from rflint.trace.tracing import VALUE_AWARE
 
 SCHEMA_VERSION = 1
 
@@ -225,14 +226,18 @@ def _next_multiple_running(a: Analysis, candidate: tuple[int, ...], limit: int =
     a U-Net runs at the multiples of 2^depth only, which for a depth above 6 lie further apart than
     the pixel steps reach.  Where the sizes that run are the multiples of a power of two, the first
     that runs is the smallest size from ``candidate`` on that runs."""
-    multiple = 2 * ALIGN_REACH
+    if a.trace_method.startswith(VALUE_AWARE):  # every trial computes on real tensors: not at 16k px
+        return None
+    multiple, tried = 2 * ALIGN_REACH, set()
     while multiple <= limit:
         size = tuple(-(-c // multiple) * multiple for c in candidate)
         if max(size) > limit:
             return None
-        found = _runs(a, size)
-        if found is not None:
-            return found
+        if size not in tried:  # (the next multiple of 256 may be that of 128)
+            tried.add(size)
+            found = _runs(a, size)
+            if found is not None:
+                return found
         multiple *= 2
     return None
 
