@@ -420,3 +420,34 @@ def test_a_clip_folded_into_the_batch_by_forward_is_analysed():
     report = build_report(a)
     assert a.layer("features.4").r_in_min == (9, 9)
     assert [f.layer for f in report.findings if f.code == "RF002"] == ["features.4"]
+
+
+_SCRIPTED = '''
+import torch
+from torch import nn
+
+
+class Scripted(nn.Module):
+    """A scripted block (3x3 conv, ReLU), then eight 3x3 convs (a tail at 8 px), a global mean, a
+    classifier."""
+
+    def __init__(self):
+        super().__init__()
+        self.first = torch.jit.script(nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU()))
+        self.features = nn.Sequential(*[nn.Conv2d(8, 8, 3, padding=1) for i in range(8)])
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, x):
+        return self.fc(self.features(self.first(x)).mean((2, 3)))
+'''
+
+
+def test_fix_says_why_a_model_with_a_torchscript_submodule_cannot_be_saved(tmp_path, monkeypatch):
+    # torch.save's own RuntimeError ("does not have a __getstate__") named no way out
+    (tmp_path / "scripted.py").write_text(_SCRIPTED)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["fix", "scripted.py:Scripted", "--input", "8", "-c", "3", "--truncate",
+                                      "-o", "out.pt"])
+    assert result.exit_code == 2
+    assert "torch.save cannot pickle its TorchScript submodule first" in result.stderr
+    assert not (tmp_path / "out.pt").exists() and not (tmp_path / "out.pt.partial").exists()

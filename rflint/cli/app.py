@@ -505,7 +505,16 @@ def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, chan
         partial = output.with_name(output.name + ".partial")
         try:  # into a file of our own first: a model that cannot be pickled leaves no broken OUTPUT
             with open(partial, "wb") as f:  # an OSError in words (torch.save on a path raises RuntimeError)
-                torch.save(fixed, f)
+                try:
+                    torch.save(fixed, f)
+                except RuntimeError as err:
+                    scripted = [name for name, m in fixed.named_modules() if isinstance(m, torch.jit.ScriptModule)]
+                    if not scripted:
+                        raise
+                    raise RflintError(
+                        f"cannot save the fixed model: torch.save cannot pickle its TorchScript submodule "
+                        f"{scripted[0]} inside a GraphModule; build it with rflint.truncate / rflint.remove_stem "
+                        "in Python, or script the whole fixed model yourself") from err
             os.replace(partial, output)
         finally:
             if partial.exists():
