@@ -575,3 +575,28 @@ def test_a_declared_pointwise_layer_without_weights_is_no_rf_layer():
     assert [layer.name for layer in a.layers] == ["stem.0", "stem.1", "stem.2", "b3", "b4"]
     assert a.layer("b4").r_in_min == (31, 31)
     assert [f.code for f in lint(a).findings if f.code == "RF002"] == []
+
+
+class _ScriptedAsksShape(nn.Module):
+    """conv 3x3 /2, a scripted block (3x3 /2 conv, ReLU), and a forward() that asks a shape."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, 2, 1)
+        self.down = torch.jit.script(nn.Sequential(nn.Conv2d(8, 8, 3, 2, 1), nn.ReLU()))
+        self.c, self.d = nn.Conv2d(8, 8, 3, 1, 1), nn.Conv2d(8, 8, 3, 1, 1)
+
+    def forward(self, x):
+        x = self.down(self.stem(x))
+        if x.shape[-1] > 4:
+            x = self.c(x)
+        return self.d(x)
+
+
+def test_a_torchscript_submodule_on_the_concrete_shapes_tier():
+    # the shape-aware tracer made a meta copy of the scripted block (it has none) and crashed with
+    # a raw AttributeError.  By hand: stem r 3, jump 2; the block, 16 -> 8 px, kernel 1 stride 2: r 3,
+    # jump 4; c (8 > 4 px, so it runs) 3 + 2*4 = 11; d 11 + 8 = 19
+    a = rflint.analyze(_ScriptedAsksShape(), 32)
+    assert [layer.name for layer in a.layers] == ["stem", "down", "c", "d"]
+    assert a.layer("d").r_out_min == (19, 19)

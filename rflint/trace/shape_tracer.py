@@ -79,6 +79,18 @@ class ShapeAttribute(_Concrete, fx.proxy.Attribute):
         return getattr(self.root.meta_value, self.attr)
 
 
+def _on_cpu_zeros(module: torch.jit.ScriptModule, args: tuple, kwargs: dict, values: bool) -> Any:
+    """A TorchScript leaf run on CPU zeros shaped like its (meta) inputs; its output back on meta,
+    unless the trace runs on real values."""
+    def zeros(v):
+        return torch.zeros(v.shape, dtype=v.dtype) if isinstance(v, torch.Tensor) and v.is_meta else v
+
+    out = module.forward(*map_aggregate(args, zeros), **map_aggregate(kwargs, zeros))  # not __call__: fx patches it
+    if values:
+        return out
+    return map_aggregate(out, lambda v: v.to("meta") if isinstance(v, torch.Tensor) else v)
+
+
 def _meta(value: Any) -> Any:
     return map_aggregate(value, lambda v: v.meta_value if isinstance(v, (ShapeProxy, ShapeAttribute)) else v)
 
@@ -198,10 +210,16 @@ class ShapeTracer(RflintTracer):
             tensors = list(module.parameters()) + list(module.buffers())
             # always a copy: while tracing, the live module's attribute access is patched to record
             # get_attr nodes, so running it would hand back proxies instead of values
+            if isinstance(module, torch.jit.ScriptModule):  # no meta copy of compiled code: run it
+                # on CPU zeros of the inputs' shapes, its output on meta (as the shape pass does)
+                self._meta_modules[target] = module
+                return _on_cpu_zeros(module, args, kwargs, self.values)
             meta_module = copy.deepcopy(module)
             if not self.values and not all(t.is_meta for t in tensors):
                 meta_module = meta_module.to("meta")
             self._meta_modules[target] = meta_module
+        elif isinstance(meta_module, torch.jit.ScriptModule):
+            return _on_cpu_zeros(meta_module, args, kwargs, self.values)
         # its children go through nn.Module.__call__, which fx patches to record them: as parts of a
         # copy that is not in the model they would fail ("module is not installed as a submodule")
         self._running_leaf += 1

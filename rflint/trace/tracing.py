@@ -226,6 +226,8 @@ def _traces(module: nn.Module) -> bool:
 
 
 def _has_forward(module: nn.Module) -> bool:
+    if isinstance(module, torch.jit.ScriptModule):  # its forward is compiled, not a class method
+        return True
     return type(module).forward is not nn.Module.forward
 
 
