@@ -826,3 +826,41 @@ def test_file_targets_in_packages_still_import_like_loose_files(tmp_path, monkey
     for target in ("sib/net.py:net", "ext/net.py:net", "types/net.py:net"):
         result = invoke("check", target, "--input", "8")
         assert result.exit_code == 0, (target, result.output)
+
+
+VALUE_BRANCH = textwrap.dedent("""
+    import torch.nn as nn
+
+
+    class ValueDep(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Conv2d(3, 8, 3, padding=1)
+            self.b = nn.Conv2d(8, 8, 3, padding=1)  # rflint: ignore[RF005]
+            self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 2))
+
+        def forward(self, x):
+            x = self.a(x)
+            if x.sum() > -1e30:
+                x = self.b(x)
+            return self.head(x)
+
+
+    lazy = nn.Sequential(nn.LazyConv2d(8, 3, padding=1), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 2))
+""")
+
+
+def test_findings_on_copied_models_point_at_the_building_line(tmp_path, monkeypatch):
+    """The value-aware tracer runs a CPU copy with real weights, and a module instance with lazy
+    layers is analysed on a copy: their layers still point at the lines that built them (where a
+    suppression comment sits), not at forward() or inside torch."""
+    (tmp_path / "vd.py").write_text(VALUE_BRANCH)
+    monkeypatch.chdir(tmp_path)
+    result = invoke("check", "vd.py:ValueDep", "--input", "32", "--format", "json")
+    m = json.loads(result.stdout)["models"][0]
+    assert m["trace"].startswith("torch.fx with concrete values")
+    assert [layer["source"]["line"] for layer in m["layers"]] == [8, 9]  # self.a =, self.b =
+    assert m["findings"] == [] and m["suppressed"] == 1  # RF005 on b, ignored on its line
+    result = invoke("check", "vd.py:lazy", "--input", "32", "--channels", "3", "--format", "json")
+    m = json.loads(result.stdout)["models"][0]
+    assert [f["source"] for f in m["findings"]] == [{"file": str(tmp_path / "vd.py"), "line": 19}]

@@ -30,7 +30,7 @@ from torch import nn
 from torch.nn.parameter import UninitializedBuffer, UninitializedParameter, UninitializedTensorMixin
 
 from rflint.errors import RflintError
-from rflint.trace.sources import Source, recording_sites
+from rflint.trace.sources import Source, deepcopy_with_sites, recording_sites
 
 
 @dataclass
@@ -344,7 +344,8 @@ def _load_model(target: Any, kwargs: dict[str, Any] | None, label: str | None, r
             # a lazy layer takes its shape on the first call, which the analysis makes: on a copy,
             # or the caller's LazyConv2d would become a Conv2d without weights (with real_weights,
             # rflint.fixes gives the copy real ones by a first call on zeros)
-            module, owned = copy.deepcopy(module) if real_weights else _lazy_on_meta(copy.deepcopy(module)), True
+            copied = deepcopy_with_sites(module)
+            module, owned = copied if real_weights else _lazy_on_meta(copied), True
     elif callable(obj):
         module, device = _call_factory(obj, kwargs, label, ("cpu",) if real_weights else ("meta", "cpu"))
         source = _factory_source(obj)

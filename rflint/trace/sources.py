@@ -10,6 +10,7 @@ stack frame that is neither inside torch or rflint (the zoo aside) nor inside th
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import sys
 import threading
@@ -53,6 +54,19 @@ class Source:
 
 def construction_site(module: nn.Module) -> Source | None:
     return _sites.get(module)
+
+
+def deepcopy_with_sites(module: nn.Module) -> nn.Module:
+    """``copy.deepcopy(module)`` whose submodules keep their originals' construction sites: the
+    tracers that run a copy (real weights, lazy layers, meta copies) still point findings at the
+    line that built each layer, where its ``# rflint: ignore`` comment sits, not at forward()."""
+    copied = copy.deepcopy(module)
+    # deepcopy keeps the module tree's shape and sharing, and modules() visits both in one order
+    for original, twin in zip(module.modules(), copied.modules()):
+        site = _sites.get(original)
+        if site is not None:
+            _sites[twin] = site
+    return copied
 
 
 def _find_site(module: nn.Module) -> Source | None:

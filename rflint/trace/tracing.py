@@ -32,7 +32,7 @@ from torch import nn
 from torch.nn.parameter import UninitializedTensorMixin
 
 from rflint.errors import RflintError
-from rflint.trace.sources import PATCHING, current_user_site
+from rflint.trace.sources import PATCHING, current_user_site, deepcopy_with_sites
 
 SYMBOLIC = "torch.fx.symbolic_trace"
 WITH_LEAVES = "torch.fx.symbolic_trace with opaque leaves"
@@ -297,7 +297,7 @@ def _with_real_weights(module: nn.Module) -> nn.Module:
     tensors = list(module.parameters()) + list(module.buffers())
     if not any(t.is_meta for t in tensors):
         return module
-    copy_ = copy.deepcopy(module)
+    copy_ = deepcopy_with_sites(module)
     lazy: set[int] = set()
     for m in copy_.modules():
         # A lazy layer (LazyLinear, ...) has no shape yet, so to_empty() refuses it: give it a CPU
