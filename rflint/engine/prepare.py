@@ -10,8 +10,9 @@ from typing import Any, Callable, TypeVar
 import torch.fx as fx
 from torch import nn
 
-from rflint.engine.program import Probe, _fetch, input_needs, probe, run_program
+from rflint.engine.program import Probe, input_needs, probe, run_program
 from rflint.engine.results import Analysis
+from rflint.engine.weights import fetch
 from rflint.errors import RflintError, api_words
 from rflint.trace import LoadedModel, Traced, evaluating, fx_trace, load_model
 from rflint.trace.tracing import VALUE_AWARE, trace_at_size, value_trace
@@ -30,7 +31,7 @@ def _first_conv(gm: fx.GraphModule | None, module: nn.Module) -> tuple[int, int]
         if name in ("conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"):
             w = node.args[1] if len(node.args) > 1 else node.kwargs.get("weight")
             if isinstance(w, fx.Node) and w.op == "get_attr":
-                t = _fetch(gm, w.target)
+                t = fetch(gm, w.target)
                 if name.startswith("conv_transpose"):  # weight (in, out/groups, *k)
                     return t.shape[0], t.dim() - 2
                 groups = node.kwargs.get("groups", node.args[6] if len(node.args) > 6 else 1)

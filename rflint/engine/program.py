@@ -23,6 +23,7 @@ from rflint.engine.replay import RFTable, replay
 from rflint.engine.resized import needs_resized
 from rflint.engine.rfpass import rf_pass, source_of
 from rflint.engine.rfstate import TensorRF, axes_by_origin, layer_axes, widen_need
+from rflint.engine.weights import parameters_behind
 from rflint.errors import RflintError
 from rflint.trace import Traced, construction_site, propagate
 from rflint.trace.metaspec import MetaSpec, first_shape, needs_values
@@ -34,17 +35,26 @@ if TYPE_CHECKING:
     from rflint.engine.prepare import Prepared
 
 
-def _fetch(gm: fx.GraphModule, target: str) -> Any:
-    obj: Any = gm
-    for part in target.split("."):
-        obj = getattr(obj, part)
-    return obj
-
-
 def _layer_name(node: fx.Node, seen: dict[str, int]) -> str:
     base = node_label(node)
     seen[base] = seen.get(base, 0) + 1
     return base if seen[base] == 1 else f"{base}@{seen[base]}"  # a module called twice
+
+
+def _weights_owner(node: fx.Node, root: nn.Module, weights: dict[str, nn.Parameter]) -> nn.Module | None:
+    """The model's module whose forward() makes this functional conv with its own weight: a conv
+    subclass with a forward() of its own (weight standardisation, TF "same" padding) is that conv,
+    built where the module is (the line its findings point at and its ignore comment sits on)."""
+    stack = node.meta.get("nn_module_stack") or {}
+    if not stack:
+        return None
+    path = next(reversed(stack.values()))[0]
+    if not any(target.rpartition(".")[0] == path for target in weights):
+        return None
+    try:
+        return root.get_submodule(path)
+    except AttributeError:
+        return None
 
 
 def _varargs(placeholder: fx.Node) -> bool:
@@ -198,15 +208,12 @@ class _Ledger:
 
     names: list[str]  # node names in topological order
     params: dict[str, int]  # node -> parameters counted there (a module at its first call, else 0)
-    weights: dict[fx.Node, int]  # functional node -> size of its get_attr operands, counted if it is a parametric RF layer
     macs: list[tuple[str, MacsRule]]  # the nodes that can count MACs, and how
     outputs: list[str]  # what the output node returns
 
 
 def _ledger(prepared: Prepared, traced: Traced, modules: dict[str, nn.Module]) -> _Ledger:
-    gm = traced.gm
     params: dict[str, int] = {}
-    weights: dict[fx.Node, int] = {}
     macs: list[tuple[str, MacsRule]] = []
     seen_modules: set[int] = set()
     leaf_counts: dict[int, int] = {}
@@ -226,16 +233,12 @@ def _ledger(prepared: Prepared, traced: Traced, modules: dict[str, nn.Module]) -
                     count = module_params(module)
                 prepared.param_counts[node.target] = count
             params[node.name] = count
-        elif node.op == "call_function":
-            attrs = [a for a in node.all_input_nodes if a.op == "get_attr"]
-            if attrs:
-                weights[node] = sum(_fetch(gm, a.target).numel() for a in attrs)
         if node.op != "get_attr":
             rule = macs_rule(node, module)
             if rule is not None:
                 macs.append((node.name, rule))
     output = traced.order[-1]
-    return _Ledger([n.name for n in traced.order], params, weights, macs, [a.name for a in output.all_input_nodes])
+    return _Ledger([n.name for n in traced.order], params, macs, [a.name for a in output.all_input_nodes])
 
 
 def run_program(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None = None) -> Analysis:
@@ -262,16 +265,20 @@ def run_program(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None
             warnings.append(f"{node.target if module is not None else node.name}: {warning}")
         if kop is None:
             continue
-        if kop.parametric and node in ledger.weights:  # a functional conv/linear: its weights count here
+        src = source_of(node)
+        owner = None
+        if kop.parametric and module is None:  # a functional conv: the parameters it multiplies with count here
             if node_params is ledger.params:
                 node_params = dict(node_params)
-            node_params[node.name] = ledger.weights[node]
-        src = source_of(node)
+            weights = parameters_behind([a for a in node.all_input_nodes if a is not src], rfs.get)
+            node_params[node.name] = sum(p.numel() for p in weights.values())
+            owner = _weights_owner(node, prepared.loaded.module, weights)
         rf_in = rfs.get(src) if src is not None else None
         head = rf_in is None or rf_in.is_global
         n = kop.n
         # a replaced module (a what-if copy) was built where the original was
         site_of = traced.modules.get(node.target) if module is not None else None
+        site_of = site_of or owner
         source = (construction_site(site_of) if site_of is not None else None) or node_site(node)
         r_in_min, r_in_max, origins = layer_axes(rf_in, n)
         r_out_min, r_out_max, out_origins = layer_axes(rfs[node], n)

@@ -14,7 +14,7 @@ import torch.fx as fx
 from torch import nn
 
 from rflint.engine.analysis import Analysis, Layer, Prepared
-from rflint.engine.program import _fetch
+from rflint.engine.weights import fetch
 from rflint.errors import RflintError
 from rflint.trace.tracing import Traced, to_networkx
 
@@ -68,7 +68,7 @@ def without_downsampling(analysis: Analysis, layers: list[Layer], copy_weights: 
         if node.op == "call_module":
             root[node.target] = changes.get(node.target) or source.get_submodule(node.target)
         elif node.op == "get_attr":
-            root[node.target] = _fetch(source, node.target)
+            root[node.target] = fetch(source, node.target)
     graph = fx.Graph()
     graph.output(graph.graph_copy(source.graph, {}))
     gm = fx.GraphModule(root, graph, type(source).__name__)

@@ -12,6 +12,7 @@ import math
 from fractions import Fraction
 from functools import lru_cache
 
+import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn
 
@@ -135,10 +136,17 @@ def zero_pad_before(traced, node, n: int) -> list[tuple[int, int]] | None:
 
 
 def _weight_count(ctx, layer) -> int:
+    """The kernel tensor's size (its bias has no taps)."""
     traced = ctx.analysis.traced
     node = traced.node_by_name.get(layer.node)
     if node is not None and node.op == "call_module":
         weight = getattr(traced.modules.get(node.target), "weight", None)
         if weight is not None:
             return weight.numel()
+    elif node is not None:  # F.conv2d(x, weight, bias, ...): the kernel it was given
+        weight = node.kwargs.get("weight", node.args[1] if len(node.args) > 1 else None)
+        value = ctx.analysis.values.get(weight) if isinstance(weight, fx.Node) else None
+        shape = getattr(value, "shape", None)
+        if shape is not None:
+            return min(math.prod(shape), layer.params)
     return layer.params

@@ -30,7 +30,7 @@ from torch import nn
 from torch.nn.parameter import UninitializedBuffer, UninitializedParameter, UninitializedTensorMixin
 
 from rflint.errors import RflintError
-from rflint.trace.sources import Source, deepcopy_with_sites, recording_sites
+from rflint.trace.sources import Source, deepcopy_with_sites, not_user_code, recording_sites
 
 
 @dataclass
@@ -277,7 +277,8 @@ def _factory_source(factory: Any) -> Source | None:
         _, line = inspect.getsourcelines(factory)
     except (TypeError, OSError, ValueError):  # ValueError: a __wrapped__ cycle
         return None
-    return Source(file, line) if file else None
+    # a module instance of torch's own classes (nn.Sequential(...)) was not built in its class
+    return Source(file, line) if file and not not_user_code(file) else None
 
 
 def _call_factory(factory: Callable, kwargs: dict[str, Any], label: str,

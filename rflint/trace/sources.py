@@ -29,7 +29,7 @@ _ZOO_DIR = os.path.join(_RFLINT_DIR, "zoo") + os.sep
 _TRACE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep  # the tracers: they call forward()
 
 
-def _not_user_code(filename: str) -> bool:
+def not_user_code(filename: str) -> bool:
     if filename.startswith((_TORCH_DIR, "<")):
         return True
     return filename.startswith(_RFLINT_DIR) and not filename.startswith(_ZOO_DIR)
@@ -74,7 +74,7 @@ def _find_site(module: nn.Module) -> Source | None:
     while frame is not None:
         filename = frame.f_code.co_filename
         in_own_init = frame.f_code.co_name == "__init__" and frame.f_locals.get("self") is module
-        if not in_own_init and not _not_user_code(filename):
+        if not in_own_init and not not_user_code(filename):
             return Source(filename, frame.f_lineno)
         if not in_own_init and filename.startswith(_RFLINT_DIR) and not filename.startswith(_ZOO_DIR):
             return None  # built by rflint itself (a traced GraphModule): the frames further out are the CLI's
@@ -108,7 +108,7 @@ def current_user_site() -> Source | None:
     frame = sys._getframe(1)
     while frame is not None:
         filename = frame.f_code.co_filename
-        if not _not_user_code(filename):
+        if not not_user_code(filename):
             return Source(filename, frame.f_lineno)
         if filename.startswith(_RFLINT_DIR) and not filename.startswith((_TRACE_DIR, _ZOO_DIR)):
             return None  # past the tracer into rflint's engine: forward() was generated code (a GraphModule's)
