@@ -4,6 +4,7 @@ Each expected number is worked out in the comment next to it from the spec's for
 (conv/pool: r += (k_eff-1)*j, j *= s; k_eff = d*(k-1)+1), never copied from rflint's output.
 """
 
+import textwrap
 from fractions import Fraction
 
 import pytest
@@ -809,3 +810,179 @@ def test_the_head_removed_with_a_tail_leaves_out_a_side_inputs_layers():
 
     plan = build_report(rflint.analyze(WithMeta(), input_shapes=[(1, 3, 8, 8), (1, 10)])).truncation
     assert plan.head_layers == ("fc1", "fc2")
+
+
+class StdConv2d(nn.Conv2d):
+    """timm/BiT weight standardisation: the kernel is computed from self.weight in forward()."""
+
+    def forward(self, x):
+        w = self.weight
+        w = (w - w.mean(dim=(1, 2, 3), keepdim=True)) / (w.std(dim=(1, 2, 3), keepdim=True) + 1e-5)
+        return F.conv2d(x, w, self.bias, self.stride, self.padding)
+
+
+class BlurPool(nn.Module):
+    """antialiased-cnns: a fixed binomial filter kept as a buffer, applied with F.conv2d."""
+
+    def __init__(self, channels):
+        super().__init__()
+        a = torch.tensor([1.0, 2.0, 1.0])
+        self.register_buffer("filt", (a[:, None] * a[None, :] / 16)[None, None].repeat(channels, 1, 1, 1))
+        self.channels = channels
+
+    def forward(self, x):
+        return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), self.filt, stride=2, groups=self.channels)
+
+
+def _chain(conv):
+    return nn.Sequential(nn.Conv2d(3, 16, 8, stride=8), nn.ReLU(),
+                         conv(16, 16, 3, padding=1), nn.ReLU(), conv(16, 16, 3, padding=1), nn.ReLU(),
+                         conv(16, 16, 3, padding=1), nn.ReLU(), conv(16, 16, 3, padding=1), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10))
+
+
+def test_a_functional_conv_is_parametric_when_its_kernel_comes_from_parameters():
+    """Spec §3: parametric = has (learned) weights.  At 32 px the 8x8/8 stem gives r 8, j 8; the 3x3
+    convs read r 8, 24, 40, 56: the last two exceed 32 px, a tail of 2 parametric layers.  A
+    weight-standardised conv is the same layer as nn.Conv2d (each has 16*16*9 + 16 = 2320 params),
+    and its findings point at the line that builds it, like nn.Conv2d's."""
+    for conv in (nn.Conv2d, StdConv2d):
+        a = rflint.analyze(_chain(conv), 32)
+        convs = [layer for layer in a.layers if layer.kernel == (3, 3)]
+        assert [layer.parametric for layer in convs] == [True] * 4
+        assert [layer.params for layer in convs] == [2320] * 4
+        tail = lint(a).context.structure.tail
+        assert tail.border.name == convs[2].name and sum(layer.parametric for layer in tail.layers) == 2
+
+
+def test_a_conv_subclass_with_its_own_forward_points_where_it_is_built(tmp_path):
+    (tmp_path / "ws.py").write_text(textwrap.dedent("""
+        from test_engine_ops import StdConv2d, nn
+
+        def build():
+            return nn.Sequential(
+                nn.Conv2d(3, 16, 3),
+                StdConv2d(16, 16, 3),
+                nn.AdaptiveAvgPool2d(1),
+            )
+    """))
+    a = rflint.analyze(f"{tmp_path / 'ws.py'}:build", 32)
+    assert [(layer.op, layer.source.line) for layer in a.layers] == [("Conv2d", 6), ("F.conv2d", 7)]
+
+
+def test_a_fixed_filter_in_a_buffer_is_no_parametric_layer():
+    """BlurPool after an 8x8/8 stem (r 8, j 8) and a 3x3 conv (r 24) at 16 px: the blur reads r 24
+    (> 16 px) and gives 24 + 2 * 8 = 40, but it has no learned weights, so it is no unproductive
+    parametric layer (no RF001/RF002)."""
+    model = nn.Sequential(nn.Conv2d(3, 4, 8, stride=8), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1), BlurPool(4),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10))
+    a = rflint.analyze(model, 16)
+    blur = a.layers[-1]
+    assert blur.op == "F.conv2d" and not blur.parametric and blur.params == 0
+    assert tuple(blur.r_in_min) == (24, 24) and out_min(blur) == (40, 40)
+    assert {f.code for f in lint(a).findings} & {"RF001", "RF002"} == set()
+
+
+def test_dead_taps_of_a_functional_conv_count_its_kernel_not_its_bias():
+    """A 3x3 pad-1 F.conv2d on a 1x1 map reads a pixel with its centre tap only: 8/9 of its
+    16*16*9 = 2304 kernel weights are wasted, 2048; the bias (16) has no taps."""
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Conv2d(3, 16, 8, stride=8)
+            self.w = nn.Parameter(torch.zeros(16, 16, 3, 3))
+            self.b = nn.Parameter(torch.zeros(16))
+
+        def forward(self, x):
+            return F.conv2d(self.stem(x), self.w, self.b, padding=1).mean((2, 3))
+
+    found = [f for f in lint(rflint.analyze(Net(), 8)).findings if f.code == "RF004"]
+    assert [f.data["wasted_params"] for f in found] == [2048]
+
+
+@pytest.mark.parametrize("how", ["module", "functional"])
+def test_adaptive_max_pool_returning_indices_is_a_window(how):
+    """At 10 px: 3x3 pad 1 gives r 3; the adaptive pool 10 -> 5 has window 2, stride 2 (r 4, j 2);
+    the next 3x3 gives 4 + 2 * 2 = 8.  With return_indices the pool outputs (values, indices): it
+    made the rest of the net a head."""
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c0, self.c1 = nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1)
+            self.p = nn.AdaptiveMaxPool2d(5, return_indices=True)
+
+        def forward(self, x):
+            x = self.c0(x)
+            x = self.p(x)[0] if how == "module" else F.adaptive_max_pool2d(x, 5, return_indices=True)[0]
+            return self.c1(x).mean((2, 3))
+
+    a, L = rf(Net(), 10)
+    assert out_min(L["c1"]) == (8, 8) and not L["c1"].head and a.final_layer == "c1"
+
+
+def test_an_adaptive_pool_to_one_row_is_the_fixed_pool_of_that_size():
+    """rf-semantics §2: adaptive to 1 on *all* axes is global, otherwise a window.  At 32 px:
+    conv 3, pool (4, j 2), conv 8, pool (10, j 4): an 8x8 map.  AdaptiveAvgPool2d((1, None)) reads
+    all 8 rows: r_H = 10 + 7 * 4 = 38 (stride 8), r_W stays 10, exactly like AvgPool2d((8, 1));
+    the (1, 3) convs after it add 8 px per layer along W only."""
+    def net(pool):
+        return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.MaxPool2d(2), nn.Conv2d(8, 8, 3, padding=1),
+                             nn.MaxPool2d(2), pool, nn.Conv2d(8, 8, (1, 3), padding=(0, 1)),
+                             nn.Conv2d(8, 8, (1, 3), padding=(0, 1)))
+    for pool in (nn.AdaptiveAvgPool2d((1, None)), nn.AvgPool2d((8, 1))):
+        a, L = rf(net(pool), 32)
+        assert [out_min(L[name]) for name in ("4", "5", "6")] == [(38, 10), (38, 18), (38, 26)]
+
+
+@pytest.mark.parametrize("swap", [
+    lambda x: x.transpose(2, 3), lambda x: torch.rot90(x, 1, (2, 3)), lambda x: x.rot90(3, [2, 3]),
+    lambda x: x.mT,
+], ids=["transpose", "rot90", "rot90_method", "mT"])
+def test_ops_that_swap_height_and_width_move_the_rf_with_them(swap):
+    """A 1x35 kernel gives r (1, 35); after an H<->W swap the map's H holds the input's W: (35, 1);
+    a 35x1 kernel grows H by 34: (69, 1); a 3x3: (71, 3).  rot90 and .mT were taken as elementwise."""
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c0 = nn.Conv2d(3, 4, (1, 35), padding=(0, 17))
+            self.c1 = nn.Conv2d(4, 4, (35, 1), padding=(17, 0))
+            self.c2 = nn.Conv2d(4, 4, 3, padding=1)
+
+        def forward(self, x):
+            return self.c2(self.c1(swap(self.c0(x))))
+
+    a, L = rf(Net(), 32)
+    assert [out_min(L[name]) for name in ("c0", "c1", "c2")] == [(1, 35), (69, 1), (71, 3)]
+    assert not a.warnings
+
+
+def test_narrow_is_a_crop_and_functional_max_unpool_a_transposed_window():
+    """3x3/2 pad 1 at 32 px: r 3, j 2.  narrow(3, 2, 10) crops (r stays 3, no stride is inferred from
+    16 -> 10); the 3x3 after it: 3 + 2 * 2 = 7.  F.max_unpool2d after a 3/2 pad-1 max pool reads
+    like nn.MaxUnpool2d (a transposed window, rf-semantics §2): pool r 3 + 2 * 2 = 7, j 4; the
+    unpool's output unit reads ceil(3 / 2) = 2 input units: 7 + 1 * 4 = 11, j 2."""
+    class Crop(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c0, self.c1 = nn.Conv2d(3, 4, 3, stride=2, padding=1), nn.Conv2d(4, 4, 3, padding=1)
+
+        def forward(self, x):
+            return self.c1(self.c0(x).narrow(3, 2, 10))
+
+    a, L = rf(Crop(), 32)
+    assert out_min(L["c1"]) == (7, 7) and not a.warnings
+
+    class Unpool(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c0 = nn.Conv2d(3, 4, 3, stride=2, padding=1)
+
+        def forward(self, x):
+            x = self.c0(x)
+            y, idx = F.max_pool2d(x, 3, 2, 1, return_indices=True)
+            return F.max_unpool2d(y, idx, 3, 2, 1, output_size=x.shape[2:])
+
+    a, _ = rf(Unpool(), 32)
+    assert [(layer.op, out_min(layer)) for layer in a.layers] == [
+        ("Conv2d", (3, 3)), ("F.max_pool2d_with_indices", (7, 7)), ("F.max_unpool2d", (11, 11))]
+    assert not a.warnings

@@ -19,7 +19,9 @@ from rflint.engine.ops.functions import _FUNCTION_RULES, _METHOD_RULES, FUNCTION
 from rflint.engine.ops.modules import (
     SHAPE_FREE_KERNELS, _linear, _module_rule, _pool_module, linear_rf, pool_module_kop, rule_of,
 )
-from rflint.engine.ops.tensors import _elementwise, _inferred, _merged_rf, _reshape, merged, sizes_kept
+from rflint.engine.ops.tensors import (
+    TRANSPOSING_ATTRIBUTES, _elementwise, _inferred, _merged_rf, _permute, _reshape, merged, sizes_kept,
+)
 from rflint.engine.rfstate import AxisRF, TensorRF, built, pareto_max, pareto_min
 from rflint.trace.metaspec import MetaSpec, is_tensor_like
 from rflint.trace.shape_rules import is_hashable
@@ -84,7 +86,8 @@ def _quick_step(node: fx.Node, modules: dict, inputs: list[fx.Node]):
             return kernel_result(rfs.get(src) if src is not None else None, kop)
         kernel.reads = READS_RF
         return kernel
-    if node.op == "call_function" and is_hashable(node.target) and _function_rule(node.target) is None and inputs:
+    if node.op == "call_function" and is_hashable(node.target) and _function_rule(node.target) is None and inputs \
+            and not _transposing_attribute(node):
         pair = inputs if len(inputs) == 2 else None
 
         def generic(rfs, values, modules):  # _generic when the layout is kept, without a Ctx
@@ -153,6 +156,8 @@ def transfer(ctx: Ctx) -> Outcome:
         rule = _function_rule(node.target) if is_hashable(node.target) else None
         if rule is not None:
             return rule(ctx)
+        if _transposing_attribute(node):
+            return _permute(ctx)
         return _generic(ctx)
     if node.op == "call_method":
         rule = _METHOD_RULES.get(node.target)
@@ -162,6 +167,11 @@ def transfer(ctx: Ctx) -> Outcome:
     if node.op == "output":
         return Outcome(_merged_rf(ctx))
     return Outcome(None)  # get_attr: weights and constants carry no RF
+
+
+def _transposing_attribute(node: fx.Node) -> bool:
+    """x.mT, x.T: fx records them as getattr(x, "mT"), a permute."""
+    return node.target is getattr and len(node.args) > 1 and node.args[1] in TRANSPOSING_ATTRIBUTES
 
 
 def _function_rule(target):

@@ -108,5 +108,7 @@ def not_empty(node: Any, value: Any) -> None:
 
 
 def spatial_sizes(value: Any, n: int) -> tuple[int, ...]:
+    if isinstance(value, (tuple, list)) and value:  # (values, indices) of a pool with return_indices
+        value = value[0]
     shape = shape_of(value)
     return tuple(shape[-n:]) if shape and len(shape) >= n else ()

@@ -13,8 +13,9 @@ from rflint.engine import kernels as K
 from rflint.engine.ops.context import Ctx, Outcome, kernel_outcome, not_empty
 from rflint.engine.ops.modules import _adaptive, _linear, _upsample, pooled, unfolded
 from rflint.engine.ops.tensors import (
-    _getitem, _global_fn, _mix_dims, _permute, _reduction, _reshape, _softmax_fn, _tensor_unfold,
+    _crop, _getitem, _global_fn, _mix_dims, _permute, _reduction, _reshape, _softmax_fn, _tensor_unfold,
 )
+from rflint.engine.weights import parameters_behind
 
 
 def _fn_conv(ctx: Ctx) -> Outcome:
@@ -38,8 +39,9 @@ def _fn_conv_transpose(ctx: Ctx) -> Outcome:
 
 
 def _is_parameter(ctx: Ctx, index: int, name: str) -> bool:
+    """Is the kernel argument learned (engine/weights.py), not a buffer or data?"""
     a = ctx.node.kwargs.get(name, ctx.node.args[index] if index < len(ctx.node.args) else None)
-    return isinstance(a, fx.Node) and a.op == "get_attr"
+    return bool(parameters_behind([a], ctx.rf))
 
 
 def _fn_rank(ctx: Ctx) -> int:
@@ -58,6 +60,15 @@ def _fn_pool(ctx: Ctx, has_dilation: bool, offset: int = 0) -> Outcome:
     padding = K.per_axis(ctx.arg(3, "padding", 0), n) if not offset else (0,) * n
     dilation = K.per_axis(ctx.arg(4, "dilation", 1), n) if has_dilation else (1,) * n
     return pooled(ctx, K.windowed(ctx.op_name, "pool", kernel, stride, dilation, padding, False))
+
+
+def _fn_max_unpool(ctx: Ctx) -> Outcome:
+    """F.max_unpool2d(x, indices, kernel_size, stride): as nn.MaxUnpool2d, a transposed window."""
+    n = _fn_rank(ctx)
+    kernel = K.per_axis(ctx.arg(2, "kernel_size"), n)
+    stride = ctx.arg(3, "stride", None)
+    stride = K.per_axis(stride if stride not in (None, [], ()) else kernel, n)
+    return kernel_outcome(ctx, K.transposed(ctx.op_name, kernel, stride, (1,) * n, False))
 
 
 def _fn_adaptive(ctx: Ctx) -> Outcome:
@@ -145,7 +156,9 @@ _register(_fn_pixel_shuffle, "F.pixel_shuffle", "F.pixel_unshuffle", "torch.pixe
 _register(_fn_unfold, "F.unfold")
 _register(_fn_linear, "F.linear")
 _register(_fn_flatten, "torch.flatten", "torch.reshape", "torch.squeeze", "torch.unsqueeze")
-_register(_permute, "torch.permute", "torch.transpose", "torch.swapaxes", "torch.swapdims")
+_register(_permute, "torch.permute", "torch.transpose", "torch.swapaxes", "torch.swapdims", "torch.rot90")
+_register(_crop, "torch.narrow", "torch.narrow_copy")
+_register(_fn_max_unpool, "F.max_unpool1d", "F.max_unpool2d", "F.max_unpool3d")
 _register(_reduction, "torch.mean", "torch.sum", "torch.amax", "torch.amin", "torch.max", "torch.min",
           "torch.std", "torch.var", "torch.logsumexp", "torch.prod", "torch.norm", "torch.nansum", "torch.nanmean")
 _register(_softmax_fn, "F.softmax", "F.log_softmax", "F.softmin", "torch.softmax", "torch.log_softmax")
@@ -172,7 +185,8 @@ _register(_constant, "torch.zeros_like", "torch.ones_like", "torch.full_like", "
 _METHOD_RULES: dict[str, Callable[[Ctx], Outcome]] = {
     **{m: _reshape for m in ("view", "reshape", "flatten", "squeeze", "unsqueeze", "unflatten", "view_as",
                              "reshape_as", "expand", "expand_as")},
-    **{m: _permute for m in ("permute", "transpose", "swapaxes", "swapdims", "t")},
+    **{m: _permute for m in ("permute", "transpose", "swapaxes", "swapdims", "t", "rot90")},
+    "narrow": _crop, "narrow_copy": _crop,
     **{m: _reduction for m in ("mean", "sum", "amax", "amin", "max", "min", "std", "var", "logsumexp",
                                "prod", "norm", "nansum", "nanmean")},
     **{m: _softmax_fn for m in ("softmax", "log_softmax")},

@@ -95,7 +95,14 @@ def pooled(ctx: Ctx, kop: K.KernelOp, src: Any = None) -> Outcome:
     src = ctx.first if src is None else src
     n = kop.n
     n_in, n_out = spatial_sizes(ctx.val(src), n), spatial_sizes(ctx.out, n)
-    whole = whole_map_axes(kop, n_in, n_out)
+    return _reading_whole_axes(ctx, kop, src, whole_map_axes(kop, n_in, n_out), n_in, n_out)
+
+
+def _reading_whole_axes(ctx: Ctx, kop: K.KernelOp, src: Any, whole: set[int], n_in: tuple[int, ...],
+                        n_out: tuple[int, ...]) -> Outcome:
+    """A pool whose window reads the ``whole`` of these axes: global along them when nothing
+    spatial follows (:func:`pooled`), else an ordinary window."""
+    n = kop.n
     if not whole or not _flattened_next(ctx):
         return kernel_outcome(ctx, kop, src)
     rf = ctx.rf(src)
@@ -190,13 +197,10 @@ def _adaptive(ctx: Ctx, op: str, src: Any, n: int) -> Outcome:
     not_empty(src, ctx.val(src))  # the window is worked out from the sizes
     if all(o == 1 for o in n_out):  # pooling to one value per channel: global
         return Outcome(rf.to_global())
-    kop = K.adaptive(op, n_in, n_out)
-    out = kernel_outcome(ctx, kop, src)
-    # an axis pooled to size 1 from a larger size has become global along that axis
-    if out.rf is not None and not out.rf.is_global:
-        keep = [a for a in out.rf.axes if not (0 <= a.dim + n < n and n_out[a.dim + n] == 1 < n_in[a.dim + n])]
-        out.rf = out.rf.with_axes(keep)
-    return out
+    # otherwise a window (rf-semantics §2), and an axis pooled to one value (a CRNN's
+    # AdaptiveAvgPool2d((1, None))) is read whole, as by the fixed pool of that size (pooled())
+    whole = {i for i, (size, o) in enumerate(zip(n_in, n_out)) if o == 1 < size}
+    return _reading_whole_axes(ctx, K.adaptive(op, n_in, n_out), src, whole, n_in, n_out)
 
 
 def _adaptive_module(ctx: Ctx) -> Outcome:

@@ -216,7 +216,15 @@ def _permute_dims(ctx: Ctx) -> list[int] | None:
     rank = len(src)
     name = ctx.node.target if ctx.node.op == "call_method" else ctx.op_name.rpartition(".")[2]
     rest = [ctx.val(a) for a in ctx.node.args[1:]]
-    if name == "permute":
+    if name == "getattr":  # x.mT / x.mH swap the last two dims, x.T reverses them all
+        return list(range(rank - 2)) + [rank - 1, rank - 2] if rest[0] in ("mT", "mH") else list(range(rank))[::-1]
+    if name == "rot90":  # an odd number of quarter turns swaps the two dims (where it flips is not tracked)
+        k = rest[0] if rest else ctx.node.kwargs.get("k", 1)
+        a, b = rest[1] if len(rest) > 1 else ctx.node.kwargs.get("dims", (0, 1))
+        if k % 2 == 0:
+            return list(range(rank))
+        rest = [a, b]
+    elif name == "permute":
         dims = rest[0] if len(rest) == 1 and isinstance(rest[0], (list, tuple)) else rest
         dims = dims or ctx.node.kwargs.get("dims")
         return [int(d) % rank for d in dims]
@@ -227,6 +235,15 @@ def _permute_dims(ctx: Ctx) -> list[int] | None:
     perm = list(range(rank))
     perm[a % rank], perm[b % rank] = perm[b % rank], perm[a % rank]
     return perm
+
+
+def _crop(ctx: Ctx) -> Outcome:
+    """x.narrow(dim, start, length): a crop, like x[..., start:start + length]; the RF stays."""
+    return Outcome(ctx.rf(ctx.first))
+
+
+# tensor attributes that are a permute: x.mT / x.mH swap the last two dims, x.T / x.H reverse them
+TRANSPOSING_ATTRIBUTES = ("mT", "mH", "T", "H")
 
 
 def _permute(ctx: Ctx) -> Outcome:
