@@ -338,7 +338,9 @@ def _tail_of(segments: list[Segment], layer_by_node: dict[str, Layer], status: d
     tail_segments = segments[start:]
     if not tail_segments:
         return None
-    layers = [layer_by_node[n] for seg in tail_segments for n in seg.nodes if n in layer_by_node]
+    # not the layers that read a global tensor inside it (an SE gate's 1x1 convs): no RF layers
+    layers = [layer_by_node[n] for seg in tail_segments for n in seg.nodes
+              if n in layer_by_node and not layer_by_node[n].head]
     if sum(1 for layer in layers if layer.parametric) < min_tail_layers:
         return None
     unproductive = [layer for layer in layers if status.get(layer.name) == UNPRODUCTIVE]

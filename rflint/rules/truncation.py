@@ -147,6 +147,10 @@ def _params_of(a: Analysis, names: set[str]) -> int:
     return total
 
 
+def _spatial(rf) -> bool:
+    return rf is not None and not rf.is_global
+
+
 def _attribute(root: nn.Module, target: str):
     obj = root
     for part in target.split("."):
@@ -155,15 +159,22 @@ def _attribute(root: nn.Module, target: str):
 
 
 def _head_weights(a: Analysis, removed: list[str]) -> tuple[list[str], int]:
-    """The removed modules with weights whose input is global: the head."""
+    """The removed modules with weights whose input is global and whose output feeds no feature map
+    again: the head (an SE gate's layers read a global tensor too, but they scale a map, and are in
+    the tail's count already)."""
     traced = a.own_trace
     if traced is None:
         return [], 0
+    feeds_a_map: set[str] = set()
+    for name in reversed(removed):  # topological order: users first (a removed node's users are removed too)
+        node = traced.node_by_name.get(name)
+        if node is not None and any(user.name in feeds_a_map or _spatial(a.node_rf.get(user)) for user in node.users):
+            feeds_a_map.add(name)
     names, params = [], 0
     for name in removed:
         count = a.node_params.get(name, 0)
         node = traced.node_by_name.get(name)
-        if not count or node is None or node.op != "call_module":
+        if not count or node is None or node.op != "call_module" or name in feeds_a_map:
             continue
         src = node.args[0] if node.args and isinstance(node.args[0], fx.Node) else None
         rf = a.node_rf.get(src) if src is not None else None
