@@ -124,7 +124,8 @@ def load_config(path: Path | None = None) -> Config:
         raise RflintError(f"{where}: fail-on must be one of {', '.join(FAIL_ON)}, got {cfg.fail_on!r}")
     cfg.min_tail_layers = _positive_int(section.get("min-tail-layers", 1), "min-tail-layers", where)
     ratio = section.get("dominance-ratio", 4.0)
-    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or ratio < 1:  # as --dominance-ratio
+    # "not >= 1", not "< 1": TOML's nan compares false either way (--dominance-ratio refuses it too)
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not ratio >= 1:
         raise RflintError(f"{where}: dominance-ratio must be a number >= 1, got {ratio!r}")
     cfg.dominance_ratio = float(ratio)
     base = path.parent

@@ -177,6 +177,7 @@ def test_bad_config_key(project):
     ('[tool.rflint]\n[[tool.rflint.models]]\ntarget = "net.py:build"\nignore = ["RF999"]\n',
      "unknown rule code or prefix 'RF999'"),
     ("[tool.rflint]\ndominance-ratio = 0.5\n", "dominance-ratio must be a number >= 1, got 0.5"),
+    ("[tool.rflint]\ndominance-ratio = nan\n", "dominance-ratio must be a number >= 1, got nan"),
 ])
 def test_bad_config_values(project, toml, message):
     # each was a Python error (TypeError: 'int' object is not iterable) or passed silently

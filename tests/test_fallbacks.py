@@ -496,6 +496,24 @@ def test_inputs_that_do_not_fit_each_other():
                               "differ in size (do the inputs' sizes fit each other, and the downsampling before the join?)")
 
 
+class _MapAndVector(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.f, self.g = nn.Conv2d(3, 16, 3, padding=1), nn.Linear(10, 16)
+
+    def forward(self, x, v):
+        return (self.f(x) * self.g(v)[:, :, None, None]).mean((2, 3))
+
+
+def test_a_side_input_of_the_wrong_size_is_named_as_such():
+    # the 11 features are the second input's, no flattened map: not "the model runs only at the
+    # input size its head was built for"
+    with pytest.raises(RflintError) as err:
+        rflint.analyze(_MapAndVector, input_shapes=[(1, 3, 32, 32), (1, 11)])
+    assert str(err.value) == ("input shapes 1,3,32,32 and 1,11 do not fit _MapAndVector: g (Linear) expects 10 input "
+                              "features and gets 11 (does each input's shape match what forward() takes?)")
+
+
 class _ItemBranch(ValueBranch):
     """The branch decided by a Python number made from the values: .item(), or NumPy."""
 

@@ -7,6 +7,7 @@ from torch import nn
 import rflint
 from rflint.rules import Settings, lint
 from rflint.rules.rf004_dead_kernel_taps import used_taps
+from rflint.rules.truncation import plan_truncation
 
 
 class Residual(nn.Module):
@@ -818,3 +819,72 @@ def test_dead_taps_message_when_no_tap_reads_a_pixel():
     found = {f.layer: f.message for f in codes(model, 1) if f.code == "RF004"}
     assert "only 1 of its kernel taps ever read a real pixel, so 3/4 of its weights (12 params)" in found["0"]
     assert "none of its kernel taps ever reads a real pixel, so all of its weights (64 params)" in found["1"]
+
+
+class _SE(nn.Module):
+    def __init__(self, c, conv):
+        super().__init__()
+        self.conv = conv
+        make = (lambda i, o: nn.Conv2d(i, o, 1)) if conv else nn.Linear
+        self.fc1, self.fc2 = make(c, c // 4), make(c // 4, c)
+
+    def forward(self, x):
+        s = x.mean((2, 3), keepdim=self.conv)
+        g = torch.sigmoid(self.fc2(torch.relu(self.fc1(s))))
+        return x * (g if self.conv else g[:, :, None, None])
+
+
+class _SEBlock(nn.Module):
+    def __init__(self, c, conv):
+        super().__init__()
+        self.c1, self.c2, self.se = nn.Conv2d(c, c, 3, padding=1), nn.Conv2d(c, c, 3, padding=1), _SE(c, conv)
+
+    def forward(self, x):
+        return x + self.se(self.c2(torch.relu(self.c1(x))))
+
+
+@pytest.mark.parametrize("conv", [True, False], ids=["conv_se", "linear_se"])
+def test_se_gates_in_a_tail_are_neither_tail_layers_nor_head(conv):
+    """At 4 px: stem 3x3 gives 3; in each residual block c1 reads 3 (productive) and c2 reads 5 > 4
+    (unproductive): the tail after the stem holds the 8 block convs.  Its params: 4 * (2 * 2320 +
+    68 + 80) = 19,152 (the SE weights are in the blocks).  An SE written with 1x1 convs (MobileNetV3,
+    RegNet) said 16 layers, and both forms listed the SE layers again as "the head" (592 params twice)."""
+    model = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), *[_SEBlock(16, conv) for _ in range(4)],
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10))
+    result = lint(rflint.analyze(model, 4))
+    tail = result.context.structure.tail
+    assert [layer.name for layer in tail.parametric_layers] == [f"{b}.c{i}" for b in range(1, 5) for i in (1, 2)]
+    assert tail.params == 4 * (2 * 2320 + 68 + 80)
+    rf002 = next(f for f in result.findings if f.code == "RF002")
+    assert "8 parametric layers" in rf002.message
+    plan = plan_truncation(result.context.analysis, tail)
+    assert plan.head_layers == () and plan.head_text() == "" and plan.params_removed == 19152 + 170  # + the fc
+
+
+class _SpaceToDepth16(nn.Module):
+    """3x3 conv, space-to-depth by 16 (PixelUnshuffle or view/permute/reshape), 3x3 conv."""
+
+    def __init__(self, how):
+        super().__init__()
+        self.how = how
+        self.conv1, self.conv2 = nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4 * 256, 8, 3, padding=1)
+
+    def forward(self, x):
+        x = self.conv1(x)
+        if self.how == "unshuffle":
+            x = nn.functional.pixel_unshuffle(x, 16)
+        else:
+            b, c, h, w = x.shape
+            x = x.view(b, c, h // 16, 16, w // 16, 16).permute(0, 1, 3, 5, 2, 4).reshape(b, c * 256, h // 16, w // 16)
+        return self.conv2(x).mean((2, 3))
+
+
+@pytest.mark.parametrize("how", ["unshuffle", "view"])
+@pytest.mark.parametrize("size", [48, 160])
+def test_clean_size_of_a_model_that_runs_at_multiples_of_16_only(how, size):
+    """conv1 gives r 3; the 16x16 blocks: 3 + 15 * 1 = 18, so conv2 needs 18 px.  The model runs at
+    multiples of 16 only, and 18 + 2^k never is one: the search (doubling and bisecting, as for a
+    vanishing map) found none, or the size analysed.  The first multiple of 16 from 18 on is 32."""
+    from rflint.report import build_report
+
+    assert build_report(rflint.analyze(_SpaceToDepth16(how), size)).min_clean_input == (32, 32)

@@ -267,11 +267,15 @@ def explain_failure(prepared: Prepared, shapes: Shapes, err: RflintError, full_s
     features = _FEATURES.search(text)
     if features:  # a Linear after a flatten, built for one input size
         got, expected = int(features.group(1) or features.group(3)), int(features.group(2) or features.group(4))
-        hint = _fixed_head_size(prepared, shapes, got, expected)
         try:
             layer = f"{layer} ({type(prepared.loaded.module.get_submodule(layer)).__name__})"
         except AttributeError:  # a functional F.linear: its node's name is all there is
             pass
+        if len(shapes) > 1:  # several inputs: the features may be another input's, not a flattened map
+            given = " and ".join(",".join(map(str, shape)) for shape in shapes)
+            return RflintError(f"input shapes {given} do not fit {prepared.label}: {layer} expects {expected:,} "
+                               f"input features and gets {got:,} (does each input's shape match what forward() takes?)")
+        hint = _fixed_head_size(prepared, shapes, got, expected)
         return RflintError(f"input {size} does not fit {prepared.label}: {layer} expects {expected:,} input features "
                            f"and gets {got:,}, a flattened feature map of this input size; the model runs only "
                            f"at the input size its head was built for" + (f", {hint}" if hint else ""))
@@ -326,6 +330,13 @@ def misaligned(err: RflintError) -> bool:
     map when the input does not line up with the downsampling), not where a map vanishes."""
     text = str(err)
     return any(p in text for p in _MISALIGNED)
+
+
+def not_monotone(err: RflintError) -> bool:
+    """A failure that a larger size need not cure: maps that do not line up at a join, or a reshape
+    into blocks the map does not divide into (a space-to-depth written with view(): "shape [...] is
+    invalid for input of size ..."): the sizes that run are multiples, not everything above a bound."""
+    return misaligned(err) or "is invalid for input of size" in str(err)
 
 
 _DIVISOR = re.compile(r"(?:divisible by|a multiple of)\s+(\d+)(?:\s*(?:\*\*|\^)\s*(\d+))?")

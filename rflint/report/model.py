@@ -7,7 +7,7 @@ from functools import cached_property
 from typing import Any
 
 from rflint.engine import Analysis
-from rflint.engine.prepare import ALIGN_REACH, first_success, misaligned, named_divisor
+from rflint.engine.prepare import ALIGN_REACH, first_success, named_divisor, not_monotone
 from rflint.engine.program import needs_of
 from rflint.engine.numbers import nums
 from rflint.errors import RflintError
@@ -192,11 +192,11 @@ def _raised(a: Analysis, candidate: tuple[int, ...], failure: RflintError, bound
     vanishing map, running is monotone in the size, and the offset then doubles and is bisected.
     A model's own check that names a multiple ("must be divisible by 2**5") is tried first: each
     axis raised to the next multiple.  A failure at a join (the input does not line up with the
-    downsampling before it: a U-Net runs only at multiples of 2^depth) is not monotone: the pixel
-    steps go on, up to ``ALIGN_REACH``.  The bound (a walk of the whole graph) is worked out only when needed: not when the candidate
+    downsampling before it: a U-Net runs only at multiples of 2^depth) or at a reshape into blocks
+    (prepare.not_monotone) is not monotone: the pixel steps go on, up to ``ALIGN_REACH``.  The bound (a walk of the whole graph) is worked out only when needed: not when the candidate
     itself fails at a join (no map vanished before the join, so the bound is most likely below the
     candidate) unless no pixel step within reach runs."""
-    joins = misaligned(failure)
+    joins = not_monotone(failure)
     divisor = named_divisor(failure)
     if divisor is not None:  # the model's own check names the multiple: the next one up per axis
         found = _at(a, tuple(-(-c // divisor) * divisor for c in candidate))
@@ -208,7 +208,7 @@ def _raised(a: Analysis, candidate: tuple[int, ...], failure: RflintError, bound
         found = _at(a, _shifted(candidate, d))
         if not isinstance(found, RflintError):
             return found
-        if not joins and misaligned(found):
+        if not joins and not_monotone(found):
             joins, last = True, d + ALIGN_REACH
         d += 1
     if not joins:

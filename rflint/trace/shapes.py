@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 import torch.fx as fx
+import torch.nn.functional as F
 from torch.func import functional_call
 
 from rflint.errors import RflintError
@@ -437,7 +438,22 @@ def _emptied(node: fx.Node, values: dict) -> fx.Node | None:
 def _explain(node: fx.Node, err: Exception) -> str:
     msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
     where = node.target if node.op == "call_module" else node.name
+    factor = _unshuffle_factor(node)
+    if factor is not None:  # torch's own words are a view's ("shape [...] is invalid for input of size ...")
+        return (f"shape propagation failed at {where}: pixel_unshuffle needs every side of its map to be "
+                f"a multiple of {factor}")
     return f"shape propagation failed at {where}: {type(err).__name__}: {msg}"
+
+
+def _unshuffle_factor(node: fx.Node) -> int | None:
+    """The downscale factor of a PixelUnshuffle node (module or function), else None."""
+    if node.op == "call_module":
+        module = node.graph.owning_module.get_submodule(str(node.target))
+        return module.downscale_factor if isinstance(module, torch.nn.PixelUnshuffle) else None
+    if node.op == "call_function" and node.target in (F.pixel_unshuffle, torch.pixel_unshuffle):
+        factor = node.args[1] if len(node.args) > 1 else node.kwargs.get("downscale_factor")
+        return factor if isinstance(factor, int) else None
+    return None
 
 
 def propagate(gm: fx.GraphModule, inputs: list[torch.Tensor],
