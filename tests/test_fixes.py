@@ -451,3 +451,27 @@ def test_fix_says_why_a_model_with_a_torchscript_submodule_cannot_be_saved(tmp_p
     assert result.exit_code == 2
     assert "torch.save cannot pickle its TorchScript submodule first" in result.stderr
     assert not (tmp_path / "out.pt").exists() and not (tmp_path / "out.pt.partial").exists()
+
+
+_WEIGHT_NORMED = '''
+from torch import nn
+from torch.nn.utils.parametrizations import weight_norm
+
+
+def build():
+    """A weight-normed 3x3 conv (a TCN's), eight 3x3 convs (a tail at 8 px), a global mean."""
+    return nn.Sequential(weight_norm(nn.Conv2d(3, 8, 3, padding=1)),
+                         *[nn.Conv2d(8, 8, 3, padding=1) for i in range(8)], nn.AdaptiveAvgPool2d(1),
+                         nn.Flatten(), nn.Linear(8, 10))
+'''
+
+
+def test_fix_says_why_a_model_with_parametrizations_cannot_be_saved(tmp_path, monkeypatch):
+    # torch.save's own RuntimeError took two lines ("... only supported through state_dict(). See:" + a URL)
+    (tmp_path / "normed.py").write_text(_WEIGHT_NORMED)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["fix", "normed.py:build", "--input", "8", "--truncate", "-o", "out.pt"])
+    assert result.exit_code == 2
+    line = "rflint: error: cannot save the fixed model: torch.save cannot pickle modules with parametrizations"
+    assert result.stderr.startswith(line) and result.stderr.count("\n") == 1
+    assert not (tmp_path / "out.pt").exists() and not (tmp_path / "out.pt.partial").exists()

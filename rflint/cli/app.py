@@ -507,20 +507,34 @@ def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, chan
             with open(partial, "wb") as f:  # an OSError in words (torch.save on a path raises RuntimeError)
                 try:
                     torch.save(fixed, f)
-                except RuntimeError as err:
-                    scripted = [name for name, m in fixed.named_modules() if isinstance(m, torch.jit.ScriptModule)]
-                    if not scripted:
-                        raise
-                    raise RflintError(
-                        f"cannot save the fixed model: torch.save cannot pickle its TorchScript submodule "
-                        f"{scripted[0]} inside a GraphModule; build it with rflint.truncate / rflint.remove_stem "
-                        "in Python, or script the whole fixed model yourself") from err
+                except Exception as err:  # noqa: BLE001 - pickling fails in many ways; each gets one line
+                    raise _unsaveable(fixed, err) from err
             os.replace(partial, output)
         finally:
             if partial.exists():
                 partial.unlink()
         console.print(f"saved to {output} (load with torch.load({str(output)!r}, weights_only=False)); "
                       "retrain or fine-tune it before use", markup=False)
+
+
+def _unsaveable(fixed, err: Exception) -> RflintError:
+    """Why torch.save could not pickle the fixed model, in one line, with what to do instead."""
+    import torch
+    from torch.nn.utils import parametrize
+
+    in_python = "build it with rflint.truncate / rflint.remove_stem in Python"
+    scripted = [name for name, m in fixed.named_modules() if isinstance(m, torch.jit.ScriptModule)]
+    if scripted:
+        return RflintError(f"cannot save the fixed model: torch.save cannot pickle its TorchScript submodule "
+                           f"{scripted[0]} inside a GraphModule; {in_python}, or script the whole fixed model yourself")
+    parametrized = [name for name, m in fixed.named_modules() if parametrize.is_parametrized(m)]
+    if parametrized:  # weight_norm / spectral_norm of torch.nn.utils.parametrizations (a TCN's convs)
+        return RflintError(f"cannot save the fixed model: torch.save cannot pickle modules with parametrizations "
+                           f"(weight_norm, spectral_norm, ...) such as {parametrized[0]}; {in_python} and save "
+                           "its state_dict()")
+    first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    return RflintError(f"cannot save the fixed model: torch.save failed ({type(err).__name__}: {first}); "
+                       f"{in_python} and save its state_dict()")
 
 
 def _fix_broke(changed: str, size, err: RflintError) -> RflintError:
