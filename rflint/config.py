@@ -97,6 +97,8 @@ def load_config(path: Path | None = None) -> Config:
     path = path or find_pyproject()
     if path is None:
         return Config()
+    if path.is_dir():
+        raise RflintError(f"config file {path} is a directory; give the pyproject.toml in it, e.g. {path / 'pyproject.toml'}")
     if not path.is_file():
         raise RflintError(f"config file not found: {path}")
     try:
@@ -105,6 +107,8 @@ def load_config(path: Path | None = None) -> Config:
         raise RflintError(f"{path}: invalid TOML: {err}") from err
     except UnicodeDecodeError as err:  # TOML is UTF-8
         raise RflintError(f"{path}: not UTF-8 text (byte {err.start})") from err
+    except OSError as err:  # unreadable: permissions, I/O
+        raise RflintError(f"config file {path} cannot be read: {err.strerror or err}") from err
     tool = data.get("tool", {})
     section = tool.get("rflint") if isinstance(tool, dict) else None
     if section is None:

@@ -187,6 +187,13 @@ def test_bad_config_values(project, toml, message):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+def test_a_config_that_is_a_directory_says_so(project):
+    result = invoke("check", "net.py:build", "--input", "32", "--config", str(project))
+    assert result.exit_code == 2
+    assert result.stderr == (f"rflint: error: config file {project} is a directory; give the pyproject.toml in it, "
+                             f"e.g. {project / 'pyproject.toml'}\n")
+
+
 def test_config_edge_values(project):
     # dominance-ratio 1 is allowed, as on the command line (rules/RF007.md: "at least 1")
     (project / "pyproject.toml").write_text('[tool.rflint]\ndominance-ratio = 1\n')
@@ -300,6 +307,17 @@ def test_picture_flags(tmp_path):
     assert sorted(p.name for p in tmp_path.glob("v-*.dot")) == ["v-zoo_vgg11-32x32.dot", "v-zoo_vgg11-64x64.dot"]
     result = invoke("check", "zoo:vgg11", "--input", "32", "--plot", str(tmp_path / "p.jpg"))
     assert result.exit_code == 2 and "use a .png or .svg file name" in result.stderr
+
+
+def test_the_html_report_lists_what_could_not_be_analysed(tmp_path):
+    """VGG-11 runs at 32 px and vanishes at 8 (8, 4, 2, 1, then a pool of nothing)."""
+    html = tmp_path / "r.html"
+    result = invoke("check", "zoo:vgg11", "--input", "32", "--input", "8", "--no-layers", "--html", str(html))
+    assert result.exit_code == 2
+    page = html.read_text()
+    assert "Could not be analysed" in page and "input 8x8 is too small for zoo:vgg11" in page
+    result = invoke("check", "zoo:vgg11", "--input", "8", "--html", str(html))  # nothing ran: the page still says why
+    assert result.exit_code == 2 and "input 8x8 is too small for zoo:vgg11" in html.read_text()
 
 
 GC_PROBE = textwrap.dedent("""
@@ -865,3 +883,13 @@ def test_findings_on_copied_models_point_at_the_building_line(tmp_path, monkeypa
     result = invoke("check", "vd.py:lazy", "--input", "32", "--channels", "3", "--format", "json")
     m = json.loads(result.stdout)["models"][0]
     assert [f["source"] for f in m["findings"]] == [{"file": str(tmp_path / "vd.py"), "line": 19}]
+
+
+def test_sweep_where_no_size_runs_still_writes_its_json(tmp_path):
+    """The JSON lists every size with its reason (8 and 16 px vanish in VGG-16), then exit 2."""
+    out = tmp_path / "sweep.json"
+    result = invoke("sweep", "zoo:vgg16", "--sizes", "8,16", "--format", "json", "-o", str(out))
+    assert result.exit_code == 2 and "none of the 2 swept sizes runs" in result.stderr
+    doc = json.loads(out.read_text())
+    assert [row["input"] for row in doc["sizes"]] == [[8, 8], [16, 16]]
+    assert all("too small" in row["error"] for row in doc["sizes"]) and doc["no_tail_from"] is None

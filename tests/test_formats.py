@@ -328,6 +328,8 @@ def test_two_configured_models_that_differ_only_in_kwargs_are_two_models(tmp_pat
     assert len({r["partialFingerprints"]["rflintFinding/v1"] for r in rf002}) == 2
     assert [r["message"]["text"].rsplit("[", 1)[1] for r in rf002] == ["var.py:build (depth=6) @ 8x8]",
                                                                         "var.py:build (depth=8) @ 8x8]"]
+    assert [r["properties"]["target"] for r in rf002] == ["var.py:build (depth=6)", "var.py:build (depth=8)"]
+    assert len({r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"] for r in rf002}) == 2
     doc = json.loads(runner.invoke(app, ["check", "--format", "json"]).stdout)
     assert [m["kwargs"] for m in doc["models"]] == [{"depth": 6}, {"depth": 8}]
 

@@ -176,13 +176,14 @@ def _check(targets, inputs, input_shapes, channels, kwarg, fmt, output, select, 
         pictures = Pictures(str(plot) if plot else None, str(graph) if graph else None, bool(html))
     outcomes = run_jobs(work, settings, rules, cfg.layers, style, jobs, debug, pictures)
     errors = _unique(error for outcome in outcomes for error in outcome.errors)
-    if errors and not any(outcome.docs or outcome.notes for outcome in outcomes) and fmt is Format.text:
-        _report_errors(errors, several, debug)  # nothing else to show: the errors alone, as for a usage error
-        return 2
     if html:
         from rflint.report.html import html_page, write_html
 
-        write_html(html_page([e for outcome in outcomes for e in outcome.html_entries]), html)
+        write_html(html_page([e for outcome in outcomes for e in outcome.html_entries],
+                             [error.document() for error in errors]), html)
+    if errors and not any(outcome.docs or outcome.notes for outcome in outcomes) and fmt is Format.text:
+        _report_errors(errors, several, debug)  # nothing else to show: the errors alone, as for a usage error
+        return 2
     docs = [doc for outcome in outcomes for doc in outcome.docs]
     for note in (n for outcome in outcomes for n in outcome.notes):
         typer.echo(f"rflint: {note}", err=True)
@@ -383,13 +384,10 @@ def _sweep(target, sizes, start, stop, steps, channels, kwarg, fmt, output, conf
     shapes, channels = parse_shapes(list(input_shapes), channels)
     settings, rules = _rule_settings(cfg)
     rows = run_sweep(target, size_list, channels, parse_kwargs(kwarg), settings, rules, cfg.layers, jobs, shapes)
-    if all("error" in r for r in rows):  # nothing ran (wrong channels, or no size fits the model)
-        first = rows[0]["error"]
-        raise RflintError(first if len(rows) == 1 else f"none of the {len(rows)} swept sizes runs; the first: {first}")
     from rflint.report.sweep import clean_range
 
     lo, hi = clean_range(rows)
-    if fmt is SweepFormat.json:
+    if fmt is SweepFormat.json:  # also when no size runs: a CI step reading the file finds every reason
         import json
 
         doc = {"version": 1, "target": target, "sizes": rows, "no_tail_from": lo, "no_tail_to": hi}
@@ -398,6 +396,10 @@ def _sweep(target, sizes, start, stop, steps, channels, kwarg, fmt, output, conf
             output.write_text(text, encoding="utf-8")
         else:
             _write_stdout(text)
+    if all("error" in r for r in rows):  # nothing ran (wrong channels, or no size fits the model)
+        first = rows[0]["error"]
+        raise RflintError(first if len(rows) == 1 else f"none of the {len(rows)} swept sizes runs; the first: {first}")
+    if fmt is SweepFormat.json:
         return
     from rflint.report.text import render_sweep
 

@@ -152,7 +152,7 @@ def render_sarif(docs: list[Doc], errors: list[Doc] = ()) -> str:
                 "level": SARIF_LEVEL[f["severity"]],
                 "message": {"text": f"{f['message']} {_where(doc)}"},
                 "partialFingerprints": {"rflintFinding/v1": fingerprint(doc, f)},
-                "properties": {"target": doc["target"], "input": doc["input"], "layer": f["layer"]},
+                "properties": {"target": _name(doc), "input": doc["input"], "layer": f["layer"]},
             }
             if f["code"] in codes:
                 result["ruleIndex"] = codes.index(f["code"])
@@ -162,7 +162,7 @@ def render_sarif(docs: list[Doc], errors: list[Doc] = ()) -> str:
                         "artifactLocation": {"uri": relative_uri(f["source"]["file"])},
                         "region": {"startLine": f["source"]["line"]},
                     },
-                    "logicalLocations": [{"fullyQualifiedName": f"{doc['target']}/{f['layer']}", "kind": "member"}],
+                    "logicalLocations": [{"fullyQualifiedName": f"{_name(doc)}/{f['layer']}", "kind": "member"}],
                 }]
             results.append(result)
     sarif = {

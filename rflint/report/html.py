@@ -272,7 +272,9 @@ def page_entry(report: ModelReport, key: str) -> dict:
     }
 
 
-def html_page(entries: list[dict]) -> str:
+def html_page(entries: list[dict], errors: list[dict] = ()) -> str:
+    """``errors``: the targets or sizes that could not be analysed (formats.render's), listed after
+    the models, as every other format lists them."""
     counts = {sev: sum(1 for e in entries for s in e["severities"] if s == sev) for sev in SEVERITY_RANK}
     summary = ", ".join(f"{n} {sev}{'s' if n != 1 and sev != 'info' else ''}"
                         for sev, n in sorted(counts.items(), key=lambda kv: -SEVERITY_RANK[kv[0]]))
@@ -282,6 +284,11 @@ def html_page(entries: list[dict]) -> str:
         for e in entries
     )
     body = "".join(e["html"] for e in entries)
+    if errors:
+        from rflint.report.formats import error_text
+
+        items = "".join(f"<li>{_e(error_text(error))}</li>" for error in errors)
+        body += f'<section id="errors"><h2>Could not be analysed</h2><ul>{items}</ul></section>'
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
