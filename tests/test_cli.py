@@ -893,3 +893,17 @@ def test_sweep_where_no_size_runs_still_writes_its_json(tmp_path):
     doc = json.loads(out.read_text())
     assert [row["input"] for row in doc["sizes"]] == [[8, 8], [16, 16]]
     assert all("too small" in row["error"] for row in doc["sizes"]) and doc["no_tail_from"] is None
+
+
+def test_a_mistyped_command_is_named_before_anything_loads(capsys):
+    # `rflint chek zoo:vgg11` took "chek" for a TARGET: it analysed vgg11, then failed on "chek"
+    from rflint.cli.app import main
+
+    for argv, hint in ((["chek", "zoo:vgg11", "-i", "32"], "did you mean `rflint check`?"),
+                       (["swep", "zoo:vgg11"], "did you mean `rflint sweep`?"), (["help"], "see `rflint --help`")):
+        with pytest.raises(SystemExit) as stop:
+            main(argv)
+        captured = capsys.readouterr()
+        assert stop.value.code == 2 and captured.out == ""
+        assert captured.err == (f"rflint: error: unknown command {argv[0]!r} ({hint}); a TARGET is "
+                                "path/to/file.py:name, package.module:name or zoo:name\n")

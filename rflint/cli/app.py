@@ -621,6 +621,15 @@ def main(argv: list[str] | None = None) -> None:
     from rflint.cli.run import Terminated
 
     args = list(sys.argv[1:] if argv is None else argv)
+    if args and ":" not in args[0] and not args[0].startswith("-") and args[0] not in COMMANDS:
+        # every TARGET has a colon: a bare word is a mistyped command, said before anything loads
+        import difflib
+
+        close = difflib.get_close_matches(args[0], sorted(COMMANDS), n=1, cutoff=0.6)
+        hint = f"did you mean `rflint {close[0]}`?" if close else "see `rflint --help`"
+        typer.echo(f"rflint: error: unknown command {args[0]!r} ({hint}); a TARGET is "
+                   "path/to/file.py:name, package.module:name or zoo:name", err=True)
+        sys.exit(2)
     if not args or (args[0] not in COMMANDS and args[0] not in ("-h", "--help", "--version")):
         args.insert(0, "check")
     try:
