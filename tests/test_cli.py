@@ -907,3 +907,26 @@ def test_a_mistyped_command_is_named_before_anything_loads(capsys):
         assert stop.value.code == 2 and captured.out == ""
         assert captured.err == (f"rflint: error: unknown command {argv[0]!r} ({hint}); a TARGET is "
                                 "path/to/file.py:name, package.module:name or zoo:name\n")
+
+
+def test_ignore_comments_that_silence_nothing_are_reported(tmp_path, monkeypatch):
+    """A typo in a code or in the comment's form silenced nothing without a word."""
+    (tmp_path / "sup.py").write_text(textwrap.dedent("""
+        import torch.nn as nn
+
+
+        def build():
+            return nn.Sequential(
+                nn.Conv2d(3, 8, 3, padding=1),
+                nn.Conv2d(8, 8, 3, padding=1),  # rflint: ignore[RF999]
+                nn.Conv2d(8, 8, 3, padding=1),  # rflint: ignore [RF001]
+                nn.Conv2d(8, 8, 3, padding=1),  # rflint: ignore[RF00] (a prefix: fine)
+            )
+    """))
+    monkeypatch.chdir(tmp_path)
+    m = json.loads(invoke("check", "sup.py:build", "--input", "32", "--format", "json").stdout)["models"][0]
+    file = str(tmp_path / "sup.py")
+    assert m["warnings"] == [
+        f"{file}:8: ignore comment names no rule: RF999 (the codes are RF001..RF007, see `rflint rules`)",
+        f"{file}:9: malformed ignore comment, it silences nothing (write # rflint: ignore[RF001,RF004] or a bare "
+        "# rflint: ignore)"]

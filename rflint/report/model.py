@@ -86,7 +86,7 @@ class ModelReport:
                 "final_r_max": nums(a.final_r_max),
                 "min_input_without_unproductive": list(self.min_clean_input) if self.min_clean_input else None,
             },
-            "warnings": list(a.warnings),
+            "warnings": list(a.warnings) + self.notes,
         }
 
     @staticmethod
@@ -112,7 +112,8 @@ class ModelReport:
 
 def build_report(analysis: Analysis, settings: Settings | None = None, rules=None,
                  extra_ignore: list[str] | None = None) -> ModelReport:
-    return ModelReport(analysis, lint(analysis, settings, rules, extra_ignore))
+    result = lint(analysis, settings, rules, extra_ignore)
+    return ModelReport(analysis, result, list(result.notes))
 
 
 def smallest_clean_input(a: Analysis, max_rounds: int = 8, max_steps: int = 8) -> tuple[int, ...] | None:

@@ -6,7 +6,7 @@ suppressed, most severe first.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rflint.engine import Analysis
 from rflint.errors import RflintError
@@ -19,7 +19,7 @@ from rflint.rules.rf004_dead_kernel_taps import DeadKernelTaps
 from rflint.rules.rf005_insufficient_receptive_field import InsufficientReceptiveField
 from rflint.rules.rf006_partially_unproductive_layer import PartiallyUnproductiveLayer
 from rflint.rules.rf007_non_dominant_branch import NonDominantBranch
-from rflint.rules.suppression import class_header, is_suppressed, model_codes_of
+from rflint.rules.suppression import class_header, directive_problems, is_suppressed, model_codes_of
 
 RULES: list[Rule] = [
     UnproductiveLayer(),
@@ -62,6 +62,7 @@ class LintResult:
     context: LintContext
     findings: list[Finding]
     suppressed: int
+    notes: list[str] = field(default_factory=list)  # ignore comments that silence nothing (suppression.py)
 
 
 def lint(analysis: Analysis, settings: Settings | None = None, rules: list[Rule] | None = None,
@@ -79,4 +80,7 @@ def lint(analysis: Analysis, settings: Settings | None = None, rules: list[Rule]
             else:
                 findings.append(finding)
     findings.sort(key=lambda f: -SEVERITY_RANK[f.severity])
-    return LintResult(ctx, findings, suppressed)
+    headers = (loaded.factory_source, class_header(type(loaded.module))) if loaded else ()
+    notes = directive_problems([layer.source for layer in analysis.layers] + list(headers),
+                               sorted(rule.code for rule in RULES))
+    return LintResult(ctx, findings, suppressed, notes)

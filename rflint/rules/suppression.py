@@ -92,3 +92,29 @@ def is_suppressed(finding: Finding, model_codes: set[str] | None) -> bool:
         return True
     src = finding.source
     return src is not None and _matches(_codes_on(src.file, src.line), finding.code)
+
+
+_DIRECTIVE = re.compile(r"#\s*rflint:\s*ignore")
+
+
+def directive_problems(sources, codes: list[str]) -> list[str]:
+    """What is wrong with the ignore comments on these lines (the layers' and the model's headers):
+    a malformed one (``ignore [RF001]``) or one naming no rule (``ignore[RF999]``) silences nothing,
+    which a user would not notice without being told."""
+    problems = []
+    for src in sorted({s for s in sources if s is not None}, key=lambda s: (s.file, s.line)):
+        text = linecache.getline(src.file, src.line)
+        if not _DIRECTIVE.search(text):
+            continue
+        where = f"{src.file}:{src.line}"
+        listed = _codes_on(src.file, src.line)
+        if listed is None:
+            problems.append(f"{where}: malformed ignore comment, it silences nothing "
+                            "(write # rflint: ignore[RF001,RF004] or a bare # rflint: ignore)")
+            continue
+        unknown = sorted(c for c in listed if not any(code.startswith(c) for code in codes))
+        if unknown:
+            problems.append(f"{where}: ignore comment names no rule: {', '.join(unknown)} (the codes are "
+                            f"{codes[0]}..{codes[-1]}, see `rflint rules`)")
+    return problems
+
