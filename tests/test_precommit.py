@@ -50,6 +50,7 @@ def test_pre_commit_try_repo_gates_on_the_configured_model(tmp_path):
     failing = _run([pre_commit, "try-repo", str(PROJECT), "rflint", "--all-files"], repo, env)
     assert failing.returncode == 1, failing.stdout + failing.stderr
     assert "RF002" in failing.stdout
+    assert "RF in / RF out" not in failing.stdout  # the hook's --no-layers: findings and fix, no tables
 
     # `rflint` with no arguments inside the repo analyzes the configured model
     direct = _run([os.path.join(os.path.dirname(sys.executable), "rflint"), "--format", "json"], repo, env)
