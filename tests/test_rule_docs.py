@@ -125,6 +125,19 @@ def test_example(doc, index, ex, tmp_path):
     )
 
 
+_DATA_KEY = re.compile(r"`([a-z][a-z_]*)`")
+
+
+@pytest.mark.parametrize("doc, index, ex", [p for p in EXAMPLES if p.values[2].expect])
+def test_data_fields_are_the_documented_ones(doc, index, ex, tmp_path):
+    """The README sends readers of findings[].data to each rule's "Data" section: it must name
+    exactly the keys the rule reports."""
+    bullets = doc.sections.get("Data", "").partition("\n\n")[2]  # after the intro line
+    documented = set(_DATA_KEY.findall(bullets))
+    for finding in (f for f in run_example(ex, tmp_path).findings if f.code == doc.code):
+        assert set(finding.data) == documented, f"{doc.code}: reports {sorted(finding.data)}, documents {sorted(documented)}"
+
+
 def _shown_output(doc, index: int) -> str | None:
     """The ```text block shown right after example ``index`` (before the next code block), if any."""
     directives = list(_DIRECTIVE.finditer(doc.text))

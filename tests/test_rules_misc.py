@@ -888,3 +888,13 @@ def test_clean_size_of_a_model_that_runs_at_multiples_of_16_only(how, size):
     from rflint.report import build_report
 
     assert build_report(rflint.analyze(_SpaceToDepth16(how), size)).min_clean_input == (32, 32)
+
+
+def test_dead_taps_in_1d_read_as_sizes():
+    """A 16/16 stem leaves 1 position of a 16-sample signal; the 3-tap conv after it reads a real
+    sample with its middle tap only: 2/3 of its 4 * 4 * 3 = 48 weights, 32.  "(3 kernel on a 1 map)"
+    did not read as sizes."""
+    model = nn.Sequential(nn.Conv1d(1, 4, 16, stride=16), nn.Conv1d(4, 4, 3, padding=1))
+    [found] = [f for f in lint(rflint.analyze(model, 16)).findings if f.code == "RF004"]
+    assert found.message.startswith("1 (3-tap kernel on a 1 px map): only 1 of its kernel taps")
+    assert found.data["wasted_params"] == 32

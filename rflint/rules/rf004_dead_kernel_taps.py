@@ -90,13 +90,15 @@ class DeadKernelTaps(Rule):
         weights = _weight_count(ctx, layer)
         wasted_params = weights * (total - alive) // total
         frac = f"{wasted.numerator}/{wasted.denominator}"
-        where = f"a {'x'.join(map(str, n_in))} map" if len(uses) == 1 else \
-            f"maps of {', '.join(sorted({'x'.join(map(str, u[1])) for u in uses}))} in its {len(uses)} calls"
+        unit = " px" if len(n_in) == 1 else ""  # "a 2 kernel on a 100 map" read as numbers, not sizes
+        where = f"a {'x'.join(map(str, n_in))}{unit} map" if len(uses) == 1 else \
+            f"maps of {', '.join(sorted({'x'.join(map(str, u[1])) + unit for u in uses}))} in its {len(uses)} calls"
         taps = ("none of its kernel taps ever reads a real pixel, so all of its" if alive == 0 else
                 f"only {'x'.join(map(str, used))} of its kernel taps ever read a real pixel, so {frac} of its")
+        kernel = "x".join(map(str, layer.kernel)) + ("-tap" if len(layer.kernel) == 1 else "")
         return self.finding(
             layer.name,
-            f"{layer.name} ({'x'.join(map(str, layer.kernel))} kernel on {where}): "
+            f"{layer.name} ({kernel} kernel on {where}): "
             f"{taps} weights ({wasted_params:,} params) only ever multiply zero padding",
             layer.source,
             kernel=list(layer.kernel), input_size=list(n_in), used_taps=used,
