@@ -514,6 +514,29 @@ def test_a_side_input_of_the_wrong_size_is_named_as_such():
                               "features and gets 11 (does each input's shape match what forward() takes?)")
 
 
+class _PositionEmbedded(nn.Module):
+    """4x4/4 patches, a position embedding for 16x16 inputs (4 x 4 = 16 tokens), sliced as timm does."""
+
+    def __init__(self):
+        super().__init__()
+        self.patches = nn.Conv2d(3, 8, 4, stride=4)
+        self.pos_embed = nn.Parameter(torch.zeros(1, 16, 8))
+
+    def forward(self, x):
+        x = self.patches(x).flatten(2).transpose(1, 2)
+        return (x + self.pos_embed[:, :x.shape[1]]).mean(1)
+
+
+def test_a_fixed_size_position_embedding_is_named_not_the_downsampling():
+    # at 32 px: 64 tokens meet 16; "the input must line up with the downsampling before the join"
+    # sent the user looking for a stride.  16..19 px give 4x4 patches: 19 is the nearest that runs.
+    with pytest.raises(RflintError) as err:
+        rflint.analyze(_PositionEmbedded, 32)
+    assert str(err.value) == ("input 32x32 does not fit _PositionEmbedded: at add what the input made meets pos_embed, "
+                              "a parameter of a fixed size (a position embedding?): the model runs only at the input "
+                              "size it was built for; the nearest sizes that run are 19x19")
+
+
 class _ItemBranch(ValueBranch):
     """The branch decided by a Python number made from the values: .item(), or NumPy."""
 

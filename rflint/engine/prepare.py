@@ -285,10 +285,31 @@ def explain_failure(prepared: Prepared, shapes: Shapes, err: RflintError, full_s
             return RflintError(f"input shapes {given} do not fit {prepared.label}: the maps joined at {layer} differ "
                                "in size (do the inputs' sizes fit each other, and the downsampling before the join?)")
         hint = _nearest_sizes(prepared, shapes)
+        fixed = _fixed_operand(prepared, shapes, layer)
+        if fixed is not None:  # a ViT's position embedding: made for one number of patches
+            return RflintError(f"input {size} does not fit {prepared.label}: at {layer} what the input made meets "
+                               f"{fixed}, a parameter of a fixed size (a position embedding?): the model runs only at the input "
+                               "size it was built for" + (f"; the nearest sizes that run are {hint}" if hint else ""))
         return RflintError(f"input {size} does not fit {prepared.label}: the maps joined at {layer} differ in size "
                            "(the input must line up with the downsampling before the join)"
                            + (f"; the nearest sizes that run are {hint}" if hint else ""))
     return err
+
+
+def _fixed_operand(prepared: Prepared, shapes: Shapes, name: str) -> str | None:
+    """The parameter an operand of the node ``name`` is, or is made from by ops on it (a position
+    embedding sliced, reshaped or expanded first: its first operand, back to a get_attr), if one is."""
+    traced = prepared._by_shapes.get(shapes) or prepared.traced or prepared._leaves_traced
+    node = traced.node_by_name.get(name) if traced is not None else None
+    if node is None:
+        return None
+    for operand in node.all_input_nodes:
+        n = operand
+        while n.op in ("call_function", "call_method") and n.args and isinstance(n.args[0], fx.Node):
+            n = n.args[0]  # the tensor operated on (a slice's bounds may be read off the input)
+        if n.op == "get_attr" and isinstance(fetch(traced.gm, n.target), nn.Parameter):
+            return str(n.target)
+    return None
 
 
 def _first_conv_node(prepared: Prepared, shapes: Shapes) -> tuple[str, int, bool] | None:
