@@ -907,6 +907,9 @@ def test_a_mistyped_command_is_named_before_anything_loads(capsys):
         assert stop.value.code == 2 and captured.out == ""
         assert captured.err == (f"rflint: error: unknown command {argv[0]!r} ({hint}); a TARGET is "
                                 "path/to/file.py:name, package.module:name or zoo:name\n")
+    with pytest.raises(SystemExit) as stop:  # a file without its ":name" is a TARGET, said as such
+        main(["net.py", "-i", "32"])
+    assert stop.value.code == 2 and "TARGET must be 'path/to/file.py:name'" in capsys.readouterr().err
 
 
 def test_ignore_comments_that_silence_nothing_are_reported(tmp_path, monkeypatch):

@@ -621,8 +621,9 @@ def main(argv: list[str] | None = None) -> None:
     from rflint.cli.run import Terminated
 
     args = list(sys.argv[1:] if argv is None else argv)
-    if args and ":" not in args[0] and not args[0].startswith("-") and args[0] not in COMMANDS:
+    if args and args[0].isidentifier() and args[0] not in COMMANDS:
         # every TARGET has a colon: a bare word is a mistyped command, said before anything loads
+        # (a path without its ":name", "net.py", gets the TARGET message)
         import difflib
 
         close = difflib.get_close_matches(args[0], sorted(COMMANDS), n=1, cutoff=0.6)
