@@ -898,3 +898,33 @@ def test_dead_taps_in_1d_read_as_sizes():
     [found] = [f for f in lint(rflint.analyze(model, 16)).findings if f.code == "RF004"]
     assert found.message.startswith("1 (3-tap kernel on a 1 px map): only 1 of its kernel taps")
     assert found.data["wasted_params"] == 32
+
+
+class _ImagePooling(nn.Module):
+    """A 3x3 stem (r 3) and a head of 3x3 convs (r 5, 7): far below 32 px.  ``branch``: none, an
+    ASPP-style image-pooling branch concatenated back, or an SE gate multiplied in."""
+
+    def __init__(self, branch):
+        super().__init__()
+        self.branch = branch
+        self.stem, self.pool_proj = nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 8, 1)
+        self.c1, self.c2 = nn.Conv2d(16 if branch == "aspp" else 8, 8, 3, padding=1), nn.Conv2d(8, 4, 3, padding=1)
+
+    def forward(self, x):
+        x = self.stem(x)
+        g = self.pool_proj(nn.functional.adaptive_avg_pool2d(x, 1))
+        if self.branch == "aspp":
+            x = torch.cat([x, nn.functional.interpolate(g, size=x.shape[-2:], mode="bilinear")], 1)
+        elif self.branch == "se":
+            x = x * torch.sigmoid(g)
+        return self.c2(self.c1(x))
+
+
+@pytest.mark.parametrize("branch, reported", [("none", True), ("aspp", False), ("se", True)])
+def test_rf005_and_a_branch_pooled_from_the_whole_map(branch, reported):
+    """Largest RF 7 px at 32 px: RF005, unless whole-image features are concatenated back (ASPP's
+    image pooling); an SE gate only scales the map."""
+    found = [f for f in lint(rflint.analyze(_ImagePooling(branch), 32)).findings if f.code == "RF005"]
+    assert bool(found) == reported
+    if found:
+        assert found[0].data["final_r_max"] == [7, 7]

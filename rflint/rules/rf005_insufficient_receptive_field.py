@@ -35,6 +35,8 @@ class InsufficientReceptiveField(Rule):
             return
         if _attention_after(a, layer.node):  # a ViT's 16 px patches are meant to be joined by attention
             return
+        if _global_content_joined(a, layer.node):  # an image-pooling branch (ASPP, PSPNet) sees it all
+            return
         yield self.finding(
             layer.name,
             f"no unit of the last feature map ({layer.name}) sees the whole input: its largest receptive field "
@@ -74,6 +76,35 @@ def _mixed_away(a, missing: set[int]) -> bool:
                     picked = node.op == "call_function" and node.target is operator.getitem
                     if not picked and -axis.dim <= len(shape) and shape[axis.dim] > 1:
                         return True
+    return False
+
+
+_CONTENT_MERGES = {torch.cat, torch.concat, torch.add, operator.add, operator.iadd}
+
+
+def _global_content_joined(a, start: str) -> bool:
+    """On the way to node ``start``, a tensor computed from the whole map is merged into a map as
+    content (concatenated or added): the image-pooling branch of ASPP or PSPNet's 1x1 bin, pooled,
+    projected and broadcast back.  Every unit after it has whole-image features, which
+    rf-semantics.md leaves out of r_max as modulation; a gate that scales the map (SE: a product)
+    only reweights what each unit saw, and does not count."""
+    traced = a.traced
+    if traced is None:
+        return False
+    rfs = a.node_rf
+    stack, seen = [traced.node_by_name[start]], set()
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        out = rfs.get(node)
+        content_merge = (node.op == "call_function" and node.target in _CONTENT_MERGES) or (
+            node.op == "call_method" and node.target in ("add", "__add__"))
+        if content_merge and out is not None and not out.is_global and any(
+                (r := rfs.get(src)) is not None and r.is_global for src in node.all_input_nodes):
+            return True
+        stack.extend(node.all_input_nodes)
     return False
 
 
