@@ -986,3 +986,47 @@ def test_narrow_is_a_crop_and_functional_max_unpool_a_transposed_window():
     assert [(layer.op, out_min(layer)) for layer in a.layers] == [
         ("Conv2d", (3, 3)), ("F.max_pool2d_with_indices", (7, 7)), ("F.max_unpool2d", (11, 11))]
     assert not a.warnings
+
+
+@pytest.mark.parametrize("mode", ["right", "left", "linear", "method"])
+def test_a_matmul_with_a_constant_matrix_mixes_only_the_dim_it_contracts(mode):
+    """conv1d 5/2 (r 5, j 2), the 8 channels projected to 4 by a constant matrix (a mel filterbank
+    on a spectrogram's frequencies), conv 5/2 (5 + 4 * 2 = 13, j 4), conv 5 (13 + 4 * 4 = 29).
+    Every form of the projection is the same function; a matmul made the tensor global (only a
+    product of two activations, attention, mixes positions)."""
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1, self.c2, self.c3 = nn.Conv1d(1, 8, 5, stride=2), nn.Conv1d(4, 4, 5, stride=2), nn.Conv1d(4, 4, 5)
+            self.register_buffer("P", torch.rand(8, 4))
+
+        def forward(self, x):
+            y = self.c1(x)  # (B, 8, T)
+            if mode == "right":
+                y = (y.transpose(1, 2) @ self.P).transpose(1, 2)
+            elif mode == "left":
+                y = self.P.t() @ y  # (4, 8) @ (B, 8, T)
+            elif mode == "method":
+                y = y.transpose(1, 2).matmul(self.P).transpose(1, 2)
+            else:
+                y = F.linear(y.transpose(1, 2), self.P.t()).transpose(1, 2)
+            return self.c3(self.c2(y))
+
+    a, L = rf(Net(), 40)
+    assert [out_min(L[name]) for name in ("c1", "c2", "c3")] == [(5,), (13,), (29,)]
+    assert a.final_layer == "c3"
+
+
+def test_a_product_of_two_activations_is_still_global():
+    class Attn(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1, self.c2 = nn.Conv1d(1, 8, 5), nn.Conv1d(8, 8, 3)
+
+        def forward(self, x):
+            y = self.c1(x)
+            y = (y.transpose(1, 2) @ y).softmax(-1) @ y.transpose(1, 2)  # (B, T, T) @ (B, T, 8)
+            return self.c2(y.transpose(1, 2))
+
+    a, L = rf(Attn(), 32)
+    assert L["c2"].head and a.final_layer == "c1"

@@ -13,7 +13,7 @@ from rflint.engine import kernels as K
 from rflint.engine.ops.context import Ctx, Outcome, kernel_outcome, not_empty
 from rflint.engine.ops.modules import _adaptive, _linear, _upsample, pooled, unfolded
 from rflint.engine.ops.tensors import (
-    _crop, _getitem, _global_fn, _mix_dims, _permute, _reduction, _reshape, _softmax_fn, _tensor_unfold,
+    _crop, _getitem, _global_fn, _matmul, _mix_dims, _permute, _reduction, _reshape, _softmax_fn, _tensor_unfold,
 )
 from rflint.engine.weights import parameters_behind
 
@@ -162,8 +162,8 @@ _register(_fn_max_unpool, "F.max_unpool1d", "F.max_unpool2d", "F.max_unpool3d")
 _register(_reduction, "torch.mean", "torch.sum", "torch.amax", "torch.amin", "torch.max", "torch.min",
           "torch.std", "torch.var", "torch.logsumexp", "torch.prod", "torch.norm", "torch.nansum", "torch.nanmean")
 _register(_softmax_fn, "F.softmax", "F.log_softmax", "F.softmin", "torch.softmax", "torch.log_softmax")
-_register(_global_fn, "torch.matmul", "torch.bmm", "torch.mm", "torch.einsum", "torch.baddbmm",
-          "operator.matmul", "F.scaled_dot_product_attention")
+_register(_matmul, "torch.matmul", "torch.bmm", "torch.mm", "operator.matmul")
+_register(_global_fn, "torch.einsum", "torch.baddbmm", "F.scaled_dot_product_attention")
 _register(_getitem, "operator.getitem")
 _register(_fn_pad, "F.pad")
 _FOURIER_1D = ("torch.fft.fft", "torch.fft.ifft", "torch.fft.rfft", "torch.fft.irfft", "torch.fft.hfft", "torch.fft.ihfft")
@@ -190,7 +190,7 @@ _METHOD_RULES: dict[str, Callable[[Ctx], Outcome]] = {
     **{m: _reduction for m in ("mean", "sum", "amax", "amin", "max", "min", "std", "var", "logsumexp",
                                "prod", "norm", "nansum", "nanmean")},
     **{m: _softmax_fn for m in ("softmax", "log_softmax")},
-    **{m: _global_fn for m in ("matmul", "bmm", "mm", "__matmul__")},
+    **{m: _matmul for m in ("matmul", "bmm", "mm", "__matmul__")},
     **{m: _constant for m in ("new_zeros", "new_ones", "new_full", "new_empty")},
     **{m: _mixing_along(1, None) for m in ("cumsum", "cumprod", "cummax", "cummin", "logcumsumexp")},
     "sort": _mixing_along(1, -1), "argsort": _mixing_along(1, -1), "topk": _mixing_along(2, -1),

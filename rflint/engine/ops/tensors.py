@@ -13,6 +13,7 @@ import torch.fx as fx
 from rflint.engine import kernels as K
 from rflint.engine.ops.context import Ctx, Outcome, apply_kernel, not_empty, shape_of
 from rflint.engine.rfstate import AxisRF, TensorRF
+from rflint.engine.weights import parameters_behind
 from rflint.trace.metaspec import is_tensor_like
 
 
@@ -301,6 +302,35 @@ def _global_fn(ctx: Ctx) -> Outcome:
     """Attention-style matmuls and the like: every output position mixes every input position."""
     rf = _merged_rf(ctx)
     return Outcome(rf.to_global() if rf is not None else None)
+
+
+def _matmul(ctx: Ctx) -> Outcome:
+    """a @ b (matmul, mm, bmm).  Of two activations (q @ k^T, attention weights @ v) every output
+    position mixes every input position: global.  With a constant or weight matrix on one side it
+    is a Linear over the dim it contracts (a mel filterbank applied to a spectrogram's frequencies,
+    a projection of the channels): that dim is mixed away, every other axis keeps its RF."""
+    a, b = (ctx.node.args + (None, None))[:2]
+    ra, rb = ctx.rf(a), ctx.rf(b)
+    if (ra is None) == (rb is None):
+        return _global_fn(ctx)
+    shape_a, shape_b = shape_of(ctx.val(a)), shape_of(ctx.val(b))
+    if shape_a is None or shape_b is None:
+        return _global_fn(ctx)
+    rf = ra if ra is not None else rb
+    if rf.is_global:
+        return Outcome(rf)
+    if ra is not None:  # x @ W: x's last dim is contracted; a vector W takes that dim away
+        contracted, removed = -1, len(shape_b) == 1
+    else:  # W @ x: x's second-last dim is contracted; a vector W takes it away
+        if len(shape_b) == 1:  # W @ v: v's only dim
+            return Outcome(rf.to_global())
+        contracted, removed = -2, len(shape_a) == 1
+    # dims before a removed one move one place towards the end
+    axes = [AxisRF(x.origin, x.dim + 1 if removed and x.dim < contracted else x.dim, x.lo, x.hi)
+            for x in rf.axes if x.dim != contracted]
+    out = rf.with_axes(axes) if removed or len(axes) != len(rf.axes) else rf
+    weights = parameters_behind([b if ra is not None else a], ctx.rf)
+    return Outcome(out.deeper(1) if weights else out, parametric=bool(weights))
 
 
 def _getitem(ctx: Ctx) -> Outcome:
