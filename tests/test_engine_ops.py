@@ -1030,3 +1030,30 @@ def test_a_product_of_two_activations_is_still_global():
 
     a, L = rf(Attn(), 32)
     assert L["c2"].head and a.final_layer == "c1"
+
+
+class _Spectrogram(nn.Module):
+    """A waveform (N, 1, L) -> |STFT| (n_fft 64, hop 16, centred) as a one-channel (F, T) map -> 3x3
+    convs: the model's first conv is 2-D, its input is 1-D."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("window", torch.hann_window(64))
+        self.c1, self.c2 = nn.Conv2d(1, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        spec = torch.stft(x.squeeze(1), 64, 16, window=self.window, center=True, return_complex=True).abs()
+        return self.c2(self.c1(spec.unsqueeze(1)))
+
+
+def test_an_stft_front_end_is_a_window_over_the_samples():
+    """The STFT: window 64, stride 16 (r 64, j 16), 1024 samples -> 65 frames (centred: 1024 / 16
+    + 1); each 3x3 conv adds 2 frames of 16 samples along time: 96, 128.  The frequency axis is
+    made from channels-like bins: no RF.  A 1-D input for a model whose first conv is 2-D was
+    refused ("expects 2 spatial axes"), and the STFT was silently global."""
+    a = rflint.analyze(_Spectrogram(), input_shapes=[(1, 1, 1024)])
+    L = {layer.name: layer for layer in a.layers}
+    assert L["stft"].kernel == (64,) and L["stft"].stride == (16,) and out_min(L["stft"]) == (64,)
+    assert L["c1"].out_shape == (1, 4, 33, 65)
+    assert L["c1"].r_out_min == (None, 96) and L["c2"].r_out_min == (None, 128)
+    assert not a.warnings

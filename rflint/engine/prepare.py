@@ -108,6 +108,18 @@ class Prepared:
         self._by_shapes[shapes] = traced
         return traced
 
+    def _conv_reads_input(self) -> bool:
+        """The first conv reads the model's input itself, so its rank is the input's.  Not when it
+        reads a map made from it: a waveform's spectrogram (STFT front end), (N, C, T) in, 2-D convs."""
+        traced = self.traced
+        if traced is None:
+            return True  # not known: the first conv's rank it is
+        for node in traced.order:
+            if node.op == "call_module" and isinstance(traced.modules.get(node.target), nn.modules.conv._ConvNd):
+                src = node.args[0] if node.args else None
+                return isinstance(src, fx.Node) and src.op == "placeholder"
+        return True
+
     def input_size(self, size: int | tuple[int, ...] | list[int] | None) -> tuple[int, ...]:
         if size is None:
             if self.loaded.suggested_input is None:
@@ -188,7 +200,8 @@ class Prepared:
                 raise RflintError(f"input shapes must be positive, got {list(full)}")
             if len(full[0]) < 3:
                 raise RflintError(f"the first input must be (N, C, *spatial), got {list(full[0])}")
-            if self.n_axes is not None and len(full[0]) < self.n_axes + 2:  # (3, 32, 32), unbatched:
+            if self.n_axes is not None and len(full[0]) < self.n_axes + 2 and self._conv_reads_input():
+                # (3, 32, 32), unbatched:
                 # torch would run the 2-D model on it as one 3x32x32 map with a batch of 3... or fail.
                 # More dims than the first conv's are a clip or volume the model folds (a TSN's
                 # view(N*T, C, H, W)): the folded axis is merged into the batch, the others go on

@@ -15,6 +15,7 @@ from rflint.engine.ops.modules import _adaptive, _linear, _upsample, pooled, unf
 from rflint.engine.ops.tensors import (
     _crop, _getitem, _global_fn, _matmul, _mix_dims, _permute, _reduction, _reshape, _softmax_fn, _tensor_unfold,
 )
+from rflint.engine.rfstate import AxisRF
 from rflint.engine.weights import parameters_behind
 
 
@@ -60,6 +61,23 @@ def _fn_pool(ctx: Ctx, has_dilation: bool, offset: int = 0) -> Outcome:
     padding = K.per_axis(ctx.arg(3, "padding", 0), n) if not offset else (0,) * n
     dilation = K.per_axis(ctx.arg(4, "dilation", 1), n) if has_dilation else (1,) * n
     return pooled(ctx, K.windowed(ctx.op_name, "pool", kernel, stride, dilation, padding, False))
+
+
+def _fn_stft(ctx: Ctx) -> Outcome:
+    """torch.stft(x, n_fft, hop_length, win_length, window, center, ...): a window of n_fft samples
+    every hop (n_fft // 4 by default) along the last dim, padded by n_fft // 2 on each side when
+    centred (the window, win_length long, sits inside the n_fft).  The frequencies become a new dim
+    before the frames (like channels); with return_complex=False a (real, imag) dim follows them."""
+    n_fft = ctx.arg(1, "n_fft")
+    if not isinstance(n_fft, int):
+        return Outcome(None)
+    hop = ctx.arg(2, "hop_length", None) or n_fft // 4
+    padding = n_fft // 2 if ctx.arg(5, "center", True) else 0
+    kop = K.windowed(ctx.op_name, "conv", (n_fft,), (hop,), (1,), (padding,), False)
+    out = kernel_outcome(ctx, kop)
+    if out.rf is not None and not out.rf.is_global and ctx.arg(9, "return_complex", True) is False:
+        out.rf = out.rf.with_axes([AxisRF(a.origin, a.dim - 1, a.lo, a.hi) for a in out.rf.axes])
+    return out
 
 
 def _fn_max_unpool(ctx: Ctx) -> Outcome:
@@ -158,6 +176,7 @@ _register(_fn_linear, "F.linear")
 _register(_fn_flatten, "torch.flatten", "torch.reshape", "torch.squeeze", "torch.unsqueeze")
 _register(_permute, "torch.permute", "torch.transpose", "torch.swapaxes", "torch.swapdims", "torch.rot90")
 _register(_crop, "torch.narrow", "torch.narrow_copy")
+_register(_fn_stft, "torch.stft")
 _register(_fn_max_unpool, "F.max_unpool1d", "F.max_unpool2d", "F.max_unpool3d")
 _register(_reduction, "torch.mean", "torch.sum", "torch.amax", "torch.amin", "torch.max", "torch.min",
           "torch.std", "torch.var", "torch.logsumexp", "torch.prod", "torch.norm", "torch.nansum", "torch.nanmean")
@@ -186,7 +205,7 @@ _METHOD_RULES: dict[str, Callable[[Ctx], Outcome]] = {
     **{m: _reshape for m in ("view", "reshape", "flatten", "squeeze", "unsqueeze", "unflatten", "view_as",
                              "reshape_as", "expand", "expand_as")},
     **{m: _permute for m in ("permute", "transpose", "swapaxes", "swapdims", "t", "rot90")},
-    "narrow": _crop, "narrow_copy": _crop,
+    "narrow": _crop, "narrow_copy": _crop, "stft": _fn_stft,
     **{m: _reduction for m in ("mean", "sum", "amax", "amin", "max", "min", "std", "var", "logsumexp",
                                "prod", "norm", "nansum", "nanmean")},
     **{m: _softmax_fn for m in ("softmax", "log_softmax")},
