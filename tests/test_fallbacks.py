@@ -641,3 +641,12 @@ def test_a_torchscript_submodule_on_the_concrete_shapes_tier():
     a = rflint.analyze(_ScriptedAsksShape(), 32)
     assert [layer.name for layer in a.layers] == ["stem", "down", "c", "d"]
     assert a.layer("d").r_out_min == (19, 19)
+
+
+def test_the_smallest_size_of_a_1d_model_is_found_past_16384_samples():
+    # ten stride-3 stages (a SampleCNN): floor(L / 3) ten times stays >= 1 from 3^10 = 59049 on; the
+    # search stopped at 16384 px, which bounds a side of an image, not a waveform
+    model = nn.Sequential(nn.Conv1d(1, 4, 3, stride=3), *[nn.MaxPool1d(3) for _ in range(9)])
+    with pytest.raises(RflintError) as err:
+        rflint.analyze(model, 20000)
+    assert str(err.value).endswith("the smallest input that runs is 59049")

@@ -436,7 +436,7 @@ def _smallest_size(prepared: Prepared, shapes: Shapes, reach: int = ALIGN_REACH)
         return True if err is None or misaligned(err) else None
 
     lo = min(spatial)
-    found = first_success(kept, lo, gap=max(lo, 1), limit=1 << 14)
+    found = first_success(kept, lo, gap=max(lo, 1), limit=side_limit(n))
     if found is None:
         return None
     side = next((t for t in range(found[0], found[0] + reach + 1) if _uniform_runs(attempt, t, n)), None)
@@ -517,6 +517,13 @@ def _attempts(prepared: Prepared, shapes: Shapes) -> Callable[[tuple[int, ...]],
                 tried[spatial] = err
         return tried[spatial]
     return attempt
+
+
+def side_limit(n_axes: int) -> int:
+    """How far the searches for a size that runs go, per side: 16384 px for images and volumes,
+    4M samples for a 1-D signal (SampleCNN runs from 59049 samples; a minute of 48 kHz audio is
+    2.9M)."""
+    return 1 << 22 if n_axes == 1 else 1 << 14
 
 
 def first_success(probe: Callable[[int], T | None], failing: int, gap: int = 8, limit: int = 1 << 14

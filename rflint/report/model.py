@@ -7,7 +7,7 @@ from functools import cached_property
 from typing import Any
 
 from rflint.engine import Analysis
-from rflint.engine.prepare import ALIGN_REACH, first_success, named_divisor, not_monotone
+from rflint.engine.prepare import ALIGN_REACH, first_success, named_divisor, not_monotone, side_limit
 from rflint.engine.program import needs_of
 from rflint.engine.numbers import nums
 from rflint.errors import RflintError
@@ -266,10 +266,10 @@ def _first_running(a: Analysis, candidate: tuple[int, ...], offsets) -> Trial | 
     return None
 
 
-def _smallest_running(a: Analysis, candidate: tuple[int, ...], failing: int, limit: int = 1 << 14) -> Trial | None:
+def _smallest_running(a: Analysis, candidate: tuple[int, ...], failing: int) -> Trial | None:
     """candidate + d for the smallest offset d > ``failing`` (an offset that does not run) that
     runs, when running is monotone in d."""
-    found = first_success(lambda d: _runs(a, _shifted(candidate, d)), failing, limit=limit)
+    found = first_success(lambda d: _runs(a, _shifted(candidate, d)), failing, limit=side_limit(len(candidate)))
     return found[1] if found else None
 
 
