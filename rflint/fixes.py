@@ -22,7 +22,7 @@ from rflint.engine import Analysis, prepare
 from rflint.engine.surgery import without_downsampling
 from rflint.errors import RflintError
 from rflint.rules import LintContext, Settings
-from rflint.rules.truncation import plan_truncation
+from rflint.rules.truncation import no_plan_reason, plan_truncation
 from rflint.trace.loading import evaluating, has_lazy_layers
 
 _POOLS = {1: nn.AdaptiveAvgPool1d, 2: nn.AdaptiveAvgPool2d, 3: nn.AdaptiveAvgPool3d}
@@ -61,7 +61,7 @@ def truncate(model: Any, input_size, channels: int | None = None, kwargs: dict |
         raise RflintError(f"{a.target} has no predicted tail at {'x'.join(map(str, a.input_size))} px: nothing to truncate")
     plan = plan_truncation(a, tail)
     if plan is None:
-        raise RflintError(f"{a.target}: its output is not a (batch, classes) vector, so it cannot end in a classifier")
+        raise RflintError(f"{a.target}: {no_plan_reason(a, tail)}")
     # a copy: the kept layers are the caller's own modules when a model instance was passed, and
     # fine-tuning the result must not change theirs (as remove_stem's copy_weights)
     gm = copy.deepcopy(a.traced.gm)

@@ -11,6 +11,7 @@ import rflint
 from rflint import zoo
 from rflint.cli.app import app
 from rflint.fixes import remove_stem, truncate
+from rflint.errors import RflintError
 from rflint.report import build_report
 
 
@@ -392,6 +393,10 @@ def test_no_truncation_is_offered_when_the_head_folds_the_batch():
     report = build_report(rflint.analyze(_FrameConsensus(), input_shapes=[(8, 3, 8, 8)]))
     assert "RF002" in {f.code for f in report.findings}
     assert report.truncation is None
+    with pytest.raises(RflintError) as err:  # said why: the output *is* a (batch, classes) vector
+        rflint.truncate(_FrameConsensus(), None, input_shapes=[(8, 3, 8, 8)])
+    assert str(err.value).endswith("its head folds 8 rows of the cut into 1 (frames or crops in the batch, averaged "
+                                   "by the head): a new classifier after the cut would give one row per frame")
 
 
 def test_what_ifs_and_the_fix_command_keep_a_batch_of_its_own():

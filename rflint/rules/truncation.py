@@ -76,6 +76,18 @@ def plan_truncation(a: Analysis, tail: Tail) -> TruncationPlan | None:
     return cached[1]
 
 
+def no_plan_reason(a: Analysis, tail: Tail) -> str:
+    """Why :func:`plan_truncation` gave None, in the words of an error message."""
+    out_shapes = [a.shape(n) for n in a.outputs]
+    if len(out_shapes) != 1 or out_shapes[0] is None or len(out_shapes[0]) != 2:
+        return "its output is not a (batch, classes) vector, so it cannot end in a classifier"
+    cut_shape = a.shape(tail.cut)
+    if cut_shape is not None and len(cut_shape) >= 3 and cut_shape[0] != out_shapes[0][0]:
+        return (f"its head folds {cut_shape[0]} rows of the cut into {out_shapes[0][0]} (frames or crops in the batch, "
+                "averaged by the head): a new classifier after the cut would give one row per frame")
+    return f"the cut tensor {tail.cut_name} is not a feature map that global pooling can close"
+
+
 def _ancestors(a: Analysis, name: str) -> set[str]:
     """The node and every node it depends on (networkx's ``ancestors`` plus the node itself), walked
     over the fx graph's operands, which are the DAG's edges (tracing.to_networkx)."""
