@@ -933,3 +933,21 @@ def test_ignore_comments_that_silence_nothing_are_reported(tmp_path, monkeypatch
         f"{file}:8: ignore comment names no rule: RF999 (the codes are RF001..RF007, see `rflint rules`)",
         f"{file}:9: malformed ignore comment, it silences nothing (write # rflint: ignore[RF001,RF004] or a bare "
         "# rflint: ignore)"]
+
+
+def test_a_malformed_ignore_on_a_decorated_factory_is_reported(tmp_path, monkeypatch):
+    # the note read the decorator line only; model_level_codes reads down to the def line
+    (tmp_path / "deco.py").write_text(textwrap.dedent("""
+        import functools
+
+        import torch.nn as nn
+
+
+        @functools.lru_cache
+        def build():  # rflint: ignore [RF002]
+            return nn.Sequential(*[nn.Conv2d(3, 3, 3, padding=1) for _ in range(6)])
+    """))
+    monkeypatch.chdir(tmp_path)
+    m = json.loads(invoke("check", "deco.py:build", "--input", "8", "--format", "json").stdout)["models"][0]
+    assert m["warnings"] == [f"{tmp_path / 'deco.py'}:8: malformed ignore comment, it silences nothing "
+                             "(write # rflint: ignore[RF001,RF004] or a bare # rflint: ignore)"]

@@ -1057,3 +1057,32 @@ def test_an_stft_front_end_is_a_window_over_the_samples():
     assert L["c1"].out_shape == (1, 4, 33, 65)
     assert L["c1"].r_out_min == (None, 96) and L["c2"].r_out_min == (None, 128)
     assert not a.warnings
+
+
+class _DropConnect(nn.Module):
+    def __init__(self, c, shared=None):
+        super().__init__()
+        self.weight = shared if shared is not None else nn.Parameter(torch.randn(c, c, 3, 3))
+        self.drop = nn.Dropout(0.1)
+
+    def forward(self, x):
+        return F.conv2d(input=x, weight=self.drop(self.weight), padding=1)
+
+
+def test_functional_conv_kernels_through_modules_keywords_and_sharing():
+    """8 px: two 3x3/2 convs (r 3, j 2; r 7, j 4 on a 2x2 map); the DropConnect convs read 7 and 15
+    px: the second is unproductive (a tail).  The kernel goes through an nn.Dropout (it was not
+    parametric: no tail, exit 0) and the input is given as input= (the RF was dropped).  Two convs
+    sharing one kernel count its 8 * 8 * 9 = 576 weights once, at the first, as a module called
+    twice does: the tail (the second) then holds none (it was counted twice: 1,152)."""
+    shared = nn.Parameter(torch.randn(8, 8, 3, 3))
+    for a_kernel, b_kernel, tail_params in ((None, None, 576), (shared, shared, 0)):
+        model = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.Conv2d(8, 8, 3, 2, 1), _DropConnect(8, a_kernel),
+                              _DropConnect(8, b_kernel), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
+        a = rflint.analyze(model, 8)
+        convs = [layer for layer in a.layers if layer.op == "F.conv2d"]
+        assert [tuple(layer.r_in_min) for layer in convs] == [(7, 7), (15, 15)]
+        assert all(layer.parametric for layer in convs)
+        tail = lint(a).context.structure.tail
+        assert [layer.name for layer in tail.layers] == [convs[1].name] and tail.params == tail_params
+    assert [layer.params for layer in convs] == [576, 0]  # the shared kernel: at its first use

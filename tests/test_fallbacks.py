@@ -650,3 +650,42 @@ def test_the_smallest_size_of_a_1d_model_is_found_past_16384_samples():
     with pytest.raises(RflintError) as err:
         rflint.analyze(model, 20000)
     assert str(err.value).endswith("the smallest input that runs is 59049")
+
+
+class _ScaledSkip(nn.Module):
+    """A U-Net level whose skip is scaled by a learned gamma before the join."""
+
+    def __init__(self):
+        super().__init__()
+        self.enc, self.down = nn.Conv2d(3, 8, 3, 1, 1), nn.Conv2d(8, 8, 3, 2, 1)
+        self.up, self.gamma = nn.ConvTranspose2d(8, 8, 2, 2), nn.Parameter(torch.ones(1, 8, 1, 1))
+
+    def forward(self, x):
+        skip = self.enc(x)
+        return self.up(self.down(skip)) + self.gamma * skip
+
+
+def test_a_scaled_skip_that_does_not_line_up_is_no_fixed_size_parameter():
+    # 33 px: down to 17, up to 34, joined with the 33 px skip; gamma * skip is a map, not a
+    # position embedding (the message said "meets gamma, a parameter of a fixed size")
+    with pytest.raises(RflintError) as err:
+        rflint.analyze(_ScaledSkip, 33)
+    assert "the maps joined at add differ in size (the input must line up with the downsampling" in str(err.value)
+
+
+class _FlatHeadAndVector(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c, self.fc, self.side = nn.Conv2d(3, 4, 3, 2, 1), nn.Linear(4 * 8 * 8, 10), nn.Linear(16, 10)
+
+    def forward(self, x, v):
+        return self.fc(self.c(x).flatten(1)) + self.side(v)
+
+
+def test_with_several_inputs_a_head_built_for_one_image_size_is_still_named():
+    # the side vector is right (16); the image's flattened 16x16 map (1,024) is not what fc was built
+    # for (8x8: 256 px from 16 px inputs)
+    with pytest.raises(RflintError) as err:
+        rflint.analyze(_FlatHeadAndVector, input_shapes=[(1, 3, 32, 32), (1, 16)])
+    assert "fc (Linear) expects 256 input features and gets 1,024, a flattened feature map of this input size" \
+        in str(err.value)

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
 
+import torch
 import torch.fx as fx
 from torch import nn
 
@@ -284,7 +285,8 @@ def explain_failure(prepared: Prepared, shapes: Shapes, err: RflintError, full_s
             layer = f"{layer} ({type(prepared.loaded.module.get_submodule(layer)).__name__})"
         except AttributeError:  # a functional F.linear: its node's name is all there is
             pass
-        if len(shapes) > 1:  # several inputs: the features may be another input's, not a flattened map
+        if len(shapes) > 1 and not _reads_first_input(prepared, shapes, where.group(1) if where else None):
+            # the features come from another input, not a flattened map
             given = " and ".join(",".join(map(str, shape)) for shape in shapes)
             return RflintError(f"input shapes {given} do not fit {prepared.label}: {layer} expects {expected:,} "
                                f"input features and gets {got:,} (does each input's shape match what forward() takes?)")
@@ -309,6 +311,27 @@ def explain_failure(prepared: Prepared, shapes: Shapes, err: RflintError, full_s
     return err
 
 
+def _reads_first_input(prepared: Prepared, shapes: Shapes, name: str | None) -> bool:
+    """The node the shape pass failed at (a module path or a node name) is computed from the first
+    (image) input; True when that is not known."""
+    traced = prepared._by_shapes.get(shapes) or prepared.traced or prepared._leaves_traced
+    if traced is None or name is None:
+        return True
+    node = next((n for n in traced.order if n.name == name or (n.op == "call_module" and n.target == name)), None)
+    first = next((n for n in traced.order if n.op == "placeholder"), None)
+    if node is None or first is None:
+        return True
+    stack, seen = [node], set()
+    while stack:
+        n = stack.pop()
+        if n is first:
+            return True
+        if n not in seen:
+            seen.add(n)
+            stack.extend(n.all_input_nodes)
+    return False
+
+
 def _fixed_operand(prepared: Prepared, shapes: Shapes, name: str) -> str | None:
     """The parameter an operand of the node ``name`` is, or is made from by ops on it (a position
     embedding sliced, reshaped or expanded first: its first operand, back to a get_attr), if one is."""
@@ -318,11 +341,24 @@ def _fixed_operand(prepared: Prepared, shapes: Shapes, name: str) -> str | None:
         return None
     for operand in node.all_input_nodes:
         n = operand
-        while n.op in ("call_function", "call_method") and n.args and isinstance(n.args[0], fx.Node):
-            n = n.args[0]  # the tensor operated on (a slice's bounds may be read off the input)
+        while _reshapes_only(n) and n.args and isinstance(n.args[0], fx.Node):
+            n = n.args[0]  # the tensor sliced or reshaped (a slice's bounds may be read off the input)
         if n.op == "get_attr" and isinstance(fetch(traced.gm, n.target), nn.Parameter):
             return str(n.target)
     return None
+
+
+# what a position embedding goes through before it is added: its values stay, its shape changes
+# (not a product: a layer-scale gamma times the skip is a map of the input's size)
+_RESHAPING_METHODS = {"view", "reshape", "expand", "expand_as", "permute", "transpose", "flatten", "unsqueeze",
+                      "squeeze", "contiguous", "to", "type_as", "repeat", "unflatten", "__getitem__"}
+_RESHAPING_FUNCTIONS = {operator.getitem, torch.flatten, torch.reshape, torch.permute, torch.transpose,
+                        torch.unsqueeze, torch.squeeze}
+
+
+def _reshapes_only(node: fx.Node) -> bool:
+    return (node.op == "call_method" and node.target in _RESHAPING_METHODS) or (
+        node.op == "call_function" and node.target in _RESHAPING_FUNCTIONS)
 
 
 def _first_conv_node(prepared: Prepared, shapes: Shapes) -> tuple[str, int, bool] | None:

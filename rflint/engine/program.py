@@ -258,6 +258,7 @@ def run_program(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None
     node_macs_ = {name: rule(values) for name, rule in ledger.macs}
     warnings: list[str] = list(traced.notes)
     seen_names: dict[str, int] = {}
+    counted: set[int] = set()  # parameters a functional layer counted (a kernel shared by two: once, as a module)
     leaf_notes = {note.split(":", 1)[0] for note in traced.notes}  # opaque leaves are already explained
 
     for node, module, kop, warning in rf_pass(traced, modules, values, image_inputs, rfs):
@@ -271,7 +272,8 @@ def run_program(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None
             if node_params is ledger.params:
                 node_params = dict(node_params)
             weights = parameters_behind([a for a in node.all_input_nodes if a is not src], rfs.get)
-            node_params[node.name] = sum(p.numel() for p in weights.values())
+            node_params[node.name] = sum(p.numel() for p in weights.values() if id(p) not in counted)
+            counted.update(id(p) for p in weights.values())
             owner = _weights_owner(node, prepared.loaded.module, weights)
         rf_in = rfs.get(src) if src is not None else None
         head = rf_in is None or rf_in.is_global

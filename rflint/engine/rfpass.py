@@ -43,8 +43,8 @@ def _node_plan(order: list[fx.Node], modules: dict) -> Plan:
 
 
 def source_of(node: fx.Node) -> fx.Node | None:
-    """An RF layer's input: its first argument, when that is a node."""
-    src = node.args[0] if node.args else None
+    """An RF layer's input: its first argument (or ``input=``), when that is a node."""
+    src = node.args[0] if node.args else node.kwargs.get("input")
     return src if isinstance(src, fx.Node) else None
 
 

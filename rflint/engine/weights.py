@@ -1,10 +1,12 @@
 """The learned weights a functional layer (``F.conv2d(x, w, b)``, ...) multiplies with.
 
-A functional conv is parametric when its kernel is computed from ``nn.Parameter``s alone: a bare
-``self.weight``, or one standardised, scaled or reshaped in forward() first (the weight-standardised
-convs of BiT, NFNet and timm's StdConv2d).  A fixed filter kept as a buffer (BlurPool's binomial
-kernel, a Sobel filter) is not a learned weight, and a kernel computed from the input (dynamic
-convolution) is data: neither makes the layer parametric (rf-semantics §3, "has weights").
+A functional conv is parametric when its kernel is computed from ``nn.Parameter``s: a bare
+``self.weight``, or one standardised, scaled, reshaped or dropped out in forward() first (the
+weight-standardised convs of BiT, NFNet and timm's StdConv2d; DropConnect), or mixed by a gate
+computed from the whole input (CondConv's experts).  A fixed filter kept as a buffer (BlurPool's
+binomial kernel, a Sobel filter) is not a learned weight, and a kernel that is itself a feature map
+(a Siamese tracker correlating the search image with the template's features) is data: neither
+makes the layer parametric (rf-semantics §3, "has weights").
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ def fetch(gm: fx.GraphModule, target: str) -> Any:
 
 
 def parameters_behind(args, rf_of: Callable[[fx.Node], Any]) -> dict[str, nn.Parameter]:
-    """The distinct parameters that ``args`` (nodes, or anything else, ignored) are computed from
-    without the image, by attribute path: the walk goes back through function and method calls whose
-    result carries no RF, and stops at inputs and module calls (their outputs are data, not this
-    layer's weights)."""
+    """The distinct parameters that ``args`` (nodes, or anything else, ignored) are computed from,
+    by attribute path: the walk goes back through calls whose result is no feature map (no RF, or a
+    global one: a gate pooled from the input), and stops at inputs and at feature maps.  A module
+    on the way (a Dropout, a hypernetwork's Linear) is walked through; its own weights count where
+    it is called, not here."""
     found: dict[str, nn.Parameter] = {}
     stack = [a for a in args if isinstance(a, fx.Node)]
     seen: set[fx.Node] = set()
@@ -39,6 +42,11 @@ def parameters_behind(args, rf_of: Callable[[fx.Node], Any]) -> dict[str, nn.Par
             value = fetch(node.graph.owning_module, node.target)
             if isinstance(value, nn.Parameter) and all(value is not p for p in found.values()):
                 found[str(node.target)] = value
-        elif node.op in ("call_function", "call_method") and rf_of(node) is None:
+        elif node.op in ("call_function", "call_method", "call_module") and _not_a_map(rf_of(node)):
             stack.extend(node.all_input_nodes)
     return found
+
+
+def _not_a_map(rf) -> bool:
+    return rf is None or rf.is_global
+

@@ -81,6 +81,5 @@ def lint(analysis: Analysis, settings: Settings | None = None, rules: list[Rule]
                 findings.append(finding)
     findings.sort(key=lambda f: -SEVERITY_RANK[f.severity])
     headers = (loaded.factory_source, class_header(type(loaded.module))) if loaded else ()
-    notes = directive_problems([layer.source for layer in analysis.layers] + list(headers),
-                               sorted(rule.code for rule in RULES))
+    notes = directive_problems([layer.source for layer in analysis.layers], headers, sorted(rule.code for rule in RULES))
     return LintResult(ctx, findings, suppressed, notes)

@@ -97,12 +97,25 @@ def is_suppressed(finding: Finding, model_codes: set[str] | None) -> bool:
 _DIRECTIVE = re.compile(r"#\s*rflint:\s*ignore")
 
 
-def directive_problems(sources, codes: list[str]) -> list[str]:
-    """What is wrong with the ignore comments on these lines (the layers' and the model's headers):
-    a malformed one (``ignore [RF001]``) or one naming no rule (``ignore[RF999]``) silences nothing,
+def _header_lines(header: Source) -> list[Source]:
+    """The lines :func:`model_level_codes` reads: the decorators through the def/class line."""
+    lines = []
+    for line in range(header.line, header.line + 20):
+        text = linecache.getline(header.file, line)
+        lines.append(Source(header.file, line))
+        if text.lstrip().startswith(("def ", "class ", "async def ")) or not text:
+            break
+    return lines
+
+
+def directive_problems(sources, headers, codes: list[str]) -> list[str]:
+    """What is wrong with the ignore comments on the layers' lines and the model's headers: a
+    malformed one (``ignore [RF001]``) or one naming no rule (``ignore[RF999]``) silences nothing,
     which a user would not notice without being told."""
     problems = []
-    for src in sorted({s for s in sources if s is not None}, key=lambda s: (s.file, s.line)):
+    lines = {s for s in sources if s is not None}
+    lines.update(line for header in headers if header is not None for line in _header_lines(header))
+    for src in sorted(lines, key=lambda s: (s.file, s.line)):
         text = linecache.getline(src.file, src.line)
         if not _DIRECTIVE.search(text):
             continue

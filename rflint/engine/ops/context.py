@@ -49,7 +49,8 @@ class Ctx:
 
     @property
     def first(self) -> Any:
-        return self.node.args[0] if self.node.args else None
+        """The first argument: positional, or the ``input=`` keyword (``F.conv2d(input=x, ...)``)."""
+        return self.node.args[0] if self.node.args else self.node.kwargs.get("input")
 
     def tensor_inputs(self) -> list[fx.Node]:
         return [a for a in self.node.all_input_nodes if a in self._rfs]
