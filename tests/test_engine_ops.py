@@ -1086,3 +1086,19 @@ def test_functional_conv_kernels_through_modules_keywords_and_sharing():
         tail = lint(a).context.structure.tail
         assert [layer.name for layer in tail.layers] == [convs[1].name] and tail.params == tail_params
     assert [layer.params for layer in convs] == [576, 0]  # the shared kernel: at its first use
+
+
+def test_the_final_rf_follows_the_input_axes_after_a_swap():
+    """(3, 1)/(2, 1) grows H: r (3, 1); transposed, the (1, 3) conv grows the map's W, which is the
+    input's H: 3 + 2 * 2 = 7.  In the input's axes that is H 7, W 1 (it read "1x7 for a 9x8 input")."""
+    class Swap(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1, self.c2 = nn.Conv2d(1, 4, (3, 1), (2, 1), (1, 0)), nn.Conv2d(4, 4, (1, 3), 1, (0, 1))
+
+        def forward(self, x):
+            return self.c2(self.c1(x).transpose(-1, -2))
+
+    a = rflint.analyze(Swap(), (9, 8), channels=1)
+    assert a.final_r_min == (7, 1) and a.final_r_max == (7, 1)
+    assert out_min(a.layer("c2")) == (1, 7)  # the layer's own axes: (W, H) of the input

@@ -759,7 +759,7 @@ def test_rf005_an_axis_picked_by_an_index_is_not_covered():
                   nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1)),
                   nn.Conv1d(4, 4, 3, padding=1))
     a = rflint.analyze(net, 32)
-    assert a.final_r_max == (7,)
+    assert a.final_r_max == (None, 7)  # by input axis: H was picked, not seen whole
     assert [f.code for f in lint(a).findings] == ["RF005"]
 
 

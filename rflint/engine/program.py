@@ -304,8 +304,9 @@ def run_program(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None
         target=prepared.label, input_size=size, channels=channels, layers=layers,
         params=total_params, macs=sum(node_macs_.values()),
         final_layer=final_layer.name if final_layer is not None else None,
-        final_r_min=final_layer.r_out_min if final_layer is not None else None,
-        final_r_max=_final_r_max(final_layer, rfs[last_spatial]) if final_layer is not None else None,
+        final_r_min=_by_input_axis(final_layer.r_out_min, final_layer, len(size)) if final_layer is not None else None,
+        final_r_max=_by_input_axis(_final_r_max(final_layer, rfs[last_spatial]), final_layer, len(size))
+        if final_layer is not None else None,
         warnings=warnings, trace_method=traced.method, device=prepared.loaded.device,
         graph=traced.graph, order=ledger.names, node_rf=rfs, values=values,
         node_params=node_params, node_macs=node_macs_, layer_by_node=layer_by_node,
@@ -313,6 +314,19 @@ def run_program(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None
         modules=modules, declarations=declared.version(), timings=timings, input_shapes=tuple(shapes),
         final_origins=tuple(sorted({axis.origin for axis in rfs[last_spatial].axes})) if last_spatial is not None else None,
     )
+
+
+def _by_input_axis(values: tuple, layer: Layer, n: int) -> tuple:
+    """A layer's per-axis values in the model input's axis order (H, W, ...), None for an input axis
+    the layer has none of: the final RF reads like the input size it is compared with, also after
+    a transpose or in a channels-last map (whose kernel axes include the channels)."""
+    if layer.origins == tuple(range(n)):
+        return values
+    out: list = [None] * n
+    for value, origin in zip(values, layer.origins):
+        if origin is not None and 0 <= origin < n:
+            out[origin] = value
+    return tuple(out)
 
 
 def _final_r_max(layer: Layer, last: TensorRF) -> tuple:

@@ -24,7 +24,7 @@ class InsufficientReceptiveField(Rule):
         if a.final_layer is None or a.final_r_max is None:
             return
         layer = a.layer(a.final_layer)
-        pairs = [(r, ctx.size[o]) for r, o in zip(a.final_r_max, layer.origins) if r is not None and o is not None]
+        pairs = [(r, size) for r, size in zip(a.final_r_max, ctx.size) if r is not None]  # input axis order
         if not pairs or not all(r < size for r, size in pairs):
             return
         # the graph walks below only for a model the rule would report
