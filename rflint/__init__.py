@@ -7,7 +7,7 @@ from rflint._version import __version__
 
 from rflint.declared import layer  # noqa: E402  (no torch import: a plain decorator)
 
-__all__ = ["__version__", "analyze", "layer", "prepare", "truncate", "remove_stem"]
+__all__ = ["__version__", "Analysis", "Layer", "analyze", "layer", "prepare", "truncate", "remove_stem"]
 
 
 def __getattr__(name: str):

@@ -35,6 +35,10 @@ def in_api_words(message: str) -> str:
     """``message`` with its command-line advice ("set --channels 3") in the API's words."""
     if "--" not in message:
         return message
+    # the factory's missing arguments, by name: kwargs={'depth': ..., 'width': ...}
+    message = re.sub(r"not given: ([\w, ]+) \(pass them with --kwarg NAME=VALUE\)",
+                     lambda m: "not given: {} (pass them in kwargs={{{}}})".format(
+                         m.group(1), ", ".join(f"'{name.strip()}': ..." for name in m.group(1).split(","))), message)
     for cli, api in _API_WORDS:
         message = message.replace(cli, api)
     return re.sub(r"set --channels (\d+)", r"pass channels=\1", message)

@@ -49,7 +49,7 @@ def _materialized(prepared, input_size, input_shapes) -> None:
         module(*[torch.zeros(shape, dtype=model_dtype(module)) for shape in shapes])
 
 
-def truncate(model: Any, input_size, channels: int | None = None, kwargs: dict | None = None,
+def truncate(model: Any, input_size=None, channels: int | None = None, kwargs: dict | None = None,
              settings: Settings | None = None, input_shapes=None) -> fx.GraphModule:
     """Keep the graph up to the cut tensor; append global average pooling, flatten and
     ``Linear(C_cut, n_out)`` (n_out: the original output size).  Raises if there is no tail.
@@ -87,26 +87,32 @@ def truncate(model: Any, input_size, channels: int | None = None, kwargs: dict |
         if node.op == "get_attr" and node.name in kept:
             _copy_attr(gm, root, node.target)
     out = fx.GraphModule(root, graph, f"{type(a.prepared.loaded.module).__name__}Truncated")
-    return _saveable(out, _callers_mode(a))
+    return _in_callers_modes(_saveable(out), a)
 
 
-def _saveable(gm: fx.GraphModule, training: bool = False) -> fx.GraphModule:
+def _saveable(gm: fx.GraphModule) -> fx.GraphModule:
     """String type annotations (``from __future__ import annotations`` in the model's file) end up
-    as str globals of the generated code, which torch.save cannot pickle: drop them.  ``training``:
-    the mode to hand the model back in."""
+    as str globals of the generated code, which torch.save cannot pickle: drop them."""
     for node in gm.graph.nodes:
         if isinstance(node.type, str):
             node.type = None
     gm.recompile()
-    gm.train(training)
     return gm
 
 
-def _callers_mode(a) -> bool:
-    """The caller's model instance's training flag (a model rflint built itself: eval), so a model
-    being trained comes back ready to fine-tune, not with frozen BatchNorm statistics."""
+def _in_callers_modes(gm: fx.GraphModule, a) -> fx.GraphModule:
+    """The fixed model in the caller's modes: the instance's training flag (a model rflint built
+    itself: eval), so a model being trained comes back ready to fine-tune, and each kept module's
+    own flag (a BatchNorm the caller froze in eval stays frozen); new modules take the model's."""
     loaded = a.prepared.loaded
-    return bool(loaded.module.training) if not loaded.owned else False
+    gm.train(bool(loaded.module.training) if not loaded.owned else False)
+    if not loaded.owned:
+        for name, module in gm.named_modules():
+            try:
+                module.training = loaded.module.get_submodule(name).training if name else module.training
+            except AttributeError:  # a module the fix added (the new classifier)
+                pass
+    return gm
 
 
 def _copy_attr(src: nn.Module, dst: nn.Module, target: str) -> None:
@@ -123,7 +129,7 @@ def _copy_attr(src: nn.Module, dst: nn.Module, target: str) -> None:
         setattr(dst, leaf, value)
 
 
-def remove_stem(model: Any, input_size, layers: list[str] | None = None, channels: int | None = None,
+def remove_stem(model: Any, input_size=None, layers: list[str] | None = None, channels: int | None = None,
                 kwargs: dict | None = None, settings: Settings | None = None, input_shapes=None) -> fx.GraphModule:
     """Make the stem downsamplings RF003 proposes (or the named layers) stride 1 / identity."""
     a = _analysis(model, input_size, channels, kwargs, input_shapes)
@@ -145,4 +151,4 @@ def remove_stem(model: Any, input_size, layers: list[str] | None = None, channel
             raise RflintError(f"{a.target}: no stem downsampling to remove at {'x'.join(map(str, a.input_size))} px "
                               "would remove or shorten a predicted tail (name layers with --layers to force it)")
         chosen = proposal.layers
-    return _saveable(without_downsampling(a, chosen, copy_weights=True).traced.gm, _callers_mode(a))
+    return _in_callers_modes(_saveable(without_downsampling(a, chosen, copy_weights=True).traced.gm), a)

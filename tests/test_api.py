@@ -9,6 +9,8 @@ from torch import nn
 
 import rflint
 from rflint.errors import RflintError
+from rflint.rules import lint
+from rflint.zoo import ZOO
 
 
 def _net():
@@ -164,7 +166,7 @@ class _Needs:
     (lambda: rflint.analyze(_net(), 16, channels=5), "got 5 (pass channels=3)"),
     (lambda: rflint.prepare(_net(), channels=5).at(16), "got 5 (pass channels=3)"),
     (lambda: rflint.truncate(_net(), 16, channels=5), "got 5 (pass channels=3)"),
-    (lambda: rflint.analyze(_Needs, 16), "(pass them in kwargs={'NAME': value})"),
+    (lambda: rflint.analyze(_Needs, 16), "not given: width (pass them in kwargs={'width': ...})"),
     # a plain chain has no separate stem (rf-semantics.md §5): nothing to remove unless named
     (lambda: rflint.remove_stem(_gap_linear(), 32), "(name them with layers=[...] to force it)"),
 ])
@@ -232,3 +234,71 @@ def test_a_forward_that_takes_a_dict_is_told_so():
 
     with pytest.raises(RflintError, match=r"forward\(\) indexes a tensor with the key 'image': it expects a dict"):
         rflint.analyze(DictIn(), 32)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: rflint.analyze(_net(), 16, channels="3"), "analyze(): channels must be a positive whole number"),
+    (lambda: rflint.analyze(_net(), input_shapes=["1399"]), "analyze(): input_shapes must be a list of full shapes"),
+    (lambda: rflint.analyze(_net(), input_shapes=[(1, 3, 32.5, 32)]), "input_shapes must be a list of full shapes"),
+    (lambda: rflint.analyze(_net(), input_shapes=(1, 3, 32, 32)), "input_shapes must be a list of full shapes"),
+    (lambda: rflint.analyze(_net(), 64, input_shapes=[(1, 3, 32, 32)]), "give either input_size or input_shapes"),
+    (lambda: rflint.analyze(_Needs, 16, kwargs="width=8"), "analyze(): kwargs must be a dict"),
+    (lambda: rflint.remove_stem(_net(), 16, layers=5), "remove_stem(): layers must be layer names"),
+    (lambda: rflint.truncate(_net(), 16, settings={"min_tail_layers": 2}), "truncate(): settings must be a rflint"),
+    (lambda: lint(_net()), "lint(): analysis must be what rflint.analyze returns, got Sequential"),
+])
+def test_api_arguments_of_the_wrong_type_are_named(call, message):
+    # each was an internal error ("'<=' not supported between 'str' and 'int'", "'dict' object has
+    # no attribute 'min_tail_layers'"), or worse, read: "1399" became a 9x9 input
+    with pytest.raises(RflintError) as err:
+        call()
+    assert message in str(err.value)
+
+
+def test_a_model_analysed_in_overlapping_calls_stays_in_eval_until_the_last_ends():
+    # two threads on one instance: the second saw eval everywhere and saved nothing; when the first
+    # ended it gave training back while the second still traced (its training branch, 2 in 7 runs)
+    from rflint.trace.loading import evaluating, load_model
+
+    model = _net().train()
+    loaded = load_model(model)
+    first, second = evaluating(loaded), evaluating(loaded)
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert not any(m.training for m in model.modules())  # the second analysis still runs
+    second.__exit__(None, None, None)
+    assert all(m.training for m in model.modules())
+
+
+def test_one_model_analysed_and_linted_in_two_threads():
+    # RF004 read module.weight while the other thread traced: torch.fx's patched __getattr__ gave a
+    # Proxy ("unsupported format string passed to Proxy.__format__", about a call in four)
+    import threading
+
+    model, errors, codes = ZOO["resnet18"].factory(), [], []
+
+    def work():
+        for _ in range(15):
+            try:
+                codes.append(tuple(sorted(f.code for f in lint(rflint.analyze(model, 32)).findings)))
+            except Exception as err:  # noqa: BLE001 - any failure is the bug
+                errors.append(repr(err))
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(set(codes)) == 1
+
+
+def test_a_fixed_model_keeps_each_modules_mode():
+    # a model training with frozen BatchNorms: truncate and remove_stem gave them back in train mode
+    model = ZOO["resnet18"].factory().train()
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.eval()
+    for fixed in (rflint.truncate(model, 32), rflint.remove_stem(model, 32)):
+        norms = [m for m in fixed.modules() if isinstance(m, nn.BatchNorm2d)]
+        assert fixed.training and norms and not any(m.training for m in norms)

@@ -142,9 +142,12 @@ class Prepared:
         return size
 
     def at(self, size: int | tuple[int, ...] | None = None, shapes: list[tuple[int, ...]] | None = None,
-           replace: dict[str, nn.Module] | None = None) -> Analysis:
-        """Analyze at ``size`` (spatial), or with full ``shapes`` (one per forward() argument).
-        ``replace``: module path -> module to call instead (what-if experiments, surgery.stride_one)."""
+           replace: dict[str, nn.Module] | None = None, input_shapes: list[tuple[int, ...]] | None = None
+           ) -> Analysis:
+        """Analyze at ``size`` (spatial), or with full ``shapes`` (one per forward() argument; also
+        ``input_shapes``, as rflint.analyze names them).  ``replace``: module path -> module to call
+        instead (what-if experiments, surgery.stride_one)."""
+        shapes = shapes if shapes is not None else input_shapes
         with api_words(self.words_for_api):
             full = self.full_shapes(size, shapes)
             try:

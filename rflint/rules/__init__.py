@@ -67,6 +67,11 @@ class LintResult:
 
 def lint(analysis: Analysis, settings: Settings | None = None, rules: list[Rule] | None = None,
          extra_ignore: list[str] | None = None) -> LintResult:
+    if not isinstance(analysis, Analysis):
+        raise RflintError(f"lint(): analysis must be what rflint.analyze returns, got {type(analysis).__name__}")
+    if settings is not None and not isinstance(settings, Settings):
+        raise RflintError(f"lint(): settings must be a rflint.rules.Settings, e.g. Settings(min_tail_layers=2), "
+                          f"got {settings!r}")
     ctx = LintContext(analysis, settings)
     extra_ignore = _codes(extra_ignore) if extra_ignore else None
     loaded = analysis.prepared.loaded if analysis.prepared else None

@@ -142,7 +142,9 @@ def _weight_count(ctx, layer) -> int:
     traced = ctx.analysis.traced
     node = traced.node_by_name.get(layer.node)
     if node is not None and node.op == "call_module":
-        weight = getattr(traced.modules.get(node.target), "weight", None)
+        # from the module's own table: another thread tracing this model patches attribute access
+        # (torch.fx), and .weight would be a Proxy
+        weight = getattr(traced.modules.get(node.target), "_parameters", {}).get("weight")
         if weight is not None:
             return weight.numel()
     elif node is not None:  # F.conv2d(x, weight, bias, ...): the kernel it was given

@@ -15,13 +15,14 @@ class or any callable returning a module; keyword arguments are passed to classe
 from __future__ import annotations
 
 import ast
-import copy
 import contextlib
+import copy
 import importlib
 import importlib.util
 import inspect
 import os
 import sys
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
@@ -395,14 +396,31 @@ def evaluating(loaded: LoadedModel) -> Iterator[None]:
     if loaded.owned:
         yield
         return
-    training = [m for m in loaded.module.modules() if m.training]
-    for m in training:
-        m.training = False
+    # counted per model, across threads: two threads analysing one instance must not hand it back
+    # in training mode while the other still traces it (the second saw eval everywhere, saved no
+    # flags, and the first restored them under it)
+    key = id(loaded.module)
+    with _EVAL_LOCK:
+        entry = _EVALUATING.get(key)
+        if entry is None:
+            training = [m for m in loaded.module.modules() if m.training]
+            for m in training:
+                m.training = False
+            entry = _EVALUATING[key] = [0, training]
+        entry[0] += 1
     try:
         yield
     finally:
-        for m in training:
-            m.training = True
+        with _EVAL_LOCK:
+            entry[0] -= 1
+            if entry[0] == 0:
+                del _EVALUATING[key]
+                for m in entry[1]:
+                    m.training = True
+
+
+_EVAL_LOCK = threading.Lock()
+_EVALUATING: dict[int, list] = {}  # id(model) -> [analyses running, the modules to give training back to]
 
 
 def _unwrapped(module: nn.Module, label: str) -> nn.Module:
