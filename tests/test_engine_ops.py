@@ -1086,6 +1086,8 @@ def test_functional_conv_kernels_through_modules_keywords_and_sharing():
         tail = lint(a).context.structure.tail
         assert [layer.name for layer in tail.layers] == [convs[1].name] and tail.params == tail_params
     assert [layer.params for layer in convs] == [576, 0]  # the shared kernel: at its first use
+    # MACs by keyword too: a 2x2 map of 8 channels, each output 8 * 9 = 72 MACs: 4 * 8 * 72 = 2304
+    assert [layer.macs for layer in convs] == [2304, 2304]
 
 
 def test_the_final_rf_follows_the_input_axes_after_a_swap():
@@ -1102,3 +1104,23 @@ def test_the_final_rf_follows_the_input_axes_after_a_swap():
     a = rflint.analyze(Swap(), (9, 8), channels=1)
     assert a.final_r_min == (7, 1) and a.final_r_max == (7, 1)
     assert out_min(a.layer("c2")) == (1, 7)  # the layer's own axes: (W, H) of the input
+
+
+@pytest.mark.parametrize("indices", [False, True])
+def test_a_crnn_height_pool_returning_indices_reads_the_whole_height(indices):
+    """AdaptiveMaxPool2d((1, None)) on a 3x3 conv's 12x10 map, then squeeze(2) and a Conv1d along
+    W: the height is pooled whole and gone (nothing spatial after the pool on it), W: 3 + 2 = 5.
+    With return_indices the pool's (values, indices) hid the squeeze: a false RF005 said "-x5"."""
+    class Crnn(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1, self.c2 = nn.Conv2d(1, 4, 3, 1, 1), nn.Conv1d(4, 4, 3, 1, 1)
+            self.p = nn.AdaptiveMaxPool2d((1, None), return_indices=indices)
+
+        def forward(self, x):
+            y = self.p(self.c1(x))
+            return self.c2((y[0] if indices else y).squeeze(2))
+
+    a = rflint.analyze(Crnn(), (12, 10), channels=1)
+    assert a.final_r_max == (None, 5)
+    assert [f.code for f in lint(a).findings] == []

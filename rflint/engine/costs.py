@@ -102,10 +102,13 @@ def macs_rule(node: fx.Node, module: nn.Module | None) -> MacsRule | None:
             return _scaled(node, node, module.in_features)
         return None
     name = getattr(node.target, "__name__", str(node.target))
-    if len(node.args) > 1 and name in ("conv1d", "conv2d", "conv3d", "linear", "conv_transpose1d",
-                                       "conv_transpose2d", "conv_transpose3d"):
-        source = node.args[0] if name.startswith("conv_transpose") else node
-        weight = node.args[1]
+    if name in ("conv1d", "conv2d", "conv3d", "linear", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"):
+        # positional or by keyword: F.conv2d(input=x, weight=w)
+        args = list(node.args) + [node.kwargs.get(key) for key in ("input", "weight")[len(node.args):]]
+        if len(args) < 2 or args[1] is None:
+            return None
+        source = args[0] if name.startswith("conv_transpose") else node
+        weight = args[1]
 
         def weighted(values: dict) -> int:
             w = values.get(weight)

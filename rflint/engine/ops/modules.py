@@ -124,13 +124,16 @@ def _flattened_next(ctx: Ctx) -> bool:
     if not isinstance(node, fx.Node):
         return False
     owner = node.graph.owning_module
-    pending, seen = list(node.users), set()
+    pending, seen = [(user, node) for user in node.users], set()
     while pending:
-        user = pending.pop()
+        user, node = pending.pop()
         if user in seen:
             continue
         seen.add(user)
         if user.op == "call_method" and user.target in ("size", "dim"):  # x.view(x.size(0), -1)
+            continue
+        if user.op == "call_function" and user.target is operator.getitem and isinstance(ctx.val(node), (tuple, list)):
+            pending.extend((u, user) for u in user.users)  # (values, indices)[0]: the pooled map itself
             continue
         if user.op == "call_function" and user.target is getattr:  # x.shape
             continue
@@ -145,7 +148,7 @@ def _flattened_next(ctx: Ctx) -> bool:
             return False
         if len(after) < len(before):  # the one-pixel axes dropped: the map is gone
             continue
-        pending.extend(user.users)  # same rank: a layout or elementwise op; what follows it decides
+        pending.extend((u, user) for u in user.users)  # same rank: a layout or elementwise op; what follows decides
     return bool(seen)
 
 
