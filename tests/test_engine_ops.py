@@ -1124,3 +1124,30 @@ def test_a_crnn_height_pool_returning_indices_reads_the_whole_height(indices):
     a = rflint.analyze(Crnn(), (12, 10), channels=1)
     assert a.final_r_max == (None, 5)
     assert [f.code for f in lint(a).findings] == []
+
+
+class _WeightNormedConv(nn.Module):
+    """A conv written with F.conv2d whose weight carries weight_norm (a TCN/WaveNet block's)."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(c, c, 3, 3))
+        torch.nn.utils.parametrizations.weight_norm(self, "weight")
+
+    def forward(self, x):
+        return F.conv2d(x, self.weight, None, 1, 1)
+
+
+def test_a_users_module_with_a_parametrization_is_traced_into():
+    """torch makes a parametrized module's class anew inside torch, which fx took for a leaf: the
+    conv in its forward() was an unknown identity (final RF 7, no tail).  8 px: two 3x3/2 convs
+    (r 7, j 4), the weight-normed convs read 7 and 15 px: the second is a tail of one layer with
+    weight_v (8 * 8 * 9 = 576) and weight_g (8): 584 params."""
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.Conv2d(8, 8, 3, 2, 1), _WeightNormedConv(8),
+                          _WeightNormedConv(8), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
+    a = rflint.analyze(model, 8)
+    convs = [layer for layer in a.layers if layer.op == "F.conv2d"]
+    assert [out_min(layer) for layer in convs] == [(15, 15), (23, 23)] and not a.warnings
+    assert [layer.params for layer in convs] == [584, 584] and all(layer.parametric for layer in convs)
+    tail = lint(a).context.structure.tail
+    assert [layer.name for layer in tail.layers] == [convs[1].name] and tail.params == 584

@@ -49,7 +49,7 @@ def _weights_owner(node: fx.Node, root: nn.Module, weights: dict[str, nn.Paramet
     if not stack:
         return None
     path = next(reversed(stack.values()))[0]
-    if not any(target.rpartition(".")[0] == path for target in weights):
+    if not any(target.startswith(path + ".") for target in weights):  # its own (or its parametrization's)
         return None
     try:
         return root.get_submodule(path)

@@ -43,6 +43,13 @@ def parameters_behind(args, rf_of: Callable[[fx.Node], Any]) -> dict[str, nn.Par
             if isinstance(value, nn.Parameter) and all(value is not p for p in found.values()):
                 found[str(node.target)] = value
         elif node.op in ("call_function", "call_method", "call_module") and _not_a_map(rf_of(node)):
+            if node.op == "call_module" and not node.all_input_nodes:
+                # a module that makes a tensor from its own parameters alone: a parametrization
+                # (weight_norm's ParametrizationList, read as self.weight in the module's forward)
+                module = node.graph.owning_module.get_submodule(str(node.target))
+                for name, p in module.named_parameters():
+                    if all(p is not q for q in found.values()):
+                        found[f"{node.target}.{name}"] = p
             stack.extend(node.all_input_nodes)
     return found
 

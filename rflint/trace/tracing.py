@@ -163,8 +163,22 @@ class RflintTracer(fx.Tracer):
 
         # a TorchScript submodule has no Python forward(): traced into, fx records a call of its
         # compiled method on a constant and every layer in it (and the RF through it) is lost
-        return (module_qualified_name in self.leaves or spec_for(m) is not None
-                or isinstance(m, torch.jit.ScriptModule) or super().is_leaf_module(m, module_qualified_name))
+        if module_qualified_name in self.leaves or spec_for(m) is not None or isinstance(m, torch.jit.ScriptModule):
+            return True
+        if _parametrized_user_module(m):
+            return False  # traced into like the user's class it was made from
+        return super().is_leaf_module(m, module_qualified_name)
+
+
+def _parametrized_user_module(m: nn.Module) -> bool:
+    """A module of the user's own class given a parametrization (weight_norm on a conv written
+    with F.conv2d): torch makes its class anew in torch.nn.utils.parametrize, which fx's test for
+    torch's own layers takes for a leaf, so its forward() (the conv) was lost."""
+    cls = type(m)
+    if not cls.__module__.startswith("torch.nn.utils.parametrize") or not cls.__bases__:
+        return False
+    base = cls.__bases__[0]
+    return not base.__module__.startswith(("torch.nn", "torch.ao.nn"))
 
 
 def concrete_defaults(module: nn.Module, n_inputs: int = 1) -> dict:
