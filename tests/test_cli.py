@@ -885,6 +885,14 @@ def test_findings_on_copied_models_point_at_the_building_line(tmp_path, monkeypa
     assert [f["source"] for f in m["findings"]] == [{"file": str(tmp_path / "vd.py"), "line": 19}]
 
 
+def test_sweep_of_a_model_that_does_not_load_still_writes_its_json(tmp_path):
+    out = tmp_path / "sweep.json"
+    result = invoke("sweep", str(tmp_path / "nosuch.py") + ":X", "--sizes", "8,16", "--format", "json", "-o", str(out))
+    assert result.exit_code == 2 and "model file not found" in result.stderr
+    doc = json.loads(out.read_text())
+    assert doc["sizes"] == [] and doc["error"].startswith("model file not found")
+
+
 def test_sweep_where_no_size_runs_still_writes_its_json(tmp_path):
     """The JSON lists every size with its reason (8 and 16 px vanish in VGG-16), then exit 2."""
     out = tmp_path / "sweep.json"

@@ -689,3 +689,24 @@ def test_with_several_inputs_a_head_built_for_one_image_size_is_still_named():
         rflint.analyze(_FlatHeadAndVector, input_shapes=[(1, 3, 32, 32), (1, 16)])
     assert "fc (Linear) expects 256 input features and gets 1,024, a flattened feature map of this input size" \
         in str(err.value)
+
+
+class _SpaceToDepth7(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x):
+        x = self.conv(x)
+        b, c, h, w = x.shape
+        return x.view(b, c, h // 7, 7, w // 7, 7).permute(0, 1, 3, 5, 2, 4).reshape(b, c * 49, h // 7, w // 7)
+
+
+def test_a_size_a_reshape_cannot_split_names_the_nearest_sizes():
+    # 30 px into 7 px blocks: torch's "shape [1, 4, 4, 7, 4, 7] is invalid for input of size 3600"
+    # was all the user got; the multiples of 7 around 30 are 28 and 35
+    with pytest.raises(RflintError) as err:
+        rflint.analyze(_SpaceToDepth7, 30)
+    assert str(err.value) == ("input 30x30 does not fit _SpaceToDepth7: the reshape at view needs a size this input "
+                              "does not give (blocks the map does not divide into, or a head built for one size); "
+                              "the nearest sizes that run are 28x28 and 35x35")

@@ -383,19 +383,18 @@ def _sweep(target, sizes, start, stop, steps, channels, kwarg, fmt, output, conf
     size_list = sorted(set(size_list), key=lambda s: (s if isinstance(s, int) else max(s), str(s)))  # each once
     shapes, channels = parse_shapes(list(input_shapes), channels)
     settings, rules = _rule_settings(cfg)
-    rows = run_sweep(target, size_list, channels, parse_kwargs(kwarg), settings, rules, cfg.layers, jobs, shapes)
+    try:
+        rows = run_sweep(target, size_list, channels, parse_kwargs(kwarg), settings, rules, cfg.layers, jobs, shapes)
+    except RflintError as err:  # the model did not load: a JSON reader still gets a document saying why
+        if fmt is SweepFormat.json:
+            _write_sweep_json({"version": 1, "target": target, "sizes": [], "no_tail_from": None, "no_tail_to": None,
+                               "error": str(err)}, output)
+        raise
     from rflint.report.sweep import clean_range
 
     lo, hi = clean_range(rows)
     if fmt is SweepFormat.json:  # also when no size runs: a CI step reading the file finds every reason
-        import json
-
-        doc = {"version": 1, "target": target, "sizes": rows, "no_tail_from": lo, "no_tail_to": hi}
-        text = json.dumps(doc, indent=2) + "\n"
-        if output:
-            output.write_text(text, encoding="utf-8")
-        else:
-            _write_stdout(text)
+        _write_sweep_json({"version": 1, "target": target, "sizes": rows, "no_tail_from": lo, "no_tail_to": hi}, output)
     if all("error" in r for r in rows):  # nothing ran (wrong channels, or no size fits the model)
         first = rows[0]["error"]
         raise RflintError(first if len(rows) == 1 else f"none of the {len(rows)} swept sizes runs; the first: {first}")
@@ -406,6 +405,16 @@ def _sweep(target, sizes, start, stop, steps, channels, kwarg, fmt, output, conf
     console = _console(output)
     render_sweep(target, rows, lo, hi, console)  # a broken pipe: the console's on_broken_pipe
     _finish(console, output)
+
+
+def _write_sweep_json(doc: dict, output) -> None:
+    import json
+
+    text = json.dumps(doc, indent=2) + "\n"
+    if output:
+        output.write_text(text, encoding="utf-8")
+    else:
+        _write_stdout(text)
 
 
 @app.command("fix")

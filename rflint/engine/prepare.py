@@ -281,6 +281,11 @@ def explain_failure(prepared: Prepared, shapes: Shapes, err: RflintError, full_s
             f"the map reaching {layer} is down to one pixel, and an instance norm needs more than one"
         return RflintError(f"input {size} is too small for {prepared.label}: {what}"
                            + (f"; the smallest input that runs is {hint}" if hint else ""))
+    if _RESHAPE_FAILED in text and len(shapes) == 1:  # view(B, C, H // 7, 7, ...): a size it does not divide
+        hint = _nearest_sizes(prepared, shapes)
+        return RflintError(f"input {size} does not fit {prepared.label}: the reshape at {layer} needs a size this "
+                           "input does not give (blocks the map does not divide into, or a head built for one size)"
+                           + (f"; the nearest sizes that run are {hint}" if hint else ""))
     features = _FEATURES.search(text)
     if features:  # a Linear after a flatten, built for one input size
         got, expected = int(features.group(1) or features.group(3)), int(features.group(2) or features.group(4))
@@ -405,11 +410,14 @@ def misaligned(err: RflintError) -> bool:
     return any(p in text for p in _MISALIGNED)
 
 
+_RESHAPE_FAILED = "is invalid for input of size"  # torch's words for a view/reshape that does not fit
+
+
 def not_monotone(err: RflintError) -> bool:
     """A failure that a larger size need not cure: maps that do not line up at a join, or a reshape
     into blocks the map does not divide into (a space-to-depth written with view(): "shape [...] is
     invalid for input of size ..."): the sizes that run are multiples, not everything above a bound."""
-    return misaligned(err) or "is invalid for input of size" in str(err)
+    return misaligned(err) or _RESHAPE_FAILED in str(err)
 
 
 _DIVISOR = re.compile(r"(?:divisible by|a multiple of)\s+(\d+)(?:\s*(?:\*\*|\^)\s*(\d+))?")
