@@ -928,3 +928,11 @@ def test_rf005_and_a_branch_pooled_from_the_whole_map(branch, reported):
     assert bool(found) == reported
     if found:
         assert found[0].data["final_r_max"] == [7, 7]
+
+
+def test_a_1d_signal_is_measured_in_samples():
+    """M5-like: 80/4 stem, 4/4 pool, 3-tap conv: r 80, then 80 + 3 * 4 = 92, then 92 + 2 * 16 = 124
+    samples, below 2000: RF005 in samples ("2000 px" read as pixels of an image)."""
+    model = nn.Sequential(nn.Conv1d(1, 4, 80, stride=4), nn.MaxPool1d(4), nn.Conv1d(4, 4, 3))
+    [found] = [f for f in lint(rflint.analyze(model, 2000)).findings if f.code == "RF005"]
+    assert "its largest receptive field is 124 samples for a 2000-sample input" in found.message

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from rflint.errors import RflintError
 from rflint.report.model import ModelReport
-from rflint.rules.structure import fmt_size
+from rflint.rules.structure import fmt_size, unit
 
 STATUS_FILL = {
     "productive": "#b7e1a1",
@@ -160,7 +160,7 @@ def build_dot(report: ModelReport) -> str:
         body = ", ".join(f"{k}={dot_quote(v)}" for k, v in attrs.items())
         return f"{dot_quote(n)} [{body}];"
 
-    title = f"{a.target} @ {fmt_size(a.input_size)} px"
+    title = f"{a.target} @ {fmt_size(a.input_size)} {unit(a.input_size)}"
     out = [
         "digraph rflint {",
         f"  graph [label={dot_quote(title)}, labelloc=t, fontsize=14, fontname=\"Helvetica\", "

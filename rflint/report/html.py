@@ -22,7 +22,7 @@ from rflint.report import plot as plot_mod
 from rflint.report.humanize import NO_CLEAN_SIZE, count, human, pct, try_it, where
 from rflint.report.model import ModelReport
 from rflint.rules.base import SEVERITY_RANK
-from rflint.rules.structure import fmt_size
+from rflint.rules.structure import fmt_size, unit
 
 STATUS_BG = dict(graph_mod.STATUS_FILL)
 ROW_BG = {"productive": "#eef8e9", "partial": "#fff6d6", "unproductive": "#fde0dc", "head": "#f0f0f0"}
@@ -103,18 +103,18 @@ def _summary(report: ModelReport) -> str:
     a, s = report.analysis, report.structure
     rows = [
         ("target", _e(a.target)),
-        ("input", f"{_e(fmt_size(a.input_size))} px, {a.channels} channel{'s' if a.channels != 1 else ''}"),
+        ("input", f"{_e(fmt_size(a.input_size))} {unit(a.input_size)}, {a.channels} channel{'s' if a.channels != 1 else ''}"),
         ("params", f"{a.params:,} ({human(a.params)})"),
         ("MACs (per sample)", f"{a.macs:,} ({human(a.macs)})"),
     ]
     if a.final_r_min is not None:
         rows.append(("final r_min / r_max",
-                     f"{_e(fmt_size(a.final_r_min))} / {_e(fmt_size(a.final_r_max))} px "
+                     f"{_e(fmt_size(a.final_r_min))} / {_e(fmt_size(a.final_r_max))} {unit(a.input_size)} "
                      f"<span class=\"muted\">(output of {_e(a.final_layer)})</span>"))
     else:
         rows.append(("final r_min / r_max", "-"))
     clean = report.min_clean_input
-    rows.append(("smallest input with no unproductive layer", f"{_e(fmt_size(clean))} px" if clean else _e(NO_CLEAN_SIZE)))
+    rows.append(("smallest input with no unproductive layer", f"{_e(fmt_size(clean))} {unit(a.input_size)}" if clean else _e(NO_CLEAN_SIZE)))
     rows.append(("border b_min / b_max",
                  f"{_e(s.border.name) if s.border else '-'} / {_e(s.border_max.name) if s.border_max else '-'}"))
     tail = s.tail
@@ -161,7 +161,7 @@ def _fix(report: ModelReport) -> str:
     parts = [
         f"<p><b>Why:</b> after <code>{_e(tail.cut_name)}</code>, every path to the output that could grow the "
         f"receptive field runs into a layer whose smallest input RF already exceeds the "
-        f"{_e(fmt_size(a.input_size))} px image (the first is <code>{_e(tail.border.name)}</code>), so the "
+        f"{_e(fmt_size(a.input_size))} {unit(a.input_size)} image (the first is <code>{_e(tail.border.name)}</code>), so the "
         "tail only re-mixes what earlier layers saw.</p>"
     ]
     plan = report.truncation
@@ -247,7 +247,7 @@ def _graph(report: ModelReport, prefix: str) -> str:
 
 def _model(report: ModelReport, i) -> str:
     a = report.analysis
-    title = f"{a.target} @ {fmt_size(a.input_size)} px"
+    title = f"{a.target} @ {fmt_size(a.input_size)} {unit(a.input_size)}"
     return "".join([
         f'<section class="model" id="model-{i}">',
         f"<h2>{_e(title)}</h2>",
@@ -266,7 +266,7 @@ def page_entry(report: ModelReport, key: str) -> dict:
     a = report.analysis
     return {
         "key": key,
-        "title": f"{a.target} @ {fmt_size(a.input_size)} px",
+        "title": f"{a.target} @ {fmt_size(a.input_size)} {unit(a.input_size)}",
         "severities": [f.severity for f in report.findings],
         "html": _model(report, key),
     }

@@ -18,7 +18,7 @@ from pathlib import Path
 from rflint.engine.numbers import num
 from rflint.errors import RflintError
 from rflint.report.model import ModelReport
-from rflint.rules.structure import fmt_size
+from rflint.rules.structure import fmt_size, unit
 
 PLOT_FORMATS = ("png", "svg")
 MISSING = "--plot needs matplotlib: pip install 'rflint[plot]'"
@@ -195,7 +195,7 @@ def plot_figure(report: ModelReport):
         xlabel += f", every {step}th labelled"
     ax.set_xlabel(xlabel)
     ax.set_ylabel("receptive field of the layer's output (input px, log scale)")
-    ax.set_title(f"{a.target} @ {fmt_size(a.input_size)} px")
+    ax.set_title(f"{a.target} @ {fmt_size(a.input_size)} {unit(a.input_size)}")
     ax.grid(True, which="major", axis="y", alpha=0.3)
     ax.yaxis.set_major_formatter(FuncFormatter(_tick))
     ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _pos: _tick(v) if _mantissa(v) in (2, 5) else ""))

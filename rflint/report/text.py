@@ -15,7 +15,7 @@ from rflint.engine.numbers import num
 from rflint.report.humanize import NO_CLEAN_SIZE, count, human, pct, try_it, where, with_kwargs
 from rflint.report.model import ModelReport
 from rflint.rules.base import SEVERITY_RANK
-from rflint.rules.structure import fmt_size
+from rflint.rules.structure import fmt_size, sized, unit
 
 STATUS_STYLE = {"productive": "green", "partial": "yellow", "unproductive": "bold red", "head": "dim"}
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
@@ -44,12 +44,12 @@ def header(report: ModelReport) -> Table:
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column()
-    grid.add_row("input", f"{fmt_size(a.input_size)} px, {a.channels} channel{'s' if a.channels != 1 else ''}")
+    grid.add_row("input", f"{fmt_size(a.input_size)} {unit(a.input_size)}, {a.channels} channel{'s' if a.channels != 1 else ''}")
     grid.add_row("size", f"{human(a.params)} params, {human(a.macs)} MACs")
     if a.final_r_min is not None:
-        grid.add_row("final RF", f"r_min {fmt_size(a.final_r_min)}, r_max {fmt_size(a.final_r_max)} px (after {a.final_layer})")
+        grid.add_row("final RF", f"r_min {fmt_size(a.final_r_min)}, r_max {fmt_size(a.final_r_max)} {unit(a.input_size)} (after {a.final_layer})")
     clean = report.min_clean_input
-    grid.add_row("no unproductive layer from", f"{fmt_size(clean)} px" if clean else NO_CLEAN_SIZE)
+    grid.add_row("no unproductive layer from", f"{fmt_size(clean)} {unit(a.input_size)}" if clean else NO_CLEAN_SIZE)
     s = report.structure
     grid.add_row("border (r_min / r_max)", f"{s.border.name if s.border else '-'} / {s.border_max.name if s.border_max else '-'}")
     if a.trace_method != "torch.fx.symbolic_trace":
@@ -211,7 +211,7 @@ def fix_panel(report: ModelReport) -> Panel | None:
     body.append("Why: ", style="bold")
     body.append(
         f"after {tail.cut_name}, every path to the output that could grow the receptive field runs into a "
-        f"layer whose smallest input RF already exceeds the {fmt_size(a.input_size)} px image (the first is "
+        f"layer whose smallest input RF already exceeds the {sized(a.input_size)} input (the first is "
         f"{tail.border.name}), so the tail only re-mixes what earlier layers saw; networks trained with "
         "such a tail are usually no more accurate, often less, than without it.\n"
     )
@@ -303,11 +303,13 @@ def render_sweep(label: str, rows: list[dict], lo, hi, console: Console) -> None
     if lo is None:
         console.print(Text("A tail is predicted at every swept size that runs.", style="bold red"))
     elif not tailed:
-        console.print(Text(f"No predicted tail from {fmt_size(lo)} to {fmt_size(hi)} px among the swept sizes.",
+        span = f"at {fmt_size(lo)}" if lo == hi else f"from {fmt_size(lo)} to {fmt_size(hi)}"
+        console.print(Text(f"No predicted tail {span} {unit(lo)} among the swept sizes.",
                            style="bold green"))
     else:  # clean sizes with tails between them: name both, a range would hide the tails
         clean = ", ".join(fmt_size(r["input"]) for r in inside if r["cut"] is None)
-        console.print(Text(f"No predicted tail at {clean} px; a tail at {', '.join(map(fmt_size, tailed))} px between them.",
+        console.print(Text(f"No predicted tail at {clean} {unit(lo)}; a tail at {', '.join(map(fmt_size, tailed))} "
+                           f"{unit(lo)} between them.",
                            style="bold yellow"))
 
 

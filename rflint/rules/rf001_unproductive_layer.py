@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rflint.engine.numbers import nums
 from rflint.rules.base import Rule
-from rflint.rules.structure import UNPRODUCTIVE, fmt_size
+from rflint.rules.structure import UNPRODUCTIVE, fmt_size, sized, unit
 
 
 class UnproductiveLayer(Rule):
@@ -14,7 +14,6 @@ class UnproductiveLayer(Rule):
 
     def check(self, ctx):
         status = ctx.structure.status
-        size = fmt_size(ctx.size)
         for layer in ctx.analysis.layers:
             if not layer.parametric or status[layer.name] != UNPRODUCTIVE:
                 continue
@@ -22,7 +21,7 @@ class UnproductiveLayer(Rule):
             yield self.finding(
                 layer.name,
                 f"{layer.name} ({layer.op}) is unproductive: the smallest receptive field reaching its input "
-                f"is {r_in} px, larger than the {size} px input, so it cannot integrate new information",
+                f"is {r_in} {unit(ctx.size)}, larger than the {sized(ctx.size)} input, so it cannot integrate new information",
                 layer.source,
                 r_in_min=nums(layer.r_in_min), r_in_max=nums(layer.r_in_max), input=list(ctx.size),
                 params=layer.params, macs=layer.macs,

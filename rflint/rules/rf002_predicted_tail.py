@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rflint.rules.base import Rule
-from rflint.rules.structure import fmt_size
+from rflint.rules.structure import fmt_size, unit
 from rflint.rules.truncation import plan_truncation
 
 
@@ -39,7 +39,7 @@ class PredictedTail(Rule):
             # not "the layers from the border on are unproductive": a tail holds productive layers too
             # (a block's first conv before its dead second one, a skip's projection); what is true of
             # all of it is the segment rule's claim (rules/RF002.md)
-            f"predicted tail at {fmt_size(ctx.size)} px: after {cut} no path to the output can add spatial "
+            f"predicted tail at {fmt_size(ctx.size)} {unit(ctx.size)}: after {cut} no path to the output can add spatial "
             f"context (the tail's first unproductive layer, its border, is {border.name}); its {n} parametric "
             f"{'layers hold' if n != 1 else 'layer holds'} {held} and "
             f"{tail.macs:,} MACs ({pct(tail.macs, a.macs)}%); {advice}",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rflint.rules.base import Rule
 from rflint.rules.rf002_predicted_tail import pct
-from rflint.rules.structure import fmt_size
+from rflint.rules.structure import sized
 
 
 class RemovableStem(Rule):
@@ -24,7 +24,7 @@ class RemovableStem(Rule):
         increase = p.macs_after - p.macs_before
         yield self.finding(
             first.name,
-            f"the stem downsamples too early for {fmt_size(ctx.size)} px inputs: {'; '.join(p.changes)} "
+            f"the stem downsamples too early for {sized(ctx.size)} inputs: {'; '.join(p.changes)} "
             f"{outcome}; "
             f"cost: MACs {p.macs_before:,} -> {p.macs_after:,} (+{pct(increase, p.macs_before)}%)",
             first.source,

@@ -438,6 +438,16 @@ def analyse_structure(a: Analysis, min_tail_layers: int = 1) -> Structure:
     )
 
 
+def unit(input_size) -> str:
+    """What a size of this input counts: samples of a 1-D signal, pixels (or voxels) otherwise."""
+    return "samples" if len(input_size) == 1 else "px"
+
+
+def sized(input_size) -> str:
+    """The input size as an adjective: "a 32x32 px input", "a 16000-sample input"."""
+    return f"{fmt_size(input_size)}-sample" if len(input_size) == 1 else f"{fmt_size(input_size)} px"
+
+
 def fmt_size(values) -> str:
     """(43, 43) -> '43x43'; fractions are shown as decimals."""
     def one(v) -> str:
