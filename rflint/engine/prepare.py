@@ -112,14 +112,8 @@ class Prepared:
     def _conv_reads_input(self) -> bool:
         """The first conv reads the model's input itself, so its rank is the input's.  Not when it
         reads a map made from it: a waveform's spectrogram (STFT front end), (N, C, T) in, 2-D convs."""
-        traced = self.traced
-        if traced is None:
-            return True  # not known: the first conv's rank it is
-        for node in traced.order:
-            if node.op == "call_module" and isinstance(traced.modules.get(node.target), nn.modules.conv._ConvNd):
-                src = node.args[0] if node.args else None
-                return isinstance(src, fx.Node) and src.op == "placeholder"
-        return True
+        first = _first_conv_in(self.traced)
+        return first is None or first[2]  # not known: the first conv's rank it is
 
     def input_size(self, size: int | tuple[int, ...] | list[int] | None) -> tuple[int, ...]:
         if size is None:
@@ -322,7 +316,7 @@ def explain_failure(prepared: Prepared, shapes: Shapes, err: RflintError, full_s
 def _reads_first_input(prepared: Prepared, shapes: Shapes, name: str | None) -> bool:
     """The node the shape pass failed at (a module path or a node name) is computed from the first
     (image) input; True when that is not known."""
-    traced = prepared._by_shapes.get(shapes) or prepared.traced or prepared._leaves_traced
+    traced = _trace_for(prepared, shapes)
     if traced is None or name is None:
         return True
     node = next((n for n in traced.order if n.name == name or (n.op == "call_module" and n.target == name)), None)
@@ -343,7 +337,7 @@ def _reads_first_input(prepared: Prepared, shapes: Shapes, name: str | None) -> 
 def _fixed_operand(prepared: Prepared, shapes: Shapes, name: str) -> str | None:
     """The parameter an operand of the node ``name`` is, or is made from by ops on it (a position
     embedding sliced, reshaped or expanded first: its first operand, back to a get_attr), if one is."""
-    traced = prepared._by_shapes.get(shapes) or prepared.traced or prepared._leaves_traced
+    traced = _trace_for(prepared, shapes)
     node = traced.node_by_name.get(name) if traced is not None else None
     if node is None:
         return None
@@ -369,10 +363,18 @@ def _reshapes_only(node: fx.Node) -> bool:
         node.op == "call_function" and node.target in _RESHAPING_FUNCTIONS)
 
 
+def _trace_for(prepared: Prepared, shapes: Shapes) -> Traced | None:
+    """The trace the failure at ``shapes`` happened in: that size's own, else the model's."""
+    return prepared._by_shapes.get(shapes) or prepared.traced or prepared._leaves_traced
+
+
 def _first_conv_node(prepared: Prepared, shapes: Shapes) -> tuple[str, int, bool] | None:
     """(module path, in_channels, whether it reads the model input itself) of the first conv module
     in graph order."""
-    traced = prepared._by_shapes.get(shapes) or prepared.traced or prepared._leaves_traced
+    return _first_conv_in(_trace_for(prepared, shapes))
+
+
+def _first_conv_in(traced: Traced | None) -> tuple[str, int, bool] | None:
     if traced is None:
         return None
     for node in traced.order:
