@@ -68,24 +68,24 @@ class TruncationPlan:
 
 def plan_truncation(a: Analysis, tail: Tail) -> TruncationPlan | None:
     """None when the model's output is not a (batch, classes) vector: a dense-prediction network
-    (U-Net, detector) cannot simply end in a classifier; the tail is still reported.  Worked out
-    once per tail (RF002 and the report both ask); the plan is read-only."""
-    cached = tail.derived.get("truncation")
-    if cached is None or cached[0] is not a:
-        cached = tail.derived["truncation"] = (a, _plan(a, tail))
-    return cached[1]
+    (U-Net, detector) cannot simply end in a classifier; the tail is still reported
+    (:func:`no_plan_reason` says why).  Worked out once per tail (RF002 and the report both ask);
+    the plan is read-only."""
+    planned = _planned(a, tail)
+    return planned if isinstance(planned, TruncationPlan) else None
 
 
 def no_plan_reason(a: Analysis, tail: Tail) -> str:
     """Why :func:`plan_truncation` gave None, in the words of an error message."""
-    out_shapes = [a.shape(n) for n in a.outputs]
-    if len(out_shapes) != 1 or out_shapes[0] is None or len(out_shapes[0]) != 2:
-        return "its output is not a (batch, classes) vector, so it cannot end in a classifier"
-    cut_shape = a.shape(tail.cut)
-    if cut_shape is not None and len(cut_shape) >= 3 and cut_shape[0] != out_shapes[0][0]:
-        return (f"its head folds {cut_shape[0]} rows of the cut into {out_shapes[0][0]} (frames or crops in the batch, "
-                "averaged by the head): a new classifier after the cut would give one row per frame")
-    return f"the cut tensor {tail.cut_name} is not a feature map that global pooling can close"
+    planned = _planned(a, tail)
+    return planned if isinstance(planned, str) else ""
+
+
+def _planned(a: Analysis, tail: Tail) -> TruncationPlan | str:
+    cached = tail.derived.get("truncation")
+    if cached is None or cached[0] is not a:
+        cached = tail.derived["truncation"] = (a, _plan(a, tail))
+    return cached[1]
 
 
 def _ancestors(a: Analysis, name: str) -> set[str]:
@@ -104,15 +104,19 @@ def _ancestors(a: Analysis, name: str) -> set[str]:
     return {node.name for node in seen}
 
 
-def _plan(a: Analysis, tail: Tail) -> TruncationPlan | None:
+def _plan(a: Analysis, tail: Tail) -> TruncationPlan | str:
+    """The plan, or why there is none."""
     out_shapes = [a.shape(n) for n in a.outputs]
     if len(out_shapes) != 1 or out_shapes[0] is None or len(out_shapes[0]) != 2:
-        return None
+        return "its output is not a (batch, classes) vector, so it cannot end in a classifier"
     cut_shape = a.shape(tail.cut)
+    not_a_map = f"the cut tensor {tail.cut_name} is not a feature map that global pooling can close"
     if cut_shape is None or len(cut_shape) < 3:
-        return None
-    if cut_shape[0] != out_shapes[0][0]:  # the head folds the batch (a video net's consensus over
-        return None  # the frames of view(-1, T, C).mean(1)): a new head would give one row per frame
+        return not_a_map
+    if cut_shape[0] != out_shapes[0][0]:  # the head folds the batch (a video net's consensus over the frames of
+        # view(-1, T, C).mean(1)): a new head would give one row per frame
+        return (f"its head folds {cut_shape[0]} rows of the cut into {out_shapes[0][0]} (frames or crops in the batch, "
+                "averaged by the head): a new classifier after the cut would give one row per frame")
     n_out, channels = out_shapes[0][1], cut_shape[1]
     kept = _ancestors(a, tail.cut)
     removed = [n for n in a.order if n not in kept]
@@ -128,7 +132,7 @@ def _plan(a: Analysis, tail: Tail) -> TruncationPlan | None:
         params_added=channels * n_out + n_out, macs_added=channels * n_out,
         params_before=a.params, macs_before=a.macs,
         head_layers=tuple(head_layers) if len(head_layers) > 1 else (), head_params=head_params,
-    ) if pooled else None
+    ) if pooled else not_a_map
 
 
 def _params_of(a: Analysis, names: set[str]) -> int:
