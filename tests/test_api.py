@@ -302,3 +302,21 @@ def test_a_fixed_model_keeps_each_modules_mode():
     for fixed in (rflint.truncate(model, 32), rflint.remove_stem(model, 32)):
         norms = [m for m in fixed.modules() if isinstance(m, nn.BatchNorm2d)]
         assert fixed.training and norms and not any(m.training for m in norms)
+
+
+def test_a_model_instance_is_located_without_compiling_its_file(monkeypatch):
+    # inspect.getsourcelines(type(model)) ast-parses the whole file: compile() from two threads at
+    # once fails in CPython 3.11 ("AST constructor recursion depth mismatch"), which the two-thread
+    # test above hit about one run in six; the class's own lines say where it is
+    import ast
+
+    from rflint.trace.loading import load_model
+
+    parsed, parse = [], ast.parse
+    model = ZOO["resnet18"].factory()
+    monkeypatch.setattr(ast, "parse", lambda *args, **kwargs: parsed.append(args[1:2]) or parse(*args, **kwargs))
+    loaded = load_model(model)
+    monkeypatch.undo()
+    assert parsed == []
+    assert loaded.factory_source.file.endswith("rflint/zoo/resnet.py")
+    assert open(loaded.factory_source.file).read().splitlines()[loaded.factory_source.line - 1].startswith("class ResNet")

@@ -19,7 +19,8 @@ from rflint.rules.rf004_dead_kernel_taps import DeadKernelTaps
 from rflint.rules.rf005_insufficient_receptive_field import InsufficientReceptiveField
 from rflint.rules.rf006_partially_unproductive_layer import PartiallyUnproductiveLayer
 from rflint.rules.rf007_non_dominant_branch import NonDominantBranch
-from rflint.rules.suppression import class_header, directive_problems, is_suppressed, model_codes_of
+from rflint.rules.suppression import directive_problems, is_suppressed, model_codes_of
+from rflint.trace.sources import class_header
 
 RULES: list[Rule] = [
     UnproductiveLayer(),

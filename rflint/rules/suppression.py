@@ -7,10 +7,8 @@ target's own header, and the class of the model a factory returns.
 
 from __future__ import annotations
 
-import functools
 import linecache
 import re
-import sys
 
 from rflint.rules.base import Finding
 from rflint.trace import Source
@@ -54,24 +52,6 @@ def model_level_codes(factory: Source | None) -> set[str] | None:
         if text.lstrip().startswith(("def ", "class ", "async def ")) or not text:
             break
     return found
-
-
-@functools.lru_cache(maxsize=256)  # a class does not move while the process runs
-def class_header(cls: type) -> Source | None:
-    """Where ``class <Name>`` is written: the file of its module, the first line defining that name.
-    (inspect.getsourcelines parses the whole file for a class: milliseconds on a large one.)"""
-    module = sys.modules.get(cls.__module__)
-    file = getattr(module, "__file__", None)
-    if not file:
-        return None
-    header = re.compile(rf"\s*class\s+{re.escape(cls.__name__)}\b")
-    lines = linecache.getlines(file)
-    for number, text in enumerate(lines, 1):
-        if header.match(text):
-            while number > 1 and lines[number - 2].lstrip().startswith("@"):  # its decorators come first
-                number -= 1
-            return Source(file, number)
-    return None
 
 
 def model_codes_of(*headers: Source | None) -> set[str] | None:

@@ -31,7 +31,7 @@ from torch import nn
 from torch.nn.parameter import UninitializedBuffer, UninitializedParameter, UninitializedTensorMixin
 
 from rflint.errors import RflintError
-from rflint.trace.sources import Source, deepcopy_with_sites, not_user_code, recording_sites
+from rflint.trace.sources import Source, class_header, deepcopy_with_sites, not_user_code, recording_sites
 
 
 @dataclass
@@ -271,6 +271,9 @@ def _missing_arguments(factory: Callable, kwargs: dict[str, Any]) -> list[str]:
 
 
 def _factory_source(factory: Any) -> Source | None:
+    if inspect.isclass(factory):  # without inspect's parse of the whole file (sources.class_header)
+        source = class_header(factory)
+        return source if source is not None and not not_user_code(source.file) else None
     try:
         # through decorators that keep the function as __wrapped__ (functools.wraps, lru_cache, cache)
         factory = inspect.unwrap(factory)

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
+import linecache
 import os
+import re
 import sys
 import threading
 import weakref
@@ -129,3 +132,28 @@ def node_label(node: "torch.fx.Node") -> str:
     stack = node.meta.get("nn_module_stack") or {}
     owner = next(reversed(stack.values()))[0] if stack else ""
     return f"{owner}.{node.name}" if owner else node.name
+
+
+@functools.lru_cache(maxsize=256)  # a class does not move while the process runs
+def class_header(cls: type) -> Source | None:
+    """Where ``class <Name>`` is written: the file of its module, the first line defining that name,
+    from its decorators on.  (inspect.getsourcelines parses the whole file for a class: milliseconds
+    on a large one, and compile() in two threads at once can fail in CPython 3.11: "AST constructor
+    recursion depth mismatch".)"""
+    module = sys.modules.get(cls.__module__)
+    file = getattr(module, "__file__", None)
+    if not file:
+        return None
+    header = re.compile(rf"\s*class\s+{re.escape(cls.__name__)}\b")
+    lines = linecache.getlines(file)
+    # the class's own methods say where it is (two classes of one name in a file: a test's local
+    # Nets): the nearest header above the first of them; else the first header of that name
+    starts = [code.co_firstlineno for code in (getattr(v, "__code__", None) for v in vars(cls).values())
+              if code is not None and code.co_filename == file]
+    candidates = range(min(starts), 0, -1) if starts else range(1, len(lines) + 1)
+    for number in candidates:
+        if number <= len(lines) and header.match(lines[number - 1]):
+            while number > 1 and lines[number - 2].lstrip().startswith("@"):  # its decorators come first
+                number -= 1
+            return Source(file, number)
+    return None
