@@ -23,7 +23,7 @@ from rflint.engine.surgery import without_downsampling
 from rflint.errors import RflintError
 from rflint.rules import LintContext, Settings
 from rflint.rules.truncation import no_plan_reason, plan_truncation
-from rflint.rules.structure import unit
+from rflint.rules.structure import fmt_size, unit
 from rflint.trace.loading import evaluating, has_lazy_layers
 
 _POOLS = {1: nn.AdaptiveAvgPool1d, 2: nn.AdaptiveAvgPool2d, 3: nn.AdaptiveAvgPool3d}
@@ -59,7 +59,7 @@ def truncate(model: Any, input_size=None, channels: int | None = None, kwargs: d
     ctx = LintContext(a, settings)
     tail = ctx.structure.tail
     if tail is None:
-        raise RflintError(f"{a.target} has no predicted tail at {'x'.join(map(str, a.input_size))} {unit(a.input_size)}: nothing to truncate")
+        raise RflintError(f"{a.target} has no predicted tail at {fmt_size(a.input_size)} {unit(a.input_size)}: nothing to truncate")
     plan = plan_truncation(a, tail)
     if plan is None:
         raise RflintError(f"{a.target}: {no_plan_reason(a, tail)}")
@@ -110,7 +110,7 @@ def _in_callers_modes(gm: fx.GraphModule, a) -> fx.GraphModule:
     if not loaded.owned:
         for name, module in gm.named_modules():
             try:
-                module.training = loaded.module.get_submodule(name).training if name else module.training
+                module.training = loaded.module.get_submodule(name).training
             except AttributeError:  # a module the fix added (the new classifier)
                 pass
     return gm
@@ -149,7 +149,7 @@ def remove_stem(model: Any, input_size=None, layers: list[str] | None = None, ch
     else:
         proposal = LintContext(a, settings).stem
         if proposal is None:
-            raise RflintError(f"{a.target}: no stem downsampling to remove at {'x'.join(map(str, a.input_size))} {unit(a.input_size)} "
+            raise RflintError(f"{a.target}: no stem downsampling to remove at {fmt_size(a.input_size)} {unit(a.input_size)} "
                               "would remove or shorten a predicted tail (name layers with --layers to force it)")
         chosen = proposal.layers
     return _in_callers_modes(_saveable(without_downsampling(a, chosen, copy_weights=True).traced.gm), a)

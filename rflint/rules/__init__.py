@@ -77,7 +77,8 @@ def lint(analysis: Analysis, settings: Settings | None = None, rules: list[Rule]
     extra_ignore = _codes(extra_ignore) if extra_ignore else None
     loaded = analysis.prepared.loaded if analysis.prepared else None
     # the target's header, and the header of the class a factory returned
-    model_codes = model_codes_of(loaded.factory_source, class_header(type(loaded.module))) if loaded else None
+    headers = (loaded.factory_source, class_header(type(loaded.module))) if loaded else ()
+    model_codes = model_codes_of(*headers) if loaded else None
     findings, suppressed = [], 0
     for rule in rules if rules is not None else RULES:
         for finding in rule.check(ctx):
@@ -86,6 +87,5 @@ def lint(analysis: Analysis, settings: Settings | None = None, rules: list[Rule]
             else:
                 findings.append(finding)
     findings.sort(key=lambda f: -SEVERITY_RANK[f.severity])
-    headers = (loaded.factory_source, class_header(type(loaded.module))) if loaded else ()
     notes = directive_problems([layer.source for layer in analysis.layers], headers, sorted(rule.code for rule in RULES))
     return LintResult(ctx, findings, suppressed, notes)

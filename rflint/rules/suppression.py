@@ -42,15 +42,12 @@ def model_level_codes(factory: Source | None) -> set[str] | None:
     if factory is None:
         return None
     found: set[str] | None = None
-    for line in range(factory.line, factory.line + 20):
-        text = linecache.getline(factory.file, line)
-        codes = _codes_on(factory.file, line)
+    for line in _header_lines(factory):
+        codes = _codes_on(line.file, line.line)
         if codes is not None and not codes:
             return set()  # a bare ignore silences everything
         if codes:
             found = (found or set()) | codes
-        if text.lstrip().startswith(("def ", "class ", "async def ")) or not text:
-            break
     return found
 
 
@@ -78,7 +75,7 @@ _DIRECTIVE = re.compile(r"#\s*rflint:\s*ignore")
 
 
 def _header_lines(header: Source) -> list[Source]:
-    """The lines :func:`model_level_codes` reads: the decorators through the def/class line."""
+    """The lines of a model's header: its decorators through the def/class line."""
     lines = []
     for line in range(header.line, header.line + 20):
         text = linecache.getline(header.file, line)

@@ -124,15 +124,15 @@ def _flattened_next(ctx: Ctx) -> bool:
     if not isinstance(node, fx.Node):
         return False
     owner = node.graph.owning_module
-    pending, seen = [(user, node) for user in node.users], set()
+    pending, seen = [(user, node) for user in node.users], set()  # (a use, the tensor it reads)
     while pending:
-        user, node = pending.pop()
+        user, read = pending.pop()
         if user in seen:
             continue
         seen.add(user)
         if user.op == "call_method" and user.target in ("size", "dim"):  # x.view(x.size(0), -1)
             continue
-        if user.op == "call_function" and user.target is operator.getitem and isinstance(ctx.val(node), (tuple, list)):
+        if user.op == "call_function" and user.target is operator.getitem and isinstance(ctx.val(read), (tuple, list)):
             pending.extend((u, user) for u in user.users)  # (values, indices)[0]: the pooled map itself
             continue
         if user.op == "call_function" and user.target is getattr:  # x.shape
@@ -143,7 +143,7 @@ def _flattened_next(ctx: Ctx) -> bool:
         if module is not None and rule_of(module) is not _elementwise and any(True for _ in module.parameters()):
             return False
         inputs = [a for a in user.all_input_nodes if is_tensor_like(ctx.val(a))]
-        before, after = shape_of(ctx.val(node)), shape_of(ctx.val(user))
+        before, after = shape_of(ctx.val(read)), shape_of(ctx.val(user))
         if len(inputs) != 1 or before is None or after is None or math.prod(before) != math.prod(after):
             return False
         if len(after) < len(before):  # the one-pixel axes dropped: the map is gone
