@@ -69,6 +69,7 @@ def _check_arguments(function: str, arguments: dict[str, Any]) -> None:
 
         if not isinstance(settings, Settings):
             fail("settings", "a rflint.rules.Settings, e.g. Settings(min_tail_layers=2)")
+        settings.validate()  # fields set after construction
 
 
 def __getattr__(name: str):

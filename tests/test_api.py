@@ -9,7 +9,7 @@ from torch import nn
 
 import rflint
 from rflint.errors import RflintError
-from rflint.rules import lint
+from rflint.rules import Settings, lint
 from rflint.zoo import ZOO
 
 
@@ -236,12 +236,25 @@ def test_a_forward_that_takes_a_dict_is_told_so():
         rflint.analyze(DictIn(), 32)
 
 
+def _mutated(settings, **fields):
+    for name, value in fields.items():
+        setattr(settings, name, value)
+    return settings
+
+
 @pytest.mark.parametrize("call, message", [
     (lambda: rflint.analyze(_net(), 16, channels="3"), "analyze(): channels must be a positive whole number"),
     (lambda: rflint.analyze(_net(), input_shapes=["1399"]), "analyze(): input_shapes must be a list of full shapes"),
     (lambda: rflint.analyze(_net(), input_shapes=[(1, 3, 32.5, 32)]), "input_shapes must be a list of full shapes"),
     (lambda: rflint.analyze(_net(), input_shapes=(1, 3, 32, 32)), "input_shapes must be a list of full shapes"),
     (lambda: rflint.analyze(_net(), 64, input_shapes=[(1, 3, 32, 32)]), "give either input_size or input_shapes"),
+    # at() read the shapes and dropped the size: a 32x32 analysis asked for at 64
+    (lambda: rflint.prepare(_net()).at(64, input_shapes=[(1, 3, 32, 32)]), "at(): give either a size or input shapes"),
+    # the CLI and [tool.rflint] refuse these; Settings took them and RF007 fired on every branch
+    (lambda: Settings(min_tail_layers=-5), "Settings: min_tail_layers must be a whole number >= 1, got -5"),
+    (lambda: Settings(dominance_ratio=0.5), "Settings: dominance_ratio must be a number >= 1, got 0.5"),
+    (lambda: Settings(dominance_ratio=float("nan")), "dominance_ratio must be a number >= 1, got nan"),
+    (lambda: lint(rflint.analyze(_net(), 16), _mutated(Settings(), min_tail_layers=0)), "min_tail_layers must be"),
     (lambda: rflint.analyze(_Needs, 16, kwargs="width=8"), "analyze(): kwargs must be a dict"),
     (lambda: rflint.remove_stem(_net(), 16, layers=5), "remove_stem(): layers must be layer names"),
     (lambda: rflint.truncate(_net(), 16, settings={"min_tail_layers": 2}), "truncate(): settings must be a rflint"),

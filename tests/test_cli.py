@@ -115,6 +115,11 @@ def test_config_driven_run_without_target(project):
     (["zoo:audio1d", "--input", "32x32"], "zoo:audio1d expects 1 spatial axis (its first conv is 1-D), got input 32x32"),
     # torch reads (1, 3, 32) as an unbatched map with 1 channel and blames the channels
     (["net.py:build", "--input-shape", "1,3,32"], "net.py:build expects 2 spatial axes (its first conv is 2-D), got input shape 1,3,32"),
+    # an odd part is a typo, not a part to skip: it read 1,3,x,32 as 1,3,32 and 1,3,32,32,x as 1,3,32,32
+    (["net.py:build", "--input-shape", "1,3,x,32"], "--input-shape must be comma-separated integers like 1,3,32,32, got '1,3,x,32'"),
+    (["net.py:build", "--input-shape", "1,3,32,32,x"], "--input-shape must be comma-separated integers"),
+    (["net.py:build", "--input-shape", "1x3x32x32"], "--input-shape must be comma-separated integers"),
+    (["net.py:build", "--input-shape", "1,3,,32"], "--input-shape must be comma-separated integers"),
     (["net.py:build", "--input", "32", "--format", "json", "-o", "no/such/dir/out.json"],
      "-o no/such/dir/out.json: no such directory no/such/dir"),
     (["net.py:build", "--input", "32", "--channels", "5"], "0 expects 3 input channels, got 5 (set --channels 3)"),

@@ -21,9 +21,11 @@ def parse_size(text: str) -> int | tuple[int, ...]:
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
-    """'1,3,32,32' -> (1, 3, 32, 32): a full input shape, batch first (one per forward() argument)."""
+    """'1,3,32,32' -> (1, 3, 32, 32): a full input shape, batch first (one per forward() argument).
+    Commas only, every part an integer: '1,3,x,32' or '1x3x32x32' is a typo to report, not a shape
+    to guess (dropping the odd part would silently analyse another rank)."""
     try:
-        values = [int(p) for p in str(text).replace("x", ",").split(",") if p.strip()]
+        values = [int(p) for p in str(text).split(",")]
     except ValueError:
         raise RflintError(f"--input-shape must be comma-separated integers like 1,3,32,32, got {text!r}") from None
     if not values or any(v <= 0 for v in values) or len(values) > 5:

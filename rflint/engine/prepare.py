@@ -141,7 +141,11 @@ class Prepared:
         """Analyze at ``size`` (spatial), or with full ``shapes`` (one per forward() argument; also
         ``input_shapes``, as rflint.analyze names them).  ``replace``: module path -> module to call
         instead (what-if experiments, surgery.stride_one)."""
+        if shapes is not None and input_shapes is not None:
+            raise RflintError("at(): give shapes or input_shapes (the same thing), not both")
         shapes = shapes if shapes is not None else input_shapes
+        if size is not None and shapes is not None:  # as analyze() refuses: which would win is a guess
+            raise RflintError("at(): give either a size or input shapes, not both")
         with api_words(self.words_for_api):
             full = self.full_shapes(size, shapes)
             try:

@@ -73,6 +73,8 @@ def lint(analysis: Analysis, settings: Settings | None = None, rules: list[Rule]
     if settings is not None and not isinstance(settings, Settings):
         raise RflintError(f"lint(): settings must be a rflint.rules.Settings, e.g. Settings(min_tail_layers=2), "
                           f"got {settings!r}")
+    if settings is not None:
+        settings.validate()
     ctx = LintContext(analysis, settings)
     extra_ignore = _codes(extra_ignore) if extra_ignore else None
     loaded = analysis.prepared.loaded if analysis.prepared else None

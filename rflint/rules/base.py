@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterator
 
+from rflint.errors import RflintError
 from rflint.trace import Source
 
 if TYPE_CHECKING:
@@ -24,6 +25,19 @@ class Settings:
 
     min_tail_layers: int = 1
     dominance_ratio: float = 4.0
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """The limits [tool.rflint] and the CLI enforce, for settings made in Python too (lint()
+        checks again: the fields may be set after construction).  "not >= 1" also refuses nan."""
+        tail = self.min_tail_layers
+        if isinstance(tail, bool) or not isinstance(tail, int) or tail < 1:
+            raise RflintError(f"Settings: min_tail_layers must be a whole number >= 1, got {tail!r}")
+        ratio = self.dominance_ratio
+        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not ratio >= 1:
+            raise RflintError(f"Settings: dominance_ratio must be a number >= 1, got {ratio!r}")
 
 
 @dataclass
