@@ -474,9 +474,31 @@ def test_a_head_built_for_one_size_names_it():
                               torch.nn.Flatten(), torch.nn.Linear(8 * 56 * 56, 10))
     with pytest.raises(RflintError) as err:
         rflint.analyze(net, 32)
+    # floor(s / 4) = 56 from 224 to 227 px
     assert str(err.value) == ("input 32x32 does not fit Sequential: 5 (Linear) expects 25,088 input features and gets "
-                              "512, a flattened feature map of this input size; the model runs only at the input size "
-                              "its head was built for, 224x224")
+                              "512, a flattened feature map of this input size; the model runs only at the input sizes "
+                              "its head was built for, such as 224x224 to 227x227")
+
+
+@pytest.mark.parametrize("size, sizes", [
+    # four 2x pools and 32 channels: Linear(128) needs floor(s / 16) = 2 per side, 32 to 47 px.  Scaling
+    # by sqrt(128 / features) named 34x34 from 51, 33x33 from 100, and no size at all from 24
+    (24, "32x32 to 47x47"), (51, "32x32 to 47x47"), (100, "32x32 to 47x47"),
+    # in proportion: floor(s / 16) * floor(2s / 16) = 4 needs 2 and 2: s from 32, 2s below 48, so 32x64 is
+    # 2 x 4 and no s gives it; squares do
+    ((16, 32), "32x32 to 47x47"),
+    # 17x51 gives 1 x 3 cells; 1 x 4 in the proportion 1:3 needs t from 16 to 31 and 3t from 64 to 79:
+    # t from 22 (66) to 26 (78)
+    ((17, 51), "22x66 to 26x78"),
+])
+def test_a_head_built_for_one_size_names_the_sizes_that_run(size, sizes):
+    layers = []
+    for c_in, c_out in ((3, 8), (8, 16), (16, 32), (32, 32)):
+        layers += [torch.nn.Conv2d(c_in, c_out, 3, padding=1), torch.nn.MaxPool2d(2)]
+    net = torch.nn.Sequential(*layers, torch.nn.Flatten(), torch.nn.Linear(32 * 2 * 2, 10))
+    with pytest.raises(RflintError) as err:
+        rflint.analyze(net, size)
+    assert str(err.value).endswith(f"its head was built for, such as {sizes}")
 
 
 class _TwoMaps(nn.Module):

@@ -299,7 +299,7 @@ def explain_failure(prepared: Prepared, shapes: Shapes, err: RflintError, full_s
         hint = _fixed_head_size(prepared, shapes, got, expected)
         return RflintError(f"input {size} does not fit {prepared.label}: {layer} expects {expected:,} input features "
                            f"and gets {got:,}, a flattened feature map of this input size; the model runs only "
-                           f"at the input size its head was built for" + (f", {hint}" if hint else ""))
+                           f"at the input sizes its head was built for" + (f", such as {hint}" if hint else ""))
     if misaligned(err):
         if len(shapes) > 1:  # several inputs: they may not fit each other
             given = " and ".join(",".join(map(str, shape)) for shape in shapes)
@@ -534,18 +534,71 @@ def _fitted(attempt: Callable[[tuple[int, ...]], RflintError | None], spatial: t
 
 
 def _fixed_head_size(prepared: Prepared, shapes: Shapes, got: int, expected: int) -> str | None:
-    """The input size a fixed head was built for, when scaling every spatial side by the same factor
-    gives it (the flattened features grow with the area, the volume ...) and the model runs there:
-    "224x224"; else None."""
+    """The input sizes a fixed head was built for, with every side scaled alike: "32x32 to 47x47"
+    (a flatten after four 2x pools gives the same features from 32 to 47 px), or one size; None
+    when no size found so runs.  Assumes what it has always seen: the flattened features never
+    shrink as the input grows, so the sizes that give the head's number are one interval, found
+    by bisection on the features each size gives (the Linear's error names them).  (It scaled
+    the input by sqrt(expected / got) and named that one size: 34x34 from 51, none from 24.)"""
     attempt = _attempts(prepared, shapes)
     spatial = tuple(shapes[0][2:])
     if attempt is None or not spatial or got <= 0:
         return None
-    factor = (expected / got) ** (1 / len(spatial))
-    for scaled in {tuple(round(s * factor) for s in spatial), tuple(round(s * round(factor)) for s in spatial)}:
-        if all(s > 0 for s in scaled) and attempt(scaled) is None:
-            return "x".join(map(str, scaled))
+    # the sides in proportion to this input's; then, when none of those fits, square ones
+    for ratios in dict.fromkeys((tuple(s / spatial[0] for s in spatial), (1.0,) * len(spatial))):
+        found = _head_sizes(attempt, ratios, expected)
+        if found:
+            return found
     return None
+
+
+def _head_sizes(attempt: Callable[[tuple[int, ...]], RflintError | None], ratios: tuple[float, ...],
+                expected: int) -> str | None:
+    """:func:`_fixed_head_size` along one line of sizes: the first side t, side i t * ratios[i]."""
+    limit = side_limit(len(ratios))
+
+    def sides(t: int) -> tuple[int, ...]:
+        return tuple(max(1, round(t * r)) for r in ratios)
+
+    def features(t: int) -> int | None:  # what the head gets at sides(t); None: another failure
+        err = attempt(sides(t))
+        if err is None:
+            return expected
+        text = str(err)
+        found = _FEATURES.search(text)
+        if found:
+            return int(found.group(1) or found.group(3))
+        return 0 if any(p in text for p in _TOO_SMALL) or _ONE_ELEMENT in text else None
+
+    def bisect(reaches: Callable[[int], bool | None]) -> int | None:
+        """The smallest t in [1, limit] where ``reaches`` holds (it holds from there on); None when
+        it never does or a probe fails otherwise."""
+        lo, hi = 0, limit
+        if not reaches(hi):
+            return None
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            answer = reaches(mid)
+            if answer is None:
+                return None
+            lo, hi = (lo, mid) if answer else (mid, hi)
+        return hi
+
+    def at_least(t: int) -> bool | None:
+        f = features(t)
+        return None if f is None else f >= expected
+
+    def more(t: int) -> bool | None:
+        f = features(t)
+        return None if f is None else f > expected
+
+    first = bisect(at_least)
+    if first is None or attempt(sides(first)) is not None:  # no size gives the head's number
+        return None
+    past = bisect(more)
+    last = limit if past is None and features(limit) == expected else (past - 1 if past else first)
+    low, high = ("x".join(map(str, sides(t))) for t in (first, last))
+    return low if first == last else f"{low} to {high}"
 
 
 def _uniform_runs(attempt: Callable[[tuple[int, ...]], RflintError | None], side: int, n: int) -> bool:
