@@ -1,6 +1,7 @@
 """From finding to fix: truncated and stem-less models run, and match what the report predicted."""
 
 import json
+import textwrap
 
 import pytest
 import torch
@@ -75,6 +76,28 @@ def test_fix_errors():
     assert result.exit_code == 2
     assert result.stderr.startswith("rflint: error: zoo:resnet18 with the downsampling of layer2.0.conv1 removed "
                                     "does not run at 32x32: the maps joined at add_2 differ in size")
+
+
+def test_fix_names_the_target_of_an_error_as_check_does(tmp_path, monkeypatch):
+    # check said "net.py:Untraceable: torch.fx cannot trace ...", fix the same line without whose it was
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "net.py").write_text(textwrap.dedent("""
+        import torch.nn as nn
+
+        class Untraceable(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(3, 4, 3)
+
+            def forward(self, x):
+                raise OSError("no tracing here")
+    """))
+    runner = CliRunner()
+    for command in (["check"], ["fix", "--truncate"]):
+        result = runner.invoke(app, [*command, "net.py:Untraceable", "--input", "32"])
+        assert result.exit_code == 2
+        assert result.stderr.startswith("rflint: error: net.py:Untraceable: torch.fx cannot trace Untraceable: "
+                                        "OSError: no tracing here"), command
 
 
 def test_fix_output_it_cannot_write(tmp_path):

@@ -240,6 +240,24 @@ def test_rf007_in_a_dense_block():
     assert [f.layer.split(".")[:2] for f in found[:-1]] == [["layers", str(j - 1)] for j in range(3, 7)]
 
 
+class _StemThenBranches(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1))
+        self.body = nn.Sequential(*[nn.Conv2d(4, 4, 3, padding=1) for _ in range(4)])
+
+    def forward(self, x):
+        x = self.stem(x)
+        return x + self.body(x)
+
+
+def test_rf007_names_the_fork_as_the_layer_table_does():
+    # the fork is the stem's output: it was fx's "stem_2", where the layer table and RF002's cut say "stem.2"
+    [finding] = [f for f in codes(_StemThenBranches(), 32) if f.code == "RF007"]
+    assert finding.data["fork"] == "stem"
+    assert (finding.data["deep_branch_layers"], finding.data["shallow_branch_layers"]) == (4, 0)
+
+
 def test_rf007_branch_depths_match_every_path_on_random_dags():
     # the rule's depths against brute force on the traced DAG: networkx's dominators (from a virtual
     # source feeding the input) and every simple path from the fork to each operand through
@@ -276,7 +294,7 @@ def test_rf007_branch_depths_match_every_path_on_random_dags():
             depth = {p: max([sum(n in parametric for n in path[1:])
                              for path in nx.all_simple_paths(walk, fork, p)], default=0) for p in operands}
             if max(depth.values()) >= 1:
-                expected[merge] = (fork, max(depth.values()), min(depth.values()))
+                expected[merge] = (a.tensor_name(fork), max(depth.values()), min(depth.values()))
         found = {f.layer.rsplit(".", 1)[-1]: (f.data["fork"], f.data["deep_branch_layers"], f.data["shallow_branch_layers"])
                  for f in lint(a, Settings(dominance_ratio=1)).findings if f.code == "RF007"}
         assert found == expected, seed

@@ -106,7 +106,7 @@ def check(
     ),
     inputs: List[str] = typer.Option(
         None, "--input", "-i", metavar="SIZE",
-        help="Input size: 32 (every spatial axis), 32x48 (H x W), 8x16x16 (D x H x W). Repeat to analyze several sizes.",
+        help="Input size: 32 (every spatial axis), 32x48 (H x W), 8x16x16 (D x H x W). Repeat to analyze several sizes. Needed except for zoo: targets, which default to the size `rflint zoo` lists.",
     ),
     input_shapes: List[str] = typer.Option(None, "--input-shape", metavar="N,C,H,W", help="Full input shape, e.g. 1,3,32,32 (sets the channels too). Repeat once per forward() argument for models with several inputs."),
     channels: Optional[int] = typer.Option(None, "--channels", "-c", min=1, help="Input channels (default: the first conv's in_channels)."),
@@ -339,7 +339,7 @@ def sweep_cmd(
     steps: Optional[int] = typer.Option(None, "--steps", min=2, help="Number of sizes from --from to --to, both included, log-spaced (default 10)."),
     channels: Optional[int] = typer.Option(None, "--channels", "-c", min=1, help="Input channels (default: the first conv's in_channels)."),
     input_shapes: List[str] = typer.Option(None, "--input-shape", metavar="N,C,H,W", help="For a model with several inputs: one full shape per forward() argument. The first input's spatial size is swept; other image inputs are scaled with it."),
-    kwarg: List[str] = typer.Option(None, "--kwarg", "-k", metavar="KEY=VALUE", help="Keyword argument for the factory/class. Repeatable."),
+    kwarg: List[str] = typer.Option(None, "--kwarg", "-k", metavar="KEY=VALUE", help="Keyword argument for the factory/class; VALUE is a Python literal. Repeatable."),
     fmt: SweepFormat = typer.Option(SweepFormat.text, "--format", "-f", help="Output format."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to FILE instead of stdout (- is stdout)."),
     config: Optional[Path] = typer.Option(None, "--config", help="pyproject.toml with \\[tool.rflint] (rule options)."),
@@ -420,7 +420,7 @@ def _write_sweep_json(doc: dict, output) -> None:
 @app.command("fix")
 def fix_cmd(
     target: str = typer.Argument(..., metavar="TARGET", help="path/to/file.py:name, package.module:name or zoo:name."),
-    inputs: List[str] = typer.Option(None, "--input", "-i", metavar="SIZE", help="Input size, e.g. 32 or 32x48."),
+    inputs: List[str] = typer.Option(None, "--input", "-i", metavar="SIZE", help="Input size, e.g. 32 or 32x48 (zoo: targets default to the size `rflint zoo` lists)."),
     truncate: bool = typer.Option(False, "--truncate", help="Cut the predicted tail: keep up to the cut, then global average pooling + a new Linear."),
     remove_stem: bool = typer.Option(False, "--remove-stem", help="Make the stem downsamplings RF003 proposes stride 1 / identity."),
     layers: Optional[str] = typer.Option(None, "--layers", metavar="A,B", help="With --remove-stem: exactly these layers (e.g. conv1,maxpool)."),
@@ -428,7 +428,7 @@ def fix_cmd(
     print_code: bool = typer.Option(False, "--print-code", help="Print the fixed model's generated forward() code."),
     channels: Optional[int] = typer.Option(None, "--channels", "-c", min=1, help="Input channels (default: the first conv's in_channels)."),
     input_shapes: List[str] = typer.Option(None, "--input-shape", metavar="N,C,H,W", help="Full input shape instead of --input; repeat once per forward() argument for a model with several inputs."),
-    kwarg: List[str] = typer.Option(None, "--kwarg", "-k", metavar="KEY=VALUE", help="Keyword argument for the factory/class. Repeatable."),
+    kwarg: List[str] = typer.Option(None, "--kwarg", "-k", metavar="KEY=VALUE", help="Keyword argument for the factory/class; VALUE is a Python literal. Repeatable."),
     config: Optional[Path] = typer.Option(None, "--config", help="pyproject.toml to read \\[tool.rflint] from (default: the nearest one), as check does."),
     debug: bool = typer.Option(False, "--debug", help="Print each error's traceback before its line (the exit code stays 2)."),
 ) -> None:
@@ -466,6 +466,7 @@ def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, chan
     from rflint.engine.costs import module_params
     from rflint.report import build_report
     from rflint.config import load_config
+    from rflint.report.formats import error_text
     from rflint.report.text import render_fix
     from rflint.trace.loading import parse_kwargs
     from rflint.trace.tracing import VALUE_AWARE
@@ -474,7 +475,10 @@ def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, chan
     settings, rules = _rule_settings(cfg)
     kwargs = parse_kwargs(kwarg)
     with contextlib.redirect_stdout(sys.stderr):  # the model's print()s: not into the comparison or the code
-        before = build_report(analyze(target, size, channels, kwargs, input_shapes=shapes), settings, rules)
+        try:
+            before = build_report(analyze(target, size, channels, kwargs, input_shapes=shapes), settings, rules)
+        except RflintError as err:  # whose error it is, as check says it ("net.py:Net: torch.fx cannot trace ...")
+            raise RflintError(error_text({"target": target, "input": None, "message": str(err)})) from err
         size = before.analysis.input_size
         if truncate:
             fixed = fixes.truncate(target, size, channels, kwargs, settings, input_shapes=shapes)

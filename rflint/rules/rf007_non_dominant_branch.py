@@ -65,7 +65,7 @@ class NonDominantBranch(Rule):
                 f"{name} joins a branch of {d_deep} parametric layers with one of {d_shallow}: "
                 f"the deeper branch is predicted to be bypassed (the shorter path dominates training)",
                 node_site(node),
-                fork=fork, deep_branch_layers=d_deep, shallow_branch_layers=d_shallow,
+                fork=a.tensor_name(fork), deep_branch_layers=d_deep, shallow_branch_layers=d_shallow,
                 ratio=round(d_deep / max(d_shallow, 1), 3), dominance_ratio=ratio,
             )
 
