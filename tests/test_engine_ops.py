@@ -507,11 +507,41 @@ def test_ops_that_mix_every_position_along_their_dims():
     _, L = rf(Lambda(lambda s, x: s.mods[1](s.mods[0](x).sort(dim=1).values),
                      nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1)), 16)
     assert out_min(L["mods.1"]) == (5, 5)
-    # grid_sample reads wherever the grid points: global
-    grid = torch.zeros(1, 16, 16, 2)
-    _, L = rf(Lambda(lambda s, x: s.mods[1](F.grid_sample(s.mods[0](x), grid, align_corners=False)),
+
+
+@pytest.mark.parametrize("mode, out, expected", [
+    # conv3 r 3; bilinear sampling reads 2 taps around each grid point, at every factor: 3 + 1 = 4;
+    # then conv3: 4 + 2 = 6.  It was global: every layer after an STN was a head nobody checked
+    ("bilinear", 16, (4, 6)),
+    ("nearest", 16, (3, 5)),  # one tap: 3, then 5
+    ("bicubic", 16, (6, 8)),  # four taps: 3 + 3 = 6, then 8
+    # an 8x8 grid over the 16x16 map: jump 2, so the conv after it adds 2 * 2: 4 -> 8
+    ("bilinear", 8, (4, 8)),
+])
+def test_grid_sample_reads_a_window_around_each_grid_point(mode, out, expected):
+    grid = torch.zeros(1, out, out, 2)
+    _, L = rf(Lambda(lambda s, x: s.mods[1](F.grid_sample(s.mods[0](x), grid, mode=mode, align_corners=False)),
                      nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1)), 16)
-    assert L["mods.1"].head
+    assert (L["mods.1"].r_in_min, L["mods.1"].r_out_min) == ((expected[0],) * 2, (expected[1],) * 2)
+
+
+def test_an_stn_grid_is_modulation_not_content():
+    # the localisation net's grid comes from the whole image (conv, global pool, Linear -> theta):
+    # left out like an SE gate, so the body after the warp grows from the sampled content alone
+    class STN(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.loc = nn.Sequential(nn.Conv2d(3, 4, 7), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 6))
+            self.body = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1))
+
+        def forward(self, x):
+            theta = self.loc(x).view(-1, 2, 3)
+            grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+            return self.body(F.grid_sample(x, grid, align_corners=False))
+
+    _, L = rf(STN(), 16)
+    # input r 1, sampled 1 + 1 = 2, body.0 2 + 2 = 4, body.1 6
+    assert (L["body.0"].r_in_min, L["body.1"].r_in_min, L["body.1"].r_out_min) == ((2, 2), (4, 4), (6, 6))
 
 
 def test_space_to_depth_by_view_and_permute():

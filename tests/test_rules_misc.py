@@ -782,14 +782,17 @@ def test_rf005_an_axis_picked_by_an_index_is_not_covered():
 
 
 def test_rf005_exemptions_follow_what_the_op_mixes():
-    # an FFT over the channels mixes no position: conv3, conv3 (r 5 < 16) is reported; grid_sample
-    # reads anywhere, so the conv after it holds whole-map content and nothing is reported
+    # an FFT over the channels mixes no position: conv3, conv3 (r 5 < 16) is reported; so is
+    # grid_sample: each unit reads two taps around its grid point (conv3 3, sampled 4, conv3 6 < 16),
+    # and the grid, like a gate, says where to read, not what
     convs = (nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1))
     over_channels = _Lambda(lambda s, x: s.mods[1](torch.fft.fft(s.mods[0](x), dim=1).real), *convs)
     assert [f.code for f in lint(rflint.analyze(over_channels, 16)).findings] == ["RF005"]
     grid = torch.zeros(1, 16, 16, 2)
     sampled = _Lambda(lambda s, x: s.mods[1](torch.nn.functional.grid_sample(s.mods[0](x), grid, align_corners=False)), *convs)
-    assert [f.code for f in lint(rflint.analyze(sampled, 16)).findings] == []
+    assert [f.code for f in lint(rflint.analyze(sampled, 16)).findings] == ["RF005"]
+    over_the_map = _Lambda(lambda s, x: s.mods[1](torch.fft.fft2(s.mods[0](x)).real), *convs)
+    assert [f.code for f in lint(rflint.analyze(over_the_map, 16)).findings] == []
 
 
 def test_rf006_names_the_input_rf_in_the_inputs_axis_order():

@@ -167,6 +167,18 @@ def _interpolation(op: str, mode: str, n_in: tuple[int, ...], n_out: tuple[int, 
     )
 
 
+@lru_cache(maxsize=1024)
+def sampling(op: str, mode: str, n_in: tuple[int, ...], n_out: tuple[int, ...]) -> KernelOp | None:
+    """F.grid_sample: each output unit reads the mode's taps around a point the grid chooses,
+    ``n_in / n_out`` input units apart on average.  Unlike :func:`interpolation` the taps are read
+    at every factor, 1 too: the grid's points fall between input units (r + j for bilinear)."""
+    if mode not in _INTERPOLATION_GROW:
+        return None
+    factor = [Fraction(o, n) for n, o in zip(n_in, n_out)]
+    return KernelOp(op, "upsample", (1,) * len(factor), tuple(1 / f for f in factor), (1,) * len(factor),
+                    grow=(Fraction(_INTERPOLATION_GROW[mode]),) * len(factor), scale=tuple(1 / f for f in factor))
+
+
 def pixel_shuffle(op: str, factor: int, n: int, down: bool) -> KernelOp:
     """PixelShuffle(f): (r, j/f); PixelUnshuffle(f): (r + (f-1)*j, j*f)."""
     f = Fraction(factor)

@@ -123,7 +123,8 @@ def _attention_after(a, start: str) -> bool:
 
     def lost_positions(node) -> bool:
         """The node took spatial axes from a map and still hands on a map: it mixed positions
-        (an FFT over H and W, grid_sample), unlike a global pool, which leaves one value."""
+        (an FFT over H and W), unlike a global pool, which leaves one value.  (grid_sample mixes
+        none: each unit reads a window around its grid point, and the grid is modulation.)"""
         src = node.all_input_nodes[0] if node.all_input_nodes else None
         rf_in, rf_out = rfs.get(src), rfs.get(node)
         if rf_in is None or rf_out is None or len(rf_out.axes) >= len(rf_in.axes):
@@ -134,7 +135,7 @@ def _attention_after(a, start: str) -> bool:
     def mixes(node) -> bool:
         if node.op == "call_module" and isinstance(modules.get(node.target), _ATTENTION_MODULES):
             return True
-        if node.op == "call_function" and (node.target in FOURIER_TRANSFORMS or node.target is F.grid_sample) \
+        if node.op == "call_function" and node.target in FOURIER_TRANSFORMS \
                 and lost_positions(node):  # an FFT over the channels mixes no position
             return True
         is_product = (node.op == "call_function" and node.target in _PRODUCTS) or (

@@ -10,7 +10,7 @@ import torch.fx as fx
 import torch.nn.functional as F
 
 from rflint.engine import kernels as K
-from rflint.engine.ops.context import Ctx, Outcome, kernel_outcome, not_empty
+from rflint.engine.ops.context import Ctx, Outcome, kernel_outcome, not_empty, shape_of, spatial_sizes
 from rflint.engine.ops.modules import _adaptive, _linear, _upsample, pooled, unfolded
 from rflint.engine.ops.tensors import (
     _crop, _getitem, _global_fn, _matmul, _mix_dims, _permute, _reduction, _reshape, _softmax_fn, _tensor_unfold,
@@ -97,6 +97,25 @@ def _fn_interpolate(ctx: Ctx) -> Outcome:
     name = ctx.op_name.rpartition(".")[2]
     mode = {"upsample_bilinear": "bilinear", "upsample_nearest": "nearest"}.get(name) or ctx.arg(3, "mode", "nearest")
     return _upsample(ctx, ctx.op_name, mode, ctx.first, bool(ctx.arg(6, "antialias", False)))
+
+
+def _fn_grid_sample(ctx: Ctx) -> Outcome:
+    """F.grid_sample(x, grid, mode): x's content, each output unit read from the mode's taps around
+    the point the grid gives it (a warp or a zoom: neighbours stay neighbours), so a window like an
+    interpolation's.  The grid says where to read, not what: like an SE gate's scale it is left out
+    (modulation), whatever its RF; an STN's grid comes from the whole image.  It was global, which
+    made every layer after an STN a head that no rule looks at.  RF005 still counts the op as
+    reaching the whole map (rules/rf005)."""
+    src = ctx.first
+    shape_in = shape_of(ctx.val(src))
+    if shape_in is None or shape_of(ctx.out) is None:
+        return Outcome(ctx.rf(src))
+    n = len(shape_in) - 2
+    mode = ctx.arg(2, "mode", "bilinear")
+    kop = K.sampling(f"{ctx.op_name}({mode})", mode, spatial_sizes(ctx.val(src), n), spatial_sizes(ctx.out, n))
+    if kop is None:
+        return _global_fn(ctx)
+    return kernel_outcome(ctx, kop, src)
 
 
 def _fn_pixel_shuffle(ctx: Ctx) -> Outcome:
@@ -197,7 +216,7 @@ _register(_mixing_along(1, None), "torch.cumsum", "torch.cumprod", "torch.cummax
           "torch.logcumsumexp")
 _register(_mixing_along(1, -1), "torch.sort", "torch.argsort")
 _register(_mixing_along(2, -1), "torch.topk")
-_register(_global_fn, "F.grid_sample")  # where each output pixel reads is the grid's, i.e. data
+_register(_fn_grid_sample, "F.grid_sample")
 _register(_constant, "torch.zeros_like", "torch.ones_like", "torch.full_like", "torch.empty_like", "torch.rand_like",
           "torch.randn_like", "torch.randint_like")
 
