@@ -715,6 +715,30 @@ def test_a_spatial_axis_merged_with_all_the_channels_is_gone():
     assert layers["frame"].origins == (1,)
 
 
+@pytest.mark.parametrize("functional", [False, True])
+def test_a_map_folded_back_from_columns_is_said_to_be_untracked(functional):
+    # conv, unfold, fold, conv, conv, ...: fold's output went on as global without a word, so the convs
+    # after it were heads and a tail there gave no finding; RF005 blamed the first conv's 3x3 RF
+    class UnfoldFold(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Conv2d(3, 3, 3, padding=1)
+            self.un, self.fold = nn.Unfold(3, padding=1), nn.Fold((8, 8), 3, padding=1)
+            self.body = nn.Sequential(*[nn.Conv2d(3, 3, 3, padding=1) for _ in range(6)])
+
+        def forward(self, x):
+            x = self.stem(x)
+            x = F.fold(F.unfold(x, 3, padding=1), (8, 8), 3, padding=1) if functional else self.fold(self.un(x))
+            return self.body(x)
+
+    a, layers = rf(UnfoldFold(), 8)
+    assert layers["body.0"].head
+    assert len(a.warnings) == 1 and a.warnings[0].endswith(
+        "the map it makes from columns (F.unfold's output) is not tracked: the layers after it count as head "
+        "and are not checked")
+    assert lint(a).findings == []
+
+
 def test_tensor_unfold_frames_a_spatial_axis():
     # Conv1d k5 (r 5); x.unfold(-1, 40, 16): frames of 40 samples every 16 -> r 5 + 39 = 44, jump 16;
     # the mean over the frame's samples keeps the frame axis; Conv1d k3 over frames: 44 + 2*16 = 76.

@@ -133,7 +133,11 @@ def _attention_after(a, start: str) -> bool:
         return shape is not None and any(d > 1 for d in shape[2:])
 
     def mixes(node) -> bool:
-        if node.op == "call_module" and isinstance(modules.get(node.target), _ATTENTION_MODULES):
+        if node.op == "call_module" and isinstance(modules.get(node.target), _ATTENTION_MODULES + (nn.Fold,)):
+            return True
+        if node.op == "call_function" and node.target is F.fold:
+            # a map rebuilt from F.unfold's columns: the RFs after it are not tracked (a warning
+            # says so), so whether the last map sees enough is not known
             return True
         if node.op == "call_function" and node.target in FOURIER_TRANSFORMS \
                 and lost_positions(node):  # an FFT over the channels mixes no position

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from rflint.engine import kernels as K
 from rflint.engine.ops.context import Ctx, Outcome, kernel_outcome, not_empty, shape_of, spatial_sizes
-from rflint.engine.ops.modules import _adaptive, _linear, _upsample, pooled, unfolded
+from rflint.engine.ops.modules import _adaptive, _linear, _upsample, folded, pooled, unfolded
 from rflint.engine.ops.tensors import (
     _crop, _getitem, _global_fn, _matmul, _mix_dims, _permute, _reduction, _reshape, _softmax_fn, _tensor_unfold,
 )
@@ -191,6 +191,7 @@ _register(_fn_adaptive, "F.adaptive_avg_pool1d", "F.adaptive_avg_pool2d", "F.ada
 _register(_fn_interpolate, "F.interpolate", "F.upsample", "F.upsample_bilinear", "F.upsample_nearest")
 _register(_fn_pixel_shuffle, "F.pixel_shuffle", "F.pixel_unshuffle", "torch.pixel_shuffle", "torch.pixel_unshuffle")
 _register(_fn_unfold, "F.unfold")
+_register(folded, "F.fold")
 _register(_fn_linear, "F.linear")
 _register(_fn_flatten, "torch.flatten", "torch.reshape", "torch.squeeze", "torch.unsqueeze")
 _register(_permute, "torch.permute", "torch.transpose", "torch.swapaxes", "torch.swapdims", "torch.rot90")

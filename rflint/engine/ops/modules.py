@@ -262,6 +262,22 @@ def unfolded(ctx: Ctx, op: str, kernel_size: Any, dilation: Any, padding: Any, s
     return out
 
 
+def folded(ctx: Ctx) -> Outcome:
+    """F.fold / nn.Fold: a map summed back from columns.  Columns are F.unfold's flattened output,
+    global here (see :func:`unfolded`), so the map is too; said in a warning, since every layer
+    after it is then a head that no rule checks (an unfold-fold pair around a conv, VOLO's outlook
+    attention), not a finding rflint could vouch for."""
+    rf = ctx.rf(ctx.first)
+    if rf is None:
+        return Outcome(None)
+    return Outcome(rf.to_global(), warning=f"{ctx.op_name}: the map it makes from columns (F.unfold's output) is "
+                                           "not tracked: the layers after it count as head and are not checked")
+
+
+def _fold_module(ctx: Ctx) -> Outcome:
+    return folded(ctx)
+
+
 def _unfold_module(ctx: Ctx) -> Outcome:
     m = ctx.module
     return unfolded(ctx, type(m).__name__, m.kernel_size, m.dilation, m.padding, m.stride)
@@ -297,6 +313,7 @@ _MODULE_RULES: list[tuple[tuple[type, ...], Callable[[Ctx], Outcome]]] = [
     ((nn.Upsample,), _upsample_module),
     ((nn.PixelShuffle, nn.PixelUnshuffle), _shuffle_module),
     ((nn.Unfold,), _unfold_module),
+    ((nn.Fold,), _fold_module),
     ((nn.Linear, nn.Bilinear, nn.LazyLinear), _linear),
     ((nn.Flatten, nn.Unflatten), _flatten_module),
     ((nn.MultiheadAttention, nn.RNNBase, nn.Transformer, nn.TransformerEncoder, nn.TransformerDecoder,
