@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 from typer.testing import CliRunner
 
@@ -732,3 +733,51 @@ def test_a_size_a_reshape_cannot_split_names_the_nearest_sizes():
     assert str(err.value) == ("input 30x30 does not fit _SpaceToDepth7: the reshape at view needs a size this input "
                               "does not give (blocks the map does not divide into, or a head built for one size); "
                               "the nearest sizes that run are 28x28 and 35x35")
+
+
+def _three_convs():
+    return nn.Sequential(*[nn.Conv2d(3 if i == 0 else 4, 4, 3, padding=1) for i in range(3)])
+
+
+class _Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+def test_hooks_the_trace_leaves_out_are_noted():
+    # a pre-hook that halves the last conv's input: the conv's RF then grows by 2 * 2, not 2; fx
+    # records the conv as one call and its hook never runs, so the report said 7 without a word
+    model = _three_convs()
+    model[2].register_forward_pre_hook(lambda module, args: (F.avg_pool2d(args[0], 2),))
+    a = rflint.analyze(model, 16)
+    assert a.warnings == ["2 has a forward hook (a lambda) that rflint does not analyse: if that code changes the "
+                          "tensors, the RFs from there on are not what runs"]
+    # torch's own hooks (the old weight_norm API is a pre-hook) change weights, not maps: no note
+    normed = _three_convs()
+    with warnings.catch_warnings():  # deprecated for torch.nn.utils.parametrizations.weight_norm
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.nn.utils.weight_norm(normed[1])
+    assert rflint.analyze(normed, 16).warnings == []
+
+
+def test_a_hook_of_a_users_submodule_is_traced_not_noted():
+    # fx calls a submodule of the user's own through its __call__, hooks and all: conv 3, the block's
+    # conv 5, the hook's 3x3 max pool 7, the last conv 9
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), _Block(), nn.Conv2d(4, 4, 3, padding=1))
+    model[1].register_forward_hook(lambda module, args, out: F.max_pool2d(out, 3, 1, 1))
+    a = rflint.analyze(model, 32)
+    assert a.warnings == [] and a.final_r_min == (9, 9)
+
+
+def test_a_forward_set_on_the_instance_is_noted():
+    # fx traces type(model).forward: the instance's own forward (one more conv) was silently not it
+    model = _three_convs()
+    extra = nn.Conv2d(4, 4, 3, padding=1)
+    model.forward = lambda x: extra(nn.Sequential.forward(model, x))
+    a = rflint.analyze(model, 16)
+    assert a.warnings == ["Sequential has a forward() set on the instance; rflint analyses Sequential.forward "
+                          "instead: if that code changes the tensors, the RFs from there on are not what runs"]

@@ -256,7 +256,7 @@ def run_program(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None
     layer_by_node: dict[str, Layer] = {}
     node_params = ledger.params
     node_macs_ = {name: rule(values) for name, rule in ledger.macs}
-    warnings: list[str] = list(traced.notes)
+    warnings: list[str] = prepared.loaded.notes + traced.notes
     seen_names: dict[str, int] = {}
     counted: set[int] = set()  # parameters a functional layer counted (a kernel shared by two: once, as a module)
     leaf_notes = {note.split(":", 1)[0] for note in traced.notes}  # opaque leaves are already explained

@@ -31,6 +31,7 @@ from torch import nn
 from torch.nn.parameter import UninitializedBuffer, UninitializedParameter, UninitializedTensorMixin
 
 from rflint.errors import RflintError
+from rflint.trace.hooks import hook_notes
 from rflint.trace.sources import Source, class_header, deepcopy_with_sites, not_user_code, recording_sites
 
 
@@ -42,7 +43,7 @@ class LoadedModel:
     factory_source: Source | None = None
     suggested_input: tuple[int, ...] | None = None  # zoo models know their natural size
     suggested_channels: int | None = None
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # code the trace leaves out (hooks.py)
     # built here (by a factory or class, or copied): rflint may put it in eval mode for good.  A
     # module instance the caller passed stays theirs: it is in eval mode only while rflint works
     # with it (``evaluating``), and its training flags are given back
@@ -361,8 +362,8 @@ def _load_model(target: Any, kwargs: dict[str, Any] | None, label: str | None, r
     module = _unwrapped(module, label)
     if owned:
         module.eval()
-    return LoadedModel(module, label, device, source, suggested_input, suggested_channels, owned=owned,
-                       target=target if isinstance(target, str) else None)
+    return LoadedModel(module, label, device, source, suggested_input, suggested_channels, hook_notes(module),
+                       owned=owned, target=target if isinstance(target, str) else None)
 
 
 def _short_repr(obj: Any) -> str:

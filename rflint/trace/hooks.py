@@ -1,0 +1,67 @@
+"""Forward hooks and per-instance forward() replacements: code that runs when a module is called
+but is not in the forward() its class defines.
+
+torch.fx traces the class's forward() and records a call of a leaf layer (a Conv2d) without its
+hooks, and rflint's layer rules read the layer's own kernel and stride; so a hook that changes a
+tensor (a pre-hook that downsamples, a forward hook that pools) is invisible to the analysis.  We
+cannot model arbitrary hook code, so we say it: one note per module with such a hook.  (A hook
+of a submodule of the user's own runs while fx traces through it, and is in the graph.)  Hooks that
+torch itself installs (weight_norm, spectral_norm, quantization observers) change weights or watch
+values, never the map, and are not mentioned.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from torch import nn
+from torch.nn.modules import module as _module_globals
+
+_HOOK_TABLES = ("_forward_pre_hooks", "_forward_hooks")
+
+
+def _users(hooks: dict[int, Callable[..., Any]]) -> list[Callable[..., Any]]:
+    """The hooks not installed by torch (theirs are functions or objects of torch's own modules)."""
+    found = []
+    for hook in hooks.values():
+        owner = getattr(hook, "__module__", None) or type(hook).__module__ or ""
+        if owner != "torch" and not owner.startswith("torch."):
+            found.append(hook)
+    return found
+
+
+def _hook_name(hook: Callable[..., Any]) -> str:
+    name = getattr(hook, "__qualname__", None) or type(hook).__name__
+    return "a lambda" if name.endswith("<lambda>") else name
+
+
+def _leaf(module: nn.Module) -> bool:
+    """A torch layer, which fx records as one call (its default leaf test), hooks not run."""
+    owner = type(module).__module__
+    return (owner.startswith("torch.nn") or owner.startswith("torch.ao.nn")) and not isinstance(module, nn.Sequential)
+
+
+def hook_notes(model: nn.Module) -> list[str]:
+    """One note per module whose calls run code that the traced graph leaves out: user forward
+    hooks and pre-hooks, and a forward() replaced on the instance, of the model itself (fx traces
+    its class's forward()) and of torch layers (recorded as one call).  A submodule of the user's
+    own is traced through its call, hooks included, and needs no note."""
+    notes = []
+    global_hooks = [h for table in (_module_globals._global_forward_pre_hooks, _module_globals._global_forward_hooks)
+                    for h in _users(table)]
+    if global_hooks:
+        notes.append(f"a global forward hook ({_hook_name(global_hooks[0])}) runs around every module: rflint "
+                     "does not analyse it, so if it changes tensors the RFs are not what runs")
+    for path, module in model.named_modules():
+        if path and not _leaf(module):
+            continue
+        hooks = [h for table in _HOOK_TABLES for h in _users(getattr(module, table, None) or {})]
+        if hooks:
+            what = f"has a forward hook ({_hook_name(hooks[0])}) that rflint does not analyse"
+        elif "forward" in vars(module):
+            what = f"has a forward() set on the instance; rflint analyses {type(module).__name__}.forward instead"
+        else:
+            continue
+        notes.append(f"{path or type(model).__name__} {what}: if that code changes the tensors, the RFs from "
+                     "there on are not what runs")
+    return notes
