@@ -474,6 +474,33 @@ def test_an_ignore_on_the_class_line_of_what_a_factory_returns(project):
     assert [f["code"] for f in doc["findings"]] == [] and doc["suppressed"] == 3
 
 
+def test_a_deep_copied_layer_keeps_its_line_and_its_ignore_comment(project):
+    # the factory returns copy.deepcopy(net): the copies had no construction site, so every finding
+    # pointed at the factory's def line and the ignore comment on conv 4's line silenced nothing
+    (project / "c.py").write_text(textwrap.dedent("""
+        import copy
+
+        import torch.nn as nn
+
+
+        def net():
+            return nn.Sequential(
+                nn.Conv2d(3, 4, 3, padding=1),
+                nn.Conv2d(4, 4, 3, padding=1),
+                nn.Conv2d(4, 4, 3, padding=1),
+                nn.Conv2d(4, 4, 3, padding=1),  # rflint: ignore[RF001]
+            )
+
+
+        def copied():
+            return copy.deepcopy(net())
+    """))
+    # at 5 px the convs read r 1, 3, 5, 7: conv 3 (input RF 7 > 5) is unproductive, a tail of one
+    doc = json.loads(invoke("check", "c.py:copied", "--input", "5", "--format", "json").stdout)["models"][0]
+    assert [(f["code"], f["source"]["line"]) for f in doc["findings"]] == [("RF002", 12)]  # conv 3's line
+    assert doc["suppressed"] == 1
+
+
 def _rflint(*args, cwd, **kwargs):
     return subprocess.Popen([sys.executable, "-m", "rflint", *args], cwd=cwd, text=True, **kwargs)
 

@@ -85,11 +85,25 @@ def _find_site(module: nn.Module) -> Source | None:
     return None
 
 
+def _deepcopy_keeping_site(self: nn.Module, memo: dict) -> nn.Module:
+    """copy.deepcopy's own way of copying a module (reduce, then rebuild), plus its site: a factory
+    that returns ``copy.deepcopy(net)`` (or builds a stack of ``deepcopy(layer)``) left its layers
+    without one, so every finding pointed at the factory and ``# rflint: ignore`` on the layer's
+    line silenced nothing.  Installed on nn.Module only while a factory runs (recording_sites)."""
+    copied = copy._reconstruct(self, memo, *self.__reduce_ex__(4))  # what deepcopy does without __deepcopy__
+    site = _sites.get(self)
+    if site is not None:
+        _sites[copied] = site
+    return copied
+
+
 @contextlib.contextmanager
 def recording_sites() -> Iterator[None]:
-    """Record the construction site of every module built inside the block."""
+    """Record the construction site of every module built inside the block, and give a deep copy
+    of a module its original's."""
     with _lock:
         original = nn.Module.__init__
+        had_deepcopy = "__deepcopy__" in vars(nn.Module)  # not in torch 2.x; if it ever is, keep it
 
         def init(self, *args, **kwargs):
             original(self, *args, **kwargs)
@@ -98,10 +112,14 @@ def recording_sites() -> Iterator[None]:
                 _sites[self] = site
 
         nn.Module.__init__ = init
+        if not had_deepcopy:
+            nn.Module.__deepcopy__ = _deepcopy_keeping_site
         try:
             yield
         finally:
             nn.Module.__init__ = original
+            if not had_deepcopy:
+                del nn.Module.__deepcopy__
 
 
 def current_user_site() -> Source | None:
