@@ -221,6 +221,21 @@ def test_too_small_hint_raises_only_the_sides_that_are_too_small():
         in str(err.value)
 
 
+def test_a_forward_with_kwargs_takes_one_input():
+    # forward(self, x, **kwargs): fx's "**kwargs" placeholder was counted as a second input to give
+    # a shape for ("forward() takes 2 inputs (x, **kwargs)"); conv 3, conv 5
+    class Kw(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1)
+
+        def forward(self, x, **kwargs):
+            return self.b(self.a(x))
+
+    assert rflint.analyze(Kw(), 32).final_r_min == (5, 5)
+    assert rflint.analyze(Kw(), input_shapes=[(1, 3, 32, 32)]).final_r_min == (5, 5)
+
+
 def test_a_forward_that_takes_a_dict_is_told_so():
     # batch["image"] on the input tensor: torch read the key as a sequence of indices (a two-line
     # UserWarning, then "too many indices for tensor of dimension 4")

@@ -506,7 +506,8 @@ def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, chan
     if uncalled > 0:
         console.print(f"note: the fixed model leaves out {uncalled:,} params of modules forward() never calls",
                       markup=False, highlight=False, style="yellow")
-    unused = [node.target for node in fixed.graph.nodes if node.op == "placeholder" and not node.users]
+    unused = [node.target for node in fixed.graph.nodes  # (*args, **kwargs: never a dropped input)
+              if node.op == "placeholder" and not node.users and not str(node.target).startswith("*")]
     if unused:  # a second input joined after the cut: its branch went with the tail
         them = "it" if len(unused) == 1 else "them"
         console.print(f"note: the fixed model still takes {', '.join(map(str, unused))} but no longer uses {them} "

@@ -63,10 +63,16 @@ def _varargs(placeholder: fx.Node) -> bool:
     return target.startswith("*") and not target.startswith("**")
 
 
+def _varkwargs(placeholder: fx.Node) -> bool:
+    """forward(x, **kwargs): fx's "**kwargs" placeholder, which no input shape is for."""
+    return str(placeholder.target).startswith("**")
+
+
 def _inputs_for(prepared: Prepared, traced: Traced, shapes) -> tuple[list[Any], list[fx.Node], tuple[int, ...]]:
     """MetaSpecs (meta tensors to be) for the forward() arguments; the image inputs (N, C, *spatial)
     carry RF state."""
-    placeholders = traced.memo("placeholders", lambda: [n for n in traced.order if n.op == "placeholder"])
+    placeholders = traced.memo("placeholders", lambda: [n for n in traced.order
+                                                        if n.op == "placeholder" and not _varkwargs(n)])
     # p.args holds a default value; forward(*xs)'s placeholder (always the last) may take nothing
     required = [p for p in placeholders if not p.args and not _varargs(p)]
     if not placeholders:
