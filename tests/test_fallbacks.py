@@ -1,5 +1,6 @@
 """Tracing fallbacks, declared layers, several inputs and the bad-input messages of the engine."""
 
+import os
 import textwrap
 import warnings
 
@@ -781,3 +782,108 @@ def test_a_forward_set_on_the_instance_is_noted():
     a = rflint.analyze(model, 16)
     assert a.warnings == ["Sequential has a forward() set on the instance; rflint analyses Sequential.forward "
                           "instead: if that code changes the tensors, the RFs from there on are not what runs"]
+
+
+class _WriteRow(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        y = self.a(x)
+        y[:, :, 0] = 0
+        y[y < 0] = 0
+        return self.b(y)
+
+
+class _WriteInto(nn.Module):
+    """A map allocated from sizes, then written: torch.zeros(n, 4, h, w) is a constant once the
+    concrete-shapes tracer has answered x.shape."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Conv2d(3, 4, 5, padding=2), nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        out = torch.zeros(x.shape[0], 4, x.shape[2], x.shape[3])
+        out[:, :2] = self.a(x)[:, :2]
+        return self.b(out)
+
+
+class _WriteOver(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.c = nn.Conv2d(3, 4, 5, padding=2), nn.Conv2d(3, 4, 3, padding=1)
+        self.b = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        y = self.c(x)
+        y[:, :2] = self.a(x)[:, :2]
+        return self.b(y)
+
+
+def test_item_assignment_is_traced():
+    # "'Proxy' object does not support item assignment" and a raw fx node for the mask: no analysis
+    a = rflint.analyze(_WriteRow(), 16)
+    assert [layer.name for layer in a.layers] == ["a", "b"] and a.final_r_min == (5, 5)  # 3, then 3 + 2
+    # a's 5x5 output written into zeros: b reads r 5 and makes 7.  The write was run on the real
+    # zeros, a constant: a vanished from the graph and the report had no layer, without a word
+    a = rflint.analyze(_WriteInto(), 16)
+    assert [layer.name for layer in a.layers] == ["a", "b"] and a.final_r_min == (7, 7)
+    # written over a 3x3 conv's map: b reads both, 3 and 5, and makes 5 and 7
+    a = rflint.analyze(_WriteOver(), 16)
+    assert (a.final_r_min, a.final_r_max) == ((5, 5), (7, 7))
+
+
+def test_a_model_with_item_assignment_truncates_and_runs():
+    # the graph's assignment is a function of rflint's: the truncated model runs it like the original
+    model = nn.Sequential(_WriteRow(), *[nn.Conv2d(4, 4, 3, padding=1) for _ in range(4)],
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+    fixed = rflint.truncate(model, 8)
+    assert fixed(torch.randn(2, 3, 8, 8)).shape == (2, 2)
+
+
+def _float_convs():
+    import torch.ao.quantization as q
+
+    return nn.Sequential(q.QuantStub(), nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(),
+                         nn.Conv2d(4, 4, 3, stride=2, padding=1), q.DeQuantStub())
+
+
+def test_a_quantized_model_is_told_to_lint_its_float_model():
+    # converted, its convs are torch.ao.nn.quantized.Conv2d: "no convolution ...: nothing to lint",
+    # exit 0; quantize_dynamic's Linear failed on meta with a caffe2 "fake impl" message
+    import torch.ao.quantization as q
+
+    model = _float_convs().eval()
+    model.qconfig = q.get_default_qconfig("fbgemm")
+    q.prepare(model, inplace=True)
+    model(torch.randn(1, 3, 8, 8))
+    q.convert(model, inplace=True)
+    with pytest.raises(RflintError, match=r"holds quantized layers \(torch\.ao\.nn\.quantized\..*lint the model before "
+                                          r"convert\(\) / quantize_dynamic\(\)"):
+        rflint.analyze(model, 16)
+    dynamic = q.quantize_dynamic(nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(4 * 14 * 14, 2)),
+                                 {nn.Linear}, dtype=torch.qint8)
+    with pytest.raises(RflintError, match="holds quantized layers"):
+        rflint.analyze(dynamic, 16)
+
+
+def test_qat_layers_point_at_the_line_that_made_them(tmp_path, monkeypatch):
+    # prepare_qat builds the QAT convs inside torch, called through typing_extensions' @deprecated
+    # wrapper: every finding pointed at site-packages/typing_extensions.py
+    (tmp_path / "qat.py").write_text(textwrap.dedent("""
+        import torch.ao.quantization as q
+        from torch import nn
+
+
+        def build():
+            model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1))
+            model.qconfig = q.get_default_qat_qconfig("fbgemm")
+            model.train()
+            q.prepare_qat(model, inplace=True)
+            return model
+    """))
+    monkeypatch.chdir(tmp_path)
+    a = rflint.analyze("qat.py:build", 16)
+    assert {(os.path.basename(layer.source.file), layer.source.line) for layer in a.layers} == {("qat.py", 10)}

@@ -144,7 +144,8 @@ class Prepared:
         if shapes is not None and input_shapes is not None:
             raise RflintError("at(): give shapes or input_shapes (the same thing), not both")
         shapes = shapes if shapes is not None else input_shapes
-        if size is not None and shapes is not None:  # as analyze() refuses: which would win is a guess
+        if size is not None and shapes is not None and self.input_size(size) != tuple(shapes[0][2:]):
+            # which would win is a guess (the shapes did, silently); a size that agrees is harmless
             raise RflintError("at(): give either a size or input shapes, not both")
         with api_words(self.words_for_api):
             full = self.full_shapes(size, shapes)
@@ -654,6 +655,12 @@ def first_success(probe: Callable[[int], T | None], failing: int, gap: int = 8, 
     return hi, found
 
 
+# the modules of a converted (quantized) model; QAT's fake-quantized layers (torch.ao.nn.qat) are
+# float layers and are analysed
+_QUANTIZED = ("torch.ao.nn.quantized", "torch.ao.nn.intrinsic.quantized", "torch.nn.quantized",
+              "torch.nn.intrinsic.quantized")
+
+
 def prepare(model: Any, channels: int | None = None, kwargs: dict[str, Any] | None = None,
             label: str | None = None, real_weights: bool = False, n_inputs: int = 1, root: str | None = None) -> Prepared:
     """Load and trace ``model`` once.  ``real_weights`` builds factories on the CPU instead of the
@@ -667,6 +674,11 @@ def prepare(model: Any, channels: int | None = None, kwargs: dict[str, Any] | No
             traced = fx_trace(loaded.module, n_inputs=n_inputs)
     except RflintError as err:
         trace_error = str(err)
+    quantized = next((m for m in loaded.module.modules() if type(m).__module__.startswith(_QUANTIZED)), None)
+    if quantized is not None:  # converted: its layers run on quantized CPU tensors only, none on meta
+        raise RflintError(f"{loaded.label} holds quantized layers ({type(quantized).__module__}."
+                          f"{type(quantized).__name__}): rflint reads float models, and the architecture is the "
+                          "same before quantization, so lint the model before convert() / quantize_dynamic()")
     first = _first_conv(traced.gm if traced else None, loaded.module)
     if first is None and not any(isinstance(m, _SPATIAL_LAYERS) for m in loaded.module.modules()):
         raise NothingToLint(f"{loaded.label} has no convolution, pooling or resampling layer: nothing to lint")

@@ -397,6 +397,9 @@ def _function_rules() -> dict[Any, Callable]:
     rules.update({f: reduced for f in (torch.mean, torch.sum)})
     rules.update({f: extremum for f in (torch.amax, torch.amin)})
     rules[torch.flatten] = flattened
+    from rflint.trace.assignment import assigned
+
+    rules[assigned] = _same_shape  # an item assignment keeps the tensor's shape
     rules[F.interpolate] = interpolated
     for n, names in ((1, ("adaptive_avg_pool1d", "adaptive_max_pool1d")), (2, ("adaptive_avg_pool2d", "adaptive_max_pool2d")),
                      (3, ("adaptive_avg_pool3d", "adaptive_max_pool3d"))):

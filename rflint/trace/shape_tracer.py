@@ -18,6 +18,7 @@ import torch.fx as fx
 from torch.fx.node import map_aggregate
 
 from rflint.errors import RflintError
+from rflint.trace.assignment import Assignable
 from rflint.trace.metaspec import TRACED_VALUE, MetaSpec, needs_values
 from rflint.trace.shapes import call_method, on_meta
 from rflint.trace.sources import node_site
@@ -65,7 +66,7 @@ class _Concrete:
         return ShapeAttribute(self, k)
 
 
-class ShapeProxy(_Concrete, fx.Proxy):
+class ShapeProxy(_Concrete, Assignable, fx.Proxy):
     """A proxy that carries the meta value of the node it stands for."""
 
     meta_value: Any = None

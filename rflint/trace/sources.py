@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import copyreg
 import functools
 import linecache
 import os
@@ -19,7 +20,7 @@ import sys
 import threading
 import weakref
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Any, Iterator
 
 import torch
 from torch import nn
@@ -32,8 +33,22 @@ _ZOO_DIR = os.path.join(_RFLINT_DIR, "zoo") + os.sep
 _TRACE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep  # the tracers: they call forward()
 
 
+# the standard library (copy, functools, contextlib frames between a layer's construction and the
+# user's line) and typing_extensions (@deprecated wraps torch.ao's prepare_qat, which builds the
+# QAT layers): never the line a user edits.  Packages installed beside the standard library
+# (monai's layers, in a site-packages under it) are someone's model code, and stay.
+_STDLIB_DIR = os.path.dirname(os.__file__) + os.sep
+_INSTALLED = (os.path.join(_STDLIB_DIR, "site-packages") + os.sep, os.path.join(_STDLIB_DIR, "dist-packages") + os.sep)
+_WRAPPERS = tuple(os.path.splitext(getattr(sys.modules.get(name), "__file__", None) or "")[0]
+                  for name in ("typing_extensions",) if sys.modules.get(name) is not None)
+
+
 def not_user_code(filename: str) -> bool:
     if filename.startswith((_TORCH_DIR, "<")):
+        return True
+    if filename.startswith(_STDLIB_DIR) and not filename.startswith(_INSTALLED):
+        return True
+    if _WRAPPERS and os.path.splitext(filename)[0] in _WRAPPERS:
         return True
     return filename.startswith(_RFLINT_DIR) and not filename.startswith(_ZOO_DIR)
 
@@ -85,16 +100,24 @@ def _find_site(module: nn.Module) -> Source | None:
     return None
 
 
-def _deepcopy_keeping_site(self: nn.Module, memo: dict) -> nn.Module:
-    """copy.deepcopy's own way of copying a module (reduce, then rebuild), plus its site: a factory
-    that returns ``copy.deepcopy(net)`` (or builds a stack of ``deepcopy(layer)``) left its layers
-    without one, so every finding pointed at the factory and ``# rflint: ignore`` on the layer's
-    line silenced nothing.  Installed on nn.Module only while a factory runs (recording_sites)."""
-    copied = copy._reconstruct(self, memo, *self.__reduce_ex__(4))  # what deepcopy does without __deepcopy__
+def _reduce_keeping_site(self: nn.Module, protocol: int) -> Any:
+    """object.__reduce_ex__, with a rebuild that gives the copy its original's site: a factory
+    that returns ``copy.deepcopy(net)`` (or stacks ``deepcopy(layer)``) left its layers without
+    one, so every finding pointed at the factory and ``# rflint: ignore`` on the layer's line
+    silenced nothing.  On nn.Module only while a factory runs (recording_sites); __reduce_ex__,
+    not __deepcopy__, because torch's parametrize gives a class its own deep copy only when it
+    has none (hasattr), and every class has a __reduce_ex__."""
+    reduced = object.__reduce_ex__(self, protocol)
     site = _sites.get(self)
-    if site is not None:
-        _sites[copied] = site
-    return copied
+    if site is None or not isinstance(reduced, tuple) or reduced[0] is not copyreg.__newobj__:
+        return reduced
+    return (_rebuilt_at, (site, *reduced[1]), *reduced[2:])
+
+
+def _rebuilt_at(site: Source, cls: type, *args: Any) -> Any:
+    obj = cls.__new__(cls, *args)
+    _sites[obj] = site
+    return obj
 
 
 @contextlib.contextmanager
@@ -103,7 +126,7 @@ def recording_sites() -> Iterator[None]:
     of a module its original's."""
     with _lock:
         original = nn.Module.__init__
-        had_deepcopy = "__deepcopy__" in vars(nn.Module)  # not in torch 2.x; if it ever is, keep it
+        had_reduce = "__reduce_ex__" in vars(nn.Module)  # not in torch 2.x; if it ever is, keep it
 
         def init(self, *args, **kwargs):
             original(self, *args, **kwargs)
@@ -112,14 +135,14 @@ def recording_sites() -> Iterator[None]:
                 _sites[self] = site
 
         nn.Module.__init__ = init
-        if not had_deepcopy:
-            nn.Module.__deepcopy__ = _deepcopy_keeping_site
+        if not had_reduce:
+            nn.Module.__reduce_ex__ = _reduce_keeping_site
         try:
             yield
         finally:
             nn.Module.__init__ = original
-            if not had_deepcopy:
-                del nn.Module.__deepcopy__
+            if not had_reduce:
+                del nn.Module.__reduce_ex__
 
 
 def current_user_site() -> Source | None:

@@ -32,6 +32,7 @@ from torch import nn
 from torch.nn.parameter import UninitializedTensorMixin
 
 from rflint.errors import RflintError
+from rflint.trace.assignment import Assignable, WrittenConstants
 from rflint.trace.sources import PATCHING, current_user_site, deepcopy_with_sites
 
 SYMBOLIC = "torch.fx.symbolic_trace"
@@ -146,7 +147,11 @@ def _autowrapped_modules() -> tuple:
     return (math,) + ((einops,) if einops is not None else ())
 
 
-class RflintTracer(fx.Tracer):
+class AssignableProxy(Assignable, fx.Proxy):
+    """fx's proxy, which also takes item assignment (assignment.py)."""
+
+
+class RflintTracer(WrittenConstants, fx.Tracer):
     """fx's tracer, plus leaves: declared layers and submodules fx cannot trace."""
 
     def __init__(self, leaves: set[str] | None = None):
@@ -157,6 +162,9 @@ class RflintTracer(fx.Tracer):
         node = super().create_node(*args, **kwargs)
         node.meta["rflint_site"] = current_user_site()  # findings fall back to the forward() line
         return node
+
+    def proxy(self, node: fx.Node) -> fx.Proxy:
+        return AssignableProxy(node, self)
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
         from rflint.declared import spec_for
@@ -201,7 +209,7 @@ def concrete_defaults(module: nn.Module, n_inputs: int = 1) -> dict:
 
 
 def _graph_module(tracer: fx.Tracer, module: nn.Module, method: str, specialized: bool, n_inputs: int = 1) -> Traced:
-    with _proxies_are_tensors():
+    with _proxies_are_tensors(), tracer.writes_into_constants():
         graph = tracer.trace(module, concrete_args=concrete_defaults(module, n_inputs) or None)
     gm = fx.GraphModule(tracer.root, graph, type(module).__name__)
     if specialized:
