@@ -1205,3 +1205,69 @@ def test_a_users_module_with_a_parametrization_is_traced_into():
     assert [layer.params for layer in convs] == [584, 584] and all(layer.parametric for layer in convs)
     tail = lint(a).context.structure.tail
     assert [layer.name for layer in tail.layers] == [convs[1].name] and tail.params == 584
+
+
+class _SelectiveKernel(nn.Module):
+    """SKNet's fusion: a 3x3 and a dilated 3x3 branch, weighted by a softmax over the branches from the
+    pooled map (global: modulation), summed with einsum."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 4, 3, padding=1)
+        self.b0, self.b1 = nn.Conv2d(4, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=2, dilation=2)
+        self.fc = nn.Linear(4, 8)
+        self.after = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        x = self.stem(x)
+        feats = torch.stack([self.b0(x), self.b1(x)], dim=1)  # (B, 2, C, H, W)
+        att = self.fc(feats.sum(1).mean((2, 3))).view(-1, 2, 4).softmax(1)  # (B, 2, C)
+        return self.after(torch.einsum("bmchw,bmc->bchw", feats, att))
+
+
+class _Einsum(nn.Module):
+    def __init__(self, equation, weight_shape):
+        super().__init__()
+        self.equation, self.weight = equation, nn.Parameter(torch.randn(weight_shape))
+        self.a, self.b = nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        return self.b(torch.einsum(self.equation, self.a(x), self.weight))
+
+
+def test_einsum_reads_its_subscripts():
+    # stem 3; branches 3 + 2 = 5 and 3 + 4 = 7; the attention is global, so the fused map is their
+    # union {5, 7}, and the conv after it reads 5-7 and makes 7-9.  einsum made it global: "head"
+    _, L = rf(_SelectiveKernel(), 16)
+    assert (L["after"].r_in_min, L["after"].r_in_max) == ((5, 5), (7, 7))
+    assert (L["after"].r_out_min, L["after"].r_out_max) == ((7, 7), (9, 9))
+    # the branch attention is a gate, not attention: at 16 px the last map (r 9) sees too little
+    assert [f.code for f in lint(rflint.analyze(_SelectiveKernel(), 16)).findings] == ["RF005"]
+    # a channel projection by a weight: conv 3, projected 3, conv 5
+    _, L = rf(_Einsum("bchw,oc->bohw", (4, 4)), 16)
+    assert (L["b"].r_in_min, L["b"].r_out_min) == ((3, 3), (5, 5))
+    # a weight over the width (letter w summed away): W is mixed, H goes on, 3 then 5
+    _, L = rf(_Einsum("bchw,wv->bchv", (16, 16)), 16)
+    assert (L["b"].r_in_min, L["b"].r_out_min) == ((3, None), (5, None))
+    convs = (nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1))
+    # two activations over positions (a similarity of every pixel with every pixel): global
+    a, L = rf(Lambda(lambda s, x: s.mods[1](
+        torch.einsum("bchw,bcxy->bxy", s.mods[0](x), s.mods[0](x)).unsqueeze(1).repeat(1, 4, 1, 1)), *convs), 16)
+    assert L["mods.1"].head
+
+
+def test_a_matmul_with_a_global_operand_is_modulation():
+    # feats (B, C, H, W) @ a (B, C, W, W) made from the pooled map: W is contracted (mixed), H keeps
+    # conv 3 and the conv after makes 5; it was global (two activations), every later layer a head
+    class Gated(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.fc, self.b = nn.Conv2d(3, 4, 3, padding=1), nn.Linear(4, 4 * 8 * 8), nn.Conv2d(4, 4, 3, padding=1)
+
+        def forward(self, x):
+            y = self.a(x)
+            gate = self.fc(y.mean((2, 3))).view(-1, 4, 8, 8)
+            return self.b(y @ gate)
+
+    _, L = rf(Gated(), 8)
+    assert (L["b"].r_in_min, L["b"].r_out_min) == ((3, None), (5, None))

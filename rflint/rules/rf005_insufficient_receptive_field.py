@@ -144,7 +144,12 @@ def _attention_after(a, start: str) -> bool:
             return True
         is_product = (node.op == "call_function" and node.target in _PRODUCTS) or (
             node.op == "call_method" and node.target in ("matmul", "bmm"))
-        return is_product and sum(1 for src in node.all_input_nodes if rfs.get(src) is not None) >= 2
+        if not is_product:
+            return False
+        operands = [r for src in node.all_input_nodes if (r := rfs.get(src)) is not None]
+        # two activations; but one map times weights pooled from it (an SK block's branch attention,
+        # a gate) is modulation, which reweights what each unit saw
+        return len(operands) >= 2 and sum(1 for r in operands if r.axes) != 1
 
     for neighbours in (lambda node: node.users, lambda node: node.all_input_nodes):
         stack, seen = [node_of[start]], set()

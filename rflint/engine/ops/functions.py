@@ -13,10 +13,12 @@ from rflint.engine import kernels as K
 from rflint.engine.ops.context import Ctx, Outcome, kernel_outcome, not_empty, shape_of, spatial_sizes
 from rflint.engine.ops.modules import _adaptive, _linear, _upsample, folded, pooled, unfolded
 from rflint.engine.ops.tensors import (
-    _crop, _getitem, _global_fn, _matmul, _mix_dims, _permute, _reduction, _reshape, _softmax_fn, _tensor_unfold,
+    _crop, _einsum, _getitem, _global_fn, _matmul, _mix_dims, _permute, _reduction, _reshape, _softmax_fn,
+    _tensor_unfold, merged,
 )
 from rflint.engine.rfstate import AxisRF
 from rflint.engine.weights import parameters_behind
+from rflint.trace.assignment import assigned
 
 
 def _fn_conv(ctx: Ctx) -> Outcome:
@@ -118,6 +120,14 @@ def _fn_grid_sample(ctx: Ctx) -> Outcome:
     return kernel_outcome(ctx, kop, src)
 
 
+def _assigned(ctx: Ctx) -> Outcome:
+    """``t[key] = value`` (trace/assignment.py): what was there and what was written, merged; the
+    key, like a gate, says where to write, not what (a mask made from another branch adds nothing)."""
+    tensor, _, value = ctx.node.args
+    return Outcome(merged([(rf, shape_of(ctx.val(a))) for a in (tensor, value) if (rf := ctx.rf(a)) is not None],
+                          shape_of(ctx.out)))
+
+
 def _fn_pixel_shuffle(ctx: Ctx) -> Outcome:
     down = "unshuffle" in ctx.op_name
     factor = ctx.arg(1, "downscale_factor" if down else "upscale_factor")
@@ -192,6 +202,8 @@ _register(_fn_interpolate, "F.interpolate", "F.upsample", "F.upsample_bilinear",
 _register(_fn_pixel_shuffle, "F.pixel_shuffle", "F.pixel_unshuffle", "torch.pixel_shuffle", "torch.pixel_unshuffle")
 _register(_fn_unfold, "F.unfold")
 _register(folded, "F.fold")
+_FUNCTION_RULES[assigned] = _assigned
+FUNCTION_NAMES[assigned] = "Tensor.__setitem__"
 _register(_fn_linear, "F.linear")
 _register(_fn_flatten, "torch.flatten", "torch.reshape", "torch.squeeze", "torch.unsqueeze")
 _register(_permute, "torch.permute", "torch.transpose", "torch.swapaxes", "torch.swapdims", "torch.rot90")
@@ -202,7 +214,8 @@ _register(_reduction, "torch.mean", "torch.sum", "torch.amax", "torch.amin", "to
           "torch.std", "torch.var", "torch.logsumexp", "torch.prod", "torch.norm", "torch.nansum", "torch.nanmean")
 _register(_softmax_fn, "F.softmax", "F.log_softmax", "F.softmin", "torch.softmax", "torch.log_softmax")
 _register(_matmul, "torch.matmul", "torch.bmm", "torch.mm", "operator.matmul")
-_register(_global_fn, "torch.einsum", "torch.baddbmm", "F.scaled_dot_product_attention")
+_register(_einsum, "torch.einsum")
+_register(_global_fn, "torch.baddbmm", "F.scaled_dot_product_attention")
 _register(_getitem, "operator.getitem")
 _register(_fn_pad, "F.pad")
 _FOURIER_1D = ("torch.fft.fft", "torch.fft.ifft", "torch.fft.rfft", "torch.fft.irfft", "torch.fft.hfft", "torch.fft.ihfft")

@@ -310,7 +310,7 @@ def _matmul(ctx: Ctx) -> Outcome:
     is a Linear over the dim it contracts (a mel filterbank applied to a spectrogram's frequencies,
     a projection of the channels): that dim is mixed away, every other axis keeps its RF."""
     a, b = (ctx.node.args + (None, None))[:2]
-    ra, rb = ctx.rf(a), ctx.rf(b)
+    ra, rb = _spatial_rf(ctx.rf(a)), _spatial_rf(ctx.rf(b))
     if (ra is None) == (rb is None):
         return _global_fn(ctx)
     shape_a, shape_b = shape_of(ctx.val(a)), shape_of(ctx.val(b))
@@ -329,8 +329,52 @@ def _matmul(ctx: Ctx) -> Outcome:
     axes = [AxisRF(x.origin, x.dim + 1 if removed and x.dim < contracted else x.dim, x.lo, x.hi)
             for x in rf.axes if x.dim != contracted]
     out = rf.with_axes(axes) if removed or len(axes) != len(rf.axes) else rf
-    weights = parameters_behind([b if ra is not None else a], ctx.rf)
+    other = b if ra is not None else a
+    weights = parameters_behind([other], ctx.rf) if ctx.rf(other) is None else []  # global: modulation
     return Outcome(out.deeper(1) if weights else out, parametric=bool(weights))
+
+
+def _spatial_rf(rf: TensorRF | None) -> TensorRF | None:
+    """An operand's RF when it has spatial axes; None for a weight, a constant, or a global tensor
+    (attention weights pooled from the whole map: modulation, rf-semantics.md §2, like a gate)."""
+    return rf if rf is not None and rf.axes else None
+
+
+def _einsum(ctx: Ctx) -> Outcome:
+    """torch.einsum(equation, *operands), read from its subscripts.  An operand with spatial axes
+    keeps each axis whose letter the output keeps (moved to its place there) and loses one it sums
+    over; weights, constants and global operands (an SKNet's branch attention) add no RF.  Several
+    spatial operands with the same spatial letters, all kept, are merged (a weighted sum of
+    branches); any other meeting of activations (q k^T over positions) mixes every position:
+    global.  It was global always, which made every layer after an SK block a head."""
+    equation, *operands = ctx.node.args
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = list(operands[0])
+    if not isinstance(equation, str) or "->" not in equation or "." in equation:
+        return _global_fn(ctx)
+    inputs, out = equation.replace(" ", "").split("->")
+    subscripts = inputs.split(",")
+    if len(subscripts) != len(operands):
+        return _global_fn(ctx)
+    moved, letters = [], []
+    for sub, operand in zip(subscripts, operands):
+        rf = _spatial_rf(ctx.rf(operand))
+        if rf is None or rf.is_global:
+            continue
+        axes = [AxisRF(x.origin, out.index(sub[x.dim]) - len(out), x.lo, x.hi)
+                for x in rf.axes if -x.dim <= len(sub) and sub[x.dim] in out]
+        moved.append(rf.with_axes(axes))
+        letters.append(frozenset(sub[x.dim] for x in rf.axes if -x.dim <= len(sub)))
+    if not moved:
+        return _global_fn(ctx)
+    if len(moved) > 1 and (len(set(letters)) > 1 or any(not m.axes for m in moved)
+                           or any(letter not in out for letter in letters[0])):
+        return _global_fn(ctx)
+    result = moved[0] if len(moved) == 1 else merged([(m, None) for m in moved], None)
+    # a weight or a constant (no RF at all) is a projection; a global operand is modulation
+    weights = parameters_behind([o for o in operands if isinstance(o, fx.Node) and ctx.rf(o) is None], ctx.rf) \
+        if len(moved) == 1 else []
+    return Outcome(result.deeper(1) if weights else result, parametric=bool(weights))
 
 
 def _getitem(ctx: Ctx) -> Outcome:
