@@ -1271,3 +1271,25 @@ def test_a_matmul_with_a_global_operand_is_modulation():
 
     _, L = rf(Gated(), 8)
     assert (L["b"].r_in_min, L["b"].r_out_min) == ((3, None), (5, None))
+
+
+class _OnlineRep(nn.Module):
+    """OREPA/DBB: the 3x3 kernel is built in forward() from a 3x3 and a zero-padded 1x1 kernel."""
+
+    def __init__(self, c_in, c_out, stride):
+        super().__init__()
+        self.stride = stride
+        self.w3 = nn.Parameter(torch.randn(c_out, c_in, 3, 3))
+        self.w1 = nn.Parameter(torch.randn(c_out, c_in, 1, 1))
+
+    def forward(self, x):
+        return F.conv2d(x, self.w3 + F.pad(self.w1, [1, 1, 1, 1]), None, self.stride, 1)
+
+
+def test_a_model_of_functional_convs_with_computed_kernels_is_linted():
+    # only a bare Parameter kernel told the input channels: this was "nothing to lint", exit 0.
+    # 3 channels from the first kernel (8, 3, 3, 3); conv s2 r 3, j 2; conv: 3 + 2 * 2 = 7
+    a, L = rf(nn.Sequential(_OnlineRep(3, 8, 2), _OnlineRep(8, 8, 1)), 16)
+    assert a.channels == 3
+    assert [(layer.r_in_min, layer.r_out_min) for layer in a.layers] == [((1, 1), (3, 3)), ((3, 3), (7, 7))]
+    assert a.layers[0].params == 8 * 3 * 9 + 8 * 3

@@ -31,8 +31,8 @@ def _first_conv(gm: fx.GraphModule | None, module: nn.Module) -> tuple[int, int]
         name = getattr(node.target, "__name__", "") if node.op == "call_function" else ""
         if name in ("conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"):
             w = node.args[1] if len(node.args) > 1 else node.kwargs.get("weight")
-            if isinstance(w, fx.Node) and w.op == "get_attr":
-                t = fetch(gm, w.target)
+            t = _kernel_value(gm, w) if isinstance(w, fx.Node) else None
+            if t is not None:
                 if name.startswith("conv_transpose"):  # weight (in, out/groups, *k)
                     return t.shape[0], t.dim() - 2
                 groups = node.kwargs.get("groups", node.args[6] if len(node.args) > 6 else 1)
@@ -41,6 +41,35 @@ def _first_conv(gm: fx.GraphModule | None, module: nn.Module) -> tuple[int, int]
         if isinstance(m, nn.modules.conv._ConvNd):
             return _conv_io(m)
     return None
+
+
+def _kernel_value(gm: fx.GraphModule, w: fx.Node) -> Any:
+    """A functional conv's kernel (on meta): a parameter, or one computed from parameters in
+    forward() (OREPA/DBB's w3 + F.pad(w1), a weight-normed kernel).  None when it depends on the
+    input (a hypernetwork's kernel) or cannot be worked out: it was only ever the bare parameter, so
+    a model of such convs alone was 'nothing to lint'."""
+    values: dict[fx.Node, Any] = {}
+
+    def value(node: fx.Node) -> Any:
+        if node not in values:
+            if node.op == "get_attr":
+                t = fetch(gm, node.target)
+                values[node] = t.to("meta") if isinstance(t, torch.Tensor) else t
+            elif node.op in ("call_function", "call_method"):
+                args = fx.node.map_arg(node.args, value)
+                kwargs = fx.node.map_arg(node.kwargs, value)
+                fn = node.target if node.op == "call_function" else getattr(args[0], node.target)
+                values[node] = fn(*args, **kwargs) if node.op == "call_function" else fn(*args[1:], **kwargs)
+            else:  # the input, or a module call: not a kernel made of weights alone
+                raise LookupError(node.name)
+        return values[node]
+
+    try:
+        with torch.no_grad():
+            t = value(w)
+    except Exception:  # noqa: BLE001 - any failure means: not worked out here
+        return None
+    return t if isinstance(t, torch.Tensor) and t.dim() >= 3 else None
 
 
 def _conv_io(m: nn.modules.conv._ConvNd) -> tuple[int, int]:
