@@ -887,3 +887,17 @@ def test_qat_layers_point_at_the_line_that_made_them(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     a = rflint.analyze("qat.py:build", 16)
     assert {(os.path.basename(layer.source.file), layer.source.line) for layer in a.layers} == {("qat.py", 10)}
+
+
+def test_a_parametrized_layer_takes_its_layers_shape_rule():
+    # orthogonal() of a non-square weight cannot run on meta ("None @ Tensor" in shape propagation),
+    # though its output has the plain Linear's shape: conv 3, conv 5, then the 10 logits
+    def build():  # a factory: rflint builds it on meta
+        model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1),
+                              nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
+        torch.nn.utils.parametrizations.orthogonal(model[4])
+        return model
+
+    a = rflint.analyze(build, 16)
+    assert a.device == "meta"
+    assert a.final_r_min == (5, 5) and a.layers[-1].name == "1"

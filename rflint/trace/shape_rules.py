@@ -418,6 +418,18 @@ def _same_shape_modules() -> frozenset[type]:
     })
 
 
+def module_rule(module: nn.Module) -> Callable | None:
+    """The shape rule of a module's class; for a layer given a parametrization (torch makes its
+    class anew, ParametrizedLinear), its layer's: a parametrization keeps the weight's shape, and
+    running it on meta can fail (orthogonal() of a non-square weight: "None @ Tensor").  The rules
+    read sizes, never weights."""
+    cls = type(module)
+    rule = MODULE_SHAPE_RULES.get(cls)
+    if rule is None and cls.__module__ == "torch.nn.utils.parametrize" and cls.__bases__:
+        rule = MODULE_SHAPE_RULES.get(cls.__bases__[0])
+    return rule
+
+
 # function -> rule(*args, **kwargs) with the function's own signature; a TypeError means the call
 # is not one the rule understands (the interpreter then lets torch run it)
 FUNCTION_SHAPE_RULES = _function_rules()

@@ -20,7 +20,7 @@ from rflint.trace.metaspec import TRACED_VALUE, MetaSpec, is_meta_value, needs_v
 from rflint.trace.sources import node_label
 from rflint.trace.shape_rules import (
     FUNCTION_SHAPE_RULES, METHOD_SHAPE_RULES, MODULE_SHAPE_RULES, SAME_SHAPE_MODULES, _conv, _window,
-    concatenated, conv_too_small, elementwise, is_hashable, pool_too_small, pool_windows,
+    concatenated, conv_too_small, elementwise, is_hashable, module_rule, pool_too_small, pool_windows,
 )
 
 
@@ -121,7 +121,7 @@ class MetaShapeProp:
             # the output is the input's shape by definition; running meta BatchNorm goes through
             # Python decompositions and costs milliseconds per call (most of a ResNet's propagation)
             return args[0]
-        rule = MODULE_SHAPE_RULES.get(type(submod))
+        rule = module_rule(submod)
         if rule is not None and not (submod._forward_hooks or submod._forward_pre_hooks):
             out = rule(submod, args, kwargs)
             if out is not None:
@@ -166,7 +166,7 @@ def _step(node: fx.Node, modules: dict[str, torch.nn.Module]):
                 x = values[src]
                 return x if type(modules[target]) in SAME_SHAPE_MODULES and is_meta_value(x) else None
             return same
-        rule = MODULE_SHAPE_RULES.get(type(module))
+        rule = module_rule(module)
         if rule is None:
             return None
 
