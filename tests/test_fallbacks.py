@@ -901,3 +901,42 @@ def test_a_parametrized_layer_takes_its_layers_shape_rule():
     a = rflint.analyze(build, 16)
     assert a.device == "meta"
     assert a.final_r_min == (5, 5) and a.layers[-1].name == "1"
+
+
+class _LinearPatches(nn.Module):
+    """A 4x4 patch embedding written with a Linear on 3 channels' patches, then a conv on 32 channels."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj, self.conv = nn.Linear(3 * 4 * 4, 32), nn.Conv2d(32, 32, 3, padding=1)
+
+    def forward(self, x):
+        b, c, h, w = x.shape
+        x = x.view(b, c, h // 4, 4, w // 4, 4).permute(0, 2, 4, 1, 3, 5).reshape(b, h // 4, w // 4, c * 16)
+        return self.conv(self.proj(x).permute(0, 3, 1, 2))
+
+
+class _RgbD(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rgb, self.depth, self.out = nn.Conv2d(3, 8, 3), nn.Conv2d(1, 8, 3), nn.Conv2d(8, 8, 3)
+
+    def forward(self, x):
+        return self.out(self.rgb(x[:, :3]) + self.depth(x[:, 3:]))
+
+
+def test_channels_read_from_a_conv_that_does_not_read_the_input_are_suspected():
+    # the 32 channels came from conv: the Linear's 48 = 3 * 16 features were blamed on the input size
+    # ("the model runs only at the input sizes its head was built for"), and the RGB-D net's x[:, 3:]
+    # of 3 channels (none left) gave torch's bare "Invalid channel dimensions"
+    guess = "which does not read the input but a map made from it: if the input has others, set --channels"
+    with pytest.raises(RflintError) as err:
+        rflint.analyze(_LinearPatches(), 32)
+    assert str(err.value) == ("input 32x32 does not fit _LinearPatches: proj (Linear) expects 48 input features and "
+                              f"gets 512; the input's 32 channels were read from conv (in_channels 32), {guess}")
+    with pytest.raises(RflintError) as err:
+        rflint.analyze(_RgbD(), 32)
+    assert str(err.value) == ("_RgbD: the map reaching depth does not have the channels it takes; the input's 3 "
+                              f"channels were read from rgb (in_channels 3), {guess}")
+    assert rflint.analyze(_LinearPatches(), 32, channels=3).final_r_min == (12, 12)  # 4, then 4 + 2 * 4
+    assert rflint.analyze(_RgbD(), 32, channels=4).final_r_min == (5, 5)

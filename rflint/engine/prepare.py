@@ -303,6 +303,14 @@ def explain_failure(prepared: Prepared, shapes: Shapes, err: RflintError, full_s
         if expected != given:
             fix = f"the C of --input-shape N,C,... must be {expected}" if full_shapes else f"set --channels {expected}"
             return RflintError(f"{prepared.label}: {layer} expects {expected} input channels, got {given} ({fix})")
+    # the channels were read from a conv that does not read the input (a patch embedding written
+    # with a Linear, an RGB-D net slicing its input): every later error may be that guess's
+    guess = None
+    if first is not None and not first[2] and not full_shapes and shapes[0][1] == prepared.default_channels:
+        guess = (f"the input's {shapes[0][1]} channels were read from {first[0]} (in_channels {first[1]}), which "
+                 "does not read the input but a map made from it: if the input has others, set --channels")
+    if guess and ("channel" in text or "Invalid channel dimensions" in text):  # RGB-D: x[:, 3:] has none
+        return RflintError(f"{prepared.label}: the map reaching {layer} does not have the channels it takes; {guess}")
     if any(p in text for p in _TOO_SMALL) or _ONE_ELEMENT in text:
         hint = _smallest_size(prepared, shapes)
         what = f"the feature map vanishes at {layer}" if _ONE_ELEMENT not in text else \
@@ -326,6 +334,10 @@ def explain_failure(prepared: Prepared, shapes: Shapes, err: RflintError, full_s
             given = " and ".join(",".join(map(str, shape)) for shape in shapes)
             return RflintError(f"input shapes {given} do not fit {prepared.label}: {layer} expects {expected:,} "
                                f"input features and gets {got:,} (does each input's shape match what forward() takes?)")
+        if guess and _runs_before(_trace_for(prepared, shapes), where.group(1) if where else None, first[0]):
+            # a Linear patch embedding, before any conv, reading 32 channels' patches: the size is not the suspect
+            return RflintError(f"input {size} does not fit {prepared.label}: {layer} expects {expected:,} input "
+                               f"features and gets {got:,}; {guess}")
         hint = _fixed_head_size(prepared, shapes, got, expected)
         return RflintError(f"input {size} does not fit {prepared.label}: {layer} expects {expected:,} input features "
                            f"and gets {got:,}, a flattened feature map of this input size; the model runs only "
@@ -400,6 +412,18 @@ def _reshapes_only(node: fx.Node) -> bool:
 def _trace_for(prepared: Prepared, shapes: Shapes) -> Traced | None:
     """The trace the failure at ``shapes`` happened in: that size's own, else the model's."""
     return prepared._by_shapes.get(shapes) or prepared.traced or prepared._leaves_traced
+
+
+def _runs_before(traced: Traced | None, name: str | None, path: str) -> bool:
+    """The node (or module call) ``name`` comes before the call of module ``path`` in the graph."""
+    if traced is None or name is None:
+        return False
+    for node in traced.order:
+        if node.name == name or (node.op == "call_module" and node.target == name):
+            return True
+        if node.op == "call_module" and node.target == path:
+            return False
+    return False
 
 
 def _first_conv_node(prepared: Prepared, shapes: Shapes) -> tuple[str, int, bool] | None:
