@@ -940,3 +940,41 @@ def test_channels_read_from_a_conv_that_does_not_read_the_input_are_suspected():
                               f"channels were read from rgb (in_channels 3), {guess}")
     assert rflint.analyze(_LinearPatches(), 32, channels=3).final_r_min == (12, 12)  # 4, then 4 + 2 * 4
     assert rflint.analyze(_RgbD(), 32, channels=4).final_r_min == (5, 5)
+
+
+class _NumpyZeros(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        x = self.a(x)
+        return self.b(x + torch.from_numpy(np.zeros_like(x.detach().numpy())))
+
+
+class _Views(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(8, 4, 3, padding=1)
+
+    def forward(self, views):
+        return self.b(torch.cat([self.a(views[0]), self.a(views[1])], 1))
+
+
+def test_numpy_on_a_traced_tensor_and_a_list_input():
+    # np.zeros_like(x.numpy()) iterated the proxy: "cannot iterate over ndarray value of numpy"; on
+    # values it is a constant added to a's map: b reads 3, makes 5
+    a = rflint.analyze(_NumpyZeros(), 16)
+    assert a.final_r_min == (5, 5) and a.warnings[0].startswith("forward() branches on tensor values at ")
+    # views[1] of the one tensor rflint passes: torch's "index 1 is out of bounds for dimension 0"
+    with pytest.raises(RflintError, match=r"forward\(\) takes views\[1\] of its input views: it expects a list or "
+                                          r"tuple of tensors"):
+        rflint.analyze(_Views(), 16)
+
+
+def test_a_torch_export_module_is_told_to_give_the_original():
+    # its eval() raised NotImplementedError ("Calling eval() is not supported yet"), shown as a crash
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Conv2d(4, 4, 3))
+    exported = torch.export.export(model, (torch.randn(1, 3, 16, 16),)).module()
+    with pytest.raises(RflintError, match="comes from torch.export .*give rflint the nn.Module it was exported from"):
+        rflint.analyze(exported, 16)

@@ -441,6 +441,9 @@ def _unwrapped(module: nn.Module, label: str) -> nn.Module:
     if isinstance(module, torch.jit.ScriptModule):
         raise RflintError(f"{label} is a TorchScript module, which torch.fx cannot trace; "
                           "give rflint the nn.Module it was scripted from")
+    if any(cls.__name__ == "_StatefulGraphModule" for cls in type(module).__mro__):  # no public name for it
+        raise RflintError(f"{label} comes from torch.export (ExportedProgram.module()): its graph holds ATen ops, "
+                          "not the layers rflint reads; give rflint the nn.Module it was exported from")
     return module
 
 

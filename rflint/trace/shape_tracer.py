@@ -54,6 +54,20 @@ class _Concrete:
     def __float__(self) -> float:
         return float(self.tracer.concrete_number(self))
 
+    def __array__(self, dtype: Any = None, copy: Any = None) -> Any:
+        """NumPy asks for the array a proxy stands for (np.zeros_like(x.numpy())): on real values
+        that array (a value the model reads, noted like a branch); on meta there is none."""
+        import numpy as np
+
+        value = self.meta_value
+        if isinstance(value, torch.Tensor):
+            if value.is_meta:
+                raise DataDependent(f"the model's forward() hands a tensor to NumPy ({self.node.name})")
+            value = value.detach().cpu().numpy()
+        site = node_site(self.node)
+        self.tracer.value_branches.append(f"{site.file}:{site.line}" if site else self.node.name)
+        return np.asarray(value, dtype=dtype)
+
     def __getattr__(self, k: str):
         if k.startswith("__"):  # numpy & co. probe dunders (__array_struct__): a proxy has none
             raise AttributeError(k)

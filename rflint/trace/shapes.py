@@ -438,6 +438,13 @@ def _emptied(node: fx.Node, values: dict) -> fx.Node | None:
 def _explain(node: fx.Node, err: Exception) -> str:
     msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
     where = node.target if node.op == "call_module" else node.name
+    src = node.args[0] if node.op == "call_function" and node.target is operator.getitem and node.args else None
+    if isinstance(err, IndexError) and isinstance(src, fx.Node) and src.op == "placeholder" \
+            and isinstance(node.args[1], int):
+        # views[1] of forward(self, views): the batch axis of the one tensor rflint passes
+        return (f"forward() takes {src.target}[{node.args[1]}] of its input {src.target}: it expects a list or tuple "
+                "of tensors, and rflint passes one tensor per forward() argument; lint a factory that wraps the "
+                "model so that forward(x, y) calls it with [x, y]")
     factor = _unshuffle_factor(node)
     if factor is not None:  # torch's own words are a view's ("shape [...] is invalid for input of size ...")
         return (f"shape propagation failed at {where}: pixel_unshuffle needs every side of its map to be "
