@@ -991,3 +991,48 @@ def test_a_malformed_ignore_on_a_decorated_factory_is_reported(tmp_path, monkeyp
     m = json.loads(invoke("check", "deco.py:build", "--input", "8", "--format", "json").stdout)["models"][0]
     assert m["warnings"] == [f"{tmp_path / 'deco.py'}:8: malformed ignore comment, it silences nothing "
                              "(write # rflint: ignore[RF001,RF004] or a bare # rflint: ignore)"]
+
+
+def test_a_model_files_module_level_code_does_not_touch_the_run(project):
+    # argparse at import read rflint's own flags ("unrecognized arguments: --input 32"); an os.chdir
+    # made the next target "not found"; warnings.filterwarnings("error") failed the next targets
+    (project / "args.py").write_text(textwrap.dedent("""
+        import argparse
+
+        import torch.nn as nn
+
+        depth = argparse.ArgumentParser().parse_args().__dict__.get("depth", 2)
+
+
+        def build():
+            return nn.Sequential(*[nn.Conv2d(3, 3, 3, padding=1) for _ in range(depth)])
+    """))
+    (project / "sub").mkdir()
+    (project / "sub" / "moves.py").write_text(textwrap.dedent("""
+        import os
+        import warnings
+
+        import torch.nn as nn
+
+        os.chdir(os.path.dirname(os.path.abspath(__file__)))
+        warnings.filterwarnings("error")
+
+
+        def build():
+            return nn.Sequential(nn.Conv2d(3, 3, 3, padding=1))
+    """))
+    # the old weight_norm warns (FutureWarning): an error under the moved filters
+    (project / "normed.py").write_text(textwrap.dedent("""
+        import torch.nn as nn
+
+
+        def build():
+            return nn.Sequential(nn.utils.weight_norm(nn.Conv2d(3, 3, 3, padding=1)))
+    """))
+    result = invoke("check", "args.py:build", "sub/moves.py:build", "normed.py:build", "--input", "32",
+                    "--format", "json", "-o", "report.json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads((project / "report.json").read_text())
+    # two 3x3 convs: 5; one: 3 (twice)
+    assert [m["resolution"]["final_r_min"] for m in doc["models"]] == [[5, 5], [3, 3], [3, 3]]
+    assert os.getcwd() == str(project)

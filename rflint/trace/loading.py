@@ -23,6 +23,7 @@ import inspect
 import os
 import sys
 import threading
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
@@ -322,8 +323,31 @@ def load_model(target: Any, kwargs: dict[str, Any] | None = None, label: str | N
     ``real_weights``: build factories on the CPU (for fixes that return a runnable model).
     ``root``: where a package.module target imports from (default: the working directory; a
     config's targets: its pyproject.toml's directory)."""
-    with _own_imports(_import_roots(target, root)):  # the factory may import more of the user's modules
+    with _own_imports(_import_roots(target, root)), _kept_process_state(target):
+        # (the factory may import more of the user's modules)
         return _load_model(target, kwargs, label, real_weights)
+
+
+@contextlib.contextmanager
+def _kept_process_state(target: Any) -> Iterator[None]:
+    """While a TARGET string's file is imported and its factory runs: sys.argv is just the target
+    (a model file that calls argparse's parse_args() at import read rflint's own flags and printed
+    "rflint: error: unrecognized arguments"), and the working directory and the warning filters
+    are given back after (an os.chdir made the next target "not found" and -o land elsewhere; a
+    warnings.filterwarnings("error") failed the next targets).  Model objects are the caller's
+    business: their process state is left alone."""
+    if not isinstance(target, str):
+        yield
+        return
+    argv, cwd = sys.argv, os.getcwd()
+    sys.argv = [target]
+    try:
+        with warnings.catch_warnings():
+            yield
+    finally:
+        sys.argv = argv
+        if os.getcwd() != cwd:
+            os.chdir(cwd)
 
 
 def _load_model(target: Any, kwargs: dict[str, Any] | None, label: str | None, real_weights: bool) -> LoadedModel:
