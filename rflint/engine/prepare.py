@@ -347,8 +347,8 @@ def explain_failure(prepared: Prepared, shapes: Shapes, err: RflintError, full_s
             given = " and ".join(",".join(map(str, shape)) for shape in shapes)
             return RflintError(f"input shapes {given} do not fit {prepared.label}: the maps joined at {layer} differ "
                                "in size (do the inputs' sizes fit each other, and the downsampling before the join?)")
-        hint = _nearest_sizes(prepared, shapes)
         fixed = _fixed_operand(prepared, shapes, layer)
+        hint = _nearest_sizes(prepared, shapes, one_way=fixed is not None)
         if fixed is not None:  # a ViT's position embedding: made for one number of patches
             return RflintError(f"input {size} does not fit {prepared.label}: at {layer} what the input made meets "
                                f"{fixed}, a parameter of a fixed size (a position embedding?): the model runs only at the input "
@@ -499,31 +499,92 @@ def named_divisor(err: RflintError) -> int | None:
 ALIGN_REACH = 64
 
 
-def _nearest_sizes(prepared: Prepared, shapes: Shapes, reach: int = ALIGN_REACH) -> str | None:
+def _nearest_sizes(prepared: Prepared, shapes: Shapes, reach: int = ALIGN_REACH, one_way: bool = False) -> str | None:
     """The nearest input sizes below and above the given one that run, within ``reach`` pixels
     (one image input only): "8x8 and 16x16", for 17x32 "16x32 and 24x32", or one, or None.  Per
     axis: a side that runs as a square input is kept, the others move to the nearest side that
-    does (a join lines up per axis); the combination is checked."""
+    does (a join lines up per axis); the combination is checked.  ``one_way``: the sizes that run
+    are one range (a position embedding takes one number of patches, which grows with the side),
+    so once one way has one, the other has none to scan for (UNETR at 64: 96, and 63 sides less)."""
     attempt = _attempts(prepared, shapes)
     if attempt is None:
         return None
     spatial = tuple(shapes[0][2:])
-    found = []
-    for step in (-1, 1):
-        moved = []
-        for side in spatial:
-            if _uniform_runs(attempt, side, len(spatial)):
-                moved.append(side)
-                continue
-            near = next((t for t in range(side + step, side + step * (reach + 1), step)
-                         if t > 0 and _uniform_runs(attempt, t, len(spatial))), None)
-            if near is None:
-                break
-            moved.append(near)
+    n = len(spatial)
+    nearest: dict[int, tuple[int | None, int | None]] = {}  # side -> (below, above)
+    for side in set(spatial):
+        if _uniform_runs(attempt, side, n):
+            nearest[side] = (side, side)
         else:
-            if attempt(tuple(moved)) is None:
-                found.append(moved)
+            below, above = (_aligned_side(attempt, side, n, step, reach) for step in (-1, 1))
+            if one_way:  # one range: between a side that runs and this one the sides run up to a bound
+                below = below and _range_end(attempt, n, below, side)
+                above = above and _range_end(attempt, n, above, side)
+            # one pixel at a time where the multiples of a power of two do not tell (a 7 px block
+            # runs at 28 and 35: 28 is a multiple of 4, but 32 does not run)
+            if below is None and (above is None or not (one_way or _aligned_everywhere(attempt, side, n, -1, above, reach))):
+                below = _scanned_side(attempt, side, n, -1, reach)
+            if above is None and (below is None or not (one_way or _aligned_everywhere(attempt, side, n, 1, below, reach))):
+                above = _scanned_side(attempt, side, n, 1, reach)
+            nearest[side] = (below, above)
+    found = []
+    for k in (0, 1):
+        moved = [nearest[side][k] for side in spatial]
+        if None not in moved and attempt(tuple(moved)) is None:
+            found.append(moved)
     return " and ".join("x".join(map(str, size)) for size in found) or None
+
+
+def _aligned_side(attempt: Callable[[tuple[int, ...]], RflintError | None], side: int, n: int, step: int,
+                  reach: int) -> int | None:
+    """The nearest side below (``step`` -1) or above (+1) that is a multiple of 1, 2, 4, ... and
+    runs: a net's joins line up at multiples of its downsampling, a power of two in nearly every
+    net, so a few trials find it (one pixel at a time, SwinUNETR at 50 took 46 re-traces, 19 s).
+    The candidates move away from ``side`` as the power grows, so the first that runs is the
+    nearest of them."""
+    m, tried = 1, set()
+    while m <= reach:
+        t = (side - 1) // m * m if step < 0 else (side // m + 1) * m
+        if 0 < t and abs(t - side) <= reach and t not in tried:
+            tried.add(t)
+            if _uniform_runs(attempt, t, n):
+                return t
+        m *= 2
+    return None
+
+
+def _range_end(attempt: Callable[[tuple[int, ...]], RflintError | None], n: int, runs: int, fails: int) -> int:
+    """The side nearest ``fails`` that runs, between it and ``runs`` (which does), when the sides
+    that run are one range: bisection (16 to 19 px give a 4x4 position embedding's patches; from
+    32 the nearest is 19, not the multiple of 16)."""
+    while abs(fails - runs) > 1:
+        mid = (runs + fails) // 2
+        runs, fails = (mid, fails) if _uniform_runs(attempt, mid, n) else (runs, mid)
+    return runs
+
+
+def _aligned_everywhere(attempt: Callable[[tuple[int, ...]], RflintError | None], side: int, n: int, step: int,
+                        found: int, reach: int) -> bool:
+    """Whether the sides that run may be the multiples of a power of two p dividing ``found`` (the
+    side found the other way), given that no such multiple the ``step`` way ran: for some such p
+    that way has no multiple in reach, or its nearest fails for another reason than lining up
+    (too small).  Then there is nothing to scan for (SwinUNETR at 50: 64 above, 32 too small)."""
+    p = 1
+    while p <= reach and found % p == 0:
+        t = (side - 1) // p * p if step < 0 else (side // p + 1) * p
+        if not (0 < t and abs(t - side) <= reach):
+            return True
+        err = attempt((t,) * n)
+        if err is not None and (any(text in str(err) for text in _TOO_SMALL) or _ONE_ELEMENT in str(err)):
+            return True
+        p *= 2
+    return False
+
+
+def _scanned_side(attempt: Callable[[tuple[int, ...]], RflintError | None], side: int, n: int, step: int,
+                  reach: int) -> int | None:
+    return next((t for t in range(side + step, side + step * (reach + 1), step)
+                 if t > 0 and _uniform_runs(attempt, t, n)), None)
 
 
 def _smallest_size(prepared: Prepared, shapes: Shapes, reach: int = ALIGN_REACH) -> str | None:
