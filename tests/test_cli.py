@@ -1036,3 +1036,34 @@ def test_a_model_files_module_level_code_does_not_touch_the_run(project):
     # two 3x3 convs: 5; one: 3 (twice)
     assert [m["resolution"]["final_r_min"] for m in doc["models"]] == [[5, 5], [3, 3], [3, 3]]
     assert os.getcwd() == str(project)
+
+
+LAZY_HEAD = """
+import torch.nn as nn
+
+
+def build():
+    return nn.Sequential(nn.Conv2d(3, 4, 3, stride=2, padding=1), nn.Conv2d(4, 4, 3, padding=1),
+                         nn.Flatten(), nn.LazyLinear(10))
+"""
+
+
+def test_a_lazy_head_takes_each_sizes_shape(project):
+    # the LazyLinear took 64 px's features (4 * 32 * 32) and 100 px "did not fit the size its head was
+    # built for"; a sweep failed every size after the first; conv s2 r 3, j 2, conv 3 + 2 * 2 = 7
+    (project / "lazy.py").write_text(LAZY_HEAD)
+    result = invoke("check", "lazy.py:build", "--input", "64", "--input", "100", "--format", "json")
+    assert result.exit_code == 0, result.output
+    docs = json.loads(result.stdout)["models"]
+    assert [(d["input"], d["resolution"]["final_r_min"]) for d in docs] == [([64, 64], [7, 7]), ([100, 100], [7, 7])]
+    rows = json.loads(invoke("sweep", "lazy.py:build", "--sizes", "5,16,40", "--format", "json").stdout)["sizes"]
+    assert [("error" in row) for row in rows] == [False, False, False]
+    # the smallest size that runs, tried on the model anew: conv3, pool 2, conv3 keep a pixel from
+    # (s - 2) // 2 - 2 >= 1, s >= 8; the probes shaped the head at the first size that reached it, and
+    # later sizes named others
+    (project / "small.py").write_text(LAZY_HEAD.replace(
+        "nn.Conv2d(3, 4, 3, stride=2, padding=1), nn.Conv2d(4, 4, 3, padding=1)",
+        "nn.Conv2d(3, 4, 3), nn.MaxPool2d(2), nn.Conv2d(4, 4, 3)"))
+    rows = json.loads(invoke("sweep", "small.py:build", "--sizes", "4,6,9", "--format", "json").stdout)["sizes"]
+    assert [row.get("error", "runs").rpartition("; ")[2] for row in rows] == [
+        "the smallest input that runs is 8x8", "the smallest input that runs is 8x8", "runs"]

@@ -105,6 +105,19 @@ class Prepared:
     _by_shapes: dict = field(default_factory=dict, repr=False)
     _leaves_traced: Traced | None = field(default=None, repr=False)  # the opaque-leaves fallback, any size
     words_for_api: bool = field(default=False, repr=False)  # from rflint.prepare: errors advise arguments, not flags
+    # a model with lazy layers (nn.LazyLinear ...): how to prepare it again.  Its lazy layers take
+    # their shapes at the first size analysed (a LazyLinear head its in_features), so another
+    # size needs the model anew (see anew)
+    lazy_origin: tuple | None = field(default=None, repr=False)
+
+    def anew(self) -> "Prepared":
+        """This model prepared again, its lazy layers still lazy; itself when it has none."""
+        if self.lazy_origin is None:
+            return self
+        model, channels, kwargs, label, real_weights, n_inputs, root = self.lazy_origin
+        fresh = prepare(model, channels, kwargs, label, real_weights, n_inputs, root)
+        fresh.words_for_api = self.words_for_api
+        return fresh
 
     @property
     def label(self) -> str:
@@ -202,6 +215,13 @@ class Prepared:
 
     def try_needs(self, size: tuple[int, ...], base: Analysis | None = None) -> tuple[int, ...] | RflintError:
         """:meth:`needs_at`, with the reason (the error, returned) when the model does not run at ``size``."""
+        if self.lazy_origin is not None:  # its lazy layers took another size's shapes: the model anew
+            try:
+                fresh = self.anew()
+            except RflintError as err:
+                return err.with_traceback(None)
+            fresh.lazy_origin = None  # (for this one size)
+            return fresh.try_needs(size)
         try:
             with evaluating(self.loaded):
                 return input_needs(self, self._shapes_like(size, base), base)
@@ -731,8 +751,8 @@ def _attempts(prepared: Prepared, shapes: Shapes) -> Callable[[tuple[int, ...]],
 
     def attempt(spatial: tuple[int, ...]) -> RflintError | None:
         if spatial not in tried:
-            try:
-                probe(prepared, ((n, c, *spatial),))
+            try:  # (a model with lazy layers anew: they took another size's shapes)
+                probe(prepared.anew(), ((n, c, *spatial),))
                 tried[spatial] = None
             except RflintError as err:
                 tried[spatial] = err
@@ -809,4 +829,7 @@ def prepare(model: Any, channels: int | None = None, kwargs: dict[str, Any] | No
     if channels <= 0:
         raise RflintError(f"channels must be positive, got {channels}")
     n_axes = first[1] if first else (len(loaded.suggested_input) if loaded.suggested_input else None)
-    return Prepared(loaded, traced, channels, n_axes, dict(kwargs or {}), trace_error, default_channels)
+    prepared = Prepared(loaded, traced, channels, n_axes, dict(kwargs or {}), trace_error, default_channels)
+    if loaded.lazy:
+        prepared.lazy_origin = (model, channels, kwargs, label, real_weights, n_inputs, root)
+    return prepared

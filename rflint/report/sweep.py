@@ -46,7 +46,9 @@ def sweep_rows(target: Any, sizes: list, channels=None, kwargs=None, settings=No
 
     prepared = prepare(target, channels, kwargs, n_inputs=len(input_shapes) if input_shapes else 1)
     rows = []
-    for size in sizes:
+    for k, size in enumerate(sizes):
+        if k > 0:  # lazy layers took the first size's shapes: the model anew (else itself)
+            prepared = prepared.anew()
         spatial = prepared.input_size(size)  # a size of the wrong rank is an error of the whole sweep
         try:
             analysis = (prepared.at(shapes=list(scaled_shapes(input_shapes, spatial))) if input_shapes

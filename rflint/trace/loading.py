@@ -45,6 +45,7 @@ class LoadedModel:
     suggested_input: tuple[int, ...] | None = None  # zoo models know their natural size
     suggested_channels: int | None = None
     notes: list[str] = field(default_factory=list)  # code the trace leaves out (hooks.py)
+    lazy: bool = False  # it has lazy layers (nn.LazyLinear ...), shaped by the first size analysed
     # built here (by a factory or class, or copied): rflint may put it in eval mode for good.  A
     # module instance the caller passed stays theirs: it is in eval mode only while rflint works
     # with it (``evaluating``), and its training flags are given back
@@ -387,7 +388,7 @@ def _load_model(target: Any, kwargs: dict[str, Any] | None, label: str | None, r
     if owned:
         module.eval()
     return LoadedModel(module, label, device, source, suggested_input, suggested_channels, hook_notes(module),
-                       owned=owned, target=target if isinstance(target, str) else None)
+                       has_lazy_layers(module), owned=owned, target=target if isinstance(target, str) else None)
 
 
 def _short_repr(obj: Any) -> str:
