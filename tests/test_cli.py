@@ -993,6 +993,7 @@ def test_a_malformed_ignore_on_a_decorated_factory_is_reported(tmp_path, monkeyp
                              "(write # rflint: ignore[RF001,RF004] or a bare # rflint: ignore)"]
 
 
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # the old weight_norm, on purpose
 def test_a_model_files_module_level_code_does_not_touch_the_run(project):
     # argparse at import read rflint's own flags ("unrecognized arguments: --input 32"); an os.chdir
     # made the next target "not found"; warnings.filterwarnings("error") failed the next targets

@@ -851,6 +851,7 @@ def _float_convs():
                          nn.Conv2d(4, 4, 3, stride=2, padding=1), q.DeQuantStub())
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")  # torch.ao's own
 def test_a_quantized_model_is_told_to_lint_its_float_model():
     # converted, its convs are torch.ao.nn.quantized.Conv2d: "no convolution ...: nothing to lint",
     # exit 0; quantize_dynamic's Linear failed on meta with a caffe2 "fake impl" message
@@ -870,6 +871,7 @@ def test_a_quantized_model_is_told_to_lint_its_float_model():
         rflint.analyze(dynamic, 16)
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")  # torch.ao's own
 def test_qat_layers_point_at_the_line_that_made_them(tmp_path, monkeypatch):
     # prepare_qat builds the QAT convs inside torch, called through typing_extensions' @deprecated
     # wrapper: every finding pointed at site-packages/typing_extensions.py
