@@ -836,6 +836,30 @@ def test_item_assignment_is_traced():
     assert (a.final_r_min, a.final_r_max) == ((5, 5), (7, 7))
 
 
+class _WrittenThenRead(nn.Module):
+    """Writes into a tensor made from sizes and into a buffer, each read by an op before a conv."""
+
+    def __init__(self, into, read):
+        super().__init__()
+        self.into, self.read = into, read
+        self.a, self.b = nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1)
+        self.register_buffer("memory", torch.zeros(1, 4, 16, 16))
+
+    def forward(self, x):
+        out = self.memory if self.into == "buffer" else torch.zeros(x.shape[0], 4, x.shape[2], x.shape[3])
+        out[:, :2] = self.a(x)[:, :2]
+        return self.b(out.relu() + 0 if self.read == "ops" else out)
+
+
+@pytest.mark.parametrize("into, read", [("zeros", "ops"), ("buffer", "ops"), ("zeros", "module")])
+def test_a_written_tensor_read_through_ops_keeps_its_content(into, read):
+    # out.relu() ran on the stale zeros (or buffer): a vanished from the graph, b read a constant,
+    # and the report had no layer a, without a word; the concrete-shapes tracer ran b on the stale
+    # CPU zeros.  a 3, b 3 + 2 = 5
+    a = rflint.analyze(_WrittenThenRead(into, read), 16)
+    assert [layer.name for layer in a.layers] == ["a", "b"] and a.final_r_min == (5, 5)
+
+
 def test_a_model_with_item_assignment_truncates_and_runs():
     # the graph's assignment is a function of rflint's: the truncated model runs it like the original
     model = nn.Sequential(_WriteRow(), *[nn.Conv2d(4, 4, 3, padding=1) for _ in range(4)],

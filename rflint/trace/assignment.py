@@ -27,6 +27,7 @@ from typing import Any, Iterator
 import torch
 import torch.fx as fx
 from torch.fx.node import map_aggregate
+from torch.overrides import TorchFunctionMode
 
 
 def assigned(tensor: torch.Tensor, key: Any, value: Any) -> torch.Tensor:
@@ -57,9 +58,38 @@ def _has_proxy(value: Any) -> bool:
     return bool(found)
 
 
+class _ReadWritten(TorchFunctionMode):
+    """While a trace has written into a plain tensor: every torch function or tensor method that
+    gets such a tensor (``out.relu()``, ``out * 2``, ``out[:, :4]``, ``torch.cat([out, y])``) gets
+    its written proxy instead, so the op is recorded on the new content, not run on the stale
+    constant (which dropped the layers that made the content from the graph, without a word)."""
+
+    def __init__(self, tracer: "WrittenConstants"):
+        super().__init__()
+        self.tracer = tracer
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        swapped = []
+
+        def swap(value: Any) -> Any:
+            if isinstance(value, torch.Tensor):
+                written = self.tracer._written_proxy(value)
+                if written is not None:
+                    swapped.append(written)
+                    return written
+            return value
+
+        args, kwargs = map_aggregate(args, swap), map_aggregate(kwargs, swap)
+        if swapped:  # recorded as the proxy records any torch op on it (a method, an operator ...)
+            return type(swapped[0]).__torch_function__(func, (type(swapped[0]),), tuple(args), kwargs)
+        return func(*args, **kwargs)
+
+
 class WrittenConstants:
     """Mixin for rflint's tracers: plain tensors that traced values were written into, each with the
-    proxy of its latest content, which :meth:`create_arg` hands to later uses instead of a constant."""
+    proxy of its latest content, which later uses get instead of the constant: fx's arguments
+    (:meth:`create_arg`: a module called on it) and torch's functions (:class:`_ReadWritten`)."""
 
     def _written_proxy(self, tensor: torch.Tensor) -> fx.Proxy | None:
         entry = getattr(self, "_written", {}).get(id(tensor))
@@ -76,10 +106,13 @@ class WrittenConstants:
     def writes_into_constants(self) -> Iterator[None]:
         """While tracing: ``t[key] = value`` on a plain tensor with a proxy in the key or value (or
         one already written so) is recorded as :func:`assigned`, not run (torch would turn the proxy
-        into a number)."""
+        into a number).  From the first such write on, :class:`_ReadWritten` is active: it costs a
+        Python call per torch op, which a model without such writes never pays."""
         self._written: dict[int, tuple[torch.Tensor, fx.Proxy]] = {}
+        had_own = "__setitem__" in vars(torch.Tensor)
         original = torch.Tensor.__setitem__
-        tracer = self
+        tracer, mode = self, _ReadWritten(self)
+        active = []
 
         def setitem(t: torch.Tensor, key: Any, value: Any) -> None:
             base = tracer._written_proxy(t) if not isinstance(t, fx.Proxy) else None
@@ -87,11 +120,19 @@ class WrittenConstants:
                 return original(t, key, value)
             proxy = tracer.create_proxy("call_function", assigned, (base if base is not None else t, key, value), {})
             tracer._written[id(t)] = (t, proxy)  # the tensor kept too: its id stays its own
+            if not active:
+                mode.__enter__()
+                active.append(mode)
             return None
 
         torch.Tensor.__setitem__ = setitem
         try:
             yield
         finally:
-            torch.Tensor.__setitem__ = original
+            if active:
+                mode.__exit__(None, None, None)
+            if had_own:
+                torch.Tensor.__setitem__ = original
+            else:
+                del torch.Tensor.__setitem__
             self._written = {}

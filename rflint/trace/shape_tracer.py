@@ -106,10 +106,6 @@ def _on_cpu_zeros(module: torch.jit.ScriptModule, args: tuple, kwargs: dict, val
     return map_aggregate(out, lambda v: v.to("meta") if isinstance(v, torch.Tensor) else v)
 
 
-def _meta(value: Any) -> Any:
-    return map_aggregate(value, lambda v: v.meta_value if isinstance(v, (ShapeProxy, ShapeAttribute)) else v)
-
-
 def _resolve(root: torch.nn.Module, target: str) -> Any:
     """Attribute lookup that bypasses nn.Module.__getattr__, which the tracer patches to record
     parameter accesses (going through it here would recurse)."""
@@ -195,7 +191,7 @@ class ShapeTracer(RflintTracer):
     def _evaluate(self, kind: str, target: Any, args: tuple, kwargs: dict) -> Any:
         if kind == "placeholder":  # args holds the parameter's default, if it has one
             return self._pending.pop(0) if self._pending else (args[0] if args else None)
-        args, kwargs = _meta(args), _meta(kwargs)
+        args, kwargs = self._now(args), self._now(kwargs)
         try:
             if kind in ("call_function", "call_method"):
                 fn, args = (target, args) if kind == "call_function" else (call_method, (args[0], target, *args[1:]))
@@ -215,6 +211,19 @@ class ShapeTracer(RflintTracer):
             raise RflintError(f"running {target} on {'CPU' if self.values else 'meta'} tensors failed: {type(err).__name__}: "
                               f"{text[0] if text else ''}") from err
         return None
+
+    def _now(self, value: Any) -> Any:
+        """Arguments as they are now: a proxy's value, and for a plain tensor the model wrote a
+        traced value into (assignment.py), that write's value, not the stale tensor."""
+        def current(v: Any) -> Any:
+            if isinstance(v, (ShapeProxy, ShapeAttribute)):
+                return v.meta_value
+            if isinstance(v, torch.Tensor):
+                written = self._written_proxy(v)
+                if written is not None:
+                    return written.meta_value
+            return v
+        return map_aggregate(value, current)
 
     def _call_module_meta(self, target: str, args: tuple, kwargs: dict) -> Any:
         # Calling the module would re-enter the tracer (it patches nn.Module.__call__), so run
