@@ -504,6 +504,27 @@ def test_a_head_built_for_one_size_names_the_sizes_that_run(size, sizes):
     assert str(err.value).endswith(f"its head was built for, such as {sizes}")
 
 
+class _JoinedThenFlattened(nn.Module):
+    """A skip join that needs even sides, then two 2x pools, a flatten and Linear(8 * 8 * 8)."""
+
+    def __init__(self):
+        super().__init__()
+        self.c0, self.c1, self.fc = nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1), nn.Linear(512, 10)
+
+    def forward(self, x):
+        a = self.c0(x)
+        y = a + F.interpolate(self.c1(F.max_pool2d(a, 2)), scale_factor=2.0)
+        return self.fc(F.max_pool2d(F.max_pool2d(y, 2), 2).flatten(1))
+
+
+def test_a_head_built_for_one_size_behind_a_join_names_one_that_runs():
+    # 8 x 8 cells after the two pools need 32 to 35 px, of which the join takes the even ones: the
+    # bisection gave up at its first odd midpoint and named nothing; the range would name 33
+    with pytest.raises(RflintError) as err:
+        rflint.analyze(_JoinedThenFlattened(), 40)
+    assert str(err.value).endswith("its head was built for, such as 32x32")
+
+
 class _TwoMaps(nn.Module):
     def __init__(self):
         super().__init__()
