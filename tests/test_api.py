@@ -348,3 +348,9 @@ def test_a_model_instance_is_located_without_compiling_its_file(monkeypatch):
     assert parsed == []
     assert loaded.factory_source.file.endswith("rflint/zoo/resnet.py")
     assert open(loaded.factory_source.file).read().splitlines()[loaded.factory_source.line - 1].startswith("class ResNet")
+
+
+def test_a_prepared_lazy_model_analyses_every_size():
+    # p.at(64) after p.at(32): the LazyLinear had taken 32 px's features, and 64 "did not fit"
+    p = rflint.prepare(nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.MaxPool2d(2), nn.Flatten(), nn.LazyLinear(10)))
+    assert p.at(32).final_r_min == p.at(64).final_r_min == p.at(32).final_r_min == (4, 4)  # conv 3, pool 3 + 1

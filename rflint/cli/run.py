@@ -209,8 +209,6 @@ def _run_job(job: Job, settings: Any, rules: Any, declared: dict, style: TextSty
             if run is None and job.config and prepared.loaded.suggested_input is None:
                 raise RflintError(f"{job.name}: no input size given (add `input = 224` to its "
                                   f"[[tool.rflint.models]] entry in {job.config}, or pass --input)")
-            if k > 0:  # lazy layers took the first size's shapes: the model anew (else itself)
-                prepared = prepared.anew()
             analysis = prepared.at(shapes=run) if job.shapes else prepared.at(run)
             report = build_report(analysis, settings, rules, job.ignore)
             outcome.docs.append(report.document())

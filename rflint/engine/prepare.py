@@ -109,6 +109,7 @@ class Prepared:
     # their shapes at the first size analysed (a LazyLinear head its in_features), so another
     # size needs the model anew (see anew)
     lazy_origin: tuple | None = field(default=None, repr=False)
+    _lazy_shapes: Any = field(default=None, repr=False)  # the shapes its lazy layers took
 
     def anew(self) -> "Prepared":
         """This model prepared again, its lazy layers still lazy; itself when it has none."""
@@ -191,6 +192,11 @@ class Prepared:
             raise RflintError("at(): give either a size or input shapes, not both")
         with api_words(self.words_for_api):
             full = self.full_shapes(size, shapes)
+            if self.lazy_origin is not None:  # lazy layers keep the shapes of the first analysis
+                if self._lazy_shapes is None:
+                    self._lazy_shapes = full
+                elif full != self._lazy_shapes:
+                    return self.anew().at(size, shapes, replace)
             try:
                 with evaluating(self.loaded):
                     return run_program(self, full, replace)

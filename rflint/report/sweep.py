@@ -46,9 +46,7 @@ def sweep_rows(target: Any, sizes: list, channels=None, kwargs=None, settings=No
 
     prepared = prepare(target, channels, kwargs, n_inputs=len(input_shapes) if input_shapes else 1)
     rows = []
-    for k, size in enumerate(sizes):
-        if k > 0:  # lazy layers took the first size's shapes: the model anew (else itself)
-            prepared = prepared.anew()
+    for size in sizes:  # (a model with lazy layers is prepared anew per size by at())
         spatial = prepared.input_size(size)  # a size of the wrong rank is an error of the whole sweep
         try:
             analysis = (prepared.at(shapes=list(scaled_shapes(input_shapes, spatial))) if input_shapes
