@@ -354,3 +354,24 @@ def test_a_prepared_lazy_model_analyses_every_size():
     # p.at(64) after p.at(32): the LazyLinear had taken 32 px's features, and 64 "did not fit"
     p = rflint.prepare(nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.MaxPool2d(2), nn.Flatten(), nn.LazyLinear(10)))
     assert p.at(32).final_r_min == p.at(64).final_r_min == p.at(32).final_r_min == (4, 4)  # conv 3, pool 3 + 1
+
+
+def test_a_factory_that_pickles_its_model_pickles_no_rflint():
+    # while a factory runs, rflint gives deep copies their layers' lines through nn.Module's
+    # __reduce_ex__; a torch.save in the factory wrote rflint's rebuild function into the user's file
+    import copy
+    import io
+    import pickle
+
+    saved = []
+
+    def build():
+        net = nn.Sequential(nn.Conv2d(3, 4, 3), copy.deepcopy(nn.Conv2d(4, 4, 3)))
+        buffer = io.BytesIO()
+        torch.save(net, buffer)
+        saved.append(buffer.getvalue())
+        return net
+
+    rflint.analyze(build, 16)
+    assert b"rflint" not in saved[0]
+    assert b"rflint" not in pickle.dumps(nn.Conv2d(3, 4, 3))  # after the factory too

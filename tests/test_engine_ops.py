@@ -1243,6 +1243,10 @@ def test_einsum_reads_its_subscripts():
     assert (L["after"].r_out_min, L["after"].r_out_max) == ((7, 7), (9, 9))
     # the branch attention is a gate, not attention: at 16 px the last map (r 9) sees too little
     assert [f.code for f in lint(rflint.analyze(_SelectiveKernel(), 16)).findings] == ["RF005"]
+    # nor is an elementwise product written as einsum: conv3 and conv5 multiplied, conv3: 5-7, at 64 px
+    elementwise = Lambda(lambda s, x: s.mods[2](torch.einsum("bchw,bchw->bchw", s.mods[0](x), s.mods[1](x))),
+                         nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(3, 4, 5, padding=2), nn.Conv2d(4, 4, 3, padding=1))
+    assert [f.code for f in lint(rflint.analyze(elementwise, 64)).findings] == ["RF005"]
     # a channel projection by a weight: conv 3, projected 3, conv 5
     _, L = rf(_Einsum("bchw,oc->bohw", (4, 4)), 16)
     assert (L["b"].r_in_min, L["b"].r_out_min) == ((3, 3), (5, 5))
@@ -1250,9 +1254,14 @@ def test_einsum_reads_its_subscripts():
     _, L = rf(_Einsum("bchw,wv->bchv", (16, 16)), 16)
     assert (L["b"].r_in_min, L["b"].r_out_min) == ((3, None), (5, None))
     convs = (nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1))
+    # a map times another one summed over all its positions ('bchw,bcij->bchw', a * b.sum((2, 3))):
+    # that one is pooled, a gate, so the first map's RF goes on: 3, then 5
+    a, L = rf(Lambda(lambda s, x: s.mods[1](torch.einsum("bchw,bcij->bchw", s.mods[0](x), s.mods[0](x))), *convs), 16)
+    assert (L["mods.1"].r_in_min, L["mods.1"].r_out_min) == ((3, 3), (5, 5))
     # two activations over positions (a similarity of every pixel with every pixel): global
     a, L = rf(Lambda(lambda s, x: s.mods[1](
-        torch.einsum("bchw,bcxy->bxy", s.mods[0](x), s.mods[0](x)).unsqueeze(1).repeat(1, 4, 1, 1)), *convs), 16)
+        torch.einsum("bchw,bcxy->bhwxy", s.mods[0](x), s.mods[0](x)).flatten(3).amax(-1).unsqueeze(1).repeat(1, 4, 1, 1)),
+        *convs), 16)
     assert L["mods.1"].head
 
 

@@ -146,6 +146,9 @@ def _attention_after(a, start: str) -> bool:
             node.op == "call_method" and node.target in ("matmul", "bmm"))
         if not is_product:
             return False
+        out = rfs.get(node)
+        if out is not None and out.axes:  # positions kept: a product of maps elementwise (einsum's bchw,bchw->bchw)
+            return False
         operands = [r for src in node.all_input_nodes if (r := rfs.get(src)) is not None]
         # two activations; but one map times weights pooled from it (an SK block's branch attention,
         # a gate) is modulation, which reweights what each unit saw

@@ -100,6 +100,9 @@ def _find_site(module: nn.Module) -> Source | None:
     return None
 
 
+_DEEPCOPY_CODE = copy.deepcopy.__code__  # copy.deepcopy asks for the reduction itself: reductor(4)
+
+
 def _reduce_keeping_site(self: nn.Module, protocol: int) -> Any:
     """object.__reduce_ex__, with a rebuild that gives the copy its original's site: a factory
     that returns ``copy.deepcopy(net)`` (or stacks ``deepcopy(layer)``) left its layers without
@@ -109,7 +112,8 @@ def _reduce_keeping_site(self: nn.Module, protocol: int) -> Any:
     has none (hasattr), and every class has a __reduce_ex__."""
     reduced = object.__reduce_ex__(self, protocol)
     site = _sites.get(self)
-    if site is None or not isinstance(reduced, tuple) or reduced[0] is not copyreg.__newobj__:
+    if site is None or not isinstance(reduced, tuple) or reduced[0] is not copyreg.__newobj__ \
+            or sys._getframe(1).f_code is not _DEEPCOPY_CODE:  # a pickle (torch.save in the factory) stays rflint-free
         return reduced
     return (_rebuilt_at, (site, *reduced[1]), *reduced[2:])
 

@@ -106,9 +106,12 @@ def _fn_grid_sample(ctx: Ctx) -> Outcome:
     the point the grid gives it (a warp or a zoom: neighbours stay neighbours), so a window like an
     interpolation's.  The grid says where to read, not what: like an SE gate's scale it is left out
     (modulation), whatever its RF; an STN's grid comes from the whole image.  It was global, which
-    made every layer after an STN a head that no rule looks at.  RF005 still counts the op as
-    reaching the whole map (rules/rf005)."""
+    made every layer after an STN a head that no rule looks at.  Sampling a tensor that no input
+    pixel made (a learned table, at points the image chose) reads the input through the grid
+    alone: that is global, as it was."""
     src = ctx.first
+    if ctx.rf(src) is None:
+        return _global_fn(ctx)
     shape_in = shape_of(ctx.val(src))
     if shape_in is None or shape_of(ctx.out) is None:
         return Outcome(ctx.rf(src))

@@ -354,13 +354,16 @@ def _einsum(ctx: Ctx) -> Outcome:
         return _global_fn(ctx)
     inputs, out = equation.replace(" ", "").split("->")
     subscripts = inputs.split(",")
-    if len(subscripts) != len(operands):
-        return _global_fn(ctx)
+    if len(subscripts) != len(operands) or any(len(set(sub)) != len(sub) for sub in subscripts):
+        return _global_fn(ctx)  # (a repeated letter, 'bchh->bch': a diagonal, not read here)
     moved, letters = [], []
-    for sub, operand in zip(subscripts, operands):
+    for i, (sub, operand) in enumerate(zip(subscripts, operands)):
         rf = _spatial_rf(ctx.rf(operand))
         if rf is None or rf.is_global:
             continue
+        others = out + "".join(other for j, other in enumerate(subscripts) if j != i)
+        if not any(sub[x.dim] in others for x in rf.axes if -x.dim <= len(sub)):
+            continue  # summed over all its positions and met by nothing: pooled, a gate's weights
         axes = [AxisRF(x.origin, out.index(sub[x.dim]) - len(out), x.lo, x.hi)
                 for x in rf.axes if -x.dim <= len(sub) and sub[x.dim] in out]
         moved.append(rf.with_axes(axes))
