@@ -33,7 +33,7 @@ from torch.nn.parameter import UninitializedBuffer, UninitializedParameter, Unin
 
 from rflint.errors import RflintError
 from rflint.trace.hooks import hook_notes
-from rflint.trace.sources import Source, class_header, deepcopy_with_sites, not_user_code, recording_sites
+from rflint.trace.sources import PATCHING, Source, class_header, deepcopy_with_sites, not_user_code, recording_sites
 
 
 @dataclass
@@ -324,7 +324,9 @@ def load_model(target: Any, kwargs: dict[str, Any] | None = None, label: str | N
     ``real_weights``: build factories on the CPU (for fixes that return a runnable model).
     ``root``: where a package.module target imports from (default: the working directory; a
     config's targets: its pyproject.toml's directory)."""
-    with _own_imports(_import_roots(target, root)), _kept_process_state(target):
+    # one load at a time (sources.PATCHING, re-entrant): sys.path, sys.modules, sys.argv, the working
+    # directory and the warning filters are the process's, which two threads' loads would mix
+    with PATCHING, _own_imports(_import_roots(target, root)), _kept_process_state(target):
         # (the factory may import more of the user's modules)
         return _load_model(target, kwargs, label, real_weights)
 
