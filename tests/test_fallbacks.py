@@ -1028,8 +1028,9 @@ def test_a_torch_export_module_is_told_to_give_the_original():
         rflint.analyze(exported, 16)
 
 
-class _Period32(nn.Module):
-    """A skip joined with its 32x pooled and upsampled self: runs at the multiples of 32."""
+class _Period32From64(nn.Module):
+    """A skip joined with its 32x pooled and upsampled self (multiples of 32), gated by a 64x64 max
+    pool (which vanishes below 64): runs at 64, 96, ..."""
 
     def __init__(self):
         super().__init__()
@@ -1037,13 +1038,14 @@ class _Period32(nn.Module):
 
     def forward(self, x):
         y = self.conv(x)
-        return torch.cat([y, F.interpolate(F.max_pool2d(y, 32), scale_factor=32)], 1)
+        joined = torch.cat([y, F.interpolate(F.max_pool2d(y, 32), scale_factor=32)], 1)
+        return joined * F.max_pool2d(y, 64).mean((2, 3), keepdim=True).repeat(1, 2, 1, 1)
 
 
-def test_the_nearest_sizes_are_found_with_few_trials(monkeypatch):
-    # from 40: 32 below, 64 above.  One pixel at a time took 8 trials down and 24 up (SwinUNETR at 50:
-    # 46 re-traces, 19 s); the multiples of 1, 2, 4, 8 ... come first now: 39, 38, 36, 32 and
-    # 41, 42, 44, 48, 64
+def test_the_nearest_sizes_stop_where_the_map_vanishes(monkeypatch):
+    # from 50: nothing below runs (32 vanishes in the 64 px pool), 64 above.  Every side from 49 down
+    # to 1 was tried (SwinUNETR at 50: 46 re-traces, 19 s); the search down ends at the first side
+    # where the map vanishes, 32, and the one up at 64, found among the multiples of 1, 2, 4 ...
     P = sys.modules["rflint.engine.prepare"]  # (rflint.engine.prepare is also the function)
     trials = []
     original = P.probe
@@ -1053,6 +1055,29 @@ def test_the_nearest_sizes_are_found_with_few_trials(monkeypatch):
         return original(prepared, shapes, *args, **kwargs)
 
     monkeypatch.setattr(P, "probe", counted)
-    with pytest.raises(RflintError, match="the nearest sizes that run are 32x32 and 64x64"):
-        rflint.analyze(_Period32(), 40)
-    assert len(trials) <= 12, trials
+    with pytest.raises(RflintError, match="the nearest sizes that run are 64x64$"):
+        rflint.analyze(_Period32From64(), 50)
+    assert (31, 31) not in trials and len(trials) < 40, trials
+
+
+def test_the_nearest_sizes_are_the_nearest_also_off_the_multiples():
+    # MONAI's UNet with strides 2, 2: 11 -> 6 -> 3 -> up to 6 meets the skip; it runs where
+    # ceil(n / 2) is even (8, 11, 12, 15, 16 ...).  Only the multiples of 1, 2, 4 ... were tried
+    # when each way had one: "8x8 and 12x12"
+    nets = pytest.importorskip("monai.networks.nets")
+    with pytest.raises(RflintError) as err:
+        rflint.analyze(lambda: nets.UNet(spatial_dims=2, in_channels=1, out_channels=2, channels=(4, 8, 16),
+                                         strides=(2, 2)), 9)
+    assert str(err.value).endswith("the nearest sizes that run are 8x8 and 11x11")
+
+
+def test_a_padded_stem_too_small_is_not_a_channels_problem():
+    # TF-style padding before the first conv, which so reads no input: torch's "Calculated padded
+    # input size per channel" was taken for a channels error ("set --channels").  8 -> 9 -> 4 -> 1,
+    # too small for the 3x3; 14 -> 15 -> 7 -> 3 -> 1 runs, 13 -> 14 -> 6 -> 2 -> 0 does not
+    model = nn.Sequential(nn.ZeroPad2d((0, 1, 0, 1)), nn.Conv2d(3, 8, 3, stride=2), nn.Conv2d(8, 8, 3, stride=2),
+                          nn.Conv2d(8, 8, 3))
+    with pytest.raises(RflintError) as err:
+        rflint.analyze(model, 8)
+    assert str(err.value) == ("input 8x8 is too small for Sequential: the feature map vanishes at 3; the smallest "
+                              "input that runs is 14x14")

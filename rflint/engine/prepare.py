@@ -319,7 +319,8 @@ def explain_failure(prepared: Prepared, shapes: Shapes, err: RflintError, full_s
         # --input-shape 1,3,32 for a 2-D model: torch reads it as an unbatched map and blames the channels
         return RflintError(f"{prepared.label} expects {_axes_text(n)} (its first conv is {n}-D), "
                            f"got input shape {','.join(map(str, shapes[0]))}")
-    if first is not None and first[0] == layer and ("channel" in text or "Invalid channel dimensions" in text):
+    channels_wrong = _CHANNELS.search(text) is not None and not any(p in text for p in _TOO_SMALL)
+    if first is not None and first[0] == layer and channels_wrong:
         expected, given = first[1], shapes[0][1]
         if not first[2]:  # a map made from the input (YOLO's Focus: 4 slices concatenated) reaches it
             where = "give them as the C of --input-shape N,C,..." if full_shapes else "set --channels, e.g. --channels 3"
@@ -335,7 +336,7 @@ def explain_failure(prepared: Prepared, shapes: Shapes, err: RflintError, full_s
     if first is not None and not first[2] and not full_shapes and shapes[0][1] == prepared.default_channels:
         guess = (f"the input's {shapes[0][1]} channels were read from {first[0]} (in_channels {first[1]}), which "
                  "does not read the input but a map made from it: if the input has others, set --channels")
-    if guess and ("channel" in text or "Invalid channel dimensions" in text):  # RGB-D: x[:, 3:] has none
+    if guess and channels_wrong:  # RGB-D: x[:, 3:] has none
         return RflintError(f"{prepared.label}: the map reaching {layer} does not have the channels it takes; {guess}")
     if any(p in text for p in _TOO_SMALL) or _ONE_ELEMENT in text:
         hint = _smallest_size(prepared, shapes)
@@ -478,6 +479,9 @@ _ONE_ELEMENT = "Expected more than 1 spatial element"
 # a Linear's input features vs. its weight, in torch's meta and CPU words: got, expected
 _FEATURES = re.compile(r"must have same reduction dim, but got \[\d+, (\d+)\] X \[(\d+), \d+\]"
                        r"|mat1 and mat2 shapes cannot be multiplied \(\d+x(\d+) and (\d+)x\d+\)")
+# torch's words for a map with other channels than a conv (or norm) takes; not "Calculated padded
+# input size per channel", which is a map too small
+_CHANNELS = re.compile(r"to have \d+ channels|Invalid channel dimensions|channels, but got|expected \d+ channels")
 _TOO_SMALL = ("Kernel size can't be greater than actual input size", "Output size is too small",
               "output size is too small", "non-positive", "Invalid computed output size")
 
@@ -531,7 +535,7 @@ def _nearest_sizes(prepared: Prepared, shapes: Shapes, reach: int = ALIGN_REACH,
     axis: a side that runs as a square input is kept, the others move to the nearest side that
     does (a join lines up per axis); the combination is checked.  ``one_way``: the sizes that run
     are one range (a position embedding takes one number of patches, which grows with the side),
-    so once one way has one, the other has none to scan for (UNETR at 64: 96, and 63 sides less)."""
+    so once one way has one, the other has none (UNETR at 64: 96, and 63 sides less)."""
     attempt = _attempts(prepared, shapes)
     if attempt is None:
         return None
@@ -541,18 +545,12 @@ def _nearest_sizes(prepared: Prepared, shapes: Shapes, reach: int = ALIGN_REACH,
     for side in set(spatial):
         if _uniform_runs(attempt, side, n):
             nearest[side] = (side, side)
-        else:
-            below, above = (_aligned_side(attempt, side, n, step, reach) for step in (-1, 1))
-            if one_way:  # one range: between a side that runs and this one the sides run up to a bound
-                below = below and _range_end(attempt, n, below, side)
-                above = above and _range_end(attempt, n, above, side)
-            # one pixel at a time where the multiples of a power of two do not tell (a 7 px block
-            # runs at 28 and 35: 28 is a multiple of 4, but 32 does not run)
-            if below is None and (above is None or not (one_way or _aligned_everywhere(attempt, side, n, -1, above, reach))):
-                below = _scanned_side(attempt, side, n, -1, reach)
-            if above is None and (below is None or not (one_way or _aligned_everywhere(attempt, side, n, 1, below, reach))):
-                above = _scanned_side(attempt, side, n, 1, reach)
-            nearest[side] = (below, above)
+            continue
+        below, above = (_aligned_side(attempt, side, n, step, reach) for step in (-1, 1))
+        if one_way and (below or above):  # one range: bisect towards it; the other way has none
+            nearest[side] = (below and _range_end(attempt, n, below, side), above and _range_end(attempt, n, above, side))
+            continue
+        nearest[side] = (_nearer(attempt, side, n, -1, below, reach), _nearer(attempt, side, n, 1, above, reach))
     found = []
     for k in (0, 1):
         moved = [nearest[side][k] for side in spatial]
@@ -563,11 +561,9 @@ def _nearest_sizes(prepared: Prepared, shapes: Shapes, reach: int = ALIGN_REACH,
 
 def _aligned_side(attempt: Callable[[tuple[int, ...]], RflintError | None], side: int, n: int, step: int,
                   reach: int) -> int | None:
-    """The nearest side below (``step`` -1) or above (+1) that is a multiple of 1, 2, 4, ... and
-    runs: a net's joins line up at multiples of its downsampling, a power of two in nearly every
-    net, so a few trials find it (one pixel at a time, SwinUNETR at 50 took 46 re-traces, 19 s).
-    The candidates move away from ``side`` as the power grows, so the first that runs is the
-    nearest of them."""
+    """A side below (``step`` -1) or above (+1) that runs, found among the multiples of 1, 2, 4,
+    ... (a net's joins line up at multiples of its downsampling, a power of two in nearly every
+    net): the nearest of those that runs, which bounds the search for the nearest of all."""
     m, tried = 1, set()
     while m <= reach:
         t = (side - 1) // m * m if step < 0 else (side // m + 1) * m
@@ -589,28 +585,22 @@ def _range_end(attempt: Callable[[tuple[int, ...]], RflintError | None], n: int,
     return runs
 
 
-def _aligned_everywhere(attempt: Callable[[tuple[int, ...]], RflintError | None], side: int, n: int, step: int,
-                        found: int, reach: int) -> bool:
-    """Whether the sides that run may be the multiples of a power of two p dividing ``found`` (the
-    side found the other way), given that no such multiple the ``step`` way ran: for some such p
-    that way has no multiple in reach, or its nearest fails for another reason than lining up
-    (too small).  Then there is nothing to scan for (SwinUNETR at 50: 64 above, 32 too small)."""
-    p = 1
-    while p <= reach and found % p == 0:
-        t = (side - 1) // p * p if step < 0 else (side // p + 1) * p
-        if not (0 < t and abs(t - side) <= reach):
-            return True
+def _nearer(attempt: Callable[[tuple[int, ...]], RflintError | None], side: int, n: int, step: int,
+            bound: int | None, reach: int) -> int | None:
+    """The nearest side that runs, one pixel at a time from ``side`` towards ``bound`` (a side known
+    to run, or None: up to ``reach``).  Not every net runs at multiples only (MONAI's UNet with
+    strides 2, 2 runs where ceil(n / 2) is even: 8, 11, 12 ...).  Going down, a side where the map
+    vanishes ends it: every smaller one vanishes too (SwinUNETR at 50 tried every side to 1)."""
+    end = bound if bound is not None else side + step * (reach + 1)
+    for t in range(side + step, end, step):
+        if t <= 0:
+            break
         err = attempt((t,) * n)
-        if err is not None and (any(text in str(err) for text in _TOO_SMALL) or _ONE_ELEMENT in str(err)):
-            return True
-        p *= 2
-    return False
-
-
-def _scanned_side(attempt: Callable[[tuple[int, ...]], RflintError | None], side: int, n: int, step: int,
-                  reach: int) -> int | None:
-    return next((t for t in range(side + step, side + step * (reach + 1), step)
-                 if t > 0 and _uniform_runs(attempt, t, n)), None)
+        if err is None:
+            return t
+        if step < 0 and (any(p in str(err) for p in _TOO_SMALL) or _ONE_ELEMENT in str(err)):
+            break
+    return bound
 
 
 def _smallest_size(prepared: Prepared, shapes: Shapes, reach: int = ALIGN_REACH) -> str | None:
