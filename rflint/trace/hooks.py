@@ -52,6 +52,8 @@ def hook_notes(model: nn.Module) -> list[str]:
     if global_hooks:
         notes.append(f"a global forward hook ({_hook_name(global_hooks[0])}) runs around every module: rflint "
                      "does not analyse it, so if it changes tensors the RFs are not what runs")
+    if not any(m._forward_hooks or m._forward_pre_hooks or "forward" in m.__dict__ for m in model.modules()):
+        return notes  # the common case, without building every module's path
     for path, module in model.named_modules():
         if path and not _leaf(module):
             continue

@@ -43,6 +43,7 @@ _WRAPPERS = tuple(os.path.splitext(getattr(sys.modules.get(name), "__file__", No
                   for name in ("typing_extensions",) if sys.modules.get(name) is not None)
 
 
+@functools.lru_cache(maxsize=4096)  # asked for every frame of every node's and module's stack: few files
 def not_user_code(filename: str) -> bool:
     if filename.startswith((_TORCH_DIR, "<")):
         return True
