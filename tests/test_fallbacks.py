@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 import rflint
 from rflint.cli.app import app
 from rflint.errors import RflintError
+from rflint.report import build_report
 from rflint.rules import lint
 
 runner = CliRunner()
@@ -1081,3 +1082,36 @@ def test_a_padded_stem_too_small_is_not_a_channels_problem():
         rflint.analyze(model, 8)
     assert str(err.value) == ("input 8x8 is too small for Sequential: the feature map vanishes at 3; the smallest "
                               "input that runs is 14x14")
+
+
+class _ValueBranchFixedHead(nn.Module):
+    """Branches on values (traced on real tensors) and has a Linear head built for 32 px."""
+
+    def __init__(self):
+        super().__init__()
+        self.f = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.MaxPool2d(2), nn.Conv2d(4, 4, 3, padding=1),
+                               nn.MaxPool2d(2))
+        self.fc = nn.Linear(4 * 8 * 8, 10)
+
+    def forward(self, x):
+        y = self.f(x)
+        if y.mean() > 0:
+            y = y * 2
+        return self.fc(y.flatten(1))
+
+
+def test_size_searches_on_a_model_traced_on_values_stay_near_the_size(monkeypatch):
+    # the clean-size search raised the size until it ran, doubling to 16384 px, each trial computing
+    # on real tensors: 3 GB allocations and an out-of-memory kill.  On values it stops at 4x (>= 1024)
+    P = sys.modules["rflint.engine.prepare"]
+    trials = []
+    original = P.input_needs
+
+    def counted(prepared, shapes, *args, **kwargs):
+        trials.append(max(shapes[0][2:]))
+        return original(prepared, shapes, *args, **kwargs)
+
+    monkeypatch.setattr(P, "input_needs", counted)
+    report = build_report(rflint.analyze(_ValueBranchFixedHead(), 32))
+    report.min_clean_input  # noqa: B018  (the search runs here)
+    assert trials and max(trials) < 2048, trials  # (offsets up to 1024 from the candidate)

@@ -141,6 +141,15 @@ class Prepared:
             self._leaves_traced = traced
         return traced
 
+    def probe_limit(self, spatial: tuple[int, ...]) -> int:
+        """How far a search for a size that runs may go from ``spatial``: side_limit, but only
+        four times the size (at least 1024) for a model traced on real values, whose every trial
+        computes on real tensors (a fixed head that never fits had a search probe 16k x 16k px)."""
+        limit = side_limit(len(spatial))
+        if any(t.method.startswith(VALUE_AWARE) for t in self._by_shapes.values()):
+            return min(limit, max(1024, 4 * max(spatial)))
+        return limit
+
     def value_traced_at(self, shapes: Shapes) -> Traced | None:
         """For a graph whose shapes meta tensors cannot give (``torch.nonzero(x).shape``: the
         symbolic trace records it, the shape pass cannot run it), a trace on real values at these
@@ -620,7 +629,7 @@ def _smallest_size(prepared: Prepared, shapes: Shapes, reach: int = ALIGN_REACH)
         return True if err is None or misaligned(err) else None
 
     lo = min(spatial)
-    found = first_success(kept, lo, gap=max(lo, 1), limit=side_limit(n))
+    found = first_success(kept, lo, gap=max(lo, 1), limit=prepared.probe_limit(spatial))
     if found is None:
         return None
     side = next((t for t in range(found[0], found[0] + reach + 1) if _uniform_runs(attempt, t, n)), None)
@@ -677,21 +686,20 @@ def _fixed_head_size(prepared: Prepared, shapes: Shapes, got: int, expected: int
         return None
     # the sides in proportion to this input's; then, when none of those fits, square ones
     for ratios in dict.fromkeys((tuple(s / spatial[0] for s in spatial), (1.0,) * len(spatial))):
-        found = _head_sizes(attempt, ratios, expected, spatial[0])
+        found = _head_sizes(attempt, ratios, expected, spatial[0], prepared.probe_limit(spatial))
         if found:
             return found
     return None
 
 
 def _head_sizes(attempt: Callable[[tuple[int, ...]], RflintError | None], ratios: tuple[float, ...],
-                expected: int, start: int) -> str | None:
+                expected: int, start: int, limit: int) -> str | None:
     """:func:`_fixed_head_size` along one line of sizes: the first side t, side i t * ratios[i],
     searched from ``start`` (the size asked): doubled or halved until the features pass the head's
     number, then bisected, so no probe goes far from sizes the model is used at (a probe at 16384
     px of a model traced on real values took 6.6 GB).  A size that fails otherwise (an odd side at
     a join) is read through its nearest neighbours; then only the first size is named, as the
     ones in the range need not all run."""
-    limit = side_limit(len(ratios))
     gaps = []
 
     def sides(t: int) -> tuple[int, ...]:

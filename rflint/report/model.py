@@ -7,7 +7,7 @@ from functools import cached_property
 from typing import Any
 
 from rflint.engine import Analysis
-from rflint.engine.prepare import ALIGN_REACH, first_success, named_divisor, not_monotone, side_limit
+from rflint.engine.prepare import ALIGN_REACH, first_success, named_divisor, not_monotone
 from rflint.engine.program import needs_of
 from rflint.engine.numbers import nums
 from rflint.errors import RflintError
@@ -269,8 +269,15 @@ def _first_running(a: Analysis, candidate: tuple[int, ...], offsets) -> Trial | 
 def _smallest_running(a: Analysis, candidate: tuple[int, ...], failing: int) -> Trial | None:
     """candidate + d for the smallest offset d > ``failing`` (an offset that does not run) that
     runs, when running is monotone in d."""
-    found = first_success(lambda d: _runs(a, _shifted(candidate, d)), failing, limit=side_limit(len(candidate)))
+    found = first_success(lambda d: _runs(a, _shifted(candidate, d)), failing, limit=_trial_limit(a, candidate))
     return found[1] if found else None
+
+
+def _trial_limit(a: Analysis, candidate: tuple[int, ...]) -> int:
+    """How far the search raises a size (Prepared.probe_limit; a model traced on real values computes
+    every trial on real tensors: a fixed head that never fits had it probe 16k px and run out of memory)."""
+    limit = a.prepared.probe_limit(a.input_size)
+    return min(limit, max(1024, 4 * max(a.input_size))) if a.trace_method.startswith(VALUE_AWARE) else limit
 
 
 def _plain(kwargs: dict[str, Any]) -> dict[str, Any]:
