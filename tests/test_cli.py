@@ -1068,3 +1068,15 @@ def test_a_lazy_head_takes_each_sizes_shape(project):
     rows = json.loads(invoke("sweep", "small.py:build", "--sizes", "4,6,9", "--format", "json").stdout)["sizes"]
     assert [row.get("error", "runs").rpartition("; ")[2] for row in rows] == [
         "the smallest input that runs is 8x8", "the smallest input that runs is 8x8", "runs"]
+
+
+def test_a_model_file_that_exits_hard_or_holds_a_nul_byte_is_an_error(project):
+    # os._exit(0) at import ended rflint on the spot: exit 0, no output, the next target never linted;
+    # a NUL byte in the source said "syntax error in bad.py:None"
+    (project / "hard.py").write_text("import os\nos._exit(0)\n")
+    (project / "nul.py").write_bytes(b"import torch\x00\n")
+    result = invoke("check", "hard.py:build", "nul.py:build", "net.py:build", "--input", "32", "--format", "json")
+    assert result.exit_code == 2
+    assert "hard.py:build: importing " in result.stderr and "hard.py called os._exit(0)" in result.stderr
+    assert "nul.py: source code string cannot contain null bytes" in result.stderr and ":None" not in result.stderr
+    assert [m["target"] for m in json.loads(result.stdout)["models"]] == ["net.py:build"]

@@ -204,9 +204,9 @@ def _import_loose(path: str) -> Any:
         with recording_sites():
             spec.loader.exec_module(module)  # module-level model instances get their sites too
     except SyntaxError as err:
-        raise RflintError(f"syntax error in {path}:{err.lineno}: {err.msg}") from err
+        raise RflintError(f"syntax error in {_at_line(path, err)}: {err.msg}") from err
     except SystemExit as err:  # a script's `sys.exit()` at import time: not rflint's exit code
-        raise RflintError(f"importing {path} called sys.exit({_exit_arg(err)})") from None
+        raise RflintError(f"importing {path} called {_exit_call(err)}") from None
     except Exception as err:  # the user's module failed at import time
         raise RflintError(f"importing {path} failed: {type(err).__name__}: {err}") from err
     return module
@@ -219,19 +219,29 @@ def _import_module(name: str, path: str | None = None) -> Any:
         with recording_sites():
             return importlib.import_module(name)
     except SyntaxError as err:
-        raise RflintError(f"syntax error in {err.filename or shown}:{err.lineno}: {err.msg}") from err
+        raise RflintError(f"syntax error in {_at_line(err.filename or shown, err)}: {err.msg}") from err
     except ModuleNotFoundError as err:
         if path is None and (err.name == name or name.startswith(f"{err.name}.")):
             raise RflintError(f"cannot import module {name!r}: {err}") from err
         raise RflintError(f"importing {shown} failed: {type(err).__name__}: {err}") from err
     except SystemExit as err:
-        raise RflintError(f"importing {shown} called sys.exit({_exit_arg(err)})") from None
+        raise RflintError(f"importing {shown} called {_exit_call(err)}") from None
     except Exception as err:
         raise RflintError(f"importing {shown} failed: {type(err).__name__}: {err}") from err
 
 
-def _exit_arg(err: SystemExit) -> str:
-    return "" if err.code is None else repr(err.code)
+class _HardExit(SystemExit):
+    """os._exit() called by a target's code while rflint loads it (_kept_process_state)."""
+
+
+def _exit_call(err: SystemExit) -> str:
+    """How the code asked to exit: "sys.exit(5)", "os._exit(0)"."""
+    return f"{'os._exit' if isinstance(err, _HardExit) else 'sys.exit'}({'' if err.code is None else repr(err.code)})"
+
+
+def _at_line(path: str, err: SyntaxError) -> str:
+    """"net.py:12", or the file alone when Python names no line (a NUL byte in the source)."""
+    return f"{path}:{err.lineno}" if err.lineno else path
 
 
 def _resolve(target: str) -> tuple[Any, str]:
@@ -309,7 +319,7 @@ def _call_factory(factory: Callable, kwargs: dict[str, Any], label: str,
             meta_error = meta_error or err
             continue
         except SystemExit as err:  # not a meta-device problem: no point trying the CPU
-            raise RflintError(f"{label} called sys.exit({_exit_arg(err)})") from None
+            raise RflintError(f"{label} called {_exit_call(err)}") from None
         if not isinstance(built, nn.Module):
             raise RflintError(f"{label} returned {type(built).__name__}, not a torch.nn.Module")
         return built, device
@@ -335,20 +345,25 @@ def load_model(target: Any, kwargs: dict[str, Any] | None = None, label: str | N
 def _kept_process_state(target: Any) -> Iterator[None]:
     """While a TARGET string's file is imported and its factory runs: sys.argv is just the target
     (a model file that calls argparse's parse_args() at import read rflint's own flags and printed
-    "rflint: error: unrecognized arguments"), and the working directory and the warning filters
-    are given back after (an os.chdir made the next target "not found" and -o land elsewhere; a
+    "rflint: error: unrecognized arguments"), os._exit() is an error instead of the end of rflint,
+    and the working directory and the warning filters are given back after (an os.chdir made the next target "not found" and -o land elsewhere; a
     warnings.filterwarnings("error") failed the next targets).  Model objects are the caller's
     business: their process state is left alone."""
     if not isinstance(target, str):
         yield
         return
-    argv, cwd = sys.argv, os.getcwd()
+    argv, cwd, hard_exit = sys.argv, os.getcwd(), os._exit
     sys.argv = [target]
+
+    def refused_exit(status: int) -> None:  # it ended rflint on the spot, exit 0 and no word
+        raise _HardExit(status)
+
+    os._exit = refused_exit
     try:
         with warnings.catch_warnings():
             yield
     finally:
-        sys.argv = argv
+        sys.argv, os._exit = argv, hard_exit
         if os.getcwd() != cwd:
             os.chdir(cwd)
 
