@@ -1250,6 +1250,9 @@ def test_einsum_reads_its_subscripts():
     # a channel projection by a weight: conv 3, projected 3, conv 5
     _, L = rf(_Einsum("bchw,oc->bohw", (4, 4)), 16)
     assert (L["b"].r_in_min, L["b"].r_out_min) == ((3, 3), (5, 5))
+    # the same written with an ellipsis for the batch: it was global, the conv after it a head
+    _, L = rf(_Einsum("...chw,oc->...ohw", (4, 4)), 16)
+    assert (L["b"].r_in_min, L["b"].r_out_min) == ((3, 3), (5, 5))
     # a weight over the width (letter w summed away): W is mixed, H goes on, 3 then 5
     _, L = rf(_Einsum("bchw,wv->bchv", (16, 16)), 16)
     assert (L["b"].r_in_min, L["b"].r_out_min) == ((3, None), (5, None))
@@ -1263,6 +1266,18 @@ def test_einsum_reads_its_subscripts():
         torch.einsum("bchw,bcxy->bhwxy", s.mods[0](x), s.mods[0](x)).flatten(3).amax(-1).unsqueeze(1).repeat(1, 4, 1, 1)),
         *convs), 16)
     assert L["mods.1"].head
+
+
+def test_a_matmul_per_position_keeps_the_positions():
+    # (b, h, w, 1, c) @ (b, h, w, c, 1): a product over the channels at each pixel, positions in the
+    # batch dims; a 3x3 and a 5x5 map in, so the conv after it reads 3-5 and makes 5-7.  It was global
+    net = Lambda(lambda s, x: s.mods[2]((s.mods[0](x).permute(0, 2, 3, 1).unsqueeze(-2)
+                                         @ s.mods[1](x).permute(0, 2, 3, 1).unsqueeze(-1))
+                                        .squeeze(-1).permute(0, 3, 1, 2).expand(-1, 4, -1, -1)),
+                 nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(3, 4, 5, padding=2), nn.Conv2d(4, 4, 3, padding=1))
+    _, L = rf(net, 16)
+    assert (L["mods.2"].r_in_min, L["mods.2"].r_in_max) == ((3, 3), (5, 5))
+    assert (L["mods.2"].r_out_min, L["mods.2"].r_out_max) == ((5, 5), (7, 7))
 
 
 def test_a_matmul_with_a_global_operand_is_modulation():

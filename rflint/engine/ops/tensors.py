@@ -311,6 +311,10 @@ def _matmul(ctx: Ctx) -> Outcome:
     a projection of the channels): that dim is mixed away, every other axis keeps its RF."""
     a, b = (ctx.node.args + (None, None))[:2]
     ra, rb = _spatial_rf(ctx.rf(a)), _spatial_rf(ctx.rf(b))
+    if ra is not None and rb is not None and all(x.dim <= -3 for x in ra.axes + rb.axes):
+        # positions in the batch dims of both (a product per pixel over the channels): each output
+        # position reads its own, as an elementwise product would; the batch dims keep their places
+        return Outcome(merged([(ra, None), (rb, None)], None))
     if (ra is None) == (rb is None):
         return _global_fn(ctx)
     shape_a, shape_b = shape_of(ctx.val(a)), shape_of(ctx.val(b))
@@ -350,10 +354,14 @@ def _einsum(ctx: Ctx) -> Outcome:
     equation, *operands = ctx.node.args
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = list(operands[0])
-    if not isinstance(equation, str) or "->" not in equation or "." in equation:
+    if not isinstance(equation, str) or "->" not in equation:
         return _global_fn(ctx)
     inputs, out = equation.replace(" ", "").split("->")
     subscripts = inputs.split(",")
+    if "..." in equation:  # the dims an ellipsis stands for get letters of their own, aligned right
+        subscripts, out = _without_ellipsis(subscripts, out, [shape_of(ctx.val(o)) for o in operands])
+        if subscripts is None:
+            return _global_fn(ctx)
     if len(subscripts) != len(operands) or any(len(set(sub)) != len(sub) for sub in subscripts):
         return _global_fn(ctx)  # (a repeated letter, 'bchh->bch': a diagonal, not read here)
     moved, letters = [], []
@@ -378,6 +386,20 @@ def _einsum(ctx: Ctx) -> Outcome:
     weights = parameters_behind([o for o in operands if isinstance(o, fx.Node) and ctx.rf(o) is None], ctx.rf) \
         if len(moved) == 1 else []
     return Outcome(result.deeper(1) if weights else result, parametric=bool(weights))
+
+
+def _without_ellipsis(subscripts: list[str], out: str, shapes: list) -> tuple[list[str] | None, str]:
+    """einsum subscripts with each '...' written out as letters no subscript uses (Greek), one per
+    dim it covers, the last dims of every operand sharing theirs (broadcast aligns from the right)."""
+    if len(subscripts) != len(shapes) or any(shape is None for shape in shapes):
+        return None, out
+    spans = [len(shape) - (len(sub) - 3) if "..." in sub else 0 for sub, shape in zip(subscripts, shapes)]
+    if any(span < 0 for span in spans):
+        return None, out
+    letters = [chr(0x3B1 + i) for i in range(max(spans, default=0))]  # alpha, beta, ...
+    def filled(sub: str, span: int) -> str:
+        return sub.replace("...", "".join(letters[len(letters) - span:]))
+    return [filled(sub, span) for sub, span in zip(subscripts, spans)], filled(out, max(spans, default=0))
 
 
 def _getitem(ctx: Ctx) -> Outcome:
