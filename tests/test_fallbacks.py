@@ -778,8 +778,8 @@ def test_hooks_the_trace_leaves_out_are_noted():
     model = _three_convs()
     model[2].register_forward_pre_hook(lambda module, args: (F.avg_pool2d(args[0], 2),))
     a = rflint.analyze(model, 16)
-    assert a.warnings == ["2 has a forward hook (a lambda) that rflint does not analyse: if that code changes the "
-                          "tensors, the RFs from there on are not what runs"]
+    assert a.warnings == ["2 has a forward pre-hook (a lambda) that rflint does not analyse: if that code changes "
+                          "the tensors, the RFs from there on are not what runs"]
     # torch's own hooks (the old weight_norm API is a pre-hook) change weights, not maps: no note
     normed = _three_convs()
     with warnings.catch_warnings():  # deprecated for torch.nn.utils.parametrizations.weight_norm
@@ -795,6 +795,19 @@ def test_a_hook_of_a_users_submodule_is_traced_not_noted():
     model[1].register_forward_hook(lambda module, args, out: F.max_pool2d(out, 3, 1, 1))
     a = rflint.analyze(model, 32)
     assert a.warnings == [] and a.final_r_min == (9, 9)
+
+
+class _CallOverride(nn.Sequential):
+    def __call__(self, x):  # one more conv around forward(), which fx's trace of forward() leaves out
+        return self.extra(super().__call__(x))
+
+
+def test_a_model_that_overrides_call_is_noted():
+    model = _CallOverride(nn.Conv2d(3, 4, 3, padding=1))
+    model.extra = nn.Conv2d(4, 4, 3, padding=1)
+    assert rflint.analyze(model, 16).warnings == [
+        "_CallOverride overrides __call__; rflint analyses _CallOverride.forward, which fx traces without it: if "
+        "that code changes the tensors, the RFs from there on are not what runs"]
 
 
 def test_a_forward_set_on_the_instance_is_noted():

@@ -17,8 +17,6 @@ from typing import Any, Callable
 from torch import nn
 from torch.nn.modules import module as _module_globals
 
-_HOOK_TABLES = ("_forward_pre_hooks", "_forward_hooks")
-
 
 def _users(hooks: dict[int, Callable[..., Any]]) -> list[Callable[..., Any]]:
     """The hooks not installed by torch (theirs are functions or objects of torch's own modules)."""
@@ -52,14 +50,21 @@ def hook_notes(model: nn.Module) -> list[str]:
     if global_hooks:
         notes.append(f"a global forward hook ({_hook_name(global_hooks[0])}) runs around every module: rflint "
                      "does not analyse it, so if it changes tensors the RFs are not what runs")
-    if not any(m._forward_hooks or m._forward_pre_hooks or "forward" in m.__dict__ for m in model.modules()):
+    if type(model).__call__ is nn.Module.__call__ and not any(
+            m._forward_hooks or m._forward_pre_hooks or "forward" in m.__dict__ for m in model.modules()):
         return notes  # the common case, without building every module's path
     for path, module in model.named_modules():
         if path and not _leaf(module):
             continue
-        hooks = [h for table in _HOOK_TABLES for h in _users(getattr(module, table, None) or {})]
+        pre = _users(getattr(module, "_forward_pre_hooks", None) or {})
+        hooks = pre or _users(getattr(module, "_forward_hooks", None) or {})
         if hooks:
-            what = f"has a forward hook ({_hook_name(hooks[0])}) that rflint does not analyse"
+            kind = "forward pre-hook" if pre else "forward hook"
+            what = f"has a {kind} ({_hook_name(hooks[0])}) that rflint does not analyse"
+        elif not path and type(module).__call__ is not nn.Module.__call__ \
+                and not type(module).__module__.startswith("torch."):
+            what = (f"overrides __call__; rflint analyses {type(module).__name__}.forward, which fx traces without "
+                    "it")
         elif "forward" in vars(module):
             what = f"has a forward() set on the instance; rflint analyses {type(module).__name__}.forward instead"
         else:
