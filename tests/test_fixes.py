@@ -503,3 +503,33 @@ def test_fix_says_why_a_model_with_parametrizations_cannot_be_saved(tmp_path, mo
     line = "rflint: error: cannot save the fixed model: torch.save cannot pickle modules with parametrizations"
     assert result.stderr.startswith(line) and result.stderr.count("\n") == 1
     assert not (tmp_path / "out.pt").exists() and not (tmp_path / "out.pt.partial").exists()
+
+
+SIZE_ASKING = """
+import torch
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, 4, 3, padding=1)
+        self.b = nn.Sequential(*[nn.Conv2d(4, 4, 3, padding=1) for _ in range(4)])
+        self.fc = nn.Linear(4, 10)
+
+    def forward(self, x):
+        y = self.a(x)
+        z = torch.zeros(y.shape[0], 4, y.shape[2], y.shape[3])  # sizes asked: a trace for one shape
+        z[:, :, 1:] = y[:, :, 1:]
+        return self.fc(self.b(z).mean((2, 3)))
+"""
+
+
+def test_fix_says_a_model_traced_for_one_shape_runs_at_that_shape(tmp_path, monkeypatch):
+    # the truncated model holds zeros(1, ...) as a constant: it failed at batch 4 without a word
+    (tmp_path / "asks.py").write_text(SIZE_ASKING)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["fix", "asks.py:Net", "--input", "8", "--truncate"])
+    assert result.exit_code == 0, result.output
+    assert ("note: forward() asks about shapes, so the fixed model is built from a trace made for input shape "
+            "1,3,8,8 and runs at that shape (batch size included) only") in " ".join(result.stdout.split())

@@ -500,6 +500,13 @@ def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, chan
     if before.analysis.trace_method == VALUE_AWARE:
         console.print("note: the fixed model is built from that trace, so it has only that branch of forward()",
                       markup=False, highlight=False, style="yellow")
+    if before.analysis.traced is not None and before.analysis.traced.specialized:
+        # a trace that answered forward()'s shape questions (zeros(n, c, h, w), len(x.shape)) holds
+        # their answers as constants: the fixed model runs at this input shape only
+        shape = ",".join(map(str, before.analysis.input_shapes[0]))
+        console.print(f"note: forward() asks about shapes, so the fixed model is built from a trace made for input "
+                      f"shape {shape} and runs at that shape (batch size included) only",
+                      markup=False, highlight=False, style="yellow")
     # fx's GraphModule keeps only what the trace calls or reads (modules, and bare parameters such
     # as a cls_token through get_attr): the rest of "params" is not a change the fix made
     uncalled = before.analysis.params - module_params(before.analysis.traced.gm)
