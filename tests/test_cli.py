@@ -1052,8 +1052,11 @@ def build():
 def test_a_lazy_head_takes_each_sizes_shape(project):
     # the LazyLinear took 64 px's features (4 * 32 * 32) and 100 px "did not fit the size its head was
     # built for"; a sweep failed every size after the first; conv s2 r 3, j 2, conv 3 + 2 * 2 = 7
-    (project / "lazy.py").write_text(LAZY_HEAD)
+    (project / "lazy.py").write_text("open('imported.log', 'a').write('x')\n" + LAZY_HEAD)
     result = invoke("check", "lazy.py:build", "--input", "64", "--input", "100", "--format", "json")
+    # the model anew is the factory called again, not the file imported again (its module-level
+    # code ran once per size)
+    assert (project / "imported.log").read_text() == "x"
     assert result.exit_code == 0, result.output
     docs = json.loads(result.stdout)["models"]
     assert [(d["input"], d["resolution"]["final_r_min"]) for d in docs] == [([64, 64], [7, 7]), ([100, 100], [7, 7])]

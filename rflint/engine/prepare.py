@@ -116,7 +116,11 @@ class Prepared:
         if self.lazy_origin is None:
             return self
         model, channels, kwargs, label, real_weights, n_inputs, root = self.lazy_origin
-        fresh = prepare(model, channels, kwargs, label, real_weights, n_inputs, root)
+        # the object the target names, not the target string: its file is not imported again (its
+        # module-level code ran twice for two sizes)
+        fresh = prepare(self.loaded.origin if self.loaded.origin is not None else model, channels, kwargs,
+                        label or self.label, real_weights, n_inputs, root)
+        fresh.loaded.target, fresh.loaded.factory_source = self.loaded.target, self.loaded.factory_source
         fresh.words_for_api = self.words_for_api
         return fresh
 

@@ -53,6 +53,7 @@ class LoadedModel:
     # the TARGET string it was loaded from, from the working directory: what a suggested command
     # names (the label may be a config's name, relative to its pyproject.toml); None for objects
     target: str | None = None
+    origin: Any = None  # the object the target names (a factory, a class, a zoo entry, a module)
 
 
 def parse_kwargs(pairs: list[str] | None) -> dict[str, Any]:
@@ -376,6 +377,7 @@ def _load_model(target: Any, kwargs: dict[str, Any] | None, label: str | None, r
         label = label or resolved  # a config's target keeps the name it has there (config.py)
     else:
         obj, label = target, label or getattr(target, "__name__", None) or _short_repr(target)
+    origin = obj  # what the target names, resolved: loading it again imports nothing (Prepared.anew)
     # zoo entries carry their natural input size and channels
     if hasattr(obj, "factory") and hasattr(obj, "input_size"):
         suggested_input, suggested_channels = tuple(obj.input_size), obj.channels
@@ -405,7 +407,8 @@ def _load_model(target: Any, kwargs: dict[str, Any] | None, label: str | None, r
     if owned:
         module.eval()
     return LoadedModel(module, label, device, source, suggested_input, suggested_channels, hook_notes(module),
-                       has_lazy_layers(module), owned=owned, target=target if isinstance(target, str) else None)
+                       has_lazy_layers(module), owned=owned, target=target if isinstance(target, str) else None,
+                       origin=origin)
 
 
 def _short_repr(obj: Any) -> str:
