@@ -351,7 +351,7 @@ def explain_failure(prepared: Prepared, shapes: Shapes, err: RflintError, full_s
                  "does not read the input but a map made from it: if the input has others, set --channels")
     if guess and channels_wrong:  # RGB-D: x[:, 3:] has none
         return RflintError(f"{prepared.label}: the map reaching {layer} does not have the channels it takes; {guess}")
-    if any(p in text for p in _TOO_SMALL) or _ONE_ELEMENT in text:
+    if _vanished(text):
         hint = _smallest_size(prepared, shapes)
         what = f"the feature map vanishes at {layer}" if _ONE_ELEMENT not in text else \
             f"the map reaching {layer} is down to one pixel, and an instance norm needs more than one"
@@ -499,6 +499,11 @@ _TOO_SMALL = ("Kernel size can't be greater than actual input size", "Output siz
               "output size is too small", "non-positive", "Invalid computed output size")
 
 
+def _vanished(text: str) -> bool:
+    """torch's error says the map is too small at some layer: it vanished, or an instance norm has one pixel."""
+    return any(p in text for p in _TOO_SMALL) or _ONE_ELEMENT in text
+
+
 # torch's words for maps of different sizes meeting at a join (cat, or a sum that cannot broadcast),
 # and models' own guards for an input that does not line up with their downsampling (monai's
 # SwinUNETR: "spatial dimensions [2, 3] of input image ... must be divisible by 2**5.")
@@ -611,7 +616,7 @@ def _nearer(attempt: Callable[[tuple[int, ...]], RflintError | None], side: int,
         err = attempt((t,) * n)
         if err is None:
             return t
-        if step < 0 and (any(p in str(err) for p in _TOO_SMALL) or _ONE_ELEMENT in str(err)):
+        if step < 0 and _vanished(str(err)):
             break
     return bound
 
@@ -718,7 +723,7 @@ def _head_sizes(attempt: Callable[[tuple[int, ...]], RflintError | None], ratios
             found = _FEATURES.search(text)
             if found:
                 return int(found.group(1) or found.group(3))
-            if any(p in text for p in _TOO_SMALL) or _ONE_ELEMENT in text:
+            if _vanished(text):
                 return 0
             gaps.append(u)
         return None

@@ -269,15 +269,9 @@ def _first_running(a: Analysis, candidate: tuple[int, ...], offsets) -> Trial | 
 def _smallest_running(a: Analysis, candidate: tuple[int, ...], failing: int) -> Trial | None:
     """candidate + d for the smallest offset d > ``failing`` (an offset that does not run) that
     runs, when running is monotone in d."""
-    found = first_success(lambda d: _runs(a, _shifted(candidate, d)), failing, limit=_trial_limit(a, candidate))
+    # (as far as Prepared.probe_limit lets a search go: not to 16k px on a model traced on real values)
+    found = first_success(lambda d: _runs(a, _shifted(candidate, d)), failing, limit=a.prepared.probe_limit(a.input_size))
     return found[1] if found else None
-
-
-def _trial_limit(a: Analysis, candidate: tuple[int, ...]) -> int:
-    """How far the search raises a size (Prepared.probe_limit; a model traced on real values computes
-    every trial on real tensors: a fixed head that never fits had it probe 16k px and run out of memory)."""
-    limit = a.prepared.probe_limit(a.input_size)
-    return min(limit, max(1024, 4 * max(a.input_size))) if a.trace_method.startswith(VALUE_AWARE) else limit
 
 
 def _plain(kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -64,8 +64,7 @@ class _Concrete:
             if value.is_meta:
                 raise DataDependent(f"the model's forward() hands a tensor to NumPy ({self.node.name})")
             value = value.detach().cpu().numpy()
-        site = node_site(self.node)
-        self.tracer.value_branches.append(f"{site.file}:{site.line}" if site else self.node.name)
+        self.tracer.note_value_read(self.node)
         return np.asarray(value, dtype=dtype)
 
     def __getattr__(self, k: str):
@@ -143,13 +142,17 @@ class ShapeTracer(RflintTracer):
     def proxy(self, node: fx.Node) -> ShapeProxy:
         return ShapeProxy(node, self)
 
+    def note_value_read(self, node: fx.Node) -> None:
+        """Where forward() read a tensor's values (a branch, a number, a NumPy array): the warning's line."""
+        site = node_site(node)
+        self.value_branches.append(f"{site.file}:{site.line}" if site else node.name)
+
     def to_bool(self, obj: fx.Proxy) -> bool:
         value = getattr(obj, "meta_value", None)
         if self.values and value is not None:
             # on real values every branch a proxy decides read them: a tensor's, or a number made
             # from one (x.sum().item() > 0, x.numpy().sum() > 0); shape facts never reach here
-            site = node_site(obj.node)
-            self.value_branches.append(f"{site.file}:{site.line}" if site else obj.node.name)
+            self.note_value_read(obj.node)
             return bool(value)
         if isinstance(value, torch.Tensor):
             raise DataDependent(
@@ -169,8 +172,7 @@ class ShapeTracer(RflintTracer):
         if not isinstance(value, (int, float, bool)):
             raise RflintError(f"cannot turn {type(value).__name__} value of {obj.node.name} into a number")
         if self.values:
-            site = node_site(obj.node)
-            self.value_branches.append(f"{site.file}:{site.line}" if site else obj.node.name)
+            self.note_value_read(obj.node)
         return value
 
     def iter(self, obj: fx.Proxy):

@@ -274,10 +274,6 @@ def folded(ctx: Ctx) -> Outcome:
                                            "not tracked: the layers after it count as head and are not checked")
 
 
-def _fold_module(ctx: Ctx) -> Outcome:
-    return folded(ctx)
-
-
 def _unfold_module(ctx: Ctx) -> Outcome:
     m = ctx.module
     return unfolded(ctx, type(m).__name__, m.kernel_size, m.dilation, m.padding, m.stride)
@@ -313,7 +309,7 @@ _MODULE_RULES: list[tuple[tuple[type, ...], Callable[[Ctx], Outcome]]] = [
     ((nn.Upsample,), _upsample_module),
     ((nn.PixelShuffle, nn.PixelUnshuffle), _shuffle_module),
     ((nn.Unfold,), _unfold_module),
-    ((nn.Fold,), _fold_module),
+    ((nn.Fold,), folded),
     ((nn.Linear, nn.Bilinear, nn.LazyLinear), _linear),
     ((nn.Flatten, nn.Unflatten), _flatten_module),
     ((nn.MultiheadAttention, nn.RNNBase, nn.Transformer, nn.TransformerEncoder, nn.TransformerDecoder,
