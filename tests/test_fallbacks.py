@@ -1042,6 +1042,20 @@ def test_a_torch_export_module_is_told_to_give_the_original():
         rflint.analyze(exported, 16)
 
 
+def _sizes_tried(monkeypatch, name: str) -> list:
+    """The spatial sizes rflint.engine.prepare's ``name`` (probe, input_needs) is called with, filled
+    as the test runs."""
+    module = sys.modules["rflint.engine.prepare"]  # (rflint.engine.prepare is also the function)
+    original, tried = getattr(module, name), []
+
+    def counted(prepared, shapes, *args, **kwargs):
+        tried.append(tuple(shapes[0][2:]))
+        return original(prepared, shapes, *args, **kwargs)
+
+    monkeypatch.setattr(module, name, counted)
+    return tried
+
+
 class _Period32From64(nn.Module):
     """A skip joined with its 32x pooled and upsampled self (multiples of 32), gated by a 64x64 max
     pool (which vanishes below 64): runs at 64, 96, ..."""
@@ -1060,15 +1074,7 @@ def test_the_nearest_sizes_stop_where_the_map_vanishes(monkeypatch):
     # from 50: nothing below runs (32 vanishes in the 64 px pool), 64 above.  Every side from 49 down
     # to 1 was tried (SwinUNETR at 50: 46 re-traces, 19 s); the search down ends at the first side
     # where the map vanishes, 32, and the one up at 64, found among the multiples of 1, 2, 4 ...
-    P = sys.modules["rflint.engine.prepare"]  # (rflint.engine.prepare is also the function)
-    trials = []
-    original = P.probe
-
-    def counted(prepared, shapes, *args, **kwargs):
-        trials.append(shapes[0][2:])
-        return original(prepared, shapes, *args, **kwargs)
-
-    monkeypatch.setattr(P, "probe", counted)
+    trials = _sizes_tried(monkeypatch, "probe")
     with pytest.raises(RflintError, match="the nearest sizes that run are 64x64$"):
         rflint.analyze(_Period32From64(), 50)
     assert (31, 31) not in trials and len(trials) < 40, trials
@@ -1116,15 +1122,8 @@ class _ValueBranchFixedHead(nn.Module):
 def test_size_searches_on_a_model_traced_on_values_stay_near_the_size(monkeypatch):
     # the clean-size search raised the size until it ran, doubling to 16384 px, each trial computing
     # on real tensors: 3 GB allocations and an out-of-memory kill.  On values it stops at 4x (>= 1024)
-    P = sys.modules["rflint.engine.prepare"]
-    trials = []
-    original = P.input_needs
-
-    def counted(prepared, shapes, *args, **kwargs):
-        trials.append(max(shapes[0][2:]))
-        return original(prepared, shapes, *args, **kwargs)
-
-    monkeypatch.setattr(P, "input_needs", counted)
+    tried = _sizes_tried(monkeypatch, "input_needs")
     report = build_report(rflint.analyze(_ValueBranchFixedHead(), 32))
     report.min_clean_input  # noqa: B018  (the search runs here)
+    trials = [max(size) for size in tried]
     assert trials and max(trials) < 2048, trials  # (offsets up to 1024 from the candidate)
