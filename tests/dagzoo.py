@@ -50,7 +50,6 @@ from __future__ import annotations
 import math
 import random
 from fractions import Fraction
-from functools import lru_cache
 
 import torch
 from torch import nn

@@ -6,7 +6,6 @@ from __future__ import annotations
 from fractions import Fraction
 
 import pytest
-import torch
 from torch import nn
 
 import rflint

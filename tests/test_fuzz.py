@@ -18,12 +18,10 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import re
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
-import torch
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner

@@ -403,7 +403,7 @@ def test_compiled_concatenation_of_two_dtypes_promotes_like_torch():
 ])
 def test_a_vanishing_map_fails_in_torchs_words_with_or_without_compiled_steps(build, size, monkeypatch):
     """The compiled steps and the rules raise torch's own error where a window leaves no output
-    (the same text torch's meta kernel gives), so the user's message (prepare.explain_failure) does
+    (the same text torch's meta kernel gives), so the user's message (size_hints.explain_failure) does
     not depend on which of them ran."""
     import rflint
     import rflint.engine.program as program

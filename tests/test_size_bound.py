@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import rflint
-from rflint.engine.prepare import misaligned
+from rflint.engine.size_hints import misaligned
 from rflint.trace.size_bound import input_size_bound
 from rflint.zoo import ZOO
 

@@ -565,7 +565,7 @@ def _fix_broke(changed: str, size, err: RflintError) -> RflintError:
     and name the traced copy 'GraphModule')."""
     import re
 
-    from rflint.engine.prepare import misaligned
+    from rflint.engine.size_hints import misaligned
 
     raw = err.__cause__ if isinstance(err.__cause__, RflintError) else err
     found = re.match(r"shape propagation failed at ([^:]+):", str(raw))

@@ -289,8 +289,6 @@ def _draw(report: Any, pictures: Pictures, key: str, outcome: JobOutcome) -> Non
 
 
 def _render_section(report: Any, style: TextStyle) -> str:
-    import io
-
     from rich.console import Console
 
     from rflint.report.text import render_model

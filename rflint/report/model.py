@@ -7,7 +7,7 @@ from functools import cached_property
 from typing import Any
 
 from rflint.engine import Analysis
-from rflint.engine.prepare import ALIGN_REACH, first_success, named_divisor, not_monotone
+from rflint.engine.size_hints import ALIGN_REACH, first_success, named_divisor, not_monotone
 from rflint.engine.program import needs_of
 from rflint.engine.numbers import nums
 from rflint.errors import RflintError

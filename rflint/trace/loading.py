@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import copy
 import importlib
 import importlib.util
 import inspect

@@ -409,7 +409,7 @@ def is_empty_map(value: Any) -> bool:
 
 
 def empty_map_error(node: fx.Node, value: Any) -> RflintError:
-    """"The map ``node`` made is empty", worded so that prepare.explain_failure calls the input too
+    """"The map ``node`` made is empty", worded so that size_hints.explain_failure calls the input too
     small and names ``node``."""
     return RflintError(f"shape propagation failed at {node_label(node)}: the map is empty "
                        f"(a non-positive size, {tuple(value.shape)})")

@@ -18,7 +18,6 @@ order; ``order`` keeps it because the RF program and the segment analysis are si
 from __future__ import annotations
 
 import contextlib
-import copy
 import functools
 import math
 from dataclasses import dataclass, field

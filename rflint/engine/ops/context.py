@@ -103,7 +103,7 @@ def kernel_outcome(ctx: Ctx, kop: K.KernelOp | None, src: Any = None) -> Outcome
 def not_empty(node: Any, value: Any) -> None:
     """Raise when the map ``node`` made has no pixel left on a spatial axis (a crop or a slice past
     a one-pixel map): torch lets empty maps through most ops, but the input is too small for the
-    model, and prepare.explain_failure says so, naming ``node``."""
+    model, and size_hints.explain_failure says so, naming ``node``."""
     if isinstance(node, fx.Node) and is_tensor_like(value) and is_empty_map(value):
         raise empty_map_error(node, value)
 

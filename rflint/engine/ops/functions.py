@@ -6,7 +6,6 @@ import operator
 from typing import Any, Callable
 
 import torch
-import torch.fx as fx
 import torch.nn.functional as F
 
 from rflint.engine import kernels as K
