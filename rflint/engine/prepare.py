@@ -10,6 +10,7 @@ import torch
 import torch.fx as fx
 from torch import nn
 
+from rflint.engine.ops.functions import SPATIAL_FUNCTIONS
 from rflint.engine.program import Probe, input_needs, probe, run_program
 from rflint.engine.results import Analysis
 from rflint.engine.size_hints import axes_text, explain_failure, first_conv_in, side_limit
@@ -80,8 +81,17 @@ def _conv_io(m: nn.modules.conv._ConvNd) -> tuple[int, int]:
 Shapes = tuple[tuple[int, ...], ...]  # full input shapes, one per forward() argument
 
 _SPATIAL_LAYERS = (nn.modules.conv._ConvNd, nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd,
-                   nn.modules.pooling._AdaptiveAvgPoolNd, nn.modules.pooling._AdaptiveMaxPoolNd,
-                   nn.Upsample, nn.PixelShuffle, nn.PixelUnshuffle)
+                   nn.modules.pooling._LPPoolNd, nn.modules.pooling._AdaptiveAvgPoolNd,
+                   nn.modules.pooling._AdaptiveMaxPoolNd, nn.Upsample, nn.PixelShuffle, nn.PixelUnshuffle,
+                   nn.Unfold, nn.Fold)
+
+
+def _has_spatial_layer(module: nn.Module, traced: Traced | None) -> bool:
+    """A conv, pool or resampling layer, as a module or as a function forward() calls."""
+    if any(isinstance(m, _SPATIAL_LAYERS) for m in module.modules()):
+        return True
+    return traced is not None and any(n.op == "call_function" and n.target in SPATIAL_FUNCTIONS
+                                      for n in traced.gm.graph.nodes)
 
 
 class NothingToLint(RflintError):
@@ -338,7 +348,7 @@ def prepare(model: Any, channels: int | None = None, kwargs: dict[str, Any] | No
                           f"{type(quantized).__name__}): rflint reads float models, and the architecture is the "
                           "same before quantization, so lint the model before convert() / quantize_dynamic()")
     first = _first_conv(traced.gm if traced else None, loaded.module)
-    if first is None and not any(isinstance(m, _SPATIAL_LAYERS) for m in loaded.module.modules()):
+    if first is None and not _has_spatial_layer(loaded.module, traced):
         raise NothingToLint(f"{loaded.label} has no convolution, pooling or resampling layer: nothing to lint")
     default_channels = first[0] if first else loaded.suggested_channels
     if first is not None and first[0] == 0:  # nn.LazyConv2d: in_channels 0 until its first call

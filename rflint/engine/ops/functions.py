@@ -204,6 +204,9 @@ _register(_fn_interpolate, "F.interpolate", "F.upsample", "F.upsample_bilinear",
 _register(_fn_pixel_shuffle, "F.pixel_shuffle", "F.pixel_unshuffle", "torch.pixel_shuffle", "torch.pixel_unshuffle")
 _register(_fn_unfold, "F.unfold")
 _register(folded, "F.fold")
+# every function registered so far has a spatial kernel or stride (an RF layer where it is called):
+# a model made of them alone, without a conv or pool module, still has something to lint
+_KERNEL_FUNCTIONS = frozenset(_FUNCTION_RULES)
 _FUNCTION_RULES[assigned] = _assigned
 FUNCTION_NAMES[assigned] = "Tensor.__setitem__"
 _register(_fn_linear, "F.linear")
@@ -233,6 +236,7 @@ _register(_mixing_along(1, None), "torch.cumsum", "torch.cumprod", "torch.cummax
 _register(_mixing_along(1, -1), "torch.sort", "torch.argsort")
 _register(_mixing_along(2, -1), "torch.topk")
 _register(_fn_grid_sample, "F.grid_sample")
+SPATIAL_FUNCTIONS = _KERNEL_FUNCTIONS | {F.grid_sample}
 _register(_constant, "torch.zeros_like", "torch.ones_like", "torch.full_like", "torch.empty_like", "torch.rand_like",
           "torch.randn_like", "torch.randint_like")
 
