@@ -827,6 +827,16 @@ def test_a_whole_map_pool_with_a_one_pixel_axis_is_global_pooling():
     assert ("RF002", "blocks.4.c2") in {(f.code, f.layer) for f in lint(a).findings}
 
 
+def test_a_pool_over_a_one_pixel_map_before_the_classifier_is_global_pooling():
+    # at 8 px the last map is 1x1 (8 -> 4 -> 2 -> 1): F.max_pool2d(x, x.size()[2:]) is a 1x1 window on
+    # it, which reads all of it as at 16 px (2x2), but stayed an RF layer: the final layer, reading
+    # the shortcuts' r_min 3.  By hand: blocks.4.c2 reads 3 + 2*8 = 19 > 8 and is the final layer
+    a, layers = rf(_ResNetClosedByPool("whole"), 8)
+    assert a.layers[-1].name == "blocks.4.c2" and a.final_layer == "blocks.4.c2"
+    assert layers["blocks.4.c2"].r_in_min == (19, 19)
+    assert "RF002" in {f.code for f in lint(a).findings}
+
+
 def test_depth_to_space_to_one_channel_is_a_pixel_shuffle():
     # ESPCN on the Y channel: 4 channels -> 1 channel at 2x; the one-channel dim did not count as
     # "channels left", so the map became global.  down 3x3 /2 (r 3, j 2), deep 9x9 (3 + 16 = 19),

@@ -90,8 +90,10 @@ def pooled(ctx: Ctx, kop: K.KernelOp, src: Any = None) -> Outcome:
 
     A whole-map pool with more layers after it (DenseNet's last transition at 32 px: 2x2 -> 1x1,
     then a dense block) stays a pool: the layers after it read the map it made and are judged as RF
-    layers (unproductive, in a tail), not hidden as a head.  A window over a one-pixel axis reduces
-    nothing and stays a pool too."""
+    layers (unproductive, in a tail), not hidden as a head.  A one-pixel axis counts as read whole
+    when the others are; a map that is one pixel already is read whole by any window
+    (``F.avg_pool2d(x, x.size()[2:])`` at a size where the last map is 1x1), like an adaptive pool
+    to 1 on it."""
     src = ctx.first if src is None else src
     n = kop.n
     n_in, n_out = spatial_sizes(ctx.val(src), n), spatial_sizes(ctx.out, n)
@@ -103,7 +105,8 @@ def _reading_whole_axes(ctx: Ctx, kop: K.KernelOp, src: Any, whole: set[int], n_
     """A pool whose window reads the ``whole`` of these axes: global along them when nothing
     spatial follows (:func:`pooled`), else an ordinary window."""
     n = kop.n
-    if not whole or not _flattened_next(ctx):
+    one_pixel = all(i == o == 1 for i, o in zip(n_in, n_out))  # the map is one pixel: its window reads all of it
+    if not (whole or one_pixel) or not _flattened_next(ctx):
         return kernel_outcome(ctx, kop, src)
     rf = ctx.rf(src)
     # the other axes one pixel in and out (the last map of an anisotropic volume, 1x2): read whole too
