@@ -957,3 +957,34 @@ def test_a_1d_signal_is_measured_in_samples():
     model = nn.Sequential(nn.Conv1d(1, 4, 80, stride=4), nn.MaxPool1d(4), nn.Conv1d(4, 4, 3))
     [found] = [f for f in lint(rflint.analyze(model, 2000)).findings if f.code == "RF005"]
     assert "its largest receptive field is 124 samples for a 2000-sample input" in found.message
+
+
+def test_fractional_sizes_are_written_as_decimals_never_in_exponent_notation():
+    # DeepLabV3+ at 513 px (align_corners resizes 33 -> 129 -> 513) has r_max 3982/3: the report said
+    # '1.33e+03x1.33e+03 px'
+    from fractions import Fraction
+
+    from rflint.rules.structure import fmt_size
+
+    assert fmt_size((Fraction(3982, 3), Fraction(3982, 3))) == "1327.33x1327.33"
+    assert fmt_size((Fraction(17, 3), Fraction(7, 2), 5, None)) == "5.67x3.5x5x-"
+
+
+def test_a_dead_tap_message_names_the_dilation_and_reads_an_8x8_map():
+    # "c (3x3 kernel on a 4x4 map): only 1x1 of its kernel taps ..." read as a wrong number: by hand,
+    # dilation 4, padding 4 on a 4x4 map reads o - 4 + 4t, a real pixel for t = 1 only (o <= 3)
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.down = nn.Conv2d(3, 4, 3, 2, 1)  # 8 -> 4
+            self.c = nn.Conv2d(4, 4, 3, 1, 4, dilation=4)
+
+        def forward(self, x):
+            return self.c(self.down(x))
+
+    found = [f for f in lint(rflint.analyze(Net(), 8)).findings if f.code == "RF004"]
+    assert [f.message.split(":")[0] for f in found] == ["c (3x3 kernel, dilation 4, on a 4x4 map)"]
+    from rflint.rules.structure import a_or_an
+
+    assert [a_or_an(t) for t in ("8x8 map", "11-tap", "18000-sample", "1100 px", "32x32")] == [
+        "an 8x8 map", "an 11-tap", "an 18000-sample", "a 1100 px", "a 32x32"]

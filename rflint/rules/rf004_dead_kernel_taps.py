@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rflint.rules.base import Rule
+from rflint.rules.structure import a_or_an
 
 
 @lru_cache(maxsize=4096)  # a network repeats a few (map size, kernel) configurations many times
@@ -91,14 +92,17 @@ class DeadKernelTaps(Rule):
         wasted_params = weights * (total - alive) // total
         frac = f"{wasted.numerator}/{wasted.denominator}"
         unit = " px" if len(n_in) == 1 else ""  # "a 2 kernel on a 100 map" read as numbers, not sizes
-        where = f"a {'x'.join(map(str, n_in))}{unit} map" if len(uses) == 1 else \
+        where = a_or_an(f"{'x'.join(map(str, n_in))}{unit} map") if len(uses) == 1 else \
             f"maps of {', '.join(sorted({'x'.join(map(str, u[1])) + unit for u in uses}))} in its {len(uses)} calls"
         taps = ("none of its kernel taps ever reads a real pixel, so all of its" if alive == 0 else
                 f"only {'x'.join(map(str, used))} of its kernel taps ever read a real pixel, so {frac} of its")
         kernel = "x".join(map(str, layer.kernel)) + ("-tap" if len(layer.kernel) == 1 else "")
+        kernel += " kernel"
+        if any(d != 1 for d in layer.dilation):  # "3x3 on a 4x4 map: 1 tap used" reads as wrong without it
+            kernel += f", dilation {'x'.join(map(str, layer.dilation)) if len(set(layer.dilation)) > 1 else layer.dilation[0]},"
         return self.finding(
             layer.name,
-            f"{layer.name} ({kernel} kernel on {where}): "
+            f"{layer.name} ({kernel} on {where}): "
             f"{taps} weights ({wasted_params:,} params) only ever multiply zero padding",
             layer.source,
             kernel=list(layer.kernel), input_size=list(n_in), used_taps=used,

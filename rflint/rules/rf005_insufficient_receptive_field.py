@@ -11,7 +11,7 @@ from torch import nn
 from rflint.engine.numbers import nums
 from rflint.engine.ops.functions import FOURIER_TRANSFORMS
 from rflint.rules.base import Rule
-from rflint.rules.structure import fmt_size, sized, unit
+from rflint.rules.structure import a_or_an, fmt_size, sized, unit
 
 
 class InsufficientReceptiveField(Rule):
@@ -40,7 +40,7 @@ class InsufficientReceptiveField(Rule):
         yield self.finding(
             layer.name,
             f"no unit of the last feature map ({layer.name}) sees the whole input: its largest receptive field "
-            f"is {fmt_size(a.final_r_max)} {unit(ctx.size)} for a {sized(ctx.size)} input; objects larger than that are "
+            f"is {fmt_size(a.final_r_max)} {unit(ctx.size)} for {a_or_an(sized(ctx.size))} input; objects larger than that are "
             "only ever seen in pieces",
             layer.source,
             final_r_max=nums(a.final_r_max), input=list(ctx.size),

@@ -448,13 +448,22 @@ def sized(input_size) -> str:
     return f"{fmt_size(input_size)}-sample" if len(input_size) == 1 else f"{fmt_size(input_size)} px"
 
 
+def a_or_an(text: str) -> str:
+    """The article for a number as it is read aloud: "an 8x8 map", "an 11-tap", "an 18000-sample",
+    "a 1100 px" (eight, eleven, eighteen thousand; but one thousand one hundred)."""
+    lead = text[: len(text) - len(text.lstrip("0123456789"))]
+    said = lead.startswith("8") or (len(lead) % 3 == 2 and lead[:2] in ("11", "18"))
+    return f"{'an' if said else 'a'} {text}"
+
+
 def fmt_size(values) -> str:
-    """(43, 43) -> '43x43'; fractions are shown as decimals."""
+    """(43, 43) -> '43x43'; fractions as decimals, to two places ('5.67', '1327.47': never the
+    '1.33e+03' of a fixed number of significant digits, which hid the size of the number)."""
     def one(v) -> str:
         if type(v) is int:  # the common case, without a Fraction
             return str(v)
         if v is None:
             return "-"
         v = Fraction(v)
-        return str(v.numerator) if v.denominator == 1 else f"{float(v):.3g}"
+        return str(v.numerator) if v.denominator == 1 else f"{float(v):.2f}".rstrip("0").rstrip(".")
     return "x".join(one(v) for v in values)
