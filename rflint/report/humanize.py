@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+from types import SimpleNamespace
 
 
 _UNITS = (("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3), ("", 1))
@@ -35,6 +37,24 @@ def where(source) -> str:
         if not rel.startswith(".." + os.sep + ".."):
             path = rel
     return f"{path}:{source.line}"
+
+
+_AT_LINE = re.compile(r"(?P<file>[^\n]+?\.pyw?):(?P<line>\d+): (?P<text>.+)", re.S)
+
+
+def note_place(note: str) -> tuple[str, int, str] | None:
+    """(file, line, the rest) of a note about a line of code ("/src/net.py:15: malformed ignore
+    comment ..."), None for a note about the model (a warning of the analysis)."""
+    found = _AT_LINE.fullmatch(note)
+    return (found["file"], int(found["line"]), found["text"]) if found else None
+
+
+def shown_note(note: str) -> str:
+    """A note as the findings show places: its file relative to the working directory (where())."""
+    place = note_place(note)
+    if place is None:
+        return note
+    return f"{where(SimpleNamespace(file=place[0], line=place[1]))}: {place[2]}"
 
 
 def count(n: int, noun: str) -> str:

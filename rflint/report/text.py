@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rflint.engine.numbers import num
-from rflint.report.humanize import NO_CLEAN_SIZE, count, human, pct, try_it, where, with_kwargs
+from rflint.report.humanize import NO_CLEAN_SIZE, count, human, pct, shown_note, try_it, where, with_kwargs
 from rflint.report.model import ModelReport
 from rflint.rules.base import SEVERITY_RANK
 from rflint.rules.structure import fmt_size, sized, unit
@@ -245,9 +245,9 @@ def render_model(report: ModelReport, console: Console, show_layers: bool = True
     console.rule(Text(f"{name} @ {fmt_size(a.input_size)}", style="bold"))
     console.print(header(report))
     for warning in a.warnings:
-        console.print(Text(f"note: {warning}", style="yellow"))
+        console.print(Text(f"note: {shown_note(warning)}", style="yellow"))
     for note in report.notes:
-        console.print(Text(f"note: {note}", style="dim"))
+        console.print(Text(f"note: {shown_note(note)}", style="dim"))
     if show_layers:
         console.print(layer_table(report))
     console.print(findings_block(report))

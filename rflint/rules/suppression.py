@@ -21,6 +21,9 @@ _PATTERN = re.compile(r"#\s*rflint:\s*ignore(?:\[\s*([A-Za-z]{2}\d{0,3}(?:\s*,\s
                       r"|(?=\s*(?:#|$)))")
 
 
+_CODE = re.compile(r"\b(rf\d{1,3})\b", re.I)
+
+
 def _codes_on(file: str, line: int) -> set[str] | None:
     """None: no directive (or a malformed one); empty set: bare ignore (everything); else the
     listed codes."""
@@ -99,8 +102,10 @@ def directive_problems(sources, headers, codes: list[str]) -> list[str]:
         where = f"{src.file}:{src.line}"
         listed = _codes_on(src.file, src.line)
         if listed is None:
+            # the codes the comment names, as the comment should have written them
+            meant = ",".join(dict.fromkeys(c.upper() for c in _CODE.findall(text[_DIRECTIVE.search(text).end():])))
             problems.append(f"{where}: malformed ignore comment, it silences nothing "
-                            "(write # rflint: ignore[RF001,RF004] or a bare # rflint: ignore)")
+                            f"(write # rflint: ignore[{meant or 'RF001,RF004'}] or a bare # rflint: ignore)")
             continue
         unknown = sorted(c for c in listed if not any(code.startswith(c) for code in codes))
         if unknown:
