@@ -122,6 +122,9 @@ def load_config(path: Path | None = None) -> Config:
     cfg = Config(path=path)
     if "select" in section:
         cfg.select = _strings(section["select"], "select", where)
+        if not any(code.strip() for item in cfg.select for code in item.split(",")):  # as --select "" is
+            raise RflintError(f'{where}: select names no rule; give codes or prefixes (["RF001", "RF00"]) '
+                              'or ["ALL"], or leave select out')
     cfg.ignore = _strings(section.get("ignore", []), "ignore", where)
     cfg.fail_on = section.get("fail-on", "error")
     if cfg.fail_on not in FAIL_ON:

@@ -146,6 +146,9 @@ def test_config_driven_run_without_target(project):
      "downsampling before the join); the nearest sizes that run are 8x8 and 16x16"),
     (["net.py:build", "--input", "32", "--select", "RF999"], "unknown rule code or prefix 'RF999'"),
     (["net.py:build", "--input", "32", "--select", ""], "select names no rule"),
+    # every rule ignored: "No findings." and exit 0 from no rule at all
+    (["net.py:build", "--input", "32", "--ignore", "RF"], "no rule left to run: ignore (RF) takes every rule select (ALL)"),
+    (["net.py:build", "--input", "32", "--select", "RF001", "--ignore", "RF001"], "no rule left to run"),
     (["zoo:nosuchnet", "--input", "32"], "nosuchnet"),
     (["justaword", "--input", "32"], "TARGET must be"),
     # a bracket starts a literal: a typo in one is an error, not the string "[1,2"
@@ -167,6 +170,24 @@ def test_syntax_error_in_model_file(project):
     (project / "bad.py").write_text("def build(:\n    pass\n")
     result = invoke("check", "bad.py:build", "--input", "32")
     assert result.exit_code == 2 and "syntax error in" in result.stderr and "bad.py:1" in result.stderr
+
+
+@pytest.mark.parametrize("section, message", [
+    ('select = []', "select names no rule"),  # ran every rule, where --select "" is an error
+    ('ignore = ["RF001"]', "no rule left to run: ignore (RF001) takes every rule select (RF001)"),
+])
+def test_a_config_that_leaves_no_rule_is_an_error(project, section, message):
+    (project / "pyproject.toml").write_text(f"[tool.rflint]\n{section}\n")
+    result = invoke("check", "net.py:build", "--input", "32", *(["--select", "RF001"] if "ignore" in section else []))
+    assert result.exit_code == 2 and message in result.stderr
+
+
+def test_a_configured_model_may_ignore_every_rule(project):
+    (project / "pyproject.toml").write_text('[tool.rflint]\n[[tool.rflint.models]]\ntarget = "net.py:build"\n'
+                                            'input = [8]\nignore = ["RF"]\n')
+    result = invoke("check", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["models"][0]["findings"] == []
 
 
 def test_bad_config_key(project):

@@ -45,17 +45,29 @@ def _codes(items: list[str]) -> list[str]:
     return [code.strip().upper() for item in items for code in item.split(",") if code.strip()]
 
 
+def known_codes(items: list[str]) -> list[str]:
+    """The codes and prefixes of ``items`` (select / ignore lists), each checked to name a rule: a
+    typo would silently select or ignore nothing."""
+    codes = _codes(items)
+    for pattern in codes:
+        if pattern != "ALL" and not any(code.startswith(pattern) for code in RULES_BY_CODE):
+            raise RflintError(f"unknown rule code or prefix {pattern!r} (see `rflint rules`)")
+    return codes
+
+
 def select_rules(select: list[str] | None = None, ignore: list[str] | None = None) -> list[Rule]:
     """ruff-style selection: codes or prefixes ("RF00", "RF"), "ALL"; ignore wins over select."""
     chosen = _codes(select or ["ALL"])
     if not chosen:  # --select "": a gate that checks nothing would pass silently
         raise RflintError("select names no rule; give codes or prefixes (RF001, RF00) or ALL")
     select = chosen
-    ignore = _codes(ignore or [])
-    for pattern in select + ignore:
-        if pattern != "ALL" and not any(code.startswith(pattern) for code in RULES_BY_CODE):
-            raise RflintError(f"unknown rule code or prefix {pattern!r} (see `rflint rules`)")
-    return [r for r in RULES if _matches(r.code, select) and not _matches(r.code, ignore)]
+    ignore = known_codes(ignore or [])
+    known_codes(select)
+    chosen_rules = [r for r in RULES if _matches(r.code, select) and not _matches(r.code, ignore)]
+    if not chosen_rules:  # as with an empty select: "No findings." from no rule would pass the gate
+        raise RflintError(f"no rule left to run: ignore ({', '.join(ignore)}) takes every rule select "
+                          f"({', '.join(select)}) names; the ignore may come from [tool.rflint]")
+    return chosen_rules
 
 
 @dataclass
