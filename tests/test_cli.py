@@ -146,6 +146,10 @@ def test_config_driven_run_without_target(project):
      "downsampling before the join); the nearest sizes that run are 8x8 and 16x16"),
     (["net.py:build", "--input", "32", "--select", "RF999"], "unknown rule code or prefix 'RF999'"),
     (["net.py:build", "--input", "32", "--select", ""], "select names no rule"),
+    # int() reads "32_0" as 320 and takes "+32": a typo became another size
+    (["net.py:build", "--input", "32_0"], "input size must be a number like 32 or 32x48, got '32_0'"),
+    (["net.py:build", "--input", "+32"], "input size must be a number like 32 or 32x48, got '+32'"),
+    (["net.py:build", "--input-shape", "1,3,3_2,32"], "--input-shape must be comma-separated integers"),
     # every rule ignored: "No findings." and exit 0 from no rule at all
     (["net.py:build", "--input", "32", "--ignore", "RF"], "no rule left to run: ignore (RF) takes every rule select (ALL)"),
     (["net.py:build", "--input", "32", "--select", "RF001", "--ignore", "RF001"], "no rule left to run"),

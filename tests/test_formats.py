@@ -86,6 +86,8 @@ def test_sweep_range_and_errors():
     assert geometric_sizes(16, 512, 6) == [16, 32, 64, 128, 256, 512]
     assert runner.invoke(app, ["sweep", "zoo:vgg11"]).exit_code == 2
     assert runner.invoke(app, ["sweep", "zoo:vgg11", "--from", "64", "--to", "32"]).exit_code == 2
+    half = runner.invoke(app, ["sweep", "zoo:vgg11", "--from", "16"])  # said "give the sizes to sweep"
+    assert half.exit_code == 2 and "--from needs --to" in half.stderr
 
 
 def test_one_line_values_encode_as_json_dumps_does():
@@ -384,3 +386,14 @@ def test_notes_reach_sarif_github_and_markdown(tmp_path, monkeypatch):
         "(write # rflint: ignore[RF001] or a bare # rflint: ignore) [net.py:build]"]
     markdown = runner.invoke(app, args + ["--format", "markdown"]).stdout
     assert "### Notes\n\n- `net.py:build`: net.py:5: malformed ignore comment" in markdown
+
+
+def test_a_target_named_like_an_emoji_code_is_printed_as_written(tmp_path, monkeypatch):
+    # rich read "emo.py:fire: receptive field ..." as markup: the sweep's title showed a fire emoji
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "emo.py").write_text("from torch import nn\n\n\ndef fire():\n"
+                                     "    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.Conv2d(4, 4, 3))\n")
+    sweep = runner.invoke(app, ["sweep", "emo.py:fire", "--sizes", "8,16"])
+    assert sweep.exit_code == 0 and "emo.py:fire: receptive field vs input size" in sweep.stdout
+    check = runner.invoke(app, ["check", "emo.py:fire", "--input", "8"])
+    assert "emo.py:fire @ 8x8" in check.stdout and "\N{FIRE}" not in check.stdout + sweep.stdout

@@ -269,10 +269,10 @@ def _console(output: Optional[Path]):
     from rflint.cli.run import text_buffer
 
     if output is not None:
-        return Console(file=text_buffer("utf-8"), width=160, color_system=None)
-    console = Console()
+        return Console(file=text_buffer("utf-8"), width=160, color_system=None, emoji=False)
+    console = Console(emoji=False)
     if not console.is_terminal:  # CI logs and pipes: don't squeeze the table into 80 columns
-        console = Console(width=140)
+        console = Console(width=140, emoji=False)
     # rich exits 1 when the reader goes away (| head): the exit code must stay the findings'
     console.on_broken_pipe = _stdout_to_devnull
     return console
@@ -372,6 +372,9 @@ def _sweep(target, sizes, start, stop, steps, channels, kwarg, fmt, output, conf
         if start > stop:
             raise RflintError(f"--from {start} is larger than --to {stop}")
         size_list = geometric_sizes(start, stop, steps or 10)
+    elif start or stop:
+        raise RflintError(f"{'--from needs --to' if start else '--to needs --from'}: a range has both ends, "
+                          "e.g. --from 16 --to 512")
     else:
         raise RflintError("give the sizes to sweep: --sizes 32,64,224 or --from 16 --to 512")
     from rflint.cli.run import run_sweep
@@ -494,7 +497,7 @@ def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, chan
                 else "with its stem downsampling removed"
             raise _fix_broke(f"{before.analysis.target} {change}", size, err) from None
     after.analysis.target = f"{before.analysis.target} ({what})"
-    console = Console()
+    console = Console(emoji=False)
     for warning in before.analysis.warnings:  # a value-dependent branch: the fixed graph keeps one path
         console.print(f"note: {warning}", markup=False, highlight=False, style="yellow")
     if before.analysis.trace_method == VALUE_AWARE:

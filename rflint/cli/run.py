@@ -295,7 +295,7 @@ def _render_section(report: Any, style: TextStyle) -> str:
 
     buffer = text_buffer(style.encoding)
     console = Console(file=buffer, width=style.width, color_system=style.color_system,
-                      force_terminal=style.force_terminal, soft_wrap=False)
+                      force_terminal=style.force_terminal, soft_wrap=False, emoji=False)
     render_model(report, console, style.show_layers)
     return buffer.getvalue()
 

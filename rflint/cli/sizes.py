@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import re
+
 from rflint.errors import RflintError
+
+_DIGITS = re.compile(r"[0-9]+")  # plain decimal digits: no sign, no underscores, no other scripts' digits
 
 
 def parse_size(text: str) -> int | tuple[int, ...]:
     """'32' -> 32 (every spatial axis); '32x48' -> (32, 48); '8x16x16' -> (8, 16, 16)."""
     raw = str(text).strip().lower()
-    parts = raw.replace("×", "x").split("x")
-    try:
-        values = [int(p) for p in parts]
-    except ValueError:
-        raise RflintError(f"input size must be a number like 32 or 32x48, got {text!r}") from None
+    parts = [p.strip() for p in raw.replace("×", "x").split("x")]
+    if any(p.startswith("-") and _DIGITS.fullmatch(p[1:]) for p in parts):
+        raise RflintError(f"input size must be positive, got {text!r}")
+    if not all(_DIGITS.fullmatch(p) for p in parts):  # not int(): it reads "32_0" as 320 and takes "+32"
+        raise RflintError(f"input size must be a number like 32 or 32x48, got {text!r}")
+    values = [int(p) for p in parts]
     if any(v <= 0 for v in values):
         raise RflintError(f"input size must be positive, got {text!r}")
     if any(v > 1_000_000 for v in values):
@@ -24,10 +29,10 @@ def parse_shape(text: str) -> tuple[int, ...]:
     """'1,3,32,32' -> (1, 3, 32, 32): a full input shape, batch first (one per forward() argument).
     Commas only, every part an integer: '1,3,x,32' or '1x3x32x32' is a typo to report, not a shape
     to guess (dropping the odd part would silently analyse another rank)."""
-    try:
-        values = [int(p) for p in str(text).split(",")]
-    except ValueError:
-        raise RflintError(f"--input-shape must be comma-separated integers like 1,3,32,32, got {text!r}") from None
+    parts = [p.strip() for p in str(text).split(",")]
+    if not all(_DIGITS.fullmatch(p) for p in parts):
+        raise RflintError(f"--input-shape must be comma-separated integers like 1,3,32,32, got {text!r}")
+    values = [int(p) for p in parts]
     if not values or any(v <= 0 for v in values) or len(values) > 5:
         raise RflintError(f"--input-shape needs 1-5 positive sizes (N, C, *spatial for an image), got {text!r}")
     return tuple(values)

@@ -279,7 +279,8 @@ def render_text(reports: list[ModelReport], console: Console, show_layers: bool 
 
 def render_sweep(label: str, rows: list[dict], lo, hi, console: Console) -> None:
     codes = sorted({code for r in rows for code in r.get("counts", ())})
-    t = Table(title=f"{label}: receptive field vs input size", box=box.SIMPLE_HEAD, title_justify="left")
+    # Text, not a str: rich reads "emo.py:fire: ..." as markup with an emoji code (":fire:")
+    t = Table(title=Text(f"{label}: receptive field vs input size"), box=box.SIMPLE_HEAD, title_justify="left")
     for col in ("input", "border (b_min)", "cut", "tail layers", "tail params", *codes):
         t.add_column(col, justify="right" if col not in ("border (b_min)", "cut") else "left", no_wrap=True)
     for r in rows:
@@ -315,7 +316,7 @@ def render_sweep(label: str, rows: list[dict], lo, hi, console: Console) -> None
 
 def render_fix(before: ModelReport, after: ModelReport, console: Console) -> None:
     """Before/after comparison of a fix."""
-    t = Table(title=after.analysis.target, box=box.SIMPLE_HEAD, title_justify="left")
+    t = Table(title=Text(after.analysis.target), box=box.SIMPLE_HEAD, title_justify="left")
     for col in ("", "before", "after"):
         t.add_column(col, justify="right" if col else "left")
     a, b = before.analysis, after.analysis
