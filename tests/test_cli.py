@@ -1000,6 +1000,46 @@ def test_ignore_comments_that_silence_nothing_are_reported(tmp_path, monkeypatch
         "# rflint: ignore)"]  # the code it names, not a stock example
 
 
+def test_ignore_comments_where_black_puts_them(tmp_path, monkeypatch):
+    """black splits a long call and moves its trailing comment after the closing parenthesis; a
+    multi-line def header ends on its own line.  Only the first line of each was read.  By hand:
+    four stride-2 convs and then c4..c6 at 8 px: maps 4, 2, 1, then c4 reads r_min 15 > 8."""
+    (tmp_path / "black.py").write_text(textwrap.dedent("""
+        import torch.nn as nn
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.c1 = nn.Conv2d(3, 8, 3, padding=1, stride=2)
+                self.c2 = nn.Conv2d(8, 8, 3, padding=1, stride=2)
+                self.c3 = nn.Conv2d(8, 8, 3, padding=1, stride=2)
+                self.c4 = nn.Conv2d(
+                    8, 8, 3, padding=1,
+                )  # rflint: ignore[RF001]
+                self.c5 = nn.Conv2d(
+                    8, 8, 3,  # rflint: ignore[RF001]
+                    padding=1)
+                self.c6 = nn.Conv2d(8, 8, 3, padding=1)
+                self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
+
+            def forward(self, x):
+                return self.head(self.c6(self.c5(self.c4(self.c3(self.c2(self.c1(x)))))))
+
+
+        def build(
+            width=8,
+        ):  # rflint: ignore[RF002]
+            return Net()
+    """))
+    monkeypatch.chdir(tmp_path)
+    m = json.loads(invoke("check", "black.py:build", "--input", "8", "--select", "RF001,RF002",
+                          "--format", "json").stdout)["models"][0]
+    assert [(f["code"], f["layer"]) for f in m["findings"]] == [("RF001", "c6")]
+    assert m["suppressed"] == 3 and m["warnings"] == []
+    assert {f["source"]["line"] for f in m["findings"]} == {17}  # still the line the call starts on
+
+
 def test_a_malformed_ignore_on_a_decorated_factory_is_reported(tmp_path, monkeypatch):
     # the note read the decorator line only; model_level_codes reads down to the def line
     (tmp_path / "deco.py").write_text(textwrap.dedent("""

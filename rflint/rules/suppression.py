@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import linecache
 import re
+import tokenize
 
 from rflint.rules.base import Finding
 from rflint.trace import Source
@@ -34,6 +35,19 @@ def _codes_on(file: str, line: int) -> set[str] | None:
     if match.group(1) is None:
         return set()
     return {c.strip().upper() for c in match.group(1).split(",") if c.strip()}
+
+
+def _codes_at(src: Source) -> set[str] | None:
+    """:func:`_codes_on` over every line of a call that spans several (its directive may sit on
+    any of them: black puts a trailing comment after the closing parenthesis), together."""
+    found: set[str] | None = None
+    for line in src.lines():
+        codes = _codes_on(src.file, line)
+        if codes is not None and not codes:
+            return set()
+        if codes:
+            found = (found or set()) | codes
+    return found
 
 
 def _matches(codes: set[str] | None, code: str) -> bool:
@@ -71,21 +85,43 @@ def is_suppressed(finding: Finding, model_codes: set[str] | None) -> bool:
     if _matches(model_codes, finding.code):
         return True
     src = finding.source
-    return src is not None and _matches(_codes_on(src.file, src.line), finding.code)
+    return src is not None and _matches(_codes_at(src), finding.code)
 
 
 _DIRECTIVE = re.compile(r"#\s*rflint:\s*ignore")
 
 
 def _header_lines(header: Source) -> list[Source]:
-    """The lines of a model's header: its decorators through the def/class line."""
+    """The lines of a model's header: its decorators through the def/class line, and on to the
+    colon that ends it when its parameters span several lines (``def build(\n    depth=18,\n):``)."""
     lines = []
     for line in range(header.line, header.line + 20):
         text = linecache.getline(header.file, line)
         lines.append(Source(header.file, line))
-        if text.lstrip().startswith(("def ", "class ", "async def ")) or not text:
+        if text.lstrip().startswith(("def ", "class ", "async def ")):
+            end = _header_end(header.file, line)
+            lines += [Source(header.file, n) for n in range(line + 1, end + 1)]
+            break
+        if not text:
             break
     return lines
+
+
+def _header_end(file: str, line: int) -> int:
+    """The line of the colon that ends the def/class statement starting at ``line``."""
+    source = iter(linecache.getlines(file)[line - 1:line + 199])
+    depth = 0
+    try:
+        for token in tokenize.generate_tokens(lambda: next(source, "")):
+            if token.type == tokenize.OP and token.string in "([{":
+                depth += 1
+            elif token.type == tokenize.OP and token.string in ")]}":
+                depth -= 1
+            elif token.type == tokenize.OP and token.string == ":" and depth == 0:
+                return line + token.start[0] - 1
+    except (tokenize.TokenError, SyntaxError):
+        pass
+    return line
 
 
 def directive_problems(sources, headers, codes: list[str]) -> list[str]:
@@ -93,7 +129,7 @@ def directive_problems(sources, headers, codes: list[str]) -> list[str]:
     malformed one (``ignore [RF001]``) or one naming no rule (``ignore[RF999]``) silences nothing,
     which a user would not notice without being told."""
     problems = []
-    lines = {s for s in sources if s is not None}
+    lines = {Source(s.file, line) for s in sources if s is not None for line in s.lines()}
     lines.update(line for header in headers if header is not None for line in _header_lines(header))
     for src in sorted(lines, key=lambda s: (s.file, s.line)):
         text = linecache.getline(src.file, src.line)
