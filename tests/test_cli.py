@@ -170,6 +170,14 @@ def test_bad_input_is_one_line_and_exit_2(project, args, message):
     assert "Traceback" not in result.output and "--debug" not in lines[0]
 
 
+@pytest.mark.parametrize("flag, path", [("--html", "nodir/x.html"), ("--graph", "nodir/g.dot"), ("--plot", "nodir/p.png")])
+def test_a_picture_that_cannot_be_written_stops_the_run_before_the_analysis(project, flag, path):
+    # -o was checked before the analysis, the pictures after it: the whole report, then the error
+    result = invoke("check", "net.py:build", "--input", "32", flag, path)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.strip() == f"rflint: error: {flag} {path}: no such directory nodir"
+
+
 def test_syntax_error_in_model_file(project):
     (project / "bad.py").write_text("def build(:\n    pass\n")
     result = invoke("check", "bad.py:build", "--input", "32")

@@ -166,7 +166,7 @@ def _check(targets, inputs, input_shapes, channels, kwarg, fmt, output, select, 
         work = split_sizes_into_jobs(work, jobs)
     pictures = None
     if plot or graph or html:
-        _check_picture_suffixes(plot, graph)
+        _check_pictures(plot, graph, html)
         named = [(flag, path.resolve()) for flag, path in (("--plot", plot), ("--graph", graph), ("--html", html),
                                                             ("--output", output)) if path is not None]
         for i, (flag, path) in enumerate(named):  # one would overwrite the other, silently
@@ -232,18 +232,21 @@ def _dash_is_stdout(output: Optional[Path]) -> Optional[Path]:
     return None if output is not None and str(output) == "-" else output
 
 
-def _check_output(output: Optional[Path], example: str) -> None:
-    """-o that cannot be written: said before the work, not after minutes of it (and its errors)."""
+def _check_output(output: Optional[Path], example: str, flag: str = "-o") -> None:
+    """-o (or a picture's file) that cannot be written: said before the work, not after minutes of
+    it (and its errors)."""
     if output is None:
         return
     if output.is_dir():
-        raise RflintError(f"-o {output}: is a directory; give a file name, e.g. {output / example}")
+        raise RflintError(f"{flag} {output}: is a directory; give a file name, e.g. {output / example}")
     if not output.parent.is_dir():
-        raise RflintError(f"-o {output}: no such directory {output.parent}")
+        raise RflintError(f"{flag} {output}: no such directory {output.parent}")
 
 
-def _check_picture_suffixes(plot: Optional[Path], graph: Optional[Path]) -> None:
+def _check_pictures(plot: Optional[Path], graph: Optional[Path], html: Optional[Path]) -> None:
     """Fail before any analysis runs, not after minutes of it."""
+    for flag, path, example in (("--plot", plot, "rf.png"), ("--graph", graph, "graph.svg"), ("--html", html, "report.html")):
+        _check_output(path, example, flag)
     if plot is not None and plot.suffix.lower() not in (".png", ".svg"):
         raise RflintError(f"--plot {plot}: use a .png or .svg file name")
     if graph is not None and graph.suffix.lower() not in (".dot", ".gv", ".svg", ".png"):
