@@ -397,3 +397,22 @@ def test_a_target_named_like_an_emoji_code_is_printed_as_written(tmp_path, monke
     assert sweep.exit_code == 0 and "emo.py:fire: receptive field vs input size" in sweep.stdout
     check = runner.invoke(app, ["check", "emo.py:fire", "--input", "8"])
     assert "emo.py:fire @ 8x8" in check.stdout and "\N{FIRE}" not in check.stdout + sweep.stdout
+
+
+@pytest.mark.parametrize("width", [60, 100, 140])
+def test_findings_wrap_under_their_message_not_under_the_severity(width):
+    # continuation lines started at column 0, under "error" and "warning", as the README's example
+    # output does not show them
+    from rflint.report.text import findings_block
+
+    report = _reports()["resnet18"]
+    printed = _printed(findings_block(report), width, colour=False).splitlines()
+    starts = [i for i, line in enumerate(printed) if line.split(" ", 1)[0] in ("error", "warning", "info")]
+    assert len(starts) == len(report.findings) and starts[0] == 0
+    continued = [line for i, line in enumerate(printed) if i not in starts]
+    assert continued and all(line.startswith(" " * 8) and line[8] != " " for line in continued)
+    assert all(len(line) <= width and line == line.rstrip() for line in printed)
+    # the words are all there, in order: each finding's lines joined are its line unwrapped
+    for k, f in enumerate(sorted(report.findings, key=lambda f: {"error": 0, "warning": 1, "info": 2}[f.severity])):
+        end = starts[k + 1] if k + 1 < len(starts) else len(printed)
+        assert " ".join(line.strip() for line in printed[starts[k]:end]).endswith(f.message)

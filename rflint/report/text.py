@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from rich import box
-from rich.console import Console, Group
+from rich.console import Console
 from rich.panel import Panel
 from rich.segment import Segment
 from rich.table import Table
@@ -185,20 +185,43 @@ def _caption(keep: list[int], width: int) -> str:
     return f"{_CAPTION}; {', '.join(left_out)} left out to fit {width} columns (--format json has them)"
 
 
-def findings_block(report: ModelReport) -> Group | Text:
+_SEVERITY_WIDTH = 8  # "warning " : the column a finding's wrapped lines are indented to
+
+
+class HangingFindings:
+    """Findings, one per entry, each wrapped at the console's width with its continuation lines
+    indented past the severity column, so the codes and places stay a column of their own."""
+
+    def __init__(self, entries: list[tuple[Text, Text]]):
+        self.entries = entries  # (severity column, the rest)
+
+    def __rich_console__(self, console: Console, options) -> Iterator[Text]:
+        width = max(options.max_width - _SEVERITY_WIDTH, 20)
+        for head, body in self.entries:
+            out = head.copy()
+            for i, line in enumerate(body.wrap(console, width)):
+                if i:
+                    out.append("\n" + " " * _SEVERITY_WIDTH)
+                line.rstrip()  # the space the line was broken at
+                out.append_text(line)
+            out.no_wrap = True
+            yield out
+
+
+def findings_block(report: ModelReport) -> HangingFindings | Text:
     if not report.findings:
         return Text("No findings.", style="green")
-    lines = []
+    entries = []
     for f in sorted(report.findings, key=lambda f: -SEVERITY_RANK[f.severity]):
-        line = Text()
-        line.append(f"{f.severity:<7} ", style=SEVERITY_STYLE[f.severity])
-        line.append(f"{f.code} ", style="bold")
+        head = Text(f"{f.severity:<{_SEVERITY_WIDTH - 1}} ", style=SEVERITY_STYLE[f.severity])
+        body = Text()
+        body.append(f"{f.code} ", style="bold")
         place = where(f.source)
         if place:
-            line.append(place + " ", style="dim")
-        line.append(f.message)
-        lines.append(line)
-    return Group(*lines)
+            body.append(place + " ", style="dim")
+        body.append(f.message)
+        entries.append((head, body))
+    return HangingFindings(entries)
 
 
 def fix_panel(report: ModelReport) -> Panel | None:
