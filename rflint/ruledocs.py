@@ -100,11 +100,14 @@ def load_all() -> dict[str, RuleDoc]:
 
 
 def load(code: str) -> RuleDoc:
+    """A rule's doc by its code (RF002, rf002) or its name (predicted-tail), as ruff takes either."""
     docs = load_all()
-    code = code.strip().upper()
-    if code not in docs:
-        raise KeyError(f"unknown rule {code!r}; known rules: {', '.join(docs)}")
-    return docs[code]
+    wanted = code.strip()
+    found = docs.get(wanted.upper()) or next((d for d in docs.values() if d.name == wanted.lower()), None)
+    if found is None:
+        raise KeyError(f"unknown rule {wanted!r}; known rules: "
+                       f"{', '.join(f'{d.code} ({d.name})' for d in docs.values())}")
+    return found
 
 
 def readme_table() -> str:

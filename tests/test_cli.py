@@ -154,6 +154,9 @@ def test_config_driven_run_without_target(project):
     (["net.py:build", "--input", "32", "--ignore", "RF"], "no rule left to run: ignore (RF) takes every rule select (ALL)"),
     (["net.py:build", "--input", "32", "--select", "RF001", "--ignore", "RF001"], "no rule left to run"),
     (["zoo:nosuchnet", "--input", "32"], "nosuchnet"),
+    # said "model file not found: net.py:build", and "has no attribute" without what there is
+    (["net.py:build:extra", "--input", "32"], "TARGET 'net.py:build:extra' has more than one colon"),
+    (["net.py:nope", "--input", "32"], "net.py has no attribute 'nope'; it defines build"),
     (["justaword", "--input", "32"], "TARGET must be"),
     # a bracket starts a literal: a typo in one is an error, not the string "[1,2"
     (["net.py:build", "--input", "32", "--kwarg", "x=[1,2"], "--kwarg x=[1,2: not a Python literal ('[' was never closed)"),
@@ -268,6 +271,10 @@ def test_rules_and_rule_docs():
     result = invoke("rule", "RF002")
     assert result.exit_code == 0 and "predicted-tail" in result.stdout
     assert invoke("rule", "RF999").exit_code == 2
+    # by name too, as ruff takes either; the message keeps what the user wrote (it said 'PREDICTED-TAIL')
+    assert invoke("rule", "predicted-tail").stdout == result.stdout
+    unknown = invoke("rule", "predicted-tails")
+    assert unknown.exit_code == 2 and "unknown rule 'predicted-tails'" in unknown.stderr and "RF002 (predicted-tail)" in unknown.stderr
 
 
 def test_help_and_version_do_not_import_torch():

@@ -29,7 +29,8 @@ app = typer.Typer(
         "size (unproductive layers, predicted tails) before you spend a GPU-hour on training.\n\n"
         "[bold]rflint TARGET --input 32[/bold] is short for [bold]rflint check TARGET --input 32[/bold]. "
         "TARGET is path/to/file.py:name, package.module:name or zoo:name.\n\n"
-        "Exit codes: 0 clean, 1 findings at or above --fail-on, 2 usage/config/model error."
+        "Exit codes: 0 no finding at or above --fail-on (default: error), 1 findings at or above it, "
+        "2 usage, config or model error."
     ),
 )
 
@@ -601,7 +602,7 @@ def rules_list() -> None:
 
 
 @app.command("rule")
-def rule_show(code: str = typer.Argument(..., help="Rule code, e.g. RF002.")) -> None:
+def rule_show(code: str = typer.Argument(..., help="Rule code or name, e.g. RF002 or predicted-tail.")) -> None:
     """Print a rule's documentation."""
     from rich.console import Console
     from rich.markdown import Markdown

@@ -257,6 +257,9 @@ def _resolve(target: str) -> tuple[Any, str]:
         raise RflintError(
             f"TARGET must be 'path/to/file.py:name', 'package.module:name' or 'zoo:name', got {target!r}"
         )
+    if ":" in where and not os.path.isfile(where) and _is_file(where.partition(":")[0]):
+        raise RflintError(f"TARGET {target!r} has more than one colon: write path/to/file.py:name, "
+                          f"e.g. {where.partition(':')[0]}:{where.partition(':')[2]}")
     if _is_file(where):
         module = _import_file(where)
     else:  # the working directory (or a config's) is first on sys.path (_own_imports), as under `python -m rflint`
@@ -264,9 +267,22 @@ def _resolve(target: str) -> tuple[Any, str]:
     obj: Any = module
     for part in attr.split("."):
         if not hasattr(obj, part):
-            raise RflintError(f"{where} has no attribute {attr!r}")
+            raise RflintError(f"{where} has no attribute {attr!r}{_what_it_has(module) if obj is module else ''}")
         obj = getattr(obj, part)
     return obj, target
+
+
+def _what_it_has(module: Any) -> str:
+    """The factories and model classes a target's module defines itself (not what it imports):
+    what the user probably meant to name."""
+    own = getattr(module, "__name__", None)
+    names = [name for name, value in vars(module).items()
+             if not name.startswith("_") and getattr(value, "__module__", None) == own
+             and (inspect.isfunction(value) or (inspect.isclass(value) and issubclass(value, nn.Module)))]
+    if not names:
+        return ""
+    shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
+    return f"; it defines {shown}"
 
 
 def _missing_arguments(factory: Callable, kwargs: dict[str, Any]) -> list[str]:
