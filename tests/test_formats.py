@@ -76,6 +76,11 @@ def test_sweep_vgg16():
     doc = json.loads(result.stdout)
     assert [(row["input"][0], row["border_index"]) for row in doc["sizes"]] == [(32, 8), (64, 10), (224, None)]
     assert doc["no_tail_from"] == [224, 224] and doc["no_tail_to"] == [224, 224]
+    # as check's JSON: which rflint wrote it, and one line per size
+    from rflint import __version__
+
+    assert list(doc)[:2] == ["version", "rflint"] and doc["rflint"] == __version__
+    assert len([line for line in result.stdout.splitlines() if line.lstrip().startswith('{"input"')]) == 3
     text = runner.invoke(app, ["sweep", "zoo:vgg16", "--sizes", "32,64,224"]).stdout
     assert "features.17 (#8" in text and "features.21 (#10" in text
 

@@ -415,9 +415,11 @@ def _sweep(target, sizes, start, stop, steps, channels, kwarg, fmt, output, conf
 
 
 def _write_sweep_json(doc: dict, output) -> None:
-    import json
+    """As check's JSON: the rflint version next to the schema's, one line per size."""
+    from rflint.report.formats import dumps
 
-    text = json.dumps(doc, indent=2) + "\n"
+    doc = {"version": doc.pop("version"), "rflint": __version__, **doc}
+    text = dumps(doc, depth=2) + "\n"
     if output:
         output.write_text(text, encoding="utf-8")
     else:
