@@ -67,6 +67,11 @@ def test_markdown_summary(tmp_path):
     assert result.exit_code == 1 and result.stdout == ""
     text = out.read_text()
     assert text.startswith("## rflint") and "| `zoo:vgg16` | 32x32 |" in text and "`features.17`" in text
+    # each finding names its line, as the other formats do (the job summary could not point at code)
+    import os
+
+    vgg = os.path.relpath(Path(__file__).resolve().parents[1] / "rflint" / "zoo" / "vgg.py")
+    assert f"| error | RF002 | `features.17` | {vgg}:" in text
 
 
 def test_sweep_vgg16():

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rflint._version import __version__
-from rflint.report.humanize import note_place, shown_note
+from rflint.report.humanize import note_place, shown_note, where_in
 from rflint.report.model import SCHEMA_VERSION
 
 SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note"}
@@ -272,9 +272,10 @@ def render_markdown(docs: list[Doc], errors: list[Doc] = ()) -> str:
         if not doc["findings"]:
             continue
         out += ["", f"### `{_md(_name(doc))}` @ {size_text(doc['input'])}", "",
-                "| severity | code | layer | message |", "|---|---|---|---|"]
+                "| severity | code | layer | line | message |", "|---|---|---|---|---|"]
         for f in doc["findings"]:
-            out.append(f"| {f['severity']} | {f['code']} | `{_md(f['layer'] or '')}` | {_md(f['message'])} |")
+            out.append(f"| {f['severity']} | {f['code']} | `{_md(f['layer'] or '')}` | {_md(where_in(f['source']))} | "
+                       f"{_md(f['message'])} |")
         plan = doc["truncation"]
         if plan is not None and any(f["code"] == "RF002" for f in doc["findings"]):  # not when RF002 is silenced
             out += ["", f"**Suggested truncation:** keep up to `{plan['cut']}`, then {plan['new_head']}: params "

@@ -57,6 +57,11 @@ def shown_note(note: str) -> str:
     return f"{where(SimpleNamespace(file=place[0], line=place[1]))}: {place[2]}"
 
 
+def where_in(source: dict | None) -> str:
+    """:func:`where` of a JSON document's ``source`` ({"file", "line"})."""
+    return where(SimpleNamespace(**source)) if source else ""
+
+
 def count(n: int, noun: str) -> str:
     """'1 RF layer', '7 RF layers'."""
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
