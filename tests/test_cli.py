@@ -852,7 +852,8 @@ def test_the_suggested_command_is_one_line_outside_the_box(project):
     (project / name).write_text(MODEL)
     result = runner.invoke(app, ["check", f"{name}:build", "--input", "8", "--kwarg", "width=8"], env={"COLUMNS": "60"})
     line = next(line for line in result.stdout.splitlines() if line.startswith("Try it: "))
-    assert line == f"Try it: rflint fix {name}:build --input 8x8 --kwarg width=8 --truncate -o truncated.pt"
+    assert line == (f"Try it: rflint fix {name}:build --input 8x8 --kwarg width=8 --truncate "
+                    f"-o {name[:-3]}_build_8x8_truncated.pt")  # a file per model and size
 
 
 def test_a_submodule_named_meta_gets_a_hint(project):

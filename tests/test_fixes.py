@@ -143,7 +143,7 @@ def test_the_suggested_fix_command_builds_the_model_that_was_analysed(tmp_path, 
     assert command[:2] == ["rflint", "fix"] and "num_classes=10" in command
     result = runner.invoke(app, command[1:])
     assert result.exit_code == 0, result.output
-    loaded = torch.load(tmp_path / "truncated.pt", weights_only=False)
+    loaded = torch.load(tmp_path / "resnet18_32x32_truncated.pt", weights_only=False)
     with torch.no_grad():
         assert loaded(torch.randn(1, 3, 32, 32)).shape == (1, 10)
 

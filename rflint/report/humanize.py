@@ -76,15 +76,27 @@ def with_kwargs(target: str, kwargs: dict | None) -> str:
     return f"{target} ({', '.join(f'{key}={value!r}' for key, value in kwargs.items())})"
 
 
-def fix_command(a, fix: str = "--truncate", output: str = "truncated.pt") -> str:
+def fixed_file_name(target: str, size: tuple[int, ...], what: str) -> str:
+    """A file name for the fixed model of ``target`` at ``size``, one per model and size, so the
+    commands suggested for several models do not overwrite each other's file: models/net.py:build
+    at 32 -> net_build_32x32_truncated.pt, zoo:resnet18 -> resnet18_32x32_truncated.pt."""
+    where, _, name = target.rpartition(":")
+    stem = "" if where in ("", "zoo") else os.path.splitext(os.path.basename(where.replace(".", "/") if not where.endswith(".py") else where))[0]
+    words = "_".join(w for w in (stem, name.replace(".", "_")) if w)
+    safe = re.sub(r"[^A-Za-z0-9_-]+", "_", words) or "model"
+    return f"{safe}_{'x'.join(map(str, size))}_{what}.pt"
+
+
+def fix_command(a, fix: str = "--truncate", output: str = "truncated") -> str:
     """The `rflint fix` command that truncates the model ``a`` (an Analysis) analysed: its target
     and size, and the factory's keyword arguments and the channels when they were given (without
-    them, fix would build and cut another model)."""
+    them, fix would build and cut another model); ``output`` names the file (fixed_file_name)."""
     import shlex
 
     loaded = a.prepared.loaded if a.prepared is not None else None
     # a config's model is named from its pyproject.toml; the command must load it from here
-    parts = ["rflint", "fix", shlex.quote((loaded.target if loaded is not None else None) or a.target)]
+    target = (loaded.target if loaded is not None else None) or a.target
+    parts = ["rflint", "fix", shlex.quote(target)]
     if len(a.input_shapes) > 1 or (a.input_shapes and a.input_shapes[0][0] != 1):
         # several inputs, or a batch of its own (frames folded into it): every shape
         for shape in a.input_shapes:
@@ -97,7 +109,7 @@ def fix_command(a, fix: str = "--truncate", output: str = "truncated.pt") -> str
             parts += ["--kwarg", shlex.quote(f"{key}={value!r}")]
         if prepared.channels != prepared.default_channels:
             parts += ["--channels", str(prepared.channels)]
-    return " ".join(parts + [fix, "-o", output])
+    return " ".join(parts + [fix, "-o", shlex.quote(fixed_file_name(target, a.input_size, output))])
 
 
 def try_it(report) -> str | None:
@@ -107,7 +119,7 @@ def try_it(report) -> str | None:
     if report.truncation is not None:
         return fix_command(report.analysis)
     if report.stem is not None:
-        return fix_command(report.analysis, "--remove-stem", "stemless.pt")
+        return fix_command(report.analysis, "--remove-stem", "stemless")
     return None
 
 
