@@ -426,3 +426,14 @@ def test_findings_wrap_under_their_message_not_under_the_severity(width):
     for k, f in enumerate(sorted(report.findings, key=lambda f: {"error": 0, "warning": 1, "info": 2}[f.severity])):
         end = starts[k + 1] if k + 1 < len(starts) else len(printed)
         assert " ".join(line.strip() for line in printed[starts[k]:end]).endswith(f.message)
+
+
+def test_an_error_names_its_model_and_size_once():
+    # "models/net.py:build @ 32x32: models/net.py:build: 0 expects 3 input channels, got 1"
+    from rflint.report.formats import error_text
+
+    error = {"target": "net.py:build", "input": [32, 32], "message": "net.py:build: 0 expects 3 input channels, got 1"}
+    assert error_text(error) == "net.py:build @ 32x32: 0 expects 3 input channels, got 1"
+    assert error_text(error, several=False) == error["message"]
+    other = {"target": "net.py:build", "input": [32, 32], "message": "model file not found: net.py"}
+    assert error_text(other) == "net.py:build @ 32x32: model file not found: net.py"

@@ -139,6 +139,8 @@ def error_text(error: Doc, several: bool = True) -> str:
     size = size_text(error["input"]) if several and error["input"] else None
     if error["target"] in error["message"] and (size is None or size in error["message"]):
         return error["message"]
+    if size is not None and error["message"].startswith(error["target"] + ": "):  # not "net.py @ 32x32: net.py: ..."
+        return f"{error['target']} @ {size}{error['message'][len(error['target']):]}"
     target = error["target"] if error["target"].isprintable() else repr(error["target"])  # one line, always
     return f"{target}{f' @ {size}' if size else ''}: {error['message']}"
 
