@@ -227,8 +227,9 @@ def _segments(a: Analysis, cuts: list[str], layer_by_node: dict[str, Layer]) -> 
     if cuts:
         output = a.order[-1]
         after = a.order[position[cuts[-1]] + 1:]
-        if any(n in relevant and n in layer_by_node and layer_by_node[n].expanding and not layer_by_node[n].head
-               for n in after):
+        # any RF layer, pointwise too: two 1x1 output heads are a neutral segment of the tail, as the
+        # one 1x1 head of a single-output model is (they fell out of it, and out of min-tail-layers)
+        if any(n in relevant and n in layer_by_node and not layer_by_node[n].head for n in after):
             bounds.append((cuts[-1], output))
     segments: list[Segment] = []
     for i, (entry, exit_) in enumerate(bounds):
