@@ -226,6 +226,28 @@ def oracle(spec: dict) -> dict:
     return {i: _minmax_ids(table, axes) for i, axes in enumerate(per_node)}
 
 
+def global_pool_sink(spec: dict) -> int | None:
+    """The model's one output, when it is a pool whose one window reads the whole map on every axis
+    (one output unit from more than one input, d == 1, k - p >= n; or an axis one pixel in and
+    out): global pooling before nothing, not an RF layer (rflint's README, "Decisions")."""
+    out = sinks(spec)
+    if len(out) != 1 or spec["nodes"][out[0]]["op"] not in ("maxpool", "avgpool"):
+        return None
+    node = spec["nodes"][out[0]]
+    sizes = spatial_sizes(spec)
+    n_in, n_out = sizes[node["inputs"][0]], sizes[out[0]]
+    for a in range(spec["ndim"]):
+        d = node.get("d", [1] * spec["ndim"])[a]
+        whole = n_out[a] == 1 < n_in[a] and d == 1 and node["k"][a] - node["p"][a] >= n_in[a]
+        if not (whole or n_in[a] == n_out[a] == 1):
+            return None
+    return out[0]
+
+
+def _rf_layer(spec: dict, i: int) -> bool:
+    return spec["nodes"][i]["op"] in RF_OPS and i != global_pool_sink(spec)
+
+
 def oracle_layers(spec: dict) -> dict:
     """{module name: (in_minmax, out_minmax)} for every RF layer of build_module(spec).
 
@@ -236,7 +258,7 @@ def oracle_layers(spec: dict) -> dict:
     ndim = spec["ndim"]
     res = {}
     for i, node in enumerate(spec["nodes"]):
-        if node["op"] not in RF_OPS:
+        if not _rf_layer(spec, i):
             continue
         in_axes = [[sid for u in node["inputs"] for sid in per_node[u][a]] for a in range(ndim)]
         res[f"n{i}"] = (_minmax_ids(table, in_axes), _minmax_ids(table, per_node[i]))
@@ -255,7 +277,7 @@ def rf_ancestors(spec: dict) -> dict:
                 s.add(u)
         anc.append(s)
     return {
-        f"n{i}": {f"n{u}" for u in anc[i]} for i, node in enumerate(nodes) if node["op"] in RF_OPS
+        f"n{i}": {f"n{u}" for u in anc[i]} for i, node in enumerate(nodes) if _rf_layer(spec, i)
     }
 
 

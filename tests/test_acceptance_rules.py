@@ -131,8 +131,11 @@ def test_exit_code_follows_fail_on():
     assert code == 1  # RF005: VGG16's final r_max 212 < 224 is a warning
     code, _ = run("zoo:resnet18", "--input", "32", "--fail-on", "never")
     assert code == 0
-    code, m = run("zoo:resnet18", "--input", "32", "--ignore", "RF002", "--ignore", "RF00")
-    assert code == 0 and m["findings"] == []
+    code, m = run("zoo:resnet18", "--input", "32", "--ignore", "RF002")  # its one error
+    assert code == 0 and m["findings"] and "RF002" not in {f["code"] for f in m["findings"]}
+    # ignoring every rule is not a pass: nothing would be checked
+    result = runner.invoke(app, ["check", "zoo:resnet18", "--input", "32", "--ignore", "RF002", "--ignore", "RF00"])
+    assert result.exit_code == 2 and "no rule left to run" in result.stderr
 
 
 def test_a_pointwise_layer_after_a_productive_3x3_blocks_the_bottleneck():

@@ -370,3 +370,11 @@ def test_diamond_chain_oracle_small():
     o = dz.oracle(_diamond_chain(n))
     assert o[3 * n] == [(1 + 2 * n, 1 + 4 * n), (1, 1 + 2 * n)]
     assert o[3 * n + 1] == [(3 + 2 * n, 3 + 4 * n), (3, 3 + 2 * n)]
+
+
+def test_a_pool_closing_a_model_on_a_one_pixel_map_is_global_in_both():
+    # hypothesis found it: a k1 max pool on the 1-pixel map the model ends with reads the whole map,
+    # which rflint (README decisions) counts as global pooling; the oracle counted a layer
+    spec = dz.generate(137, ndim=1, style="tiny")
+    assert dz.global_pool_sink(spec) == 19 and "n19" not in dz.oracle_layers(spec)
+    check_against_oracle(spec)
