@@ -437,3 +437,12 @@ def test_an_error_names_its_model_and_size_once():
     assert error_text(error, several=False) == error["message"]
     other = {"target": "net.py:build", "input": [32, 32], "message": "model file not found: net.py"}
     assert error_text(other) == "net.py:build @ 32x32: model file not found: net.py"
+
+
+def test_markdown_code_spans_hold_backticks():
+    # a --kwarg with a backtick ended the model's code span early in the job summary
+    from rflint.report.formats import _code
+
+    assert _code("net.py:build") == "`net.py:build`"
+    assert _code("net.py:build(tag='a`b')") == "`` net.py:build(tag='a`b') ``"
+    assert _code("a|b") == "`a\\|b`"  # a table cell: the pipe escaped, as GitHub reads it in a span

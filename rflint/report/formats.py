@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -254,6 +255,16 @@ def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _code(text: str) -> str:
+    """``text`` as a Markdown code span: fenced with more backticks than it holds in a row (a
+    --kwarg tag='a`b' broke the span), padded when it starts or ends with one."""
+    if not text:
+        return ""
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") or fence != "`" else ""
+    return f"{fence}{pad}{_md(text)}{pad}{fence}"
+
+
 def render_markdown(docs: list[Doc], errors: list[Doc] = ()) -> str:
     """A summary for PR comments and $GITHUB_STEP_SUMMARY."""
     from rflint.report.humanize import count, human
@@ -267,16 +278,16 @@ def render_markdown(docs: list[Doc], errors: list[Doc] = ()) -> str:
         tail_text = f"{count(len(tail['layers']), 'RF layer')} after `{tail['cut']}`" if tail else "none"
         border = f"`{doc['border']}`" if doc["border"] else "-"
         out.append(
-            f"| `{_md(_name(doc))}` | {size_text(doc['input'])} | {human(doc['params'])} | {human(doc['macs'])} | "
+            f"| {_code(_name(doc))} | {size_text(doc['input'])} | {human(doc['params'])} | {human(doc['macs'])} | "
             f"{border} | {tail_text} | {found['error']} | {found['warning']} | {found['info']} |"
         )
     for doc in docs:
         if not doc["findings"]:
             continue
-        out += ["", f"### `{_md(_name(doc))}` @ {size_text(doc['input'])}", "",
+        out += ["", f"### {_code(_name(doc))} @ {size_text(doc['input'])}", "",
                 "| severity | code | layer | line | message |", "|---|---|---|---|---|"]
         for f in doc["findings"]:
-            out.append(f"| {f['severity']} | {f['code']} | `{_md(f['layer'] or '')}` | {_md(where_in(f['source']))} | "
+            out.append(f"| {f['severity']} | {f['code']} | {_code(f['layer'] or '')} | {_md(where_in(f['source']))} | "
                        f"{_md(f['message'])} |")
         plan = doc["truncation"]
         if plan is not None and any(f["code"] == "RF002" for f in doc["findings"]):  # not when RF002 is silenced
@@ -285,7 +296,7 @@ def render_markdown(docs: list[Doc], errors: list[Doc] = ()) -> str:
                         f"{human(plan['macs_before'])} -> {human(plan['macs_after'])}."]
     notes = model_notes(docs)
     if notes:
-        out += ["", "### Notes", ""] + [f"- `{_md(_name(doc))}`: {_md(shown_note(note))}" for doc, note in notes]
+        out += ["", "### Notes", ""] + [f"- {_code(_name(doc))}: {_md(shown_note(note))}" for doc, note in notes]
     if errors:
         out += ["", "### Could not be analysed", ""] + [f"- {_md(error_text(e))}" for e in errors]
     return "\n".join(out)
