@@ -299,12 +299,16 @@ reg("unet_convT", (1, C, 64, 64), lambda: unet("convT"), P=4)
 reg("unet_bilinear", (1, C, 64, 64), lambda: unet("bilinear"), P=4)
 
 # ---------------- misc ----------------
+def identity_grid_sample(x, size, mode="bilinear"):
+    """F.grid_sample of ``x`` on the identity affine grid of ``size``: a resize by sampling."""
+    grid = F.affine_grid(torch.eye(2, 3, dtype=x.dtype)[None], [1, C, *size], align_corners=False)
+    return F.grid_sample(x, grid, mode=mode, align_corners=False)
+
+
 reg("grid_sample_identity_bilinear", (1, C, 24, 24),
-    lambda: Fn(lambda s, x: s.c(F.grid_sample(x, F.affine_grid(torch.eye(2, 3, dtype=x.dtype)[None], [1, C, 17, 17],
-                                                                 align_corners=False), align_corners=False)), c=conv(2, C, C, 3)), P=4)
+    lambda: Fn(lambda s, x: s.c(identity_grid_sample(x, (17, 17))), c=conv(2, C, C, 3)), P=4)
 reg("grid_sample_identity_same_size", (1, C, 24, 24),
-    lambda: Fn(lambda s, x: s.c(F.grid_sample(x, F.affine_grid(torch.eye(2, 3, dtype=x.dtype)[None], [1, C, 24, 24],
-                                                                 align_corners=False), align_corners=False)), c=conv(2, C, C, 3)), P=4)
+    lambda: Fn(lambda s, x: s.c(identity_grid_sample(x, (24, 24))), c=conv(2, C, C, 3)), P=4)
 reg("einsum_channels", (1, C, 40, 40),
     lambda: Fn(lambda s, x: s.c(torch.einsum("nchw,dc->ndhw", x, s.w)), c=conv(2, C, C, 3, padding=1), w=nn.Parameter(torch.ones(C, C))))
 reg("matmul_channels_last", (1, C, 40, 40),
@@ -353,17 +357,13 @@ reg("slice_offset_crop", (1, C, 64), lambda: Fn(lambda s, x: s.c(x[..., 1::2][..
 reg("narrow_then_conv", (1, C, 64), lambda: Fn(lambda s, x: s.c(torch.narrow(x, 2, 5, 40)), c=conv(1, C, C, 3)))
 for mode in ("nearest", "bicubic"):
     reg(f"grid_sample_identity_{mode}_17", (1, C, 24, 24),
-        lambda mode=mode: Fn(lambda s, x: s.c(F.grid_sample(x, F.affine_grid(torch.eye(2, 3, dtype=x.dtype)[None], [1, C, 17, 17],
-                                                                  align_corners=False), mode=mode, align_corners=False)), c=conv(2, C, C, 1)), P=4)
+        lambda mode=mode: Fn(lambda s, x: s.c(identity_grid_sample(x, (17, 17), mode=mode)), c=conv(2, C, C, 1)), P=4)
 reg("grid_sample_identity_bilinear_17_1x1", (1, C, 24, 24),
-    lambda: Fn(lambda s, x: s.c(F.grid_sample(x, F.affine_grid(torch.eye(2, 3, dtype=x.dtype)[None], [1, C, 17, 17],
-                                                                 align_corners=False), align_corners=False)), c=conv(2, C, C, 1)), P=4)
+    lambda: Fn(lambda s, x: s.c(identity_grid_sample(x, (17, 17))), c=conv(2, C, C, 1)), P=4)
 reg("grid_sample_up_2x_then_conv3", (1, C, 16, 16),
-    lambda: Fn(lambda s, x: s.c(F.grid_sample(x, F.affine_grid(torch.eye(2, 3, dtype=x.dtype)[None], [1, C, 32, 32],
-                                                                 align_corners=False), align_corners=False)), c=conv(2, C, C, 3)), P=4)
+    lambda: Fn(lambda s, x: s.c(identity_grid_sample(x, (32, 32))), c=conv(2, C, C, 3)), P=4)
 reg("conv_stride2_then_grid_identity", (1, C, 32, 32),
-    lambda: Fn(lambda s, x: F.grid_sample(s.c(x), F.affine_grid(torch.eye(2, 3, dtype=x.dtype)[None], [1, C, 16, 16],
-                                                                  align_corners=False), align_corners=False), c=conv(2, C, C, 3, stride=2, padding=1)), P=4)
+    lambda: Fn(lambda s, x: identity_grid_sample(s.c(x), (16, 16)), c=conv(2, C, C, 3, stride=2, padding=1)), P=4)
 reg("einsum_transpose_hw", (1, C, 40, 48),
     lambda: Fn(lambda s, x: s.c2(torch.einsum("nchw->ncwh", s.c(x))).transpose(2, 3), c=conv(2, C, C, (3, 1), padding=(1, 0)), c2=conv(2, C, C, (5, 1), padding=(2, 0))))
 reg("permute_hw_conv", (1, C, 40, 48),

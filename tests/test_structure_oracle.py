@@ -34,11 +34,12 @@ GLOBAL = "GLOBAL"
 # ------------------------------------------------------------------ extended spec -> module
 # extra ops on top of dagzoo's:  gap (AdaptiveAvgPoolNd(1): global), fc (flatten + Linear: global),
 # sigmoid (elementwise), gconv (1x1 conv, normally on a global tensor: SE excitation)
-class ExtNet(nn.Module):
+class ExtNet(dz.DagNet):
+    """dagzoo's DagNet (its forward() calls node i's module n{i} on its one input) with the extra
+    ops' modules added."""
+
     def __init__(self, spec):
-        super().__init__()
-        self._ops = [(n["op"], tuple(n["inputs"])) for n in spec["nodes"]]
-        self._sinks = tuple(dz.sinks(spec))
+        super().__init__(spec)  # dagzoo makes no module for the extra ops
         nd, C = spec["ndim"], spec["channels"]
         sizes = ext_sizes(spec)
         for i, node in enumerate(spec["nodes"]):
@@ -53,33 +54,8 @@ class ExtNet(nn.Module):
             elif op == "sigmoid":
                 m = nn.Sigmoid()
             else:
-                m = dz._make_module(node, nd, C)
-            if m is not None:
-                self.add_module(f"n{i}", m)
-
-    def forward(self, x):
-        vals = []
-        for i, (op, ins) in enumerate(self._ops):
-            if op == "input":
-                v = x
-            elif op == "add":
-                v = vals[ins[0]]
-                for u in ins[1:]:
-                    v = v + vals[u]
-            elif op == "mul":
-                v = vals[ins[0]]
-                for u in ins[1:]:
-                    v = v * vals[u]
-            elif op == "cat":
-                v = getattr(self, f"n{i}")(torch.cat([vals[u] for u in ins], 1))
-            elif op == "frelu":
-                v = torch.relu(vals[ins[0]])
-            else:
-                v = getattr(self, f"n{i}")(vals[ins[0]])
-            vals.append(v)
-        if len(self._sinks) == 1:
-            return vals[self._sinks[0]]
-        return tuple(vals[s] for s in self._sinks)
+                continue
+            self.add_module(f"n{i}", m)
 
 
 def ext_sizes(spec):
