@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import torch.fx as fx
 from torch import nn
@@ -309,10 +309,10 @@ def run_program(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None
         target=prepared.label, input_size=size, channels=channels, layers=layers,
         params=total_params, macs=sum(node_macs_.values()),
         final_layer=final_layer.name if final_layer is not None else None,
-        final_r_min=_by_input_axis(final_layer.r_out_min, final_layer, rfs[last_spatial], len(size), min)
+        final_r_min=_by_input_axis(final_layer.r_out_min, final_layer, rfs[last_spatial], len(size), smallest=True)
         if final_layer is not None else None,
         final_r_max=_by_input_axis(_final_r_max(final_layer, rfs[last_spatial]), final_layer, rfs[last_spatial],
-                                   len(size), max) if final_layer is not None else None,
+                                   len(size), smallest=False) if final_layer is not None else None,
         warnings=warnings, trace_method=traced.method, device=prepared.loaded.device,
         graph=traced.graph, order=ledger.names, node_rf=rfs, values=values,
         node_params=node_params, node_macs=node_macs_, layer_by_node=layer_by_node,
@@ -322,13 +322,13 @@ def run_program(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None
     )
 
 
-def _by_input_axis(values: tuple, layer: Layer, last: TensorRF, n: int, pick: Callable) -> tuple:
+def _by_input_axis(values: tuple, layer: Layer, last: TensorRF, n: int, smallest: bool) -> tuple:
     """A layer's per-axis values in the model input's axis order (H, W, ...): the final RF reads like
     the input size it is compared with, also after a transpose or in a channels-last map (whose
     kernel axes include the channels).  An input axis the layer has none of but the last spatial
     tensor has (a gate's conv over H alone, x.mean(3) before it, on a map that has H and W) takes
-    the tensor's own value there (``pick``: min for r_min, max for r_max); None for an axis the
-    tensor has none of either."""
+    the tensor's own value there (its r_min with ``smallest``, else its r_max); None for an axis
+    the tensor has none of either."""
     if layer.origins == tuple(range(n)):
         return values
     out: list = [None] * n
@@ -337,8 +337,10 @@ def _by_input_axis(values: tuple, layer: Layer, last: TensorRF, n: int, pick: Ca
             out[origin] = value
     for axis in last.axes:
         if 0 <= axis.origin < n and axis.origin not in layer.origins:
-            r = axis.r_min if pick is min else axis.r_max
-            out[axis.origin] = r if out[axis.origin] is None else pick(out[axis.origin], r)
+            r = axis.r_min if smallest else axis.r_max
+            if out[axis.origin] is not None:  # two axes of that origin (an Inception-E block's branches)
+                r = min(out[axis.origin], r) if smallest else max(out[axis.origin], r)
+            out[axis.origin] = r
     return tuple(out)
 
 
