@@ -81,7 +81,12 @@ def fixed_file_name(target: str, size: tuple[int, ...], what: str) -> str:
     commands suggested for several models do not overwrite each other's file: models/net.py:build
     at 32 -> net_build_32x32_truncated.pt, zoo:resnet18 -> resnet18_32x32_truncated.pt."""
     where, _, name = target.rpartition(":")
-    stem = "" if where in ("", "zoo") else os.path.splitext(os.path.basename(where.replace(".", "/") if not where.endswith(".py") else where))[0]
+    if where in ("", "zoo"):
+        stem = ""
+    elif where.endswith(".py") or "/" in where or os.sep in where:  # a file: its name
+        stem = os.path.splitext(os.path.basename(where))[0]
+    else:  # package.module: the module's own name
+        stem = where.rpartition(".")[2]
     words = "_".join(w for w in (stem, name.replace(".", "_")) if w)
     safe = re.sub(r"[^A-Za-z0-9_-]+", "_", words) or "model"
     return f"{safe}_{'x'.join(map(str, size))}_{what}.pt"
