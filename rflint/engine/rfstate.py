@@ -160,6 +160,10 @@ def layer_axes(rf: TensorRF | None, n: int) -> tuple[tuple, tuple, tuple]:
     axes that are not spatial.  The common case, spatial axes exactly the kernel's (dims -n..-1),
     reads them in order without a per-dim table."""
     axes = rf.axes if rf is not None else ()
+    if n == 2 and len(axes) == 2:  # a 2-D map's two axes (most layers of most models), unrolled
+        y, x = axes
+        if y.dim == -2 and x.dim == -1:
+            return (y.lo[0][0], x.lo[0][0]), (y.hi[0][0], x.hi[0][0]), (y.origin, x.origin)
     if len(axes) == n and n and axes[0].dim == -n and axes[-1].dim == -1 and (
             n < 3 or all(a.dim == i - n for i, a in enumerate(axes))):
         return (tuple([a.lo[0][0] for a in axes]), tuple([a.hi[0][0] for a in axes]),

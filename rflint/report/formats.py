@@ -72,6 +72,12 @@ def dumps(value: Any, depth: int = 4, level: int = 0) -> str:
             isinstance(value, list) and not any(isinstance(v, (dict, list)) for v in value)):
         return _encode(value)
     pad, inner = "  " * level, "  " * (level + 1)
+    if level + 1 >= depth:  # every item on one line (a report's layers and findings): no call per item
+        encode = _encode
+        if isinstance(value, dict):
+            items = [f"{inner}{encode(str(k))}: {encode(v)}" for k, v in value.items()]
+            return "{\n" + ",\n".join(items) + f"\n{pad}}}"
+        return "[\n" + ",\n".join([inner + encode(v) for v in value]) + f"\n{pad}]"
     if isinstance(value, dict):
         items = [f"{inner}{_encode(str(k))}: {dumps(v, depth, level + 1)}" for k, v in value.items()]
         return "{\n" + ",\n".join(items) + f"\n{pad}}}"

@@ -93,10 +93,10 @@ def lint(analysis: Analysis, settings: Settings | None = None, rules: list[Rule]
     # the target's header, and the header of the class a factory returned
     headers = (loaded.factory_source, class_header(type(loaded.module))) if loaded else ()
     model_codes = model_codes_of(*headers) if loaded else None
-    findings, suppressed = [], 0
+    findings, suppressed, seen = [], 0, {}
     for rule in rules if rules is not None else RULES:
         for finding in rule.check(ctx):
-            if is_suppressed(finding, model_codes) or (extra_ignore and _matches(finding.code, extra_ignore)):
+            if is_suppressed(finding, model_codes, seen) or (extra_ignore and _matches(finding.code, extra_ignore)):
                 suppressed += 1
             else:
                 findings.append(finding)

@@ -14,6 +14,9 @@ class UnproductiveLayer(Rule):
 
     def check(self, ctx):
         status = ctx.structure.status
+        size = ctx.size
+        # the same for every finding of the model (a deep net past its border has dozens)
+        px, input_sized = unit(size), sized(size)
         for layer in ctx.analysis.layers:
             if not layer.parametric or status[layer.name] != UNPRODUCTIVE:
                 continue
@@ -21,9 +24,9 @@ class UnproductiveLayer(Rule):
             yield self.finding(
                 layer.name,
                 f"{layer.name} ({layer.op}) is unproductive: the smallest receptive field reaching its input "
-                f"is {r_in} {unit(ctx.size)}, larger than the {sized(ctx.size)} input, so it cannot integrate new information",
+                f"is {r_in} {px}, larger than the {input_sized} input, so it cannot integrate new information",
                 layer.source,
-                r_in_min=nums(layer.r_in_min), r_in_max=nums(layer.r_in_max), input=list(ctx.size),
+                r_in_min=nums(layer.r_in_min), r_in_max=nums(layer.r_in_max), input=list(size),
                 params=layer.params, macs=layer.macs,
             )
 

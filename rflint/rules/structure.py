@@ -418,8 +418,10 @@ def _graph_facts(a: Analysis) -> tuple[set[str], dict[str, str], dict[str, int],
 
 def analyse_structure(a: Analysis, min_tail_layers: int = 1) -> Structure:
     size = a.input_size
-    status = {layer.name: layer_status(layer, size) for layer in a.layers}
-    status_max = {layer.name: layer_status(layer, size, use_max=True) for layer in a.layers}
+    status, status_max = {}, {}
+    for layer in a.layers:  # by r_max only where it differs (never in a plain chain)
+        status[layer.name] = found = layer_status(layer, size)
+        status_max[layer.name] = found if layer.r_in_max == layer.r_in_min else layer_status(layer, size, use_max=True)
     relevant, idom, position, preds = _graph_facts(a)
     cuts = _cut_chain(a, idom, position)
     segments = _segments(a, cuts, a.layer_by_node)

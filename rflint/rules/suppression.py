@@ -81,11 +81,20 @@ def model_codes_of(*headers: Source | None) -> set[str] | None:
     return found
 
 
-def is_suppressed(finding: Finding, model_codes: set[str] | None) -> bool:
+def is_suppressed(finding: Finding, model_codes: set[str] | None, seen: dict | None = None) -> bool:
+    """``seen``: the directives of the sources looked at so far in this lint run, by place (the
+    findings of one model point at a few lines, many at each: RF001 on every block of a stage)."""
     if _matches(model_codes, finding.code):
         return True
     src = finding.source
-    return src is not None and _matches(_codes_at(src), finding.code)
+    if src is None:
+        return False
+    if seen is None:
+        return _matches(_codes_at(src), finding.code)
+    key = (src.file, src.line, src.end)
+    if key not in seen:
+        seen[key] = _codes_at(src)
+    return _matches(seen[key], finding.code)
 
 
 _DIRECTIVE = re.compile(r"#\s*rflint:\s*ignore")
@@ -109,6 +118,8 @@ def _header_lines(header: Source) -> list[Source]:
 
 def _header_end(file: str, line: int) -> int:
     """The line of the colon that ends the def/class statement starting at ``line``."""
+    if _colon_on_line(linecache.getline(file, line)):
+        return line  # what the tokens say, without tokenizing (tens of microseconds, per header)
     source = iter(linecache.getlines(file)[line - 1:line + 199])
     depth = 0
     try:
@@ -124,19 +135,42 @@ def _header_end(file: str, line: int) -> int:
     return line
 
 
+_OPENING, _CLOSING = frozenset("([{"), frozenset(")]}")
+
+
+def _colon_on_line(text: str) -> bool:
+    """The line ends its def/class statement itself: a colon outside brackets, in a line without
+    strings, comments or backslashes, where brackets and colons are tokens as they stand (so the
+    tokenizer would find that colon first; a ``:=`` is another token).  False: tokenize decides."""
+    if "'" in text or '"' in text or "#" in text or "\\" in text:
+        return False
+    depth = 0
+    for i, char in enumerate(text):
+        if char in _OPENING:
+            depth += 1
+        elif char in _CLOSING:
+            depth -= 1
+        elif char == ":" and depth == 0 and text[i + 1:i + 2] != "=":
+            return True
+    return False
+
+
 def directive_problems(sources, headers, codes: list[str]) -> list[str]:
     """What is wrong with the ignore comments on the layers' lines and the model's headers: a
     malformed one (``ignore [RF001]``) or one naming no rule (``ignore[RF999]``) silences nothing,
     which a user would not notice without being told."""
     problems = []
-    lines = {Source(s.file, line) for s in sources if s is not None for line in s.lines()}
-    lines.update(line for header in headers if header is not None for line in _header_lines(header))
-    for src in sorted(lines, key=lambda s: (s.file, s.line)):
-        text = linecache.getline(src.file, src.line)
+    # (file, line) pairs, not Sources: a model's layers are built on a few lines, each source seen
+    # once (a Source per layer line cost more than reading the lines)
+    places = {(s.file, s.line, s.end) for s in sources if s is not None}
+    lines = {(file, line) for file, first, end in places for line in range(first, max(first, end) + 1)}
+    lines.update((line.file, line.line) for header in headers if header is not None for line in _header_lines(header))
+    for file, number in sorted(lines):
+        text = linecache.getline(file, number)
         if not _DIRECTIVE.search(text):
             continue
-        where = f"{src.file}:{src.line}"
-        listed = _codes_on(src.file, src.line)
+        where = f"{file}:{number}"
+        listed = _codes_on(file, number)
         if listed is None:
             # the codes the comment names, as the comment should have written them
             meant = ",".join(dict.fromkeys(c.upper() for c in _CODE.findall(text[_DIRECTIVE.search(text).end():])))
