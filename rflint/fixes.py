@@ -152,4 +152,29 @@ def remove_stem(model: Any, input_size=None, layers: list[str] | None = None, ch
             raise RflintError(f"{a.target}: no stem downsampling to remove at {fmt_size(a.input_size)} {unit(a.input_size)} "
                               "would remove or shorten a predicted tail (name layers with --layers to force it)")
         chosen = proposal.layers
-    return _in_callers_modes(_saveable(without_downsampling(a, chosen, copy_weights=True).traced.gm), a)
+    fixed = without_downsampling(a, chosen, copy_weights=True).traced.gm
+    if layers:  # RF003's own proposal was run by the stem experiment; named layers may break a join
+        try:
+            prepare(fixed, a.channels).at(a.input_size, shapes=input_shapes)
+        except RflintError as err:
+            raise fix_broke(f"{a.target} with the downsampling of {', '.join(layers)} removed", a.input_size,
+                            err) from None
+    return _in_callers_modes(_saveable(fixed), a)
+
+
+def fix_broke(changed: str, size, err: RflintError) -> RflintError:
+    """Why the fixed model does not run, about the fix (the input-size explanations would blame the
+    input size and name the traced copy 'GraphModule')."""
+    import re
+
+    from rflint.engine.size_hints import misaligned
+
+    raw = err.__cause__ if isinstance(err.__cause__, RflintError) else err
+    found = re.match(r"shape propagation failed at ([^:]+):", str(raw))
+    at = f" at {found.group(1)}" if found else ""
+    size_text = "x".join(map(str, size))
+    if misaligned(raw):
+        return RflintError(f"{changed} does not run at {size_text}: the maps joined{at} differ in size (a "
+                           "branch that still downsamples meets one that no longer does); change every branch, "
+                           "or leave out the layers to take the ones RF003 proposes")
+    return RflintError(f"{changed} does not run at {size_text}: {raw}")

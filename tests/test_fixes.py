@@ -52,6 +52,17 @@ def test_resnet18_without_stem():
     assert model.get_submodule("conv1").stride == (1, 1) and isinstance(model.get_submodule("maxpool"), nn.Identity)
 
 
+def test_remove_stem_of_named_layers_that_break_a_join_is_an_error_in_python_too():
+    # the CLI said so (it analysed the fixed model); rflint.remove_stem returned a GraphModule that
+    # failed when called: layer1.0.conv1 of resnet18 is stride 1, layer2.0.conv1 stride 2 and its
+    # shortcut layer2.0.downsample.0 still downsamples, so add at the block's end gets 8x8 and 4x4
+    torch.manual_seed(0)
+    net = zoo.get("resnet18").factory(num_classes=10)
+    with pytest.raises(RflintError, match="with the downsampling of layer2.0.conv1 removed does not run at 32x32: "
+                                          "the maps joined at .* differ in size"):
+        rflint.remove_stem(net, 32, layers=["layer2.0.conv1"])
+
+
 def test_fix_cli_writes_a_loadable_model(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(app, ["fix", "zoo:resnet18", "--input", "32", "--truncate", "-o", "t.pt", "--print-code"])

@@ -501,7 +501,7 @@ def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, chan
         except RflintError as err:  # the fix broke the model (a join of a changed and an unchanged branch)
             change = "truncated" if truncate else f"with the downsampling of {', '.join(names)} removed" if names \
                 else "with its stem downsampling removed"
-            raise _fix_broke(f"{before.analysis.target} {change}", size, err) from None
+            raise fixes.fix_broke(f"{before.analysis.target} {change}", size, err) from None
     after.analysis.target = f"{before.analysis.target} ({what})"
     console = Console(emoji=False)
     for warning in before.analysis.warnings:  # a value-dependent branch: the fixed graph keeps one path
@@ -567,24 +567,6 @@ def _unsaveable(fixed, err: Exception) -> RflintError:
     first = str(err).strip().splitlines()[0] if str(err).strip() else ""
     return RflintError(f"cannot save the fixed model: torch.save failed ({type(err).__name__}: {first}); "
                        f"{in_python} and save its state_dict()")
-
-
-def _fix_broke(changed: str, size, err: RflintError) -> RflintError:
-    """Why the fixed model does not run, about the fix (explain_failure would blame the input size
-    and name the traced copy 'GraphModule')."""
-    import re
-
-    from rflint.engine.size_hints import misaligned
-
-    raw = err.__cause__ if isinstance(err.__cause__, RflintError) else err
-    found = re.match(r"shape propagation failed at ([^:]+):", str(raw))
-    at = f" at {found.group(1)}" if found else ""
-    size_text = "x".join(map(str, size))
-    if misaligned(raw):
-        return RflintError(f"{changed} does not run at {size_text}: the maps joined{at} differ in size (a "
-                           "branch that still downsamples meets one that no longer does); change every branch, "
-                           "or leave out --layers to take the layers RF003 proposes")
-    return RflintError(f"{changed} does not run at {size_text}: {raw}")
 
 
 @app.command("rules")
