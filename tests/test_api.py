@@ -265,6 +265,13 @@ def _mutated(settings, **fields):
     (lambda: rflint.analyze(_net(), 64, input_shapes=[(1, 3, 32, 32)]), "give either input_size or input_shapes"),
     # at() read the shapes and dropped the size: a 32x32 analysis asked for at 64
     (lambda: rflint.prepare(_net()).at(64, input_shapes=[(1, 3, 32, 32)]), "at(): give either a size or input shapes"),
+    # at() took what analyze() refuses: a raw ValueError for "1,3,32,32", and (1, 3, 32.9, 32) analysed at 32x32
+    (lambda: rflint.prepare(_net()).at(input_shapes=["1,3,32,32"]), "at(): input_shapes must be a list of full shapes"),
+    (lambda: rflint.prepare(_net()).at(input_shapes=[(1, 3, 32.9, 32)]), "at(): input_shapes must be a list of full"),
+    (lambda: rflint.prepare(_net()).at(input_shapes=[(1, 3, "48", 48)]), "at(): input_shapes must be a list of full"),
+    # the CLI refuses --channels 1 with --input-shape 1,3,...; analyze() used 3 without a word
+    (lambda: rflint.analyze(_net(), input_shapes=[(1, 3, 32, 32)], channels=1),
+     "analyze(): input_shapes gives the first input 3 channels but channels is 1"),
     # the CLI and [tool.rflint] refuse these; Settings took them and RF007 fired on every branch
     (lambda: Settings(min_tail_layers=-5), "Settings: min_tail_layers must be a whole number >= 1, got -5"),
     (lambda: Settings(dominance_ratio=0.5), "Settings: dominance_ratio must be a number >= 1, got 0.5"),

@@ -10,6 +10,7 @@ import torch
 import torch.fx as fx
 from torch import nn
 
+from rflint.arguments import check_arguments
 from rflint.engine.ops.functions import SPATIAL_FUNCTIONS
 from rflint.engine.program import Probe, input_needs, probe, run_program
 from rflint.engine.results import Analysis
@@ -210,6 +211,8 @@ class Prepared:
         if shapes is not None and input_shapes is not None:
             raise RflintError("at(): give shapes or input_shapes (the same thing), not both")
         shapes = shapes if shapes is not None else input_shapes
+        if shapes is not None:  # the checks rflint.analyze makes ("1,3,32,32", a float side, a shape of strings)
+            check_arguments("at", {"input_shapes": shapes})
         if size is not None and shapes is not None and self.input_size(size) != tuple(shapes[0][2:]):
             # which would win is a guess (the shapes did, silently); a size that agrees is harmless
             raise RflintError("at(): give either a size or input shapes, not both")
