@@ -181,6 +181,17 @@ def test_a_picture_that_cannot_be_written_stops_the_run_before_the_analysis(proj
     assert result.stderr.strip() == f"rflint: error: {flag} {path}: no such directory nodir"
 
 
+@pytest.mark.parametrize("command", [["check"], ["fix", "--truncate"], ["sweep", "--sizes", "32"]])
+def test_a_factorys_multi_line_error_is_one_line_in_every_command(project, command):
+    # check joined the lines; fix printed a load_state_dict failure over 190 lines
+    (project / "multi.py").write_text("def build():\n    raise RuntimeError('Error(s) in loading state_dict:\\n\\tone\\n\\ttwo')\n")
+    args = [command[0], "multi.py:build", *command[1:]] + (["--input", "32"] if command[0] != "sweep" else [])
+    result = invoke(*args)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == ["rflint: error: multi.py:build raised RuntimeError: Error(s) in loading "
+                                          "state_dict: one two"]
+
+
 def test_syntax_error_in_model_file(project):
     (project / "bad.py").write_text("def build(:\n    pass\n")
     result = invoke("check", "bad.py:build", "--input", "32")

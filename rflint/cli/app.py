@@ -69,7 +69,9 @@ def _root(
 
 
 def _error(message: str) -> None:
-    typer.echo(f"rflint: error: {message}", err=True)
+    # one line whatever the message (a factory's RuntimeError from load_state_dict has hundreds)
+    one_line = " ".join(part.strip() for part in str(message).splitlines() if part.strip())
+    typer.echo(f"rflint: error: {one_line}", err=True)
 
 
 def _fail(message: str, debug: bool, err: BaseException | None = None) -> None:
