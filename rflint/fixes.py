@@ -83,12 +83,24 @@ def truncate(model: Any, input_size=None, channels: int | None = None, kwargs: d
         root.add_module("rflint_fc", nn.Linear(plan.cut_channels, plan.n_out, dtype=like.dtype if like is not None else None))
     pooled = graph.call_module("rflint_pool", (env[cut],))
     flat = graph.call_function(torch.flatten, (pooled, 1))  # a torch builtin: the saved model needs no rflint
-    graph.output(graph.call_module("rflint_fc", (flat,)))
+    graph.output(_as_returned(gm.graph, graph.call_module("rflint_fc", (flat,))))
     for node in gm.graph.nodes:  # get_attr targets (functional weights) live on gm itself
         if node.op == "get_attr" and node.name in kept:
             _copy_attr(gm, root, node.target)
     out = fx.GraphModule(root, graph, f"{type(a.prepared.loaded.module).__name__}Truncated")
     return _in_callers_modes(_saveable(out), a)
+
+
+def _as_returned(original: fx.Graph, logits: fx.Node) -> Any:
+    """What the truncated model returns: the new classifier's output in the place the original's
+    one tensor had ({"logits": ...}, (logits,) stay a dict and a tuple: a drop-in replacement);
+    the bare output when the original returns several tensors."""
+    returned = next(n for n in original.nodes if n.op == "output").args[0]
+    tensors = []
+    fx.node.map_arg(returned, tensors.append)
+    if isinstance(returned, fx.Node) or len(tensors) != 1:
+        return logits
+    return fx.node.map_arg(returned, lambda _: logits)
 
 
 def _saveable(gm: fx.GraphModule) -> fx.GraphModule:
@@ -160,6 +172,26 @@ def remove_stem(model: Any, input_size=None, layers: list[str] | None = None, ch
             raise fix_broke(f"{a.target} with the downsampling of {', '.join(layers)} removed", a.input_size,
                             err) from None
     return _in_callers_modes(_saveable(fixed), a)
+
+
+def training_dependent(model: nn.Module) -> list[str]:
+    """The classes of ``model``'s modules (not torch's own) whose forward() reads ``self.training``
+    (functional dropout, drop-connect / drop-path, ``if self.training:``).  The fixed model is a
+    graph traced in eval mode: those reads became constants, so it keeps their eval path also when
+    it is put in training mode (torch's own modules, nn.Dropout too, keep following the mode)."""
+    import inspect
+
+    found = []
+    for cls in dict.fromkeys(type(m) for m in model.modules()):
+        if cls.__module__.startswith("torch.") or "forward" not in vars(cls):
+            continue
+        try:
+            source = inspect.getsource(cls.forward)
+        except (OSError, TypeError):
+            continue
+        if "self.training" in source:
+            found.append(cls.__name__)
+    return found
 
 
 def fix_broke(changed: str, size, err: RflintError) -> RflintError:

@@ -544,3 +544,53 @@ def test_fix_says_a_model_traced_for_one_shape_runs_at_that_shape(tmp_path, monk
     assert result.exit_code == 0, result.output
     assert ("note: forward() asks about shapes, so the fixed model is built from a trace made for input shape "
             "1,3,8,8 and runs at that shape (batch size included) only") in " ".join(result.stdout.split())
+
+
+class _DictNet(nn.Module):
+    """Six 3x3 convs (the fifth and sixth read 9 and 11 > 8 px), global pool and Linear, in a dict;
+    forward() reads self.training for a functional dropout."""
+
+    def __init__(self):
+        super().__init__()
+        self.convs = nn.Sequential(*[nn.Conv2d(3 if i == 0 else 4, 4, 3, padding=1) for i in range(6)])
+        self.fc = nn.Linear(4, 10)
+
+    def forward(self, x):
+        y = torch.flatten(nn.functional.adaptive_avg_pool2d(self.convs(x), 1), 1)
+        return {"logits": self.fc(nn.functional.dropout(y, 0.5, training=self.training))}
+
+
+def test_a_truncated_model_returns_what_the_original_returns():
+    # a {"logits": ...} model came back returning the bare tensor: out["logits"] failed in the
+    # caller's training code
+    torch.manual_seed(0)
+    fixed = rflint.truncate(_DictNet(), 8)
+    with torch.no_grad():
+        out = fixed(torch.randn(2, 3, 8, 8))
+    assert isinstance(out, dict) and list(out) == ["logits"] and out["logits"].shape == (2, 10)
+
+
+def test_fix_says_when_forward_reads_the_training_flag(tmp_path, monkeypatch):
+    # F.dropout(training=self.training) is traced in eval mode: the fixed model never drops, also
+    # after .train(), and nothing said so
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "dictnet.py").write_text(textwrap.dedent("""
+        import torch
+        from torch import nn
+
+
+        class DictNet(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.convs = nn.Sequential(*[nn.Conv2d(3 if i == 0 else 4, 4, 3, padding=1) for i in range(6)])
+                self.fc = nn.Linear(4, 10)
+
+            def forward(self, x):
+                y = torch.flatten(nn.functional.adaptive_avg_pool2d(self.convs(x), 1), 1)
+                return self.fc(nn.functional.dropout(y, 0.5, training=self.training))
+    """))
+    result = CliRunner().invoke(app, ["fix", "dictnet.py:DictNet", "--input", "8", "--truncate"], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert "note: forward() of DictNet reads self.training" in result.stdout
+    plain = CliRunner().invoke(app, ["fix", "zoo:resnet18", "--input", "32", "--truncate"], env={"COLUMNS": "300"})
+    assert "self.training" not in plain.stdout  # torch's own modules follow the mode

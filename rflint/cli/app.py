@@ -518,6 +518,12 @@ def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, chan
         console.print(f"note: forward() asks about shapes, so the fixed model is built from a trace made for input "
                       f"shape {shape} and runs at that shape (batch size included) only",
                       markup=False, highlight=False, style="yellow")
+    dependent = fixes.training_dependent(before.analysis.prepared.loaded.module) if before.analysis.prepared else []
+    if dependent:
+        console.print(f"note: forward() of {', '.join(dependent[:3])}{' ...' if len(dependent) > 3 else ''} reads "
+                      "self.training (functional dropout, drop-path, an `if self.training:` branch): the fixed "
+                      "model is traced in eval mode and keeps that path in training too; nn.Dropout modules still "
+                      "follow the mode", markup=False, highlight=False, style="yellow")
     # fx's GraphModule keeps only what the trace calls or reads (modules, and bare parameters such
     # as a cls_token through get_attr): the rest of "params" is not a change the fix made
     uncalled = before.analysis.params - module_params(before.analysis.traced.gm)
