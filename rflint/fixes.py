@@ -148,6 +148,8 @@ def remove_stem(model: Any, input_size=None, layers: list[str] | None = None, ch
     a = _analysis(model, input_size, channels, kwargs, input_shapes)
     if isinstance(layers, str):  # "conv1" or "conv1,maxpool", as --layers takes them
         layers = [name.strip() for name in layers.split(",") if name.strip()]
+    if layers is not None and not layers:  # not RF003's proposal in its place, silently
+        raise RflintError("remove_stem(): layers names no layer; give layer names or None for the layers RF003 proposes")
     if layers:
         by_name = {layer.name: layer for layer in a.layers}
         missing = [name for name in layers if name not in by_name]

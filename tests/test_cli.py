@@ -163,6 +163,8 @@ def test_config_driven_run_without_target(project):
     (["net.py:build", "--input", "32", "--kwarg", "x=1", "--kwarg", "x=2"], "--kwarg x is given twice (x=1 and x=2)"),
     # the report and the graph would overwrite each other
     (["net.py:build", "--input", "32", "--graph", "a.dot", "-o", "a.dot"], "--graph and --output name the same file, a.dot"),
+    # a directory that exists but takes no files (procfs): found at the end, naming rflint's temporary file
+    (["net.py:build", "--input", "32", "-o", "/proc/report.txt"], "-o /proc/report.txt: cannot write in /proc"),
 ])
 def test_bad_input_is_one_line_and_exit_2(project, args, message):
     result = invoke("check", *args)

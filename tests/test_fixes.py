@@ -594,3 +594,19 @@ def test_fix_says_when_forward_reads_the_training_flag(tmp_path, monkeypatch):
     assert "note: forward() of DictNet reads self.training" in result.stdout
     plain = CliRunner().invoke(app, ["fix", "zoo:resnet18", "--input", "32", "--truncate"], env={"COLUMNS": "300"})
     assert "self.training" not in plain.stdout  # torch's own modules follow the mode
+
+
+def test_fix_options_that_say_nothing_are_errors_or_said(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    # --layers "" fell back to RF003's proposal without a word
+    empty = runner.invoke(app, ["fix", "zoo:resnet18", "--input", "32", "--remove-stem", "--layers", ""])
+    assert empty.exit_code == 2 and "--layers names no layer" in empty.stderr
+    with pytest.raises(RflintError, match="layers names no layer"):
+        rflint.remove_stem("zoo:resnet18", 32, layers=[])
+    # without -o nothing said the model was not saved
+    unsaved = runner.invoke(app, ["fix", "zoo:resnet18", "--input", "32", "--truncate"])
+    assert unsaved.exit_code == 0 and "not saved: give -o FILE to save the fixed model" in unsaved.stdout
+    # -o in a directory that takes no files: the whole comparison, then "No such file: /proc/a.pt.partial"
+    proc = runner.invoke(app, ["fix", "zoo:resnet18", "--input", "32", "--truncate", "-o", "/proc/a.pt"])
+    assert proc.exit_code == 2 and proc.stdout == "" and "-o /proc/a.pt: cannot write in /proc" in proc.stderr

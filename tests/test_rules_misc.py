@@ -988,3 +988,11 @@ def test_a_dead_tap_message_names_the_dilation_and_reads_an_8x8_map():
 
     assert [a_or_an(t) for t in ("8x8 map", "11-tap", "18000-sample", "1100 px", "32x32")] == [
         "an 8x8 map", "an 11-tap", "an 18000-sample", "a 1100 px", "a 32x32"]
+
+
+def test_select_rules_takes_a_string_as_the_command_line_does():
+    # select_rules("RF001") read the string letter by letter: "unknown rule code or prefix 'F'"
+    from rflint.rules import select_rules
+
+    assert [r.code for r in select_rules("RF001,RF005")] == ["RF001", "RF005"]
+    assert [r.code for r in select_rules(["RF00"], "RF007")] == ["RF001", "RF002", "RF003", "RF004", "RF005", "RF006"]

@@ -244,6 +244,16 @@ def _check_output(output: Optional[Path], example: str, flag: str = "-o") -> Non
         raise RflintError(f"{flag} {output}: is a directory; give a file name, e.g. {output / example}")
     if not output.parent.is_dir():
         raise RflintError(f"{flag} {output}: no such directory {output.parent}")
+    import os
+    import tempfile
+
+    try:  # a file of our own in that directory (opening OUTPUT itself would empty it before the work)
+        with tempfile.TemporaryFile(dir=output.parent):
+            pass
+    except OSError as err:
+        raise RflintError(f"{flag} {output}: cannot write in {output.parent} ({err.strerror or err})") from None
+    if output.exists() and not os.access(output, os.W_OK):
+        raise RflintError(f"{flag} {output}: not writable (permission denied)")
 
 
 def _check_pictures(plot: Optional[Path], graph: Optional[Path], html: Optional[Path]) -> None:
@@ -458,8 +468,11 @@ def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, chan
 
     if truncate == remove_stem:
         raise RflintError("choose one fix: --truncate or --remove-stem")
-    if layers and not remove_stem:
+    if layers is not None and not remove_stem:
         raise RflintError("--layers goes with --remove-stem")
+    if layers is not None and not layers.strip(" ,"):  # not RF003's proposal in its place, silently
+        raise RflintError("--layers names no layer; give layer names (--layers conv1,maxpool) or leave it out "
+                          "for the layers RF003 proposes")
     if len(inputs) > 1:
         raise RflintError("fix takes one --input size")
     shapes, channels = parse_shapes(list(input_shapes), channels)
@@ -555,6 +568,8 @@ def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, chan
                 partial.unlink()
         console.print(f"saved to {output} (load with torch.load({str(output)!r}, weights_only=False)); "
                       "retrain or fine-tune it before use", markup=False)
+    else:
+        console.print("not saved: give -o FILE to save the fixed model", markup=False, highlight=False, style="dim")
 
 
 def _unsaveable(fixed, err: Exception) -> RflintError:

@@ -40,8 +40,11 @@ def _matches(code: str, patterns: list[str]) -> bool:
     return any(p == "ALL" or code.startswith(p) for p in patterns)
 
 
-def _codes(items: list[str]) -> list[str]:
-    """Codes and prefixes, each item possibly several: "RF001,RF005" as ruff takes them."""
+def _codes(items: list[str] | str) -> list[str]:
+    """Codes and prefixes, each item possibly several: "RF001,RF005" as ruff takes them (a bare
+    string too: select_rules("RF001") read it letter by letter)."""
+    if isinstance(items, str):
+        items = [items]
     return [code.strip().upper() for item in items for code in item.split(",") if code.strip()]
 
 
