@@ -382,3 +382,23 @@ def test_a_factory_that_pickles_its_model_pickles_no_rflint():
     rflint.analyze(build, 16)
     assert b"rflint" not in saved[0]
     assert b"rflint" not in pickle.dumps(nn.Conv2d(3, 4, 3))  # after the factory too
+
+
+def test_the_readmes_python_api_example_runs():
+    # the README's example is the API's first documentation: it must run as written (its one
+    # placeholder, the model, filled in)
+    import contextlib
+    import io
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Python API", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    code = code.replace("model_or_factory_or_target", '"zoo:resnet18"')
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(code, "README.md", "exec"), {})
+    lines = printed.getvalue().splitlines()
+    assert lines[0].startswith("conv1 (7, 7) (2, 2) (1, 1) (7, 7)")  # ResNet-18's stem conv, by hand
+    assert "RF002 layer3.1.conv2 predicted tail at 32x32 px" in printed.getvalue()
