@@ -550,6 +550,8 @@ def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, chan
         console.print(f"note: the fixed model still takes {', '.join(map(str, unused))} but no longer uses {them} "
                       f"(the branch that read {them} joined after the cut)", markup=False, highlight=False, style="yellow")
     render_fix(before, after, console)
+    if output is None:  # (before the code: --print-code's output ends with the code, to be pasted)
+        console.print("not saved: give -o FILE to save the fixed model", markup=False, highlight=False, style="dim")
     if print_code:  # never wrapped at the terminal's width: the code must stay valid Python
         console.print(fixed.code, markup=False, highlight=False, soft_wrap=True)
     if output is not None:
@@ -568,8 +570,7 @@ def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, chan
                 partial.unlink()
         console.print(f"saved to {output} (load with torch.load({str(output)!r}, weights_only=False)); "
                       "retrain or fine-tune it before use", markup=False)
-    else:
-        console.print("not saved: give -o FILE to save the fixed model", markup=False, highlight=False, style="dim")
+
 
 
 def _unsaveable(fixed, err: Exception) -> RflintError:
