@@ -398,6 +398,53 @@ def test_wrapped_and_half_precision_models_are_analysed(wrap):
         assert fixed(torch.randn(1, 3, 6, 6, dtype=dtype)).dtype == dtype
 
 
+class _Features(nn.Module):
+    """_chain()'s convs as a features block and a head, the way torchvision's AlexNet / VGG are."""
+
+    def __init__(self):
+        super().__init__()
+        chain = _chain()
+        self.features, self.head = chain[:5], chain[5:]
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+@pytest.mark.parametrize("wrap", ["DataParallel", "compile", "AveragedModel"])
+def test_a_wrapper_on_a_part_of_the_model_is_looked_through(wrap):
+    # model.features = nn.DataParallel(model.features) (pytorch/examples' ImageNet script): the whole
+    # block became one "unknown layer, kernel 1, stride" and the tail and RF001s were gone (exit 0)
+    from torch.optim.swa_utils import AveragedModel
+
+    model = _Features()
+    model.features = {"DataParallel": nn.DataParallel, "compile": torch.compile, "AveragedModel": AveragedModel}[wrap](
+        model.features)
+    a = rflint.analyze(model, 6)
+    assert [layer.r_in_min for layer in a.layers] == [(1, 1), (3, 3), (5, 5), (7, 7), (9, 9)]
+    assert "RF002" in {f.code for f in lint(a).findings}
+
+
+class _PassThrough(nn.Module):
+    """A wrapper that hands its inputs on, as EMA and generic model wrappers do."""
+
+    def __init__(self):
+        super().__init__()
+        self.model = _chain()
+
+    def forward(self, *xs, **kwargs):
+        return self.model(*xs, **kwargs)
+
+
+def test_wrappers_that_pass_args_and_kwargs_through_are_analysed():
+    # the *xs placeholder was given one tensor, not a tuple of them, and **kwargs None: "cannot
+    # iterate over Tensor value of _xs"; torch.optim.swa_utils.AveragedModel (an EMA) is such a wrapper
+    from torch.optim.swa_utils import AveragedModel
+
+    for model in (_PassThrough(), AveragedModel(_chain())):
+        a = rflint.analyze(model, 6)
+        assert [layer.r_in_min for layer in a.layers][:5] == [(1, 1), (3, 3), (5, 5), (7, 7), (9, 9)]
+
+
 def test_a_torchscript_module_is_an_error_that_says_what_to_give():
     with pytest.raises(RflintError, match="is a TorchScript module, which torch.fx cannot trace; give rflint "
                                           "the nn.Module it was scripted from"):

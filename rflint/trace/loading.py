@@ -33,6 +33,7 @@ from torch.nn.parameter import UninitializedBuffer, UninitializedParameter, Unin
 from rflint.errors import RflintError
 from rflint.trace.hooks import hook_notes
 from rflint.trace.sources import PATCHING, Source, class_header, deepcopy_with_sites, not_user_code, recording_sites
+from rflint.trace.tracing import wrapped_model
 
 
 @dataclass
@@ -488,16 +489,11 @@ _EVALUATING: dict[int, list] = {}  # id(model) -> [analyses running, the modules
 
 
 def _unwrapped(module: nn.Module, label: str) -> nn.Module:
-    """The model inside the wrappers training code puts around it (DataParallel, DDP, torch.compile):
-    they add no layer, and fx cannot trace through them.  A TorchScript module has no Python
+    """The model inside the wrappers training code puts around it (DataParallel, DDP, torch.compile,
+    an EMA's AveragedModel: tracing.wrapped_model).  A TorchScript module has no Python
     forward() for fx to trace: say so, rather than finding no layer in it."""
-    while True:
-        if isinstance(module, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
-            module = module.module
-        elif type(module).__name__ == "OptimizedModule" and isinstance(getattr(module, "_orig_mod", None), nn.Module):
-            module = module._orig_mod  # torch.compile's wrapper
-        else:
-            break
+    while wrapped_model(module) is not None:
+        module = wrapped_model(module)
     if isinstance(module, torch.jit.ScriptModule):
         raise RflintError(f"{label} is a TorchScript module, which torch.fx cannot trace; "
                           "give rflint the nn.Module it was scripted from")

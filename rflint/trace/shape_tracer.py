@@ -34,6 +34,16 @@ _TENSOR_FACTS = {"shape", "ndim", "dtype", "device", "layout", "is_cuda", "is_me
 _TENSOR_FACT_METHODS = {"size", "dim", "numel", "nelement", "ndimension"}
 
 
+def iterate(proxy: fx.Proxy):
+    """Iteration over a proxy, from its value: a tuple's items (as proxies), a dict's keys."""
+    value = getattr(proxy, "meta_value", None)
+    if isinstance(value, (tuple, list, torch.Size)):
+        return (proxy[i] for i in range(len(value)))
+    if isinstance(value, type({}.keys())):  # f(x, **kwargs): the names are constants
+        return iter(list(value))
+    raise RflintError(f"cannot iterate over {type(value).__name__} value of {proxy.node.name}")
+
+
 class _Concrete:
     """What makes a proxy answer len(), iteration and shape questions from its meta value."""
 
@@ -41,9 +51,7 @@ class _Concrete:
         return len(self.meta_value)
 
     def __iter__(self):
-        if isinstance(self.meta_value, (tuple, list, torch.Size)):
-            return (self[i] for i in range(len(self.meta_value)))
-        raise RflintError(f"cannot iterate over {type(self.meta_value).__name__} value of {self.node.name}")
+        return iterate(self)
 
     def __int__(self) -> int:  # range(int(x.sum().item())), x.view(n, ...) with a value-made n
         return int(self.tracer.concrete_number(self))
@@ -176,10 +184,7 @@ class ShapeTracer(RflintTracer):
         return value
 
     def iter(self, obj: fx.Proxy):
-        value = getattr(obj, "meta_value", None)
-        if isinstance(value, (tuple, list, torch.Size)):
-            return (obj[i] for i in range(len(value)))
-        raise RflintError(f"cannot iterate over {type(value).__name__} value of {obj.node.name}")
+        return iterate(obj)
 
     def create_proxy(self, kind, target, args, kwargs, name=None, type_expr=None, proxy_factory_fn=None):
         proxy = super().create_proxy(kind, target, args, kwargs, name, type_expr, proxy_factory_fn)
@@ -192,6 +197,11 @@ class ShapeTracer(RflintTracer):
 
     def _evaluate(self, kind: str, target: Any, args: tuple, kwargs: dict) -> Any:
         if kind == "placeholder":  # args holds the parameter's default, if it has one
+            if str(target).startswith("**"):  # forward(self, x, **kwargs): called without any
+                return {}
+            if str(target).startswith("*"):  # forward(self, *xs): every input left, as a tuple
+                rest, self._pending = tuple(self._pending), []
+                return rest
             return self._pending.pop(0) if self._pending else (args[0] if args else None)
         args, kwargs = self._now(args), self._now(kwargs)
         try:

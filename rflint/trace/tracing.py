@@ -150,8 +150,31 @@ class AssignableProxy(Assignable, fx.Proxy):
     """fx's proxy, which also takes item assignment (assignment.py)."""
 
 
+def wrapped_model(module: nn.Module) -> nn.Module | None:
+    """The model inside one of the wrappers training code puts around a model or a part of it
+    (DataParallel, DDP, torch.compile's OptimizedModule, an EMA's AveragedModel): they add no
+    layer, and fx cannot trace through them (torch's own wrappers are leaves to it); None for
+    any other module."""
+    if isinstance(module, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
+        return module.module
+    name = type(module).__name__
+    if name == "OptimizedModule" and isinstance(getattr(module, "_orig_mod", None), nn.Module):
+        return module._orig_mod
+    if name == "AveragedModel" and type(module).__module__ == "torch.optim.swa_utils":
+        return module.module
+    return None
+
+
 class RflintTracer(WrittenConstants, fx.Tracer):
     """fx's tracer, plus leaves: declared layers and submodules fx cannot trace."""
+
+    def call_module(self, m, forward, args, kwargs):
+        inner = wrapped_model(m)
+        if inner is not None:  # a wrapper on a part of the model (model.features = DataParallel(...))
+            call = getattr(fx._symbolic_trace, "_orig_module_call", None)
+            return self.call_module(inner, (lambda *a, **k: call(inner, *a, **k)) if call else inner.forward,
+                                    args, kwargs)
+        return super().call_module(m, forward, args, kwargs)
 
     def __init__(self, leaves: set[str] | None = None):
         super().__init__(autowrap_modules=_autowrapped_modules(), autowrap_functions=_autowrapped())
