@@ -194,6 +194,35 @@ def test_a_factorys_multi_line_error_is_one_line_in_every_command(project, comma
                                           "state_dict: one two"]
 
 
+def test_a_factorys_own_error_is_reported_not_the_meta_devices(project):
+    # the meta attempt fails at .item() ("cannot be called on meta tensors", rflint's doing); the
+    # CPU attempt then finds the missing checkpoint, which is the error to show.  A missing file is
+    # no device problem: the factory is not called a second time for it (a download ran twice)
+    (project / "ckpt.py").write_text(textwrap.dedent("""
+        import torch
+        from torch import nn
+
+        CALLS = []
+
+
+        def build():
+            m = nn.Conv2d(3, 4, 3)
+            assert m.weight.abs().sum().item() > 0
+            return torch.load("missing.pt")
+
+
+        def download():
+            CALLS.append(1)
+            if len(CALLS) > 1:
+                raise RuntimeError("called twice")
+            raise ConnectionError("could not reach the hub")
+    """))
+    result = invoke("check", "ckpt.py:build", "--input", "32")
+    assert result.exit_code == 2 and "ckpt.py:build raised FileNotFoundError:" in result.stderr
+    result = invoke("check", "ckpt.py:download", "--input", "32")
+    assert result.exit_code == 2 and "raised ConnectionError: could not reach the hub" in result.stderr
+
+
 def test_syntax_error_in_model_file(project):
     (project / "bad.py").write_text("def build(:\n    pass\n")
     result = invoke("check", "bad.py:build", "--input", "32")

@@ -322,7 +322,7 @@ def _call_factory(factory: Callable, kwargs: dict[str, Any], label: str,
     if missing:
         names = ", ".join(missing)
         raise RflintError(f"{label} needs arguments that were not given: {names} (pass them with --kwarg NAME=VALUE)")
-    meta_error: Exception | None = None
+    failed: Exception | None = None
     for device in devices:
         try:
             with recording_sites(), torch.device(device):
@@ -330,18 +330,23 @@ def _call_factory(factory: Callable, kwargs: dict[str, Any], label: str,
         except TypeError as err:
             if "unexpected keyword argument" in str(err):
                 raise RflintError(f"{label}: {err}") from err
-            meta_error = meta_error or err
+            failed = err
             continue
+        except (OSError, ImportError) as err:  # a missing checkpoint, a download, a package: no device cures it
+            failed = err
+            break
         except Exception as err:
-            meta_error = meta_error or err
+            failed = err
             continue
         except SystemExit as err:  # not a meta-device problem: no point trying the CPU
             raise RflintError(f"{label} called {_exit_call(err)}") from None
         if not isinstance(built, nn.Module):
             raise RflintError(f"{label} returned {type(built).__name__}, not a torch.nn.Module")
         return built, device
-    assert meta_error is not None
-    raise RflintError(f"{label} raised {type(meta_error).__name__}: {meta_error}") from meta_error
+    # the last attempt's error: the CPU's, where the factory runs as in training ("Tensor.item()
+    # cannot be called on meta tensors" is rflint's doing, a missing checkpoint behind it the cause)
+    assert failed is not None
+    raise RflintError(f"{label} raised {type(failed).__name__}: {failed}") from failed
 
 
 def load_model(target: Any, kwargs: dict[str, Any] | None = None, label: str | None = None,
