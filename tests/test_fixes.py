@@ -610,3 +610,31 @@ def test_fix_options_that_say_nothing_are_errors_or_said(tmp_path, monkeypatch):
     # -o in a directory that takes no files: the whole comparison, then "No such file: /proc/a.pt.partial"
     proc = runner.invoke(app, ["fix", "zoo:resnet18", "--input", "32", "--truncate", "-o", "/proc/a.pt"])
     assert proc.exit_code == 2 and proc.stdout == "" and "-o /proc/a.pt: cannot write in /proc" in proc.stderr
+
+
+class _ChannelsLastBlocks(nn.Module):
+    """Conv1d k9 twice (r 17), then (batch, time, channels) as a Conformer keeps it: a Linear over
+    the channels and a block of two depthwise k5 convs (each applied channels-first) added."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.c2 = nn.Conv1d(1, 8, 9, padding=4), nn.Conv1d(8, 8, 9, padding=4)
+        self.proj = nn.Linear(8, 8)
+        self.a, self.b = nn.Conv1d(8, 8, 5, padding=2, groups=8), nn.Conv1d(8, 8, 5, padding=2, groups=8)
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, x):
+        y = self.proj(self.c2(self.c1(x)).transpose(1, 2))  # (batch, time, channels)
+        y = self.a(y.transpose(1, 2)).transpose(1, 2) + self.b(y.transpose(1, 2)).transpose(1, 2)
+        return self.fc(y.mean(1))
+
+
+def test_no_truncation_is_built_at_a_channels_last_cut():
+    # at 16 samples a and b read r 17 > 16: the tail starts after proj, whose output is (1, 16, 8).
+    # The plan pooled dims 2.. (the channels) and put Linear(16, 10) over the time steps: a model
+    # that ran at 16 samples only, and averaged away what it should keep
+    report = build_report(rflint.analyze(_ChannelsLastBlocks(), 16))
+    assert report.structure.tail is not None and report.structure.tail.cut_name == "proj"
+    assert report.truncation is None
+    with pytest.raises(RflintError, match="the cut tensor proj is not laid out \\(batch, channels, \\*spatial\\)"):
+        rflint.truncate(_ChannelsLastBlocks(), 16)

@@ -117,6 +117,13 @@ def _plan(a: Analysis, tail: Tail) -> TruncationPlan | str:
         # view(-1, T, C).mean(1)): a new head would give one row per frame
         return (f"its head folds {cut_shape[0]} rows of the cut into {out_shapes[0][0]} (frames or crops in the batch, "
                 "averaged by the head): a new classifier after the cut would give one row per frame")
+    rf = a.rf.get(tail.cut)
+    if rf is not None and any(axis.dim < 2 - len(cut_shape) for axis in rf.axes):
+        # (batch, time, channels) as a Conformer keeps it: pooling dims 2.. and a Linear over dim 1
+        # averaged the channels and read the time steps as features (a model for one length only)
+        return (f"the cut tensor {tail.cut_name} is not laid out (batch, channels, *spatial): a spatial axis "
+                "comes before its last dims (a channels-last map), so a global pool and a Linear over dim 1 "
+                "cannot close it")
     n_out, channels = out_shapes[0][1], cut_shape[1]
     kept = _ancestors(a, tail.cut)
     removed = [n for n in a.order if n not in kept]
