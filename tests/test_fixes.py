@@ -638,3 +638,32 @@ def test_no_truncation_is_built_at_a_channels_last_cut():
     assert report.truncation is None
     with pytest.raises(RflintError, match="the cut tensor proj is not laid out \\(batch, channels, \\*spatial\\)"):
         rflint.truncate(_ChannelsLastBlocks(), 16)
+
+
+def test_a_model_that_makes_its_own_spectrogram_is_fixed_from_its_input_shape(tmp_path, monkeypatch):
+    # a waveform in, 2-D convs on torch.stft's spectrogram: check takes --input-shape 1,1,N, but the
+    # suggested command said --input N (an error) and fix --input-shape failed ("expects 2 spatial axes")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "spec.py").write_text(textwrap.dedent("""
+        import torch
+        from torch import nn
+
+
+        class SpecNet(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.convs = nn.Sequential(*[nn.Conv2d(1 if i == 0 else 4, 4, 3, padding=1) for i in range(8)])
+                self.fc = nn.Linear(4, 10)
+
+            def forward(self, x):
+                s = torch.stft(x.squeeze(1), n_fft=32, hop_length=32, window=torch.ones(32, device=x.device),
+                               return_complex=True).abs().unsqueeze(1)
+                return self.fc(self.convs(s).mean((2, 3)))
+    """))
+    runner = CliRunner()
+    check = runner.invoke(app, ["check", "spec.py:SpecNet", "--input-shape", "1,1,256"], env={"COLUMNS": "300"})
+    assert check.exit_code == 1, check.output
+    [line] = [ln for ln in check.stdout.splitlines() if ln.startswith("Try it: ")]
+    assert line.startswith("Try it: rflint fix spec.py:SpecNet --input-shape 1,1,256 --truncate -o ")
+    fixed = runner.invoke(app, line[len("Try it: rflint "):].split())
+    assert fixed.exit_code == 0, fixed.output

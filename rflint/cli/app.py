@@ -504,15 +504,16 @@ def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, chan
         except RflintError as err:  # whose error it is, as check says it ("net.py:Net: torch.fx cannot trace ...")
             raise RflintError(error_text({"target": target, "input": None, "message": str(err)})) from err
         size = before.analysis.input_size
+        build_size = None if shapes else size  # the shapes say it all (a waveform for a 2-D net has no 2-D size)
         if truncate:
-            fixed = fixes.truncate(target, size, channels, kwargs, settings, input_shapes=shapes)
+            fixed = fixes.truncate(target, build_size, channels, kwargs, settings, input_shapes=shapes)
             what = "truncated"
         else:
             names = [n.strip() for n in layers.split(",") if n.strip()] if layers else None
-            fixed = fixes.remove_stem(target, size, names, channels, kwargs, settings, input_shapes=shapes)
+            fixed = fixes.remove_stem(target, build_size, names, channels, kwargs, settings, input_shapes=shapes)
             what = "stem downsampling removed"
         try:
-            after = build_report(analyze(fixed, size, before.analysis.channels, input_shapes=shapes), settings, rules)
+            after = build_report(analyze(fixed, build_size, before.analysis.channels, input_shapes=shapes), settings, rules)
         except RflintError as err:  # the fix broke the model (a join of a changed and an unchanged branch)
             change = "truncated" if truncate else f"with the downsampling of {', '.join(names)} removed" if names \
                 else "with its stem downsampling removed"

@@ -102,8 +102,11 @@ def fix_command(a, fix: str = "--truncate", output: str = "truncated") -> str:
     # a config's model is named from its pyproject.toml; the command must load it from here
     target = (loaded.target if loaded is not None else None) or a.target
     parts = ["rflint", "fix", shlex.quote(target)]
-    if len(a.input_shapes) > 1 or (a.input_shapes and a.input_shapes[0][0] != 1):
-        # several inputs, or a batch of its own (frames folded into it): every shape
+    n_axes = a.prepared.n_axes if a.prepared is not None else None
+    if len(a.input_shapes) > 1 or (a.input_shapes and (a.input_shapes[0][0] != 1 or (
+            n_axes is not None and len(a.input_shapes[0]) - 2 != n_axes))):
+        # several inputs, a batch of its own (frames folded into it), or an input of another rank than
+        # the first conv's (a waveform the model turns into a spectrogram): every shape
         for shape in a.input_shapes:
             parts += ["--input-shape", ",".join(map(str, shape))]
     else:
