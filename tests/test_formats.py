@@ -446,3 +446,14 @@ def test_markdown_code_spans_hold_backticks():
     assert _code("net.py:build") == "`net.py:build`"
     assert _code("net.py:build(tag='a`b')") == "`` net.py:build(tag='a`b') ``"
     assert _code("a|b") == "`a\\|b`"  # a table cell: the pipe escaped, as GitHub reads it in a span
+
+
+def test_a_signals_layer_table_counts_samples():
+    # the caption said "input pixels" for a 1-D model, whose sizes are in samples
+    from rflint import analyze
+    from rflint.report import build_report
+    from rflint.report.text import layer_table
+
+    printed = _printed(layer_table(build_report(analyze("zoo:audio1d", 16000))), 140, colour=False)
+    assert "r_min-r_max in input samples" in printed
+    assert "r_min-r_max in input pixels" in _printed(layer_table(_reports()["vgg11"]), 140, colour=False)

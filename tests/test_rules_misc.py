@@ -838,8 +838,8 @@ def test_dead_taps_message_when_no_tap_reads_a_pixel():
     model = nn.Sequential(nn.Conv1d(1, 4, 4, padding="same"), nn.Conv1d(4, 4, 4, padding="same", dilation=2),
                           nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(4, 2))
     found = {f.layer: f.message for f in codes(model, 1) if f.code == "RF004"}
-    assert "only 1 of its kernel taps ever read a real pixel, so 3/4 of its weights (12 params)" in found["0"]
-    assert "none of its kernel taps ever reads a real pixel, so all of its weights (64 params)" in found["1"]
+    assert "only 1 of its kernel taps ever read a real sample, so 3/4 of its weights (12 params)" in found["0"]
+    assert "none of its kernel taps ever reads a real sample, so all of its weights (64 params)" in found["1"]
 
 
 class _SE(nn.Module):
@@ -914,10 +914,10 @@ def test_clean_size_of_a_model_that_runs_at_multiples_of_16_only(how, size):
 def test_dead_taps_in_1d_read_as_sizes():
     """A 16/16 stem leaves 1 position of a 16-sample signal; the 3-tap conv after it reads a real
     sample with its middle tap only: 2/3 of its 4 * 4 * 3 = 48 weights, 32.  "(3 kernel on a 1 map)"
-    did not read as sizes."""
+    did not read as sizes, and "a 1 px map ... a real pixel" not as a signal's."""
     model = nn.Sequential(nn.Conv1d(1, 4, 16, stride=16), nn.Conv1d(4, 4, 3, padding=1))
     [found] = [f for f in lint(rflint.analyze(model, 16)).findings if f.code == "RF004"]
-    assert found.message.startswith("1 (3-tap kernel on a 1 px map): only 1 of its kernel taps")
+    assert found.message.startswith("1 (3-tap kernel on a 1-sample map): only 1 of its kernel taps ever read a real sample")
     assert found.data["wasted_params"] == 32
 
 

@@ -218,7 +218,8 @@ def _layers(report: ModelReport) -> str:
     legend = "".join(
         f'<span><span class="status" style="background:{c}">{_e(k)}</span></span>' for k, c in STATUS_BG.items()
     )
-    return (f'<p class="legend muted">RF in / RF out: r_min-r_max in input pixels (one number when all axes '
+    units = "samples" if len(report.analysis.input_size) == 1 else "pixels"
+    return (f'<p class="legend muted">RF in / RF out: r_min-r_max in input {units} (one number when all axes '
             f"agree). {legend}</p><table class=\"layers\">{head}{''.join(rows)}</table>")
 
 

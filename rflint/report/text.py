@@ -59,7 +59,7 @@ def header(report: ModelReport) -> Table:
 
 _COLUMNS = (("layer", "left"), ("op", "left"), ("k /s", "left"), ("out", "left"),
             ("RF in", "right"), ("RF out", "right"), ("params", "right"), ("status", "left"))
-_CAPTION = "RF in / RF out: r_min-r_max in input pixels (one number when all axes agree)"
+_CAPTION = "RF in / RF out: r_min-r_max in input {units} (one number when all axes agree)"
 
 
 def layer_table(report: ModelReport) -> LayerTable:
@@ -74,7 +74,7 @@ def layer_table(report: ModelReport) -> LayerTable:
             "-" if layer.head else _rf_pair(layer.r_out_min, layer.r_out_max),
             human(layer.params) if layer.params else "", status[layer.name],
         ))
-    return LayerTable(rows)
+    return LayerTable(rows, "samples" if len(report.analysis.input_size) == 1 else "pixels")
 
 
 _BORDER_MARK = " <- border"
@@ -99,14 +99,15 @@ class LayerTable:
     Unicode (rich then draws ASCII lines), rich's Table draws it.
     tests/test_formats.py checks that both print the same, colours included."""
 
-    def __init__(self, rows: list[tuple]):
+    def __init__(self, rows: list[tuple], units: str = "pixels"):
         self.rows = rows  # (name, is border, op, kernel, out, RF in, RF out, params, status)
+        self.units = units  # what the RFs count: pixels, or samples of a 1-D signal
 
     def as_rich_table(self, keep: list[int] | None = None, width: int = 0) -> Table:
         """rich's Table of the columns ``keep`` (indices into _COLUMNS; default all), left out for
         a console ``width`` columns wide."""
         keep = list(range(len(_COLUMNS))) if keep is None else keep
-        t = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, caption=_caption(keep, width))
+        t = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, caption=_caption(keep, width, self.units))
         for i in keep:
             col, justify = _COLUMNS[i]
             t.add_column(col, justify=justify, no_wrap=True, overflow="fold" if col == "layer" else "ellipsis")
@@ -173,16 +174,17 @@ class LayerTable:
             st = row[last]
             yield Segment(st.ljust(widths[-1]), styles.get(st))
             yield newline
-        caption = console.render_str(_caption(keep, options.max_width), style="table.caption", highlight=False)
+        caption = console.render_str(_caption(keep, options.max_width, self.units), style="table.caption", highlight=False)
         yield from console.render(caption, options.update(width=table_width, justify="center", height=None,
                                                           highlight=False))
 
 
-def _caption(keep: list[int], width: int) -> str:
+def _caption(keep: list[int], width: int, units: str = "pixels") -> str:
     left_out = [col for i, (col, _) in enumerate(_COLUMNS) if i not in keep]
+    caption = _CAPTION.format(units=units)
     if not left_out:
-        return _CAPTION
-    return f"{_CAPTION}; {', '.join(left_out)} left out to fit {width} columns (--format json has them)"
+        return caption
+    return f"{caption}; {', '.join(left_out)} left out to fit {width} columns (--format json has them)"
 
 
 _SEVERITY_WIDTH = 8  # "warning " : the column a finding's wrapped lines are indented to

@@ -91,11 +91,12 @@ class DeadKernelTaps(Rule):
         weights = _weight_count(ctx, layer)
         wasted_params = weights * (total - alive) // total
         frac = f"{wasted.numerator}/{wasted.denominator}"
-        unit = " px" if len(n_in) == 1 else ""  # "a 2 kernel on a 100 map" read as numbers, not sizes
+        unit = "-sample" if len(n_in) == 1 else ""  # "a 2 kernel on a 100 map" read as numbers, not sizes
         where = a_or_an(f"{'x'.join(map(str, n_in))}{unit} map") if len(uses) == 1 else \
             f"maps of {', '.join(sorted({'x'.join(map(str, u[1])) + unit for u in uses}))} in its {len(uses)} calls"
-        taps = ("none of its kernel taps ever reads a real pixel, so all of its" if alive == 0 else
-                f"only {'x'.join(map(str, used))} of its kernel taps ever read a real pixel, so {frac} of its")
+        real = "sample" if len(n_in) == 1 else "pixel"
+        taps = (f"none of its kernel taps ever reads a real {real}, so all of its" if alive == 0 else
+                f"only {'x'.join(map(str, used))} of its kernel taps ever read a real {real}, so {frac} of its")
         kernel = "x".join(map(str, layer.kernel)) + ("-tap" if len(layer.kernel) == 1 else "")
         kernel += " kernel"
         if any(d != 1 for d in layer.dilation):  # "3x3 on a 4x4 map: 1 tap used" reads as wrong without it
