@@ -49,7 +49,7 @@ def header(report: ModelReport) -> Table:
     if a.final_r_min is not None:
         grid.add_row("final RF", f"r_min {fmt_size(a.final_r_min)}, r_max {fmt_size(a.final_r_max)} {unit(a.input_size)} (after {a.final_layer})")
     clean = report.min_clean_input
-    grid.add_row("no unproductive layer from", f"{fmt_size(clean)} {unit(a.input_size)}" if clean else NO_CLEAN_SIZE)
+    grid.add_row("no unproductive or partial layer from", f"{fmt_size(clean)} {unit(a.input_size)}" if clean else NO_CLEAN_SIZE)
     s = report.structure
     grid.add_row("border (r_min / r_max)", f"{s.border.name if s.border else '-'} / {s.border_max.name if s.border_max else '-'}")
     if a.trace_method != "torch.fx.symbolic_trace":
