@@ -996,3 +996,15 @@ def test_select_rules_takes_a_string_as_the_command_line_does():
 
     assert [r.code for r in select_rules("RF001,RF005")] == ["RF001", "RF005"]
     assert [r.code for r in select_rules(["RF00"], "RF007")] == ["RF001", "RF002", "RF003", "RF004", "RF005", "RF006"]
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_dead_taps_of_a_weight_normed_conv_count_its_kernel_only(bias):
+    # weight_norm's gains (one per output channel) and the bias have no taps: 8/9 of an 8x8x3x3
+    # kernel on a 1x1 map is 512, with or without the parametrization (it said 519 and 526)
+    from torch.nn.utils.parametrizations import weight_norm
+
+    conv = weight_norm(nn.Conv2d(8, 8, 3, padding=1, bias=bias))
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), conv)  # 2 px -> a 1x1 map for conv
+    [found] = [f for f in lint(rflint.analyze(model, 2)).findings if f.code == "RF004" and f.layer == "1"]
+    assert found.data["wasted_params"] == 8 * 8 * 8

@@ -149,9 +149,12 @@ def _weight_count(ctx, layer) -> int:
     if node is not None and node.op == "call_module":
         # from the module's own table: another thread tracing this model patches attribute access
         # (torch.fx), and .weight would be a Proxy
-        weight = getattr(traced.modules.get(node.target), "_parameters", {}).get("weight")
+        module = traced.modules.get(node.target)
+        weight = getattr(module, "_parameters", {}).get("weight")
         if weight is not None:
             return weight.numel()
+        if isinstance(module, nn.modules.conv._ConvNd):  # weight_norm / spectral_norm: weight is computed
+            return module.in_channels * module.out_channels // module.groups * math.prod(module.kernel_size)
     elif node is not None:  # F.conv2d(x, weight, bias, ...): the kernel it was given
         weight = node.kwargs.get("weight", node.args[1] if len(node.args) > 1 else None)
         value = ctx.analysis.values.get(weight) if isinstance(weight, fx.Node) else None
