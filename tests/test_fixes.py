@@ -667,3 +667,21 @@ def test_a_model_that_makes_its_own_spectrogram_is_fixed_from_its_input_shape(tm
     assert line.startswith("Try it: rflint fix spec.py:SpecNet --input-shape 1,1,256 --truncate -o ")
     fixed = runner.invoke(app, line[len("Try it: rflint "):].split())
     assert fixed.exit_code == 0, fixed.output
+
+
+def test_fix_says_the_fixed_model_has_no_hooks(tmp_path, monkeypatch):
+    # an input-normalising pre-hook on the model: the fixed model (a new GraphModule) has none, and
+    # its kept conv1 read raw inputs; fix said only that rflint does not analyse the hook
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "hooked.py").write_text(textwrap.dedent("""
+        from rflint.zoo import ZOO
+
+
+        def build():
+            model = ZOO["resnet18"].factory()
+            model.register_forward_pre_hook(lambda module, args: (args[0] * 2 - 1,))
+            return model
+    """))
+    result = CliRunner().invoke(app, ["fix", "hooked.py:build", "--input", "32", "--truncate"], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert "note: the fixed model does not have the hooks registered on the model" in result.stdout

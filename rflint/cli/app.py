@@ -532,7 +532,11 @@ def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, chan
         console.print(f"note: forward() asks about shapes, so the fixed model is built from a trace made for input "
                       f"shape {shape} and runs at that shape (batch size included) only",
                       markup=False, highlight=False, style="yellow")
-    dependent = fixes.training_dependent(before.analysis.prepared.loaded.module) if before.analysis.prepared else []
+    root = before.analysis.prepared.loaded.module if before.analysis.prepared else None
+    if root is not None and (root._forward_pre_hooks or root._forward_hooks):  # not in the graph: not in the fix
+        console.print("note: the fixed model does not have the hooks registered on the model (an input-normalising "
+                      "pre-hook): register them on it again", markup=False, highlight=False, style="yellow")
+    dependent = fixes.training_dependent(root) if root is not None else []
     if dependent:
         console.print(f"note: forward() of {', '.join(dependent[:3])}{' ...' if len(dependent) > 3 else ''} reads "
                       "self.training (functional dropout, drop-path, an `if self.training:` branch): the fixed "
