@@ -161,6 +161,9 @@ def test_config_driven_run_without_target(project):
     # a bracket starts a literal: a typo in one is an error, not the string "[1,2"
     (["net.py:build", "--input", "32", "--kwarg", "x=[1,2"], "--kwarg x=[1,2: not a Python literal ('[' was never closed)"),
     (["net.py:build", "--input", "32", "--kwarg", "x=1", "--kwarg", "x=2"], "--kwarg x is given twice (x=1 and x=2)"),
+    # a bare word is a string, and the string 'false' is true: pretrained=false loaded the weights
+    (["net.py:build", "--input", "32", "--kwarg", "pretrained=false"],
+     "--kwarg pretrained=false: write pretrained=False for Python's False, or pretrained='false' for the string"),
     # the report and the graph would overwrite each other
     (["net.py:build", "--input", "32", "--graph", "a.dot", "-o", "a.dot"], "--graph and --output name the same file, a.dot"),
     # a directory that exists but takes no files (procfs): found at the end, naming rflint's temporary file

@@ -447,7 +447,7 @@ def test_wrappers_that_pass_args_and_kwargs_through_are_analysed():
 
 def test_a_torchscript_module_is_an_error_that_says_what_to_give():
     with pytest.raises(RflintError, match="is a TorchScript module, which torch.fx cannot trace; give rflint "
-                                          "the nn.Module it was scripted from"):
+                                          "the nn.Module it was scripted or traced from"):
         rflint.analyze(torch.jit.script(_chain()), 6)
 
 
@@ -1174,3 +1174,19 @@ def test_size_searches_on_a_model_traced_on_values_stay_near_the_size(monkeypatc
     report.min_clean_input  # noqa: B018  (the search runs here)
     trials = [max(size) for size in tried]
     assert trials and max(trials) < 2048, trials  # (offsets up to 1024 from the candidate)
+
+
+def test_a_model_whose_kernels_run_over_no_input_axis_says_nothing_was_checked():
+    # (batch, time, channels) in, as Conformer code takes it, transposed for its convs: rflint reads
+    # the time steps as channels, every conv is head, and the report said "No findings." (exit 0)
+    class ChannelsLast(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.pw, self.dw = nn.Conv1d(16, 16, 1), nn.Conv1d(16, 16, 31, padding=15, groups=16)
+
+        def forward(self, x):
+            return self.dw(self.pw(x.transpose(1, 2))).transpose(1, 2)
+
+    a = rflint.analyze(ChannelsLast(), input_shapes=[(1, 200, 16)])
+    assert any(w.startswith("no RF layer reads a spatial map") for w in a.warnings)
+    assert not any(w.startswith("no RF layer") for w in rflint.analyze(_chain(), 6).warnings)

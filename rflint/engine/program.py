@@ -301,6 +301,11 @@ def run_program(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None
         layers.append(layer)
         layer_by_node[node.name] = layer
 
+    if layers and all(layer.head or all(r is None for r in layer.r_in_min) for layer in layers):
+        # "No findings." from nothing checked otherwise
+        warnings.append("no RF layer reads a spatial map (their kernels run over no axis of the input), so no rule had anything "
+                        "to check: rflint reads the input as (batch, channels, *spatial); a model that takes "
+                        "(batch, length, channels) and transposes it has its length read as channels")
     position = traced.memo("position", lambda: {n: i for i, n in enumerate(traced.order)})
     final_layer, last_spatial = _final_layer(traced.order, position, rfs, layer_by_node)
     timings["rf_program"] = time.perf_counter() - clock

@@ -72,11 +72,16 @@ def parse_kwargs(pairs: list[str] | None) -> dict[str, Any]:
             if raw.strip()[:1] in _LITERAL_STARTS:  # meant as a literal: a typo must not become a string
                 why = err.msg if isinstance(err, SyntaxError) else str(err)
                 raise RflintError(f"--kwarg {pair}: not a Python literal ({why})") from None
+            if raw.strip().lower() in _NOT_WORDS:  # "false" as a string is true: a silent opposite
+                literal = _NOT_WORDS[raw.strip().lower()]
+                raise RflintError(f"--kwarg {pair}: write {key}={literal} for Python's {literal}, or "
+                                  f"{key}='{raw.strip()}' for the string")
             out[key] = raw  # a bare word is a string: --kwarg mode=bilinear
     return out
 
 
 _LITERAL_STARTS = set("[({'\"")  # a bracket or a quote: meant as a literal; a bare word may start with anything else
+_NOT_WORDS = {"true": "True", "false": "False", "none": "None", "null": "None"}  # other languages' spellings
 
 
 # The user's own modules the previous target imported (its file's siblings, a package of the working
@@ -501,7 +506,7 @@ def _unwrapped(module: nn.Module, label: str) -> nn.Module:
         module = wrapped_model(module)
     if isinstance(module, torch.jit.ScriptModule):
         raise RflintError(f"{label} is a TorchScript module, which torch.fx cannot trace; "
-                          "give rflint the nn.Module it was scripted from")
+                          "give rflint the nn.Module it was scripted or traced from")
     if any(cls.__name__ == "_StatefulGraphModule" for cls in type(module).__mro__):  # no public name for it
         raise RflintError(f"{label} comes from torch.export (ExportedProgram.module()): its graph holds ATen ops, "
                           "not the layers rflint reads; give rflint the nn.Module it was exported from")
