@@ -1008,3 +1008,28 @@ def test_dead_taps_of_a_weight_normed_conv_count_its_kernel_only(bias):
     model = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), conv)  # 2 px -> a 1x1 map for conv
     [found] = [f for f in lint(rflint.analyze(model, 2)).findings if f.code == "RF004" and f.layer == "1"]
     assert found.data["wasted_params"] == 8 * 8 * 8
+
+
+class _FnConv5Dilated(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(4, 4, 5, 5) * 0.1)
+
+    def forward(self, x):  # the rank picked from x.dim(): traced with concrete shapes
+        return (nn.functional.conv1d, nn.functional.conv2d)[x.dim() - 3](x, self.weight, None, 1, 4, 2)
+
+
+class _CeilPool(nn.Module):
+    def forward(self, x):
+        return (nn.functional.max_pool1d, nn.functional.max_pool2d)[x.dim() - 3](x, 2, ceil_mode=True)
+
+
+def test_the_clean_size_search_stops_at_its_limit():
+    # found by the CLI fuzz: at 1x1 px the adaptive pools' fractional jumps gave needs of 11.6e9 px,
+    # tried as they were: torch's "Storage size calculation overflowed", an internal error (exit 2)
+    from rflint.report import build_report
+
+    model = nn.Sequential(nn.Conv2d(1, 1, 1), nn.AdaptiveAvgPool2d(2), nn.PixelUnshuffle(2), _CeilPool(),
+                          _FnConv5Dilated(), nn.AdaptiveAvgPool2d(2))
+    report = build_report(rflint.analyze(model, 1))
+    assert report.structure.tail is not None and report.min_clean_input is None

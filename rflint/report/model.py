@@ -144,10 +144,13 @@ def _search(a: Analysis, need: tuple[int, ...], max_rounds: int, max_steps: int)
     size = a.input_size
     bound = _Bound(a)
     clean: tuple[int, ...] | None = None  # the smallest size tried that runs and is clean
+    limit = a.prepared.probe_limit(a.input_size)
     for _ in range(max_rounds):
         candidate = need
         if candidate == size:
             return candidate
+        if max(candidate) > limit:  # needs past any size searched (an adaptive pool's fractional
+            return clean            # jump made them 11.6e9 px: torch's storage size overflowed)
         found = _at(a, candidate)
         if isinstance(found, RflintError):
             found = _raised(a, candidate, found, bound, max_steps)
