@@ -570,25 +570,30 @@ def test_a_truncated_model_returns_what_the_original_returns():
     assert isinstance(out, dict) and list(out) == ["logits"] and out["logits"].shape == (2, 10)
 
 
-def test_fix_says_when_forward_reads_the_training_flag(tmp_path, monkeypatch):
-    # F.dropout(training=self.training) is traced in eval mode: the fixed model never drops, also
-    # after .train(), and nothing said so
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "dictnet.py").write_text(textwrap.dedent("""
+def _conv_chain_file(path, name: str, channels: int, n: int, forward: str) -> None:
+    """A model file: class ``name`` with ``n`` 3x3 convs (``channels`` in, 4 out) and Linear(4, 10),
+    whose forward(self, x) is ``forward`` (its body, indented 8)."""
+    path.write_text(textwrap.dedent(f"""
         import torch
         from torch import nn
 
 
-        class DictNet(nn.Module):
+        class {name}(nn.Module):
             def __init__(self):
                 super().__init__()
-                self.convs = nn.Sequential(*[nn.Conv2d(3 if i == 0 else 4, 4, 3, padding=1) for i in range(6)])
+                self.convs = nn.Sequential(*[nn.Conv2d({channels} if i == 0 else 4, 4, 3, padding=1) for i in range({n})])
                 self.fc = nn.Linear(4, 10)
 
-            def forward(self, x):
-                y = torch.flatten(nn.functional.adaptive_avg_pool2d(self.convs(x), 1), 1)
-                return self.fc(nn.functional.dropout(y, 0.5, training=self.training))
-    """))
+            def forward(self, x):""") + forward + "\n")
+
+
+def test_fix_says_when_forward_reads_the_training_flag(tmp_path, monkeypatch):
+    # F.dropout(training=self.training) is traced in eval mode: the fixed model never drops, also
+    # after .train(), and nothing said so
+    monkeypatch.chdir(tmp_path)
+    _conv_chain_file(tmp_path / "dictnet.py", "DictNet", 3, 6, """
+        y = torch.flatten(nn.functional.adaptive_avg_pool2d(self.convs(x), 1), 1)
+        return self.fc(nn.functional.dropout(y, 0.5, training=self.training))""")
     result = CliRunner().invoke(app, ["fix", "dictnet.py:DictNet", "--input", "8", "--truncate"], env={"COLUMNS": "300"})
     assert result.exit_code == 0, result.output
     assert "note: forward() of DictNet reads self.training" in result.stdout
@@ -644,22 +649,10 @@ def test_a_model_that_makes_its_own_spectrogram_is_fixed_from_its_input_shape(tm
     # a waveform in, 2-D convs on torch.stft's spectrogram: check takes --input-shape 1,1,N, but the
     # suggested command said --input N (an error) and fix --input-shape failed ("expects 2 spatial axes")
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "spec.py").write_text(textwrap.dedent("""
-        import torch
-        from torch import nn
-
-
-        class SpecNet(nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.convs = nn.Sequential(*[nn.Conv2d(1 if i == 0 else 4, 4, 3, padding=1) for i in range(8)])
-                self.fc = nn.Linear(4, 10)
-
-            def forward(self, x):
-                s = torch.stft(x.squeeze(1), n_fft=32, hop_length=32, window=torch.ones(32, device=x.device),
-                               return_complex=True).abs().unsqueeze(1)
-                return self.fc(self.convs(s).mean((2, 3)))
-    """))
+    _conv_chain_file(tmp_path / "spec.py", "SpecNet", 1, 8, """
+        s = torch.stft(x.squeeze(1), n_fft=32, hop_length=32, window=torch.ones(32, device=x.device),
+                       return_complex=True).abs().unsqueeze(1)
+        return self.fc(self.convs(s).mean((2, 3)))""")
     runner = CliRunner()
     check = runner.invoke(app, ["check", "spec.py:SpecNet", "--input-shape", "1,1,256"], env={"COLUMNS": "300"})
     assert check.exit_code == 1, check.output
