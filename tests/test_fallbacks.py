@@ -1190,3 +1190,28 @@ def test_a_model_whose_kernels_run_over_no_input_axis_says_nothing_was_checked()
     a = rflint.analyze(ChannelsLast(), input_shapes=[(1, 200, 16)])
     assert any(w.startswith("no RF layer reads a spatial map") for w in a.warnings)
     assert not any(w.startswith("no RF layer") for w in rflint.analyze(_chain(), 6).warnings)
+
+
+class _CheckedSize(nn.Module):
+    """Two 3x3 convs behind the model's own size check, as monai's SwinUNETR has one."""
+
+    def __init__(self):
+        super().__init__()
+        self.convs = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1))
+
+    def forward(self, x):
+        if any(s % 8 for s in x.shape[2:]):
+            raise ValueError(f"spatial dimensions {list(x.shape[2:])} of input image must be divisible by 8.")
+        return self.convs(x)
+
+
+@pytest.mark.parametrize("size, nearest", [((20, 16), "16x16 and 24x16"), ((20, 30), "16x24 and 24x32"), ((4, 4), "8x8")])
+def test_a_models_own_size_check_is_quoted_with_the_multiples_that_run(size, nearest):
+    # it said "the maps joined at a layer differ in size", and SwinUNETR at 96x96x40 missed 96x96x32
+    # (each side was tried as a square: 32x32x32 vanishes in it)
+    with pytest.raises(RflintError) as err:
+        rflint.analyze(_CheckedSize(), size)
+    text = "x".join(map(str, size))
+    assert str(err.value) == (f"input {text} does not fit {type(_CheckedSize()).__name__}: its own check says "
+                              f"\"spatial dimensions {list(size)} of input image must be divisible by 8\"; "
+                              f"the nearest sizes that run are {nearest}")

@@ -95,6 +95,11 @@ def explain_failure(prepared: Prepared, shapes: Shapes, err: RflintError, full_s
         return RflintError(f"input {size} does not fit {prepared.label}: {layer} expects {expected:,} input features "
                            f"and gets {got:,}, a flattened feature map of this input size; the model runs only "
                            f"at the input sizes its head was built for" + (f", such as {hint}" if hint else ""))
+    divisor = named_divisor(err)
+    if divisor is not None and len(shapes) == 1:  # the model's own check (monai's SwinUNETR: "divisible by 2**5")
+        hint = _multiples(prepared, shapes, divisor) or _nearest_sizes(prepared, shapes)
+        return RflintError(f"input {size} does not fit {prepared.label}: its own check says \"{_own_words(text)}\""
+                           + (f"; the nearest sizes that run are {hint}" if hint else ""))
     if misaligned(err):
         if len(shapes) > 1:  # several inputs: they may not fit each other
             given = " and ".join(",".join(map(str, shape)) for shape in shapes)
@@ -287,6 +292,27 @@ def _nearest_sizes(prepared: Prepared, shapes: Shapes, reach: int = ALIGN_REACH,
         moved = [nearest[side][k] for side in spatial]
         if None not in moved and attempt(tuple(moved)) is None:
             found.append(moved)
+    return " and ".join("x".join(map(str, size)) for size in found) or None
+
+
+def _own_words(text: str) -> str:
+    """The message of the model's own exception inside rflint's 'shape propagation failed at ...'."""
+    found = list(re.finditer(r"\b[A-Za-z]*(?:Error|Exception): ", text))  # the innermost is the last
+    return (text[found[-1].end():] if found else text).strip().rstrip(".")
+
+
+def _multiples(prepared: Prepared, shapes: Shapes, divisor: int) -> str | None:
+    """The sizes below and above the given one whose every side is a multiple of ``divisor`` (what
+    a model's own check names), those that run: per axis, as the check is (SwinUNETR at 96x96x40:
+    96x96x32 and 96x96x64; a side tried as a square, 32x32x32, would vanish)."""
+    attempt = _attempts(prepared, shapes)
+    if attempt is None:
+        return None
+    spatial = tuple(shapes[0][2:])
+    found: list[tuple[int, ...]] = []
+    for size in (tuple(s // divisor * divisor for s in spatial), tuple(-(-s // divisor) * divisor for s in spatial)):
+        if min(size) >= 1 and size != spatial and size not in found and attempt(size) is None:
+            found.append(size)
     return " and ".join("x".join(map(str, size)) for size in found) or None
 
 
