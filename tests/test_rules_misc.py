@@ -1033,3 +1033,19 @@ def test_the_clean_size_search_stops_at_its_limit():
                           _FnConv5Dilated(), nn.AdaptiveAvgPool2d(2))
     report = build_report(rflint.analyze(model, 1))
     assert report.structure.tail is not None and report.min_clean_input is None
+
+
+def test_an_unproductive_layer_names_its_rf_on_the_inputs_axes():
+    # a 1-D signal unsqueezed for 2-D convs (a spectrogram front end does the same): the layer's
+    # first axis is none of the input's, and RF001 said "is -x17 samples".  By hand: (1, 9) kernels,
+    # input RFs 1, 9, 17 > 16
+    class Lifted(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.convs = nn.Sequential(*[nn.Conv2d(1 if i == 0 else 4, 4, (1, 9), padding=(0, 4)) for i in range(3)])
+
+        def forward(self, x):
+            return self.convs(x.unsqueeze(2))
+
+    [found] = [f for f in lint(rflint.analyze(Lifted(), input_shapes=[(1, 1, 16)])).findings if f.code == "RF001"]
+    assert "the smallest receptive field reaching its input is 17 samples, larger than" in found.message

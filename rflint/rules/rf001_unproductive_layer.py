@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rflint.engine.numbers import nums
 from rflint.rules.base import Rule
-from rflint.rules.structure import UNPRODUCTIVE, fmt_size, sized, unit
+from rflint.rules.structure import UNPRODUCTIVE, fmt_size, on_input_axes, sized, unit
 
 
 class UnproductiveLayer(Rule):
@@ -17,10 +17,12 @@ class UnproductiveLayer(Rule):
         size = ctx.size
         # the same for every finding of the model (a deep net past its border has dozens)
         px, input_sized = unit(size), sized(size)
+        n = len(size)
+        axes = tuple(range(n))  # a layer on the input's own axes, in order: its values as they are
         for layer in ctx.analysis.layers:
             if not layer.parametric or status[layer.name] != UNPRODUCTIVE:
                 continue
-            r_in = fmt_size(layer.r_in_min)
+            r_in = fmt_size(layer.r_in_min if layer.origins == axes else on_input_axes(layer.r_in_min, layer.origins, n))
             yield self.finding(
                 layer.name,
                 f"{layer.name} ({layer.op}) is unproductive: the smallest receptive field reaching its input "

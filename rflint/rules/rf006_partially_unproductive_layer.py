@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rflint.engine.numbers import nums
 from rflint.rules.base import Rule
-from rflint.rules.structure import PARTIAL, fmt_size
+from rflint.rules.structure import PARTIAL, fmt_size, on_input_axes
 
 AXIS_NAMES = {1: ["L"], 2: ["H", "W"], 3: ["D", "H", "W"]}
 
@@ -24,10 +24,7 @@ class PartiallyUnproductiveLayer(Rule):
                 names[o] for r, o in zip(layer.r_in_min, layer.origins)
                 if r is not None and o is not None and r > ctx.size[o]
             ]
-            # in the input's axis order, as the size it is compared with (a transposed map's layer
-            # has its kernel axes the other way round)
-            by_input = [next((r for r, o in zip(layer.r_in_min, layer.origins) if o == axis), None)
-                        for axis in range(len(ctx.size))]
+            by_input = on_input_axes(layer.r_in_min, layer.origins, len(ctx.size))
             yield self.finding(
                 layer.name,
                 f"{layer.name} ({layer.op}) is unproductive along {', '.join(axes)} only: its input RF "

@@ -451,6 +451,13 @@ def sized(input_size) -> str:
     return f"{fmt_size(input_size)}-sample" if len(input_size) == 1 else f"{fmt_size(input_size)} px"
 
 
+def on_input_axes(values: tuple, origins: tuple, n: int) -> list:
+    """A layer's per-axis values in the model input's axis order, as the input size they are
+    compared with: a transposed map's layer has its kernel axes the other way round, and a 2-D
+    conv on a waveform's spectrogram has one axis (frequency) the input does not have."""
+    return [next((r for r, o in zip(values, origins) if o == axis), None) for axis in range(n)]
+
+
 def a_or_an(text: str) -> str:
     """The article for a number as it is read aloud: "an 8x8 map", "an 11-tap", "an 18000-sample",
     "a 1100 px" (eight, eleven, eighteen thousand; but one thousand one hundred)."""
