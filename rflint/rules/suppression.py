@@ -10,6 +10,7 @@ from __future__ import annotations
 import linecache
 import re
 import tokenize
+from typing import Iterable
 
 from rflint.rules.base import Finding
 from rflint.trace import Source
@@ -37,17 +38,22 @@ def _codes_on(file: str, line: int) -> set[str] | None:
     return {c.strip().upper() for c in match.group(1).split(",") if c.strip()}
 
 
-def _codes_at(src: Source) -> set[str] | None:
-    """:func:`_codes_on` over every line of a call that spans several (its directive may sit on
-    any of them: black puts a trailing comment after the closing parenthesis), together."""
+def _together(directives: Iterable[set[str] | None]) -> set[str] | None:
+    """Several directives' codes as one: None when none has any, the empty set (everything) as soon
+    as one is a bare ignore, else the union of the codes they list."""
     found: set[str] | None = None
-    for line in src.lines():
-        codes = _codes_on(src.file, line)
+    for codes in directives:
         if codes is not None and not codes:
-            return set()
+            return set()  # a bare ignore silences everything
         if codes:
             found = (found or set()) | codes
     return found
+
+
+def _codes_at(src: Source) -> set[str] | None:
+    """:func:`_codes_on` over every line of a call that spans several (its directive may sit on
+    any of them: black puts a trailing comment after the closing parenthesis), together."""
+    return _together(_codes_on(src.file, line) for line in src.lines())
 
 
 def _matches(codes: set[str] | None, code: str) -> bool:
@@ -58,27 +64,13 @@ def model_level_codes(factory: Source | None) -> set[str] | None:
     """Directives on the factory/class header lines (decorators through the def/class line)."""
     if factory is None:
         return None
-    found: set[str] | None = None
-    for line in _header_lines(factory):
-        codes = _codes_on(line.file, line.line)
-        if codes is not None and not codes:
-            return set()  # a bare ignore silences everything
-        if codes:
-            found = (found or set()) | codes
-    return found
+    return _together(_codes_on(line.file, line.line) for line in _header_lines(factory))
 
 
 def model_codes_of(*headers: Source | None) -> set[str] | None:
     """:func:`model_level_codes` of several headers (a factory's ``def`` and the class of the
     model it returns), together."""
-    found: set[str] | None = None
-    for header in headers:
-        codes = model_level_codes(header)
-        if codes is not None and not codes:
-            return set()
-        if codes:
-            found = (found or set()) | codes
-    return found
+    return _together(model_level_codes(header) for header in headers)
 
 
 def is_suppressed(finding: Finding, model_codes: set[str] | None, seen: dict | None = None) -> bool:
@@ -124,9 +116,9 @@ def _header_end(file: str, line: int) -> int:
     depth = 0
     try:
         for token in tokenize.generate_tokens(lambda: next(source, "")):
-            if token.type == tokenize.OP and token.string in "([{":
+            if token.type == tokenize.OP and token.string in _OPENING:
                 depth += 1
-            elif token.type == tokenize.OP and token.string in ")]}":
+            elif token.type == tokenize.OP and token.string in _CLOSING:
                 depth -= 1
             elif token.type == tokenize.OP and token.string == ":" and depth == 0:
                 return line + token.start[0] - 1
