@@ -502,8 +502,8 @@ def _unwrapped(module: nn.Module, label: str) -> nn.Module:
     """The model inside the wrappers training code puts around it (DataParallel, DDP, torch.compile,
     an EMA's AveragedModel: tracing.wrapped_model).  A TorchScript module has no Python
     forward() for fx to trace: say so, rather than finding no layer in it."""
-    while wrapped_model(module) is not None:
-        module = wrapped_model(module)
+    while (inner := wrapped_model(module)) is not None:
+        module = inner
     if isinstance(module, torch.jit.ScriptModule):
         raise RflintError(f"{label} is a TorchScript module, which torch.fx cannot trace; "
                           "give rflint the nn.Module it was scripted or traced from")

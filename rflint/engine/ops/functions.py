@@ -177,7 +177,12 @@ FUNCTION_NAMES: dict[Any, str] = {}  # target -> "F.max_pool2d" (some targets ar
 _NAMESPACES = {"F": F, "torch": torch, "operator": operator}
 
 
-def _register(rule: Callable[[Ctx], Outcome], *names: str) -> None:
+# the functions with a spatial kernel or stride (an RF layer where they are called): a model made of
+# them alone, without a conv or pool module, still has something to lint (engine/prepare.py)
+SPATIAL_FUNCTIONS: set[Any] = set()
+
+
+def _register(rule: Callable[[Ctx], Outcome], *names: str, spatial: bool = False) -> None:
     for qualified in names:
         prefix, _, path = qualified.partition(".")
         target = _NAMESPACES[prefix]
@@ -187,26 +192,25 @@ def _register(rule: Callable[[Ctx], Outcome], *names: str) -> None:
             continue
         _FUNCTION_RULES[target] = rule
         FUNCTION_NAMES.setdefault(target, qualified)
+        if spatial:
+            SPATIAL_FUNCTIONS.add(target)
 
 
-_register(_fn_conv, "F.conv1d", "F.conv2d", "F.conv3d", "torch.conv1d", "torch.conv2d", "torch.conv3d")
-_register(_fn_conv_transpose, "F.conv_transpose1d", "F.conv_transpose2d", "F.conv_transpose3d")
+_register(_fn_conv, "F.conv1d", "F.conv2d", "F.conv3d", "torch.conv1d", "torch.conv2d", "torch.conv3d", spatial=True)
+_register(_fn_conv_transpose, "F.conv_transpose1d", "F.conv_transpose2d", "F.conv_transpose3d", spatial=True)
 _register(lambda c: _fn_pool(c, True), "F.max_pool1d", "F.max_pool2d", "F.max_pool3d",
           "F.max_pool1d_with_indices", "F.max_pool2d_with_indices", "F.max_pool3d_with_indices",
-          "torch.max_pool1d", "torch.max_pool2d", "torch.max_pool3d")
-_register(lambda c: _fn_pool(c, False), "F.avg_pool1d", "F.avg_pool2d", "F.avg_pool3d", "torch.avg_pool1d")
-_register(lambda c: _fn_pool(c, False, offset=1), "F.lp_pool1d", "F.lp_pool2d", "F.lp_pool3d")
+          "torch.max_pool1d", "torch.max_pool2d", "torch.max_pool3d", spatial=True)
+_register(lambda c: _fn_pool(c, False), "F.avg_pool1d", "F.avg_pool2d", "F.avg_pool3d", "torch.avg_pool1d", spatial=True)
+_register(lambda c: _fn_pool(c, False, offset=1), "F.lp_pool1d", "F.lp_pool2d", "F.lp_pool3d", spatial=True)
 _register(_fn_adaptive, "F.adaptive_avg_pool1d", "F.adaptive_avg_pool2d", "F.adaptive_avg_pool3d",
           "F.adaptive_max_pool1d", "F.adaptive_max_pool2d", "F.adaptive_max_pool3d",
           "F.adaptive_max_pool1d_with_indices", "F.adaptive_max_pool2d_with_indices",
-          "F.adaptive_max_pool3d_with_indices", "torch.adaptive_avg_pool1d")
-_register(_fn_interpolate, "F.interpolate", "F.upsample", "F.upsample_bilinear", "F.upsample_nearest")
-_register(_fn_pixel_shuffle, "F.pixel_shuffle", "F.pixel_unshuffle", "torch.pixel_shuffle", "torch.pixel_unshuffle")
-_register(_fn_unfold, "F.unfold")
-_register(folded, "F.fold")
-# every function registered so far has a spatial kernel or stride (an RF layer where it is called):
-# a model made of them alone, without a conv or pool module, still has something to lint
-_KERNEL_FUNCTIONS = frozenset(_FUNCTION_RULES)
+          "F.adaptive_max_pool3d_with_indices", "torch.adaptive_avg_pool1d", spatial=True)
+_register(_fn_interpolate, "F.interpolate", "F.upsample", "F.upsample_bilinear", "F.upsample_nearest", spatial=True)
+_register(_fn_pixel_shuffle, "F.pixel_shuffle", "F.pixel_unshuffle", "torch.pixel_shuffle", "torch.pixel_unshuffle", spatial=True)
+_register(_fn_unfold, "F.unfold", spatial=True)
+_register(folded, "F.fold", spatial=True)
 _FUNCTION_RULES[assigned] = _assigned
 FUNCTION_NAMES[assigned] = "Tensor.__setitem__"
 _register(_fn_linear, "F.linear")
@@ -235,8 +239,7 @@ _register(_mixing_along(1, None), "torch.cumsum", "torch.cumprod", "torch.cummax
           "torch.logcumsumexp")
 _register(_mixing_along(1, -1), "torch.sort", "torch.argsort")
 _register(_mixing_along(2, -1), "torch.topk")
-_register(_fn_grid_sample, "F.grid_sample")
-SPATIAL_FUNCTIONS = _KERNEL_FUNCTIONS | {F.grid_sample}
+_register(_fn_grid_sample, "F.grid_sample", spatial=True)
 _register(_constant, "torch.zeros_like", "torch.ones_like", "torch.full_like", "torch.empty_like", "torch.rand_like",
           "torch.randn_like", "torch.randint_like")
 
