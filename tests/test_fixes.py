@@ -481,6 +481,7 @@ class Scripted(nn.Module):
 '''
 
 
+@pytest.mark.usefixtures("scriptable")
 def test_fix_says_why_a_model_with_a_torchscript_submodule_cannot_be_saved(tmp_path, monkeypatch):
     # torch.save's own RuntimeError ("does not have a __getstate__") named no way out
     (tmp_path / "scripted.py").write_text(_SCRIPTED)
