@@ -13,21 +13,35 @@ rflint itself never scripts; only tests that build a TorchScript module need thi
 """
 
 import gc
+import sys
 
+import torch
 from torch.jit import _builtins
 
 
-def drop_stale_jit_builtin_ids() -> int:
-    """Remove the table's entries whose object is gone; returns how many.
+def _registered_ids() -> set[int]:
+    """The ids of every object the table may legitimately name: torch's up-front builtins (kept
+    in ``_builtin_ops``), the functions torch.jit registers by hand (attributes of torch's
+    modules), the op each operator packet holds now, and, as a fallback, every callable the
+    garbage collector sees (it does not see objects ``gc.freeze()`` moved away, which the CLI
+    does in-process)."""
+    ids = {id(fn) for fn, _ in _builtins._builtin_ops}
+    for name, module in list(sys.modules.items()):
+        if module is not None and (name == "torch" or name.startswith("torch.")):
+            ids.update(id(value) for value in list(vars(module).values()) if callable(value))
+    for namespace in list(vars(torch.ops).values()):
+        if isinstance(namespace, torch._ops._OpNamespace):
+            ids.update(id(packet._op) for packet in list(vars(namespace).values())
+                       if isinstance(packet, torch._ops.OpOverloadPacket))
+    ids.update(id(obj) for obj in gc.get_objects() if callable(obj))
+    return ids
 
-    Every builtin is callable and tracked by the garbage collector (functions, builtin functions),
-    so an id no live callable has is the id of a freed op; the objects torch registers up front
-    are kept in ``_builtin_ops`` and always stay.
-    """
+
+def drop_stale_jit_builtin_ids() -> int:
+    """Remove the table's entries whose object is gone; returns how many."""
     table = _builtins._get_builtin_table()
-    registered = {id(fn) for fn, _ in _builtins._builtin_ops}
-    live = {id(obj) for obj in gc.get_objects() if callable(obj)}
-    stale = [key for key in table if key not in registered and key not in live]
+    registered = _registered_ids()
+    stale = [key for key in table if key not in registered]
     for key in stale:
         del table[key]
     return len(stale)
