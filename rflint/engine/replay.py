@@ -1,6 +1,6 @@
 """The RF pass again with another input size or other stem modules, reusing what cannot change.
 
-The clean-size search (report/model.py) re-checks candidate sizes, and the stem experiment
+The clean-size search (report/clean_size.py) re-checks candidate sizes, and the stem experiment
 (rules/stem.py) re-runs the model with some stem layers at stride 1: shapes there, then the RF
 pass.  Both start from a finished analysis of the same trace (the *base*), and most nodes' RFs
 follow from the base's without running their rules:

@@ -3,7 +3,7 @@
 ``explain_failure`` turns torch's shape errors into what the user did wrong (an input too small, the
 wrong channels or number of axes, a size that does not line up with the downsampling, a head fixed
 to one size) and names the sizes that run, found by trying sizes on the model's own trace
-(``Prepared.at`` and the clean-size search in report/model.py use the searches).  Split from
+(``Prepared.at`` and the clean-size search in report/clean_size.py use the searches).  Split from
 prepare.py: loading and tracing a model is one job, explaining a failure another.
 """
 
@@ -261,7 +261,7 @@ def named_divisor(err: RflintError) -> int | None:
 
 
 # how far from a size whose maps do not line up at a join the sizes that do are looked for (the
-# error's hint here, the clean-size search in report/model.py): a U-Net of depth 6 runs at multiples of 64
+# error's hint here, the clean-size search in report/clean_size.py): a U-Net of depth 6 runs at multiples of 64
 ALIGN_REACH = 64
 
 
@@ -543,7 +543,7 @@ def first_success(probe: Callable[[int], T | None], failing: int, gap: int = 8, 
     """The smallest d > ``failing`` (a d known to fail) for which ``probe(d)`` is not None, with that
     answer, assuming success is monotone in d: the gap doubles until a probe succeeds, then the
     last interval is bisected.  None past ``limit``.  (The searches for the smallest size a model
-    runs at: error messages here, the clean-size search in report/model.py.)"""
+    runs at: error messages here, the clean-size search in report/clean_size.py.)"""
     lo = failing
     while True:
         hi = lo + gap

@@ -7,16 +7,12 @@ from functools import cached_property
 from typing import Any
 
 from rflint.engine import Analysis
-from rflint.engine.size_hints import ALIGN_REACH, first_success, named_divisor, not_monotone
-from rflint.engine.program import needs_of
 from rflint.engine.numbers import nums
-from rflint.errors import RflintError
 from rflint.rules import LintResult, Settings, lint
 from rflint.rules.base import SEVERITY_RANK, Finding
 from rflint.rules.structure import Structure
+from rflint.report.clean_size import smallest_clean_input
 from rflint.rules.truncation import TruncationPlan, plan_truncation
-from rflint.trace.size_bound import input_size_bound
-from rflint.trace.tracing import VALUE_AWARE
 
 SCHEMA_VERSION = 1
 
@@ -114,167 +110,6 @@ def build_report(analysis: Analysis, settings: Settings | None = None, rules=Non
                  extra_ignore: list[str] | None = None) -> ModelReport:
     result = lint(analysis, settings, rules, extra_ignore)
     return ModelReport(analysis, result, list(result.notes))
-
-
-def smallest_clean_input(a: Analysis, max_rounds: int = 8, max_steps: int = 8) -> tuple[int, ...] | None:
-    """The smallest input at which no RF layer is unproductive and the model runs (with adaptive
-    pools to sizes above 1 before an RF layer: a clean size the re-checks settle on, which need not
-    be the smallest, see the README's JSON section).
-
-    Per axis the largest input r_min of any layer is the candidate; it is re-checked at that size
-    (shapes, and so adaptive pools, change with the size) until it is stable.  A candidate the model
-    cannot run at is raised by the same offset on every axis (:func:`_raised`).  None when that does
-    not settle, unless the size analysed is clean itself: then that size.  The re-checks run the RF program alone (``Prepared.try_needs``), not a whole
-    analysis, reusing this analysis's RFs wherever the size cannot change them."""
-    if a.prepared is None:
-        return None
-    need = needs_of(a)
-    found = _search(a, need, max_rounds, max_steps)
-    if all(n <= s for n, s in zip(need, a.input_size)) and (
-            found is None or all(f >= s for f, s in zip(found, a.input_size))):
-        # the size analysed is itself free of unproductive layers, and nothing found is smaller on
-        # any axis (a model that runs at multiples of 128 only, from far below; one whose Linear
-        # fixes W while the search raised every axis together): the answer is never worse than a
-        # size known to be clean
-        return a.input_size
-    return found
-
-
-def _search(a: Analysis, need: tuple[int, ...], max_rounds: int, max_steps: int) -> tuple[int, ...] | None:
-    size = a.input_size
-    bound = _Bound(a)
-    clean: tuple[int, ...] | None = None  # the smallest size tried that runs and is clean
-    limit = a.prepared.probe_limit(a.input_size)
-    for _ in range(max_rounds):
-        candidate = need
-        if candidate == size:
-            return candidate
-        if max(candidate) > limit:  # needs past any size searched (an adaptive pool's fractional
-            return clean            # jump made them 11.6e9 px: torch's storage size overflowed)
-        found = _at(a, candidate)
-        if isinstance(found, RflintError):
-            found = _raised(a, candidate, found, bound, max_steps)
-        if found is None:
-            return clean
-        size, need = found
-        if all(n <= s for n, s in zip(need, size)):
-            if size != candidate:
-                return size  # raised to a size that runs, and nothing is unproductive there
-            if clean is None or max(size) < max(clean):
-                clean = size
-        # else: the size changed the needs (an adaptive pool's window grows with it): go on from them
-    return clean  # the needs did not settle (12 needs 11, 11 needs 12): the clean one of them
-
-
-Trial = tuple[tuple[int, ...], tuple[int, ...]]  # (size, what it needs), for a size that runs
-
-
-class _Bound:
-    """Per input axis, a size below which the model certainly does not run (size_bound.py),
-    worked out on first use."""
-
-    def __init__(self, a: Analysis):
-        self._a, self._sizes, self._known = a, None, False
-
-    def skip(self, candidate: tuple[int, ...]) -> int:
-        """The offset below which ``candidate`` + offset certainly does not run (0: none)."""
-        if not self._known:
-            a = self._a
-            if a.traced is not None and a.inputs:
-                self._sizes = input_size_bound(a.traced.order, a.traced.modules, a.shapes, a.inputs[0])
-            self._known = True
-        return max([0] + [b - c for b, c in zip(self._sizes, candidate)]) if self._sizes else 0
-
-
-def _raised(a: Analysis, candidate: tuple[int, ...], failure: RflintError, bound: _Bound, max_steps: int
-            ) -> Trial | None:
-    """The trial at ``candidate`` + d for the smallest offset d > 0 at which the model runs, given
-    that it fails at ``candidate`` with ``failure``; None when none is found.
-
-    Sizes below the vanishing bound (trace/size_bound.py: some map certainly vanishes there) are
-    not tried.  From there one pixel at a time, ``max_steps`` - 1 of them; when every failure was a
-    vanishing map, running is monotone in the size, and the offset then doubles and is bisected.
-    A model's own check that names a multiple ("must be divisible by 2**5") is tried first: each
-    axis raised to the next multiple.  A failure at a join (the input does not line up with the
-    downsampling before it: a U-Net runs only at multiples of 2^depth) or at a reshape into blocks
-    (prepare.not_monotone) is not monotone: the pixel steps go on, up to ``ALIGN_REACH``.  The bound (a walk of the whole graph) is worked out only when needed: not when the candidate
-    itself fails at a join (no map vanished before the join, so the bound is most likely below the
-    candidate) unless no pixel step within reach runs."""
-    joins = not_monotone(failure)
-    divisor = named_divisor(failure)
-    if divisor is not None:  # the model's own check names the multiple: the next one up per axis
-        found = _at(a, tuple(-(-c // divisor) * divisor for c in candidate))
-        if not isinstance(found, RflintError):
-            return found
-    skip = 0 if joins else bound.skip(candidate)
-    d, last = max(skip, 1), skip + (ALIGN_REACH if joins else max_steps - 1)
-    while d <= last:
-        found = _at(a, _shifted(candidate, d))
-        if not isinstance(found, RflintError):
-            return found
-        if not joins and not_monotone(found):
-            joins, last = True, d + ALIGN_REACH
-        d += 1
-    if not joins:
-        return _smallest_running(a, candidate, d - 1)
-    skip = bound.skip(candidate)
-    if skip >= d:
-        found = _first_running(a, candidate, range(skip, skip + ALIGN_REACH + 1))
-        if found is not None:
-            return found
-    return _next_multiple_running(a, candidate)
-
-
-def _next_multiple_running(a: Analysis, candidate: tuple[int, ...], limit: int = 1 << 14) -> Trial | None:
-    """The first of ``candidate`` raised to the next multiple of 128, 256, ... (per axis) that runs:
-    a U-Net runs at the multiples of 2^depth only, which for a depth above 6 lie further apart than
-    the pixel steps reach.  Where the sizes that run are the multiples of a power of two, the first
-    that runs is the smallest size from ``candidate`` on that runs."""
-    if a.trace_method.startswith(VALUE_AWARE):  # every trial computes on real tensors: not at 16k px
-        return None
-    multiple, tried = 2 * ALIGN_REACH, set()
-    while multiple <= limit:
-        size = tuple(-(-c // multiple) * multiple for c in candidate)
-        if max(size) > limit:
-            return None
-        if size not in tried:  # (the next multiple of 256 may be that of 128)
-            tried.add(size)
-            found = _runs(a, size)
-            if found is not None:
-                return found
-        multiple *= 2
-    return None
-
-
-def _shifted(size: tuple[int, ...], d: int) -> tuple[int, ...]:
-    return tuple(s + d for s in size)
-
-
-def _at(a: Analysis, size: tuple[int, ...]) -> Trial | RflintError:
-    """The trial at ``size``, or why the model does not run there."""
-    need = a.prepared.try_needs(size, base=a)
-    return need if isinstance(need, RflintError) else (size, need)
-
-
-def _runs(a: Analysis, size: tuple[int, ...]) -> Trial | None:
-    found = _at(a, size)
-    return None if isinstance(found, RflintError) else found
-
-
-def _first_running(a: Analysis, candidate: tuple[int, ...], offsets) -> Trial | None:
-    for d in offsets:
-        found = _runs(a, _shifted(candidate, d))
-        if found is not None:
-            return found
-    return None
-
-
-def _smallest_running(a: Analysis, candidate: tuple[int, ...], failing: int) -> Trial | None:
-    """candidate + d for the smallest offset d > ``failing`` (an offset that does not run) that
-    runs, when running is monotone in d."""
-    # (as far as Prepared.probe_limit lets a search go: not to 16k px on a model traced on real values)
-    found = first_success(lambda d: _runs(a, _shifted(candidate, d)), failing, limit=a.prepared.probe_limit(a.input_size))
-    return found[1] if found else None
 
 
 def _plain(kwargs: dict[str, Any]) -> dict[str, Any]:

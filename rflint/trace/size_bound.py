@@ -8,7 +8,7 @@ map certainly vanishes.
 
 It is only a bound: an op it does not model asks nothing of its inputs (one unit, which is true of
 any model that runs), so the bound never exceeds the smallest size that runs.  The clean-size
-search (report/model.py) starts there instead of probing every size below it; it still probes the
+search (report/clean_size.py) starts there instead of probing every size below it; it still probes the
 sizes at and above, so divisibility (U-Nets) and the ops not modelled here are still respected.
 tests/test_size_bound.py checks the bound against brute force.
 """
