@@ -171,6 +171,57 @@ def test_smallest_clean_input_past_the_pixel_steps():
     # steps), so the search goes on past them to 32, the next multiple of 16, where r_min is still 18
     assert build_report(rflint.analyze(SkipAfterFourPools(), 64)).min_clean_input == (32, 32)
 
+class StridedOnHOnly(nn.Module):
+    """A U-Net level of strides (2, 2) then (2, 1) and back: it runs where H is a multiple of 4 and
+    W of 2.  The first conv's kernel (3, 2) ("same" padding) makes the W receptive fields even."""
+
+    def __init__(self):
+        super().__init__()
+        self.enc = nn.Conv2d(1, 4, (3, 2), padding="same")
+        self.down1 = nn.Conv2d(4, 4, 3, stride=2, padding=1)
+        self.down2 = nn.Conv2d(4, 4, 3, stride=(2, 1), padding=1)
+        self.mid = nn.Sequential(*[nn.Conv2d(4, 4, 3, padding=1) for _ in range(3)])
+        self.up2 = nn.ConvTranspose2d(4, 4, (2, 1), stride=(2, 1))
+        self.up1 = nn.ConvTranspose2d(4, 4, 2, stride=2)
+        self.out = nn.Conv2d(8, 2, 1)
+
+    def forward(self, x):
+        s = self.enc(x)
+        y = self.up1(self.up2(self.mid(self.down2(self.down1(s)))))
+        return self.out(torch.cat([y, s], 1))
+
+
+class MelBinsLinear(nn.Module):
+    """Six 3x3 convs over (frames, 20 mel bins), then a Linear over channels x bins: any number of
+    frames, exactly 20 bins."""
+
+    def __init__(self):
+        super().__init__()
+        self.convs = nn.Sequential(*[nn.Conv2d(1 if i == 0 else 4, 4, 3, padding=1) for i in range(6)])
+        self.fc = nn.Linear(4 * 20, 5)
+
+    def forward(self, x):
+        return self.fc(self.convs(x).permute(0, 2, 1, 3).flatten(2))
+
+
+def test_the_clean_size_is_searched_per_axis():
+    """One offset added to every axis found no size or an inflated one.  By hand: StridedOnHOnly's
+    RFs (r_min, jump on H / W): enc (3, 2), down1 (5, 4) with jumps 2 / 2, down2 (9, 8) with jumps
+    4 / 2, the mid convs read (9, 8), (17, 12), (25, 16) and give (33, 20), which up2 reads (its
+    kernel equals its stride: no growth, so up1 reads it too); the largest input r_min is (33, 20).
+    H must be a multiple of 4 (36 from 33), W of 2 (20 is): 36x20.  From 33x20 one offset d runs
+    only where 33 + d is a multiple of 4 (d odd) and 20 + d even (d even): never; the search had
+    gone on to 128x128 (from 32x32) or kept the size analysed (64x64).  MelBinsLinear: the sixth
+    conv reads r 11 (1, 3, ..., 11) on both axes, and the Linear takes 20 bins only: 11x20, where
+    one offset gave no size that runs but the size analysed."""
+    from rflint.report import build_report
+
+    for size in ((32, 32), (64, 64)):
+        assert build_report(rflint.analyze(StridedOnHOnly(), size, channels=1)).min_clean_input == (36, 20)
+    for size in ((16, 20), (64, 20)):
+        assert build_report(rflint.analyze(MelBinsLinear(), size, channels=1)).min_clean_input == (11, 20)
+
+
 class FixedHeadResNet(nn.Module):
     """An ImageNet stem (7x7/2 p3 conv, 3x3/2 p1 max-pool), one residual block (where the stem ends),
     four plain 3x3 convs, and a head that flattens the map into Linear(4*8*8, 10): it only runs
@@ -645,14 +696,15 @@ class _MixW(nn.Module):
 
 def test_an_axis_mixed_away_is_covered():
     # W is mixed by the Linear: every unit sees the whole width, so RF005 (no unit sees the whole
-    # input on any axis) does not hold; H: 3 + 2 = 5.  The model runs at W = 16 only; 16x16 is clean
-    # and the search, raising both axes together, found 18x16: the size analysed is the answer
+    # input on any axis) does not hold; H: 3 + 2 = 5.  The model runs at W = 16 only, and c2 reads
+    # r 3 on H: 3x16 is the smallest clean size (the search, raising both axes together, had found
+    # 18x16 and fallen back to the size analysed, 16x16)
     from rflint.report import build_report
 
     a = rflint.analyze(_MixW(), 16)
     assert a.layer("c2").r_out_min == (5, None)
     report = build_report(a)
-    assert [f.code for f in report.findings] == [] and report.min_clean_input == (16, 16)
+    assert [f.code for f in report.findings] == [] and report.min_clean_input == (3, 16)
 
 
 def _non_local(s, x):
@@ -1049,3 +1101,22 @@ def test_an_unproductive_layer_names_its_rf_on_the_inputs_axes():
 
     [found] = [f for f in lint(rflint.analyze(Lifted(), input_shapes=[(1, 1, 16)])).findings if f.code == "RF001"]
     assert "the smallest receptive field reaching its input is 17 samples, larger than" in found.message
+
+
+def test_first_success_bisects_below_a_limit_known_to_succeed():
+    # success from d = 37 on, d = 7 known to fail: the gaps probe 15 and 31 (fail), then 63 passes
+    # the limit 40.  Without up_to_limit that is the end; with it (the clean-size search below the
+    # size analysed, which runs) the probe stops at 40, succeeds, and bisecting (31, 40] gives 37
+    from rflint.engine.size_hints import first_success
+
+    probed = []
+
+    def probe(d):
+        probed.append(d)
+        return d if d >= 37 else None
+
+    assert first_success(probe, 7, limit=40) is None
+    probed.clear()
+    assert first_success(probe, 7, limit=40, up_to_limit=True) == (37, 37)
+    assert probed == [15, 31, 40, 35, 37, 36]
+    assert first_success(lambda d: None, 7, limit=40, up_to_limit=True) is None  # stops at the limit

@@ -538,20 +538,25 @@ def side_limit(n_axes: int) -> int:
     return 1 << 22 if n_axes == 1 else 1 << 14
 
 
-def first_success(probe: Callable[[int], T | None], failing: int, gap: int = 8, limit: int = 1 << 14
-                  ) -> tuple[int, T] | None:
+def first_success(probe: Callable[[int], T | None], failing: int, gap: int = 8, limit: int = 1 << 14,
+                  up_to_limit: bool = False) -> tuple[int, T] | None:
     """The smallest d > ``failing`` (a d known to fail) for which ``probe(d)`` is not None, with that
     answer, assuming success is monotone in d: the gap doubles until a probe succeeds, then the
-    last interval is bisected.  None past ``limit``.  (The searches for the smallest size a model
-    runs at: error messages here, the clean-size search in report/clean_size.py.)"""
+    last interval is bisected.  None past ``limit``; ``up_to_limit``: a gap that would pass it
+    stops at it instead (a search below a size known to run).  (The searches for the smallest size
+    a model runs at: error messages here, the clean-size search in report/clean_size.py.)"""
     lo = failing
     while True:
         hi = lo + gap
         if hi > limit:
-            return None
+            if not up_to_limit or lo >= limit:
+                return None
+            hi = limit
         found = probe(hi)
         if found is not None:
             break
+        if hi == limit:
+            return None
         lo, gap = hi, gap * 2
     while hi - lo > 1:
         mid = (lo + hi) // 2

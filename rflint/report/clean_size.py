@@ -24,9 +24,11 @@ def smallest_clean_input(a: Analysis, max_rounds: int = 8, max_steps: int = 8) -
 
     Per axis the largest input r_min of any layer is the candidate; it is re-checked at that size
     (shapes, and so adaptive pools, change with the size) until it is stable.  A candidate the model
-    cannot run at is raised by the same offset on every axis (:func:`_raised`).  None when that does
-    not settle, unless the size analysed is clean itself: then that size.  The re-checks run the RF program alone (``Prepared.try_needs``), not a whole
-    analysis, reusing this analysis's RFs wherever the size cannot change them."""
+    cannot run at is raised: each axis on its own when the axes differ (:func:`_per_axis`), else,
+    or when that finds nothing, by the same offset on every axis (:func:`_raised`).  None when that
+    does not settle, unless the size analysed is clean itself: then that size.  The re-checks run
+    the RF program alone (``Prepared.try_needs``), not a whole analysis, reusing this analysis's RFs
+    wherever the size cannot change them."""
     if a.prepared is None:
         return None
     need = needs_of(a)
@@ -54,7 +56,8 @@ def _search(a: Analysis, need: tuple[int, ...], max_rounds: int, max_steps: int)
             return clean            # jump made them 11.6e9 px: torch's storage size overflowed)
         found = _at(a, candidate)
         if isinstance(found, RflintError):
-            found = _raised(a, candidate, found, bound, max_steps)
+            found = (_per_axis(a, candidate, bound, max_steps) if _uneven(a, candidate) else None) or \
+                _raised(a, candidate, found, bound, max_steps)
         if found is None:
             return clean
         size, need = found
@@ -68,6 +71,51 @@ def _search(a: Analysis, need: tuple[int, ...], max_rounds: int, max_steps: int)
 
 
 Trial = tuple[tuple[int, ...], tuple[int, ...]]  # (size, what it needs), for a size that runs
+
+
+def _uneven(a: Analysis, candidate: tuple[int, ...]) -> bool:
+    """The axes may need raising by different amounts: the candidate or the size analysed differs
+    between its axes.  Where both are square, the axes of a model that treats them alike line up
+    at the same offset, and the one search for every axis together (:func:`_raised`) is the
+    per-axis one at a fraction of the trials: a square U-Net's clean size is one search, not three."""
+    return len(candidate) > 1 and (len(set(candidate)) > 1 or len(set(a.input_size)) > 1)
+
+
+def _per_axis(a: Analysis, candidate: tuple[int, ...], bound: _Bound, max_steps: int) -> Trial | None:
+    """``candidate`` raised axis by axis: per axis, the smallest size from the candidate's on that
+    runs with the other axes at the size analysed (which runs); then those sizes together, if the
+    model runs there.
+
+    Where the sizes a model runs at are a choice per axis (a U-Net with strides (2, 1) runs at
+    multiples of 4 on H and of 2 on W; a spectrogram model's Linear takes 20 mel bins, any number
+    of frames), that is the smallest size from the candidate on that runs, where one offset added
+    to every axis finds none (H needs an odd one, W an even one) or raises an axis that ran as it
+    was (the frames).  None when an axis finds no size, or the model does not run at the sizes
+    together (it couples its axes: a Linear over H x W); the caller then raises every axis
+    together."""
+    size = a.input_size
+    sides, ran = [], {}
+    for i, c in enumerate(candidate):
+        if c == size[i]:
+            sides.append(c)
+            continue
+        alone = size[:i] + (c,) + size[i + 1:]
+        reach = size[i] - c if c < size[i] else None  # the size analysed runs: no search past it
+        found = _at(a, alone)
+        if isinstance(found, RflintError):
+            found = _raised(a, alone, found, bound, max_steps, axes=(i,), reach=reach)
+        if found is not None:
+            ran[found[0]] = found
+            sides.append(found[0][i])
+        elif reach is not None:
+            sides.append(size[i])
+        else:
+            return None
+    together = tuple(sides)
+    if together in ran:  # one axis moved: its own trial
+        return ran[together]
+    found = _at(a, together)
+    return None if isinstance(found, RflintError) else found
 
 
 class _Bound:
@@ -87,10 +135,12 @@ class _Bound:
         return max([0] + [b - c for b, c in zip(self._sizes, candidate)]) if self._sizes else 0
 
 
-def _raised(a: Analysis, candidate: tuple[int, ...], failure: RflintError, bound: _Bound, max_steps: int
-            ) -> Trial | None:
+def _raised(a: Analysis, candidate: tuple[int, ...], failure: RflintError, bound: _Bound, max_steps: int,
+            axes: tuple[int, ...] | None = None, reach: int | None = None) -> Trial | None:
     """The trial at ``candidate`` + d for the smallest offset d > 0 at which the model runs, given
-    that it fails at ``candidate`` with ``failure``; None when none is found.
+    that it fails at ``candidate`` with ``failure``; None when none is found.  ``axes``: the axes
+    the offset is added to (default every axis); ``reach``: the largest offset tried (a size known
+    to run lies there), default as far as the search goes.
 
     Sizes below the vanishing bound (trace/size_bound.py: some map certainly vanishes there) are
     not tried.  From there one pixel at a time, ``max_steps`` - 1 of them; when every failure was a
@@ -98,35 +148,42 @@ def _raised(a: Analysis, candidate: tuple[int, ...], failure: RflintError, bound
     A model's own check that names a multiple ("must be divisible by 2**5") is tried first: each
     axis raised to the next multiple.  A failure at a join (the input does not line up with the
     downsampling before it: a U-Net runs only at multiples of 2^depth) or at a reshape into blocks
-    (prepare.not_monotone) is not monotone: the pixel steps go on, up to ``ALIGN_REACH``.  The bound (a walk of the whole graph) is worked out only when needed: not when the candidate
+    (prepare.not_monotone) is not monotone: the pixel steps go on, up to ``ALIGN_REACH``.  The
+    bound (a walk of the whole graph) is worked out only when needed: not when the candidate
     itself fails at a join (no map vanished before the join, so the bound is most likely below the
     candidate) unless no pixel step within reach runs."""
     joins = not_monotone(failure)
     divisor = named_divisor(failure)
     if divisor is not None:  # the model's own check names the multiple: the next one up per axis
-        found = _at(a, tuple(-(-c // divisor) * divisor for c in candidate))
-        if not isinstance(found, RflintError):
+        multiple = tuple(-(-c // divisor) * divisor if axes is None or i in axes else c
+                         for i, c in enumerate(candidate))
+        found = _at(a, multiple) if reach is None or max(m - c for m, c in zip(multiple, candidate)) <= reach else None
+        if found is not None and not isinstance(found, RflintError):
             return found
     skip = 0 if joins else bound.skip(candidate)
     d, last = max(skip, 1), skip + (ALIGN_REACH if joins else max_steps - 1)
+    if reach is not None:
+        last = min(last, reach)
     while d <= last:
-        found = _at(a, _shifted(candidate, d))
+        found = _at(a, _shifted(candidate, d, axes))
         if not isinstance(found, RflintError):
             return found
         if not joins and not_monotone(found):
-            joins, last = True, d + ALIGN_REACH
+            joins, last = True, d + ALIGN_REACH if reach is None else min(d + ALIGN_REACH, reach)
         d += 1
     if not joins:
-        return _smallest_running(a, candidate, d - 1)
+        return _smallest_running(a, candidate, d - 1, axes, reach)
     skip = bound.skip(candidate)
     if skip >= d:
-        found = _first_running(a, candidate, range(skip, skip + ALIGN_REACH + 1))
+        end = skip + ALIGN_REACH if reach is None else min(skip + ALIGN_REACH, reach)
+        found = _first_running(a, candidate, range(skip, end + 1), axes)
         if found is not None:
             return found
-    return _next_multiple_running(a, candidate)
+    return _next_multiple_running(a, candidate, axes) if reach is None else None
 
 
-def _next_multiple_running(a: Analysis, candidate: tuple[int, ...], limit: int = 1 << 14) -> Trial | None:
+def _next_multiple_running(a: Analysis, candidate: tuple[int, ...], axes: tuple[int, ...] | None = None,
+                           limit: int = 1 << 14) -> Trial | None:
     """The first of ``candidate`` raised to the next multiple of 128, 256, ... (per axis) that runs:
     a U-Net runs at the multiples of 2^depth only, which for a depth above 6 lie further apart than
     the pixel steps reach.  Where the sizes that run are the multiples of a power of two, the first
@@ -135,7 +192,7 @@ def _next_multiple_running(a: Analysis, candidate: tuple[int, ...], limit: int =
         return None
     multiple, tried = 2 * ALIGN_REACH, set()
     while multiple <= limit:
-        size = tuple(-(-c // multiple) * multiple for c in candidate)
+        size = tuple(-(-c // multiple) * multiple if axes is None or i in axes else c for i, c in enumerate(candidate))
         if max(size) > limit:
             return None
         if size not in tried:  # (the next multiple of 256 may be that of 128)
@@ -147,8 +204,8 @@ def _next_multiple_running(a: Analysis, candidate: tuple[int, ...], limit: int =
     return None
 
 
-def _shifted(size: tuple[int, ...], d: int) -> tuple[int, ...]:
-    return tuple(s + d for s in size)
+def _shifted(size: tuple[int, ...], d: int, axes: tuple[int, ...] | None = None) -> tuple[int, ...]:
+    return tuple(s + d if axes is None or i in axes else s for i, s in enumerate(size))
 
 
 def _at(a: Analysis, size: tuple[int, ...]) -> Trial | RflintError:
@@ -162,17 +219,21 @@ def _runs(a: Analysis, size: tuple[int, ...]) -> Trial | None:
     return None if isinstance(found, RflintError) else found
 
 
-def _first_running(a: Analysis, candidate: tuple[int, ...], offsets) -> Trial | None:
+def _first_running(a: Analysis, candidate: tuple[int, ...], offsets, axes: tuple[int, ...] | None = None
+                   ) -> Trial | None:
     for d in offsets:
-        found = _runs(a, _shifted(candidate, d))
+        found = _runs(a, _shifted(candidate, d, axes))
         if found is not None:
             return found
     return None
 
 
-def _smallest_running(a: Analysis, candidate: tuple[int, ...], failing: int) -> Trial | None:
+def _smallest_running(a: Analysis, candidate: tuple[int, ...], failing: int, axes: tuple[int, ...] | None = None,
+                      reach: int | None = None) -> Trial | None:
     """candidate + d for the smallest offset d > ``failing`` (an offset that does not run) that
     runs, when running is monotone in d."""
     # (as far as Prepared.probe_limit lets a search go: not to 16k px on a model traced on real values)
-    found = first_success(lambda d: _runs(a, _shifted(candidate, d)), failing, limit=a.prepared.probe_limit(a.input_size))
+    limit = a.prepared.probe_limit(a.input_size) if reach is None else reach
+    found = first_success(lambda d: _runs(a, _shifted(candidate, d, axes)), failing, limit=limit,
+                          up_to_limit=reach is not None)
     return found[1] if found else None
