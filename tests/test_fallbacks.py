@@ -1,5 +1,6 @@
 """Tracing fallbacks, declared layers, several inputs and the bad-input messages of the engine."""
 
+import json
 import os
 import sys
 import textwrap
@@ -296,6 +297,30 @@ def test_mlp_has_nothing_to_lint(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, ["check", "mlp.py:build", "--input", "4"])
     assert result.exit_code == 0 and "nothing to lint" in result.stderr
+
+
+def test_nothing_to_lint_is_named_in_every_machine_format(tmp_path, monkeypatch):
+    # it was on stderr only: a CI report (JSON, SARIF, annotations, a PR comment) of a model rflint
+    # never looked into was the report of a clean one
+    (tmp_path / "mlp.py").write_text("import torch.nn as nn\n\ndef build():\n    return nn.Sequential(nn.Linear(4, 2))\n")
+    monkeypatch.chdir(tmp_path)
+    said = "mlp.py:build has no convolution, pooling or resampling layer: nothing to lint"
+
+    def run(fmt):
+        result = runner.invoke(app, ["check", "mlp.py:build", "zoo:vgg11", "--input", "32", "-f", fmt])
+        assert result.exit_code == 1, result.output  # vgg11's tail at 32 px; the MLP is no error
+        return result.stdout
+
+    doc = json.loads(run("json"))
+    assert doc["skipped"] == [{"target": "mlp.py:build", "message": said}] and doc["errors"] == []
+    assert [m["target"] for m in doc["models"]] == ["zoo:vgg11"]
+    invocation = json.loads(run("sarif"))["runs"][0]["invocations"][0]
+    assert invocation["executionSuccessful"] is True
+    assert {"level": "note", "message": {"text": said}, "descriptor": {"id": "rflint/nothing-to-lint"}} in \
+        invocation["toolExecutionNotifications"]
+    assert f"::notice title=rflint nothing to lint::{said}" in run("github").splitlines()
+    markdown = run("markdown")
+    assert f"### Nothing to lint\n\n- {said}" in markdown
 
 
 def test_input_too_small_names_the_layer_and_the_smallest_size():

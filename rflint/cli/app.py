@@ -184,16 +184,17 @@ def _check(targets, inputs, input_shapes, channels, kwarg, fmt, output, select, 
 
         write_html(html_page([e for outcome in outcomes for e in outcome.html_entries],
                              [error.document() for error in errors]), html)
-    if errors and not any(outcome.docs or outcome.notes for outcome in outcomes) and fmt is Format.text:
+    skipped = _unique_skipped(item for outcome in outcomes for item in outcome.skipped)
+    if errors and not (skipped or any(outcome.docs for outcome in outcomes)) and fmt is Format.text:
         _report_errors(errors, several, debug)  # nothing else to show: the errors alone, as for a usage error
         return 2
     docs = [doc for outcome in outcomes for doc in outcome.docs]
-    for note in (n for outcome in outcomes for n in outcome.notes):
-        typer.echo(f"rflint: {note}", err=True)
+    for item in skipped:
+        typer.echo(f"rflint: {item['message']}", err=True)
     for name in unmatched_declarations(outcomes, cfg.layers):
         typer.echo(f"rflint: [tool.rflint.layers] {name!r} is no class of any model checked (a typo in the path?)", err=True)
     if docs or fmt is not Format.text:  # a machine format is a valid document even with no model in it
-        _emit(outcomes, docs, fmt, output, console, [error.document() for error in errors])
+        _emit(outcomes, docs, fmt, output, console, [error.document() for error in errors], skipped)
     _report_errors(errors, several, debug)
     return 2 if errors else exit_code(docs, (fail_on.value if fail_on else cfg.fail_on))
 
@@ -208,6 +209,13 @@ def _unique(errors) -> list:
             seen.add(key)
             unique.append(error)
     return unique
+
+
+def _unique_skipped(items) -> list[dict]:
+    """Each model with nothing to lint once (--jobs splits a target's sizes into chunks)."""
+    seen: set = set()
+    return [item for item in items if (item["target"], item["message"]) not in seen
+            and not seen.add((item["target"], item["message"]))]
 
 
 def _report_errors(errors, several: bool, debug: bool) -> None:
@@ -321,7 +329,8 @@ def _stdout_to_devnull() -> None:
         pass
 
 
-def _emit(outcomes, docs, fmt: Format, output: Optional[Path], console, errors: list[dict]) -> None:
+def _emit(outcomes, docs, fmt: Format, output: Optional[Path], console, errors: list[dict],
+          skipped: list[dict]) -> None:
     if fmt is Format.text:
         from rflint.report.text import render_summary
 
@@ -338,7 +347,7 @@ def _emit(outcomes, docs, fmt: Format, output: Optional[Path], console, errors: 
         return
     from rflint.report.formats import render
 
-    text = render(fmt.value, docs, errors)
+    text = render(fmt.value, docs, errors, skipped)
     text += "" if text.endswith("\n") else "\n"
     if output is not None:
         output.write_text(text, encoding="utf-8")

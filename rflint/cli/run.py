@@ -124,7 +124,7 @@ class JobOutcome:
     docs: list[dict] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
     html_entries: list[dict] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    skipped: list[dict] = field(default_factory=list)  # {target, message}: a model with nothing to lint
     errors: list[JobError] = field(default_factory=list)
     loaded: bool = False  # the model was built and traced (so declared_seen is known)
     declared_seen: set[str] = field(default_factory=set)  # [tool.rflint.layers] names some module had
@@ -195,7 +195,7 @@ def _run_job(job: Job, settings: Any, rules: Any, declared: dict, style: TextSty
             prepared = prepare(job.target, job.channels, job.kwargs, label=job.label, root=job.root,
                                n_inputs=len(job.shapes) if job.shapes else 1)
         except NothingToLint as note:
-            outcome.notes.append(str(note))
+            outcome.skipped.append({"target": job.name, "message": str(note)})
             return outcome
         outcome.loaded = True
         if declared:

@@ -22,19 +22,23 @@ GITHUB_LEVEL = {"error": "error", "warning": "warning", "info": "notice"}
 Doc = dict[str, Any]
 
 
-def render(fmt: str, docs: list[Doc], errors: list[Doc] = ()) -> str:
+def render(fmt: str, docs: list[Doc], errors: list[Doc] = (), skipped: list[Doc] = ()) -> str:
     """``errors``: the targets or sizes that could not be analysed ({"target", "input", "message"};
-    input None when the model did not load): every format says so, next to the others' results."""
+    input None when the model did not load): every format says so, next to the others' results.
+    ``skipped``: the targets with nothing to lint ({"target", "message"}: no convolution, pooling or
+    resampling layer), not an error, but named, so that a CI report does not pass a model in
+    silence that rflint never looked into (a model converted to quantized layers, say)."""
     return {"json": render_json, "sarif": render_sarif, "github": render_github,
-            "markdown": render_markdown}[fmt](docs, list(errors))
+            "markdown": render_markdown}[fmt](docs, list(errors), list(skipped))
 
 
 def size_text(values) -> str:
     return "x".join(str(v) for v in values)
 
 
-def render_json(docs: list[Doc], errors: list[Doc] = ()) -> str:
-    return dumps({"version": SCHEMA_VERSION, "rflint": __version__, "models": docs, "errors": list(errors)})
+def render_json(docs: list[Doc], errors: list[Doc] = (), skipped: list[Doc] = ()) -> str:
+    return dumps({"version": SCHEMA_VERSION, "rflint": __version__, "models": docs, "errors": list(errors),
+                  "skipped": list(skipped)})
 
 
 _LEAF = json.JSONEncoder(ensure_ascii=True, separators=(", ", ": "))
@@ -152,7 +156,7 @@ def error_text(error: Doc, several: bool = True) -> str:
     return f"{target}{f' @ {size}' if size else ''}: {error['message']}"
 
 
-def render_sarif(docs: list[Doc], errors: list[Doc] = ()) -> str:
+def render_sarif(docs: list[Doc], errors: list[Doc] = (), skipped: list[Doc] = ()) -> str:
     from rflint.ruledocs import load_all
 
     rule_docs = load_all()
@@ -204,7 +208,10 @@ def render_sarif(docs: list[Doc], errors: list[Doc] = ()) -> str:
                 "toolExecutionNotifications": [
                     {"level": "error", "message": {"text": error_text(e)}, "descriptor": {"id": "rflint/model-error"}}
                     for e in errors
-                ] + [_sarif_note(doc, note) for doc, note in model_notes(docs)],
+                ] + [_sarif_note(doc, note) for doc, note in model_notes(docs)] + [
+                    {"level": "note", "message": {"text": s["message"]}, "descriptor": {"id": "rflint/nothing-to-lint"}}
+                    for s in skipped
+                ],
             }],
         }],
     }
@@ -229,7 +236,7 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def render_github(docs: list[Doc], errors: list[Doc] = ()) -> str:
+def render_github(docs: list[Doc], errors: list[Doc] = (), skipped: list[Doc] = ()) -> str:
     """GitHub Actions workflow commands: annotations on the line that builds each layer.  GitHub
     attaches an annotation to a file of the checkout only; one built outside it (an installed
     package's model) gets no file property, and its place goes into the message instead."""
@@ -252,6 +259,8 @@ def render_github(docs: list[Doc], errors: list[Doc] = ()) -> str:
             props, message = [f"file={_escape_property(_in_workspace(place[0]))}", f"line={place[1]}"], place[2]
         props.append("title=rflint note")
         lines.append(f"::notice {','.join(props)}::{_escape_data(message + ' [' + _name(doc) + ']')}")
+    for s in skipped:
+        lines.append(f"::notice title=rflint nothing to lint::{_escape_data(s['message'])}")
     for error in errors:  # no file: the model's own file may be outside the checkout, or missing
         lines.append(f"::error title=rflint model error::{_escape_data(error_text(error))}")
     return "\n".join(lines)
@@ -271,7 +280,7 @@ def _code(text: str) -> str:
     return f"{fence}{pad}{_md(text)}{pad}{fence}"
 
 
-def render_markdown(docs: list[Doc], errors: list[Doc] = ()) -> str:
+def render_markdown(docs: list[Doc], errors: list[Doc] = (), skipped: list[Doc] = ()) -> str:
     """A summary for PR comments and $GITHUB_STEP_SUMMARY."""
     from rflint.report.humanize import count, human
 
@@ -303,6 +312,8 @@ def render_markdown(docs: list[Doc], errors: list[Doc] = ()) -> str:
     notes = model_notes(docs)
     if notes:
         out += ["", "### Notes", ""] + [f"- {_code(_name(doc))}: {_md(shown_note(note))}" for doc, note in notes]
+    if skipped:
+        out += ["", "### Nothing to lint", ""] + [f"- {_md(s['message'])}" for s in skipped]
     if errors:
         out += ["", "### Could not be analysed", ""] + [f"- {_md(error_text(e))}" for e in errors]
     return "\n".join(out)
