@@ -60,3 +60,44 @@ def test_pre_commit_try_repo_gates_on_the_configured_model(tmp_path):
     assert _run(["git", "add", "."], repo, env).returncode == 0
     passing = _run([pre_commit, "try-repo", str(PROJECT), "rflint", "--all-files"], repo, env)
     assert passing.returncode == 0, passing.stdout + passing.stderr
+
+
+YAML_MODEL = textwrap.dedent("""
+    from pathlib import Path
+
+    import torch.nn as nn
+
+
+    def build():
+        depth = int(Path(__file__).with_name("net.yaml").read_text().split(":")[1])
+        layers = [nn.Conv2d(3, 8, 3, padding=1)] + [nn.Conv2d(8, 8, 3, padding=1) for _ in range(depth)]
+        return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 2))
+""")
+
+
+@pytest.mark.skipif(pre_commit is None, reason="pre-commit is not installed")
+def test_pre_commit_checks_a_commit_that_touches_no_python_file(tmp_path):
+    """The hook ran only for .py and pyproject.toml files: a commit that deepened the model in the
+    YAML its factory reads (or deleted a configured model file, which pre-commit hands no hook)
+    was "Skipped" and passed.  By hand: at 8 px a conv reading more than 8 is unproductive; depth
+    2 gives input RFs 1, 3, 5 (clean), depth 6 gives 1, 3, ..., 13 (a tail from the one reading 9)."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "net.py").write_text(YAML_MODEL)
+    (repo / "net.yaml").write_text("depth: 2\n")
+    (repo / "pyproject.toml").write_text(PYPROJECT.format(size=8))
+    env = {
+        **os.environ,
+        "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
+        "PRE_COMMIT_HOME": str(tmp_path / "cache"),
+        "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
+    }
+    assert _run(["git", "init", "-q"], repo, env).returncode == 0
+    assert _run(["git", "add", "."], repo, env).returncode == 0
+    assert _run(["git", "commit", "-qm", "clean"], repo, env).returncode == 0
+    (repo / "net.yaml").write_text("depth: 6\n")
+    assert _run(["git", "add", "net.yaml"], repo, env).returncode == 0
+    staged = _run([pre_commit, "try-repo", str(PROJECT), "rflint"], repo, env)  # the staged files only
+    assert staged.returncode == 1, staged.stdout + staged.stderr
+    assert "RF002" in staged.stdout
