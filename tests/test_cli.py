@@ -708,9 +708,9 @@ def test_failures_are_listed_in_the_json_document(project, jobs):
     document = json.loads(result.stdout)
     assert [(m["target"], m["input"]) for m in document["models"]] == [("net.py:build", [8, 8])]
     assert document["errors"] == [
-        {"target": "net.py:build", "input": [1, 1],
+        {"target": "net.py:build", "kwargs": {}, "input": [1, 1],
          "message": "input 1x1 is too small for net.py:build: the feature map vanishes at 2; the smallest input that runs is 2x2"},
-        {"target": "missing.py:build", "input": None, "message": "model file not found: missing.py"},
+        {"target": "missing.py:build", "kwargs": {}, "input": None, "message": "model file not found: missing.py"},
     ]
     assert len(result.stderr.splitlines()) == 2
     # with --jobs a model's sizes are split over the workers: its load error is still said once
@@ -1209,3 +1209,41 @@ def test_a_model_file_that_exits_hard_or_holds_a_nul_byte_is_an_error(project):
     assert "hard.py:build: importing " in result.stderr and "hard.py called os._exit(0)" in result.stderr
     assert "nul.py: source code string cannot contain null bytes" in result.stderr and ":None" not in result.stderr
     assert [m["target"] for m in json.loads(result.stdout)["models"]] == ["net.py:build"]
+
+
+POOLED_JOIN = '''
+import torch
+from torch import nn
+
+
+class UNet(nn.Module):
+    def __init__(self, depth=2):
+        super().__init__()
+        self.enc = nn.Conv2d(3, 4, 3, padding=1)
+        self.down = nn.Sequential(*[nn.MaxPool2d(2) for _ in range(depth)])
+        self.up = nn.Upsample(scale_factor=2 ** depth)
+        self.out = nn.Conv2d(8, 2, 1)
+
+    def forward(self, x):
+        e = self.enc(x)
+        return self.out(torch.cat([e, self.up(self.down(e))], 1))
+'''
+
+
+def test_an_error_names_the_model_with_its_kwargs(tmp_path, monkeypatch):
+    # two config entries of one factory: the report named "unet.py:UNet (depth=2)", the error of the
+    # other "unet.py:UNet" alone, in every format, so which entry failed was anyone's guess.  60 px:
+    # depth 2 pools to 15 and back to 60 (runs), depth 3 to 7 and back to 56 (the join fails)
+    (tmp_path / "unet.py").write_text(POOLED_JOIN)
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.rflint]\n\n[[tool.rflint.models]]\ntarget = "unet.py:UNet"\ninput = 60\nkwargs = { depth = 2 }\n\n'
+        '[[tool.rflint.models]]\ntarget = "unet.py:UNet"\ninput = 60\nkwargs = { depth = 3 }\n')
+    monkeypatch.chdir(tmp_path)
+    text = invoke("check", "--no-layers")
+    assert text.exit_code == 2
+    assert text.stderr.startswith("rflint: error: input 60x60 does not fit unet.py:UNet (depth=3): the maps joined")
+    doc = json.loads(invoke("check", "--format", "json").stdout)
+    assert [(e["target"], e["kwargs"], e["input"]) for e in doc["errors"]] == [("unet.py:UNet", {"depth": 3}, [60, 60])]
+    assert [m["kwargs"] for m in doc["models"]] == [{"depth": 2}]
+    github = invoke("check", "--format", "github").stdout
+    assert "::error title=rflint model error::input 60x60 does not fit unet.py:UNet (depth=3): " in github

@@ -204,7 +204,7 @@ def _unique(errors) -> list:
     seen: set = set()
     unique = []
     for error in errors:
-        key = (error.target, tuple(error.input or ()), error.message)
+        key = (error.target, repr(error.kwargs), tuple(error.input or ()), error.message)
         if key not in seen:
             seen.add(key)
             unique.append(error)

@@ -106,6 +106,7 @@ class JobError:
     message: str
     traceback: str = ""
     unexpected: bool = False  # raised by the model's code (or a bug), not one of rflint's messages
+    kwargs: dict = field(default_factory=dict)  # the factory's, as JSON values: part of the model's name
 
     def line(self, several: bool, debug: bool = False) -> str:
         """The one line for stderr (see formats.error_text); for an unexpected error without
@@ -116,7 +117,7 @@ class JobError:
         return error_text(self.document(), several) + hint
 
     def document(self) -> dict:
-        return {"target": self.target, "input": self.input, "message": self.message}
+        return {"target": self.target, "kwargs": self.kwargs, "input": self.input, "message": self.message}
 
 
 @dataclass
@@ -231,7 +232,9 @@ def _failed(job: Job, size: list[int] | None, err: Exception, debug: bool) -> Jo
     unexpected = not isinstance(err, RflintError)
     message = f"{type(err).__name__}: {err}" if unexpected else str(err)
     message = " ".join(message.split())  # one line: a model's own message may span several
-    return JobError(job.name, size, message, traceback.format_exc(), unexpected)
+    from rflint.report.model import plain_kwargs
+
+    return JobError(job.name, size, message, traceback.format_exc(), unexpected, plain_kwargs(job.kwargs))
 
 
 def _size_of(prepared: Any, job: Job, run: Any) -> list[int] | None:

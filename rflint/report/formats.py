@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rflint._version import __version__
-from rflint.report.humanize import note_place, shown_note, where_in
+from rflint.report.humanize import note_place, shown_note, where_in, with_kwargs
 from rflint.report.model import SCHEMA_VERSION
 
 SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note"}
@@ -113,8 +113,6 @@ def relative_uri(file: str) -> str:
 
 
 def _name(doc: Doc) -> str:
-    from rflint.report.humanize import with_kwargs
-
     return with_kwargs(doc["target"], doc.get("kwargs"))
 
 
@@ -146,14 +144,20 @@ def model_notes(docs: list[Doc]) -> list[tuple[Doc, str]]:
 def error_text(error: Doc, several: bool = True) -> str:
     """An error's message and whose it is ("net.py:net: ..."; with several sizes in the run also
     which size, "net.py:net @ 2x2: ..."), unless the message says so already (most do: "input 2x2
-    is too small for net.py:net ...")."""
+    is too small for net.py:net ...").  A model given keyword arguments is named with them, as in
+    its report ("net.py:net (depth=3)"): two configured entries of one factory are two models."""
     size = size_text(error["input"]) if several and error["input"] else None
-    if error["target"] in error["message"] and (size is None or size in error["message"]):
-        return error["message"]
-    if size is not None and error["message"].startswith(error["target"] + ": "):  # not "net.py @ 32x32: net.py: ..."
-        return f"{error['target']} @ {size}{error['message'][len(error['target']):]}"
-    target = error["target"] if error["target"].isprintable() else repr(error["target"])  # one line, always
-    return f"{target}{f' @ {size}' if size else ''}: {error['message']}"
+    target, message = error["target"], error["message"]
+    name = with_kwargs(target, error.get("kwargs"))
+    if name != target and target in message:  # the message names the model: with its kwargs
+        at = message.index(target)
+        message = message[:at] + name + message[at + len(target):]
+    if name in message and (size is None or size in message):
+        return message
+    if size is not None and message.startswith(name + ": "):  # not "net.py @ 32x32: net.py: ..."
+        return f"{name} @ {size}{message[len(name):]}"
+    name = name if name.isprintable() else repr(name)  # one line, always
+    return f"{name}{f' @ {size}' if size else ''}: {message}"
 
 
 def render_sarif(docs: list[Doc], errors: list[Doc] = (), skipped: list[Doc] = ()) -> str:

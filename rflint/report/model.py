@@ -58,7 +58,7 @@ class ModelReport:
         tail = s.tail
         return {
             "target": a.target,
-            "kwargs": _plain(a.prepared.factory_kwargs if a.prepared is not None else {}),
+            "kwargs": plain_kwargs(a.prepared.factory_kwargs if a.prepared is not None else {}),
             "input": list(a.input_size),
             "channels": a.channels,
             "trace": a.trace_method,
@@ -112,7 +112,7 @@ def build_report(analysis: Analysis, settings: Settings | None = None, rules=Non
     return ModelReport(analysis, result, list(result.notes))
 
 
-def _plain(kwargs: dict[str, Any]) -> dict[str, Any]:
+def plain_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
     """The factory's keyword arguments as JSON values (a value JSON has no form for, as its repr)."""
     import json
 
