@@ -1247,3 +1247,14 @@ def test_an_error_names_the_model_with_its_kwargs(tmp_path, monkeypatch):
     assert [m["kwargs"] for m in doc["models"]] == [{"depth": 2}]
     github = invoke("check", "--format", "github").stdout
     assert "::error title=rflint model error::input 60x60 does not fit unet.py:UNet (depth=3): " in github
+
+
+def test_a_report_written_to_a_file_leaves_its_summary_on_stderr(project):
+    # a CI gate step writing SARIF for a later upload step failed with exit code 1 and not a word in
+    # its own log; at 8 px net.py's tail is one error (RF002), and stdout stays empty
+    for fmt in ("sarif", "json", "text"):
+        result = invoke("check", "net.py:build", "--input", "8", "-f", fmt, "-o", f"out.{fmt}")
+        assert result.exit_code == 1 and result.stdout == ""
+        line = result.stderr.strip()
+        assert line.startswith("rflint: 1 model run: 1 error,") and line.endswith(f"; report written to out.{fmt}")
+    assert "rflint:" not in invoke("check", "net.py:build", "--input", "8", "-f", "sarif").stderr  # on stdout: no line

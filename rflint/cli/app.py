@@ -344,6 +344,7 @@ def _emit(outcomes, docs, fmt: Format, output: Optional[Path], console, errors: 
             _stdout_to_devnull()
         render_summary(docs, console, len(errors))
         _finish(console, output)
+        _said_where(docs, output, len(errors))
         return
     from rflint.report.formats import render
 
@@ -351,8 +352,18 @@ def _emit(outcomes, docs, fmt: Format, output: Optional[Path], console, errors: 
     text += "" if text.endswith("\n") else "\n"
     if output is not None:
         output.write_text(text, encoding="utf-8")
+        _said_where(docs, output, len(errors))
     else:
         _write_stdout(text)
+
+
+def _said_where(docs, output: Optional[Path], failed: int) -> None:
+    """With the report in a file, its summary line on stderr: a CI gate step that writes SARIF for
+    a later upload step failed with exit code 1 and not a word in its own log."""
+    if output is not None:
+        from rflint.report.text import summary_line
+
+        typer.echo(f"rflint: {summary_line(docs, failed)}; report written to {output}", err=True)
 
 
 @app.command("sweep")

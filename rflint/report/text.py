@@ -287,13 +287,18 @@ def render_model(report: ModelReport, console: Console, show_layers: bool = True
 def render_summary(docs: list[dict], console: Console, failed: int = 0) -> None:
     """The closing line: counts by severity over every model run, and the runs that failed (their
     errors are on stderr)."""
+    console.print(Text(summary_line(docs, failed), style="bold"))
+
+
+def summary_line(docs: list[dict], failed: int = 0) -> str:
+    """"2 model runs: 1 error, 8 warnings, 0 info (3 suppressed); 1 could not be analysed ..." """
     counts = {sev: sum(1 for d in docs for f in d["findings"] if f["severity"] == sev) for sev in SEVERITY_RANK}
     summary = ", ".join(f"{n} {sev}{'s' if n != 1 and sev != 'info' else ''}" for sev, n in
                         sorted(counts.items(), key=lambda kv: -SEVERITY_RANK[kv[0]]))
     suppressed = sum(d["suppressed"] for d in docs)
-    console.print(Text(f"{len(docs)} model run{'s' if len(docs) != 1 else ''}: {summary}"
-                       + (f" ({suppressed} suppressed)" if suppressed else "")
-                       + (f"; {failed} could not be analysed (see the errors on stderr)" if failed else ""), style="bold"))
+    return (f"{len(docs)} model run{'s' if len(docs) != 1 else ''}: {summary}"
+            + (f" ({suppressed} suppressed)" if suppressed else "")
+            + (f"; {failed} could not be analysed (see the errors on stderr)" if failed else ""))
 
 
 def render_text(reports: list[ModelReport], console: Console, show_layers: bool = True) -> None:
