@@ -1061,6 +1061,28 @@ def test_ignore_comments_that_silence_nothing_are_reported(tmp_path, monkeypatch
         "# rflint: ignore)"]  # the code it names, not a stock example
 
 
+def test_a_malformed_ignore_comment_is_answered_with_the_code_it_means(tmp_path, monkeypatch):
+    # RF0002, rf_002 or RF-2 matched no code, and the note suggested a stock ignore[RF001,RF004]:
+    # pasted back, it silenced two rules nobody meant and left the tail alone
+    (tmp_path / "typo.py").write_text(textwrap.dedent("""
+        import torch.nn as nn
+
+
+        def build():
+            return nn.Sequential(
+                nn.Conv2d(3, 8, 3, padding=1),  # rflint: ignore[RF0002]
+                nn.Conv2d(8, 8, 3, padding=1),  # rflint: ignore: rf_002, RF-4
+                nn.Conv2d(8, 8, 3, padding=1),  # rflint: ignore(the tail)
+            )
+    """))
+    monkeypatch.chdir(tmp_path)
+    m = json.loads(invoke("check", "typo.py:build", "--input", "32", "--format", "json").stdout)["models"][0]
+    file = str(tmp_path / "typo.py")
+    assert m["warnings"] == [
+        f"{file}:{line}: malformed ignore comment, it silences nothing (write # rflint: ignore[{meant}] or a bare "
+        "# rflint: ignore)" for line, meant in ((7, "RF002"), (8, "RF002,RF004"), (9, "CODE,..."))]
+
+
 def test_ignore_comments_where_black_puts_them(tmp_path, monkeypatch):
     """black splits a long call and moves its trailing comment after the closing parenthesis; a
     multi-line def header ends on its own line.  Only the first line of each was read.  By hand:

@@ -147,6 +147,15 @@ def _colon_on_line(text: str) -> bool:
     return False
 
 
+_LOOSE_CODE = re.compile(r"\brf[\s_-]*(\d+)", re.I)
+
+
+def _meant_codes(text: str) -> list[str]:
+    """The rule codes a malformed comment means, as they are written: RF001 from ``RF001``, but also
+    from ``RF0001``, ``rf_001``, ``RF-1`` (a code is RF and three digits)."""
+    return [f"RF{int(digits):03d}" for digits in _LOOSE_CODE.findall(text) if int(digits) < 1000]
+
+
 def directive_problems(sources, headers, codes: list[str]) -> list[str]:
     """What is wrong with the ignore comments on the layers' lines and the model's headers: a
     malformed one (``ignore [RF001]``) or one naming no rule (``ignore[RF999]``) silences nothing,
@@ -164,10 +173,11 @@ def directive_problems(sources, headers, codes: list[str]) -> list[str]:
         where = f"{file}:{number}"
         listed = _codes_on(file, number)
         if listed is None:
-            # the codes the comment names, as the comment should have written them
-            meant = ",".join(dict.fromkeys(c.upper() for c in _CODE.findall(text[_DIRECTIVE.search(text).end():])))
+            # the codes the comment names, as the comment should have written them; without any, a
+            # placeholder (a real code pasted back would silence a rule nobody meant)
+            meant = ",".join(dict.fromkeys(_meant_codes(text[_DIRECTIVE.search(text).end():])))
             problems.append(f"{where}: malformed ignore comment, it silences nothing "
-                            f"(write # rflint: ignore[{meant or 'RF001,RF004'}] or a bare # rflint: ignore)")
+                            f"(write # rflint: ignore[{meant or 'CODE,...'}] or a bare # rflint: ignore)")
             continue
         unknown = sorted(c for c in listed if not any(code.startswith(c) for code in codes))
         if unknown:
