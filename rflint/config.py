@@ -84,6 +84,8 @@ def _strings(value: Any, key: str, where: str) -> list[str]:
 
 def _sizes(value: Any, where: str) -> list[str]:
     values = value if isinstance(value, list) else [value]
+    if not values:  # not a model that fails at no size: a config that names none
+        raise RflintError(f"{where}: 'input' lists no size; give one (32, \"32x48\") or leave input out")
     out = []
     for v in values:
         if isinstance(v, bool) or not isinstance(v, (int, str)):
@@ -116,9 +118,7 @@ def load_config(path: Path | None = None) -> Config:
     where = f"{path} [tool.rflint]"
     if not isinstance(section, dict):
         raise RflintError(f"{where}: must be a table, got {type(section).__name__}")
-    unknown = set(section) - _TOP_KEYS
-    if unknown:
-        raise RflintError(f"{where}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(sorted(unknown))}")
+    _no_unknown_keys(section, _TOP_KEYS, where)
     cfg = Config(path=path)
     if "select" in section:
         cfg.select = _strings(section["select"], "select", where)
@@ -145,9 +145,11 @@ def load_config(path: Path | None = None) -> Config:
         mwhere = f"{path} [[tool.rflint.models]] #{i + 1}"
         if not isinstance(model, dict) or "target" not in model:
             raise RflintError(f"{mwhere}: every model needs a 'target'")
-        unknown = set(model) - _MODEL_KEYS
-        if unknown:
-            raise RflintError(f"{mwhere}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(sorted(unknown))}")
+        _no_unknown_keys(model, _MODEL_KEYS, mwhere)
+        target = model["target"]
+        if not isinstance(target, str) or ":" not in target:
+            raise RflintError(f"{mwhere}: target {target!r} names no model; write path/to/file.py:name, "
+                              "package.module:name or zoo:name")
         kwargs = model.get("kwargs", {})
         if not isinstance(kwargs, dict):
             raise RflintError(f"{mwhere}: 'kwargs' must be a table")
@@ -171,6 +173,17 @@ def load_config(path: Path | None = None) -> Config:
     for name, values in cfg.layers.items():  # one config error now, not one model error per model later
         checked(name, values, f"{path} [tool.rflint.layers]")
     return cfg
+
+
+def _no_unknown_keys(table: dict, known: set[str], where: str) -> None:
+    """Unknown keys are errors (a typo must not silently drop a setting), with the key meant."""
+    import difflib
+
+    unknown = sorted(set(table) - known)
+    if unknown:
+        said = [f"{key} (did you mean {close[0]}?)" if (close := difflib.get_close_matches(key, known, 1)) else key
+                for key in unknown]
+        raise RflintError(f"{where}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(said)}")
 
 
 def _positive_int(value: Any, key: str, where: str) -> int:

@@ -264,6 +264,17 @@ def test_bad_config_key(project):
      "unknown rule code or prefix 'RF999'"),
     ("[tool.rflint]\ndominance-ratio = 0.5\n", "dominance-ratio must be a number >= 1, got 0.5"),
     ("[tool.rflint]\ndominance-ratio = nan\n", "dominance-ratio must be a number >= 1, got nan"),
+    # the QA pass of a CI gate set-up: where the typo is, and what was meant
+    ('[tool.rflint]\nignore = ["RF07"]\n[[tool.rflint.models]]\ntarget = "net.py:build"\n', "pyproject.toml [tool.rflint] ignore: unknown rule code or prefix 'RF07'"),
+    ('[tool.rflint]\nselect = ["RF0001"]\n[[tool.rflint.models]]\ntarget = "net.py:build"\n', "pyproject.toml [tool.rflint] select: unknown rule code or prefix 'RF0001'"),
+    ('[tool.rflint]\n[[tool.rflint.models]]\ntarget = "net.py:build"\nkwarg = { width = 4 }\n',
+     "[[tool.rflint.models]] #1: unknown key kwarg (did you mean kwargs?)"),
+    ('[tool.rflint]\nignroe = ["RF007"]\n', "[tool.rflint]: unknown key ignroe (did you mean ignore?)"),
+    ('[tool.rflint]\n[[tool.rflint.models]]\ntarget = "net.py"\ninput = 8\n',
+     "[[tool.rflint.models]] #1: target 'net.py' names no model; write path/to/file.py:name"),
+    # a model that failed at no size (the run went on, exit 2) instead of a config error
+    ('[tool.rflint]\n[[tool.rflint.models]]\ntarget = "net.py:build"\ninput = []\n',
+     "[[tool.rflint.models]] #1: 'input' lists no size"),
 ])
 def test_bad_config_values(project, toml, message):
     # each was a Python error (TypeError: 'int' object is not iterable) or passed silently

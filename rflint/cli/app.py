@@ -145,7 +145,7 @@ def _check(targets, inputs, input_shapes, channels, kwarg, fmt, output, select, 
         Pictures, TextStyle, exit_code, make_jobs, run_jobs, split_sizes_into_jobs, unmatched_declarations,
     )
     from rflint.config import load_config
-    from rflint.trace.loading import parse_kwargs
+    from rflint.cli.values import parse_kwargs
 
     cfg = load_config(config)
     work = make_jobs(targets, inputs, input_shapes, channels, parse_kwargs(kwarg), cfg)
@@ -233,8 +233,15 @@ def _rule_settings(cfg, select=None, ignore=(), min_tail_layers=None, dominance_
     sweep and fix read the config alone, so they judge tails as check does."""
     from rflint.rules import Settings, select_rules
 
+    from rflint.rules import known_codes
+
     settings = Settings(min_tail_layers=min_tail_layers or cfg.min_tail_layers,
                         dominance_ratio=dominance_ratio or cfg.dominance_ratio)
+    for key, codes in (("select", cfg.select or []), ("ignore", cfg.ignore)):  # a typo there: say where
+        try:
+            known_codes(codes)
+        except RflintError as err:
+            raise RflintError(f"{cfg.path} [tool.rflint] {key}: {err}") from None
     return settings, select_rules(select or cfg.select, list(cfg.ignore) + list(ignore))
 
 
@@ -392,7 +399,7 @@ def sweep_cmd(
 
 
 def _sweep(target, sizes, start, stop, steps, channels, kwarg, fmt, output, config, jobs, input_shapes=()) -> None:
-    from rflint.cli.sizes import parse_shapes, parse_size
+    from rflint.cli.values import parse_shapes, parse_size
     from rflint.config import load_config
     from rflint.report.sweep import geometric_sizes
 
@@ -414,7 +421,7 @@ def _sweep(target, sizes, start, stop, steps, channels, kwarg, fmt, output, conf
     else:
         raise RflintError("give the sizes to sweep: --sizes 32,64,224 or --from 16 --to 512")
     from rflint.cli.run import run_sweep
-    from rflint.trace.loading import parse_kwargs
+    from rflint.cli.values import parse_kwargs
 
     cfg = load_config(config)
     output = _dash_is_stdout(output)
@@ -484,7 +491,7 @@ def fix_cmd(
 
 def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, channels, kwarg, input_shapes=(),
          config=None) -> None:
-    from rflint.cli.sizes import parse_shapes, parse_size
+    from rflint.cli.values import parse_shapes, parse_size
 
     if truncate == remove_stem:
         raise RflintError("choose one fix: --truncate or --remove-stem")
@@ -512,7 +519,7 @@ def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, chan
     from rflint.config import load_config
     from rflint.report.formats import error_text
     from rflint.report.text import render_fix
-    from rflint.trace.loading import parse_kwargs
+    from rflint.cli.values import parse_kwargs
     from rflint.trace.tracing import VALUE_AWARE
 
     cfg = load_config(config)

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from rflint.cli.sizes import parse_shape, parse_shapes, parse_size
+from rflint.cli.values import parse_shape, parse_shapes, parse_size
 from rflint.config import Config
 from rflint.errors import RflintError
 from rflint.severity import SEVERITY_RANK

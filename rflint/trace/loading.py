@@ -14,7 +14,6 @@ class or any callable returning a module; keyword arguments are passed to classe
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import importlib
 import importlib.util
@@ -54,34 +53,6 @@ class LoadedModel:
     # names (the label may be a config's name, relative to its pyproject.toml); None for objects
     target: str | None = None
     origin: Any = None  # the object the target names (a factory, a class, a zoo entry, a module)
-
-
-def parse_kwargs(pairs: list[str] | None) -> dict[str, Any]:
-    """``["depth=3", "name='x'", "mode=fast"]`` -> dict; values are Python literals, else strings."""
-    out: dict[str, Any] = {}
-    for pair in pairs or []:
-        key, sep, raw = pair.partition("=")
-        key = key.strip()
-        if not sep or not key.isidentifier():
-            raise RflintError(f"--kwarg expects key=value with a Python identifier as key, got {pair!r}")
-        if key in out:
-            raise RflintError(f"--kwarg {key} is given twice ({key}={out[key]!r} and {pair})")
-        try:
-            out[key] = ast.literal_eval(raw)
-        except (ValueError, SyntaxError) as err:
-            if raw.strip()[:1] in _LITERAL_STARTS:  # meant as a literal: a typo must not become a string
-                why = err.msg if isinstance(err, SyntaxError) else str(err)
-                raise RflintError(f"--kwarg {pair}: not a Python literal ({why})") from None
-            if raw.strip().lower() in _NOT_WORDS:  # "false" as a string is true: a silent opposite
-                literal = _NOT_WORDS[raw.strip().lower()]
-                raise RflintError(f"--kwarg {pair}: write {key}={literal} for Python's {literal}, or "
-                                  f"{key}='{raw.strip()}' for the string")
-            out[key] = raw  # a bare word is a string: --kwarg mode=bilinear
-    return out
-
-
-_LITERAL_STARTS = set("[({'\"")  # a bracket or a quote: meant as a literal; a bare word may start with anything else
-_NOT_WORDS = {"true": "True", "false": "False", "none": "None", "null": "None"}  # other languages' spellings
 
 
 # The user's own modules the previous target imported (its file's siblings, a package of the working
