@@ -1094,6 +1094,60 @@ def test_a_malformed_ignore_comment_is_answered_with_the_code_it_means(tmp_path,
         "# rflint: ignore)" for line, meant in ((7, "RF002"), (8, "RF002,RF004"), (9, "CODE,..."))]
 
 
+BLOCKS_AND_HELPERS = """
+import torch.nn as nn
+
+
+def conv_bn(cin, cout):  # rflint: ignore[RF001]
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout))
+
+
+class Block(nn.Module):  # rflint: ignore[RF001]
+    def __init__(self, c):
+        super().__init__()
+        self.a = nn.Conv2d(c, c, 3, padding=1)
+
+    def forward(self, x):
+        return x + self.a(x)
+
+
+class Odd(nn.Module):  # rflint: ignore [RF001]
+    def __init__(self, c):
+        super().__init__()
+        self.a = nn.Conv2d(c, c, 3, padding=1)
+
+    def forward(self, x):
+        return self.a(x)
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, stride=2, padding=1)
+        self.convs = nn.Sequential(*[conv_bn(8, 8) for _ in range(4)])
+        self.blocks = nn.Sequential(*[Block(8) for _ in range(3)])
+        self.down = nn.Conv2d(8, 8, 3, stride=2, padding=1)
+        self.odd = Odd(8)
+
+    def forward(self, x):
+        return self.odd(self.down(self.blocks(self.convs(self.stem(x)))))
+"""
+
+
+def test_an_ignore_comment_on_a_block_class_or_a_helper_def_covers_the_layers_built_in_it(tmp_path, monkeypatch):
+    """Such a comment silenced nothing, without a note.  By hand at 8 px: the stem (3x3 /2) gives r 3,
+    jump 2; the conv_bn convs read 3, 7, 11, 15, the blocks' convs 19 (the identity keeps r_min at
+    19), down 19, odd.a 19 + 2*2 = 23: RF001 for convs.2.0, convs.3.0, blocks.0-2.a, down and odd.a.
+    conv_bn's def line and Block's class line silence five; Odd's malformed comment none, with a note."""
+    (tmp_path / "m.py").write_text(BLOCKS_AND_HELPERS)
+    monkeypatch.chdir(tmp_path)
+    m = json.loads(invoke("check", "m.py:Net", "--input", "8", "--format", "json").stdout)["models"][0]
+    assert [f["layer"] for f in m["findings"] if f["code"] == "RF001"] == ["down", "odd.a"]
+    assert m["suppressed"] == 5
+    assert m["warnings"] == [f"{tmp_path / 'm.py'}:18: malformed ignore comment, it silences nothing "
+                             "(write # rflint: ignore[RF001] or a bare # rflint: ignore)"]
+
+
 def test_ignore_comments_where_black_puts_them(tmp_path, monkeypatch):
     """black splits a long call and moves its trailing comment after the closing parenthesis; a
     multi-line def header ends on its own line.  Only the first line of each was read.  By hand:

@@ -1,8 +1,9 @@
 """Inline suppression: ``# rflint: ignore[RF001,RF004]`` or a bare ``# rflint: ignore``.
 
-The comment goes on the line that constructs the layer (where findings point), or on the
-factory / class line (including its decorators) to silence a code for the whole model: the
-target's own header, and the class of the model a factory returns.
+The comment goes on the line that constructs the layer (where findings point), on the header of
+a def or class the layer is built in (a block's ``class`` line, a helper's ``def`` line: the layers
+built in its body), or on the factory / class line (including its decorators) to silence a code
+for the whole model: the target's own header, and the class of the model a factory returns.
 """
 
 from __future__ import annotations
@@ -52,8 +53,45 @@ def _together(directives: Iterable[set[str] | None]) -> set[str] | None:
 
 def _codes_at(src: Source) -> set[str] | None:
     """:func:`_codes_on` over every line of a call that spans several (its directive may sit on
-    any of them: black puts a trailing comment after the closing parenthesis), together."""
-    return _together(_codes_on(src.file, line) for line in src.lines())
+    any of them: black puts a trailing comment after the closing parenthesis), and over the header
+    lines of every def and class the call is written in (a ``class BasicBlock`` or a helper ``def
+    conv_bn`` line covers the layers built in its body, as pylint reads a disable on a def line),
+    together."""
+    lines = [*src.lines(), *enclosing_header_lines(src.file, src.line)]
+    return _together(_codes_on(src.file, line) for line in lines)
+
+
+# file -> (its lines as linecache holds them, its blocks: (first header line, last header line, last line))
+_BLOCKS: dict[str, tuple[list[str], list[tuple[int, int, int]]]] = {}
+
+
+def enclosing_header_lines(file: str, line: int) -> list[int]:
+    """The header lines (decorators through the colon) of the defs and classes of ``file`` whose
+    body holds ``line``.  Only a file with a directive in it is parsed, once per version of it
+    that linecache holds (a file rewritten and reloaded is parsed again): most have none."""
+    lines = linecache.getlines(file)
+    cached = _BLOCKS.get(file)
+    if cached is None or cached[0] is not lines:
+        cached = _BLOCKS[file] = (lines, _blocks(file, lines))
+    return [n for first, last, end in cached[1] if last < line <= end for n in range(first, last + 1)]
+
+
+def _blocks(file: str, lines: list[str]) -> list[tuple[int, int, int]]:
+    import ast
+
+    text = "".join(lines)
+    if not _DIRECTIVE.search(text):
+        return []
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return []
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.body:
+            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            out.append((first, _header_end(file, node.lineno), node.end_lineno or node.lineno))
+    return out
 
 
 def _matches(codes: set[str] | None, code: str) -> bool:
@@ -165,6 +203,7 @@ def directive_problems(sources, headers, codes: list[str]) -> list[str]:
     # once (a Source per layer line cost more than reading the lines)
     places = {(s.file, s.line, s.end) for s in sources if s is not None}
     lines = {(file, line) for file, first, end in places for line in range(first, max(first, end) + 1)}
+    lines.update((file, line) for file, first, _ in places for line in enclosing_header_lines(file, first))
     lines.update((line.file, line.line) for header in headers if header is not None for line in _header_lines(header))
     for file, number in sorted(lines):
         text = linecache.getline(file, number)
