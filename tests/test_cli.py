@@ -250,6 +250,19 @@ def test_a_configured_model_may_ignore_every_rule(project):
     assert json.loads(result.stdout)["models"][0]["findings"] == []
 
 
+def test_a_model_whose_findings_are_all_silenced_says_so(project):
+    # its section read "No findings." (the count was only in the closing line) and the Markdown
+    # table had no count: a model exempted from every rule looked like a clean one.  At 8 px
+    # net.py has RF001 on "4" and "5" and its tail (RF002), at least
+    (project / "pyproject.toml").write_text('[tool.rflint]\n[[tool.rflint.models]]\ntarget = "net.py:build"\n'
+                                            'input = [8]\nignore = ["RF"]\n')
+    hidden = json.loads(invoke("check", "--format", "json").stdout)["models"][0]["suppressed"]
+    assert hidden >= 3
+    assert f"No findings ({hidden} suppressed)." in invoke("check", "--no-layers").stdout
+    markdown = invoke("check", "--format", "markdown").stdout
+    assert "| info | suppressed |" in markdown and markdown.splitlines()[4].endswith(f"| 0 | 0 | 0 | {hidden} |")
+
+
 def test_bad_config_key(project):
     (project / "pyproject.toml").write_text('[tool.rflint]\nfail_on = "error"\n')
     result = invoke("check", "net.py:build", "--input", "32")

@@ -289,8 +289,8 @@ def render_markdown(docs: list[Doc], errors: list[Doc] = (), skipped: list[Doc] 
     from rflint.report.humanize import count, human
 
     out = ["## rflint", ""]
-    out.append("| model | input | params | MACs | border | tail | errors | warnings | info |")
-    out.append("|---|---|---:|---:|---|---|---:|---:|---:|")
+    out.append("| model | input | params | MACs | border | tail | errors | warnings | info | suppressed |")
+    out.append("|---|---|---:|---:|---|---|---:|---:|---:|---:|")
     for doc in docs:
         found = {sev: sum(1 for f in doc["findings"] if f["severity"] == sev) for sev in ("error", "warning", "info")}
         tail = doc["tail"]
@@ -298,7 +298,7 @@ def render_markdown(docs: list[Doc], errors: list[Doc] = (), skipped: list[Doc] 
         border = f"`{doc['border']}`" if doc["border"] else "-"
         out.append(
             f"| {_code(_name(doc))} | {size_text(doc['input'])} | {human(doc['params'])} | {human(doc['macs'])} | "
-            f"{border} | {tail_text} | {found['error']} | {found['warning']} | {found['info']} |"
+            f"{border} | {tail_text} | {found['error']} | {found['warning']} | {found['info']} | {doc['suppressed']} |"
         )
     for doc in docs:
         if not doc["findings"]:

@@ -136,7 +136,8 @@ def _summary(report: ModelReport) -> str:
 
 def _findings(report: ModelReport) -> str:
     if not report.findings:
-        return '<p class="ok">No findings.</p>'
+        hidden = report.result.suppressed
+        return f'<p class="ok">No findings{f" ({hidden} suppressed)" if hidden else ""}.</p>'
     rows = []
     for f in sorted(report.findings, key=lambda f: -SEVERITY_RANK[f.severity]):
         colour = SEVERITY_BG.get(f.severity, "#555")

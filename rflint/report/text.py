@@ -211,8 +211,9 @@ class HangingFindings:
 
 
 def findings_block(report: ModelReport) -> HangingFindings | Text:
-    if not report.findings:
-        return Text("No findings.", style="green")
+    if not report.findings:  # a model whose findings are all silenced says so: not a clean one
+        hidden = report.result.suppressed
+        return Text(f"No findings ({hidden} suppressed)." if hidden else "No findings.", style="green")
     entries = []
     for f in sorted(report.findings, key=lambda f: -SEVERITY_RANK[f.severity]):
         head = Text(f"{f.severity:<{_SEVERITY_WIDTH - 1}} ", style=SEVERITY_STYLE[f.severity])
