@@ -357,6 +357,9 @@ def test_annotations_name_files_from_the_github_workspace(tmp_path, monkeypatch)
     monkeypatch.setenv("GITHUB_WORKSPACE", str(tmp_path))
     out = runner.invoke(app, ["check", "../models/net.py:build", "--input", "8", "--format", "github"]).stdout
     assert out.startswith("::error file=models/net.py,line=5,")
+    # the PR comment's finding table named the file "../models/net.py:5", from where rflint ran
+    markdown = runner.invoke(app, ["check", "../models/net.py:build", "--input", "8", "--format", "markdown"]).stdout
+    assert "| models/net.py:5 |" in markdown and "../models/net.py:5" not in markdown
 
 
 def test_sarif_uris_are_percent_encoded(tmp_path, monkeypatch):

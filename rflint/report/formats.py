@@ -284,6 +284,13 @@ def _code(text: str) -> str:
     return f"{fence}{pad}{_md(text)}{pad}{fence}"
 
 
+def _checkout_place(source: Doc | None) -> str:
+    """A finding's file and line in a PR comment or job summary: relative to the checkout, as the
+    SARIF and annotations name it, wherever rflint ran from (else as the text report names it)."""
+    path = _in_workspace(source["file"]) if source else None
+    return f"{path}:{source['line']}" if path is not None else where_in(source)
+
+
 def render_markdown(docs: list[Doc], errors: list[Doc] = (), skipped: list[Doc] = ()) -> str:
     """A summary for PR comments and $GITHUB_STEP_SUMMARY."""
     from rflint.report.humanize import count, human
@@ -306,7 +313,7 @@ def render_markdown(docs: list[Doc], errors: list[Doc] = (), skipped: list[Doc] 
         out += ["", f"### {_code(_name(doc))} @ {size_text(doc['input'])}", "",
                 "| severity | code | layer | line | message |", "|---|---|---|---|---|"]
         for f in doc["findings"]:
-            out.append(f"| {f['severity']} | {f['code']} | {_code(f['layer'] or '')} | {_md(where_in(f['source']))} | "
+            out.append(f"| {f['severity']} | {f['code']} | {_code(f['layer'] or '')} | {_md(_checkout_place(f['source']))} | "
                        f"{_md(f['message'])} |")
         plan = doc["truncation"]
         if plan is not None and any(f["code"] == "RF002" for f in doc["findings"]):  # not when RF002 is silenced
