@@ -164,6 +164,7 @@ def load_config(path: Path | None = None) -> Config:
             ignore=_strings(model.get("ignore", []), "ignore", mwhere),
             input_shapes=_strings(model.get("input-shape", []), "input-shape", mwhere),
         ))
+    _no_repeated_models(cfg.models, path)
     layers = section.get("layers", {})
     if not isinstance(layers, dict) or not all(isinstance(v, dict) for v in layers.values()):
         raise RflintError(f"{where}: [tool.rflint.layers] maps class names to {{kernel, stride, dilation}} tables")
@@ -184,6 +185,18 @@ def _no_unknown_keys(table: dict, known: set[str], where: str) -> None:
         said = [f"{key} (did you mean {close[0]}?)" if (close := difflib.get_close_matches(key, known, 1)) else key
                 for key in unknown]
         raise RflintError(f"{where}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(said)}")
+
+
+def _no_repeated_models(models: list[ModelConfig], path: Path) -> None:
+    """Two entries of one model (target, kwargs, channels, input shapes) ran it twice and gave
+    findings with one SARIF fingerprint: a copy-paste to merge (their sizes into one list)."""
+    seen: dict[str, int] = {}
+    for i, model in enumerate(models):
+        key = repr((model.target, sorted(model.kwargs.items(), key=str), model.channels, model.input_shapes))
+        if key in seen:
+            raise RflintError(f"{path} [[tool.rflint.models]] #{i + 1} repeats #{seen[key] + 1} "
+                              f"({model.label or model.target}): give one entry its sizes as a list, input = [32, 64]")
+        seen[key] = i
 
 
 def _positive_int(value: Any, key: str, where: str) -> int:

@@ -285,6 +285,10 @@ def test_bad_config_key(project):
     ('[tool.rflint]\nignroe = ["RF007"]\n', "[tool.rflint]: unknown key ignroe (did you mean ignore?)"),
     ('[tool.rflint]\n[[tool.rflint.models]]\ntarget = "net.py"\ninput = 8\n',
      "[[tool.rflint.models]] #1: target 'net.py' names no model; write path/to/file.py:name"),
+    # one model twice: run twice, with findings of one SARIF fingerprint
+    ('[tool.rflint]\n[[tool.rflint.models]]\ntarget = "net.py:build"\ninput = 8\n'
+     '[[tool.rflint.models]]\ntarget = "net.py:build"\ninput = 16\n',
+     "[[tool.rflint.models]] #2 repeats #1 (net.py:build): give one entry its sizes as a list"),
     # a model that failed at no size (the run went on, exit 2) instead of a config error
     ('[tool.rflint]\n[[tool.rflint.models]]\ntarget = "net.py:build"\ninput = []\n',
      "[[tool.rflint.models]] #1: 'input' lists no size"),
