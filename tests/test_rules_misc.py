@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import rflint
@@ -1101,6 +1102,61 @@ def test_an_unproductive_layer_names_its_rf_on_the_inputs_axes():
 
     [found] = [f for f in lint(rflint.analyze(Lifted(), input_shapes=[(1, 1, 16)])).findings if f.code == "RF001"]
     assert "the smallest receptive field reaching its input is 17 samples, larger than" in found.message
+
+
+class SquareNeedsStridedOnH(nn.Module):
+    """StridedOnHOnly's kind of U-Net level (pools (2, 1): H a multiple of 4, any W) beside a 9x9
+    conv and a 3x3 conv after it, whose needs are square."""
+
+    def __init__(self):
+        super().__init__()
+        self.enc = nn.Conv2d(1, 4, 3, padding=1)
+        self.pool = nn.Sequential(nn.MaxPool2d((2, 1)), nn.MaxPool2d((2, 1)))
+        self.up = nn.Sequential(nn.ConvTranspose2d(4, 4, (2, 1), (2, 1)), nn.ConvTranspose2d(4, 4, (2, 1), (2, 1)))
+        self.wide, self.after = nn.Conv2d(1, 4, 9, padding=4), nn.Conv2d(4, 4, 3, padding=1)
+        self.out = nn.Conv2d(8, 2, 1)
+
+    def forward(self, x):
+        e = self.enc(x)
+        return self.out(torch.cat([self.up(self.pool(e)), e + self.after(self.wide(x))], 1))
+
+
+def test_square_needs_of_a_model_that_treats_its_axes_apart_are_searched_per_axis():
+    """At a square size with square needs, one offset went to every axis: 12x12.  By hand: enc r 3;
+    the (2, 1) pools read 3 and 4 (H) / 3 (W) and give 6 / 3, which the transposed convs read (kernel
+    = stride: no growth); wide reads 1 and gives 9, which after reads: needs (9, 9).  H must be a
+    multiple of 4 (12), W runs as it is (9): 12x9 (found by the QA pass's brute-force oracle)."""
+    from rflint.report import build_report
+
+    assert build_report(rflint.analyze(SquareNeedsStridedOnH(), 32, channels=1)).min_clean_input == (12, 9)
+
+
+class JoinThenFunctionalPools(nn.Module):
+    """A U-Net level (runs at multiples of 4), then five F.max_pool2d and a 5x5 conv without padding."""
+
+    def __init__(self):
+        super().__init__()
+        self.c0, self.c1 = nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1)
+        self.p, self.p2, self.up = nn.MaxPool2d(2), nn.MaxPool2d(2), nn.ConvTranspose2d(4, 4, 4, stride=4)
+        self.c2, self.last = nn.Conv2d(8, 4, 3, padding=1), nn.Conv2d(4, 4, 5)
+
+    def forward(self, x):
+        a = self.c0(x)
+        x = self.c2(torch.cat([a, self.up(self.p2(self.c1(self.p(a))))], 1))
+        for _ in range(5):
+            x = F.max_pool2d(x, 2)
+        return self.last(x)
+
+
+def test_the_clean_size_past_a_join_and_functional_pools():
+    """The size bound saw no functional pool (1 px), so past the join's pixel steps the search had
+    nothing to start from and gave back the size analysed (found by the QA pass's oracle).  By hand:
+    c2 reads the skip's 3 and gives 5; the pools give 6, 8, 12, 20, 36 (jumps 2 to 32), which last
+    reads: needs 36.  It runs from 5 * 2**5 = 160 px (multiples of 4 for the join): 160x160."""
+    from rflint.report import build_report
+
+    for size in (200, 256):
+        assert build_report(rflint.analyze(JoinThenFunctionalPools(), size)).min_clean_input == (160, 160)
 
 
 def test_first_success_bisects_below_a_limit_known_to_succeed():

@@ -105,3 +105,26 @@ def test_the_map_is_said_to_vanish_where_it_emptied():
         rflint.analyze(_CropThenConv(), 16)
     assert str(err.value) == ("input 16x16 is too small for _CropThenConv: the feature map vanishes at getitem; "
                               "the smallest input that runs is 25x25")
+
+
+class _Functional(torch.nn.Module):
+    """An average pool 3/2, a max pool 2, and a 3x3 conv, all written as functions."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(4, 3, 3, 3))
+
+    def forward(self, x):
+        x = torch.nn.functional.avg_pool2d(x, 3, 2)
+        x = torch.nn.functional.max_pool2d(x, kernel_size=2)
+        return torch.nn.functional.conv2d(x, self.weight)
+
+
+def test_functional_pools_and_convs_bound_the_size():
+    # only modules asked for units, so this model's bound was 1 px and the clean-size search, past a
+    # join, had nothing to start from (a U-Net block before F.max_pool2d: the size analysed came back
+    # as the smallest clean one).  By hand, backwards from one unit: the 3x3 conv needs 3, the max
+    # pool 2 * (3 - 1) + 2 = 6, the average pool 3/2 2 * (6 - 1) + 3 = 13; and 13 runs (6, 3, 1)
+    prepared = rflint.prepare(_Functional(), channels=3)
+    assert _bound(prepared, (32, 32)) == (13, 13)
+    assert _smallest_running(prepared, 2, 64) == 13

@@ -75,10 +75,21 @@ Trial = tuple[tuple[int, ...], tuple[int, ...]]  # (size, what it needs), for a 
 
 def _uneven(a: Analysis, candidate: tuple[int, ...]) -> bool:
     """The axes may need raising by different amounts: the candidate or the size analysed differs
-    between its axes.  Where both are square, the axes of a model that treats them alike line up
-    at the same offset, and the one search for every axis together (:func:`_raised`) is the
-    per-axis one at a fraction of the trials: a square U-Net's clean size is one search, not three."""
-    return len(candidate) > 1 and (len(set(candidate)) > 1 or len(set(a.input_size)) > 1)
+    between its axes, or some RF layer treats them differently (a (2, 1) pool, a (7, 1) conv, a
+    conv over one axis of the map).  Where the sizes are square and every layer treats the axes
+    alike, they line up at the same offset, and the one search for every axis together
+    (:func:`_raised`) is the per-axis one at a fraction of the trials: a square U-Net's clean size
+    is one search, not three.  (A check of the model's own on one axis that the layers do not
+    show, ``W % 10 == 0``, is not seen here: its axes are raised together.)"""
+    n = len(candidate)
+    if n < 2:
+        return False
+    if len(set(candidate)) > 1 or len(set(a.input_size)) > 1:
+        return True
+    axes = tuple(range(n))
+    return any(layer.origins != axes or any(len(set(v)) > 1 for v in (layer.kernel, layer.stride, layer.dilation))
+               or (layer.padding is not None and len(set(layer.padding)) > 1)
+               for layer in a.layers if not layer.head)
 
 
 def _per_axis(a: Analysis, candidate: tuple[int, ...], bound: _Bound, max_steps: int) -> Trial | None:

@@ -16,6 +16,7 @@ tests/test_size_bound.py checks the bound against brute force.
 from __future__ import annotations
 
 import operator
+from types import SimpleNamespace
 from typing import Iterator
 
 import torch
@@ -81,6 +82,10 @@ def _pushes(node: fx.Node, modules: dict[str, nn.Module], shapes: dict[str, Shap
         return
     if node.op != "call_function" or not is_hashable(node.target):
         return
+    window = _functional_window(node, shapes, out)
+    if window is not None:
+        yield window
+        return
     if node.target in _CONCAT:
         dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
         if type(dim) is not int or dim % (rank + 2) >= 2:  # joined along a spatial axis: sizes add up
@@ -96,6 +101,51 @@ def _pushes(node: fx.Node, modules: dict[str, nn.Module], shapes: dict[str, Shap
         shape = shapes.get(a.name) if isinstance(a, fx.Node) else None
         if shape is not None and len(shape) == rank + 2:
             yield a.name, out
+
+
+# F.max_poolNd / F.avg_poolNd / F.convNd and their torch.* forms: the parameters after the input, in
+# order, with their defaults (a pool's stride None is its kernel); "weight" is the conv's kernel tensor
+_MAX_POOL = ("kernel_size", "stride", "padding", "dilation", "ceil_mode")
+_AVG_POOL = ("kernel_size", "stride", "padding", "ceil_mode")
+_CONV = ("weight", "bias", "stride", "padding", "dilation")
+_FUNCTIONAL = {
+    **{f: _MAX_POOL for f in (F.max_pool1d, F.max_pool2d, F.max_pool3d, torch.max_pool1d, torch.max_pool2d,
+                              torch.max_pool3d)},
+    **{f: _AVG_POOL for f in (F.avg_pool1d, F.avg_pool2d, F.avg_pool3d, torch.avg_pool1d)},
+    **{f: _CONV for f in (F.conv1d, F.conv2d, F.conv3d)},
+}
+_DEFAULTS = {"stride": None, "padding": 0, "dilation": 1, "ceil_mode": False, "bias": None}
+
+
+def _functional_window(node: fx.Node, shapes: dict[str, Shape | None], out: list[int]) -> tuple[str, list[int]] | None:
+    """:func:`_pushes` for a pool or conv written as a function (``F.max_pool2d(x, 2)``): they asked
+    nothing, so a model pooled that way had a bound of one pixel."""
+    names = _FUNCTIONAL.get(node.target)
+    if names is None or not node.args or not isinstance(node.args[0], fx.Node):
+        return None
+    src = node.args[0]
+    src_shape = shapes.get(src.name)
+    if src_shape is None or len(src_shape) != len(out) + 2:
+        return None
+    given = {**_DEFAULTS, **dict(zip(names, node.args[1:])), **node.kwargs}
+    if names is _CONV:
+        weight = given.get("weight")
+        kernel = shapes.get(weight.name) if isinstance(weight, fx.Node) else None
+        if kernel is None or len(kernel) != len(out) + 2:
+            return None
+        if isinstance(given["padding"], str) and given["padding"] == "same":
+            return src.name, list(out)
+        window = SimpleNamespace(kernel_size=tuple(kernel[2:]), stride=given["stride"] or 1,
+                                 padding=given["padding"], dilation=given["dilation"])
+    else:
+        if "kernel_size" not in given:
+            return None
+        window = SimpleNamespace(kernel_size=given["kernel_size"], stride=given["stride"] or None,
+                                 padding=given["padding"], dilation=given["dilation"], ceil_mode=given["ceil_mode"])
+    if any(isinstance(v, fx.Node) for v in vars(window).values()):  # a size worked out at run time
+        return None
+    wants = _conv_needs(window, out) if names is _CONV else _pool_needs(window, out, names is _MAX_POOL)
+    return (src.name, wants) if wants is not None else None
 
 
 def _conv_needs(m: nn.Module, out: list[int]) -> list[int] | None:
