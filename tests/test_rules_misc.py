@@ -1159,6 +1159,29 @@ def test_the_clean_size_past_a_join_and_functional_pools():
         assert build_report(rflint.analyze(JoinThenFunctionalPools(), size)).min_clean_input == (160, 160)
 
 
+class PairsOfUnits(nn.Module):
+    """Two 5x5 convs without padding and a padded one, then the map read as pairs of units: it runs
+    where (H - 8) x (W - 8) is even."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.c2, self.c3 = nn.Conv2d(3, 4, 5), nn.Conv2d(4, 4, 5), nn.Conv2d(4, 4, 5, padding=2)
+
+    def forward(self, x):
+        x = self.c3(self.c2(self.c1(x)))
+        return x.flatten(2).view(x.shape[0], x.shape[1], -1, 2).mean(-1)
+
+
+def test_axes_the_model_couples_are_raised_one_at_a_time():
+    """c3 reads r 9 on both axes: needs (9, 9).  Each axis alone runs at 9 (the other at the size
+    analysed, 20x30: 1 x 22 and 12 x 1 units, even), but 9x9 leaves 1 x 1: odd.  One offset for
+    both axes gave 10x10; one axis raised at a time gives 10x9 or 9x10, both clean and running (the
+    QA pass's oracle: the two smallest), 9x10 the first of them."""
+    from rflint.report import build_report
+
+    assert build_report(rflint.analyze(PairsOfUnits(), (20, 30))).min_clean_input == (9, 10)
+
+
 def test_first_success_bisects_below_a_limit_known_to_succeed():
     # success from d = 37 on, d = 7 known to fail: the gaps probe 15 and 31 (fail), then 63 passes
     # the limit 40.  Without up_to_limit that is the end; with it (the clean-size search below the

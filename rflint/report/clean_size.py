@@ -101,9 +101,10 @@ def _per_axis(a: Analysis, candidate: tuple[int, ...], bound: _Bound, max_steps:
     multiples of 4 on H and of 2 on W; a spectrogram model's Linear takes 20 mel bins, any number
     of frames), that is the smallest size from the candidate on that runs, where one offset added
     to every axis finds none (H needs an odd one, W an even one) or raises an axis that ran as it
-    was (the frames).  None when an axis finds no size, or the model does not run at the sizes
-    together (it couples its axes: a Linear over H x W); the caller then raises every axis
-    together."""
+    was (the frames).  Where the model does not run at those sizes together (it couples its axes),
+    each axis is raised from there on its own, and the smallest that runs is taken.  None when an
+    axis finds no size, or none of those runs (a Linear over H x W); the caller then raises every
+    axis together."""
     size = a.input_size
     sides, ran = [], {}
     for i, c in enumerate(candidate):
@@ -126,7 +127,13 @@ def _per_axis(a: Analysis, candidate: tuple[int, ...], bound: _Bound, max_steps:
     if together in ran:  # one axis moved: its own trial
         return ran[together]
     found = _at(a, together)
-    return None if isinstance(found, RflintError) else found
+    if not isinstance(found, RflintError):
+        return found
+    # the sizes do not run together (the model couples its axes: a map reshaped into pairs of
+    # units runs where H x W is even): one axis at a time raised from there, the smallest that runs
+    raised = [_raised(a, together, found, bound, max_steps, axes=(i,)) for i in range(len(together))]
+    raised = [trial for trial in raised if trial is not None]
+    return min(raised, key=lambda trial: (sum(trial[0]), trial[0])) if raised else None
 
 
 class _Bound:
