@@ -1182,6 +1182,31 @@ def test_axes_the_model_couples_are_raised_one_at_a_time():
     assert build_report(rflint.analyze(PairsOfUnits(), (20, 30))).min_clean_input == (9, 10)
 
 
+class WidthOf16(nn.Module):
+    """An 11x11 conv without padding, a padded 11x11 one and a 1x1, behind a check of the model's
+    own that names no multiple: the width must be a multiple of 16."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.c2, self.c3 = nn.Conv2d(3, 4, 11), nn.Conv2d(4, 4, 11, padding=5), nn.Conv2d(4, 4, 1)
+
+    def forward(self, x):
+        assert x.shape[-1] % 16 == 0
+        return self.c3(self.c2(self.c1(x)))
+
+
+def test_a_check_that_names_no_multiple_is_not_taken_for_a_vanishing_map():
+    """Any failure but a vanishing map was searched as if every larger size ran: 7 single steps,
+    then doubling and bisecting, which jumped over the multiples of 16 (None from 32x16, though
+    21x32 is clean and runs: the QA pass's oracle).  By hand: c2 reads 11, c3 reads 21: needs
+    (21, 21); H runs at 21 (11 and more: the first conv's output is 11 - 10 = 1 px at least), W at
+    a multiple of 16 from 21: 32."""
+    from rflint.report import build_report
+
+    for size in ((32, 16), (21, 48)):
+        assert build_report(rflint.analyze(WidthOf16(), size)).min_clean_input == (21, 32)
+
+
 def test_first_success_bisects_below_a_limit_known_to_succeed():
     # success from d = 37 on, d = 7 known to fail: the gaps probe 15 and 31 (fail), then 63 passes
     # the limit 40.  Without up_to_limit that is the end; with it (the clean-size search below the

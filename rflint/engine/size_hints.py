@@ -229,6 +229,15 @@ _MISALIGNED = ("Sizes of tensors must match", "must match the size of tensor", "
                "must be divisible by", "must be a multiple of", "should be divisible by", "should be a multiple of")
 
 
+def vanishing(err: RflintError) -> bool:
+    """The model failed because a map vanished (or an instance norm was left one pixel): a larger
+    input cures that, and every larger one does, so the sizes that run are those above a bound.
+    Any other failure (a join, a reshape, a head built for one size, a check of the model's own
+    such as ``assert W % 16 == 0``) promises nothing of the kind."""
+    text = str(err)
+    return _vanished(text) or " is too small for " in text
+
+
 def misaligned(err: RflintError) -> bool:
     """The model failed where maps of different sizes meet (a U-Net's skip joined to an upsampled
     map when the input does not line up with the downsampling), not where a map vanishes."""
@@ -237,13 +246,6 @@ def misaligned(err: RflintError) -> bool:
 
 
 _RESHAPE_FAILED = "is invalid for input of size"  # torch's words for a view/reshape that does not fit
-
-
-def not_monotone(err: RflintError) -> bool:
-    """A failure that a larger size need not cure: maps that do not line up at a join, or a reshape
-    into blocks the map does not divide into (a space-to-depth written with view(): "shape [...] is
-    invalid for input of size ..."): the sizes that run are multiples, not everything above a bound."""
-    return misaligned(err) or _RESHAPE_FAILED in str(err)
 
 
 _DIVISOR = re.compile(r"(?:divisible by|a multiple of)\s+(\d+)(?:\s*(?:\*\*|\^)\s*(\d+))?")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from rflint.engine import Analysis
 from rflint.engine.program import needs_of
-from rflint.engine.size_hints import ALIGN_REACH, first_success, named_divisor, not_monotone
+from rflint.engine.size_hints import ALIGN_REACH, first_success, named_divisor, vanishing
 from rflint.errors import RflintError
 from rflint.trace.size_bound import input_size_bound
 from rflint.trace.tracing import VALUE_AWARE
@@ -164,13 +164,14 @@ def _raised(a: Analysis, candidate: tuple[int, ...], failure: RflintError, bound
     not tried.  From there one pixel at a time, ``max_steps`` - 1 of them; when every failure was a
     vanishing map, running is monotone in the size, and the offset then doubles and is bisected.
     A model's own check that names a multiple ("must be divisible by 2**5") is tried first: each
-    axis raised to the next multiple.  A failure at a join (the input does not line up with the
-    downsampling before it: a U-Net runs only at multiples of 2^depth) or at a reshape into blocks
-    (prepare.not_monotone) is not monotone: the pixel steps go on, up to ``ALIGN_REACH``.  The
-    bound (a walk of the whole graph) is worked out only when needed: not when the candidate
-    itself fails at a join (no map vanished before the join, so the bound is most likely below the
-    candidate) unless no pixel step within reach runs."""
-    joins = not_monotone(failure)
+    axis raised to the next multiple.  Any other failure (a join: the input does not line up with
+    the downsampling before it, a U-Net runs only at multiples of 2^depth; a reshape into blocks; a
+    check of the model's own that names no multiple) is not known to be monotone: the pixel steps
+    go on, up to ``ALIGN_REACH``, then the multiples of 128, 256, ...  The bound (a walk of the
+    whole graph) is worked out only when needed: not when the candidate itself fails otherwise
+    than by a vanishing map (none vanished before that failure, so the bound is most likely below
+    the candidate) unless no pixel step within reach runs."""
+    joins = not vanishing(failure)  # (not monotone: a join, most often)
     divisor = named_divisor(failure)
     if divisor is not None:  # the model's own check names the multiple: the next one up per axis
         multiple = tuple(-(-c // divisor) * divisor if axes is None or i in axes else c
@@ -186,7 +187,7 @@ def _raised(a: Analysis, candidate: tuple[int, ...], failure: RflintError, bound
         found = _at(a, _shifted(candidate, d, axes))
         if not isinstance(found, RflintError):
             return found
-        if not joins and not_monotone(found):
+        if not joins and not vanishing(found):
             joins, last = True, d + ALIGN_REACH if reach is None else min(d + ALIGN_REACH, reach)
         d += 1
     if not joins:
