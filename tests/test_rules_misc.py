@@ -991,17 +991,40 @@ class _ImagePooling(nn.Module):
             x = torch.cat([x, nn.functional.interpolate(g, size=x.shape[-2:], mode="bilinear")], 1)
         elif self.branch == "se":
             x = x * torch.sigmoid(g)
-        return self.c2(self.c1(x))
+        y = self.c2(self.c1(x))
+        if self.branch == "after":  # merged after the last conv: the map goes to the classifier so
+            y = y + self.pool_proj(nn.functional.adaptive_avg_pool2d(y.repeat(1, 2, 1, 1), 1))[:, :4]
+        return y
 
 
-@pytest.mark.parametrize("branch, reported", [("none", True), ("aspp", False), ("se", True)])
+@pytest.mark.parametrize("branch, reported", [("none", True), ("aspp", False), ("se", True), ("after", False)])
 def test_rf005_and_a_branch_pooled_from_the_whole_map(branch, reported):
     """Largest RF 7 px at 32 px: RF005, unless whole-image features are concatenated back (ASPP's
-    image pooling); an SE gate only scales the map."""
+    image pooling), before the last conv or after it (only the way to the input was looked at:
+    the QA pass of the docs); an SE gate only scales the map."""
     found = [f for f in lint(rflint.analyze(_ImagePooling(branch), 32)).findings if f.code == "RF005"]
     assert bool(found) == reported
     if found:
         assert found[0].data["final_r_max"] == [7, 7]
+
+
+class _RowPicked(nn.Module):
+    """A 3x3 conv, its first row picked by an index, a 3-tap conv along W."""
+
+    def __init__(self):
+        super().__init__()
+        self.c, self.c1, self.fc = nn.Conv2d(1, 8, 3, padding=1), nn.Conv1d(8, 8, 3, padding=1), nn.Linear(8, 2)
+
+    def forward(self, x):
+        return self.fc(self.c1(self.c(x)[:, :, 0]).mean(-1))
+
+
+def test_rf005_names_the_axes_a_picked_row_leaves():
+    # r 3 after the 3x3 conv, then 3 + 2 = 5 along W; H was picked (one row: it sees no more than
+    # before, so RF005 holds), and the message read "-x5 px"
+    [found] = [f for f in lint(rflint.analyze(_RowPicked(), (32, 64), channels=1)).findings if f.code == "RF005"]
+    assert found.data["final_r_max"] == [None, 5]
+    assert "its largest receptive field is 5 px along W for a 32x64 px input" in found.message
 
 
 def test_a_1d_signal_is_measured_in_samples():

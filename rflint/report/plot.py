@@ -18,11 +18,10 @@ from pathlib import Path
 from rflint.engine.numbers import num
 from rflint.errors import RflintError
 from rflint.report.model import ModelReport
-from rflint.rules.structure import fmt_size, unit
+from rflint.rules.structure import axis_names, fmt_size, unit
 
 PLOT_FORMATS = ("png", "svg")
 MISSING = "--plot needs matplotlib: pip install 'rflint[plot]'"
-AXIS_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 MAX_TICKS = 40
 UNPRODUCTIVE_RED = "#d62728"
 
@@ -39,9 +38,6 @@ def _matplotlib():
 
     return matplotlib, Figure, FigureCanvasAgg
 
-
-def _axis_names(n: int) -> tuple[str, ...]:
-    return AXIS_NAMES.get(n, tuple(f"axis {i}" for i in range(n)))
 
 
 def _per_axis(layer, values, n_axes: int) -> list[float | None]:
@@ -112,7 +108,7 @@ def plot_figure(report: ModelReport):
     layers = [layer for layer in a.layers if not layer.head]
     size = [float(v) for v in a.input_size]
     n_axes = len(size)
-    names = _axis_names(n_axes)
+    names = axis_names(n_axes)
     xs = list(range(len(layers)))
     r_min = [_per_axis(layer, layer.r_out_min, n_axes) for layer in layers]
     r_max = [_per_axis(layer, layer.r_out_max, n_axes) for layer in layers]

@@ -11,7 +11,7 @@ from torch import nn
 from rflint.engine.numbers import nums
 from rflint.engine.ops.functions import FOURIER_TRANSFORMS
 from rflint.rules.base import Rule
-from rflint.rules.structure import a_or_an, fmt_size, sized, unit
+from rflint.rules.structure import a_or_an, axis_names, fmt_size, sized, unit
 
 
 class InsufficientReceptiveField(Rule):
@@ -37,11 +37,16 @@ class InsufficientReceptiveField(Rule):
             return
         if _global_content_joined(a, layer.node):  # an image-pooling branch (ASPP, PSPNet) sees it all
             return
+        seen = f"{fmt_size(a.final_r_max)} {unit(ctx.size)}"
+        if any(r is None for r in a.final_r_max):  # an axis picked by an index: the others ("-x5 px")
+            names = axis_names(len(ctx.size))
+            kept = [i for i, r in enumerate(a.final_r_max) if r is not None]
+            seen = (f"{fmt_size([a.final_r_max[i] for i in kept])} {unit(ctx.size)} along "
+                    f"{', '.join(names[i] for i in kept)}")
         yield self.finding(
             layer.name,
             f"no unit of the last feature map ({layer.name}) sees the whole input: its largest receptive field "
-            f"is {fmt_size(a.final_r_max)} {unit(ctx.size)} for {a_or_an(sized(ctx.size))} input; objects larger than that are "
-            "only ever seen in pieces",
+            f"is {seen} for {a_or_an(sized(ctx.size))} input; objects larger than that are only ever seen in pieces",
             layer.source,
             final_r_max=nums(a.final_r_max), input=list(ctx.size),
         )
@@ -83,28 +88,34 @@ _CONTENT_MERGES = {torch.cat, torch.concat, torch.add, operator.add, operator.ia
 
 
 def _global_content_joined(a, start: str) -> bool:
-    """On the way to node ``start``, a tensor computed from the whole map is merged into a map as
-    content (concatenated or added): the image-pooling branch of ASPP or PSPNet's 1x1 bin, pooled,
-    projected and broadcast back.  Every unit after it has whole-image features, which
+    """On a path through node ``start``, a tensor computed from the whole map is merged into a map
+    as content (concatenated or added): the image-pooling branch of ASPP or PSPNet's 1x1 bin,
+    pooled, projected and broadcast back, before the last RF layer or after it (the merged map
+    pooled straight into the classifier).  Every unit after it has whole-image features, which
     rf-semantics.md leaves out of r_max as modulation; a gate that scales the map (SE: a product)
     only reweights what each unit saw, and does not count."""
     traced = a.traced
     if traced is None:
         return False
     rfs = a.node_rf
-    stack, seen = [traced.node_by_name[start]], set()
-    while stack:
-        node = stack.pop()
-        if node in seen:
-            continue
-        seen.add(node)
+
+    def joins_global_content(node) -> bool:
         out = rfs.get(node)
         content_merge = (node.op == "call_function" and node.target in _CONTENT_MERGES) or (
             node.op == "call_method" and node.target in ("add", "__add__"))
-        if content_merge and out is not None and not out.is_global and any(
-                (r := rfs.get(src)) is not None and r.is_global for src in node.all_input_nodes):
-            return True
-        stack.extend(node.all_input_nodes)
+        return content_merge and out is not None and not out.is_global and any(
+            (r := rfs.get(src)) is not None and r.is_global for src in node.all_input_nodes)
+
+    for neighbours in (lambda node: node.all_input_nodes, lambda node: node.users):
+        stack, seen = [traced.node_by_name[start]], set()
+        while stack:
+            node = stack.pop()
+            if node in seen:
+                continue
+            seen.add(node)
+            if joins_global_content(node):
+                return True
+            stack.extend(neighbours(node))
     return False
 
 

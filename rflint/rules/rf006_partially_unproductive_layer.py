@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from rflint.engine.numbers import nums
 from rflint.rules.base import Rule
-from rflint.rules.structure import PARTIAL, fmt_size, on_input_axes
-
-AXIS_NAMES = {1: ["L"], 2: ["H", "W"], 3: ["D", "H", "W"]}
+from rflint.rules.structure import PARTIAL, axis_names, fmt_size, on_input_axes
 
 
 class PartiallyUnproductiveLayer(Rule):
@@ -19,7 +17,7 @@ class PartiallyUnproductiveLayer(Rule):
         for layer in ctx.analysis.layers:
             if not layer.parametric or status[layer.name] != PARTIAL:
                 continue
-            names = AXIS_NAMES.get(len(ctx.size), [f"axis{i}" for i in range(len(ctx.size))])
+            names = axis_names(len(ctx.size))
             axes = [
                 names[o] for r, o in zip(layer.r_in_min, layer.origins)
                 if r is not None and o is not None and r > ctx.size[o]

@@ -441,6 +441,11 @@ def analyse_structure(a: Analysis, min_tail_layers: int = 1) -> Structure:
     )
 
 
+def axis_names(n: int) -> tuple[str, ...]:
+    """The input's axes as people name them: L for a signal, H, W for an image, D, H, W for a volume."""
+    return {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}.get(n, tuple(f"axis {i}" for i in range(n)))
+
+
 def unit(input_size) -> str:
     """What a size of this input counts: samples of a 1-D signal, pixels (or voxels) otherwise."""
     return "samples" if len(input_size) == 1 else "px"
