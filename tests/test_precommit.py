@@ -31,12 +31,9 @@ def _run(cmd, cwd, env):
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
-@pytest.mark.skipif(pre_commit is None, reason="pre-commit is not installed")
-def test_pre_commit_try_repo_gates_on_the_configured_model(tmp_path):
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    (repo / "net.py").write_text(MODEL)
-    (repo / "pyproject.toml").write_text(PYPROJECT.format(size=8))
+def _git_repo(repo, tmp_path) -> dict:
+    """``repo`` made a git repository with its files staged; the environment to run git and
+    pre-commit in (this interpreter's scripts first, a pre-commit cache of the test's own)."""
     env = {
         **os.environ,
         "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
@@ -46,6 +43,16 @@ def test_pre_commit_try_repo_gates_on_the_configured_model(tmp_path):
     }
     assert _run(["git", "init", "-q"], repo, env).returncode == 0
     assert _run(["git", "add", "."], repo, env).returncode == 0
+    return env
+
+
+@pytest.mark.skipif(pre_commit is None, reason="pre-commit is not installed")
+def test_pre_commit_try_repo_gates_on_the_configured_model(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "net.py").write_text(MODEL)
+    (repo / "pyproject.toml").write_text(PYPROJECT.format(size=8))
+    env = _git_repo(repo, tmp_path)
 
     failing = _run([pre_commit, "try-repo", str(PROJECT), "rflint", "--all-files"], repo, env)
     assert failing.returncode == 1, failing.stdout + failing.stderr
@@ -86,15 +93,7 @@ def test_pre_commit_checks_a_commit_that_touches_no_python_file(tmp_path):
     (repo / "net.py").write_text(YAML_MODEL)
     (repo / "net.yaml").write_text("depth: 2\n")
     (repo / "pyproject.toml").write_text(PYPROJECT.format(size=8))
-    env = {
-        **os.environ,
-        "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
-        "PRE_COMMIT_HOME": str(tmp_path / "cache"),
-        "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
-        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
-    }
-    assert _run(["git", "init", "-q"], repo, env).returncode == 0
-    assert _run(["git", "add", "."], repo, env).returncode == 0
+    env = _git_repo(repo, tmp_path)
     assert _run(["git", "commit", "-qm", "clean"], repo, env).returncode == 0
     (repo / "net.yaml").write_text("depth: 6\n")
     assert _run(["git", "add", "net.yaml"], repo, env).returncode == 0

@@ -106,14 +106,19 @@ def _global_content_joined(a, start: str) -> bool:
         return content_merge and out is not None and not out.is_global and any(
             (r := rfs.get(src)) is not None and r.is_global for src in node.all_input_nodes)
 
+    return _on_a_path_through(traced.node_by_name[start], joins_global_content)
+
+
+def _on_a_path_through(start, holds) -> bool:
+    """Some node on a path through ``start`` (before it, itself, or after it) for which ``holds``."""
     for neighbours in (lambda node: node.all_input_nodes, lambda node: node.users):
-        stack, seen = [traced.node_by_name[start]], set()
+        stack, seen = [start], set()
         while stack:
             node = stack.pop()
             if node in seen:
                 continue
             seen.add(node)
-            if joins_global_content(node):
+            if holds(node):
                 return True
             stack.extend(neighbours(node))
     return False
@@ -165,14 +170,4 @@ def _attention_after(a, start: str) -> bool:
         # a gate) is modulation, which reweights what each unit saw
         return len(operands) >= 2 and sum(1 for r in operands if r.axes) != 1
 
-    for neighbours in (lambda node: node.users, lambda node: node.all_input_nodes):
-        stack, seen = [node_of[start]], set()
-        while stack:
-            node = stack.pop()
-            if node in seen:
-                continue
-            seen.add(node)
-            if mixes(node):
-                return True
-            stack.extend(neighbours(node))
-    return False
+    return _on_a_path_through(node_of[start], mixes)
