@@ -1029,22 +1029,31 @@ def test_a_quantized_model_is_told_to_lint_its_float_model():
 @pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")  # torch.ao's own
 def test_qat_layers_point_at_the_line_that_made_them(tmp_path, monkeypatch):
     # prepare_qat builds the QAT convs inside torch, called through typing_extensions' @deprecated
-    # wrapper: every finding pointed at site-packages/typing_extensions.py
+    # wrapper: every finding pointed at site-packages/typing_extensions.py, then at the prepare_qat
+    # line, where the float layer's ignore comment did not reach; a fused conv + bn as well
     (tmp_path / "qat.py").write_text(textwrap.dedent("""
         import torch.ao.quantization as q
         from torch import nn
 
 
         def build():
-            model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1))
+            model = nn.Sequential(
+                nn.Conv2d(3, 4, 3, padding=1),
+                nn.BatchNorm2d(4),
+                nn.Conv2d(4, 4, 3, padding=1),  # rflint: ignore[RF001]
+            )
             model.qconfig = q.get_default_qat_qconfig("fbgemm")
             model.train()
+            q.fuse_modules_qat(model, [["0", "1"]], inplace=True)
             q.prepare_qat(model, inplace=True)
             return model
     """))
     monkeypatch.chdir(tmp_path)
-    a = rflint.analyze("qat.py:build", 16)
-    assert {(os.path.basename(layer.source.file), layer.source.line) for layer in a.layers} == {("qat.py", 10)}
+    a = rflint.analyze("qat.py:build", 2)  # the second conv reads r 3 > 2 px: RF001, silenced
+    assert [(os.path.basename(layer.source.file), layer.source.line) for layer in a.layers] == [("qat.py", 8),
+                                                                                                ("qat.py", 10)]
+    report = build_report(a)
+    assert "RF001" not in {f.code for f in report.findings} and report.result.suppressed >= 1
 
 
 def test_a_parametrized_layer_takes_its_layers_shape_rule():

@@ -118,9 +118,31 @@ def _find_site(module: nn.Module) -> Source | None:
         in_own_init = frame.f_code.co_name == "__init__" and frame.f_locals.get("self") is module
         if not in_own_init and not not_user_code(filename):
             return _frame_site(frame)
+        if not in_own_init and filename.startswith(_AO_DIR):
+            site = _made_from(frame, module)
+            if site is not None:
+                return site
         if not in_own_init and filename.startswith(_RFLINT_DIR) and not filename.startswith(_ZOO_DIR):
             return None  # built by rflint itself (a traced GraphModule): the frames further out are the CLI's
         frame = frame.f_back
+    return None
+
+
+_AO_DIR = os.path.join(_TORCH_DIR, "ao") + os.sep  # quantization: fusing, prepare_qat
+
+
+def _made_from(frame: Any, module: nn.Module) -> Source | None:
+    """The site of a module of yours that torch.ao builds ``module`` from, as an argument of the
+    function doing it: ``prepare_qat``'s QAT conv from your conv (``from_float(cls, mod)``), a fused
+    ConvBnReLU2d from your conv, bn and relu (``fuse_conv_bn_relu(is_qat, conv, bn, relu)``).  Its
+    findings then point at your layer's line, where its ignore comment sits, not at the factory's."""
+    code = frame.f_code
+    for name in code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]:
+        value = frame.f_locals.get(name)
+        if value is not module and isinstance(value, nn.Module):
+            site = _sites.get(value)
+            if site is not None:
+                return site
     return None
 
 
