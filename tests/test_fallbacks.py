@@ -1052,8 +1052,45 @@ def test_qat_layers_point_at_the_line_that_made_them(tmp_path, monkeypatch):
     a = rflint.analyze("qat.py:build", 2)  # the second conv reads r 3 > 2 px: RF001, silenced
     assert [(os.path.basename(layer.source.file), layer.source.line) for layer in a.layers] == [("qat.py", 8),
                                                                                                 ("qat.py", 10)]
+    assert [(layer.name, layer.op) for layer in a.layers] == [("0", "ConvBn2d"), ("2", "Conv2d")]
     report = build_report(a)
     assert "RF001" not in {f.code for f in report.findings} and report.result.suppressed >= 1
+
+
+class _StemResNet(nn.Module):
+    """A 7x7 /2 conv + bn + relu, a 3x3 /2 max-pool, two residual blocks of two 3x3 convs."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.bn1, self.relu = nn.Conv2d(3, 8, 7, stride=2, padding=3), nn.BatchNorm2d(8), nn.ReLU()
+        self.pool = nn.MaxPool2d(3, 2, 1)
+        self.blocks = nn.ModuleList([nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1))
+                                     for _ in range(2)])
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
+
+    def forward(self, x):
+        x = self.pool(self.relu(self.bn1(self.conv1(x))))
+        for block in self.blocks:
+            x = x + block(x)
+        return self.head(x)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")  # torch.ao's own
+def test_a_fused_qat_conv_is_one_layer_the_stem_experiment_can_change():
+    """torch.ao's fused ConvBnReLU2d is an nn.Sequential too, which fx traced into: its conv was an
+    F.conv2d "conv1.conv2d", which RF003 cannot set to stride 1, so the QAT model lost RF003.  By
+    hand at 16 px: conv1 r 7 (jump 2), the pool 11 (jump 4), each block's second conv reads
+    11 + 8 = 19 > 16: a tail.  With conv1 at stride 1: 7, the pool 9 (jump 2), 9 + 4 = 13 <= 16."""
+    import torch.ao.quantization as q
+
+    model = _StemResNet().train()
+    q.fuse_modules_qat(model, [["conv1", "bn1", "relu"]], inplace=True)
+    model.qconfig = q.get_default_qat_qconfig("fbgemm")
+    q.prepare_qat(model, inplace=True)
+    a = rflint.analyze(model, 16)
+    assert (a.layers[0].name, a.layers[0].op, a.layers[0].r_out_min) == ("conv1", "ConvBnReLU2d", (7, 7))
+    [stem] = [f for f in lint(a).findings if f.code == "RF003"]
+    assert stem.layer == "conv1" and stem.data["changes"] == ["conv1: stride 2x2 -> 1"] and stem.data["removes_tail"]
 
 
 def test_a_parametrized_layer_takes_its_layers_shape_rule():

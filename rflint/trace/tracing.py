@@ -197,6 +197,11 @@ class RflintTracer(WrittenConstants, fx.Tracer):
             return True
         if _parametrized_user_module(m):
             return False  # traced into like the user's class it was made from
+        if isinstance(m, nn.modules.conv._ConvNd) and type(m).__module__.startswith("torch.ao.nn"):
+            # a fused conv + bn (+ relu) of torch.ao (QAT's ConvBnReLU2d) is an nn.Sequential too,
+            # which fx traces into: its conv became an F.conv2d named "conv1.conv2d", which the
+            # stem experiment cannot replace.  As a leaf it is the conv it is (bn and relu pointwise)
+            return True
         return super().is_leaf_module(m, module_qualified_name)
 
 
