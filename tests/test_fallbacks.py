@@ -1093,6 +1093,32 @@ def test_a_fused_qat_conv_is_one_layer_the_stem_experiment_can_change():
     assert stem.layer == "conv1" and stem.data["changes"] == ["conv1: stride 2x2 -> 1"] and stem.data["removes_tail"]
 
 
+class _ChunkedJoin(nn.Module):
+    """A 3x3 /4 conv, its channels chunked (fx then traces with concrete shapes), one half through
+    a 3x3 /8 conv + BatchNorm and x8 upsampling, joined with the other half."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, 8, 3, 4, 1)
+        self.c = nn.Sequential(nn.Conv2d(4, 4, 3, 8, 1), nn.BatchNorm2d(4))
+        self.up = nn.Upsample(scale_factor=8)
+
+    def forward(self, x):
+        y1, y2 = list(self.a(x).chunk(2, 1))
+        return torch.cat([y1, self.up(self.c(y2))], 1)
+
+
+def test_the_sizes_a_misfit_hint_offers_are_tried_in_eval_mode():
+    """The hint's size tries ran an instance in training mode, where the BatchNorm refuses the 1x1
+    map of 32 px, so 32 was not offered (the QA pass of real-world architectures: YOLOv8's C2f).
+    By hand: the join lines up where the /4 map (floor((H - 1) / 4) + 1) is a multiple of 8: 8 at
+    32 px, 10 at 40 (no), 16 from 61 px."""
+    model = _ChunkedJoin().train()
+    with pytest.raises(RflintError, match="the nearest sizes that run are 32x32 and 61x61$"):
+        rflint.analyze(model, 40)
+    assert model.training and model.c[1].training  # handed back as it came
+
+
 def test_a_parametrized_layer_takes_its_layers_shape_rule():
     # orthogonal() of a non-square weight cannot run on meta ("None @ Tensor" in shape propagation),
     # though its output has the plain Linear's shape: conv 3, conv 5, then the 10 logits

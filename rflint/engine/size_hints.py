@@ -20,7 +20,7 @@ from torch import nn
 from rflint.engine.program import probe
 from rflint.engine.weights import fetch
 from rflint.errors import RflintError
-from rflint.trace import Traced
+from rflint.trace import Traced, evaluating
 
 if TYPE_CHECKING:
     from rflint.engine.prepare import Prepared, Shapes
@@ -525,7 +525,9 @@ def _attempts(prepared: Prepared, shapes: Shapes) -> Callable[[tuple[int, ...]],
     def attempt(spatial: tuple[int, ...]) -> RflintError | None:
         if spatial not in tried:
             try:  # (a model with lazy layers anew: they took another size's shapes)
-                probe(prepared.anew(), ((n, c, *spatial),))
+                fresh = prepared.anew()
+                with evaluating(fresh.loaded):  # as every run: an instance in training mode had its
+                    probe(fresh, ((n, c, *spatial),))  # BatchNorm refuse a 1x1 map, and a size that runs was not offered
                 tried[spatial] = None
             except RflintError as err:
                 tried[spatial] = err
