@@ -1327,3 +1327,34 @@ def test_a_model_of_functional_convs_with_computed_kernels_is_linted():
     assert a.channels == 3
     assert [(layer.r_in_min, layer.r_out_min) for layer in a.layers] == [((1, 1), (3, 3)), ((3, 3), (7, 7))]
     assert a.layers[0].params == 8 * 3 * 9 + 8 * 3
+
+
+class _TokensAndBack(nn.Module):
+    """A 3x3 /8 conv, its map flattened into tokens, a Linear over the channels, the tokens put back
+    into the map, and a 1x1 conv (RT-DETR's AIFI on the stride-32 map, without the attention)."""
+
+    def __init__(self, how):
+        super().__init__()
+        self.how = how
+        self.c, self.mix, self.d = nn.Conv2d(3, 4, 3, stride=8, padding=1), nn.Linear(4, 4), nn.Conv2d(4, 4, 1)
+        self.flat = nn.Flatten(2)
+
+    def forward(self, x):
+        y = self.c(x)
+        b, c, h, w = y.shape
+        flat = {"method": lambda: y.flatten(2), "function": lambda: torch.flatten(y, 2),
+                "module": lambda: self.flat(y)}[self.how]()
+        t = self.mix(flat.permute(0, 2, 1))
+        return self.d(t.permute(0, 2, 1).reshape(b, c, h, w))
+
+
+@pytest.mark.parametrize("how", ["method", "function", "module"])
+@pytest.mark.parametrize("size", [(8, 8), (16, 8), (8, 16), (16, 16)])
+def test_a_flatten_of_spatial_axes_is_global_whatever_their_sizes(how, size):
+    """rf-semantics.md: a flatten of spatial axes is global.  Matched by sizes, the 1x1 map of 8x8
+    px kept W (a unit dim faced it) and dropped H, the 2x1 map of 16x8 kept H: d read (None, 3) or
+    (3, None), and a square model got one axis's RF from another path (RT-DETR at 32 px: (515,
+    547)).  Now d reads a global tensor at every size: a head layer."""
+    a = rflint.analyze(_TokensAndBack(how), size)
+    d = a.layer("d")
+    assert d.head and d.r_in_max == (None, None)

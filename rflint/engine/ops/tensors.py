@@ -96,6 +96,12 @@ def _reshape(ctx: Ctx) -> Outcome:
     src, out = shape_of(ctx.val(ctx.first)), shape_of(ctx.out)
     if rf is None or rf.is_global or src is None or out is None:
         return Outcome(rf)
+    flattened = _flattened_dims(ctx, len(src))
+    if flattened is not None and len(flattened.intersection(len(src) + a.dim for a in rf.axes)) > 1:
+        # a flatten of spatial axes (rf-semantics.md: global), whatever their sizes: matched by
+        # sizes, a 1x1 map's flatten(2) kept W (a unit dim faced it) and dropped H, and a 2x1
+        # map's kept H: one axis of a square model's RF, and the other's from another path
+        return Outcome(rf.with_axes([a for a in rf.axes if len(src) + a.dim not in flattened]))
     groups = _dim_groups(src, out) if math.prod(src) == math.prod(out) else None
     if groups is not None:
         return _regrouped(ctx, rf, src, out, groups)
@@ -111,6 +117,26 @@ def _reshape(ctx: Ctx) -> Outcome:
                 and math.prod(src[:d]) == math.prod(out[:d])):  # else where nothing changed
             keep.append(axis)
     return Outcome(rf.with_axes(keep) if len(keep) != len(rf.axes) else rf)
+
+
+def _flattened_dims(ctx: Ctx, n: int) -> set[int] | None:
+    """The source dims a flatten merges into one (``torch.flatten``, ``x.flatten``, ``nn.Flatten``),
+    None for any other reshape (matched by sizes) or a range not given as numbers."""
+    import torch
+    from torch import nn
+
+    node = ctx.node
+    if isinstance(ctx.module, nn.Flatten):
+        start, end = ctx.module.start_dim, ctx.module.end_dim
+    elif (node.op == "call_function" and node.target is torch.flatten) or (
+            node.op == "call_method" and node.target == "flatten"):
+        start, end = ctx.arg(1, "start_dim", 0), ctx.arg(2, "end_dim", -1)
+    else:
+        return None
+    if type(start) is not int or type(end) is not int or n == 0:
+        return None
+    start, end = start % n, end % n
+    return set(range(start, end + 1)) if start < end else None
 
 
 def _dim_groups(src: tuple[int, ...], out: tuple[int, ...]) -> list[tuple[list[int], list[int]]] | None:
