@@ -213,9 +213,10 @@ def _unique(errors) -> list:
 
 def _unique_skipped(items) -> list[dict]:
     """Each model with nothing to lint once (--jobs splits a target's sizes into chunks)."""
-    seen: set = set()
-    return [item for item in items if (item["target"], item["message"]) not in seen
-            and not seen.add((item["target"], item["message"]))]
+    unique: dict[tuple[str, str], dict] = {}
+    for item in items:
+        unique.setdefault((item["target"], item["message"]), item)
+    return list(unique.values())
 
 
 def _report_errors(errors, several: bool, debug: bool) -> None:
@@ -231,9 +232,7 @@ def _rule_settings(cfg, select=None, ignore=(), min_tail_layers=None, dominance_
     """The rule settings and the rules to run: [tool.rflint], each option given overriding it
     (check's --select, --ignore (added to the config's), --min-tail-layers, --dominance-ratio).
     sweep and fix read the config alone, so they judge tails as check does."""
-    from rflint.rules import Settings, select_rules
-
-    from rflint.rules import known_codes
+    from rflint.rules import Settings, known_codes, select_rules
 
     settings = Settings(min_tail_layers=min_tail_layers or cfg.min_tail_layers,
                         dominance_ratio=dominance_ratio or cfg.dominance_ratio)
