@@ -299,6 +299,17 @@ def test_mlp_has_nothing_to_lint(tmp_path, monkeypatch):
     assert result.exit_code == 0 and "nothing to lint" in result.stderr
 
 
+def test_a_sweep_of_a_model_with_nothing_to_lint_says_so_as_check_does(tmp_path, monkeypatch):
+    # check said so and exited 0; sweep called it an error (exit 2, JSON "error")
+    (tmp_path / "mlp.py").write_text("import torch.nn as nn\n\ndef build():\n    return nn.Sequential(nn.Linear(4, 2))\n")
+    monkeypatch.chdir(tmp_path)
+    said = "mlp.py:build has no convolution, pooling or resampling layer: nothing to lint"
+    text = runner.invoke(app, ["sweep", "mlp.py:build", "--sizes", "8,16"])
+    assert (text.exit_code, text.stdout, text.stderr) == (0, "", f"rflint: {said}\n")
+    doc = json.loads(runner.invoke(app, ["sweep", "mlp.py:build", "--sizes", "8,16", "-f", "json"]).stdout)
+    assert doc["sizes"] == [] and doc["skipped"] == said and "error" not in doc
+
+
 def test_nothing_to_lint_is_named_in_every_machine_format(tmp_path, monkeypatch):
     # it was on stderr only: a CI report (JSON, SARIF, annotations, a PR comment) of a model rflint
     # never looked into was the report of a clean one

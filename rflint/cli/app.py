@@ -431,10 +431,16 @@ def _sweep(target, sizes, start, stop, steps, channels, kwarg, fmt, output, conf
     try:
         rows = run_sweep(target, size_list, channels, parse_kwargs(kwarg), settings, rules, cfg.layers, jobs, shapes)
     except RflintError as err:  # the model did not load: a JSON reader still gets a document saying why
+        from rflint.engine.prepare import NothingToLint
+
+        nothing = isinstance(err, NothingToLint)  # no error, as in check: said, and exit code 0
         if fmt is SweepFormat.json:
             _write_sweep_json({"version": 1, "target": target, "sizes": [], "no_tail_from": None, "no_tail_to": None,
-                               "error": str(err)}, output)
-        raise
+                               "skipped" if nothing else "error": str(err)}, output)
+        if not nothing:
+            raise
+        typer.echo(f"rflint: {err}", err=True)
+        return
     from rflint.report.sweep import clean_range
 
     lo, hi = clean_range(rows)
