@@ -122,11 +122,8 @@ def _reshape(ctx: Ctx) -> Outcome:
 def _flattened_dims(ctx: Ctx, n: int) -> set[int] | None:
     """The source dims a flatten merges into one (``torch.flatten``, ``x.flatten``, ``nn.Flatten``),
     None for any other reshape (matched by sizes) or a range not given as numbers."""
-    import torch
-    from torch import nn
-
     node = ctx.node
-    if isinstance(ctx.module, nn.Flatten):
+    if isinstance(ctx.module, torch.nn.Flatten):
         start, end = ctx.module.start_dim, ctx.module.end_dim
     elif (node.op == "call_function" and node.target is torch.flatten) or (
             node.op == "call_method" and node.target == "flatten"):
