@@ -310,6 +310,42 @@ def test_a_sweep_of_a_model_with_nothing_to_lint_says_so_as_check_does(tmp_path,
     assert doc["sizes"] == [] and doc["skipped"] == said and "error" not in doc
 
 
+_EXITS = """
+import sys
+
+import torch.nn as nn
+
+
+class Exits(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        sys.exit(3)
+
+
+def fine():
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1))
+"""
+
+
+def test_a_forward_that_calls_sys_exit_is_that_targets_error(tmp_path, monkeypatch):
+    # a factory's or an import's sys.exit was caught, forward()'s was not: the run ended with exit
+    # code 3 and no output, the other target's report lost too
+    (tmp_path / "ex.py").write_text(_EXITS)
+    monkeypatch.chdir(tmp_path)
+    said = "ex.py:Exits: its code called sys.exit(3) while rflint traced or ran it"
+    for jobs in ("1", "2"):
+        result = runner.invoke(app, ["check", "ex.py:Exits", "ex.py:fine", "--input", "8", "-f", "json", "-j", jobs])
+        assert result.exit_code == 2 and result.stderr == f"rflint: error: {said}\n"
+        assert [m["target"] for m in json.loads(result.stdout)["models"]] == ["ex.py:fine"]
+    for command in (["sweep", "ex.py:Exits", "--sizes", "8,16"], ["fix", "ex.py:Exits", "--input", "8", "--truncate"]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 2
+        assert result.stderr == "rflint: error: the model's code called sys.exit(3) while rflint traced or ran it\n"
+
+
 def test_nothing_to_lint_is_named_in_every_machine_format(tmp_path, monkeypatch):
     # it was on stderr only: a CI report (JSON, SARIF, annotations, a PR comment) of a model rflint
     # never looked into was the report of a clean one

@@ -99,6 +99,10 @@ def _guarded(run, debug: bool):
         _fail(text, debug, err)
     except Exception as err:
         _fail(f"{type(err).__name__}: {err}" + ("" if debug else " (run with --debug for the traceback)"), debug, err)
+    except SystemExit as err:  # the model's forward() called sys.exit (sweep, fix; check says so per target)
+        from rflint.trace.loading import exit_call
+
+        _fail(f"the model's code called {exit_call(err)} while rflint traced or ran it", debug, err)
 
 
 @app.command()

@@ -202,7 +202,7 @@ def _run_job(job: Job, settings: Any, rules: Any, declared: dict, style: TextSty
         if declared:
             outcome.declared_seen = _declared_in(prepared.loaded.module, declared)
         runs = _shapes_per_size(prepared, job) if job.shapes else job.sizes
-    except Exception as err:  # noqa: BLE001 - a model that cannot be loaded or traced: see _failed
+    except (Exception, SystemExit) as err:  # noqa: BLE001 - a model that cannot be loaded or traced: see _failed
         outcome.errors.append(_failed(job, None, err, debug))
         return outcome
     for k, run in enumerate(runs):  # one size that fails (too small, misfit) leaves the others' reports
@@ -217,7 +217,7 @@ def _run_job(job: Job, settings: Any, rules: Any, declared: dict, style: TextSty
                 outcome.texts.append(_render_section(report, style))
             if pictures is not None:
                 _draw(report, pictures, f"{index}-{k}", outcome)
-        except Exception as err:  # noqa: BLE001 - see _failed
+        except (Exception, SystemExit) as err:  # noqa: BLE001 - see _failed
             outcome.errors.append(_failed(job, _size_of(prepared, job, run), err, debug))
     return outcome
 
@@ -229,8 +229,13 @@ def _failed(job: Job, size: list[int] | None, err: Exception, debug: bool) -> Jo
     run goes on with the other targets and sizes either way (exit code 2 at the end)."""
     import traceback
 
-    unexpected = not isinstance(err, RflintError)
-    message = f"{type(err).__name__}: {err}" if unexpected else str(err)
+    unexpected = not isinstance(err, (RflintError, SystemExit))
+    if isinstance(err, SystemExit):  # forward() called sys.exit while traced or run: not rflint's exit code
+        from rflint.trace.loading import exit_call
+
+        message = f"{job.name}: its code called {exit_call(err)} while rflint traced or ran it"
+    else:
+        message = f"{type(err).__name__}: {err}" if unexpected else str(err)
     message = " ".join(message.split())  # one line: a model's own message may span several
     from rflint.report.model import plain_kwargs
 

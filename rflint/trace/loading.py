@@ -183,7 +183,7 @@ def _import_loose(path: str) -> Any:
     except SyntaxError as err:
         raise RflintError(f"syntax error in {_at_line(path, err)}: {err.msg}") from err
     except SystemExit as err:  # a script's `sys.exit()` at import time: not rflint's exit code
-        raise RflintError(f"importing {path} called {_exit_call(err)}") from None
+        raise RflintError(f"importing {path} called {exit_call(err)}") from None
     except Exception as err:  # the user's module failed at import time
         raise RflintError(f"importing {path} failed: {type(err).__name__}: {err}") from err
     return module
@@ -202,7 +202,7 @@ def _import_module(name: str, path: str | None = None) -> Any:
             raise RflintError(f"cannot import module {name!r}: {err}") from err
         raise RflintError(f"importing {shown} failed: {type(err).__name__}: {err}") from err
     except SystemExit as err:
-        raise RflintError(f"importing {shown} called {_exit_call(err)}") from None
+        raise RflintError(f"importing {shown} called {exit_call(err)}") from None
     except Exception as err:
         raise RflintError(f"importing {shown} failed: {type(err).__name__}: {err}") from err
 
@@ -211,7 +211,7 @@ class _HardExit(SystemExit):
     """os._exit() called by a target's code while rflint loads it (_kept_process_state)."""
 
 
-def _exit_call(err: SystemExit) -> str:
+def exit_call(err: SystemExit) -> str:
     """How the code asked to exit: "sys.exit(5)", "os._exit(0)"."""
     return f"{'os._exit' if isinstance(err, _HardExit) else 'sys.exit'}({'' if err.code is None else repr(err.code)})"
 
@@ -315,7 +315,7 @@ def _call_factory(factory: Callable, kwargs: dict[str, Any], label: str,
             failed = err
             continue
         except SystemExit as err:  # not a meta-device problem: no point trying the CPU
-            raise RflintError(f"{label} called {_exit_call(err)}") from None
+            raise RflintError(f"{label} called {exit_call(err)}") from None
         if not isinstance(built, nn.Module):
             raise RflintError(f"{label} returned {type(built).__name__}, not a torch.nn.Module")
         return built, device
