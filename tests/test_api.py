@@ -281,6 +281,9 @@ def _mutated(settings, **fields):
     (lambda: rflint.remove_stem(_net(), 16, layers=5), "remove_stem(): layers must be layer names"),
     (lambda: rflint.truncate(_net(), 16, settings={"min_tail_layers": 2}), "truncate(): settings must be a rflint"),
     (lambda: lint(_net()), "lint(): analysis must be what rflint.analyze returns, got Sequential"),
+    # a code where the rules go: "'str' object has no attribute 'check'"
+    (lambda: lint(rflint.analyze(_net(), 16), Settings(), "RF001"), "lint(): rules must be a list of rules"),
+    (lambda: lint(rflint.analyze(_net(), 16), None, 5), "lint(): rules must be a list of rules"),
 ])
 def test_api_arguments_of_the_wrong_type_are_named(call, message):
     # each was an internal error ("'<=' not supported between 'str' and 'int'", "'dict' object has

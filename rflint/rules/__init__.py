@@ -90,6 +90,8 @@ def lint(analysis: Analysis, settings: Settings | None = None, rules: list[Rule]
                           f"got {settings!r}")
     if settings is not None:
         settings.validate()
+    if rules is not None and not (isinstance(rules, (list, tuple)) and all(isinstance(r, Rule) for r in rules)):
+        raise RflintError(f"lint(): rules must be a list of rules, e.g. select_rules([\"RF001\"]), got {rules!r}")
     ctx = LintContext(analysis, settings)
     extra_ignore = _codes(extra_ignore) if extra_ignore else None
     loaded = analysis.prepared.loaded if analysis.prepared else None
