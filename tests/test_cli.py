@@ -1362,3 +1362,14 @@ def test_a_report_written_to_a_file_leaves_its_summary_on_stderr(project):
         line = result.stderr.strip()
         assert line.startswith("rflint: 1 model run: 1 error,") and line.endswith(f"; report written to out.{fmt}")
     assert "rflint:" not in invoke("check", "net.py:build", "--input", "8", "-f", "sarif").stderr  # on stdout: no line
+
+
+def test_sweep_and_fix_name_the_model_with_its_kwargs(project):
+    # check named it "net.py:build (width=4)", sweep and fix "net.py:build" (README: a model given
+    # kwargs is named with them in the reports)
+    sweep = invoke("sweep", "net.py:build", "--kwarg", "width=4", "--sizes", "8")
+    assert sweep.exit_code == 0 and sweep.stdout.lstrip().startswith("net.py:build (width=4): receptive field")
+    doc = json.loads(invoke("sweep", "net.py:build", "--kwarg", "width=4", "--sizes", "8", "-f", "json").stdout)
+    assert doc["target"] == "net.py:build" and doc["kwargs"] == {"width": 4}
+    fix = invoke("fix", "net.py:build", "--kwarg", "width=4", "--input", "8", "--truncate", "-o", "t.pt")
+    assert "net.py:build (width=4) (truncated)" in fix.stdout

@@ -433,7 +433,8 @@ def _sweep(target, sizes, start, stop, steps, channels, kwarg, fmt, output, conf
     shapes, channels = parse_shapes(list(input_shapes), channels)
     settings, rules = _rule_settings(cfg)
     try:
-        rows = run_sweep(target, size_list, channels, parse_kwargs(kwarg), settings, rules, cfg.layers, jobs, shapes)
+        kwargs = parse_kwargs(kwarg)
+        rows = run_sweep(target, size_list, channels, kwargs, settings, rules, cfg.layers, jobs, shapes)
     except RflintError as err:  # the model did not load: a JSON reader still gets a document saying why
         from rflint.engine.prepare import NothingToLint
 
@@ -445,11 +446,14 @@ def _sweep(target, sizes, start, stop, steps, channels, kwarg, fmt, output, conf
             raise
         typer.echo(f"rflint: {err}", err=True)
         return
+    from rflint.report.humanize import with_kwargs
+    from rflint.report.model import plain_kwargs
     from rflint.report.sweep import clean_range
 
     lo, hi = clean_range(rows)
     if fmt is SweepFormat.json:  # also when no size runs: a CI step reading the file finds every reason
-        _write_sweep_json({"version": 1, "target": target, "sizes": rows, "no_tail_from": lo, "no_tail_to": hi}, output)
+        _write_sweep_json({"version": 1, "target": target, "kwargs": plain_kwargs(kwargs), "sizes": rows,
+                           "no_tail_from": lo, "no_tail_to": hi}, output)
     if all("error" in r for r in rows):  # nothing ran (wrong channels, or no size fits the model)
         first = rows[0]["error"]
         raise RflintError(first if len(rows) == 1 else f"none of the {len(rows)} swept sizes runs; the first: {first}")
@@ -458,7 +462,7 @@ def _sweep(target, sizes, start, stop, steps, channels, kwarg, fmt, output, conf
     from rflint.report.text import render_sweep
 
     console = _console(output)
-    render_sweep(target, rows, lo, hi, console)  # a broken pipe: the console's on_broken_pipe
+    render_sweep(with_kwargs(target, kwargs), rows, lo, hi, console)  # a broken pipe: the console's on_broken_pipe
     _finish(console, output)
 
 
@@ -554,7 +558,9 @@ def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, chan
             change = "truncated" if truncate else f"with the downsampling of {', '.join(names)} removed" if names \
                 else "with its stem downsampling removed"
             raise fixes.fix_broke(f"{before.analysis.target} {change}", size, err) from None
-    after.analysis.target = f"{before.analysis.target} ({what})"
+    from rflint.report.humanize import with_kwargs
+
+    after.analysis.target = f"{with_kwargs(before.analysis.target, kwargs)} ({what})"  # named as check names it
     console = Console(emoji=False)
     for warning in before.analysis.warnings:  # a value-dependent branch: the fixed graph keeps one path
         console.print(f"note: {warning}", markup=False, highlight=False, style="yellow")
