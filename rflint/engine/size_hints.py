@@ -526,8 +526,10 @@ def _attempts(prepared: Prepared, shapes: Shapes) -> Callable[[tuple[int, ...]],
         if spatial not in tried:
             try:  # (a model with lazy layers anew: they took another size's shapes)
                 fresh = prepared.anew()
-                with evaluating(fresh.loaded):  # as every run: an instance in training mode had its
-                    probe(fresh, ((n, c, *spatial),))  # BatchNorm refuse a 1x1 map, and a size that runs was not offered
+                # in eval mode, as every run: an instance in training mode had its BatchNorm refuse
+                # a 1x1 map, and a size that runs was not offered
+                with evaluating(fresh.loaded):
+                    probe(fresh, ((n, c, *spatial),))
                 tried[spatial] = None
             except RflintError as err:
                 tried[spatial] = err

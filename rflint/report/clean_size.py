@@ -174,8 +174,7 @@ def _raised(a: Analysis, candidate: tuple[int, ...], failure: RflintError, bound
     joins = not vanishing(failure)  # (not monotone: a join, most often)
     divisor = named_divisor(failure)
     if divisor is not None:  # the model's own check names the multiple: the next one up per axis
-        multiple = tuple(-(-c // divisor) * divisor if axes is None or i in axes else c
-                         for i, c in enumerate(candidate))
+        multiple = _rounded_up(candidate, divisor, axes)
         found = _at(a, multiple) if reach is None or max(m - c for m, c in zip(multiple, candidate)) <= reach else None
         if found is not None and not isinstance(found, RflintError):
             return found
@@ -211,7 +210,7 @@ def _next_multiple_running(a: Analysis, candidate: tuple[int, ...], axes: tuple[
         return None
     multiple, tried = 2 * ALIGN_REACH, set()
     while multiple <= limit:
-        size = tuple(-(-c // multiple) * multiple if axes is None or i in axes else c for i, c in enumerate(candidate))
+        size = _rounded_up(candidate, multiple, axes)
         if max(size) > limit:
             return None
         if size not in tried:  # (the next multiple of 256 may be that of 128)
@@ -225,6 +224,11 @@ def _next_multiple_running(a: Analysis, candidate: tuple[int, ...], axes: tuple[
 
 def _shifted(size: tuple[int, ...], d: int, axes: tuple[int, ...] | None = None) -> tuple[int, ...]:
     return tuple(s + d if axes is None or i in axes else s for i, s in enumerate(size))
+
+
+def _rounded_up(size: tuple[int, ...], multiple: int, axes: tuple[int, ...] | None = None) -> tuple[int, ...]:
+    """Each of ``axes`` (default every axis) raised to the next multiple of ``multiple``."""
+    return tuple(-(-s // multiple) * multiple if axes is None or i in axes else s for i, s in enumerate(size))
 
 
 def _at(a: Analysis, size: tuple[int, ...]) -> Trial | RflintError:
