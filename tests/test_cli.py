@@ -812,6 +812,78 @@ def test_each_target_imports_its_own_sibling_modules(tmp_path, monkeypatch, jobs
     assert [m["params"] for m in json.loads(result.stdout)["models"]] == [2802, 14402]
 
 
+def _blocks_file(n: int) -> str:
+    return f"import torch.nn as nn\n\n\ndef head(c):\n    return [nn.Conv2d(c, c, 3, padding=1) for _ in range({n})]\n"
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_module_an_earlier_target_took_from_the_project_root_is_not_reused(tmp_path, monkeypatch, jobs):
+    # exp1 has no blocks.py, so its `from blocks import head` found the project root's (six convs);
+    # only modules from the target's own directory were forgotten, so exp2 (whose own blocks.py
+    # has one conv) was linted with the root's.  Params as in the test above: 14402 and 2802
+    monkeypatch.chdir(tmp_path)
+    model = ("import torch.nn as nn\nfrom blocks import head\n\n\ndef build():\n    return nn.Sequential("
+             "nn.Conv2d(3, 16, 3, stride=2, padding=1), *head(16), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 2))\n")
+    (tmp_path / "blocks.py").write_text(_blocks_file(6))
+    for name in ("exp1", "exp2"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "model.py").write_text(model)
+    (tmp_path / "exp2" / "blocks.py").write_text(_blocks_file(1))
+    result = invoke("check", "exp1/model.py:build", "exp2/model.py:build", "--input", "16", "-f", "json", "-j", jobs)
+    assert [m["params"] for m in json.loads(result.stdout)["models"]] == [14402, 2802]
+
+
+def test_a_file_target_is_linted_from_that_file_not_from_an_installed_copy(tmp_path, monkeypatch):
+    # An installed (here: on sys.path) copy of mypkg with one conv, the checkout's src/mypkg with
+    # six.  The dotted target imports the installed copy first; the file target then got it from
+    # sys.modules, and its findings pointed into the copy.  Params: 2802 (one conv), 14402 (six)
+    repo, installed = tmp_path / "repo", tmp_path / "venv" / "lib" / "site-packages"
+    for where, n in ((installed, 1), (repo / "src", 6)):
+        package = where / "mypkg"
+        package.mkdir(parents=True)
+        (package / "__init__.py").write_text("")
+        (package / "blocks.py").write_text(_blocks_file(n))
+        (package / "models.py").write_text(
+            "import torch.nn as nn\nfrom .blocks import head\n\n\ndef build():\n    return nn.Sequential("
+            "nn.Conv2d(3, 16, 3, stride=2, padding=1), *head(16), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 2))\n")
+    monkeypatch.syspath_prepend(str(installed))
+    monkeypatch.chdir(repo)
+    result = invoke("check", "mypkg.models:build", "src/mypkg/models.py:build", "--input", "16", "-f", "json")
+    models = json.loads(result.stdout)["models"]
+    assert [m["params"] for m in models] == [2802, 14402]
+    assert models[1]["layers"][0]["source"]["file"] == str(repo / "src" / "mypkg" / "models.py")
+
+
+def test_a_sibling_named_like_a_standard_module_does_not_replace_it_for_rflint(tmp_path, monkeypatch):
+    # rflint imports shlex while it writes the report (the "Try it" command); with the model's
+    # directory first on sys.path it imported the model's shlex.py, and the run failed
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delitem(sys.modules, "shlex", raising=False)
+    (tmp_path / "shlex.py").write_text("raise ImportError('the model directory shlex.py')\n")
+    (tmp_path / "net.py").write_text("import torch.nn as nn\n\n\ndef build():\n    return nn.Sequential("
+                                     + "nn.Conv2d(3, 3, 3, padding=1), " * 6 + "nn.Flatten())\n")
+    result = invoke("check", "net.py:build", "--input", "8")
+    assert result.exit_code == 1 and "Try it: rflint fix net.py:build" in result.stdout, result.stderr
+
+
+def test_a_config_target_imports_its_project_when_run_with_config_from_elsewhere(tmp_path, monkeypatch):
+    # ml/pyproject.toml lists scripts/net.py, which imports the project's package mlpkg (in ml/).
+    # Run from the repository's root with --config, as the README's pre-commit section does, the
+    # project directory put on sys.path was the working directory's, and mlpkg was not found
+    ml = tmp_path / "ml"
+    (ml / "mlpkg").mkdir(parents=True)
+    (ml / "scripts").mkdir()
+    (ml / "mlpkg" / "__init__.py").write_text(_blocks_file(1))
+    (ml / "scripts" / "net.py").write_text(
+        "import torch.nn as nn\nfrom mlpkg import head\n\n\ndef build():\n    return nn.Sequential("
+        "nn.Conv2d(3, 16, 3, stride=2, padding=1), *head(16), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 2))\n")
+    (ml / "pyproject.toml").write_text('[[tool.rflint.models]]\ntarget = "scripts/net.py:build"\ninput = 16\n')
+    monkeypatch.chdir(tmp_path)
+    result = invoke("check", "--config", "ml/pyproject.toml", "-f", "json")
+    assert result.exit_code == 0, result.stderr
+    assert [m["params"] for m in json.loads(result.stdout)["models"]] == [2802]
+
+
 @pytest.mark.parametrize("comment, silenced", [
     ("# rflint: ignore[RF001]", {"RF001"}),
     ("# rflint: ignore[RF001, RF002]  # known", {"RF001", "RF002"}),

@@ -81,18 +81,61 @@ def _own_imports(roots: list[str]) -> Iterator[None]:
             sys.path.remove(entry)
     _LOCAL_MODULES.clear()
     _LOCAL_PATHS.clear()
+    _BASELINE.update(() if _BASELINE else sys.modules)
     sys.path[0:0] = roots
     _LOCAL_PATHS.extend(roots)
     before = set(sys.modules)
-    prefix = os.path.join(roots[0], "")
     try:
         yield
     finally:
         for name in set(sys.modules) - before:
-            file = getattr(sys.modules.get(name), "__file__", None) or ""
-            if os.path.abspath(file).startswith(prefix) and "site-packages" not in file \
-                    and name.partition(".")[0] != "rflint":  # rflint itself (run from its checkout) stays
-                _LOCAL_MODULES.append(name)
+            if name.partition(".")[0] != "rflint" and _found_under(sys.modules.get(name), roots):
+                _LOCAL_MODULES.append(name)  # (rflint itself, run from its checkout, stays)
+        # The model is imported: its directories stay on sys.path (forward() may import), but
+        # behind the standard library, whose modules rflint imports while it writes the report (a
+        # sibling shlex.py must not take their place)
+        for entry in roots:
+            if entry in sys.path:
+                sys.path.remove(entry)
+        at = _after_standard_library()
+        sys.path[at:at] = roots
+
+
+# What was imported before the first target: rflint, torch and what they need.  A target's file
+# that would import as one of those (a package of the user's named like one) is never put in
+# their place (_import_file).
+_BASELINE: set[str] = set()
+
+
+def _after_standard_library() -> int:
+    """The sys.path index right after the standard library's entries (before site-packages)."""
+    import sysconfig
+
+    standard = {os.path.normcase(os.path.abspath(p)) for key in ("stdlib", "platstdlib")
+                if (p := sysconfig.get_paths().get(key))}
+    last = -1
+    for i, entry in enumerate(sys.path):
+        path = os.path.normcase(os.path.abspath(entry or "."))
+        if path in standard or path.endswith((".zip", "lib-dynload")) or any(
+                path.startswith(os.path.join(s, "")) and "site-packages" not in path for s in standard):
+            last = i
+    return last + 1
+
+
+def _found_under(module: Any, roots: list[str]) -> bool:
+    """The module was imported from one of ``roots``: the longest sys.path entry its file lies
+    under is a root.  (A venv or a standard library inside the project's directory is an entry of
+    its own, deeper than the project's, so its modules are not the target's.)"""
+    file = getattr(module, "__file__", None)
+    if not file:
+        return False
+    file = os.path.abspath(file)
+    best = ""
+    for entry in sys.path:
+        entry = os.path.abspath(entry or ".")
+        if len(entry) > len(best) and file.startswith(os.path.join(entry, "")):
+            best = entry
+    return best in roots
 
 
 def _import_roots(target: Any, root: str | None = None) -> list[str]:
@@ -102,7 +145,9 @@ def _import_roots(target: Any, root: str | None = None) -> list[str]:
     package.module target; then the working directory and the project's (the nearest
     pyproject.toml's), so that ``scripts/export.py`` can import the repository's package and a
     package.module target resolves from a subdirectory, as under ``python -m`` from the project's
-    root.  None for zoo targets and objects."""
+    root.  A config's target (``root``: the directory of its pyproject.toml) has that directory as
+    its project's, wherever rflint runs from (``--config ml/pyproject.toml`` from the repository's
+    root).  None for zoo targets and objects."""
     if not isinstance(target, str) or target.startswith("zoo:"):
         return []
     where = target.rpartition(":")[0]
@@ -115,7 +160,7 @@ def _import_roots(target: Any, root: str | None = None) -> list[str]:
         first = [package[0], os.path.dirname(path)] if package else [os.path.dirname(path)]
     else:
         first = [root or os.getcwd()]
-    return list(dict.fromkeys(r for r in (*first, os.getcwd(), _project_dir()) if r))
+    return list(dict.fromkeys(r for r in (*first, os.getcwd(), root or _project_dir()) if r))
 
 
 def _project_dir() -> str | None:
@@ -156,6 +201,7 @@ def _import_file(path: str) -> Any:
     path = os.path.abspath(path)  # (its directory is first on sys.path: _own_imports)
     package = _package_of(path)
     if package is not None:  # in a package: imported as its module (relative imports work)
+        _forget_other_copy(package[1].partition(".")[0], package[0])
         try:
             return _import_module(package[1], path)
         except RflintError as err:  # the package cannot be imported (its __init__ needs a missing
@@ -164,6 +210,22 @@ def _import_file(path: str) -> Any:
             except RflintError:
                 raise err from None
     return _import_loose(path)
+
+
+def _forget_other_copy(name: str, directory: str) -> None:
+    """Drop the package ``name`` (and its modules) from sys.modules when it was imported from
+    somewhere else than ``directory``: an installed copy of the project, or the same-named package
+    of another target, imported before.  The file named on the command line is what is linted.
+    rflint's own imports (torch, ...) stay: a package of the user's named like one of them is
+    imported on its own (_import_loose)."""
+    module = sys.modules.get(name)
+    if module is None or name in _BASELINE:
+        return
+    where = os.path.join(directory, name)
+    if any(os.path.abspath(p) == where for p in getattr(module, "__path__", None) or ()):
+        return
+    for loaded in [n for n in sys.modules if n == name or n.startswith(name + ".")]:
+        del sys.modules[loaded]
 
 
 def _import_loose(path: str) -> Any:
