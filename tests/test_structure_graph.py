@@ -248,3 +248,27 @@ def test_dominators_of_merges_of_many_levels_match_networkx():
     # each operand's walk up the dominator tree ends where an earlier one's passed: the answer is
     # the same as the plain intersect (networkx's dominators), whichever order the operands come in
     _check(prepare(_EveryLevel()).at((16, 16)))
+
+
+class _Hub(nn.Module):
+    """A chain of n convs whose last map is added to every level, then to a mix of levels (each
+    sum's operands n - i levels apart, and sums of sums), so the intersect's jumps span every
+    distance up the dominator tree."""
+
+    def __init__(self, n: int):
+        super().__init__()
+        self.convs = nn.ModuleList(nn.Conv2d(4, 4, 3, padding=1) for _ in range(n))
+
+    def forward(self, x):
+        levels = []
+        for conv in self.convs:
+            x = conv(x)
+            levels.append(x)
+        sums = [x + level for level in levels]
+        mixed = [sums[i] + levels[(7 * i) % len(levels)] for i in range(len(sums))]
+        return torch.cat(sums + mixed, 1)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 40, 129])
+def test_dominators_of_sums_reaching_far_up_match_networkx(n):
+    _check(prepare(_Hub(n), channels=4).at((8, 8)))

@@ -126,12 +126,18 @@ class Analysis:
         return self.traced.memo("tensor_names", lambda: tensor_names(self.traced.order))
 
     def tensor_name(self, node: str) -> str:
-        """One node's :attr:`tensor_names` entry, without building the table when it is not built."""
+        """One node's :attr:`tensor_names` entry, without building the table for the first lookups
+        (a report names one or two tensors).  A lookup alone may scan the rest of the graph (a
+        stem's modules are never left), so from the third on the table is built: a model with a
+        finding per merge (RF007) stays linear."""
         if "tensor_names" in self.__dict__ or self.traced is None:
             return self.tensor_names.get(node, node)
         found = self.traced.derived.get("tensor_names")
         if found is not None:
             return found.get(node, node)
+        lookups = self.derived["name_lookups"] = self.derived.get("name_lookups", 0) + 1
+        if lookups > 2:
+            return self.tensor_names.get(node, node)
         found_node = self.traced.node_by_name.get(node)
         return node if found_node is None else tensor_name(self.traced.order, self.traced.order.index(found_node))
 

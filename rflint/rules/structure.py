@@ -130,28 +130,53 @@ def _dominators(a: Analysis, preds: dict[str, list[str]]) -> dict[str, str]:
 
     On a DAG visited in topological order every predecessor's dominator is known when a node is
     reached, so one pass suffices: a node's idom is the nearest common dominator of its
-    predecessors (Cooper, Harvey & Kennedy's intersect, walking up by dominator-tree depth)."""
+    predecessors (Cooper, Harvey & Kennedy's intersect, walking up by dominator-tree depth).
+
+    The walk up takes jump pointers (each node's ``jump`` is an ancestor whose distance follows
+    the skew-binary numbers, set in O(1) from the parent's), so one intersect costs O(log depth)
+    steps, not the depth: a model that adds its last map to every earlier level (n two-input sums,
+    the i-th reaching n - i levels up) cost n^2 / 2 steps, 285 ms at 3200 levels."""
     idom: dict[str, str] = {}
     depth = {_SOURCE: 0}
+    jump = {_SOURCE: _SOURCE}
+
+    def add(node: str, parent: str) -> None:
+        j = jump[parent]
+        jj = jump[j]
+        idom[node], depth[node] = parent, depth[parent] + 1
+        jump[node] = jj if depth[parent] - depth[j] == depth[j] - depth[jj] else parent
+
     for src in a.inputs:
-        idom[src], depth[src] = _SOURCE, 1
+        add(src, _SOURCE)
     for node in a.order:
         ps = preds.get(node)
         if not ps or node in idom:
             continue
         if len(ps) == 1:
             d = ps[0]
-        elif len(ps) == 2:  # a residual sum, a two-way concatenation: the plain intersect
-            d, v = ps
-            while d != v:
-                if depth[d] >= depth[v]:
-                    d = idom[d]
-                else:
-                    v = idom[v]
+        elif len(ps) == 2:  # a residual sum, a two-way concatenation
+            d = _intersect(ps[0], ps[1], idom, depth, jump)
         else:
             d = _common_dominator(ps, idom, depth)
-        idom[node], depth[node] = d, depth[d] + 1
+        add(node, d)
     return idom
+
+
+def _intersect(u: str, v: str, idom: dict[str, str], depth: dict[str, int], jump: dict[str, str]) -> str:
+    """The nearest common dominator of ``u`` and ``v``: the deeper one up to the other's depth, then
+    both up together.  A jump's depth depends on the depth alone, so two nodes of one depth jump to
+    one depth, and where their jumps differ the answer lies above both."""
+    if depth[u] < depth[v]:
+        u, v = v, u
+    level = depth[v]
+    while depth[u] > level:
+        u = jump[u] if depth[jump[u]] >= level else idom[u]
+    while u != v:
+        if jump[u] != jump[v]:
+            u, v = jump[u], jump[v]
+        else:
+            u, v = idom[u], idom[v]
+    return u
 
 
 def _common_dominator(ps: list[str], idom: dict[str, str], depth: dict[str, int]) -> str:

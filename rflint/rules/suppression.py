@@ -61,22 +61,39 @@ def _codes_at(src: Source) -> set[str] | None:
     return _together(_codes_on(src.file, line) for line in lines)
 
 
-# file -> (its lines as linecache holds them, its blocks: (first header line, last header line, last line))
-_BLOCKS: dict[str, tuple[list[str], list[tuple[int, int, int]]]] = {}
+# file -> (its lines as linecache holds them, per line the header lines of the blocks around it)
+_BLOCKS: dict[str, tuple[list[str], list[tuple[int, ...]]]] = {}
 
 
-def enclosing_header_lines(file: str, line: int) -> list[int]:
+def enclosing_header_lines(file: str, line: int) -> tuple[int, ...]:
     """The header lines (decorators through the colon) of the defs and classes of ``file`` whose
     body holds ``line``.  Only a file with a directive in it is parsed, once per version of it
     that linecache holds (a file rewritten and reloaded is parsed again): most have none."""
     lines = linecache.getlines(file)
     cached = _BLOCKS.get(file)
     if cached is None or cached[0] is not lines:
-        cached = _BLOCKS[file] = (lines, _blocks(file, lines))
-    return [n for first, last, end in cached[1] if last < line <= end for n in range(first, last + 1)]
+        cached = _BLOCKS[file] = (lines, _headers_per_line(file, lines))
+    per_line = cached[1]
+    return per_line[line] if 0 <= line < len(per_line) else ()
+
+
+def _headers_per_line(file: str, lines: list[str]) -> list[tuple[int, ...]]:
+    """Per line number, the header lines of every block whose body holds it.  Made once per file in
+    one pass over the blocks, outer ones first (defs and classes nest), so each layer's lookup is
+    an index: a file of 1600 block classes with a directive in it took 1600 steps per layer."""
+    blocks = _blocks(file, lines)
+    per_line: list[tuple[int, ...]] = [()] * (len(lines) + 2)
+    for first, last, end in sorted(blocks, key=lambda b: (b[0], -b[2])):  # outer before inner
+        around = per_line[first]  # the headers of the blocks this one's header sits in
+        own = around + tuple(range(first, last + 1))
+        for n in range(last + 1, min(end, len(lines)) + 1):
+            per_line[n] = own
+    return per_line
 
 
 def _blocks(file: str, lines: list[str]) -> list[tuple[int, int, int]]:
+    """(first header line, last header line, last line) of every def and class of a file with a
+    directive in it; none for the rest."""
     import ast
 
     text = "".join(lines)
