@@ -96,6 +96,7 @@ def _sizes(value: Any, where: str) -> list[str]:
 
 def load_config(path: Path | None = None) -> Config:
     """Read [tool.rflint] from ``path`` or the nearest pyproject.toml; defaults if there is none."""
+    given = path is not None
     path = path or find_pyproject()
     if path is None:
         return Config()
@@ -114,6 +115,11 @@ def load_config(path: Path | None = None) -> Config:
     tool = data.get("tool", {})
     section = tool.get("rflint") if isinstance(tool, dict) else None
     if section is None:
+        if given:  # --config names this file for its settings: none would be a gate silently off
+            top = ", ".join(sorted(data)[:4])
+            raise RflintError(f"config file {path} has no [tool.rflint] table"
+                              + (f" (its top-level keys: {top})" if top else "")
+                              + "; put rflint's settings under [tool.rflint], as in pyproject.toml")
         return Config(path=path)
     where = f"{path} [tool.rflint]"
     if not isinstance(section, dict):

@@ -250,6 +250,41 @@ def test_a_configured_model_may_ignore_every_rule(project):
     assert json.loads(result.stdout)["models"][0]["findings"] == []
 
 
+@pytest.mark.parametrize("spelling", ["net.py:build", "./net.py:build", "{project}/net.py:build"])
+def test_a_target_the_config_lists_keeps_its_entry_when_named_on_the_command_line(project, spelling):
+    # the entry's ignore was dropped (RF002 came back, exit 1) and without --input the run stopped
+    # with "no input size given": the gate said pass in CI and fail on the developer's command.  At
+    # 8 px net.py has RF002 and RF001 on "5" (MODEL above); the entry ignores RF002
+    (project / "pyproject.toml").write_text('[tool.rflint]\n[[tool.rflint.models]]\ntarget = "net.py:build"\n'
+                                            'input = 8\nignore = ["RF002"]\n')
+    target = spelling.format(project=project)
+    for extra in ([], ["--input", "8"]):
+        result = invoke("check", target, *extra, "--format", "json")
+        doc = json.loads(result.stdout)["models"]
+        assert result.exit_code == 0, result.stderr
+        assert [(m["target"], m["input"]) for m in doc] == [(target, [8, 8])]
+        assert {f["code"] for f in doc[0]["findings"]} == {"RF001"}
+    # the command line's size still wins over the entry's: at 64 px nothing is unproductive
+    doc = json.loads(invoke("check", target, "--input", "64", "--format", "json").stdout)["models"]
+    assert [m["input"] for m in doc] == [[64, 64]]
+
+
+def test_one_file_named_twice_by_different_paths_is_analysed_once(project):
+    doc = json.loads(invoke("check", "net.py:build", "./net.py:build", f"{project}/net.py:build",
+                            "--input", "8", "--format", "json").stdout)
+    assert [m["target"] for m in doc["models"]] == ["net.py:build"]
+
+
+def test_a_config_file_given_without_a_tool_rflint_table_is_an_error(project):
+    # a ruff.toml-style file (settings at the top level) was read as "no settings": --select and
+    # fail-on silently from the defaults, the gate passing on warnings it was set to fail on
+    (project / "rflint.toml").write_text('fail-on = "warning"\n')
+    result = invoke("check", "net.py:build", "--input", "8", "--config", "rflint.toml")
+    assert result.exit_code == 2
+    assert result.stderr == ("rflint: error: config file rflint.toml has no [tool.rflint] table (its top-level keys: "
+                             "fail-on); put rflint's settings under [tool.rflint], as in pyproject.toml\n")
+
+
 def test_a_model_whose_findings_are_all_silenced_says_so(project):
     # its section read "No findings." (the count was only in the closing line) and the Markdown
     # table had no count: a model exempted from every rule looked like a clean one.  At 8 px

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -39,28 +40,54 @@ def make_jobs(targets: list[str], inputs: list[str], input_shapes: list[str], ch
               kwargs: dict[str, Any], cfg: Config) -> list[Job]:
     # a size or target given twice is analysed once (as ruff checks a file named twice once)
     sizes: list[Any] = list(dict.fromkeys(parse_size(s) for s in inputs))
-    targets = list(dict.fromkeys(targets))
+    targets = list({_model_key(t): t for t in reversed(targets)}.values())[::-1]  # ./net.py:build is net.py:build
     shapes, channels = parse_shapes(input_shapes, channels)
     if shapes and sizes:
         raise RflintError("give either --input sizes or --input-shape shapes, not both")
     if targets:
-        return [Job(t, sizes or [None], channels, dict(kwargs), shapes=shapes) for t in targets]
+        # A target the config lists is that model: its entry's ignore applies, and its sizes,
+        # shapes, channels and kwargs where the command line gives none (the gate must not pass in
+        # CI and fail on a developer's `rflint models/net.py:build`, or the other way round)
+        jobs = []
+        for t in targets:
+            entries = [m for m in cfg.models if _same_target(m.target, t)]
+            jobs += [_configured(m, cfg, sizes, shapes, channels, kwargs, t) for m in entries] or \
+                [Job(t, sizes or [None], channels, dict(kwargs), shapes=shapes)]
+        return jobs
     if not cfg.models:
         where = f" in {cfg.path}" if cfg.path else ""
         raise RflintError(
             f"no TARGET given and no [[tool.rflint.models]]{where}; try `rflint zoo:resnet18 --input 32`"
         )
-    jobs = []
-    for m in cfg.models:
-        try:  # a bad size in the config: say which file and model
-            job_sizes = sizes or [parse_size(s) for s in m.inputs] or [None]
-            model_shapes = shapes or ([parse_shape(s) for s in m.input_shapes] or None)
-        except RflintError as err:
-            raise RflintError(f"{cfg.path} [[tool.rflint.models]] target {m.label or m.target}: {err}") from None
-        model_channels = channels or m.channels or (model_shapes[0][1] if model_shapes and len(model_shapes[0]) > 1 else None)
-        jobs.append(Job(m.target, job_sizes, model_channels, {**m.kwargs, **kwargs}, list(m.ignore),
-                        model_shapes, m.label, m.root, str(cfg.path) if cfg.path else None))
-    return jobs
+    return [_configured(m, cfg, sizes, shapes, channels, kwargs) for m in cfg.models]
+
+
+def _configured(m, cfg: Config, sizes: list[Any], shapes, channels: int | None, kwargs: dict[str, Any],
+                target: str | None = None) -> Job:
+    """The job of a config's model entry, what the command line gives overriding it.  ``target``:
+    the model as the command line names it (and reports then name it so)."""
+    try:  # a bad size in the config: say which file and model
+        job_sizes = sizes or [parse_size(s) for s in m.inputs] or [None]
+        model_shapes = shapes or ([parse_shape(s) for s in m.input_shapes] or None)
+    except RflintError as err:
+        raise RflintError(f"{cfg.path} [[tool.rflint.models]] target {m.label or m.target}: {err}") from None
+    model_channels = channels or m.channels or (model_shapes[0][1] if model_shapes and len(model_shapes[0]) > 1 else None)
+    return Job(target or m.target, job_sizes, model_channels, {**m.kwargs, **kwargs}, list(m.ignore),
+               model_shapes, None if target else m.label, None if target else m.root,
+               str(cfg.path) if cfg.path else None)
+
+
+def _model_key(target: str) -> str:
+    """What a target names: its file's real path and name for a file target, else itself."""
+    where, _, name = target.rpartition(":")
+    return f"{os.path.realpath(where)}:{name}" if where.endswith(".py") else target
+
+
+def _same_target(configured: str, given: str) -> bool:
+    """A config's target (its file relative to the working directory, see config.py) and one from
+    the command line name the same model: the same file (however the path is spelled) and name,
+    or the same module:name / zoo:name."""
+    return _model_key(configured) == _model_key(given)
 
 
 @dataclass
