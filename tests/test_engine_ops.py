@@ -4,6 +4,7 @@ Each expected number is worked out in the comment next to it from the spec's for
 (conv/pool: r += (k_eff-1)*j, j *= s; k_eff = d*(k-1)+1), never copied from rflint's output.
 """
 
+import dataclasses
 import textwrap
 from fractions import Fraction
 
@@ -1358,3 +1359,128 @@ def test_a_flatten_of_spatial_axes_is_global_whatever_their_sizes(how, size):
     a = rflint.analyze(_TokensAndBack(how), size)
     d = a.layer("d")
     assert d.head and d.r_in_max == (None, None)
+
+
+def _two_maps(x):
+    return x, F.max_pool2d(x, 2)
+
+
+torch.fx.wrap("_two_maps")
+
+
+class _ReducedOverW(nn.Module):
+    """Two 5x5 convs (r 9 on both axes), ``fn`` taking W away, a Conv1d k3 over what is left (H)."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+        self.c1 = nn.Conv2d(1, 4, 5, padding=2)
+        self.c2 = nn.Conv2d(4, 4, 5, padding=2)
+        self.head = nn.Conv1d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        return self.head(self.fn(self.c2(self.c1(x))))
+
+
+@pytest.mark.parametrize("fn", [
+    lambda y: y.median(3)[0], lambda y: torch.median(y, dim=3).values, lambda y: torch.nanmedian(y, 3)[0],
+    lambda y: y.kthvalue(2, 3)[0], lambda y: y.mode(3)[0], lambda y: y.mode()[0],
+    lambda y: torch.aminmax(y, dim=3).max, lambda y: torch.std_mean(y, 3)[0], lambda y: torch.var_mean(y, 3)[1],
+    lambda y: y.select(3, 0), lambda y: torch.select(y, 3, 5), lambda y: y.unbind(3)[0], lambda y: torch.unbind(y, -1)[2],
+    lambda y: torch.linalg.vector_norm(y, dim=3), lambda y: torch.linalg.norm(y, 2, 3), lambda y: y.norm(2, 3),
+    lambda y: y.std(3, True), lambda y: torch.any(y > 0, 3).float(), lambda y: torch.count_nonzero(y, 3).float(),
+    lambda y: torch.trapezoid(y, dim=3), lambda y: y.argmax(3).float(), lambda y: y.amax(3),
+])
+def test_an_op_taking_one_spatial_axis_away_leaves_the_other(fn):
+    # at 8x64 the Conv1d reads H (model-input axis 0) with r_min 9 > 8: unproductive.  These ops had
+    # no rule: matched by sizes, the kept axis was taken for W (judged against 64, productive), or
+    # the map was made global (the head not judged at all)
+    a, L = rf(_ReducedOverW(fn), (8, 64), channels=1)
+    head = L["head"]
+    assert (head.origins, tuple(head.r_in_min), head.head) == ((0,), (9,), False), a.warnings
+    assert [f.layer for f in lint(a).findings if f.code == "RF001"] == ["head"]
+
+
+def test_a_reduction_keeping_its_dim_drops_the_axis_it_mixed():
+    # median over W with keepdim: every unit read the whole row, so W is no RF axis any more
+    # (it was kept with r 9, and the next conv judged "partial" against 64)
+    net = _ReducedOverW(lambda y: y.median(3, keepdim=True)[0])
+    net.head = nn.Conv2d(4, 4, (3, 1), padding=(1, 0))
+    a, L = rf(net, (8, 64), channels=1)
+    assert (L["head"].origins, tuple(L["head"].r_in_min)) == ((0, None), (9, None))  # W: no RF axis
+    assert ("RF001", "head") in {(f.code, f.layer) for f in lint(a).findings}  # (not RF006, partial)
+    assert not any(f.code == "RF006" for f in lint(a).findings)
+
+
+class _PickedColumns(nn.Module):
+    def __init__(self, how: str):
+        super().__init__()
+        self.how = how
+        self.c1 = nn.Conv2d(3, 4, 3, padding=1)
+        self.c2 = nn.Conv2d(4, 4, 3, padding=1)
+        self.register_buffer("idx", torch.arange(0, 40, 2))
+
+    def forward(self, x):
+        x = self.c1(x)
+        x = x[..., self.idx] if self.how == "buffer" else x[:, :, :, list(range(0, 40, 2))]
+        return self.c2(x)
+
+
+@pytest.mark.parametrize("how", ["buffer", "list"])
+def test_indexing_every_second_column_is_a_stride_of_two(how):
+    # c1: 3 on both axes; every second column: W at jump 2; c2: H 3 + 2 = 5, W 3 + 2 * 2 = 7.  The
+    # index kept the RF (W 5), with no word
+    a, L = rf(_PickedColumns(how), (16, 40))
+    assert out_min(L["c2"]) == (5, 7)
+    assert any("indexing with a tensor or list" in w for w in a.warnings)
+
+
+class _WrappedTuple(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1, self.c2, self.c3, self.c4 = (nn.Conv2d(3 if i == 0 else 8, 8, 3, padding=1) for i in range(4))
+
+    def forward(self, x):
+        _, pooled = _two_maps(self.c1(x))
+        return self.c4(self.c3(self.c2(pooled))).mean((2, 3))
+
+
+def test_a_wrapped_function_that_returns_a_smaller_map_in_a_tuple_is_inferred():
+    # _two_maps is fx.wrap-ed (a leaf for the trace) and returns (x, max_pool(x)); the pooled map
+    # is 4x4 from 8x8: kernel 1, stride 2 from the shapes.  c1 3, then jump 2: c2 3 + 4 = 7, c3 11
+    # (the input of c4: 11 > 8, unproductive).  The tuple passed the RF through: 5, 7, 9, silently
+    a, L = rf(_WrappedTuple(), 8)
+    assert out_min(L["c3"]) == (11, 11) and tuple(L["c4"].r_in_min) == (11, 11)
+    assert any("_two_maps(...)[1]" in w and "stride 2x2" in w for w in a.warnings)
+
+
+@dataclasses.dataclass
+class _Output:
+    logits: torch.Tensor
+    features: torch.Tensor
+    extra: object = None
+
+
+class _DataclassOutput(nn.Module):
+    def __init__(self, wrap: bool):
+        super().__init__()
+        self.wrap = wrap
+        self.c1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.c2 = nn.Conv2d(8, 8, 3, stride=2, padding=1)
+        self.c3 = nn.Conv2d(8, 8, 3, padding=1)
+        self.c4 = nn.Conv2d(8, 8, 3, padding=1)
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, x):
+        d = self.c4(self.c3(self.c2(self.c1(x))))
+        logits = self.fc(d.mean((2, 3)))
+        return _Output(logits, d) if self.wrap else (logits, d)
+
+
+@pytest.mark.parametrize("wrap", [True, False])
+def test_a_model_returning_a_dataclass_is_linted_as_one_returning_a_tuple(wrap):
+    # c1 3; c2 (s2) 5, jump 2; c3 9 -> c4 reads 9 > 8 px: unproductive, a tail of one layer.  Built
+    # into a dataclass (a ModelOutput) the maps reached no output: no tail, no final RF, no note
+    a, _ = rf(_DataclassOutput(wrap), 8)
+    assert a.final_layer == "c4" and tuple(a.final_r_min) == (13, 13)
+    assert {(f.code, f.layer) for f in lint(a).findings} >= {("RF002", "c4"), ("RF001", "c4")}

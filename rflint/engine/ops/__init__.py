@@ -9,6 +9,8 @@ tensors.py: the rules.
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 import torch.fx as fx
 
@@ -211,9 +213,14 @@ _CONCATENATIONS = (torch.cat, torch.concat, torch.concatenate)
 
 
 def _holds_tensors(value) -> bool:
-    """Several tensors (split, chunk): they keep the RF.  A shape (``x.size()``, a torch.Size, a
-    tuple of ints) does not: it is the same whatever the pixels, so no pixel reaches it, and an op
-    that takes a size from another map (``F.interpolate(x, size=y.shape[2:])``) merges nothing."""
+    """Several tensors (split, chunk; a dict or a dataclass built from maps, as a model's output):
+    they keep the RF.  A shape (``x.size()``, a torch.Size, a tuple of ints) does not: it is the
+    same whatever the pixels, so no pixel reaches it, and an op that takes a size from another map
+    (``F.interpolate(x, size=y.shape[2:])``) merges nothing."""
+    if isinstance(value, dict):
+        value = list(value.values())
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):  # a ModelOutput-like result
+        value = [getattr(value, f.name, None) for f in dataclasses.fields(value)]
     return isinstance(value, (tuple, list)) and any(is_tensor_like(v) for v in value)
 
 

@@ -12,8 +12,8 @@ from rflint.engine import kernels as K
 from rflint.engine.ops.context import Ctx, Outcome, kernel_outcome, not_empty, shape_of, spatial_sizes
 from rflint.engine.ops.modules import _adaptive, _linear, _upsample, folded, pooled, unfolded
 from rflint.engine.ops.tensors import (
-    _crop, _einsum, _getitem, _global_fn, _matmul, _mix_dims, _permute, _reduction, _reshape, _softmax_fn,
-    _tensor_unfold, merged,
+    _crop, _einsum, _getitem, _global_fn, _matmul, _mix_dims, _permute, _reduction, _reshape, _selected,
+    _softmax_fn, _tensor_unfold, merged, reduction_along,
 )
 from rflint.engine.rfstate import AxisRF
 from rflint.engine.weights import parameters_behind
@@ -220,7 +220,21 @@ _register(_crop, "torch.narrow", "torch.narrow_copy")
 _register(_fn_stft, "torch.stft")
 _register(_fn_max_unpool, "F.max_unpool1d", "F.max_unpool2d", "F.max_unpool3d")
 _register(_reduction, "torch.mean", "torch.sum", "torch.amax", "torch.amin", "torch.max", "torch.min",
-          "torch.std", "torch.var", "torch.logsumexp", "torch.prod", "torch.norm", "torch.nansum", "torch.nanmean")
+          "torch.logsumexp", "torch.prod", "torch.nansum", "torch.nanmean")
+# the reductions whose dims (or keepdim) sit elsewhere, or default to the last dim: where each
+# argument is, in the function and the method form alike (the method's self is argument 0)
+_REDUCTIONS_ALONG = {
+    "median": (1, None, 2), "nanmedian": (1, None, 2), "argmax": (1, None, 2), "argmin": (1, None, 2),
+    "all": (1, None, 2), "any": (1, None, 2), "count_nonzero": (1, None, None),
+    "mode": (1, -1, 2), "kthvalue": (2, -1, 3), "quantile": (2, None, 3), "nanquantile": (2, None, 3),
+    "aminmax": (None, None, None), "std": (1, None, 3), "var": (1, None, 3), "norm": (2, None, 3),
+    "std_mean": (1, None, 3), "var_mean": (1, None, 3), "trapezoid": (None, -1, None), "trapz": (None, -1, None),
+}
+for _name, _where in _REDUCTIONS_ALONG.items():
+    _register(reduction_along(*_where), f"torch.{_name}")
+_register(reduction_along(2, None, 3), "torch.linalg.vector_norm", "torch.linalg.norm")
+_register(reduction_along(2, (-2, -1), 3), "torch.linalg.matrix_norm")
+_register(_selected, "torch.select", "torch.unbind")
 _register(_softmax_fn, "F.softmax", "F.log_softmax", "F.softmin", "torch.softmax", "torch.log_softmax")
 _register(_matmul, "torch.matmul", "torch.bmm", "torch.mm", "operator.matmul")
 _register(_einsum, "torch.einsum")
@@ -248,8 +262,11 @@ _METHOD_RULES: dict[str, Callable[[Ctx], Outcome]] = {
                              "reshape_as", "expand", "expand_as")},
     **{m: _permute for m in ("permute", "transpose", "swapaxes", "swapdims", "t", "rot90")},
     "narrow": _crop, "narrow_copy": _crop, "stft": _fn_stft,
-    **{m: _reduction for m in ("mean", "sum", "amax", "amin", "max", "min", "std", "var", "logsumexp",
-                               "prod", "norm", "nansum", "nanmean")},
+    **{m: _reduction for m in ("mean", "sum", "amax", "amin", "max", "min", "logsumexp", "prod", "nansum",
+                               "nanmean")},
+    **{m: reduction_along(*where) for m, where in _REDUCTIONS_ALONG.items()
+       if m not in ("std_mean", "var_mean", "trapezoid", "trapz")},
+    "select": _selected, "unbind": _selected,
     **{m: _softmax_fn for m in ("softmax", "log_softmax")},
     **{m: _matmul for m in ("matmul", "bmm", "mm", "__matmul__")},
     **{m: _constant for m in ("new_zeros", "new_ones", "new_full", "new_empty")},

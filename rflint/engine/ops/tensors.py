@@ -306,15 +306,51 @@ def _reduction(ctx: Ctx) -> Outcome:
     """mean / sum / amax / max / ... over dims: reducing every spatial axis makes the tensor global."""
     if len(ctx.node.args) > 1 and isinstance(ctx.node.args[1], fx.Node):  # torch.max(a, b): elementwise
         return _elementwise(ctx)
-    dims = _dims_arg(ctx, 1)
+    return _reduced(ctx, _dims_arg(ctx, 1), bool(ctx.arg(2, "keepdim", False)))
+
+
+def _reduced(ctx: Ctx, dims: list[int] | None, keepdim: bool) -> Outcome:
+    """The first operand reduced over ``dims`` (None: all of them): those axes are mixed away, and
+    without ``keepdim`` the dims after them move up."""
     out = _mix_dims(ctx, ctx.first, dims)
-    keepdim = bool(ctx.arg(2, "keepdim", False))
     if out.rf is not None and out.rf.spatial and dims is not None and not keepdim:
         rank = len(shape_of(ctx.val(ctx.first)))
         removed = sorted(int(d) % rank - rank for d in dims)
         axes = [AxisRF(a.origin, a.dim + sum(1 for r in removed if r > a.dim), a.lo, a.hi) for a in out.rf.axes]
         out.rf = out.rf.with_axes(axes)
     return out
+
+
+def reduction_along(dim_index: int | None, default: int | None = None, keepdim_index: int | None = None):
+    """The rule of a reduction whose dims sit elsewhere than mean's (``kthvalue(x, k, dim)``,
+    ``linalg.vector_norm(x, ord, dim)``, ``aminmax(x, *, dim)``) or default to the last dim
+    (``mode``, ``kthvalue``, ``trapezoid``).  ``dim_index`` None: keyword only; ``keepdim_index``
+    None: keyword only (or no keepdim at all, which reads as False).  Without such a rule these ops
+    fell to the shape matching of reshapes, which took the kept axis for the reduced one."""
+    def rule(ctx: Ctx) -> Outcome:
+        dims = ctx.arg(dim_index, "dim") if dim_index is not None else ctx.node.kwargs.get("dim")
+        dims = ctx.val(dims) if isinstance(dims, fx.Node) else dims
+        if dims is None:
+            dims = default
+        dims = None if dims is None else list(dims) if isinstance(dims, (list, tuple)) else [dims]
+        keepdim = ctx.arg(keepdim_index, "keepdim", False) if keepdim_index is not None \
+            else ctx.node.kwargs.get("keepdim", False)
+        return _reduced(ctx, dims, bool(keepdim))
+    return rule
+
+
+def _selected(ctx: Ctx) -> Outcome:
+    """``select(dim, index)`` / ``unbind(dim)``: one position along ``dim``, which is gone; the
+    other axes keep their RF (as ``x[..., 0]``: nothing is mixed).  Matched by sizes, a column of
+    a map was read as the map made global."""
+    rf = ctx.rf(ctx.first)
+    shape = shape_of(ctx.val(ctx.first))
+    if rf is None or rf.is_global or shape is None or not shape:
+        return Outcome(rf)
+    rank = len(shape)
+    d = int(ctx.arg(1, "dim", 0)) % rank - rank
+    axes = [AxisRF(a.origin, a.dim + 1 if a.dim < d else a.dim, a.lo, a.hi) for a in rf.axes if a.dim != d]
+    return Outcome(rf.with_axes(axes))
 
 
 def _softmax_fn(ctx: Ctx) -> Outcome:
@@ -430,12 +466,19 @@ def _getitem(ctx: Ctx) -> Outcome:
     rf = ctx.rf(src)
     value = ctx.val(src)
     if rf is None or not is_tensor_like(value) or rf.is_global:
+        if rf is not None and not rf.is_global and isinstance(src, fx.Node) and _unknown_op(src):
+            return _picked_from_unknown(ctx, src, rf)
         return Outcome(rf)  # picking an element of a tuple output keeps the tuple's RF
     not_empty(ctx.node, ctx.out)  # a crop past a small map leaves nothing of it
     index = ctx.node.args[1]
     index = index if isinstance(index, tuple) else (index,)
-    if any(isinstance(i, (fx.Node, torch.Tensor, list)) for i in index):
-        return _elementwise(ctx)  # advanced indexing: keep what the shapes allow
+    if any(isinstance(i, (fx.Node, torch.Tensor, list)) for i in index):  # advanced indexing
+        src, out = shape_of(value), shape_of(ctx.out)
+        if src is not None and out is not None and len(src) == len(out) and any(src[a.dim] != out[a.dim] for a in rf.axes):
+            # which positions an index tensor picks is not in the shapes (x[..., idx] with every
+            # second column was read as keeping the RF): a resampling, as an unknown op's
+            return _inferred(ctx, "indexing with a tensor or list")
+        return _elementwise(ctx)  # the sizes kept (a permutation, a flip): keep what the shapes allow
     rank = len(value.shape)
     # expand Ellipsis so every entry maps to a dim of the source
     n_real = sum(1 for i in index if i is not None and i is not Ellipsis)
@@ -477,6 +520,33 @@ def _getitem(ctx: Ctx) -> Outcome:
         kop = K.strided_slice("slice", [steps.get(-n + i, 1) for i in range(n)])
         return Outcome(out, kop)
     return Outcome(out)
+
+
+def _unknown_op(node: fx.Node) -> bool:
+    """A call rflint has no rule for (an fx.wrap-ed function, a method it does not know)."""
+    from rflint.engine.ops.functions import _FUNCTION_RULES, _METHOD_RULES
+    from rflint.trace.shape_rules import is_hashable
+
+    if node.op == "call_function":
+        return not (is_hashable(node.target) and node.target in _FUNCTION_RULES) and node.target is not getattr
+    return node.op == "call_method" and node.target not in _METHOD_RULES
+
+
+def _picked_from_unknown(ctx: Ctx, call: fx.Node, rf: TensorRF) -> Outcome:
+    """One tensor of what an unknown call returned (``a, b = two(x)``, ``two`` fx.wrap-ed).  The call
+    kept its operands' RF for all of them; one whose spatial size is not its operand's was resampled
+    inside (a pool, say): modelled as an unknown op's, from the shapes, as for a call that returns
+    one tensor.  It passed the RF through unchanged, silently."""
+    operand = next((a for a in call.all_input_nodes if is_tensor_like(ctx.val(a)) and ctx.rf(a) is not None), None)
+    src, out = shape_of(ctx.val(operand)) if operand is not None else None, shape_of(ctx.out)
+    if src is None or out is None or len(src) != len(out) or all(src[a.dim] == out[a.dim] for a in rf.axes):
+        return Outcome(rf)
+    n = min(len(src) - 2, max(-a.dim for a in rf.axes))
+    kop = K.inferred(ctx.op_name, src[-n:], out[-n:])
+    strides = "x".join(_fmt(s) for s in kop.stride)
+    what = f"{call.target.__name__ if callable(call.target) else call.target}(...)[{ctx.node.args[1]!r}]"
+    return Outcome(apply_kernel(rf, kop), kop,
+                   warning=f"{what}: changes the spatial size, modelled as kernel 1, stride {strides} from the shapes")
 
 
 def _inferred(ctx: Ctx, what: str) -> Outcome:
