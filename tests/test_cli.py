@@ -385,6 +385,18 @@ def test_rules_and_rule_docs():
     assert unknown.exit_code == 2 and "unknown rule 'predicted-tails'" in unknown.stderr and "RF002 (predicted-tail)" in unknown.stderr
 
 
+@pytest.mark.parametrize("fmt", ["text", "github", "markdown"])
+def test_a_path_the_output_encoding_cannot_hold_is_escaped_not_a_crash(tmp_path, fmt):
+    # on an ASCII (or a Windows runner's cp1252) stdout, "ünï/net.py" ended the run with
+    # UnicodeEncodeError: the report lost and exit 2 instead of the findings' 1
+    (tmp_path / "ünï").mkdir()
+    (tmp_path / "ünï" / "net.py").write_text(MODEL)
+    proc = subprocess.run([sys.executable, "-m", "rflint", "ünï/net.py:build", "--input", "8", "-f", fmt],
+                          capture_output=True, cwd=tmp_path, env={**os.environ, "PYTHONIOENCODING": "ascii"})
+    assert proc.returncode == 1, proc.stderr
+    assert b"\\xfcn\\xef/net.py" in proc.stdout and b"RF002" in proc.stdout
+
+
 def test_help_and_version_do_not_import_torch():
     env = {**os.environ, "PYTHONPROFILEIMPORTTIME": "1"}
     for args in (["--help"], ["--version"], ["check", "--help"]):

@@ -703,6 +703,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from rflint.cli.run import Terminated
 
+    _unencodable_replaced()
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0].isidentifier() and args[0] not in COMMANDS:
         # every TARGET has a colon: a bare word is a mistyped command, said before anything loads
@@ -732,6 +733,20 @@ def main(argv: list[str] | None = None) -> None:
         typer.echo("rflint: aborted", err=True)
         _exit_now(130)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _unencodable_replaced() -> None:
+    """A character the terminal's or pipe's encoding cannot hold (a path with "ü" on an ASCII
+    locale, a Chinese directory name on a Windows runner's cp1252 pipe) is written escaped
+    (\\xfc) instead of ending the run with UnicodeEncodeError: the report, and the exit code of
+    its findings, must not be lost to a file name.  JSON and SARIF escape such characters anyway."""
+    for stream in (sys.stdout, sys.stderr):
+        encoding = (getattr(stream, "encoding", None) or "").lower().replace("_", "-")
+        if encoding not in ("utf-8", "utf8") and hasattr(stream, "reconfigure"):
+            try:
+                stream.reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # a detached or closed stream: nothing to write to anyway
+                pass
 
 
 def _exit_now(code: int) -> None:
