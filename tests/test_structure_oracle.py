@@ -7,7 +7,8 @@ Readings the oracle takes where rf-semantics.md leaves room, each from rflint's 
 * a partial layer counts as productive in the segment test (RF002.md step 3, README "Decisions");
 * an interpolating upsample never makes a segment productive, and a segment whose only expanding
   layers are such upsamples is neutral (README "Decisions"; spec §4 leaves neutral-vs-unproductive open);
-* "expanding" = the op can grow r (a ConvTranspose with ceil(k_eff/s) == 1 is not expanding);
+* "expanding" = k_eff > 1 (spec §3), for a ConvTranspose too, also where ceil(k_eff/s) == 1 and it
+  adds nothing to r (k = s = 2); an upsample by its interpolation (linear: yes, nearest: no);
 * a fixed-window pool that is the single output and reads the whole map is global pooling (README);
 * with several outputs, the part after the last spatial cut tensor is a final segment (to the
   virtual sink) when RF layers lie there (rflint's _segments; pointwise heads make it neutral).
@@ -141,7 +142,7 @@ PARAMETRIC = ("conv", "convT", "cat")
 
 
 def layer_facts(node, nd):
-    """(parametric, k_eff>1 literal, grow>0, interpolating) of an RF layer."""
+    """(parametric, k_eff>1 literal, expanding, interpolating) of an RF layer."""
     op = node["op"]
     if op in ("conv", "maxpool", "convT"):
         ke = [dz.k_eff(node["k"][a], node["d"][a]) for a in range(nd)]
@@ -156,7 +157,8 @@ def layer_facts(node, nd):
     else:
         grow = [k - 1 for k in ke]
     interp = op == "upsample" and node["mode"] != "nearest"
-    return op in PARAMETRIC, any(k > 1 for k in ke), any(g > 0 for g in grow), interp
+    expanding = any(k > 1 for k in ke) if op == "convT" else any(g > 0 for g in grow)  # spec §3: k_eff
+    return op in PARAMETRIC, any(k > 1 for k in ke), expanding, interp
 
 
 class G:
@@ -572,7 +574,8 @@ case("head_fc", spec(2, (8, 8), [
     op("fc", 4),         # n5
 ]), [(4, 4), (5, 5), (6, 6), (7, 7), (8, 8), (9, 9)])
 
-# 8. transposed conv k2 s2 (k_eff 2 but no growth) and linear upsample as the only ops of a segment
+# 8. transposed conv k2 s2 (k_eff 2, so expanding, but no growth) and linear upsample as the only
+#    ops of a segment
 case("convT_k2s2_segment", spec(1, (16,), [
     conv(0, 3, nd=1),          # n1 r3
     conv(1, 3, nd=1),          # n2 r5

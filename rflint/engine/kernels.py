@@ -53,7 +53,12 @@ class KernelOp:
 
     @cached_property
     def expanding(self) -> bool:
-        """The op can grow the RF (k_eff > 1 on some axis, or an interpolating upsample)."""
+        """k_eff > 1 on some axis (rf-semantics.md §3), or an interpolating upsample.  A transposed
+        conv counts by its kernel as the spec says, also where each output unit reads one input
+        unit (k = s = 2, U-Net's up-conv, which adds nothing to r): its segment in a decoder is
+        productive, not neutral, so a decoder after an unproductive block is no tail."""
+        if self.kind == "transposed":
+            return any(d * (k - 1) + 1 > 1 for k, d in zip(self.kernel, self.dilation))
         return any(g > 0 for g in self.grow)
 
     @cached_property
