@@ -940,6 +940,44 @@ def test_a_hook_of_a_users_submodule_is_traced_not_noted():
     assert a.warnings == [] and a.final_r_min == (9, 9)
 
 
+@rflint.layer(kernel=3, stride=1)
+class _DeclaredBlur(nn.Module):
+    def forward(self, x):
+        return F.avg_pool2d(x, 3, 1, 1)
+
+
+@rflint.layer(kernel=3, stride=1)
+class _DeclaredWrongly(nn.Module):  # really a 3x3 pool with stride 2
+    def forward(self, x):
+        return F.avg_pool2d(x, 3, 2, 1)
+
+
+def test_a_hook_on_a_declared_layer_is_noted():
+    # a declared layer is one call for fx, as a torch layer is, so its hook never runs; only torch
+    # layers' hooks were noted, and a pre-hook that halves the map went by without a word
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), _DeclaredBlur(), nn.Conv2d(4, 4, 3, padding=1))
+    model[1].register_forward_pre_hook(lambda module, args: (F.max_pool2d(args[0], 2),))
+    # (the shapes come from calling the layer, hook and all: its 8x8 output contradicts the
+    # declaration too)
+    assert rflint.analyze(model, 16).warnings == [
+        "1 has a forward pre-hook (a lambda) that rflint does not analyse: if that code changes the tensors, the RFs "
+        "from there on are not what runs",
+        "1: declared layer _DeclaredBlur: its kernel 3x3, stride 1x1 cannot take 16x16 to 8x8 (with any padding up to "
+        "the kernel's); the RFs use the declaration"]
+
+
+def test_a_declaration_the_shapes_contradict_is_said():
+    # declared 3x3 stride 1, it makes 8x8 of 16x16: no padding from 0 to 2 gives that with stride 1
+    # (16 - 3 + 1 = 14 at the least).  The declaration is used (3 + 2 = 5, then 7), with a note
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), _DeclaredWrongly(), nn.Conv2d(4, 4, 3, padding=1))
+    a = rflint.analyze(model, 16)
+    assert a.final_r_min == (7, 7)
+    assert a.warnings == ["1: declared layer _DeclaredWrongly: its kernel 3x3, stride 1x1 cannot take 16x16 to 8x8 "
+                          "(with any padding up to the kernel's); the RFs use the declaration"]
+    # one that fits (the blur keeps 16x16, as padding 1 gives) is not noted
+    assert rflint.analyze(nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), _DeclaredBlur()), 16).warnings == []
+
+
 class _CallOverride(nn.Sequential):
     def __call__(self, x):  # one more conv around forward(), which fx's trace of forward() leaves out
         return self.extra(super().__call__(x))

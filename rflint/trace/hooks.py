@@ -34,9 +34,13 @@ def _hook_name(hook: Callable[..., Any]) -> str:
 
 
 def _leaf(module: nn.Module) -> bool:
-    """A torch layer, which fx records as one call (its default leaf test), hooks not run."""
+    """A module fx records as one call, hooks not run: a torch layer (fx's default leaf test), or a
+    layer of the user's declared with @rflint.layer / [tool.rflint.layers] (tracing.py)."""
+    from rflint.declared import spec_for
+
     owner = type(module).__module__
-    return (owner.startswith("torch.nn") or owner.startswith("torch.ao.nn")) and not isinstance(module, nn.Sequential)
+    return ((owner.startswith("torch.nn") or owner.startswith("torch.ao.nn")) and not isinstance(module, nn.Sequential)) \
+        or spec_for(module) is not None
 
 
 def hook_notes(model: nn.Module) -> list[str]:

@@ -338,8 +338,34 @@ def _declared(ctx: Ctx, spec) -> Outcome:
         # (rf-semantics.md section 3), so it cannot block a segment's path the way an unproductive
         # 1x1 conv does; declaring what it is must not change the verdict
         return Outcome(ctx.rf(ctx.first))
-    return kernel_outcome(ctx, K.windowed(type(ctx.module).__name__, "declared", kernel, stride, dilation,
-                                           None, parametric))
+    out = kernel_outcome(ctx, K.windowed(type(ctx.module).__name__, "declared", kernel, stride, dilation,
+                                          None, parametric))
+    misfit = _misfit(src, shape_of(ctx.out), kernel, stride, dilation)
+    if misfit and not out.warning:
+        out.warning = (f"declared layer {type(ctx.module).__name__}: its kernel {_sizes(kernel)}, stride {_sizes(stride)} "
+                       f"cannot take {misfit} (with any padding up to the kernel's); the RFs use the declaration")
+    return out
+
+
+def _misfit(src, out, kernel, stride, dilation) -> str | None:
+    """"8x8 to 4x4" when a window of ``kernel`` with ``stride`` cannot make ``out`` from ``src``
+    with a padding from 0 to k_eff - 1 per side (a declaration that says stride 1 for a layer that
+    halves its map): the declaration is trusted, so the contradiction must be said."""
+    n = len(kernel)
+    if src is None or out is None or len(src) != len(out) or len(src) < n \
+            or not all(isinstance(s, int) and s >= 1 for s in stride):  # (an upsampling's sizes follow other rules)
+        return None
+    for i, (k, s, d) in enumerate(zip(kernel, stride, dilation)):
+        size, got, k_eff = src[len(src) - n + i], out[len(out) - n + i], d * (k - 1) + 1
+        low = (size - k_eff) // s + 1 if size >= k_eff else 0
+        high = (size + k_eff - 2) // s + 1
+        if not low <= got <= high:
+            return f"{_sizes(src[-n:])} to {_sizes(out[-n:])}"
+    return None
+
+
+def _sizes(values) -> str:
+    return "x".join(str(v) for v in values)
 
 
 _RULE_BY_TYPE: dict[type, Callable[[Ctx], Outcome]] = {}
