@@ -10,7 +10,6 @@ Sits beside the report layer: it uses the rules (tail, cut, stem) and the engine
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import networkx as nx
@@ -25,6 +24,7 @@ from rflint.rules import LintContext, Settings
 from rflint.rules.truncation import no_plan_reason, plan_truncation
 from rflint.rules.structure import fmt_size, unit
 from rflint.trace.loading import evaluating, has_lazy_layers
+from rflint.trace.sources import copied_module
 
 _POOLS = {1: nn.AdaptiveAvgPool1d, 2: nn.AdaptiveAvgPool2d, 3: nn.AdaptiveAvgPool3d}
 
@@ -65,7 +65,7 @@ def truncate(model: Any, input_size=None, channels: int | None = None, kwargs: d
         raise RflintError(f"{a.target}: {no_plan_reason(a, tail)}")
     # a copy: the kept layers are the caller's own modules when a model instance was passed, and
     # fine-tuning the result must not change theirs (as remove_stem's copy_weights)
-    gm = copy.deepcopy(a.traced.gm)
+    gm = copied_module(a.traced.gm)
     kept = nx.ancestors(a.graph, plan.cut) | {plan.cut}
     graph = fx.Graph()
     env: dict[fx.Node, fx.Node] = {}

@@ -679,3 +679,19 @@ def test_fix_says_the_fixed_model_has_no_hooks(tmp_path, monkeypatch):
     result = CliRunner().invoke(app, ["fix", "hooked.py:build", "--input", "32", "--truncate"], env={"COLUMNS": "300"})
     assert result.exit_code == 0, result.output
     assert "note: the fixed model does not have the hooks registered on the model" in result.stdout
+
+
+def test_a_model_with_the_deprecated_weight_norm_is_truncated():
+    # torch.nn.utils.weight_norm keeps `weight` as a computed tensor (a grad_fn), which deepcopy
+    # refuses: `rflint fix` failed with torch's "Only Tensors created explicitly by the user ..."
+    # right after `check` had suggested it.  Five 3x3 convs at 8 px: the input RFs 1, 3, 5, 7, 9,
+    # so the last is unproductive and the cut is after the fourth
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        convs = [torch.nn.utils.weight_norm(nn.Conv2d(3 if i == 0 else 4, 4, 3, padding=1)) for i in range(5)]
+    model = nn.Sequential(*convs, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+    fixed = truncate(model, 8)
+    assert [type(m).__name__ for m in fixed.modules()].count("Conv2d") == 4
+    assert fixed(torch.zeros(1, 3, 8, 8)).shape == (1, 2)

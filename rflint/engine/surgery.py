@@ -7,7 +7,6 @@ work on a deep copy, so fine-tuning the result cannot change the original.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import replace
 
 import torch.fx as fx
@@ -17,6 +16,7 @@ from rflint.engine.analysis import Analysis, Layer, Prepared
 from rflint.engine.weights import fetch
 from rflint.errors import RflintError
 from rflint.trace.tracing import Traced, to_networkx
+from rflint.trace.sources import copied_module
 
 
 # what a removed pool becomes in an experiment: one shared, stateless instance (building an
@@ -61,7 +61,7 @@ def without_downsampling(analysis: Analysis, layers: list[Layer], copy_weights: 
     Works on the graph traced for ``analysis`` (for a shape-specialised trace the changed graph is
     kept as it is rather than re-traced)."""
     prepared = analysis.prepared
-    source = copy.deepcopy(analysis.traced.gm) if copy_weights else analysis.traced.gm
+    source = copied_module(analysis.traced.gm) if copy_weights else analysis.traced.gm
     changes = stride_one(analysis, layers, source)
     root: dict = {}
     for node in source.graph.nodes:

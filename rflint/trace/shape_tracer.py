@@ -10,7 +10,6 @@ is then specialised to that size (re-trace for another size); questions about te
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import torch
@@ -21,7 +20,7 @@ from rflint.errors import RflintError
 from rflint.trace.assignment import Assignable
 from rflint.trace.metaspec import TRACED_VALUE, MetaSpec, needs_values
 from rflint.trace.shapes import call_method, on_meta
-from rflint.trace.sources import node_site
+from rflint.trace.sources import copied_module, node_site
 from rflint.trace.tracing import RflintTracer
 
 
@@ -250,7 +249,7 @@ class ShapeTracer(RflintTracer):
                 # on CPU zeros of the inputs' shapes, its output on meta (as the shape pass does)
                 self._meta_modules[target] = module
                 return _on_cpu_zeros(module, args, kwargs, self.values)
-            meta_module = copy.deepcopy(module)
+            meta_module = copied_module(module)
             if not self.values and not all(t.is_meta for t in tensors):
                 meta_module = meta_module.to("meta")
             self._meta_modules[target] = meta_module

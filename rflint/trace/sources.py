@@ -98,11 +98,24 @@ def construction_site(module: nn.Module) -> Source | None:
     return _sites.get(module)
 
 
+def copied_module(module: nn.Module) -> nn.Module:
+    """``copy.deepcopy(module)``, also of a module holding a computed tensor as a plain attribute:
+    the deprecated ``torch.nn.utils.weight_norm`` keeps ``weight`` so, a tensor with a grad_fn,
+    which deepcopy refuses ("Only Tensors created explicitly by the user ...").  Its copy is the
+    value detached; its hook computes it again at the next call."""
+    memo: dict[int, object] = {}
+    for m in module.modules():
+        for value in vars(m).values():
+            if isinstance(value, torch.Tensor) and not value.is_leaf:
+                memo[id(value)] = value.detach().clone()
+    return copy.deepcopy(module, memo)
+
+
 def deepcopy_with_sites(module: nn.Module) -> nn.Module:
-    """``copy.deepcopy(module)`` whose submodules keep their originals' construction sites: the
+    """:func:`copied_module` whose submodules keep their originals' construction sites: the
     tracers that run a copy (real weights, lazy layers, meta copies) still point findings at the
     line that built each layer, where its ``# rflint: ignore`` comment sits, not at forward()."""
-    copied = copy.deepcopy(module)
+    copied = copied_module(module)
     # deepcopy keeps the module tree's shape and sharing, and modules() visits both in one order
     for original, twin in zip(module.modules(), copied.modules()):
         site = _sites.get(original)
