@@ -1421,3 +1421,26 @@ def test_a_models_own_size_check_is_quoted_with_the_multiples_that_run(size, nea
     assert str(err.value) == (f"input {text} does not fit {type(_CheckedSize()).__name__}: its own check says "
                               f"\"spatial dimensions {list(size)} of input image must be divisible by 8\"; "
                               f"the nearest sizes that run are {nearest}")
+
+
+def test_compiled_forward_and_helpers_are_traced_as_the_code_they_wrap():
+    # fx refuses "a dynamo-optimized function": a @torch.compile forward() or helper made the model
+    # untraceable (exit 2).  c1 3, a 2x2 max pool 4 (jump 2), c2 8, c3 12; the patch is undone after
+    @torch.compile
+    def down(x):
+        return F.max_pool2d(x, 2)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1, self.c2, self.c3 = (nn.Conv2d(3 if i == 0 else 4, 4, 3, padding=1) for i in range(3))
+            self.down = down
+
+        @torch.compile
+        def forward(self, x):
+            return self.c3(self.c2(self.down(self.c1(x)))).mean((2, 3))
+
+    compiled_forward = Net.__dict__["forward"]
+    a = rflint.analyze(Net(), 16)
+    assert a.final_r_min == (12, 12) and a.warnings == []
+    assert Net.__dict__["forward"] is compiled_forward

@@ -20,9 +20,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import sys
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import networkx as nx
 import torch
@@ -235,8 +236,49 @@ def concrete_defaults(module: nn.Module, n_inputs: int = 1) -> dict:
     return out
 
 
+@contextlib.contextmanager
+def _compiled_code_unwrapped(module: nn.Module) -> Iterator[None]:
+    """While tracing, every ``torch.compile``-d function the model's own code reaches (a compiled
+    ``forward``, a compiled helper in its module, one kept on an instance) is the function it
+    wraps: fx refuses to trace "a dynamo-optimized function", and compiling changes no op of the
+    graph.  (A compiled module, OptimizedModule, is unwrapped by :func:`wrapped_model`; code under
+    ``torch.compiler.disable`` traces as it is.)"""
+    patched: list[tuple[Any, str, Any]] = []  # (owner, name, the compiled object), to put back
+
+    def unwrap(owner: Any, table: dict) -> None:
+        for name, value in list(table.items()):
+            original = getattr(value, "_torchdynamo_orig_callable", None)
+            if original is not None and hasattr(value, "_torchdynamo_inline") and callable(original):
+                patched.append((owner, name, value))
+                if isinstance(owner, dict):
+                    owner[name] = original
+                else:
+                    setattr(owner, name, original)
+
+    classes: set[type] = set()
+    for m in module.modules():
+        unwrap(m, {k: v for k, v in vars(m).items() if not k.startswith("_")})
+        for cls in type(m).__mro__:
+            if cls in classes or cls.__module__.startswith("torch") or cls is object:
+                continue
+            classes.add(cls)
+            unwrap(cls, dict(vars(cls)))
+    for name in {cls.__module__ for cls in classes}:
+        globals_ = vars(sys.modules[name]) if name in sys.modules else None
+        if globals_ is not None:
+            unwrap(globals_, dict(globals_))
+    try:
+        yield
+    finally:
+        for owner, name, value in reversed(patched):
+            if isinstance(owner, dict):
+                owner[name] = value
+            else:
+                setattr(owner, name, value)
+
+
 def _graph_module(tracer: fx.Tracer, module: nn.Module, method: str, specialized: bool, n_inputs: int = 1) -> Traced:
-    with _proxies_are_tensors(), tracer.writes_into_constants():
+    with _proxies_are_tensors(), _compiled_code_unwrapped(module), tracer.writes_into_constants():
         graph = tracer.trace(module, concrete_args=concrete_defaults(module, n_inputs) or None)
     gm = fx.GraphModule(tracer.root, graph, type(module).__name__)
     if specialized:
