@@ -1444,3 +1444,20 @@ def test_compiled_forward_and_helpers_are_traced_as_the_code_they_wrap():
     a = rflint.analyze(Net(), 16)
     assert a.final_r_min == (12, 12) and a.warnings == []
     assert Net.__dict__["forward"] is compiled_forward
+
+
+def test_a_tensor_default_argument_is_named_in_the_error():
+    # fx writes the default into the code it generates by a name it never defines: the error was
+    # "NameError: name '_tensor_constant0' is not defined", naming neither the argument nor a way out
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+
+        def forward(self, x, bias=torch.zeros(1)):
+            return self.conv(x + bias)
+
+    with pytest.raises(RflintError) as err:
+        rflint.analyze(Net(), 16)
+    assert ("forward()'s argument bias has a tensor as its default, which torch.fx cannot trace: default it to None "
+            "and make the tensor inside forward()") in str(err.value)

@@ -217,6 +217,15 @@ def _parametrized_user_module(m: nn.Module) -> bool:
     return not base.__module__.startswith(("torch.nn", "torch.ao.nn"))
 
 
+def _forward_parameters(module: nn.Module) -> list:
+    import inspect
+
+    try:
+        return list(inspect.signature(module.forward).parameters.items())
+    except (TypeError, ValueError):
+        return []
+
+
 def concrete_defaults(module: nn.Module, n_inputs: int = 1) -> dict:
     """forward() parameters after the first ``n_inputs`` that have a non-tensor default (``mask=None``,
     ``flag=True``): traced as those constants, so ``if mask is not None`` takes the branch a plain
@@ -297,6 +306,11 @@ def fx_trace(module: nn.Module, leaves: set[str] | None = None, n_inputs: int = 
         hint = ""
         if "as child module 'meta'" in str(err):  # fx's GraphModule keeps a dict of its own called meta
             hint = " (torch.fx's GraphModule has an attribute of its own named meta: rename that submodule)"
+        elif isinstance(err, NameError) and "_tensor_constant" in str(err):
+            tensors = [name for name, p in _forward_parameters(module) if isinstance(p.default, torch.Tensor)]
+            if tensors:  # fx writes the default into its generated code by a name it never defines
+                hint = (f" (forward()'s argument {tensors[0]} has a tensor as its default, which torch.fx cannot "
+                        f"trace: default it to None and make the tensor inside forward())")
         raise RflintError(
             f"torch.fx cannot trace {type(module).__name__}: {type(err).__name__}: {_first_line(err)}{hint}"
         ) from err
