@@ -456,12 +456,14 @@ def _chain():
                          nn.Linear(3, 4))
 
 
-@pytest.mark.parametrize("wrap", ["DataParallel", "compile", "half", "bfloat16"])
+@pytest.mark.parametrize("wrap", ["DataParallel", "compile", "half", "bfloat16", "complex64"])
 def test_wrapped_and_half_precision_models_are_analysed(wrap):
     # DataParallel and torch.compile wrappers could not be traced; a half model got float32 inputs,
-    # which torch refuses ("Input type (float) and bias type (c10::Half) should be the same")
+    # which torch refuses ("Input type (float) and bias type (c10::Half) should be the same"), and
+    # a complex-valued one too, with no way to ask for a complex input
     model = {"DataParallel": lambda m: nn.DataParallel(m), "compile": torch.compile,
-             "half": lambda m: m.half(), "bfloat16": lambda m: m.to(torch.bfloat16)}[wrap](_chain())
+             "half": lambda m: m.half(), "bfloat16": lambda m: m.to(torch.bfloat16),
+             "complex64": lambda m: m.to(torch.complex64)}[wrap](_chain())
     a = rflint.analyze(model, 6)
     assert [layer.r_in_min for layer in a.layers][:5] == [(1, 1), (3, 3), (5, 5), (7, 7), (9, 9)]
     if wrap in ("half", "bfloat16"):  # the truncated model keeps the dtype, its new head too

@@ -447,10 +447,11 @@ def _take_lazy_shapes(model: nn.Module, real: nn.Module) -> None:
 
 
 def model_dtype(module: nn.Module) -> torch.dtype:
-    """The dtype the model's inputs must have: its floating parameters' (a model.half() or bfloat16
-    model refuses float32 inputs), else torch's default."""
+    """The dtype the model's inputs must have: its first floating or complex parameter's (a
+    model.half() or bfloat16 model refuses float32 inputs, a complex-valued conv net real ones),
+    else torch's default."""
     for p in module.parameters():
-        if p.is_floating_point():
+        if p.is_floating_point() or p.is_complex():
             return p.dtype
     return torch.get_default_dtype()
 
