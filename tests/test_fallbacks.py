@@ -1463,3 +1463,19 @@ def test_a_tensor_default_argument_is_named_in_the_error():
         rflint.analyze(Net(), 16)
     assert ("forward()'s argument bias has a tensor as its default, which torch.fx cannot trace: default it to None "
             "and make the tensor inside forward()") in str(err.value)
+
+
+def test_a_required_keyword_only_argument_is_named_with_a_way_out():
+    # the message said "forward() takes 2 inputs (x, scale); give one --input-shape per input", and
+    # a second shape then went to scale as a tensor ("kernel_size must be tuple of ints")
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+
+        def forward(self, x, *, scale):
+            return self.conv(F.avg_pool2d(x, scale))
+
+    with pytest.raises(RflintError) as err:
+        rflint.analyze(Net(), 16)
+    assert "forward() needs the keyword-only argument scale, which rflint cannot give" in str(err.value)

@@ -67,6 +67,18 @@ def _varkwargs(placeholder: fx.Node) -> bool:
     return str(placeholder.target).startswith("**")
 
 
+def _keyword_only(model: nn.Module, names: list[str]) -> list[str]:
+    """Those of ``names`` that the model's forward() takes as keyword-only arguments (after ``*``;
+    fx's generated code takes every argument by position)."""
+    import inspect
+
+    try:
+        params = inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        return []
+    return [name for name in names if name in params and params[name].kind is inspect.Parameter.KEYWORD_ONLY]
+
+
 def _inputs_for(prepared: Prepared, traced: Traced, shapes) -> tuple[list[Any], list[fx.Node], tuple[int, ...]]:
     """MetaSpecs (meta tensors to be) for the forward() arguments; the image inputs (N, C, *spatial)
     carry RF state."""
@@ -77,6 +89,11 @@ def _inputs_for(prepared: Prepared, traced: Traced, shapes) -> tuple[list[Any], 
     if not placeholders:
         raise RflintError(f"{prepared.label}: forward() takes no input")
     if len(shapes) < len(required):
+        keyword_only = _keyword_only(prepared.loaded.module, [p.target for p in required])
+        if keyword_only:  # no --input-shape can give it (shapes go to the positional arguments)
+            raise RflintError(f"{prepared.label}: forward() needs the keyword-only argument {keyword_only[0]}, which "
+                              "rflint cannot give: give it a default, or name a factory that wraps the model "
+                              f"and passes it (a module whose forward(x) calls it with {keyword_only[0]}=...)")
         names = ", ".join(p.target for p in required)
         raise RflintError(f"{prepared.label}: forward() takes {len(required)} inputs ({names}); "
                           "give one --input-shape per input, e.g. --input-shape 1,3,32,32 --input-shape 1,10")
