@@ -1479,3 +1479,20 @@ def test_a_required_keyword_only_argument_is_named_with_a_way_out():
     with pytest.raises(RflintError) as err:
         rflint.analyze(Net(), 16)
     assert "forward() needs the keyword-only argument scale, which rflint cannot give" in str(err.value)
+
+
+def test_a_module_made_inside_forward_is_named_once():
+    # fx said "module is not installed as a submodule", twice (symbolic and concrete tracing)
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Conv2d(3, 4, 3)
+
+        def forward(self, x):
+            return nn.Conv2d(4, 4, 3)(self.stem(x))
+
+    with pytest.raises(RflintError) as err:
+        rflint.analyze(Net(), 16, channels=3)
+    message = str(err.value)
+    assert "forward() calls a Conv2d that is no submodule of the model (one made inside forward()" in message
+    assert message.endswith("tracing with concrete shapes failed the same way")

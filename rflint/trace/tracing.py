@@ -189,6 +189,14 @@ class RflintTracer(WrittenConstants, fx.Tracer):
     def proxy(self, node: fx.Node) -> fx.Proxy:
         return AssignableProxy(node, self)
 
+    def path_of_module(self, mod: nn.Module) -> str:
+        try:
+            return super().path_of_module(mod)
+        except NameError:  # fx's "module is not installed as a submodule" names neither the module nor why
+            raise NameError(f"forward() calls a {type(mod).__name__} that is no submodule of the model (one made "
+                            "inside forward(), or kept in a plain list or dict): make it in __init__, as an "
+                            "attribute or in an nn.ModuleList / nn.ModuleDict") from None
+
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
         from rflint.declared import spec_for
 
@@ -486,7 +494,10 @@ def trace_at_size(module: nn.Module, shapes: list[tuple[int, ...]], symbolic_err
             return leaves_traced
         leaves, symbolic_ok = untraceable_submodules(module, len(shapes))
         if not leaves:
-            raise RflintError(f"{symbolic_error}; tracing with concrete shapes failed too: {shape_error}") from shape_error
+            # the same failure twice ("cannot trace X: NameError: ..." both ways) is said once
+            same = str(shape_error).partition(": ")[2] == symbolic_error.partition(": ")[2]
+            raise RflintError(f"{symbolic_error}; tracing with concrete shapes failed "
+                              f"{'the same way' if same else f'too: {shape_error}'}") from shape_error
         if symbolic_ok:
             return fx_trace(module, leaves, len(shapes))
         traced = shape_trace(module, inputs, leaves)
