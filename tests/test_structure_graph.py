@@ -84,13 +84,15 @@ def test_tensor_names_of_a_block_called_twice():
     a = prepare(_SharedBlockNet()).at((8, 8))
     names = {n: a.tensor_name(n) for n in a.order if n not in ("x", "output")}
     # by the definition: the second call's relu ends "block"; the first call's nodes are not the
-    # last inside any module on their stack, so they keep their own module's path
+    # last inside any module on their stack, so they keep their own module's path; the second
+    # call of block.conv is named as its layer is, block.conv@2 (it was block.conv, as the first)
     assert names == {
         "stem": "stem",
         "block_conv": "block.conv", "block_relu": "block.relu",
-        "block_conv_1": "block.conv", "block_relu_1": "block",
+        "block_conv_1": "block.conv@2", "block_relu_1": "block",
         "head": "head",
     }
+    assert [layer.name for layer in a.layers] == ["stem", "block.conv", "block.conv@2", "head"]
 
 
 @pytest.mark.parametrize("name", sorted(ZOO))
@@ -272,3 +274,23 @@ class _Hub(nn.Module):
 @pytest.mark.parametrize("n", [1, 2, 3, 7, 40, 129])
 def test_dominators_of_sums_reaching_far_up_match_networkx(n):
     _check(prepare(_Hub(n), channels=4).at((8, 8)))
+
+
+class _OneConvThrice(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        return self.c(self.c(self.c(x)))
+
+
+def test_a_layer_called_three_times_names_each_output_as_its_layer():
+    # every call's output was "c" (the last call's as the module's result, the others by the
+    # fallback): a tail cut after the second call was reported as "truncate after c"
+    a = prepare(_OneConvThrice(), channels=4).at((8, 8))
+    order = a.traced.order
+    table = tensor_names(order)
+    convs = [n.name for n in order if n.op == "call_module"]
+    assert [table[n] for n in convs] == [layer.name for layer in a.layers] == ["c", "c@2", "c@3"]
+    assert [tensor_name(order, i) for i in range(len(order))] == [table[n.name] for n in order]

@@ -19,7 +19,7 @@ from rflint._version import __version__
 from rflint.errors import RflintError
 from rflint.report import graph as graph_mod
 from rflint.report import plot as plot_mod
-from rflint.report.humanize import NO_CLEAN_SIZE, count, human, pct, try_it, where
+from rflint.report.humanize import NO_CLEAN_SIZE, change, count, human, pct, try_it, where
 from rflint.report.model import ModelReport
 from rflint.rules.base import SEVERITY_RANK
 from rflint.rules.structure import fmt_size, unit
@@ -171,9 +171,9 @@ def _fix(report: ModelReport) -> str:
             f"<p><b>Truncate:</b> keep everything up to <code>{_e(plan.cut_name)}</code>, then global average "
             f"pooling + Linear({plan.cut_channels}, {plan.n_out}). Removes {count(len(tail.layers), 'RF layer')}; "
             f"params {plan.params_before:,} &rarr; {plan.params_after:,} "
-            f"(-{pct(plan.params_before - plan.params_after, plan.params_before)}), "
+            f"({change(plan.params_before, plan.params_after)}), "
             f"MACs {plan.macs_before:,} &rarr; {plan.macs_after:,} "
-            f"(-{pct(plan.macs_before - plan.macs_after, plan.macs_before)}).{_e(plan.head_text())}</p>"
+            f"({change(plan.macs_before, plan.macs_after)}).{_e(plan.head_text())}</p>"
         )
     else:
         parts.append(

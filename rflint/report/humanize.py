@@ -27,6 +27,12 @@ def pct(part: int, whole: int) -> str:
     return f"{100 * part / whole:.1f}%" if whole else "-"
 
 
+def change(before: int, after: int) -> str:
+    """"-25.9%" for a count that falls, "+8.9%" for one that grows (a truncation's new Linear head
+    on a model that had none), "-" when there was nothing before."""
+    return f"{100 * (after - before) / before:+.1f}%" if before else "-"
+
+
 def where(source) -> str:
     """'path/to/model.py:12', relative to the working directory unless that climbs two levels up."""
     if source is None:

@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rflint.engine.numbers import num
-from rflint.report.humanize import NO_CLEAN_SIZE, count, human, pct, shown_note, try_it, where, with_kwargs
+from rflint.report.humanize import NO_CLEAN_SIZE, change, count, human, shown_note, try_it, where, with_kwargs
 from rflint.report.model import ModelReport
 from rflint.rules.base import SEVERITY_RANK
 from rflint.rules.structure import fmt_size, sized, unit
@@ -246,8 +246,8 @@ def fix_panel(report: ModelReport) -> Panel | None:
         body.append(
             f"keep everything up to {tail.cut_name}, then global average pooling + Linear({plan.cut_channels}, "
             f"{plan.n_out}). Removes {count(len(tail.layers), 'RF layer')}; params {human(a.params)} -> "
-            f"{human(plan.params_after)} (-{pct(a.params - plan.params_after, a.params)}), MACs {human(a.macs)} -> "
-            f"{human(plan.macs_after)} (-{pct(a.macs - plan.macs_after, a.macs)}).{plan.head_text()}\n"
+            f"{human(plan.params_after)} ({change(a.params, plan.params_after)}), MACs {human(a.macs)} -> "
+            f"{human(plan.macs_after)} ({change(a.macs, plan.macs_after)}).{plan.head_text()}\n"
         )
     else:
         body.append(f"end the feature extractor at {tail.cut_name} ({human(tail.params)} params, "
