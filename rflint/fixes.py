@@ -10,6 +10,7 @@ Sits beside the report layer: it uses the rules (tail, cut, stem) and the engine
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import networkx as nx
@@ -96,11 +97,25 @@ def _as_returned(original: fx.Graph, logits: fx.Node) -> Any:
     one tensor had ({"logits": ...}, (logits,) stay a dict and a tuple: a drop-in replacement);
     the bare output when the original returns several tensors."""
     returned = next(n for n in original.nodes if n.op == "output").args[0]
+    if _built_output(returned):  # Out(logits=x), a namedtuple or dataclass of one tensor: built again
+        tensors = []
+        fx.node.map_arg((returned.args, returned.kwargs), tensors.append)
+        if len(tensors) == 1:
+            args, kwargs = fx.node.map_arg((returned.args, returned.kwargs), lambda _: logits)
+            return logits.graph.call_function(returned.target, args, kwargs)
+        return logits
     tensors = []
     fx.node.map_arg(returned, tensors.append)
     if isinstance(returned, fx.Node) or len(tensors) != 1:
         return logits
     return fx.node.map_arg(returned, lambda _: logits)
+
+
+def _built_output(returned: Any) -> bool:
+    """The output is a namedtuple or a dataclass that forward() builds (fx records the class call)."""
+    target = getattr(returned, "target", None)
+    return isinstance(returned, fx.Node) and returned.op == "call_function" and isinstance(target, type) and (
+        (issubclass(target, tuple) and hasattr(target, "_fields")) or dataclasses.is_dataclass(target))
 
 
 def _saveable(gm: fx.GraphModule) -> fx.GraphModule:

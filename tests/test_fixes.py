@@ -1,5 +1,7 @@
 """From finding to fix: truncated and stem-less models run, and match what the report predicted."""
 
+import collections
+import dataclasses
 import json
 import textwrap
 
@@ -569,6 +571,33 @@ def test_a_truncated_model_returns_what_the_original_returns():
     with torch.no_grad():
         out = fixed(torch.randn(2, 3, 8, 8))
     assert isinstance(out, dict) and list(out) == ["logits"] and out["logits"].shape == (2, 10)
+
+
+_Logits = collections.namedtuple("_Logits", "logits aux")
+
+
+@dataclasses.dataclass
+class _LogitsOut:
+    logits: torch.Tensor
+    note: str = "x"
+
+
+class _BuiltOutputNet(_DictNet):
+    def __init__(self, make):
+        super().__init__()
+        self.make = make
+
+    def forward(self, x):
+        return self.make(self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(self.convs(x), 1), 1)))
+
+
+@pytest.mark.parametrize("make, kind", [(lambda t: _Logits(t, None), _Logits), (lambda t: _LogitsOut(t), _LogitsOut)])
+def test_a_truncated_model_returns_the_namedtuple_or_dataclass_the_original_returns(make, kind):
+    # Out(logits, None) came back as the bare tensor: out.logits failed in the caller's code
+    fixed = rflint.truncate(_BuiltOutputNet(make), 8)
+    with torch.no_grad():
+        out = fixed(torch.randn(2, 3, 8, 8))
+    assert isinstance(out, kind) and out.logits.shape == (2, 10)
 
 
 def _conv_chain_file(path, name: str, channels: int, n: int, forward: str) -> None:

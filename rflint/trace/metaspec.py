@@ -10,6 +10,7 @@ it into the meta tensor only where torch runs an op on it (or code asks for a re
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -58,13 +59,17 @@ def real(x: Any) -> Any:
 
 def first_shape(value: Any) -> tuple[int, ...] | None:
     """The shape of a node's value: a tensor's, or the first tensor's of a tuple/list (an op that
-    returns several); None for anything else."""
+    returns several) or of a dataclass (a model's output object); None for anything else."""
     if type(value) is MetaSpec:  # the commonest value: its shape is a tuple already
         return value.shape
     if is_tensor_like(value):
         return tuple(value.shape)
     if isinstance(value, (tuple, list)) and value and is_tensor_like(value[0]):
         return tuple(value[0].shape)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):  # a ModelOutput-like result
+        fields = dataclasses.fields(value)
+        first = getattr(value, fields[0].name, None) if fields else None
+        return tuple(first.shape) if is_tensor_like(first) else None
     return None
 
 
