@@ -931,6 +931,27 @@ def test_a_config_target_imports_its_project_when_run_with_config_from_elsewhere
     assert [m["params"] for m in json.loads(result.stdout)["models"]] == [2802]
 
 
+def test_a_global_hook_one_target_registers_is_not_noted_in_the_next(tmp_path, monkeypatch):
+    # ga.py registers a global forward pre-hook at import: it stayed registered for gb.py, whose
+    # report noted it (and whose modules it ran around); the note called it a "forward hook"
+    from torch.nn.modules import module as module_globals
+
+    monkeypatch.chdir(tmp_path)
+    chain = "\ndef build():\n    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1))\n"
+    (tmp_path / "ga.py").write_text("import torch.nn as nn\n\n\ndef watch(module, args):\n    return None\n\n\n"
+                                    "nn.modules.module.register_module_forward_pre_hook(watch)\n" + chain)
+    (tmp_path / "gb.py").write_text("import torch.nn as nn\n" + chain)
+    before = set(module_globals._global_forward_pre_hooks)
+    try:
+        models = json.loads(invoke("check", "ga.py:build", "gb.py:build", "--input", "8", "-f", "json").stdout)["models"]
+    finally:
+        for key in set(module_globals._global_forward_pre_hooks) - before:
+            del module_globals._global_forward_pre_hooks[key]
+    assert [m["warnings"] for m in models] == [
+        ["a global forward pre-hook (watch) runs around every module: rflint does not analyse it, so if it changes "
+         "tensors the RFs are not what runs"], []]
+
+
 @pytest.mark.parametrize("comment, silenced", [
     ("# rflint: ignore[RF001]", {"RF001"}),
     ("# rflint: ignore[RF001, RF002]  # known", {"RF001", "RF002"}),

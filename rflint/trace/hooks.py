@@ -49,10 +49,12 @@ def hook_notes(model: nn.Module) -> list[str]:
     its class's forward()) and of torch layers (recorded as one call).  A submodule of the user's
     own is traced through its call, hooks included, and needs no note."""
     notes = []
-    global_hooks = [h for table in (_module_globals._global_forward_pre_hooks, _module_globals._global_forward_hooks)
+    global_hooks = [(kind, h) for kind, table in (("forward pre-hook", _module_globals._global_forward_pre_hooks),
+                                                  ("forward hook", _module_globals._global_forward_hooks))
                     for h in _users(table)]
     if global_hooks:
-        notes.append(f"a global forward hook ({_hook_name(global_hooks[0])}) runs around every module: rflint "
+        kind, hook = global_hooks[0]
+        notes.append(f"a global {kind} ({_hook_name(hook)}) runs around every module: rflint "
                      "does not analyse it, so if it changes tensors the RFs are not what runs")
     if type(model).__call__ is nn.Module.__call__ and not any(
             m._forward_hooks or m._forward_pre_hooks or "forward" in m.__dict__ for m in model.modules()):

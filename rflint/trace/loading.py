@@ -62,6 +62,15 @@ class LoadedModel:
 # path.  They stay loaded until the next target (a fixed model is pickled with them).
 _LOCAL_MODULES: list[str] = []
 _LOCAL_PATHS: list[str] = []
+# The global module hooks (register_module_forward_hook) a target's code registered: they run
+# around every module of every later model, so they go with the target's modules
+_LOCAL_HOOKS: list[tuple[dict, int]] = []
+
+
+def _global_hook_tables() -> list[dict]:
+    from torch.nn.modules import module as module_globals
+
+    return [module_globals._global_forward_pre_hooks, module_globals._global_forward_hooks]
 
 
 @contextlib.contextmanager
@@ -76,6 +85,10 @@ def _own_imports(roots: list[str]) -> Iterator[None]:
         return
     for name in _LOCAL_MODULES:
         sys.modules.pop(name, None)
+    for table, key in _LOCAL_HOOKS:  # a global module hook the previous target's code registered
+        table.pop(key, None)
+    _LOCAL_HOOKS.clear()
+    hooks_before = {id(table): set(table) for table in _global_hook_tables()}
     for entry in _LOCAL_PATHS:
         if entry in sys.path:  # the one inserted (a copy that was there before stays)
             sys.path.remove(entry)
@@ -88,6 +101,8 @@ def _own_imports(roots: list[str]) -> Iterator[None]:
     try:
         yield
     finally:
+        _LOCAL_HOOKS.extend((table, key) for table in _global_hook_tables()
+                            for key in set(table) - hooks_before.get(id(table), set()))
         for name in set(sys.modules) - before:
             if name.partition(".")[0] != "rflint" and _found_under(sys.modules.get(name), roots):
                 _LOCAL_MODULES.append(name)  # (rflint itself, run from its checkout, stays)
