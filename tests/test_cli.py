@@ -262,7 +262,7 @@ def test_a_target_the_config_lists_keeps_its_entry_when_named_on_the_command_lin
         result = invoke("check", target, *extra, "--format", "json")
         doc = json.loads(result.stdout)["models"]
         assert result.exit_code == 0, result.stderr
-        assert [(m["target"], m["input"]) for m in doc] == [(target, [8, 8])]
+        assert [(m["target"], m["input"]) for m in doc] == [("net.py:build", [8, 8])]  # as the config names it
         assert {f["code"] for f in doc[0]["findings"]} == {"RF001"}
     # the command line's size still wins over the entry's: at 64 px nothing is unproductive
     doc = json.loads(invoke("check", target, "--input", "64", "--format", "json").stdout)["models"]
@@ -952,6 +952,76 @@ def test_a_global_hook_one_target_registers_is_not_noted_in_the_next(tmp_path, m
          "tensors the RFs are not what runs"], []]
 
 
+def test_a_module_forward_imports_lazily_is_the_targets_own(tmp_path, monkeypatch):
+    # x/net.py and y/net.py import `helper` inside forward(), while they are traced: after the load,
+    # so it was never forgotten, and y was linted with x's helper (a 3x3 pool instead of 7x7)
+    monkeypatch.chdir(tmp_path)
+    for name, k in (("x", 3), ("y", 7)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "helper.py").write_text(f"import torch.nn.functional as F\n\n\ndef pool(x):\n"
+                                                   f"    return F.max_pool2d(x, {k}, 1, {k // 2})\n")
+        (tmp_path / name / "net.py").write_text(
+            "import torch.nn as nn\n\n\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+            "        self.c = nn.Conv2d(3, 4, 3, padding=1)\n\n    def forward(self, x):\n        import helper\n\n"
+            "        return helper.pool(self.c(x))\n\n\ndef build():\n    return Net()\n")
+    models = json.loads(invoke("check", "x/net.py:build", "y/net.py:build", "--input", "32", "-f", "json").stdout)["models"]
+    assert [[layer["kernel"] for layer in m["layers"]] for m in models] == [[[3, 3], [3, 3]], [[3, 3], [7, 7]]]
+
+
+def test_a_config_entry_keeps_its_directory_first_and_its_sizes_yield_to_given_shapes(tmp_path, monkeypatch):
+    # ml/pyproject.toml lists models/net.py, which does `import utils`: ml/utils.py (3x3 pool), not
+    # the repository root's utils.py (9x9).  From the root with --config the working directory came
+    # first (the 9x9 one), and a target named on the command line lost the config's directory
+    # altogether; --input-shape on the command line gave way to the entry's input (32, not 16)
+    (tmp_path / "ml" / "models").mkdir(parents=True)
+    for where, k in ((tmp_path, 9), (tmp_path / "ml", 3)):
+        (where / "utils.py").write_text(f"import torch.nn as nn\n\n\ndef pool():\n    return nn.MaxPool2d({k}, 1, {k // 2})\n")
+    (tmp_path / "ml" / "models" / "net.py").write_text(
+        "import torch.nn as nn\nimport utils\n\n\ndef build(width):\n"
+        "    return nn.Sequential(nn.Conv2d(3, width, 3, padding=1), utils.pool())\n")
+    (tmp_path / "ml" / "pyproject.toml").write_text(
+        '[[tool.rflint.models]]\ntarget = "models/net.py:build"\ninput = 32\nkwargs = { width = 4 }\n')
+    monkeypatch.chdir(tmp_path)
+    for target in ([], ["ml/models/net.py:build"]):
+        models = json.loads(invoke("check", "--config", "ml/pyproject.toml", *target, "-f", "json").stdout)["models"]
+        assert [(m["target"], m["input"], m["layers"][1]["kernel"]) for m in models] == [("models/net.py:build", [32, 32], [3, 3])]
+    models = json.loads(invoke("check", "--config", "ml/pyproject.toml", "ml/models/net.py:build", "--input-shape", "1,3,16,16",
+                               "-f", "json").stdout)["models"]
+    assert [m["input"] for m in models] == [[16, 16]]
+    # sweep and fix build the model as check does: the entry's kwargs (width has no default), its directory
+    sweep = json.loads(invoke("sweep", "--config", "ml/pyproject.toml", "ml/models/net.py:build", "--sizes", "8,16",
+                              "-f", "json").stdout)
+    assert [row.get("error") for row in sweep["sizes"]] == [None, None]
+
+
+def test_two_entries_the_given_kwarg_makes_one_model_run_once(project):
+    # entries depth... here width 4 and width 8; --kwarg width=2 agrees with neither: the model as
+    # given, once, with the first entry's settings (it ran twice, two findings of one fingerprint)
+    (project / "pyproject.toml").write_text(
+        '[[tool.rflint.models]]\ntarget = "net.py:build"\ninput = 8\nkwargs = { width = 4 }\n'
+        '[[tool.rflint.models]]\ntarget = "net.py:build"\ninput = 16\nkwargs = { width = 8 }\n')
+    models = json.loads(invoke("check", "net.py:build", "--kwarg", "width=2", "-f", "json").stdout)["models"]
+    assert [(m["input"], m["kwargs"]) for m in models] == [([8, 8], {"width": 2})]
+    # one that agrees picks its entry
+    models = json.loads(invoke("check", "net.py:build", "--kwarg", "width=8", "-f", "json").stdout)["models"]
+    assert [(m["input"], m["kwargs"]) for m in models] == [([16, 16], {"width": 8})]
+
+
+def test_a_sibling_shlex_the_model_imports_does_not_break_the_report(tmp_path, monkeypatch):
+    # the model's own `import shlex` put its shlex.py into sys.modules, and the "Try it" command
+    # (shlex.quote) failed: AttributeError, exit 2
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delitem(sys.modules, "shlex", raising=False)
+    (tmp_path / "shlex.py").write_text("SPLIT = True\n")
+    (tmp_path / "net.py").write_text("import shlex\nimport torch.nn as nn\n\n\ndef build():\n    return nn.Sequential("
+                                     + "nn.Conv2d(3, 3, 3, padding=1), " * 6 + "nn.Flatten())\n")
+    try:
+        result = invoke("check", "net.py:build", "--input", "8")
+    finally:
+        sys.modules.pop("shlex", None)
+    assert result.exit_code == 1 and "Try it: rflint fix net.py:build" in result.stdout, result.stderr
+
+
 @pytest.mark.parametrize("comment, silenced", [
     ("# rflint: ignore[RF001]", {"RF001"}),
     ("# rflint: ignore[RF001, RF002]  # known", {"RF001", "RF002"}),
@@ -1513,3 +1583,26 @@ def test_sweep_and_fix_name_the_model_with_its_kwargs(project):
     assert doc["target"] == "net.py:build" and doc["kwargs"] == {"width": 4}
     fix = invoke("fix", "net.py:build", "--kwarg", "width=4", "--input", "8", "--truncate", "-o", "t.pt")
     assert "net.py:build (width=4) (truncated)" in fix.stdout
+
+
+def test_a_file_target_is_not_replaced_by_a_copy_the_caller_imported(tmp_path, monkeypatch):
+    # the caller imported a/models (one conv) before rflint.analyze("b/models/net.py:build"): the
+    # package was in the snapshot of what came before the first target, protected like torch, and b
+    # was analysed as a's copy.  Only installed packages (site-packages, the standard library) are
+    import rflint
+
+    for where, n in (("a", 1), ("b", 2)):
+        package = tmp_path / where / "models"
+        package.mkdir(parents=True)
+        (package / "__init__.py").write_text("")
+        (package / "net.py").write_text("import torch.nn as nn\n\n\ndef build():\n    return nn.Sequential("
+                                        + "nn.Conv2d(3, 3, 3), " * n + ")\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path / "a"))
+    try:
+        import models.net  # noqa: F401  (the caller's own import of copy a)
+
+        assert len(rflint.analyze("b/models/net.py:build", 16).layers) == 2
+    finally:
+        for name in [n for n in sys.modules if n == "models" or n.startswith("models.")]:
+            del sys.modules[name]

@@ -434,7 +434,8 @@ def _sweep(target, sizes, start, stop, steps, channels, kwarg, fmt, output, conf
     settings, rules = _rule_settings(cfg)
     try:
         kwargs = parse_kwargs(kwarg)
-        rows = run_sweep(target, size_list, channels, kwargs, settings, rules, cfg.layers, jobs, shapes)
+        kwargs, channels, shapes, root = _as_configured(cfg, target, kwargs, channels, shapes)
+        rows = run_sweep(target, size_list, channels, kwargs, settings, rules, cfg.layers, jobs, shapes, root)
     except RflintError as err:  # the model did not load: a JSON reader still gets a document saying why
         from rflint.engine.prepare import NothingToLint
 
@@ -464,6 +465,38 @@ def _sweep(target, sizes, start, stop, steps, channels, kwarg, fmt, output, conf
     console = _console(output)
     render_sweep(with_kwargs(target, kwargs), rows, lo, hi, console)  # a broken pipe: the console's on_broken_pipe
     _finish(console, output)
+
+
+def _as_configured(cfg, target: str, kwargs: dict, channels, shapes):
+    """sweep's and fix's model as check builds it when the config lists it: the entry's kwargs
+    under the ones given, its channels and input shapes where none are given, and its directory
+    to import from (a target named without any would fail on the factory's missing arguments, or
+    on an import of the project's package, where check runs)."""
+    from rflint.cli.run import configured_entries
+    from rflint.cli.values import parse_shape
+
+    entries = configured_entries(cfg, target, kwargs)
+    if not entries:
+        return kwargs, channels, shapes, None
+    m = entries[0]
+    if not shapes and m.input_shapes:
+        shapes = [parse_shape(s) for s in m.input_shapes]
+    channels = channels or m.channels or (shapes[0][1] if shapes and len(shapes[0]) > 1 else None)
+    return {**m.kwargs, **kwargs}, channels, shapes, m.root
+
+
+def _configured_size(cfg, target: str, kwargs: dict):
+    """The config entry's size for fix, when it lists exactly one (with several, fix must be told)."""
+    from rflint.cli.run import configured_entries
+    from rflint.cli.values import parse_size
+
+    entries = configured_entries(cfg, target, kwargs)
+    if entries and len(entries[0].inputs) == 1:
+        return parse_size(entries[0].inputs[0])
+    if entries and entries[0].inputs:
+        raise RflintError(f"{cfg.path} lists {target} at {len(entries[0].inputs)} sizes "
+                          f"({', '.join(entries[0].inputs)}): give the one to fix with --input")
+    return None
 
 
 def _write_sweep_json(doc: dict, output) -> None:
@@ -535,10 +568,15 @@ def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, chan
     from rflint.cli.values import parse_kwargs
     from rflint.trace.tracing import VALUE_AWARE
 
+    from rflint.trace.loading import imports_from
+
     cfg = load_config(config)
     settings, rules = _rule_settings(cfg)
     kwargs = parse_kwargs(kwarg)
-    with contextlib.redirect_stdout(sys.stderr):  # the model's print()s: not into the comparison or the code
+    kwargs, channels, shapes, root = _as_configured(cfg, target, kwargs, channels, shapes)
+    if size is None and not shapes:  # the config's one size for this model, as check takes it
+        size = _configured_size(cfg, target, kwargs)
+    with contextlib.redirect_stdout(sys.stderr), imports_from(root):  # the model's print()s: not into the comparison or the code
         try:
             before = build_report(analyze(target, size, channels, kwargs, input_shapes=shapes), settings, rules)
         except RflintError as err:  # whose error it is, as check says it ("net.py:Net: torch.fx cannot trace ...")

@@ -40,7 +40,10 @@ def make_jobs(targets: list[str], inputs: list[str], input_shapes: list[str], ch
               kwargs: dict[str, Any], cfg: Config) -> list[Job]:
     # a size or target given twice is analysed once (as ruff checks a file named twice once)
     sizes: list[Any] = list(dict.fromkeys(parse_size(s) for s in inputs))
-    targets = list({_model_key(t): t for t in reversed(targets)}.values())[::-1]  # ./net.py:build is net.py:build
+    distinct: dict[str, str] = {}
+    for t in targets:  # ./net.py:build is net.py:build: the first spelling kept, in its place
+        distinct.setdefault(_model_key(t), t)
+    targets = list(distinct.values())
     shapes, channels = parse_shapes(input_shapes, channels)
     if shapes and sizes:
         raise RflintError("give either --input sizes or --input-shape shapes, not both")
@@ -50,10 +53,10 @@ def make_jobs(targets: list[str], inputs: list[str], input_shapes: list[str], ch
         # CI and fail on a developer's `rflint models/net.py:build`, or the other way round)
         jobs = []
         for t in targets:
-            entries = [m for m in cfg.models if _same_target(m.target, t)]
+            entries = configured_entries(cfg, t, kwargs)
             jobs += [_configured(m, cfg, sizes, shapes, channels, kwargs, t) for m in entries] or \
                 [Job(t, sizes or [None], channels, dict(kwargs), shapes=shapes)]
-        return jobs
+        return _distinct(jobs)
     if not cfg.models:
         where = f" in {cfg.path}" if cfg.path else ""
         raise RflintError(
@@ -62,19 +65,43 @@ def make_jobs(targets: list[str], inputs: list[str], input_shapes: list[str], ch
     return [_configured(m, cfg, sizes, shapes, channels, kwargs) for m in cfg.models]
 
 
+def configured_entries(cfg: Config, target: str, kwargs: dict[str, Any]) -> list:
+    """The config's entries for a target named on the command line: those of the same model (any
+    path to the same file) whose kwargs agree with the ones given; if none agrees, the first (its
+    ignore and sizes still apply: it is that model, built otherwise)."""
+    entries = [m for m in cfg.models if _same_target(m.target, target)]
+    agreeing = [m for m in entries if all(m.kwargs.get(k, v) == v for k, v in kwargs.items())]
+    return agreeing or entries[:1]
+
+
 def _configured(m, cfg: Config, sizes: list[Any], shapes, channels: int | None, kwargs: dict[str, Any],
                 target: str | None = None) -> Job:
-    """The job of a config's model entry, what the command line gives overriding it.  ``target``:
-    the model as the command line names it (and reports then name it so)."""
+    """The job of a config's model entry, what the command line gives overriding it (sizes or
+    shapes given there replace the entry's both).  ``target``: the path the command line names it
+    by (loaded so); it keeps the entry's name in reports (and so its SARIF fingerprints) and its
+    directory as the project's."""
     try:  # a bad size in the config: say which file and model
-        job_sizes = sizes or [parse_size(s) for s in m.inputs] or [None]
+        job_sizes = sizes or ([] if shapes else [parse_size(s) for s in m.inputs]) or [None]
         model_shapes = shapes or ([parse_shape(s) for s in m.input_shapes] or None)
     except RflintError as err:
         raise RflintError(f"{cfg.path} [[tool.rflint.models]] target {m.label or m.target}: {err}") from None
     model_channels = channels or m.channels or (model_shapes[0][1] if model_shapes and len(model_shapes[0]) > 1 else None)
+    label = m.label or (m.target if target is not None and target != m.target else None)
     return Job(target or m.target, job_sizes, model_channels, {**m.kwargs, **kwargs}, list(m.ignore),
-               model_shapes, None if target else m.label, None if target else m.root,
-               str(cfg.path) if cfg.path else None)
+               model_shapes, label, m.root, str(cfg.path) if cfg.path else None)
+
+
+def _distinct(jobs: list[Job]) -> list[Job]:
+    """Each model (target, kwargs, channels, shapes) once, the first job's settings kept: two
+    config entries that --kwarg makes one model ran it twice, with one SARIF fingerprint."""
+    seen: set[str] = set()
+    out = []
+    for job in jobs:
+        key = repr((_model_key(job.target), sorted(job.kwargs.items(), key=str), job.channels, job.shapes))
+        if key not in seen:
+            seen.add(key)
+            out.append(job)
+    return out
 
 
 def _model_key(target: str) -> str:
@@ -444,27 +471,29 @@ def split_sizes_into_jobs(jobs: list[Job], n_workers: int) -> list[Job]:
     return out
 
 
-def _sweep_chunk(target, sizes, channels, kwargs, settings, rules, declared, input_shapes=None) -> list[dict]:
+def _sweep_chunk(target, sizes, channels, kwargs, settings, rules, declared, input_shapes=None, root=None) -> list[dict]:
     _imported_and_frozen()
     from rflint.declared import declare
     from rflint.report.sweep import sweep_rows
+    from rflint.trace.loading import imports_from
 
     for name, values in declared.items():
         declare(name, values)
-    with contextlib.redirect_stdout(sys.stderr):  # the user's print()s: not into the report
+    with contextlib.redirect_stdout(sys.stderr), imports_from(root):  # the user's print()s: not into the report
         return sweep_rows(target, sizes, channels, kwargs, settings, rules, input_shapes)
 
 
-def run_sweep(target, sizes, channels, kwargs, settings, rules, declared, n_workers=1, input_shapes=None) -> list[dict]:
+def run_sweep(target, sizes, channels, kwargs, settings, rules, declared, n_workers=1, input_shapes=None,
+              root=None) -> list[dict]:
     """Rows in size order; with n_workers > 1 the sizes are dealt round-robin to worker processes
-    (each traces the model once)."""
+    (each traces the model once).  ``root``: a config's directory, for a model it lists."""
     if n_workers <= 1 or len(sizes) <= 1:
-        return _sweep_chunk(target, sizes, channels, kwargs, settings, rules, declared, input_shapes)
+        return _sweep_chunk(target, sizes, channels, kwargs, settings, rules, declared, input_shapes, root)
     n = min(n_workers, len(sizes))
     chunks = [sizes[i::n] for i in range(n)]
     with worker_pool(n) as pool:
         parts = list(pool.map(_sweep_chunk, [target] * n, chunks, [channels] * n, [kwargs] * n,
-                              [settings] * n, [rules] * n, [declared] * n, [input_shapes] * n))
+                              [settings] * n, [rules] * n, [declared] * n, [input_shapes] * n, [root] * n))
     rows = [None] * len(sizes)
     for i, part in enumerate(parts):
         rows[i::n] = part

@@ -98,16 +98,25 @@ def fixed_file_name(target: str, size: tuple[int, ...], what: str) -> str:
     return f"{safe}_{'x'.join(map(str, size))}_{what}.pt"
 
 
+_SHELL_SAFE = re.compile(r"[\w@%+=:,./-]+", re.ASCII)
+
+
+def _shell_quoted(word: str) -> str:
+    """``shlex.quote``, written out: the report is written after the model's code ran, and a model
+    that imports a sibling named shlex.py has put that module in sys.modules (the run failed)."""
+    if _SHELL_SAFE.fullmatch(word):
+        return word
+    return "'" + word.replace("'", "'\"'\"'") + "'"
+
+
 def fix_command(a, fix: str = "--truncate", output: str = "truncated") -> str:
     """The `rflint fix` command that truncates the model ``a`` (an Analysis) analysed: its target
     and size, and the factory's keyword arguments and the channels when they were given (without
     them, fix would build and cut another model); ``output`` names the file (fixed_file_name)."""
-    import shlex
-
     loaded = a.prepared.loaded if a.prepared is not None else None
     # a config's model is named from its pyproject.toml; the command must load it from here
     target = (loaded.target if loaded is not None else None) or a.target
-    parts = ["rflint", "fix", shlex.quote(target)]
+    parts = ["rflint", "fix", _shell_quoted(target)]
     n_axes = a.prepared.n_axes if a.prepared is not None else None
     if len(a.input_shapes) > 1 or (a.input_shapes and (a.input_shapes[0][0] != 1 or (
             n_axes is not None and len(a.input_shapes[0]) - 2 != n_axes))):
@@ -120,10 +129,10 @@ def fix_command(a, fix: str = "--truncate", output: str = "truncated") -> str:
     prepared = a.prepared
     if prepared is not None:
         for key, value in prepared.factory_kwargs.items():
-            parts += ["--kwarg", shlex.quote(f"{key}={value!r}")]
+            parts += ["--kwarg", _shell_quoted(f"{key}={value!r}")]
         if prepared.channels != prepared.default_channels:
             parts += ["--channels", str(prepared.channels)]
-    return " ".join(parts + [fix, "-o", shlex.quote(fixed_file_name(target, a.input_size, output))])
+    return " ".join(parts + [fix, "-o", _shell_quoted(fixed_file_name(target, a.input_size, output))])
 
 
 def try_it(report) -> str | None:

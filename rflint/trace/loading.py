@@ -60,7 +60,7 @@ class LoadedModel:
 # were alone: `from blocks import head` in exp2/model.py must not get exp1/blocks.py, cached in
 # sys.modules by the target before it, nor depend on which target put its directory first on the
 # path.  They stay loaded until the next target (a fixed model is pickled with them).
-_LOCAL_MODULES: list[str] = []
+_PREVIOUS: list[tuple[list[str], set[str]]] = []  # the previous target's directories and sys.modules before it
 _LOCAL_PATHS: list[str] = []
 # The global module hooks (register_module_forward_hook) a target's code registered: they run
 # around every module of every later model, so they go with the target's modules
@@ -75,16 +75,20 @@ def _global_hook_tables() -> list[dict]:
 
 @contextlib.contextmanager
 def _own_imports(roots: list[str]) -> Iterator[None]:
-    """Forget what the previous target imported from its own directory; put ``roots`` (see
-    :func:`_import_roots`) first on sys.path, in order, and remember which modules this target
-    imports from the first of them.  No roots (a zoo model, a model object): nothing to import, and
+    """Forget what the previous target imported from its directories (while it loaded, or later:
+    a forward() that imports when traced) and the global hooks its code registered; put ``roots``
+    (see :func:`_import_roots`) first on sys.path, in order, while this one loads.  No roots (a zoo model, a model object): nothing to import, and
     nothing forgotten (rflint fix analyses the fixed model, an object, and then pickles it, which
     needs its classes' modules)."""
     if not roots:
         yield
         return
-    for name in _LOCAL_MODULES:
-        sys.modules.pop(name, None)
+    if _PREVIOUS:  # what the previous target imported from its directories, at load or later
+        # (forward() may import lazily, while it is traced): forgotten, so this one imports its own
+        previous_roots, before_previous = _PREVIOUS.pop()
+        for name in set(sys.modules) - before_previous:
+            if name.partition(".")[0] != "rflint" and _found_under(sys.modules.get(name), previous_roots):
+                del sys.modules[name]  # (rflint itself, run from its checkout, stays)
     for table, key in _LOCAL_HOOKS:  # a global module hook the previous target's code registered
         table.pop(key, None)
     _LOCAL_HOOKS.clear()
@@ -92,20 +96,16 @@ def _own_imports(roots: list[str]) -> Iterator[None]:
     for entry in _LOCAL_PATHS:
         if entry in sys.path:  # the one inserted (a copy that was there before stays)
             sys.path.remove(entry)
-    _LOCAL_MODULES.clear()
     _LOCAL_PATHS.clear()
     _BASELINE.update(() if _BASELINE else sys.modules)
     sys.path[0:0] = roots
     _LOCAL_PATHS.extend(roots)
-    before = set(sys.modules)
+    _PREVIOUS.append((list(roots), set(sys.modules)))
     try:
         yield
     finally:
         _LOCAL_HOOKS.extend((table, key) for table in _global_hook_tables()
                             for key in set(table) - hooks_before.get(id(table), set()))
-        for name in set(sys.modules) - before:
-            if name.partition(".")[0] != "rflint" and _found_under(sys.modules.get(name), roots):
-                _LOCAL_MODULES.append(name)  # (rflint itself, run from its checkout, stays)
         # The model is imported: its directories stay on sys.path (forward() may import), but
         # behind the standard library, whose modules rflint imports while it writes the report (a
         # sibling shlex.py must not take their place)
@@ -117,8 +117,8 @@ def _own_imports(roots: list[str]) -> Iterator[None]:
 
 
 # What was imported before the first target: rflint, torch and what they need.  A target's file
-# that would import as one of those (a package of the user's named like one) is never put in
-# their place (_import_file).
+# that would import as one of those installed packages (a package of the user's named like one)
+# is never put in their place (_import_file).
 _BASELINE: set[str] = set()
 
 
@@ -153,6 +153,21 @@ def _found_under(module: Any, roots: list[str]) -> bool:
     return best in roots
 
 
+_CONFIG_ROOT: list[str] = []  # imports_from's directory, for loads that name no root of their own
+
+
+@contextlib.contextmanager
+def imports_from(root: str | None) -> Iterator[None]:
+    """Loads in this block import as a config's target does from ``root`` (the directory of the
+    pyproject.toml that lists it), unless they name a root themselves: ``rflint sweep`` and
+    ``rflint fix`` of a model the config lists, through the Python API that takes no root."""
+    _CONFIG_ROOT.append(root or "")
+    try:
+        yield
+    finally:
+        _CONFIG_ROOT.pop()
+
+
 def _import_roots(target: Any, root: str | None = None) -> list[str]:
     """Where a TARGET string's own modules live, for sys.path: first the directory of its file (of
     the outermost package the file is in: ``mynet/models/net.py`` imports as ``mynet.models.net``,
@@ -161,10 +176,12 @@ def _import_roots(target: Any, root: str | None = None) -> list[str]:
     pyproject.toml's), so that ``scripts/export.py`` can import the repository's package and a
     package.module target resolves from a subdirectory, as under ``python -m`` from the project's
     root.  A config's target (``root``: the directory of its pyproject.toml) has that directory as
-    its project's, wherever rflint runs from (``--config ml/pyproject.toml`` from the repository's
-    root).  None for zoo targets and objects."""
+    its project's, before the working directory, wherever rflint runs from (``--config
+    ml/pyproject.toml`` from the repository's root imports as a run in ml/ does).  None for zoo
+    targets and objects."""
     if not isinstance(target, str) or target.startswith("zoo:"):
         return []
+    root = root or (_CONFIG_ROOT[-1] if _CONFIG_ROOT else None) or None
     where = target.rpartition(":")[0]
     if _is_file(where):
         if not os.path.isfile(where):
@@ -175,7 +192,8 @@ def _import_roots(target: Any, root: str | None = None) -> list[str]:
         first = [package[0], os.path.dirname(path)] if package else [os.path.dirname(path)]
     else:
         first = [root or os.getcwd()]
-    return list(dict.fromkeys(r for r in (*first, os.getcwd(), root or _project_dir()) if r))
+    behind = (root, os.getcwd()) if root else (os.getcwd(), _project_dir())
+    return list(dict.fromkeys(r for r in (*first, *behind) if r))
 
 
 def _project_dir() -> str | None:
@@ -234,13 +252,25 @@ def _forget_other_copy(name: str, directory: str) -> None:
     rflint's own imports (torch, ...) stay: a package of the user's named like one of them is
     imported on its own (_import_loose)."""
     module = sys.modules.get(name)
-    if module is None or name in _BASELINE:
+    if module is None or (name in _BASELINE and _installed(module)):
         return
     where = os.path.join(directory, name)
     if any(os.path.abspath(p) == where for p in getattr(module, "__path__", None) or ()):
         return
     for loaded in [n for n in sys.modules if n == name or n.startswith(name + ".")]:
         del sys.modules[loaded]
+
+
+def _installed(module: Any) -> bool:
+    """The module comes with Python or an installed distribution (torch, numpy), not from a
+    directory of the user's (a copy of their package they imported before calling rflint.analyze)."""
+    import sysconfig
+
+    file = os.path.abspath(getattr(module, "__file__", None) or "")
+    if not file or "site-packages" in file or "dist-packages" in file:
+        return True
+    return any(file.startswith(os.path.join(os.path.abspath(p), "")) for key in ("stdlib", "platstdlib")
+               if (p := sysconfig.get_paths().get(key)))
 
 
 def _import_loose(path: str) -> Any:

@@ -264,8 +264,14 @@ def _compiled_code_unwrapped(module: nn.Module) -> Iterator[None]:
 
     def unwrap(owner: Any, table: dict) -> None:
         for name, value in list(table.items()):
-            original = getattr(value, "_torchdynamo_orig_callable", None)
-            if original is not None and hasattr(value, "_torchdynamo_inline") and callable(original):
+            if not callable(value) or isinstance(value, (type, nn.Module)):
+                continue
+            try:  # (a lazy placeholder, as monai's optional_import gives, raises on any attribute)
+                original = getattr(value, "_torchdynamo_orig_callable", None)
+                compiled = original is not None and hasattr(value, "_torchdynamo_inline")
+            except Exception:
+                continue
+            if compiled and callable(original):
                 patched.append((owner, name, value))
                 if isinstance(owner, dict):
                     owner[name] = original
