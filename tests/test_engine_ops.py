@@ -1390,6 +1390,11 @@ class _ReducedOverW(nn.Module):
     lambda y: torch.linalg.vector_norm(y, dim=3), lambda y: torch.linalg.norm(y, 2, 3), lambda y: y.norm(2, 3),
     lambda y: y.std(3, True), lambda y: torch.any(y > 0, 3).float(), lambda y: torch.count_nonzero(y, 3).float(),
     lambda y: torch.trapezoid(y, dim=3), lambda y: y.argmax(3).float(), lambda y: y.amax(3),
+    # a dim computed in forward() (a node, taken for torch.max(a, b)'s second map), two-map
+    # reductions along W, and torch.special's names
+    lambda y: y.mean(y.dim() - 1), lambda y: torch.amax(y, y.ndim - 1), lambda y: y.max(y.ndim - 1)[0],
+    lambda y: F.cosine_similarity(y, 2 * y, dim=3), lambda y: F.pairwise_distance(y, y + 1),
+    lambda y: torch.linalg.vecdot(y, y), lambda y: torch.special.logsumexp(y, 3), lambda y: torch.select_copy(y, 3, 0),
 ])
 def test_an_op_taking_one_spatial_axis_away_leaves_the_other(fn):
     # at 8x64 the Conv1d reads H (model-input axis 0) with r_min 9 > 8: unproductive.  These ops had
@@ -1484,3 +1489,38 @@ def test_a_model_returning_a_dataclass_is_linted_as_one_returning_a_tuple(wrap):
     a, _ = rf(_DataclassOutput(wrap), 8)
     assert a.final_layer == "c4" and tuple(a.final_r_min) == (13, 13)
     assert {(f.code, f.layer) for f in lint(a).findings} >= {("RF002", "c4"), ("RF001", "c4")}
+
+
+class _KeepsBoth(nn.Module):
+    """Two 5x5 convs (r 9 on both axes of 8x64), ``fn``, a 3x3 conv: each ``fn`` below moves no
+    position along H or W for good, so the last conv reads r 9 on both axes, H and W in place."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+        self.c1 = nn.Conv2d(1, 4, 5, padding=2)
+        self.c2 = nn.Conv2d(4, 4, 5, padding=2)
+        self.lin = nn.Linear(4, 4)
+        self.head = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        return self.head(self.fn(self, self.c2(self.c1(x))))
+
+
+@pytest.mark.parametrize("fn", [
+    # halves or quarters along W taken apart and joined again: crops (they were inferred as stride 2)
+    lambda m, y: torch.cat(y.chunk(2, dim=3), dim=3), lambda m, y: torch.cat(torch.split(y, 16, dim=3), dim=3),
+    lambda m, y: torch.cat(y.tensor_split(4, dim=2), dim=2),
+    # ConvNeXt's channels-last Linear written with movedim (inferred with made-up strides)
+    lambda m, y: m.lin(y.movedim(1, -1)).movedim(-1, 1), lambda m, y: torch.moveaxis(m.lin(torch.moveaxis(y, 1, 3)), 3, 1),
+    # softmax without a dim: torch takes dim 1 (channels) for a 4-D map (it was made global)
+    lambda m, y: F.softmax(y), lambda m, y: nn.functional.log_softmax(y),
+    # a complex view and back: one trailing dim of 2 added and taken away (made global)
+    lambda m, y: torch.view_as_real(torch.view_as_complex(torch.stack([y, y], -1))).sum(-1),
+    # maps stacked on a new last dim and summed over it (the stacked map had no RF: the head vanished)
+    lambda m, y: torch.stack([y, 2 * y], -1).sum(-1), lambda m, y: torch.dstack([y, y])[:, :, :8],
+])
+def test_ops_that_move_no_position_for_good_keep_both_axes(fn):
+    a, L = rf(_KeepsBoth(fn), (8, 64), channels=1)
+    assert "head" in L, a.warnings
+    assert (L["head"].origins, tuple(L["head"].r_in_min)) == ((0, 1), (9, 9)), a.warnings

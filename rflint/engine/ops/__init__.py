@@ -209,7 +209,8 @@ def _generic(ctx: Ctx) -> Outcome:
 
 
 NOT_KEPT = object()
-_CONCATENATIONS = (torch.cat, torch.concat, torch.concatenate)
+_CONCATENATIONS = (torch.cat, torch.concat, torch.concatenate, torch.hstack, torch.vstack, torch.dstack, torch.column_stack,
+                   torch.row_stack)
 
 
 def _holds_tensors(value) -> bool:

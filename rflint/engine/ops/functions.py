@@ -12,8 +12,8 @@ from rflint.engine import kernels as K
 from rflint.engine.ops.context import Ctx, Outcome, kernel_outcome, not_empty, shape_of, spatial_sizes
 from rflint.engine.ops.modules import _adaptive, _linear, _upsample, folded, pooled, unfolded
 from rflint.engine.ops.tensors import (
-    _crop, _einsum, _getitem, _global_fn, _matmul, _mix_dims, _permute, _reduction, _reshape, _selected,
-    _softmax_fn, _tensor_unfold, merged, reduction_along,
+    _complex_view, _crop, _einsum, _getitem, _global_fn, _matmul, _mix_dims, _permute, _reduction, _reshape,
+    _selected, _softmax_fn, _stacked, _tensor_unfold, merged, pairwise_reduction, reduction_along,
 )
 from rflint.engine.rfstate import AxisRF
 from rflint.engine.weights import parameters_behind
@@ -215,7 +215,8 @@ _FUNCTION_RULES[assigned] = _assigned
 FUNCTION_NAMES[assigned] = "Tensor.__setitem__"
 _register(_fn_linear, "F.linear")
 _register(_fn_flatten, "torch.flatten", "torch.reshape", "torch.squeeze", "torch.unsqueeze")
-_register(_permute, "torch.permute", "torch.transpose", "torch.swapaxes", "torch.swapdims", "torch.rot90")
+_register(_permute, "torch.permute", "torch.transpose", "torch.swapaxes", "torch.swapdims", "torch.rot90",
+          "torch.movedim", "torch.moveaxis")
 _register(_crop, "torch.narrow", "torch.narrow_copy")
 _register(_fn_stft, "torch.stft")
 _register(_fn_max_unpool, "F.max_unpool1d", "F.max_unpool2d", "F.max_unpool3d")
@@ -234,7 +235,17 @@ for _name, _where in _REDUCTIONS_ALONG.items():
     _register(reduction_along(*_where), f"torch.{_name}")
 _register(reduction_along(2, None, 3), "torch.linalg.vector_norm", "torch.linalg.norm")
 _register(reduction_along(2, (-2, -1), 3), "torch.linalg.matrix_norm")
-_register(_selected, "torch.select", "torch.unbind")
+_register(_selected, "torch.select", "torch.unbind", "torch.select_copy", "torch.unbind_copy")
+_register(_stacked, "torch.stack")
+_register(_complex_view, "torch.view_as_real", "torch.view_as_complex", "torch.view_as_real_copy",
+          "torch.view_as_complex_copy")
+_register(pairwise_reduction(2, 1), "F.cosine_similarity", "torch.cosine_similarity")
+_register(pairwise_reduction(None, -1, 4), "F.pairwise_distance", "torch.pairwise_distance")
+_register(pairwise_reduction(None, -1), "torch.linalg.vecdot")
+_register(_reduction, "torch.special.logsumexp")
+_register(_softmax_fn, "torch.special.softmax", "torch.special.log_softmax")
+_register(_permute, "torch.permute_copy", "torch.transpose_copy")
+_register(_crop, "torch.slice_copy", "torch.narrow_copy")
 _register(_softmax_fn, "F.softmax", "F.log_softmax", "F.softmin", "torch.softmax", "torch.log_softmax")
 _register(_matmul, "torch.matmul", "torch.bmm", "torch.mm", "operator.matmul")
 _register(_einsum, "torch.einsum")
@@ -242,8 +253,10 @@ _register(_global_fn, "torch.baddbmm", "F.scaled_dot_product_attention")
 _register(_getitem, "operator.getitem")
 _register(_fn_pad, "F.pad")
 _FOURIER_1D = ("torch.fft.fft", "torch.fft.ifft", "torch.fft.rfft", "torch.fft.irfft", "torch.fft.hfft", "torch.fft.ihfft")
-_FOURIER_2D = ("torch.fft.fft2", "torch.fft.ifft2", "torch.fft.rfft2", "torch.fft.irfft2")
-_FOURIER_ND = ("torch.fft.fftn", "torch.fft.ifftn", "torch.fft.rfftn", "torch.fft.irfftn")
+_FOURIER_2D = ("torch.fft.fft2", "torch.fft.ifft2", "torch.fft.rfft2", "torch.fft.irfft2", "torch.fft.hfft2",
+               "torch.fft.ihfft2")
+_FOURIER_ND = ("torch.fft.fftn", "torch.fft.ifftn", "torch.fft.rfftn", "torch.fft.irfftn", "torch.fft.hfftn",
+               "torch.fft.ihfftn")
 _register(_mixing_along(2, -1), *_FOURIER_1D)
 _register(_mixing_along(2, (-2, -1)), *_FOURIER_2D)
 _register(_mixing_along(2, None), *_FOURIER_ND)
@@ -252,6 +265,7 @@ FOURIER_TRANSFORMS = frozenset(t for t, name in FUNCTION_NAMES.items() if name i
 _register(_mixing_along(1, None), "torch.cumsum", "torch.cumprod", "torch.cummax", "torch.cummin",
           "torch.logcumsumexp")
 _register(_mixing_along(1, -1), "torch.sort", "torch.argsort")
+_register(_mixing_along(99, -1), "torch.cumulative_trapezoid")  # (dim is keyword-only there)
 _register(_mixing_along(2, -1), "torch.topk")
 _register(_fn_grid_sample, "F.grid_sample", spatial=True)
 _register(_constant, "torch.zeros_like", "torch.ones_like", "torch.full_like", "torch.empty_like", "torch.rand_like",
@@ -260,7 +274,7 @@ _register(_constant, "torch.zeros_like", "torch.ones_like", "torch.full_like", "
 _METHOD_RULES: dict[str, Callable[[Ctx], Outcome]] = {
     **{m: _reshape for m in ("view", "reshape", "flatten", "squeeze", "unsqueeze", "unflatten", "view_as",
                              "reshape_as", "expand", "expand_as")},
-    **{m: _permute for m in ("permute", "transpose", "swapaxes", "swapdims", "t", "rot90")},
+    **{m: _permute for m in ("permute", "transpose", "swapaxes", "swapdims", "t", "rot90", "movedim", "moveaxis")},
     "narrow": _crop, "narrow_copy": _crop, "stft": _fn_stft,
     **{m: _reduction for m in ("mean", "sum", "amax", "amin", "max", "min", "logsumexp", "prod", "nansum",
                                "nanmean")},
@@ -270,7 +284,9 @@ _METHOD_RULES: dict[str, Callable[[Ctx], Outcome]] = {
     **{m: _softmax_fn for m in ("softmax", "log_softmax")},
     **{m: _matmul for m in ("matmul", "bmm", "mm", "__matmul__")},
     **{m: _constant for m in ("new_zeros", "new_ones", "new_full", "new_empty")},
-    **{m: _mixing_along(1, None) for m in ("cumsum", "cumprod", "cummax", "cummin", "logcumsumexp")},
+    **{m: _mixing_along(1, None) for m in ("cumsum", "cumprod", "cummax", "cummin", "logcumsumexp", "cumsum_",
+                                           "cumprod_")},
+    "transpose_": _permute, "swapaxes_": _permute, "swapdims_": _permute, "t_": _permute,
     "sort": _mixing_along(1, -1), "argsort": _mixing_along(1, -1), "topk": _mixing_along(2, -1),
     "unfold": _tensor_unfold,
 }

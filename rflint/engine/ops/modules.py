@@ -14,7 +14,7 @@ from rflint.declared import spec_for
 from rflint.engine import kernels as K
 from rflint.engine.ops.context import Ctx, Outcome, kernel_outcome, not_empty, shape_of, spatial_sizes
 from rflint.engine.ops.tensors import (
-    _elementwise, _global_fn, _inferred, _merged_rf, _mix_dims, _reshape, _same_spatial,
+    _elementwise, _global_fn, _inferred, _merged_rf, _mix_dims, _reshape, _same_spatial, _shifted,
 )
 from rflint.engine.rfstate import TensorRF
 from rflint.trace.metaspec import is_tensor_like
@@ -291,7 +291,11 @@ def _global_module(ctx: Ctx) -> Outcome:
 
 
 def _softmax_module(ctx: Ctx) -> Outcome:
-    return _mix_dims(ctx, ctx.first, [ctx.module.dim] if ctx.module.dim is not None else None)
+    dim = ctx.module.dim
+    if dim is None:  # torch's implicit dim (F._get_softmax_dim): 0 for 0-, 1- and 3-D inputs, else 1
+        shape = shape_of(ctx.val(ctx.first))
+        dim = 0 if shape is not None and len(shape) in (0, 1, 3) else 1
+    return _mix_dims(ctx, ctx.first, [dim])
 
 
 _IDENTITY_MODULE_FAMILIES = (
@@ -318,7 +322,24 @@ _MODULE_RULES: list[tuple[tuple[type, ...], Callable[[Ctx], Outcome]]] = [
     ((nn.MultiheadAttention, nn.RNNBase, nn.Transformer, nn.TransformerEncoder, nn.TransformerDecoder,
       nn.TransformerEncoderLayer, nn.TransformerDecoderLayer), _global_module),
     ((nn.Softmax, nn.LogSoftmax, nn.Softmin), _softmax_module),
+    ((nn.CosineSimilarity, nn.PairwiseDistance), lambda ctx: _pairwise_module(ctx)),
 ]
+
+
+def _pairwise_module(ctx: Ctx) -> Outcome:
+    """nn.CosineSimilarity(dim) / nn.PairwiseDistance(keepdim): as their functions, along their dim."""
+    m = ctx.module
+    dim = getattr(m, "dim", -1)
+    keepdim = bool(getattr(m, "keepdim", False))
+    rf = _merged_rf(ctx)
+    shape = shape_of(ctx.val(ctx.first))
+    if rf is None or rf.is_global or shape is None:
+        return Outcome(rf)
+    rank = len(shape)
+    d = int(dim) % rank
+    if keepdim:
+        return Outcome(rf.with_axes([a for a in rf.axes if rank + a.dim != d]))
+    return Outcome(_shifted(rf, rank, d, inserted=False))
 
 
 def _declared(ctx: Ctx, spec) -> Outcome:

@@ -14,7 +14,7 @@ from rflint.engine import kernels as K
 from rflint.engine.ops.context import Ctx, Outcome, apply_kernel, not_empty, shape_of
 from rflint.engine.rfstate import AxisRF, TensorRF
 from rflint.engine.weights import parameters_behind
-from rflint.trace.metaspec import is_tensor_like
+from rflint.trace.metaspec import first_shape, is_tensor_like
 
 
 def _same_spatial(ctx: Ctx, rf: TensorRF) -> bool:
@@ -239,6 +239,7 @@ def _permute_dims(ctx: Ctx) -> list[int] | None:
         return None
     rank = len(src)
     name = ctx.node.target if ctx.node.op == "call_method" else ctx.op_name.rpartition(".")[2]
+    name = name.removesuffix("_copy").rstrip("_") if name not in ("getattr",) else name  # permute_copy, transpose_
     rest = [ctx.val(a) for a in ctx.node.args[1:]]
     if name == "getattr":  # x.mT / x.mH swap the last two dims, x.T reverses them all
         return list(range(rank - 2)) + [rank - 1, rank - 2] if rest[0] in ("mT", "mH") else list(range(rank))[::-1]
@@ -252,6 +253,16 @@ def _permute_dims(ctx: Ctx) -> list[int] | None:
         dims = rest[0] if len(rest) == 1 and isinstance(rest[0], (list, tuple)) else rest
         dims = dims or ctx.node.kwargs.get("dims")
         return [int(d) % rank for d in dims]
+    elif name in ("movedim", "moveaxis"):  # x.movedim(1, -1): channels last, the rest in order
+        source = rest[0] if rest else ctx.node.kwargs.get("source")
+        destination = rest[1] if len(rest) > 1 else ctx.node.kwargs.get("destination")
+        source = [int(d) % rank for d in (source if isinstance(source, (list, tuple)) else [source])]
+        destination = [int(d) % rank for d in (destination if isinstance(destination, (list, tuple)) else [destination])]
+        perm: list[int | None] = [None] * rank
+        for s_, d_ in zip(source, destination):
+            perm[d_] = s_
+        others = iter(d for d in range(rank) if d not in source)
+        return [p if p is not None else next(others) for p in perm]
     a = rest[0] if rest else ctx.node.kwargs.get("dim0")
     b = rest[1] if len(rest) > 1 else ctx.node.kwargs.get("dim1")
     if a is None or b is None:  # .t(): a 2-D transpose
@@ -262,7 +273,10 @@ def _permute_dims(ctx: Ctx) -> list[int] | None:
 
 
 def _crop(ctx: Ctx) -> Outcome:
-    """x.narrow(dim, start, length): a crop, like x[..., start:start + length]; the RF stays."""
+    """x.narrow(dim, start, length): a crop, like x[..., start:start + length]; the RF stays.
+    (slice_copy(x, dim, start, end, step) with a step subsamples: inferred from the shapes.)"""
+    if "slice" in ctx.op_name and (ctx.arg(4, "step", 1) or 1) != 1:
+        return _inferred(ctx, ctx.op_name)
     return Outcome(ctx.rf(ctx.first))
 
 
@@ -304,8 +318,8 @@ def _mix_dims(ctx: Ctx, src: Any, dims: list[int] | None) -> Outcome:
 
 def _reduction(ctx: Ctx) -> Outcome:
     """mean / sum / amax / max / ... over dims: reducing every spatial axis makes the tensor global."""
-    if len(ctx.node.args) > 1 and isinstance(ctx.node.args[1], fx.Node):  # torch.max(a, b): elementwise
-        return _elementwise(ctx)
+    if len(ctx.node.args) > 1 and is_tensor_like(ctx.val(ctx.node.args[1])):  # torch.max(a, b): elementwise
+        return _elementwise(ctx)  # (a dim computed in forward(), y.mean(y.dim() - 1), is a node too)
     return _reduced(ctx, _dims_arg(ctx, 1), bool(ctx.arg(2, "keepdim", False)))
 
 
@@ -339,6 +353,67 @@ def reduction_along(dim_index: int | None, default: int | None = None, keepdim_i
     return rule
 
 
+def _shifted(rf: TensorRF, rank: int, at: int, inserted: bool) -> TensorRF:
+    """``rf`` (on a tensor of ``rank`` dims) with a dim inserted before position ``at`` (0-based,
+    0..rank) or, ``inserted`` False, the dim at ``at`` taken away (an axis there is gone)."""
+    axes = []
+    for a in rf.axes:
+        p = rank + a.dim
+        if not inserted and p == at:
+            continue
+        new_rank = rank + 1 if inserted else rank - 1
+        q = (p + 1 if p >= at else p) if inserted else (p - 1 if p > at else p)
+        axes.append(AxisRF(a.origin, q - new_rank, a.lo, a.hi))
+    return rf.with_axes(axes)
+
+
+def _stacked(ctx: Ctx) -> Outcome:
+    """torch.stack(maps, dim): the maps' union (every output position is one map's, as in a
+    concatenation) with a new dim inserted at ``dim``.  Read as a reshape of its list, the
+    stacked map had no RF, and the layers after it dropped out of the report."""
+    pieces = [a for a in ctx.tensor_inputs()]
+    shapes = [first_shape(ctx.val(a)) for a in pieces]  # (stack(x.unbind(3)): the pieces as one operand)
+    if not pieces or any(sh is None for sh in shapes):
+        return Outcome(_merged_rf(ctx))
+    rank = len(shapes[0])
+    rf = merged([(r, sh) for a, sh in zip(pieces, shapes) if (r := ctx.rf(a)) is not None], shapes[0]) \
+        if len(pieces) > 1 else ctx.rf(pieces[0])
+    if rf is None or rf.is_global:
+        return Outcome(rf)
+    dim = int(ctx.arg(1, "dim", 0))
+    return Outcome(_shifted(rf, rank, dim % (rank + 1), inserted=True))
+
+
+def _complex_view(ctx: Ctx) -> Outcome:
+    """view_as_real adds a last dim of 2 (real, imaginary), view_as_complex takes it away: the
+    spatial dims keep their places from the front (their offsets from the end move by one).  Read
+    by sizes (the element count changes), an STFT's frames were made global."""
+    rf = ctx.rf(ctx.first)
+    shape = shape_of(ctx.val(ctx.first))
+    if rf is None or rf.is_global or shape is None:
+        return Outcome(rf)
+    real = "view_as_real" in ctx.op_name
+    return Outcome(_shifted(rf, len(shape), len(shape) if real else len(shape) - 1, inserted=real))
+
+
+def pairwise_reduction(dim_index: int | None, default: int, keepdim_index: int | None = None):
+    """cosine_similarity / pairwise_distance / vecdot of two maps along one dim: both maps' union,
+    that dim reduced (taken away; kept with keepdim, mixed)."""
+    def rule(ctx: Ctx) -> Outcome:
+        dim = ctx.arg(dim_index, "dim", default) if dim_index is not None else ctx.node.kwargs.get("dim", default)
+        keepdim = ctx.arg(keepdim_index, "keepdim", False) if keepdim_index is not None else False
+        rf = _merged_rf(ctx)
+        shape = shape_of(ctx.val(ctx.first))
+        if rf is None or rf.is_global or shape is None:
+            return Outcome(rf)
+        rank = len(shape)
+        d = int(dim) % rank
+        if keepdim:
+            return Outcome(rf.with_axes([a for a in rf.axes if rank + a.dim != d]))
+        return Outcome(_shifted(rf, rank, d, inserted=False))
+    return rule
+
+
 def _selected(ctx: Ctx) -> Outcome:
     """``select(dim, index)`` / ``unbind(dim)``: one position along ``dim``, which is gone; the
     other axes keep their RF (as ``x[..., 0]``: nothing is mixed).  Matched by sizes, a column of
@@ -354,7 +429,11 @@ def _selected(ctx: Ctx) -> Outcome:
 
 
 def _softmax_fn(ctx: Ctx) -> Outcome:
-    return _mix_dims(ctx, ctx.first, _dims_arg(ctx, 1))
+    dims = _dims_arg(ctx, 1)
+    if dims is None:  # torch's implicit dim (F._get_softmax_dim): 0 for 0-, 1- and 3-D inputs, else 1
+        shape = shape_of(ctx.val(ctx.first))
+        dims = [0 if shape is not None and len(shape) in (0, 1, 3) else 1]
+    return _mix_dims(ctx, ctx.first, dims)
 
 
 def _global_fn(ctx: Ctx) -> Outcome:
@@ -522,14 +601,22 @@ def _getitem(ctx: Ctx) -> Outcome:
     return Outcome(out)
 
 
+# ops returning pieces of their input (views, crops): a piece keeps the RF, as a crop does
+_SPLITTING = frozenset({"split", "chunk", "tensor_split", "split_with_sizes", "unsafe_split", "unsafe_chunk",
+                        "unsafe_split_with_sizes", "hsplit", "vsplit", "dsplit", "split_copy", "split_with_sizes_copy"})
+
+
 def _unknown_op(node: fx.Node) -> bool:
-    """A call rflint has no rule for (an fx.wrap-ed function, a method it does not know)."""
+    """A call rflint has no rule for (an fx.wrap-ed function, a method it does not know) that is
+    no split of its input into pieces."""
     from rflint.engine.ops.functions import _FUNCTION_RULES, _METHOD_RULES
     from rflint.trace.shape_rules import is_hashable
 
     if node.op == "call_function":
-        return not (is_hashable(node.target) and node.target in _FUNCTION_RULES) and node.target is not getattr
-    return node.op == "call_method" and node.target not in _METHOD_RULES
+        name = getattr(node.target, "__name__", "")
+        return not (is_hashable(node.target) and node.target in _FUNCTION_RULES) and node.target is not getattr \
+            and name not in _SPLITTING
+    return node.op == "call_method" and node.target not in _METHOD_RULES and node.target not in _SPLITTING
 
 
 def _picked_from_unknown(ctx: Ctx, call: fx.Node, rf: TensorRF) -> Outcome:
