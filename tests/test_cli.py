@@ -1599,6 +1599,8 @@ def test_a_file_target_is_not_replaced_by_a_copy_the_caller_imported(tmp_path, m
                                         + "nn.Conv2d(3, 3, 3), " * n + ")\n")
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path / "a"))
+    for name in [n for n in sys.modules if n == "models" or n.startswith("models.")]:  # an earlier test's
+        monkeypatch.delitem(sys.modules, name)
     try:
         import models.net  # noqa: F401  (the caller's own import of copy a)
 
