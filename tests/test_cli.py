@@ -158,6 +158,11 @@ def test_config_driven_run_without_target(project):
     (["net.py:build:extra", "--input", "32"], "TARGET 'net.py:build:extra' has more than one colon"),
     (["net.py:nope", "--input", "32"], "net.py has no attribute 'nope'; it defines build"),
     (["justaword", "--input", "32"], "TARGET must be"),
+    # a colon in the directory (or a Windows drive) took the path for "module:name": "cannot import module 'a'"
+    (["a:b/net.py", "--input", "32"], "TARGET 'a:b/net.py' names a file but not the model in it: write a:b/net.py:name"),
+    (["net.py", "--input", "32"], "got 'net.py'; to lint a model in net.py, write net.py:name"),
+    # a pre-commit hook with pass_filenames: one line per file, after torch's import
+    (["a.py", "b.py", "c.py"], "3 arguments are file names, not TARGETs (a.py, b.py, ...)"),
     # a bracket starts a literal: a typo in one is an error, not the string "[1,2"
     (["net.py:build", "--input", "32", "--kwarg", "x=[1,2"], "--kwarg x=[1,2: not a Python literal ('[' was never closed)"),
     (["net.py:build", "--input", "32", "--kwarg", "x=1", "--kwarg", "x=2"], "--kwarg x is given twice (x=1 and x=2)"),

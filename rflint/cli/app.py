@@ -149,8 +149,9 @@ def _check(targets, inputs, input_shapes, channels, kwarg, fmt, output, select, 
         Pictures, TextStyle, exit_code, make_jobs, run_jobs, split_sizes_into_jobs, unmatched_declarations,
     )
     from rflint.config import load_config
-    from rflint.cli.values import parse_kwargs
+    from rflint.cli.values import check_targets, parse_kwargs
 
+    check_targets(targets)
     cfg = load_config(config)
     work = make_jobs(targets, inputs, input_shapes, channels, parse_kwargs(kwarg), cfg)
     output = _dash_is_stdout(output)
@@ -402,10 +403,11 @@ def sweep_cmd(
 
 
 def _sweep(target, sizes, start, stop, steps, channels, kwarg, fmt, output, config, jobs, input_shapes=()) -> None:
-    from rflint.cli.values import parse_shapes, parse_size
+    from rflint.cli.values import check_targets, parse_shapes, parse_size
     from rflint.config import load_config
     from rflint.report.sweep import geometric_sizes
 
+    check_targets([target])
     if sizes and (start or stop):
         raise RflintError("give either --sizes or --from/--to, not both")
     if steps is not None and not (start and stop):
@@ -537,8 +539,9 @@ def fix_cmd(
 
 def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, channels, kwarg, input_shapes=(),
          config=None) -> None:
-    from rflint.cli.values import parse_shapes, parse_size
+    from rflint.cli.values import check_targets, parse_shapes, parse_size
 
+    check_targets([target])
     if truncate == remove_stem:
         raise RflintError("choose one fix: --truncate or --remove-stem")
     if layers is not None and not remove_stem:

@@ -78,3 +78,36 @@ def parse_kwargs(pairs: list[str] | None) -> dict[str, Any]:
 
 _LITERAL_STARTS = set("[({'\"")  # a bracket or a quote: meant as a literal; a bare word may start with anything else
 _NOT_WORDS = {"true": "True", "false": "False", "none": "None", "null": "None"}  # other languages' spellings
+
+
+TARGET_FORMS = "'path/to/file.py:name', 'package.module:name' or 'zoo:name'"
+
+
+def target_problem(target: str) -> str | None:
+    """Why ``target`` is no TARGET (None: it may be one; whether it loads is another matter), from
+    the string alone, so that a hook given file names fails at once, not after importing torch."""
+    if target.startswith("zoo:"):
+        return None if target[4:] else f"TARGET must be {TARGET_FORMS}, got {target!r}"
+    where, sep, attr = target.rpartition(":")
+    if sep and where and attr and ("/" in attr or "\\" in attr or attr.endswith(".py")):
+        # a colon inside the path (a:b/net.py, C:\\models\\net.py) and no ":name" after it
+        return (f"TARGET {target!r} names a file but not the model in it: write {target}:name "
+                "(the factory, class or model instance to lint)")
+    if not sep or not where or not attr:
+        hint = f"; to lint a model in {target}, write {target}:name" if target.endswith(".py") else ""
+        return f"TARGET must be {TARGET_FORMS}, got {target!r}{hint}"
+    return None
+
+
+def check_targets(targets: list[str]) -> None:
+    """One error for the TARGETs that cannot be any: a list of bare file names is what a
+    pre-commit hook with pass_filenames passes, said as such (not one line per file)."""
+    bad = [(t, problem) for t in targets if (problem := target_problem(t)) is not None]
+    if not bad:
+        return
+    if len(bad) > 1 and all(t.endswith(".py") and ":" not in t for t, _ in bad):
+        raise RflintError(f"{len(bad)} arguments are file names, not TARGETs ({bad[0][0]}, {bad[1][0]}"
+                          f"{', ...' if len(bad) > 2 else ''}): a TARGET names the model in a file, path/to/file.py:name. "
+                          "As a pre-commit hook rflint takes no file names (pass_filenames: false): it lints the "
+                          "models [[tool.rflint.models]] lists")
+    raise RflintError(bad[0][1])

@@ -336,11 +336,12 @@ def _resolve(target: str) -> tuple[Any, str]:
             return zoo.get(target[4:]), target
         except KeyError as err:
             raise RflintError(str(err.args[0])) from err
+    from rflint.cli.values import target_problem  # (string checks only: the CLI makes them before torch loads)
+
+    problem = target_problem(target)
+    if problem is not None:
+        raise RflintError(problem)
     where, sep, attr = target.rpartition(":")
-    if not sep or not where or not attr:
-        raise RflintError(
-            f"TARGET must be 'path/to/file.py:name', 'package.module:name' or 'zoo:name', got {target!r}"
-        )
     if ":" in where and not os.path.isfile(where) and _is_file(where.partition(":")[0]):
         raise RflintError(f"TARGET {target!r} has more than one colon: write path/to/file.py:name, "
                           f"e.g. {where.partition(':')[0]}:{where.partition(':')[2]}")
