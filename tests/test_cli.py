@@ -1613,3 +1613,19 @@ def test_a_file_target_is_not_replaced_by_a_copy_the_caller_imported(tmp_path, m
     finally:
         for name in [n for n in sys.modules if n == "models" or n.startswith("models.")]:
             del sys.modules[name]
+
+
+def test_a_finding_line_keeps_its_place_whole_however_long_the_path(tmp_path, monkeypatch):
+    # a path longer than the width was broken across lines ("error   RF002" alone, the path cut in
+    # two), and `grep '^error.*net.py:'` found nothing; a short one keeps the message beside it
+    deep = tmp_path / ("a" * 70) / ("b" * 70)
+    deep.mkdir(parents=True)
+    (deep / "net.py").write_text(MODEL)
+    monkeypatch.chdir(tmp_path)
+    target = f"{'a' * 70}/{'b' * 70}/net.py:build"
+    lines = invoke("check", target, "--input", "8", "--no-layers").stdout.splitlines()
+    assert f"error   RF002 {'a' * 70}/{'b' * 70}/net.py:11" in lines
+    assert any(line.startswith("        predicted tail at 8x8 px: after 3") for line in lines)
+    (tmp_path / "net.py").write_text(MODEL)
+    lines = invoke("check", "net.py:build", "--input", "8", "--no-layers").stdout.splitlines()
+    assert any(line.startswith("error   RF002 net.py:11 predicted tail at 8x8 px") for line in lines)

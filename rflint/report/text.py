@@ -192,21 +192,34 @@ _SEVERITY_WIDTH = 8  # "warning " : the column a finding's wrapped lines are ind
 
 class HangingFindings:
     """Findings, one per entry, each wrapped at the console's width with its continuation lines
-    indented past the severity column, so the codes and places stay a column of their own."""
+    indented past the severity column, so the codes and places stay a column of their own.  The
+    severity, code and place are never broken: however long the path, "error   RF002 path:12" is
+    one line's start, so grep finds it (a long path is left to overflow, its message below)."""
 
-    def __init__(self, entries: list[tuple[Text, Text]]):
-        self.entries = entries  # (severity column, the rest)
+    def __init__(self, entries: list[tuple[Text, Text, Text]]):
+        self.entries = entries  # (severity column, code and place, message)
 
     def __rich_console__(self, console: Console, options) -> Iterator[Text]:
         width = max(options.max_width - _SEVERITY_WIDTH, 20)
-        for head, body in self.entries:
+        for head, lead, message in self.entries:
             out = head.copy()
-            for i, line in enumerate(body.wrap(console, width)):
+            out.append_text(lead)
+            room = width - lead.cell_len
+            lines = []
+            if room >= 20:  # the message's first words beside the place, the rest at the full width
+                first = message.wrap(console, room)[0]
+                rest = message[len(first.plain):]
+                rest = rest[len(rest.plain) - len(rest.plain.lstrip()):]
+                lines = [first, *(rest.wrap(console, width) if rest.plain else [])]
+            else:
+                out.rstrip()
+                lines = [Text(), *message.wrap(console, width)]
+            for i, line in enumerate(lines):
                 if i:
                     out.append("\n" + " " * _SEVERITY_WIDTH)
                 line.rstrip()  # the space the line was broken at
                 out.append_text(line)
-            out.no_wrap = True
+            out.no_wrap, out.overflow = True, "ignore"  # (a line longer than the width: whole, not cropped)
             yield out
 
 
@@ -217,13 +230,12 @@ def findings_block(report: ModelReport) -> HangingFindings | Text:
     entries = []
     for f in sorted(report.findings, key=lambda f: -SEVERITY_RANK[f.severity]):
         head = Text(f"{f.severity:<{_SEVERITY_WIDTH - 1}} ", style=SEVERITY_STYLE[f.severity])
-        body = Text()
-        body.append(f"{f.code} ", style="bold")
+        lead = Text()
+        lead.append(f"{f.code} ", style="bold")
         place = where(f.source)
         if place:
-            body.append(place + " ", style="dim")
-        body.append(f.message)
-        entries.append((head, body))
+            lead.append(place + " ", style="dim")
+        entries.append((head, lead, Text(f.message)))
     return HangingFindings(entries)
 
 
@@ -276,7 +288,7 @@ def render_model(report: ModelReport, console: Console, show_layers: bool = True
         console.print(Text(f"note: {shown_note(note)}", style="dim"))
     if show_layers:
         console.print(layer_table(report))
-    console.print(findings_block(report))
+    console.print(findings_block(report), crop=False)  # (a path longer than the width: whole)
     panel = fix_panel(report)
     if panel is not None:
         console.print(panel)
