@@ -1629,3 +1629,17 @@ def test_a_finding_line_keeps_its_place_whole_however_long_the_path(tmp_path, mo
     (tmp_path / "net.py").write_text(MODEL)
     lines = invoke("check", "net.py:build", "--input", "8", "--no-layers").stdout.splitlines()
     assert any(line.startswith("error   RF002 net.py:11 predicted tail at 8x8 px") for line in lines)
+
+
+def test_a_relative_import_without_a_package_says_how_to_name_the_model(tmp_path, monkeypatch):
+    # pkg/ has no __init__.py (a namespace package): as a file, net.py's `from .blocks import`
+    # failed with Python's "no known parent package" alone; as a module, pkg.net:build, it runs
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "blocks.py").write_text("import torch.nn as nn\n\n\ndef blk():\n    return nn.Conv2d(3, 3, 3)\n")
+    (tmp_path / "pkg" / "net.py").write_text("import torch.nn as nn\n\nfrom .blocks import blk\n\n\ndef build():\n"
+                                             "    return nn.Sequential(blk())\n")
+    monkeypatch.chdir(tmp_path)
+    result = invoke("check", "pkg/net.py:build", "--input", "8")
+    assert result.exit_code == 2 and ("(its relative imports need the package it is in: name it as a module, "
+                                      "pkg.net:NAME, from the directory above pkg/, or add pkg/__init__.py)") in result.stderr
+    assert invoke("check", "pkg.net:build", "--input", "8").exit_code == 0

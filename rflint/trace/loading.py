@@ -292,7 +292,14 @@ def _import_loose(path: str) -> Any:
     except SystemExit as err:  # a script's `sys.exit()` at import time: not rflint's exit code
         raise RflintError(f"importing {path} called {exit_call(err)}") from None
     except Exception as err:  # the user's module failed at import time
-        raise RflintError(f"importing {path} failed: {type(err).__name__}: {err}") from err
+        hint = ""
+        if isinstance(err, ImportError) and "no known parent package" in str(err):
+            # a relative import in a directory without __init__.py (a namespace package)
+            package = os.path.basename(os.path.dirname(path))
+            hint = (f" (its relative imports need the package it is in: name it as a module, "
+                    f"{package}.{os.path.splitext(os.path.basename(path))[0]}:NAME, from the directory above {package}/, "
+                    f"or add {package}/__init__.py)")
+        raise RflintError(f"importing {path} failed: {type(err).__name__}: {err}{hint}") from err
     return module
 
 
