@@ -1247,3 +1247,32 @@ def test_first_success_bisects_below_a_limit_known_to_succeed():
     assert first_success(probe, 7, limit=40, up_to_limit=True) == (37, 37)
     assert probed == [15, 31, 40, 35, 37, 36]
     assert first_success(lambda d: None, 7, limit=40, up_to_limit=True) is None  # stops at the limit
+
+
+class _LongStem(nn.Module):
+    """Eight 3x3 stride-2 convs (256 px down to 1), then a residual block: the stem is all eight.
+    The block's first conv is dilated 150 (k_eff 301 > 256): its second reads more than the image
+    however many downsamplings go, so no prefix helps and every one allowed is tried."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(*[nn.Conv2d(3 if i == 0 else 4, 4, 3, stride=2, padding=1) for i in range(8)])
+        self.a = nn.Conv2d(4, 4, 3, padding=150, dilation=150)
+        self.b = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        x = self.stem(x)
+        return x + self.b(self.a(x))
+
+
+def test_the_stem_experiment_tries_at_most_six_downsamplings(monkeypatch):
+    # every prefix of the stem's downsamplings was tried, each a shape pass over the whole graph:
+    # n passes for a stem of n (rules/RF003.md: at most the first 6)
+    from rflint.engine.prepare import Prepared
+
+    calls = []
+    probe = Prepared.probe
+    monkeypatch.setattr(Prepared, "probe", lambda self, *args, **kwargs: calls.append(1) or probe(self, *args, **kwargs))
+    a = rflint.analyze(_LongStem(), 256)
+    assert [f.code for f in lint(a).findings if f.code == "RF002"] == ["RF002"]  # a tail: the experiment runs
+    assert len(calls) == 6

@@ -35,6 +35,12 @@ class StemProposal:
     macs_after: int
 
 
+# The stem downsamplings tried, from the input (rules/RF003.md): each try is a shape pass over the
+# whole graph, and removing more than six (a map 4096 times larger in 2-D) is no fix; without a
+# bound a stem of n stride-2 convs cost n passes
+MAX_CANDIDATES = 6
+
+
 def stem_layers(structure: Structure) -> list[Layer]:
     first_parallel = next((seg for seg in structure.segments if seg.parallel), None)
     if first_parallel is None:
@@ -54,7 +60,7 @@ def stem_experiment(ctx) -> StemProposal | None:
     candidates = [
         layer for layer in stem
         if layer.kop.downsampling and layer.kind in ("conv", "pool") and layer.node in module_nodes
-    ]
+    ][:MAX_CANDIDATES]
     before = len(s.tail.parametric_layers)
     best: tuple[list[Layer], int | None, Probe] | None = None  # (prefix, tail layers left, its probe)
     for k in range(1, len(candidates) + 1):
