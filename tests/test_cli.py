@@ -1643,3 +1643,22 @@ def test_a_relative_import_without_a_package_says_how_to_name_the_model(tmp_path
     assert result.exit_code == 2 and ("(its relative imports need the package it is in: name it as a module, "
                                       "pkg.net:NAME, from the directory above pkg/, or add pkg/__init__.py)") in result.stderr
     assert invoke("check", "pkg.net:build", "--input", "8").exit_code == 0
+
+
+def test_two_entries_of_one_file_import_it_once(tmp_path, monkeypatch):
+    # a registry (mmcv's style) that refuses a second registration: the second entry re-imported
+    # the file and failed with "Net is already registered"; targets with the same directories
+    # import the same modules, so they stay
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "registry.py").write_text("SEEN = set()\n\n\ndef register(cls):\n    if cls.__name__ in SEEN:\n"
+                                          "        raise KeyError(f'{cls.__name__} is already registered')\n"
+                                          "    SEEN.add(cls.__name__)\n    return cls\n")
+    (tmp_path / "net.py").write_text("import torch.nn as nn\nfrom registry import register\n\n\n@register\nclass Net(nn.Sequential):\n"
+                                     "    def __init__(self, depth):\n        super().__init__(*[nn.Conv2d(3, 3, 3, padding=1)"
+                                     " for _ in range(depth)])\n\n\ndef build(depth):\n    return Net(depth)\n")
+    (tmp_path / "pyproject.toml").write_text(
+        '[[tool.rflint.models]]\ntarget = "net.py:build"\ninput = 32\nkwargs = { depth = 1 }\n'
+        '[[tool.rflint.models]]\ntarget = "net.py:build"\ninput = 32\nkwargs = { depth = 2 }\n')
+    result = invoke("check", "-f", "json")
+    assert result.exit_code == 0, result.stderr
+    assert [len(m["layers"]) for m in json.loads(result.stdout)["models"]] == [1, 2]

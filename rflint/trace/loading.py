@@ -60,7 +60,8 @@ class LoadedModel:
 # were alone: `from blocks import head` in exp2/model.py must not get exp1/blocks.py, cached in
 # sys.modules by the target before it, nor depend on which target put its directory first on the
 # path.  They stay loaded until the next target (a fixed model is pickled with them).
-_PREVIOUS: list[tuple[list[str], set[str]]] = []  # the previous target's directories and sys.modules before it
+# the previous target's directories, sys.modules before it, and its file (or module)
+_PREVIOUS: list[tuple[list[str], set[str], str | None]] = []
 _LOCAL_PATHS: list[str] = []
 # The global module hooks (register_module_forward_hook) a target's code registered: they run
 # around every module of every later model, so they go with the target's modules
@@ -74,7 +75,7 @@ def _global_hook_tables() -> list[dict]:
 
 
 @contextlib.contextmanager
-def _own_imports(roots: list[str]) -> Iterator[None]:
+def _own_imports(roots: list[str], key: str | None = None) -> Iterator[None]:
     """Forget what the previous target imported from its directories (while it loaded, or later:
     a forward() that imports when traced) and the global hooks its code registered; put ``roots``
     (see :func:`_import_roots`) first on sys.path, in order, while this one loads.  No roots (a zoo model, a model object): nothing to import, and
@@ -83,15 +84,23 @@ def _own_imports(roots: list[str]) -> Iterator[None]:
     if not roots:
         yield
         return
+    before, same_target = set(sys.modules), False
     if _PREVIOUS:  # what the previous target imported from its directories, at load or later
-        # (forward() may import lazily, while it is traced): forgotten, so this one imports its own
-        previous_roots, before_previous = _PREVIOUS.pop()
-        for name in set(sys.modules) - before_previous:
-            if name.partition(".")[0] != "rflint" and _found_under(sys.modules.get(name), previous_roots):
-                del sys.modules[name]  # (rflint itself, run from its checkout, stays)
-    for table, key in _LOCAL_HOOKS:  # a global module hook the previous target's code registered
-        table.pop(key, None)
-    _LOCAL_HOOKS.clear()
+        # (forward() may import lazily, while it is traced): forgotten, so this one imports its own.
+        # A target with the same directories would import the same modules: they stay (a second
+        # entry of one file must not run its registry decorators again: "Net is already registered")
+        previous_roots, before_previous, previous_key = _PREVIOUS.pop()
+        if previous_roots == roots:
+            before, same_target = before_previous, previous_key == key
+        else:
+            for name in set(sys.modules) - before_previous:
+                if name.partition(".")[0] != "rflint" and _found_under(sys.modules.get(name), previous_roots):
+                    del sys.modules[name]  # (rflint itself, run from its checkout, stays)
+            before = set(sys.modules)
+    if not same_target:  # a global module hook the previous target's code registered (the same
+        for table, hook in _LOCAL_HOOKS:  # file again, its module kept, registers it no more)
+            table.pop(hook, None)
+        _LOCAL_HOOKS.clear()
     hooks_before = {id(table): set(table) for table in _global_hook_tables()}
     for entry in _LOCAL_PATHS:
         if entry in sys.path:  # the one inserted (a copy that was there before stays)
@@ -100,7 +109,7 @@ def _own_imports(roots: list[str]) -> Iterator[None]:
     _BASELINE.update(() if _BASELINE else sys.modules)
     sys.path[0:0] = roots
     _LOCAL_PATHS.extend(roots)
-    _PREVIOUS.append((list(roots), set(sys.modules)))
+    _PREVIOUS.append((list(roots), before, key))
     try:
         yield
     finally:
@@ -279,14 +288,23 @@ def _import_loose(path: str) -> Any:
     stem = os.path.splitext(os.path.basename(path))[0].replace("-", "_")
     existing = sys.modules.get(stem)
     same = existing is not None and os.path.abspath(getattr(existing, "__file__", "") or "") == path
+    if same and getattr(existing, "__spec__", None) is not None:
+        # imported already, and kept (the target before had the same directories, _own_imports):
+        # not run again, which would register its classes a second time ("already registered")
+        return existing
     name = stem if existing is None or same else "rflint_user_" + stem
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:
-        with recording_sites():
-            spec.loader.exec_module(module)  # module-level model instances get their sites too
+        try:
+            with recording_sites():
+                spec.loader.exec_module(module)  # module-level model instances get their sites too
+        except BaseException:  # half run: not the module a later target of this file may reuse
+            if sys.modules.get(name) is module:
+                del sys.modules[name]
+            raise
     except SyntaxError as err:
         raise RflintError(f"syntax error in {_at_line(path, err)}: {err.msg}") from err
     except SystemExit as err:  # a script's `sys.exit()` at import time: not rflint's exit code
@@ -449,7 +467,8 @@ def load_model(target: Any, kwargs: dict[str, Any] | None = None, label: str | N
     config's targets: its pyproject.toml's directory)."""
     # one load at a time (sources.PATCHING, re-entrant): sys.path, sys.modules, sys.argv, the working
     # directory and the warning filters are the process's, which two threads' loads would mix
-    with PATCHING, _own_imports(_import_roots(target, root)), _kept_process_state(target):
+    key = target.rpartition(":")[0] if isinstance(target, str) else None
+    with PATCHING, _own_imports(_import_roots(target, root), key), _kept_process_state(target):
         # (the factory may import more of the user's modules)
         return _load_model(target, kwargs, label, real_weights)
 
