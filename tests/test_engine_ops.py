@@ -1524,3 +1524,23 @@ def test_ops_that_move_no_position_for_good_keep_both_axes(fn):
     a, L = rf(_KeepsBoth(fn), (8, 64), channels=1)
     assert "head" in L, a.warnings
     assert (L["head"].origins, tuple(L["head"].r_in_min)) == ((0, 1), (9, 9)), a.warnings
+
+
+class _PairOverW(nn.Module):
+    def __init__(self, module):
+        super().__init__()
+        self.pair = module
+        self.c1 = nn.Conv2d(1, 4, 5, padding=2)
+        self.c2 = nn.Conv2d(4, 4, 5, padding=2)
+        self.head = nn.Conv1d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        y = self.c2(self.c1(x))
+        return self.head(self.pair(y, y + 1))
+
+
+@pytest.mark.parametrize("module", [nn.CosineSimilarity(dim=3), nn.PairwiseDistance()])
+def test_a_pairwise_module_along_w_leaves_h(module):
+    # as their functions: W (the last dim) reduced, H left with r 9 > 8 (they were made global)
+    a, L = rf(_PairOverW(module), (8, 64), channels=1)
+    assert (L["head"].origins, tuple(L["head"].r_in_min)) == ((0,), (9,)), a.warnings

@@ -14,7 +14,7 @@ from rflint.declared import spec_for
 from rflint.engine import kernels as K
 from rflint.engine.ops.context import Ctx, Outcome, kernel_outcome, not_empty, shape_of, spatial_sizes
 from rflint.engine.ops.tensors import (
-    _elementwise, _global_fn, _inferred, _merged_rf, _mix_dims, _reshape, _same_spatial, _shifted,
+    _elementwise, _global_fn, _inferred, _merged_rf, _mix_dims, _reshape, _same_spatial, pair_reduced,
 )
 from rflint.engine.rfstate import TensorRF
 from rflint.trace.metaspec import is_tensor_like
@@ -328,18 +328,7 @@ _MODULE_RULES: list[tuple[tuple[type, ...], Callable[[Ctx], Outcome]]] = [
 
 def _pairwise_module(ctx: Ctx) -> Outcome:
     """nn.CosineSimilarity(dim) / nn.PairwiseDistance(keepdim): as their functions, along their dim."""
-    m = ctx.module
-    dim = getattr(m, "dim", -1)
-    keepdim = bool(getattr(m, "keepdim", False))
-    rf = _merged_rf(ctx)
-    shape = shape_of(ctx.val(ctx.first))
-    if rf is None or rf.is_global or shape is None:
-        return Outcome(rf)
-    rank = len(shape)
-    d = int(dim) % rank
-    if keepdim:
-        return Outcome(rf.with_axes([a for a in rf.axes if rank + a.dim != d]))
-    return Outcome(_shifted(rf, rank, d, inserted=False))
+    return pair_reduced(ctx, int(getattr(ctx.module, "dim", -1)), bool(getattr(ctx.module, "keepdim", False)))
 
 
 def _declared(ctx: Ctx, spec) -> Outcome:

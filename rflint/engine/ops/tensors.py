@@ -402,16 +402,21 @@ def pairwise_reduction(dim_index: int | None, default: int, keepdim_index: int |
     def rule(ctx: Ctx) -> Outcome:
         dim = ctx.arg(dim_index, "dim", default) if dim_index is not None else ctx.node.kwargs.get("dim", default)
         keepdim = ctx.arg(keepdim_index, "keepdim", False) if keepdim_index is not None else False
-        rf = _merged_rf(ctx)
-        shape = shape_of(ctx.val(ctx.first))
-        if rf is None or rf.is_global or shape is None:
-            return Outcome(rf)
-        rank = len(shape)
-        d = int(dim) % rank
-        if keepdim:
-            return Outcome(rf.with_axes([a for a in rf.axes if rank + a.dim != d]))
-        return Outcome(_shifted(rf, rank, d, inserted=False))
+        return pair_reduced(ctx, int(dim), bool(keepdim))
     return rule
+
+
+def pair_reduced(ctx: Ctx, dim: int, keepdim: bool) -> Outcome:
+    """The union of the operands' RFs with ``dim`` reduced: taken away, or mixed with ``keepdim``."""
+    rf = _merged_rf(ctx)
+    shape = shape_of(ctx.val(ctx.first))
+    if rf is None or rf.is_global or shape is None:
+        return Outcome(rf)
+    rank = len(shape)
+    d = dim % rank
+    if keepdim:
+        return Outcome(rf.with_axes([a for a in rf.axes if rank + a.dim != d]))
+    return Outcome(_shifted(rf, rank, d, inserted=False))
 
 
 def _selected(ctx: Ctx) -> Outcome:
