@@ -1662,3 +1662,17 @@ def test_two_entries_of_one_file_import_it_once(tmp_path, monkeypatch):
     result = invoke("check", "-f", "json")
     assert result.exit_code == 0, result.stderr
     assert [len(m["layers"]) for m in json.loads(result.stdout)["models"]] == [1, 2]
+
+
+def test_fix_takes_a_config_entrys_shapes_at_the_size_given(tmp_path, monkeypatch):
+    # an entry with input-shape (two inputs) and fix --input 64: "at(): give either a size or
+    # input shapes, not both", an internal call's words.  As check: the shapes, the first at 64
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "net.py").write_text(
+        "import torch\nimport torch.nn as nn\n\n\nclass Two(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+        "        self.a = nn.Conv2d(3, 4, 3, padding=1)\n\n    def forward(self, x, y):\n"
+        "        return self.a(x).mean((2, 3)) + self.a(y).mean((2, 3))\n\n\ndef build():\n    return Two()\n")
+    (tmp_path / "pyproject.toml").write_text('[[tool.rflint.models]]\ntarget = "net.py:build"\n'
+                                            'input-shape = ["1,3,32,32", "1,3,16,16"]\n')
+    result = invoke("fix", "net.py:build", "--input", "64", "--truncate")
+    assert result.stderr == "rflint: error: net.py:build has no predicted tail at 64x64 px: nothing to truncate\n"

@@ -1496,3 +1496,21 @@ def test_a_module_made_inside_forward_is_named_once():
     message = str(err.value)
     assert "forward() calls a Conv2d that is no submodule of the model (one made inside forward()" in message
     assert message.endswith("tracing with concrete shapes failed the same way")
+
+
+class _SpectralNet(nn.Module):
+    """A complex conv on the 2-D FFT of a real image: its only parameters are complex, its input real."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, dtype=torch.cfloat)
+
+    def forward(self, x):
+        return self.conv(torch.fft.rfft2(x)).abs()
+
+
+def test_a_complex_model_that_takes_a_real_signal_gets_a_real_input():
+    # given a complex input for its complex parameters, rfft2 refused it ("expects a real-valued
+    # input"): the other dtype is tried once.  rfft2 mixes both axes (global): the conv is a head
+    a = rflint.analyze(_SpectralNet(), 16)
+    assert [layer.head for layer in a.layers] == [True]

@@ -576,9 +576,15 @@ def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, chan
     cfg = load_config(config)
     settings, rules = _rule_settings(cfg)
     kwargs = parse_kwargs(kwarg)
+    given_shapes = bool(shapes)
     kwargs, channels, shapes, root = _as_configured(cfg, target, kwargs, channels, shapes)
-    if size is None and not shapes:  # the config's one size for this model, as check takes it
+    if size is None and not given_shapes:  # the config's one size for this model, as check takes it
         size = _configured_size(cfg, target, kwargs)
+    if size is not None and shapes:  # the entry's shapes, the first input at this size (as check does)
+        from rflint.engine.prepare import scaled_shapes
+
+        spatial = (size,) * (len(shapes[0]) - 2) if isinstance(size, int) else tuple(size)
+        shapes, size = list(scaled_shapes(shapes, spatial)), None
     with contextlib.redirect_stdout(sys.stderr), imports_from(root):  # the model's print()s: not into the comparison or the code
         try:
             before = build_report(analyze(target, size, channels, kwargs, input_shapes=shapes), settings, rules)

@@ -118,10 +118,30 @@ def _propagated(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None
     try:
         values = propagate(traced.gm, inputs, modules, steps)
     except RflintError as err:  # an op whose shape depends on values (torch.nonzero): trace with values
+        other = _other_input_dtype(traced, err)
+        if other is not None:  # a complex-valued model that takes a real signal (an FFT first), or the reverse
+            traced.derived["input_dtype"] = other
+            return _propagated(prepared, shapes, replace)
         if not needs_values(err) or replace or prepared.value_traced_at(shapes) is None:
             raise
         return _propagated(prepared, shapes, replace)
     return traced, modules, values, image_inputs, size
+
+
+def _other_input_dtype(traced: Traced, err: RflintError):
+    """The input dtype to try once more when the first (the model's first floating, else complex,
+    parameter's: tracing.model_dtype) failed on complex against real: the default float dtype for
+    a complex model whose first op is an FFT of a real input, the complex parameters' dtype for one
+    that takes complex data.  None: no other to try."""
+    import torch
+
+    if "omplex" not in str(err) or traced.derived.get("input_dtype_tried"):
+        return None
+    traced.derived["input_dtype_tried"] = True
+    tried = traced.memo("input_dtype", lambda: model_dtype(traced.gm))
+    if tried.is_complex:
+        return torch.get_default_dtype()
+    return next((p.dtype for p in traced.gm.parameters() if p.is_complex()), None)
 
 
 @dataclass

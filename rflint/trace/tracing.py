@@ -461,13 +461,17 @@ def _take_lazy_shapes(model: nn.Module, real: nn.Module) -> None:
 
 
 def model_dtype(module: nn.Module) -> torch.dtype:
-    """The dtype the model's inputs must have: its first floating or complex parameter's (a
-    model.half() or bfloat16 model refuses float32 inputs, a complex-valued conv net real ones),
-    else torch's default."""
+    """The dtype the model's inputs must have: its first floating parameter's (a model.half() or
+    bfloat16 model refuses float32 inputs), else its first complex one's (a complex-valued conv net
+    refuses real ones; program._other_input_dtype tries the other when this one fails), else
+    torch's default."""
+    complex_dtype = None
     for p in module.parameters():
-        if p.is_floating_point() or p.is_complex():
+        if p.is_floating_point():
             return p.dtype
-    return torch.get_default_dtype()
+        if complex_dtype is None and p.is_complex():
+            complex_dtype = p.dtype
+    return complex_dtype or torch.get_default_dtype()
 
 
 @_serialized
