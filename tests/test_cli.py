@@ -1676,3 +1676,21 @@ def test_fix_takes_a_config_entrys_shapes_at_the_size_given(tmp_path, monkeypatc
                                             'input-shape = ["1,3,32,32", "1,3,16,16"]\n')
     result = invoke("fix", "net.py:build", "--input", "64", "--truncate")
     assert result.stderr == "rflint: error: net.py:build has no predicted tail at 64x64 px: nothing to truncate\n"
+
+
+@pytest.mark.parametrize("call", ["helpers.pool(x)", "helpers.Tools.spool(x)"])
+def test_compiled_helpers_of_another_module_are_traced(tmp_path, monkeypatch, call):
+    # only the model's own module was looked at: a compiled function reached as helpers.pool, or a
+    # compiled static method of a class there, failed with fx's "dynamo-optimized function".
+    # conv 3, a 2x2 max pool 4 (jump 2), conv 3 + 2 * 2 = 8
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "helpers.py").write_text(
+        "import torch\nimport torch.nn.functional as F\n\n\n@torch.compile\ndef pool(x):\n    return F.max_pool2d(x, 2)\n\n\n"
+        "class Tools:\n    @staticmethod\n    @torch.compile\n    def spool(x):\n        return F.max_pool2d(x, 2)\n")
+    (tmp_path / "net.py").write_text(
+        "import torch.nn as nn\n\nimport helpers\n\n\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+        "        self.a = nn.Conv2d(3, 4, 3, padding=1)\n        self.b = nn.Conv2d(4, 4, 3, padding=1)\n\n"
+        f"    def forward(self, x):\n        x = self.a(x)\n        return self.b({call})\n\n\ndef build():\n    return Net()\n")
+    result = invoke("check", "net.py:build", "--input", "16", "-f", "json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["models"][0]["resolution"]["final_r_min"] == [8, 8]

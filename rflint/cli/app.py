@@ -109,11 +109,11 @@ def _guarded(run, debug: bool):
 def check(
     targets: List[str] = typer.Argument(
         None, metavar="[TARGET]...",
-        help="path/to/file.py:name, package.module:name or zoo:name. None: the \\[\\[tool.rflint.models]] of the nearest pyproject.toml.",
+        help="path/to/file.py:name, package.module:name or zoo:name. None: the \\[\\[tool.rflint.models]] of the nearest pyproject.toml (or of --config's file).",
     ),
     inputs: List[str] = typer.Option(
         None, "--input", "-i", metavar="SIZE",
-        help="Input size: 32 (every spatial axis), 32x48 (H x W), 8x16x16 (D x H x W). Repeat to analyze several sizes. Needed except for zoo: targets, which default to the size `rflint zoo` lists.",
+        help="Input size: 32 (every spatial axis), 32x48 (H x W), 8x16x16 (D x H x W). Repeat to analyze several sizes. Needed except for zoo: targets, which default to the size `rflint zoo` lists, and models the config lists, which take its sizes.",
     ),
     input_shapes: List[str] = typer.Option(None, "--input-shape", metavar="N,C,H,W", help="Full input shape, e.g. 1,3,32,32 (sets the channels too). Repeat once per forward() argument for models with several inputs."),
     channels: Optional[int] = typer.Option(None, "--channels", "-c", min=1, help="Input channels (default: the first conv's in_channels)."),
@@ -389,7 +389,7 @@ def sweep_cmd(
     kwarg: List[str] = typer.Option(None, "--kwarg", "-k", metavar="KEY=VALUE", help="Keyword argument for the factory/class; VALUE is a Python literal. Repeatable."),
     fmt: SweepFormat = typer.Option(SweepFormat.text, "--format", "-f", help="Output format."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to FILE instead of stdout (- is stdout)."),
-    config: Optional[Path] = typer.Option(None, "--config", help="pyproject.toml with \\[tool.rflint] (rule options)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="pyproject.toml with \\[tool.rflint] (default: the nearest one): rule options, and a listed model's kwargs, channels, shapes and directory."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Spread the sizes over N worker processes."),
     debug: bool = typer.Option(False, "--debug", help="Print each error's traceback before its line (the exit code stays 2)."),
 ) -> None:
@@ -516,7 +516,7 @@ def _write_sweep_json(doc: dict, output) -> None:
 @app.command("fix")
 def fix_cmd(
     target: str = typer.Argument(..., metavar="TARGET", help="path/to/file.py:name, package.module:name or zoo:name."),
-    inputs: List[str] = typer.Option(None, "--input", "-i", metavar="SIZE", help="Input size, e.g. 32 or 32x48 (zoo: targets default to the size `rflint zoo` lists)."),
+    inputs: List[str] = typer.Option(None, "--input", "-i", metavar="SIZE", help="Input size, e.g. 32 or 32x48 (zoo: targets default to the size `rflint zoo` lists; a model the config lists at one size, to that size)."),
     truncate: bool = typer.Option(False, "--truncate", help="Cut the predicted tail: keep up to the cut, then global average pooling + a new Linear."),
     remove_stem: bool = typer.Option(False, "--remove-stem", help="Make the stem downsamplings RF003 proposes stride 1 / identity."),
     layers: Optional[str] = typer.Option(None, "--layers", metavar="A,B", help="With --remove-stem: exactly these layers (e.g. conv1,maxpool)."),

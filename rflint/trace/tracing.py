@@ -21,6 +21,7 @@ import contextlib
 import functools
 import math
 import sys
+import types
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Callable, Iterator
@@ -264,32 +265,44 @@ def _compiled_code_unwrapped(module: nn.Module) -> Iterator[None]:
 
     def unwrap(owner: Any, table: dict) -> None:
         for name, value in list(table.items()):
-            if not callable(value) or isinstance(value, (type, nn.Module)):
+            kind = type(value) if isinstance(value, (staticmethod, classmethod)) else None
+            function = value.__func__ if kind is not None else value  # (a compiled static method)
+            if not callable(function) or isinstance(function, (type, nn.Module)):
                 continue
             try:  # (a lazy placeholder, as monai's optional_import gives, raises on any attribute)
-                original = getattr(value, "_torchdynamo_orig_callable", None)
-                compiled = original is not None and hasattr(value, "_torchdynamo_inline")
+                original = getattr(function, "_torchdynamo_orig_callable", None)
+                compiled = original is not None and hasattr(function, "_torchdynamo_inline")
             except Exception:
                 continue
             if compiled and callable(original):
                 patched.append((owner, name, value))
+                original = kind(original) if kind is not None else original
                 if isinstance(owner, dict):
                     owner[name] = original
                 else:
                     setattr(owner, name, original)
 
     classes: set[type] = set()
+
+    def unwrap_class(cls: type) -> None:
+        if cls not in classes and not cls.__module__.startswith("torch") and cls is not object:
+            classes.add(cls)
+            unwrap(cls, dict(vars(cls)))
+
     for m in module.modules():
         unwrap(m, {k: v for k, v in vars(m).items() if not k.startswith("_")})
         for cls in type(m).__mro__:
-            if cls in classes or cls.__module__.startswith("torch") or cls is object:
-                continue
-            classes.add(cls)
-            unwrap(cls, dict(vars(cls)))
-    for name in {cls.__module__ for cls in classes}:
-        globals_ = vars(sys.modules[name]) if name in sys.modules else None
-        if globals_ is not None:
-            unwrap(globals_, dict(globals_))
+            unwrap_class(cls)
+    own = [sys.modules[name] for name in {cls.__module__ for cls in classes} if name in sys.modules]
+    # and the user's modules those import (`helpers.pool(x)`, `helpers.Tools.spool(x)`), one level
+    own += [value for m in list(own) for value in vars(m).values()
+            if isinstance(value, types.ModuleType) and _users_module(value) and value not in own]
+    for m in own:
+        table = vars(m)
+        unwrap(table, dict(table))
+        for value in list(table.values()):
+            if isinstance(value, type) and value.__module__ == m.__name__:
+                unwrap_class(value)
     try:
         yield
     finally:
@@ -298,6 +311,16 @@ def _compiled_code_unwrapped(module: nn.Module) -> Iterator[None]:
                 owner[name] = value
             else:
                 setattr(owner, name, value)
+
+
+def _users_module(module: types.ModuleType) -> bool:
+    """A module of the user's project: not torch's, rflint's, the standard library's or an installed one."""
+    import sysconfig
+
+    file = getattr(module, "__file__", None) or ""
+    if not file or "site-packages" in file or "dist-packages" in file or module.__name__.partition(".")[0] in ("torch", "rflint"):
+        return False
+    return not any(file.startswith(p) for key in ("stdlib", "platstdlib") if (p := sysconfig.get_paths().get(key)))
 
 
 def _graph_module(tracer: fx.Tracer, module: nn.Module, method: str, specialized: bool, n_inputs: int = 1) -> Traced:
