@@ -561,7 +561,7 @@ def test_help_shows_the_pyproject_tables():
     sweep = runner.invoke(app, ["sweep", "--help"], env={"COLUMNS": "200"})
     assert "None: the [[tool.rflint.models]] of the nearest pyproject.toml" in check.stdout
     assert "pyproject.toml to read [tool.rflint] from" in check.stdout
-    assert "pyproject.toml with [tool.rflint] (rule options)" in sweep.stdout
+    assert "pyproject.toml with [tool.rflint] (default: the nearest one): rule options" in " ".join(sweep.stdout.split())
     assert "pip install 'rflint[plot]'" in check.stdout  # was "pip install 'rflint'"
     # a sweep has no findings to annotate: its --format offers what it writes
     assert "<text|json>" in sweep.stdout and "sarif" not in sweep.stdout
