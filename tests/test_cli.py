@@ -1694,3 +1694,59 @@ def test_compiled_helpers_of_another_module_are_traced(tmp_path, monkeypatch, ca
     result = invoke("check", "net.py:build", "--input", "16", "-f", "json")
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["models"][0]["resolution"]["final_r_min"] == [8, 8]
+
+
+def test_rflint_imports_no_standard_module_once_a_target_is_loaded(tmp_path):
+    # the target's directories are first on sys.path while rflint works on it (its code's imports
+    # are as under `python train.py`), so a standard module rflint (or matplotlib) imported after
+    # the load would be a sibling of the model's of that name.  A new lazy import of one fails here
+    script = tmp_path / "spy.py"
+    script.write_text(textwrap.dedent("""
+        import contextlib, sys
+        import torch  # noqa: F401
+        import rflint.trace.loading as loading
+        from typer.testing import CliRunner
+        from rflint.cli.app import app
+
+        real, before = loading._own_imports, []
+
+        @contextlib.contextmanager
+        def spy(roots, key=None):
+            before.append(set(sys.modules)) if not before else None
+            with real(roots, key):
+                yield
+
+        loading._own_imports = spy
+        res = CliRunner().invoke(app, sys.argv[1:])
+        assert res.exit_code in (0, 1), res.output
+        new = set(sys.modules) - before[0]
+        print(sorted({n.partition(".")[0] for n in new if n.partition(".")[0] in sys.stdlib_module_names}))
+    """))
+    (tmp_path / "net.py").write_text(MODEL)
+    runs = [["check", "net.py:build", "--input", "8", "-f", fmt] for fmt in ("text", "json", "sarif", "github", "markdown")]
+    runs += [["check", "net.py:build", "--input", "8", "--plot", "p.png", "--html", "r.html", "--graph", "g.dot"],
+             ["sweep", "net.py:build", "--sizes", "8,16"], ["fix", "net.py:build", "--input", "8", "--truncate", "-o", "f.pt"]]
+    for args in runs:
+        proc = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert proc.stdout.strip().splitlines()[-1] == "[]", (args, proc.stdout[-500:])
+
+
+def test_a_sibling_named_like_a_standard_module_is_the_models_in_forward(tmp_path, monkeypatch):
+    # forward() imports `statistics` lazily and gets its sibling statistics.py, as `python
+    # train.py` would; with the directory moved behind the standard library it got the real one
+    # and failed ("module 'statistics' has no attribute 'pool'").  conv 3, 3x3 pool (stride 1) 5
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delitem(sys.modules, "statistics", raising=False)
+    (tmp_path / "statistics.py").write_text("import torch.nn.functional as F\n\n\ndef pool(x):\n"
+                                            "    return F.max_pool2d(x, 3, 1, 1)\n")
+    (tmp_path / "net.py").write_text(
+        "import torch.nn as nn\n\n\nclass Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+        "        self.c = nn.Conv2d(3, 4, 3, padding=1)\n\n    def forward(self, x):\n        import statistics\n\n"
+        "        return statistics.pool(self.c(x))\n\n\ndef build():\n    return Net()\n")
+    try:
+        result = invoke("check", "net.py:build", "--input", "16", "-f", "json")
+    finally:
+        sys.modules.pop("statistics", None)
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["models"][0]["resolution"]["final_r_min"] == [5, 5]

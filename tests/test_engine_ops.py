@@ -1519,6 +1519,10 @@ class _KeepsBoth(nn.Module):
     lambda m, y: torch.view_as_real(torch.view_as_complex(torch.stack([y, y], -1))).sum(-1),
     # maps stacked on a new last dim and summed over it (the stacked map had no RF: the head vanished)
     lambda m, y: torch.stack([y, 2 * y], -1).sum(-1), lambda m, y: torch.dstack([y, y])[:, :, :8],
+    # a map taken apart into its columns or rows and stacked back in place, each slice processed
+    # alike (a per-frame op): the axis is whole again (it was lost, and a 1-D signal made global)
+    lambda m, y: torch.stack(y.unbind(3), 3), lambda m, y: torch.stack([y.select(3, i) for i in range(64)], 3),
+    lambda m, y: torch.stack([torch.tanh(f) for f in y.unbind(2)], 2),
 ])
 def test_ops_that_move_no_position_for_good_keep_both_axes(fn):
     a, L = rf(_KeepsBoth(fn), (8, 64), channels=1)
@@ -1544,3 +1548,21 @@ def test_a_pairwise_module_along_w_leaves_h(module):
     # as their functions: W (the last dim) reduced, H left with r 9 > 8 (they were made global)
     a, L = rf(_PairOverW(module), (8, 64), channels=1)
     assert (L["head"].origins, tuple(L["head"].r_in_min)) == ((0,), (9,)), a.warnings
+
+
+class _PerFrame(nn.Module):
+    """1-D: a stride-2 conv (5 samples, jump 2), each frame taken apart and stacked back, then
+    Conv1d k3: 5 + 2 * 2 = 9 on the frames axis; the stack made the signal global before."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv1d(1, 4, 5, stride=2, padding=2)
+        self.c2 = nn.Conv1d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        return self.c2(torch.stack(self.c1(x).unbind(-1), -1))
+
+
+def test_frames_stacked_back_keep_a_1d_signal_spatial():
+    _, L = rf(_PerFrame(), 32)
+    assert (L["c2"].head, out_min(L["c2"])) == (False, (9,))

@@ -199,6 +199,9 @@ def _imported_and_frozen() -> None:
 
     import rflint.engine  # noqa: F401  (torch)
     import rflint.report  # noqa: F401
+    import rich.color  # noqa: F401  (imports colorsys: before a target's directory is first on sys.path,
+    import rich.table  # noqa: F401   where a sibling colorsys.py would be taken; see test_cli's
+    import rich.panel  # noqa: F401   test_rflint_imports_no_standard_module_once_a_target_is_loaded)
 
     if not _FROZEN:
         _FROZEN = True
@@ -246,6 +249,12 @@ def _run_job(job: Job, settings: Any, rules: Any, declared: dict, style: TextSty
     try:
         for name, values in declared.items():
             declare(name, values)
+        if pictures is not None and (pictures.plot or pictures.html):
+            # matplotlib imports standard modules (plistlib) on first use: before the model's
+            # directory is first on sys.path, where a sibling of that name would be taken
+            from rflint.report.plot import load_matplotlib
+
+            load_matplotlib()
         try:
             prepared = prepare(job.target, job.channels, job.kwargs, label=job.label, root=job.root,
                                n_inputs=len(job.shapes) if job.shapes else 1)

@@ -26,6 +26,15 @@ MAX_TICKS = 40
 UNPRODUCTIVE_RED = "#d62728"
 
 
+def load_matplotlib() -> None:
+    """Import what a plot uses now (a missing matplotlib is said when the plot is drawn)."""
+    try:
+        _matplotlib()
+        import matplotlib.ticker  # noqa: F401
+    except RflintError:
+        pass
+
+
 def _matplotlib():
     """matplotlib's Figure and Agg canvas.  pyplot is never imported: no GUI backend, and no global
     state changed in the caller's process (a notebook keeps its own backend)."""

@@ -113,37 +113,17 @@ def _own_imports(roots: list[str], key: str | None = None) -> Iterator[None]:
     try:
         yield
     finally:
+        # (the directories stay first on sys.path: forward() may import from them while it is
+        # traced, and a sibling statistics.py is its, as under `python train.py`; the standard
+        # modules rflint itself imports later are imported before any target: cli/run.py)
         _LOCAL_HOOKS.extend((table, key) for table in _global_hook_tables()
                             for key in set(table) - hooks_before.get(id(table), set()))
-        # The model is imported: its directories stay on sys.path (forward() may import), but
-        # behind the standard library, whose modules rflint imports while it writes the report (a
-        # sibling shlex.py must not take their place)
-        for entry in roots:
-            if entry in sys.path:
-                sys.path.remove(entry)
-        at = _after_standard_library()
-        sys.path[at:at] = roots
 
 
 # What was imported before the first target: rflint, torch and what they need.  A target's file
 # that would import as one of those installed packages (a package of the user's named like one)
 # is never put in their place (_import_file).
 _BASELINE: set[str] = set()
-
-
-def _after_standard_library() -> int:
-    """The sys.path index right after the standard library's entries (before site-packages)."""
-    import sysconfig
-
-    standard = {os.path.normcase(os.path.abspath(p)) for key in ("stdlib", "platstdlib")
-                if (p := sysconfig.get_paths().get(key))}
-    last = -1
-    for i, entry in enumerate(sys.path):
-        path = os.path.normcase(os.path.abspath(entry or "."))
-        if path in standard or path.endswith((".zip", "lib-dynload")) or any(
-                path.startswith(os.path.join(s, "")) and "site-packages" not in path for s in standard):
-            last = i
-    return last + 1
 
 
 def _found_under(module: Any, roots: list[str]) -> bool:

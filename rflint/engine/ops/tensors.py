@@ -4,6 +4,7 @@ exception), reshapes, permutes, reductions, indexing, and shape inference for un
 from __future__ import annotations
 
 import math
+import operator
 from fractions import Fraction
 from typing import Any
 
@@ -376,12 +377,77 @@ def _stacked(ctx: Ctx) -> Outcome:
     if not pieces or any(sh is None for sh in shapes):
         return Outcome(_merged_rf(ctx))
     rank = len(shapes[0])
+    dim = int(ctx.arg(1, "dim", 0)) % (rank + 1)
     rf = merged([(r, sh) for a, sh in zip(pieces, shapes) if (r := ctx.rf(a)) is not None], shapes[0]) \
         if len(pieces) > 1 else ctx.rf(pieces[0])
-    if rf is None or rf.is_global:
+    if rf is None:
         return Outcome(rf)
-    dim = int(ctx.arg(1, "dim", 0))
-    return Outcome(_shifted(rf, rank, dim % (rank + 1), inserted=True))
+    out = _shifted(rf, rank, dim, inserted=True) if not rf.is_global else rf
+    whole = _unstacked_source(ctx, dim, rank)
+    whole_rf = ctx.rf(whole) if whole is not None else None
+    if whole_rf is not None and not whole_rf.is_global:
+        # the slices of one map along dim (each processed alike: a per-frame op), stacked back in
+        # place: that axis is whole again, with the map's RF along it (also when the slices had
+        # no axis left: the frames of a 1-D signal; or when the per-frame op pooled the rest)
+        restored = [a for a in whole_rf.axes if rank + 1 + a.dim == dim]
+        if restored and all(a.origin != restored[0].origin for a in out.axes):
+            out = out.with_axes([*out.axes, restored[0]])
+    return Outcome(out)
+
+
+def _unstacked_source(ctx: Ctx, dim: int, rank: int) -> fx.Node | None:
+    """The map whose every slice along ``dim``, in order, a stack puts back at ``dim``: the
+    operand is ``x.unbind(dim)`` itself, or one piece per slice, each ``x.unbind(dim)[i]``,
+    ``x.select(dim, i)`` or ``x[..., i]`` (through ops that keep its shape: a per-frame op)."""
+    first = ctx.node.args[0] if ctx.node.args else None
+    if isinstance(first, fx.Node):  # stack(x.unbind(d), d)
+        return _unbound_along(first, dim, rank)
+    if not isinstance(first, (list, tuple)) or not first or not all(isinstance(p, fx.Node) for p in first):
+        return None
+    sources = set()
+    for i, piece in enumerate(first):
+        while True:  # back through ops that keep the slice's shape (tanh, a per-frame conv or Linear)
+            inputs = [a for a in piece.all_input_nodes if is_tensor_like(ctx.val(a))]
+            if piece.op == "call_function" and piece.target is operator.getitem or len(inputs) != 1 \
+                    or shape_of(ctx.val(inputs[0])) != shape_of(ctx.val(piece)):
+                break
+            piece = inputs[0]
+        if piece.op == "call_function" and piece.target is operator.getitem and piece.args[1] == i \
+                and isinstance(piece.args[0], fx.Node) and _unbound_along(piece.args[0], dim, rank) is not None:
+            sources.add(_unbound_along(piece.args[0], dim, rank))
+        elif _selected_at(piece, dim, rank) == i:
+            sources.add(piece.args[0])
+        else:
+            return None
+    whole = sources.pop() if len(sources) == 1 else None
+    shape = shape_of(ctx.val(whole)) if whole is not None else None
+    return whole if shape is not None and len(shape) == rank + 1 and shape[dim] == len(first) else None
+
+
+def _unbound_along(node: fx.Node, dim: int, rank: int) -> fx.Node | None:
+    """x when ``node`` is ``x.unbind(dim)`` / ``torch.unbind(x, dim)`` (dim of x, rank + 1 dims)."""
+    name = node.target if node.op == "call_method" else getattr(node.target, "__name__", "")
+    if name != "unbind" or not node.args or not isinstance(node.args[0], fx.Node):
+        return None
+    d = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
+    return node.args[0] if isinstance(d, int) and d % (rank + 1) == dim else None
+
+
+def _selected_at(piece: fx.Node, dim: int, rank: int) -> int | None:
+    """i when ``piece`` is ``x.select(dim, i)`` or ``x[..., i]`` taking dim ``dim`` of x."""
+    if not piece.args or not isinstance(piece.args[0], fx.Node):
+        return None
+    name = piece.target if piece.op == "call_method" else getattr(piece.target, "__name__", "")
+    if name == "select" and len(piece.args) > 2 and isinstance(piece.args[1], int):
+        return piece.args[2] if piece.args[1] % (rank + 1) == dim and isinstance(piece.args[2], int) else None
+    if piece.op == "call_function" and piece.target is operator.getitem:
+        index = piece.args[1] if isinstance(piece.args[1], tuple) else (piece.args[1],)
+        ints = [i for i, x in enumerate(index) if isinstance(x, int)]
+        if len(ints) != 1 or any(x is not Ellipsis and x != slice(None) for j, x in enumerate(index) if j != ints[0]):
+            return None
+        position = ints[0] if Ellipsis not in index[:ints[0]] else rank + 1 - (len(index) - ints[0])
+        return index[ints[0]] if position == dim else None
+    return None
 
 
 def _complex_view(ctx: Ctx) -> Outcome:
