@@ -106,7 +106,10 @@ def _ancestors(a: Analysis, name: str) -> set[str]:
 
 def _plan(a: Analysis, tail: Tail) -> TruncationPlan | str:
     """The plan, or why there is none."""
-    out_shapes = [a.shape(n) for n in a.outputs]
+    # the classifier's output: the one output, or the one (batch, classes) vector among several
+    # (logits and a feature map, as a tuple or a dict, as a namedtuple's fields are)
+    out_shapes = [sh for sh in (a.shape(n) for n in a.outputs) if sh is not None and len(sh) == 2] \
+        if len(a.outputs) > 1 else [a.shape(n) for n in a.outputs]
     if len(out_shapes) != 1 or out_shapes[0] is None or len(out_shapes[0]) != 2:
         return "its output is not a (batch, classes) vector, so it cannot end in a classifier"
     cut_shape = a.shape(tail.cut)
