@@ -1530,17 +1530,12 @@ def test_ops_that_move_no_position_for_good_keep_both_axes(fn):
     assert (L["head"].origins, tuple(L["head"].r_in_min)) == ((0, 1), (9, 9)), a.warnings
 
 
-class _PairOverW(nn.Module):
-    def __init__(self, module):
-        super().__init__()
-        self.pair = module
-        self.c1 = nn.Conv2d(1, 4, 5, padding=2)
-        self.c2 = nn.Conv2d(4, 4, 5, padding=2)
-        self.head = nn.Conv1d(4, 4, 3, padding=1)
+class _PairOverW(_ReducedOverW):
+    """_ReducedOverW with a two-map module (a submodule, as fx wants it) taking W away."""
 
-    def forward(self, x):
-        y = self.c2(self.c1(x))
-        return self.head(self.pair(y, y + 1))
+    def __init__(self, module):
+        super().__init__(lambda y: self.pair(y, y + 1))
+        self.pair = module
 
 
 @pytest.mark.parametrize("module", [nn.CosineSimilarity(dim=3), nn.PairwiseDistance()])
