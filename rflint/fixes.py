@@ -111,17 +111,6 @@ def _as_returned(original: fx.Graph, logits: fx.Node) -> Any:
     return fx.node.map_arg(returned, lambda _: logits)
 
 
-def returned_tensors(graph: fx.Graph) -> int:
-    """How many tensors the model returns (a namedtuple's or dataclass's fields counted): with more
-    than one, its truncation returns the new classifier's output alone (:func:`_as_returned`)."""
-    returned = next(n for n in graph.nodes if n.op == "output").args[0]
-    if _built_output(returned):
-        returned = (returned.args, returned.kwargs)
-    nodes: list = []
-    fx.node.map_arg(returned, nodes.append)
-    return len(nodes)
-
-
 def _built_output(returned: Any) -> bool:
     """The output is a namedtuple or a dataclass that forward() builds (fx records the class call)."""
     target = getattr(returned, "target", None)

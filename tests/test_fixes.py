@@ -726,14 +726,14 @@ def test_a_model_with_the_deprecated_weight_norm_is_truncated():
     assert fixed(torch.zeros(1, 3, 8, 8)).shape == (1, 2)
 
 
-def test_fix_says_when_the_truncated_model_returns_less_than_the_original(tmp_path, monkeypatch):
-    # Out(logits, features): the truncated model returns the new classifier's output alone, and
-    # nothing said so (a caller reading out.features broke)
+def test_a_model_returning_several_tensors_is_not_truncated(tmp_path, monkeypatch):
+    # (logits, features): the truncated model would return the new classifier's output alone, and a
+    # cut chosen for the tail may drop what another output needs (a stem map returned beside the
+    # logits put the cut after the stem): refused, saying why
     monkeypatch.chdir(tmp_path)
     _conv_chain_file(tmp_path / "two.py", "Two", 3, 6, """
         y = self.convs(x)
         return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(y, 1), 1)), y""")
-    result = CliRunner().invoke(app, ["fix", "two.py:Two", "--input", "8", "--truncate"], env={"COLUMNS": "300"})
-    assert result.exit_code == 0, result.output
-    assert "note: the model returns several outputs; the truncated one returns the new classifier's output alone" \
-        in result.stdout
+    result = CliRunner().invoke(app, ["fix", "two.py:Two", "--input", "8", "--truncate"])
+    assert result.exit_code == 2
+    assert "it returns 2 tensors, and a truncated model would return one classifier's output alone" in result.stderr

@@ -643,10 +643,6 @@ def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, chan
         them = "it" if len(unused) == 1 else "them"
         console.print(f"note: the fixed model still takes {', '.join(map(str, unused))} but no longer uses {them} "
                       f"(the branch that read {them} joined after the cut)", markup=False, highlight=False, style="yellow")
-    if truncate and before.analysis.traced is not None and fixes.returned_tensors(before.analysis.traced.gm.graph) > 1:
-        console.print("note: the model returns several outputs; the truncated one returns the new classifier's "
-                      "output alone (the other outputs came from the tail or are not a classifier's)",
-                      markup=False, highlight=False, style="yellow")
     render_fix(before, after, console)
     if output is None:  # (before the code: --print-code's output ends with the code, to be pasted)
         console.print("not saved: give -o FILE to save the fixed model", markup=False, highlight=False, style="dim")

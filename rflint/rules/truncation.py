@@ -7,6 +7,7 @@ The numbers here are the contract for ``rflint.truncate``: the model it builds h
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ from torch import nn
 
 from rflint.engine import Analysis
 from rflint.rules.structure import Tail
+from rflint.trace.metaspec import is_tensor_like
 
 
 @dataclass
@@ -104,12 +106,25 @@ def _ancestors(a: Analysis, name: str) -> set[str]:
     return {node.name for node in seen}
 
 
+def _tensors_in(value) -> int:
+    """The tensors a model output holds (in tuples, lists, dicts and dataclasses, as returned)."""
+    if is_tensor_like(value):
+        return 1
+    if isinstance(value, dict):
+        value = list(value.values())
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = [getattr(value, f.name, None) for f in dataclasses.fields(value)]
+    return sum(_tensors_in(v) for v in value) if isinstance(value, (tuple, list)) else 0
+
+
 def _plan(a: Analysis, tail: Tail) -> TruncationPlan | str:
     """The plan, or why there is none."""
-    # the classifier's output: the one output, or the one (batch, classes) vector among several
-    # (logits and a feature map, as a tuple or a dict, as a namedtuple's fields are)
-    out_shapes = [sh for sh in (a.shape(n) for n in a.outputs) if sh is not None and len(sh) == 2] \
-        if len(a.outputs) > 1 else [a.shape(n) for n in a.outputs]
+    returned = sum(_tensors_in(a.values.get(a.traced.node_by_name[n])) for n in a.outputs) if a.traced else 1
+    if returned > 1:  # logits beside maps, an auxiliary head: which to keep, and whether the cut may
+        # drop what makes the others, is the model's author's call
+        return (f"it returns {returned} tensors, and a truncated model would return one classifier's output "
+                "alone: truncate it by hand, keeping what its other outputs need")
+    out_shapes = [a.shape(n) for n in a.outputs]
     if len(out_shapes) != 1 or out_shapes[0] is None or len(out_shapes[0]) != 2:
         return "its output is not a (batch, classes) vector, so it cannot end in a classifier"
     cut_shape = a.shape(tail.cut)
