@@ -1523,6 +1523,7 @@ class _KeepsBoth(nn.Module):
     # alike (a per-frame op): the axis is whole again (it was lost, and a 1-D signal made global)
     lambda m, y: torch.stack(y.unbind(3), 3), lambda m, y: torch.stack([y.select(3, i) for i in range(64)], 3),
     lambda m, y: torch.stack([torch.tanh(f) for f in y.unbind(2)], 2),
+    lambda m, y: torch.stack([y.select(dim=3, index=i - 64) for i in range(64)], 3),  # keywords, negative indices
 ])
 def test_ops_that_move_no_position_for_good_keep_both_axes(fn):
     a, L = rf(_KeepsBoth(fn), (8, 64), channels=1)
@@ -1561,3 +1562,29 @@ class _PerFrame(nn.Module):
 def test_frames_stacked_back_keep_a_1d_signal_spatial():
     _, L = rf(_PerFrame(), 32)
     assert (L["c2"].head, out_min(L["c2"])) == (False, (9,))
+
+
+class _Frames(nn.Module):
+    """Video (N, C, T, H, W): each frame through a 2-D conv (3 -> 8 channels) and pooled, the frames
+    stacked on a last dim, then Conv1d k3 over time.  Along T each stacked position reads its
+    frame alone: r 1 into the first temporal conv, 3, 5, 7 after (TSN).  The per-frame op changed
+    the slices (channels, then pooled away H and W), and the time axis was lost: every temporal
+    conv was a head."""
+
+    def __init__(self, pool: bool):
+        super().__init__()
+        self.pool = pool
+        self.f = nn.Conv2d(3, 8, 3, padding=1)
+        self.t = nn.Sequential(*[nn.Conv1d(8, 8, 3, padding=1) for _ in range(4)])
+
+    def forward(self, x):
+        frames = [self.f(fr).mean((-2, -1)) if self.pool else self.f(fr).amax((-2, -1)) for fr in x.unbind(2)]
+        return self.t(torch.stack(frames, dim=-1))
+
+
+@pytest.mark.parametrize("pool", [True, False])
+def test_frames_processed_alone_and_stacked_keep_the_time_axis(pool):
+    a = rflint.analyze(_Frames(pool), input_shapes=[(1, 3, 6, 16, 16)])
+    L = {layer.name: layer for layer in a.layers}
+    assert [tuple(L[f"t.{i}"].r_in_min) for i in range(4)] == [(1,), (3,), (5,), (7,)]
+    assert [L[f"t.{i}"].origins for i in range(4)] == [(0,)] * 4  # model-input axis 0: T

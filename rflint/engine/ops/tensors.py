@@ -383,71 +383,86 @@ def _stacked(ctx: Ctx) -> Outcome:
     if rf is None:
         return Outcome(rf)
     out = _shifted(rf, rank, dim, inserted=True) if not rf.is_global else rf
-    whole = _unstacked_source(ctx, dim, rank)
-    whole_rf = ctx.rf(whole) if whole is not None else None
+    sliced = _unstacked_source(ctx)
+    whole_rf = ctx.rf(sliced[0]) if sliced is not None else None
     if whole_rf is not None and not whole_rf.is_global:
-        # the slices of one map along dim (each processed alike: a per-frame op), stacked back in
-        # place: that axis is whole again, with the map's RF along it (also when the slices had
-        # no axis left: the frames of a 1-D signal; or when the per-frame op pooled the rest)
-        restored = [a for a in whole_rf.axes if rank + 1 + a.dim == dim]
-        if restored and all(a.origin != restored[0].origin for a in out.axes):
-            out = out.with_axes([*out.axes, restored[0]])
+        # every slice of one map along an axis, in order, each through its own ops (a per-frame
+        # conv, Linear or pooling), stacked: along the stack's dim each position reads its slice
+        # alone, so that dim carries the map's RF along the sliced axis (in place again when the
+        # stack puts it back where it was; also when the slices had no axis left, the frames of a
+        # 1-D signal, or the per-frame op pooled the rest)
+        whole, axis = sliced
+        whole_rank = len(shape_of(ctx.val(whole)))
+        found = [a for a in whole_rf.axes if whole_rank + a.dim == axis]
+        if found and all(a.origin != found[0].origin for a in out.axes):
+            restored = AxisRF(found[0].origin, dim - (rank + 1), found[0].lo, found[0].hi)
+            out = out.with_axes([*out.axes, restored])
     return Outcome(out)
 
 
-def _unstacked_source(ctx: Ctx, dim: int, rank: int) -> fx.Node | None:
-    """The map whose every slice along ``dim``, in order, a stack puts back at ``dim``: the
-    operand is ``x.unbind(dim)`` itself, or one piece per slice, each ``x.unbind(dim)[i]``,
-    ``x.select(dim, i)`` or ``x[..., i]`` (through ops that keep its shape: a per-frame op)."""
+def _unstacked_source(ctx: Ctx) -> tuple[fx.Node, int] | None:
+    """(x, d) when a stack's operand is every slice of ``x`` along dim ``d``, in order: ``x.unbind(d)``
+    itself, or one piece per slice, each ``x.unbind(d)[i]``, ``x.select(d, i)`` or ``x[..., i]``
+    through ops of its own (one RF operand each: a per-frame op, whatever it makes of the slice)."""
     first = ctx.node.args[0] if ctx.node.args else None
-    if isinstance(first, fx.Node):  # stack(x.unbind(d), d)
-        return _unbound_along(first, dim, rank)
+    if isinstance(first, fx.Node):  # stack(x.unbind(d))
+        found = _slice_of(ctx, first)
+        return (found[0], found[1]) if found is not None and found[2] is None else None
     if not isinstance(first, (list, tuple)) or not first or not all(isinstance(p, fx.Node) for p in first):
         return None
     sources = set()
     for i, piece in enumerate(first):
-        while True:  # back through ops that keep the slice's shape (tanh, a per-frame conv or Linear)
-            inputs = [a for a in piece.all_input_nodes if is_tensor_like(ctx.val(a))]
-            if piece.op == "call_function" and piece.target is operator.getitem or len(inputs) != 1 \
-                    or shape_of(ctx.val(inputs[0])) != shape_of(ctx.val(piece)):
+        while True:  # back through the slice's own ops
+            found = _slice_of(ctx, piece)
+            if found is not None:
                 break
+            inputs = [a for a in piece.all_input_nodes if ctx.rf(a) is not None]
+            if len(inputs) != 1:
+                return None
             piece = inputs[0]
-        if piece.op == "call_function" and piece.target is operator.getitem and piece.args[1] == i \
-                and isinstance(piece.args[0], fx.Node) and _unbound_along(piece.args[0], dim, rank) is not None:
-            sources.add(_unbound_along(piece.args[0], dim, rank))
-        elif _selected_at(piece, dim, rank) == i:
-            sources.add(piece.args[0])
-        else:
+        whole, axis, index = found
+        size = (shape_of(ctx.val(whole)) or ())[axis:axis + 1]
+        if index is None or not size or index % size[0] != i:
             return None
-    whole = sources.pop() if len(sources) == 1 else None
-    shape = shape_of(ctx.val(whole)) if whole is not None else None
-    return whole if shape is not None and len(shape) == rank + 1 and shape[dim] == len(first) else None
+        sources.add((whole, axis))
+    if len(sources) != 1:
+        return None
+    whole, axis = sources.pop()
+    return (whole, axis) if shape_of(ctx.val(whole))[axis] == len(first) else None
 
 
-def _unbound_along(node: fx.Node, dim: int, rank: int) -> fx.Node | None:
-    """x when ``node`` is ``x.unbind(dim)`` / ``torch.unbind(x, dim)`` (dim of x, rank + 1 dims)."""
+def _slice_of(ctx: Ctx, node: fx.Node) -> tuple[fx.Node, int, int | None] | None:
+    """(x, d, i) when ``node`` is slice i of x along dim d (``x.unbind(d)[i]``, ``x.select(d, i)``,
+    ``x[..., i]``); (x, d, None) when it is ``x.unbind(d)`` itself."""
+    if not node.args or not isinstance(node.args[0], fx.Node):
+        return None
+    src = node.args[0]
+    shape = shape_of(ctx.val(src)) if not (node.op == "call_function" and node.target is operator.getitem
+                                           and _is_unbind(src)) else None
     name = node.target if node.op == "call_method" else getattr(node.target, "__name__", "")
-    if name != "unbind" or not node.args or not isinstance(node.args[0], fx.Node):
-        return None
-    d = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
-    return node.args[0] if isinstance(d, int) and d % (rank + 1) == dim else None
-
-
-def _selected_at(piece: fx.Node, dim: int, rank: int) -> int | None:
-    """i when ``piece`` is ``x.select(dim, i)`` or ``x[..., i]`` taking dim ``dim`` of x."""
-    if not piece.args or not isinstance(piece.args[0], fx.Node):
-        return None
-    name = piece.target if piece.op == "call_method" else getattr(piece.target, "__name__", "")
-    if name == "select" and len(piece.args) > 2 and isinstance(piece.args[1], int):
-        return piece.args[2] if piece.args[1] % (rank + 1) == dim and isinstance(piece.args[2], int) else None
-    if piece.op == "call_function" and piece.target is operator.getitem:
-        index = piece.args[1] if isinstance(piece.args[1], tuple) else (piece.args[1],)
-        ints = [i for i, x in enumerate(index) if isinstance(x, int)]
+    if name == "unbind" and shape:
+        d = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
+        return (src, d % len(shape), None) if isinstance(d, int) else None
+    if node.op == "call_function" and node.target is operator.getitem and _is_unbind(src):
+        inner = _slice_of(ctx, src)
+        return (inner[0], inner[1], node.args[1]) if inner is not None and isinstance(node.args[1], int) else None
+    if name == "select" and shape:
+        d = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")
+        i = node.args[2] if len(node.args) > 2 else node.kwargs.get("index")
+        return (src, d % len(shape), i) if isinstance(d, int) and isinstance(i, int) else None
+    if node.op == "call_function" and node.target is operator.getitem and shape:
+        index = node.args[1] if isinstance(node.args[1], tuple) else (node.args[1],)
+        ints = [j for j, x in enumerate(index) if isinstance(x, int)]
         if len(ints) != 1 or any(x is not Ellipsis and x != slice(None) for j, x in enumerate(index) if j != ints[0]):
             return None
-        position = ints[0] if Ellipsis not in index[:ints[0]] else rank + 1 - (len(index) - ints[0])
-        return index[ints[0]] if position == dim else None
+        at = ints[0] if Ellipsis not in index[:ints[0]] else len(shape) - (len(index) - ints[0])
+        return src, at, index[ints[0]]
     return None
+
+
+def _is_unbind(node: fx.Node) -> bool:
+    name = node.target if node.op == "call_method" else getattr(node.target, "__name__", "")
+    return name == "unbind"
 
 
 def _complex_view(ctx: Ctx) -> Outcome:
