@@ -1739,3 +1739,20 @@ def test_a_sibling_named_like_a_standard_module_is_the_models_in_forward(tmp_pat
         sys.modules.pop("statistics", None)
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["models"][0]["resolution"]["final_r_min"] == [5, 5]
+
+
+def test_a_sibling_named_like_a_module_torchs_libraries_import_late_is_not_taken_for_it(tmp_path):
+    # torch's meta kernel of F.max_pool2d loads sympy on first use, and sympy imports unicodedata:
+    # with the model's directory first on sys.path that was the model's unicodedata.py, and the
+    # run failed ("module 'unicodedata' has no attribute 'lookup'").  A fresh interpreter: the
+    # late imports happen once per process
+    (tmp_path / "unicodedata.py").write_text("def normalize(s):\n    return s.strip().lower()\n")
+    (tmp_path / "net.py").write_text(
+        "import torch.nn as nn\nimport torch.nn.functional as F\n\n\nclass Net(nn.Module):\n    def __init__(self):\n"
+        "        super().__init__()\n        self.c = nn.Conv2d(3, 4, 3, padding=1)\n\n    def forward(self, x):\n"
+        "        return F.max_pool2d(self.c(x), 3, 1, 1)\n\n\ndef build():\n    return Net()\n")
+    # (the installed script: `python -m` itself puts the working directory first, for every import)
+    script = Path(sys.executable).with_name("rflint")
+    proc = subprocess.run([str(script), "net.py:build", "--input", "16", "-f", "json"],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr

@@ -20,6 +20,7 @@ import importlib.util
 import inspect
 import os
 import sys
+import sysconfig
 import threading
 import warnings
 from dataclasses import dataclass, field
@@ -68,6 +69,15 @@ _LOCAL_PATHS: list[str] = []
 _LOCAL_HOOKS: list[tuple[dict, int]] = []
 
 
+def _standard_modules_first() -> None:
+    """Import the standard modules that libraries under rflint import lazily while a model is
+    analysed (sympy, which torch's meta kernels load, imports unicodedata; mpmath colorsys), before
+    the target's directories go first on sys.path: a sibling unicodedata.py of the model's would be
+    taken for them (tests/test_cli.py checks that rflint itself imports none later)."""
+    for name in ("colorsys", "unicodedata"):
+        importlib.import_module(name)
+
+
 def _global_hook_tables() -> list[dict]:
     from torch.nn.modules import module as module_globals
 
@@ -106,6 +116,7 @@ def _own_imports(roots: list[str], key: str | None = None) -> Iterator[None]:
         if entry in sys.path:  # the one inserted (a copy that was there before stays)
             sys.path.remove(entry)
     _LOCAL_PATHS.clear()
+    _standard_modules_first()  # (no target's directory on sys.path now)
     _BASELINE.update(() if _BASELINE else sys.modules)
     sys.path[0:0] = roots
     _LOCAL_PATHS.extend(roots)
@@ -253,8 +264,6 @@ def _forget_other_copy(name: str, directory: str) -> None:
 def _installed(module: Any) -> bool:
     """The module comes with Python or an installed distribution (torch, numpy), not from a
     directory of the user's (a copy of their package they imported before calling rflint.analyze)."""
-    import sysconfig
-
     file = os.path.abspath(getattr(module, "__file__", None) or "")
     if not file or "site-packages" in file or "dist-packages" in file:
         return True

@@ -21,6 +21,7 @@ import contextlib
 import functools
 import math
 import sys
+import sysconfig
 import types
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -315,8 +316,6 @@ def _compiled_code_unwrapped(module: nn.Module) -> Iterator[None]:
 
 def _users_module(module: types.ModuleType) -> bool:
     """A module of the user's project: not torch's, rflint's, the standard library's or an installed one."""
-    import sysconfig
-
     file = getattr(module, "__file__", None) or ""
     if not file or "site-packages" in file or "dist-packages" in file or module.__name__.partition(".")[0] in ("torch", "rflint"):
         return False
