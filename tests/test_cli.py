@@ -1701,8 +1701,8 @@ def test_rflint_imports_no_standard_module_once_a_target_is_loaded(tmp_path):
 
         @contextlib.contextmanager
         def spy(roots, key=None):
-            before.append(set(sys.modules)) if not before else None
-            with real(roots, key):
+            with real(roots, key):  # (the target's directories now first on sys.path)
+                before.append(set(sys.modules)) if not before else None
                 yield
 
         loading._own_imports = spy
