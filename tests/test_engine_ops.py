@@ -1588,3 +1588,29 @@ def test_frames_processed_alone_and_stacked_keep_the_time_axis(pool):
     L = {layer.name: layer for layer in a.layers}
     assert [tuple(L[f"t.{i}"].r_in_min) for i in range(4)] == [(1,), (3,), (5,), (7,)]
     assert [L[f"t.{i}"].origins for i in range(4)] == [(0,)] * 4  # model-input axis 0: T
+
+
+class _FrameBlocks(nn.Module):
+    """Video frames each through a residual conv block with an SE-style gate (two operands, both
+    from the frame), stacked back on T, then a Conv3d (3, 1, 1): along T each position reads its
+    own frame, r 1 into it.  Only one-operand chains were followed: the time axis was lost."""
+
+    def __init__(self, other: bool):
+        super().__init__()
+        self.other = other
+        self.conv = nn.Conv2d(3, 3, 3, padding=1)
+        self.t = nn.Conv3d(3, 3, (3, 1, 1), padding=(1, 0, 0))
+
+    def forward(self, x):
+        frames = []
+        for f in x.unbind(2):
+            y = self.conv(f) + (x[:, :, 0] if self.other else f)  # the other map: not the frame's own
+            frames.append(y * torch.sigmoid(y.mean((2, 3), keepdim=True)))
+        return self.t(torch.stack(frames, 2))
+
+
+@pytest.mark.parametrize("other, r_t", [(False, 1), (True, None)])
+def test_frames_through_residual_blocks_keep_the_time_axis(other, r_t):
+    a = rflint.analyze(_FrameBlocks(other), input_shapes=[(1, 3, 4, 8, 8)])
+    t = {layer.name: layer for layer in a.layers}["t"]
+    assert t.r_in_min[0] == r_t and t.origins[0] == (0 if r_t else None)

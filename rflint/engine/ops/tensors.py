@@ -411,15 +411,11 @@ def _unstacked_source(ctx: Ctx) -> tuple[fx.Node, int] | None:
     if not isinstance(first, (list, tuple)) or not first or not all(isinstance(p, fx.Node) for p in first):
         return None
     sources = set()
+    memo: dict[fx.Node, Any] = {}
     for i, piece in enumerate(first):
-        while True:  # back through the slice's own ops
-            found = _slice_of(ctx, piece)
-            if found is not None:
-                break
-            inputs = [a for a in piece.all_input_nodes if ctx.rf(a) is not None]
-            if len(inputs) != 1:
-                return None
-            piece = inputs[0]
+        found = _slice_behind(ctx, piece, memo)
+        if found is None:
+            return None
         whole, axis, index = found
         size = (shape_of(ctx.val(whole)) or ())[axis:axis + 1]
         if index is None or not size or index % size[0] != i:
@@ -429,6 +425,23 @@ def _unstacked_source(ctx: Ctx) -> tuple[fx.Node, int] | None:
         return None
     whole, axis = sources.pop()
     return (whole, axis) if shape_of(ctx.val(whole))[axis] == len(first) else None
+
+
+def _slice_behind(ctx: Ctx, node: fx.Node, memo: dict, depth: int = 0) -> tuple[fx.Node, int, int | None] | None:
+    """The one slice (x, d, i) every operand with an RF of ``node`` comes from, back through the
+    slice's own ops (a per-frame conv, its residual sum, an SE gate computed from the frame); None
+    when some operand comes from elsewhere (another map, another slice) or from no slice.  At most
+    200 ops back (a per-frame backbone's depth): the operands of a stack of whole maps would
+    otherwise be walked back to the input, as deep as the network."""
+    if node in memo:
+        return memo[node]
+    found = _slice_of(ctx, node)
+    if found is None and depth < 200:
+        inputs = [a for a in node.all_input_nodes if ctx.rf(a) is not None]
+        behind = {_slice_behind(ctx, a, memo, depth + 1) for a in inputs}
+        found = behind.pop() if len(behind) == 1 else None
+    memo[node] = found
+    return found
 
 
 def _slice_of(ctx: Ctx, node: fx.Node) -> tuple[fx.Node, int, int | None] | None:
