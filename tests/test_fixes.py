@@ -737,3 +737,7 @@ def test_a_model_returning_several_tensors_is_not_truncated(tmp_path, monkeypatc
     result = CliRunner().invoke(app, ["fix", "two.py:Two", "--input", "8", "--truncate"])
     assert result.exit_code == 2
     assert "it returns 2 tensors, and a truncated model would return one classifier's output alone" in result.stderr
+    # and check's RF002 says so too (it read as if no truncation had been tried)
+    found = json.loads(CliRunner().invoke(app, ["check", "two.py:Two", "--input", "8", "-f", "json"]).stdout)
+    tail = [f["message"] for f in found["models"][0]["findings"] if f["code"] == "RF002"]
+    assert len(tail) == 1 and "(no automatic truncation: it returns 2 tensors" in tail[0]

@@ -16,6 +16,7 @@ from rflint.report.humanize import NO_CLEAN_SIZE, change, count, human, shown_no
 from rflint.report.model import ModelReport
 from rflint.rules.base import SEVERITY_RANK
 from rflint.rules.structure import fmt_size, sized, unit
+from rflint.rules.truncation import no_plan_reason
 
 STATUS_STYLE = {"productive": "green", "partial": "yellow", "unproductive": "bold red", "head": "dim"}
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
@@ -262,8 +263,10 @@ def fix_panel(report: ModelReport) -> Panel | None:
             f"{human(plan.macs_after)} ({change(a.macs, plan.macs_after)}).{plan.head_text()}\n"
         )
     else:
+        reason = no_plan_reason(report.analysis, tail)
         body.append(f"end the feature extractor at {tail.cut_name} ({human(tail.params)} params, "
-                    f"{human(tail.macs)} MACs in the tail).\n")
+                    f"{human(tail.macs)} MACs in the tail)" + (f"; no automatic truncation: {reason}" if reason else "")
+                    + ".\n")
     stem = report.stem
     if stem is not None:
         body.append("Or remove stem downsampling: ", style="bold")

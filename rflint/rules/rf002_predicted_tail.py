@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rflint.rules.base import Rule
 from rflint.rules.structure import fmt_size, unit
-from rflint.rules.truncation import plan_truncation
+from rflint.rules.truncation import no_plan_reason, plan_truncation
 
 
 def pct(part: int, whole: int) -> float:
@@ -27,7 +27,7 @@ class PredictedTail(Rule):
         plan = plan_truncation(a, tail)
         advice = (
             f"truncate after {cut} (params {a.params:,} -> {plan.params_after:,}, MACs {a.macs:,} -> {plan.macs_after:,})"
-            if plan else f"end the feature extractor at {cut}"
+            if plan else f"end the feature extractor at {cut}" + _why_by_hand(a, tail)
         )
         # a module called again in the tail (a loop over one block) counts its weights at its first
         # call, before the cut: say so rather than "hold 0 params", which reads like a counting bug
@@ -49,3 +49,10 @@ class PredictedTail(Rule):
             params_pct=pct(tail.params, a.params), macs_pct=pct(tail.macs, a.macs),
             truncation=plan.as_dict() if plan else None,
         )
+
+
+def _why_by_hand(a, tail) -> str:
+    """Why no truncation is planned ("it returns 2 tensors ..."), for the message: without it the
+    advice read as if rflint had simply not bothered."""
+    reason = no_plan_reason(a, tail)
+    return f" (no automatic truncation: {reason})" if reason else ""
