@@ -81,6 +81,11 @@ def _pool(rng: random.Random, n: int) -> nn.Module:
     return [nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d][n - 1](k, **kw)
 
 
+def _lp_pool(rng: random.Random, n: int) -> nn.Module:
+    cls = [nn.LPPool1d, nn.LPPool2d, nn.LPPool3d][n - 1]
+    return cls(rng.choice([1, 2, 3.0]), rng.randint(1, 4), stride=rng.choice([None, 1, 2, 3]), ceil_mode=rng.random() < 0.5)
+
+
 def _adaptive(rng: random.Random, n: int) -> nn.Module:
     cls = rng.choice([[nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d],
                       [nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d]])[n - 1]
@@ -88,14 +93,15 @@ def _adaptive(rng: random.Random, n: int) -> nn.Module:
     return cls(size)
 
 
-@pytest.mark.parametrize("kind", ["conv", "transposed", "pool", "adaptive"])
+@pytest.mark.parametrize("kind", ["conv", "transposed", "pool", "adaptive", "lp_pool"])
 def test_spatial_rules_match_torch_meta(kind):
     rng = random.Random(f"shape-rules-{kind}")
     outcomes = {"answered": 0, "declined": 0, "raised": 0}
     for _ in range(400):
         n = rng.randint(1, 3)
         module = {"conv": lambda: _conv(rng, n, False), "transposed": lambda: _conv(rng, n, True),
-                  "pool": lambda: _pool(rng, n), "adaptive": lambda: _adaptive(rng, n)}[kind]()
+                  "pool": lambda: _pool(rng, n), "adaptive": lambda: _adaptive(rng, n),
+                  "lp_pool": lambda: _lp_pool(rng, n)}[kind]()
         channels = module.in_channels if hasattr(module, "in_channels") else 3
         if rng.random() < 0.1:
             channels += 1  # a channel mismatch torch must reject
@@ -104,6 +110,7 @@ def test_spatial_rules_match_torch_meta(kind):
     # configurations must include calls torch rejects (else the declining is untested), among them
     # windows that leave nothing (convs and pools raise torch's error themselves)
     # (adaptive pools take any channels and almost any size: only the 1-D None case is declined)
+    # (an LP pool that leaves nothing is declined, torch saying so, not raised by the rule)
     assert outcomes["answered"] > 150 and outcomes["declined"] > (1 if kind == "adaptive" else 20), outcomes
     assert outcomes["raised"] > (10 if kind in ("conv", "pool") else -1), outcomes
 

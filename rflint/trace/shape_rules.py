@@ -144,6 +144,22 @@ def pool_windows(m: nn.Module, n: int, with_dilation: bool) -> tuple[tuple[int, 
     return tuple(zip(k, s, p, d))
 
 
+def _lp_pool(n: int) -> Rule:
+    """LPPool: an average pool of x^p with no padding, so its shape is that pool's.  Run by torch on
+    meta, it imports torch._dynamo mid-analysis (and with it standard modules a sibling of the
+    model's may be named like: statistics, profile).  A window that leaves nothing: torch says so."""
+    def rule(m: nn.Module, args: tuple, kwargs: dict) -> torch.Tensor | None:
+        x = _tensor(args, kwargs, n)
+        k = _ntuple(m.kernel_size, n) if x is not None else None
+        s = _ntuple(m.stride if m.stride is not None else m.kernel_size, n) if k is not None else None
+        if s is None or n == 3 and any(size < ki for size, ki in zip(x.shape[2:], k)):
+            return None  # (avg_pool3d, under it: "input image smaller than kernel size")
+        spatial = [_window(size, ki, si, 0, 1, ceil=m.ceil_mode) for size, ki, si in zip(x.shape[2:], k, s)]
+        return _empty([*x.shape[:2], *spatial], x) if min(spatial, default=1) > 0 else None
+
+    return rule
+
+
 def _pool(n: int, with_dilation: bool) -> Rule:
     def rule(m: nn.Module, args: tuple, kwargs: dict) -> torch.Tensor | None:
         x = _tensor(args, kwargs, n)
@@ -268,6 +284,7 @@ MODULE_SHAPE_RULES: dict[type, Rule] = {
     nn.ConvTranspose1d: _conv_transpose, nn.ConvTranspose2d: _conv_transpose, nn.ConvTranspose3d: _conv_transpose,
     nn.MaxPool1d: _pool(1, True), nn.MaxPool2d: _pool(2, True), nn.MaxPool3d: _pool(3, True),
     nn.AvgPool1d: _pool(1, False), nn.AvgPool2d: _pool(2, False), nn.AvgPool3d: _pool(3, False),
+    **{cls: _lp_pool(n) for n, cls in ((1, nn.LPPool1d), (2, nn.LPPool2d), (3, getattr(nn, "LPPool3d", None))) if cls},
     nn.AdaptiveAvgPool1d: _adaptive(1), nn.AdaptiveAvgPool2d: _adaptive(2), nn.AdaptiveAvgPool3d: _adaptive(3),
     nn.AdaptiveMaxPool1d: _adaptive(1), nn.AdaptiveMaxPool2d: _adaptive(2), nn.AdaptiveMaxPool3d: _adaptive(3),
     nn.Linear: _linear,
