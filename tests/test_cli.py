@@ -1758,13 +1758,16 @@ def test_a_sibling_named_like_a_module_torchs_libraries_import_late_is_not_taken
     assert proc.returncode == 0, proc.stderr
 
 
-def test_an_lp_pool_does_not_make_torch_import_modules_a_sibling_may_shadow(tmp_path):
-    # torch ran nn.LPPool2d on meta, which imports torch._dynamo mid-analysis, and with it
-    # statistics, profile, cProfile ...: a sibling statistics.py of the model's failed the run.  LP
-    # pools have a shape rule now (an average pool's shape, no padding).  A fresh interpreter
+@pytest.mark.parametrize("pool", ["nn.LPPool2d(2, 2)", "Functional()"])
+def test_an_lp_pool_does_not_make_torch_import_modules_a_sibling_may_shadow(tmp_path, pool):
+    # torch ran nn.LPPool2d (and F.lp_pool2d) on meta, which imports torch._dynamo mid-analysis, and
+    # with it statistics, profile, cProfile ...: a sibling statistics.py of the model's failed the
+    # run.  LP pools have shape rules now (an average pool's shape, no padding).  A fresh interpreter
     (tmp_path / "statistics.py").write_text("raise RuntimeError('the model directory statistics.py')\n")
-    (tmp_path / "net.py").write_text("import torch.nn as nn\n\n\ndef build():\n    return nn.Sequential(nn.Conv2d(3, 8, 3), "
-                                     "nn.LPPool2d(2, 2), nn.Conv2d(8, 8, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())\n")
+    (tmp_path / "net.py").write_text(
+        "import torch.nn as nn\nimport torch.nn.functional as F\n\n\nclass Functional(nn.Module):\n"
+        "    def forward(self, x):\n        return F.lp_pool2d(x, 2, 2)\n\n\ndef build():\n"
+        f"    return nn.Sequential(nn.Conv2d(3, 8, 3), {pool}, nn.Conv2d(8, 8, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())\n")
     script = Path(sys.executable).with_name("rflint")
     proc = subprocess.run([str(script), "net.py:build", "--input", "32", "-f", "json"], capture_output=True, text=True,
                           cwd=tmp_path)

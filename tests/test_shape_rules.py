@@ -438,3 +438,26 @@ def test_a_channel_mismatch_inside_the_network_gives_the_numbers():
                                           r"\[8, 16, 3, 3\], expected input\[1, 8, 30, 30\] to have 16 channels, but "
                                           r"got 8 channels instead"):
         rflint.analyze(net, 32)
+
+
+def test_functional_lp_pools_match_torch_meta():
+    # F.lp_pool*d takes the module's rule; torch ran them on meta, importing torch._dynamo mid-analysis
+    import torch.nn.functional as F
+
+    from rflint.trace.shape_rules import FUNCTION_SHAPE_RULES
+
+    rng = random.Random("lp-pool-functions")
+    answered = 0
+    for _ in range(150):
+        n = rng.randint(1, 3)
+        k, stride, ceil = rng.randint(1, 4), rng.choice([None, 1, 2, 3]), rng.random() < 0.5
+        x = torch.empty((2, 3, *_sizes(rng, n)), device="meta")
+        fn = getattr(F, f"lp_pool{n}d")
+        try:
+            expected = tuple(fn(x, 2.0, k, stride, ceil).shape)
+        except Exception:  # noqa: BLE001  (torch rejects it: the rule must not answer)
+            expected = None
+        got = FUNCTION_SHAPE_RULES[fn](x, 2.0, k, stride, ceil)
+        assert (tuple(got.shape) if got is not None else None) in ((None, expected) if expected else (None,)), (n, k, stride, ceil, x.shape)
+        answered += got is not None
+    assert answered > 60

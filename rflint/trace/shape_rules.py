@@ -14,6 +14,7 @@ tests/test_shape_rules.py checks every rule against torch's meta kernels on many
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 from typing import Any, Callable
 
 import torch
@@ -422,7 +423,20 @@ def _function_rules() -> dict[Any, Callable]:
                      (3, ("adaptive_avg_pool3d", "adaptive_max_pool3d"))):
         rules.update({getattr(F, name): _adaptive_fn(n) for name in names})
     rules[torch.adaptive_avg_pool1d] = _adaptive_fn(1)
+    for n in (1, 2, 3):
+        if hasattr(F, f"lp_pool{n}d"):
+            rules[getattr(F, f"lp_pool{n}d")] = _lp_pool_fn(n)
     return rules
+
+
+def _lp_pool_fn(n: int) -> Callable:
+    """F.lp_pool{n}d(input, norm_type, kernel_size, stride=None, ceil_mode=False): the module's rule."""
+    module_rule = _lp_pool(n)
+
+    def rule(input: Any, norm_type: Any, kernel_size: Any, stride: Any = None, ceil_mode: bool = False  # noqa: A002
+             ) -> torch.Tensor | None:
+        return module_rule(SimpleNamespace(kernel_size=kernel_size, stride=stride, ceil_mode=bool(ceil_mode)), (input,), {})
+    return rule
 
 
 def _same_shape_modules() -> frozenset[type]:
