@@ -20,7 +20,6 @@ import importlib.util
 import inspect
 import os
 import sys
-import sysconfig
 import threading
 import warnings
 from dataclasses import dataclass, field
@@ -32,7 +31,9 @@ from torch.nn.parameter import UninitializedBuffer, UninitializedParameter, Unin
 
 from rflint.errors import RflintError
 from rflint.trace.hooks import hook_notes
-from rflint.trace.sources import PATCHING, Source, class_header, deepcopy_with_sites, not_user_code, recording_sites
+from rflint.trace.sources import (
+    PATCHING, Source, class_header, deepcopy_with_sites, installed_file, not_user_code, recording_sites,
+)
 from rflint.trace.tracing import wrapped_model
 
 
@@ -264,11 +265,8 @@ def _forget_other_copy(name: str, directory: str) -> None:
 def _installed(module: Any) -> bool:
     """The module comes with Python or an installed distribution (torch, numpy), not from a
     directory of the user's (a copy of their package they imported before calling rflint.analyze)."""
-    file = os.path.abspath(getattr(module, "__file__", None) or "")
-    if not file or "site-packages" in file or "dist-packages" in file:
-        return True
-    return any(file.startswith(os.path.join(os.path.abspath(p), "")) for key in ("stdlib", "platstdlib")
-               if (p := sysconfig.get_paths().get(key)))
+    file = getattr(module, "__file__", None)
+    return not file or installed_file(os.path.abspath(file))
 
 
 def _import_loose(path: str) -> Any:

@@ -39,6 +39,12 @@ _TRACE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep  # the tracers:
 # (monai's layers, in a site-packages under it) are someone's model code, and stay.
 _STDLIB_DIR = os.path.dirname(os.__file__) + os.sep
 _INSTALLED = (os.path.join(_STDLIB_DIR, "site-packages") + os.sep, os.path.join(_STDLIB_DIR, "dist-packages") + os.sep)
+def installed_file(file: str) -> bool:
+    """The file comes with Python (the standard library) or an installed distribution (torch,
+    numpy, in a site-packages): not from a directory of the user's project."""
+    return "site-packages" in file or "dist-packages" in file or file.startswith(_STDLIB_DIR)
+
+
 _WRAPPERS = tuple(os.path.splitext(getattr(sys.modules.get(name), "__file__", None) or "")[0]
                   for name in ("typing_extensions",) if sys.modules.get(name) is not None)
 

@@ -20,8 +20,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import os
 import sys
-import sysconfig
 import types
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -35,7 +35,7 @@ from torch.nn.parameter import UninitializedTensorMixin
 
 from rflint.errors import RflintError
 from rflint.trace.assignment import Assignable, WrittenConstants
-from rflint.trace.sources import PATCHING, current_user_site, deepcopy_with_sites
+from rflint.trace.sources import PATCHING, current_user_site, deepcopy_with_sites, installed_file
 
 SYMBOLIC = "torch.fx.symbolic_trace"
 WITH_LEAVES = "torch.fx.symbolic_trace with opaque leaves"
@@ -316,10 +316,9 @@ def _compiled_code_unwrapped(module: nn.Module) -> Iterator[None]:
 
 def _users_module(module: types.ModuleType) -> bool:
     """A module of the user's project: not torch's, rflint's, the standard library's or an installed one."""
-    file = getattr(module, "__file__", None) or ""
-    if not file or "site-packages" in file or "dist-packages" in file or module.__name__.partition(".")[0] in ("torch", "rflint"):
-        return False
-    return not any(file.startswith(p) for key in ("stdlib", "platstdlib") if (p := sysconfig.get_paths().get(key)))
+    file = getattr(module, "__file__", None)
+    return bool(file) and not installed_file(os.path.abspath(file)) \
+        and module.__name__.partition(".")[0] not in ("torch", "rflint")
 
 
 def _graph_module(tracer: fx.Tracer, module: nn.Module, method: str, specialized: bool, n_inputs: int = 1) -> Traced:
