@@ -436,7 +436,7 @@ def _sweep(target, sizes, start, stop, steps, channels, kwarg, fmt, output, conf
     settings, rules = _rule_settings(cfg)
     try:
         kwargs = parse_kwargs(kwarg)
-        kwargs, channels, shapes, root = _as_configured(cfg, target, kwargs, channels, shapes)
+        kwargs, channels, shapes, root, _ = _as_configured(cfg, target, kwargs, channels, shapes)
         rows = run_sweep(target, size_list, channels, kwargs, settings, rules, cfg.layers, jobs, shapes, root)
     except RflintError as err:  # the model did not load: a JSON reader still gets a document saying why
         from rflint.engine.prepare import NothingToLint
@@ -471,33 +471,31 @@ def _sweep(target, sizes, start, stop, steps, channels, kwarg, fmt, output, conf
 
 def _as_configured(cfg, target: str, kwargs: dict, channels, shapes):
     """sweep's and fix's model as check builds it when the config lists it: the entry's kwargs
-    under the ones given, its channels and input shapes where none are given, and its directory
-    to import from (a target named without any would fail on the factory's missing arguments, or
-    on an import of the project's package, where check runs)."""
+    under the ones given, its channels and input shapes where none are given, its directory to
+    import from (without them a target fails on the factory's missing arguments, or on an import
+    of the project's package, where check runs), and the entry itself (None: not listed)."""
     from rflint.cli.run import configured_entries
     from rflint.cli.values import parse_shape
 
     entries = configured_entries(cfg, target, kwargs)
     if not entries:
-        return kwargs, channels, shapes, None
+        return kwargs, channels, shapes, None, None
     m = entries[0]
     if not shapes and m.input_shapes:
         shapes = [parse_shape(s) for s in m.input_shapes]
     channels = channels or m.channels or (shapes[0][1] if shapes and len(shapes[0]) > 1 else None)
-    return {**m.kwargs, **kwargs}, channels, shapes, m.root
+    return {**m.kwargs, **kwargs}, channels, shapes, m.root, m
 
 
-def _configured_size(cfg, target: str, kwargs: dict):
+def _configured_size(cfg, target: str, entry):
     """The config entry's size for fix, when it lists exactly one (with several, fix must be told)."""
-    from rflint.cli.run import configured_entries
     from rflint.cli.values import parse_size
 
-    entries = configured_entries(cfg, target, kwargs)
-    if entries and len(entries[0].inputs) == 1:
-        return parse_size(entries[0].inputs[0])
-    if entries and entries[0].inputs:
-        raise RflintError(f"{cfg.path} lists {target} at {len(entries[0].inputs)} sizes "
-                          f"({', '.join(entries[0].inputs)}): give the one to fix with --input")
+    if entry is not None and len(entry.inputs) == 1:
+        return parse_size(entry.inputs[0])
+    if entry is not None and entry.inputs:
+        raise RflintError(f"{cfg.path} lists {target} at {len(entry.inputs)} sizes "
+                          f"({', '.join(entry.inputs)}): give the one to fix with --input")
     return None
 
 
@@ -577,9 +575,9 @@ def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, chan
     settings, rules = _rule_settings(cfg)
     kwargs = parse_kwargs(kwarg)
     given_shapes = bool(shapes)
-    kwargs, channels, shapes, root = _as_configured(cfg, target, kwargs, channels, shapes)
+    kwargs, channels, shapes, root, entry = _as_configured(cfg, target, kwargs, channels, shapes)
     if size is None and not given_shapes:  # the config's one size for this model, as check takes it
-        size = _configured_size(cfg, target, kwargs)
+        size = _configured_size(cfg, target, entry)
     if size is not None and shapes:  # the entry's shapes, the first input at this size (as check does)
         from rflint.engine.prepare import scaled_shapes
 

@@ -206,7 +206,6 @@ class HangingFindings:
             out = head.copy()
             out.append_text(lead)
             room = width - lead.cell_len
-            lines = []
             if room >= 20:  # the message's first words beside the place, the rest at the full width
                 first = message.wrap(console, room)[0]
                 rest = message[len(first.plain):]

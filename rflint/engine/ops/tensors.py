@@ -372,7 +372,7 @@ def _stacked(ctx: Ctx) -> Outcome:
     """torch.stack(maps, dim): the maps' union (every output position is one map's, as in a
     concatenation) with a new dim inserted at ``dim``.  Read as a reshape of its list, the
     stacked map had no RF, and the layers after it dropped out of the report."""
-    pieces = [a for a in ctx.tensor_inputs()]
+    pieces = ctx.tensor_inputs()
     shapes = [first_shape(ctx.val(a)) for a in pieces]  # (stack(x.unbind(3)): the pieces as one operand)
     if not pieces or any(sh is None for sh in shapes):
         return Outcome(_merged_rf(ctx))
@@ -521,10 +521,7 @@ def _selected(ctx: Ctx) -> Outcome:
     shape = shape_of(ctx.val(ctx.first))
     if rf is None or rf.is_global or shape is None or not shape:
         return Outcome(rf)
-    rank = len(shape)
-    d = int(ctx.arg(1, "dim", 0)) % rank - rank
-    axes = [AxisRF(a.origin, a.dim + 1 if a.dim < d else a.dim, a.lo, a.hi) for a in rf.axes if a.dim != d]
-    return Outcome(rf.with_axes(axes))
+    return Outcome(_shifted(rf, len(shape), int(ctx.arg(1, "dim", 0)) % len(shape), inserted=False))
 
 
 def _softmax_fn(ctx: Ctx) -> Outcome:
@@ -727,17 +724,17 @@ def _picked_from_unknown(ctx: Ctx, call: fx.Node, rf: TensorRF) -> Outcome:
     src, out = shape_of(ctx.val(operand)) if operand is not None else None, shape_of(ctx.out)
     if src is None or out is None or len(src) != len(out) or all(src[a.dim] == out[a.dim] for a in rf.axes):
         return Outcome(rf)
-    n = min(len(src) - 2, max(-a.dim for a in rf.axes))
-    kop = K.inferred(ctx.op_name, src[-n:], out[-n:])
-    strides = "x".join(_fmt(s) for s in kop.stride)
     what = f"{call.target.__name__ if callable(call.target) else call.target}(...)[{ctx.node.args[1]!r}]"
-    return Outcome(apply_kernel(rf, kop), kop,
-                   warning=f"{what}: changes the spatial size, modelled as kernel 1, stride {strides} from the shapes")
+    return _inferred_from(ctx, rf, src, out, what)
 
 
 def _inferred(ctx: Ctx, what: str) -> Outcome:
-    rf = ctx.rf(ctx.first)
-    src_shape, out_shape = shape_of(ctx.val(ctx.first)), shape_of(ctx.out)
+    return _inferred_from(ctx, ctx.rf(ctx.first), shape_of(ctx.val(ctx.first)), shape_of(ctx.out), what)
+
+
+def _inferred_from(ctx: Ctx, rf: TensorRF | None, src_shape, out_shape, what: str) -> Outcome:
+    """An op without a rule that changes the spatial size from ``src_shape`` to ``out_shape``:
+    kernel 1, the stride the shapes say, with a warning."""
     if rf is None or rf.is_global or src_shape is None or out_shape is None or len(src_shape) != len(out_shape):
         return Outcome(rf.to_global() if rf is not None else None,
                        warning=f"{what}: output shape {out_shape} not understood, treated as global")
