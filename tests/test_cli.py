@@ -556,15 +556,53 @@ def test_no_clean_size_is_said_in_words(project):
 
 
 def test_help_shows_the_pyproject_tables():
-    # rich reads [tool.rflint] as a style tag and drops it unless it is escaped
+    # rich markup read [tool.rflint] as a style tag and dropped it unless it was escaped
     check = runner.invoke(app, ["check", "--help"], env={"COLUMNS": "200"})
     sweep = runner.invoke(app, ["sweep", "--help"], env={"COLUMNS": "200"})
-    assert "None: the [[tool.rflint.models]] of the nearest pyproject.toml" in check.stdout
-    assert "pyproject.toml to read [tool.rflint] from" in check.stdout
+    assert "the models listed in [[tool.rflint.models]] of the nearest pyproject.toml" in " ".join(check.stdout.split())
+    assert "pyproject.toml to read [tool.rflint] from" in " ".join(check.stdout.split())
     assert "pyproject.toml with [tool.rflint] (default: the nearest one): rule options" in " ".join(sweep.stdout.split())
-    assert "pip install 'rflint[plot]'" in check.stdout  # was "pip install 'rflint'"
+    assert "pip install 'rflint[plot]'" in " ".join(check.stdout.split())  # was "pip install 'rflint'"
     # a sweep has no findings to annotate: its --format offers what it writes
     assert "<text|json>" in sweep.stdout and "sarif" not in sweep.stdout
+
+
+@pytest.mark.parametrize("command", [[], ["check"], ["sweep"], ["fix"], ["rule"], ["rules"], ["zoo"]])
+def test_help_reads_at_80_columns(command):
+    # typer's rich help squeezed every option's text into 21 columns at 80, and wrote Python types
+    # where a user wants a placeholder: "--debug <bool>", "[TARGET]... <list[str]>", "<int range>",
+    # "rflint fix [OPTIONS] {TARGET}", "rflint rule [OPTIONS] {code}", a literal "[bold]"
+    result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0
+    text = result.stdout
+    for noise in ("<bool>", "<list[str]>", "<str>", "<int range>", "<float range>", "<path>", "{", "[bold]", "\\[", "╭"):
+        assert noise not in text, noise
+    assert all(len(line) <= 80 for line in text.splitlines())
+    usage = text.splitlines()[0]
+    if command in (["sweep"], ["fix"]):
+        assert usage == f"Usage: rflint {command[0]} [OPTIONS] TARGET"
+    if command == ["check"]:
+        assert usage == "Usage: rflint check [OPTIONS] [TARGET]..."
+        # every option's help starts in one column that leaves it most of the line
+        assert "  -c, --channels N                Input channels (default: the first conv's" in text
+    if command in (["check"], ["sweep"], ["fix"], ["rule"]):  # the argument is explained in the text
+        assert ("CODE is a rule's code or name" if command == ["rule"] else "TARGET is path/to/file.py:name") in text
+
+
+@pytest.mark.parametrize("typed, hint", [("--inpt", "(did you mean --input?)"), ("--formt", "(did you mean --format?)"),
+                                         ("--no-layer", "(did you mean --no-layers?)"), ("--bogus", None)])
+def test_an_unknown_option_gets_a_close_name_or_none(typed, hint):
+    # click compared whole names with their "--": --bogus got "(Possible options: --jobs)"
+    result = subprocess.run([str(Path(sys.executable).with_name("rflint")), "zoo:vgg11", typed, "1"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and result.stdout == ""
+    line = result.stderr.strip()
+    assert line.startswith(f"rflint: error: No such option: {typed}") and "\n" not in line
+    assert "Possible options" not in line
+    if hint is None:
+        assert "did you mean" not in line
+    else:
+        assert hint in line
 
 
 def test_a_package_target_imports_from_the_working_directory(tmp_path):

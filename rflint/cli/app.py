@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
+from typer.core import TyperCommand
 
 from rflint._version import __version__
 from rflint.errors import RflintError
@@ -22,17 +23,25 @@ app = typer.Typer(
     name="rflint",
     add_completion=False,
     no_args_is_help=False,
-    rich_markup_mode="rich",
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
     help=(
         "Static receptive-field linter for CNNs: finds layers that cannot see anything new at your input "
         "size (unproductive layers, predicted tails) before you spend a GPU-hour on training.\n\n"
-        "[bold]rflint TARGET --input 32[/bold] is short for [bold]rflint check TARGET --input 32[/bold]. "
+        "`rflint TARGET --input 32` is short for `rflint check TARGET --input 32`. "
         "TARGET is path/to/file.py:name, package.module:name or zoo:name.\n\n"
         "Exit codes: 0 no finding at or above --fail-on (default: error), 1 findings at or above it, "
         "2 usage, config or model error."
     ),
 )
+
+
+class _Command(TyperCommand):
+    """Usage lines as click and most tools write them: a required argument as TARGET, not the
+    {TARGET} of newer typer versions (read as a set of choices)."""
+
+    def collect_usage_pieces(self, ctx) -> list[str]:
+        return [p[1:-1] if p.startswith("{") and p.endswith("}") else p for p in super().collect_usage_pieces(ctx)]
 
 
 class Format(str, Enum):
@@ -107,33 +116,35 @@ def _guarded(run, debug: bool):
 
 @app.command()
 def check(
-    targets: List[str] = typer.Argument(
-        None, metavar="[TARGET]...",
-        help="path/to/file.py:name, package.module:name or zoo:name. None: the \\[\\[tool.rflint.models]] of the nearest pyproject.toml (or of --config's file).",
-    ),
+    # described in the docstring: typer's argument table shows a Python type ("<list[str]>") next to it
+    targets: List[str] = typer.Argument(None, metavar="TARGET", hidden=True),
     inputs: List[str] = typer.Option(
         None, "--input", "-i", metavar="SIZE",
         help="Input size: 32 (every spatial axis), 32x48 (H x W), 8x16x16 (D x H x W). Repeat to analyze several sizes. Needed except for zoo: targets, which default to the size `rflint zoo` lists, and models the config lists, which take its sizes.",
     ),
     input_shapes: List[str] = typer.Option(None, "--input-shape", metavar="N,C,H,W", help="Full input shape, e.g. 1,3,32,32 (sets the channels too). Repeat once per forward() argument for models with several inputs."),
-    channels: Optional[int] = typer.Option(None, "--channels", "-c", min=1, help="Input channels (default: the first conv's in_channels)."),
+    channels: Optional[int] = typer.Option(None, "--channels", "-c", min=1, metavar="N", help="Input channels (default: the first conv's in_channels)."),
     kwarg: List[str] = typer.Option(None, "--kwarg", "-k", metavar="KEY=VALUE", help="Keyword argument for the factory/class; VALUE is a Python literal. Repeatable."),
     fmt: Format = typer.Option(Format.text, "--format", "-f", help="Output format."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report to FILE instead of stdout (- is stdout)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", metavar="FILE", help="Write the report to FILE instead of stdout (- is stdout)."),
     select: List[str] = typer.Option(None, "--select", metavar="CODES", help="Only these rule codes or prefixes, comma-separated or repeated (RF001,RF005 or RF00). Overrides the config."),
     ignore: List[str] = typer.Option(None, "--ignore", metavar="CODES", help="Skip these rule codes or prefixes, comma-separated or repeated. Added to the config's ignore."),
     fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", help="Lowest severity that makes the exit code 1 (default: config, else error)."),
-    min_tail_layers: Optional[int] = typer.Option(None, "--min-tail-layers", min=1, help="Parametric layers a tail needs to count (default 1)."),
-    dominance_ratio: Optional[float] = typer.Option(None, "--dominance-ratio", min=1.0, help="Depth ratio for RF007 (default 4)."),
-    config: Optional[Path] = typer.Option(None, "--config", help="pyproject.toml to read \\[tool.rflint] from (default: the nearest one)."),
+    min_tail_layers: Optional[int] = typer.Option(None, "--min-tail-layers", min=1, metavar="N", help="Parametric layers a tail needs to count (default 1)."),
+    dominance_ratio: Optional[float] = typer.Option(None, "--dominance-ratio", min=1.0, metavar="RATIO", help="Depth ratio for RF007 (default 4)."),
+    config: Optional[Path] = typer.Option(None, "--config", metavar="FILE", help="pyproject.toml to read [tool.rflint] from (default: the nearest one)."),
     layers: bool = typer.Option(True, "--layers/--no-layers", help="Show the per-layer table in text output."),
-    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Analyze targets (and sizes) in N parallel worker processes."),
-    plot: Optional[Path] = typer.Option(None, "--plot", metavar="FILE.png|FILE.svg", help="Plot r_min/r_max per layer against the input size (needs matplotlib: pip install 'rflint\\[plot]')."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, metavar="N", help="Analyze targets (and sizes) in N parallel worker processes."),
+    plot: Optional[Path] = typer.Option(None, "--plot", metavar="FILE.png|FILE.svg", help="Plot r_min/r_max per layer against the input size (needs matplotlib: pip install 'rflint[plot]')."),
     graph: Optional[Path] = typer.Option(None, "--graph", metavar="FILE.dot|FILE.svg|FILE.png", help="The architecture graph coloured by layer status (.svg/.png need Graphviz's dot)."),
     html: Optional[Path] = typer.Option(None, "--html", metavar="FILE", help="One self-contained HTML report: summary, findings, layers, plot and graph."),
     debug: bool = typer.Option(False, "--debug", help="Print each error's traceback before its line (the exit code stays 2)."),
 ) -> None:
     """Analyze models and report unproductive layers, predicted tails and other RF findings.
+
+    TARGET is path/to/file.py:name, package.module:name or zoo:name; several may be given. Without
+    one, the models listed in [[tool.rflint.models]] of the nearest pyproject.toml (or of --config's
+    file) are checked.
 
     With several models or sizes, --plot and --graph write one file each, named FILE-<target>-<size>.EXT."""
     code = _guarded(lambda: _check(
@@ -377,23 +388,25 @@ def _said_where(docs, output: Optional[Path], failed: int) -> None:
         typer.echo(f"rflint: {summary_line(docs, failed)}; report written to {output}", err=True)
 
 
-@app.command("sweep")
+@app.command("sweep", cls=_Command)
 def sweep_cmd(
-    target: str = typer.Argument(..., metavar="TARGET", help="path/to/file.py:name, package.module:name or zoo:name."),
+    target: str = typer.Argument(..., metavar="TARGET", hidden=True),  # described in the docstring
     sizes: Optional[str] = typer.Option(None, "--sizes", metavar="S,S,...", help="Comma-separated input sizes, e.g. 32,64,128,224 (or 32x48,64x96)."),
-    start: Optional[int] = typer.Option(None, "--from", min=1, help="Smallest size of a geometric range (with --to)."),
-    stop: Optional[int] = typer.Option(None, "--to", min=1, help="Largest size of a geometric range (with --from)."),
-    steps: Optional[int] = typer.Option(None, "--steps", min=2, help="Number of sizes from --from to --to, both included, log-spaced (default 10)."),
-    channels: Optional[int] = typer.Option(None, "--channels", "-c", min=1, help="Input channels (default: the first conv's in_channels)."),
+    start: Optional[int] = typer.Option(None, "--from", min=1, metavar="SIZE", help="Smallest size of a geometric range (with --to)."),
+    stop: Optional[int] = typer.Option(None, "--to", min=1, metavar="SIZE", help="Largest size of a geometric range (with --from)."),
+    steps: Optional[int] = typer.Option(None, "--steps", min=2, metavar="N", help="Number of sizes from --from to --to, both included, log-spaced (default 10)."),
+    channels: Optional[int] = typer.Option(None, "--channels", "-c", min=1, metavar="N", help="Input channels (default: the first conv's in_channels)."),
     input_shapes: List[str] = typer.Option(None, "--input-shape", metavar="N,C,H,W", help="For a model with several inputs: one full shape per forward() argument. The first input's spatial size is swept; other image inputs are scaled with it."),
     kwarg: List[str] = typer.Option(None, "--kwarg", "-k", metavar="KEY=VALUE", help="Keyword argument for the factory/class; VALUE is a Python literal. Repeatable."),
     fmt: SweepFormat = typer.Option(SweepFormat.text, "--format", "-f", help="Output format."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to FILE instead of stdout (- is stdout)."),
-    config: Optional[Path] = typer.Option(None, "--config", help="pyproject.toml with \\[tool.rflint] (default: the nearest one): rule options, and a listed model's kwargs, channels, shapes and directory."),
-    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Spread the sizes over N worker processes."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", metavar="FILE", help="Write to FILE instead of stdout (- is stdout)."),
+    config: Optional[Path] = typer.Option(None, "--config", metavar="FILE", help="pyproject.toml with [tool.rflint] (default: the nearest one): rule options, and a listed model's kwargs, channels, shapes and directory."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, metavar="N", help="Spread the sizes over N worker processes."),
     debug: bool = typer.Option(False, "--debug", help="Print each error's traceback before its line (the exit code stays 2)."),
 ) -> None:
     """Analyze one model at many input sizes: border, tail and findings per size.
+
+    TARGET is path/to/file.py:name, package.module:name or zoo:name.
 
     The size range without a predicted tail comes last. The model is traced once (per worker).
 
@@ -511,26 +524,28 @@ def _write_sweep_json(doc: dict, output) -> None:
         _write_stdout(text)
 
 
-@app.command("fix")
+@app.command("fix", cls=_Command)
 def fix_cmd(
-    target: str = typer.Argument(..., metavar="TARGET", help="path/to/file.py:name, package.module:name or zoo:name."),
+    target: str = typer.Argument(..., metavar="TARGET", hidden=True),  # described in the docstring
     inputs: List[str] = typer.Option(None, "--input", "-i", metavar="SIZE", help="Input size, e.g. 32 or 32x48 (zoo: targets default to the size `rflint zoo` lists; a model the config lists at one size, to that size)."),
     truncate: bool = typer.Option(False, "--truncate", help="Cut the predicted tail: keep up to the cut, then global average pooling + a new Linear."),
     remove_stem: bool = typer.Option(False, "--remove-stem", help="Make the stem downsamplings RF003 proposes stride 1 / identity."),
     layers: Optional[str] = typer.Option(None, "--layers", metavar="A,B", help="With --remove-stem: exactly these layers (e.g. conv1,maxpool)."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Save the fixed model here (torch.save; load with torch.load(path, weights_only=False))."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", metavar="FILE", help="Save the fixed model here (torch.save; load with torch.load(path, weights_only=False))."),
     print_code: bool = typer.Option(False, "--print-code", help="Print the fixed model's generated forward() code."),
-    channels: Optional[int] = typer.Option(None, "--channels", "-c", min=1, help="Input channels (default: the first conv's in_channels)."),
+    channels: Optional[int] = typer.Option(None, "--channels", "-c", min=1, metavar="N", help="Input channels (default: the first conv's in_channels)."),
     input_shapes: List[str] = typer.Option(None, "--input-shape", metavar="N,C,H,W", help="Full input shape instead of --input; repeat once per forward() argument for a model with several inputs."),
     kwarg: List[str] = typer.Option(None, "--kwarg", "-k", metavar="KEY=VALUE", help="Keyword argument for the factory/class; VALUE is a Python literal. Repeatable."),
-    config: Optional[Path] = typer.Option(None, "--config", help="pyproject.toml to read \\[tool.rflint] from (default: the nearest one), as check does."),
+    config: Optional[Path] = typer.Option(None, "--config", metavar="FILE", help="pyproject.toml to read [tool.rflint] from (default: the nearest one), as check does."),
     debug: bool = typer.Option(False, "--debug", help="Print each error's traceback before its line (the exit code stays 2)."),
 ) -> None:
     """Build the fixed model (truncated, or without stem downsampling) and compare it with the original.
 
+    TARGET is path/to/file.py:name, package.module:name or zoo:name.
+
     --output saves it. Kept layers keep their weights; a new classifier is freshly initialised, so retrain or fine-tune the result.
 
-    The tail and the findings follow \\[tool.rflint] (select, ignore, min-tail-layers), as in check."""
+    The tail and the findings follow [tool.rflint] (select, ignore, min-tail-layers), as in check."""
     _guarded(lambda: _fix(target, inputs or [], truncate, remove_stem, layers, output, print_code, channels,
                           kwarg or [], input_shapes or [], config), debug)
 
@@ -701,9 +716,11 @@ def rules_list() -> None:
     Console().print(table)
 
 
-@app.command("rule")
-def rule_show(code: str = typer.Argument(..., help="Rule code or name, e.g. RF002 or predicted-tail.")) -> None:
-    """Print a rule's documentation."""
+@app.command("rule", cls=_Command)
+def rule_show(code: str = typer.Argument(..., metavar="CODE", hidden=True)) -> None:
+    """Print a rule's documentation.
+
+    CODE is a rule's code or name, e.g. RF002 or predicted-tail (`rflint rules` lists them)."""
     from rich.console import Console
     from rich.markdown import Markdown
 
@@ -768,6 +785,8 @@ def main(argv: list[str] | None = None) -> None:
         hint = f" (see `rflint {err.ctx.info_name} --help`)" if err.ctx is not None and err.ctx.info_name != "rflint" else ""
         # typer checks choices and numbers with pydantic, whose messages start "Value error, "
         message = " ".join(err.format_message().split()).replace(": Value error, ", ": ")
+        if isinstance(err, click.exceptions.NoSuchOption) and err.ctx is not None:
+            message = _no_such_option(err.option_name, err.ctx.command)
         typer.echo(f"rflint: error: {message}{hint}", err=True)
         sys.exit(2)
     except (getattr(click.exceptions, "Abort", typer.Abort), typer.Abort, KeyboardInterrupt):
@@ -778,6 +797,18 @@ def main(argv: list[str] | None = None) -> None:
         typer.echo("rflint: aborted", err=True)
         _exit_now(130)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _no_such_option(name: str, command) -> str:
+    """The unknown option with the options it may have meant.  click compares whole names, "--"
+    included, so that --bogus got "(Possible options: --jobs)"; here the names without their dashes
+    are compared, and only a close one is offered."""
+    import difflib
+
+    known = {opt.lstrip("-"): opt for param in command.params if not getattr(param, "hidden", False)
+             for opt in (*param.opts, *param.secondary_opts) if opt.startswith("--")}
+    close = difflib.get_close_matches(name.lstrip("-"), list(known), n=2, cutoff=0.75)
+    return f"No such option: {name}" + (f" (did you mean {' or '.join(known[c] for c in close)}?)" if close else "")
 
 
 def _unencodable_replaced() -> None:
