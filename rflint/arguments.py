@@ -8,6 +8,7 @@ import numbers
 from typing import Any
 
 from rflint.errors import RflintError
+from rflint.wording import count
 
 
 def _whole(value: Any) -> bool:
@@ -36,7 +37,7 @@ def check_arguments(function: str, arguments: dict[str, Any]) -> None:
         if arguments.get("input_size") is not None:
             raise RflintError(f"{function}(): give either input_size or input_shapes, not both")
         if channels is not None and len(shapes[0]) > 1 and shapes[0][1] != channels:  # as --channels with --input-shape
-            raise RflintError(f"{function}(): input_shapes gives the first input {shapes[0][1]} channels but "
+            raise RflintError(f"{function}(): input_shapes gives the first input {count(shapes[0][1], 'channel')} but "
                               f"channels is {channels}")
     layers = arguments.get("layers")
     if layers is not None and not isinstance(layers, str) and not (

@@ -205,14 +205,16 @@ def test_a_narrow_terminal_loses_columns_not_digits(width, left_out):
 
 
 def test_human_numbers_by_hand():
-    from rflint.report.humanize import count, human
+    from rflint.report.humanize import human
+    from rflint.wording import count
 
     assert [human(n) for n in (0, 999, 1000, 11_689_512)] == ["0", "999", "1k", "11.7M"]
     # the unit is chosen after rounding to three digits: 999,999 is 1M, not "1e+03k"
     assert [human(n) for n in (999_499, 999_500, 999_999, 999_500_000_000)] == ["999k", "1M", "1M", "1T"]
     # ResNet-18 at 100000 px: 361 TMACs, not "3.61e+05G"
     assert [human(n) for n in (361_000_000_000_000, 2_430_000_000_000)] == ["361T", "2.43T"]
-    assert [count(n, "RF layer") for n in (1, 2)] == ["1 RF layer", "2 RF layers"]
+    assert [count(n, "RF layer") for n in (0, 1, 2)] == ["0 RF layers", "1 RF layer", "2 RF layers"]
+    assert count(1, "index", "indices") == "1 index" and count(3, "index", "indices") == "3 indices"
 
 
 def test_a_tail_of_one_layer_in_words():
@@ -460,3 +462,14 @@ def test_a_signals_layer_table_counts_samples():
     printed = _printed(layer_table(build_report(analyze("zoo:audio1d", 16000))), 140, colour=False)
     assert "r_min-r_max in input samples" in printed
     assert "r_min-r_max in input pixels" in _printed(layer_table(_reports()["vgg11"]), 140, colour=False)
+
+
+def test_the_stem_fix_reads_as_a_sentence():
+    # was "conv1: stride 2x2 -> 1; remove maxpool (MaxPool2d stride 2x2) gives no tail": a list of
+    # instructions as a subject, read as "removing maxpool alone gives no tail" (spec §6: both go)
+    result = runner.invoke(app, ["check", "zoo:resnet18", "--input", "32"], env={"COLUMNS": "400"})
+    said = " ".join(result.stdout.replace("│", " ").split())
+    assert ("Or remove stem downsampling: with conv1 at stride 1 (not 2x2) and maxpool (MaxPool2d, stride 2x2) "
+            "removed, no tail is left; MACs") in said
+    assert ("the stem downsamples too early for 32x32 px inputs: with conv1 at stride 1 (not 2x2) and maxpool "
+            "(MaxPool2d, stride 2x2) removed, no predicted tail is left; cost:") in said

@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import rflint
+from rflint.errors import RflintError
 from rflint.rules import Settings, lint
 from rflint.rules.rf004_dead_kernel_taps import used_taps
 from rflint.rules.truncation import plan_truncation
@@ -1276,3 +1277,43 @@ def test_the_stem_experiment_tries_at_most_six_downsamplings(monkeypatch):
     a = rflint.analyze(_LongStem(), 256)
     assert [f.code for f in lint(a).findings if f.code == "RF002"] == ["RF002"]  # a tail: the experiment runs
     assert len(calls) == 6
+
+
+class _StemThenBlock(nn.Module):
+    """At 6 px: stem 3x3/2 (r 3, jump 2); block in 3 (productive) out 7, joined with the skip (r_min
+    3); c1 in 3 (productive); c2 in 7 > 6, c3 in 11: a tail of 2.  Stem at stride 1 (jump 1): c1 in
+    3 -> 5, c2 in 5 (productive) -> 7, c3 in 7 > 6: a tail of 1."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, stride=2, padding=1)
+        self.block = nn.Conv2d(8, 8, 3, padding=1)
+        self.c1, self.c2, self.c3 = (nn.Conv2d(8, 8, 3, padding=1) for _ in range(3))
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, x):
+        x = self.stem(x)
+        x = x + self.block(x)
+        return self.fc(self.c3(self.c2(self.c1(x))).mean((2, 3)))
+
+
+def test_messages_count_one_in_the_singular():
+    # "from 2 to 1 parametric layers", "a branch of 1 parametric layers"
+    rf003 = [f.message for f in codes(_StemThenBlock(), 6) if f.code == "RF003"]
+    assert len(rf003) == 1 and "inputs: with stem at stride 1 (not 2x2), the predicted tail shortens from 2 to 1 parametric layer;" in rf003[0]
+    assert "parametric layers" not in rf003[0]
+    # x + a(x): a branch of one conv against the identity's none, a ratio 1 / max(0, 1) = 1
+    rf007 = [f.message for f in codes(Residual(1), 16, dominance_ratio=1) if f.code == "RF007"]
+    assert len(rf007) == 1 and "joins a branch of 1 parametric layer with one of 0:" in rf007[0]
+    assert "of 2 parametric layers with one of 0:" in [f.message for f in codes(Residual(2), 16, dominance_ratio=1)
+                                                       if f.code == "RF007"][0]
+
+
+@pytest.mark.parametrize("kwargs, said", [
+    (dict(channels=3), "expects 1 input channel, got 3"),
+    (dict(input_shapes=[(1, 1, 8, 8)], channels=3), "input_shapes gives the first input 1 channel but channels is 3"),
+])
+def test_channel_errors_count_one_in_the_singular(kwargs, said):
+    with pytest.raises(RflintError) as err:
+        rflint.analyze(nn.Sequential(nn.Conv2d(1, 4, 3), nn.Conv2d(4, 4, 3)), **({"input_size": 8} if "input_shapes" not in kwargs else {}), **kwargs)
+    assert said in str(err.value)

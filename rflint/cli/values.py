@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from rflint.errors import RflintError
+from rflint.wording import count
 
 _DIGITS = re.compile(r"[0-9]+")  # plain decimal digits: no sign, no underscores, no other scripts' digits
 
@@ -47,7 +48,7 @@ def parse_shapes(texts: list[str], channels: int | None) -> tuple[list[tuple[int
     shapes = [parse_shape(text) for text in texts] or None
     if shapes and len(shapes[0]) > 1:
         if channels is not None and shapes[0][1] != channels:
-            raise RflintError(f"--input-shape says {shapes[0][1]} channels but --channels is {channels}")
+            raise RflintError(f"--input-shape says {count(shapes[0][1], 'channel')} but --channels is {channels}")
         channels = shapes[0][1]
     return shapes, channels
 

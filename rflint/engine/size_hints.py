@@ -21,6 +21,7 @@ from rflint.engine.program import probe
 from rflint.engine.weights import fetch
 from rflint.errors import RflintError
 from rflint.trace import Traced, evaluating
+from rflint.wording import count
 
 if TYPE_CHECKING:
     from rflint.engine.prepare import Prepared, Shapes
@@ -55,7 +56,7 @@ def explain_failure(prepared: Prepared, shapes: Shapes, err: RflintError, full_s
                                f"map does not fit: {where}")
         if expected != given:
             fix = f"the C of --input-shape N,C,... must be {expected}" if full_shapes else f"set --channels {expected}"
-            return RflintError(f"{prepared.label}: {layer} expects {expected} input channels, got {given} ({fix})")
+            return RflintError(f"{prepared.label}: {layer} expects {count(expected, 'input channel')}, got {given} ({fix})")
     # the channels were read from a conv that does not read the input (a patch embedding written
     # with a Linear, an RGB-D net slicing its input): every later error may be that guess's
     guess = None

@@ -79,6 +79,19 @@ def without_downsampling(analysis: Analysis, layers: list[Layer], copy_weights: 
 
 
 def describe_change(layer: Layer) -> str:
+    """The change as an instruction, a list item on its own ("conv1: stride 2x2 -> 1")."""
     if layer.kind == "pool":
-        return f"remove {layer.name} ({layer.op} stride {'x'.join(str(int(s)) for s in layer.stride)})"
-    return f"{layer.name}: stride {'x'.join(str(int(s)) for s in layer.stride)} -> 1"
+        return f"remove {layer.name} ({layer.op} stride {_stride(layer)})"
+    return f"{layer.name}: stride {_stride(layer)} -> 1"
+
+
+def changed_phrase(layers: list[Layer]) -> str:
+    """The changes as the subject of a sentence: "with conv1 at stride 1 (not 2x2) and maxpool
+    (MaxPool2d, stride 2x2) removed"."""
+    parts = [f"{layer.name} ({layer.op}, stride {_stride(layer)}) removed" if layer.kind == "pool"
+             else f"{layer.name} at stride 1 (not {_stride(layer)})" for layer in layers]
+    return "with " + (parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1])
+
+
+def _stride(layer: Layer) -> str:
+    return "x".join(str(int(s)) for s in layer.stride)

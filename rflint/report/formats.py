@@ -293,7 +293,8 @@ def _checkout_place(source: Doc | None) -> str:
 
 def render_markdown(docs: list[Doc], errors: list[Doc] = (), skipped: list[Doc] = ()) -> str:
     """A summary for PR comments and $GITHUB_STEP_SUMMARY."""
-    from rflint.report.humanize import count, human
+    from rflint.report.humanize import human
+    from rflint.wording import count
 
     out = ["## rflint", ""]
     out.append("| model | input | params | MACs | border | tail | errors | warnings | info | suppressed |")

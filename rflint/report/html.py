@@ -16,13 +16,15 @@ from html import escape
 from pathlib import Path
 
 from rflint._version import __version__
+from rflint.engine.surgery import changed_phrase
 from rflint.errors import RflintError
 from rflint.report import graph as graph_mod
 from rflint.report import plot as plot_mod
-from rflint.report.humanize import NO_CLEAN_SIZE, change, count, human, pct, try_it, where
+from rflint.report.humanize import NO_CLEAN_SIZE, change, human, pct, try_it, where
 from rflint.report.model import ModelReport
 from rflint.rules.base import SEVERITY_RANK
 from rflint.rules.structure import fmt_size, unit
+from rflint.wording import count
 
 STATUS_BG = dict(graph_mod.STATUS_FILL)
 ROW_BG = {"productive": "#eef8e9", "partial": "#fff6d6", "unproductive": "#fde0dc", "head": "#f0f0f0"}
@@ -183,11 +185,10 @@ def _fix(report: ModelReport) -> str:
         )
     stem = report.stem
     if stem is not None:
-        result = "no tail" if stem.removes_tail else f"a tail of {stem.tail_layers_after} parametric layers"
-        changes = "; ".join(_e(c) for c in stem.changes)
+        result = "no tail" if stem.removes_tail else f"a tail of {count(stem.tail_layers_after, 'parametric layer')}"
         factor = stem.macs_after / max(stem.macs_before, 1)
         parts.append(
-            f"<p><b>Or remove stem downsampling:</b> {changes} gives {result}, at MACs "
+            f"<p><b>Or remove stem downsampling:</b> {_e(changed_phrase(stem.layers))}, {result} is left; MACs "
             f"{stem.macs_before:,} &rarr; {stem.macs_after:,} (x{factor:.1f}).</p>"
         )
     command = try_it(report)

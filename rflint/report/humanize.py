@@ -68,11 +68,6 @@ def where_in(source: dict | None) -> str:
     return where(SimpleNamespace(**source)) if source else ""
 
 
-def count(n: int, noun: str) -> str:
-    """'1 RF layer', '7 RF layers'."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
 def with_kwargs(target: str, kwargs: dict | None) -> str:
     """A model's name in reports: its target, and the factory's keyword arguments when it was given
     any ("models/var.py:build (depth=6)"): two configured models that differ only in them are two

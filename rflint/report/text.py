@@ -12,11 +12,13 @@ from rich.table import Table
 from rich.text import Text
 
 from rflint.engine.numbers import num
-from rflint.report.humanize import NO_CLEAN_SIZE, change, count, human, shown_note, try_it, where, with_kwargs
+from rflint.engine.surgery import changed_phrase
+from rflint.report.humanize import NO_CLEAN_SIZE, change, human, shown_note, try_it, where, with_kwargs
 from rflint.report.model import ModelReport
 from rflint.rules.base import SEVERITY_RANK
 from rflint.rules.structure import fmt_size, sized, unit
 from rflint.rules.truncation import no_plan_reason
+from rflint.wording import count
 
 STATUS_STYLE = {"productive": "green", "partial": "yellow", "unproductive": "bold red", "head": "dim"}
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
@@ -269,9 +271,9 @@ def fix_panel(report: ModelReport) -> Panel | None:
     stem = report.stem
     if stem is not None:
         body.append("Or remove stem downsampling: ", style="bold")
-        result = "no tail" if stem.removes_tail else f"a tail of {stem.tail_layers_after} parametric layers"
+        result = "no tail" if stem.removes_tail else f"a tail of {count(stem.tail_layers_after, 'parametric layer')}"
         body.append(
-            f"{'; '.join(stem.changes)} gives {result}, at MACs {human(stem.macs_before)} -> "
+            f"{changed_phrase(stem.layers)}, {result} is left; MACs {human(stem.macs_before)} -> "
             f"{human(stem.macs_after)} (x{stem.macs_after / max(stem.macs_before, 1):.1f}).\n"
         )
     body.rstrip()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from rflint.engine.surgery import changed_phrase
 from rflint.rules.base import Rule
 from rflint.rules.rf002_predicted_tail import pct
 from rflint.rules.structure import sized
+from rflint.wording import count
 
 
 class RemovableStem(Rule):
@@ -18,14 +20,13 @@ class RemovableStem(Rule):
             return
         first = p.layers[0]
         outcome = (
-            "leaves no predicted tail" if p.removes_tail
-            else f"shortens the predicted tail from {p.tail_layers_before} to {p.tail_layers_after} parametric layers"
+            "no predicted tail is left" if p.removes_tail
+            else f"the predicted tail shortens from {p.tail_layers_before} to {count(p.tail_layers_after, 'parametric layer')}"
         )
         increase = p.macs_after - p.macs_before
         yield self.finding(
             first.name,
-            f"the stem downsamples too early for {sized(ctx.size)} inputs: {'; '.join(p.changes)} "
-            f"{outcome}; "
+            f"the stem downsamples too early for {sized(ctx.size)} inputs: {changed_phrase(p.layers)}, {outcome}; "
             f"cost: MACs {p.macs_before:,} -> {p.macs_after:,} (+{pct(increase, p.macs_before)}%)",
             first.source,
             layers=[layer.name for layer in p.layers], changes=p.changes, removes_tail=p.removes_tail,

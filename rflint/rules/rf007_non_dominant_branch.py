@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from rflint.rules.base import Rule
 from rflint.trace.sources import node_site
+from rflint.wording import count
 
 
 class NonDominantBranch(Rule):
@@ -62,7 +63,7 @@ class NonDominantBranch(Rule):
             name = f"{owner}.{merge}" if owner else merge
             yield self.finding(
                 name,
-                f"{name} joins a branch of {d_deep} parametric layers with one of {d_shallow}: "
+                f"{name} joins a branch of {count(d_deep, 'parametric layer')} with one of {d_shallow}: "
                 f"the deeper branch is predicted to be bypassed (the shorter path dominates training)",
                 node_site(node),
                 fork=a.tensor_name(fork), deep_branch_layers=d_deep, shallow_branch_layers=d_shallow,

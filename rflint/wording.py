@@ -1,0 +1,9 @@
+"""Counts in sentences, for every layer of the package (trace, engine, rules, reports, CLI):
+"1 input channel", "3 input channels"."""
+
+from __future__ import annotations
+
+
+def count(n, noun: str, plural: str | None = None) -> str:
+    """``n`` and the noun, singular for exactly one: "1 parametric layer", "2 parametric layers"."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
