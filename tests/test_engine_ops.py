@@ -1214,6 +1214,8 @@ def test_a_users_module_with_a_parametrization_is_traced_into():
     convs = [layer for layer in a.layers if layer.op == "F.conv2d"]
     assert [out_min(layer) for layer in convs] == [(15, 15), (23, 23)] and not a.warnings
     assert [layer.params for layer in convs] == [584, 584] and all(layer.parametric for layer in convs)
+    # the weights counted once, at the layers (the parametrization's own node held them too)
+    assert sum(a.node_params.values()) == a.params
     tail = lint(a).context.structure.tail
     assert [layer.name for layer in tail.layers] == [convs[1].name] and tail.params == 584
 
@@ -1614,3 +1616,138 @@ def test_frames_through_residual_blocks_keep_the_time_axis(other, r_t):
     a = rflint.analyze(_FrameBlocks(other), input_shapes=[(1, 3, 4, 8, 8)])
     t = {layer.name: layer for layer in a.layers}["t"]
     assert t.r_in_min[0] == r_t and t.origins[0] == (0 if r_t else None)
+
+
+class _FoldedFrames(nn.Module):
+    """A clip (B, 3, T, H, W) whose frames are folded into the batch for a 2-D conv, then a Conv3d
+    over the clip."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 16, 3, stride=2, padding=1)
+        self.t = nn.Conv3d(16, 16, 3, padding=1)
+
+    def forward(self, x):
+        b, c, t, h, w = x.shape
+        f = self.conv(x.transpose(1, 2).reshape(b * t, c, h, w))
+        return self.t(f.view(b, t, 16, h // 2, w // 2).transpose(1, 2))
+
+
+class _SequenceFirst(nn.Module):
+    """Tokens laid out (N, B, C), as nn.Transformer's default: the Linear's first dim is no batch."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 16, 3, stride=2, padding=1)
+        self.lin = nn.Linear(16, 32)
+
+    def forward(self, x):
+        return self.lin(self.conv(x).flatten(2).permute(2, 0, 1))
+
+
+class _BatchInGroups(nn.Module):
+    """A tracker's depthwise cross-correlation: the batch folded into the conv's groups (the
+    conv's own first dim is 1 at any batch)."""
+
+    def __init__(self):
+        super().__init__()
+        self.feat = nn.Conv2d(3, 8, 3, stride=2, padding=1)
+
+    def forward(self, x):
+        f = self.feat(x)
+        b, c, h, w = f.shape
+        z = f[:, :, :4, :4]
+        return F.conv2d(f.reshape(1, b * c, h, w), z.reshape(b * c, 1, 4, 4), groups=b * c)
+
+
+@pytest.mark.parametrize("batch", [1, 4])
+def test_macs_are_per_sample_of_the_model_input_not_of_each_node(batch):
+    """MACs per sample were each node's count divided by that node's own first dim, which is the
+    batch only where the model keeps it there.  By hand, per sample of the input:
+    frames (T=8 of 32x32): conv 8 frames x 16x16 out x 16 ch x 27 = 884,736; Conv3d 8x16x16 out x
+    16 ch x 16*27 = 14,155,776 (the frames' conv was divided by 8: 110,592).
+    sequence-first (16x16 px): conv 8x8 out x 16 ch x 27 = 27,648; Linear 64 tokens x 32 x 16 =
+    32,768 (divided by the 64 tokens: 512).
+    batch in groups (16x16): feat 8x8 x 8 ch x 27 = 13,824; xcorr 5x5 out x 8 ch x 16 = 3,200
+    (its own batch is 1: counted x batch)."""
+    a = rflint.analyze(_FoldedFrames(), input_shapes=[(batch, 3, 8, 32, 32)])
+    assert {layer.name: layer.macs for layer in a.layers} == {"conv": 884_736, "t": 14_155_776}
+    assert a.macs == 884_736 + 14_155_776
+    a = rflint.analyze(_SequenceFirst(), input_shapes=[(batch, 3, 16, 16)])
+    assert a.macs == 27_648 + 32_768
+    a = rflint.analyze(_BatchInGroups(), input_shapes=[(batch, 3, 16, 16)])
+    assert [layer.macs for layer in a.layers] == [13_824, 3_200] and a.macs == 13_824 + 3_200
+
+
+class _Products(nn.Module):
+    """An 8x8 map of 16 channels (a 1x1 conv: 64 positions x 16 x 3 = 3,072 MACs), then one product."""
+
+    def __init__(self, kind):
+        super().__init__()
+        self.kind = kind
+        self.conv = nn.Conv2d(3, 16, 1)
+        self.w = nn.Parameter(torch.randn(16, 16))
+        self.attn = nn.MultiheadAttention(16, 2, batch_first=True)
+
+    def forward(self, x):
+        f = self.conv(x)  # (B, 16, 8, 8)
+        b = f.shape[0]
+        tokens = f.flatten(2).transpose(1, 2)  # (B, 64, 16)
+        if self.kind == "addmm":
+            return torch.addmm(self.w[0], tokens.reshape(b * 64, 16), self.w)
+        if self.kind == "baddbmm":
+            return torch.baddbmm(tokens, tokens, self.w.expand(b, 16, 16))
+        if self.kind == "einsum":
+            return torch.einsum("bchw,oc->bohw", f, self.w[:8])
+        if self.kind == "sdpa":
+            q = tokens.reshape(b, 64, 2, 8).transpose(1, 2)  # (B, 2 heads, 64, 8)
+            return F.scaled_dot_product_attention(q, q, q)
+        return self.attn(tokens, tokens, tokens)[0]
+
+
+@pytest.mark.parametrize("kind, macs", [
+    ("addmm", 64 * 16 * 16),  # a Linear written out: 64 rows x 16 out x 16 in
+    ("baddbmm", 64 * 16 * 16),
+    ("einsum", 16 * 8 * 8 * 8),  # every (c, h, w, o): 16 x 8 x 8 x 8
+    ("sdpa", 2 * 64 * 64 * (8 + 8)),  # 2 heads x 64 queries x 64 keys x (8 for q k^T + 8 for the values)
+    # projections 3 x 64 tokens x 16 x 16, attention 2 x 64 x 64 x 16, output projection 64 x 16 x 16
+    ("mha", 3 * 64 * 16 * 16 + 2 * 64 * 64 * 16 + 64 * 16 * 16),
+])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_macs_of_products_written_out(kind, macs, batch):
+    # they counted 0: only matmul/bmm/mm/@ and Linear were read (the README says linear layers and matmuls)
+    a = rflint.analyze(_Products(kind), input_shapes=[(batch, 3, 8, 8)])
+    assert a.macs == 8 * 8 * 16 * 3 + macs
+
+
+class _TiedAcrossModules(nn.Module):
+    """``tied`` shares ``first``'s weight (8 * 8 * 9 = 576), so only its bias (8) is its own."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.first = nn.Conv2d(8, 8, 3, padding=1)
+        self.c2 = nn.Conv2d(8, 8, 3, padding=1)
+        self.tied = nn.Conv2d(8, 8, 3, padding=1)
+        self.tied.weight = self.first.weight
+        self.fc = nn.Linear(8, 5)
+
+    def forward(self, x):
+        x = self.c2(self.first(self.first(self.stem(x))))
+        return self.fc(self.tied(x).mean((2, 3)))
+
+
+def test_a_weight_tied_between_two_modules_counts_once():
+    """Per layer: stem 3*8*9 + 8 = 224, first 576 + 8 = 584 at its first call and 0 at its second,
+    c2 584, tied 8; with fc's 45 that is the model's 1,445 (the weight once).  At 4 px the inputs'
+    r_min are 1, 3, 5, 7, 9: from first's second call on every conv is unproductive, a tail that
+    holds 584 + 8 (tied's weight stays with first), what truncating it removes (it said 1,168)."""
+    a = rflint.analyze(_TiedAcrossModules(), 4)
+    assert {layer.name: layer.params for layer in a.layers} == {"stem": 224, "first": 584, "first@2": 0,
+                                                                "c2": 584, "tied": 8}
+    assert a.params == 224 + 584 + 584 + 8 + 45
+    assert sum(layer.params for layer in a.layers) + 45 == a.params
+    assert sum(a.node_params.values()) == a.params
+    tail = lint(a).context.structure.tail
+    assert [layer.name for layer in tail.parametric_layers] == ["first@2", "c2", "tied"]
+    assert tail.params == 0 + 584 + 8

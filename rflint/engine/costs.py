@@ -1,9 +1,12 @@
 """Parameters and multiply-accumulates (MACs) per node, from module attributes and meta shapes.
 
 MACs count the multiply-accumulates of weight-bearing ops and products of activations (conv,
-transposed conv, linear, matmul): the number papers call "FLOPs" (one MAC = one multiply-add).
+transposed conv, linear, matmul/bmm/addmm/baddbmm, two-operand einsum, scaled dot-product attention,
+nn.MultiheadAttention): the number papers call "FLOPs" (one MAC = one multiply-add).
 Pooling, normalisation and activations count 0; they are a rounding error next to the convs.
-All counts are per sample (batch size 1).
+All counts are per sample: a node's count over the whole run, divided by the batch size of the
+model's input (``per_sample``), not by the node's own first dimension, which is not the batch in a
+model that folds a clip's frames into it or lays tokens out sequence-first.
 """
 
 from __future__ import annotations
@@ -28,6 +31,13 @@ def module_params(module: nn.Module) -> int:
     if not module._modules:  # a leaf layer (the common call)
         return sum(map(_NUMEL, _own_params(module)))
     return count_params(module)[0]
+
+
+def unique_params(module: nn.Module) -> list:
+    """The module's parameters, each once (a leaf's own; a block's, its children's included)."""
+    if not module._modules:
+        return _own_params(module)
+    return list({id(p): p for p in module.parameters()}.values())
 
 
 def _own_params(leaf: nn.Module) -> list:
@@ -80,12 +90,13 @@ def _numel(value: Any) -> int:
 
 
 def node_macs(node: fx.Node, module: nn.Module | None, values: dict) -> int:
-    """One node's MACs at once (run_program keeps each node's :func:`macs_rule` per trace instead)."""
+    """One node's MACs in the whole run at once (run_program keeps each node's :func:`macs_rule` per
+    trace instead)."""
     rule = macs_rule(node, module)
     return rule(values) if rule is not None else 0
 
 
-MacsRule = Callable[[dict], int]  # the node's MACs from the values (meta shapes) of one analysis
+MacsRule = Callable[[dict], int]  # the node's MACs in the whole run, from the values (meta shapes) of one analysis
 
 
 def macs_rule(node: fx.Node, module: nn.Module | None) -> MacsRule | None:
@@ -100,6 +111,8 @@ def macs_rule(node: fx.Node, module: nn.Module | None) -> MacsRule | None:
             return _scaled(node, node, (module.in_channels // module.groups) * math.prod(module.kernel_size))
         if isinstance(module, nn.Linear):
             return _scaled(node, node, module.in_features)
+        if isinstance(module, nn.MultiheadAttention):
+            return _multihead_attention(node, module)
         return None
     name = getattr(node.target, "__name__", str(node.target))
     if name in ("conv1d", "conv2d", "conv3d", "linear", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"):
@@ -115,18 +128,90 @@ def macs_rule(node: fx.Node, module: nn.Module | None) -> MacsRule | None:
             if not is_tensor_like(w):
                 return 0
             per_output = w.shape[-1] if name == "linear" else math.prod(w.shape[1:])
-            return _per_sample(values.get(node), _numel(values.get(source)) * per_output)
+            return _numel(values.get(source)) * per_output
         return weighted
     if name in ("matmul", "bmm", "mm", "__matmul__") and node.args:
-        first = node.args[0]
-
-        def product(values: dict) -> int:
-            a = values.get(first)
-            if not is_tensor_like(a) or a.dim() == 0:
-                return 0
-            return _per_sample(values.get(node), _numel(values.get(node)) * a.shape[-1])
-        return product
+        return _product(node, node.args[0])
+    if name in ("addmm", "baddbmm") and len(node.args) > 1:  # bias + a @ b: a Linear written out
+        return _product(node, node.args[1])
+    if name == "einsum":
+        return _einsum_rule(node)
+    if name == "scaled_dot_product_attention" and len(node.args) >= 3:
+        return _attention_rule(node)
     return None
+
+
+def _product(node: fx.Node, first: Any) -> MacsRule:
+    """A matrix product: each output element sums over the first factor's last dim."""
+    def product(values: dict) -> int:
+        a = values.get(first)
+        if not is_tensor_like(a) or a.dim() == 0:
+            return 0
+        return _numel(values.get(node)) * a.shape[-1]
+    return product
+
+
+def _einsum_rule(node: fx.Node) -> MacsRule | None:
+    """torch.einsum of two operands: one MAC per combination of the values of every letter (the
+    letters kept index the output, the others are summed over).  One operand (a transpose, a sum)
+    multiplies nothing; three or more are contracted pairwise in an order torch picks: not counted."""
+    from rflint.engine.ops.tensors import _without_ellipsis
+
+    equation, *operands = node.args if node.args else (None,)
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = list(operands[0])
+    if not isinstance(equation, str) or "->" not in equation or len(operands) != 2:
+        return None
+
+    def rule(values: dict) -> int:
+        shapes = [getattr(values.get(o), "shape", None) for o in operands]
+        inputs, out = equation.replace(" ", "").split("->")
+        subscripts = inputs.split(",")
+        if "..." in equation:
+            subscripts, out = _without_ellipsis(subscripts, out, shapes)
+        if subscripts is None or any(shape is None or len(shape) != len(sub) for sub, shape in zip(subscripts, shapes)):
+            return 0
+        sizes: dict[str, int] = {}
+        for sub, shape in zip(subscripts, shapes):
+            for letter, size in zip(sub, shape):
+                sizes[letter] = max(sizes.get(letter, 1), int(size))  # (a broadcast 1 meets the size)
+        return math.prod(sizes.values())
+    return rule
+
+
+def _attention_rule(node: fx.Node) -> MacsRule:
+    """F.scaled_dot_product_attention(q, k, v): q k^T (L x S scores of E each) and the scores
+    times v (L x Ev of S each), per batch and head: (numel(q) / E) * S * (E + Ev)."""
+    q, k, v = node.args[:3]
+
+    def rule(values: dict) -> int:
+        shapes = [getattr(values.get(x), "shape", None) for x in (q, k, v)]
+        if any(shape is None or len(shape) < 2 for shape in shapes):
+            return 0
+        (e, s, ev) = shapes[0][-1], shapes[1][-2], shapes[2][-1]
+        return math.prod(shapes[0][:-1]) * s * (e + ev)
+    return rule
+
+
+def _multihead_attention(node: fx.Node, module: nn.MultiheadAttention) -> MacsRule:
+    """nn.MultiheadAttention(query, key, value): the projections of query, key and value to
+    embed_dim, the attention (q k^T and its product with v, embed_dim in all heads together) and
+    the output projection, for the N sequences of the batch (its second dim, or its first with
+    batch_first; an unbatched (L, E) query is one)."""
+    args = list(node.args) + [node.kwargs.get(key) for key in ("query", "key", "value")[len(node.args):]]
+    query, key, value = (args + [None, None, None])[:3]
+    e = module.embed_dim
+
+    def rule(values: dict) -> int:
+        q, k, v = (values.get(x) for x in (query, key, value))
+        if not all(is_tensor_like(x) and x.dim() >= 2 for x in (q, k, v)):
+            return 0
+        n = 1 if q.dim() == 2 else q.shape[0] if module.batch_first else q.shape[1]
+        tokens_q, tokens_k = q.numel() // q.shape[-1], k.numel() // k.shape[-1]
+        s = tokens_k // max(n, 1)  # source length per sequence
+        projections = (tokens_q * q.shape[-1] + tokens_k * k.shape[-1] + tokens_k * v.shape[-1]) * e
+        return projections + 2 * tokens_q * s * e + tokens_q * e * e
+    return rule
 
 
 # exact classes that never count MACs (the isinstance checks below cost more than this lookup, on
@@ -144,12 +229,19 @@ _NO_MACS = frozenset({
 def _scaled(node: fx.Node, counted: Any, factor: int) -> MacsRule:
     """``factor`` MACs per element of ``counted`` (the output, or a transposed conv's input)."""
     def rule(values: dict) -> int:
-        return _per_sample(values.get(node), _numel(values.get(counted)) * factor)
+        return _numel(values.get(counted)) * factor
     return rule
 
 
-def _per_sample(out: Any, total: int) -> int:
-    if not is_tensor_like(out):
-        return 0
-    batch = out.shape[0] if out.dim() > 0 else 1
-    return total // max(batch, 1)
+def per_sample(order: list[fx.Node], values: dict) -> int:
+    """The batch size the counts of one run are divided by: the first dimension of the model's
+    first tensor input (forward(self, *xs): of its first element); 1 without one."""
+    for node in order:
+        if node.op != "placeholder":
+            break
+        value = values.get(node)
+        if isinstance(value, (tuple, list)) and value:
+            value = value[0]
+        if is_tensor_like(value) and value.dim() > 0:
+            return max(int(value.shape[0]), 1)
+    return 1

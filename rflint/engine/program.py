@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 import torch.fx as fx
 from torch import nn
+from torch.nn.utils.parametrize import ParametrizationList
 
 from rflint import declared
-from rflint.engine.costs import MacsRule, count_params, macs_rule, module_params, node_macs
+from rflint.engine.costs import MacsRule, count_params, macs_rule, module_params, node_macs, per_sample, unique_params
 from rflint.engine.kernels import KernelOp
 from rflint.engine.results import Analysis, Layer
 from rflint.engine.replay import RFTable, replay
@@ -183,13 +184,14 @@ class Probe:
         traced, replaced = self.traced, self.replace or {}
         ledger = traced.memo("ledger", lambda: _ledger(self.prepared, traced, traced.modules))
         node_of = traced.node_by_name
+        batch = per_sample(traced.order, self.values)
         total = 0
         for name, rule in ledger.macs:
             node = node_of[name]
             if not (node.op == "call_module" and node.target in replaced):
-                total += rule(self.values)
+                total += rule(self.values) // batch
         if replaced:
-            total += sum(node_macs(node, replaced[node.target], self.values) for node in traced.order
+            total += sum(node_macs(node, replaced[node.target], self.values) // batch for node in traced.order
                          if node.op == "call_module" and node.target in replaced)
         return total
 
@@ -250,6 +252,7 @@ class _Ledger:
 
     names: list[str]  # node names in topological order
     params: dict[str, int]  # node -> parameters counted there (a module at its first call, else 0)
+    param_ids: set[int]  # the parameters counted at modules (a functional layer does not count them again)
     macs: list[tuple[str, MacsRule]]  # the nodes that can count MACs, and how
     outputs: list[str]  # what the output node returns
 
@@ -258,6 +261,7 @@ def _ledger(prepared: Prepared, traced: Traced, modules: dict[str, nn.Module]) -
     params: dict[str, int] = {}
     macs: list[tuple[str, MacsRule]] = []
     seen_modules: set[int] = set()
+    param_ids: set[int] = set()
     leaf_counts: dict[int, int] = {}
     if "" not in prepared.param_counts:  # the model's total and its leaves' counts, in one walk
         prepared.param_counts[""], leaf_counts = count_params(prepared.loaded.module)
@@ -266,7 +270,8 @@ def _ledger(prepared: Prepared, traced: Traced, modules: dict[str, nn.Module]) -
             continue
         module = modules[node.target] if node.op == "call_module" else None
         params[node.name] = 0
-        if module is not None and id(module) not in seen_modules:
+        if module is not None and id(module) not in seen_modules and not isinstance(module, ParametrizationList):
+            # (a parametrization computes a functional layer's weight, which counts them there)
             seen_modules.add(id(module))
             count = prepared.param_counts.get(node.target)
             if count is None:  # a leaf the walk saw, or a module called whole (declared, opaque)
@@ -274,13 +279,17 @@ def _ledger(prepared: Prepared, traced: Traced, modules: dict[str, nn.Module]) -
                 if count is None:
                     count = module_params(module)
                 prepared.param_counts[node.target] = count
+            own = unique_params(module)
+            if any(id(p) in param_ids for p in own):  # a weight tied to an earlier module's: counted there
+                count = sum(p.numel() for p in own if id(p) not in param_ids)
+            param_ids.update(id(p) for p in own)
             params[node.name] = count
         if node.op != "get_attr":
             rule = macs_rule(node, module)
             if rule is not None:
                 macs.append((node.name, rule))
     output = traced.order[-1]
-    return _Ledger([n.name for n in traced.order], params, macs, [a.name for a in output.all_input_nodes])
+    return _Ledger([n.name for n in traced.order], params, param_ids, macs, [a.name for a in output.all_input_nodes])
 
 
 def run_program(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None = None) -> Analysis:
@@ -297,10 +306,11 @@ def run_program(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None
     layers: list[Layer] = []
     layer_by_node: dict[str, Layer] = {}
     node_params = ledger.params
-    node_macs_ = {name: rule(values) for name, rule in ledger.macs}
+    batch = per_sample(traced.order, values)
+    node_macs_ = {name: rule(values) // batch for name, rule in ledger.macs}
     warnings: list[str] = prepared.loaded.notes + traced.notes
     seen_names: dict[str, int] = {}
-    counted: set[int] = set()  # parameters a functional layer counted (a kernel shared by two: once, as a module)
+    counted: set[int] | None = None  # parameters counted so far: the modules', then each functional layer's
     leaf_notes = {note.split(":", 1)[0] for note in traced.notes}  # opaque leaves are already explained
 
     for node, module, kop, warning in rf_pass(traced, modules, values, image_inputs, rfs):
@@ -314,6 +324,8 @@ def run_program(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None
             if node_params is ledger.params:
                 node_params = dict(node_params)
             weights = parameters_behind([a for a in node.all_input_nodes if a is not src], rfs.get)
+            if counted is None:  # (a kernel shared by two layers, or a module's weight: counted once)
+                counted = set(ledger.param_ids)
             node_params[node.name] = sum(p.numel() for p in weights.values() if id(p) not in counted)
             counted.update(id(p) for p in weights.values())
             owner = _weights_owner(node, prepared.loaded.module, weights)
