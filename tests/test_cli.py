@@ -1810,3 +1810,17 @@ def test_an_lp_pool_does_not_make_torch_import_modules_a_sibling_may_shadow(tmp_
     proc = subprocess.run([str(script), "net.py:build", "--input", "32", "-f", "json"], capture_output=True, text=True,
                           cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_piped_output_takes_the_width_columns_gives():
+    # a pipe was always 140 wide, whatever COLUMNS said; without COLUMNS it still is
+    script = str(Path(sys.executable).with_name("rflint"))
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    wide = subprocess.run([script, "zoo:vgg11", "--input", "32"], capture_output=True, text=True, env=env)
+    narrow = subprocess.run([script, "zoo:vgg11", "--input", "32"], capture_output=True, text=True,
+                            env={**env, "COLUMNS": "80"})
+    assert wide.returncode == narrow.returncode == 1
+    assert max(len(line) for line in wide.stdout.splitlines()) == 140  # the title rule spans the width
+    # every line within 80, but the "Try it" command, which is never broken (it is copied whole)
+    lines = [line for line in narrow.stdout.splitlines() if not line.startswith("Try it: ")]
+    assert max(map(len, lines)) == 80

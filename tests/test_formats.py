@@ -178,6 +178,9 @@ def test_layer_table_too_wide_or_not_ascii_is_richs():
     narrow = _printed(table, 40, False)
     assert narrow == _printed(table.as_rich_table(keep, 40), 40, False)
     assert max(len(line) for line in narrow.splitlines()) <= 40
+    # the names fold, the numbers stay whole: rich shrank every column, "39-10…" at 80 columns for
+    # DenseNet-121's 50-character names (the README says no number is cut short)
+    assert "…" not in narrow and "139-435" in narrow and "75-211" in narrow and "unproductive" in narrow
     wide = type(table)([("层" + row[0], *row[1:]) for row in table.rows])
     assert _printed(wide, 140, False) == _printed(wide.as_rich_table(), 140, False)
 
@@ -431,6 +434,25 @@ def test_findings_wrap_under_their_message_not_under_the_severity(width):
     for k, f in enumerate(sorted(report.findings, key=lambda f: {"error": 0, "warning": 1, "info": 2}[f.severity])):
         end = starts[k + 1] if k + 1 < len(starts) else len(printed)
         assert " ".join(line.strip() for line in printed[starts[k]:end]).endswith(f.message)
+
+
+def test_a_long_layer_name_is_not_broken_where_the_room_beside_the_place_ends():
+    # 80 columns, a long path: "warning RF001 /abs/densenet.py:22 features.denseblock4.denselay" /
+    # "er1.conv1 (Conv2d) is ...": the name that starts the message goes to the next line whole
+    from rich.text import Text
+
+    from rflint.report.text import HangingFindings
+
+    name = "features.denseblock4.denselayer1.conv1"
+    lead = Text("RF001 /work/some/where/models/densenet.py:22 ")  # 72 - 45 = 27 columns left for the name
+    message = Text(f"{name} (Conv2d) is unproductive: the smallest receptive field reaching its input is 39x39 px")
+    printed = _printed(HangingFindings([(Text("warning "), lead, message)]), 80, colour=False).splitlines()
+    assert printed[0] == "warning RF001 /work/some/where/models/densenet.py:22"
+    assert printed[1].startswith(" " * 8 + name + " (Conv2d) is unproductive")
+    # with room for the name, it starts beside the place, as before
+    short = Text("RF001 net.py:22 ")
+    printed = _printed(HangingFindings([(Text("warning "), short, message)]), 80, colour=False).splitlines()
+    assert printed[0].startswith(f"warning RF001 net.py:22 {name} (Conv2d)")
 
 
 def test_an_error_names_its_model_and_size_once():

@@ -8,6 +8,7 @@ Nothing here imports torch at module level, so --help and --version answer insta
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -318,7 +319,10 @@ def _console(output: Optional[Path]):
         return Console(file=text_buffer("utf-8"), width=160, color_system=None, emoji=False)
     console = Console(emoji=False)
     if not console.is_terminal:  # CI logs and pipes: don't squeeze the table into 80 columns
-        console = Console(width=140, emoji=False)
+        # (unless COLUMNS says how wide: rich reads it on a terminal, and a user who sets it on a
+        # pipe means it)
+        columns = os.environ.get("COLUMNS", "")
+        console = Console(width=int(columns) if columns.isdigit() and int(columns) > 0 else 140, emoji=False)
     # rich exits 1 when the reader goes away (| head): the exit code must stay the findings'
     console.on_broken_pipe = _stdout_to_devnull
     return console

@@ -109,11 +109,17 @@ class LayerTable:
     def as_rich_table(self, keep: list[int] | None = None, width: int = 0) -> Table:
         """rich's Table of the columns ``keep`` (indices into _COLUMNS; default all), left out for
         a console ``width`` columns wide."""
+        from rich.cells import cell_len
+
         keep = list(range(len(_COLUMNS))) if keep is None else keep
         t = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, caption=_caption(keep, width, self.units))
+        widths = [max(map(cell_len, column)) for column in zip(*(([col for col, _ in _COLUMNS],) + tuple(self._cells())))]
         for i in keep:
             col, justify = _COLUMNS[i]
-            t.add_column(col, justify=justify, no_wrap=True, overflow="fold" if col == "layer" else "ellipsis")
+            if col == "layer":  # the one column that gives way: a long name folds onto a second line
+                t.add_column(col, justify=justify, overflow="fold")
+            else:  # never a number cut short to "39-10…" (rich shrinks every column that has no minimum)
+                t.add_column(col, justify=justify, no_wrap=True, min_width=widths[i])
         for name, is_border, *cells, st in self.rows:
             label = Text(name, style="bold" if is_border else "")
             if is_border:
@@ -203,12 +209,16 @@ class HangingFindings:
         self.entries = entries  # (severity column, code and place, message)
 
     def __rich_console__(self, console: Console, options) -> Iterator[Text]:
+        from rich.cells import cell_len
+
         width = max(options.max_width - _SEVERITY_WIDTH, 20)
         for head, lead, message in self.entries:
             out = head.copy()
             out.append_text(lead)
             room = width - lead.cell_len
-            if room >= 20:  # the message's first words beside the place, the rest at the full width
+            first_word = cell_len(message.plain.split(" ", 1)[0])
+            if room >= 20 and first_word <= room:  # the first words beside the place, the rest at the full width
+                # (not a layer name broken in two where the room ends: "features.denseblock4.denselay")
                 first = message.wrap(console, room)[0]
                 rest = message[len(first.plain):]
                 rest = rest[len(rest.plain) - len(rest.plain.lstrip()):]
