@@ -1514,3 +1514,50 @@ def test_a_complex_model_that_takes_a_real_signal_gets_a_real_input():
     # input"): the other dtype is tried once.  rfft2 mixes both axes (global): the conv is a head
     a = rflint.analyze(_SpectralNet(), 16)
     assert [layer.head for layer in a.layers] == [True]
+
+
+class _RaisesItself(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c = nn.Conv2d(3, 8, 3)
+
+    def forward(self, x):
+        raise RuntimeError("boom")
+
+
+class _ChecksItsInput(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c = nn.Conv2d(3, 8, 3)
+
+    def forward(self, x):
+        assert x.shape[-1] == 224, "input must be 224 px"
+        return self.c(x)
+
+
+class _Misspelt(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c = nn.Conv2d(3, 8, 3)
+
+    def forward(self, x):
+        return self.cc(x)
+
+
+@pytest.mark.parametrize("model, said", [
+    (_RaisesItself, "RuntimeError: boom"),
+    (_ChecksItsInput, "AssertionError: input must be 224 px"),
+    (_Misspelt, "AttributeError: '_Misspelt' object has no attribute 'cc'"),
+])
+def test_an_error_of_the_models_own_code_is_not_blamed_on_fx(model, said):
+    # "torch.fx cannot trace Raises: RuntimeError: boom; tracing with concrete shapes failed the same
+    # way": the model's code raised it, whatever rflint traced it with; the line is the model's
+    import inspect
+
+    line = next(i for i, text in enumerate(inspect.getsource(model).splitlines())
+                if "raise RuntimeError" in text or "assert x.shape" in text or "self.cc(x)" in text)
+    where = f"{os.path.relpath(__file__)}:{inspect.getsourcelines(model)[1] + line}"
+    with pytest.raises(RflintError) as err:
+        rflint.analyze(model(), 32)
+    assert str(err.value) == f"run on tensors of the input's shape, the model's code at {where} raised {said}"
+    assert "torch.fx" not in str(err.value)

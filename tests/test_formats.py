@@ -495,3 +495,18 @@ def test_the_stem_fix_reads_as_a_sentence():
             "removed, no tail is left; MACs") in said
     assert ("the stem downsamples too early for 32x32 px inputs: with conv1 at stride 1 (not 2x2) and maxpool "
             "(MaxPool2d, stride 2x2) removed, no predicted tail is left; cost:") in said
+
+
+def test_places_inside_a_note_are_shown_as_the_findings_show_theirs():
+    # "note: forward() branches on tensor values at /abs/e.py:19" next to a finding at "e.py:17"
+    import os
+
+    from rflint.report.humanize import shown_note
+
+    here = os.path.join(os.getcwd(), "models", "net.py")
+    assert shown_note(f"forward() branches on tensor values at {here}:19: analysed the branch a random input takes") \
+        == f"forward() branches on tensor values at {os.path.join('models', 'net.py')}:19: analysed the branch a random input takes"
+    assert shown_note(f"{here}:15: malformed ignore comment") == f"{os.path.join('models', 'net.py')}:15: malformed ignore comment"
+    far = "/elsewhere/far/away/net.py:3"  # more than two levels up: kept absolute, as where() keeps it
+    assert shown_note(f"a note at {far}") == f"a note at {far}" or os.getcwd().startswith("/elsewhere")
+    assert shown_note("layer1.0: torch.fx cannot trace inside it") == "layer1.0: torch.fx cannot trace inside it"

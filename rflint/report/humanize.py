@@ -55,12 +55,17 @@ def note_place(note: str) -> tuple[str, int, str] | None:
     return (found["file"], int(found["line"]), found["text"]) if found else None
 
 
+_ABSOLUTE_PLACE = re.compile(r"(?<![\w.])(?P<file>/[^\s:,;()]+?\.pyw?):(?P<line>\d+)")
+
+
 def shown_note(note: str) -> str:
-    """A note as the findings show places: its file relative to the working directory (where())."""
+    """A note as the findings show places: every file:line in it relative to the working directory
+    (where()), the one that starts it ("net.py:15: malformed ignore comment") and those in its text
+    ("forward() branches on tensor values at net.py:19")."""
     place = note_place(note)
-    if place is None:
-        return note
-    return f"{where(SimpleNamespace(file=place[0], line=place[1]))}: {place[2]}"
+    if place is not None:
+        note = f"{where(SimpleNamespace(file=place[0], line=place[1]))}: {place[2]}"
+    return _ABSOLUTE_PLACE.sub(lambda m: where(SimpleNamespace(file=m["file"], line=m["line"])), note)
 
 
 def where_in(source: dict | None) -> str:

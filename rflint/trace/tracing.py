@@ -35,7 +35,7 @@ from torch.nn.parameter import UninitializedTensorMixin
 
 from rflint.errors import RflintError
 from rflint.trace.assignment import Assignable, WrittenConstants
-from rflint.trace.sources import PATCHING, current_user_site, deepcopy_with_sites, installed_file
+from rflint.trace.sources import PATCHING, current_user_site, deepcopy_with_sites, installed_file, not_user_code
 
 SYMBOLIC = "torch.fx.symbolic_trace"
 WITH_LEAVES = "torch.fx.symbolic_trace with opaque leaves"
@@ -81,6 +81,31 @@ class Traced:
                 if child is not None:
                     stack.append((f"{path}.{name}" if path else name, child))
         return table
+
+
+_NOT_THE_MODELS = (os.path.dirname(fx.__file__) + os.sep, os.path.dirname(os.path.dirname(__file__)) + os.sep)
+
+
+def _raised_in_own_code(err: BaseException | None, anywhere: bool = False) -> str | None:
+    """"models/net.py:24": where the user's own code raised ``err`` (a ``raise``, a failing check:
+    the innermost frame of its traceback is in none of torch's, rflint's, the standard library's or
+    an installed file), else None.  ``anywhere``: the innermost frame of the user's code wherever
+    the error was raised (torch's ``__getattr__`` raising for a misspelt attribute), unless fx or
+    rflint raised it (what they cannot trace is theirs to explain)."""
+    tb = err.__traceback__ if err is not None else None
+    found, file = None, ""
+    while tb is not None:
+        file = tb.tb_frame.f_code.co_filename
+        own = not not_user_code(file) and not installed_file(os.path.abspath(file))
+        if own:
+            found = (file, tb.tb_lineno)
+        elif not anywhere:
+            found = None
+        tb = tb.tb_next
+    if found is None or file.startswith(_NOT_THE_MODELS):
+        return None
+    relative = os.path.relpath(found[0])
+    return f"{found[0] if relative.startswith(os.pardir + os.sep + os.pardir) else relative}:{found[1]}"
 
 
 def _first_line(err: Exception) -> str:
@@ -527,6 +552,13 @@ def trace_at_size(module: nn.Module, shapes: list[tuple[int, ...]], symbolic_err
         if not leaves:
             # the same failure twice ("cannot trace X: NameError: ..." both ways) is said once
             same = str(shape_error).partition(": ")[2] == symbolic_error.partition(": ")[2]
+            cause = shape_error.__cause__
+            # the same error with proxies and with meta tensors: the model's code fails, not fx (a
+            # typo, a raise); a different one raised by the model's own line: its check of the input
+            own = _raised_in_own_code(cause, anywhere=same)
+            if own is not None:  # (why the symbolic trace failed first is beside the point then)
+                raise RflintError(f"run on tensors of the input's shape, the model's code at {own} raised "
+                                  f"{type(cause).__name__}: {_first_line(cause)}") from shape_error
             raise RflintError(f"{symbolic_error}; tracing with concrete shapes failed "
                               f"{'the same way' if same else f'too: {shape_error}'}") from shape_error
         if symbolic_ok:
