@@ -7,6 +7,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from torch import nn
 from typer.testing import CliRunner
 
 from rflint.cli.app import app
@@ -510,3 +511,27 @@ def test_places_inside_a_note_are_shown_as_the_findings_show_theirs():
     far = "/elsewhere/far/away/net.py:3"  # more than two levels up: kept absolute, as where() keeps it
     assert shown_note(f"a note at {far}") == f"a note at {far}" or os.getcwd().startswith("/elsewhere")
     assert shown_note("layer1.0: torch.fx cannot trace inside it") == "layer1.0: torch.fx cannot trace inside it"
+
+
+class _PicksARow(nn.Module):
+    """3x3 conv (r 3), then row 0 of the map (H is gone), then a 3-tap Conv1d along W: r 5 on W."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, 8, 3, padding=1)
+        self.b = nn.Conv1d(8, 8, 3, padding=1)
+
+    def forward(self, x):
+        return self.b(self.a(x)[:, :, 0, :]).mean(2)
+
+
+def test_the_final_rf_names_the_axes_it_has_left():
+    # the header said "final RF r_min -x5, r_max -x5 px" (the H the indexing took away as "-")
+    from rflint import analyze
+    from rflint.report.humanize import final_rf
+
+    a = analyze(_PicksARow(), 32)
+    assert final_rf(a) == "r_min 5, r_max 5 px along W" and final_rf(a, "r_max") == "5 px along W"
+    assert final_rf(_reports()["resnet18"].analysis) == "r_min 139x139, r_max 435x435 px"  # spec §6
+    result = runner.invoke(app, ["check", f"{__file__}:_PicksARow", "--input", "32"], env={"COLUMNS": "200"})
+    assert "r_min 5, r_max 5 px along W (after b)" in result.stdout

@@ -20,7 +20,7 @@ from rflint.engine.surgery import changed_phrase
 from rflint.errors import RflintError
 from rflint.report import graph as graph_mod
 from rflint.report import plot as plot_mod
-from rflint.report.humanize import NO_CLEAN_SIZE, change, human, pct, try_it, where
+from rflint.report.humanize import NO_CLEAN_SIZE, change, final_rf, human, pct, try_it, where
 from rflint.report.model import ModelReport
 from rflint.rules.base import SEVERITY_RANK
 from rflint.rules.structure import fmt_size, unit
@@ -110,11 +110,10 @@ def _summary(report: ModelReport) -> str:
         ("MACs (per sample)", f"{a.macs:,} ({human(a.macs)})"),
     ]
     if a.final_r_min is not None:
-        rows.append(("final r_min / r_max",
-                     f"{_e(fmt_size(a.final_r_min))} / {_e(fmt_size(a.final_r_max))} {unit(a.input_size)} "
-                     f"<span class=\"muted\">(output of {_e(a.final_layer)})</span>"))
+        rows.append(("final RF",
+                     f"{_e(final_rf(a))} <span class=\"muted\">(output of {_e(a.final_layer)})</span>"))
     else:
-        rows.append(("final r_min / r_max", "-"))
+        rows.append(("final RF", "-"))
     clean = report.min_clean_input
     rows.append(("smallest input with no unproductive layer", f"{_e(fmt_size(clean))} {unit(a.input_size)}" if clean else _e(NO_CLEAN_SIZE)))
     rows.append(("border b_min / b_max",

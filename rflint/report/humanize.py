@@ -149,3 +149,22 @@ def try_it(report) -> str | None:
 # when the clean-size search finds no size (JSON: null): say so rather than leave a dash that
 # reads like "not applicable"; the usual reason is a model that runs at one size only (a fixed head)
 NO_CLEAN_SIZE = "none found (no size tried that the model runs at is free of unproductive layers)"
+
+
+def final_rf(a, which: str | None = None) -> str:
+    """The final RF as the header shows it: "r_min 139x139, r_max 435x435 px"; ``which`` "r_min"
+    or "r_max": that one alone, "139x139 px".  Axes the final tensor no longer has (x[:, :, 0]
+    picked a row) are left out and the others named: "r_min 5, r_max 5 px along W", not "-x5"."""
+    from rflint.rules.structure import axis_names, fmt_size, unit
+
+    n = len(a.input_size)
+    values = {"r_min": a.final_r_min, "r_max": a.final_r_max}
+    keep = [i for i in range(n) if any(v is not None and v[i] is not None for v in values.values())]
+    if not keep:
+        return "-"
+    along = "" if len(keep) == n else " along " + "x".join(axis_names(n)[i] for i in keep)
+    shown = {name: fmt_size([v[i] for i in keep]) if v is not None else "-" for name, v in values.items()}
+    if which is not None:
+        return f"{shown[which]} {unit(a.input_size)}{along}"
+    return f"r_min {shown['r_min']}, r_max {shown['r_max']} {unit(a.input_size)}{along}"
+

@@ -13,7 +13,7 @@ from rich.text import Text
 
 from rflint.engine.numbers import num
 from rflint.engine.surgery import changed_phrase
-from rflint.report.humanize import NO_CLEAN_SIZE, change, human, shown_note, try_it, where, with_kwargs
+from rflint.report.humanize import NO_CLEAN_SIZE, change, final_rf, human, shown_note, try_it, where, with_kwargs
 from rflint.report.model import ModelReport
 from rflint.rules.base import SEVERITY_RANK
 from rflint.rules.structure import fmt_size, sized, unit
@@ -50,7 +50,7 @@ def header(report: ModelReport) -> Table:
     grid.add_row("input", f"{fmt_size(a.input_size)} {unit(a.input_size)}, {a.channels} channel{'s' if a.channels != 1 else ''}")
     grid.add_row("size", f"{human(a.params)} params, {human(a.macs)} MACs")
     if a.final_r_min is not None:
-        grid.add_row("final RF", f"r_min {fmt_size(a.final_r_min)}, r_max {fmt_size(a.final_r_max)} {unit(a.input_size)} (after {a.final_layer})")
+        grid.add_row("final RF", f"{final_rf(a)} (after {a.final_layer})")
     clean = report.min_clean_input
     grid.add_row("no unproductive or partial layer from", f"{fmt_size(clean)} {unit(a.input_size)}" if clean else NO_CLEAN_SIZE)
     s = report.structure
@@ -384,8 +384,8 @@ def render_fix(before: ModelReport, after: ModelReport, console: Console) -> Non
 
     t.add_row("params", f"{a.params:,}", f"{b.params:,}")
     t.add_row("MACs", f"{a.macs:,}", f"{b.macs:,}")
-    t.add_row("final r_min", fmt_size(a.final_r_min or ()), fmt_size(b.final_r_min or ()))
-    t.add_row("final r_max", fmt_size(a.final_r_max or ()), fmt_size(b.final_r_max or ()))
+    t.add_row("final r_min", final_rf(a, "r_min"), final_rf(b, "r_min"))
+    t.add_row("final r_max", final_rf(a, "r_max"), final_rf(b, "r_max"))
     t.add_row("border", before.structure.border.name if before.structure.border else "-",
               after.structure.border.name if after.structure.border else "-")
     t.add_row("findings", findings(before), findings(after))
