@@ -251,7 +251,7 @@ def test_html_is_self_contained(resnet18_32, tmp_path):
     assert "xmlns" not in html
     assert "RF002" in html and RESNET18_BORDER in html
     assert "truncate" in html.lower() and RESNET18_CUT in html
-    assert f"{RESNET18_FINAL_R_MIN}x{RESNET18_FINAL_R_MIN} / {RESNET18_FINAL_R_MAX}x{RESNET18_FINAL_R_MAX} px" in html
+    assert f"r_min {RESNET18_FINAL_R_MIN}x{RESNET18_FINAL_R_MIN}, r_max {RESNET18_FINAL_R_MAX}x{RESNET18_FINAL_R_MAX} px" in html
     expected_svgs = (shutil.which("dot") is not None) + importable("matplotlib")  # graph, plot
     assert html.count("<svg") == expected_svgs
     assert html_document([resnet18_32]) == html  # reproducible, byte for byte
