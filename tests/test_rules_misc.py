@@ -1317,3 +1317,40 @@ def test_channel_errors_count_one_in_the_singular(kwargs, said):
     with pytest.raises(RflintError) as err:
         rflint.analyze(nn.Sequential(nn.Conv2d(1, 4, 3), nn.Conv2d(4, 4, 3)), **({"input_size": 8} if "input_shapes" not in kwargs else {}), **kwargs)
     assert said in str(err.value)
+
+
+class _FunctionalReluCut(nn.Module):
+    """At 8 px: stem 3x3/2 (r 3, jump 2); c1 in 3, c2 in 7, summed with the skip (r_min 3); down
+    3x3/2 in 3 (productive), out 7 at jump 4; c3 in 7 (productive), c4 in 15 > 8: the last block
+    is the tail, cut after the F.relu of down, fx's relu_3 (the fourth F.relu)."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, stride=2, padding=1)
+        self.c1, self.c2, self.c3, self.c4 = (nn.Conv2d(8, 8, 3, padding=1) for _ in range(4))
+        self.down = nn.Conv2d(8, 8, 3, stride=2, padding=1)
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, x):
+        x = F.relu(self.stem(x))
+        x = F.relu(x + self.c2(F.relu(self.c1(x))))
+        x = F.relu(self.down(x))  # the cut
+        x = F.relu(x + self.c4(F.relu(self.c3(x))))
+        return self.fc(x.mean((2, 3)))
+
+
+def test_a_cut_named_by_fx_alone_says_where_it_is_made():
+    # "after relu_3 no path to the output ...", "truncate after relu_3": a name in no line of the model
+    import inspect
+    import os
+
+    lines, first = inspect.getsourcelines(_FunctionalReluCut)
+    line = first + next(i for i, text in enumerate(lines) if "# the cut" in text)
+    label = f"relu_3 at {os.path.basename(__file__)}:{line}"
+    a = rflint.analyze(_FunctionalReluCut(), 8)
+    tail = lint(a).context.structure.tail
+    assert tail.cut == "relu_3" and tail.cut_name == label and tail.params == 2 * (8 * 8 * 9 + 8)
+    rf002 = [f for f in codes(_FunctionalReluCut(), 8) if f.code == "RF002"][0]
+    assert f"after {label} no path to the output" in rf002.message and f"truncate after {label} (" in rf002.message
+    # a module's output keeps its path alone (spec §6: ResNet18 at 32 is cut after layer3.0)
+    assert lint(rflint.analyze("zoo:resnet18", 32)).context.structure.tail.cut_name == "layer3.0"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import cached_property
@@ -15,6 +16,7 @@ from rflint.engine.naming import tensor_name, tensor_names
 from rflint.engine.rfstate import TensorRF
 from rflint.trace import Source, Traced
 from rflint.trace.metaspec import first_shape
+from rflint.trace.sources import node_site
 
 if TYPE_CHECKING:
     from rflint.engine.prepare import Prepared
@@ -140,6 +142,17 @@ class Analysis:
             return self.tensor_names.get(node, node)
         found_node = self.traced.node_by_name.get(node)
         return node if found_node is None else tensor_name(self.traced.order, self.traced.order.index(found_node))
+
+    def tensor_label(self, node: str) -> str:
+        """:meth:`tensor_name` in a sentence: a tensor named by its fx node alone (the result of a
+        function forward() calls outside any module: "relu_3") with the line that makes it,
+        "relu_3 at net.py:19": that name is nowhere in the user's code."""
+        name = self.tensor_name(node)
+        found = self.traced.node_by_name.get(node) if self.traced is not None else None
+        if found is None or name != found.name or found.op not in ("call_function", "call_method"):
+            return name
+        site = node_site(found)
+        return f"{name} at {os.path.basename(site.file)}:{site.line}" if site is not None else name
 
     def layer(self, name: str) -> Layer:
         for layer in self.layers:

@@ -336,7 +336,7 @@ def _tail(a: Analysis, segments: list[Segment], status: dict[str, str], min_tail
                     macs=like.macs, border=border)
     nodes = [n for seg in tail_segments for n in seg.nodes]
     return Tail(
-        cut=cut, cut_name=a.tensor_name(cut), segments=tail_segments, layers=layers,
+        cut=cut, cut_name=a.tensor_label(cut), segments=tail_segments, layers=layers,
         params=sum(a.node_params.get(n, 0) for n in nodes), macs=sum(a.node_macs.get(n, 0) for n in nodes),
         border=border,
     )
