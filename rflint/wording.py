@@ -7,3 +7,9 @@ from __future__ import annotations
 def count(n, noun: str, plural: str | None = None) -> str:
     """``n`` and the noun, singular for exactly one: "1 parametric layer", "2 parametric layers"."""
     return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
+def named(name: str) -> str:
+    """A layer or tensor name in a sentence: "layer 3" for a child of an nn.Sequential model, whose
+    name is its index ("after 3 no path ..." read as a count), else the name as it is."""
+    return f"layer {name}" if name.partition("@")[0].isdigit() else name

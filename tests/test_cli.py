@@ -125,7 +125,7 @@ def test_config_driven_run_without_target(project):
     (["net.py:build", "--input", "32", "--channels", "5"], "0 expects 3 input channels, got 5 (set --channels 3)"),
     # --input-shape sets the channels: --channels is not the thing to change
     (["net.py:build", "--input-shape", "1,1,32,32"], "0 expects 3 input channels, got 1 (the C of --input-shape N,C,... must be 3)"),
-    (["net.py:build", "--input", "1"], "input 1x1 is too small for net.py:build: the feature map vanishes at 2"),
+    (["net.py:build", "--input", "1"], "input 1x1 is too small for net.py:build: the feature map vanishes at layer 2"),
     # M5 at 300 samples: conv1 (k 80, s 4) 56, pool1 14, conv2 12, pool2 3, conv3 1, pool3 (4) 0; the
     # smallest that runs keeps 1 after pool4: 4 <- 6 <- 24 <- 26 <- 104 <- 106 <- 424 -> 4*423 + 80
     (["zoo:audio1d", "--input", "300"],
@@ -812,7 +812,7 @@ def test_a_failing_target_or_size_does_not_hide_the_others(project):
     assert "1 model run:" in result.stdout and "3 could not be analysed" in result.stdout
     lines = result.stderr.splitlines()
     assert lines == [
-        "rflint: error: input 1x1 is too small for net.py:build: the feature map vanishes at 2; the smallest input that runs is 2x2",
+        "rflint: error: input 1x1 is too small for net.py:build: the feature map vanishes at layer 2; the smallest input that runs is 2x2",
         "rflint: error: missing.py:build: model file not found: missing.py",
         "rflint: error: net.py:broken raised ValueError: no such depth",
     ]
@@ -827,7 +827,7 @@ def test_failures_are_listed_in_the_json_document(project, jobs):
     assert [(m["target"], m["input"]) for m in document["models"]] == [("net.py:build", [8, 8])]
     assert document["errors"] == [
         {"target": "net.py:build", "kwargs": {}, "input": [1, 1],
-         "message": "input 1x1 is too small for net.py:build: the feature map vanishes at 2; the smallest input that runs is 2x2"},
+         "message": "input 1x1 is too small for net.py:build: the feature map vanishes at layer 2; the smallest input that runs is 2x2"},
         {"target": "missing.py:build", "kwargs": {}, "input": None, "message": "model file not found: missing.py"},
     ]
     assert len(result.stderr.splitlines()) == 2
@@ -1652,7 +1652,7 @@ def test_a_finding_line_keeps_its_place_whole_however_long_the_path(tmp_path, mo
     target = f"{'a' * 70}/{'b' * 70}/net.py:build"
     lines = invoke("check", target, "--input", "8", "--no-layers").stdout.splitlines()
     assert f"error   RF002 {'a' * 70}/{'b' * 70}/net.py:11" in lines
-    assert any(line.startswith("        predicted tail at 8x8 px: after 3") for line in lines)
+    assert any(line.startswith("        predicted tail at 8x8 px: after layer 3") for line in lines)
     (tmp_path / "net.py").write_text(MODEL)
     lines = invoke("check", "net.py:build", "--input", "8", "--no-layers").stdout.splitlines()
     assert any(line.startswith("error   RF002 net.py:11 predicted tail at 8x8 px") for line in lines)

@@ -231,7 +231,7 @@ def test_declared_layer_in_config(tmp_path, monkeypatch):
     (tmp_path / "pyproject.toml").write_text('[tool.rflint.layers]\n"blocks.Blurr" = { kernel = 5 }\n')
     for jobs in ("1", "2"):
         result = runner.invoke(app, ["check", "blocks.py:build", "--input", "32", "--jobs", jobs])
-        assert "rflint: [tool.rflint.layers] 'blocks.Blurr' is no class of any model checked" in result.stderr, jobs
+        assert "rflint: [tool.rflint.layers] 'blocks.Blurr' matches no class in the models checked" in result.stderr, jobs
 
 
 class TwoInputs(nn.Module):
@@ -622,7 +622,7 @@ def test_a_head_built_for_one_size_names_it():
     with pytest.raises(RflintError) as err:
         rflint.analyze(net, 32)
     # floor(s / 4) = 56 from 224 to 227 px
-    assert str(err.value) == ("input 32x32 does not fit Sequential: 5 (Linear) expects 25,088 input features and gets "
+    assert str(err.value) == ("input 32x32 does not fit Sequential: layer 5 (Linear) expects 25,088 input features and gets "
                               "512, a flattened feature map of this input size; the model runs only at the input sizes "
                               "its head was built for, such as 224x224 to 227x227")
 
@@ -1354,7 +1354,7 @@ def test_a_padded_stem_too_small_is_not_a_channels_problem():
                           nn.Conv2d(8, 8, 3))
     with pytest.raises(RflintError) as err:
         rflint.analyze(model, 8)
-    assert str(err.value) == ("input 8x8 is too small for Sequential: the feature map vanishes at 3; the smallest "
+    assert str(err.value) == ("input 8x8 is too small for Sequential: the feature map vanishes at layer 3; the smallest "
                               "input that runs is 14x14")
 
 

@@ -742,3 +742,12 @@ def test_a_model_returning_several_tensors_is_not_truncated(tmp_path, monkeypatc
     found = json.loads(CliRunner().invoke(app, ["check", "two.py:Two", "--input", "8", "-f", "json"]).stdout)
     tail = [f["message"] for f in found["models"][0]["findings"] if f["code"] == "RF002"]
     assert len(tail) == 1 and "(no automatic truncation: it returns 2 tensors" in tail[0]
+
+
+def test_layers_without_remove_stem_says_what_it_goes_with():
+    # "fix --layers conv1" said "choose one fix: --truncate or --remove-stem", not that --layers needs
+    # --remove-stem (the fix it was meant for)
+    result = CliRunner().invoke(app, ["fix", "zoo:resnet18", "--input", "32", "--layers", "conv1"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == ("rflint: error: --layers goes with --remove-stem: rflint fix TARGET --remove-stem "
+                                     "--layers conv1")

@@ -535,3 +535,28 @@ def test_the_final_rf_names_the_axes_it_has_left():
     assert final_rf(_reports()["resnet18"].analysis) == "r_min 139x139, r_max 435x435 px"  # spec §6
     result = runner.invoke(app, ["check", f"{__file__}:_PicksARow", "--input", "32"], env={"COLUMNS": "200"})
     assert "r_min 5, r_max 5 px along W (after b)" in result.stdout
+
+
+def _tiny_vgg():
+    """rules/RF002.md's example: RF 3, 5, pool 6 (j 2), 10, 14, pool 16 (j 4), 24, 32, pool 36 (j 8):
+    at 32 px the fourth block (conv 15, conv 17, pool 19) is the tail, 3 RF layers, 2 with weights."""
+    layers = []
+    for c_in, c_out in ((3, 8), (8, 16), (16, 32), (32, 32)):
+        layers += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(), nn.Conv2d(c_out, c_out, 3, padding=1), nn.ReLU(),
+                   nn.MaxPool2d(2)]
+    return nn.Sequential(nn.Sequential(*layers), nn.Flatten(), nn.Linear(32 * 2 * 2, 10))
+
+
+def test_the_tail_is_counted_in_the_same_terms_everywhere():
+    # RF002 said "its 2 parametric layers", the fix panel "Removes 3 RF layers", Markdown "3 RF layers"
+    from rflint import analyze
+    from rflint.report import build_report
+    from rflint.report.formats import render_markdown
+    from rflint.report.text import fix_panel
+
+    report = build_report(analyze(_tiny_vgg(), 32))
+    rf002 = next(f for f in report.findings if f.code == "RF002")
+    assert "its 2 parametric layers hold" in rf002.message
+    panel = " ".join(_printed(fix_panel(report), 200, False).replace("│", " ").split())
+    assert "Removes 3 RF layers (2 with weights);" in panel
+    assert "| 3 RF layers (2 with weights) after `0.14` |" in render_markdown([report.document()])

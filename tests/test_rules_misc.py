@@ -971,7 +971,7 @@ def test_dead_taps_in_1d_read_as_sizes():
     did not read as sizes, and "a 1 px map ... a real pixel" not as a signal's."""
     model = nn.Sequential(nn.Conv1d(1, 4, 16, stride=16), nn.Conv1d(4, 4, 3, padding=1))
     [found] = [f for f in lint(rflint.analyze(model, 16)).findings if f.code == "RF004"]
-    assert found.message.startswith("1 (3-tap kernel on a 1-sample map): only 1 of its kernel taps ever read a real sample")
+    assert found.message.startswith("layer 1 (3-tap kernel on a 1-sample map): only 1 of its kernel taps ever read a real sample")
     assert found.data["wasted_params"] == 32
 
 
@@ -1354,3 +1354,21 @@ def test_a_cut_named_by_fx_alone_says_where_it_is_made():
     assert f"after {label} no path to the output" in rf002.message and f"truncate after {label} (" in rf002.message
     # a module's output keeps its path alone (spec §6: ResNet18 at 32 is cut after layer3.0)
     assert lint(rflint.analyze("zoo:resnet18", 32)).context.structure.tail.cut_name == "layer3.0"
+
+
+def test_a_sequential_models_layers_are_called_layers_in_sentences():
+    # "after 3 no path to the output ...", "4 (Conv2d) is unproductive", "0 expects 3 input channels":
+    # an nn.Sequential's children are named by their index, read as counts in a sentence.  At 4 px
+    # the convs read 1, 3 and 5 > 4: the third (index 4) is the border, cut after the ReLU at index 3
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
+                          nn.Conv2d(8, 8, 3, padding=1), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
+    found = {f.code: f for f in codes(model, 4)}
+    assert found["RF002"].message.startswith("predicted tail at 4x4 px: after layer 3 no path to the output")
+    assert "its border, is layer 4);" in found["RF002"].message and "truncate after layer 3 (" in found["RF002"].message
+    assert found["RF002"].data["cut"] == "3" and found["RF002"].layer == "4"  # the names themselves are kept
+    assert found["RF001"].message.startswith("layer 4 (Conv2d) is unproductive")
+    with pytest.raises(RflintError) as err:
+        rflint.analyze(model, 4, channels=1)
+    assert "layer 0 expects 3 input channels, got 1" in str(err.value)
+    # a dotted path is a name already
+    assert [f.message.split(" (")[0] for f in codes("zoo:resnet18", 32) if f.code == "RF001"][0] == "layer3.1.conv2"

@@ -209,7 +209,7 @@ def _check(targets, inputs, input_shapes, channels, kwarg, fmt, output, select, 
     for item in skipped:
         typer.echo(f"rflint: {item['message']}", err=True)
     for name in unmatched_declarations(outcomes, cfg.layers):
-        typer.echo(f"rflint: [tool.rflint.layers] {name!r} is no class of any model checked (a typo in the path?)", err=True)
+        typer.echo(f"rflint: [tool.rflint.layers] {name!r} matches no class in the models checked (a typo in the path?)", err=True)
     if docs or fmt is not Format.text:  # a machine format is a valid document even with no model in it
         _emit(outcomes, docs, fmt, output, console, [error.document() for error in errors], skipped)
     _report_errors(errors, several, debug)
@@ -559,10 +559,11 @@ def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, chan
     from rflint.cli.values import check_targets, parse_shapes, parse_size
 
     check_targets([target])
+    if layers is not None and not remove_stem:  # (before "choose one fix": --layers says which one was meant)
+        raise RflintError("--layers goes with --remove-stem: rflint fix TARGET --remove-stem --layers "
+                          f"{layers.strip() or 'conv1,maxpool'}")
     if truncate == remove_stem:
         raise RflintError("choose one fix: --truncate or --remove-stem")
-    if layers is not None and not remove_stem:
-        raise RflintError("--layers goes with --remove-stem")
     if layers is not None and not layers.strip(" ,"):  # not RF003's proposal in its place, silently
         raise RflintError("--layers names no layer; give layer names (--layers conv1,maxpool) or leave it out "
                           "for the layers RF003 proposes")

@@ -21,7 +21,7 @@ from rflint.engine.program import probe
 from rflint.engine.weights import fetch
 from rflint.errors import RflintError
 from rflint.trace import Traced, evaluating
-from rflint.wording import count
+from rflint.wording import count, named
 
 if TYPE_CHECKING:
     from rflint.engine.prepare import Prepared, Shapes
@@ -39,15 +39,16 @@ def explain_failure(prepared: Prepared, shapes: Shapes, err: RflintError, full_s
     size = "x".join(map(str, shapes[0][2:]))
     # the shape pass names the node; the concrete-shapes tracer (shape_tracer.py) the module it ran
     where = re.match(r"shape propagation failed at ([^:]+):", text) or re.search(r"running (\S+) on (?:meta|CPU) tensors failed", text)
-    layer = where.group(1) if where else "a layer"
+    raw = where.group(1) if where else None
+    layer = named(raw) if raw else "a layer"  # as a sentence says it
     first = _first_conv_node(prepared, shapes)
     n = prepared.n_axes
-    if first is not None and first[0] == layer and first[2] and n is not None and len(shapes[0]) != n + 2:
+    if first is not None and first[0] == raw and first[2] and n is not None and len(shapes[0]) != n + 2:
         # --input-shape 1,3,32 for a 2-D model: torch reads it as an unbatched map and blames the channels
         return RflintError(f"{prepared.label} expects {axes_text(n)} (its first conv is {n}-D), "
                            f"got input shape {','.join(map(str, shapes[0]))}")
     channels_wrong = _CHANNELS.search(text) is not None and not any(p in text for p in _TOO_SMALL)
-    if first is not None and first[0] == layer and channels_wrong:
+    if first is not None and first[0] == raw and channels_wrong:
         expected, given = first[1], shapes[0][1]
         if not first[2]:  # a map made from the input (YOLO's Focus: 4 slices concatenated) reaches it
             where = "give them as the C of --input-shape N,C,..." if full_shapes else "set --channels, e.g. --channels 3"
@@ -80,7 +81,7 @@ def explain_failure(prepared: Prepared, shapes: Shapes, err: RflintError, full_s
     if features:  # a Linear after a flatten, built for one input size
         got, expected = int(features.group(1) or features.group(3)), int(features.group(2) or features.group(4))
         try:
-            layer = f"{layer} ({type(prepared.loaded.module.get_submodule(layer)).__name__})"
+            layer = f"{layer} ({type(prepared.loaded.module.get_submodule(raw)).__name__})"
         except AttributeError:  # a functional F.linear: its node's name is all there is
             pass
         if len(shapes) > 1 and not _reads_first_input(prepared, shapes, where.group(1) if where else None):
@@ -106,7 +107,7 @@ def explain_failure(prepared: Prepared, shapes: Shapes, err: RflintError, full_s
             given = " and ".join(",".join(map(str, shape)) for shape in shapes)
             return RflintError(f"input shapes {given} do not fit {prepared.label}: the maps joined at {layer} differ "
                                "in size (do the inputs' sizes fit each other, and the downsampling before the join?)")
-        fixed = _fixed_operand(prepared, shapes, layer)
+        fixed = _fixed_operand(prepared, shapes, raw)
         hint = _nearest_sizes(prepared, shapes, one_way=fixed is not None)
         if fixed is not None:  # a ViT's position embedding: made for one number of patches
             return RflintError(f"input {size} does not fit {prepared.label}: at {layer} what the input made meets "

@@ -17,6 +17,7 @@ from rflint.engine.weights import fetch
 from rflint.errors import RflintError
 from rflint.trace.tracing import Traced, to_networkx
 from rflint.trace.sources import copied_module
+from rflint.wording import named
 
 
 # what a removed pool becomes in an experiment: one shared, stateless instance (building an
@@ -88,8 +89,8 @@ def describe_change(layer: Layer) -> str:
 def changed_phrase(layers: list[Layer]) -> str:
     """The changes as the subject of a sentence: "with conv1 at stride 1 (not 2x2) and maxpool
     (MaxPool2d, stride 2x2) removed"."""
-    parts = [f"{layer.name} ({layer.op}, stride {_stride(layer)}) removed" if layer.kind == "pool"
-             else f"{layer.name} at stride 1 (not {_stride(layer)})" for layer in layers]
+    parts = [f"{named(layer.name)} ({layer.op}, stride {_stride(layer)}) removed" if layer.kind == "pool"
+             else f"{named(layer.name)} at stride 1 (not {_stride(layer)})" for layer in layers]
     return "with " + (parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1])
 
 

@@ -302,7 +302,10 @@ def render_markdown(docs: list[Doc], errors: list[Doc] = (), skipped: list[Doc] 
     for doc in docs:
         found = {sev: sum(1 for f in doc["findings"] if f["severity"] == sev) for sev in ("error", "warning", "info")}
         tail = doc["tail"]
-        tail_text = f"{count(len(tail['layers']), 'RF layer')} after `{tail['cut']}`" if tail else "none"
+        weighted = next((f["data"].get("parametric_layers") for f in doc["findings"] if f["code"] == "RF002"), None)
+        tail_text = (f"{count(len(tail['layers']), 'RF layer')}"
+                     + (f" ({weighted} with weights)" if weighted is not None and weighted != len(tail["layers"]) else "")
+                     + f" after `{tail['cut']}`") if tail else "none"
         border = f"`{doc['border']}`" if doc["border"] else "-"
         out.append(
             f"| {_code(_name(doc))} | {size_text(doc['input'])} | {human(doc['params'])} | {human(doc['macs'])} | "

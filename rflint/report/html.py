@@ -20,7 +20,7 @@ from rflint.engine.surgery import changed_phrase
 from rflint.errors import RflintError
 from rflint.report import graph as graph_mod
 from rflint.report import plot as plot_mod
-from rflint.report.humanize import NO_CLEAN_SIZE, change, final_rf, human, pct, try_it, where
+from rflint.report.humanize import NO_CLEAN_SIZE, change, final_rf, human, pct, removed_layers, try_it, where
 from rflint.report.model import ModelReport
 from rflint.rules.base import SEVERITY_RANK
 from rflint.rules.structure import fmt_size, unit
@@ -170,7 +170,7 @@ def _fix(report: ModelReport) -> str:
     if plan is not None:
         parts.append(
             f"<p><b>Truncate:</b> keep everything up to <code>{_e(plan.cut_name)}</code>, then global average "
-            f"pooling + Linear({plan.cut_channels}, {plan.n_out}). Removes {count(len(tail.layers), 'RF layer')}; "
+            f"pooling + Linear({plan.cut_channels}, {plan.n_out}). Removes {_e(removed_layers(tail))}; "
             f"params {plan.params_before:,} &rarr; {plan.params_after:,} "
             f"({change(plan.params_before, plan.params_after)}), "
             f"MACs {plan.macs_before:,} &rarr; {plan.macs_after:,} "

@@ -168,3 +168,12 @@ def final_rf(a, which: str | None = None) -> str:
         return f"{shown[which]} {unit(a.input_size)}{along}"
     return f"r_min {shown['r_min']}, r_max {shown['r_max']} {unit(a.input_size)}{along}"
 
+
+def removed_layers(tail) -> str:
+    """What a truncation removes, in the terms RF002 counts the tail in: "3 RF layers (2 with
+    weights)" (a pool in the tail is an RF layer, and RF002 says "its 2 parametric layers")."""
+    from rflint.wording import count
+
+    n, weighted = len(tail.layers), len(tail.parametric_layers)
+    return count(n, "RF layer") + (f" ({weighted} with weights)" if weighted != n else "")
+

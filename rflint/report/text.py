@@ -13,12 +13,12 @@ from rich.text import Text
 
 from rflint.engine.numbers import num
 from rflint.engine.surgery import changed_phrase
-from rflint.report.humanize import NO_CLEAN_SIZE, change, final_rf, human, shown_note, try_it, where, with_kwargs
+from rflint.report.humanize import NO_CLEAN_SIZE, change, final_rf, human, removed_layers, shown_note, try_it, where, with_kwargs
 from rflint.report.model import ModelReport
 from rflint.rules.base import SEVERITY_RANK
 from rflint.rules.structure import fmt_size, sized, unit
 from rflint.rules.truncation import no_plan_reason
-from rflint.wording import count
+from rflint.wording import count, named
 
 STATUS_STYLE = {"productive": "green", "partial": "yellow", "unproductive": "bold red", "head": "dim"}
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
@@ -50,7 +50,7 @@ def header(report: ModelReport) -> Table:
     grid.add_row("input", f"{fmt_size(a.input_size)} {unit(a.input_size)}, {a.channels} channel{'s' if a.channels != 1 else ''}")
     grid.add_row("size", f"{human(a.params)} params, {human(a.macs)} MACs")
     if a.final_r_min is not None:
-        grid.add_row("final RF", f"{final_rf(a)} (after {a.final_layer})")
+        grid.add_row("final RF", f"{final_rf(a)} (after {named(a.final_layer)})")
     clean = report.min_clean_input
     grid.add_row("no unproductive or partial layer from", f"{fmt_size(clean)} {unit(a.input_size)}" if clean else NO_CLEAN_SIZE)
     s = report.structure
@@ -260,22 +260,22 @@ def fix_panel(report: ModelReport) -> Panel | None:
     body = Text()
     body.append("Why: ", style="bold")
     body.append(
-        f"after {tail.cut_name}, every path to the output that could grow the receptive field runs into a "
+        f"after {named(tail.cut_name)}, every path to the output that could grow the receptive field runs into a "
         f"layer whose smallest input RF already exceeds the {sized(a.input_size)} input (the first is "
-        f"{tail.border.name}), so the tail only re-mixes what earlier layers saw; networks trained with "
+        f"{named(tail.border.name)}), so the tail only re-mixes what earlier layers saw; networks trained with "
         "such a tail are usually no more accurate, often less, than without it.\n"
     )
     body.append("Truncate: ", style="bold")
     if plan is not None:
         body.append(
-            f"keep everything up to {tail.cut_name}, then global average pooling + Linear({plan.cut_channels}, "
-            f"{plan.n_out}). Removes {count(len(tail.layers), 'RF layer')}; params {human(a.params)} -> "
+            f"keep everything up to {named(tail.cut_name)}, then global average pooling + Linear({plan.cut_channels}, "
+            f"{plan.n_out}). Removes {removed_layers(tail)}; params {human(a.params)} -> "
             f"{human(plan.params_after)} ({change(a.params, plan.params_after)}), MACs {human(a.macs)} -> "
             f"{human(plan.macs_after)} ({change(a.macs, plan.macs_after)}).{plan.head_text()}\n"
         )
     else:
         reason = no_plan_reason(report.analysis, tail)
-        body.append(f"end the feature extractor at {tail.cut_name} ({human(tail.params)} params, "
+        body.append(f"end the feature extractor at {named(tail.cut_name)} ({human(tail.params)} params, "
                     f"{human(tail.macs)} MACs in the tail)" + (f"; no automatic truncation: {reason}" if reason else "")
                     + ".\n")
     stem = report.stem

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rflint.engine.numbers import nums
 from rflint.rules.base import Rule
 from rflint.rules.structure import UNPRODUCTIVE, fmt_size, on_input_axes, sized, unit
+from rflint.wording import named
 
 
 class UnproductiveLayer(Rule):
@@ -25,7 +26,7 @@ class UnproductiveLayer(Rule):
             r_in = fmt_size(layer.r_in_min if layer.origins == axes else on_input_axes(layer.r_in_min, layer.origins, n))
             yield self.finding(
                 layer.name,
-                f"{layer.name} ({layer.op}) is unproductive: the smallest receptive field reaching its input "
+                f"{named(layer.name)} ({layer.op}) is unproductive: the smallest receptive field reaching its input "
                 f"is {r_in} {px}, larger than the {input_sized} input, so it cannot integrate new information",
                 layer.source,
                 r_in_min=nums(layer.r_in_min), r_in_max=nums(layer.r_in_max), input=list(size),

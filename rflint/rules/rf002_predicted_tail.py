@@ -5,6 +5,7 @@ from __future__ import annotations
 from rflint.rules.base import Rule
 from rflint.rules.structure import fmt_size, unit
 from rflint.rules.truncation import no_plan_reason, plan_truncation
+from rflint.wording import named
 
 
 def pct(part: int, whole: int) -> float:
@@ -22,12 +23,12 @@ class PredictedTail(Rule):
             return
         a = ctx.analysis
         border = tail.border
-        cut = tail.cut_name
+        cut, said = tail.cut_name, named(tail.cut_name)
         n = len(tail.parametric_layers)
         plan = plan_truncation(a, tail)
         advice = (
-            f"truncate after {cut} (params {a.params:,} -> {plan.params_after:,}, MACs {a.macs:,} -> {plan.macs_after:,})"
-            if plan else f"end the feature extractor at {cut}" + _why_by_hand(a, tail)
+            f"truncate after {said} (params {a.params:,} -> {plan.params_after:,}, MACs {a.macs:,} -> {plan.macs_after:,})"
+            if plan else f"end the feature extractor at {said}" + _why_by_hand(a, tail)
         )
         # a module called again in the tail (a loop over one block) counts its weights at its first
         # call, before the cut: say so rather than "hold 0 params", which reads like a counting bug
@@ -39,8 +40,8 @@ class PredictedTail(Rule):
             # not "the layers from the border on are unproductive": a tail holds productive layers too
             # (a block's first conv before its dead second one, a skip's projection); what is true of
             # all of it is the segment rule's claim (rules/RF002.md)
-            f"predicted tail at {fmt_size(ctx.size)} {unit(ctx.size)}: after {cut} no path to the output can add spatial "
-            f"context (the tail's first unproductive layer, its border, is {border.name}); its {n} parametric "
+            f"predicted tail at {fmt_size(ctx.size)} {unit(ctx.size)}: after {said} no path to the output can add spatial "
+            f"context (the tail's first unproductive layer, its border, is {named(border.name)}); its {n} parametric "
             f"{'layers hold' if n != 1 else 'layer holds'} {held} and "
             f"{tail.macs:,} MACs ({pct(tail.macs, a.macs)}%); {advice}",
             border.source,

@@ -18,6 +18,7 @@ from torch import nn
 
 from rflint.rules.base import Rule
 from rflint.rules.structure import a_or_an
+from rflint.wording import named
 
 
 @lru_cache(maxsize=4096)  # a network repeats a few (map size, kernel) configurations many times
@@ -103,7 +104,7 @@ class DeadKernelTaps(Rule):
             kernel += f", dilation {'x'.join(map(str, layer.dilation)) if len(set(layer.dilation)) > 1 else layer.dilation[0]},"
         return self.finding(
             layer.name,
-            f"{layer.name} ({kernel} on {where}): "
+            f"{named(layer.name)} ({kernel} on {where}): "
             f"{taps} weights ({wasted_params:,} params) only ever multiply zero padding",
             layer.source,
             kernel=list(layer.kernel), input_size=list(n_in), used_taps=used,

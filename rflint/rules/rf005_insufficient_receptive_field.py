@@ -12,6 +12,7 @@ from rflint.engine.numbers import nums
 from rflint.engine.ops.functions import FOURIER_TRANSFORMS
 from rflint.rules.base import Rule
 from rflint.rules.structure import a_or_an, axis_names, fmt_size, sized, unit
+from rflint.wording import named
 
 
 class InsufficientReceptiveField(Rule):
@@ -45,7 +46,7 @@ class InsufficientReceptiveField(Rule):
                     f"{', '.join(names[i] for i in kept)}")
         yield self.finding(
             layer.name,
-            f"no unit of the last feature map ({layer.name}) sees the whole input: its largest receptive field "
+            f"no unit of the last feature map ({named(layer.name)}) sees the whole input: its largest receptive field "
             f"is {seen} for {a_or_an(sized(ctx.size))} input; objects larger than that are only ever seen in pieces",
             layer.source,
             final_r_max=nums(a.final_r_max), input=list(ctx.size),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rflint.engine.numbers import nums
 from rflint.rules.base import Rule
 from rflint.rules.structure import PARTIAL, axis_names, fmt_size, on_input_axes
+from rflint.wording import named
 
 
 class PartiallyUnproductiveLayer(Rule):
@@ -25,7 +26,7 @@ class PartiallyUnproductiveLayer(Rule):
             by_input = on_input_axes(layer.r_in_min, layer.origins, len(ctx.size))
             yield self.finding(
                 layer.name,
-                f"{layer.name} ({layer.op}) is unproductive along {', '.join(axes)} only: its input RF "
+                f"{named(layer.name)} ({layer.op}) is unproductive along {', '.join(axes)} only: its input RF "
                 f"{fmt_size(by_input)} px exceeds the {fmt_size(ctx.size)} px input there",
                 layer.source,
                 axes=axes, r_in_min=nums(layer.r_in_min), input=list(ctx.size),
