@@ -1561,3 +1561,30 @@ def test_an_error_of_the_models_own_code_is_not_blamed_on_fx(model, said):
         rflint.analyze(model(), 32)
     assert str(err.value) == f"run on tensors of the input's shape, the model's code at {where} raised {said}"
     assert "torch.fx" not in str(err.value)
+
+
+class _BranchesThatNeverMeet(nn.Module):
+    """A 3x3/2 conv without padding (n -> (n - 3) // 2 + 1) beside a padded 3x3 (n -> n): the two
+    maps differ at every n > 1, so no input size fixes the join."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, 8, 3, stride=2)
+        self.b = nn.Conv2d(3, 8, 3, padding=1)
+
+    def forward(self, x):
+        return torch.cat([self.a(x), self.b(x)], 1)
+
+
+def test_a_join_no_input_size_can_fix_does_not_ask_for_another_size():
+    # it said "the input must line up with the downsampling before the join", with no size to offer
+    with pytest.raises(RflintError) as err:
+        rflint.analyze(_BranchesThatNeverMeet(), 16)
+    message = str(err.value)
+    assert message.startswith("_BranchesThatNeverMeet: the maps joined at cat differ in size at 16x16, and at every "
+                              "input size near it that rflint tried")
+    assert "no input size makes up for" in message and "must line up" not in message
+    # a U-Net at 30 joins maps that line up at multiples of its downsampling: that hint stays
+    with pytest.raises(RflintError) as err:
+        rflint.analyze("zoo:unet", 30)
+    assert "must line up with the downsampling before the join); the nearest sizes that run are" in str(err.value)

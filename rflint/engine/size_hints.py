@@ -113,6 +113,13 @@ def explain_failure(prepared: Prepared, shapes: Shapes, err: RflintError, full_s
             return RflintError(f"input {size} does not fit {prepared.label}: at {layer} what the input made meets "
                                f"{fixed}, a parameter of a fixed size (a position embedding?): the model runs only at the input "
                                "size it was built for" + (f"; the nearest sizes that run are {hint}" if hint else ""))
+        if hint is None and _attempts(prepared, shapes) is not None:
+            # none near it runs either: not a size to choose (a branch that lacks the padding or the
+            # stride of the other joins maps of n - 2 and n, or n / 2 and n, at every n)
+            return RflintError(f"{prepared.label}: the maps joined at {layer} differ in size at {size}, and at "
+                               f"every input size near it that rflint tried (within {ALIGN_REACH} px): its branches "
+                               "change the size differently (one lacks the padding or stride of the other?), which "
+                               "no input size makes up for")
         return RflintError(f"input {size} does not fit {prepared.label}: the maps joined at {layer} differ in size "
                            "(the input must line up with the downsampling before the join)"
                            + (f"; the nearest sizes that run are {hint}" if hint else ""))
