@@ -1588,3 +1588,27 @@ def test_a_join_no_input_size_can_fix_does_not_ask_for_another_size():
     with pytest.raises(RflintError) as err:
         rflint.analyze("zoo:unet", 30)
     assert "must line up with the downsampling before the join); the nearest sizes that run are" in str(err.value)
+
+
+class _ChannelsLastSequence(nn.Module):
+    """forward(x) with x (batch, length, 16): a Linear over the last axis, then a Conv1d over the length."""
+
+    def __init__(self):
+        super().__init__()
+        self.l = nn.Linear(16, 8)
+        self.c = nn.Conv1d(8, 8, 3, padding=1)
+
+    def forward(self, x):
+        return self.c(self.l(x).transpose(1, 2)).mean(2)
+
+
+@pytest.mark.parametrize("channels", [None, 16])
+def test_a_linear_on_the_input_itself_says_the_model_is_channels_last(channels):
+    # "set --channels", then with --channels 16 "a head built for one size, such as 16": advice in a
+    # circle for a model that takes (batch, length, channels)
+    with pytest.raises(RflintError) as err:
+        rflint.analyze(_ChannelsLastSequence(), 100, channels=channels)
+    assert str(err.value) == ("_ChannelsLastSequence: l (Linear) reads the input's last axis (100) as its 16 input "
+                              "features: the model takes its input channels-last, (batch, ..., 16); rflint reads an "
+                              "input as (batch, channels, *spatial), so it cannot analyse a model that takes its "
+                              "positions before its channels")

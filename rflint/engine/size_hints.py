@@ -89,6 +89,13 @@ def explain_failure(prepared: Prepared, shapes: Shapes, err: RflintError, full_s
             given = " and ".join(",".join(map(str, shape)) for shape in shapes)
             return RflintError(f"input shapes {given} do not fit {prepared.label}: {layer} expects {expected:,} "
                                f"input features and gets {got:,} (does each input's shape match what forward() takes?)")
+        if len(shapes) == 1 and _reads_the_input(_trace_for(prepared, shapes), raw):
+            # a Linear straight on the input: the input's last axis is its features, a model that
+            # takes (batch, length, channels); --channels or a size cannot help (they went round in circles)
+            return RflintError(f"{prepared.label}: {layer} reads the input's last axis ({got}) as its {expected:,} "
+                               f"input features: the model takes its input channels-last, (batch, ..., {expected}); "
+                               "rflint reads an input as (batch, channels, *spatial), so it cannot analyse a model "
+                               "that takes its positions before its channels")
         if guess and _runs_before(_trace_for(prepared, shapes), where.group(1) if where else None, first[0]):
             # a Linear patch embedding, before any conv, reading 32 channels' patches: the size is not the suspect
             return RflintError(f"input {size} does not fit {prepared.label}: {layer} expects {expected:,} input "
@@ -179,6 +186,15 @@ def _reshapes_only(node: fx.Node) -> bool:
 def _trace_for(prepared: Prepared, shapes: Shapes) -> Traced | None:
     """The trace the failure at ``shapes`` happened in: that size's own, else the model's."""
     return prepared._by_shapes.get(shapes) or prepared.traced or prepared._leaves_traced
+
+
+def _reads_the_input(traced: Traced | None, name: str | None) -> bool:
+    """The node (or module call) ``name`` takes the model's first input itself as its input."""
+    if traced is None or name is None:
+        return False
+    first = next((n for n in traced.order if n.op == "placeholder"), None)
+    node = next((n for n in traced.order if n.name == name or (n.op == "call_module" and n.target == name)), None)
+    return first is not None and node is not None and bool(node.args) and node.args[0] is first
 
 
 def _runs_before(traced: Traced | None, name: str | None, path: str) -> bool:
