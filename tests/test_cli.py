@@ -590,7 +590,10 @@ def test_help_reads_at_80_columns(command):
 
 
 @pytest.mark.parametrize("typed, hint", [("--inpt", "(did you mean --input?)"), ("--formt", "(did you mean --format?)"),
-                                         ("--no-layer", "(did you mean --no-layers?)"), ("--bogus", None)])
+                                         ("--no-layer", "(did you mean --no-layers?)"), ("--bogus", None),
+                                         # cut short or run on: as click offered them
+                                         ("--out", "(did you mean --output?)"), ("--min-tail", "(did you mean --min-tail-layers?)"),
+                                         ("--html-file", "(did you mean --html?)"), ("--fail-on-warning", "(did you mean --fail-on?)")])
 def test_an_unknown_option_gets_a_close_name_or_none(typed, hint):
     # click compared whole names with their "--": --bogus got "(Possible options: --jobs)"
     result = subprocess.run([str(Path(sys.executable).with_name("rflint")), "zoo:vgg11", typed, "1"],
@@ -1824,3 +1827,9 @@ def test_piped_output_takes_the_width_columns_gives():
     # every line within 80, but the "Try it" command, which is never broken (it is copied whole)
     lines = [line for line in narrow.stdout.splitlines() if not line.startswith("Try it: ")]
     assert max(map(len, lines)) == 80
+    # a COLUMNS that is no number is no width ("²" passes str.isdigit: rich's int() then failed, exit 2)
+    for junk in ("\u00b2", "\u0663", "0", "-5", "abc"):
+        odd = subprocess.run([script, "zoo:vgg11", "--input", "32"], capture_output=True, text=True,
+                             env={**env, "COLUMNS": junk, "PYTHONIOENCODING": "utf-8"})
+        assert odd.returncode == 1 and odd.stderr == "", junk
+        assert max(len(line) for line in odd.stdout.splitlines()) == 140, junk

@@ -320,9 +320,9 @@ def _console(output: Optional[Path]):
     console = Console(emoji=False)
     if not console.is_terminal:  # CI logs and pipes: don't squeeze the table into 80 columns
         # (unless COLUMNS says how wide: rich reads it on a terminal, and a user who sets it on a
-        # pipe means it)
-        columns = os.environ.get("COLUMNS", "")
-        console = Console(width=int(columns) if columns.isdigit() and int(columns) > 0 else 140, emoji=False)
+        # pipe means it; main() dropped a COLUMNS that is no number)
+        wanted = int(os.environ.get("COLUMNS") or 0)
+        console = Console(width=wanted if wanted > 0 else 140, emoji=False)
     # rich exits 1 when the reader goes away (| head): the exit code must stay the findings'
     console.on_broken_pipe = _stdout_to_devnull
     return console
@@ -771,6 +771,10 @@ def main(argv: list[str] | None = None) -> None:
     from rflint.cli.run import Terminated
 
     _unencodable_replaced()
+    for name in ("COLUMNS", "LINES"):  # rich reads them with str.isdigit, which "²" passes and int() refuses
+        value = os.environ.get(name)
+        if value is not None and not (value.isascii() and value.isdigit()):
+            del os.environ[name]
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0].isidentifier() and args[0] not in COMMANDS:
         # every TARGET has a colon: a bare word is a mistyped command, said before anything loads
@@ -812,8 +816,11 @@ def _no_such_option(name: str, command) -> str:
 
     known = {opt.lstrip("-"): opt for param in command.params if not getattr(param, "hidden", False)
              for opt in (*param.opts, *param.secondary_opts) if opt.startswith("--")}
-    close = difflib.get_close_matches(name.lstrip("-"), list(known), n=2, cutoff=0.75)
-    return f"No such option: {name}" + (f" (did you mean {' or '.join(known[c] for c in close)}?)" if close else "")
+    typed = name.lstrip("-")
+    # a name cut short or run on (--out, --min-tail, --fail-on-warning), else a close spelling
+    close = [bare for bare in known if typed and (bare.startswith(typed) or typed.startswith(bare))]
+    close = close or difflib.get_close_matches(typed, list(known), n=2, cutoff=0.75)
+    return f"No such option: {name}" + (f" (did you mean {' or '.join(known[c] for c in close[:2])}?)" if close else "")
 
 
 def _unencodable_replaced() -> None:
