@@ -11,5 +11,7 @@ def count(n, noun: str, plural: str | None = None) -> str:
 
 def named(name: str) -> str:
     """A layer or tensor name in a sentence: "layer 3" for a child of an nn.Sequential model, whose
-    name is its index ("after 3 no path ..." read as a count), else the name as it is."""
-    return f"layer {name}" if name.partition("@")[0].isdigit() else name
+    name is its index ("after 3 no path ..." read as a count; "1.0" in nested ones, read as a
+    number), else the name as it is."""
+    path = name.partition("@")[0]
+    return f"layer {name}" if path and all(part.isascii() and part.isdigit() for part in path.split(".")) else name

@@ -1346,12 +1346,15 @@ def test_a_cut_named_by_fx_alone_says_where_it_is_made():
 
     lines, first = inspect.getsourcelines(_FunctionalReluCut)
     line = first + next(i for i, text in enumerate(lines) if "# the cut" in text)
-    label = f"relu_3 at {os.path.basename(__file__)}:{line}"
+    label = f"relu_3 at {os.path.relpath(__file__)}:{line}"  # the path as the findings give theirs
     a = rflint.analyze(_FunctionalReluCut(), 8)
     tail = lint(a).context.structure.tail
-    assert tail.cut == "relu_3" and tail.cut_name == label and tail.params == 2 * (8 * 8 * 9 + 8)
+    assert tail.cut == tail.cut_name == "relu_3" and tail.cut_label == label
+    assert tail.params == 2 * (8 * 8 * 9 + 8)
     rf002 = [f for f in codes(_FunctionalReluCut(), 8) if f.code == "RF002"][0]
     assert f"after {label} no path to the output" in rf002.message and f"truncate after {label} (" in rf002.message
+    # the JSON's cut is the tensor's name, a field a program reads, not the sentence's words
+    assert rf002.data["cut"] == "relu_3" and rf002.data["truncation"]["cut"] == "relu_3"
     # a module's output keeps its path alone (spec §6: ResNet18 at 32 is cut after layer3.0)
     assert lint(rflint.analyze("zoo:resnet18", 32)).context.structure.tail.cut_name == "layer3.0"
 
@@ -1366,9 +1369,19 @@ def test_a_sequential_models_layers_are_called_layers_in_sentences():
     assert found["RF002"].message.startswith("predicted tail at 4x4 px: after layer 3 no path to the output")
     assert "its border, is layer 4);" in found["RF002"].message and "truncate after layer 3 (" in found["RF002"].message
     assert found["RF002"].data["cut"] == "3" and found["RF002"].layer == "4"  # the names themselves are kept
+    assert lint(rflint.analyze(model, 4)).context.structure.tail.cut_label == "layer 3"
     assert found["RF001"].message.startswith("layer 4 (Conv2d) is unproductive")
     with pytest.raises(RflintError) as err:
         rflint.analyze(model, 4, channels=1)
     assert "layer 0 expects 3 input channels, got 1" in str(err.value)
+    # nested Sequentials: "after 1.0 no path", "0.0 expects 3 input channels" read as numbers too
+    from rflint.wording import named
+
+    assert [named(n) for n in ("1.0", "1.1.0", "3@2", "layer1.0", "0.conv", "conv1")] == \
+        ["layer 1.0", "layer 1.1.0", "layer 3@2", "layer1.0", "0.conv", "conv1"]
+    nested = nn.Sequential(nn.Sequential(*model[:4]), nn.Sequential(*model[4:]))
+    found = {f.code: f for f in codes(nested, 4)}
+    assert found["RF002"].message.startswith("predicted tail at 4x4 px: after layer 0 no path")  # the block 0's output
+    assert found["RF001"].message.startswith("layer 1.0 (Conv2d) is unproductive")
     # a dotted path is a name already
     assert [f.message.split(" (")[0] for f in codes("zoo:resnet18", 32) if f.code == "RF001"][0] == "layer3.1.conv2"

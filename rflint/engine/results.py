@@ -146,13 +146,17 @@ class Analysis:
     def tensor_label(self, node: str) -> str:
         """:meth:`tensor_name` in a sentence: a tensor named by its fx node alone (the result of a
         function forward() calls outside any module: "relu_3") with the line that makes it,
-        "relu_3 at net.py:19": that name is nowhere in the user's code."""
+        "relu_3 at models/net.py:19" (the path as the findings give it): that name is nowhere in the
+        user's code."""
         name = self.tensor_name(node)
         found = self.traced.node_by_name.get(node) if self.traced is not None else None
         if found is None or name != found.name or found.op not in ("call_function", "call_method"):
             return name
         site = node_site(found)
-        return f"{name} at {os.path.basename(site.file)}:{site.line}" if site is not None else name
+        if site is None:
+            return name
+        relative = os.path.relpath(site.file) if not site.file.startswith("<") else site.file
+        return f"{name} at {site.file if relative.startswith(os.pardir + os.sep + os.pardir) else relative}:{site.line}"
 
     def layer(self, name: str) -> Layer:
         for layer in self.layers:

@@ -62,7 +62,7 @@ def explain_failure(prepared: Prepared, shapes: Shapes, err: RflintError, full_s
     # with a Linear, an RGB-D net slicing its input): every later error may be that guess's
     guess = None
     if first is not None and not first[2] and not full_shapes and shapes[0][1] == prepared.default_channels:
-        guess = (f"the input's {shapes[0][1]} channels were read from {first[0]} (in_channels {first[1]}), which "
+        guess = (f"the input's {shapes[0][1]} channels were read from {named(first[0])} (in_channels {first[1]}), which "
                  "does not read the input but a map made from it: if the input has others, set --channels")
     if guess and channels_wrong:  # RGB-D: x[:, 3:] has none
         return RflintError(f"{prepared.label}: the map reaching {layer} does not have the channels it takes; {guess}")

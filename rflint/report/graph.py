@@ -172,7 +172,7 @@ def build_dot(report: ModelReport) -> str:
         if n not in tail_nodes:
             out.append("  " + node_line(n))
     if tail_nodes:
-        label = f"predicted tail (truncate after {s.tail.cut_name})"
+        label = f"predicted tail (truncate after {s.tail.cut_label})"
         out.append("  subgraph cluster_tail {")
         out.append(f"    graph [label={dot_quote(label)}, style=\"dashed,filled\", color=\"#c00000\", "
                    f"fillcolor={dot_quote(TAIL_BACKGROUND)}, fontcolor=\"#c00000\", fontsize=11];")

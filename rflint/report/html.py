@@ -24,7 +24,7 @@ from rflint.report.humanize import NO_CLEAN_SIZE, change, final_rf, human, pct, 
 from rflint.report.model import ModelReport
 from rflint.rules.base import SEVERITY_RANK
 from rflint.rules.structure import fmt_size, unit
-from rflint.wording import count
+from rflint.wording import count, named
 
 STATUS_BG = dict(graph_mod.STATUS_FILL)
 ROW_BG = {"productive": "#eef8e9", "partial": "#fff6d6", "unproductive": "#fde0dc", "head": "#f0f0f0"}
@@ -111,7 +111,7 @@ def _summary(report: ModelReport) -> str:
     ]
     if a.final_r_min is not None:
         rows.append(("final RF",
-                     f"{_e(final_rf(a))} <span class=\"muted\">(output of {_e(a.final_layer)})</span>"))
+                     f"{_e(final_rf(a))} <span class=\"muted\">(output of {_e(named(a.final_layer))})</span>"))
     else:
         rows.append(("final RF", "-"))
     clean = report.min_clean_input
@@ -122,7 +122,7 @@ def _summary(report: ModelReport) -> str:
     if tail is not None:
         rows.append(("predicted tail",
                      f"{len(tail.layers)} RF layers ({len(tail.parametric_layers)} with weights) after "
-                     f"{_e(tail.cut_name)}: {tail.params:,} params ({pct(tail.params, a.params)}), "
+                     f"{_e(tail.cut_label)}: {tail.params:,} params ({pct(tail.params, a.params)}), "
                      f"{tail.macs:,} MACs ({pct(tail.macs, a.macs)})"))
     else:
         rows.append(("predicted tail", "none"))
@@ -161,7 +161,7 @@ def _fix(report: ModelReport) -> str:
     if not report.tail_reported:
         return "<p>The predicted tail is not reported here (RF002 is ignored, not selected or suppressed).</p>"
     parts = [
-        f"<p><b>Why:</b> after <code>{_e(tail.cut_name)}</code>, every path to the output that could grow the "
+        f"<p><b>Why:</b> after <code>{_e(tail.cut_label)}</code>, every path to the output that could grow the "
         f"receptive field runs into a layer whose smallest input RF already exceeds the "
         f"{_e(fmt_size(a.input_size))} {unit(a.input_size)} image (the first is <code>{_e(tail.border.name)}</code>), so the "
         "tail only re-mixes what earlier layers saw.</p>"
@@ -169,7 +169,7 @@ def _fix(report: ModelReport) -> str:
     plan = report.truncation
     if plan is not None:
         parts.append(
-            f"<p><b>Truncate:</b> keep everything up to <code>{_e(plan.cut_name)}</code>, then global average "
+            f"<p><b>Truncate:</b> keep everything up to <code>{_e(tail.cut_label)}</code>, then global average "
             f"pooling + Linear({plan.cut_channels}, {plan.n_out}). Removes {_e(removed_layers(tail))}; "
             f"params {plan.params_before:,} &rarr; {plan.params_after:,} "
             f"({change(plan.params_before, plan.params_after)}), "
@@ -178,7 +178,7 @@ def _fix(report: ModelReport) -> str:
         )
     else:
         parts.append(
-            f"<p><b>Truncate:</b> end the feature extractor at <code>{_e(tail.cut_name)}</code> "
+            f"<p><b>Truncate:</b> end the feature extractor at <code>{_e(tail.cut_label)}</code> "
             f"({tail.params:,} params and {tail.macs:,} MACs are in the tail; the output is not a class vector, "
             "so no new head is proposed).</p>"
         )

@@ -144,7 +144,7 @@ def plot_figure(report: ModelReport):
         tail_idx = [idx[layer.name] for layer in s.tail.layers if layer.name in idx]
         for k, (lo, hi) in enumerate(_runs(tail_idx)):
             ax.axvspan(lo - 0.5, hi + 0.5, color="#f4978e", alpha=0.22, lw=0,
-                       label=f"predicted tail (truncate after {s.tail.cut_name})" if k == 0 else None)
+                       label=f"predicted tail (truncate after {s.tail.cut_label})" if k == 0 else None)
 
     colours = ("#1f77b4", "#2ca02c", "#9467bd")
     for g, group in enumerate(rf_groups if layers else []):

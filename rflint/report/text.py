@@ -54,7 +54,8 @@ def header(report: ModelReport) -> Table:
     clean = report.min_clean_input
     grid.add_row("no unproductive or partial layer from", f"{fmt_size(clean)} {unit(a.input_size)}" if clean else NO_CLEAN_SIZE)
     s = report.structure
-    grid.add_row("border (r_min / r_max)", f"{s.border.name if s.border else '-'} / {s.border_max.name if s.border_max else '-'}")
+    grid.add_row("border (r_min / r_max)", f"{named(s.border.name) if s.border else '-'} / "
+                                           f"{named(s.border_max.name) if s.border_max else '-'}")
     if a.trace_method != "torch.fx.symbolic_trace":
         grid.add_row("traced with", a.trace_method)
     return grid
@@ -260,7 +261,7 @@ def fix_panel(report: ModelReport) -> Panel | None:
     body = Text()
     body.append("Why: ", style="bold")
     body.append(
-        f"after {named(tail.cut_name)}, every path to the output that could grow the receptive field runs into a "
+        f"after {tail.cut_label}, every path to the output that could grow the receptive field runs into a "
         f"layer whose smallest input RF already exceeds the {sized(a.input_size)} input (the first is "
         f"{named(tail.border.name)}), so the tail only re-mixes what earlier layers saw; networks trained with "
         "such a tail are usually no more accurate, often less, than without it.\n"
@@ -268,14 +269,14 @@ def fix_panel(report: ModelReport) -> Panel | None:
     body.append("Truncate: ", style="bold")
     if plan is not None:
         body.append(
-            f"keep everything up to {named(tail.cut_name)}, then global average pooling + Linear({plan.cut_channels}, "
+            f"keep everything up to {tail.cut_label}, then global average pooling + Linear({plan.cut_channels}, "
             f"{plan.n_out}). Removes {removed_layers(tail)}; params {human(a.params)} -> "
             f"{human(plan.params_after)} ({change(a.params, plan.params_after)}), MACs {human(a.macs)} -> "
             f"{human(plan.macs_after)} ({change(a.macs, plan.macs_after)}).{plan.head_text()}\n"
         )
     else:
         reason = no_plan_reason(report.analysis, tail)
-        body.append(f"end the feature extractor at {named(tail.cut_name)} ({human(tail.params)} params, "
+        body.append(f"end the feature extractor at {tail.cut_label} ({human(tail.params)} params, "
                     f"{human(tail.macs)} MACs in the tail)" + (f"; no automatic truncation: {reason}" if reason else "")
                     + ".\n")
     stem = report.stem

@@ -23,7 +23,7 @@ class PredictedTail(Rule):
             return
         a = ctx.analysis
         border = tail.border
-        cut, said = tail.cut_name, named(tail.cut_name)
+        cut, said = tail.cut_name, tail.cut_label
         n = len(tail.parametric_layers)
         plan = plan_truncation(a, tail)
         advice = (

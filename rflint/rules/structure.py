@@ -10,6 +10,7 @@ from fractions import Fraction
 
 from rflint.engine import Analysis, Layer
 from rflint.trace.metaspec import is_tensor_like
+from rflint.wording import named
 
 PRODUCTIVE, PARTIAL, UNPRODUCTIVE, HEAD = "productive", "partial", "unproductive", "head"
 NEUTRAL = "neutral"
@@ -62,6 +63,7 @@ class Tail:
     params: int
     macs: int
     border: Layer
+    cut_label: str = ""  # the cut as a sentence names it: "layer 3", "relu_3 at models/net.py:19"
     # what is worked out from the tail once and read by several rules and reports (truncation.py's
     # plan: RF002's message and the report's "truncation" entry)
     derived: dict = field(default_factory=dict, repr=False, compare=False)
@@ -333,10 +335,10 @@ def _tail(a: Analysis, segments: list[Segment], status: dict[str, str], min_tail
     cut = tail_segments[0].entry
     if like is not None and like.cut == cut:  # the same segments: only the border can differ
         return Tail(cut=cut, cut_name=like.cut_name, segments=tail_segments, layers=layers, params=like.params,
-                    macs=like.macs, border=border)
+                    macs=like.macs, border=border, cut_label=like.cut_label)
     nodes = [n for seg in tail_segments for n in seg.nodes]
     return Tail(
-        cut=cut, cut_name=a.tensor_label(cut), segments=tail_segments, layers=layers,
+        cut=cut, cut_name=a.tensor_name(cut), cut_label=named(a.tensor_label(cut)), segments=tail_segments, layers=layers,
         params=sum(a.node_params.get(n, 0) for n in nodes), macs=sum(a.node_macs.get(n, 0) for n in nodes),
         border=border,
     )

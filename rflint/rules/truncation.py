@@ -128,7 +128,7 @@ def _plan(a: Analysis, tail: Tail) -> TruncationPlan | str:
     if len(out_shapes) != 1 or out_shapes[0] is None or len(out_shapes[0]) != 2:
         return "its output is not a (batch, classes) vector, so it cannot end in a classifier"
     cut_shape = a.shape(tail.cut)
-    not_a_map = f"the cut tensor {tail.cut_name} is not a feature map that global pooling can close"
+    not_a_map = f"the cut tensor {tail.cut_label} is not a feature map that global pooling can close"
     if cut_shape is None or len(cut_shape) < 3:
         return not_a_map
     if cut_shape[0] != out_shapes[0][0]:  # the head folds the batch (a video net's consensus over the frames of
@@ -139,7 +139,7 @@ def _plan(a: Analysis, tail: Tail) -> TruncationPlan | str:
     if rf is not None and any(axis.dim < 2 - len(cut_shape) for axis in rf.axes):
         # (batch, time, channels) as a Conformer keeps it: pooling dims 2.. and a Linear over dim 1
         # averaged the channels and read the time steps as features (a model for one length only)
-        return (f"the cut tensor {tail.cut_name} is not laid out (batch, channels, *spatial): a spatial axis "
+        return (f"the cut tensor {tail.cut_label} is not laid out (batch, channels, *spatial): a spatial axis "
                 "comes before its last dims (a channels-last map), so a global pool and a Linear over dim 1 "
                 "cannot close it")
     n_out, channels = out_shapes[0][1], cut_shape[1]
