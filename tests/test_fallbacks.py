@@ -1576,14 +1576,32 @@ class _BranchesThatNeverMeet(nn.Module):
         return torch.cat([self.a(x), self.b(x)], 1)
 
 
+class _LinesUpAt256(nn.Module):
+    """Eight 3x3/2 convs (n -> ceil(n / 2) each), upsampled by 256 and added to the full map: the
+    two meet where n is a multiple of 256 only (400 -> 2 -> 512)."""
+
+    def __init__(self):
+        super().__init__()
+        self.down = nn.Sequential(*[nn.Conv2d(3, 3, 3, stride=2, padding=1) for _ in range(8)])
+        self.up = nn.Upsample(scale_factor=256)
+
+    def forward(self, x):
+        return x + self.up(self.down(x))
+
+
 def test_a_join_no_input_size_can_fix_does_not_ask_for_another_size():
     # it said "the input must line up with the downsampling before the join", with no size to offer
     with pytest.raises(RflintError) as err:
         rflint.analyze(_BranchesThatNeverMeet(), 16)
     message = str(err.value)
-    assert message.startswith("_BranchesThatNeverMeet: the maps joined at cat differ in size at 16x16, and at every "
-                              "input size near it that rflint tried")
+    assert message.startswith("_BranchesThatNeverMeet: the maps joined at cat differ in size at 16x16, at every "
+                              "input size within 64 px of it and at its next multiple of 2, 4, 8, ... up to 4096 px")
     assert "no input size makes up for" in message and "must line up" not in message
+    # a model that lines up at multiples of 256 only, further than 64 px away: it was told no size fits
+    with pytest.raises(RflintError) as err:
+        rflint.analyze(_LinesUpAt256(), 400)
+    assert str(err.value) == ("input 400x400 does not fit _LinesUpAt256: the maps joined at add differ in size (the "
+                              "input must line up with the downsampling before the join); it runs at 512x512")
     # a U-Net at 30 joins maps that line up at multiples of its downsampling: that hint stays
     with pytest.raises(RflintError) as err:
         rflint.analyze("zoo:unet", 30)

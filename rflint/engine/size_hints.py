@@ -120,13 +120,19 @@ def explain_failure(prepared: Prepared, shapes: Shapes, err: RflintError, full_s
             return RflintError(f"input {size} does not fit {prepared.label}: at {layer} what the input made meets "
                                f"{fixed}, a parameter of a fixed size (a position embedding?): the model runs only at the input "
                                "size it was built for" + (f"; the nearest sizes that run are {hint}" if hint else ""))
-        if hint is None and _attempts(prepared, shapes) is not None:
-            # none near it runs either: not a size to choose (a branch that lacks the padding or the
-            # stride of the other joins maps of n - 2 and n, or n / 2 and n, at every n)
-            return RflintError(f"{prepared.label}: the maps joined at {layer} differ in size at {size}, and at "
-                               f"every input size near it that rflint tried (within {ALIGN_REACH} px): its branches "
-                               "change the size differently (one lacks the padding or stride of the other?), which "
-                               "no input size makes up for")
+        attempt = _attempts(prepared, shapes) if hint is None else None
+        if attempt is not None:
+            aligned = _aligned_multiple(attempt, tuple(shapes[0][2:]))
+            if aligned is not None:  # a deep U-Net: it lines up at multiples of 2^depth only, further away
+                return RflintError(f"input {size} does not fit {prepared.label}: the maps joined at {layer} differ "
+                                   "in size (the input must line up with the downsampling before the join); it runs "
+                                   f"at {'x'.join(map(str, aligned[0]))}")
+            # none near it runs, nor any multiple of a power of two: not a size to choose (a branch
+            # that lacks the other's padding or stride joins maps of n - 2 and n, or n / 2 and n)
+            return RflintError(f"{prepared.label}: the maps joined at {layer} differ in size at {size}, at every "
+                               f"input size within {ALIGN_REACH} px of it and at its next multiple of 2, 4, 8, ... up "
+                               f"to {_ALIGNED_UP_TO} px: its branches change the size differently (one lacks the "
+                               "padding or stride of the other?), which no input size makes up for")
         return RflintError(f"input {size} does not fit {prepared.label}: the maps joined at {layer} differ in size "
                            "(the input must line up with the downsampling before the join)"
                            + (f"; the nearest sizes that run are {hint}" if hint else ""))
@@ -186,6 +192,23 @@ def _reshapes_only(node: fx.Node) -> bool:
 def _trace_for(prepared: Prepared, shapes: Shapes) -> Traced | None:
     """The trace the failure at ``shapes`` happened in: that size's own, else the model's."""
     return prepared._by_shapes.get(shapes) or prepared.traced or prepared._leaves_traced
+
+
+_ALIGNED_UP_TO = 4096  # px: the largest side the multiples of a power of two are tried up to
+
+
+def _aligned_multiple(attempt: Callable[[tuple[int, ...]], RflintError | None], spatial: tuple[int, ...]
+                      ) -> tuple[tuple[int, ...], int] | None:
+    """The given size raised to the next multiple of 2, 4, 8, ... on every axis: the first of those
+    that runs, and the multiple; None when none does up to ``_ALIGNED_UP_TO`` px."""
+    multiple = 2
+    while True:
+        size = tuple(-(-side // multiple) * multiple for side in spatial)
+        if max(size) > _ALIGNED_UP_TO:
+            return None
+        if size != spatial and attempt(size) is None:
+            return size, multiple
+        multiple *= 2
 
 
 def _reads_the_input(traced: Traced | None, name: str | None) -> bool:
