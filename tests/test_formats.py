@@ -560,3 +560,14 @@ def test_the_tail_is_counted_in_the_same_terms_everywhere():
     panel = " ".join(_printed(fix_panel(report), 200, False).replace("│", " ").split())
     assert "Removes 3 RF layers (2 with weights);" in panel
     assert "| 3 RF layers (2 with weights) after `0.14` |" in render_markdown([report.document()])
+
+
+def test_a_place_inside_a_notes_text_is_not_the_notes_place():
+    # -f github wrote "file=forward() branches on tensor values at /tmp/net.py": the place in the
+    # sentence was read as the note's own, and SARIF's location URI with it
+    from rflint.report.humanize import note_place
+
+    assert note_place("forward() branches on tensor values at /tmp/x/net.py:19: analysed the branch a random "
+                      "input takes") is None
+    assert note_place("/src/net.py:15: malformed ignore comment") == ("/src/net.py", 15, "malformed ignore comment")
+    assert note_place("models dir/net.py:3: unknown rule code RF999") == ("models dir/net.py", 3, "unknown rule code RF999")

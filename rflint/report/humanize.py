@@ -45,7 +45,9 @@ def where(source) -> str:
     return f"{path}:{source.line}"
 
 
-_AT_LINE = re.compile(r"(?P<file>[^\n]+?\.pyw?):(?P<line>\d+): (?P<text>.+)", re.S)
+# a note about a line starts with its place: a path has no "()" and no ": " in it (a place inside
+# the note's text, "forward() branches on tensor values at /src/net.py:19: ...", is not the note's)
+_AT_LINE = re.compile(r"(?P<file>(?:(?!\(\)|: )[^\n])+?\.pyw?):(?P<line>\d+): (?P<text>.+)", re.S)
 
 
 def note_place(note: str) -> tuple[str, int, str] | None:
