@@ -1688,6 +1688,9 @@ class _Products(nn.Module):
         self.conv = nn.Conv2d(3, 16, 1)
         self.w = nn.Parameter(torch.randn(16, 16))
         self.attn = nn.MultiheadAttention(16, 2, batch_first=True)
+        self.attn_kv = nn.MultiheadAttention(16, 2, batch_first=True, add_bias_kv=True)
+        self.encoder = nn.TransformerEncoderLayer(16, 2, 32, dropout=0.0, batch_first=True)
+        self.decoder = nn.TransformerDecoderLayer(16, 2, 32, dropout=0.0, batch_first=True)
 
     def forward(self, x):
         f = self.conv(x)  # (B, 16, 8, 8)
@@ -1702,6 +1705,19 @@ class _Products(nn.Module):
         if self.kind == "sdpa":
             q = tokens.reshape(b, 64, 2, 8).transpose(1, 2)  # (B, 2 heads, 64, 8)
             return F.scaled_dot_product_attention(q, q, q)
+        if self.kind == "sdpa_keywords":
+            q = tokens.reshape(b, 64, 2, 8).transpose(1, 2)
+            return F.scaled_dot_product_attention(query=q, key=q, value=q)
+        if self.kind == "addmm_keywords":
+            return torch.addmm(self.w[0], mat1=tokens.reshape(b * 64, 16), mat2=self.w)
+        if self.kind == "einsum_implicit":  # "bchw,oc" is "bchw,oc->bhow"
+            return torch.einsum("bchw,oc", f, self.w[:8])
+        if self.kind == "mha_bias_kv":
+            return self.attn_kv(tokens, tokens, tokens)[0]
+        if self.kind == "encoder_layer":
+            return self.encoder(tokens)
+        if self.kind == "decoder_layer":
+            return self.decoder(tokens, tokens)
         return self.attn(tokens, tokens, tokens)[0]
 
 
@@ -1712,6 +1728,15 @@ class _Products(nn.Module):
     ("sdpa", 2 * 64 * 64 * (8 + 8)),  # 2 heads x 64 queries x 64 keys x (8 for q k^T + 8 for the values)
     # projections 3 x 64 tokens x 16 x 16, attention 2 x 64 x 64 x 16, output projection 64 x 16 x 16
     ("mha", 3 * 64 * 16 * 16 + 2 * 64 * 64 * 16 + 64 * 16 * 16),
+    # the same ops with their operands given by keyword, or the einsum's output left implicit
+    ("sdpa_keywords", 2 * 64 * 64 * (8 + 8)), ("addmm_keywords", 64 * 16 * 16), ("einsum_implicit", 16 * 8 * 8 * 8),
+    # the learnt key/value bias: one more key position, 65, for each query
+    ("mha_bias_kv", 3 * 64 * 16 * 16 + 2 * 64 * 65 * 16 + 64 * 16 * 16),
+    # an encoder layer: q, k, v and output projections 4 x 64 x 16 x 16, attention 2 x 64 x 64 x 16,
+    # feed-forward 2 x 64 x 16 x 32; a decoder layer adds cross-attention on the memory (here the
+    # tokens again): projections 4 x 64 x 16 x 16, attention 2 x 64 x 64 x 16
+    ("encoder_layer", 4 * 64 * 16 * 16 + 2 * 64 * 64 * 16 + 2 * 64 * 16 * 32),
+    ("decoder_layer", 2 * (4 * 64 * 16 * 16 + 2 * 64 * 64 * 16) + 2 * 64 * 16 * 32),
 ])
 @pytest.mark.parametrize("batch", [1, 3])
 def test_macs_of_products_written_out(kind, macs, batch):

@@ -2,7 +2,8 @@
 
 MACs count the multiply-accumulates of weight-bearing ops and products of activations (conv,
 transposed conv, linear, matmul/bmm/addmm/baddbmm, two-operand einsum, scaled dot-product attention,
-nn.MultiheadAttention): the number papers call "FLOPs" (one MAC = one multiply-add).
+nn.MultiheadAttention, nn.Transformer{Encoder,Decoder}{,Layer}): the number papers call "FLOPs" (one
+MAC = one multiply-add).
 Pooling, normalisation and activations count 0; they are a rounding error next to the convs.
 All counts are per sample: a node's count over the whole run, divided by the batch size of the
 model's input (``per_sample``), not by the node's own first dimension, which is not the batch in a
@@ -113,6 +114,9 @@ def macs_rule(node: fx.Node, module: nn.Module | None) -> MacsRule | None:
             return _scaled(node, node, module.in_features)
         if isinstance(module, nn.MultiheadAttention):
             return _multihead_attention(node, module)
+        if isinstance(module, (nn.TransformerEncoderLayer, nn.TransformerDecoderLayer, nn.TransformerEncoder,
+                               nn.TransformerDecoder)):
+            return _transformer(node, module)
         return None
     name = getattr(node.target, "__name__", str(node.target))
     if name in ("conv1d", "conv2d", "conv3d", "linear", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"):
@@ -132,13 +136,19 @@ def macs_rule(node: fx.Node, module: nn.Module | None) -> MacsRule | None:
         return weighted
     if name in ("matmul", "bmm", "mm", "__matmul__") and node.args:
         return _product(node, node.args[0])
-    if name in ("addmm", "baddbmm") and len(node.args) > 1:  # bias + a @ b: a Linear written out
-        return _product(node, node.args[1])
+    if name in ("addmm", "baddbmm"):  # bias + a @ b: a Linear written out
+        first = _argument(node, 1, "mat1" if name == "addmm" else "batch1")
+        return _product(node, first) if first is not None else None
     if name == "einsum":
         return _einsum_rule(node)
-    if name == "scaled_dot_product_attention" and len(node.args) >= 3:
+    if name == "scaled_dot_product_attention":
         return _attention_rule(node)
     return None
+
+
+def _argument(node: fx.Node, index: int, keyword: str) -> Any:
+    """The call's argument at ``index``, or given by ``keyword``; None when it has neither."""
+    return node.args[index] if len(node.args) > index else node.kwargs.get(keyword)
 
 
 def _product(node: fx.Node, first: Any) -> MacsRule:
@@ -160,8 +170,11 @@ def _einsum_rule(node: fx.Node) -> MacsRule | None:
     equation, *operands = node.args if node.args else (None,)
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = list(operands[0])
-    if not isinstance(equation, str) or "->" not in equation or len(operands) != 2:
+    if not isinstance(equation, str) or len(operands) != 2:
         return None
+    if "->" not in equation:  # implicit output: the letters that occur once, in alphabetical order
+        letters = equation.replace(" ", "").replace("...", "").replace(",", "")
+        equation += "->" + ("..." if "..." in equation else "") + "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
 
     def rule(values: dict) -> int:
         shapes = [getattr(values.get(o), "shape", None) for o in operands]
@@ -182,7 +195,7 @@ def _einsum_rule(node: fx.Node) -> MacsRule | None:
 def _attention_rule(node: fx.Node) -> MacsRule:
     """F.scaled_dot_product_attention(q, k, v): q k^T (L x S scores of E each) and the scores
     times v (L x Ev of S each), per batch and head: (numel(q) / E) * S * (E + Ev)."""
-    q, k, v = node.args[:3]
+    q, k, v = (_argument(node, i, name) for i, name in enumerate(("query", "key", "value")))
 
     def rule(values: dict) -> int:
         shapes = [getattr(values.get(x), "shape", None) for x in (q, k, v)]
@@ -208,9 +221,39 @@ def _multihead_attention(node: fx.Node, module: nn.MultiheadAttention) -> MacsRu
             return 0
         n = 1 if q.dim() == 2 else q.shape[0] if module.batch_first else q.shape[1]
         tokens_q, tokens_k = q.numel() // q.shape[-1], k.numel() // k.shape[-1]
-        s = tokens_k // max(n, 1)  # source length per sequence
+        # source length per sequence, with the learnt key and value bias and the zero attention
+        # each adding one position
+        s = tokens_k // max(n, 1) + (module.bias_k is not None) + bool(module.add_zero_attn)
         projections = (tokens_q * q.shape[-1] + tokens_k * k.shape[-1] + tokens_k * v.shape[-1]) * e
         return projections + 2 * tokens_q * s * e + tokens_q * e * e
+    return rule
+
+
+def _transformer(node: fx.Node, module: nn.Module) -> MacsRule | None:
+    """nn.TransformerEncoderLayer / DecoderLayer / Encoder / Decoder, leaves to torch.fx: each
+    layer's attention (as nn.MultiheadAttention's rule counts it) and feed-forward Linear pair,
+    on its first argument's tokens (a decoder layer's cross-attention on the memory's too)."""
+    layers = list(module.layers) if isinstance(module, (nn.TransformerEncoder, nn.TransformerDecoder)) else [module]
+    if not all(isinstance(layer, (nn.TransformerEncoderLayer, nn.TransformerDecoderLayer)) for layer in layers):
+        return None
+    src = _argument(node, 0, "src" if isinstance(layers[0], nn.TransformerEncoderLayer) else "tgt")
+    memory = _argument(node, 1, "memory")
+
+    def rule(values: dict) -> int:
+        x, mem = values.get(src), values.get(memory)
+        if not is_tensor_like(x) or x.dim() < 2:
+            return 0
+        total = 0
+        for layer in layers:
+            attn = layer.self_attn
+            e, tokens = attn.embed_dim, x.numel() // x.shape[-1]
+            n = 1 if x.dim() == 2 else x.shape[0] if attn.batch_first else x.shape[1]
+            total += 4 * tokens * e * e + 2 * tokens * (tokens // max(n, 1)) * e  # projections, attention
+            if isinstance(layer, nn.TransformerDecoderLayer) and is_tensor_like(mem) and mem.dim() >= 2:
+                source = mem.numel() // mem.shape[-1]
+                total += 2 * tokens * e * e + 2 * source * e * e + 2 * tokens * (source // max(n, 1)) * e
+            total += 2 * tokens * layer.linear1.in_features * layer.linear1.out_features  # the feed-forward pair
+        return total
     return rule
 
 
