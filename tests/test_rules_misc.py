@@ -1385,3 +1385,34 @@ def test_a_sequential_models_layers_are_called_layers_in_sentences():
     assert found["RF001"].message.startswith("layer 1.0 (Conv2d) is unproductive")
     # a dotted path is a name already
     assert [f.message.split(" (")[0] for f in codes("zoo:resnet18", 32) if f.code == "RF001"][0] == "layer3.1.conv2"
+
+
+class _DeadProjectionBesideAttention(nn.Module):
+    """At 4 px: c1 reads 1, c2 3 (out 5); the pool reads 5 > 4 (out 6, jump 2), the 1x1 proj 6 > 4.
+    The tail starts after c2; its one parametric layer, proj, holds 16 * 16 + 16 = 272 params.  An
+    encoder layer over the pooled map's tokens (global) and the fc run on to the output in the same
+    segment: the head, not the tail's layers."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.c2 = nn.Conv2d(3, 16, 3, padding=1), nn.Conv2d(16, 16, 3, padding=1)
+        self.pool, self.proj = nn.MaxPool2d(2), nn.Conv2d(16, 16, 1)
+        self.enc = nn.TransformerEncoderLayer(16, 2, 32, dropout=0.0, batch_first=True)
+        self.fc = nn.Linear(16, 10)
+
+    def forward(self, x):
+        x = self.pool(self.c2(self.c1(x)))
+        return self.fc(self.proj(x).mean((2, 3)) + self.enc(x.flatten(2).transpose(1, 2)).mean(1))
+
+
+def test_the_tail_holds_its_own_layers_not_the_head_after_it():
+    # "its 1 parametric layer holds 635,114 params (77.1%)": a CoAtNet's attention stages were counted
+    result = lint(rflint.analyze(_DeadProjectionBesideAttention(), 4))
+    tail = result.context.structure.tail
+    assert [layer.name for layer in tail.parametric_layers] == ["proj"] and tail.params == 272
+    rf002 = next(f for f in result.findings if f.code == "RF002")
+    assert "its 1 parametric layer holds 272 params" in rf002.message
+    # a truncation removes the head too, and says so (the encoder layer's weights among them)
+    enc = sum(p.numel() for p in _DeadProjectionBesideAttention().enc.parameters())
+    assert "enc" in rf002.data["truncation"]["head_layers_removed"]
+    assert rf002.data["truncation"]["params_removed"] >= 272 + enc

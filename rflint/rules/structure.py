@@ -336,12 +336,30 @@ def _tail(a: Analysis, segments: list[Segment], status: dict[str, str], min_tail
     if like is not None and like.cut == cut:  # the same segments: only the border can differ
         return Tail(cut=cut, cut_name=like.cut_name, segments=tail_segments, layers=layers, params=like.params,
                     macs=like.macs, border=border, cut_label=like.cut_label)
-    nodes = [n for seg in tail_segments for n in seg.nodes]
+    nodes = _without_head(a, [n for seg in tail_segments for n in seg.nodes])
     return Tail(
         cut=cut, cut_name=a.tensor_name(cut), cut_label=named(a.tensor_label(cut)), segments=tail_segments, layers=layers,
         params=sum(a.node_params.get(n, 0) for n in nodes), macs=sum(a.node_macs.get(n, 0) for n in nodes),
         border=border,
     )
+
+
+def _without_head(a: Analysis, nodes: list[str]) -> list[str]:
+    """The tail's nodes (topological order) without the head its last segment runs on to: nodes
+    whose RF is global and from which no feature map is made again (a CoAtNet's attention stages
+    behind one dead 1x1 conv: "its 1 parametric layer holds 635,114 params").  A truncation removes
+    those too and says so (truncation.py, head_layers_removed).  An SE gate's layers are global as
+    well, but they scale a map: they stay, as truncation's _head_weights keeps them."""
+    traced = a.own_trace
+    if traced is None:
+        return nodes
+    rfs, by_name = a.node_rf, traced.node_by_name
+    feeds_a_map: set[str] = set()
+    for name in reversed(nodes):
+        node = by_name.get(name)
+        if node is not None and any(user.name in feeds_a_map or _spatial(rfs.get(user)) for user in node.users):
+            feeds_a_map.add(name)
+    return [n for n in nodes if n in feeds_a_map or n not in by_name or not getattr(rfs.get(by_name[n]), "is_global", False)]
 
 
 def _tail_of(segments: list[Segment], layer_by_node: dict[str, Layer], status: dict[str, str],
