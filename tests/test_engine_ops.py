@@ -735,8 +735,8 @@ def test_a_map_folded_back_from_columns_is_said_to_be_untracked(functional):
     a, layers = rf(UnfoldFold(), 8)
     assert layers["body.0"].head
     assert len(a.warnings) == 1 and a.warnings[0].endswith(
-        "the map it makes from columns (F.unfold's output) is not tracked: the layers after it count as head "
-        "and are not checked")
+        "the map it makes from columns (F.unfold's output) is not tracked and counts as global: a layer that reads "
+        "it alone is not checked, and where it is added to another map, that map's RF is kept")
     assert lint(a).findings == []
 
 
@@ -1776,3 +1776,32 @@ def test_a_weight_tied_between_two_modules_counts_once():
     tail = lint(a).context.structure.tail
     assert [layer.name for layer in tail.parametric_layers] == ["first@2", "c2", "tied"]
     assert tail.params == 0 + 584 + 8
+
+
+class _FoldedBlocks(nn.Module):
+    """Four residual blocks that each add an unfold-fold of the map to it (VOLO's outlook attention)."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 4, 3, padding=1)
+        self.convs = nn.ModuleList(nn.Conv2d(4, 4, 3, padding=1) for _ in range(4))
+
+    def forward(self, x):
+        x = self.stem(x)
+        for conv in self.convs:
+            cols = F.unfold(x, 3, padding=1)
+            x = conv(x) + F.fold(cols, x.shape[-2:], 3, padding=1)
+        return x.mean((2, 3))
+
+
+def test_a_warning_given_for_many_nodes_is_said_once():
+    # a model with eight outlook-attention blocks printed the same F.fold note eight times; and it
+    # said the layers after it were not checked, while the sums kept their RF and every conv was
+    a = rflint.analyze(_FoldedBlocks(), 16)
+    folds = [w for w in a.warnings if "F.fold" in w]
+    assert folds == ["fold, fold_1 and 2 more: F.fold: the map it makes from columns (F.unfold's output) is not "
+                     "tracked and counts as global: a layer that reads it alone is not checked, and where it is "
+                     "added to another map, that map's RF is kept"]
+    # the sums keep the convs' RF: 3, then + 2 per block (r_in of convs.3 is 3 + 3 * 2 = 9)
+    assert [layer.r_in_min for layer in a.layers if layer.name.startswith("convs.")][-1] == (9, 9)
+

@@ -41,6 +41,14 @@ def _layer_name(node: fx.Node, seen: dict[str, int]) -> str:
     return base if seen[base] == 1 else f"{base}@{seen[base]}"  # a module called twice
 
 
+def _names(names: list[str]) -> str:
+    """The nodes one warning is given for: "fold", "fold and fold_1", "fold, fold_1 and 6 more" (a
+    block repeated eight times says it once, not eight times)."""
+    if len(names) <= 3:
+        return " and ".join([", ".join(names[:-1]), names[-1]]) if len(names) > 1 else names[0]
+    return f"{names[0]}, {names[1]} and {len(names) - 2} more"
+
+
 def _weights_owner(node: fx.Node, root: nn.Module, weights: dict[str, nn.Parameter]) -> nn.Module | None:
     """The model's module whose forward() makes this functional conv with its own weight: a conv
     subclass with a forward() of its own (weight standardisation, TF "same" padding) is that conv,
@@ -309,13 +317,14 @@ def run_program(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None
     batch = per_sample(traced.order, values)
     node_macs_ = {name: rule(values) // batch for name, rule in ledger.macs}
     warnings: list[str] = prepared.loaded.notes + traced.notes
+    said_of: dict[str, list[str]] = {}  # a rule's warning -> the nodes it was given for, in order
     seen_names: dict[str, int] = {}
     counted: set[int] | None = None  # parameters counted so far: the modules', then each functional layer's
     leaf_notes = {note.split(":", 1)[0] for note in traced.notes}  # opaque leaves are already explained
 
     for node, module, kop, warning in rf_pass(traced, modules, values, image_inputs, rfs):
         if warning and not (module is not None and node.target in leaf_notes):
-            warnings.append(f"{node.target if module is not None else node.name}: {warning}")
+            said_of.setdefault(warning, []).append(node.target if module is not None else node.name)
         if kop is None:
             continue
         src = source_of(node)
@@ -350,6 +359,7 @@ def run_program(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None
         layers.append(layer)
         layer_by_node[node.name] = layer
 
+    warnings += [f"{_names(names)}: {warning}" for warning, names in said_of.items()]
     if layers and all(layer.head or all(r is None for r in layer.r_in_min) for layer in layers):
         # "No findings." from nothing checked otherwise
         warnings.append("no RF layer reads a spatial map (their kernels run over no axis of the input), so no rule had anything "

@@ -274,7 +274,8 @@ def folded(ctx: Ctx) -> Outcome:
     if rf is None:
         return Outcome(None)
     return Outcome(rf.to_global(), warning=f"{ctx.op_name}: the map it makes from columns (F.unfold's output) is "
-                                           "not tracked: the layers after it count as head and are not checked")
+                                           "not tracked and counts as global: a layer that reads it alone is not "
+                                           "checked, and where it is added to another map, that map's RF is kept")
 
 
 def _unfold_module(ctx: Ctx) -> Outcome:
