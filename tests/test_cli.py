@@ -1833,3 +1833,16 @@ def test_piped_output_takes_the_width_columns_gives():
                              env={**env, "COLUMNS": junk, "PYTHONIOENCODING": "utf-8"})
         assert odd.returncode == 1 and odd.stderr == "", junk
         assert max(len(line) for line in odd.stdout.splitlines()) == 140, junk
+
+
+@pytest.mark.parametrize("width", [60, 80])
+def test_a_narrow_sweep_table_folds_names_and_keeps_numbers_whole(width):
+    # at 80 columns every cell was cut: "16…" and "12…" for the sizes, "max…" for the cut, "…" headers
+    script = str(Path(sys.executable).with_name("rflint"))
+    out = subprocess.run([script, "sweep", "zoo:resnet18", "--sizes", "16,32,64,128"], capture_output=True, text=True,
+                         env={**os.environ, "COLUMNS": str(width)}).stdout
+    assert "…" not in out and all(len(line) <= width for line in out.splitlines())
+    for size in ("16x16", "32x32", "64x64", "128x128", "95.5%", "81.9%", "40.4%", "maxpool", "layer3.0"):
+        assert size in out, size
+    caption = " ".join(out.split())
+    assert "left out to fit" in caption and "(--format json has them)" in caption

@@ -338,19 +338,43 @@ def render_text(reports: list[ModelReport], console: Console, show_layers: bool 
 def render_sweep(label: str, rows: list[dict], lo, hi, console: Console) -> None:
     codes = sorted({code for r in rows for code in r.get("counts", ())})
     # Text, not a str: rich reads "emo.py:fire: ..." as markup with an emoji code (":fire:")
-    t = Table(title=Text(f"{label}: receptive field vs input size"), box=box.SIMPLE_HEAD, title_justify="left")
-    for col in ("input", "border (b_min)", "cut", "tail layers", "tail params", *codes):
-        t.add_column(col, justify="right" if col not in ("border (b_min)", "cut") else "left", no_wrap=True)
+    t = Table(title=Text(f"{label}: receptive field vs input size"), box=box.SIMPLE_HEAD, title_justify="left",
+              padding=(0, 1), pad_edge=False, show_edge=False)
+    cells = []
     for r in rows:
         if "error" in r:  # the reason follows the table: it is longer than a cell
-            t.add_row(fmt_size(r["input"]), Text("does not run", style="red"), *["-"] * (3 + len(codes)))
+            cells.append([fmt_size(r["input"]), Text("does not run", style="red"), *["-"] * (3 + len(codes))])
             continue
-        border = f"{r['border']} (#{r['border_index']} parametric)" if r["border"] else "-"
-        t.add_row(
-            fmt_size(r["input"]), border, r["cut"] or "-", str(r["tail_layers"]) if r["tail_layers"] else "-",
-            f"{r['tail_params_pct']}%" if r["tail_layers"] else "-",
+        border = f"{named(r['border'])} (#{r['border_index']} parametric)" if r["border"] else "-"
+        cells.append([
+            fmt_size(r["input"]), border, named(r["cut"]) if r["cut"] else "-",
+            str(r["tail_layers"]) if r["tail_layers"] else "-", f"{r['tail_params_pct']}%" if r["tail_layers"] else "-",
             *[str(r["counts"].get(code, 0) or "") for code in codes],
-        )
+        ])
+    columns = ("input", "border (b_min)", "cut", "tail layers", "tail params", *codes)
+    widest = [max([len(str(row[i])) for row in cells] + [len(col)]) for i, col in enumerate(columns)]
+    # numbers are never cut short ("12…" for 128): as wide as their widest cell and their header's
+    # longest word (the header wraps at its space: "tail" / "layers"); the names take what is left
+    # and fold; rule columns are left out, the last first, while even 12 columns of names do not fit
+    fixed = [max(max(len(str(row[i])) for row in cells) if cells else 1, *map(len, col.split()))
+             for i, col in enumerate(columns)]
+    keep = len(columns)
+    def room(k: int) -> int:  # what the two name columns get with the first k columns shown
+        return console.width - sum(fixed[i] for i in range(k) if i not in (1, 2)) - 3 * (k - 1)  # (a space, the box's, a space)
+    while keep > 5 and room(keep) < 24:
+        keep -= 1
+    names = max(room(keep), 12)
+    cut_width = min(widest[2], max(8, names // 3))
+    border_width = max(min(widest[1], names - cut_width), 4)
+    for i, col in enumerate(columns[:keep]):
+        if i == 1 or i == 2:
+            t.add_column(col, justify="left", overflow="fold", width=border_width if i == 1 else cut_width)
+        else:
+            t.add_column(col, justify="right", width=fixed[i])
+    if keep < len(columns):
+        t.caption = f"{', '.join(columns[keep:])} left out to fit {console.width} columns (--format json has them)"
+    for row in cells:
+        t.add_row(*row[:keep])
     console.print(t)
     for r in rows:
         if "error" in r:
