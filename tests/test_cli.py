@@ -1846,3 +1846,17 @@ def test_a_narrow_sweep_table_folds_names_and_keeps_numbers_whole(width):
         assert size in out, size
     caption = " ".join(out.split())
     assert "left out to fit" in caption and "(--format json has them)" in caption
+
+
+def test_fix_into_a_reader_that_stops_early_is_not_the_models_exit(tmp_path):
+    # `rflint fix ... -o r.pt | head -1` exited 2: "the model's code called sys.exit(1)" (rich exits 1
+    # on a broken pipe, which the model guard took for the model's own sys.exit)
+    script = str(Path(sys.executable).with_name("rflint"))
+    saved = tmp_path / "r.pt"
+    proc = subprocess.Popen([script, "fix", "zoo:resnet18", "--input", "32", "--truncate", "-o", str(saved)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = proc.stdout.readline()
+    proc.stdout.close()  # the reader goes away after one line, as head -1 does
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0 and first.startswith(b"zoo:resnet18 (truncated)")
+    assert "sys.exit" not in stderr and saved.exists()

@@ -749,5 +749,5 @@ def test_layers_without_remove_stem_says_what_it_goes_with():
     # --remove-stem (the fix it was meant for)
     result = CliRunner().invoke(app, ["fix", "zoo:resnet18", "--input", "32", "--layers", "conv1"])
     assert result.exit_code == 2
-    assert result.stderr.strip() == ("rflint: error: --layers goes with --remove-stem: rflint fix TARGET --remove-stem "
-                                     "--layers conv1")
+    assert result.stderr.strip() == ("rflint: error: --layers goes with --remove-stem: rflint fix zoo:resnet18 "
+                                     "--remove-stem --layers conv1")

@@ -345,6 +345,17 @@ def _write_stdout(text: str) -> None:
         _stdout_to_devnull()
 
 
+def _stdout_console(**options):
+    """A rich Console on stdout for the listings and fix's comparison: a reader that stops early
+    (| head) ends the output, not the run (rich exits 1 then, which read as the model's own
+    sys.exit(1), exit code 2)."""
+    from rich.console import Console
+
+    console = Console(**options)
+    console.on_broken_pipe = _stdout_to_devnull
+    return console
+
+
 def _stdout_to_devnull() -> None:
     import os
 
@@ -560,8 +571,8 @@ def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, chan
 
     check_targets([target])
     if layers is not None and not remove_stem:  # (before "choose one fix": --layers says which one was meant)
-        raise RflintError("--layers goes with --remove-stem: rflint fix TARGET --remove-stem --layers "
-                          f"{layers.strip() or 'conv1,maxpool'}")
+        raise RflintError(f"--layers goes with --remove-stem: rflint fix {target} --remove-stem --layers "
+                          f"{layers.strip(' ,') or 'conv1,maxpool'}")
     if truncate == remove_stem:
         raise RflintError("choose one fix: --truncate or --remove-stem")
     if layers is not None and not layers.strip(" ,"):  # not RF003's proposal in its place, silently
@@ -577,7 +588,6 @@ def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, chan
     _check_output(output, "fixed.pt")
     size = parse_size(inputs[0]) if inputs else None
     import torch
-    from rich.console import Console
 
     from rflint import fixes
     from rflint.engine import analyze
@@ -626,7 +636,7 @@ def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, chan
     from rflint.report.humanize import with_kwargs
 
     after.analysis.target = f"{with_kwargs(before.analysis.target, kwargs)} ({what})"  # named as check names it
-    console = Console(emoji=False)
+    console = _stdout_console(emoji=False)
     for warning in before.analysis.warnings:  # a value-dependent branch: the fixed graph keeps one path
         console.print(f"note: {warning}", markup=False, highlight=False, style="yellow")
     if before.analysis.trace_method == VALUE_AWARE:
@@ -708,7 +718,6 @@ def _unsaveable(fixed, err: Exception) -> RflintError:
 @app.command("rules")
 def rules_list() -> None:
     """List every rule with its code, name, default severity and summary."""
-    from rich.console import Console
     from rich.table import Table
 
     from rflint.ruledocs import load_all
@@ -718,7 +727,7 @@ def rules_list() -> None:
         table.add_column(col, overflow="fold")
     for doc in load_all().values():
         table.add_row(doc.code, doc.name, doc.severity, doc.summary)
-    Console().print(table)
+    _stdout_console().print(table)
 
 
 @app.command("rule", cls=_Command)
@@ -726,7 +735,6 @@ def rule_show(code: str = typer.Argument(..., metavar="CODE", hidden=True)) -> N
     """Print a rule's documentation.
 
     CODE is a rule's code or name, e.g. RF002 or predicted-tail (`rflint rules` lists them)."""
-    from rich.console import Console
     from rich.markdown import Markdown
 
     from rflint.ruledocs import load
@@ -736,13 +744,12 @@ def rule_show(code: str = typer.Argument(..., metavar="CODE", hidden=True)) -> N
     except KeyError as err:
         _fail(str(err.args[0]), False)
         return
-    Console().print(Markdown(doc.text))
+    _stdout_console().print(Markdown(doc.text))
 
 
 @app.command("zoo")
 def zoo_list() -> None:
     """List the built-in reference architectures (use them as zoo:NAME)."""
-    from rich.console import Console
     from rich.table import Table
 
     from rflint.zoo import ZOO
@@ -752,7 +759,7 @@ def zoo_list() -> None:
         table.add_column(col, overflow="fold")
     for entry in ZOO.values():
         table.add_row(f"zoo:{entry.name}", "x".join(map(str, entry.input_size)), str(entry.channels), entry.description)
-    Console().print(table)
+    _stdout_console().print(table)
 
 
 COMMANDS = {"check", "rules", "rule", "zoo", "sweep", "fix"}
