@@ -13,5 +13,7 @@ def named(name: str) -> str:
     """A layer or tensor name in a sentence: "layer 3" for a child of an nn.Sequential model, whose
     name is its index ("after 3 no path ..." read as a count; "1.0" in nested ones, read as a
     number), else the name as it is."""
+    if not name[:1].isdigit():  # (nearly every name: a sentence per finding asks)
+        return name
     path = name.partition("@")[0]
-    return f"layer {name}" if path and all(part.isascii() and part.isdigit() for part in path.split(".")) else name
+    return f"layer {name}" if all(part.isascii() and part.isdigit() for part in path.split(".")) else name

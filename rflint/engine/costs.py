@@ -82,8 +82,13 @@ def count_params(model: nn.Module) -> tuple[int, dict[int, int]]:
             if id(p) not in seen_params:
                 seen_params.add(id(p))
                 total += n
+            else:  # a parameter of two leaves (a tied weight): the ledger then counts per parameter
+                leaves[TIED] = 1
         leaves[key] = own
     return total, leaves
+
+
+TIED = -1  # count_params' leaf table holds this key when two leaf modules share a parameter
 
 
 def _numel(value: Any) -> int:

@@ -16,7 +16,7 @@ from torch import nn
 from torch.nn.utils.parametrize import ParametrizationList
 
 from rflint import declared
-from rflint.engine.costs import MacsRule, count_params, macs_rule, module_params, node_macs, per_sample, unique_params
+from rflint.engine.costs import TIED, MacsRule, count_params, macs_rule, module_params, node_macs, per_sample, unique_params
 from rflint.engine.kernels import KernelOp
 from rflint.engine.results import Analysis, Layer
 from rflint.engine.replay import RFTable, replay
@@ -265,6 +265,9 @@ class _Ledger:
     outputs: list[str]  # what the output node returns
 
 
+_TIED = "<tied weights>"  # (in Prepared.param_counts, whose other keys are module paths: "" is the model)
+
+
 def _ledger(prepared: Prepared, traced: Traced, modules: dict[str, nn.Module]) -> _Ledger:
     params: dict[str, int] = {}
     macs: list[tuple[str, MacsRule]] = []
@@ -273,6 +276,8 @@ def _ledger(prepared: Prepared, traced: Traced, modules: dict[str, nn.Module]) -
     leaf_counts: dict[int, int] = {}
     if "" not in prepared.param_counts:  # the model's total and its leaves' counts, in one walk
         prepared.param_counts[""], leaf_counts = count_params(prepared.loaded.module)
+        prepared.param_counts[_TIED] = TIED in leaf_counts
+    tied = prepared.param_counts.get(_TIED, True)  # two modules share a weight: count each parameter once
     for node in traced.order:
         if node.op == "placeholder":
             continue
@@ -287,10 +292,11 @@ def _ledger(prepared: Prepared, traced: Traced, modules: dict[str, nn.Module]) -
                 if count is None:
                     count = module_params(module)
                 prepared.param_counts[node.target] = count
-            own = unique_params(module)
-            if any(id(p) in param_ids for p in own):  # a weight tied to an earlier module's: counted there
-                count = sum(p.numel() for p in own if id(p) not in param_ids)
-            param_ids.update(id(p) for p in own)
+            if tied:
+                own = unique_params(module)
+                if any(id(p) in param_ids for p in own):  # a weight tied to an earlier module's: counted there
+                    count = sum(p.numel() for p in own if id(p) not in param_ids)
+                param_ids.update(id(p) for p in own)
             params[node.name] = count
         if node.op != "get_attr":
             rule = macs_rule(node, module)

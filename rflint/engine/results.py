@@ -143,12 +143,12 @@ class Analysis:
         found_node = self.traced.node_by_name.get(node)
         return node if found_node is None else tensor_name(self.traced.order, self.traced.order.index(found_node))
 
-    def tensor_label(self, node: str) -> str:
+    def tensor_label(self, node: str, name: str | None = None) -> str:
         """:meth:`tensor_name` in a sentence: a tensor named by its fx node alone (the result of a
         function forward() calls outside any module: "relu_3") with the line that makes it,
         "relu_3 at models/net.py:19" (the path as the findings give it): that name is nowhere in the
         user's code."""
-        name = self.tensor_name(node)
+        name = self.tensor_name(node) if name is None else name  # (``name``: its tensor_name, known already)
         found = self.traced.node_by_name.get(node) if self.traced is not None else None
         if found is None or name != found.name or found.op not in ("call_function", "call_method"):
             return name

@@ -336,9 +336,13 @@ def _tail(a: Analysis, segments: list[Segment], status: dict[str, str], min_tail
     if like is not None and like.cut == cut:  # the same segments: only the border can differ
         return Tail(cut=cut, cut_name=like.cut_name, segments=tail_segments, layers=layers, params=like.params,
                     macs=like.macs, border=border, cut_label=like.cut_label)
-    nodes = _without_head(a, [n for seg in tail_segments for n in seg.nodes])
+    # (the head can only be in the segment that runs on to the output: the others end at a cut tensor)
+    last = tail_segments[-1]
+    nodes = [n for seg in tail_segments[:-1] for n in seg.nodes] + (
+        _without_head(a, last.nodes) if last.exit == a.order[-1] else last.nodes)
+    cut_name = a.tensor_name(cut)
     return Tail(
-        cut=cut, cut_name=a.tensor_name(cut), cut_label=named(a.tensor_label(cut)), segments=tail_segments, layers=layers,
+        cut=cut, cut_name=cut_name, cut_label=named(a.tensor_label(cut, cut_name)), segments=tail_segments, layers=layers,
         params=sum(a.node_params.get(n, 0) for n in nodes), macs=sum(a.node_macs.get(n, 0) for n in nodes),
         border=border,
     )
