@@ -1691,6 +1691,7 @@ class _Products(nn.Module):
         self.attn_kv = nn.MultiheadAttention(16, 2, batch_first=True, add_bias_kv=True)
         self.encoder = nn.TransformerEncoderLayer(16, 2, 32, dropout=0.0, batch_first=True)
         self.decoder = nn.TransformerDecoderLayer(16, 2, 32, dropout=0.0, batch_first=True)
+        self.transformer = nn.Transformer(16, 2, 1, 1, 32, dropout=0.0, batch_first=True)
 
     def forward(self, x):
         f = self.conv(x)  # (B, 16, 8, 8)
@@ -1718,6 +1719,8 @@ class _Products(nn.Module):
             return self.encoder(tokens)
         if self.kind == "decoder_layer":
             return self.decoder(tokens, tokens)
+        if self.kind == "transformer":
+            return self.transformer(tokens, tokens)
         return self.attn(tokens, tokens, tokens)[0]
 
 
@@ -1737,6 +1740,8 @@ class _Products(nn.Module):
     # tokens again): projections 4 x 64 x 16 x 16, attention 2 x 64 x 64 x 16
     ("encoder_layer", 4 * 64 * 16 * 16 + 2 * 64 * 64 * 16 + 2 * 64 * 16 * 32),
     ("decoder_layer", 2 * (4 * 64 * 16 * 16 + 2 * 64 * 64 * 16) + 2 * 64 * 16 * 32),
+    # nn.Transformer: one encoder and one decoder layer, the decoder's memory the encoder's output
+    ("transformer", 3 * (4 * 64 * 16 * 16 + 2 * 64 * 64 * 16) + 2 * (2 * 64 * 16 * 32)),
 ])
 @pytest.mark.parametrize("batch", [1, 3])
 def test_macs_of_products_written_out(kind, macs, batch):
@@ -1804,4 +1809,24 @@ def test_a_warning_given_for_many_nodes_is_said_once():
                      "added to another map, that map's RF is kept"]
     # the sums keep the convs' RF: 3, then + 2 per block (r_in of convs.3 is 3 + 3 * 2 = 9)
     assert [layer.r_in_min for layer in a.layers if layer.name.startswith("convs.")][-1] == (9, 9)
+
+
+class _ModuleAndItsWeight(nn.Module):
+    """``conv`` called as a module (3 * 3 * 9 + 3 = 84 params), then its weight and bias given to an
+    F.conv2d (no params of its own), then ``out`` (3 * 8 * 9 + 8 = 224)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 3, padding=1)
+        self.out = nn.Conv2d(3, 8, 3)
+
+    def forward(self, x):
+        x = F.conv2d(self.conv(x), self.conv.weight, self.conv.bias, padding=1)
+        return self.out(x)
+
+
+def test_a_modules_weight_given_to_a_functional_layer_counts_at_the_module():
+    a = rflint.analyze(_ModuleAndItsWeight(), 16)
+    assert [layer.params for layer in a.layers] == [84, 0, 224] and a.params == 84 + 224
+    assert sum(a.node_params.values()) == a.params
 

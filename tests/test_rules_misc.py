@@ -1416,3 +1416,27 @@ def test_the_tail_holds_its_own_layers_not_the_head_after_it():
     enc = sum(p.numel() for p in _DeadProjectionBesideAttention().enc.parameters())
     assert "enc" in rf002.data["truncation"]["head_layers_removed"]
     assert rf002.data["truncation"]["params_removed"] >= 272 + enc
+
+
+class _MapAndLogits(_FunctionalReluCut):
+    """_FunctionalReluCut returning a 1x1 segmentation map (8 * 2 + 2 = 18 params) and the logits:
+    the segment after the last cut runs on to the output, which reads a map."""
+
+    def __init__(self):
+        super().__init__()
+        self.seg = nn.Conv2d(8, 2, 1)
+
+    def forward(self, x):
+        x = F.relu(self.stem(x))
+        x = F.relu(x + self.c2(F.relu(self.c1(x))))
+        x = F.relu(self.down(x))
+        x = F.relu(x + self.c4(F.relu(self.c3(x))))
+        return self.seg(x), self.fc(x.mean((2, 3)))
+
+
+def test_a_two_output_models_tail_holds_its_layers_not_the_classifier():
+    # the output node reads the map too, so the fc (8 * 10 + 10 = 90) "fed a map" through it
+    tail = lint(rflint.analyze(_MapAndLogits(), 8)).context.structure.tail
+    assert [layer.name for layer in tail.parametric_layers] == ["c3", "c4", "seg"]
+    assert tail.params == 2 * (8 * 8 * 9 + 8) + 18
+

@@ -52,7 +52,7 @@ def test_one_walk_counts_the_model_and_every_leaf(name):
     from rflint.engine.costs import count_params
 
     model = ZOO[name].factory()
-    total, leaves = count_params(model)
+    total, leaves, _ = count_params(model)
     assert total == sum(p.numel() for p in model.parameters())
     want = {id(m): sum(p.numel() for p in m.parameters()) for m in model.modules() if not m._modules}
     assert leaves == want
@@ -64,9 +64,9 @@ def test_one_walk_counts_shared_modules_and_tied_parameters_once():
     from rflint.engine.costs import count_params
 
     model = Shared()
-    total, leaves = count_params(model)
+    total, leaves, tied = count_params(model)
     assert total == 84 + 20 + 4
-    assert leaves == {id(model.a): 84, id(model.c): 20, id(model.d): 20}
+    assert leaves == {id(model.a): 84, id(model.c): 20, id(model.d): 20} and tied  # d's weight is c's
 
 
 def test_a_parameter_registered_twice_in_one_leaf_counts_once():
@@ -78,7 +78,7 @@ def test_a_parameter_registered_twice_in_one_leaf_counts_once():
     leaf.w = nn.Parameter(torch.zeros(3, 4))
     leaf.v = leaf.w
     model = nn.Sequential(leaf)
-    total, leaves = count_params(model)
+    total, leaves, tied = count_params(model)
     assert total == 12 == sum(p.numel() for p in model.parameters())
-    assert leaves == {id(leaf): 12}
+    assert leaves == {id(leaf): 12} and not tied  # (one leaf: nothing to count twice)
     assert module_params(leaf) == 12

@@ -52,13 +52,14 @@ def _own_params(leaf: nn.Module) -> list:
     return params
 
 
-def count_params(model: nn.Module) -> tuple[int, dict[int, int]]:
+def count_params(model: nn.Module) -> tuple[int, dict[int, int], bool]:
     """``module_params(model)`` (shared modules and tied parameters once) and, per leaf module (by
     ``id``), ``module_params`` of it, from one walk over the ``_modules`` / ``_parameters`` dicts
     in plain loops: the report needs the model's total and every called layer's own count, and
     two separate walks visited every module twice per trace.  A leaf's parameters are read once
-    for both counts (``numel`` is a torch call)."""
-    total, leaves, seen_params, seen_modules, stack = 0, {}, set(), set(), [model]
+    for both counts (``numel`` is a torch call).  The third value: two leaves share a parameter
+    (a tied weight), which the ledger then counts once, at the first called."""
+    total, leaves, seen_params, seen_modules, stack, tied = 0, {}, set(), set(), [model], False
     while stack:
         m = stack.pop()
         key = id(m)
@@ -83,12 +84,9 @@ def count_params(model: nn.Module) -> tuple[int, dict[int, int]]:
                 seen_params.add(id(p))
                 total += n
             else:  # a parameter of two leaves (a tied weight): the ledger then counts per parameter
-                leaves[TIED] = 1
+                tied = True
         leaves[key] = own
-    return total, leaves
-
-
-TIED = -1  # count_params' leaf table holds this key when two leaf modules share a parameter
+    return total, leaves, tied
 
 
 def _numel(value: Any) -> int:
@@ -120,7 +118,7 @@ def macs_rule(node: fx.Node, module: nn.Module | None) -> MacsRule | None:
         if isinstance(module, nn.MultiheadAttention):
             return _multihead_attention(node, module)
         if isinstance(module, (nn.TransformerEncoderLayer, nn.TransformerDecoderLayer, nn.TransformerEncoder,
-                               nn.TransformerDecoder)):
+                               nn.TransformerDecoder, nn.Transformer)):
             return _transformer(node, module)
         return None
     name = getattr(node.target, "__name__", str(node.target))
@@ -235,31 +233,46 @@ def _multihead_attention(node: fx.Node, module: nn.MultiheadAttention) -> MacsRu
 
 
 def _transformer(node: fx.Node, module: nn.Module) -> MacsRule | None:
-    """nn.TransformerEncoderLayer / DecoderLayer / Encoder / Decoder, leaves to torch.fx: each
-    layer's attention (as nn.MultiheadAttention's rule counts it) and feed-forward Linear pair,
-    on its first argument's tokens (a decoder layer's cross-attention on the memory's too)."""
-    layers = list(module.layers) if isinstance(module, (nn.TransformerEncoder, nn.TransformerDecoder)) else [module]
-    if not all(isinstance(layer, (nn.TransformerEncoderLayer, nn.TransformerDecoderLayer)) for layer in layers):
+    """nn.TransformerEncoderLayer / DecoderLayer / Encoder / Decoder and nn.Transformer, leaves to
+    torch.fx: each layer's attention (as nn.MultiheadAttention's rule counts it) and feed-forward
+    Linear pair, on its first argument's tokens (a decoder's cross-attention on the memory's too;
+    nn.Transformer's decoder reads its encoder's output, of its source's shape)."""
+    if isinstance(module, nn.Transformer):
+        stages = [(list(module.encoder.layers), 0, None), (list(module.decoder.layers), 1, 0)]
+    elif isinstance(module, (nn.TransformerEncoder, nn.TransformerDecoder)):
+        stages = [(list(module.layers), 0, 1)]
+    else:
+        stages = [([module], 0, 1)]
+    first = stages[0][0][0] if stages[0][0] else None
+    if not all(isinstance(layer, (nn.TransformerEncoderLayer, nn.TransformerDecoderLayer))
+               for layers, _, _ in stages for layer in layers) or first is None:
         return None
-    src = _argument(node, 0, "src" if isinstance(layers[0], nn.TransformerEncoderLayer) else "tgt")
-    memory = _argument(node, 1, "memory")
+    keyword = ("src", "tgt") if isinstance(module, nn.Transformer) else \
+        ("src" if isinstance(first, nn.TransformerEncoderLayer) else "tgt", "memory")
+    operands = [_argument(node, 0, keyword[0]), _argument(node, 1, keyword[1])]
 
     def rule(values: dict) -> int:
-        x, mem = values.get(src), values.get(memory)
-        if not is_tensor_like(x) or x.dim() < 2:
-            return 0
+        given = [values.get(x) for x in operands]
         total = 0
-        for layer in layers:
-            attn = layer.self_attn
-            e, tokens = attn.embed_dim, x.numel() // x.shape[-1]
-            n = 1 if x.dim() == 2 else x.shape[0] if attn.batch_first else x.shape[1]
-            total += 4 * tokens * e * e + 2 * tokens * (tokens // max(n, 1)) * e  # projections, attention
-            if isinstance(layer, nn.TransformerDecoderLayer) and is_tensor_like(mem) and mem.dim() >= 2:
-                source = mem.numel() // mem.shape[-1]
-                total += 2 * tokens * e * e + 2 * source * e * e + 2 * tokens * (source // max(n, 1)) * e
-            total += 2 * tokens * layer.linear1.in_features * layer.linear1.out_features  # the feed-forward pair
+        for layers, which, memory in stages:
+            x, mem = given[which], (given[memory] if memory is not None else None)
+            if not is_tensor_like(x) or x.dim() < 2:
+                return total
+            total += sum(_transformer_layer(layer, x, mem) for layer in layers)
         return total
     return rule
+
+
+def _transformer_layer(layer: nn.Module, x: Any, mem: Any) -> int:
+    """One encoder or decoder layer's MACs on tokens ``x`` (and memory ``mem``)."""
+    attn = layer.self_attn
+    e, tokens = attn.embed_dim, x.numel() // x.shape[-1]
+    n = 1 if x.dim() == 2 else x.shape[0] if attn.batch_first else x.shape[1]
+    total = 4 * tokens * e * e + 2 * tokens * (tokens // max(n, 1)) * e  # projections, attention
+    if isinstance(layer, nn.TransformerDecoderLayer) and is_tensor_like(mem) and mem.dim() >= 2:
+        source = mem.numel() // mem.shape[-1]
+        total += 2 * tokens * e * e + 2 * source * e * e + 2 * tokens * (source // max(n, 1)) * e
+    return total + 2 * tokens * layer.linear1.in_features * layer.linear1.out_features  # the feed-forward pair
 
 
 # exact classes that never count MACs (the isinstance checks below cost more than this lookup, on

@@ -16,7 +16,7 @@ from torch import nn
 from torch.nn.utils.parametrize import ParametrizationList
 
 from rflint import declared
-from rflint.engine.costs import TIED, MacsRule, count_params, macs_rule, module_params, node_macs, per_sample, unique_params
+from rflint.engine.costs import MacsRule, count_params, macs_rule, module_params, node_macs, per_sample, unique_params
 from rflint.engine.kernels import KernelOp
 from rflint.engine.results import Analysis, Layer
 from rflint.engine.replay import RFTable, replay
@@ -39,6 +39,13 @@ def _layer_name(node: fx.Node, seen: dict[str, int]) -> str:
     base = node_label(node)
     seen[base] = seen.get(base, 0) + 1
     return base if seen[base] == 1 else f"{base}@{seen[base]}"  # a module called twice
+
+
+def _module_param_ids(traced: Traced, modules: dict[str, nn.Module]) -> set[int]:
+    """The parameters of the modules the trace calls (counted at their calls, by the ledger): a
+    functional layer that takes one of their weights (F.conv2d(x, self.conv.weight)) counts none."""
+    return {id(p) for target in {node.target for node in traced.order if node.op == "call_module"}
+            if not isinstance(modules[target], ParametrizationList) for p in unique_params(modules[target])}
 
 
 def _names(names: list[str]) -> str:
@@ -275,8 +282,7 @@ def _ledger(prepared: Prepared, traced: Traced, modules: dict[str, nn.Module]) -
     param_ids: set[int] = set()
     leaf_counts: dict[int, int] = {}
     if "" not in prepared.param_counts:  # the model's total and its leaves' counts, in one walk
-        prepared.param_counts[""], leaf_counts = count_params(prepared.loaded.module)
-        prepared.param_counts[_TIED] = TIED in leaf_counts
+        prepared.param_counts[""], leaf_counts, prepared.param_counts[_TIED] = count_params(prepared.loaded.module)
     tied = prepared.param_counts.get(_TIED, True)  # two modules share a weight: count each parameter once
     for node in traced.order:
         if node.op == "placeholder":
@@ -330,7 +336,10 @@ def run_program(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None
 
     for node, module, kop, warning in rf_pass(traced, modules, values, image_inputs, rfs):
         if warning and not (module is not None and node.target in leaf_notes):
-            said_of.setdefault(warning, []).append(node.target if module is not None else node.name)
+            names = said_of.setdefault(warning, [])
+            name = node.target if module is not None else node.name
+            if name not in names:  # (a module called twice: one name)
+                names.append(name)
         if kop is None:
             continue
         src = source_of(node)
@@ -339,8 +348,8 @@ def run_program(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None
             if node_params is ledger.params:
                 node_params = dict(node_params)
             weights = parameters_behind([a for a in node.all_input_nodes if a is not src], rfs.get)
-            if counted is None:  # (a kernel shared by two layers, or a module's weight: counted once)
-                counted = set(ledger.param_ids)
+            if counted is None:  # (a kernel shared by two layers, or a called module's weight: counted once)
+                counted = _module_param_ids(traced, modules) if not ledger.param_ids else set(ledger.param_ids)
             node_params[node.name] = sum(p.numel() for p in weights.values() if id(p) not in counted)
             counted.update(id(p) for p in weights.values())
             owner = _weights_owner(node, prepared.loaded.module, weights)

@@ -361,7 +361,9 @@ def _without_head(a: Analysis, nodes: list[str]) -> list[str]:
     feeds_a_map: set[str] = set()
     for name in reversed(nodes):
         node = by_name.get(name)
-        if node is not None and any(user.name in feeds_a_map or _spatial(rfs.get(user)) for user in node.users):
+        # (the output node is no map a head feeds: a model returning a map and the logits has both)
+        if node is not None and any(user.name in feeds_a_map or (_spatial(rfs.get(user)) and user.op != "output")
+                                    for user in node.users):
             feeds_a_map.add(name)
     return [n for n in nodes if n in feeds_a_map or n not in by_name or not getattr(rfs.get(by_name[n]), "is_global", False)]
 
