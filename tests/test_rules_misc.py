@@ -1418,7 +1418,7 @@ def test_the_tail_holds_its_own_layers_not_the_head_after_it():
     assert rf002.data["truncation"]["params_removed"] >= 272 + enc
 
 
-class _MapAndLogits(_FunctionalReluCut):
+class _SegMapAndLogits(_FunctionalReluCut):
     """_FunctionalReluCut returning a 1x1 segmentation map (8 * 2 + 2 = 18 params) and the logits:
     the segment after the last cut runs on to the output, which reads a map."""
 
@@ -1436,7 +1436,7 @@ class _MapAndLogits(_FunctionalReluCut):
 
 def test_a_two_output_models_tail_holds_its_layers_not_the_classifier():
     # the output node reads the map too, so the fc (8 * 10 + 10 = 90) "fed a map" through it
-    tail = lint(rflint.analyze(_MapAndLogits(), 8)).context.structure.tail
+    tail = lint(rflint.analyze(_SegMapAndLogits(), 8)).context.structure.tail
     assert [layer.name for layer in tail.parametric_layers] == ["c3", "c4", "seg"]
     assert tail.params == 2 * (8 * 8 * 9 + 8) + 18
 
