@@ -1,7 +1,9 @@
-"""Counts in sentences, for every layer of the package (trace, engine, rules, reports, CLI):
-"1 input channel", "3 input channels"."""
+"""Words for every layer of the package (trace, engine, rules, reports, CLI), without torch:
+counts ("1 input channel", "3 input channels"), layer names and file paths as sentences say them."""
 
 from __future__ import annotations
+
+import os
 
 
 def count(n, noun: str, plural: str | None = None) -> str:
@@ -17,3 +19,12 @@ def named(name: str) -> str:
         return name
     path = name.partition("@")[0]
     return f"layer {name}" if all(part.isascii() and part.isdigit() for part in path.split(".")) else name
+
+
+def shown_path(path: str) -> str:
+    """A file as rflint's messages show it: relative to the working directory unless that climbs
+    two levels up (then as it is); "<stdin>"-like names as they are."""
+    if path.startswith("<"):
+        return path
+    relative = os.path.relpath(path)
+    return path if relative.startswith(os.pardir + os.sep + os.pardir) else relative

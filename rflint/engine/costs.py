@@ -214,8 +214,7 @@ def _multihead_attention(node: fx.Node, module: nn.MultiheadAttention) -> MacsRu
     embed_dim, the attention (q k^T and its product with v, embed_dim in all heads together) and
     the output projection, for the N sequences of the batch (its second dim, or its first with
     batch_first; an unbatched (L, E) query is one)."""
-    args = list(node.args) + [node.kwargs.get(key) for key in ("query", "key", "value")[len(node.args):]]
-    query, key, value = (args + [None, None, None])[:3]
+    query, key, value = (_argument(node, i, name) for i, name in enumerate(("query", "key", "value")))
     e = module.embed_dim
 
     def rule(values: dict) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import cached_property
@@ -17,6 +16,7 @@ from rflint.engine.rfstate import TensorRF
 from rflint.trace import Source, Traced
 from rflint.trace.metaspec import first_shape
 from rflint.trace.sources import node_site
+from rflint.wording import shown_path
 
 if TYPE_CHECKING:
     from rflint.engine.prepare import Prepared
@@ -155,8 +155,7 @@ class Analysis:
         site = node_site(found)
         if site is None:
             return name
-        relative = os.path.relpath(site.file) if not site.file.startswith("<") else site.file
-        return f"{name} at {site.file if relative.startswith(os.pardir + os.sep + os.pardir) else relative}:{site.line}"
+        return f"{name} at {shown_path(site.file)}:{site.line}"
 
     def layer(self, name: str) -> Layer:
         for layer in self.layers:

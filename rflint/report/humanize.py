@@ -6,6 +6,8 @@ import os
 import re
 from types import SimpleNamespace
 
+from rflint.wording import shown_path
+
 
 _UNITS = (("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3), ("", 1))
 
@@ -37,12 +39,7 @@ def where(source) -> str:
     """'path/to/model.py:12', relative to the working directory unless that climbs two levels up."""
     if source is None:
         return ""
-    path = source.file
-    if not path.startswith("<"):
-        rel = os.path.relpath(path)
-        if not rel.startswith(".." + os.sep + ".."):
-            path = rel
-    return f"{path}:{source.line}"
+    return f"{shown_path(source.file)}:{source.line}"
 
 
 # a note about a line starts with its place: a path has no "()" and no ": " in it (a place inside

@@ -36,6 +36,7 @@ from torch.nn.parameter import UninitializedTensorMixin
 from rflint.errors import RflintError
 from rflint.trace.assignment import Assignable, WrittenConstants
 from rflint.trace.sources import PATCHING, current_user_site, deepcopy_with_sites, installed_file, not_user_code
+from rflint.wording import shown_path
 
 SYMBOLIC = "torch.fx.symbolic_trace"
 WITH_LEAVES = "torch.fx.symbolic_trace with opaque leaves"
@@ -104,8 +105,7 @@ def _raised_in_own_code(err: BaseException | None, anywhere: bool = False) -> st
         tb = tb.tb_next
     if found is None or file.startswith(_NOT_THE_MODELS):
         return None
-    relative = os.path.relpath(found[0])
-    return f"{found[0] if relative.startswith(os.pardir + os.sep + os.pardir) else relative}:{found[1]}"
+    return f"{shown_path(found[0])}:{found[1]}"
 
 
 def _first_line(err: Exception) -> str:
