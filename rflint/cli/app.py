@@ -275,7 +275,6 @@ def _check_output(output: Optional[Path], example: str, flag: str = "-o") -> Non
         raise RflintError(f"{flag} {output}: is a directory; give a file name, e.g. {output / example}")
     if not output.parent.is_dir():
         raise RflintError(f"{flag} {output}: no such directory {output.parent}")
-    import os
     import tempfile
 
     try:  # a file of our own in that directory (opening OUTPUT itself would empty it before the work)
@@ -357,8 +356,6 @@ def _stdout_console(**options):
 
 
 def _stdout_to_devnull() -> None:
-    import os
-
     devnull = os.open(os.devnull, os.O_WRONLY)  # Python flushes stdout again at exit: let that go nowhere
     try:
         os.dup2(devnull, sys.stdout.fileno())
@@ -850,8 +847,6 @@ def _exit_now(code: int) -> None:
     the workers were killed: a stray "OSError: Bad file descriptor" traceback was seen under load
     (CPython's pool shutdown races, gh-132969 and gh-125451, fixed in later versions).  Nothing of
     an aborted run is left to write (-o and the pictures are written at the end of a run)."""
-    import os
-
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
