@@ -316,14 +316,12 @@ def _console(output: Optional[Path]):
 
     if output is not None:
         return Console(file=text_buffer("utf-8"), width=160, color_system=None, emoji=False)
-    console = Console(emoji=False)
+    console = _stdout_console(emoji=False)
     if not console.is_terminal:  # CI logs and pipes: don't squeeze the table into 80 columns
         # (unless COLUMNS says how wide: rich reads it on a terminal, and a user who sets it on a
         # pipe means it; main() dropped a COLUMNS that is no number)
         wanted = int(os.environ.get("COLUMNS") or 0)
-        console = Console(width=wanted if wanted > 0 else 140, emoji=False)
-    # rich exits 1 when the reader goes away (| head): the exit code must stay the findings'
-    console.on_broken_pipe = _stdout_to_devnull
+        console = _stdout_console(width=wanted if wanted > 0 else 140, emoji=False)
     return console
 
 
@@ -345,9 +343,9 @@ def _write_stdout(text: str) -> None:
 
 
 def _stdout_console(**options):
-    """A rich Console on stdout for the listings and fix's comparison: a reader that stops early
-    (| head) ends the output, not the run (rich exits 1 then, which read as the model's own
-    sys.exit(1), exit code 2)."""
+    """A rich Console on stdout: a reader that stops early (| head) ends the output, not the run
+    (rich exits 1 then: the exit code must stay the findings', and fix's model guard read it as
+    the model's own sys.exit(1), exit code 2)."""
     from rich.console import Console
 
     console = Console(**options)

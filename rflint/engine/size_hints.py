@@ -126,7 +126,7 @@ def explain_failure(prepared: Prepared, shapes: Shapes, err: RflintError, full_s
             if aligned is not None:  # a deep U-Net: it lines up at multiples of 2^depth only, further away
                 return RflintError(f"input {size} does not fit {prepared.label}: the maps joined at {layer} differ "
                                    "in size (the input must line up with the downsampling before the join); it runs "
-                                   f"at {'x'.join(map(str, aligned[0]))}")
+                                   f"at {'x'.join(map(str, aligned))}")
             # none near it runs, nor any multiple of a power of two: not a size to choose (a branch
             # that lacks the other's padding or stride joins maps of n - 2 and n, or n / 2 and n)
             return RflintError(f"{prepared.label}: the maps joined at {layer} differ in size at {size}, at every "
@@ -145,8 +145,7 @@ def _reads_first_input(prepared: Prepared, shapes: Shapes, name: str | None) -> 
     traced = _trace_for(prepared, shapes)
     if traced is None or name is None:
         return True
-    node = next((n for n in traced.order if n.name == name or (n.op == "call_module" and n.target == name)), None)
-    first = next((n for n in traced.order if n.op == "placeholder"), None)
+    node, first = _node_named(traced, name), _first_input(traced)
     if node is None or first is None:
         return True
     stack, seen = [node], set()
@@ -198,16 +197,16 @@ _ALIGNED_UP_TO = 4096  # px: the largest side the multiples of a power of two ar
 
 
 def _aligned_multiple(attempt: Callable[[tuple[int, ...]], RflintError | None], spatial: tuple[int, ...]
-                      ) -> tuple[tuple[int, ...], int] | None:
+                      ) -> tuple[int, ...] | None:
     """The given size raised to the next multiple of 2, 4, 8, ... on every axis: the first of those
-    that runs, and the multiple; None when none does up to ``_ALIGNED_UP_TO`` px."""
+    that runs; None when none does up to ``_ALIGNED_UP_TO`` px."""
     multiple = 2
     while True:
         size = tuple(-(-side // multiple) * multiple for side in spatial)
         if max(size) > _ALIGNED_UP_TO:
             return None
         if size != spatial and attempt(size) is None:
-            return size, multiple
+            return size
         multiple *= 2
 
 
@@ -215,9 +214,17 @@ def _reads_the_input(traced: Traced | None, name: str | None) -> bool:
     """The node (or module call) ``name`` takes the model's first input itself as its input."""
     if traced is None or name is None:
         return False
-    first = next((n for n in traced.order if n.op == "placeholder"), None)
-    node = next((n for n in traced.order if n.name == name or (n.op == "call_module" and n.target == name)), None)
+    first, node = _first_input(traced), _node_named(traced, name)
     return first is not None and node is not None and bool(node.args) and node.args[0] is first
+
+
+def _node_named(traced: Traced, name: str):
+    """The node the shape pass names (its fx name, or the path of the module it calls)."""
+    return next((n for n in traced.order if n.name == name or (n.op == "call_module" and n.target == name)), None)
+
+
+def _first_input(traced: Traced):
+    return next((n for n in traced.order if n.op == "placeholder"), None)
 
 
 def _runs_before(traced: Traced | None, name: str | None, path: str) -> bool:

@@ -110,11 +110,9 @@ class LayerTable:
     def as_rich_table(self, keep: list[int] | None = None, width: int = 0) -> Table:
         """rich's Table of the columns ``keep`` (indices into _COLUMNS; default all), left out for
         a console ``width`` columns wide."""
-        from rich.cells import cell_len
-
         keep = list(range(len(_COLUMNS))) if keep is None else keep
         t = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, caption=_caption(keep, width, self.units))
-        widths = [max(map(cell_len, column)) for column in zip(*(([col for col, _ in _COLUMNS],) + tuple(self._cells())))]
+        widths = _column_widths(self._cells())
         for i in keep:
             col, justify = _COLUMNS[i]
             if col == "layer":  # the one column that gives way: a long name folds onto a second line
@@ -136,10 +134,8 @@ class LayerTable:
     def fitting(self, cells: list[list[str]], max_width: int) -> tuple[list[int], list[int]]:
         """The columns kept (indices) and their widths, after leaving out what the console has no
         room for.  Widths in terminal cells (a wide character takes two)."""
-        from rich.cells import cell_len
-
         headers = [col for col, _ in _COLUMNS]
-        widths = [max(map(cell_len, column)) for column in zip(headers, *cells)]
+        widths = _column_widths(cells)
         keep = list(range(len(_COLUMNS)))
         for name in _DROP_ORDER:
             if sum(widths[i] for i in keep) + 3 * (len(keep) - 1) <= max_width:
@@ -187,6 +183,13 @@ class LayerTable:
         caption = console.render_str(_caption(keep, options.max_width, self.units), style="table.caption", highlight=False)
         yield from console.render(caption, options.update(width=table_width, justify="center", height=None,
                                                           highlight=False))
+
+
+def _column_widths(cells: list[list[str]]) -> list[int]:
+    """Each column's width in terminal cells (a wide character takes two): its widest cell or header."""
+    from rich.cells import cell_len
+
+    return [max(map(cell_len, column)) for column in zip([col for col, _ in _COLUMNS], *cells)]
 
 
 def _caption(keep: list[int], width: int, units: str = "pixels") -> str:
@@ -352,12 +355,12 @@ def render_sweep(label: str, rows: list[dict], lo, hi, console: Console) -> None
             *[str(r["counts"].get(code, 0) or "") for code in codes],
         ])
     columns = ("input", "border (b_min)", "cut", "tail layers", "tail params", *codes)
-    widest = [max([len(str(row[i])) for row in cells] + [len(col)]) for i, col in enumerate(columns)]
+    widest_cell = [max((len(str(row[i])) for row in cells), default=1) for i in range(len(columns))]
+    widest = [max(cell, len(col)) for cell, col in zip(widest_cell, columns)]
     # numbers are never cut short ("12…" for 128): as wide as their widest cell and their header's
     # longest word (the header wraps at its space: "tail" / "layers"); the names take what is left
     # and fold; rule columns are left out, the last first, while even 12 columns of names do not fit
-    fixed = [max(max(len(str(row[i])) for row in cells) if cells else 1, *map(len, col.split()))
-             for i, col in enumerate(columns)]
+    fixed = [max(cell, *map(len, col.split())) for cell, col in zip(widest_cell, columns)]
     keep = len(columns)
     def room(k: int) -> int:  # what the two name columns get with the first k columns shown
         return console.width - sum(fixed[i] for i in range(k) if i not in (1, 2)) - 3 * (k - 1)  # (a space, the box's, a space)
