@@ -1,4 +1,5 @@
-"""``[tool.rflint]`` in the nearest pyproject.toml (searched from the working directory upwards).
+"""``[tool.rflint]`` in the nearest pyproject.toml that has one (searched from the working directory
+upwards).
 
 ```toml
 [tool.rflint]
@@ -66,12 +67,32 @@ class Config:
 
 
 def find_pyproject(start: Path | None = None) -> Path | None:
+    """The nearest pyproject.toml at or above ``start`` (the working directory) that has a
+    ``[tool.rflint]`` table.  One without it is passed over, as ruff passes over a pyproject.toml
+    without ``[tool.ruff]``: a sub-package's own pyproject.toml (a monorepo's ``packages/vision``)
+    must not hide the repository's settings, or rflint run from there would judge the models by
+    other rules than CI does.  A file that cannot be read or parsed, but mentions rflint, is taken,
+    so that its error is reported rather than skipped."""
     here = (start or Path.cwd()).resolve()
     for directory in (here, *here.parents):
         candidate = directory / "pyproject.toml"
-        if candidate.is_file():
+        if candidate.is_file() and _has_rflint_table(candidate):
             return candidate
     return None
+
+
+def _has_rflint_table(path: Path) -> bool:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return True  # load_config says what is wrong with it
+    if b"rflint" not in data:  # most pyproject.toml files: no need to parse them
+        return False
+    try:
+        tool = tomllib.loads(data.decode("utf-8")).get("tool")
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return True
+    return isinstance(tool, dict) and "rflint" in tool
 
 
 def _strings(value: Any, key: str, where: str) -> list[str]:
@@ -95,7 +116,7 @@ def _sizes(value: Any, where: str) -> list[str]:
 
 
 def load_config(path: Path | None = None) -> Config:
-    """Read [tool.rflint] from ``path`` or the nearest pyproject.toml; defaults if there is none."""
+    """Read [tool.rflint] from ``path`` or the nearest pyproject.toml that has it; defaults if there is none."""
     given = path is not None
     path = path or find_pyproject()
     if path is None:

@@ -100,6 +100,26 @@ def test_config_driven_run_without_target(project):
     assert invoke("check").exit_code == 0
 
 
+def test_config_search_passes_over_a_pyproject_without_rflint_settings(project, monkeypatch):
+    # A monorepo: the root's pyproject.toml has [tool.rflint], the sub-package's has none.  rflint
+    # run from the sub-package judged by the sub-package's file (defaults) and reported the tail the
+    # repository's min-tail-layers hides: another gate than CI's.  At --input 8 the tail is the two
+    # convs "4" and "5" (see MODEL), so min-tail-layers = 3 hides it and the exit code is 0.
+    (project / "pyproject.toml").write_text('[tool.rflint]\nmin-tail-layers = 3\n')
+    sub = project / "packages" / "vision"
+    sub.mkdir(parents=True)
+    (sub / "pyproject.toml").write_text('[project]\nname = "vision"\ndependencies = ["torch"]\n')
+    monkeypatch.chdir(sub)
+    assert invoke("check", "../../net.py:build", "--input", "8").exit_code == 0
+    # a sub-package whose pyproject.toml has its own [tool.rflint] is judged by it
+    (sub / "pyproject.toml").write_text('[project]\nname = "vision"\n[tool.rflint]\nfail-on = "error"\n')
+    assert invoke("check", "../../net.py:build", "--input", "8").exit_code == 1
+    # one that mentions rflint but does not parse is taken, so its error is reported, not skipped
+    (sub / "pyproject.toml").write_text('[tool.rflint\nfail-on = "error"\n')
+    result = invoke("check", "../../net.py:build", "--input", "8")
+    assert result.exit_code == 2 and "invalid TOML" in result.output
+
+
 @pytest.mark.parametrize("args, message", [
     (["missing.py:build", "--input", "32"], "model file not found: missing.py"),
     (["net.py:nope", "--input", "32"], "has no attribute 'nope'"),
@@ -559,9 +579,9 @@ def test_help_shows_the_pyproject_tables():
     # rich markup read [tool.rflint] as a style tag and dropped it unless it was escaped
     check = runner.invoke(app, ["check", "--help"], env={"COLUMNS": "200"})
     sweep = runner.invoke(app, ["sweep", "--help"], env={"COLUMNS": "200"})
-    assert "the models listed in [[tool.rflint.models]] of the nearest pyproject.toml" in " ".join(check.stdout.split())
+    assert "the models listed in [[tool.rflint.models]] of the nearest pyproject.toml with a [tool.rflint] table" in " ".join(check.stdout.split())
     assert "pyproject.toml to read [tool.rflint] from" in " ".join(check.stdout.split())
-    assert "pyproject.toml with [tool.rflint] (default: the nearest one): rule options" in " ".join(sweep.stdout.split())
+    assert "pyproject.toml with [tool.rflint] (default: the nearest one that has it): rule options" in " ".join(sweep.stdout.split())
     assert "pip install 'rflint[plot]'" in " ".join(check.stdout.split())  # was "pip install 'rflint'"
     # a sweep has no findings to annotate: its --format offers what it writes
     assert "<text|json>" in sweep.stdout and "sarif" not in sweep.stdout

@@ -133,7 +133,7 @@ def check(
     fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", help="Lowest severity that makes the exit code 1 (default: config, else error)."),
     min_tail_layers: Optional[int] = typer.Option(None, "--min-tail-layers", min=1, metavar="N", help="Parametric layers a tail needs to count (default 1)."),
     dominance_ratio: Optional[float] = typer.Option(None, "--dominance-ratio", min=1.0, metavar="RATIO", help="Depth ratio for RF007 (default 4)."),
-    config: Optional[Path] = typer.Option(None, "--config", metavar="FILE", help="pyproject.toml to read [tool.rflint] from (default: the nearest one)."),
+    config: Optional[Path] = typer.Option(None, "--config", metavar="FILE", help="pyproject.toml to read [tool.rflint] from (default: the nearest one that has it)."),
     layers: bool = typer.Option(True, "--layers/--no-layers", help="Show the per-layer table in text output."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, metavar="N", help="Analyze targets (and sizes) in N parallel worker processes."),
     plot: Optional[Path] = typer.Option(None, "--plot", metavar="FILE.png|FILE.svg", help="Plot r_min/r_max per layer against the input size (needs matplotlib: pip install 'rflint[plot]')."),
@@ -144,8 +144,8 @@ def check(
     """Analyze models and report unproductive layers, predicted tails and other RF findings.
 
     TARGET is path/to/file.py:name, package.module:name or zoo:name; several may be given. Without
-    one, the models listed in [[tool.rflint.models]] of the nearest pyproject.toml (or of --config's
-    file) are checked.
+    one, the models listed in [[tool.rflint.models]] of the nearest pyproject.toml with a
+    [tool.rflint] table (or of --config's file) are checked.
 
     With several models or sizes, --plot and --graph write one file each, named FILE-<target>-<size>.EXT."""
     code = _guarded(lambda: _check(
@@ -410,7 +410,7 @@ def sweep_cmd(
     kwarg: List[str] = typer.Option(None, "--kwarg", "-k", metavar="KEY=VALUE", help="Keyword argument for the factory/class; VALUE is a Python literal. Repeatable."),
     fmt: SweepFormat = typer.Option(SweepFormat.text, "--format", "-f", help="Output format."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", metavar="FILE", help="Write to FILE instead of stdout (- is stdout)."),
-    config: Optional[Path] = typer.Option(None, "--config", metavar="FILE", help="pyproject.toml with [tool.rflint] (default: the nearest one): rule options, and a listed model's kwargs, channels, shapes and directory."),
+    config: Optional[Path] = typer.Option(None, "--config", metavar="FILE", help="pyproject.toml with [tool.rflint] (default: the nearest one that has it): rule options, and a listed model's kwargs, channels, shapes and directory."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, metavar="N", help="Spread the sizes over N worker processes."),
     debug: bool = typer.Option(False, "--debug", help="Print each error's traceback before its line (the exit code stays 2)."),
 ) -> None:
@@ -546,7 +546,7 @@ def fix_cmd(
     channels: Optional[int] = typer.Option(None, "--channels", "-c", min=1, metavar="N", help="Input channels (default: the first conv's in_channels)."),
     input_shapes: List[str] = typer.Option(None, "--input-shape", metavar="N,C,H,W", help="Full input shape instead of --input; repeat once per forward() argument for a model with several inputs."),
     kwarg: List[str] = typer.Option(None, "--kwarg", "-k", metavar="KEY=VALUE", help="Keyword argument for the factory/class; VALUE is a Python literal. Repeatable."),
-    config: Optional[Path] = typer.Option(None, "--config", metavar="FILE", help="pyproject.toml to read [tool.rflint] from (default: the nearest one), as check does."),
+    config: Optional[Path] = typer.Option(None, "--config", metavar="FILE", help="pyproject.toml to read [tool.rflint] from (default: the nearest one that has it), as check does."),
     debug: bool = typer.Option(False, "--debug", help="Print each error's traceback before its line (the exit code stays 2)."),
 ) -> None:
     """Build the fixed model (truncated, or without stem downsampling) and compare it with the original.
