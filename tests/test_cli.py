@@ -259,12 +259,14 @@ def test_syntax_error_in_model_file(project):
 
 @pytest.mark.parametrize("section, message", [
     ('select = []', "select names no rule"),  # ran every rule, where --select "" is an error
-    ('ignore = ["RF001"]', "no rule left to run: ignore (RF001) takes every rule select (RF001)"),
+    # which codes came from the config, and from which file: the command line has only --select
+    ('ignore = ["RF001"]', "no rule left to run: ignore (RF001) takes every rule select (RF001) names "
+                           '(ignore = ["RF001"] from PROJECT/pyproject.toml [tool.rflint])'),
 ])
 def test_a_config_that_leaves_no_rule_is_an_error(project, section, message):
     (project / "pyproject.toml").write_text(f"[tool.rflint]\n{section}\n")
     result = invoke("check", "net.py:build", "--input", "32", *(["--select", "RF001"] if "ignore" in section else []))
-    assert result.exit_code == 2 and message in result.stderr
+    assert result.exit_code == 2 and message.replace("PROJECT", str(project)) in result.stderr
 
 
 def test_a_configured_model_may_ignore_every_rule(project):
@@ -1374,6 +1376,54 @@ def test_a_malformed_ignore_comment_is_answered_with_the_code_it_means(tmp_path,
     assert m["warnings"] == [
         f"{file}:{line}: malformed ignore comment, it silences nothing (write # rflint: ignore[{meant}] or a bare "
         "# rflint: ignore)" for line, meant in ((7, "RF002"), (8, "RF002,RF004"), (9, "CODE,..."))]
+
+
+MERGES = """
+import torch
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 4, 3, padding=1)
+        self.body = nn.Sequential(*[nn.Conv2d(4, 4, 3, padding=1) for _ in range(4)])
+
+    def forward(self, x):
+        x = self.stem(x)
+        return x + self.body(x)  # rflint: ignore [RF007]
+
+
+def traced():
+    return torch.fx.symbolic_trace(Net())
+"""
+
+
+def test_comments_on_the_lines_findings_point_at_are_checked_and_every_finding_has_a_line(tmp_path, monkeypatch):
+    # The merge (identity vs 4 convs: ratio 4 >= 4) is RF007's, on the forward() line of the add,
+    # which builds no layer: its malformed comment silenced nothing without a note.  A model fx built
+    # (a GraphModule) has no forward() line: its RF007 had no source, and a SARIF result without a
+    # location makes GitHub reject the whole upload.  It points at the factory now, as layers do.
+    (tmp_path / "merges.py").write_text(MERGES)
+    monkeypatch.chdir(tmp_path)
+    m = json.loads(invoke("check", "merges.py:Net", "--input", "64", "--format", "json").stdout)["models"][0]
+    rf007 = [f for f in m["findings"] if f["code"] == "RF007"]
+    assert len(rf007) == 1 and rf007[0]["source"]["line"] == 14
+    assert m["warnings"] == [f"{tmp_path / 'merges.py'}:14: malformed ignore comment, it silences nothing "
+                             "(write # rflint: ignore[RF007] or a bare # rflint: ignore)"]
+    result = invoke("check", "merges.py:traced", "--input", "64", "--format", "sarif")
+    results = [r for r in json.loads(result.stdout)["runs"][0]["results"] if r["ruleId"] == "RF007"]
+    assert len(results) == 1
+    location = results[0]["locations"][0]["physicalLocation"]
+    assert location["artifactLocation"]["uri"] == "merges.py" and location["region"]["startLine"] == 17
+
+
+def test_ignore_comments_are_read_in_any_case(tmp_path, monkeypatch):
+    # as ruff reads # NOQA: "# RFLINT: IGNORE[RF001]" was no directive at all, silent either way
+    (tmp_path / "upper.py").write_text(MODEL.replace("# rflint: ignore[RF001]", "# RFLINT: Ignore[rf001]"))
+    monkeypatch.chdir(tmp_path)
+    m = json.loads(invoke("check", "upper.py:build", "--input", "8", "--format", "json").stdout)["models"][0]
+    assert [f["layer"] for f in m["findings"] if f["code"] == "RF001"] == ["5"] and m["suppressed"] == 1
 
 
 BLOCKS_AND_HELPERS = """

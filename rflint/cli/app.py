@@ -8,6 +8,7 @@ Nothing here imports torch at module level, so --help and --version answer insta
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sys
 from enum import Enum
@@ -258,7 +259,14 @@ def _rule_settings(cfg, select=None, ignore=(), min_tail_layers=None, dominance_
             known_codes(codes)
         except RflintError as err:
             raise RflintError(f"{cfg.path} [tool.rflint] {key}: {err}") from None
-    return settings, select_rules(select or cfg.select, list(cfg.ignore) + list(ignore))
+    try:
+        return settings, select_rules(select or cfg.select, list(cfg.ignore) + list(ignore))
+    except RflintError as err:  # say which of the codes came from the config, and from which file
+        parts = [f"{key} = [{', '.join(map(json.dumps, codes))}]" for key, codes in (("select", None if select else cfg.select), ("ignore", cfg.ignore))
+                 if codes]
+        if cfg.path is None or not parts:
+            raise
+        raise RflintError(f"{err} ({' and '.join(parts)} from {cfg.path} [tool.rflint])") from None
 
 
 def _dash_is_stdout(output: Optional[Path]) -> Optional[Path]:

@@ -69,7 +69,7 @@ def select_rules(select: list[str] | None = None, ignore: list[str] | None = Non
     chosen_rules = [r for r in RULES if _matches(r.code, select) and not _matches(r.code, ignore)]
     if not chosen_rules:  # as with an empty select: "No findings." from no rule would pass the gate
         raise RflintError(f"no rule left to run: ignore ({', '.join(ignore)}) takes every rule select "
-                          f"({', '.join(select)}) names; the ignore may come from [tool.rflint]")
+                          f"({', '.join(select)}) names")
     return chosen_rules
 
 
@@ -98,13 +98,24 @@ def lint(analysis: Analysis, settings: Settings | None = None, rules: list[Rule]
     # the target's header, and the header of the class a factory returned
     headers = (loaded.factory_source, class_header(type(loaded.module))) if loaded else ()
     model_codes = model_codes_of(*headers) if loaded else None
-    findings, suppressed, seen = [], 0, {}
+    fallback = loaded.factory_source if loaded else None
+    findings, suppressed, seen, pointed_at = [], 0, {}, set()
     for rule in rules if rules is not None else RULES:
         for finding in rule.check(ctx):
+            if finding.source is None:
+                # a merge of a model fx built (a GraphModule, prepare_qat_fx's) has no line of its
+                # own: the factory's, as a layer's.  A SARIF result without a location fails the
+                # whole upload to GitHub code scanning, the gate's finding with it.
+                finding.source = fallback
+            if finding.source is not None:
+                pointed_at.add(finding.source)
             if is_suppressed(finding, model_codes, seen) or (extra_ignore and _matches(finding.code, extra_ignore)):
                 suppressed += 1
             else:
                 findings.append(finding)
     findings.sort(key=lambda f: -SEVERITY_RANK[f.severity])
-    notes = directive_problems([layer.source for layer in analysis.layers], headers, sorted(rule.code for rule in RULES))
+    # the comments on every line a finding points at (a merge's forward() line, which builds no
+    # layer) as well as on the layers' lines: a typo in any of them must not go unnoticed
+    sources = [layer.source for layer in analysis.layers] + list(pointed_at)
+    notes = directive_problems(sources, headers, sorted(rule.code for rule in RULES))
     return LintResult(ctx, findings, suppressed, notes)

@@ -20,8 +20,10 @@ from rflint.trace import Source
 # or another comment): a bare ignore.  Anything else (``ignore[RF001 - tracked in #12]``, ``ignore
 # [RF001]``, ``ignore: RF001``, ``ignore[]``) is malformed and silences nothing: read as a bare
 # ignore, a typo would hide every finding, the predicted tail too, and the CI gate would pass.
+# Case-insensitive, as ruff's ``# NOQA``: ``# RFLINT: IGNORE[RF001]`` read as no directive at all
+# silenced nothing and was not reported either.
 _PATTERN = re.compile(r"#\s*rflint:\s*ignore(?:\[\s*([A-Za-z]{2}\d{0,3}(?:\s*,\s*[A-Za-z]{2}\d{0,3})*)\s*,?\s*\]"
-                      r"|(?=\s*(?:#|$)))")
+                      r"|(?=\s*(?:#|$)))", re.I)
 
 
 _CODE = re.compile(r"\b(rf\d{1,3})\b", re.I)
@@ -144,7 +146,7 @@ def is_suppressed(finding: Finding, model_codes: set[str] | None, seen: dict | N
     return _matches(seen[key], finding.code)
 
 
-_DIRECTIVE = re.compile(r"#\s*rflint:\s*ignore")
+_DIRECTIVE = re.compile(r"#\s*rflint:\s*ignore", re.I)
 
 
 def _header_lines(header: Source) -> list[Source]:
