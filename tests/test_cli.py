@@ -354,6 +354,13 @@ def test_bad_config_key(project):
     # a model that failed at no size (the run went on, exit 2) instead of a config error
     ('[tool.rflint]\n[[tool.rflint.models]]\ntarget = "net.py:build"\ninput = []\n',
      "[[tool.rflint.models]] #1: 'input' lists no size"),
+    # an entry's size that --input replaces in this run was never read: the typo passed until a run
+    # without --input (CI's); and a bad input-shape was blamed on --input-shape, which nobody gave
+    ('[tool.rflint]\n[[tool.rflint.models]]\ntarget = "net.py:build"\ninput = "32y48"\n',
+     "[[tool.rflint.models]] target net.py:build: input size must be a number like 32 or 32x48, got '32y48'"),
+    ('[tool.rflint]\n[[tool.rflint.models]]\ntarget = "net.py:build"\ninput-shape = "1,3,x"\n',
+     "[[tool.rflint.models]] target net.py:build: input-shape must be comma-separated integers like 1,3,32,32, "
+     "got '1,3,x'"),
 ])
 def test_bad_config_values(project, toml, message):
     # each was a Python error (TypeError: 'int' object is not iterable) or passed silently

@@ -169,15 +169,7 @@ def _check(targets, inputs, input_shapes, channels, kwarg, fmt, output, select, 
     work = make_jobs(targets, inputs, input_shapes, channels, parse_kwargs(kwarg), cfg)
     output = _dash_is_stdout(output)
     _check_output(output, "report.txt" if fmt is Format.text else f"report.{fmt.value}")
-
-    from rflint.rules import known_codes
-
     settings, rules = _rule_settings(cfg, select, ignore, min_tail_layers, dominance_ratio)
-    for model in cfg.models:  # a per-model ignore with a typo would silently ignore nothing
-        try:
-            known_codes(model.ignore)  # (a model may ignore every rule: an exemption, not a gate turned off)
-        except RflintError as err:
-            raise RflintError(f"{cfg.path} [[tool.rflint.models]] target {model.label or model.target}: {err}") from None
     console = _console(output) if fmt is Format.text else None
     style = None
     if console is not None:
@@ -252,6 +244,7 @@ def _rule_settings(cfg, select=None, ignore=(), min_tail_layers=None, dominance_
     sweep and fix read the config alone, so they judge tails as check does."""
     from rflint.rules import Settings, known_codes, select_rules
 
+    _check_entries(cfg)
     settings = Settings(min_tail_layers=min_tail_layers or cfg.min_tail_layers,
                         dominance_ratio=dominance_ratio or cfg.dominance_ratio)
     for key, codes in (("select", cfg.select or []), ("ignore", cfg.ignore)):  # a typo there: say where
@@ -267,6 +260,25 @@ def _rule_settings(cfg, select=None, ignore=(), min_tail_layers=None, dominance_
         if cfg.path is None or not parts:
             raise
         raise RflintError(f"{err} ({' and '.join(parts)} from {cfg.path} [tool.rflint])") from None
+
+
+def _check_entries(cfg) -> None:
+    """Every [[tool.rflint.models]] entry's codes, sizes and shapes, whichever models this run
+    checks: a typo in an entry other than the one run must fail now, not on the CI run that first
+    checks that model (a per-model ignore with a typo would silently ignore nothing; a model may
+    ignore every rule: an exemption, not a gate turned off)."""
+    from rflint.cli.values import parse_shape, parse_size
+    from rflint.rules import known_codes
+
+    for model in cfg.models:
+        try:
+            known_codes(model.ignore)
+            for size in model.inputs:
+                parse_size(size)
+            for shape in model.input_shapes:
+                parse_shape(shape, "input-shape")
+        except RflintError as err:
+            raise RflintError(f"{cfg.path} [[tool.rflint.models]] target {model.label or model.target}: {err}") from None
 
 
 def _dash_is_stdout(output: Optional[Path]) -> Optional[Path]:
@@ -513,7 +525,7 @@ def _as_configured(cfg, target: str, kwargs: dict, channels, shapes):
         return kwargs, channels, shapes, None, None
     m = entries[0]
     if not shapes and m.input_shapes:
-        shapes = [parse_shape(s) for s in m.input_shapes]
+        shapes = [parse_shape(s, "input-shape") for s in m.input_shapes]
     channels = channels or m.channels or (shapes[0][1] if shapes and len(shapes[0]) > 1 else None)
     return {**m.kwargs, **kwargs}, channels, shapes, m.root, m
 

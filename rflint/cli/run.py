@@ -82,7 +82,7 @@ def _configured(m, cfg: Config, sizes: list[Any], shapes, channels: int | None, 
     directory as the project's."""
     try:  # a bad size in the config: say which file and model
         job_sizes = sizes or ([] if shapes else [parse_size(s) for s in m.inputs]) or [None]
-        model_shapes = shapes or ([parse_shape(s) for s in m.input_shapes] or None)
+        model_shapes = shapes or ([parse_shape(s, "input-shape") for s in m.input_shapes] or None)
     except RflintError as err:
         raise RflintError(f"{cfg.path} [[tool.rflint.models]] target {m.label or m.target}: {err}") from None
     model_channels = channels or m.channels or (model_shapes[0][1] if model_shapes and len(model_shapes[0]) > 1 else None)

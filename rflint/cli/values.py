@@ -29,16 +29,17 @@ def parse_size(text: str) -> int | tuple[int, ...]:
     return values[0] if len(values) == 1 else tuple(values)
 
 
-def parse_shape(text: str) -> tuple[int, ...]:
+def parse_shape(text: str, what: str = "--input-shape") -> tuple[int, ...]:
     """'1,3,32,32' -> (1, 3, 32, 32): a full input shape, batch first (one per forward() argument).
     Commas only, every part an integer: '1,3,x,32' or '1x3x32x32' is a typo to report, not a shape
-    to guess (dropping the odd part would silently analyse another rank)."""
+    to guess (dropping the odd part would silently analyse another rank).  ``what``: the option or
+    config key the text comes from, named in the error."""
     parts = [p.strip() for p in str(text).split(",")]
     if not all(_DIGITS.fullmatch(p) for p in parts):
-        raise RflintError(f"--input-shape must be comma-separated integers like 1,3,32,32, got {text!r}")
+        raise RflintError(f"{what} must be comma-separated integers like 1,3,32,32, got {text!r}")
     values = [int(p) for p in parts]
     if not values or any(v <= 0 for v in values) or len(values) > 5:
-        raise RflintError(f"--input-shape needs 1-5 positive sizes (N, C, *spatial for an image), got {text!r}")
+        raise RflintError(f"{what} needs 1-5 positive sizes (N, C, *spatial for an image), got {text!r}")
     return tuple(values)
 
 
