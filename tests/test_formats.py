@@ -2,6 +2,7 @@
 
 import json
 import re
+import textwrap
 from importlib import resources
 from pathlib import Path
 
@@ -51,6 +52,32 @@ def test_sarif_points_rf002_at_the_border_layer(sarif):
     assert len(set(fingerprints)) == len(fingerprints)
     again = json.loads(runner.invoke(app, ["check", "zoo:resnet18", "--input", "32", "--format", "sarif"]).stdout)
     assert [r["partialFingerprints"] for r in again["runs"][0]["results"]] == [r["partialFingerprints"] for r in run["results"]]
+
+
+def test_sarif_fingerprints_do_not_depend_on_how_the_target_is_spelled(tmp_path, monkeypatch):
+    # ./net.py, the absolute path and net.py are one model: each spelling hashed its own string, so
+    # a workflow that changed it (or its working directory) closed every alert and opened it again
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "net.py").write_text(textwrap.dedent("""
+        import torch.nn as nn
+
+
+        def build():
+            return nn.Sequential(*[nn.Conv2d(3 if i == 0 else 8, 8, 3, padding=1) for i in range(6)])
+    """))
+    monkeypatch.setenv("GITHUB_WORKSPACE", str(tmp_path))
+
+    def prints(target, where):
+        monkeypatch.chdir(where)
+        doc = json.loads(runner.invoke(app, ["check", target, "--input", "8", "--format", "sarif"]).stdout)
+        return [r["partialFingerprints"]["rflintFinding/v1"] for r in doc["runs"][0]["results"]]
+
+    plain = prints("proj/net.py:build", tmp_path)
+    assert len(plain) >= 2  # RF001 and RF002 at 8 px
+    assert prints("./proj/net.py:build", tmp_path) == plain
+    assert prints(f"{project}/net.py:build", tmp_path) == plain
+    assert prints("net.py:build", project) == plain  # the same checkout, run from its subdirectory
 
 
 def test_github_annotations(monkeypatch):

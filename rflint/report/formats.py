@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -93,8 +94,6 @@ def _in_workspace(file: str) -> str | None:
     """The path relative to the checkout (GitHub Actions' $GITHUB_WORKSPACE, else the working
     directory), None for a file outside it.  rflint run from a subdirectory of the checkout still
     names files as GitHub and code scanning know them."""
-    import os
-
     root = os.environ.get("GITHUB_WORKSPACE") or os.getcwd()
     try:
         return Path(file).resolve().relative_to(Path(root).resolve()).as_posix()
@@ -118,9 +117,24 @@ def _name(doc: Doc) -> str:
 
 def fingerprint(doc: Doc, finding: Doc) -> str:
     """Stable across runs and line moves: model target (and the factory's keyword arguments, when
-    it has any), input size, rule and layer."""
-    key = "|".join([_name(doc), size_text(doc["input"]), finding["code"], finding["layer"] or ""])
+    it has any), input size, rule and layer.  A file target counts by its path in the checkout
+    (``_stable_target``), however the command line spelled it."""
+    key = "|".join([with_kwargs(_stable_target(doc["target"]), doc.get("kwargs")), size_text(doc["input"]),
+                    finding["code"], finding["layer"] or ""])
     return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def _stable_target(target: str) -> str:
+    """``./net.py:build``, ``$PWD/net.py:build`` and ``net.py:build`` as one target: the file's path
+    relative to the checkout (``_in_workspace``).  Spelled otherwise in a workflow (or run from
+    another directory), a target got new fingerprints, so code scanning closed every alert and
+    opened it again, dismissed ones included.  A target that is no file seen from here (a module,
+    a zoo model, a config's name relative to its pyproject.toml elsewhere) stays as written."""
+    path, colon, name = target.rpartition(":")
+    if not colon or not path.endswith(".py") or not os.path.isfile(path):
+        return target
+    relative = _in_workspace(path)
+    return f"{relative}:{name}" if relative is not None else target
 
 
 def _where(doc: Doc) -> str:
