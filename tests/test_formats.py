@@ -503,6 +503,28 @@ def test_markdown_code_spans_hold_backticks():
     assert _code("a|b") == "`a\\|b`"  # a table cell: the pipe escaped, as GitHub reads it in a span
 
 
+def test_markdown_tables_keep_their_columns_with_pipes_in_layer_names(tmp_path, monkeypatch):
+    # the border and the tail's cut were written in backticks by hand, unescaped: a layer named
+    # "c|4" split the summary row, and every count after it moved one column to the right
+    (tmp_path / "pipes.py").write_text(textwrap.dedent("""
+        import torch.nn as nn
+
+
+        def build():
+            net = nn.Sequential()
+            for i in range(6):
+                net.add_module(f"c|{i}", nn.Conv2d(3 if i == 0 else 8, 8, 3, padding=1))
+            return net
+    """))
+    monkeypatch.chdir(tmp_path)
+    text = runner.invoke(app, ["check", "pipes.py:build", "--input", "8", "--format", "markdown"]).stdout
+    rows = [line for line in text.splitlines() if line.startswith("|")]
+    cells = [len(re.split(r"(?<!\\)\|", row)) for row in rows]
+    assert cells[0] == 12 and set(cells[:3]) == {12}  # the summary: header, rule, one model row
+    # conv i reads RF 2i + 1: c|4 reads 9 > 8, the border; the tail is c|4 and c|5, after c|3
+    assert "| `c\\|4` | 2 RF layers after `c\\|3` |" in rows[2]
+
+
 def test_a_signals_layer_table_counts_samples():
     # the caption said "input pixels" for a 1-D model, whose sizes are in samples
     from rflint import analyze

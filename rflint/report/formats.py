@@ -319,8 +319,8 @@ def render_markdown(docs: list[Doc], errors: list[Doc] = (), skipped: list[Doc] 
         weighted = next((f["data"].get("parametric_layers") for f in doc["findings"] if f["code"] == "RF002"), None)
         tail_text = (f"{count(len(tail['layers']), 'RF layer')}"
                      + (f" ({weighted} with weights)" if weighted is not None and weighted != len(tail["layers"]) else "")
-                     + f" after `{tail['cut']}`") if tail else "none"
-        border = f"`{doc['border']}`" if doc["border"] else "-"
+                     + f" after {_code(tail['cut'])}") if tail else "none"
+        border = _code(doc["border"]) if doc["border"] else "-"
         out.append(
             f"| {_code(_name(doc))} | {size_text(doc['input'])} | {human(doc['params'])} | {human(doc['macs'])} | "
             f"{border} | {tail_text} | {found['error']} | {found['warning']} | {found['info']} | {doc['suppressed']} |"
@@ -335,7 +335,7 @@ def render_markdown(docs: list[Doc], errors: list[Doc] = (), skipped: list[Doc] 
                        f"{_md(f['message'])} |")
         plan = doc["truncation"]
         if plan is not None and any(f["code"] == "RF002" for f in doc["findings"]):  # not when RF002 is silenced
-            out += ["", f"**Suggested truncation:** keep up to `{plan['cut']}`, then {plan['new_head']}: params "
+            out += ["", f"**Suggested truncation:** keep up to {_code(plan['cut'])}, then {_md(plan['new_head'])}: params "
                         f"{human(plan['params_before'])} -> {human(plan['params_after'])}, MACs "
                         f"{human(plan['macs_before'])} -> {human(plan['macs_after'])}."]
     notes = model_notes(docs)
