@@ -1310,7 +1310,7 @@ def test_sweep_of_a_model_that_does_not_load_still_writes_its_json(tmp_path):
     result = invoke("sweep", str(tmp_path / "nosuch.py") + ":X", "--sizes", "8,16", "--format", "json", "-o", str(out))
     assert result.exit_code == 2 and "model file not found" in result.stderr
     doc = json.loads(out.read_text())
-    assert doc["sizes"] == [] and doc["error"].startswith("model file not found")
+    assert doc["sizes"] == [] and doc["error"] == f"{tmp_path}/nosuch.py:X: model file not found: {tmp_path}/nosuch.py"
 
 
 def test_sweep_where_no_size_runs_still_writes_its_json(tmp_path):
@@ -1695,6 +1695,11 @@ def test_sweep_and_fix_name_the_model_with_its_kwargs(project):
     assert doc["target"] == "net.py:build" and doc["kwargs"] == {"width": 4}
     fix = invoke("fix", "net.py:build", "--kwarg", "width=4", "--input", "8", "--truncate", "-o", "t.pt")
     assert "net.py:build (width=4) (truncated)" in fix.stdout
+    # a sweep whose model fails to build: its JSON dropped the kwargs, its message named the model without them
+    failed = invoke("sweep", "net.py:build", "--kwarg", "width=-1", "--sizes", "8", "-f", "json")
+    doc = json.loads(failed.stdout)
+    assert failed.exit_code == 2 and doc["kwargs"] == {"width": -1}
+    assert doc["error"].startswith("net.py:build (width=-1) raised RuntimeError") and doc["error"] in failed.stderr
 
 
 def test_a_file_target_is_not_replaced_by_a_copy_the_caller_imported(tmp_path, monkeypatch):

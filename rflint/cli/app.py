@@ -477,23 +477,29 @@ def _sweep(target, sizes, start, stop, steps, channels, kwarg, fmt, output, conf
     size_list = sorted(set(size_list), key=lambda s: (s if isinstance(s, int) else max(s), str(s)))  # each once
     shapes, channels = parse_shapes(list(input_shapes), channels)
     settings, rules = _rule_settings(cfg)
+    from rflint.report.humanize import with_kwargs
+    from rflint.report.model import plain_kwargs
+
+    kwargs = parse_kwargs(kwarg)
     try:
-        kwargs = parse_kwargs(kwarg)
         kwargs, channels, shapes, root, _ = _as_configured(cfg, target, kwargs, channels, shapes)
         rows = run_sweep(target, size_list, channels, kwargs, settings, rules, cfg.layers, jobs, shapes, root)
     except RflintError as err:  # the model did not load: a JSON reader still gets a document saying why
         from rflint.engine.prepare import NothingToLint
+        from rflint.report.formats import error_text
 
         nothing = isinstance(err, NothingToLint)  # no error, as in check: said, and exit code 0
+        # the model named with its kwargs, as check names it ("kw.py:build (fail=True) raised ...")
+        message = error_text({"target": target, "kwargs": plain_kwargs(kwargs), "input": None, "message": str(err)},
+                             several=False)
         if fmt is SweepFormat.json:
-            _write_sweep_json({"version": 1, "target": target, "sizes": [], "no_tail_from": None, "no_tail_to": None,
-                               "skipped" if nothing else "error": str(err)}, output)
+            _write_sweep_json({"version": 1, "target": target, "kwargs": plain_kwargs(kwargs), "sizes": [],
+                               "no_tail_from": None, "no_tail_to": None,
+                               "skipped" if nothing else "error": message}, output)
         if not nothing:
-            raise
-        typer.echo(f"rflint: {err}", err=True)
+            raise RflintError(message) from err
+        typer.echo(f"rflint: {message}", err=True)
         return
-    from rflint.report.humanize import with_kwargs
-    from rflint.report.model import plain_kwargs
     from rflint.report.sweep import clean_range
 
     lo, hi = clean_range(rows)
