@@ -10,7 +10,7 @@ A doc looks like::
 
     One-sentence summary (SARIF shortDescription, README table).
 
-    ## What it does
+    ## What it does       <- its leading blocks, up to 1024 characters: SARIF fullDescription
     ...
     ## Why it matters
     ## Example

@@ -39,6 +39,24 @@ def test_sarif_validates_against_the_official_schema(sarif):
     jsonschema.validate(sarif, schema)
 
 
+def test_sarif_rule_descriptions_fit_code_scanning(sarif):
+    # GitHub documents rule descriptions as at most 1024 characters; fullDescription was the whole
+    # "What it does" section (up to 2,916).  It is now its leading Markdown blocks, whole, that fit;
+    # help keeps the whole doc.
+    from rflint.ruledocs import load_all
+
+    docs = load_all()
+    for rule in sarif["runs"][0]["tool"]["driver"]["rules"]:
+        full, what = rule["fullDescription"]["text"], docs[rule["id"]].sections["What it does"]
+        assert len(rule["shortDescription"]["text"]) <= 1024 and 0 < len(full) <= 1024
+        assert what.startswith(full) and (full == what or what[len(full)] == "\n")  # never cut inside a block
+        assert rule["help"]["text"] == docs[rule["id"]].text
+    # RF006's section is 778 characters, whole; RF002's first paragraph (328) is followed by one of 1,305
+    by_id = {rule["id"]: rule["fullDescription"]["text"] for rule in sarif["runs"][0]["tool"]["driver"]["rules"]}
+    assert by_id["RF006"] == docs["RF006"].sections["What it does"]
+    assert by_id["RF002"] == docs["RF002"].sections["What it does"].split("\n\n")[0]
+
+
 def test_sarif_points_rf002_at_the_border_layer(sarif):
     run = sarif["runs"][0]
     assert {r["id"] for r in run["tool"]["driver"]["rules"]} == {f"RF00{i}" for i in range(1, 8)}

@@ -174,6 +174,29 @@ def error_text(error: Doc, several: bool = True) -> str:
     return f"{name}{f' @ {size}' if size else ''}: {message}"
 
 
+# GitHub code scanning documents short and full rule descriptions as at most 1024 characters; the
+# whole rule doc goes in ``help``, which has no such limit
+SARIF_DESCRIPTION_LIMIT = 1024
+
+
+def _leading_blocks(text: str, limit: int) -> str:
+    """The first Markdown blocks (paragraphs, list items, code blocks: never cut inside one) of
+    ``text`` that fit in ``limit`` characters; at least its first sentence when even the first
+    block is longer."""
+    pieces = [("\n" if i else "\n\n", item) for block in text.split("\n\n")
+              for i, item in enumerate(re.split(r"\n(?=- )", block))]  # (what precedes it, the piece)
+    out = ""
+    for before, piece in pieces:
+        joined = f"{out}{before}{piece}" if out else piece
+        if len(joined) > limit:
+            break
+        out = joined
+    if not out:
+        sentence = re.match(r".*?[.!?](?=\s|$)", text, re.S)
+        out = sentence.group(0) if sentence and len(sentence.group(0)) <= limit else text[:limit - 3] + "..."
+    return out
+
+
 def render_sarif(docs: list[Doc], errors: list[Doc] = (), skipped: list[Doc] = ()) -> str:
     from rflint.ruledocs import load_all
 
@@ -184,7 +207,7 @@ def render_sarif(docs: list[Doc], errors: list[Doc] = (), skipped: list[Doc] = (
             "id": d.code,
             "name": d.name,
             "shortDescription": {"text": d.summary},
-            "fullDescription": {"text": d.sections.get("What it does", d.summary)},
+            "fullDescription": {"text": _leading_blocks(d.sections.get("What it does", d.summary), SARIF_DESCRIPTION_LIMIT)},
             "help": {"text": d.text, "markdown": d.text},
             "defaultConfiguration": {"level": SARIF_LEVEL[d.severity]},
         }
