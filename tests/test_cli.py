@@ -782,7 +782,8 @@ def test_print_in_the_model_code_does_not_spoil_json(project):
         assert len(json.loads(proc.stdout)["models"]) == 2 and "hello" in proc.stderr, jobs
 
 
-@pytest.mark.parametrize("signame, code", [("SIGINT", 130), ("SIGTERM", 143)])
+# SIGHUP: the terminal (or ssh session) closed under a hook; the workers were left running for good
+@pytest.mark.parametrize("signame, code", [("SIGINT", 130), ("SIGTERM", 143), ("SIGHUP", 129)])
 def test_an_interrupted_parallel_run_stops_its_workers(project, signame, code):
     # under --jobs, Ctrl-C waited for every queued job, and SIGTERM left the workers running
     import signal
@@ -795,7 +796,7 @@ def test_an_interrupted_parallel_run_stops_its_workers(project, signame, code):
                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
                    preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     time.sleep(8)  # the workers are in the 60 s factory by now
-    os.killpg(proc.pid, getattr(signal, signame)) if signame == "SIGINT" else proc.send_signal(signal.SIGTERM)
+    os.killpg(proc.pid, getattr(signal, signame)) if signame == "SIGINT" else proc.send_signal(getattr(signal, signame))
     assert proc.wait(timeout=30) == code  # not after the 60 s sleeps
     assert proc.stderr.read() == ("rflint: aborted\n" if signame == "SIGINT" else "")
     time.sleep(1)

@@ -168,7 +168,8 @@ def _check(targets, inputs, input_shapes, channels, kwarg, fmt, output, select, 
     cfg = load_config(config)
     work = make_jobs(targets, inputs, input_shapes, channels, parse_kwargs(kwarg), cfg)
     output = _dash_is_stdout(output)
-    _check_output(output, "report.txt" if fmt is Format.text else f"report.{fmt.value}")
+    _check_output(output, "report.txt" if fmt is Format.text else f"report.{fmt.value}",
+                  targets=tuple(job.target for job in work))
     settings, rules = _rule_settings(cfg, select, ignore, min_tail_layers, dominance_ratio)
     console = _console(output) if fmt is Format.text else None
     style = None
@@ -179,7 +180,7 @@ def _check(targets, inputs, input_shapes, channels, kwarg, fmt, output, select, 
         work = split_sizes_into_jobs(work, jobs)
     pictures = None
     if plot or graph or html:
-        _check_pictures(plot, graph, html)
+        _check_pictures(plot, graph, html, tuple(job.target for job in work))
         named = [(flag, path.resolve()) for flag, path in (("--plot", plot), ("--graph", graph), ("--html", html),
                                                             ("--output", output)) if path is not None]
         for i, (flag, path) in enumerate(named):  # one would overwrite the other, silently
@@ -286,11 +287,17 @@ def _dash_is_stdout(output: Optional[Path]) -> Optional[Path]:
     return None if output is not None and str(output) == "-" else output
 
 
-def _check_output(output: Optional[Path], example: str, flag: str = "-o") -> None:
+def _check_output(output: Optional[Path], example: str, flag: str = "-o", targets: tuple[str, ...] = ()) -> None:
     """-o (or a picture's file) that cannot be written: said before the work, not after minutes of
-    it (and its errors)."""
+    it (and its errors).  Nor may it be the file of a model the run analyses (``targets``): `-o
+    models.py` replaced the model's source by its report."""
     if output is None:
         return
+    for target in targets:
+        path, colon, _ = target.rpartition(":")
+        if colon and path.endswith(".py") and output.exists() and os.path.exists(path) and os.path.samefile(path, output):
+            raise RflintError(f"{flag} {output} is the file of {target}: the report would replace the model's "
+                              f"code; give another file, e.g. {example}")
     if output.is_dir():
         raise RflintError(f"{flag} {output}: is a directory; give a file name, e.g. {output / example}")
     if not output.parent.is_dir():
@@ -306,10 +313,10 @@ def _check_output(output: Optional[Path], example: str, flag: str = "-o") -> Non
         raise RflintError(f"{flag} {output}: not writable (permission denied)")
 
 
-def _check_pictures(plot: Optional[Path], graph: Optional[Path], html: Optional[Path]) -> None:
+def _check_pictures(plot: Optional[Path], graph: Optional[Path], html: Optional[Path], targets: tuple[str, ...] = ()) -> None:
     """Fail before any analysis runs, not after minutes of it."""
     for flag, path, example in (("--plot", plot, "rf.png"), ("--graph", graph, "graph.svg"), ("--html", html, "report.html")):
-        _check_output(path, example, flag)
+        _check_output(path, example, flag, targets)
     if plot is not None and plot.suffix.lower() not in (".png", ".svg"):
         raise RflintError(f"--plot {plot}: use a .png or .svg file name")
     if graph is not None and graph.suffix.lower() not in (".dot", ".gv", ".svg", ".png"):
@@ -473,7 +480,7 @@ def _sweep(target, sizes, start, stop, steps, channels, kwarg, fmt, output, conf
 
     cfg = load_config(config)
     output = _dash_is_stdout(output)
-    _check_output(output, "sweep.txt" if fmt is SweepFormat.text else "sweep.json")
+    _check_output(output, "sweep.txt" if fmt is SweepFormat.text else "sweep.json", targets=(target,))
     size_list = sorted(set(size_list), key=lambda s: (s if isinstance(s, int) else max(s), str(s)))  # each once
     shapes, channels = parse_shapes(list(input_shapes), channels)
     settings, rules = _rule_settings(cfg)
@@ -606,7 +613,7 @@ def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, chan
         raise RflintError("give either --input or --input-shape, not both")
     if output is not None and str(output) == "-":
         raise RflintError("-o -: the fixed model is a binary file (torch.save), not text; give a file name, e.g. fixed.pt")
-    _check_output(output, "fixed.pt")
+    _check_output(output, "fixed.pt", targets=(target,))
     size = parse_size(inputs[0]) if inputs else None
     import torch
 
@@ -634,7 +641,10 @@ def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, chan
 
         spatial = (size,) * (len(shapes[0]) - 2) if isinstance(size, int) else tuple(size)
         shapes, size = list(scaled_shapes(shapes, spatial)), None
-    with contextlib.redirect_stdout(sys.stderr), imports_from(root):  # the model's print()s: not into the comparison or the code
+    from rflint.cli.isolation import model_code_guarded
+
+    # the model's print()s: not into the comparison or the code; nor may it end the run (isolation.py)
+    with contextlib.redirect_stdout(sys.stderr), model_code_guarded(), imports_from(root):
         try:
             before = build_report(analyze(target, size, channels, kwargs, input_shapes=shapes), settings, rules)
         except RflintError as err:  # whose error it is, as check says it ("net.py:Net: torch.fx cannot trace ...")
@@ -828,12 +838,19 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     except (getattr(click.exceptions, "Abort", typer.Abort), typer.Abort, KeyboardInterrupt):
         code = 130
-    except Terminated:  # SIGTERM while --jobs workers ran: they are stopped
-        _exit_now(143)
+    except Terminated as stop:  # SIGTERM or SIGHUP while --jobs workers ran: they are stopped
+        _exit_now(128 + stop.signum)
     if code == 130:  # typer turns a KeyboardInterrupt inside a command into a silent exit code 130
         typer.echo("rflint: aborted", err=True)
         _exit_now(130)
-    sys.exit(code if isinstance(code, int) else 0)
+    code = code if isinstance(code, int) else 0
+    import threading
+
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        # a thread the model's code started (a data prefetcher, a watchdog) would keep the process
+        # alive after the report, and the CI step would hang: the run is over, so leave now
+        _exit_now(code)
+    sys.exit(code)
 
 
 def _no_such_option(name: str, command) -> str:
@@ -866,7 +883,8 @@ def _unencodable_replaced() -> None:
 
 
 def _exit_now(code: int) -> None:
-    """Leave an interrupted run without the interpreter's exit handlers.  concurrent.futures' handler
+    """Leave an interrupted run (or one whose model left a thread running) without the interpreter's
+    exit handlers.  concurrent.futures' handler
     wakes and joins the pool's manager thread, which races with that thread closing its pipes once
     the workers were killed: a stray "OSError: Bad file descriptor" traceback was seen under load
     (CPython's pool shutdown races, gh-132969 and gh-125451, fixed in later versions).  Nothing of

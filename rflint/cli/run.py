@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from rflint.cli.isolation import model_code_guarded
 from rflint.cli.values import parse_shape, parse_shapes, parse_size
 from rflint.config import Config
 from rflint.errors import RflintError
@@ -214,8 +215,9 @@ def run_job(job: Job, settings: Any, rules: Any, declared: dict, style: TextStyl
     it returns plain data: JSON documents and pre-rendered text."""
     _imported_and_frozen()
     outcome = JobOutcome()
-    # print() in the user's model code must not mix into a JSON or SARIF report on stdout
-    with _collector_paused(), contextlib.redirect_stdout(sys.stderr):
+    # print() in the user's model code must not mix into a JSON or SARIF report on stdout, nor may
+    # the model end the run or change the next target's analysis (isolation.py)
+    with _collector_paused(), contextlib.redirect_stdout(sys.stderr), model_code_guarded():
         return _run_job(job, settings, rules, declared, style, debug, pictures, index, outcome)
 
 
@@ -391,25 +393,94 @@ def run_jobs(jobs: list[Job], settings: Any, rules: Any, declared: dict, style: 
         pictures.many = sum(1 if job.shapes else len(job.sizes) for job in jobs) > 1
     if n_workers <= 1 or len(jobs) <= 1:
         return [run_job(job, settings, rules, declared, style, debug, pictures, i) for i, job in enumerate(jobs)]
+    from concurrent.futures.process import BrokenProcessPool
+
     with worker_pool(min(n_workers, len(jobs))) as pool:
         futures = [pool.submit(run_job, job, settings, rules, declared, style, False, pictures, i)
                    for i, job in enumerate(jobs)]
-        return [f.result() for f in futures]
+        outcomes: list[JobOutcome | None] = []
+        for future in futures:
+            try:
+                outcomes.append(future.result())
+            except BrokenProcessPool:  # a worker died: every job not done with it fails with this
+                outcomes.append(None)
+    # Each job the broken pool took down runs again in a worker of its own: the others' reports are
+    # kept, and the one whose worker dies again is named (a segfault in native code, the OOM killer)
+    return [outcome if outcome is not None else _alone(job, settings, rules, declared, style, pictures, i)
+            for i, (job, outcome) in enumerate(zip(jobs, outcomes))]
+
+
+def _alone(job: Job, settings: Any, rules: Any, declared: dict, style: TextStyle | None,
+           pictures: Pictures | None, index: int) -> JobOutcome:
+    from concurrent.futures.process import BrokenProcessPool
+
+    with worker_pool(1) as pool:
+        future = pool.submit(run_job, job, settings, rules, declared, style, False, pictures, index)
+        workers = list((getattr(pool, "_processes", None) or {}).values())
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            outcome = JobOutcome()
+            message = f"{job.name}: {died(workers)} while it analysed the model; the other targets were analysed"
+            outcome.errors.append(JobError(job.name, None, message, "", False, _plain_kwargs(job)))
+            return outcome
+
+
+def died(workers: list) -> str:
+    """How a worker process ended: "the worker process was killed by SIGKILL (out of memory?)"."""
+    import signal
+
+    for process in workers:
+        process.join(timeout=5)
+    codes = [process.exitcode for process in workers if process.exitcode not in (None, 0)]
+    if not codes:
+        return "the worker process died"
+    code = codes[0]
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        why = {"SIGKILL": " (out of memory?)", "SIGSEGV": " (a crash in native code)"}.get(name, "")
+        return f"the worker process was killed by {name}{why}"
+    return f"the worker process exited with status {code}"
+
+
+def _plain_kwargs(job: Job) -> dict:
+    from rflint.report.model import plain_kwargs
+
+    return plain_kwargs(job.kwargs)
 
 
 class Terminated(BaseException):
-    """SIGTERM while worker processes run (a CI timeout, pre-commit killed): like Ctrl-C, the
-    workers are stopped first.  A BaseException, so no `except Exception` turns it into a result."""
+    """SIGTERM or SIGHUP while worker processes run (a CI timeout, pre-commit killed, the terminal
+    closed): like Ctrl-C, the workers are stopped first.  A BaseException, so no `except Exception`
+    turns it into a result.  ``signum``: the signal, for the exit code (128 + signum)."""
+
+    def __init__(self, signum: int = 15):
+        super().__init__(signum)
+        self.signum = signum
 
 
-def _worker_signals() -> None:
+def _worker_started() -> None:
     """In a worker: Ctrl-C is ignored (the parent stops the workers; each would otherwise catch the
-    terminal's Ctrl-C, report it as a result and go on with the next job), and SIGTERM kills, as
-    by default (a forked worker inherits the parent's SIGTERM handler, which only raises)."""
+    terminal's Ctrl-C, report it as a result and go on with the next job), SIGTERM and SIGHUP kill,
+    as by default (a forked worker inherits the parent's handlers, which only raise), and the
+    worker gets SIGTERM when the parent dies (Linux): a parent killed by SIGKILL left its workers
+    blocked on their pipes, re-parented to init, for good."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):  # no libc to ask: the parent's handlers still stop us
+            pass
 
 
 @contextmanager
@@ -423,24 +494,19 @@ def worker_pool(n: int):
 
     # fork before torch is imported here: each worker imports it once, with no inherited threads
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-    pool = ProcessPoolExecutor(max_workers=n, mp_context=context, initializer=_worker_signals)
+    pool = ProcessPoolExecutor(max_workers=n, mp_context=context, initializer=_worker_started)
     main_thread = threading.current_thread() is threading.main_thread()
 
     def terminated(signum, frame):
-        raise Terminated()
+        raise Terminated(signum)
 
-    previous = signal.signal(signal.SIGTERM, terminated) if main_thread else None
+    stops = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    previous = {sig: signal.signal(sig, terminated) for sig in stops} if main_thread else {}
     try:
         yield pool
     except BaseException as err:
-        workers = list((getattr(pool, "_processes", None) or {}).values())  # CPython's table of workers
-        for process in workers:
-            process.terminate()
-        for process in workers:  # reaped here: an interrupted CLI leaves by os._exit (app._exit_now)
-            process.join(timeout=5)
-            if process.is_alive():
-                process.kill()
-                process.join(timeout=5)
+        # reaped here: an interrupted CLI leaves by os._exit (app._exit_now)
+        _stopped(list((getattr(pool, "_processes", None) or {}).values()), grace=0)
         if isinstance(err, Exception):
             # Not after Ctrl-C or SIGTERM: with workers killed mid-job, shutdown() can wait forever
             # for the lock the pool's manager thread holds while it joins its feeder thread
@@ -448,10 +514,36 @@ def worker_pool(n: int):
             pool.shutdown(wait=False, cancel_futures=True)
         raise
     else:
-        pool.shutdown(wait=True)
+        # Every result is in.  A worker exits once told to, unless the model's code left a thread
+        # running in it (a prefetcher, a watchdog), which the worker's exit waits for: the run hung
+        # there, its reports never printed.  So: a moment's grace, then such a worker is stopped.
+        workers = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False)
+        if not _stopped(workers, grace=3.0):
+            pool.shutdown(wait=True)  # (after a worker was killed, see gh-125451 above: not waited for)
     finally:
-        if main_thread and previous is not None:  # None: a handler not set from Python, left alone
-            signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            if handler is not None:  # None: a handler not set from Python, left alone
+                signal.signal(sig, handler)
+
+
+def _stopped(workers: list, grace: float) -> bool:
+    """Wait up to ``grace`` seconds for the workers to exit, then terminate (and if need be kill)
+    the rest.  True if any had to be stopped."""
+    import time
+
+    deadline = time.monotonic() + grace
+    for process in workers:
+        process.join(timeout=max(0.0, deadline - time.monotonic()))
+    alive = [process for process in workers if process.is_alive()]
+    for process in alive:
+        process.terminate()
+    for process in alive:
+        process.join(timeout=5)
+        if process.is_alive():
+            process.kill()
+            process.join(timeout=5)
+    return bool(alive)
 
 
 def exit_code(docs: list[dict], fail_on: str) -> int:
@@ -488,7 +580,8 @@ def _sweep_chunk(target, sizes, channels, kwargs, settings, rules, declared, inp
 
     for name, values in declared.items():
         declare(name, values)
-    with contextlib.redirect_stdout(sys.stderr), imports_from(root):  # the user's print()s: not into the report
+    # the user's print()s: not into the report; nor may the model end the run (isolation.py)
+    with contextlib.redirect_stdout(sys.stderr), model_code_guarded(), imports_from(root):
         return sweep_rows(target, sizes, channels, kwargs, settings, rules, input_shapes)
 
 
@@ -498,11 +591,19 @@ def run_sweep(target, sizes, channels, kwargs, settings, rules, declared, n_work
     (each traces the model once).  ``root``: a config's directory, for a model it lists."""
     if n_workers <= 1 or len(sizes) <= 1:
         return _sweep_chunk(target, sizes, channels, kwargs, settings, rules, declared, input_shapes, root)
+    from concurrent.futures.process import BrokenProcessPool
+
     n = min(n_workers, len(sizes))
     chunks = [sizes[i::n] for i in range(n)]
     with worker_pool(n) as pool:
-        parts = list(pool.map(_sweep_chunk, [target] * n, chunks, [channels] * n, [kwargs] * n,
-                              [settings] * n, [rules] * n, [declared] * n, [input_shapes] * n, [root] * n))
+        workers = []
+        try:
+            results = pool.map(_sweep_chunk, [target] * n, chunks, [channels] * n, [kwargs] * n,
+                               [settings] * n, [rules] * n, [declared] * n, [input_shapes] * n, [root] * n)
+            workers = list((getattr(pool, "_processes", None) or {}).values())
+            parts = list(results)
+        except BrokenProcessPool:  # one model, so no other target's results to save: say what happened
+            raise RflintError(f"{target}: {died(workers)} while it swept the model") from None
     rows = [None] * len(sizes)
     for i, part in enumerate(parts):
         rows[i::n] = part

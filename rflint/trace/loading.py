@@ -327,7 +327,13 @@ def _import_module(name: str, path: str | None = None) -> Any:
 
 
 class _HardExit(SystemExit):
-    """os._exit() called by a target's code while rflint loads it (_kept_process_state)."""
+    """os._exit() called by a target's code while rflint loads it (_kept_process_state) or, in the
+    CLI, while it traces and runs it (cli/isolation.py)."""
+
+
+def refused_exit(status: int) -> None:
+    """os._exit() in a target's code: it ended rflint on the spot, exit 0 and no word."""
+    raise _HardExit(status)
 
 
 def exit_call(err: SystemExit) -> str:
@@ -473,10 +479,6 @@ def _kept_process_state(target: Any) -> Iterator[None]:
         return
     argv, cwd, hard_exit = sys.argv, os.getcwd(), os._exit
     sys.argv = [target]
-
-    def refused_exit(status: int) -> None:  # it ended rflint on the spot, exit 0 and no word
-        raise _HardExit(status)
-
     os._exit = refused_exit
     try:
         with warnings.catch_warnings():

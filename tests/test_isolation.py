@@ -1,0 +1,146 @@
+"""What a target's code may not do to the CLI's process (rflint/cli/isolation.py, cli/run.py's pools):
+end the run with its own exit code, write into the report on stdout, change the next target's
+analysis, take the other targets' reports down with its worker, or keep the run from ending."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from typer.testing import CliRunner
+
+from rflint.cli.app import app
+
+runner = CliRunner()
+
+# Six 3x3 convs at 8 px: conv i reads r = 2i + 1, so conv 4 (r 9 > 8) is the border, conv 5 the
+# tail's last layer: RF002 (an error) and RF001 on "4" and "5"
+DEEP = textwrap.dedent("""
+    import torch.nn as nn
+
+
+    def build():
+        return nn.Sequential(*[nn.Conv2d(3 if i == 0 else 8, 8, 3, padding=1) for i in range(6)])
+""")
+
+
+def _model(body: str) -> str:
+    return textwrap.dedent("""
+        import os
+        import torch.nn as nn
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.c = nn.Conv2d(3, 8, 3, padding=1)
+
+            def forward(self, x):
+        """) + textwrap.indent(textwrap.dedent(body), " " * 8) + "        return self.c(x)\n"
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    (tmp_path / "deep.py").write_text(DEEP)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _run(*args, cwd, timeout=120):
+    return subprocess.run([sys.executable, "-m", "rflint", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_os_exit_in_forward_is_the_models_error_not_rflints_exit(project, jobs):
+    # os._exit(0) in forward() ended rflint on the spot: exit 0, no report, and the CI gate passed
+    # although deep.py has a tail
+    (project / "quits.py").write_text(_model("os._exit(0)\n"))
+    proc = _run("deep.py:build", "quits.py:Net", "--input", "8", "-f", "json", "-j", jobs, cwd=project)
+    doc = json.loads(proc.stdout)
+    assert proc.returncode == 2
+    assert [m["target"] for m in doc["models"]] == ["deep.py:build"]
+    assert [e["message"] for e in doc["errors"]] == ["quits.py:Net: its code called os._exit(0) while rflint traced or ran it"]
+
+
+def test_output_of_the_models_code_below_python_does_not_reach_a_json_report(project):
+    # print() was redirected, but a subprocess's output (or os.write(1, ...), a C extension's printf)
+    # went to descriptor 1, into the JSON on stdout
+    (project / "noisy.py").write_text("import os\nimport subprocess\nsubprocess.run(['echo', 'from a child'])\n"
+                                      "os.write(1, b'straight to fd 1\\n')\n" + DEEP)
+    proc = _run("noisy.py:build", "--input", "8", "-f", "json", cwd=project)
+    assert [m["target"] for m in json.loads(proc.stdout)["models"]] == ["noisy.py:build"]
+    assert "from a child" in proc.stderr and "straight to fd 1" in proc.stderr
+
+
+PATCHES = {
+    # a global wrapper of a torch function (the next target's pool was read as the patched one)
+    "relu_is_a_pool.py": "import torch.nn.functional as F\nF.relu = lambda x, inplace=False: F.max_pool2d(x, 3, 1, 1)\n",
+    # a class swapped in torch.nn (the next target's convs became the first target's class)
+    "own_conv.py": "import torch.nn as nn\nclass MyConv(nn.Conv2d):\n    pass\nnn.Conv2d = MyConv\n",
+    "recursion.py": "import sys\nsys.setrecursionlimit(60)\n",
+}
+
+
+@pytest.mark.parametrize("patch", sorted(PATCHES))
+def test_what_a_model_file_rebinds_does_not_reach_the_next_target(project, patch):
+    # The next target is a 3-conv chain with ReLUs: 3 RF layers, r 3, 5, 7; with F.relu a 3x3 pool
+    # it read 6 RF layers, with nn.Conv2d = MyConv its convs were no Conv2d, with a recursion limit
+    # of 60 it could not be traced.  Each target must be analysed as if it were alone.
+    (project / patch).write_text(PATCHES[patch] + DEEP)
+    (project / "chain.py").write_text(textwrap.dedent("""
+        import torch.nn as nn
+        import torch.nn.functional as F
+
+
+        class Chain(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.a = nn.Conv2d(3, 8, 3, padding=1)
+                self.b = nn.Conv2d(8, 8, 3, padding=1)
+                self.c = nn.Conv2d(8, 8, 3, padding=1)
+
+            def forward(self, x):
+                return self.c(F.relu(self.b(F.relu(self.a(x)))))
+    """))
+    result = runner.invoke(app, ["check", f"{patch}:build", "chain.py:Chain", "--input", "32", "-f", "json"])
+    chain = [m for m in json.loads(result.stdout)["models"] if m["target"] == "chain.py:Chain"]
+    assert [(layer["name"], layer["op"], layer["r_out_min"]) for layer in chain[0]["layers"]] == [
+        ("a", "Conv2d", [3, 3]), ("b", "Conv2d", [5, 5]), ("c", "Conv2d", [7, 7])]
+
+
+def test_a_worker_that_dies_takes_only_its_own_target(project):
+    # the OOM killer (SIGKILL) in one worker broke the pool: "BrokenProcessPool", no report at all,
+    # and no word of which model it was
+    (project / "killed.py").write_text("import os\nimport signal\n\n\ndef build():\n"
+                                       "    os.kill(os.getpid(), signal.SIGKILL)\n")
+    proc = _run("deep.py:build", "killed.py:build", "--input", "8", "--input", "16", "-f", "json", "-j", "2",
+                cwd=project)
+    doc = json.loads(proc.stdout)
+    assert proc.returncode == 2
+    assert [(m["target"], m["input"]) for m in doc["models"]] == [("deep.py:build", [8, 8]), ("deep.py:build", [16, 16])]
+    assert [e["message"] for e in doc["errors"]] == [
+        "killed.py:build: the worker process was killed by SIGKILL (out of memory?) while it analysed the model; "
+        "the other targets were analysed"]
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_thread_the_model_leaves_running_does_not_keep_the_run_alive(project, jobs):
+    # a non-daemon thread started by the factory (telemetry, a prefetcher): the report came, then the
+    # process never exited (with --jobs not even the report came), and the CI step hung
+    (project / "threads.py").write_text("import threading\nimport time\n" + DEEP.replace(
+        "def build():\n", "def build():\n    threading.Thread(target=time.sleep, args=(3600,)).start()\n"))
+    proc = _run("threads.py:build", "--input", "8", "--input", "16", "-j", jobs, "--no-layers", cwd=project, timeout=60)
+    assert proc.returncode == 1 and "2 model runs: 1 error," in proc.stdout  # the tail at 8 px, none at 16
+
+
+def test_the_report_may_not_replace_the_model(project):
+    # -o deep.py wrote the report over the model's source
+    before = (project / "deep.py").read_text()
+    for flag in ("-o", "--html"):
+        result = runner.invoke(app, ["check", "deep.py:build", "--input", "8", flag, "./deep.py"])
+        assert result.exit_code == 2 and f"{flag} deep.py is the file of deep.py:build" in result.stderr
+    assert (project / "deep.py").read_text() == before
+    assert os.path.exists(project / "deep.py")
