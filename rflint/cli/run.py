@@ -42,8 +42,8 @@ def make_jobs(targets: list[str], inputs: list[str], input_shapes: list[str], ch
     # a size or target given twice is analysed once (as ruff checks a file named twice once)
     sizes: list[Any] = list(dict.fromkeys(parse_size(s) for s in inputs))
     distinct: dict[str, str] = {}
-    for t in targets:  # ./net.py:build is net.py:build: the first spelling kept, in its place
-        distinct.setdefault(_model_key(t), t)
+    for t in targets:  # ./net.py:build is net.py:build (and net:build): the first spelling kept, in its place
+        distinct.setdefault(_model_key(t, (os.getcwd(),)), t)
     targets = list(distinct.values())
     shapes, channels = parse_shapes(input_shapes, channels)
     if shapes and sizes:
@@ -70,7 +70,8 @@ def configured_entries(cfg: Config, target: str, kwargs: dict[str, Any]) -> list
     """The config's entries for a target named on the command line: those of the same model (any
     path to the same file) whose kwargs agree with the ones given; if none agrees, the first (its
     ignore and sizes still apply: it is that model, built otherwise)."""
-    entries = [m for m in cfg.models if _same_target(m.target, target)]
+    roots = (os.getcwd(), str(cfg.path.parent)) if cfg.path else (os.getcwd(),)
+    entries = [m for m in cfg.models if _same_target(m.target, target, roots)]
     agreeing = [m for m in entries if all(m.kwargs.get(k, v) == v for k, v in kwargs.items())]
     return agreeing or entries[:1]
 
@@ -98,24 +99,38 @@ def _distinct(jobs: list[Job]) -> list[Job]:
     seen: set[str] = set()
     out = []
     for job in jobs:
-        key = repr((_model_key(job.target), sorted(job.kwargs.items(), key=str), job.channels, job.shapes))
+        key = repr((_model_key(job.target, (job.root or os.getcwd(),)), sorted(job.kwargs.items(), key=str),
+                    job.channels, job.shapes))
         if key not in seen:
             seen.add(key)
             out.append(job)
     return out
 
 
-def _model_key(target: str) -> str:
-    """What a target names: its file's real path and name for a file target, else itself."""
+def _model_key(target: str, roots: tuple[str, ...] = ()) -> str:
+    """What a target names: its file's real path and name for a file target; for a module target
+    (``mynet.models.net:build``) the same, when the module is a file under one of ``roots`` (found
+    by its path, nothing imported); else the target itself (a zoo model, an installed module)."""
     where, _, name = target.rpartition(":")
-    return f"{os.path.realpath(where)}:{name}" if where.endswith(".py") else target
+    if where.endswith(".py"):
+        return f"{os.path.realpath(where)}:{name}"
+    if roots and where and not target.startswith("zoo:") and all(part.isidentifier() for part in where.split(".")):
+        relative = os.path.join(*where.split("."))
+        for root in roots:
+            for candidate in (f"{relative}.py", os.path.join(relative, "__init__.py")):
+                path = os.path.join(root, candidate)
+                if os.path.isfile(path):
+                    return f"{os.path.realpath(path)}:{name}"
+    return target
 
 
-def _same_target(configured: str, given: str) -> bool:
+def _same_target(configured: str, given: str, roots: tuple[str, ...] = ()) -> bool:
     """A config's target (its file relative to the working directory, see config.py) and one from
-    the command line name the same model: the same file (however the path is spelled) and name,
-    or the same module:name / zoo:name."""
-    return _model_key(configured) == _model_key(given)
+    the command line name the same model: the same file (however the path is spelled, or a module
+    that is that file: ``mynet.models.net:build`` for ``mynet/models/net.py:build``) and name, or the
+    same module:name / zoo:name.  ``roots``: where a module target is looked for (the working
+    directory and the config's, as it is imported from there)."""
+    return _model_key(configured, roots) == _model_key(given, roots)
 
 
 @dataclass
