@@ -221,9 +221,9 @@ def test_layer_table_too_wide_or_not_ascii_is_richs():
 
     table = layer_table(_reports()["resnet18"])
     keep = [0, 4, 5, 7]  # layer, RF in, RF out, status
-    narrow = _printed(table, 40, False)
-    assert narrow == _printed(table.as_rich_table(keep, 40), 40, False)
-    assert max(len(line) for line in narrow.splitlines()) <= 40
+    narrow = _printed(table, 48, False)  # 6 + 7 + 12 + 3 * 3 = 34 beside a 14-cell layer column
+    assert narrow == _printed(table.as_rich_table(keep, 48), 48, False)
+    assert max(len(line) for line in narrow.splitlines()) <= 48
     # the names fold, the numbers stay whole: rich shrank every column, "39-10…" at 80 columns for
     # DenseNet-121's 50-character names (the README says no number is cut short)
     assert "…" not in narrow and "139-435" in narrow and "75-211" in narrow and "unproductive" in narrow
@@ -541,6 +541,28 @@ def test_markdown_tables_keep_their_columns_with_pipes_in_layer_names(tmp_path, 
     assert cells[0] == 12 and set(cells[:3]) == {12}  # the summary: header, rule, one model row
     # conv i reads RF 2i + 1: c|4 reads 9 > 8, the border; the tail is c|4 and c|5, after c|3
     assert "| `c\\|4` | 2 RF layers after `c\\|3` |" in rows[2]
+
+
+def test_a_console_too_narrow_for_the_layer_table_gets_one_entry_per_layer():
+    # At 30 columns rich's table dropped the layer column and cut "productive" to "productiv":
+    # rows of bare numbers.  VGG-11 at 32 px by hand: features.0 (3x3) reads 1 px and sees 3, the
+    # 2x2 pool after it 3 -> 4, features.3 (3x3 at jump 2) 4 -> 8.
+    from rflint.report.text import layer_table
+
+    report = _reports()["vgg11"]
+    printed = _printed(layer_table(report), 30, colour=False).splitlines()
+    names = [layer.name for layer in report.analysis.layers]
+    border = report.structure.border.name  # features.13 (spec §6: VGG-11's border at 32 px)
+    assert [line for line in printed if not line.startswith("  ")][:len(names)] == [
+        name + (" <- border" if name == border else "") for name in names]
+    assert printed[1:6] == ["  RF 1 -> 3, productive", "features.2", "  RF 3 -> 4, productive", "features.3",
+                            "  RF 4 -> 8, productive"]
+    assert all(len(line) <= 30 for line in printed)
+    assert "one entry per layer to fit 30 columns" in " ".join(" ".join(printed).split())
+    # "RF in" 5, "RF out" 6, "unproductive" 12 cells, 3 between columns: 32, and a 10-cell layer
+    # column: 42 fit 44 columns, a table; 41 columns do not
+    assert _printed(layer_table(report), 44, colour=False).split()[:4] == ["layer", "RF", "in", "RF"]
+    assert _printed(layer_table(report), 41, colour=False).split()[:4] == ["features.0", "RF", "1", "->"]
 
 
 def test_a_signals_layer_table_counts_samples():

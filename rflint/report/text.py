@@ -100,7 +100,8 @@ class LayerTable:
     A table wider than the console loses columns (``_DROP_ORDER``; the caption says which) until it
     fits.  When even the layer, RF and status columns do not fit (rich then folds long layer names),
     a cell is not plain ASCII (its width in terminal cells is not its length) or the output is not
-    Unicode (rich then draws ASCII lines), rich's Table draws it.
+    Unicode (rich then draws ASCII lines), rich's Table draws it.  When not even the RFs and statuses
+    fit beside ``_NAME_MIN`` cells of the name, it is a list of entries instead (``_as_entries``).
     tests/test_formats.py checks that both print the same, colours included."""
 
     def __init__(self, rows: list[tuple], units: str = "pixels"):
@@ -147,6 +148,11 @@ class LayerTable:
         cells = self._cells()
         keep, widths = self.fitting(cells, options.max_width)
         table_width = sum(widths) + 3 * (len(widths) - 1)
+        if table_width - widths[0] + _NAME_MIN > options.max_width:
+            # not even the numbers and statuses fit beside a few letters of the name: rich's table
+            # dropped the layer column and cut "productive" to "productiv", rows of bare numbers
+            yield from self._as_entries(console, options)
+            return
         if table_width > options.max_width or options.ascii_only or not all(c.isascii() for row in cells for c in row):
             yield from console.render(self.as_rich_table(keep, options.max_width), options)  # see the class doc
             return
@@ -183,6 +189,30 @@ class LayerTable:
         caption = console.render_str(_caption(keep, options.max_width, self.units), style="table.caption", highlight=False)
         yield from console.render(caption, options.update(width=table_width, justify="center", height=None,
                                                           highlight=False))
+
+
+    def _as_entries(self, console: Console, options) -> Iterator[Segment]:
+        """One entry per layer, for a console too narrow for the table's columns: the name on a
+        line of its own, then its RFs and status (each wrapped by rich where even that is long)."""
+        i_in, i_out = (next(i for i, (col, _) in enumerate(_COLUMNS) if col == name) for name in ("RF in", "RF out"))
+        indented = options.update(width=max(options.max_width - 2, 8))
+        for name, is_border, *cells, st in self.rows:
+            row = [name, *cells, st]
+            line = Text(name, style="bold" if is_border else "")
+            if is_border:
+                line.append(_BORDER_MARK, style="bold red")
+            yield from console.render(line, options)
+            detail = Text.assemble(f"RF {row[i_in]} -> {row[i_out]}, ", (st, STATUS_STYLE.get(st, "")))
+            for segments in console.render_lines(detail, indented, pad=False):  # wrapped lines indented too
+                yield Segment("  ")
+                yield from segments
+                yield Segment.line()
+        caption = (f"RF: r_min-r_max in input {self.units}, in -> out; one entry per layer to fit "
+                   f"{options.max_width} columns (--format json has every column)")
+        yield from console.render(Text(caption, style="table.caption"), options)
+
+
+_NAME_MIN = 10  # terminal cells the layer column needs for a table to be worth drawing (names fold)
 
 
 def _column_widths(cells: list[list[str]]) -> list[int]:
