@@ -565,6 +565,25 @@ def test_a_console_too_narrow_for_the_layer_table_gets_one_entry_per_layer():
     assert _printed(layer_table(report), 41, colour=False).split()[:4] == ["features.0", "RF", "1", "->"]
 
 
+def test_a_layer_table_on_an_ascii_output_is_laid_out_as_it_is_printed():
+    # On an ASCII-only output the CLI writes "\u043a" for a "к" (backslashreplace): six cells, where
+    # rich had laid out one, and that row's columns were pushed right of the others
+    from rich.console import Console
+
+    from rflint.cli.run import text_buffer
+    from rflint.report.text import layer_table
+
+    table = layer_table(_reports()["vgg11"])
+    table.rows[0] = ("stem_конв", *table.rows[0][1:])
+    console = Console(file=text_buffer("ascii"), width=140, color_system=None)
+    console.print(table)
+    lines = console.file.getvalue().splitlines()
+    assert lines[2].startswith("stem_\\u043a\\u043e\\u043d\\u0432 |")
+    body = lines[:-1]  # the caption is centred, not a row
+    assert all(line.isascii() for line in lines) and len({len(line) for line in body}) == 1
+    assert len({line.replace("+", "|").index("|") for line in body}) == 1  # the first column ends in one place
+
+
 def test_a_signals_layer_table_counts_samples():
     # the caption said "input pixels" for a 1-D model, whose sizes are in samples
     from rflint import analyze

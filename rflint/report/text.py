@@ -145,6 +145,10 @@ class LayerTable:
         return keep, [widths[i] for i in keep]
 
     def __rich_console__(self, console: Console, options) -> Iterator[Segment]:
+        escaped = _encodable(self.rows, options.encoding)
+        if escaped is not self.rows:  # laid out as printed: "\u043a" is six cells, not one
+            yield from console.render(LayerTable(escaped, self.units), options)
+            return
         cells = self._cells()
         keep, widths = self.fitting(cells, options.max_width)
         table_width = sum(widths) + 3 * (len(widths) - 1)
@@ -210,6 +214,20 @@ class LayerTable:
         caption = (f"RF: r_min-r_max in input {self.units}, in -> out; one entry per layer to fit "
                    f"{options.max_width} columns (--format json has every column)")
         yield from console.render(Text(caption, style="table.caption"), options)
+
+
+def _encodable(rows: list[tuple], encoding: str) -> list[tuple]:
+    """The rows with each character the output's encoding cannot hold written as its escape
+    (``\\u043a``), as the CLI's output stream then writes it (app._unencodable_replaced); the same
+    list when every character can be written."""
+    try:
+        "".join(str(cell) for row in rows for cell in row).encode(encoding or "utf-8")
+        return rows
+    except UnicodeEncodeError:
+        return [tuple(cell.encode(encoding, "backslashreplace").decode(encoding) if isinstance(cell, str) else cell
+                      for cell in row) for row in rows]
+    except LookupError:  # an encoding Python does not know: left to the stream
+        return rows
 
 
 _NAME_MIN = 10  # terminal cells the layer column needs for a table to be worth drawing (names fold)
