@@ -8,6 +8,7 @@ ignore = ["RF007"]
 fail-on = "error"          # error | warning | info | never
 min-tail-layers = 1
 dominance-ratio = 4
+warn-unused-ignores = false  # true: an ignore comment that silenced nothing is reported, exit code 1
 
 [[tool.rflint.models]]
 target = "models/net.py:build"   # relative to the pyproject.toml's directory
@@ -38,7 +39,7 @@ except ModuleNotFoundError:  # Python 3.10
 from rflint.errors import RflintError
 
 FAIL_ON = ("error", "warning", "info", "never")
-_TOP_KEYS = {"select", "ignore", "fail-on", "min-tail-layers", "dominance-ratio", "models", "layers"}
+_TOP_KEYS = {"select", "ignore", "fail-on", "min-tail-layers", "dominance-ratio", "warn-unused-ignores", "models", "layers"}
 _MODEL_KEYS = {"target", "input", "channels", "kwargs", "ignore", "input-shape"}
 
 
@@ -62,6 +63,7 @@ class Config:
     fail_on: str = "error"
     min_tail_layers: int = 1
     dominance_ratio: float = 4.0
+    warn_unused_ignores: bool = False  # an ignore comment that silenced nothing: a note and exit code 1
     models: list[ModelConfig] = field(default_factory=list)
     layers: dict[str, dict[str, Any]] = field(default_factory=dict)  # declared custom layers
 
@@ -162,6 +164,9 @@ def load_config(path: Path | None = None) -> Config:
     if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not ratio >= 1:
         raise RflintError(f"{where}: dominance-ratio must be a number >= 1, got {ratio!r}")
     cfg.dominance_ratio = float(ratio)
+    cfg.warn_unused_ignores = section.get("warn-unused-ignores", False)
+    if not isinstance(cfg.warn_unused_ignores, bool):
+        raise RflintError(f"{where}: warn-unused-ignores must be true or false, got {cfg.warn_unused_ignores!r}")
     base = path.parent
     models = section.get("models", [])
     if isinstance(models, dict):  # [tool.rflint.models] instead of [[tool.rflint.models]]

@@ -1436,6 +1436,57 @@ def test_ignore_comments_are_read_in_any_case(tmp_path, monkeypatch):
     assert [f["layer"] for f in m["findings"] if f["code"] == "RF001"] == ["5"] and m["suppressed"] == 1
 
 
+UNUSED = """
+import torch.nn as nn
+
+
+def build(width=8):  # rflint: ignore[RF005]
+    return nn.Sequential(
+        nn.Conv2d(3, width, 3, padding=1),  # rflint: ignore[RF004]
+        nn.Conv2d(width, width, 3, padding=1),
+        nn.MaxPool2d(2),
+        nn.Conv2d(width, width, 3, padding=1),
+        nn.Conv2d(width, width, 3, padding=1),  # rflint: ignore[RF001,RF006]
+        nn.Conv2d(width, width, 3, padding=1),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(width, 10),
+    )
+"""
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_warn_unused_ignores_reports_comments_that_silenced_nothing_in_the_whole_run(tmp_path, monkeypatch, jobs):
+    # The layers as in MODEL: input RFs 1, 3, 5, 6, 10, 14, the last one's output 18.  At 8 px the
+    # convs on line 11 (RF 10) and 12 (RF 14) are unproductive: line 11's RF001 is used, its RF006
+    # (no axis differs) is not.  No conv has a tap that only reads padding (3x3, padding 1, on maps
+    # of at least 4x4): line 7's RF004 is unused.  RF005 fires where the final RF (18) is smaller
+    # than the image: at 64 px, not at 8, so the def line's (5) comment is used once 64 is in the run.
+    (tmp_path / "net.py").write_text(UNUSED)
+    monkeypatch.chdir(tmp_path)
+
+    def notes(*sizes, extra=()):
+        args = ["check", "net.py:build", *[a for size in sizes for a in ("--input", size)], "-j", jobs, *extra]
+        result = invoke(*args, "--format", "json")
+        return result.exit_code, [line.split(": ", 1)[1] for line in result.stderr.splitlines() if "unused ignore" in line]
+
+    assert notes("8") == (1, [])  # not asked for: nothing said (exit 1: the tail)
+    code, said = notes("8", extra=["--warn-unused-ignores"])
+    assert code == 1 and said == [f"net.py:{line}: unused ignore: ignore[{code}] silenced no finding of this run"
+                                  for line, code in ((5, "RF005"), (7, "RF004"), (11, "RF006"))]
+    code, said = notes("64", "8", extra=["--warn-unused-ignores", "--fail-on", "never"])
+    assert code == 0 and [s.split(":")[1] for s in said] == ["7", "11"]  # RF005 used at 64
+    # no finding at 64 px but RF005: the unused comments alone make the exit code 1, as in mypy
+    assert notes("64", extra=["--warn-unused-ignores"])[0] == 1
+    # a rule the run deselected is not judged
+    assert [s.split(":")[1] for s in notes("8", extra=["--warn-unused-ignores", "--select", "RF001,RF002"])[1]] == []
+    (tmp_path / "pyproject.toml").write_text("[tool.rflint]\nwarn-unused-ignores = true\n")
+    assert len(notes("8")[1]) == 3
+    (tmp_path / "pyproject.toml").write_text('[tool.rflint]\nwarn-unused-ignores = "yes"\n')
+    result = invoke("check", "net.py:build", "--input", "8")
+    assert result.exit_code == 2 and "warn-unused-ignores must be true or false, got 'yes'" in result.stderr
+
+
 BLOCKS_AND_HELPERS = """
 import torch.nn as nn
 

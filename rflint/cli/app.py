@@ -140,6 +140,7 @@ def check(
     plot: Optional[Path] = typer.Option(None, "--plot", metavar="FILE.png|FILE.svg", help="Plot r_min/r_max per layer against the input size (needs matplotlib: pip install 'rflint[plot]')."),
     graph: Optional[Path] = typer.Option(None, "--graph", metavar="FILE.dot|FILE.svg|FILE.png", help="The architecture graph coloured by layer status (.svg/.png need Graphviz's dot)."),
     html: Optional[Path] = typer.Option(None, "--html", metavar="FILE", help="One self-contained HTML report: summary, findings, layers, plot and graph."),
+    warn_unused_ignores: bool = typer.Option(False, "--warn-unused-ignores", help="Report each ignore comment (or code in one) that silenced no finding of this run, and exit 1 for it, as mypy's flag does (default: config, else off)."),
     debug: bool = typer.Option(False, "--debug", help="Print each error's traceback before its line (the exit code stays 2)."),
 ) -> None:
     """Analyze models and report unproductive layers, predicted tails and other RF findings.
@@ -152,14 +153,17 @@ def check(
     code = _guarded(lambda: _check(
         targets or [], inputs or [], input_shapes or [], channels, kwarg or [], fmt, output, select or None,
         ignore or [], fail_on, min_tail_layers, dominance_ratio, config, layers, jobs, debug, plot, graph, html,
+        warn_unused_ignores,
     ), debug)
     raise typer.Exit(code)
 
 
 def _check(targets, inputs, input_shapes, channels, kwarg, fmt, output, select, ignore, fail_on,
-           min_tail_layers, dominance_ratio, config, layers, jobs, debug, plot=None, graph=None, html=None) -> int:
+           min_tail_layers, dominance_ratio, config, layers, jobs, debug, plot=None, graph=None, html=None,
+           warn_unused_ignores=False) -> int:
     from rflint.cli.run import (
         Pictures, TextStyle, exit_code, make_jobs, run_jobs, split_sizes_into_jobs, unmatched_declarations,
+        unused_ignores,
     )
     from rflint.config import load_config
     from rflint.cli.values import check_targets, parse_kwargs
@@ -188,7 +192,8 @@ def _check(targets, inputs, input_shapes, channels, kwarg, fmt, output, select, 
             if other is not None:
                 raise RflintError(f"{flag} and {other} name the same file, {path.name}: give each its own")
         pictures = Pictures(str(plot) if plot else None, str(graph) if graph else None, bool(html))
-    outcomes = run_jobs(work, settings, rules, cfg.layers, style, jobs, debug, pictures)
+    warn_unused_ignores = warn_unused_ignores or cfg.warn_unused_ignores
+    outcomes = run_jobs(work, settings, rules, cfg.layers, style, jobs, debug, pictures, warn_unused_ignores)
     errors = _unique(error for outcome in outcomes for error in outcome.errors)
     if html:
         from rflint.report.html import html_page, write_html
@@ -206,8 +211,18 @@ def _check(targets, inputs, input_shapes, channels, kwarg, fmt, output, select, 
         typer.echo(f"rflint: [tool.rflint.layers] {name!r} matches no class in the models checked (a typo in the path?)", err=True)
     if docs or fmt is not Format.text:  # a machine format is a valid document even with no model in it
         _emit(outcomes, docs, fmt, output, console, [error.document() for error in errors], skipped)
+    from rflint.wording import shown_path
+
+    unused = unused_ignores(outcomes) if warn_unused_ignores else []
+    for file, line, code in unused:
+        comment = "the bare ignore comment" if code == "*" else f"ignore[{code}]"
+        typer.echo(f"rflint: {shown_path(file)}:{line}: unused ignore: {comment} silenced no finding of this run", err=True)
     _report_errors(errors, several, debug)
-    return 2 if errors else exit_code(docs, (fail_on.value if fail_on else cfg.fail_on))
+    if errors:
+        return 2
+    gate = fail_on.value if fail_on else cfg.fail_on
+    # as mypy's --warn-unused-ignores: a comment that silences nothing fails the run (unless it never fails)
+    return max(exit_code(docs, gate), 1 if unused and gate != "never" else 0)
 
 
 def _unique(errors) -> list:

@@ -199,6 +199,9 @@ class JobOutcome:
     errors: list[JobError] = field(default_factory=list)
     loaded: bool = False  # the model was built and traced (so declared_seen is known)
     declared_seen: set[str] = field(default_factory=set)  # [tool.rflint.layers] names some module had
+    # --warn-unused-ignores: (file, line, code) of each ignore comment seen -> whether it silenced a
+    # finding; None when not asked for (worked out only then)
+    ignore_usage: dict[tuple[str, int, str], bool] | None = None
 
 
 _FROZEN = False
@@ -225,11 +228,12 @@ def _imported_and_frozen() -> None:
 
 
 def run_job(job: Job, settings: Any, rules: Any, declared: dict, style: TextStyle | None,
-            debug: bool = False, pictures: Pictures | None = None, index: int = 0) -> JobOutcome:
+            debug: bool = False, pictures: Pictures | None = None, index: int = 0,
+            warn_unused_ignores: bool = False) -> JobOutcome:
     """Analyze and lint one target at each of its sizes.  Runs in a worker process under --jobs, so
     it returns plain data: JSON documents and pre-rendered text."""
     _imported_and_frozen()
-    outcome = JobOutcome()
+    outcome = JobOutcome(ignore_usage={} if warn_unused_ignores else None)
     # print() in the user's model code must not mix into a JSON or SARIF report on stdout, nor may
     # the model end the run or change the next target's analysis (isolation.py)
     with _collector_paused(), contextlib.redirect_stdout(sys.stderr), model_code_guarded():
@@ -293,6 +297,9 @@ def _run_job(job: Job, settings: Any, rules: Any, declared: dict, style: TextSty
             analysis = prepared.at(shapes=run) if job.shapes else prepared.at(run)
             report = build_report(analysis, settings, rules, job.ignore)
             outcome.docs.append(report.document())
+            if outcome.ignore_usage is not None:
+                for key, used in report.result.ignore_usage().items():
+                    outcome.ignore_usage[key] = outcome.ignore_usage.get(key, False) or used
             if style is not None:
                 outcome.texts.append(_render_section(report, style))
             if pictures is not None:
@@ -402,16 +409,18 @@ def text_buffer(encoding: str):
 
 
 def run_jobs(jobs: list[Job], settings: Any, rules: Any, declared: dict, style: TextStyle | None,
-             n_workers: int = 1, debug: bool = False, pictures: Pictures | None = None) -> list[JobOutcome]:
+             n_workers: int = 1, debug: bool = False, pictures: Pictures | None = None,
+             warn_unused_ignores: bool = False) -> list[JobOutcome]:
     """Run the jobs, in parallel worker processes when n_workers > 1 (results keep job order)."""
     if pictures is not None:
         pictures.many = sum(1 if job.shapes else len(job.sizes) for job in jobs) > 1
     if n_workers <= 1 or len(jobs) <= 1:
-        return [run_job(job, settings, rules, declared, style, debug, pictures, i) for i, job in enumerate(jobs)]
+        return [run_job(job, settings, rules, declared, style, debug, pictures, i, warn_unused_ignores)
+                for i, job in enumerate(jobs)]
     from concurrent.futures.process import BrokenProcessPool
 
     with worker_pool(min(n_workers, len(jobs))) as pool:
-        futures = [pool.submit(run_job, job, settings, rules, declared, style, False, pictures, i)
+        futures = [pool.submit(run_job, job, settings, rules, declared, style, False, pictures, i, warn_unused_ignores)
                    for i, job in enumerate(jobs)]
         outcomes: list[JobOutcome | None] = []
         for future in futures:
@@ -421,16 +430,28 @@ def run_jobs(jobs: list[Job], settings: Any, rules: Any, declared: dict, style: 
                 outcomes.append(None)
     # Each job the broken pool took down runs again in a worker of its own: the others' reports are
     # kept, and the one whose worker dies again is named (a segfault in native code, the OOM killer)
-    return [outcome if outcome is not None else _alone(job, settings, rules, declared, style, pictures, i)
+    return [outcome if outcome is not None else
+            _alone(job, settings, rules, declared, style, pictures, i, warn_unused_ignores)
             for i, (job, outcome) in enumerate(zip(jobs, outcomes))]
 
 
+def unused_ignores(outcomes: list[JobOutcome]) -> list[tuple[str, int, str]]:
+    """The ignore comments' codes (file, line, code; "*" for a bare ignore) that silenced no finding
+    of any model or size of the run: a comment on a shared block counts as used when one model's
+    finding needed it, one meant for another size when any size checked did."""
+    usage: dict[tuple[str, int, str], bool] = {}
+    for outcome in outcomes:
+        for key, used in (outcome.ignore_usage or {}).items():
+            usage[key] = usage.get(key, False) or used
+    return sorted(key for key, used in usage.items() if not used)
+
+
 def _alone(job: Job, settings: Any, rules: Any, declared: dict, style: TextStyle | None,
-           pictures: Pictures | None, index: int) -> JobOutcome:
+           pictures: Pictures | None, index: int, warn_unused_ignores: bool = False) -> JobOutcome:
     from concurrent.futures.process import BrokenProcessPool
 
     with worker_pool(1) as pool:
-        future = pool.submit(run_job, job, settings, rules, declared, style, False, pictures, index)
+        future = pool.submit(run_job, job, settings, rules, declared, style, False, pictures, index, warn_unused_ignores)
         workers = list((getattr(pool, "_processes", None) or {}).values())
         try:
             return future.result()

@@ -19,7 +19,7 @@ from rflint.rules.rf004_dead_kernel_taps import DeadKernelTaps
 from rflint.rules.rf005_insufficient_receptive_field import InsufficientReceptiveField
 from rflint.rules.rf006_partially_unproductive_layer import PartiallyUnproductiveLayer
 from rflint.rules.rf007_non_dominant_branch import NonDominantBranch
-from rflint.rules.suppression import directive_problems, is_suppressed, model_codes_of
+from rflint.rules.suppression import directive_problems, ignore_usage, is_suppressed, model_codes_of
 from rflint.trace.sources import class_header
 
 RULES: list[Rule] = [
@@ -79,6 +79,17 @@ class LintResult:
     findings: list[Finding]
     suppressed: int
     notes: list[str] = field(default_factory=list)  # ignore comments that silence nothing (suppression.py)
+    # what ignore_usage() needs: every finding the rules made (suppressed too), the sources and
+    # headers whose lines may hold ignore comments, and the codes of the rules that ran
+    all_findings: list[Finding] = field(default_factory=list)
+    sources: list = field(default_factory=list)
+    headers: tuple = ()
+    codes_run: list[str] = field(default_factory=list)
+
+    def ignore_usage(self) -> dict[tuple[str, int, str], bool]:
+        """Each ignore comment's codes on this model's lines, and whether one of this run's findings
+        was silenced by it (suppression.ignore_usage); worked out only when asked (--warn-unused-ignores)."""
+        return ignore_usage(self.sources, self.headers, self.all_findings, self.codes_run)
 
 
 def lint(analysis: Analysis, settings: Settings | None = None, rules: list[Rule] | None = None,
@@ -99,9 +110,11 @@ def lint(analysis: Analysis, settings: Settings | None = None, rules: list[Rule]
     headers = (loaded.factory_source, class_header(type(loaded.module))) if loaded else ()
     model_codes = model_codes_of(*headers) if loaded else None
     fallback = loaded.factory_source if loaded else None
-    findings, suppressed, seen, pointed_at = [], 0, {}, set()
-    for rule in rules if rules is not None else RULES:
+    findings, suppressed, seen, pointed_at, made = [], 0, {}, set(), []
+    ran = rules if rules is not None else RULES
+    for rule in ran:
         for finding in rule.check(ctx):
+            made.append(finding)
             if finding.source is None:
                 # a merge of a model fx built (a GraphModule, prepare_qat_fx's) has no line of its
                 # own: the factory's, as a layer's.  A SARIF result without a location fails the
@@ -118,4 +131,4 @@ def lint(analysis: Analysis, settings: Settings | None = None, rules: list[Rule]
     # layer) as well as on the layers' lines: a typo in any of them must not go unnoticed
     sources = [layer.source for layer in analysis.layers] + list(pointed_at)
     notes = directive_problems(sources, headers, sorted(rule.code for rule in RULES))
-    return LintResult(ctx, findings, suppressed, notes)
+    return LintResult(ctx, findings, suppressed, notes, made, sources, headers, [rule.code for rule in ran])

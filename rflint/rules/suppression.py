@@ -213,17 +213,54 @@ def _meant_codes(text: str) -> list[str]:
     return [f"RF{int(digits):03d}" for digits in _LOOSE_CODE.findall(text) if int(digits) < 1000]
 
 
-def directive_problems(sources, headers, codes: list[str]) -> list[str]:
-    """What is wrong with the ignore comments on the layers' lines and the model's headers: a
-    malformed one (``ignore [RF001]``) or one naming no rule (``ignore[RF999]``) silences nothing,
-    which a user would not notice without being told."""
-    problems = []
+def _directive_lines(sources, headers) -> set[tuple[str, int]]:
+    """Every line an ignore comment for these sources may sit on: the lines of each call, the
+    headers of the defs and classes around it, and the model's headers."""
     # (file, line) pairs, not Sources: a model's layers are built on a few lines, each source seen
     # once (a Source per layer line cost more than reading the lines)
     places = {(s.file, s.line, s.end) for s in sources if s is not None}
     lines = {(file, line) for file, first, end in places for line in range(first, max(first, end) + 1)}
     lines.update((file, line) for file, first, _ in places for line in enclosing_header_lines(file, first))
     lines.update((line.file, line.line) for header in headers if header is not None for line in _header_lines(header))
+    return lines
+
+
+def ignore_usage(sources, headers, findings: list[Finding], codes_run: list[str]) -> dict[tuple[str, int, str], bool]:
+    """Each code of each well-formed ignore comment on the lines of ``sources`` and ``headers``
+    (``"*"`` for a bare ignore), keyed (file, line, code), and whether it silenced one of
+    ``findings`` (all of them, suppressed or not).  Only codes of rules that ran (``codes_run``):
+    a comment for a rule deselected in this run cannot be judged.  For --warn-unused-ignores: a
+    stale ``ignore[RF002]`` on a shared block would hide a tail that appears later."""
+    listed: dict[tuple[str, int, str], bool] = {}
+    for file, number in _directive_lines(sources, headers):
+        codes = _codes_on(file, number)
+        if codes is None:  # none, or malformed (directive_problems says so)
+            continue
+        for code in codes or {"*"}:
+            if code == "*" or any(run.startswith(code) for run in codes_run):
+                listed[(file, number, code)] = False
+    if not listed:
+        return listed
+    model_lines = [(line.file, line.line) for header in headers if header is not None for line in _header_lines(header)]
+    for finding in findings:
+        src = finding.source
+        lines = model_lines + ([(src.file, n) for n in [*src.lines(), *enclosing_header_lines(src.file, src.line)]]
+                               if src is not None else [])
+        for file, number in lines:
+            codes = _codes_on(file, number)
+            for code in (codes or {"*"}) if codes is not None else ():
+                key = (file, number, code)
+                if key in listed and (code == "*" or finding.code.startswith(code)):
+                    listed[key] = True
+    return listed
+
+
+def directive_problems(sources, headers, codes: list[str]) -> list[str]:
+    """What is wrong with the ignore comments on the layers' lines and the model's headers: a
+    malformed one (``ignore [RF001]``) or one naming no rule (``ignore[RF999]``) silences nothing,
+    which a user would not notice without being told."""
+    problems = []
+    lines = _directive_lines(sources, headers)
     for file, number in sorted(lines):
         text = linecache.getline(file, number)
         if not _DIRECTIVE.search(text):
