@@ -41,7 +41,7 @@ def test_sarif_validates_against_the_official_schema(sarif):
 
 def test_sarif_rule_descriptions_fit_code_scanning(sarif):
     # GitHub documents rule descriptions as at most 1024 characters; fullDescription was the whole
-    # "What it does" section (up to 2,916).  It is now its leading Markdown blocks, whole, that fit;
+    # "What it does" section (up to 2,916).  It is its leading Markdown blocks, whole, that fit;
     # help keeps the whole doc.
     from rflint.ruledocs import load_all
 
@@ -50,11 +50,28 @@ def test_sarif_rule_descriptions_fit_code_scanning(sarif):
         full, what = rule["fullDescription"]["text"], docs[rule["id"]].sections["What it does"]
         assert len(rule["shortDescription"]["text"]) <= 1024 and 0 < len(full) <= 1024
         assert what.startswith(full) and (full == what or what[len(full)] == "\n")  # never cut inside a block
+        assert not full.endswith(":")
         assert rule["help"]["text"] == docs[rule["id"]].text
-    # RF006's section is 778 characters, whole; RF002's first paragraph (328) is followed by one of 1,305
-    by_id = {rule["id"]: rule["fullDescription"]["text"] for rule in sarif["runs"][0]["tool"]["driver"]["rules"]}
-    assert by_id["RF006"] == docs["RF006"].sections["What it does"]
-    assert by_id["RF002"] == docs["RF002"].sections["What it does"].split("\n\n")[0]
+
+
+@pytest.mark.parametrize("text, limit, expected", [
+    ("One.\n\nTwo two.\n\nThree three three.", 15, "One.\n\nTwo two."),  # whole paragraphs only
+    ("Intro:\n- first item\n- second item", 26, "Intro:\n- first item"),  # list items are blocks
+    ("Intro:\n1. first\n2. second", 15, "Intro:\n1. first"),
+    # a fence holds blank lines: never cut inside it (the fence was left open)
+    ("Intro.\n\n```python\nx = 1\n\ny = 2\n```\n\nAfter.", 30, "Intro."),
+    ("Intro.\n\n```python\nx = 1\n\ny = 2\n```\n\nAfter.", 37, "Intro.\n\n```python\nx = 1\n\ny = 2\n```"),
+    # a last block that announces what was cut ("...as follows:") goes too, unless it is the only one
+    ("Start.\n\nIt works as follows:\n\n- a long item that does not fit", 30, "Start."),
+    ("It works as follows:\n\n- a long item that does not fit", 25, "It works as follows:"),
+    # a first block too long: its first sentence ("e.g." is no sentence end)
+    ("This, e.g. here, is one. Then more text that is long.", 30, "This, e.g. here, is one."),
+    ("x" * 50, 20, "x" * 17 + "..."),
+])
+def test_leading_blocks(text, limit, expected):
+    from rflint.report.formats import _leading_blocks
+
+    assert _leading_blocks(text, limit) == expected
 
 
 def test_sarif_points_rf002_at_the_border_layer(sarif):
@@ -74,7 +91,9 @@ def test_sarif_points_rf002_at_the_border_layer(sarif):
 
 def test_sarif_fingerprints_do_not_depend_on_how_the_target_is_spelled(tmp_path, monkeypatch):
     # ./net.py, the absolute path and net.py are one model: each spelling hashed its own string, so
-    # a workflow that changed it (or its working directory) closed every alert and opened it again
+    # a workflow that changed it closed every alert and opened it again.  A file target is named by
+    # its path relative to the working directory; a model a config lists keeps the config's name,
+    # relative to its pyproject.toml, wherever rflint runs from.
     project = tmp_path / "proj"
     project.mkdir()
     (project / "net.py").write_text(textwrap.dedent("""
@@ -86,16 +105,19 @@ def test_sarif_fingerprints_do_not_depend_on_how_the_target_is_spelled(tmp_path,
     """))
     monkeypatch.setenv("GITHUB_WORKSPACE", str(tmp_path))
 
-    def prints(target, where):
+    def prints(where, *args):
         monkeypatch.chdir(where)
-        doc = json.loads(runner.invoke(app, ["check", target, "--input", "8", "--format", "sarif"]).stdout)
-        return [r["partialFingerprints"]["rflintFinding/v1"] for r in doc["runs"][0]["results"]]
+        doc = json.loads(runner.invoke(app, ["check", *args, "--input", "8", "--format", "sarif"]).stdout)
+        results = doc["runs"][0]["results"]
+        return {r["properties"]["target"] for r in results}, [r["partialFingerprints"]["rflintFinding/v1"] for r in results]
 
-    plain = prints("proj/net.py:build", tmp_path)
-    assert len(plain) >= 2  # RF001 and RF002 at 8 px
-    assert prints("./proj/net.py:build", tmp_path) == plain
-    assert prints(f"{project}/net.py:build", tmp_path) == plain
-    assert prints("net.py:build", project) == plain  # the same checkout, run from its subdirectory
+    names, plain = prints(tmp_path, "proj/net.py:build")
+    assert names == {"proj/net.py:build"} and len(plain) >= 2  # RF001 and RF002 at 8 px
+    assert prints(tmp_path, "./proj/net.py:build") == (names, plain)
+    assert prints(tmp_path, f"{project}/net.py:build") == (names, plain)
+    (project / "pyproject.toml").write_text('[tool.rflint]\n[[tool.rflint.models]]\ntarget = "net.py:build"\n')
+    names, listed = prints(project)
+    assert names == {"net.py:build"} and prints(tmp_path, "--config", "proj/pyproject.toml") == (names, listed)
 
 
 def test_github_annotations(monkeypatch):

@@ -84,31 +84,57 @@ PATCHES = {
 }
 
 
+CHAIN = textwrap.dedent("""
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+
+    class Chain(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Conv2d(3, 8, 3, padding=1)
+            self.b = nn.Conv2d(8, 8, 3, padding=1)
+            self.c = nn.Conv2d(8, 8, 3, padding=1)
+
+        def forward(self, x):
+            return self.c(F.relu(self.b(F.relu(self.a(x)))))
+""")
+
+
+def _layers(doc, target):
+    return [[(layer["name"], layer["op"], layer["r_out_min"]) for layer in m["layers"]]
+            for m in doc["models"] if m["target"] == target]
+
+
 @pytest.mark.parametrize("patch", sorted(PATCHES))
-def test_what_a_model_file_rebinds_does_not_reach_the_next_target(project, patch):
+def test_what_a_model_file_rebinds_does_not_reach_a_target_of_other_directories(project, patch):
     # The next target is a 3-conv chain with ReLUs: 3 RF layers, r 3, 5, 7; with F.relu a 3x3 pool
-    # it read 6 RF layers, with nn.Conv2d = MyConv its convs were no Conv2d, with a recursion limit
-    # of 60 it could not be traced.  Each target must be analysed as if it were alone.
-    (project / patch).write_text(PATCHES[patch] + DEEP)
-    (project / "chain.py").write_text(textwrap.dedent("""
-        import torch.nn as nn
-        import torch.nn.functional as F
+    # it read 5 RF layers, with nn.Conv2d = MyConv its convs were no Conv2d, with a recursion limit
+    # of 60 it could not be traced.  (In a process of its own: a leak must not reach other tests.)
+    (project / "other").mkdir()
+    (project / "other" / patch).write_text(PATCHES[patch] + DEEP)
+    (project / "chain.py").write_text(CHAIN)
+    for order in ([f"other/{patch}:build", "chain.py:Chain"], ["chain.py:Chain", f"other/{patch}:build", "zoo:vgg11"]):
+        proc = _run(*order, "--input", "32", "-f", "json", cwd=project)
+        assert _layers(json.loads(proc.stdout), "chain.py:Chain") == [
+            [("a", "Conv2d", [3, 3]), ("b", "Conv2d", [5, 5]), ("c", "Conv2d", [7, 7])]], order
+    # nor a zoo model after it: VGG-11's first pool still reads its 2x2 window (r 3 -> 4)
+    proc = _run(f"other/{patch}:build", "zoo:vgg11", "--input", "32", "-f", "json", cwd=project)
+    assert _layers(json.loads(proc.stdout), "zoo:vgg11")[0][:2] == [("features.0", "Conv2d", [3, 3]),
+                                                                    ("features.2", "MaxPool2d", [4, 4])]
 
 
-        class Chain(nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.a = nn.Conv2d(3, 8, 3, padding=1)
-                self.b = nn.Conv2d(8, 8, 3, padding=1)
-                self.c = nn.Conv2d(8, 8, 3, padding=1)
-
-            def forward(self, x):
-                return self.c(F.relu(self.b(F.relu(self.a(x)))))
-    """))
-    result = runner.invoke(app, ["check", f"{patch}:build", "chain.py:Chain", "--input", "32", "-f", "json"])
-    chain = [m for m in json.loads(result.stdout)["models"] if m["target"] == "chain.py:Chain"]
-    assert [(layer["name"], layer["op"], layer["r_out_min"]) for layer in chain[0]["layers"]] == [
-        ("a", "Conv2d", [3, 3]), ("b", "Conv2d", [5, 5]), ("c", "Conv2d", [7, 7])]
+def test_a_files_second_target_keeps_the_files_own_patch(project):
+    # Two targets of one file share its module, imported once: the patch its import made is its
+    # own, and was given back after the first target, so the second ran without it (with --jobs 2,
+    # in a fresh worker, with it).  By hand: conv (r 3), then F.relu read as a 3x3 pool (r 5).
+    (project / "patched.py").write_text(CHAIN + PATCHES["relu_is_a_pool.py"] + "\n\ndef build():\n    return Chain()\n")
+    for jobs in ("1", "2"):
+        proc = _run("patched.py:build", "patched.py:Chain", "--input", "32", "-f", "json", "-j", jobs, cwd=project)
+        doc = json.loads(proc.stdout)
+        for target in ("patched.py:build", "patched.py:Chain"):
+            [layers] = _layers(doc, target)
+            assert [op for _, op, _ in layers][:2] == ["Conv2d", "F.max_pool2d"], (jobs, target)
 
 
 def test_a_worker_that_dies_takes_only_its_own_target(project):
@@ -142,5 +168,7 @@ def test_the_report_may_not_replace_the_model(project):
     for flag in ("-o", "--html"):
         result = runner.invoke(app, ["check", "deep.py:build", "--input", "8", flag, "./deep.py"])
         assert result.exit_code == 2 and f"{flag} deep.py is the file of deep.py:build" in result.stderr
+    result = runner.invoke(app, ["check", "deep:build", "--input", "8", "-o", "deep.py"])  # as a module
+    assert result.exit_code == 2 and "-o deep.py is the file of deep:build" in result.stderr
     assert (project / "deep.py").read_text() == before
     assert os.path.exists(project / "deep.py")

@@ -308,9 +308,11 @@ def _check_output(output: Optional[Path], example: str, flag: str = "-o", target
     models.py` replaced the model's source by its report."""
     if output is None:
         return
+    from rflint.cli.run import model_file
+
     for target in targets:
-        path, colon, _ = target.rpartition(":")
-        if colon and path.endswith(".py") and output.exists() and os.path.exists(path) and os.path.samefile(path, output):
+        path = model_file(target)  # a module target's too (pkg.a:build is pkg/a.py)
+        if path is not None and output.exists() and os.path.samefile(path, output):
             raise RflintError(f"{flag} {output} is the file of {target}: the report would replace the model's "
                               f"code; give another file, e.g. {example}")
     if output.is_dir():

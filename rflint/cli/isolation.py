@@ -11,12 +11,11 @@ while a job runs (:func:`model_code_guarded`):
 - file descriptor 1 is the terminal's stderr: a ``subprocess.run(["echo", ...])``, an
   ``os.write(1, ...)`` or a C extension's printf went into a JSON or SARIF report on stdout
   (``print()`` is redirected at the Python level by the job itself).
-- afterwards, the names in ``torch``, ``torch.nn``, ``torch.nn.functional``, ``torch.Tensor`` and
-  ``nn.Module`` that the job rebound are given back, as are the recursion limit, the SIGINT /
-  SIGTERM / SIGHUP handlers and ``sys.stderr``: a model file that wraps ``F.interpolate`` or sets
-  ``nn.Conv2d = MyConv`` changed the next target's layers, findings and SARIF fingerprints, and
-  the result depended on the order of the targets and on --jobs.  Names a job added are left (a
-  submodule imported, a cache); only names that existed before and now point elsewhere go back.
+- afterwards, the recursion limit (when the job lowered it: a model file that raises it for a deep
+  net keeps that), the SIGINT / SIGTERM / SIGHUP handlers and ``sys.stderr`` are given back: a
+  model file that ignores SIGINT made a later hanging target impossible to interrupt, one that
+  replaced sys.stderr swallowed every later error.  (What a target's modules rebind in torch's
+  namespaces goes with those modules: trace/loading.py, _NAMES_BEFORE.)
 
 The Python API never does any of this to its caller: these are the CLI's process and its workers.
 """
@@ -28,68 +27,29 @@ import signal
 import sys
 import threading
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Iterator
 
 _SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
 @contextmanager
 def model_code_guarded() -> Iterator[None]:
-    namespaces = _namespaces()
-    before = [(space, dict(vars(space))) for space in namespaces]
+    from rflint.trace.loading import exit_refused
+
     limit = sys.getrecursionlimit()
     stderr = sys.stderr
     main_thread = threading.current_thread() is threading.main_thread()
     handlers = {sig: signal.getsignal(sig) for sig in _SIGNALS} if main_thread else {}
     try:
-        with _exit_refused(), _fd1_to_stderr():
+        with exit_refused(), _fd1_to_stderr():
             yield
     finally:
-        for space, names in before:
-            _rebound_names_restored(space, names)
-        if sys.getrecursionlimit() != limit:
+        if sys.getrecursionlimit() < limit:  # lowered: the next target's trace may need the depth
             sys.setrecursionlimit(limit)
         sys.stderr = stderr
         for sig, handler in handlers.items():
             if handler is not None and signal.getsignal(sig) is not handler:
                 signal.signal(sig, handler)
-
-
-def _namespaces() -> list[Any]:
-    torch = sys.modules.get("torch")
-    if torch is None:  # nothing of torch's to protect yet (the job imports it: then it is fresh)
-        return []
-    import torch.nn.functional as F
-    from torch import nn
-
-    return [torch, nn, F, torch.Tensor, nn.Module]
-
-
-def _rebound_names_restored(space: Any, names: dict[str, Any]) -> None:
-    now = vars(space)
-    for name, value in names.items():
-        if now.get(name, value) is not value:
-            try:
-                setattr(space, name, value)
-            except (AttributeError, TypeError):  # a read-only slot: nothing a job could rebind either
-                pass
-
-
-@contextmanager
-def _exit_refused() -> Iterator[None]:
-    from rflint.trace.loading import refused_exit
-
-    posix = sys.modules.get("posix")  # os._exit is posix._exit: code may call it by either name
-    hard = os._exit, getattr(posix, "_exit", None)
-    os._exit = refused_exit
-    if hard[1] is not None:
-        posix._exit = refused_exit
-    try:
-        yield
-    finally:
-        os._exit = hard[0]
-        if hard[1] is not None:
-            posix._exit = hard[1]
 
 
 def _flushed() -> None:
@@ -102,22 +62,43 @@ def _flushed() -> None:
 
 @contextmanager
 def _fd1_to_stderr() -> Iterator[None]:
-    """Descriptor 1 pointed at descriptor 2 while the job runs; nothing when either is closed."""
+    """Descriptor 1 pointed at descriptor 2 while the job runs, or at /dev/null when stderr is
+    closed (``2>&-``: the model's output then went before the report on stdout).  With stdout
+    closed (``>&-``) it is /dev/null for the job and closed again after: a model's ``os.write(1,
+    ...)`` failed its import with EBADF."""
     _flushed()  # what was written before goes where it was meant to
+    stderr_open = _is_open(2)  # before the dup below, which takes descriptor 2 when that is free
     try:
-        saved = os.dup(1)
-    except OSError:  # stdout closed (>&-): nothing of the report's to protect
-        yield
-        return
-    try:
+        saved: int | None = os.dup(1)
+    except OSError:  # stdout closed: nothing of the report's to protect, but the model may write
+        saved = None
+    if stderr_open:
         os.dup2(2, 1)
-    except OSError:  # stderr closed: leave stdout as it is
-        os.close(saved)
-        yield
-        return
+    else:
+        try:
+            null = os.open(os.devnull, os.O_WRONLY)
+        except OSError:  # no /dev/null either: leave descriptor 1 as it is
+            if saved is not None:
+                os.close(saved)
+            yield
+            return
+        if null != 1:
+            os.dup2(null, 1)
+            os.close(null)
     try:
         yield
     finally:
         _flushed()  # what the job's code left in Python's buffers goes where fd 1 pointed then
-        os.dup2(saved, 1)
-        os.close(saved)
+        if saved is None:
+            os.close(1)  # closed, as it was
+        else:
+            os.dup2(saved, 1)
+            os.close(saved)
+
+
+def _is_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+        return True
+    except OSError:
+        return False

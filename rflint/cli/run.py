@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import os
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from rflint.cli.isolation import model_code_guarded
 from rflint.cli.values import parse_shape, parse_shapes, parse_size
@@ -56,7 +57,7 @@ def make_jobs(targets: list[str], inputs: list[str], input_shapes: list[str], ch
         for t in targets:
             entries = configured_entries(cfg, t, kwargs)
             jobs += [_configured(m, cfg, sizes, shapes, channels, kwargs, t) for m in entries] or \
-                [Job(t, sizes or [None], channels, dict(kwargs), shapes=shapes)]
+                [Job(t, sizes or [None], channels, dict(kwargs), shapes=shapes, label=_plain_spelling(t))]
         return _distinct(jobs)
     if not cfg.models:
         where = f" in {cfg.path}" if cfg.path else ""
@@ -107,6 +108,22 @@ def _distinct(jobs: list[Job]) -> list[Job]:
     return out
 
 
+def _plain_spelling(target: str) -> str | None:
+    """A file target's name in reports when it is spelled otherwise: its path relative to the
+    working directory (``./net.py:build``, ``$PWD/net.py:build`` -> ``net.py:build``), so that the
+    SARIF fingerprints, made of the name, do not change with the spelling a workflow uses (code
+    scanning closed every alert and opened it again, dismissed ones included).  None: as given
+    (already plain, outside the working directory, or no file)."""
+    path, colon, name = target.rpartition(":")
+    if not colon or not path.endswith(".py") or not os.path.isfile(path):
+        return None
+    relative = os.path.relpath(os.path.realpath(path), os.path.realpath(os.getcwd()))
+    if relative.startswith(os.pardir + os.sep) or relative == os.pardir:
+        return None
+    plain = f"{relative.replace(os.sep, '/')}:{name}"
+    return plain if plain != target else None
+
+
 def _model_key(target: str, roots: tuple[str, ...] = ()) -> str:
     """What a target names: its file's real path and name for a file target; for a module target
     (``mynet.models.net:build``) the same, when the module is a file under one of ``roots`` (found
@@ -122,6 +139,13 @@ def _model_key(target: str, roots: tuple[str, ...] = ()) -> str:
                 if os.path.isfile(path):
                     return f"{os.path.realpath(path)}:{name}"
     return target
+
+
+def model_file(target: str) -> str | None:
+    """The file a target's model is in, as far as its path says (a module target's under the
+    working directory); None for a zoo model or an installed module."""
+    where, _, _ = _model_key(target, (os.getcwd(),)).rpartition(":")
+    return where if where.endswith(".py") and os.path.isfile(where) else None
 
 
 def _same_target(configured: str, given: str, roots: tuple[str, ...] = ()) -> bool:
@@ -417,22 +441,54 @@ def run_jobs(jobs: list[Job], settings: Any, rules: Any, declared: dict, style: 
     if n_workers <= 1 or len(jobs) <= 1:
         return [run_job(job, settings, rules, declared, style, debug, pictures, i, warn_unused_ignores)
                 for i, job in enumerate(jobs)]
+    run = functools.partial(run_job, settings=settings, rules=rules, declared=declared, style=style, debug=False,
+                            pictures=pictures, warn_unused_ignores=warn_unused_ignores)
+    done = _pooled(run, list(enumerate(jobs)), n_workers)
+    return [done[i] for i in range(len(jobs))]
+
+
+def _pooled(run: Callable[..., JobOutcome], jobs: list[tuple[int, Job]], n_workers: int) -> dict[int, JobOutcome]:
+    """The jobs' outcomes by index, from a pool of ``n_workers`` processes.  A worker that dies (a
+    segfault in native code, the OOM killer) breaks the pool, and every job not done yet fails with
+    it.  The first ``n_workers`` of those were running: each runs again in a worker of its own, so
+    the one whose worker dies again is named; the rest had not started and go to a new pool."""
     from concurrent.futures.process import BrokenProcessPool
 
+    outcomes: dict[int, JobOutcome] = {}
+    broken: list[tuple[int, Job]] = []
     with worker_pool(min(n_workers, len(jobs))) as pool:
-        futures = [pool.submit(run_job, job, settings, rules, declared, style, False, pictures, i, warn_unused_ignores)
-                   for i, job in enumerate(jobs)]
-        outcomes: list[JobOutcome | None] = []
-        for future in futures:
+        futures = [(i, job, pool.submit(run, job, index=i)) for i, job in jobs]
+        for i, job, future in futures:
             try:
-                outcomes.append(future.result())
-            except BrokenProcessPool:  # a worker died: every job not done with it fails with this
-                outcomes.append(None)
-    # Each job the broken pool took down runs again in a worker of its own: the others' reports are
-    # kept, and the one whose worker dies again is named (a segfault in native code, the OOM killer)
-    return [outcome if outcome is not None else
-            _alone(job, settings, rules, declared, style, pictures, i, warn_unused_ignores)
-            for i, (job, outcome) in enumerate(zip(jobs, outcomes))]
+                outcomes[i] = future.result()
+            except BrokenProcessPool:
+                broken.append((i, job))
+    suspects, waiting = broken[:n_workers], broken[n_workers:]
+    for i, job in suspects:
+        outcomes[i] = _alone(run, job, i)
+    if waiting:
+        outcomes.update(_pooled(run, waiting, n_workers))
+    return outcomes
+
+
+def _alone(run: Callable[..., JobOutcome], job: Job, index: int) -> JobOutcome:
+    from concurrent.futures.process import BrokenProcessPool
+
+    with worker_pool(1) as pool:
+        future = pool.submit(run, job, index=index)
+        workers = _workers(pool)
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            outcome = JobOutcome()
+            message = f"{job.name}: {died(workers)} while it analysed the model; the other targets were analysed"
+            outcome.errors.append(JobError(job.name, None, message, "", False, _plain_kwargs(job)))
+            return outcome
+
+
+def _workers(pool: Any) -> list:
+    """The pool's worker processes (CPython's table of them; none where it has no such table)."""
+    return list((getattr(pool, "_processes", None) or {}).values())
 
 
 def unused_ignores(outcomes: list[JobOutcome]) -> list[tuple[str, int, str]]:
@@ -444,22 +500,6 @@ def unused_ignores(outcomes: list[JobOutcome]) -> list[tuple[str, int, str]]:
         for key, used in (outcome.ignore_usage or {}).items():
             usage[key] = usage.get(key, False) or used
     return sorted(key for key, used in usage.items() if not used)
-
-
-def _alone(job: Job, settings: Any, rules: Any, declared: dict, style: TextStyle | None,
-           pictures: Pictures | None, index: int, warn_unused_ignores: bool = False) -> JobOutcome:
-    from concurrent.futures.process import BrokenProcessPool
-
-    with worker_pool(1) as pool:
-        future = pool.submit(run_job, job, settings, rules, declared, style, False, pictures, index, warn_unused_ignores)
-        workers = list((getattr(pool, "_processes", None) or {}).values())
-        try:
-            return future.result()
-        except BrokenProcessPool:
-            outcome = JobOutcome()
-            message = f"{job.name}: {died(workers)} while it analysed the model; the other targets were analysed"
-            outcome.errors.append(JobError(job.name, None, message, "", False, _plain_kwargs(job)))
-            return outcome
 
 
 def died(workers: list) -> str:
@@ -511,12 +551,19 @@ def _worker_started() -> None:
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), signal.SIG_DFL)
     if sys.platform.startswith("linux"):
+        # The signal comes when the *thread* that forked the worker ends: with a fork context,
+        # ProcessPoolExecutor forks its workers in the thread that submits (the one that waits for
+        # the results); given max_tasks_per_child it would fork from its manager thread, whose end
+        # would then stop the workers.
+        parent = os.getppid()
         try:
             import ctypes
 
             ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
         except (OSError, AttributeError):  # no libc to ask: the parent's handlers still stop us
-            pass
+            return
+        if os.getppid() != parent:  # the parent died before the prctl: no signal will come
+            os.kill(os.getpid(), signal.SIGTERM)
 
 
 @contextmanager
@@ -542,7 +589,7 @@ def worker_pool(n: int):
         yield pool
     except BaseException as err:
         # reaped here: an interrupted CLI leaves by os._exit (app._exit_now)
-        _stopped(list((getattr(pool, "_processes", None) or {}).values()), grace=0)
+        _stopped(_workers(pool), grace=0)
         if isinstance(err, Exception):
             # Not after Ctrl-C or SIGTERM: with workers killed mid-job, shutdown() can wait forever
             # for the lock the pool's manager thread holds while it joins its feeder thread
@@ -553,7 +600,7 @@ def worker_pool(n: int):
         # Every result is in.  A worker exits once told to, unless the model's code left a thread
         # running in it (a prefetcher, a watchdog), which the worker's exit waits for: the run hung
         # there, its reports never printed.  So: a moment's grace, then such a worker is stopped.
-        workers = list((getattr(pool, "_processes", None) or {}).values())
+        workers = _workers(pool)
         pool.shutdown(wait=False)
         if not _stopped(workers, grace=3.0):
             pool.shutdown(wait=True)  # (after a worker was killed, see gh-125451 above: not waited for)
@@ -636,7 +683,7 @@ def run_sweep(target, sizes, channels, kwargs, settings, rules, declared, n_work
         try:
             results = pool.map(_sweep_chunk, [target] * n, chunks, [channels] * n, [kwargs] * n,
                                [settings] * n, [rules] * n, [declared] * n, [input_shapes] * n, [root] * n)
-            workers = list((getattr(pool, "_processes", None) or {}).values())
+            workers = _workers(pool)
             parts = list(results)
         except BrokenProcessPool:  # one model, so no other target's results to save: say what happened
             raise RflintError(f"{target}: {died(workers)} while it swept the model") from None

@@ -117,24 +117,11 @@ def _name(doc: Doc) -> str:
 
 def fingerprint(doc: Doc, finding: Doc) -> str:
     """Stable across runs and line moves: model target (and the factory's keyword arguments, when
-    it has any), input size, rule and layer.  A file target counts by its path in the checkout
-    (``_stable_target``), however the command line spelled it."""
-    key = "|".join([with_kwargs(_stable_target(doc["target"]), doc.get("kwargs")), size_text(doc["input"]),
-                    finding["code"], finding["layer"] or ""])
+    it has any), input size, rule and layer.  The target is the model's name in reports: a config's
+    name for a model it lists, a file target's path relative to the working directory however the
+    command line spelled it (cli/run.py, _plain_spelling)."""
+    key = "|".join([_name(doc), size_text(doc["input"]), finding["code"], finding["layer"] or ""])
     return hashlib.sha256(key.encode()).hexdigest()[:32]
-
-
-def _stable_target(target: str) -> str:
-    """``./net.py:build``, ``$PWD/net.py:build`` and ``net.py:build`` as one target: the file's path
-    relative to the checkout (``_in_workspace``).  Spelled otherwise in a workflow (or run from
-    another directory), a target got new fingerprints, so code scanning closed every alert and
-    opened it again, dismissed ones included.  A target that is no file seen from here (a module,
-    a zoo model, a config's name relative to its pyproject.toml elsewhere) stays as written."""
-    path, colon, name = target.rpartition(":")
-    if not colon or not path.endswith(".py") or not os.path.isfile(path):
-        return target
-    relative = _in_workspace(path)
-    return f"{relative}:{name}" if relative is not None else target
 
 
 def _where(doc: Doc) -> str:
@@ -180,21 +167,46 @@ SARIF_DESCRIPTION_LIMIT = 1024
 
 
 def _leading_blocks(text: str, limit: int) -> str:
-    """The first Markdown blocks (paragraphs, list items, code blocks: never cut inside one) of
-    ``text`` that fit in ``limit`` characters; at least its first sentence when even the first
-    block is longer."""
-    pieces = [("\n" if i else "\n\n", item) for block in text.split("\n\n")
-              for i, item in enumerate(re.split(r"\n(?=- )", block))]  # (what precedes it, the piece)
-    out = ""
-    for before, piece in pieces:
-        joined = f"{out}{before}{piece}" if out else piece
+    """The first Markdown blocks of ``text`` (paragraphs, list items, fenced code: never cut inside
+    one) that fit in ``limit`` characters, without a last one that ends in a colon (it announces
+    what was left out); at least the first sentence when even the first block is longer."""
+    prefixes = [""]  # the text of the first k blocks, k = 0, 1, ...
+    for before, block in _blocks_of(text):
+        joined = f"{prefixes[-1]}{before}{block}" if len(prefixes) > 1 else block
         if len(joined) > limit:
             break
-        out = joined
-    if not out:
-        sentence = re.match(r".*?[.!?](?=\s|$)", text, re.S)
-        out = sentence.group(0) if sentence and len(sentence.group(0)) <= limit else text[:limit - 3] + "..."
-    return out
+        prefixes.append(joined)
+    if len(prefixes) > 2 and prefixes[-1].rstrip().endswith(":"):
+        prefixes.pop()
+    if len(prefixes) > 1:
+        return prefixes[-1]
+    sentence = re.match(r".*?[.!?](?=\s+[A-Z(`*]|\s*$)", text, re.S)
+    return sentence.group(0) if sentence and len(sentence.group(0)) <= limit else text[:limit - 3] + "..."
+
+
+_LIST_ITEM = re.compile(r"(?:- |\d+\. )")  # a top-level item of a list, bulleted or numbered
+
+
+def _blocks_of(text: str) -> list[tuple[str, str]]:
+    """``text`` as (what precedes it, block) pairs: a block ends at a blank line, and each
+    top-level list item is one; a fenced code block is one whatever it holds (blank lines too)."""
+    pieces: list[tuple[str, list[str]]] = []
+    fenced = blank = False
+    for line in text.split("\n"):
+        if fenced:
+            pieces[-1][1].append(line)
+            fenced = not line.lstrip().startswith("```")
+            continue
+        if not line.strip():
+            blank = True
+            continue
+        opens_fence = line.lstrip().startswith("```")
+        if not pieces or blank or _LIST_ITEM.match(line) or opens_fence:
+            pieces.append(("\n\n" if blank else "\n" if pieces else "", [line]))
+        else:
+            pieces[-1][1].append(line)
+        blank, fenced = False, opens_fence
+    return [(before, "\n".join(lines)) for before, lines in pieces]
 
 
 def render_sarif(docs: list[Doc], errors: list[Doc] = (), skipped: list[Doc] = ()) -> str:

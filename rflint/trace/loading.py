@@ -68,6 +68,31 @@ _LOCAL_PATHS: list[str] = []
 # The global module hooks (register_module_forward_hook) a target's code registered: they run
 # around every module of every later model, so they go with the target's modules
 _LOCAL_HOOKS: list[tuple[dict, int]] = []
+# The names of torch's namespaces as they were before the modules now loaded from the targets'
+# directories were imported: what their code rebinds there (a wrapped F.interpolate, nn.Conv2d =
+# MyConv) changed the next target's layers and findings, so it goes when those modules go.  While
+# the next target has the same directories, its modules stay, and so does what they rebound (their
+# import-time code does not run again: the second entry of one file must see its own patch).
+_NAMES_BEFORE: list[list[tuple[Any, dict[str, Any]]]] = []
+
+
+def _torch_namespaces() -> list[Any]:
+    import torch.nn.functional as F
+
+    return [torch, nn, F, torch.Tensor, nn.Module]
+
+
+def _names_given_back(before: list[tuple[Any, dict[str, Any]]]) -> None:
+    """Each name that existed in ``before`` and now points elsewhere, set back.  Names added since
+    are left (a submodule imported, a cache): only a rebinding changes what the next model runs."""
+    for space, names in before:
+        now = vars(space)
+        for name, value in names.items():
+            if now.get(name, value) is not value:
+                try:
+                    setattr(space, name, value)
+                except (AttributeError, TypeError):  # a read-only slot: nothing code could rebind either
+                    pass
 
 
 def _standard_modules_first() -> None:
@@ -89,10 +114,12 @@ def _global_hook_tables() -> list[dict]:
 def _own_imports(roots: list[str], key: str | None = None) -> Iterator[None]:
     """Forget what the previous target imported from its directories (while it loaded, or later:
     a forward() that imports when traced) and the global hooks its code registered; put ``roots``
-    (see :func:`_import_roots`) first on sys.path, in order, while this one loads.  No roots (a zoo model, a model object): nothing to import, and
-    nothing forgotten (rflint fix analyses the fixed model, an object, and then pickles it, which
-    needs its classes' modules)."""
-    if not roots:
+    (see :func:`_import_roots`) first on sys.path, in order, while this one loads.  A model object
+    has no roots: nothing to import, and nothing forgotten (rflint fix analyses the fixed model, an
+    object, and then pickles it, which needs its classes' modules).  A zoo model imports nothing
+    either, but what the previous target's modules did to torch must not reach it: they are
+    forgotten as for a target of other directories."""
+    if not roots and key != "zoo":
         yield
         return
     before, same_target = set(sys.modules), False
@@ -108,6 +135,10 @@ def _own_imports(roots: list[str], key: str | None = None) -> Iterator[None]:
                 if name.partition(".")[0] != "rflint" and _found_under(sys.modules.get(name), previous_roots):
                     del sys.modules[name]  # (rflint itself, run from its checkout, stays)
             before = set(sys.modules)
+            if _NAMES_BEFORE:  # what those modules rebound in torch goes with them
+                _names_given_back(_NAMES_BEFORE.pop())
+    if not _NAMES_BEFORE:
+        _NAMES_BEFORE.append([(space, dict(vars(space))) for space in _torch_namespaces()])
     if not same_target:  # a global module hook the previous target's code registered (the same
         for table, hook in _LOCAL_HOOKS:  # file again, its module kept, registers it no more)
             table.pop(hook, None)
@@ -477,16 +508,33 @@ def _kept_process_state(target: Any) -> Iterator[None]:
     if not isinstance(target, str):
         yield
         return
-    argv, cwd, hard_exit = sys.argv, os.getcwd(), os._exit
+    argv, cwd = sys.argv, os.getcwd()
     sys.argv = [target]
-    os._exit = refused_exit
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), exit_refused():
             yield
     finally:
-        sys.argv, os._exit = argv, hard_exit
+        sys.argv = argv
         if os.getcwd() != cwd:
             os.chdir(cwd)
+
+
+@contextlib.contextmanager
+def exit_refused() -> Iterator[None]:
+    """``os._exit()`` (also by its other name, ``posix._exit``) raises :class:`_HardExit` instead of
+    ending the process: for a target's import and factory here, for the whole job in the CLI
+    (cli/isolation.py)."""
+    posix = sys.modules.get("posix")
+    hard = os._exit, getattr(posix, "_exit", None)
+    os._exit = refused_exit
+    if hard[1] is not None:
+        posix._exit = refused_exit
+    try:
+        yield
+    finally:
+        os._exit = hard[0]
+        if hard[1] is not None:
+            posix._exit = hard[1]
 
 
 def _load_model(target: Any, kwargs: dict[str, Any] | None, label: str | None, real_weights: bool) -> LoadedModel:
