@@ -129,7 +129,7 @@ def check(
     kwarg: List[str] = typer.Option(None, "--kwarg", "-k", metavar="KEY=VALUE", help="Keyword argument for the factory/class; VALUE is a Python literal. Repeatable."),
     fmt: Format = typer.Option(Format.text, "--format", "-f", help="Output format."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", metavar="FILE", help="Write the report to FILE instead of stdout (- is stdout)."),
-    select: List[str] = typer.Option(None, "--select", metavar="CODES", help="Only these rule codes or prefixes, comma-separated or repeated (RF001,RF005 or RF00). Overrides the config."),
+    select: List[str] = typer.Option(None, "--select", metavar="CODES", help="Only these rule codes or prefixes, comma-separated or repeated (RF001,RF005 or RF00; ALL for every rule). Overrides the config."),
     ignore: List[str] = typer.Option(None, "--ignore", metavar="CODES", help="Skip these rule codes or prefixes, comma-separated or repeated. Added to the config's ignore."),
     fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", help="Lowest severity that makes the exit code 1 (default: config, else error)."),
     min_tail_layers: Optional[int] = typer.Option(None, "--min-tail-layers", min=1, metavar="N", help="Parametric layers a tail needs to count (default 1)."),

@@ -230,7 +230,7 @@ def _encodable(rows: list[tuple], encoding: str) -> list[tuple]:
         return rows
 
 
-_NAME_MIN = 10  # terminal cells the layer column needs for a table to be worth drawing (names fold)
+_NAME_MIN = 14  # terminal cells the layer column needs for a table to be worth drawing (names fold)
 
 
 def _column_widths(cells: list[list[str]]) -> list[int]:
