@@ -172,3 +172,35 @@ def test_the_report_may_not_replace_the_model(project):
     assert result.exit_code == 2 and "-o deep.py is the file of deep:build" in result.stderr
     assert (project / "deep.py").read_text() == before
     assert os.path.exists(project / "deep.py")
+
+
+API_SCRIPT = textwrap.dedent("""
+    import json
+    import torch.nn.functional as F
+    import rflint
+
+    def layers(target):
+        return [layer.op for layer in rflint.analyze(target, 32).layers]
+
+    before = F.relu
+    first = layers("other/patcher.py:build")  # its module binds F.relu to a lambda of its own
+    mine = lambda x, inplace=False: x  # the caller's own patch, made between two calls
+    F.gelu = mine
+    second = layers("chain.py:Chain")  # other directories: the patcher's F.relu goes, the caller's stays
+    print(json.dumps({"first": first, "second": second, "relu_back": F.relu is before, "mine_kept": F.gelu is mine}))
+""")
+
+
+def test_the_python_api_gives_back_a_targets_rebinding_but_not_the_callers(project):
+    # Under the API only rebindings to code of the forgotten directories go: a patch the caller made
+    # between two calls is theirs.  By hand: patcher.py's conv (r 3) then F.relu read as a 3x3 pool
+    (project / "other").mkdir()
+    (project / "other" / "patcher.py").write_text(PATCHES["relu_is_a_pool.py"] + DEEP.replace("for i in range(6)", "for i in range(2)")
+                                                  .replace("def build():\n    return nn.Sequential(",
+                                                           "def build():\n    return nn.Sequential(nn.Conv2d(3, 3, 3), nn.ReLU(), "))
+    (project / "chain.py").write_text(CHAIN)
+    (project / "script.py").write_text(API_SCRIPT)
+    proc = subprocess.run([sys.executable, "script.py"], cwd=project, capture_output=True, text=True, timeout=120)
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["relu_back"] and out["mine_kept"]
+    assert out["second"] == ["Conv2d", "Conv2d", "Conv2d"]

@@ -249,6 +249,9 @@ def _imported_and_frozen() -> None:
     if not _FROZEN:
         _FROZEN = True
         gc.freeze()
+        from rflint.trace.loading import own_process
+
+        own_process()
 
 
 def run_job(job: Job, settings: Any, rules: Any, declared: dict, style: TextStyle | None,

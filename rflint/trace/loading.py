@@ -15,6 +15,7 @@ class or any callable returning a module; keyword arguments are passed to classe
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import importlib.util
 import inspect
@@ -74,6 +75,16 @@ _LOCAL_HOOKS: list[tuple[dict, int]] = []
 # the next target has the same directories, its modules stay, and so does what they rebound (their
 # import-time code does not run again: the second entry of one file must see its own patch).
 _NAMES_BEFORE: list[list[tuple[Any, dict[str, Any]]]] = []
+# Which rebindings go: in the CLI's own process every one (no code but the targets' runs there);
+# under the Python API only those to functions and classes defined in the forgotten directories,
+# so that a patch the caller made between two calls stays theirs.  See own_process().
+_EVERY_REBINDING: list[bool] = [False]
+
+
+def own_process() -> None:
+    """The CLI's process is its own: every rebinding of a torch name a target made goes with the
+    target's modules (cli/run.py calls this, as it calls gc.freeze())."""
+    _EVERY_REBINDING[0] = True
 
 
 def _torch_namespaces() -> list[Any]:
@@ -82,17 +93,35 @@ def _torch_namespaces() -> list[Any]:
     return [torch, nn, F, torch.Tensor, nn.Module]
 
 
-def _names_given_back(before: list[tuple[Any, dict[str, Any]]]) -> None:
-    """Each name that existed in ``before`` and now points elsewhere, set back.  Names added since
-    are left (a submodule imported, a cache): only a rebinding changes what the next model runs."""
+def _names_given_back(before: list[tuple[Any, dict[str, Any]]], files: set[str]) -> None:
+    """Each name that existed in ``before`` and now points elsewhere, set back (in the CLI; under
+    the API only where it now points at code of the modules forgotten, ``files``: not at the
+    caller's).  Names added since are left (a submodule imported, a cache): only a rebinding
+    changes what the next model runs."""
     for space, names in before:
         now = vars(space)
         for name, value in names.items():
-            if now.get(name, value) is not value:
+            current = now.get(name, value)
+            if current is not value and (_EVERY_REBINDING[0] or _defined_in(current, files)):
                 try:
                     setattr(space, name, value)
                 except (AttributeError, TypeError):  # a read-only slot: nothing code could rebind either
                     pass
+
+
+def _defined_in(value: Any, files: set[str]) -> bool:
+    """``value`` is a function (a lambda, a wrapper: its code, not the name functools.wraps copied),
+    a method, a partial of one, or a class whose code is in one of ``files``."""
+    value = getattr(value, "__func__", value)
+    value = getattr(value, "func", value) if isinstance(value, functools.partial) else value
+    code = getattr(value, "__code__", None)
+    if code is not None:
+        file = code.co_filename
+    elif isinstance(value, type):
+        file = getattr(sys.modules.get(value.__module__), "__file__", None)
+    else:
+        return False
+    return bool(file) and os.path.abspath(file) in files
 
 
 def _standard_modules_first() -> None:
@@ -131,12 +160,15 @@ def _own_imports(roots: list[str], key: str | None = None) -> Iterator[None]:
         if previous_roots == roots:
             before, same_target = before_previous, previous_key == key
         else:
-            for name in set(sys.modules) - before_previous:
-                if name.partition(".")[0] != "rflint" and _found_under(sys.modules.get(name), previous_roots):
-                    del sys.modules[name]  # (rflint itself, run from its checkout, stays)
-            before = set(sys.modules)
+            forgotten = [name for name in set(sys.modules) - before_previous
+                         if name.partition(".")[0] != "rflint" and _found_under(sys.modules.get(name), previous_roots)]
             if _NAMES_BEFORE:  # what those modules rebound in torch goes with them
-                _names_given_back(_NAMES_BEFORE.pop())
+                files = {os.path.abspath(file) for file in (getattr(sys.modules.get(name), "__file__", None)
+                                                            for name in forgotten) if file}
+                _names_given_back(_NAMES_BEFORE.pop(), files)
+            for name in forgotten:
+                del sys.modules[name]  # (rflint itself, run from its checkout, stays)
+            before = set(sys.modules)
     if not _NAMES_BEFORE:
         _NAMES_BEFORE.append([(space, dict(vars(space))) for space in _torch_namespaces()])
     if not same_target:  # a global module hook the previous target's code registered (the same
