@@ -1740,6 +1740,31 @@ def test_a_report_written_to_a_file_leaves_its_summary_on_stderr(project):
     assert "rflint:" not in invoke("check", "net.py:build", "--input", "8", "-f", "sarif").stderr  # on stdout: no line
 
 
+def test_a_kwarg_picks_the_entry_that_sets_it(project):
+    # Two entries of one factory: width 8 (no kwargs: the default) at 8 px ignoring RF001, width 4 at
+    # 64 px.  --kwarg width=4 took the first (it sets no width, so "agreed"): another model's size
+    # and ignore.  At 64 px MODEL has no unproductive layer, at 8 px RF001 on "5" and RF002.
+    (project / "pyproject.toml").write_text(
+        '[tool.rflint]\n[[tool.rflint.models]]\ntarget = "net.py:build"\ninput = 8\nignore = ["RF001"]\n'
+        '[[tool.rflint.models]]\ntarget = "net.py:build"\ninput = 64\nkwargs = { width = 4 }\n')
+    [doc] = json.loads(invoke("check", "net.py:build", "--kwarg", "width=4", "--format", "json").stdout)["models"]
+    assert (doc["input"], doc["kwargs"], doc["suppressed"]) == ([64, 64], {"width": 4}, 0)
+    [doc] = json.loads(invoke("check", "net.py:build", "--kwarg", "width=6", "--format", "json").stdout)["models"]
+    # none sets width 6: the first entry, which does not contradict it; at 8 px its RF001 on "5" and
+    # the comment's on "4" are suppressed
+    assert doc["input"] == [8, 8] and doc["suppressed"] == 2
+
+
+def test_sweep_orders_sizes_by_their_sides_and_counts_what_comments_silence(project):
+    # by the text, "128x128" sorted before "64x128", and the clean range ran "from 128x128 to 96x128";
+    # and RF001 on layer "4", silenced by its comment (MODEL), was not counted, though a sweep counts
+    # every finding.  At 8 px layers "4" (input RF 10) and "5" (14) are unproductive: RF001 x2.
+    doc = json.loads(invoke("sweep", "net.py:build", "--sizes", "64x128,128x128,96x128", "-f", "json").stdout)
+    assert [row["input"] for row in doc["sizes"]] == [[64, 128], [96, 128], [128, 128]]
+    [row] = json.loads(invoke("sweep", "net.py:build", "--sizes", "8", "-f", "json").stdout)["sizes"]
+    assert row["counts"]["RF001"] == 2
+
+
 def test_sweep_and_fix_name_the_model_with_its_kwargs(project):
     # check named it "net.py:build (width=4)", sweep and fix "net.py:build" (README: a model given
     # kwargs is named with them in the reports)

@@ -498,7 +498,9 @@ def _sweep(target, sizes, start, stop, steps, channels, kwarg, fmt, output, conf
     cfg = load_config(config)
     output = _dash_is_stdout(output)
     _check_output(output, "sweep.txt" if fmt is SweepFormat.text else "sweep.json", targets=(target,))
-    size_list = sorted(set(size_list), key=lambda s: (s if isinstance(s, int) else max(s), str(s)))  # each once
+    # each once, smallest first: by the longest side, then side by side (64x128 before 96x128 before
+    # 128x128; by the text, "128x128" came first and the clean range ran "from 128x128 to 96x128")
+    size_list = sorted(set(size_list), key=lambda s: (s, (s,)) if isinstance(s, int) else (max(s), tuple(s)))
     shapes, channels = parse_shapes(list(input_shapes), channels)
     settings, rules = _rule_settings(cfg)
     from rflint.report.humanize import with_kwargs

@@ -69,12 +69,16 @@ def make_jobs(targets: list[str], inputs: list[str], input_shapes: list[str], ch
 
 def configured_entries(cfg: Config, target: str, kwargs: dict[str, Any]) -> list:
     """The config's entries for a target named on the command line: those of the same model (any
-    path to the same file) whose kwargs agree with the ones given; if none agrees, the first (its
-    ignore and sizes still apply: it is that model, built otherwise)."""
+    path to the same file) whose kwargs are the ones given; else those whose kwargs do not
+    contradict them (an entry without the key builds the factory's default, which may be it);
+    if none agrees, the first (its ignore and sizes still apply: it is that model, built
+    otherwise).  `--kwarg name=efficientnet-b2` took the b0 entry, which sets no name, over the
+    entry that sets it: another model's sizes and ignores."""
     roots = (os.getcwd(), str(cfg.path.parent)) if cfg.path else (os.getcwd(),)
     entries = [m for m in cfg.models if _same_target(m.target, target, roots)]
+    exact = [m for m in entries if all(k in m.kwargs and m.kwargs[k] == v for k, v in kwargs.items())]
     agreeing = [m for m in entries if all(m.kwargs.get(k, v) == v for k, v in kwargs.items())]
-    return agreeing or entries[:1]
+    return exact or agreeing or entries[:1]
 
 
 def _configured(m, cfg: Config, sizes: list[Any], shapes, channels: int | None, kwargs: dict[str, Any],

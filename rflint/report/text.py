@@ -454,9 +454,10 @@ def render_fix(before: ModelReport, after: ModelReport, console: Console) -> Non
         t.add_column(col, justify="right" if col else "left")
     a, b = before.analysis, after.analysis
 
-    def findings(r: ModelReport) -> str:
-        codes = sorted({f.code for f in r.findings})
-        return ", ".join(f"{c} x{sum(1 for f in r.findings if f.code == c)}" for c in codes) or "none"
+    def findings(r: ModelReport) -> str:  # every finding, as sweep counts them (comments are check's)
+        made = r.result.all_findings
+        codes = sorted({f.code for f in made})
+        return ", ".join(f"{c} x{sum(1 for f in made if f.code == c)}" for c in codes) or "none"
 
     t.add_row("params", f"{a.params:,}", f"{b.params:,}")
     t.add_row("MACs", f"{a.macs:,}", f"{b.macs:,}")
