@@ -1487,6 +1487,47 @@ def test_warn_unused_ignores_reports_comments_that_silenced_nothing_in_the_whole
     assert result.exit_code == 2 and "warn-unused-ignores must be true or false, got 'yes'" in result.stderr
 
 
+def test_an_ignore_comment_on_a_call_that_builds_layers_covers_them(tmp_path, monkeypatch):
+    # `self.b = conv_bn(8, 8)  # rflint: ignore[RF004]` silenced nothing (the finding points at the
+    # conv's line inside the helper), and --warn-unused-ignores did not see it either.  Convs of 3x3,
+    # padding 1, reading 1, 3, 5, 7, 9 at 4 px: "c" reads 5 > 4, "d" 7, "e" 9: RF001 on c, d and e.
+    (tmp_path / "helpers.py").write_text("import torch.nn as nn\n\n\ndef conv(cin, cout):\n"
+                                         "    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1))\n")
+    (tmp_path / "net.py").write_text(textwrap.dedent("""
+        import torch.nn as nn
+        from helpers import conv
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.a = conv(3, 8)
+                self.b = conv(8, 8)
+                self.c = conv(8, 8)  # rflint: ignore[RF001]
+                self.d = conv(8, 8)  # rflint: ignore[RF004]
+                self.e = conv(8, 8)  # rflint: ignore [RF001]
+
+            def forward(self, x):
+                return self.e(self.d(self.c(self.b(self.a(x)))))
+
+
+        def build():
+            return Net()
+    """))
+    monkeypatch.chdir(tmp_path)
+    result = invoke("check", "net.py:build", "--input", "4", "--format", "json", "--warn-unused-ignores")
+    m = json.loads(result.stdout)["models"][0]
+    rf001 = [f for f in m["findings"] if f["code"] == "RF001"]
+    assert [f["layer"] for f in rf001] == ["d.0", "e.0"] and m["suppressed"] == 1
+    # the finding points at the conv's own line, and says which lines called it, innermost first
+    assert rf001[0]["source"] == {"file": str(tmp_path / "helpers.py"), "line": 5}
+    assert rf001[0]["called_from"] == [{"file": str(tmp_path / "net.py"), "line": 12},
+                                       {"file": str(tmp_path / "net.py"), "line": 20}]
+    assert m["warnings"] == [f"{tmp_path / 'net.py'}:13: malformed ignore comment, it silences nothing "
+                             "(write # rflint: ignore[RF001] or a bare # rflint: ignore)"]
+    assert "net.py:12: unused ignore: ignore[RF004] silenced no finding of this run" in result.stderr
+
+
 BLOCKS_AND_HELPERS = """
 import torch.nn as nn
 

@@ -120,6 +120,31 @@ def test_sarif_fingerprints_do_not_depend_on_how_the_target_is_spelled(tmp_path,
     assert names == {"net.py:build"} and prints(tmp_path, "--config", "proj/pyproject.toml") == (names, listed)
 
 
+def test_a_layer_built_outside_the_checkout_is_shown_at_the_checkouts_line_that_called_it(tmp_path, monkeypatch):
+    # A layer an installed package builds pointed code scanning at site-packages, a file it cannot
+    # show (and the user cannot edit).  The library here is a directory outside the checkout; the
+    # model's factory calls it on line 7 of net.py.  Six 3x3 convs at 8 px: RF002 and RF001 on 4, 5.
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "zoolib.py").write_text("import torch.nn as nn\n\n\ndef deep():\n"
+                                   "    return nn.Sequential(*[nn.Conv2d(3 if i == 0 else 8, 8, 3, padding=1) for i in range(6)])\n")
+    checkout = tmp_path / "repo"
+    checkout.mkdir()
+    (checkout / "net.py").write_text(f"import sys\nsys.path.insert(0, {str(lib)!r})\nimport zoolib\n\n\ndef build():\n"
+                                     "    return zoolib.deep()\n")
+    monkeypatch.chdir(checkout)
+    monkeypatch.setenv("GITHUB_WORKSPACE", str(checkout))
+    sarif = json.loads(runner.invoke(app, ["check", "net.py:build", "--input", "8", "--format", "sarif"]).stdout)
+    results = sarif["runs"][0]["results"]
+    assert {r["ruleId"] for r in results} >= {"RF001", "RF002"}
+    for r in results:
+        assert r["locations"][0]["physicalLocation"] == {"artifactLocation": {"uri": "net.py"}, "region": {"startLine": 7}}
+        related = r["relatedLocations"][0]["physicalLocation"]
+        assert related["artifactLocation"]["uri"] == (lib / "zoolib.py").as_uri() and related["region"]["startLine"] == 5
+    github = runner.invoke(app, ["check", "net.py:build", "--input", "8", "--format", "github", "--select", "RF002"]).stdout
+    assert github.startswith("::error file=net.py,line=7,") and f"(built at {lib / 'zoolib.py'}:5)" in github
+
+
 def test_github_annotations(monkeypatch):
     monkeypatch.delenv("GITHUB_WORKSPACE", raising=False)
     result = runner.invoke(app, ["check", "zoo:resnet18", "--input", "32", "--format", "github", "--select", "RF002"])

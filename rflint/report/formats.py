@@ -101,6 +101,19 @@ def _in_workspace(file: str) -> str | None:
         return None
 
 
+def checkout_place(finding: Doc) -> tuple[Doc | None, Doc | None]:
+    """Where a finding shows in a checkout (SARIF, annotations, a job summary), and the line it is
+    about when that is elsewhere: its source when that is a file of the checkout, else the first
+    line further out that is (the factory's ``return DenseNet121(...)`` for a layer an installed
+    package builds: a place in site-packages is one code scanning cannot show, nor the user edit).
+    (None, None) for a finding without a source; (source, None) when no line is in the checkout."""
+    source = finding["source"]
+    if source is None or _in_workspace(source["file"]) is not None:
+        return source, None
+    inside = next((c for c in finding.get("called_from", ()) if _in_workspace(c["file"]) is not None), None)
+    return (inside, source) if inside is not None else (source, None)
+
+
 def relative_uri(file: str) -> str:
     """Paths relative to the checkout (``_in_workspace``), as SARIF viewers want, percent-encoded as
     a URI reference must be ("models dir/net.py" -> "models%20dir/net.py"); a file outside it as a
@@ -237,13 +250,21 @@ def render_sarif(docs: list[Doc], errors: list[Doc] = (), skipped: list[Doc] = (
             }
             if f["code"] in codes:
                 result["ruleIndex"] = codes.index(f["code"])
-            if f["source"] is not None:
+            place, built_at = checkout_place(f)
+            if place is not None:
                 result["locations"] = [{
                     "physicalLocation": {
-                        "artifactLocation": {"uri": relative_uri(f["source"]["file"])},
-                        "region": {"startLine": f["source"]["line"]},
+                        "artifactLocation": {"uri": relative_uri(place["file"])},
+                        "region": {"startLine": place["line"]},
                     },
                     "logicalLocations": [{"fullyQualifiedName": f"{_name(doc)}/{f['layer']}", "kind": "member"}],
+                }]
+            if built_at is not None:  # the layer's own line, in an installed package
+                result["relatedLocations"] = [{
+                    "id": 1,
+                    "physicalLocation": {"artifactLocation": {"uri": relative_uri(built_at["file"])},
+                                         "region": {"startLine": built_at["line"]}},
+                    "message": {"text": "the line that builds the layer"},
                 }]
             results.append(result)
     sarif = {
@@ -297,13 +318,15 @@ def render_github(docs: list[Doc], errors: list[Doc] = (), skipped: list[Doc] = 
     for doc in docs:
         for f in doc["findings"]:
             props, message = [], f["message"] + " " + _where(doc)
-            source = f["source"]
+            source, built_at = checkout_place(f)
             if source is not None:
                 path = _in_workspace(source["file"])
                 if path is not None:
                     props += [f"file={_escape_property(path)}", f"line={source['line']}"]
                 else:
                     message += f" ({source['file']}:{source['line']})"
+            if built_at is not None:
+                message += f" (built at {built_at['file']}:{built_at['line']})"
             props.append(f"title={_escape_property(f['code'] + ' ' + (f['layer'] or ''))}")
             lines.append(f"::{GITHUB_LEVEL[f['severity']]} {','.join(props)}::{_escape_data(message)}")
     for doc, note in model_notes(docs):
@@ -333,9 +356,10 @@ def _code(text: str) -> str:
     return f"{fence}{pad}{_md(text)}{pad}{fence}"
 
 
-def _checkout_place(source: Doc | None) -> str:
+def _checkout_place(finding: Doc) -> str:
     """A finding's file and line in a PR comment or job summary: relative to the checkout, as the
     SARIF and annotations name it, wherever rflint ran from (else as the text report names it)."""
+    source, _ = checkout_place(finding)
     path = _in_workspace(source["file"]) if source else None
     return f"{path}:{source['line']}" if path is not None else where_in(source)
 
@@ -366,7 +390,7 @@ def render_markdown(docs: list[Doc], errors: list[Doc] = (), skipped: list[Doc] 
         out += ["", f"### {_code(_name(doc))} @ {size_text(doc['input'])}", "",
                 "| severity | code | layer | line | message |", "|---|---|---|---|---|"]
         for f in doc["findings"]:
-            out.append(f"| {f['severity']} | {f['code']} | {_code(f['layer'] or '')} | {_md(_checkout_place(f['source']))} | "
+            out.append(f"| {f['severity']} | {f['code']} | {_code(f['layer'] or '')} | {_md(_checkout_place(f))} | "
                        f"{_md(f['message'])} |")
         plan = doc["truncation"]
         if plan is not None and any(f["code"] == "RF002" for f in doc["findings"]):  # not when RF002 is silenced

@@ -56,6 +56,8 @@ class Finding:
             "layer": self.layer,
             "message": self.message,
             "source": self.source.as_dict() if self.source else None,
+            # the user-code lines whose calls built it, innermost first (trace/sources.py, Source.callers)
+            "called_from": [caller.as_dict() for caller in self.source.callers] if self.source else [],
             "data": self.data,
         }
 

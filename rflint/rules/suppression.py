@@ -59,8 +59,16 @@ def _codes_at(src: Source) -> set[str] | None:
     lines of every def and class the call is written in (a ``class BasicBlock`` or a helper ``def
     conv_bn`` line covers the layers built in its body, as pylint reads a disable on a def line),
     together."""
-    lines = [*src.lines(), *enclosing_header_lines(src.file, src.line)]
-    return _together(_codes_on(src.file, line) for line in lines)
+    return _together(_codes_on(file, line) for file, line in _lines_of(src))
+
+
+def _lines_of(src: Source) -> list[tuple[str, int]]:
+    """The (file, line) places an ignore comment for a layer built at ``src`` may sit on: the
+    call's lines, the headers of the defs and classes around it, and the lines of the calls
+    further out that led to it (``self.b2 = conv_bn(...)``, the factory's ``return Net()``)."""
+    lines = [(src.file, n) for n in (*src.lines(), *enclosing_header_lines(src.file, src.line))]
+    lines += [(caller.file, n) for caller in src.callers for n in caller.lines()]
+    return lines
 
 
 # file -> (its lines as linecache holds them, per line the header lines of the blocks around it)
@@ -140,7 +148,7 @@ def is_suppressed(finding: Finding, model_codes: set[str] | None, seen: dict | N
         return False
     if seen is None:
         return _matches(_codes_at(src), finding.code)
-    key = (src.file, src.line, src.end)
+    key = (src.file, src.line, src.end, src.callers)  # (one helper line, reached from two call sites)
     if key not in seen:
         seen[key] = _codes_at(src)
     return _matches(seen[key], finding.code)
@@ -221,6 +229,8 @@ def _directive_lines(sources, headers) -> set[tuple[str, int]]:
     places = {(s.file, s.line, s.end) for s in sources if s is not None}
     lines = {(file, line) for file, first, end in places for line in range(first, max(first, end) + 1)}
     lines.update((file, line) for file, first, _ in places for line in enclosing_header_lines(file, first))
+    lines.update((caller.file, line) for callers in {s.callers for s in sources if s is not None}
+                 for caller in callers for line in caller.lines())
     lines.update((line.file, line.line) for header in headers if header is not None for line in _header_lines(header))
     return lines
 
@@ -244,8 +254,7 @@ def ignore_usage(sources, headers, findings: list[Finding], codes_run: list[str]
     model_lines = [(line.file, line.line) for header in headers if header is not None for line in _header_lines(header)]
     for finding in findings:
         src = finding.source
-        lines = model_lines + ([(src.file, n) for n in [*src.lines(), *enclosing_header_lines(src.file, src.line)]]
-                               if src is not None else [])
+        lines = model_lines + (_lines_of(src) if src is not None else [])
         for file, number in lines:
             codes = _codes_on(file, number)
             for code in (codes or {"*"}) if codes is not None else ():

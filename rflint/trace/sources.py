@@ -76,9 +76,18 @@ class Source:
     # several: black moves a trailing "# rflint: ignore" to the closing parenthesis.  0: one line.
     # Not part of the place (equality, JSON): findings still point at ``line``
     end: int = field(default=0, compare=False)
+    # the lines further out in user code whose calls led here, innermost first: `self.b2 =
+    # conv_bn(...)` for a conv built in the helper conv_bn, the factory's `return DenseNet121(...)`
+    # for a layer built inside an installed package.  An ignore comment there covers the layers the
+    # call builds, and a report for a checkout points at the first of them inside it.
+    callers: tuple["Source", ...] = field(default=(), compare=False)
 
     def as_dict(self) -> dict:
         return {"file": self.file, "line": self.line}
+
+    def places(self) -> tuple["Source", ...]:
+        """This line and its callers' (innermost first)."""
+        return (self, *self.callers)
 
     def lines(self) -> range:
         return range(self.line, max(self.line, self.end) + 1)
@@ -136,7 +145,9 @@ def _find_site(module: nn.Module) -> Source | None:
         filename = frame.f_code.co_filename
         in_own_init = frame.f_code.co_name == "__init__" and frame.f_locals.get("self") is module
         if not in_own_init and not not_user_code(filename):
-            return _frame_site(frame)
+            site = _frame_site(frame)
+            callers = _callers(frame.f_back)
+            return Source(site.file, site.line, site.end, callers) if callers else site
         if not in_own_init and filename.startswith(_AO_DIR):
             site = _made_from(frame, module)
             if site is not None:
@@ -148,6 +159,24 @@ def _find_site(module: nn.Module) -> Source | None:
 
 
 _AO_DIR = os.path.join(_TORCH_DIR, "ao") + os.sep  # quantization: fusing, prepare_qat
+_MAX_CALLERS = 12  # a model's nesting of blocks and helpers is rarely deeper
+
+
+def _callers(frame: Any) -> tuple[Source, ...]:
+    """The user-code lines further out on the stack, up to rflint's own frame that called the
+    factory (or the stack's end), innermost first; torch's and the standard library's frames in
+    between are passed over."""
+    out: list[Source] = []
+    while frame is not None and len(out) < _MAX_CALLERS:
+        filename = frame.f_code.co_filename
+        if filename.startswith(_RFLINT_DIR) and not filename.startswith(_ZOO_DIR):
+            break  # the loader: the factory's caller is rflint
+        if not not_user_code(filename):
+            site = _frame_site(frame)
+            if not out or (out[-1].file, out[-1].line) != (site.file, site.line):  # (a comprehension's frame)
+                out.append(site)
+        frame = frame.f_back
+    return tuple(out)
 
 
 def _made_from(frame: Any, module: nn.Module) -> Source | None:
