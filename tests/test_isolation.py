@@ -204,3 +204,95 @@ def test_the_python_api_gives_back_a_targets_rebinding_but_not_the_callers(proje
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["relu_back"] and out["mine_kept"]
     assert out["second"] == ["Conv2d", "Conv2d", "Conv2d"]
+
+
+# A helper that patches F.gelu to take an alpha, and a model whose forward() needs that patch: a
+# TypeError ("unexpected keyword argument 'alpha'") when the patch was taken from it
+GELU_HELPER = textwrap.dedent("""
+    import torch
+    import torch.nn.functional as F
+
+    if not getattr(torch, "_alpha_gelu", False):  # a guard, so that a second import patches nothing
+        torch._alpha_gelu = True
+        _plain = F.gelu
+
+        def gelu(x, approximate="none", alpha=1.0):
+            return _plain(x, approximate=approximate) * alpha
+
+        F.gelu = gelu
+""")
+NEEDS_GELU = textwrap.dedent("""
+    import sys
+    import os
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+    import helper  # noqa: E402,F401  (patches F.gelu)
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c = nn.Conv2d(3, 8, 3, padding=1)
+
+        def forward(self, x):
+            return F.gelu(self.c(x), alpha=2.0)
+
+
+    def build():
+        return Net()
+""")
+
+
+@pytest.mark.parametrize("helper_in", ["common", "cwd"])
+def test_a_shared_helpers_patch_reaches_every_target_that_imports_it(project, helper_in):
+    # Targets of two directories import one helper.  From ../common (its own sys.path entry) the
+    # helper stays loaded after the first target, so its patch must stay; from the working directory
+    # it is forgotten and imported again, and its guard flag (an added name) must go with its patch,
+    # or the import patches nothing.  Either way the second target ran without the patch under
+    # -j 1 (TypeError, exit 2) and with it under -j 2.
+    for sub in ("da", "db", "common"):
+        (project / sub).mkdir()
+    (project / ("common" if helper_in == "common" else ".") / "helper.py").write_text(GELU_HELPER)
+    for sub in ("da", "db"):
+        (project / sub / "m.py").write_text(NEEDS_GELU)
+    for jobs in ("1", "2"):
+        proc = _run("da/m.py:build", "db/m.py:build", "--input", "32", "-f", "json", "--fail-on", "never",
+                    "-j", jobs, cwd=project)
+        assert proc.returncode == 0 and json.loads(proc.stdout)["errors"] == [], (jobs, proc.stdout[-300:])
+
+
+def test_a_patched_layer_class_does_not_reach_the_next_model(project):
+    # nn.Conv2d.__init__ patched to stride 1 (class attributes were not looked at): the next model,
+    # ResNet-18, lost its downsampling and with it every finding at 32 px; alone it has RF002 (spec §6)
+    (project / "other").mkdir()
+    (project / "other" / "m.py").write_text(textwrap.dedent("""
+        import torch.nn as nn
+        _init = nn.Conv2d.__init__
+
+
+        def init(self, *args, **kwargs):
+            _init(self, *args, **kwargs)
+            self.stride = (1, 1)
+
+
+        nn.Conv2d.__init__ = init
+
+
+        def build():
+            return nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1))
+    """))
+    proc = _run("other/m.py:build", "zoo:resnet18", "--input", "32", "-f", "json", "--fail-on", "never", cwd=project)
+    [resnet] = [m for m in json.loads(proc.stdout)["models"] if m["target"] == "zoo:resnet18"]
+    assert "RF002" in {f["code"] for f in resnet["findings"]}
+
+
+def test_a_factory_that_analyses_another_model_keeps_its_own_patch(project):
+    # rflint.analyze("zoo:resnet18") inside a factory took the outer model's F.gelu patch away
+    (project / "common").mkdir()
+    (project / "common" / "helper.py").write_text(GELU_HELPER)
+    (project / "outer").mkdir()
+    (project / "outer" / "m.py").write_text(NEEDS_GELU.replace(
+        "def build():\n    return Net()", "def build():\n    import rflint\n    rflint.analyze('zoo:resnet18', 32)\n    return Net()"))
+    proc = _run("outer/m.py:build", "--input", "32", "-f", "json", "--fail-on", "never", cwd=project)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["errors"] == []

@@ -22,6 +22,7 @@ import inspect
 import os
 import sys
 import threading
+import types
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
@@ -75,43 +76,78 @@ _LOCAL_HOOKS: list[tuple[dict, int]] = []
 # the next target has the same directories, its modules stay, and so does what they rebound (their
 # import-time code does not run again: the second entry of one file must see its own patch).
 _NAMES_BEFORE: list[list[tuple[Any, dict[str, Any]]]] = []
-# Which rebindings go: in the CLI's own process every one (no code but the targets' runs there);
-# under the Python API only those to functions and classes defined in the forgotten directories,
-# so that a patch the caller made between two calls stays theirs.  See own_process().
+# Which rebindings go.  Under the Python API only those to functions and classes of the forgotten
+# modules, so that a patch the caller made between two calls stays theirs.  In the CLI's own
+# process (own_process()) also those to code of no module that stays loaded (a partial, a builtin,
+# torch's own function under another name), and names a forgotten module added (a guard flag
+# `torch._patched = True`, which made that module, imported again, skip its patch); a rebinding to
+# code of a module that stays loaded (a shared helper outside the target's directories, imported
+# once) stays with it, as it would in a fresh worker, which imports it again.
 _EVERY_REBINDING: list[bool] = [False]
+# Loads in progress: a factory that calls rflint.analyze on another model loads inside a load, and
+# must not take its own model's modules and patches away from it (nested loads forget nothing).
+_LOADING: list[int] = [0]
 
 
 def own_process() -> None:
-    """The CLI's process is its own: every rebinding of a torch name a target made goes with the
-    target's modules (cli/run.py calls this, as it calls gc.freeze())."""
+    """The CLI's process is its own: rebindings of torch names by a target's code go with the
+    target's modules, as far as they can be told from the code that stays (cli/run.py calls
+    this, as it calls gc.freeze())."""
     _EVERY_REBINDING[0] = True
 
 
 def _torch_namespaces() -> list[Any]:
+    """torch, torch.nn, torch.nn.functional, and the classes torch.nn exports (nn.Module,
+    nn.Conv2d: a patched nn.Conv2d.__init__ changed every later model's convs), with torch.Tensor."""
     import torch.nn.functional as F
 
-    return [torch, nn, F, torch.Tensor, nn.Module]
+    classes = [value for value in vars(nn).values() if isinstance(value, type)]
+    return [torch, nn, F, torch.Tensor, *classes]
 
 
-def _names_given_back(before: list[tuple[Any, dict[str, Any]]], files: set[str]) -> None:
-    """Each name that existed in ``before`` and now points elsewhere, set back (in the CLI; under
-    the API only where it now points at code of the modules forgotten, ``files``: not at the
-    caller's).  Names added since are left (a submodule imported, a cache): only a rebinding
-    changes what the next model runs."""
+def _names_given_back(before: list[tuple[Any, dict[str, Any]]], forgotten: set[str]) -> None:
+    """Each name that existed in ``before`` and now points elsewhere, set back, as _EVERY_REBINDING
+    says (``forgotten``: the files of the modules forgotten).  Names added since are left, but in
+    the CLI those a forgotten module may have set (not modules: submodules, imported since, stay)."""
+    every = _EVERY_REBINDING[0]
+    staying: set[str] | None = None  # the files of the modules that stay loaded (worked out when needed)
     for space, names in before:
         now = vars(space)
         for name, value in names.items():
             current = now.get(name, value)
-            if current is not value and (_EVERY_REBINDING[0] or _defined_in(current, files)):
-                try:
-                    setattr(space, name, value)
-                except (AttributeError, TypeError):  # a read-only slot: nothing code could rebind either
-                    pass
+            if current is value:
+                continue
+            owner = _code_file(current)
+            if owner not in forgotten and every and owner is not None and not owner.startswith(_TORCH_DIR):
+                if staying is None:
+                    staying = {os.path.abspath(f) for f in (getattr(m, "__file__", None) for m in list(sys.modules.values())) if f}
+                if owner in staying - forgotten:
+                    continue  # a shared module's patch: the module stays, so does what it did
+            if owner in forgotten or every:
+                _set(space, name, value)
+        if every and isinstance(space, types.ModuleType):
+            for name in [n for n, v in now.items() if n not in names and not isinstance(v, types.ModuleType)]:
+                _set(space, name, _ABSENT)
 
 
-def _defined_in(value: Any, files: set[str]) -> bool:
-    """``value`` is a function (a lambda, a wrapper: its code, not the name functools.wraps copied),
-    a method, a partial of one, or a class whose code is in one of ``files``."""
+_ABSENT = object()
+_TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
+
+
+def _set(space: Any, name: str, value: Any) -> None:
+    try:
+        if value is _ABSENT:
+            delattr(space, name)
+        else:
+            setattr(space, name, value)
+    except (AttributeError, TypeError):  # a read-only slot: nothing code could rebind either
+        pass
+
+
+def _code_file(value: Any) -> str | None:
+    """The file of ``value``'s code: a function's (a lambda, a wrapper: its code, not the name
+    functools.wraps copied), a method's, a partial's function's, a class's module's; None for
+    anything else (a builtin, an object)."""
     value = getattr(value, "__func__", value)
     value = getattr(value, "func", value) if isinstance(value, functools.partial) else value
     code = getattr(value, "__code__", None)
@@ -120,8 +156,8 @@ def _defined_in(value: Any, files: set[str]) -> bool:
     elif isinstance(value, type):
         file = getattr(sys.modules.get(value.__module__), "__file__", None)
     else:
-        return False
-    return bool(file) and os.path.abspath(file) in files
+        return None
+    return os.path.abspath(file) if file else None
 
 
 def _standard_modules_first() -> None:
@@ -148,7 +184,8 @@ def _own_imports(roots: list[str], key: str | None = None) -> Iterator[None]:
     object, and then pickles it, which needs its classes' modules).  A zoo model imports nothing
     either, but what the previous target's modules did to torch must not reach it: they are
     forgotten as for a target of other directories."""
-    if not roots and key != "zoo":
+    nested = _LOADING[0] > 1  # a factory's own rflint.analyze: its model's modules and patches stay
+    if not roots and (key != "zoo" or nested):
         yield
         return
     before, same_target = set(sys.modules), False
@@ -162,7 +199,7 @@ def _own_imports(roots: list[str], key: str | None = None) -> Iterator[None]:
         else:
             forgotten = [name for name in set(sys.modules) - before_previous
                          if name.partition(".")[0] != "rflint" and _found_under(sys.modules.get(name), previous_roots)]
-            if _NAMES_BEFORE:  # what those modules rebound in torch goes with them
+            if _NAMES_BEFORE and not nested:  # what those modules rebound in torch goes with them
                 files = {os.path.abspath(file) for file in (getattr(sys.modules.get(name), "__file__", None)
                                                             for name in forgotten) if file}
                 _names_given_back(_NAMES_BEFORE.pop(), files)
@@ -524,9 +561,14 @@ def load_model(target: Any, kwargs: dict[str, Any] | None = None, label: str | N
     # one load at a time (sources.PATCHING, re-entrant): sys.path, sys.modules, sys.argv, the working
     # directory and the warning filters are the process's, which two threads' loads would mix
     key = target.rpartition(":")[0] if isinstance(target, str) else None
-    with PATCHING, _own_imports(_import_roots(target, root), key), _kept_process_state(target):
-        # (the factory may import more of the user's modules)
-        return _load_model(target, kwargs, label, real_weights)
+    with PATCHING:
+        _LOADING[0] += 1
+        try:
+            with _own_imports(_import_roots(target, root), key), _kept_process_state(target):
+                # (the factory may import more of the user's modules)
+                return _load_model(target, kwargs, label, real_weights)
+        finally:
+            _LOADING[0] -= 1
 
 
 @contextlib.contextmanager
