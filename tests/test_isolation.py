@@ -296,3 +296,21 @@ def test_a_factory_that_analyses_another_model_keeps_its_own_patch(project):
         "def build():\n    return Net()", "def build():\n    import rflint\n    rflint.analyze('zoo:resnet18', 32)\n    return Net()"))
     proc = _run("outer/m.py:build", "--input", "32", "-f", "json", "--fail-on", "never", cwd=project)
     assert proc.returncode == 0 and json.loads(proc.stdout)["errors"] == []
+
+
+@pytest.mark.parametrize("closed, jobs", [((2,), "1"), ((2,), "2"), ((1, 2), "2")])
+def test_closed_standard_descriptors_keep_the_report_clean_and_the_run_finite(project, closed, jobs):
+    # With 2>&- the saved copy of stdout took descriptor 2, so the model's os.write(2, ...) went into
+    # the JSON; under --jobs a worker's "stdout" and "stderr" were the pool's pipes (EBADF, a hang)
+    (project / "talk.py").write_text("import os\nos.write(1, b'one\\n')\nos.write(2, b'two\\n')\n" + DEEP)
+    out = project / "report.json"
+
+    def close():
+        for fd in closed:
+            os.close(fd)
+
+    proc = subprocess.run([sys.executable, "-m", "rflint", "talk.py:build", "deep.py:build", "--input", "8",
+                           "-f", "json", "-j", jobs, *([] if closed == (2,) else ["-o", str(out)])],
+                          cwd=project, stdout=subprocess.PIPE, text=True, preexec_fn=close, timeout=120)
+    doc = json.loads(out.read_text() if closed != (2,) else proc.stdout)
+    assert proc.returncode == 1 and [m["target"] for m in doc["models"]] == ["talk.py:build", "deep.py:build"]

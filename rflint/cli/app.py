@@ -827,6 +827,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from rflint.cli.run import Terminated
 
+    _standard_descriptors_open()
     _unencodable_replaced()
     for name in ("COLUMNS", "LINES"):  # rich reads them with str.isdigit, which "²" passes and int() refuses
         value = os.environ.get(name)
@@ -885,6 +886,24 @@ def _no_such_option(name: str, command) -> str:
     close = [bare for bare in known if typed and (bare.startswith(typed) or typed.startswith(bare))]
     close = close or difflib.get_close_matches(typed, list(known), n=2, cutoff=0.75)
     return f"No such option: {name}" + (f" (did you mean {' or '.join(known[c] for c in close[:2])}?)" if close else "")
+
+
+def _standard_descriptors_open() -> None:
+    """Descriptors 0, 1 and 2 open, on /dev/null where the caller closed them (``2>&-``): else the
+    first file or pipe rflint opens takes the number, and a model's write to "stderr" (or stdout)
+    lands in it: in the JSON report, or in a worker pool's pipe (the run hung).  Python's own
+    sys.stdout / sys.stderr stay None for a descriptor that was closed at start."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            try:
+                null = os.open(os.devnull, os.O_RDWR)
+            except OSError:
+                return
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
 
 
 def _unencodable_replaced() -> None:
