@@ -314,3 +314,23 @@ def test_closed_standard_descriptors_keep_the_report_clean_and_the_run_finite(pr
                           cwd=project, stdout=subprocess.PIPE, text=True, preexec_fn=close, timeout=120)
     doc = json.loads(out.read_text() if closed != (2,) else proc.stdout)
     assert proc.returncode == 1 and [m["target"] for m in doc["models"]] == ["talk.py:build", "deep.py:build"]
+
+
+def test_an_exception_of_the_models_own_that_derives_from_base_exception_is_its_error(project):
+    # a `class Stop(BaseException)` raised by forward() escaped: a traceback with the findings' exit
+    # code under -j 1, a worker "killed by SIGTERM" under -j 2
+    (project / "stops.py").write_text(_model("class Stop(BaseException):\n    pass\nraise Stop('custom')\n"))
+    for jobs in ("1", "2"):
+        proc = _run("stops.py:Net", "deep.py:build", "--input", "8", "-f", "json", "-j", jobs, cwd=project)
+        doc = json.loads(proc.stdout)
+        assert proc.returncode == 2 and [m["target"] for m in doc["models"]] == ["deep.py:build"], jobs
+        assert [(e["target"], e["message"]) for e in doc["errors"]] == [("stops.py:Net", "Stop: custom")], jobs
+
+
+def test_a_sweep_of_a_model_that_exits_still_writes_its_json(project):
+    # sys.exit() in forward(): sweep -f json printed nothing, and the message did not name the model
+    (project / "quits.py").write_text(_model("import sys\nsys.exit(3)\n"))
+    proc = _run("sweep", "quits.py:Net", "--sizes", "8,16", "-f", "json", cwd=project)
+    doc = json.loads(proc.stdout)
+    message = "quits.py:Net: its code called sys.exit(3) while rflint traced or ran it"
+    assert proc.returncode == 2 and doc["sizes"] == [] and doc["error"] == message and message in proc.stderr

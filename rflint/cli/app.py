@@ -509,7 +509,12 @@ def _sweep(target, sizes, start, stop, steps, channels, kwarg, fmt, output, conf
     kwargs = parse_kwargs(kwarg)
     try:
         kwargs, channels, shapes, root, _ = _as_configured(cfg, target, kwargs, channels, shapes)
-        rows = run_sweep(target, size_list, channels, kwargs, settings, rules, cfg.layers, jobs, shapes, root)
+        try:
+            rows = run_sweep(target, size_list, channels, kwargs, settings, rules, cfg.layers, jobs, shapes, root)
+        except SystemExit as err:  # the model's code called sys.exit / os._exit: said as check says it
+            from rflint.trace.loading import exit_call
+
+            raise RflintError(f"{target}: its code called {exit_call(err)} while rflint traced or ran it") from None
     except RflintError as err:  # the model did not load: a JSON reader still gets a document saying why
         from rflint.engine.prepare import NothingToLint
         from rflint.report.formats import error_text

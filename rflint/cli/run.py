@@ -317,7 +317,8 @@ def _run_job(job: Job, settings: Any, rules: Any, declared: dict, style: TextSty
         if declared:
             outcome.declared_seen = _declared_in(prepared.loaded.module, declared)
         runs = _shapes_per_size(prepared, job) if job.shapes else job.sizes
-    except (Exception, SystemExit) as err:  # noqa: BLE001 - a model that cannot be loaded or traced: see _failed
+    except BaseException as err:  # noqa: BLE001 - a model that cannot be loaded or traced: see _failed
+        _reraise_if_ours(err)
         outcome.errors.append(_failed(job, None, err, debug))
         return outcome
     for k, run in enumerate(runs):  # one size that fails (too small, misfit) leaves the others' reports
@@ -335,9 +336,23 @@ def _run_job(job: Job, settings: Any, rules: Any, declared: dict, style: TextSty
                 outcome.texts.append(_render_section(report, style))
             if pictures is not None:
                 _draw(report, pictures, f"{index}-{k}", outcome)
-        except (Exception, SystemExit) as err:  # noqa: BLE001 - see _failed
+        except BaseException as err:  # noqa: BLE001 - see _failed
+            _reraise_if_ours(err)
             outcome.errors.append(_failed(job, _size_of(prepared, job, run), err, debug))
     return outcome
+
+
+_IN_WORKER = [False]  # set in --jobs workers (_worker_started)
+
+
+def _reraise_if_ours(err: BaseException) -> None:
+    """What a job lets through: an interruption of rflint itself (SIGTERM under --jobs, a Ctrl-C in
+    the main process, a generator closed).  Anything else the model's code raised, an exception of
+    its own deriving from BaseException included, is that target's error, not the end of the run
+    (it escaped as a traceback with the findings' exit code, or as a worker "killed by SIGTERM").
+    A worker ignores SIGINT, so a KeyboardInterrupt there is the model's own."""
+    if isinstance(err, (Terminated, GeneratorExit)) or (isinstance(err, KeyboardInterrupt) and not _IN_WORKER[0]):
+        raise err
 
 
 def _failed(job: Job, size: list[int] | None, err: Exception, debug: bool) -> JobError:
@@ -553,6 +568,7 @@ def _worker_started() -> None:
     blocked on their pipes, re-parented to init, for good."""
     import signal
 
+    _IN_WORKER[0] = True
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     for name in ("SIGTERM", "SIGHUP"):
         if hasattr(signal, name):
