@@ -509,12 +509,8 @@ def _sweep(target, sizes, start, stop, steps, channels, kwarg, fmt, output, conf
     kwargs = parse_kwargs(kwarg)
     try:
         kwargs, channels, shapes, root, _ = _as_configured(cfg, target, kwargs, channels, shapes)
-        try:
+        with _exit_is_an_error(target):
             rows = run_sweep(target, size_list, channels, kwargs, settings, rules, cfg.layers, jobs, shapes, root)
-        except SystemExit as err:  # the model's code called sys.exit / os._exit: said as check says it
-            from rflint.trace.loading import exit_call
-
-            raise RflintError(f"{target}: its code called {exit_call(err)} while rflint traced or ran it") from None
     except RflintError as err:  # the model did not load: a JSON reader still gets a document saying why
         from rflint.engine.prepare import NothingToLint
         from rflint.report.formats import error_text
@@ -547,6 +543,18 @@ def _sweep(target, sizes, start, stop, steps, channels, kwarg, fmt, output, conf
     console = _console(output)
     render_sweep(with_kwargs(target, kwargs), rows, lo, hi, console)  # a broken pipe: the console's on_broken_pipe
     _finish(console, output)
+
+
+@contextlib.contextmanager
+def _exit_is_an_error(target: str):
+    """sys.exit() or os._exit() in the model's code (forward(), while traced) is the model's error,
+    named as check names it, not the end of the run (sweep, fix)."""
+    try:
+        yield
+    except SystemExit as err:
+        from rflint.trace.loading import exit_call
+
+        raise RflintError(f"{target}: its code called {exit_call(err)} while rflint traced or ran it") from None
 
 
 def _as_configured(cfg, target: str, kwargs: dict, channels, shapes):
@@ -668,7 +676,7 @@ def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, chan
     from rflint.cli.isolation import model_code_guarded
 
     # the model's print()s: not into the comparison or the code; nor may it end the run (isolation.py)
-    with contextlib.redirect_stdout(sys.stderr), model_code_guarded(), imports_from(root):
+    with _exit_is_an_error(target), contextlib.redirect_stdout(sys.stderr), model_code_guarded(), imports_from(root):
         try:
             before = build_report(analyze(target, size, channels, kwargs, input_shapes=shapes), settings, rules)
         except RflintError as err:  # whose error it is, as check says it ("net.py:Net: torch.fx cannot trace ...")
