@@ -110,7 +110,7 @@ def lint(analysis: Analysis, settings: Settings | None = None, rules: list[Rule]
     headers = (loaded.factory_source, class_header(type(loaded.module))) if loaded else ()
     model_codes = model_codes_of(*headers) if loaded else None
     fallback = loaded.factory_source if loaded else None
-    findings, suppressed, seen, pointed_at, made = [], 0, {}, set(), []
+    findings, suppressed, seen, pointed_at, made = [], 0, {}, [], []
     ran = rules if rules is not None else RULES
     for rule in ran:
         for finding in rule.check(ctx):
@@ -121,7 +121,7 @@ def lint(analysis: Analysis, settings: Settings | None = None, rules: list[Rule]
                 # whole upload to GitHub code scanning, the gate's finding with it.
                 finding.source = fallback
             if finding.source is not None:
-                pointed_at.add(finding.source)
+                pointed_at.append(finding.source)  # (directive_problems takes each place once)
             if is_suppressed(finding, model_codes, seen) or (extra_ignore and _matches(finding.code, extra_ignore)):
                 suppressed += 1
             else:
@@ -129,6 +129,6 @@ def lint(analysis: Analysis, settings: Settings | None = None, rules: list[Rule]
     findings.sort(key=lambda f: -SEVERITY_RANK[f.severity])
     # the comments on every line a finding points at (a merge's forward() line, which builds no
     # layer) as well as on the layers' lines: a typo in any of them must not go unnoticed
-    sources = [layer.source for layer in analysis.layers] + list(pointed_at)
+    sources = [layer.source for layer in analysis.layers] + pointed_at
     notes = directive_problems(sources, headers, sorted(rule.code for rule in RULES))
     return LintResult(ctx, findings, suppressed, notes, made, sources, headers, [rule.code for rule in ran])

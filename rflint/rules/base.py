@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from rflint.errors import RflintError
 from rflint.trace import Source
+from rflint.trace.sources import callers_as_dicts
 
 if TYPE_CHECKING:
     from rflint.rules.context import LintContext
@@ -57,7 +58,7 @@ class Finding:
             "message": self.message,
             "source": self.source.as_dict() if self.source else None,
             # the user-code lines whose calls built it, innermost first (trace/sources.py, Source.callers)
-            "called_from": [caller.as_dict() for caller in self.source.callers] if self.source else [],
+            "called_from": callers_as_dicts(self.source.callers) if self.source else [],
             "data": self.data,
         }
 

@@ -148,7 +148,8 @@ def is_suppressed(finding: Finding, model_codes: set[str] | None, seen: dict | N
         return False
     if seen is None:
         return _matches(_codes_at(src), finding.code)
-    key = (src.file, src.line, src.end, src.callers)  # (one helper line, reached from two call sites)
+    key = (src.file, src.line, src.end, id(src.callers))  # (one helper line, reached from two call
+    # sites: two chains; a chain is one object, trace/sources.py _CHAINS)
     if key not in seen:
         seen[key] = _codes_at(src)
     return _matches(seen[key], finding.code)
@@ -229,8 +230,8 @@ def _directive_lines(sources, headers) -> set[tuple[str, int]]:
     places = {(s.file, s.line, s.end) for s in sources if s is not None}
     lines = {(file, line) for file, first, end in places for line in range(first, max(first, end) + 1)}
     lines.update((file, line) for file, first, _ in places for line in enclosing_header_lines(file, first))
-    lines.update((caller.file, line) for callers in {s.callers for s in sources if s is not None}
-                 for caller in callers for line in caller.lines())
+    chains = {id(s.callers): s.callers for s in sources if s is not None and s.callers}  # each chain once
+    lines.update((caller.file, line) for callers in chains.values() for caller in callers for line in caller.lines())
     lines.update((line.file, line.line) for header in headers if header is not None for line in _header_lines(header))
     return lines
 

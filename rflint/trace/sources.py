@@ -146,7 +146,7 @@ def _find_site(module: nn.Module) -> Source | None:
         in_own_init = frame.f_code.co_name == "__init__" and frame.f_locals.get("self") is module
         if not in_own_init and not not_user_code(filename):
             site = _frame_site(frame)
-            callers = _callers(frame.f_back)
+            callers = _callers(frame.f_back, site)
             return Source(site.file, site.line, site.end, callers) if callers else site
         if not in_own_init and filename.startswith(_AO_DIR):
             site = _made_from(frame, module)
@@ -162,21 +162,42 @@ _AO_DIR = os.path.join(_TORCH_DIR, "ao") + os.sep  # quantization: fusing, prepa
 _MAX_CALLERS = 12  # a model's nesting of blocks and helpers is rarely deeper
 
 
-def _callers(frame: Any) -> tuple[Source, ...]:
+def _callers(frame: Any, site: Source) -> tuple[Source, ...]:
     """The user-code lines further out on the stack, up to rflint's own frame that called the
     factory (or the stack's end), innermost first; torch's and the standard library's frames in
-    between are passed over."""
+    between are passed over.  One tuple object per distinct chain (``_CHAINS``): the layers a loop
+    builds share it, and the rules and reports look each chain up once, by identity."""
     out: list[Source] = []
+    last = (site.file, site.line)
     while frame is not None and len(out) < _MAX_CALLERS:
         filename = frame.f_code.co_filename
         if filename.startswith(_RFLINT_DIR) and not filename.startswith(_ZOO_DIR):
             break  # the loader: the factory's caller is rflint
         if not not_user_code(filename):
-            site = _frame_site(frame)
-            if not out or (out[-1].file, out[-1].line) != (site.file, site.line):  # (a comprehension's frame)
-                out.append(site)
+            caller = _frame_site(frame)
+            if (caller.file, caller.line) != last:  # (a comprehension's frame runs on its line's)
+                out.append(caller)
+                last = (caller.file, caller.line)
         frame = frame.f_back
-    return tuple(out)
+    key = tuple((site.file, site.line, site.end) for site in out)
+    chain = _CHAINS.get(key)
+    if chain is None:
+        chain = _CHAINS[key] = tuple(out)
+        _CHAIN_DICTS[id(chain)] = [site.as_dict() for site in chain]
+    return chain
+
+
+# every chain of callers seen, kept for the process's life (a few per model file, never freed, so
+# an id stays its chain's): equal chains are one object, and a chain's identity stands for it
+# (suppression's caches; callers_as_dicts)
+_CHAINS: dict[tuple, tuple[Source, ...]] = {(): ()}
+_CHAIN_DICTS: dict[int, list[dict]] = {id(()): []}
+
+
+def callers_as_dicts(chain: tuple[Source, ...]) -> list[dict]:
+    """A chain of callers as JSON: made once per chain (reports list it for every finding)."""
+    out = _CHAIN_DICTS.get(id(chain))
+    return out if out is not None else [site.as_dict() for site in chain]
 
 
 def _made_from(frame: Any, module: nn.Module) -> Source | None:
