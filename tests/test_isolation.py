@@ -334,3 +334,11 @@ def test_a_sweep_of_a_model_that_exits_still_writes_its_json(project):
     doc = json.loads(proc.stdout)
     message = "quits.py:Net: its code called sys.exit(3) while rflint traced or ran it"
     assert proc.returncode == 2 and doc["sizes"] == [] and doc["error"] == message and message in proc.stderr
+
+
+def test_a_models_exit_handler_does_not_set_rflints_exit_code(project):
+    # atexit.register(lambda: os._exit(0)) in a model file: the run with deep.py's predicted tail
+    # exited 0, and the CI gate passed
+    (project / "handler.py").write_text("import atexit\nimport os\natexit.register(lambda: os._exit(0))\n" + DEEP)
+    proc = _run("handler.py:build", "deep.py:build", "--input", "8", "--no-layers", cwd=project)
+    assert proc.returncode == 1 and "2 model runs: 2 errors" in proc.stdout

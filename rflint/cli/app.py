@@ -877,11 +877,12 @@ def main(argv: list[str] | None = None) -> None:
         typer.echo("rflint: aborted", err=True)
         _exit_now(130)
     code = code if isinstance(code, int) else 0
-    import threading
-
-    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
-        # a thread the model's code started (a data prefetcher, a watchdog) would keep the process
-        # alive after the report, and the CI step would hang: the run is over, so leave now
+    if argv is None:
+        # rflint's own process (the console script, python -m rflint): the exit code is the gate's.
+        # Leaving through the interpreter's shutdown let the model's code have the last word: an
+        # atexit handler of a model file (`atexit.register(lambda: os._exit(0))`) made a run with a
+        # predicted tail exit 0, and a thread it left running (a prefetcher, a watchdog) kept the
+        # process, and the CI step, alive after the report.  Everything is written and flushed.
         _exit_now(code)
     sys.exit(code)
 
@@ -934,8 +935,8 @@ def _unencodable_replaced() -> None:
 
 
 def _exit_now(code: int) -> None:
-    """Leave an interrupted run (or one whose model left a thread running) without the interpreter's
-    exit handlers.  concurrent.futures' handler
+    """Leave without the interpreter's exit handlers: an interrupted run, and (main()) every run of
+    rflint's own process, whose exit code no model's handler may change.  concurrent.futures' handler
     wakes and joins the pool's manager thread, which races with that thread closing its pipes once
     the workers were killed: a stray "OSError: Bad file descriptor" traceback was seen under load
     (CPython's pool shutdown races, gh-132969 and gh-125451, fixed in later versions).  Nothing of
