@@ -1528,6 +1528,36 @@ def test_an_ignore_comment_on_a_call_that_builds_layers_covers_them(tmp_path, mo
     assert "net.py:12: unused ignore: ignore[RF004] silenced no finding of this run" in result.stderr
 
 
+def test_a_class_header_covers_the_layers_helpers_build_in_its_body(tmp_path, monkeypatch):
+    # `class Block:  # rflint: ignore[RF001]` silenced `self.b = nn.Conv2d(...)` but not
+    # `self.a = conv3x3(...)`, built by a helper called in Block's body.  At 4 px the chain's input
+    # RFs are 1, 3, 5, 7: both convs of the second block (inputs 5 and 7) are unproductive.
+    (tmp_path / "net.py").write_text(textwrap.dedent("""
+        import torch.nn as nn
+
+
+        def conv3x3(cin, cout):
+            return nn.Conv2d(cin, cout, 3, padding=1)
+
+
+        class Block(nn.Module):  # rflint: ignore[RF001]
+            def __init__(self, cin):
+                super().__init__()
+                self.a = conv3x3(cin, 8)
+                self.b = nn.Conv2d(8, 8, 3, padding=1)
+
+            def forward(self, x):
+                return self.b(self.a(x))
+
+
+        def build():
+            return nn.Sequential(Block(3), Block(8))
+    """))
+    monkeypatch.chdir(tmp_path)
+    m = json.loads(invoke("check", "net.py:build", "--input", "4", "--format", "json").stdout)["models"][0]
+    assert [f["layer"] for f in m["findings"] if f["code"] == "RF001"] == [] and m["suppressed"] >= 2
+
+
 BLOCKS_AND_HELPERS = """
 import torch.nn as nn
 

@@ -120,18 +120,21 @@ def test_sarif_fingerprints_do_not_depend_on_how_the_target_is_spelled(tmp_path,
     assert names == {"net.py:build"} and prints(tmp_path, "--config", "proj/pyproject.toml") == (names, listed)
 
 
-def test_a_layer_built_outside_the_checkout_is_shown_at_the_checkouts_line_that_called_it(tmp_path, monkeypatch):
+@pytest.mark.parametrize("lib_dir", ["lib", "repo/.venv/lib/python3.11/site-packages"])
+def test_a_layer_built_outside_the_checkout_is_shown_at_the_checkouts_line_that_called_it(tmp_path, monkeypatch, lib_dir):
     # A layer an installed package builds pointed code scanning at site-packages, a file it cannot
-    # show (and the user cannot edit).  The library here is a directory outside the checkout; the
-    # model's factory calls it on line 7 of net.py.  Six 3x3 convs at 8 px: RF002 and RF001 on 4, 5.
-    lib = tmp_path / "lib"
-    lib.mkdir()
-    (lib / "zoolib.py").write_text("import torch.nn as nn\n\n\ndef deep():\n"
+    # show (and the user cannot edit).  The library here is a directory outside the checkout, or an
+    # installed package in a .venv inside it (as uv makes it); the model's factory calls it on line
+    # 7 of net.py.  Six 3x3 convs at 8 px: RF002 and RF001 on 4, 5.
+    lib = tmp_path / lib_dir
+    name = "zoolib" if lib_dir == "lib" else "venvlib"  # (one module name per case: sys.modules keeps it)
+    lib.mkdir(parents=True)
+    (lib / f"{name}.py").write_text("import torch.nn as nn\n\n\ndef deep():\n"
                                    "    return nn.Sequential(*[nn.Conv2d(3 if i == 0 else 8, 8, 3, padding=1) for i in range(6)])\n")
     checkout = tmp_path / "repo"
-    checkout.mkdir()
-    (checkout / "net.py").write_text(f"import sys\nsys.path.insert(0, {str(lib)!r})\nimport zoolib\n\n\ndef build():\n"
-                                     "    return zoolib.deep()\n")
+    checkout.mkdir(exist_ok=True)
+    (checkout / "net.py").write_text(f"import sys\nsys.path.insert(0, {str(lib)!r})\nimport {name}\n\n\ndef build():\n"
+                                     f"    return {name}.deep()\n")
     monkeypatch.chdir(checkout)
     monkeypatch.setenv("GITHUB_WORKSPACE", str(checkout))
     sarif = json.loads(runner.invoke(app, ["check", "net.py:build", "--input", "8", "--format", "sarif"]).stdout)
@@ -140,9 +143,10 @@ def test_a_layer_built_outside_the_checkout_is_shown_at_the_checkouts_line_that_
     for r in results:
         assert r["locations"][0]["physicalLocation"] == {"artifactLocation": {"uri": "net.py"}, "region": {"startLine": 7}}
         related = r["relatedLocations"][0]["physicalLocation"]
-        assert related["artifactLocation"]["uri"] == (lib / "zoolib.py").as_uri() and related["region"]["startLine"] == 5
+        uri = (lib / "zoolib.py").as_uri() if lib_dir == "lib" else ".venv/lib/python3.11/site-packages/venvlib.py"
+        assert related["artifactLocation"]["uri"] == uri and related["region"]["startLine"] == 5
     github = runner.invoke(app, ["check", "net.py:build", "--input", "8", "--format", "github", "--select", "RF002"]).stdout
-    assert github.startswith("::error file=net.py,line=7,") and f"(built at {lib / 'zoolib.py'}:5)" in github
+    assert github.startswith("::error file=net.py,line=7,") and f"(built at {lib / (name + '.py')}:5)" in github
 
 
 def test_github_annotations(monkeypatch):
@@ -607,7 +611,7 @@ def test_a_console_too_narrow_for_the_layer_table_gets_one_entry_per_layer():
     assert all(len(line) <= 30 for line in printed)
     assert "one entry per layer to fit 30 columns" in " ".join(" ".join(printed).split())
     # "RF in" 5, "RF out" 6, "unproductive" 12 cells, 3 between columns: 32, and a 14-cell layer
-    # column (names fold at 14: "layer1.0.conv1" whole): 46 fit 46 columns, a table; 45 do not
+    # column (names fold at 14 cells): 46 fit 46 columns, a table; 45 do not
     assert _printed(layer_table(report), 46, colour=False).split()[:4] == ["layer", "RF", "in", "RF"]
     assert _printed(layer_table(report), 45, colour=False).split()[:4] == ["features.0", "RF", "1", "->"]
 

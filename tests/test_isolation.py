@@ -342,3 +342,36 @@ def test_a_models_exit_handler_does_not_set_rflints_exit_code(project):
     (project / "handler.py").write_text("import atexit\nimport os\natexit.register(lambda: os._exit(0))\n" + DEEP)
     proc = _run("handler.py:build", "deep.py:build", "--input", "8", "--no-layers", cwd=project)
     assert proc.returncode == 1 and "2 model runs: 2 errors" in proc.stdout
+
+
+def test_a_factory_that_analyses_a_model_file_keeps_its_own_modules(project):
+    # a nested rflint.analyze of a file target forgot the outer model's modules and took its
+    # directory off sys.path: the factory's next import failed (ModuleNotFoundError)
+    (project / "outer").mkdir()
+    (project / "outer" / "late.py").write_text("WIDTH = 8\n")
+    (project / "outer" / "m.py").write_text(textwrap.dedent("""
+        import torch.nn as nn
+
+
+        def build():
+            import rflint
+            rflint.analyze("deep.py:build", 8)
+            from late import WIDTH
+            return nn.Sequential(nn.Conv2d(3, WIDTH, 3, padding=1))
+    """))
+    proc = _run("outer/m.py:build", "--input", "8", "-f", "json", cwd=project)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["errors"] == []
+
+
+def test_a_name_a_staying_helper_added_to_torch_stays(project):
+    # A helper on its own sys.path entry stays loaded, and so does its patch; the state it added
+    # to torch (read by the patch when called) was deleted all the same: AttributeError under -j 1
+    for sub in ("da", "db", "common"):
+        (project / sub).mkdir()
+    (project / "common" / "helper.py").write_text(GELU_HELPER.replace(
+        "return _plain(x, approximate=approximate) * alpha", "return _plain(x, approximate=approximate) * alpha * torch._scale")
+        .replace("torch._alpha_gelu = True", "torch._alpha_gelu = True\n    torch._scale = 1.0"))
+    for sub in ("da", "db"):
+        (project / sub / "m.py").write_text(NEEDS_GELU)
+    proc = _run("da/m.py:build", "db/m.py:build", "--input", "32", "-f", "json", "--fail-on", "never", cwd=project)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["errors"] == []

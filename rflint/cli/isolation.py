@@ -22,6 +22,7 @@ The Python API never does any of this to its caller: these are the CLI's process
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import sys
@@ -68,8 +69,8 @@ def _fd1_to_stderr() -> Iterator[None]:
     ...)`` failed its import with EBADF."""
     _flushed()  # what was written before goes where it was meant to
     stderr_open = _is_open(2)  # before the dup below, which takes descriptor 2 when that is free
-    try:
-        saved: int | None = os.dup(1)
+    try:  # (above 2: were 2 closed, a plain dup would take it, and the model's stderr be the report)
+        saved: int | None = fcntl.fcntl(1, fcntl.F_DUPFD_CLOEXEC, 3)
     except OSError:  # stdout closed: nothing of the report's to protect, but the model may write
         saved = None
     if stderr_open:

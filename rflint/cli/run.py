@@ -560,7 +560,7 @@ class Terminated(BaseException):
         self.signum = signum
 
 
-def _worker_started() -> None:
+def _worker_started(parent: int | None = None) -> None:
     """In a worker: Ctrl-C is ignored (the parent stops the workers; each would otherwise catch the
     terminal's Ctrl-C, report it as a result and go on with the next job), SIGTERM and SIGHUP kill,
     as by default (a forked worker inherits the parent's handlers, which only raise), and the
@@ -578,15 +578,14 @@ def _worker_started() -> None:
         # ProcessPoolExecutor forks its workers in the thread that submits (the one that waits for
         # the results); given max_tasks_per_child it would fork from its manager thread, whose end
         # would then stop the workers.
-        parent = os.getppid()
         try:
             import ctypes
 
             ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
         except (OSError, AttributeError):  # no libc to ask: the parent's handlers still stop us
             return
-        if os.getppid() != parent:  # the parent died before the prctl: no signal will come
-            os.kill(os.getpid(), signal.SIGTERM)
+        if parent is not None and os.getppid() != parent:  # the parent died before the prctl: no
+            os.kill(os.getpid(), signal.SIGTERM)  # signal will come (its pid, from the parent itself)
 
 
 @contextmanager
@@ -600,7 +599,8 @@ def worker_pool(n: int):
 
     # fork before torch is imported here: each worker imports it once, with no inherited threads
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-    pool = ProcessPoolExecutor(max_workers=n, mp_context=context, initializer=_worker_started)
+    pool = ProcessPoolExecutor(max_workers=n, mp_context=context, initializer=_worker_started,
+                               initargs=(os.getpid(),))
     main_thread = threading.current_thread() is threading.main_thread()
 
     def terminated(signum, frame):

@@ -108,10 +108,16 @@ def checkout_place(finding: Doc) -> tuple[Doc | None, Doc | None]:
     package builds: a place in site-packages is one code scanning cannot show, nor the user edit).
     (None, None) for a finding without a source; (source, None) when no line is in the checkout."""
     source = finding["source"]
-    if source is None or _in_workspace(source["file"]) is not None:
+    if source is None or _of_checkout(source["file"]):
         return source, None
-    inside = next((c for c in finding.get("called_from", ()) if _in_workspace(c["file"]) is not None), None)
+    inside = next((c for c in finding.get("called_from", ()) if _of_checkout(c["file"])), None)
     return (inside, source) if inside is not None else (source, None)
+
+
+def _of_checkout(file: str) -> bool:
+    """A file of the checkout's own code: inside it, and not an installed package (a `.venv` in the
+    repository, as uv makes it, holds site-packages inside the checkout)."""
+    return _in_workspace(file) is not None and "site-packages" not in file and "dist-packages" not in file
 
 
 def relative_uri(file: str) -> str:

@@ -20,7 +20,7 @@ from rflint.rules.rf005_insufficient_receptive_field import InsufficientReceptiv
 from rflint.rules.rf006_partially_unproductive_layer import PartiallyUnproductiveLayer
 from rflint.rules.rf007_non_dominant_branch import NonDominantBranch
 from rflint.rules.suppression import directive_problems, ignore_usage, is_suppressed, model_codes_of
-from rflint.trace.sources import class_header
+from rflint.trace.sources import Source, class_header, installed_file
 
 RULES: list[Rule] = [
     UnproductiveLayer(),
@@ -120,6 +120,11 @@ def lint(analysis: Analysis, settings: Settings | None = None, rules: list[Rule]
                 # own: the factory's, as a layer's.  A SARIF result without a location fails the
                 # whole upload to GitHub code scanning, the gate's finding with it.
                 finding.source = fallback
+            elif fallback is not None and not finding.source.callers and installed_file(finding.source.file):
+                # a merge in an installed package's forward(): no call of the user's led to it, so
+                # the factory is where a comment covers it and where a checkout shows it
+                src = finding.source
+                finding.source = Source(src.file, src.line, src.end, (fallback,))
             if finding.source is not None:
                 pointed_at.append(finding.source)  # (directive_problems takes each place once)
             if is_suppressed(finding, model_codes, seen) or (extra_ignore and _matches(finding.code, extra_ignore)):

@@ -67,8 +67,15 @@ def _lines_of(src: Source) -> list[tuple[str, int]]:
     call's lines, the headers of the defs and classes around it, and the lines of the calls
     further out that led to it (``self.b2 = conv_bn(...)``, the factory's ``return Net()``)."""
     lines = [(src.file, n) for n in (*src.lines(), *enclosing_header_lines(src.file, src.line))]
-    lines += [(caller.file, n) for caller in src.callers for n in caller.lines()]
+    lines += _chain_lines(src.callers)
     return lines
+
+
+def _chain_lines(chain) -> list[tuple[str, int]]:
+    """The callers' lines, and the headers of the defs and classes around each (a `class Block`
+    line covers the layers a helper builds when called in Block's body)."""
+    return [(caller.file, n) for caller in chain
+            for n in (*caller.lines(), *enclosing_header_lines(caller.file, caller.line))]
 
 
 # file -> (its lines as linecache holds them, per line the header lines of the blocks around it)
@@ -231,7 +238,8 @@ def _directive_lines(sources, headers) -> set[tuple[str, int]]:
     lines = {(file, line) for file, first, end in places for line in range(first, max(first, end) + 1)}
     lines.update((file, line) for file, first, _ in places for line in enclosing_header_lines(file, first))
     chains = {id(s.callers): s.callers for s in sources if s is not None and s.callers}  # each chain once
-    lines.update((caller.file, line) for callers in chains.values() for caller in callers for line in caller.lines())
+    for chain in chains.values():
+        lines.update(_chain_lines(chain))
     lines.update((line.file, line.line) for header in headers if header is not None for line in _header_lines(header))
     return lines
 

@@ -105,10 +105,11 @@ def _torch_namespaces() -> list[Any]:
     return [torch, nn, F, torch.Tensor, *classes]
 
 
-def _names_given_back(before: list[tuple[Any, dict[str, Any]]], forgotten: set[str]) -> None:
+def _names_given_back(before: list[tuple[Any, dict[str, Any]]], forgotten: set[str], all_forgotten: bool) -> None:
     """Each name that existed in ``before`` and now points elsewhere, set back, as _EVERY_REBINDING
     says (``forgotten``: the files of the modules forgotten).  Names added since are left, but in
-    the CLI those a forgotten module may have set (not modules: submodules, imported since, stay)."""
+    the CLI, when every module of the user's imported since is forgotten (``all_forgotten``), those
+    they set (not modules: submodules, imported since, stay): a helper that stays may read its own."""
     every = _EVERY_REBINDING[0]
     staying: set[str] | None = None  # the files of the modules that stay loaded (worked out when needed)
     for space, names in before:
@@ -125,9 +126,15 @@ def _names_given_back(before: list[tuple[Any, dict[str, Any]]], forgotten: set[s
                     continue  # a shared module's patch: the module stays, so does what it did
             if owner in forgotten or every:
                 _set(space, name, value)
-        if every and isinstance(space, types.ModuleType):
+        if every and all_forgotten and isinstance(space, types.ModuleType):
             for name in [n for n, v in now.items() if n not in names and not isinstance(v, types.ModuleType)]:
                 _set(space, name, _ABSENT)
+
+
+def _user_module(module: Any) -> bool:
+    """A module of the user's code: a file outside torch, the standard library and site-packages."""
+    file = getattr(module, "__file__", None)
+    return bool(file) and not file.startswith(_TORCH_DIR) and not installed_file(file)
 
 
 _ABSENT = object()
@@ -184,8 +191,17 @@ def _own_imports(roots: list[str], key: str | None = None) -> Iterator[None]:
     object, and then pickles it, which needs its classes' modules).  A zoo model imports nothing
     either, but what the previous target's modules did to torch must not reach it: they are
     forgotten as for a target of other directories."""
-    nested = _LOADING[0] > 1  # a factory's own rflint.analyze: its model's modules and patches stay
-    if not roots and (key != "zoo" or nested):
+    if _LOADING[0] > 1:  # a factory's own rflint.analyze: its model's modules, paths and patches stay
+        added = [root for root in roots if root not in sys.path]
+        sys.path[0:0] = added  # (only what the inner target needs, and only while it loads)
+        try:
+            yield
+        finally:
+            for root in added:
+                if root in sys.path:
+                    sys.path.remove(root)
+        return
+    if not roots and key != "zoo":
         yield
         return
     before, same_target = set(sys.modules), False
@@ -199,10 +215,12 @@ def _own_imports(roots: list[str], key: str | None = None) -> Iterator[None]:
         else:
             forgotten = [name for name in set(sys.modules) - before_previous
                          if name.partition(".")[0] != "rflint" and _found_under(sys.modules.get(name), previous_roots)]
-            if _NAMES_BEFORE and not nested:  # what those modules rebound in torch goes with them
+            if _NAMES_BEFORE:  # what those modules rebound in torch goes with them
                 files = {os.path.abspath(file) for file in (getattr(sys.modules.get(name), "__file__", None)
                                                             for name in forgotten) if file}
-                _names_given_back(_NAMES_BEFORE.pop(), files)
+                staying = [name for name in set(sys.modules) - before_previous - set(forgotten)
+                           if name.partition(".")[0] != "rflint" and _user_module(sys.modules.get(name))]
+                _names_given_back(_NAMES_BEFORE.pop(), files, not staying)
             for name in forgotten:
                 del sys.modules[name]  # (rflint itself, run from its checkout, stays)
             before = set(sys.modules)

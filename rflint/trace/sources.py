@@ -169,7 +169,7 @@ def _callers(frame: Any, site: Source) -> tuple[Source, ...]:
     builds share it, and the rules and reports look each chain up once, by identity."""
     out: list[Source] = []
     last = (site.file, site.line)
-    while frame is not None and len(out) < _MAX_CALLERS:
+    while frame is not None and len(out) < 50 * _MAX_CALLERS:  # (a runaway recursion: bounded)
         filename = frame.f_code.co_filename
         if filename.startswith(_RFLINT_DIR) and not filename.startswith(_ZOO_DIR):
             break  # the loader: the factory's caller is rflint
@@ -179,6 +179,8 @@ def _callers(frame: Any, site: Source) -> tuple[Source, ...]:
                 out.append(caller)
                 last = (caller.file, caller.line)
         frame = frame.f_back
+    if len(out) > _MAX_CALLERS:  # the innermost calls, and the outermost: the factory's line
+        out = out[:_MAX_CALLERS - 1] + out[-1:]
     key = tuple((site.file, site.line, site.end) for site in out)
     chain = _CHAINS.get(key)
     if chain is None:
