@@ -79,8 +79,9 @@ _NAMES_BEFORE: list[list[tuple[Any, dict[str, Any]]]] = []
 # Which rebindings go.  Under the Python API only those to functions and classes of the forgotten
 # modules, so that a patch the caller made between two calls stays theirs.  In the CLI's own
 # process (own_process()) also those to code of no module that stays loaded (a partial, a builtin,
-# torch's own function under another name), and names a forgotten module added (a guard flag
-# `torch._patched = True`, which made that module, imported again, skip its patch); a rebinding to
+# torch's own function under another name), and, when every module of the user's imported since
+# goes, the names they added (a guard flag `torch._patched = True`, which made that module, imported
+# again, skip its patch; a helper that stays may read what it added); a rebinding to
 # code of a module that stays loaded (a shared helper outside the target's directories, imported
 # once) stays with it, as it would in a fresh worker, which imports it again.
 _EVERY_REBINDING: list[bool] = [False]
@@ -121,8 +122,9 @@ def _names_given_back(before: list[tuple[Any, dict[str, Any]]], forgotten: set[s
             owner = _code_file(current)
             if owner not in forgotten and every and owner is not None and not owner.startswith(_TORCH_DIR):
                 if staying is None:
-                    staying = {os.path.abspath(f) for f in (getattr(m, "__file__", None) for m in list(sys.modules.values())) if f}
-                if owner in staying - forgotten:
+                    staying = {os.path.abspath(f) for f in (getattr(m, "__file__", None) for m in list(sys.modules.values()))
+                               if f} - forgotten
+                if owner in staying:
                     continue  # a shared module's patch: the module stays, so does what it did
             if owner in forgotten or every:
                 _set(space, name, value)
