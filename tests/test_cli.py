@@ -2094,3 +2094,14 @@ def test_fix_into_a_reader_that_stops_early_is_not_the_models_exit(tmp_path):
     stderr = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 0 and first.startswith(b"zoo:resnet18 (truncated)")
     assert "sys.exit" not in stderr and saved.exists()
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("command", [["rules"], ["rule", "RF002"], ["zoo"]])
+def test_an_unwritable_stdout_is_one_line_and_exit_2_for_the_listing_commands(command):
+    # rich's boxed traceback ending in "OSError: [Errno 28] No space left on device", and exit 1,
+    # which says findings; check, sweep and fix said it in one line with exit 2
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "rflint", *command], stdout=full, stderr=subprocess.PIPE,
+                              text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stderr == "rflint: error: OSError: [Errno 28] No space left on device\n"

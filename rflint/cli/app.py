@@ -790,7 +790,7 @@ def rules_list() -> None:
         table.add_column(col, overflow="fold")
     for doc in load_all().values():
         table.add_row(doc.code, doc.name, doc.severity, doc.summary)
-    _stdout_console().print(table)
+    _guarded(lambda: _stdout_console().print(table), False)  # (stdout unwritable: one line, exit 2)
 
 
 @app.command("rule", cls=_Command)
@@ -807,7 +807,7 @@ def rule_show(code: str = typer.Argument(..., metavar="CODE", hidden=True)) -> N
     except KeyError as err:
         _fail(str(err.args[0]), False)
         return
-    _stdout_console().print(Markdown(doc.text))
+    _guarded(lambda: _stdout_console().print(Markdown(doc.text)), False)
 
 
 @app.command("zoo")
@@ -822,7 +822,7 @@ def zoo_list() -> None:
         table.add_column(col, overflow="fold")
     for entry in ZOO.values():
         table.add_row(f"zoo:{entry.name}", "x".join(map(str, entry.input_size)), str(entry.channels), entry.description)
-    _stdout_console().print(table)
+    _guarded(lambda: _stdout_console().print(table), False)
 
 
 COMMANDS = {"check", "rules", "rule", "zoo", "sweep", "fix"}
