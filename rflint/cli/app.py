@@ -165,11 +165,10 @@ def _check(targets, inputs, input_shapes, channels, kwarg, fmt, output, select, 
         Pictures, TextStyle, exit_code, make_jobs, run_jobs, split_sizes_into_jobs, unmatched_declarations,
         unused_ignores,
     )
-    from rflint.config import load_config
     from rflint.cli.values import check_targets, parse_kwargs
 
     check_targets(targets)
-    cfg = load_config(config)
+    cfg = _loaded_config(config)
     work = make_jobs(targets, inputs, input_shapes, channels, parse_kwargs(kwarg), cfg)
     output = _dash_is_stdout(output)
     _check_output(output, "report.txt" if fmt is Format.text else f"report.{fmt.value}",
@@ -260,7 +259,6 @@ def _rule_settings(cfg, select=None, ignore=(), min_tail_layers=None, dominance_
     sweep and fix read the config alone, so they judge tails as check does."""
     from rflint.rules import Settings, known_codes, select_rules
 
-    _check_entries(cfg)
     settings = Settings(min_tail_layers=min_tail_layers or cfg.min_tail_layers,
                         dominance_ratio=dominance_ratio or cfg.dominance_ratio)
     for key, codes in (("select", cfg.select or []), ("ignore", cfg.ignore)):  # a typo there: say where
@@ -278,14 +276,17 @@ def _rule_settings(cfg, select=None, ignore=(), min_tail_layers=None, dominance_
         raise RflintError(f"{err} ({' and '.join(parts)} from {cfg.path} [tool.rflint])") from None
 
 
-def _check_entries(cfg) -> None:
-    """Every [[tool.rflint.models]] entry's codes, sizes and shapes, whichever models this run
-    checks: a typo in an entry other than the one run must fail now, not on the CI run that first
-    checks that model (a per-model ignore with a typo would silently ignore nothing; a model may
-    ignore every rule: an exemption, not a gate turned off)."""
+def _loaded_config(config: Optional[Path]):
+    """[tool.rflint] (config.load_config) with every [[tool.rflint.models]] entry's codes, sizes
+    and shapes checked, whichever models this run checks: a typo in an entry other than the one
+    run must fail now, not on the CI run that first checks that model (a per-model ignore with a
+    typo would silently ignore nothing; a model may ignore every rule: an exemption, not a gate
+    turned off).  The one place these are checked: check, sweep and fix read the config here."""
     from rflint.cli.values import parse_shape, parse_size
+    from rflint.config import load_config
     from rflint.rules import known_codes
 
+    cfg = load_config(config)
     for model in cfg.models:
         try:
             known_codes(model.ignore)
@@ -295,6 +296,7 @@ def _check_entries(cfg) -> None:
                 parse_shape(shape, "input-shape")
         except RflintError as err:
             raise RflintError(f"{cfg.path} [[tool.rflint.models]] target {model.label or model.target}: {err}") from None
+    return cfg
 
 
 def _dash_is_stdout(output: Optional[Path]) -> Optional[Path]:
@@ -471,7 +473,6 @@ def sweep_cmd(
 
 def _sweep(target, sizes, start, stop, steps, channels, kwarg, fmt, output, config, jobs, input_shapes=()) -> None:
     from rflint.cli.values import check_targets, parse_shapes, parse_size
-    from rflint.config import load_config
     from rflint.report.sweep import geometric_sizes
 
     check_targets([target])
@@ -495,7 +496,7 @@ def _sweep(target, sizes, start, stop, steps, channels, kwarg, fmt, output, conf
     from rflint.cli.run import run_sweep
     from rflint.cli.values import parse_kwargs
 
-    cfg = load_config(config)
+    cfg = _loaded_config(config)
     output = _dash_is_stdout(output)
     _check_output(output, "sweep.txt" if fmt is SweepFormat.text else "sweep.json", targets=(target,))
     # each once, smallest first: by the longest side, then side by side (64x128 before 96x128 before
@@ -552,9 +553,9 @@ def _exit_is_an_error(target: str):
     try:
         yield
     except SystemExit as err:
-        from rflint.trace.loading import exit_call
+        from rflint.trace.loading import exited_while_run
 
-        raise RflintError(f"{target}: its code called {exit_call(err)} while rflint traced or ran it") from None
+        raise RflintError(exited_while_run(target, err)) from None
 
 
 def _as_configured(cfg, target: str, kwargs: dict, channels, shapes):
@@ -653,7 +654,6 @@ def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, chan
     from rflint.engine import analyze
     from rflint.engine.costs import module_params
     from rflint.report import build_report
-    from rflint.config import load_config
     from rflint.report.formats import error_text
     from rflint.report.text import render_fix
     from rflint.cli.values import parse_kwargs
@@ -661,7 +661,7 @@ def _fix(target, inputs, truncate, remove_stem, layers, output, print_code, chan
 
     from rflint.trace.loading import imports_from
 
-    cfg = load_config(config)
+    cfg = _loaded_config(config)
     settings, rules = _rule_settings(cfg)
     kwargs = parse_kwargs(kwarg)
     given_shapes = bool(shapes)
@@ -838,9 +838,10 @@ def main(argv: list[str] | None = None) -> None:
     except ImportError:  # typer >= 0.2x vendors click
         from typer import _click as click  # type: ignore[no-redef]
 
+    from rflint.cli.isolation import standard_descriptors_open
     from rflint.cli.run import Terminated
 
-    _standard_descriptors_open()
+    standard_descriptors_open()
     _unencodable_replaced()
     for name in ("COLUMNS", "LINES"):  # rich reads them with str.isdigit, which "²" passes and int() refuses
         value = os.environ.get(name)
@@ -900,24 +901,6 @@ def _no_such_option(name: str, command) -> str:
     close = [bare for bare in known if typed and (bare.startswith(typed) or typed.startswith(bare))]
     close = close or difflib.get_close_matches(typed, list(known), n=2, cutoff=0.75)
     return f"No such option: {name}" + (f" (did you mean {' or '.join(known[c] for c in close[:2])}?)" if close else "")
-
-
-def _standard_descriptors_open() -> None:
-    """Descriptors 0, 1 and 2 open, on /dev/null where the caller closed them (``2>&-``): else the
-    first file or pipe rflint opens takes the number, and a model's write to "stderr" (or stdout)
-    lands in it: in the JSON report, or in a worker pool's pipe (the run hung).  Python's own
-    sys.stdout / sys.stderr stay None for a descriptor that was closed at start."""
-    for fd in (0, 1, 2):
-        try:
-            os.fstat(fd)
-        except OSError:
-            try:
-                null = os.open(os.devnull, os.O_RDWR)
-            except OSError:
-                return
-            if null != fd:
-                os.dup2(null, fd)
-                os.close(null)
 
 
 def _unencodable_replaced() -> None:

@@ -97,6 +97,24 @@ def _fd1_to_stderr() -> Iterator[None]:
             os.close(saved)
 
 
+def standard_descriptors_open() -> None:
+    """Descriptors 0, 1 and 2 open, on /dev/null where the caller closed them (``2>&-``): else the
+    first file or pipe rflint opens takes the number, and a model's write to "stderr" (or stdout)
+    lands in it: in the JSON report, or in a worker pool's pipe (the run hung).  Python's own
+    sys.stdout / sys.stderr stay None for a descriptor that was closed at start.  The CLI's
+    main() calls it first."""
+    for fd in (0, 1, 2):
+        if _is_open(fd):
+            continue
+        try:
+            null = os.open(os.devnull, os.O_RDWR)
+        except OSError:
+            return
+        if null != fd:
+            os.dup2(null, fd)
+            os.close(null)
+
+
 def _is_open(fd: int) -> bool:
     try:
         os.fstat(fd)

@@ -87,11 +87,9 @@ def _configured(m, cfg: Config, sizes: list[Any], shapes, channels: int | None, 
     shapes given there replace the entry's both).  ``target``: the path the command line names it
     by (loaded so); it keeps the entry's name in reports (and so its SARIF fingerprints) and its
     directory as the project's."""
-    try:  # a bad size in the config: say which file and model
-        job_sizes = sizes or ([] if shapes else [parse_size(s) for s in m.inputs]) or [None]
-        model_shapes = shapes or ([parse_shape(s, "input-shape") for s in m.input_shapes] or None)
-    except RflintError as err:
-        raise RflintError(f"{cfg.path} [[tool.rflint.models]] target {m.label or m.target}: {err}") from None
+    # (the entry's sizes and shapes parse: app._loaded_config checked every entry's)
+    job_sizes = sizes or ([] if shapes else [parse_size(s) for s in m.inputs]) or [None]
+    model_shapes = shapes or ([parse_shape(s, "input-shape") for s in m.input_shapes] or None)
     model_channels = channels or m.channels or (model_shapes[0][1] if model_shapes and len(model_shapes[0]) > 1 else None)
     label = m.label or (m.target if target is not None and target != m.target else None)
     return Job(target or m.target, job_sizes, model_channels, {**m.kwargs, **kwargs}, list(m.ignore),
@@ -364,15 +362,13 @@ def _failed(job: Job, size: list[int] | None, err: Exception, debug: bool) -> Jo
 
     unexpected = not isinstance(err, (RflintError, SystemExit))
     if isinstance(err, SystemExit):  # forward() called sys.exit while traced or run: not rflint's exit code
-        from rflint.trace.loading import exit_call
+        from rflint.trace.loading import exited_while_run
 
-        message = f"{job.name}: its code called {exit_call(err)} while rflint traced or ran it"
+        message = exited_while_run(job.name, err)
     else:
         message = f"{type(err).__name__}: {err}" if unexpected else str(err)
     message = " ".join(message.split())  # one line: a model's own message may span several
-    from rflint.report.model import plain_kwargs
-
-    return JobError(job.name, size, message, traceback.format_exc(), unexpected, plain_kwargs(job.kwargs))
+    return JobError(job.name, size, message, traceback.format_exc(), unexpected, _plain_kwargs(job))
 
 
 def _size_of(prepared: Any, job: Job, run: Any) -> list[int] | None:

@@ -240,8 +240,13 @@ def _directive_lines(sources, headers) -> set[tuple[str, int]]:
     chains = {id(s.callers): s.callers for s in sources if s is not None and s.callers}  # each chain once
     for chain in chains.values():
         lines.update(_chain_lines(chain))
-    lines.update((line.file, line.line) for header in headers if header is not None for line in _header_lines(header))
+    lines.update(_header_places(headers))
     return lines
+
+
+def _header_places(headers) -> list[tuple[str, int]]:
+    """The (file, line) places of the model's headers (the factory's, its class's)."""
+    return [(line.file, line.line) for header in headers if header is not None for line in _header_lines(header)]
 
 
 def ignore_usage(sources, headers, findings: list[Finding], codes_run: list[str]) -> dict[tuple[str, int, str], bool]:
@@ -260,7 +265,7 @@ def ignore_usage(sources, headers, findings: list[Finding], codes_run: list[str]
                 listed[(file, number, code)] = False
     if not listed:
         return listed
-    model_lines = [(line.file, line.line) for header in headers if header is not None for line in _header_lines(header)]
+    model_lines = _header_places(headers)
     for finding in findings:
         src = finding.source
         lines = model_lines + (_lines_of(src) if src is not None else [])

@@ -456,6 +456,12 @@ def refused_exit(status: int) -> None:
     raise _HardExit(status)
 
 
+def exited_while_run(name: str, err: SystemExit) -> str:
+    """The error of a model whose code asked to exit while rflint traced or ran it (check's, per
+    target; sweep's and fix's)."""
+    return f"{name}: its code called {exit_call(err)} while rflint traced or ran it"
+
+
 def exit_call(err: SystemExit) -> str:
     """How the code asked to exit: "sys.exit(5)", "os._exit(0)"."""
     return f"{'os._exit' if isinstance(err, _HardExit) else 'sys.exit'}({'' if err.code is None else repr(err.code)})"
