@@ -1112,6 +1112,40 @@ def test_a_quantized_model_is_told_to_lint_its_float_model():
         rflint.analyze(dynamic, 16)
 
 
+class _QuantizableBlock(nn.Module):
+    """torchvision's quantizable basic block: the residual sum through a FloatFunctional, so that
+    convert() can swap in its quantized twin."""
+
+    def __init__(self, c):
+        super().__init__()
+        from torch.ao.nn.quantized import FloatFunctional
+
+        self.conv1, self.conv2 = nn.Conv2d(c, c, 3, padding=1), nn.Conv2d(c, c, 3, padding=1)
+        self.add_relu = FloatFunctional()
+
+    def forward(self, x):
+        return self.add_relu.add_relu(self.conv2(self.conv1(x)), x)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")  # torch.ao's own
+@pytest.mark.parametrize("qat", [False, True])
+def test_a_quantizable_model_before_convert_is_linted(qat):
+    # FloatFunctional lives in torch.ao.nn.quantized but computes on floats: every torchvision
+    # quantization model, and prepare_qat of one, was refused as converted.  By hand: stem 3x3 r 3;
+    # block 1's convs read 3, 5 (the sum: 3..7); block 2's read 3..7, 5..9, the last layer's out 7..11
+    import torch.ao.quantization as q
+
+    model = nn.Sequential(q.QuantStub(), nn.Conv2d(3, 4, 3), _QuantizableBlock(4), _QuantizableBlock(4),
+                          q.DeQuantStub())
+    if qat:
+        model.train()
+        model.qconfig = q.get_default_qat_qconfig("fbgemm")
+        q.prepare_qat(model, inplace=True)
+    a = rflint.analyze(model, 16)
+    assert [(layer.r_in_min[0], layer.r_in_max[0]) for layer in a.layers] == [(1, 1), (3, 3), (5, 5), (3, 7), (5, 9)]
+    assert (a.final_r_min, a.final_r_max) == ((7, 7), (11, 11))
+
+
 @pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")  # torch.ao's own
 def test_qat_layers_point_at_the_line_that_made_them(tmp_path, monkeypatch):
     # prepare_qat builds the QAT convs inside torch, called through typing_extensions' @deprecated

@@ -330,6 +330,16 @@ def _whole_numbers(size: Any) -> int | tuple[int, ...]:
 # float layers and are analysed
 _QUANTIZED = ("torch.ao.nn.quantized", "torch.ao.nn.intrinsic.quantized", "torch.nn.quantized",
               "torch.nn.intrinsic.quantized")
+# ... except the float module they hold: FloatFunctional, the add / cat of every quantizable model
+# before convert() (torchvision's quantization models, a prepare_qat model).  (A reference model,
+# convert_to_reference_fx's, is converted: its graph quantizes and dequantizes, which meta cannot.)
+_FLOAT_IN_QUANTIZED = ("FloatFunctional", "FXFloatFunctional")
+
+
+def _converted(module: Any) -> bool:
+    """A layer of a converted model: it runs on quantized tensors only (none on meta)."""
+    kind = type(module)
+    return kind.__module__.startswith(_QUANTIZED) and kind.__name__ not in _FLOAT_IN_QUANTIZED
 
 
 def prepare(model: Any, channels: int | None = None, kwargs: dict[str, Any] | None = None,
@@ -345,7 +355,7 @@ def prepare(model: Any, channels: int | None = None, kwargs: dict[str, Any] | No
             traced = fx_trace(loaded.module, n_inputs=n_inputs)
     except RflintError as err:
         trace_error = str(err)
-    quantized = next((m for m in loaded.module.modules() if type(m).__module__.startswith(_QUANTIZED)), None)
+    quantized = next((m for m in loaded.module.modules() if _converted(m)), None)
     if quantized is not None:  # converted: its layers run on quantized CPU tensors only, none on meta
         raise RflintError(f"{loaded.label} holds quantized layers ({type(quantized).__module__}."
                           f"{type(quantized).__name__}): rflint reads float models, and the architecture is the "
