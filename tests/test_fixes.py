@@ -162,6 +162,19 @@ def test_the_suggested_fix_command_builds_the_model_that_was_analysed(tmp_path, 
         assert loaded(torch.randn(1, 3, 32, 32)).shape == (1, 10)
 
 
+@pytest.mark.parametrize("value, text", [
+    ("mobilenet_v3_large", "name=mobilenet_v3_large"),  # was 'name='"'"'mobilenet_v3_large'"'"'' once shell-quoted
+    ("v1.5-b", "name=v1.5-b"), ("3", "name='3'"), ("true", "name='true'"), ("None", "name='None'"),
+    ("two words", "name='two words'"), ("", "name=''"), (3, "name=3"), ([1, 2], "name=[1, 2]"), (None, "name=None"),
+])
+def test_the_fix_command_spells_a_kwarg_as_the_user_would(value, text):
+    from rflint.cli.values import parse_kwargs
+    from rflint.report.humanize import kwarg_text
+
+    assert kwarg_text("name", value) == text
+    assert parse_kwargs([text]) == {"name": value}  # and --kwarg reads it back as the same value
+
+
 WITH_VECTOR = '''
 import torch.nn as nn
 

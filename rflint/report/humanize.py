@@ -128,10 +128,23 @@ def fix_command(a, fix: str = "--truncate", output: str = "truncated") -> str:
     prepared = a.prepared
     if prepared is not None:
         for key, value in prepared.factory_kwargs.items():
-            parts += ["--kwarg", _shell_quoted(f"{key}={value!r}")]
+            parts += ["--kwarg", _shell_quoted(kwarg_text(key, value))]
         if prepared.channels != prepared.default_channels:
             parts += ["--channels", str(prepared.channels)]
     return " ".join(parts + [fix, "-o", _shell_quoted(fixed_file_name(target, a.input_size, output))])
+
+
+# a word --kwarg reads as the string it is (cli/values.py parse_kwargs): name=resnet18, mode=bilinear
+_BARE_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
+_NOT_BARE = {"true", "false", "none", "null"}  # (Python's literals, or refused as other languages' spellings)
+
+
+def kwarg_text(key: str, value) -> str:
+    """``key=value`` as --kwarg takes it: a string that reads as itself bare (``name=resnet18``,
+    as the user typed it), anything else as its Python literal (``name='3'``, ``depth=18``)."""
+    if isinstance(value, str) and _BARE_WORD.fullmatch(value) and value.lower() not in _NOT_BARE:
+        return f"{key}={value}"
+    return f"{key}={value!r}"
 
 
 def try_it(report) -> str | None:
