@@ -16,6 +16,21 @@ class RflintError(Exception):
     """A user-facing error: ``str(err)`` is the whole message, one line."""
 
 
+def first_sentence(err: BaseException, limit: int = 400) -> str:
+    """The start of an exception's message for a one-line error: its first line, continued over the
+    next ones while the sentence runs on (torch.fx's "...a torch.fx.Node object,\ninstead create a
+    new copy..." was cut after the comma); an indented line (code, a traceback) ends it."""
+    lines = str(err).strip().splitlines()
+    if not lines:
+        return type(err).__name__
+    text = lines[0].strip()
+    for line in lines[1:]:
+        if not line.strip() or line[:1].isspace() or text.endswith((".", "!", "?", ":")) or len(text) > limit:
+            break
+        text += " " + line.strip()
+    return text
+
+
 # The engine words its advice for the command line, rflint's main face.  A Python caller passes
 # arguments instead of flags: these are the same pieces of advice in the API's words.
 _API_WORDS = (

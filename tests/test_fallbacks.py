@@ -1663,3 +1663,63 @@ def test_a_linear_on_the_input_itself_says_the_model_is_channels_last(channels):
                               "features: the model takes its input channels-last, (batch, ..., 16); rflint reads an "
                               "input as (batch, channels, *spatial), so it cannot analyse a model that takes its "
                               "positions before its channels")
+
+
+class _ListOfImages(nn.Module):
+    """torchvision's detection models: forward(images) takes a list of (C, H, W) tensors."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, images):
+        return [self.conv(image[None]) for image in images]
+
+
+class _RowsOfAMap(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv, self.conv2 = nn.Conv2d(3, 4, 3), nn.Conv2d(4, 4, 3)
+
+    def forward(self, x):
+        return self.conv2(torch.stack([row * 2 for row in self.conv(x)]))  # over the batch, as torch iterates
+
+
+def test_iterating_over_the_input_says_a_list_of_images_is_expected():
+    # was "cannot iterate over Tensor value of images"
+    with pytest.raises(RflintError, match=r"forward\(\) iterates over its input images: it expects a list of tensors "
+                                          r"\(a detection model's images\).*shape \(1, 3, 16, 16\).*model\.backbone"):
+        rflint.analyze(_ListOfImages(), 16)
+    a = rflint.analyze(_RowsOfAMap(), 16)  # any other tensor: along its first dim, as torch does
+    assert a.layer("conv2").r_out_min == (5, 5)
+
+
+class _ChecksItsSize(nn.Module):
+    """torchvision's ViT: the message is formatted while fx traces, with the proxy in it."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 4, stride=4)
+
+    def forward(self, x):
+        h = x.shape[2]
+        torch._assert(h == 224, f"Wrong image height! Expected 224 but got {h}!")
+        return self.conv(x)
+
+
+def test_a_size_check_formatted_while_tracing_names_the_size():
+    with pytest.raises(RflintError, match=r"Expected 224 but got 32!") as err:
+        rflint.analyze(_ChecksItsSize(), 32)
+    assert "Proxy(" not in str(err.value)
+
+
+def test_a_message_cut_at_its_line_break_keeps_its_sentence():
+    from rflint.errors import first_sentence
+
+    fx_words = NotImplementedError("'immutable_list' object does not support mutation. If you are attempting to "
+                                   "modify the kwargs or args of a torch.fx.Node object,\ninstead create a new copy "
+                                   "of it and assign the copy to the node:\n    new_args = ... # copy and mutate\n")
+    assert first_sentence(fx_words).endswith("a torch.fx.Node object, instead create a new copy of it and assign the "
+                                             "copy to the node:")
+    assert first_sentence(RuntimeError("one line.\nanother")) == "one line."
+    assert first_sentence(ValueError("")) == "ValueError"

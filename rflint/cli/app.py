@@ -19,7 +19,7 @@ import typer
 from typer.core import TyperCommand
 
 from rflint._version import __version__
-from rflint.errors import RflintError
+from rflint.errors import RflintError, first_sentence
 
 app = typer.Typer(
     name="rflint",
@@ -773,7 +773,7 @@ def _unsaveable(fixed, err: Exception) -> RflintError:
         return RflintError(f"cannot save the fixed model: torch.save cannot pickle modules with parametrizations "
                            f"(weight_norm, spectral_norm, ...) such as {parametrized[0]}; {in_python} and save "
                            "its state_dict()")
-    first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    first = first_sentence(err)
     return RflintError(f"cannot save the fixed model: torch.save failed ({type(err).__name__}: {first}); "
                        f"{in_python} and save its state_dict()")
 

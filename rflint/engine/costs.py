@@ -146,7 +146,35 @@ def macs_rule(node: fx.Node, module: nn.Module | None) -> MacsRule | None:
         return _einsum_rule(node)
     if name == "scaled_dot_product_attention":
         return _attention_rule(node)
+    if (getattr(node.target, "__module__", None), name) in _WINDOW_ATTENTION:
+        return _window_attention_rule(node)
     return None
+
+
+# torchvision's Swin attention functions (fx keeps them whole: engine/ops/library.py)
+_WINDOW_ATTENTION = {("torchvision.models.swin_transformer", "shifted_window_attention"),
+                     ("torchvision.models.video.swin_transformer", "shifted_window_attention_3d")}
+
+
+def _window_attention_rule(node: fx.Node) -> MacsRule:
+    """torchvision's shifted_window_attention(x, qkv_weight, proj_weight, bias, window_size, ...) on
+    a channels-last map (B, *spatial, C), padded up to whole windows: per position of the padded
+    map the qkv and output projections (the weights' sizes) and the attention within its window of
+    N positions (q k^T and the scores times v: 2 N C)."""
+    x, qkv, proj = (_argument(node, i, key) for i, key in enumerate(("input", "qkv_weight", "proj_weight")))
+    window = _argument(node, 4, "window_size")
+
+    def rule(values: dict) -> int:
+        inp, wq, wp = (values.get(a) for a in (x, qkv, proj))
+        size = values.get(window) if isinstance(window, fx.Node) else window
+        if not all(is_tensor_like(t) for t in (inp, wq, wp)) or not isinstance(size, (list, tuple)):
+            return 0
+        sides, c = inp.shape[1:-1], inp.shape[-1]
+        if len(sides) != len(size) or not all(isinstance(w, int) and w > 0 for w in size):
+            return 0
+        positions = inp.shape[0] * math.prod(-(-s // w) * w for s, w in zip(sides, size))
+        return positions * (_numel(wq) + _numel(wp) + 2 * math.prod(size) * c)
+    return rule
 
 
 def _argument(node: fx.Node, index: int, keyword: str) -> Any:

@@ -24,10 +24,21 @@ STATUS_STYLE = {"productive": "green", "partial": "yellow", "unproductive": "bol
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
 
-def _kernel(layer) -> str:
-    k = "x".join(map(str, layer.kernel))
-    s = fmt_size(layer.stride)
-    return f"{k} /{s}" if any(x != 1 for x in layer.stride) else k
+def _kernel(layer, k: int) -> str:
+    kernel = "x".join(map(str, layer.kernel[:k]))
+    s = fmt_size(layer.stride[:k])
+    return f"{kernel} /{s}" if any(x != 1 for x in layer.stride[:k]) else kernel
+
+
+def _shown_axes(layer) -> int:
+    """How many of the layer's kernel axes the table shows: all but the trailing ones no input axis
+    reaches, which on a channels-last map (B, H, W, C) are its channels (an op fx keeps whole, read
+    from the shapes, spans them too).  A leading one (a conv over a spectrogram's frequencies, which
+    no input axis became) is a real kernel axis and stays."""
+    k = len(layer.origins)
+    while k > 1 and layer.origins[k - 1] is None:
+        k -= 1
+    return k if layer.origins[k - 1] is not None else len(layer.origins)
 
 
 def _compact(values) -> str:
@@ -72,10 +83,13 @@ def layer_table(report: ModelReport) -> LayerTable:
     border = report.structure.border
     rows = []
     for layer in report.analysis.layers:
+        k = _shown_axes(layer) if layer.origins else len(layer.kernel)
+        out = layer.out_shape[2:] if k == len(layer.kernel) else \
+            layer.out_shape[len(layer.out_shape) - len(layer.kernel):][:k]
         rows.append((
-            layer.name, layer is border, layer.op, _kernel(layer), "x".join(map(str, layer.out_shape[2:])),
-            "-" if layer.head else _rf_pair(layer.r_in_min, layer.r_in_max),
-            "-" if layer.head else _rf_pair(layer.r_out_min, layer.r_out_max),
+            layer.name, layer is border, layer.op, _kernel(layer, k), "x".join(map(str, out)),
+            "-" if layer.head else _rf_pair(layer.r_in_min[:k], layer.r_in_max[:k]),
+            "-" if layer.head else _rf_pair(layer.r_out_min[:k], layer.r_out_max[:k]),
             human(layer.params) if layer.params else "", status[layer.name],
         ))
     return LayerTable(rows, "samples" if len(report.analysis.input_size) == 1 else "pixels")

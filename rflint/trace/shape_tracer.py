@@ -40,6 +40,14 @@ def iterate(proxy: fx.Proxy):
         return (proxy[i] for i in range(len(value)))
     if isinstance(value, type({}.keys())):  # f(x, **kwargs): the names are constants
         return iter(list(value))
+    if isinstance(value, torch.Tensor) and proxy.node.op == "placeholder":
+        # torchvision's detection models: forward(images) takes a list of (C, H, W) tensors
+        raise RflintError(f"forward() iterates over its input {proxy.node.target}: it expects a list of tensors "
+                          f"(a detection model's images), and rflint passes one tensor of shape "
+                          f"{tuple(value.shape)}; lint the part that takes a batch of maps, e.g. a factory that "
+                          f"returns model.backbone")
+    if isinstance(value, torch.Tensor) and value.dim() > 0:  # `for row in x`: along its first dim, as torch does
+        return (proxy[i] for i in range(value.shape[0]))
     raise RflintError(f"cannot iterate over {type(value).__name__} value of {proxy.node.name}")
 
 

@@ -8,6 +8,8 @@ real CPU weights (an instance the user built): those are swapped for meta copies
 from __future__ import annotations
 
 import operator
+import re
+import types
 from typing import Any
 
 import torch
@@ -15,7 +17,7 @@ import torch.fx as fx
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from rflint.errors import RflintError
+from rflint.errors import RflintError, first_sentence
 from rflint.trace.metaspec import TRACED_VALUE, MetaSpec, is_meta_value, needs_values, real
 from rflint.trace.sources import node_label
 from rflint.trace.shape_rules import (
@@ -65,7 +67,7 @@ class MetaShapeProp:
                     empty = _emptied(node, values)
                     if empty is not None:  # torch let an empty map through to here: name where it emptied
                         raise empty_map_error(empty, values[empty]) from err
-                    raise RflintError(_explain(node, err)) from err
+                    raise RflintError(_explain(node, err, values)) from err
                 result = traced
             values[node] = result
             if node.op == "output":
@@ -96,6 +98,8 @@ class MetaShapeProp:
             out = _try(rule, args, kwargs)
             if out is not None:
                 return out
+        if fx_wrapped(target):  # it may change the lists it is given, as it could when called from forward()
+            args, kwargs = _mutable(args), _mutable(kwargs)
         return on_meta(target, _real(args), _real(kwargs))
 
     def call_method(self, target, args, kwargs):
@@ -343,6 +347,33 @@ def _loader(arg: Any):
     return None
 
 
+# where fx records a call of a Python function without being told to: torch's own functions
+# (F.relu, F.interpolate), einops' (whose functions the tracer wraps)
+_NOT_WRAPPED = ("torch", "einops", "math", "operator", "builtins", "_operator")
+
+
+def fx_wrapped(target: Any) -> bool:
+    """A Python function fx recorded as one call (``torch.fx.wrap``), which rflint does not see into."""
+    if not isinstance(target, types.FunctionType):
+        return False
+    return (target.__module__ or "").split(".", 1)[0] not in _NOT_WRAPPED
+
+
+def _mutable(args: Any) -> Any:
+    """fx's read-only argument lists and dicts as fresh plain ones, per call: torchvision's
+    ``_get_window_and_shift_size`` (Swin3D) shrinks the window list it is given in place, which
+    forward() allows (it hands over copies) and fx's ``immutable_list`` refuses."""
+    if isinstance(args, fx.immutable_collections.immutable_list):
+        return [_mutable(a) for a in args]
+    if isinstance(args, fx.immutable_collections.immutable_dict):
+        return {k: _mutable(v) for k, v in args.items()}
+    if type(args) is tuple:
+        return tuple(_mutable(a) for a in args)
+    if type(args) is dict:
+        return {k: _mutable(v) for k, v in args.items()}
+    return args
+
+
 def on_meta(fn, args: tuple, kwargs: dict) -> Any:
     """``fn(*args, **kwargs)``; when torch refuses to mix a meta tensor with a CPU one (a tensor
     forward() made itself without a device: ``torch.linspace(-1, 1, h)`` for CoordConv,
@@ -435,8 +466,8 @@ def _emptied(node: fx.Node, values: dict) -> fx.Node | None:
     return found
 
 
-def _explain(node: fx.Node, err: Exception) -> str:
-    msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+def _explain(node: fx.Node, err: Exception, values: dict | None = None) -> str:
+    msg = _with_values(first_sentence(err), node, values)
     where = node.target if node.op == "call_module" else node.name
     src = node.args[0] if node.op == "call_function" and node.target is operator.getitem and node.args else None
     if isinstance(err, IndexError) and isinstance(src, fx.Node) and src.op == "placeholder" \
@@ -450,6 +481,26 @@ def _explain(node: fx.Node, err: Exception) -> str:
         return (f"shape propagation failed at {where}: pixel_unshuffle needs every side of its map to be "
                 f"a multiple of {factor}")
     return f"shape propagation failed at {where}: {type(err).__name__}: {msg}"
+
+
+_PROXY = re.compile(r"Proxy\((\w+)\)")
+
+
+def _with_values(message: str, node: fx.Node, values: dict | None) -> str:
+    """``message`` with each ``Proxy(name)`` replaced by that node's value at this size, where it is
+    a number or a size: a check the model formats while fx traces it (torchvision's ViT:
+    f"Expected {self.image_size} but got {h}!") names the proxy fx held then, not the size."""
+    if values is None or "Proxy(" not in message:
+        return message
+    by_name = {n.name: n for n in node.graph.nodes}
+
+    def value(match: re.Match) -> str:
+        found = values.get(by_name.get(match.group(1)))
+        if isinstance(found, (int, float, torch.Size)) or (
+                isinstance(found, tuple) and all(isinstance(v, int) for v in found)):
+            return str(tuple(found) if isinstance(found, torch.Size) else found)
+        return match.group(0)
+    return _PROXY.sub(value, message)
 
 
 def _unshuffle_factor(node: fx.Node) -> int | None:

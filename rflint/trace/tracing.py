@@ -33,7 +33,7 @@ import torch.fx as fx
 from torch import nn
 from torch.nn.parameter import UninitializedTensorMixin
 
-from rflint.errors import RflintError
+from rflint.errors import RflintError, first_sentence
 from rflint.trace.assignment import Assignable, WrittenConstants
 from rflint.trace.sources import PATCHING, current_user_site, deepcopy_with_sites, installed_file, not_user_code
 from rflint.wording import shown_path
@@ -106,11 +106,6 @@ def _raised_in_own_code(err: BaseException | None, anywhere: bool = False) -> st
     if found is None or file.startswith(_NOT_THE_MODELS):
         return None
     return f"{shown_path(found[0])}:{found[1]}"
-
-
-def _first_line(err: Exception) -> str:
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__
 
 
 def _serialized(trace: Callable) -> Callable:
@@ -372,7 +367,7 @@ def fx_trace(module: nn.Module, leaves: set[str] | None = None, n_inputs: int = 
                 hint = (f" (forward()'s argument {tensors[0]} has a tensor as its default, which torch.fx cannot "
                         f"trace: default it to None and make the tensor inside forward())")
         raise RflintError(
-            f"torch.fx cannot trace {type(module).__name__}: {type(err).__name__}: {_first_line(err)}{hint}"
+            f"torch.fx cannot trace {type(module).__name__}: {type(err).__name__}: {first_sentence(err)}{hint}"
         ) from err
     if leaves:
         traced.method = f"{WITH_LEAVES} ({', '.join(sorted(leaves))})"
@@ -441,7 +436,7 @@ def shape_trace(module: nn.Module, inputs: list[torch.Tensor], leaves: set[str] 
         raise
     except Exception as err:
         raise RflintError(
-            f"cannot trace {type(module).__name__}: {type(err).__name__}: {_first_line(err)}"
+            f"cannot trace {type(module).__name__}: {type(err).__name__}: {first_sentence(err)}"
         ) from err
     traced.notes = [f"forward() branches on tensor values at {where}: analysed the branch a random input takes"
                     for where in tracer.value_branches]
@@ -558,7 +553,7 @@ def trace_at_size(module: nn.Module, shapes: list[tuple[int, ...]], symbolic_err
             own = _raised_in_own_code(cause, anywhere=same)
             if own is not None:  # (why the symbolic trace failed first is beside the point then)
                 raise RflintError(f"run on tensors of the input's shape, the model's code at {own} raised "
-                                  f"{type(cause).__name__}: {_first_line(cause)}") from shape_error
+                                  f"{type(cause).__name__}: {first_sentence(cause)}") from shape_error
             raise RflintError(f"{symbolic_error}; tracing with concrete shapes failed "
                               f"{'the same way' if same else f'too: {shape_error}'}") from shape_error
         if symbolic_ok:

@@ -18,6 +18,7 @@ from rflint.declared import spec_for
 from rflint.engine.ops.context import Ctx, Outcome, apply_kernel, kernel_result, shape_of
 from rflint.engine.ops.einops_patterns import einops_kind, einops_outcome
 from rflint.engine.ops.functions import _FUNCTION_RULES, _METHOD_RULES, FUNCTION_NAMES
+from rflint.engine.ops.library import OPAQUE_WARNING, library_rule
 from rflint.engine.ops.modules import (
     SHAPE_FREE_KERNELS, _linear, _module_rule, _pool_module, linear_rf, pool_module_kop, rule_of,
 )
@@ -27,6 +28,7 @@ from rflint.engine.ops.tensors import (
 from rflint.engine.rfstate import AxisRF, TensorRF, built, pareto_max, pareto_min
 from rflint.trace.metaspec import MetaSpec, is_tensor_like
 from rflint.trace.shape_rules import is_hashable
+from rflint.trace.shapes import fx_wrapped
 
 __all__ = ["Ctx", "FUNCTION_NAMES", "NOT_QUICK", "READS_RF", "READS_SHAPES", "READS_SIZES", "Outcome", "apply_kernel",
            "quick_step", "transfer"]
@@ -89,7 +91,7 @@ def _quick_step(node: fx.Node, modules: dict, inputs: list[fx.Node]):
         kernel.reads = READS_RF
         return kernel
     if node.op == "call_function" and is_hashable(node.target) and _function_rule(node.target) is None and inputs \
-            and not _transposing_attribute(node):
+            and not _transposing_attribute(node) and not fx_wrapped(node.target):  # (those warn: _generic)
         pair = inputs if len(inputs) == 2 else None
 
         def generic(rfs, values, modules):  # _generic when the layout is kept, without a Ctx
@@ -178,7 +180,8 @@ def _transposing_attribute(node: fx.Node) -> bool:
 
 def _function_rule(target):
     """The rule of a function target: the registry's (functions.py), or one for einops' functional
-    forms, registered at first sight (einops is optional; the tracer imports it)."""
+    forms or a known library function (library.py), registered at first sight (rflint imports
+    neither einops nor those libraries; the model's code does)."""
     rule = _FUNCTION_RULES.get(target)
     if rule is None:
         kind = einops_kind(target)
@@ -187,6 +190,11 @@ def _function_rule(target):
                 return einops_outcome(ctx, kind) or _generic(ctx)
             _FUNCTION_RULES[target] = rule
             FUNCTION_NAMES.setdefault(target, f"einops.{kind}")
+        else:
+            known = library_rule(target)
+            if known is not None:
+                rule, FUNCTION_NAMES[target] = known
+                _FUNCTION_RULES[target] = rule
     return rule
 
 
@@ -195,6 +203,8 @@ def _generic(ctx: Ctx) -> Outcome:
     operands = [(ctx.rf(a), shape_of(ctx.val(a))) for a in ctx.tensor_inputs()]
     rf = kept_layout(_merged_rf(ctx), operands, ctx.out)
     if rf is not NOT_KEPT:
+        if rf is not None and rf.spatial and ctx.node.op == "call_function" and fx_wrapped(ctx.node.target):
+            return Outcome(rf, warning=OPAQUE_WARNING)
         return Outcome(rf)
     out = shape_of(ctx.out)
     if ctx.node.target in _CONCATENATIONS and out is not None and all(

@@ -738,9 +738,12 @@ def _inferred_from(ctx: Ctx, rf: TensorRF | None, src_shape, out_shape, what: st
     if rf is None or rf.is_global or src_shape is None or out_shape is None or len(src_shape) != len(out_shape):
         return Outcome(rf.to_global() if rf is not None else None,
                        warning=f"{what}: output shape {out_shape} not understood, treated as global")
-    n = min(len(src_shape) - 2, max(-a.dim for a in rf.axes))
+    # (the axes of a channels-last map, (B, H, W, C), end one dim before the last: the kernel spans them
+    # and the channels, whose "stride" no axis takes)
+    n = min(len(src_shape) - 1, max(-a.dim for a in rf.axes))
     kop = K.inferred(ctx.op_name, src_shape[-n:], out_shape[-n:])
-    strides = "x".join(_fmt(s) for s in kop.stride)
+    dims = {a.dim for a in rf.axes}  # (not a channels-last map's channels: no RF axis takes their ratio)
+    strides = "x".join(_fmt(s) for i, s in enumerate(kop.stride) if i - n in dims)
     return Outcome(apply_kernel(rf, kop), kop,
                    warning=f"{what}: changes the spatial size, modelled as kernel 1, stride {strides} from the shapes")
 
