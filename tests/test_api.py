@@ -221,6 +221,17 @@ def test_too_small_hint_raises_only_the_sides_that_are_too_small():
         in str(err.value)
 
 
+def test_a_3d_average_pool_larger_than_its_map_is_a_size_too_small():
+    """avg_pool3d words it "input image (T: 2 H: 6 W: 6) smaller than kernel size", which was shown
+    raw (torchvision's S3D at 16x112x112).  By hand: the 3x3x3 conv leaves 2x6x6 of 4x8x8, the
+    (2, 7, 7) pool needs 7 on H and W: 9x9 in, T's 4 is enough."""
+    model = nn.Sequential(nn.Conv3d(3, 4, 3), nn.AvgPool3d((2, 7, 7)))
+    with pytest.raises(RflintError) as err:
+        rflint.analyze(model, (4, 8, 8))
+    assert "is too small" in str(err.value) and "the smallest input that runs is 9x9x9 as a cube, or 4x9x9 raising " \
+        "only the sides that are too small" in str(err.value)
+
+
 def test_a_forward_with_kwargs_takes_one_input():
     # forward(self, x, **kwargs): fx's "**kwargs" placeholder was counted as a second input to give
     # a shape for ("forward() takes 2 inputs (x, **kwargs)"); conv 3, conv 5

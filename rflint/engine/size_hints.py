@@ -269,7 +269,8 @@ _FEATURES = re.compile(r"must have same reduction dim, but got \[\d+, (\d+)\] X 
 # input size per channel", which is a map too small
 _CHANNELS = re.compile(r"to have \d+ channels|Invalid channel dimensions|channels, but got|expected \d+ channels")
 _TOO_SMALL = ("Kernel size can't be greater than actual input size", "Output size is too small",
-              "output size is too small", "non-positive", "Invalid computed output size")
+              "output size is too small", "non-positive", "Invalid computed output size",
+              "smaller than kernel size")  # (avg_pool3d: "input image (T: 2 H: 3 W: 3) smaller than kernel size")
 
 
 def _vanished(text: str) -> bool:
