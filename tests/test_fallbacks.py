@@ -726,6 +726,32 @@ def test_a_fixed_size_position_embedding_is_named_not_the_downsampling():
                               "size it was built for; the nearest sizes that run are 19x19")
 
 
+class _ComposedEmbedding(nn.Module):
+    """torchvision's MViT: the position embedding is computed from several parameters (one per
+    axis, repeated and added up) before it meets the tokens, made for 16x16 inputs."""
+
+    def __init__(self):
+        super().__init__()
+        self.patches = nn.Conv2d(3, 8, 4, stride=4)
+        self.row_pos, self.col_pos = nn.Parameter(torch.zeros(4, 8)), nn.Parameter(torch.zeros(4, 8))
+
+    def forward(self, x):
+        x = self.patches(x).flatten(2).transpose(1, 2)
+        pos = torch.repeat_interleave(self.row_pos, 4, dim=0) + self.col_pos.repeat(4, 1)
+        return (x + pos.unsqueeze(0)).mean(1)
+
+
+def test_a_position_embedding_computed_from_parameters_is_named():
+    # "the maps joined at add_1 differ in size at 32x32, at every input size within 64 px of it ...:
+    # its branches change the size differently (one lacks the padding or stride of the other?), which
+    # no input size makes up for": but 16x16 runs.  (16..19 px give 4x4 patches: 19 is the nearest.)
+    with pytest.raises(RflintError) as err:
+        rflint.analyze(_ComposedEmbedding, 32)
+    assert ("what the input made meets a fixed-size tensor computed from the parameters col_pos, row_pos alone "
+            "(a position embedding?): the model runs only at the input size it was built for; the nearest sizes "
+            "that run are 19x19") in str(err.value)
+
+
 class _ItemBranch(ValueBranch):
     """The branch decided by a Python number made from the values: .item(), or NumPy."""
 

@@ -118,7 +118,7 @@ def explain_failure(prepared: Prepared, shapes: Shapes, err: RflintError, full_s
         hint = _nearest_sizes(prepared, shapes, one_way=fixed is not None)
         if fixed is not None:  # a ViT's position embedding: made for one number of patches
             return RflintError(f"input {size} does not fit {prepared.label}: at {layer} what the input made meets "
-                               f"{fixed}, a parameter of a fixed size (a position embedding?): the model runs only at the input "
+                               f"{fixed} (a position embedding?): the model runs only at the input "
                                "size it was built for" + (f"; the nearest sizes that run are {hint}" if hint else ""))
         attempt = _attempts(prepared, shapes) if hint is None else None
         if attempt is not None:
@@ -171,8 +171,30 @@ def _fixed_operand(prepared: Prepared, shapes: Shapes, name: str) -> str | None:
         while _reshapes_only(n) and n.args and isinstance(n.args[0], fx.Node):
             n = n.args[0]  # the tensor sliced or reshaped (a slice's bounds may be read off the input)
         if n.op == "get_attr" and isinstance(fetch(traced.gm, n.target), nn.Parameter):
-            return str(n.target)
+            return f"{n.target}, a parameter of a fixed size"
+    for operand in node.all_input_nodes:
+        made_from = _made_without_input(operand)
+        if made_from:  # built from parameters alone (torchvision's MViT: repeated, added, concatenated)
+            shown = ", ".join(made_from[:2]) + (f" and {len(made_from) - 2} more" if len(made_from) > 2 else "")
+            return f"a fixed-size tensor computed from the parameters {shown} alone"
     return None
+
+
+def _made_without_input(node: fx.Node) -> list[str] | None:
+    """The parameters (get_attr) ``node`` is computed from, sorted, when no model input reaches it,
+    else None: its size is the model's own, whatever the input."""
+    stack, seen, attrs = [node], set(), []
+    while stack:
+        n = stack.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        if n.op == "placeholder":
+            return None
+        if n.op == "get_attr":
+            attrs.append(str(n.target))
+        stack.extend(n.all_input_nodes)
+    return sorted(set(attrs)) or None
 
 
 # what a position embedding goes through before it is added: its values stay, its shape changes
