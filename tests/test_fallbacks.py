@@ -929,6 +929,21 @@ def test_a_size_a_reshape_cannot_split_names_the_nearest_sizes():
                               "the nearest sizes that run are 28x28 and 35x35")
 
 
+class _Partitioned(nn.Module):
+    """The same reshape in a submodule's forward(), as MaxViT's window partition is."""
+
+    def __init__(self):
+        super().__init__()
+        self.stage = nn.Sequential(nn.Identity(), _SpaceToDepth7())
+
+
+def test_a_reshape_in_a_submodule_is_named_with_its_module():
+    # "the reshape at view": one of many views in a real model (MaxViT's partition_op.reshape)
+    model = _Partitioned().stage
+    with pytest.raises(RflintError, match=r"the reshape at 1\.view needs a size this input does not give"):
+        rflint.analyze(model, 30)
+
+
 def _three_convs():
     return nn.Sequential(*[nn.Conv2d(3 if i == 0 else 4, 4, 3, padding=1) for i in range(3)])
 

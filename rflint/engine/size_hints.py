@@ -40,7 +40,7 @@ def explain_failure(prepared: Prepared, shapes: Shapes, err: RflintError, full_s
     # the shape pass names the node; the concrete-shapes tracer (shape_tracer.py) the module it ran
     where = re.match(r"shape propagation failed at ([^:]+):", text) or re.search(r"running (\S+) on (?:meta|CPU) tensors failed", text)
     raw = where.group(1) if where else None
-    layer = named(raw) if raw else "a layer"  # as a sentence says it
+    layer = named(_owned(prepared, shapes, raw)) if raw else "a layer"  # as a sentence says it
     first = _first_conv_node(prepared, shapes)
     n = prepared.n_axes
     if first is not None and first[0] == raw and first[2] and n is not None and len(shapes[0]) != n + 2:
@@ -137,6 +137,18 @@ def explain_failure(prepared: Prepared, shapes: Shapes, err: RflintError, full_s
                            "(the input must line up with the downsampling before the join)"
                            + (f"; the nearest sizes that run are {hint}" if hint else ""))
     return err
+
+
+def _owned(prepared: Prepared, shapes: Shapes, name: str) -> str:
+    """A function or method node's name with the module whose forward() calls it, as RF007 names a
+    merge: "blocks.0.attention.partition.reshape", not a bare "reshape" among a hundred."""
+    traced = _trace_for(prepared, shapes)
+    node = traced.node_by_name.get(name) if traced is not None else None
+    if node is None or node.op == "call_module":
+        return name
+    stack = node.meta.get("nn_module_stack") or {}
+    owner = next(reversed(stack.values()))[0] if stack else ""
+    return f"{owner}.{name}" if owner else name
 
 
 def _reads_first_input(prepared: Prepared, shapes: Shapes, name: str | None) -> bool:
