@@ -1830,3 +1830,33 @@ def test_a_modules_weight_given_to_a_functional_layer_counts_at_the_module():
     assert [layer.params for layer in a.layers] == [84, 0, 224] and a.params == 84 + 224
     assert sum(a.node_params.values()) == a.params
 
+
+
+class _AttentionThenConv(nn.Module):
+    """A conv, self-attention over the 8x8 positions (global, spec §2), the tokens back into a map,
+    a 3x3 conv on it: a head layer that still slides a window over 8x8 positions."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.conv2 = nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1)
+        self.gate = nn.Conv2d(4, 4, 1)
+
+    def forward(self, x):
+        x = self.conv1(x)
+        b, c, h, w = x.shape
+        t = x.flatten(2).transpose(1, 2)
+        t = torch.softmax(t @ t.transpose(1, 2), -1) @ t
+        y = self.conv2(t.transpose(1, 2).reshape(b, c, h, w))
+        return y * torch.sigmoid(self.gate(y.mean((2, 3), keepdim=True)))  # a 1x1 gate on 1x1: no window
+
+
+def test_head_layers_that_slide_a_window_over_a_map_are_noted():
+    # MaxViT at 224 px: 56 of 66 layers after its first window attention were head, and the report
+    # said "No findings." with no word of them
+    from rflint.engine.program import _SPATIAL_HEADS
+
+    a = rflint.analyze(_AttentionThenConv(), 8)
+    assert [(layer.name, layer.head) for layer in a.layers] == [("conv1", False), ("conv2", True), ("gate", True)]
+    assert [w for w in a.warnings if _SPATIAL_HEADS in w] == [f"conv2: {_SPATIAL_HEADS}"]
+    for name in ("se_resnet18", "cbam_resnet18", "densenet121"):  # gates and classifiers: 1x1 on 1x1, or no window
+        assert not any(_SPATIAL_HEADS in w for w in rflint.analyze(f"zoo:{name}", 32).warnings), name

@@ -375,6 +375,9 @@ def run_program(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None
         layer_by_node[node.name] = layer
 
     warnings += [f"{_names(names)}: {warning}" for warning, names in said_of.items()]
+    unjudged = _spatial_heads(layers)
+    if unjudged:
+        warnings.append(f"{_names([layer.name for layer in unjudged])}: {_SPATIAL_HEADS}")
     if layers and all(layer.head or all(r is None for r in layer.r_in_min) for layer in layers):
         # "No findings." from nothing checked otherwise
         warnings.append("no RF layer reads a spatial map (their kernels run over no axis of the input), so no rule had anything "
@@ -399,6 +402,24 @@ def run_program(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None
         modules=modules, declarations=declared.version(), timings=timings, input_shapes=tuple(shapes),
         final_origins=tuple(sorted({axis.origin for axis in rfs[last_spatial].axes})) if last_spatial is not None else None,
     )
+
+
+# said of head layers that still slide a window over a map (MaxViT's convs after its first window
+# attention, a conv decoder on a ViT's tokens): nothing checks them, which "No findings." hides
+_SPATIAL_HEADS = ("layers with a spatial kernel on a map that attention, a window partition or a fold made "
+                  "global before them (rf-semantics.md §2: it counts as the whole input): no rule checks them, "
+                  "so the findings cover only the layers before")
+
+
+def _spatial_heads(layers: list[Layer]) -> list[Layer]:
+    """Head layers whose window reads more than one position of a map (a 3x3 conv on 56x56)."""
+    found = []
+    for layer in layers:
+        if layer.head and layer.expanding and len(layer.in_shape) >= layer.kop.n + 2:
+            sides = layer.in_shape[-layer.kop.n:]
+            if any(k > 1 and side > 1 for k, side in zip(layer.kernel, sides)):
+                found.append(layer)
+    return found
 
 
 def _by_input_axis(values: tuple, layer: Layer, last: TensorRF, n: int, smallest: bool) -> tuple:
