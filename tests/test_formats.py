@@ -147,6 +147,10 @@ def test_a_layer_built_outside_the_checkout_is_shown_at_the_checkouts_line_that_
         assert related["artifactLocation"]["uri"] == uri and related["region"]["startLine"] == 5
     github = runner.invoke(app, ["check", "net.py:build", "--input", "8", "--format", "github", "--select", "RF002"]).stdout
     assert github.startswith("::error file=net.py,line=7,") and f"(built at {lib / (name + '.py')}:5)" in github
+    # the terminal too: an installed package's line is one the user neither edits nor puts a comment on
+    text = runner.invoke(app, ["check", "net.py:build", "--input", "8", "--select", "RF002"], env={"COLUMNS": "200"}).stdout
+    installed = "site-packages" in lib_dir
+    assert ("RF002 net.py:7 " in text) == installed and ("zoolib.py:5 " in text) == (not installed)
 
 
 def test_github_annotations(monkeypatch):

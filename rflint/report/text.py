@@ -18,6 +18,7 @@ from rflint.report.model import ModelReport
 from rflint.rules.base import SEVERITY_RANK
 from rflint.rules.structure import fmt_size, sized, unit
 from rflint.rules.truncation import no_plan_reason
+from rflint.trace.sources import installed_file
 from rflint.wording import count, named
 
 STATUS_STYLE = {"productive": "green", "partial": "yellow", "unproductive": "bold red", "head": "dim"}
@@ -310,11 +311,21 @@ def findings_block(report: ModelReport) -> HangingFindings | Text:
         head = Text(f"{f.severity:<{_SEVERITY_WIDTH - 1}} ", style=SEVERITY_STYLE[f.severity])
         lead = Text()
         lead.append(f"{f.code} ", style="bold")
-        place = where(f.source)
+        place = where(_users_line(f.source))
         if place:
             lead.append(place + " ", style="dim")
         entries.append((head, lead, Text(f.message)))
     return HangingFindings(entries)
+
+
+def _users_line(source):
+    """Where a finding shows in the terminal: its own line, or for a layer an installed package
+    built (torchvision's ConvNormActivation in ops/misc.py) the first line of the user's code that
+    called it, the factory's ``return mobilenet_v3_large(...)``: the line an ignore comment goes on,
+    and one the user can open (SARIF and annotations do the same, formats.checkout_place)."""
+    if source is None or not installed_file(source.file):
+        return source
+    return next((caller for caller in source.callers if not installed_file(caller.file)), source)
 
 
 def fix_panel(report: ModelReport) -> Panel | None:
