@@ -41,6 +41,54 @@ def test_rf007_ignores_attention_gates():
 
 
 
+class ListOrChainDense(nn.Module):
+    """A dense block of four layers (1x1, 3x3 convs), each reading every map before it: as one
+    torch.cat of the list (torchvision's DenseNet), or as a chain of pairwise cats (the zoo's)."""
+
+    def __init__(self, as_list):
+        super().__init__()
+        self.as_list = as_list
+        self.stem = nn.Conv2d(3, 4, 3, padding=1)
+        self.layers = nn.ModuleList(nn.Sequential(nn.Conv2d(4 + 4 * i, 4, 1), nn.Conv2d(4, 4, 3, padding=1))
+                                    for i in range(4))
+
+    def forward(self, x):
+        x = self.stem(x)
+        if self.as_list:
+            maps = [x]
+            for layer in self.layers:
+                maps.append(layer(torch.cat(maps, 1)))
+            return torch.cat(maps, 1)
+        for layer in self.layers:
+            x = torch.cat([x, layer(x)], 1)
+        return x
+
+
+class ThreeWays(nn.Module):
+    """An Inception-like join of three branches from one fork: 1 conv, 1 conv, 4 convs."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 4, 3, padding=1)
+        self.a, self.b = nn.Conv2d(4, 4, 1), nn.Conv2d(4, 4, 3, padding=1)
+        self.deep = nn.Sequential(*[nn.Conv2d(4, 4, 3, padding=1) for _ in range(4)])
+
+    def forward(self, x):
+        x = self.stem(x)
+        return torch.cat([self.a(x), self.b(x), self.deep(x)], 1)
+
+
+def test_rf007_reads_a_dense_blocks_list_as_its_chain_of_joins():
+    # torch.cat([x, f1, f2, f3, f4]): counted from the fork x, f4 had the whole chain's 8 layers (and
+    # each of the block's cats from the third on was reported: torchvision's DenseNet-121, 54 times);
+    # counted from f3, the deepest operand it is computed from, 2: as the pairwise chain, where each
+    # join is 2 layers against 0
+    assert [f for f in codes(ListOrChainDense(as_list=True), 32) if f.code == "RF007"] == []
+    assert [f for f in codes(ListOrChainDense(as_list=False), 32) if f.code == "RF007"] == []
+    [three] = [f for f in codes(ThreeWays(), 32) if f.code == "RF007"]  # independent branches: as before
+    assert (three.data["deep_branch_layers"], three.data["shallow_branch_layers"]) == (4, 1)
+
+
 class TwoOutputs(nn.Module):
     """An encoder that returns a deep and a shallow feature map (a feature pyramid, deep
     supervision): the maps are outputs, not operands of a merge."""
@@ -282,15 +330,15 @@ class DenseBlock(nn.Module):
 
 def test_rf007_in_a_dense_block():
     # every concatenation forks at the stem's output s (all paths into it pass there) and joins s
-    # (depth 0) with the new maps n_1 .. n_{j-1}; n_i is 2 convs after the concatenation before it,
-    # so the deepest branch into layer j's concatenation is n_{j-1} at 2 * (j - 1). Layer 1
-    # concatenates s alone (no merge); layer 2's is 2 < 4 * 1; from layer 3 on, and the block's
-    # final concatenation (2 * 6 = 12), 2 * (j - 1) >= 4.
-    found = [f for f in codes(DenseBlock(6), 16) if f.code == "RF007"]
-    assert [(f.data["deep_branch_layers"], f.data["shallow_branch_layers"]) for f in found] == \
-        [(4, 0), (6, 0), (8, 0), (10, 0), (12, 0)]
+    # with the new maps n_1 .. n_{j-1}, each 2 convs after the concatenation before it.  Counted from
+    # s, n_{j-1} is 2 * (j - 1) deep and layers 3.. were reported (torchvision's DenseNet-121: 54
+    # times); counted from n_{j-2}, the deepest operand it is computed from, it is 2, against s's 0:
+    # 2 < 4 * 1, as in the pairwise chain of the zoo's DenseNet.  At ratio 2 each join is reported,
+    # its deep branch 2 layers, its shallow one s (0).
+    assert [f for f in codes(DenseBlock(6), 16) if f.code == "RF007"] == []
+    found = [f for f in codes(DenseBlock(6), 16, dominance_ratio=2) if f.code == "RF007"]
+    assert [(f.data["deep_branch_layers"], f.data["shallow_branch_layers"]) for f in found] == [(2, 0)] * 6
     assert {f.data["fork"] for f in found} == {"stem"}
-    assert [f.layer.split(".")[:2] for f in found[:-1]] == [["layers", str(j - 1)] for j in range(3, 7)]
 
 
 class _StemThenBranches(nn.Module):
@@ -346,6 +394,9 @@ def test_rf007_branch_depths_match_every_path_on_random_dags():
             walk = g.subgraph(spatial | {fork})
             depth = {p: max([sum(n in parametric for n in path[1:])
                              for path in nx.all_simple_paths(walk, fork, p)], default=0) for p in operands}
+            # counted from the deepest other operand an operand is computed from, if any
+            depth = {p: d - max([depth[q] for q in operands if q != p and q in nx.ancestors(walk, p)], default=0)
+                     for p, d in depth.items()}
             if max(depth.values()) >= 1:
                 expected[merge] = (a.tensor_name(fork), max(depth.values()), min(depth.values()))
         found = {f.layer.rsplit(".", 1)[-1]: (f.data["fork"], f.data["deep_branch_layers"], f.data["shallow_branch_layers"])

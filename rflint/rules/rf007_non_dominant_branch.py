@@ -12,6 +12,12 @@ its merge's fork f is D(p) - D(f).  The fork dominates p (every path into p goes
 merge), so every input -> p path is an input -> f path followed by an f -> p path, and any two such
 halves make a path: the longest is the longest of each.  Where D is missing (a fork or operand no
 spatial path from the input reaches) the merge gets its own walk.
+
+An operand computed from another operand of the same merge counts its layers from the deepest such
+operand, not from the fork (:func:`_own_depths`): torchvision's dense block concatenates the list of
+every earlier map at once, the same joins as the zoo's chain of pairwise concatenations, and
+reads the same (a layer's two convs against the maps before it).  "Go with the flow" finds
+DenseNet's and ResNet's layers skipped in the tail only, not bypassed as a deep pathway is.
 """
 
 from __future__ import annotations
@@ -52,6 +58,9 @@ class NonDominantBranch(Rule):
             else:
                 depth = _depths(a.order[s.position[fork] + 1: s.position[merge]], [fork], s.preds, parametric, spatial)
                 branch = {p: depth.get(p, 0) for p in operands}
+            if len(operands) > 2 or fork not in operands:  # one may be computed from another (a dense
+                # block's list of maps); of two, where one is the fork, the other is computed from it alone
+                branch = _own_depths(a.order[s.position[fork] + 1: s.position[merge]], branch, s.preds, spatial)
             deep = max(operands, key=branch.__getitem__)
             shallow = min(operands, key=branch.__getitem__)
             d_deep, d_shallow = branch[deep], branch[shallow]
@@ -69,6 +78,29 @@ class NonDominantBranch(Rule):
                 fork=a.tensor_name(fork), deep_branch_layers=d_deep, shallow_branch_layers=d_shallow,
                 ratio=round(d_deep / max(d_shallow, 1), 3), dominance_ratio=ratio,
             )
+
+
+def _own_depths(between: list[str], branch: dict[str, int], preds: dict[str, list[str]], spatial: set[str]
+                ) -> dict[str, int]:
+    """Each operand's branch depth counted from the deepest other operand it is computed from, if
+    any (else from the fork, as ``branch`` has it): the concatenation of a dense block's every map,
+    torch.cat([x, f1, f2, f3]) (torchvision's DenseNet), is the chain cat(cat(cat(x, f1), f2), f3)
+    written at once, where each f reads the maps before it; counted from the fork, f3 had the
+    depth of the whole chain and each dense layer was reported.  One pass over the nodes between
+    the fork and the merge (``between``, topological): per node the largest depth of an operand it
+    is computed from."""
+    above: dict[str, int] = {}  # node -> the largest branch depth of an operand among its ancestors
+    for node in between:
+        if node not in spatial:
+            continue
+        best = -1
+        for p in preds.get(node, ()):
+            d = branch[p] if p in branch else above.get(p, -1)
+            if d > best:
+                best = d
+        if best >= 0:
+            above[node] = best
+    return {p: d - max(above.get(p, 0), 0) for p, d in branch.items()}
 
 
 def _depths(order: list[str], starts: list[str], preds: dict[str, list[str]], parametric: set[str],
