@@ -24,11 +24,14 @@ def first_sentence(err: BaseException, limit: int = 400) -> str:
     if not lines:
         return type(err).__name__
     text = lines[0].strip()
-    for line in lines[1:]:
-        if not line.strip() or line[:1].isspace() or text.endswith((".", "!", "?", ":")) or len(text) > limit:
+    for line in lines[1:]:  # (a line that ends a clause may be the whole message: "input must be 224 px")
+        if not line.strip() or line[:1].isspace() or not text.endswith(_RUNS_ON) or len(text) > limit:
             break
         text += " " + line.strip()
     return text
+
+
+_RUNS_ON = (",", ";", "(", " and", " or", " of", " the", " to", " a")  # a sentence broken mid-way
 
 
 # The engine words its advice for the command line, rflint's main face.  A Python caller passes

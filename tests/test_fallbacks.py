@@ -1717,22 +1717,11 @@ class _ListOfImages(nn.Module):
         return [self.conv(image[None]) for image in images]
 
 
-class _RowsOfAMap(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv, self.conv2 = nn.Conv2d(3, 4, 3), nn.Conv2d(4, 4, 3)
-
-    def forward(self, x):
-        return self.conv2(torch.stack([row * 2 for row in self.conv(x)]))  # over the batch, as torch iterates
-
-
 def test_iterating_over_the_input_says_a_list_of_images_is_expected():
     # was "cannot iterate over Tensor value of images"
     with pytest.raises(RflintError, match=r"forward\(\) iterates over its input images: it expects a list of tensors "
                                           r"\(a detection model's images\).*shape \(1, 3, 16, 16\).*model\.backbone"):
         rflint.analyze(_ListOfImages(), 16)
-    a = rflint.analyze(_RowsOfAMap(), 16)  # any other tensor: along its first dim, as torch does
-    assert a.layer("conv2").r_out_min == (5, 5)
 
 
 class _ChecksItsSize(nn.Module):

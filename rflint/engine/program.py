@@ -18,6 +18,7 @@ from torch.nn.utils.parametrize import ParametrizationList
 from rflint import declared
 from rflint.engine.costs import MacsRule, count_params, macs_rule, module_params, node_macs, per_sample, unique_params
 from rflint.engine.kernels import KernelOp
+from rflint.engine.ops.modules import FOLD_WARNING
 from rflint.engine.results import Analysis, Layer
 from rflint.engine.replay import RFTable, replay
 from rflint.engine.resized import needs_resized
@@ -376,7 +377,7 @@ def run_program(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None
 
     warnings += [f"{_names(names)}: {warning}" for warning, names in said_of.items()]
     unjudged = _spatial_heads(layers)
-    if unjudged:
+    if unjudged and not any(FOLD_WARNING in warning for warning in said_of):  # (that one says it)
         warnings.append(f"{_names([layer.name for layer in unjudged])}: {_SPATIAL_HEADS}")
     if layers and all(layer.head or all(r is None for r in layer.r_in_min) for layer in layers):
         # "No findings." from nothing checked otherwise

@@ -46,8 +46,6 @@ def iterate(proxy: fx.Proxy):
                           f"(a detection model's images), and rflint passes one tensor of shape "
                           f"{tuple(value.shape)}; lint the part that takes a batch of maps, e.g. a factory that "
                           f"returns model.backbone")
-    if isinstance(value, torch.Tensor) and value.dim() > 0:  # `for row in x`: along its first dim, as torch does
-        return (proxy[i] for i in range(value.shape[0]))
     raise RflintError(f"cannot iterate over {type(value).__name__} value of {proxy.node.name}")
 
 

@@ -273,9 +273,12 @@ def folded(ctx: Ctx) -> Outcome:
     rf = ctx.rf(ctx.first)
     if rf is None:
         return Outcome(None)
-    return Outcome(rf.to_global(), warning=f"{ctx.op_name}: the map it makes from columns (F.unfold's output) is "
-                                           "not tracked and counts as global: a layer that reads it alone is not "
-                                           "checked, and where it is added to another map, that map's RF is kept")
+    return Outcome(rf.to_global(), warning=f"{ctx.op_name}: {FOLD_WARNING}")
+
+
+# (program.py leaves out its note on head layers with a window when this one is given: it says so)
+FOLD_WARNING = ("the map it makes from columns (F.unfold's output) is not tracked and counts as global: a layer that "
+                "reads it alone is not checked, and where it is added to another map, that map's RF is kept")
 
 
 def _unfold_module(ctx: Ctx) -> Outcome:
