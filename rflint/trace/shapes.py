@@ -348,8 +348,9 @@ def _loader(arg: Any):
 
 
 # where fx records a call of a Python function without being told to: torch's own functions
-# (F.relu, F.interpolate), einops' (whose functions the tracer wraps)
-_NOT_WRAPPED = ("torch", "einops", "math", "operator", "builtins", "_operator")
+# (F.relu, F.interpolate), einops' (whose functions the tracer wraps), rflint's own (an item
+# assignment, trace/assignment.py)
+_NOT_WRAPPED = ("torch", "einops", "math", "operator", "builtins", "_operator", "rflint")
 
 
 def fx_wrapped(target: Any) -> bool:

@@ -34,6 +34,7 @@ def _patch_merging(ctx: Ctx) -> Outcome:
         return _inferred(ctx, "operation _patch_merging_pad")
     return kernel_outcome(ctx, _PATCH_MERGING)
 
+
 # (module, name) -> rule; the name the report gives the op
 _KNOWN: dict[tuple[str, str], tuple[Rule, str]] = {
     # drop path and DropBlock zero whole samples or blocks of the map they are given: elementwise
