@@ -78,7 +78,9 @@ def oracle_rmax(model, in_shape, P=4, seed=0, units=None, allow_border=False, pi
             continue
         for ax in range(nd):
             other = tuple(a for a in range(nd) if a != ax)
-            proj = m.any(dim=other) if other else m
+            proj = m
+            for d in reversed(other):  # one axis at a time: torch < 2.2 takes no tuple of dims here
+                proj = proj.any(dim=d)
             idx = proj.nonzero().flatten()
             lo, hi = int(idx.min()), int(idx.max())
             if not allow_border:
