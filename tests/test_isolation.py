@@ -375,3 +375,43 @@ def test_a_name_a_staying_helper_added_to_torch_stays(project):
         (project / sub / "m.py").write_text(NEEDS_GELU)
     proc = _run("da/m.py:build", "db/m.py:build", "--input", "32", "-f", "json", "--fail-on", "never", cwd=project)
     assert proc.returncode == 0 and json.loads(proc.stdout)["errors"] == []
+
+
+FORKS = textwrap.dedent("""
+    import multiprocessing
+
+    import torch.nn as nn
+
+
+    def _nothing():
+        pass
+
+
+    def _fork_a_child():
+        child = multiprocessing.get_context("fork").Process(target=_nothing)
+        child.start()
+        child.join()
+        assert child.exitcode == 0, f"the child ended with {child.exitcode}"
+
+
+    _fork_a_child()  # at import, as a module that warms up a pool of workers
+
+
+    def build():
+        _fork_a_child()  # and in the factory, while the CLI's job refuses os._exit
+        return nn.Sequential(*[nn.Conv2d(3 if i == 0 else 8, 8, 3, padding=1) for i in range(6)])
+""")
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_child_the_models_code_forks_ends_as_its_own_process(project, jobs):
+    # multiprocessing's child ends with os._exit(); refused there too, it raised out of
+    # Process.start() into the model's import and went on as a second rflint: two reports on
+    # stdout, and the parent's join() saw exit 2 (torch 2.1's inductor forks its compile workers
+    # at import like this)
+    (project / "forks.py").write_text(FORKS)
+    proc = _run("forks.py:build", "--input", "8", "-f", "json", "-j", jobs, cwd=project)
+    doc = json.loads(proc.stdout)
+    assert proc.returncode == 1, proc.stderr
+    assert [m["target"] for m in doc["models"]] == ["forks.py:build"] and doc["errors"] == []
+    assert sorted(f["code"] for f in doc["models"][0]["findings"]) == ["RF001", "RF001", "RF002"]

@@ -451,8 +451,18 @@ class _HardExit(SystemExit):
     CLI, while it traces and runs it (cli/isolation.py)."""
 
 
+# The process that refuses os._exit() and the real one: a child that the target's code forks while
+# it is refused (a multiprocessing pool at import, torch.compile's worker pool) ends with the real
+# one, as multiprocessing's children always do; refused there, the child would carry on as a copy
+# of rflint and print a second report.
+_refusing_pid: int | None = None
+_real_exit = os._exit
+
+
 def refused_exit(status: int) -> None:
     """os._exit() in a target's code: it ended rflint on the spot, exit 0 and no word."""
+    if os.getpid() != _refusing_pid:
+        _real_exit(status)
     raise _HardExit(status)
 
 
@@ -624,8 +634,12 @@ def exit_refused() -> Iterator[None]:
     """``os._exit()`` (also by its other name, ``posix._exit``) raises :class:`_HardExit` instead of
     ending the process: for a target's import and factory here, for the whole job in the CLI
     (cli/isolation.py)."""
+    global _refusing_pid, _real_exit
     posix = sys.modules.get("posix")
     hard = os._exit, getattr(posix, "_exit", None)
+    if hard[0] is not refused_exit:  # (nested: the CLI's job around a target's load)
+        _real_exit = hard[0]
+    _refusing_pid = os.getpid()
     os._exit = refused_exit
     if hard[1] is not None:
         posix._exit = refused_exit
