@@ -246,7 +246,9 @@ def _imported_and_frozen() -> None:
     import rflint.report  # noqa: F401
     import rich.color  # noqa: F401  (imports colorsys: before a target's directory is first on sys.path,
     import rich.table  # noqa: F401   where a sibling colorsys.py would be taken; see test_cli's
-    import rich.panel  # noqa: F401   test_rflint_imports_no_standard_module_once_a_target_is_loaded)
+    import rich.panel  # noqa: F401   test_rflint_imports_no_standard_module_once_a_target_is_loaded;
+    import rich.console  # noqa: F401  rich before 14.3.4 imports getpass, termios and configparser
+    import rich.theme  # noqa: F401    when these load)
 
     if not _FROZEN:
         _FROZEN = True
@@ -593,7 +595,9 @@ def worker_pool(n: int):
     import threading
     from concurrent.futures import ProcessPoolExecutor
 
-    # fork before torch is imported here: each worker imports it once, with no inherited threads
+    # fork before torch is imported here: each worker imports it once, with no inherited threads.
+    # (Called in a process that already ran torch, the CLI in-process as the tests do, Python 3.12+
+    # warns that fork() with threads may deadlock: the workers only trace and run meta tensors.)
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
     pool = ProcessPoolExecutor(max_workers=n, mp_context=context, initializer=_worker_started,
                                initargs=(os.getpid(),))
