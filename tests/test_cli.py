@@ -1,5 +1,6 @@
 """The command line: exit codes, one-line errors, config-driven runs, suppression, fast --help."""
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -637,6 +638,27 @@ def test_an_unknown_option_gets_a_close_name_or_none(typed, hint):
         assert "did you mean" not in line
     else:
         assert hint in line
+
+
+def test_a_usage_error_exits_2_with_another_click_installed_beside_typer(tmp_path):
+    # typer 0.29 raises from its own copy of click (typer._click); with a click package installed
+    # too (black, flask and dask depend on one), rflint caught that one's UsageError, which typer
+    # never raises: an unknown option exited 1, as a finding does.  (A package named click stands
+    # for the installed one: this venv has none, and the test does not install packages.)
+    if importlib.util.find_spec("typer._click") is None:
+        pytest.skip("this typer uses the click package itself")
+    stub = tmp_path / "click"
+    stub.mkdir()
+    (stub / "__init__.py").write_text("from . import exceptions\n")
+    (stub / "exceptions.py").write_text(
+        "class UsageError(Exception):\n    pass\n\n\nclass NoSuchOption(UsageError):\n    pass\n\n\n"
+        "class Abort(RuntimeError):\n    pass\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "rflint", "zoo:vgg11", "--inpt", "32"], capture_output=True,
+                            text=True, env=env, timeout=120)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.strip().startswith("rflint: error: No such option: --inpt (did you mean --input?)")
+    assert "\n" not in result.stderr.strip()
 
 
 def test_a_package_target_imports_from_the_working_directory(tmp_path):

@@ -833,10 +833,13 @@ def main(argv: list[str] | None = None) -> None:
 
     Usage errors (an unknown option, --format xml, --channels abc) are one line on stderr with exit
     code 2, like every other bad input, instead of click's boxed usage screen."""
+    # The click typer raises from: typer 0.29 carries its own (typer._click). A click installed
+    # beside it (black, flask, dask... depend on one) is another module whose UsageError typer
+    # never raises, and a usage error went out as exit 1 instead of 2.
     try:
-        import click
-    except ImportError:  # typer >= 0.2x vendors click
         from typer import _click as click  # type: ignore[no-redef]
+    except ImportError:
+        import click
 
     from rflint.cli.isolation import standard_descriptors_open
     from rflint.cli.run import Terminated
