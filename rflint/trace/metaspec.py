@@ -79,7 +79,11 @@ TRACED_VALUE = "rflint_traced_value"
 
 # how torch says that an op needs a tensor's values, which meta tensors do not have
 _NEEDS_VALUES = ("cannot be called on meta tensors", "meta device type tensor to numpy",
-                 "data-independent implementation does not exist", "Cannot copy out of meta tensor")
+                 "data-independent implementation does not exist", "Cannot copy out of meta tensor",
+                 # older torch words it as a missing meta kernel (.item() in 2.1, nonzero up to 2.6)
+                 "'aten::_local_scalar_dense' with arguments from the 'Meta' backend",
+                 "aten::_local_scalar_dense: attempted to run this operator with Meta tensors",
+                 "aten::nonzero: attempted to run this operator with Meta tensors")
 
 
 def needs_values(err: Exception) -> bool:

@@ -188,6 +188,15 @@ def wrapped_model(module: nn.Module) -> nn.Module | None:
     return None
 
 
+def module_stack(stack: dict) -> dict:
+    """fx's ``nn_module_stack`` as torch >= 2.2 records it, {key: (module path, module type)}:
+    torch 2.1 records {module path: module type}, which every reader of it here would fail to
+    unpack."""
+    if not any(isinstance(v, type) for v in stack.values()):
+        return stack
+    return {k: (k, v) if isinstance(v, type) else v for k, v in stack.items()}
+
+
 class RflintTracer(WrittenConstants, fx.Tracer):
     """fx's tracer, plus leaves: declared layers and submodules fx cannot trace."""
 
@@ -206,6 +215,9 @@ class RflintTracer(WrittenConstants, fx.Tracer):
     def create_node(self, *args, **kwargs):
         node = super().create_node(*args, **kwargs)
         node.meta["rflint_site"] = current_user_site()  # findings fall back to the forward() line
+        stack = node.meta.get("nn_module_stack")
+        if stack:
+            node.meta["nn_module_stack"] = module_stack(stack)
         return node
 
     def proxy(self, node: fx.Node) -> fx.Proxy:
