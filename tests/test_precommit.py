@@ -46,6 +46,18 @@ def _git_repo(repo, tmp_path) -> dict:
     return env
 
 
+def _hook_repo(tmp_path, env) -> str:
+    """A git repository holding the project's hook manifest, for ``pre-commit try-repo``: the hook
+    is ``language: system``, so the manifest is all pre-commit takes from it.  (try-repo on the
+    project itself needs a git checkout, and the tests also run from an unpacked sdist.)"""
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / ".pre-commit-hooks.yaml").write_text((PROJECT / ".pre-commit-hooks.yaml").read_text())
+    _git_repo(hooks, tmp_path)
+    assert _run(["git", "commit", "-qm", "hooks"], hooks, env).returncode == 0
+    return str(hooks)
+
+
 @pytest.mark.skipif(pre_commit is None, reason="pre-commit is not installed")
 def test_pre_commit_try_repo_gates_on_the_configured_model(tmp_path):
     repo = tmp_path / "repo"
@@ -53,8 +65,9 @@ def test_pre_commit_try_repo_gates_on_the_configured_model(tmp_path):
     (repo / "net.py").write_text(MODEL)
     (repo / "pyproject.toml").write_text(PYPROJECT.format(size=8))
     env = _git_repo(repo, tmp_path)
+    hooks = _hook_repo(tmp_path, env)
 
-    failing = _run([pre_commit, "try-repo", str(PROJECT), "rflint", "--all-files"], repo, env)
+    failing = _run([pre_commit, "try-repo", hooks, "rflint", "--all-files"], repo, env)
     assert failing.returncode == 1, failing.stdout + failing.stderr
     assert "RF002" in failing.stdout
     assert "RF in / RF out" not in failing.stdout  # the hook's --no-layers: findings and fix, no tables
@@ -65,7 +78,7 @@ def test_pre_commit_try_repo_gates_on_the_configured_model(tmp_path):
 
     (repo / "pyproject.toml").write_text(PYPROJECT.format(size=224))
     assert _run(["git", "add", "."], repo, env).returncode == 0
-    passing = _run([pre_commit, "try-repo", str(PROJECT), "rflint", "--all-files"], repo, env)
+    passing = _run([pre_commit, "try-repo", hooks, "rflint", "--all-files"], repo, env)
     assert passing.returncode == 0, passing.stdout + passing.stderr
 
 
@@ -97,6 +110,6 @@ def test_pre_commit_checks_a_commit_that_touches_no_python_file(tmp_path):
     assert _run(["git", "commit", "-qm", "clean"], repo, env).returncode == 0
     (repo / "net.yaml").write_text("depth: 6\n")
     assert _run(["git", "add", "net.yaml"], repo, env).returncode == 0
-    staged = _run([pre_commit, "try-repo", str(PROJECT), "rflint"], repo, env)  # the staged files only
+    staged = _run([pre_commit, "try-repo", _hook_repo(tmp_path, env), "rflint"], repo, env)  # the staged files only
     assert staged.returncode == 1, staged.stdout + staged.stderr
     assert "RF002" in staged.stdout
