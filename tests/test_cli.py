@@ -2132,3 +2132,21 @@ def test_an_unwritable_stdout_is_one_line_and_exit_2_for_the_listing_commands(co
         proc = subprocess.run([sys.executable, "-m", "rflint", *command], stdout=full, stderr=subprocess.PIPE,
                               text=True, timeout=60)
     assert proc.returncode == 2 and proc.stderr == "rflint: error: OSError: [Errno 28] No space left on device\n"
+
+
+def test_no_numpy_warning_where_numpy_is_missing(tmp_path):
+    # torch's CPU wheels need no NumPy, and without it the first import of torch.fx warned "Failed
+    # to initialize NumPy: No module named 'numpy'" on stderr, at the top of every blocked commit.
+    # A stand-in numpy package that fails to import as a missing one does.
+    stub = tmp_path / "site" / "numpy"
+    stub.mkdir(parents=True)
+    (stub / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'numpy'\", name='numpy')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(stub.parent), os.environ.get("PYTHONPATH", "")])}
+    probe = subprocess.run([sys.executable, "-c", "import torch.fx"], capture_output=True, text=True, env=env)
+    assert "Failed to initialize NumPy" in probe.stderr  # the stand-in is a missing NumPy to torch
+    script = str(Path(sys.executable).with_name("rflint"))
+    for jobs in ("1", "2"):
+        run = subprocess.run([script, "zoo:vgg11", "zoo:vgg13", "--input", "32", "--no-layers", "--jobs", jobs],
+                             capture_output=True, text=True, env=env, cwd=tmp_path)
+        assert run.returncode == 1 and "RF002" in run.stdout, run.stderr  # (their tails at 32 px)
+        assert run.stderr == "", jobs

@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import sys
+import warnings
 from enum import Enum
 from pathlib import Path
 from typing import List, Optional
@@ -846,6 +847,11 @@ def main(argv: list[str] | None = None) -> None:
 
     standard_descriptors_open()
     _unencodable_replaced()
+    # torch's CPU wheels do not depend on NumPy, and where it is missing the first import of
+    # torch.fx warns "Failed to initialize NumPy: No module named 'numpy'" (two lines on stderr, at
+    # the top of every blocked commit). rflint never hands a tensor to NumPy; a model that does
+    # imports numpy itself and gets its own ImportError. (Workers are forked: they inherit this.)
+    warnings.filterwarnings("ignore", message="Failed to initialize NumPy", category=UserWarning)
     for name in ("COLUMNS", "LINES"):  # rich reads them with str.isdigit, which "²" passes and int() refuses
         value = os.environ.get(name)
         if value is not None and not (value.isascii() and value.isdigit()):
