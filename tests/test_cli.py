@@ -595,7 +595,8 @@ def test_help_shows_the_pyproject_tables():
     assert "the models listed in [[tool.rflint.models]] of the nearest pyproject.toml with a [tool.rflint] table" in " ".join(check.stdout.split())
     assert "pyproject.toml to read [tool.rflint] from" in " ".join(check.stdout.split())
     assert "pyproject.toml with [tool.rflint] (default: the nearest one that has it): rule options" in " ".join(sweep.stdout.split())
-    assert "pip install 'rflint[plot]'" in " ".join(check.stdout.split())  # was "pip install 'rflint'"
+    # (rflint is no PyPI project: `pip install 'rflint[plot]'` would look for it there)
+    assert "(needs matplotlib: pip install matplotlib)" in " ".join(check.stdout.split())
     # a sweep has no findings to annotate: its --format offers what it writes
     assert "<text|json>" in sweep.stdout and "sarif" not in sweep.stdout
 

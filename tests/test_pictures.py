@@ -220,7 +220,7 @@ def test_plot_without_matplotlib(resnet18_32, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes `import matplotlib` fail
     with pytest.raises(RflintError) as err:
         render_plot(resnet18_32, tmp_path / "rf.png")
-    assert str(err.value) == "--plot needs matplotlib: pip install 'rflint[plot]'"
+    assert str(err.value) == "--plot needs matplotlib: pip install matplotlib"
     html = html_document([resnet18_32])
     assert "--plot needs matplotlib" in html and "RF002" in html
 

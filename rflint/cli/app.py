@@ -138,7 +138,7 @@ def check(
     config: Optional[Path] = typer.Option(None, "--config", metavar="FILE", help="pyproject.toml to read [tool.rflint] from (default: the nearest one that has it)."),
     layers: bool = typer.Option(True, "--layers/--no-layers", help="Show the per-layer table in text output."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, metavar="N", help="Analyze targets (and sizes) in N parallel worker processes."),
-    plot: Optional[Path] = typer.Option(None, "--plot", metavar="FILE.png|FILE.svg", help="Plot r_min/r_max per layer against the input size (needs matplotlib: pip install 'rflint[plot]')."),
+    plot: Optional[Path] = typer.Option(None, "--plot", metavar="FILE.png|FILE.svg", help="Plot r_min/r_max per layer against the input size (needs matplotlib: pip install matplotlib)."),
     graph: Optional[Path] = typer.Option(None, "--graph", metavar="FILE.dot|FILE.svg|FILE.png", help="The architecture graph coloured by layer status (.svg/.png need Graphviz's dot)."),
     html: Optional[Path] = typer.Option(None, "--html", metavar="FILE", help="One self-contained HTML report: summary, findings, layers, plot and graph."),
     warn_unused_ignores: bool = typer.Option(False, "--warn-unused-ignores", help="Report each ignore comment (or code in one) that silenced no finding of this run, and exit 1 for it, as mypy's flag does (default: config, else off)."),
@@ -345,7 +345,7 @@ def _check_pictures(plot: Optional[Path], graph: Optional[Path], html: Optional[
         import importlib.util
 
         if importlib.util.find_spec("matplotlib") is None:
-            raise RflintError("--plot needs matplotlib: pip install 'rflint[plot]'")
+            raise RflintError("--plot needs matplotlib: pip install matplotlib")
     if graph is not None and graph.suffix.lower() in (".svg", ".png"):
         import shutil
 

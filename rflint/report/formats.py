@@ -277,9 +277,10 @@ def render_sarif(docs: list[Doc], errors: list[Doc] = (), skipped: list[Doc] = (
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
         "runs": [{
+            # (no informationUri: rflint has no public home page yet, and the PyPI address it named
+            # was no project's; each rule's full documentation travels in its help text)
             "tool": {"driver": {
-                "name": "rflint", "version": __version__, "semanticVersion": __version__,
-                "informationUri": "https://pypi.org/project/rflint/", "rules": rules,
+                "name": "rflint", "version": __version__, "semanticVersion": __version__, "rules": rules,
             }},
             "results": results,
             # a target that could not be analysed: the run was not a success, whatever the results

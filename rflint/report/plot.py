@@ -5,8 +5,8 @@ log scale.  The input size is a horizontal line; the border layer (b_min) a vert
 predicted tail a shaded band; unproductive layers are marked in red.  Axes whose numbers differ
 get their own lines (H, W, ...); when every axis agrees there is one r_min / r_max pair.
 
-matplotlib is optional (``pip install 'rflint[plot]'``) and only imported here; figures are drawn
-on the non-interactive Agg canvas, without pyplot.
+matplotlib is optional (``pip install matplotlib``, or rflint's ``plot`` extra) and only imported
+here; figures are drawn on the non-interactive Agg canvas, without pyplot.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from rflint.report.model import ModelReport
 from rflint.rules.structure import axis_names, fmt_size, unit
 
 PLOT_FORMATS = ("png", "svg")
-MISSING = "--plot needs matplotlib: pip install 'rflint[plot]'"
+MISSING = "--plot needs matplotlib: pip install matplotlib"
 MAX_TICKS = 40
 UNPRODUCTIVE_RED = "#d62728"
 
