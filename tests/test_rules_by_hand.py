@@ -284,3 +284,50 @@ class _PadThenConv2(nn.Module):
 
     def forward(self, x):
         return self.conv(self.pad(x))
+
+
+# ------------------------------------------------------------------- bare parameters in a tail
+class _LayerNormCF(nn.Module):
+    """A channels-first LayerNorm written by hand, as ConvNeXt's: weight and bias are bare parameters."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.weight, self.bias = nn.Parameter(torch.ones(c)), nn.Parameter(torch.zeros(c))
+
+    def forward(self, x):
+        u = x.mean(1, keepdim=True)
+        s = (x - u).pow(2).mean(1, keepdim=True)
+        return self.weight[:, None, None] * (x - u) / torch.sqrt(s + 1e-6) + self.bias[:, None, None]
+
+
+class _LayerScaleTail(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1, self.c2 = nn.Conv2d(3, 8, 3, 2, 1), nn.Conv2d(8, 8, 3, 2, 1)
+        self.c3, self.c4, self.c5 = (nn.Conv2d(8, 8, 3, 1, 1) for _ in range(3))
+        self.norm = _LayerNormCF(8)
+        self.gamma = nn.Parameter(torch.ones(8, 1, 1))  # a layer scale
+        self.temperature = nn.Parameter(torch.ones(1))  # read by the head alone
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, x):
+        x = self.gamma * self.norm(self.c5(self.c4(self.c3(self.c2(self.c1(x))))))
+        return self.fc(x.mean((2, 3))) * self.temperature
+
+
+def test_a_tails_params_count_the_bare_parameters_read_in_it():
+    # the tail's params left out the parameters forward() reads as attributes (a layer-scale gamma, a
+    # hand-written norm's weight and bias), which its truncation removes: 584 of them, not 608.
+    # By hand at 16 px: output RFs c1 3 (jump 2), c2 7 (4), c3 15, c4 23, so c5 reads 23 > 16 and is
+    # the border; c4 reads 15 (productive), so the cut is c4's output.  The tail: c5 8*8*9+8 = 584,
+    # the norm's 8 + 8 and gamma's 8 = 608.  The head's fc (8*10+10 = 90) and temperature (1) are
+    # no part of it.  The model: c1 3*8*9+8 = 224, c2-c5 4*584 = 2336, 16, 8, 90, 1 = 2675.
+    a = rflint.analyze(_LayerScaleTail(), input_size=16)
+    assert a.params == 2675
+    (rf002,) = findings(a, "RF002")
+    assert rf002.data["cut"] == "c4" and rf002.data["border"] == "c5"
+    assert rf002.data["params"] == 608
+    # truncating after c4 removes the same 608 and the head (90 + 1), and adds a new head (8*10+10)
+    assert rf002.data["truncation"]["params_after"] == 2675 - 608 - 91 + 90
+    # every parameter is counted at one node, but the head's temperature, read after the pooling
+    assert sum(a.node_params.values()) == 2675 - 1

@@ -24,7 +24,7 @@ from rflint.engine.replay import RFTable, replay
 from rflint.engine.resized import needs_resized
 from rflint.engine.rfpass import rf_pass, source_of
 from rflint.engine.rfstate import TensorRF, axes_by_origin, layer_axes, widen_need
-from rflint.engine.weights import parameters_behind
+from rflint.engine.weights import fetch, parameters_behind
 from rflint.errors import RflintError
 from rflint.trace import Traced, construction_site, propagate
 from rflint.trace.metaspec import MetaSpec, first_shape, needs_values
@@ -271,6 +271,7 @@ class _Ledger:
     param_ids: set[int]  # the parameters counted at modules (a functional layer does not count them again)
     macs: list[tuple[str, MacsRule]]  # the nodes that can count MACs, and how
     outputs: list[str]  # what the output node returns
+    bare: list[tuple[fx.Node, nn.Parameter]]  # parameters read as attributes (get_attr) that no called module owns
 
 
 _TIED = "<tied weights>"  # (in Prepared.param_counts, whose other keys are module paths: "" is the model)
@@ -282,6 +283,7 @@ def _ledger(prepared: Prepared, traced: Traced, modules: dict[str, nn.Module]) -
     seen_modules: set[int] = set()
     param_ids: set[int] = set()
     leaf_counts: dict[int, int] = {}
+    bare: list[tuple[fx.Node, nn.Parameter]] = []
     if "" not in prepared.param_counts:  # the model's total and its leaves' counts, in one walk
         prepared.param_counts[""], leaf_counts, prepared.param_counts[_TIED] = count_params(prepared.loaded.module)
     tied = prepared.param_counts.get(_TIED, True)  # two modules share a weight: count each parameter once
@@ -309,8 +311,46 @@ def _ledger(prepared: Prepared, traced: Traced, modules: dict[str, nn.Module]) -
             rule = macs_rule(node, module)
             if rule is not None:
                 macs.append((node.name, rule))
+        else:
+            value = fetch(traced.gm, str(node.target))
+            if isinstance(value, nn.Parameter):
+                bare.append((node, value))
+    if bare:  # not a called module's weight read as an attribute too (F.conv2d(x, self.conv.weight))
+        owned = _module_param_ids(traced, traced.modules)
+        bare = [(node, param) for node, param in bare if id(param) not in owned]
     output = traced.order[-1]
-    return _Ledger([n.name for n in traced.order], params, param_ids, macs, [a.name for a in output.all_input_nodes])
+    return _Ledger([n.name for n in traced.order], params, param_ids, macs, [a.name for a in output.all_input_nodes],
+                   bare)
+
+
+def _bare_params(bare: list[tuple[fx.Node, nn.Parameter]], counted: set[int], rfs: dict, position: dict
+                 ) -> dict[str, int]:
+    """node -> the parameters read as attributes in forward() that no layer counted (a layer-scale
+    gamma, a hand-written norm's weight and bias, a cls token), each at the first feature map made
+    from it, through the values that are none (``self.weight[:, None, None]``): the node a tail or a
+    truncation that removes that map takes it with.  Left out, a tail's params missed them, which
+    its truncation removes.  A parameter no map is made from (one a head alone reads) stays in the
+    model's total only.  ``counted``: the parameters counted already (grows)."""
+    extra: dict[str, int] = {}
+    for node, param in bare:
+        if id(param) in counted:
+            continue
+        counted.add(id(param))
+        first, stack, seen = None, list(node.users), set()
+        while stack:
+            user = stack.pop()
+            if user in seen:
+                continue
+            seen.add(user)
+            rf = rfs.get(user)
+            if rf is not None and not rf.is_global:  # a map: where the parameter counts, if it is the first
+                if first is None or position[user] < position[first]:
+                    first = user
+            elif user.op != "output":
+                stack.extend(user.users)
+        if first is not None:
+            extra[first.name] = extra.get(first.name, 0) + param.numel()
+    return extra
 
 
 def run_program(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None = None) -> Analysis:
@@ -375,6 +415,15 @@ def run_program(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None
         layers.append(layer)
         layer_by_node[node.name] = layer
 
+    position = traced.memo("position", lambda: {n: i for i, n in enumerate(traced.order)})
+    if ledger.bare:  # (those a functional layer took are counted there)
+        extra = _bare_params(ledger.bare, set(counted or ()), rfs, position)
+        if extra:
+            node_params = dict(node_params) if node_params is ledger.params else node_params
+            for name, count in extra.items():
+                node_params[name] += count
+                if name in layer_by_node:  # (an RF layer that reads one itself)
+                    layer_by_node[name].params += count
     warnings += [f"{_names(names)}: {warning}" for warning, names in said_of.items()]
     unjudged = _spatial_heads(layers)
     if unjudged and not any(FOLD_WARNING in warning for warning in said_of):  # (that one says it)
@@ -384,7 +433,6 @@ def run_program(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None
         warnings.append("no RF layer reads a spatial map (their kernels run over no axis of the input), so no rule had anything "
                         "to check: rflint reads the input as (batch, channels, *spatial); a model that takes "
                         "(batch, length, channels) and transposes it has its length read as channels")
-    position = traced.memo("position", lambda: {n: i for i, n in enumerate(traced.order)})
     final_layer, last_spatial = _final_layer(traced.order, position, rfs, layer_by_node)
     timings["rf_program"] = time.perf_counter() - clock
     total_params = prepared.param_counts[""]  # set by the ledger's walk (or shared by surgery's Prepared)
