@@ -326,7 +326,7 @@ def test_a_tail_of_one_layer_in_words():
     result = runner.invoke(app, ["check", "zoo:cnn3d", "--input", "8x16x16"], env={"COLUMNS": "400"})
     assert "Removes 1 RF layer;" in result.stdout
     # conv5 (64 * 128 * 3^3 = 221,184 weights) and its BatchNorm (2 * 128)
-    assert "its 1 parametric layer holds 221,440 params" in result.stdout
+    assert "the tail holds 1 parametric RF layer, 221,440 params" in result.stdout
 
 
 def test_nothing_to_lint_is_still_a_document(tmp_path, monkeypatch):
@@ -719,7 +719,7 @@ def test_the_tail_is_counted_in_the_same_terms_everywhere():
 
     report = build_report(analyze(_tiny_vgg(), 32))
     rf002 = next(f for f in report.findings if f.code == "RF002")
-    assert "its 2 parametric layers hold" in rf002.message
+    assert "the tail holds 2 parametric RF layers," in rf002.message
     panel = " ".join(_printed(fix_panel(report), 200, False).replace("│", " ").split())
     assert "Removes 3 RF layers (2 with weights);" in panel
     assert "| 3 RF layers (2 with weights) after `0.14` |" in render_markdown([report.document()])

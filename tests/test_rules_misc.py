@@ -982,7 +982,7 @@ def test_se_gates_in_a_tail_are_neither_tail_layers_nor_head(conv):
     assert [layer.name for layer in tail.parametric_layers] == [f"{b}.c{i}" for b in range(1, 5) for i in (1, 2)]
     assert tail.params == 4 * (2 * 2320 + 68 + 80)
     rf002 = next(f for f in result.findings if f.code == "RF002")
-    assert "8 parametric layers" in rf002.message
+    assert "8 parametric RF layers" in rf002.message
     plan = plan_truncation(result.context.analysis, tail)
     assert plan.head_layers == () and plan.head_text() == "" and plan.params_removed == 19152 + 170  # + the fc
 
@@ -1457,12 +1457,12 @@ class _DeadProjectionBesideAttention(nn.Module):
 
 
 def test_the_tail_holds_its_own_layers_not_the_head_after_it():
-    # "its 1 parametric layer holds 635,114 params (77.1%)": a CoAtNet's attention stages were counted
+    # "the tail holds 1 parametric RF layer, 635,114 params (77.1%)": a CoAtNet's attention stages were counted
     result = lint(rflint.analyze(_DeadProjectionBesideAttention(), 4))
     tail = result.context.structure.tail
     assert [layer.name for layer in tail.parametric_layers] == ["proj"] and tail.params == 272
     rf002 = next(f for f in result.findings if f.code == "RF002")
-    assert "its 1 parametric layer holds 272 params" in rf002.message
+    assert "the tail holds 1 parametric RF layer, 272 params" in rf002.message
     # a truncation removes the head too, and says so (the encoder layer's weights among them)
     enc = sum(p.numel() for p in _DeadProjectionBesideAttention().enc.parameters())
     assert "enc" in rf002.data["truncation"]["head_layers_removed"]

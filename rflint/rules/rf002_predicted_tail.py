@@ -33,17 +33,19 @@ class PredictedTail(Rule):
         # a module called again in the tail (a loop over one block) counts its weights at its first
         # call, before the cut: say so rather than "hold 0 params", which reads like a counting bug
         shared = not tail.params and any("@" in layer.name for layer in tail.parametric_layers)
-        held = ("no params of their own (they reuse the weights of layers before the cut)" if shared
-                else f"{tail.params:,} params ({pct(tail.params, a.params)}%)")
+        # the params are the tail's, not only its RF layers': its norms', an SE gate's (whose convs
+        # read a global tensor, no RF layers), a layer scale's; "its 53 layers hold" claimed them all
+        layers = f"{n} parametric RF layer{'s' if n != 1 else ''}"
+        held = (f"{layers} with no params of their own (they reuse the weights of layers before the cut) and"
+                if shared else f"{layers}, {tail.params:,} params ({pct(tail.params, a.params)}%) and")
         yield self.finding(
             border.name,
             # not "the layers from the border on are unproductive": a tail holds productive layers too
             # (a block's first conv before its dead second one, a skip's projection); what is true of
             # all of it is the segment rule's claim (rules/RF002.md)
             f"predicted tail at {fmt_size(ctx.size)} {unit(ctx.size)}: after {said} no path to the output can add spatial "
-            f"context (the tail's first unproductive layer, its border, is {named(border.name)}); its {n} parametric "
-            f"{'layers hold' if n != 1 else 'layer holds'} {held} and "
-            f"{tail.macs:,} MACs ({pct(tail.macs, a.macs)}%); {advice}",
+            f"context (the tail's first unproductive layer, its border, is {named(border.name)}); the tail holds "
+            f"{held} {tail.macs:,} MACs ({pct(tail.macs, a.macs)}%); {advice}",
             border.source,
             cut=cut, border=border.name, layers=[layer.name for layer in tail.layers],
             parametric_layers=n, params=tail.params, macs=tail.macs,

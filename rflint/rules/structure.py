@@ -351,7 +351,7 @@ def _tail(a: Analysis, segments: list[Segment], status: dict[str, str], min_tail
 def _without_head(a: Analysis, nodes: list[str]) -> list[str]:
     """The tail's nodes (topological order) without the head its last segment runs on to: nodes
     whose RF is global and from which no feature map is made again (a CoAtNet's attention stages
-    behind one dead 1x1 conv: "its 1 parametric layer holds 635,114 params").  A truncation removes
+    behind one dead 1x1 conv: "the tail holds 1 parametric RF layer, 635,114 params").  A truncation removes
     those too and says so (truncation.py, head_layers_removed).  An SE gate's layers are global as
     well, but they scale a map: they stay, as truncation's _head_weights keeps them."""
     traced = a.own_trace
