@@ -196,3 +196,52 @@ def test_a_space_to_depth_reshape_is_an_expanding_layer():
     tail = analyse_structure(a).tail
     assert tail is not None and tail.border.name == "head"
     assert [layer.name for layer in tail.layers] == [split.name, "head"]
+
+
+# mutation testing, second round (2026-12-05): structure.py's segment walk and border
+class _DeadBranchInsideABlock(nn.Module):
+    """c0; then one block: y = x + u(big(x)), out = c3(y) + x (the outer skip makes y no cut)."""
+
+    def __init__(self):
+        super().__init__()
+        self.c0 = nn.Conv2d(3, 4, 3, padding=1)
+        self.big = nn.Conv2d(4, 4, 9, padding=4)
+        self.u = nn.Conv2d(4, 4, 3, padding=1)
+        self.c3 = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        x = self.c0(x)
+        y = x + self.u(self.big(x))
+        return self.c3(y) + x
+
+
+def test_a_path_round_a_dead_layer_through_a_merge_then_a_productive_conv_is_productive():
+    # mutant structure._segment_walk: a merge is clean only if *all* its predecessors are (any -> all).
+    # I = 8.  c0 3x3: (3, j1).  big 9x9 reads 3 <= 8: productive, -> 11.  u 3x3 reads 11 > 8:
+    # unproductive, -> 13.  y = x + u: r_min 3, r_max 13.  c3 reads r_min 3 <= 8: productive (an
+    # expanding layer), -> 5.  Cut tensors: the input, c0's output, the output (y is bypassed by the
+    # outer skip): segment 1 = {big, u, y, c3, out}.  The path c0 -> y (identity) -> c3 -> out avoids
+    # the unproductive u and passes the productive expanding c3: the segment is productive
+    # (rf-semantics.md §4), so there is no tail; only RF001 on u
+    a = rflint.analyze(_DeadBranchInsideABlock(), 8)
+    assert a.layer("u").r_in_min == (11, 11) and a.layer("c3").r_in_min == (3, 3)
+    s = analyse_structure(a)
+    assert (s.status["big"], s.status["u"], s.status["c3"]) == ("productive", "unproductive", "productive")
+    assert s.tail is None
+    assert sorted((f.code, f.layer) for f in lint(a).findings) == [("RF001", "u")]
+
+
+def test_a_tail_without_an_unproductive_parametric_layer_has_its_first_unproductive_layer_as_border():
+    # mutant structure._tail_of: border fallback unproductive[0] -> unproductive[-1].
+    # min-tail-layers 0 (a tail of pools counts).  I = 4.  "0" 3x3 reads 1 -> 3; "1" reads 3 -> 5;
+    # "2" max pool 3x3/1 (pad 1) reads 5 > 4: unproductive -> 7; "3" the same, reads 7.  Tail =
+    # ["2", "3"], no parametric layer in it: border = its first unproductive RF layer, "2"
+    # (rf-semantics.md §4), and the cut is after "1".  (Settings rejects min_tail_layers 0, so through
+    # lint() the fallback is unreachable: this pins down analyse_structure's own contract)
+
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1),
+                        nn.MaxPool2d(3, 1, 1), nn.MaxPool2d(3, 1, 1))
+    a = rflint.analyze(net, 4)
+    s = analyse_structure(a, min_tail_layers=0)
+    assert [layer.name for layer in s.tail.layers] == ["2", "3"] and s.tail.border.name == "2"
+    assert s.tail.cut_name == "1"

@@ -2,8 +2,12 @@
 pinned down.  Expected numbers are worked out by hand from
 rf-semantics.md (§3 status, §4 tail/cut, §5 stem, dead taps, RF005) in the comments."""
 
+import warnings
+
+import pytest
 import torch
 from torch import nn
+from torch.nn.utils.parametrizations import weight_norm
 
 import rflint
 from rflint.rules import lint
@@ -331,3 +335,262 @@ def test_a_tails_params_count_the_bare_parameters_read_in_it():
     assert rf002.data["truncation"]["params_after"] == 2675 - 608 - 91 + 90
     # every parameter is counted at one node, but the head's temperature, read after the pooling
     assert sum(a.node_params.values()) == 2675 - 1
+
+
+# ------------------------------------------------------------------------------------------------
+# Mutation testing, second round (2026-12-05): findings whose numbers, axes or places no test pinned
+# down.  Each test names the mutant it kills; the numbers are worked out by hand in its comments.
+
+# ----------------------------------------------------------------------------------- RF001
+class _ResidualThenConv(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c0 = nn.Conv2d(3, 4, 3, padding=1)
+        self.c1 = nn.Conv2d(4, 4, 3, padding=1)
+        self.c2 = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        h = self.c0(x)
+        return self.c2(self.c1(h) + h)
+
+
+def test_rf001_reports_the_smallest_input_rf_and_the_layers_own_costs():
+    # mutants rf001: r_in_max in the message / in r_in_min, params and macs swapped.
+    # I = 2.  c0 3x3 reads 1 -> (3, j1).  c1 reads 3 > 2: unproductive, -> 5.  The sum with h:
+    # states {3, 5}: r_min 3, r_max 5.  c2 reads r_min 3 > 2 (r_max 5): unproductive.
+    # c2's costs: params 4*4*9 + 4 = 148; MACs = output elements (4 ch x 2x2, padding 1) x 4 in x 9
+    # taps = 16 * 36 = 576.  The message names the *smallest* RF reaching the input: 3x3, not 5x5
+    a = rflint.analyze(_ResidualThenConv(), 2)
+    by_layer = {f.layer: f for f in findings(a, "RF001")}
+    assert sorted(by_layer) == ["c1", "c2"]
+    c2 = by_layer["c2"]
+    assert c2.data["r_in_min"] == [3, 3] and c2.data["r_in_max"] == [5, 5]
+    assert (c2.data["params"], c2.data["macs"]) == (148, 576)
+    assert "the smallest receptive field reaching its input is 3x3 px" in c2.message
+
+
+# ----------------------------------------------------------------------------------- RF002
+def test_rf002_lists_every_tail_layer_and_the_tails_share_of_the_macs():
+    # mutants rf002: `layers` with the parametric layers only; macs_pct from the params.
+    # I = 4, 4x4 maps (padding 1).  "0" 3x3 reads 1 -> 3; "1" reads 3 <= 4 -> 5; "2" max pool 2x2/2
+    # reads 5 > 4: unproductive -> (6, j2), map 2x2; "3" 3x3 reads 6 > 4: unproductive.  Plain
+    # chain: one segment per layer; "2" and "3" are unproductive expanding segments, "1" is
+    # productive: tail = ["2", "3"] (the pool too: it is an RF layer), cut after "1", border "3"
+    # (the first unproductive *parametric* layer), 1 parametric layer.
+    # Params: "0" 3*4*9 + 4 = 112, "1" 148, "3" 148: 408; tail 148 -> 36.3 %.
+    # MACs (pools count 0): "0" 64 outputs (4 x 4x4) x 3 x 9 = 1728, "1" 64 x 4 x 9 = 2304,
+    # "3" 16 outputs (4 x 2x2) x 4 x 9 = 576: 4608; tail 576 -> 12.5 %
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1), nn.MaxPool2d(2),
+                        nn.Conv2d(4, 4, 3, padding=1))
+    a = rflint.analyze(net, 4)
+    (tail,) = findings(a, "RF002")
+    assert tail.data["border"] == "3" and tail.data["cut"] == "1"
+    assert tail.data["layers"] == ["2", "3"] and tail.data["parametric_layers"] == 1
+    assert (a.params, tail.data["params"], tail.data["params_pct"]) == (408, 148, 36.3)
+    assert (a.macs, tail.data["macs"], tail.data["macs_pct"]) == (4608, 576, 12.5)
+
+
+class _SharedLoopThenConv(nn.Module):
+    """A stem conv, one stride-2 block called six times (shared weights), a last conv of its own."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.block = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1, stride=2), nn.ReLU())
+        self.last = nn.Conv2d(8, 8, 3, padding=1)
+        self.head = nn.Linear(8, 10)
+
+    def forward(self, x):
+        x = self.stem(x)
+        for _ in range(6):
+            x = self.block(x)
+        return self.head(self.last(x).mean((2, 3)))
+
+
+def test_a_tail_with_shared_calls_and_weights_of_its_own_counts_them():
+    # mutant rf002: `shared = not tail.params and any('@' ...)` without `not tail.params`.
+    # I = 16.  stem 3x3: (3, j1); block calls (3x3/2) read 3 -> 5 (j2), 5 -> 9 (j4), 9 -> 17 (j8),
+    # then 17 > 16: calls 4-6 and `last` are unproductive: tail = block.0@4, @5, @6, last (4
+    # parametric layers).  The calls reuse the block's weights (counted at its first call), but
+    # `last` has its own: 8*8*9 + 8 = 584 params of 224 (stem) + 584 (block) + 584 (last) + 90 (head)
+    # = 1482: 39.4 %.  So the message says "584 params", not "no params of their own"
+    a = rflint.analyze(_SharedLoopThenConv(), 16)
+    (tail,) = findings(a, "RF002")
+    assert tail.layer == "block.0@4" and tail.data["parametric_layers"] == 4
+    assert (a.params, tail.data["params"], tail.data["params_pct"]) == (1482, 584, 39.4)
+    assert "the tail holds 4 parametric RF layers, 584 params (39.4%)" in tail.message
+    assert "no params of their own" not in tail.message
+
+
+class _ConvPoolStem(nn.Module):
+    """stem: 3x3/2 conv, 2x2 max pool; residual blocks with strides 1, 2, 1; mean; linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.pool = nn.Conv2d(3, 4, 3, 2, 1), nn.MaxPool2d(2)
+        self.blocks = nn.Sequential(*[_Block(s) for s in (1, 2, 1)])
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.fc(self.blocks(self.pool(self.conv(x))).mean((2, 3)))
+
+
+def test_a_two_layer_stem_is_reported_at_its_first_layer_with_the_cost_against_the_model_before():
+    # mutants rf003: the finding at p.layers[-1]; macs_increase_pct against macs_after.
+    # I = 8.  As built: conv (3, j2), pool 2x2/2 reads 3 -> (5, j4).  block 0: c1 reads 5 -> 13,
+    # c2 reads 13 > 8: unproductive; r_min after a block stays 5 (identity / 1x1 shortcut), jumps 4,
+    # 8, 8.  block 1: c2 reads 13; block 2: c2 reads 5 + 2*8 = 21: tail = blocks 0-2, 2 + 3 + 2 = 7
+    # parametric layers.  Conv at stride 1 only: conv (3, j1), pool (4, j2); block 0's c2 reads
+    # 4 + 4 = 8 <= 8, block 1's 8, block 2's 4 + 2*4 = 12 > 8: tail = block 2 (2 layers).  Conv at
+    # stride 1 and the pool (a pure downsampler) removed: block 0's c2 reads 5, block 1's 5, block 2's
+    # 3 + 2*2 = 7 <= 8: no tail.  Shortest prefix removing the tail: [conv, pool]; the finding is
+    # at the first of them, conv.
+    # MACs (output elements x in_channels x taps): as built, maps 4x4 (conv), 2x2 (pool, blocks 0),
+    # 1x1 (blocks 1, 2): conv 64 x 27 = 1728; block 0: 2 x 16 x 36 = 1152; block 1: 2 x 4 x 36 + down
+    # 4 x 4 = 304; block 2: 288; fc 8: 3480.  After: maps 8x8 (conv, block 0), 4x4 (blocks 1, 2):
+    # conv 256 x 27 = 6912; block 0: 2 x 256 x 36 = 18432; block 1: 2 x 64 x 36 + 64 x 4 = 4864;
+    # block 2: 4608; fc 8: 34824.  Increase 31344 = 900.7 % of 3480 (not 90.0 % of 34824)
+    a = rflint.analyze(_ConvPoolStem(), 8)
+    (tail,) = findings(a, "RF002")
+    assert tail.data["parametric_layers"] == 7
+    (stem,) = findings(a, "RF003")
+    assert stem.layer == "conv" and stem.data["layers"] == ["conv", "pool"]
+    assert stem.data["removes_tail"] is True and stem.data["tail_layers_before"] == 7
+    assert (stem.data["macs_before"], stem.data["macs_after"]) == (3480, 34824)
+    assert stem.data["macs_increase"] == 31344 and stem.data["macs_increase_pct"] == 900.7
+    assert "(+900.7%)" in stem.message
+
+
+def test_a_conv_that_pads_with_copies_of_its_input_has_no_dead_taps():
+    # mutant rf004 without the `not layer.kop.zero_padding` skip.  I = 2.
+    # "0": 3x3/2, zero padding 1, 2x2 -> 1x1: tap t reads t - 1: t=0 padding, t=1, 2 real: 2 of 3
+    # per axis, 4 of 9 taps used: 5/9 of its 3*4*9 = 108 weights, 60, only multiply zeros.
+    # "1": 3x3, padding 1 in 'replicate' mode on the 1x1 map: its padded taps read copies of the
+    # real pixel, never zeros: no dead taps (with zero padding it would be 8/9)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, 2, 1), nn.Conv2d(4, 4, 3, padding=1, padding_mode="replicate"))
+    a = rflint.analyze(net, 2)
+    (dead,) = findings(a, "RF004")
+    assert dead.layer == "0" and dead.data["used_taps"] == [2, 2]
+    assert dead.data["wasted_fraction"] == "5/9" and dead.data["wasted_params"] == 60
+
+
+def _old_weight_norm(conv):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return nn.utils.weight_norm(conv)
+
+
+@pytest.mark.parametrize("norm", [weight_norm, _old_weight_norm], ids=["parametrizations", "old"])
+def test_dead_taps_of_a_weight_normed_grouped_conv_count_its_kernel(norm):
+    # mutant rf004._weight_count: a conv without a `weight` parameter counted without `// groups`.
+    # I = 2: "0" 3x3/2 pad 1 -> 1x1.  "1" 3x3 pad 1, 2 groups, on the 1x1 map: only the centre tap
+    # reads the pixel: 8/9 wasted.  Its kernel: out 4 x in 4/2 x 9 = 72 weights -> 72 * 8/9 = 64
+    # wasted params (not 4*4*9 = 144 -> 128)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, 2, 1), norm(nn.Conv2d(4, 4, 3, padding=1, groups=2)))
+    a = rflint.analyze(net, 2)
+    dead = {f.layer: f for f in findings(a, "RF004")}
+    assert dead["1"].data["used_taps"] == [1, 1] and dead["1"].data["wasted_fraction"] == "8/9"
+    assert dead["1"].data["wasted_params"] == 64
+
+
+# ----------------------------------------------------------------------------------- RF006
+def test_rf006_names_only_the_axes_whose_input_rf_exceeds_the_input():
+    # mutant rf006: `r > ctx.size[o]` -> `>=` when listing the axes.
+    # Four 3x3 convs (padding 1) read r_min 1, 3, 5, 7.  I = 4x5 (H x W): "2" reads 5 > 4 on H but
+    # 5 = 5 on W (strict >: within): partial, unproductive along H only.  "3" reads 7 > 4 and 7 > 5:
+    # unproductive (RF001, not RF006)
+    net = nn.Sequential(*[nn.Conv2d(3 if i == 0 else 4, 4, 3, padding=1) for i in range(4)])
+    a = rflint.analyze(net, (4, 5))
+    (partial,) = findings(a, "RF006")
+    assert partial.layer == "2" and partial.data["axes"] == ["H"] and partial.data["r_in_min"] == [5, 5]
+    assert "unproductive along H only" in partial.message
+    assert [f.layer for f in findings(a, "RF001")] == ["3"]
+
+
+# ----------------------------------------------------------------------------------- RF005
+class _TokensWithHandWrittenAttention(nn.Module):
+    """4x4/4 patch embedding, tokens (B, N, C), one attention written with matmuls, mean, linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.patch = nn.Conv2d(3, 8, 4, stride=4)
+        self.q, self.k, self.v = nn.Linear(8, 8), nn.Linear(8, 8), nn.Linear(8, 8)
+        self.fc = nn.Linear(8, 2)
+
+    def forward(self, x):
+        t = self.patch(x).flatten(2).transpose(1, 2)  # (B, 16, 8): the positions are tokens now
+        w = torch.softmax(self.q(t) @ self.k(t).transpose(1, 2), dim=-1)
+        return self.fc((w @ self.v(t)).mean(1))
+
+
+def test_attention_between_two_token_tensors_exempts_the_last_map_from_rf005():
+    # mutant rf005._attention_after: `sum(... if r.axes) != 1` -> `>= 2`.
+    # I = 16: the patch conv 4x4/4 gives r 4 < 16 (final r_max 4).  Its tokens have no spatial axes
+    # left (flattened); q @ k^T multiplies two such activations: attention, which joins every token
+    # (rf-semantics.md §2: attention-style matmul across positions), so RF005 does not apply.
+    # (A product of a map with weights pooled from it, one spatial operand, is a gate: not exempt)
+    a = rflint.analyze(_TokensWithHandWrittenAttention(), 16)
+    assert tuple(a.final_r_max) == (4, 4)
+    assert findings(a, "RF005") == []
+
+
+class _SqueezeTheOneRow(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c2, self.c1, self.fc = nn.Conv2d(3, 4, 3, padding=1), nn.Conv1d(4, 4, 3, padding=1), nn.Linear(4, 2)
+
+    def forward(self, x):  # (B, 3, 1, 16): one row; squeezed, W goes on alone
+        return self.fc(self.c1(self.c2(x).squeeze(2)).mean(2))
+
+
+def test_an_axis_squeezed_from_a_single_row_is_not_mixed_away():
+    # mutant rf005._mixed_away: `shape[axis.dim] > 1` -> `>= 1`.
+    # I = 1x16.  c2 3x3: W r 3; the map is 1 row high, squeeze(2) drops H (one row: nothing mixed,
+    # rf-semantics.md: "squeezed from a single pixel ... sees no more than before"); c1 3-tap: W r 5.
+    # The last map's W r_max 5 < 16 and H is not covered by any mixing: RF005, "5 px along W"
+    a = rflint.analyze(_SqueezeTheOneRow(), (1, 16))
+    (rf005,) = findings(a, "RF005")
+    assert rf005.data["final_r_max"] == [None, 5]
+    assert "5 px along W" in rf005.message
+
+
+def test_rf006_is_about_parametric_layers_only():
+    # mutant rf006 without `not layer.parametric`.  I = 4x8.  "0" reads 1 -> 3, "1" reads 3 -> 5,
+    # "2" max pool 2x2/2 reads 5: H 5 > 4, W 5 <= 8: partial, but it has no weights: no RF006
+    # (as RF001 skips unproductive pools); -> (6, j2).  "3" 3x3 reads 6: H 6 > 4, W 6 <= 8: partial
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1), nn.MaxPool2d(2),
+                        nn.Conv2d(4, 4, 3, padding=1))
+    a = rflint.analyze(net, (4, 8))
+    assert a.layer("2").r_in_min == (5, 5) and a.layer("3").r_in_min == (6, 6)
+    assert [(f.layer, f.data["axes"]) for f in findings(a, "RF006")] == [("3", ["H"])]
+
+
+def test_rf006_reports_the_smallest_input_rf():
+    # mutant rf006: r_in_min=nums(layer.r_in_max).  I = 2x8.  c0 reads 1 -> 3; c1 reads 3: H 3 > 2,
+    # W 3 <= 8: partial, -> 5; the sum with h: r_min 3, r_max 5.  c2 reads r_min 3 (r_max 5): H 3 > 2,
+    # W 3 <= 8: partial.  Its finding gives the input r_min, 3x3
+    a = rflint.analyze(_ResidualThenConv(), (2, 8))
+    by_layer = {f.layer: f for f in findings(a, "RF006")}
+    assert sorted(by_layer) == ["c1", "c2"]
+    assert tuple(a.layer("c2").r_in_max) == (5, 5)
+    assert by_layer["c2"].data["r_in_min"] == [3, 3] and by_layer["c2"].data["axes"] == ["H"]
+    assert "its input RF 3x3 px exceeds the 2x8 px input there" in by_layer["c2"].message
+
+
+class _FourierOfOnePixel(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv, self.fc = nn.Conv2d(3, 4, 3, stride=4), nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.fc(torch.fft.fft2(self.conv(x)).real.flatten(1))
+
+
+def test_a_fourier_transform_of_a_one_pixel_map_mixes_no_positions():
+    # mutant rf005._attention_after.lost_positions: `d > 1` -> `d >= 1`.
+    # I = 4: conv 3x3/4 (no padding) -> a 1x1 map, r 3 < 4.  fft2 over a 1x1 map leaves the one
+    # value (like a global pool: nothing is mixed across positions), so the last map's units still
+    # see 3 of the 4 pixels: RF005
+    a = rflint.analyze(_FourierOfOnePixel(), 4)
+    (rf005,) = findings(a, "RF005")
+    assert rf005.layer == "conv" and rf005.data["final_r_max"] == [3, 3]
