@@ -5,6 +5,7 @@ import threading
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import rflint
@@ -131,6 +132,24 @@ def test_an_unbatched_input_shape_for_a_2d_model_is_an_error():
     # (3, 32, 32) was analysed as a 1-D input (input_size (32,), no RF on the H axis)
     with pytest.raises(RflintError, match=r"expects 2 spatial axes \(its first conv is 2-D\), got input shape 3,32,32"):
         rflint.analyze(_net(), input_shapes=[(3, 32, 32)])
+
+
+class _PadsOddWidths(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x):  # a branch on the input's shape: the symbolic trace fails
+        if x.shape[-1] % 2:
+            x = F.pad(x, (0, 1))
+        return self.conv(x)
+
+
+def test_an_unbatched_input_shape_is_an_error_where_the_symbolic_trace_fails_too():
+    # the trace at the shape given shows the first conv reading the input itself: its rank is the input's
+    with pytest.raises(RflintError, match=r"expects 2 spatial axes \(its first conv is 2-D\), got input shape 3,32,32"):
+        rflint.analyze(_PadsOddWidths(), input_shapes=[(3, 32, 32)])
+    assert rflint.analyze(_PadsOddWidths(), input_shapes=[(1, 3, 32, 31)]).input_size == (32, 31)
 
 
 def test_input_shapes_give_the_channels_and_remove_stem_takes_a_name():

@@ -1124,6 +1124,32 @@ def test_an_stft_front_end_is_a_window_over_the_samples():
     assert not a.warnings
 
 
+class _PaddedSpectrogram(_Spectrogram):
+    """_Spectrogram that pads the clip to a multiple of the hop first: ``n, c, t = x.shape`` and a
+    branch on the length, as audio models write it, so the symbolic trace fails."""
+
+    def forward(self, x):
+        n, c, t = x.shape
+        if t % 16:
+            x = F.pad(x, (0, 16 - t % 16))
+        return super().forward(x)
+
+
+@pytest.mark.parametrize("length, frames", [(1024, 65), (1000, 64)])
+def test_a_waveform_model_the_symbolic_trace_fails_on_takes_a_waveform(length, frames):
+    """Where the symbolic trace failed, the input's rank was the first conv's (2-D) whatever the
+    model does before it: a waveform model that unpacks its shape was refused at every size
+    ("expects 2 spatial axes"), and --input 1000 became 1000x1000.  The trace at the input's shape
+    shows the first conv reads a map made from it.  By hand: 1000 samples are padded to 1008, 1008 /
+    16 + 1 = 64 frames; the RFs are _Spectrogram's (padding adds no samples to a window's reach)."""
+    a = rflint.analyze(_PaddedSpectrogram(), input_shapes=[(1, 1, length)])
+    assert "concrete shapes" in a.trace_method
+    L = {layer.name: layer for layer in a.layers}
+    assert L["stft"].kernel == (64,) and out_min(L["stft"]) == (64,)
+    assert L["c1"].out_shape == (1, 4, 33, frames)
+    assert L["c1"].r_out_min == (None, 96) and L["c2"].r_out_min == (None, 128)
+
+
 class _DropConnect(nn.Module):
     def __init__(self, c, shared=None):
         super().__init__()

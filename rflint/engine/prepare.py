@@ -176,11 +176,20 @@ class Prepared:
         self._by_shapes[shapes] = traced
         return traced
 
-    def _conv_reads_input(self) -> bool:
+    def _conv_reads_input(self, shapes: Shapes) -> bool:
         """The first conv reads the model's input itself, so its rank is the input's.  Not when it
-        reads a map made from it: a waveform's spectrogram (STFT front end), (N, C, T) in, 2-D convs."""
-        first = first_conv_in(self.traced)
-        return first is None or first[2]  # not known: the first conv's rank it is
+        reads a map made from it: a waveform's spectrogram (STFT front end), (N, C, T) in, 2-D convs.
+        Where the symbolic trace failed (``b, c, t = x.shape``, a branch on the length), the trace at
+        these shapes tells: the first conv's rank had a waveform model that views its input as 2-D
+        (HiFi-GAN's period discriminator) refused at every size.  Not known: the first conv's rank."""
+        traced = self.traced
+        if traced is None:
+            try:
+                traced = self.traced_at(shapes)
+            except RflintError:  # (it does not run at these shapes either: the rank is the likely cause)
+                return True
+        first = first_conv_in(traced)
+        return first is None or first[2]
 
     def input_size(self, size: int | tuple[int, ...] | list[int] | None) -> tuple[int, ...]:
         if size is None:
@@ -284,7 +293,7 @@ class Prepared:
                 raise RflintError(f"input shapes must be positive, got {list(full)}")
             if len(full[0]) < 3:
                 raise RflintError(f"the first input must be (N, C, *spatial), got {list(full[0])}")
-            if self.n_axes is not None and len(full[0]) < self.n_axes + 2 and self._conv_reads_input():
+            if self.n_axes is not None and len(full[0]) < self.n_axes + 2 and self._conv_reads_input(full):
                 # (3, 32, 32), unbatched:
                 # torch would run the 2-D model on it as one 3x32x32 map with a batch of 3... or fail.
                 # More dims than the first conv's are a clip or volume the model folds (a TSN's
