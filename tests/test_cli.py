@@ -1105,7 +1105,7 @@ def test_a_sibling_shlex_does_not_break_the_report(tmp_path, monkeypatch, import
     monkeypatch.delitem(sys.modules, "shlex", raising=False)
     (tmp_path / "shlex.py").write_text("SPLIT = True\n" if imported else "raise ImportError('the model directory shlex.py')\n")
     (tmp_path / "net.py").write_text(("import shlex\n" if imported else "") + "import torch.nn as nn\n\n\ndef build():\n"
-                                     "    return nn.Sequential(" + "nn.Conv2d(3, 3, 3, padding=1), " * 6 + "nn.Flatten())\n")
+                                     "    return nn.Sequential(" + "nn.Conv2d(3, 3, 3, padding=1), " * 6 + "nn.Flatten(), nn.Linear(192, 2))\n")
     try:
         result = invoke("check", "net.py:build", "--input", "8")
     finally:

@@ -423,6 +423,49 @@ def test_truncation_counts_bare_parameters_and_names_a_larger_head():
         in plan.head_text()
 
 
+class _ConvGRU(nn.Module):
+    """A CRNN: three 3x3 convs on a (frequency, time) map, the mean over frequency, a GRU over the
+    frames, a Linear per frame, the mean over the frames."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.c2, self.c3 = nn.Conv2d(1, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1)
+        self.gru, self.fc = nn.GRU(4, 3, batch_first=True), nn.Linear(3, 5)
+
+    def forward(self, x):
+        h, _ = self.gru(self.c3(self.c2(self.c1(x))).mean(2).transpose(1, 2))
+        return self.fc(h).mean(1)
+
+
+def test_the_head_a_truncation_removes_names_the_layer_that_made_the_map_global():
+    # the GRU reads the frames (a map) and makes them global: it was left out of the head named,
+    # although the truncation removes it ("Removes 1 RF layer", not a word of a 74k-param GRU).
+    # 4 px: c1 reads 1, c2 3, c3 5 > 4: the tail is c3 (4*4*9 + 4 = 148), the cut after c2.  The
+    # head: the GRU (3 gates: weight_ih 9x4, weight_hh 9x3, two 9-biases = 81) and fc (3*5 + 5 =
+    # 20): 101.  The new Linear(4, 5): 25.  Model: 40 + 148 + 148 + 81 + 20 = 437; after: 437 -
+    # 148 - 101 + 25 = 213
+    model = _ConvGRU()
+    plan = build_report(rflint.analyze(model, 4)).truncation
+    assert plan.head_layers == ("gru", "fc") and plan.head_params == 101
+    assert plan.params_before == 437 and plan.params_after == 213 == n_params(truncate(model, 4))
+
+
+def test_no_classifier_for_a_flattened_map_of_scores():
+    # a patch discriminator's output is its map flattened, one score per position (16 at 4x4 px):
+    # a "truncation" to a Linear(4, 16) added parameters ("params +0.1%") and answered another
+    # question.  4 px: the third conv reads 5 > 4, the tail; no plan, and RF002 says why
+    net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1), nn.Conv2d(4, 1, 3, padding=1),
+                        nn.Flatten())
+    report = build_report(rflint.analyze(net, 4))
+    assert report.truncation is None
+    (rf002,) = [f for f in report.findings if f.code == "RF002"]
+    assert rf002.data["truncation"] is None
+    assert "its output is a feature map flattened to (batch, positions)" in rf002.message
+    # a Linear over the flattened map makes classes of them: that model ends in a classifier
+    classifier = build_report(rflint.analyze(nn.Sequential(*net, nn.Linear(16, 5)), 4))
+    assert classifier.truncation is not None
+
+
 class _FrameConsensus(nn.Module):
     """A TSN-style net: 8 frames folded into the batch, eight 3x3 convs (a tail at 8 px), a global
     mean per frame, the mean over the frames (the consensus), a classifier."""

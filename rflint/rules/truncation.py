@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 
 import networkx as nx
+import torch
 import torch.fx as fx
 from torch import nn
 
@@ -127,6 +128,9 @@ def _plan(a: Analysis, tail: Tail) -> TruncationPlan | str:
     out_shapes = [a.shape(n) for n in a.outputs]
     if len(out_shapes) != 1 or out_shapes[0] is None or len(out_shapes[0]) != 2:
         return "its output is not a (batch, classes) vector, so it cannot end in a classifier"
+    if _flattened_map(a):  # Linear(1024, 15) for a HiFi-GAN discriminator's 15 scores: "params +0.1%"
+        return ("its output is a feature map flattened to (batch, positions), one score per position (a patch "
+                "discriminator's), not a (batch, classes) vector, so it cannot end in a classifier")
     cut_shape = a.shape(tail.cut)
     not_a_map = f"the cut tensor {tail.cut_label} is not a feature map that global pooling can close"
     if cut_shape is None or len(cut_shape) < 3:
@@ -158,6 +162,27 @@ def _plan(a: Analysis, tail: Tail) -> TruncationPlan | str:
         params_before=a.params, macs_before=a.macs,
         head_layers=tuple(head_layers) if len(head_layers) > 1 else (), head_params=head_params,
     ) if pooled else not_a_map
+
+
+_SHAPE_ONLY_METHODS = {"flatten", "view", "reshape", "squeeze", "contiguous"}
+_SHAPE_ONLY_FUNCTIONS = {torch.flatten, torch.reshape, torch.squeeze}
+
+
+def _flattened_map(a: Analysis) -> bool:
+    """The output is a feature map only reshaped: torch.flatten(x, 1) of a conv's map, whose values
+    are positions, not classes (and whose number changes with the input size).  Flattening counts
+    as global (rf-semantics.md §2), so the output's RF cannot tell; the ops before it can."""
+    traced = a.own_trace
+    if traced is None or len(a.outputs) != 1:
+        return False
+    node = traced.node_by_name.get(a.outputs[0])
+    while node is not None and node.args and isinstance(node.args[0], fx.Node) and (
+            (node.op == "call_method" and node.target in _SHAPE_ONLY_METHODS)
+            or (node.op == "call_function" and node.target in _SHAPE_ONLY_FUNCTIONS)
+            or (node.op == "call_module" and isinstance(traced.modules.get(node.target), nn.Flatten))):
+        node = node.args[0]
+    rf = a.node_rf.get(node) if node is not None else None
+    return rf is not None and rf.spatial
 
 
 def _params_of(a: Analysis, names: set[str]) -> int:
@@ -200,9 +225,12 @@ def _attribute(root: nn.Module, target: str):
 
 
 def _head_weights(a: Analysis, removed: list[str]) -> tuple[list[str], int]:
-    """The removed modules with weights whose input is global and whose output feeds no feature map
-    again: the head (an SE gate's layers read a global tensor too, but they scale a map, and are in
-    the tail's count already)."""
+    """The removed modules with weights whose output is global and feeds no feature map again: the
+    head, what the tail's count leaves out (structure._without_head).  Those that make the map
+    global count too: a GRU over a CRNN's frames, attention over tokens, a Linear over a flattened
+    map; taking only those that read a global tensor left a CRNN's GRU (74,496 params) out of what
+    the truncation says it removes.  (An SE gate's layers are global as well, but they scale a
+    map, and are in the tail's count already.)"""
     traced = a.own_trace
     if traced is None:
         return [], 0
@@ -218,8 +246,9 @@ def _head_weights(a: Analysis, removed: list[str]) -> tuple[list[str], int]:
         if not count or node is None or node.op != "call_module" or name in feeds_a_map:
             continue
         src = node.args[0] if node.args and isinstance(node.args[0], fx.Node) else None
-        rf = a.node_rf.get(src) if src is not None else None
-        if rf is not None and rf.is_global:  # (no RF at all: a side input's MLP, not the head)
+        rf = a.node_rf.get(node)
+        if src is not None and a.node_rf.get(src) is not None and rf is not None and rf.is_global:
+            # (a module whose input has no RF at all is a side input's MLP, not the head)
             names.append(str(node.target))
             params += count
     return names, params
