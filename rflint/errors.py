@@ -46,6 +46,7 @@ _API_WORDS = (
     ("(pass them with --kwarg NAME=VALUE)", "(pass them in kwargs={'NAME': value})"),
     ("; --kwarg only applies to classes and factories", "; kwargs only apply to classes and factories"),
     ("(name layers with --layers to force it)", "(name them with layers=[...] to force it)"),
+    ("with --input-shape 1,1,L", "with input_shapes=[(1, 1, L)]"),
 )
 
 

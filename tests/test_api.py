@@ -134,6 +134,11 @@ def test_an_unbatched_input_shape_for_a_2d_model_is_an_error():
         rflint.analyze(_net(), input_shapes=[(3, 32, 32)])
 
 
+def test_an_input_without_channels_is_advised_in_the_apis_words():
+    with pytest.raises(RflintError, match=r"got \[1, 100\]; .* returns model\(x\[:, 0\]\), with input_shapes=\[\(1, 1, L\)\]$"):
+        rflint.analyze(_net(), input_shapes=[(1, 100)])
+
+
 class _PadsOddWidths(nn.Module):
     def __init__(self):
         super().__init__()

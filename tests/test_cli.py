@@ -205,6 +205,47 @@ def test_bad_input_is_one_line_and_exit_2(project, args, message):
     assert "Traceback" not in result.output and "--debug" not in lines[0]
 
 
+WAVEFORM = textwrap.dedent("""
+    import torch.nn as nn
+
+
+    class Encoder(nn.Module):  # takes (N, L), as fairseq's wav2vec 2.0 does: the channel dim is its own
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv1d(1, 4, 10, 5)
+
+        def forward(self, source):
+            return self.conv(source[:, None])
+
+
+    class Wrapped(nn.Module):  # what the message advises: (N, 1, L) in, model(x[:, 0])
+        def __init__(self):
+            super().__init__()
+            self.model = Encoder()
+
+        def forward(self, x):
+            return self.model(x[:, 0])
+""")
+
+
+@pytest.mark.parametrize("args, message", [
+    # "the first input must be (N, C, *spatial), got [1, 16000]", and nothing on what to do
+    (["--input-shape", "1,16000"], "got [1, 16000]; for a model that takes (N, L) without channels, lint a wrapper "
+                                   "whose forward(x) returns model(x[:, 0]), with --input-shape 1,1,L"),
+    # torch's "Expected 2D (unbatched) or 3D (batched) input to conv1d, but got input of size: [1, 1, 1, 16000]"
+    (["--input", "16000"], "conv gets a map of 4 dims from the input 1,1,16000: the model adds a dim before its "
+                           "first conv, so it takes its input without channels, (N, *spatial); rflint reads an input "
+                           "as (N, C, *spatial): lint a wrapper whose forward(x) returns model(x[:, 0])"),
+])
+def test_a_model_that_takes_a_waveform_without_channels_is_told_what_to_do(project, args, message):
+    (project / "wav.py").write_text(WAVEFORM)
+    result = invoke("check", "wav.py:Encoder", *args)
+    assert result.exit_code == 2 and message in result.stderr, result.output
+    # the advice works: the conv 10/5 reads 10 samples
+    doc = json.loads(invoke("check", "wav.py:Wrapped", "--input-shape", "1,1,16000", "--format", "json").stdout)
+    assert doc["models"][0]["layers"][0]["r_out_min"] == [10]
+
+
 @pytest.mark.parametrize("flag, path", [("--html", "nodir/x.html"), ("--graph", "nodir/g.dot"), ("--plot", "nodir/p.png")])
 def test_a_picture_that_cannot_be_written_stops_the_run_before_the_analysis(project, flag, path):
     # -o was checked before the analysis, the pictures after it: the whole report, then the error

@@ -14,7 +14,7 @@ from rflint.arguments import check_arguments
 from rflint.engine.ops.functions import SPATIAL_FUNCTIONS
 from rflint.engine.program import Probe, input_needs, probe, run_program
 from rflint.engine.results import Analysis
-from rflint.engine.size_hints import axes_text, explain_failure, first_conv_in, side_limit
+from rflint.engine.size_hints import NO_CHANNEL_DIM, axes_text, explain_failure, first_conv_in, side_limit
 from rflint.engine.weights import fetch
 from rflint.errors import RflintError, api_words
 from rflint.trace import LoadedModel, Traced, evaluating, fx_trace, load_model
@@ -291,8 +291,9 @@ class Prepared:
             full = tuple(tuple(int(d) for d in shape) for shape in shapes)
             if any(d <= 0 for shape in full for d in shape):
                 raise RflintError(f"input shapes must be positive, got {list(full)}")
-            if len(full[0]) < 3:
-                raise RflintError(f"the first input must be (N, C, *spatial), got {list(full[0])}")
+            if len(full[0]) < 3:  # (N, L): a waveform model that adds the channel dim itself, or a mistake
+                raise RflintError(f"the first input must be (N, C, *spatial), got {list(full[0])}; for a model that "
+                                  f"takes (N, L) without channels, {NO_CHANNEL_DIM}")
             if self.n_axes is not None and len(full[0]) < self.n_axes + 2 and self._conv_reads_input(full):
                 # (3, 32, 32), unbatched:
                 # torch would run the 2-D model on it as one 3x32x32 map with a batch of 3... or fail.

@@ -27,6 +27,14 @@ if TYPE_CHECKING:
     from rflint.engine.prepare import Prepared, Shapes
 
 
+# torch's words for a conv given a map of the wrong rank: "Expected 2D (unbatched) or 3D (batched)
+# input to conv1d, but got input of size: [1, 1, 1, 16000]"
+_CONV_RANK = re.compile(r"input to conv(?:_transpose)?\dd, but got input of size: \[([\d, ]+)\]")
+# what to do with a model that takes (N, L) and adds the channel dim itself (fairseq's and Hugging
+# Face's wav2vec 2.0 and HuBERT take (batch, samples))
+NO_CHANNEL_DIM = "lint a wrapper whose forward(x) returns model(x[:, 0]), with --input-shape 1,1,L"
+
+
 def axes_text(n: int) -> str:
     return f"{n} spatial {'axis' if n == 1 else 'axes'}"
 
@@ -47,6 +55,13 @@ def explain_failure(prepared: Prepared, shapes: Shapes, err: RflintError, full_s
         # --input-shape 1,3,32 for a 2-D model: torch reads it as an unbatched map and blames the channels
         return RflintError(f"{prepared.label} expects {axes_text(n)} (its first conv is {n}-D), "
                            f"got input shape {','.join(map(str, shapes[0]))}")
+    rank = _CONV_RANK.search(text)
+    if first is not None and first[0] == raw and rank and len(rank.group(1).split(",")) == len(shapes[0]) + 1:
+        # wav2vec 2.0's x = source[:, None]: the model adds the channel dim to a (N, L) waveform itself
+        return RflintError(f"{prepared.label}: {layer} gets a map of {len(shapes[0]) + 1} dims from the input "
+                           f"{','.join(map(str, shapes[0]))}: the model adds a dim before its first conv, so it takes "
+                           f"its input without channels, (N, *spatial); rflint reads an input as (N, C, *spatial): "
+                           f"{NO_CHANNEL_DIM}")
     channels_wrong = _CHANNELS.search(text) is not None and not any(p in text for p in _TOO_SMALL)
     if first is not None and first[0] == raw and channels_wrong:
         expected, given = first[1], shapes[0][1]
