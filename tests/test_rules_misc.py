@@ -1022,7 +1022,7 @@ def test_dead_taps_in_1d_read_as_sizes():
     did not read as sizes, and "a 1 px map ... a real pixel" not as a signal's."""
     model = nn.Sequential(nn.Conv1d(1, 4, 16, stride=16), nn.Conv1d(4, 4, 3, padding=1))
     [found] = [f for f in lint(rflint.analyze(model, 16)).findings if f.code == "RF004"]
-    assert found.message.startswith("layer 1 (3-tap kernel on a 1-sample map): only 1 of its kernel taps ever read a real sample")
+    assert found.message.startswith("layer 1 (3-tap kernel on a map of length 1): only 1 of its kernel taps ever read a real sample")
     assert found.data["wasted_params"] == 32
 
 

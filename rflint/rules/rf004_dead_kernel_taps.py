@@ -92,9 +92,14 @@ class DeadKernelTaps(Rule):
         weights = _weight_count(ctx, layer)
         wasted_params = weights * (total - alive) // total
         frac = f"{wasted.numerator}/{wasted.denominator}"
-        unit = "-sample" if len(n_in) == 1 else ""  # "a 2 kernel on a 100 map" read as numbers, not sizes
-        where = a_or_an(f"{'x'.join(map(str, n_in))}{unit} map") if len(uses) == 1 else \
-            f"maps of {', '.join(sorted({'x'.join(map(str, u[1])) + unit for u in uses}))} in its {len(uses)} calls"
+        # a 1-D map by its length ("a 2 kernel on a 100 map" read as numbers, not sizes; "a 49-sample
+        # map" read as 49 of the input's samples, where a wav2vec map has 49 frames 320 samples apart)
+        sizes = sorted({'x'.join(map(str, u[1])) for u in uses}, key=lambda t: tuple(map(int, t.split("x"))))
+        if len(n_in) == 1:
+            where = f"a map of length {sizes[0]}" if len(uses) == 1 else \
+                f"maps of length {', '.join(sizes)} in its {len(uses)} calls"
+        else:
+            where = a_or_an(f"{sizes[0]} map") if len(uses) == 1 else f"maps of {', '.join(sizes)} in its {len(uses)} calls"
         real = "sample" if len(n_in) == 1 else "pixel"
         taps = (f"none of its kernel taps ever reads a real {real}, so all of its" if alive == 0 else
                 f"only {'x'.join(map(str, used))} of its kernel taps ever read a real {real}, so {frac} of its")
