@@ -594,3 +594,12 @@ def test_a_fourier_transform_of_a_one_pixel_map_mixes_no_positions():
     a = rflint.analyze(_FourierOfOnePixel(), 4)
     (rf005,) = findings(a, "RF005")
     assert rf005.layer == "conv" and rf005.data["final_r_max"] == [3, 3]
+
+
+def test_rf005_on_a_signal_speaks_of_patterns():
+    # two 3-tap convs read 1 and 3, and make 5 samples of a 100-sample input: RF005, in a signal's
+    # words (it said "objects larger than that", which a waveform has none of)
+    a = rflint.analyze(nn.Sequential(nn.Conv1d(1, 4, 3, padding=1), nn.Conv1d(4, 4, 3, padding=1)), 100)
+    (rf005,) = findings(a, "RF005")
+    assert rf005.message.endswith("its largest receptive field is 5 samples for a 100-sample input; patterns "
+                                  "larger than that are only ever seen in pieces")

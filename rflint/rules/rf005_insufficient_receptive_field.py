@@ -14,6 +14,8 @@ from rflint.rules.base import Rule
 from rflint.rules.structure import a_or_an, axis_names, fmt_size, sized, unit
 from rflint.wording import named
 
+_WHAT = {False: "objects", True: "patterns"}  # (a sound's, a signal's: no objects in a waveform)
+
 
 class InsufficientReceptiveField(Rule):
     code = "RF005"
@@ -47,7 +49,8 @@ class InsufficientReceptiveField(Rule):
         yield self.finding(
             layer.name,
             f"no unit of the last feature map ({named(layer.name)}) sees the whole input: its largest receptive field "
-            f"is {seen} for {a_or_an(sized(ctx.size))} input; objects larger than that are only ever seen in pieces",
+            f"is {seen} for {a_or_an(sized(ctx.size))} input; {_WHAT[len(ctx.size) == 1]} larger than that are only "
+            "ever seen in pieces",
             layer.source,
             final_r_max=nums(a.final_r_max), input=list(ctx.size),
         )
