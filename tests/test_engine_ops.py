@@ -935,6 +935,24 @@ def test_a_conv_subclass_with_its_own_forward_points_where_it_is_built(tmp_path)
     assert [(layer.op, layer.source.line) for layer in a.layers] == [("Conv2d", 6), ("F.conv2d", 7)]
 
 
+def test_a_conv_subclass_with_its_own_forward_is_named_by_its_path():
+    # it was "2.conv2d", "4.conv2d_1", ...: the module's path and fx's node counter over the whole
+    # model, where an nn.Conv2d in its place is "2"; a subclass called twice is "c@2", as a module is
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem, self.c = nn.Conv2d(3, 16, 3, padding=1), StdConv2d(16, 16, 3, padding=1)
+
+        def forward(self, x):
+            return self.c(self.c(self.stem(x)))
+
+    assert [layer.name for layer in rflint.analyze(_chain(StdConv2d), 32).layers] == ["0", "2", "4", "6", "8"]
+    assert [layer.name for layer in rflint.analyze(Twice(), 32).layers] == ["stem", "c", "c@2"]
+    # a function of a module that is no conv keeps its node's name: BlurPool's blur is "1.conv2d"
+    blurred = rflint.analyze(nn.Sequential(nn.Conv2d(3, 4, 3), BlurPool(4)), 32)
+    assert [layer.name for layer in blurred.layers] == ["0", "1.conv2d"]
+
+
 def test_a_fixed_filter_in_a_buffer_is_no_parametric_layer():
     """BlurPool after an 8x8/8 stem (r 8, j 8) and a 3x3 conv (r 24) at 16 px: the blur reads r 24
     (> 16 px) and gives 24 + 2 * 8 = 40, but it has no learned weights, so it is no unproductive

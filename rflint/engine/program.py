@@ -36,8 +36,13 @@ if TYPE_CHECKING:
     from rflint.engine.prepare import Prepared
 
 
-def _layer_name(node: fx.Node, seen: dict[str, int]) -> str:
-    base = node_label(node)
+def _layer_name(node: fx.Node, seen: dict[str, int], owner: nn.Module | None = None) -> str:
+    """The layer's name: its module's path, or for a function its module's path and fx's node name
+    ("layer1.0.add").  A conv subclass with a forward() of its own (weight standardisation, TF
+    "same" padding) is the conv it computes, named by its path as an nn.Conv2d is ("conv2", not
+    "conv2.conv1d_1", whose counter runs over the whole model)."""
+    stack = node.meta.get("nn_module_stack") if isinstance(owner, nn.modules.conv._ConvNd) else None
+    base = next(reversed(stack.values()))[0] if stack else node_label(node)
     seen[base] = seen.get(base, 0) + 1
     return base if seen[base] == 1 else f"{base}@{seen[base]}"  # a module called twice
 
@@ -406,7 +411,7 @@ def run_program(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None
         if out_origins != origins and rfs[node] is not None and rfs[node].axes:  # the op moved its axes
             r_out_min, r_out_max = axes_by_origin(rfs[node], origins)
         layer = Layer(
-            _layer_name(node, seen_names), node.name, kop.op, kop.kind, kop.kernel, kop.stride, kop.dilation,
+            _layer_name(node, seen_names, owner), node.name, kop.op, kop.kind, kop.kernel, kop.stride, kop.dilation,
             kop.padding, first_shape(values.get(src)) or (), first_shape(values.get(node)) or (),
             r_in_min, r_in_max, r_out_min, r_out_max, origins,
             node_params[node.name], node_macs_.get(node.name, 0),
