@@ -108,3 +108,34 @@ def test_macs_of_a_decoder_layer_with_a_memory_of_another_length():
     # 2*16*16*16 = 8192, attention 2*64*16*16 = 32768: 73728;  feed-forward 2*64*16*32 = 65536
     a = rflint.analyze(_DecoderOnAShorterMemory(), 8)
     assert a.macs == 3072 + 196608 + 73728 + 65536
+
+
+class _Recurrent(nn.Module):
+    """A 3-tap Conv1d (2 -> 6 channels), then a recurrent layer over its 10 steps."""
+
+    def __init__(self, rnn):
+        super().__init__()
+        self.conv, self.rnn = nn.Conv1d(2, 6, 3, padding=1), rnn
+
+    def forward(self, x):
+        h = self.conv(x)  # (N, 6, T)
+        return self.rnn(h.transpose(1, 2) if self.rnn.batch_first else h.permute(2, 0, 1))[0].mean()
+
+
+def test_macs_of_recurrent_layers_count_their_gates():
+    # They counted 0 (a CRNN's GRU, Demucs' BLSTM: 2.2 of its 6.9 GMACs).  Per step, direction and
+    # layer: gates * H * (I_l + H_out), + H * proj_size for an LSTM with a projection; I_l = I for
+    # the first layer, H_out * directions after it.  T = 10 steps; the conv: 60 outputs x 2 x 3 = 360.
+    cases = [
+        (nn.LSTM(6, 5, batch_first=True), 4 * 5 * (6 + 5) * 10),  # 2200
+        (nn.RNN(6, 5), 1 * 5 * (6 + 5) * 10),  # 550, sequence-first
+        # 2 layers, both ways: (3*5*(6+5) + 3*5*(10+5)) * 2 * 10 = (165 + 225) * 20
+        (nn.GRU(6, 5, num_layers=2, bidirectional=True), 7800),
+        # proj_size 3: layer 0 4*5*(6+3) + 5*3 = 195, layer 1 4*5*(6+3) + 15 = 195 (its input 3 * 2):
+        # 390 * 2 * 10
+        (nn.LSTM(6, 5, num_layers=2, bidirectional=True, proj_size=3, batch_first=True), 7800),
+    ]
+    for rnn, macs in cases:
+        a = rflint.analyze(_Recurrent(rnn), input_shapes=[(2, 2, 10)])  # a batch of 2: per sample
+        assert a.node_macs["rnn"] == macs, rnn
+        assert a.macs == 360 + macs

@@ -2,9 +2,10 @@
 
 MACs count the multiply-accumulates of weight-bearing ops and products of activations (conv,
 transposed conv, linear, matmul/bmm/addmm/baddbmm, two-operand einsum, scaled dot-product attention,
-nn.MultiheadAttention, nn.Transformer{Encoder,Decoder}{,Layer}): the number papers call "FLOPs" (one
+nn.MultiheadAttention, nn.Transformer{Encoder,Decoder}{,Layer}, recurrent layers): the number papers call "FLOPs" (one
 MAC = one multiply-add).
-Pooling, normalisation and activations count 0; they are a rounding error next to the convs.
+nn.LSTM, nn.GRU and nn.RNN count their gates' products.  Pooling, normalisation and activations
+count 0; they are a rounding error next to the convs.
 All counts are per sample: a node's count over the whole run, divided by the batch size of the
 model's input (``per_sample``), not by the node's own first dimension, which is not the batch in a
 model that folds a clip's frames into it or lays tokens out sequence-first.
@@ -117,6 +118,8 @@ def macs_rule(node: fx.Node, module: nn.Module | None) -> MacsRule | None:
             return _scaled(node, node, module.in_features)
         if isinstance(module, nn.MultiheadAttention):
             return _multihead_attention(node, module)
+        if isinstance(module, nn.RNNBase):
+            return _recurrent(node, module)
         if isinstance(module, (nn.TransformerEncoderLayer, nn.TransformerDecoderLayer, nn.TransformerEncoder,
                                nn.TransformerDecoder, nn.Transformer)):
             return _transformer(node, module)
@@ -234,6 +237,31 @@ def _attention_rule(node: fx.Node) -> MacsRule:
             return 0
         (e, s, ev) = shapes[0][-1], shapes[1][-2], shapes[2][-1]
         return math.prod(shapes[0][:-1]) * s * (e + ev)
+    return rule
+
+
+_GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
+
+
+def _recurrent(node: fx.Node, module: nn.RNNBase) -> MacsRule:
+    """nn.LSTM / nn.GRU / nn.RNN over a (T, N, I) input ((N, T, I) with batch_first, (T, I)
+    unbatched): per step, direction and layer, each gate's input and hidden products, gates *
+    H * (I_l + H_out), and an LSTM's projection to proj_size, H * proj_size; I_l is the input size
+    for the first layer, H_out * directions for the others (H_out: proj_size, else H).  A packed
+    sequence (its steps vary per sample) counts 0."""
+    x = _argument(node, 0, "input")
+    h = module.hidden_size
+    out = getattr(module, "proj_size", 0) or h
+    directions = 2 if module.bidirectional else 1
+    per_step = sum(_GATES.get(module.mode, 1) * h * ((module.input_size if layer == 0 else out * directions) + out)
+                   + (h * out if out != h else 0) for layer in range(module.num_layers))
+
+    def rule(values: dict) -> int:
+        inp = values.get(x)
+        if not is_tensor_like(inp) or inp.dim() not in (2, 3):
+            return 0
+        steps = inp.shape[0] * (inp.shape[1] if inp.dim() == 3 else 1)  # time steps x samples, either layout
+        return steps * directions * per_step
     return rule
 
 
