@@ -603,3 +603,31 @@ def test_rf005_on_a_signal_speaks_of_patterns():
     (rf005,) = findings(a, "RF005")
     assert rf005.message.endswith("its largest receptive field is 5 samples for a 100-sample input; patterns "
                                   "larger than that are only ever seen in pieces")
+
+
+class _UpsamplingResidualNet(nn.Module):
+    """An image-to-image net: 3x3/2 stem, two residual blocks, a 2x nearest upsample back to the input size."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 4, 3, 2, 1)
+        self.blocks = nn.Sequential(_Block(), _Block())
+        self.up = nn.Upsample(scale_factor=2)
+
+    def forward(self, x):
+        return self.up(self.blocks(self.stem(x)))
+
+
+def test_a_stem_fix_that_changes_the_output_map_says_so():
+    # without its stem's stride an image-to-image model returns a map twice the size: the finding
+    # named only the MACs.  I = 6: stem (3, j 2), each block's c1 reads 3 -> 7 and c2 reads 7 > 6
+    # (unproductive; the identity keeps r_min 3): the blocks and the (neutral) upsample are the tail.
+    # Stem at stride 1: (3, j 1), c1 -> 5, c2 reads 5 <= 6: no tail.  Output: 6 -> 3 -> 6 as built,
+    # 6 -> 6 -> 12 without the stride
+    (stem,) = findings(rflint.analyze(_UpsamplingResidualNet(), 6), "RF003")
+    assert stem.layer == "stem" and stem.data["removes_tail"] is True
+    assert (stem.data["output_before"], stem.data["output_after"]) == ([6, 6], [12, 12])
+    assert stem.message.endswith("; it also changes the output map from 6x6 to 12x12")
+    # a classifier's logits are no map: nothing to say (ResNet18 at 32 px, its stem's finding)
+    (resnet,) = findings(rflint.analyze("zoo:resnet18", 32), "RF003")
+    assert resnet.data["output_before"] is None and "output map" not in resnet.message

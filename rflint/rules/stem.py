@@ -21,6 +21,7 @@ from rflint.engine import Analysis, Layer
 from rflint.engine.program import Probe, source_of
 from rflint.engine.surgery import describe_change, stride_one
 from rflint.errors import RflintError
+from rflint.trace.metaspec import first_shape
 from rflint.rules.structure import HEAD, Structure, analyse_structure, status_of, tail_layers_under
 
 
@@ -33,6 +34,9 @@ class StemProposal:
     tail_layers_after: int
     macs_before: int
     macs_after: int
+    # the spatial size of the model's first output map before and after, when the change makes it
+    # another (an image-to-image model: the fix changes what it returns, not only what it costs)
+    output_sizes: tuple[tuple[int, ...], tuple[int, ...]] | None = None
 
 
 # The stem downsamplings tried, from the input (rules/RF003.md): each try is a shape pass over the
@@ -79,7 +83,18 @@ def stem_experiment(ctx) -> StemProposal | None:
         return None
     chosen, n_after, probe = best
     return StemProposal(chosen, [describe_change(layer) for layer in chosen], n_after is None, before,
-                        n_after or 0, a.macs, probe.macs())
+                        n_after or 0, a.macs, probe.macs(), _output_sizes(a, probe))
+
+
+def _output_sizes(a: Analysis, probe: Probe) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+    """The spatial size of the first output that is a map, as analysed and as the probe leaves it,
+    when they differ (None when they agree, or no output is a map: a classifier's logits)."""
+    node_of = a.traced.node_by_name
+    for name in a.outputs:
+        before, after = first_shape(a.values.get(node_of[name])), first_shape(probe.values.get(node_of[name]))
+        if before and after and len(before) >= 3 and len(before) == len(after):
+            return (tuple(before[2:]), tuple(after[2:])) if before[2:] != after[2:] else None
+    return None
 
 
 def tail_layers_after(s: Structure, probe: Probe, min_tail_layers: int) -> int | None:
