@@ -230,7 +230,8 @@ WAVEFORM = textwrap.dedent("""
 
 @pytest.mark.parametrize("args, message", [
     # "the first input must be (N, C, *spatial), got [1, 16000]", and nothing on what to do
-    (["--input-shape", "1,16000"], "got [1, 16000]; for a model that takes (N, L) without channels, lint a wrapper "
+    (["--input-shape", "1,16000"], "got [1, 16000]; a vector (a generator's latent) has no receptive field to lint; "
+                                   "for a model that takes (N, L) signals without channels, lint a wrapper "
                                    "whose forward(x) returns model(x[:, 0]), with --input-shape 1,1,L"),
     # torch's "Expected 2D (unbatched) or 3D (batched) input to conv1d, but got input of size: [1, 1, 1, 16000]"
     (["--input", "16000"], "conv gets a map of 4 dims from the input 1,1,16000: the model adds a dim before its "

@@ -723,7 +723,7 @@ def test_a_fixed_size_position_embedding_is_named_not_the_downsampling():
         rflint.analyze(_PositionEmbedded, 32)
     assert str(err.value) == ("input 32x32 does not fit _PositionEmbedded: at add what the input made meets pos_embed, "
                               "a parameter of a fixed size (a position embedding?): the model runs only at the input "
-                              "size it was built for; the nearest sizes that run are 19x19")
+                              "size it was built for; the nearest size that runs is 19x19")
 
 
 class _ComposedEmbedding(nn.Module):
@@ -748,8 +748,8 @@ def test_a_position_embedding_computed_from_parameters_is_named():
     with pytest.raises(RflintError) as err:
         rflint.analyze(_ComposedEmbedding, 32)
     assert ("what the input made meets a fixed-size tensor computed from the parameters col_pos, row_pos alone "
-            "(a position embedding?): the model runs only at the input size it was built for; the nearest sizes "
-            "that run are 19x19") in str(err.value)
+            "(a position embedding?): the model runs only at the input size it was built for; the nearest size "
+            "that runs is 19x19") in str(err.value)
 
 
 class _ItemBranch(ValueBranch):
@@ -1404,7 +1404,7 @@ def test_the_nearest_sizes_stop_where_the_map_vanishes(monkeypatch):
     # to 1 was tried (SwinUNETR at 50: 46 re-traces, 19 s); the search down ends at the first side
     # where the map vanishes, 32, and the one up at 64, found among the multiples of 1, 2, 4 ...
     trials = _sizes_tried(monkeypatch, "rflint.engine.size_hints", "probe")
-    with pytest.raises(RflintError, match="the nearest sizes that run are 64x64$"):
+    with pytest.raises(RflintError, match="the nearest size that runs is 64x64$"):
         rflint.analyze(_Period32From64(), 50)
     assert trials and (31, 31) not in trials and len(trials) < 40, trials
 
@@ -1496,7 +1496,7 @@ def test_a_models_own_size_check_is_quoted_with_the_multiples_that_run(size, nea
     text = "x".join(map(str, size))
     assert str(err.value) == (f"input {text} does not fit {type(_CheckedSize()).__name__}: its own check says "
                               f"\"spatial dimensions {list(size)} of input image must be divisible by 8\"; "
-                              f"the nearest sizes that run are {nearest}")
+                              f"{'the nearest sizes that run are' if ' and ' in nearest else 'the nearest size that runs is'} {nearest}")
 
 
 def test_compiled_forward_and_helpers_are_traced_as_the_code_they_wrap():

@@ -292,8 +292,9 @@ class Prepared:
             if any(d <= 0 for shape in full for d in shape):
                 raise RflintError(f"input shapes must be positive, got {list(full)}")
             if len(full[0]) < 3:  # (N, L): a waveform model that adds the channel dim itself, or a mistake
-                raise RflintError(f"the first input must be (N, C, *spatial), got {list(full[0])}; for a model that "
-                                  f"takes (N, L) without channels, {NO_CHANNEL_DIM}")
+                raise RflintError(f"the first input must be (N, C, *spatial), got {list(full[0])}; a vector (a "
+                                  "generator's latent) has no receptive field to lint; for a model that takes (N, L) "
+                                  f"signals without channels, {NO_CHANNEL_DIM}")
             if self.n_axes is not None and len(full[0]) < self.n_axes + 2 and self._conv_reads_input(full):
                 # (3, 32, 32), unbatched:
                 # torch would run the 2-D model on it as one 3x32x32 map with a batch of 3... or fail.

@@ -460,8 +460,8 @@ def run_program(prepared: Prepared, shapes, replace: dict[str, nn.Module] | None
 
 # said of head layers that still slide a window over a map (MaxViT's convs after its first window
 # attention, a conv decoder on a ViT's tokens): nothing checks them, which "No findings." hides
-_SPATIAL_HEADS = ("layers with a spatial kernel on a map that attention, a window partition or a fold made "
-                  "global before them (rf-semantics.md §2: it counts as the whole input): no rule checks them, "
+_SPATIAL_HEADS = ("layers with a spatial kernel on a map that attention, a window partition, a fold or a flatten "
+                  "made global before them (rf-semantics.md §2: it counts as the whole input): no rule checks them, "
                   "so the findings cover only the layers before")
 
 

@@ -91,7 +91,7 @@ def explain_failure(prepared: Prepared, shapes: Shapes, err: RflintError, full_s
         hint = _nearest_sizes(prepared, shapes)
         return RflintError(f"input {size} does not fit {prepared.label}: the reshape at {layer} needs a size this "
                            "input does not give (blocks the map does not divide into, or a head built for one size)"
-                           + (f"; the nearest sizes that run are {hint}" if hint else ""))
+                           + (f"; {_nearest(hint)}" if hint else ""))
     features = _FEATURES.search(text)
     if features:  # a Linear after a flatten, built for one input size
         got, expected = int(features.group(1) or features.group(3)), int(features.group(2) or features.group(4))
@@ -123,7 +123,7 @@ def explain_failure(prepared: Prepared, shapes: Shapes, err: RflintError, full_s
     if divisor is not None and len(shapes) == 1:  # the model's own check (monai's SwinUNETR: "divisible by 2**5")
         hint = _multiples(prepared, shapes, divisor) or _nearest_sizes(prepared, shapes)
         return RflintError(f"input {size} does not fit {prepared.label}: its own check says \"{_own_words(text)}\""
-                           + (f"; the nearest sizes that run are {hint}" if hint else ""))
+                           + (f"; {_nearest(hint)}" if hint else ""))
     if misaligned(err):
         if len(shapes) > 1:  # several inputs: they may not fit each other
             given = " and ".join(",".join(map(str, shape)) for shape in shapes)
@@ -134,7 +134,7 @@ def explain_failure(prepared: Prepared, shapes: Shapes, err: RflintError, full_s
         if fixed is not None:  # a ViT's position embedding: made for one number of patches
             return RflintError(f"input {size} does not fit {prepared.label}: at {layer} what the input made meets "
                                f"{fixed} (a position embedding?): the model runs only at the input "
-                               "size it was built for" + (f"; the nearest sizes that run are {hint}" if hint else ""))
+                               "size it was built for" + (f"; {_nearest(hint)}" if hint else ""))
         attempt = _attempts(prepared, shapes) if hint is None else None
         if attempt is not None:
             aligned = _aligned_multiple(attempt, tuple(shapes[0][2:]))
@@ -150,7 +150,7 @@ def explain_failure(prepared: Prepared, shapes: Shapes, err: RflintError, full_s
                                "padding or stride of the other?), which no input size makes up for")
         return RflintError(f"input {size} does not fit {prepared.label}: the maps joined at {layer} differ in size "
                            "(the input must line up with the downsampling before the join)"
-                           + (f"; the nearest sizes that run are {hint}" if hint else ""))
+                           + (f"; {_nearest(hint)}" if hint else ""))
     return err
 
 
@@ -400,6 +400,11 @@ def _nearest_sizes(prepared: Prepared, shapes: Shapes, reach: int = ALIGN_REACH,
         if None not in moved and attempt(tuple(moved)) is None:
             found.append(moved)
     return " and ".join("x".join(map(str, size)) for size in found) or None
+
+
+def _nearest(hint: str) -> str:
+    """"the nearest sizes that run are 16x16 and 24x24", or the one size (a U-Net at 300: 257x257)."""
+    return f"the nearest sizes that run are {hint}" if " and " in hint else f"the nearest size that runs is {hint}"
 
 
 def _own_words(text: str) -> str:
