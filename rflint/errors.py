@@ -31,6 +31,14 @@ def first_sentence(err: BaseException, limit: int = 400) -> str:
     return text
 
 
+def what_raised(err: BaseException) -> str:
+    """"ValueError: no such depth", or for an exception without a message (a bare ``assert``) its
+    name alone, not "AssertionError: AssertionError"."""
+    if not str(err).strip():
+        return f"{type(err).__name__} (without a message)"
+    return f"{type(err).__name__}: {first_sentence(err)}"
+
+
 _RUNS_ON = (",", ";", "(", " and", " or", " of", " the", " to", " a")  # a sentence broken mid-way
 
 

@@ -1637,6 +1637,19 @@ def test_an_error_of_the_models_own_code_is_not_blamed_on_fx(model, said):
     assert "torch.fx" not in str(err.value)
 
 
+def test_a_bare_assert_of_the_models_is_said_without_a_message(tmp_path):
+    # "raised AssertionError: AssertionError".  (Written to a file: pytest rewrites the asserts of
+    # test modules, and gives them a message.)
+    (tmp_path / "net.py").write_text("import torch.nn as nn\n\n\nclass Net(nn.Module):\n"
+                                     "    def __init__(self):\n        super().__init__()\n"
+                                     "        self.c = nn.Conv2d(3, 8, 3)\n\n"
+                                     "    def forward(self, x):\n        assert x.shape[-1] == 224\n"
+                                     "        return self.c(x)\n")
+    with pytest.raises(RflintError) as err:
+        rflint.analyze(f"{tmp_path / 'net.py'}:Net", 32)
+    assert str(err.value).endswith("net.py:10 raised AssertionError (without a message)")
+
+
 class _BranchesThatNeverMeet(nn.Module):
     """A 3x3/2 conv without padding (n -> (n - 3) // 2 + 1) beside a padded 3x3 (n -> n): the two
     maps differ at every n > 1, so no input size fixes the join."""

@@ -584,7 +584,8 @@ def _call_factory(factory: Callable, kwargs: dict[str, Any], label: str,
     # the last attempt's error: the CPU's, where the factory runs as in training ("Tensor.item()
     # cannot be called on meta tensors" is rflint's doing, a missing checkpoint behind it the cause)
     assert failed is not None
-    raise RflintError(f"{label} raised {type(failed).__name__}: {failed}") from failed
+    said = f": {failed}" if str(failed).strip() else " (without a message)"  # (not "ValueError: ")
+    raise RflintError(f"{label} raised {type(failed).__name__}{said}") from failed
 
 
 def load_model(target: Any, kwargs: dict[str, Any] | None = None, label: str | None = None,

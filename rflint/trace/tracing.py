@@ -33,7 +33,7 @@ import torch.fx as fx
 from torch import nn
 from torch.nn.parameter import UninitializedTensorMixin
 
-from rflint.errors import RflintError, first_sentence
+from rflint.errors import RflintError, first_sentence, what_raised
 from rflint.trace.assignment import Assignable, WrittenConstants
 from rflint.trace.sources import PATCHING, current_user_site, deepcopy_with_sites, installed_file, not_user_code
 from rflint.wording import shown_path
@@ -565,7 +565,7 @@ def trace_at_size(module: nn.Module, shapes: list[tuple[int, ...]], symbolic_err
             own = _raised_in_own_code(cause, anywhere=same)
             if own is not None:  # (why the symbolic trace failed first is beside the point then)
                 raise RflintError(f"run on tensors of the input's shape, the model's code at {own} raised "
-                                  f"{type(cause).__name__}: {first_sentence(cause)}") from shape_error
+                                  f"{what_raised(cause)}") from shape_error
             raise RflintError(f"{symbolic_error}; tracing with concrete shapes failed "
                               f"{'the same way' if same else f'too: {shape_error}'}") from shape_error
         if symbolic_ok:
