@@ -245,3 +245,147 @@ def test_a_tail_without_an_unproductive_parametric_layer_has_its_first_unproduct
     s = analyse_structure(a, min_tail_layers=0)
     assert [layer.name for layer in s.tail.layers] == ["2", "3"] and s.tail.border.name == "2"
     assert s.tail.cut_name == "1"
+
+
+# Mutation testing, third round (2026-12-05): the RF arithmetic; each test names the mutant it kills.
+
+class _ThreeJumps(nn.Module):
+    """Three 8 -> 4 paths with three different jumps, summed, then two 3x3 convs."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, 4, 1, stride=2)  # floor((8 - 1) / 2) + 1 = 4
+        self.b = nn.Conv2d(3, 4, 3, stride=3, padding=2)  # floor((8 + 4 - 3) / 3) + 1 = 4
+        self.c = nn.Conv2d(3, 4, 2, stride=4, padding=3)  # floor((8 + 6 - 2) / 4) + 1 = 4
+        self.c1, self.c2 = nn.Conv2d(4, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        return self.c2(self.c1(self.a(x) + self.b(x) + self.c(x)))
+
+
+def test_states_with_different_jumps_keep_both_frontiers_through_later_convs():
+    # mutants rfstate.AxisRF.step: the lo frontier stepped from the hi states (general path, t18);
+    # the one-state fast path taken when only lo has one state, dropping hi's second state (t20);
+    # the fast path growing hi's r by lo's jump (t17).
+    # Per axis: a 1x1/2 -> (1, 2); b 3x3/3 -> (3, 3); c 2x2/4 -> (2, 4).  The sum is their union:
+    #   Pareto-min (smaller r and j): (1, 2) dominates (2, 4) and (3, 3) -> lo = {(1, 2)}
+    #   Pareto-max (larger r and j): (3, 3) and (2, 4) (neither dominates) -> hi = {(3, 3), (2, 4)}
+    #   so c1 reads r_min 1, r_max 3.
+    # c1 3x3 (grow 2j): lo (1 + 2*2, 2) = (5, 2); hi (3 + 2*3, 3) = (9, 3) and (2 + 2*4, 4) = (10, 4),
+    #   and (10, 4) dominates (9, 3): r_min 5, r_max 10 (not 9: the state with the smaller r wins).
+    # c2 3x3: r_min 5 + 2*2 = 9; r_max 10 + 2*4 = 18 (hi's own jump 4, not lo's 2).
+    a = rflint.analyze(_ThreeJumps(), (8, 8))
+    L = layers_of(a)
+    assert [tuple(L[n].r_out_min) for n in "abc"] == [(1, 1), (3, 3), (2, 2)]
+    assert tuple(L["c1"].r_in_min) == (1, 1) and tuple(L["c1"].r_in_max) == (3, 3)
+    assert tuple(L["c1"].r_out_min) == (5, 5) and tuple(L["c1"].r_out_max) == (10, 10)
+    assert tuple(L["c2"].r_in_min) == (5, 5) and tuple(L["c2"].r_in_max) == (10, 10)
+    assert tuple(a.final_r_min) == (9, 9) and tuple(a.final_r_max) == (18, 18)
+
+
+class _DilatedUpConv(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.down = nn.Conv2d(3, 4, 3, stride=2, padding=1)  # 16 -> 8
+        # (8 - 1)*2 - 2*2 + 2*(3 - 1) + 1 + 1 = 16
+        self.up = nn.ConvTranspose2d(4, 4, 3, stride=2, padding=2, dilation=2, output_padding=1)
+        self.out = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        return self.out(self.up(self.down(x)))
+
+
+def test_a_dilated_transposed_conv_reads_its_dilated_kernel():
+    # mutant kernels.transposed: k_eff = k (dilation dropped, k04).
+    # down 3x3/2: (3, 2).  up: k 3, d 2 -> k_eff 2*(3-1)+1 = 5; s 2: an output unit o reads the
+    # inputs i with o = 2i - p + 2t, t = 0, 1, 2: three of them = ceil(5/2).  r 3 + (3-1)*2 = 7, j 1.
+    # (without the dilation: ceil(3/2) = 2 units, r 3 + 1*2 = 5.)  out 3x3: 7 + 2 = 9
+    a = rflint.analyze(_DilatedUpConv(), (16, 16))
+    L = layers_of(a)
+    assert tuple(L["up"].r_in_min) == (3, 3) and tuple(L["up"].r_out_min) == (7, 7)
+    assert tuple(L["out"].r_in_min) == (7, 7)
+    assert tuple(a.final_r_min) == (9, 9) and tuple(a.final_r_max) == (9, 9)
+
+
+def test_a_linear_upsample_of_a_1d_signal_reads_its_neighbour():
+    # mutant kernels._INTERPOLATION_GROW["linear"] = 0 (k06).
+    # Conv1d 3/2: (3, 2).  Upsample x2, linear: an output unit interpolates between two
+    # neighbouring input units: (3 + 1*2, 2/2) = (5, 1).  Conv1d 3: 5 + 2*1 = 7
+    net = nn.Sequential(nn.Conv1d(2, 4, 3, stride=2, padding=1), nn.Upsample(scale_factor=2, mode="linear"),
+                        nn.Conv1d(4, 4, 3, padding=1))
+    a = rflint.analyze(net, (16,))
+    up = next(layer for layer in a.layers if layer.kind == "upsample")
+    assert tuple(up.r_in_min) == (3,) and tuple(up.r_out_min) == (5,)
+    assert tuple(a.final_r_min) == (7,) and tuple(a.final_r_max) == (7,)
+
+
+class _SumOfThreeJumps(_ThreeJumps):
+    def forward(self, x):
+        return self.a(x) + self.b(x) + self.c(x)
+
+
+def test_the_final_r_max_of_a_merge_is_its_largest_state():
+    # mutant rfstate.AxisRF.r_max reading the last state of the hi frontier (t14).  The sum (the
+    # last spatial tensor) has the hi frontier {(3, 3), (2, 4)} per axis (see above): its r_max is
+    # the largest r, 3, not 2 (rf-semantics.md §5: the final r_max is the last spatial tensor's)
+    a = rflint.analyze(_SumOfThreeJumps(), (8, 8))
+    assert tuple(a.final_r_max) == (3, 3)
+
+
+class _WidthIntoChannels(nn.Module):
+    """A 3x3 conv on (B, 3, H, W), permuted to (B, W, C, H), a 3x3 conv over (C, H) with the 16
+    columns of W as its input channels."""
+
+    def __init__(self):
+        super().__init__()
+        self.c, self.d = nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(16, 4, 3, padding=1)
+
+    def forward(self, x):
+        return self.d(self.c(x).permute(0, 3, 1, 2))
+
+
+def test_an_axis_permuted_into_the_channels_is_mixed_by_the_conv_after_it():
+    # mutant rfstate.TensorRF.with_axes keeping the axes in the order given (t11): the permute
+    # lists H (now dim -1) before W (now dim -3), and the conv's check for a spatial axis in its
+    # channel slot looks at the first axis.  c 3x3: H and W r 3.  d reads dims (-2, -1) = (C, H):
+    # H 3 + 2 = 5; W, in d's channel slot, is read whole by every output unit: no axis any more.
+    # The last map has H alone
+    a = rflint.analyze(_WidthIntoChannels(), (16, 16))
+    d = a.layer("d")
+    assert d.origins == (None, 0) and tuple(d.r_in_min) == (None, 3) and tuple(d.r_out_min) == (None, 5)
+    assert a.final_origins == (0,)
+    assert tuple(a.final_r_min) == (5, None) and tuple(a.final_r_max) == (5, None)
+
+
+class _PoolGivenOneSize(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c, self.d = nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        return self.d(torch.nn.functional.max_pool2d(self.c(x), [2], [2]))
+
+
+def test_a_pool_given_one_kernel_size_for_two_axes_pools_both():
+    # mutant kernels.per_axis leaving a 1-element list as it is (k29: the pool covered W alone).
+    # torch reads kernel_size [2] as (2, 2).  c 3x3: (3, 1); pool 2/2: (3 + 1, 2) = (4, 2) on H and
+    # W; d 3x3: 4 + 2*2 = 8 on both
+    a = rflint.analyze(_PoolGivenOneSize(), (16, 16))
+    pool = next(layer for layer in a.layers if layer.kind == "pool")
+    assert tuple(pool.kernel) == (2, 2) and tuple(pool.stride) == (2, 2)
+    assert tuple(pool.r_out_min) == (4, 4)
+    assert tuple(a.final_r_min) == (8, 8)
+
+
+def test_an_upsample_has_the_stride_of_its_jump():
+    # mutant kernels._interpolation reporting the factor, not its inverse, as the stride (k23).
+    # x2 nearest upsampling: j / 2, so stride 1/2 per axis (no downsampling): r stays 3, j 2 -> 1
+    from fractions import Fraction
+
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, stride=2, padding=1), nn.Upsample(scale_factor=2),
+                        nn.Conv2d(4, 4, 3, padding=1))
+    a = rflint.analyze(net, (16, 16))
+    up = a.layer("1")
+    assert tuple(up.stride) == (Fraction(1, 2), Fraction(1, 2))
+    assert not up.kop.downsampling
+    assert tuple(up.r_out_min) == (3, 3) and tuple(a.final_r_min) == (5, 5)

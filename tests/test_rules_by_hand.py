@@ -631,3 +631,143 @@ def test_a_stem_fix_that_changes_the_output_map_says_so():
     # a classifier's logits are no map: nothing to say (ResNet18 at 32 px, its stem's finding)
     (resnet,) = findings(rflint.analyze("zoo:resnet18", 32), "RF003")
     assert resnet.data["output_before"] is None and "output map" not in resnet.message
+
+
+# Mutation testing, third round (2026-12-05): bare parameters counted where their first map is made; each test names the mutant it kills.
+
+class _OneScaleTwice(nn.Module):
+    """One layer-scale gamma (4) multiplied into c1's map and again into c3's."""
+
+    def __init__(self):
+        super().__init__()
+        self.c0 = nn.Conv2d(3, 4, 3, padding=1)
+        self.c1, self.c2, self.c3 = (nn.Conv2d(4, 4, 3, padding=1) for _ in range(3))
+        self.gamma = nn.Parameter(torch.ones(4))
+        self.fc = nn.Linear(4, 10)
+
+    def forward(self, x):
+        x = self.c2(self.gamma[:, None, None] * self.c1(self.c0(x)))
+        return self.fc((self.gamma[:, None, None] * self.c3(x)).mean((2, 3)))
+
+
+def test_a_bare_parameter_read_twice_counts_at_its_first_map():
+    # mutant program._bare_params keeping the last map made from the parameter (p03: `<` -> `>`).
+    # gamma's first map is gamma * c1(...) (the node "mul"), before the cut: the tail [c3] holds
+    # c3's 148 alone, not 148 + 4.  The model: 112 + 3 * 148 + 4 + 50 = 610, each counted once
+    a = rflint.analyze(_OneScaleTwice(), 6)
+    assert a.params == 610 and sum(a.node_params.values()) == 610
+    assert a.node_params["mul"] == 4
+    (rf002,) = findings(a, "RF002")
+    assert rf002.data["cut"] == "c2" and rf002.data["border"] == "c3"
+    assert rf002.data["params"] == 148
+
+
+class _BiasReadAgain(nn.Module):
+    """c3's map scaled by c3's own bias, read as an attribute: a called module's parameter."""
+
+    def __init__(self):
+        super().__init__()
+        self.c0 = nn.Conv2d(3, 4, 3, padding=1)
+        self.c1, self.c2, self.c3 = (nn.Conv2d(4, 4, 3, padding=1) for _ in range(3))
+        self.fc = nn.Linear(4, 10)
+
+    def forward(self, x):
+        x = self.c2(self.c1(self.c0(x)))
+        return self.fc((self.c3(x) * self.c3.bias[:, None, None]).mean((2, 3)))
+
+
+def test_a_called_modules_parameter_read_as_an_attribute_is_not_counted_again():
+    # mutant program._ledger keeping bare parameters that a called module owns (p07).  c3.bias is
+    # counted with c3 (148); read again as self.c3.bias it is no new parameter: 112 + 3 * 148 + 50
+    # = 606 in all and at the nodes, and the tail [c3] holds 148 (not 152)
+    a = rflint.analyze(_BiasReadAgain(), 6)
+    assert a.params == 606 and sum(a.node_params.values()) == 606
+    (rf002,) = findings(a, "RF002")
+    assert rf002.data["params"] == 148
+
+
+@rflint.layer(kernel=3)
+class _ScaledConv(nn.Module):
+    """A declared RF layer (kernel 3) that takes its scale as an argument."""
+
+    def __init__(self):
+        super().__init__()
+        self.inner = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x, g):
+        return self.inner(x) * g[:, None, None]
+
+
+class _ScaleIntoALayer(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c0, self.blk = nn.Conv2d(3, 4, 3, padding=1), _ScaledConv()
+        self.gamma = nn.Parameter(torch.ones(4))
+
+    def forward(self, x):
+        return self.blk(self.c0(x), self.gamma)
+
+
+def test_a_bare_parameter_an_rf_layer_reads_counts_in_that_layers_params():
+    # mutant program.run_program adding a bare parameter to the node's count but not to the RF
+    # layer made there (p09).  gamma's first map is blk's output: blk holds 148 + 4 = 152
+    a = rflint.analyze(_ScaleIntoALayer(), 16)
+    assert a.params == 112 + 148 + 4
+    assert a.node_params["blk"] == 152
+    assert a.layer("blk").params == 152
+
+
+# Mutation testing, third round (2026-12-05): the truncation plan's parameter count; each test names the mutant it kills.
+
+class _TiedBeforeTheCut(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c0 = nn.Conv2d(3, 4, 3, padding=1)
+        self.c1, self.c2, self.c3 = (nn.Conv2d(4, 4, 3, padding=1) for _ in range(3))
+        self.c2.weight = self.c1.weight  # c2 reuses c1's kernel (144 weights), its own bias (4)
+        self.fc = nn.Linear(4, 10)
+
+    def forward(self, x):
+        return self.fc(self.c3(self.c2(self.c1(self.c0(x)))).mean((2, 3)))
+
+
+def test_a_weight_two_kept_layers_share_is_kept_once():
+    # mutant truncation._params_of counting a parameter once per kept node that holds it (u07).
+    # Before: 112 + 148 + 4 (c2's bias; the weight is c1's) + 148 + 50 = 462.
+    # Kept: c0 112 + c1 148 + c2's bias 4 = 264; after: 264 + Linear(4, 10) 50 = 314
+    a = rflint.analyze(_TiedBeforeTheCut(), 6)
+    assert a.params == 462
+    (tail,) = findings(a, "RF002")
+    plan = tail.data["truncation"]
+    assert tail.data["border"] == "c3" and plan["cut"] == "c2"
+    assert (plan["params_before"], plan["params_after"]) == (462, 314)
+    truncated = rflint.truncate(_TiedBeforeTheCut(), 6)
+    assert sum(p.numel() for p in truncated.parameters()) == 314
+
+
+class _NormalisedInput(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(1, 3, 1, 1))  # buffers read in forward(): no params
+        self.register_buffer("std", torch.ones(1, 3, 1, 1))
+        self.c0 = nn.Conv2d(3, 4, 3, padding=1)
+        self.c1, self.c2, self.c3 = (nn.Conv2d(4, 4, 3, padding=1) for _ in range(3))
+        self.fc = nn.Linear(4, 10)
+
+    def forward(self, x):
+        x = (x - self.mean) / self.std
+        return self.fc(self.c3(self.c2(self.c1(self.c0(x)))).mean((2, 3)))
+
+
+def test_buffers_read_before_the_cut_are_no_parameters_of_the_truncated_model():
+    # mutant truncation._params_of counting every attribute read (get_attr), buffers too (u08).
+    # Before: 112 + 3 * 148 + 50 = 606; kept: 112 + 148 + 148 = 408 (the 3 + 3 buffer values are
+    # no parameters); after: 408 + 50 = 458
+    a = rflint.analyze(_NormalisedInput(), 6)
+    assert a.params == 606
+    (tail,) = findings(a, "RF002")
+    plan = tail.data["truncation"]
+    assert plan["cut"] == "c2"
+    assert (plan["params_before"], plan["params_after"]) == (606, 458)
+    truncated = rflint.truncate(_NormalisedInput(), 6)
+    assert sum(p.numel() for p in truncated.parameters()) == 458
