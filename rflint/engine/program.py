@@ -30,7 +30,7 @@ from rflint.trace import Traced, construction_site, propagate
 from rflint.trace.metaspec import MetaSpec, first_shape, needs_values
 from rflint.trace.shapes import compile_steps
 from rflint.trace.tracing import model_dtype
-from rflint.trace.sources import node_label, node_site
+from rflint.trace.sources import calling_module, node_label, node_site
 
 if TYPE_CHECKING:
     from rflint.engine.prepare import Prepared
@@ -41,8 +41,8 @@ def _layer_name(node: fx.Node, seen: dict[str, int], owner: nn.Module | None = N
     ("layer1.0.add").  A conv subclass with a forward() of its own (weight standardisation, TF
     "same" padding) is the conv it computes, named by its path as an nn.Conv2d is ("conv2", not
     "conv2.conv1d_1", whose counter runs over the whole model)."""
-    stack = node.meta.get("nn_module_stack") if isinstance(owner, nn.modules.conv._ConvNd) else None
-    base = next(reversed(stack.values()))[0] if stack else node_label(node)
+    path = calling_module(node) if isinstance(owner, nn.modules.conv._ConvNd) else ""
+    base = path or node_label(node)
     seen[base] = seen.get(base, 0) + 1
     return base if seen[base] == 1 else f"{base}@{seen[base]}"  # a module called twice
 
@@ -66,10 +66,9 @@ def _weights_owner(node: fx.Node, root: nn.Module, weights: dict[str, nn.Paramet
     """The model's module whose forward() makes this functional conv with its own weight: a conv
     subclass with a forward() of its own (weight standardisation, TF "same" padding) is that conv,
     built where the module is (the line its findings point at and its ignore comment sits on)."""
-    stack = node.meta.get("nn_module_stack") or {}
-    if not stack:
+    path = calling_module(node)
+    if not path:
         return None
-    path = next(reversed(stack.values()))[0]
     if not any(target.startswith(path + ".") for target in weights):  # its own (or its parametrization's)
         return None
     try:

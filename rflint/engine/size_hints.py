@@ -21,6 +21,7 @@ from rflint.engine.program import probe
 from rflint.engine.weights import fetch
 from rflint.errors import RflintError
 from rflint.trace import Traced, evaluating
+from rflint.trace.sources import node_label
 from rflint.wording import count, named
 
 if TYPE_CHECKING:
@@ -161,9 +162,7 @@ def _owned(prepared: Prepared, shapes: Shapes, name: str) -> str:
     node = traced.node_by_name.get(name) if traced is not None else None
     if node is None or node.op == "call_module":
         return name
-    stack = node.meta.get("nn_module_stack") or {}
-    owner = next(reversed(stack.values()))[0] if stack else ""
-    return f"{owner}.{name}" if owner else name
+    return node_label(node)
 
 
 def _reads_first_input(prepared: Prepared, shapes: Shapes, name: str | None) -> bool:

@@ -23,7 +23,7 @@ DenseNet's and ResNet's layers skipped in the tail only, not bypassed as a deep 
 from __future__ import annotations
 
 from rflint.rules.base import Rule
-from rflint.trace.sources import node_site
+from rflint.trace.sources import calling_module, node_site
 from rflint.wording import count
 
 
@@ -67,8 +67,7 @@ class NonDominantBranch(Rule):
             if d_deep < ratio * max(d_shallow, 1):
                 continue
             node = node_by_name[merge]
-            stack = node.meta.get("nn_module_stack") or {}
-            owner = next(reversed(stack.values()))[0] if stack else ""
+            owner = calling_module(node)
             name = f"{owner}.{merge}" if owner else merge
             yield self.finding(
                 name,

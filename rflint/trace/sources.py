@@ -286,13 +286,19 @@ def node_site(node) -> Source | None:
     return node.meta.get("rflint_site")
 
 
+def calling_module(node: "torch.fx.Node") -> str:
+    """The path of the innermost module whose forward() was running when fx traced the node ("" at
+    the model's own forward())."""
+    stack = node.meta.get("nn_module_stack") or {}
+    return next(reversed(stack.values()))[0] if stack else ""
+
+
 def node_label(node: "torch.fx.Node") -> str:
     """A node as the layer table names it: a module call by its path, a function by the module
     whose forward() calls it and its fx name ("layer1.0.add")."""
     if node.op == "call_module":
         return str(node.target)
-    stack = node.meta.get("nn_module_stack") or {}
-    owner = next(reversed(stack.values()))[0] if stack else ""
+    owner = calling_module(node)
     return f"{owner}.{node.name}" if owner else node.name
 
 
